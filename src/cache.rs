@@ -1,0 +1,492 @@
+//! The local content-addressed cache.
+//!
+//! An object with hash `abcdef…` lives at `<root>/sha256/ab/cdef…`; a
+//! directory manifest at `<root>/sha256/ab/cdef….dir`. The same layout is used
+//! by every remote, so a directory remote is just another cache. Objects are
+//! written to `<root>/tmp/` and renamed into place, so a reader (or a kill -9)
+//! never sees a partial object under its final name. They are made read-only
+//! and not fsynced one by one: the hash check on read catches what a power
+//! loss could leave behind (DESIGN.md section 6).
+
+use std::fmt;
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use crate::error::Hint;
+use crate::fsutil::with_path;
+use crate::hash::{BadDigest, Digest, Hasher};
+
+/// Files up to this size are read into memory whole: one read, one hash, one
+/// write. Bigger files are streamed through a two-thread pipeline.
+pub const SMALL_FILE: u64 = 8 << 20;
+/// Chunk size of the copy pipeline for big files.
+const CHUNK: usize = 4 << 20;
+/// Chunks in flight between the reading/hashing thread and the writer: this
+/// bounds the memory of a copy to (IN_FLIGHT + 2) * CHUNK whatever the size.
+const IN_FLIGHT: usize = 3;
+
+/// The identity of a cache object: a content hash, and whether the object is
+/// a directory manifest (written `<hex>.dir`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Oid {
+    pub digest: Digest,
+    pub dir: bool,
+}
+
+impl Oid {
+    pub fn file(digest: Digest) -> Oid {
+        Oid { digest, dir: false }
+    }
+    pub fn dir(digest: Digest) -> Oid {
+        Oid { digest, dir: true }
+    }
+    /// The first 8 hex digits, for messages.
+    pub fn short(&self) -> String {
+        let hex = self.digest.to_hex();
+        format!("{}{}", &hex[..8], if self.dir { ".dir" } else { "" })
+    }
+    /// `ab/cdef…[.dir]` below `sha256/`.
+    pub fn rel_path(&self) -> String {
+        let hex = self.digest.to_hex();
+        format!(
+            "sha256/{}/{}{}",
+            &hex[..2],
+            &hex[2..],
+            if self.dir { ".dir" } else { "" }
+        )
+    }
+}
+
+impl fmt::Display for Oid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.digest, if self.dir { ".dir" } else { "" })
+    }
+}
+
+impl fmt::Debug for Oid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Oid({self})")
+    }
+}
+
+impl serde::Serialize for Oid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl FromStr for Oid {
+    type Err = BadDigest;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.strip_suffix(".dir") {
+            Some(hex) => Ok(Oid::dir(hex.parse()?)),
+            None => Ok(Oid::file(s.parse()?)),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cache object {oid} is corrupt: its content hashes to {actual} ({path})")]
+    Corrupt {
+        oid: Oid,
+        actual: Digest,
+        path: PathBuf,
+    },
+    #[error("cache object {oid} is missing ({path})")]
+    Missing { oid: Oid, path: PathBuf },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+impl Hint for CacheError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            CacheError::Corrupt { path, .. } => Some(format!(
+                "delete {} and run `mlci add` on the original data again (or `mlci pull` once a remote holds it)",
+                path.display()
+            )),
+            CacheError::Missing { .. } => Some(
+                "the data was never added on this machine: `mlci pull` fetches it from a remote".into(),
+            ),
+            CacheError::Io(_) => None,
+        }
+    }
+}
+
+/// A content-addressed object store rooted at a directory.
+pub struct Cache {
+    root: PathBuf,
+    tmp_counter: AtomicU64,
+}
+
+impl Cache {
+    pub fn new(root: impl Into<PathBuf>) -> Cache {
+        Cache {
+            root: root.into(),
+            tmp_counter: AtomicU64::new(0),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn object_path(&self, oid: &Oid) -> PathBuf {
+        self.root.join(oid.rel_path())
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub fn contains(&self, oid: &Oid) -> bool {
+        self.object_path(oid).symlink_metadata().is_ok()
+    }
+
+    /// A fresh temp path inside the cache (same file system as the objects,
+    /// so the final rename is atomic).
+    fn tmp_path(&self) -> PathBuf {
+        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        self.tmp_dir()
+            .join(format!("{}-{}-{n}", std::process::id(), thread_id()))
+    }
+
+    /// Creates a temp file in the cache, read-only from birth (the open file
+    /// descriptor stays writable).
+    fn create_tmp(&self) -> io::Result<(PathBuf, File)> {
+        let path = self.tmp_path();
+        let open = |p: &Path| {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o444)
+                .open(p)
+        };
+        match open(&path) {
+            Ok(f) => Ok((path, f)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(self.tmp_dir())
+                    .map_err(|e| with_path(e, &self.tmp_dir()))?;
+                let f = open(&path).map_err(|e| with_path(e, &path))?;
+                Ok((path, f))
+            }
+            Err(e) => Err(with_path(e, &path)),
+        }
+    }
+
+    /// Moves a finished temp file to its object path. If the object appeared
+    /// meanwhile (another thread added the same content) the temp is dropped.
+    fn publish(&self, tmp: &Path, oid: &Oid) -> io::Result<()> {
+        let dest = self.object_path(oid);
+        let rename = || std::fs::rename(tmp, &dest);
+        match rename() {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let parent = dest.parent().expect("object paths have a parent");
+                std::fs::create_dir_all(parent).map_err(|e| with_path(e, parent))?;
+                rename().map_err(|e| with_path(e, &dest))
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(tmp);
+                Err(with_path(e, &dest))
+            }
+        }
+    }
+
+    /// Stores bytes whose hash the caller computed.
+    pub fn put_bytes(&self, oid: &Oid, bytes: &[u8]) -> io::Result<()> {
+        if self.contains(oid) {
+            return Ok(());
+        }
+        let (tmp, mut file) = self.create_tmp()?;
+        let res = file.write_all(bytes).map_err(|e| with_path(e, &tmp));
+        drop(file);
+        if let Err(e) = res {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        self.publish(&tmp, oid)
+    }
+
+    /// Hashes a workspace file and stores it, reading it once. `known` is the
+    /// hash from the state cache when the file is unchanged since it was last
+    /// hashed; then only a missing object costs a copy.
+    pub fn insert_file(
+        &self,
+        src: &Path,
+        meta: &Metadata,
+        known: Option<Digest>,
+        try_reflink: bool,
+    ) -> Result<Digest, CacheError> {
+        if let Some(d) = known {
+            if self.contains(&Oid::file(d)) {
+                return Ok(d);
+            }
+        }
+        if meta.len() <= SMALL_FILE {
+            let bytes = fs_err::read(src)?;
+            let digest = Digest::of_bytes(&bytes);
+            self.put_bytes(&Oid::file(digest), &bytes)?;
+            return Ok(digest);
+        }
+        if try_reflink {
+            let tmp = self.tmp_path();
+            if std::fs::create_dir_all(self.tmp_dir()).is_ok()
+                && reflink_copy::reflink(src, &tmp).is_ok()
+            {
+                // The clone shares blocks with the source: hash the clone, so
+                // what we name is exactly what we stored.
+                let digest = fs_err::File::open(&tmp).and_then(Digest::of_reader);
+                let digest = match digest {
+                    Ok(d) => d,
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&tmp);
+                        return Err(e.into());
+                    }
+                };
+                let _ = std::fs::set_permissions(
+                    &tmp,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o444),
+                );
+                if self.contains(&Oid::file(digest)) {
+                    let _ = std::fs::remove_file(&tmp);
+                } else {
+                    self.publish(&tmp, &Oid::file(digest))?;
+                }
+                return Ok(digest);
+            }
+        }
+        let input = fs_err::File::open(src)?;
+        let (tmp, output) = self.create_tmp()?;
+        match copy_and_hash(input, output, &tmp) {
+            Ok(digest) => {
+                if self.contains(&Oid::file(digest)) {
+                    let _ = std::fs::remove_file(&tmp);
+                } else {
+                    self.publish(&tmp, &Oid::file(digest))?;
+                }
+                Ok(digest)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Reads a (small) object whole and checks its hash.
+    pub fn read_verified(&self, oid: &Oid) -> Result<Vec<u8>, CacheError> {
+        let path = self.object_path(oid);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(CacheError::Missing { oid: *oid, path })
+            }
+            Err(e) => return Err(with_path(e, &path).into()),
+        };
+        let actual = Digest::of_bytes(&bytes);
+        if actual != oid.digest {
+            return Err(CacheError::Corrupt {
+                oid: *oid,
+                actual,
+                path,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Hashes an object in place and checks it against its name.
+    pub fn verify(&self, oid: &Oid) -> Result<(), CacheError> {
+        let path = self.object_path(oid);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(CacheError::Missing { oid: *oid, path })
+            }
+            Err(e) => return Err(with_path(e, &path).into()),
+        };
+        let actual = Digest::of_reader(file).map_err(|e| with_path(e, &path))?;
+        if actual != oid.digest {
+            return Err(CacheError::Corrupt {
+                oid: *oid,
+                actual,
+                path,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every object in the cache with its size, for gc.
+    pub fn list(&self) -> io::Result<Vec<(Oid, u64)>> {
+        let base = self.root.join("sha256");
+        let mut out = Vec::new();
+        let shards = match std::fs::read_dir(&base) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(with_path(e, &base)),
+        };
+        for shard in shards {
+            let shard = shard?;
+            let prefix = shard.file_name().to_string_lossy().into_owned();
+            if prefix.len() != 2 || !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in std::fs::read_dir(shard.path())? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Ok(oid) = format!("{prefix}{name}").parse::<Oid>() {
+                    let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                    out.push((oid, size));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes one object (gc).
+    pub fn remove(&self, oid: &Oid) -> io::Result<()> {
+        crate::fsutil::remove_file_if_exists(&self.object_path(oid))
+    }
+
+    /// Deletes temp files left by killed processes. Only safe under the repo
+    /// lock, when no other mlci process can be writing one.
+    pub fn clean_tmp(&self) -> io::Result<u64> {
+        let mut n = 0;
+        if let Ok(rd) = std::fs::read_dir(self.tmp_dir()) {
+            for entry in rd.flatten() {
+                if std::fs::remove_file(entry.path()).is_ok() {
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn thread_id() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    thread_local!(static ID: u64 = RandomState::new().hash_one(std::thread::current().id()));
+    ID.with(|id| *id)
+}
+
+/// Copies `input` to `output` and hashes it in one pass. The reading thread
+/// hashes while a second thread writes, so the cost is close to the slower of
+/// hashing and copying rather than their sum, and memory stays bounded.
+pub fn copy_and_hash(
+    mut input: impl Read,
+    mut output: File,
+    out_path: &Path,
+) -> io::Result<Digest> {
+    let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
+    let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
+    for _ in 0..IN_FLIGHT + 1 {
+        let _ = empty_tx.send(vec![0u8; CHUNK]);
+    }
+    std::thread::scope(|s| {
+        let writer = s.spawn(move || -> io::Result<()> {
+            for chunk in full_rx {
+                output
+                    .write_all(&chunk)
+                    .map_err(|e| with_path(e, out_path))?;
+                let _ = empty_tx.send(chunk);
+            }
+            Ok(())
+        });
+        let mut hasher = Hasher::new();
+        let read_result = (|| -> io::Result<()> {
+            loop {
+                let Ok(mut buf) = empty_rx.recv() else {
+                    // The writer stopped early; its error is reported below.
+                    return Ok(());
+                };
+                buf.resize(CHUNK, 0);
+                let n = read_full(&mut input, &mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                buf.truncate(n);
+                hasher.update(&buf);
+                if full_tx.send(buf).is_err() {
+                    return Ok(());
+                }
+            }
+        })();
+        drop(full_tx);
+        let write_result = writer.join().expect("writer thread panicked");
+        read_result?;
+        write_result?;
+        Ok(hasher.finish())
+    })
+}
+
+/// Reads until `buf` is full or the input ends.
+fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_matches_design() {
+        let d = Digest::of_bytes(b"abc");
+        assert_eq!(
+            Oid::file(d).rel_path(),
+            "sha256/ba/7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(Oid::dir(d).rel_path().ends_with("15ad.dir"));
+        assert_eq!(
+            format!("{}", Oid::dir(d)).parse::<Oid>().unwrap(),
+            Oid::dir(d)
+        );
+    }
+
+    #[test]
+    fn big_file_is_copied_and_hashed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("big");
+        let data: Vec<u8> = (0..(SMALL_FILE as usize + 3 * CHUNK + 5))
+            .map(|i| (i * 7 % 253) as u8)
+            .collect();
+        std::fs::write(&src, &data).unwrap();
+        let cache = Cache::new(dir.path().join("cache"));
+        let meta = std::fs::metadata(&src).unwrap();
+        let d = cache.insert_file(&src, &meta, None, false).unwrap();
+        assert_eq!(d, Digest::of_bytes(&data));
+        let obj = cache.object_path(&Oid::file(d));
+        assert_eq!(std::fs::read(&obj).unwrap(), data);
+        assert!(std::fs::metadata(&obj).unwrap().permissions().readonly());
+        cache.verify(&Oid::file(d)).unwrap();
+        assert_eq!(std::fs::read_dir(cache.tmp_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn corrupt_object_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let oid = Oid::file(Digest::of_bytes(b"hello"));
+        cache.put_bytes(&oid, b"hello").unwrap();
+        let p = cache.object_path(&oid);
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        std::fs::write(&p, b"jello").unwrap();
+        let err = cache.verify(&oid).unwrap_err();
+        assert!(matches!(err, CacheError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains(&oid.to_string()));
+    }
+}

@@ -1,0 +1,68 @@
+//! `mlci add`: start tracking files and directories.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::config::Overrides;
+use crate::track::Workspace;
+
+use super::{human_bytes, reporter, Ctx};
+
+/// Track files or directories by content hash.
+///
+/// Hashes each path (SHA-256), stores its content in the local cache
+/// (`.mlci/cache`), writes a small `<path>.mlci` pointer file to commit in
+/// its place, and adds the path to the `.gitignore` next to it.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Files or directories to track.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Print what was added as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn cmd_add(ctx: &Ctx, args: AddArgs) -> anyhow::Result<u8> {
+    let AddArgs { paths, json } = args;
+    let repo = ctx.repo(&Overrides::default())?;
+    let _lock = repo.lock()?;
+    let targets = paths
+        .iter()
+        .map(|p| repo.resolve_user_path(&ctx.cwd, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let reporter = reporter::for_printer(ctx.printer);
+    let mut ws = Workspace::open(&repo);
+    let result = ws.add(&targets, reporter.as_ref());
+    // Hashes computed before a failure are still worth keeping.
+    ws.finish()?;
+    let outcomes = result?;
+    if json {
+        ctx.printer
+            .data(&serde_json::to_string_pretty(&outcomes)?)?;
+    }
+    let mut to_commit = Vec::new();
+    for o in &outcomes {
+        let what = match o.nfiles {
+            Some(n) => format!("{n} files, {}", human_bytes(o.size)),
+            None => human_bytes(o.size),
+        };
+        let verb = if o.changed { "added" } else { "unchanged" };
+        ctx.printer
+            .info(&format!("{verb} {} ({what}) -> {}", o.path, o.pointer));
+        to_commit.push(o.pointer.clone());
+        let gitignore = match o.path.rfind('/') {
+            Some(i) => format!("{}/.gitignore", &o.path[..i]),
+            None => ".gitignore".to_string(),
+        };
+        if !to_commit.contains(&gitignore) {
+            to_commit.push(gitignore);
+        }
+    }
+    ctx.printer.info(&format!(
+        "to track the changes with git, run:\n  git add {}",
+        to_commit.join(" ")
+    ));
+    Ok(crate::exit::OK)
+}

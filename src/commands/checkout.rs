@@ -1,0 +1,50 @@
+//! `mlci checkout`: restore tracked data from the cache.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::config::Overrides;
+use crate::track::Workspace;
+
+use super::{reporter, select_tracked, Ctx};
+
+/// Restore tracked files and directories from the cache to match their
+/// pointer files.
+///
+/// Files come out of the cache by reflink where the file system supports
+/// it, else by copy (`core.link_type` in `.mlci/config.yaml`). Every object
+/// is verified against its hash on the way. A local change that is not in
+/// the cache is never overwritten unless `--force` is given.
+#[derive(Debug, Args)]
+pub struct CheckoutArgs {
+    /// Tracked paths (or pointer files, or directories holding them); all when omitted.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<PathBuf>,
+    /// Overwrite local changes that are not in the cache.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+pub fn cmd_checkout(ctx: &Ctx, args: CheckoutArgs) -> anyhow::Result<u8> {
+    let CheckoutArgs { targets, force } = args;
+    let repo = ctx.repo(&Overrides::default())?;
+    let _lock = repo.lock()?;
+    let tracked = select_tracked(&repo, &ctx.cwd, &targets)?;
+    let reporter = reporter::for_printer(ctx.printer);
+    let mut ws = Workspace::open(&repo);
+    let result = ws.checkout(&tracked, force, reporter.as_ref());
+    ws.finish()?;
+    let s = result?;
+    ctx.printer.info(&format!(
+        "restored {} file(s), {} already up to date{}",
+        s.restored,
+        s.unchanged,
+        if s.removed > 0 {
+            format!(", removed {} not in the tracked version", s.removed)
+        } else {
+            String::new()
+        }
+    ));
+    Ok(crate::exit::OK)
+}

@@ -1,0 +1,106 @@
+//! One module per subcommand: its `XArgs` (whose doc comment is its
+//! `--help`) and `cmd_x`. This layer owns printing and progress bars; the
+//! domain below it only returns values and typed errors.
+
+pub mod add;
+pub mod checkout;
+pub mod gc;
+pub mod init;
+pub mod remove;
+pub mod reporter;
+pub mod status;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::cli::{Cli, Command};
+use crate::config::Overrides;
+use crate::printer::Printer;
+use crate::repo::Repo;
+use crate::track::{all_tracked, TrackError, Tracked};
+
+/// Resolves the global settings and runs one command; returns the exit code.
+pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
+    let Cli { global, command } = cli;
+    let cwd = match global.directory {
+        Some(dir) => std::env::current_dir()
+            .context("reading the current directory")?
+            .join(dir),
+        None => std::env::current_dir().context("reading the current directory")?,
+    };
+    let ctx = Ctx { cwd, printer };
+    match command {
+        Command::Init(args) => init::cmd_init(&ctx, args),
+        Command::Add(args) => add::cmd_add(&ctx, args),
+        Command::Status(args) => status::cmd_status(&ctx, args),
+        Command::Checkout(args) => checkout::cmd_checkout(&ctx, args),
+        Command::Remove(args) => remove::cmd_remove(&ctx, args),
+        Command::Gc(args) => gc::cmd_gc(&ctx, args),
+    }
+}
+
+/// What every command gets: where it runs and how to print.
+pub struct Ctx<'p> {
+    pub cwd: PathBuf,
+    pub printer: &'p Printer,
+}
+
+impl Ctx<'_> {
+    pub fn repo(&self, overrides: &Overrides) -> anyhow::Result<Repo> {
+        Repo::discover(&self.cwd, overrides)
+    }
+}
+
+/// The tracked paths named by `targets` (a tracked path, its pointer file,
+/// or a directory containing pointers); all of them when `targets` is empty.
+pub fn select_tracked(
+    repo: &Repo,
+    cwd: &Path,
+    targets: &[PathBuf],
+) -> anyhow::Result<Vec<Tracked>> {
+    let all = all_tracked(&repo.root)?;
+    if targets.is_empty() {
+        return Ok(all);
+    }
+    let mut out: Vec<Tracked> = Vec::new();
+    for target in targets {
+        let rel = repo.resolve_user_path(cwd, target)?;
+        let prefix = format!("{rel}/");
+        let matched: Vec<&Tracked> = all
+            .iter()
+            .filter(|t| {
+                t.target_rel == rel
+                    || t.pointer_rel == rel
+                    || t.target_rel.starts_with(&prefix)
+                    || rel.starts_with(&format!("{}/", t.target_rel))
+            })
+            .collect();
+        if matched.is_empty() {
+            let shown = rel.strip_suffix(".mlci").unwrap_or(&rel).to_string();
+            return Err(TrackError::NotTracked { target: shown }.into());
+        }
+        for t in matched {
+            if !out.iter().any(|o| o.pointer_rel == t.pointer_rel) {
+                out.push(t.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `1.2 MiB`-style sizes for messages.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}

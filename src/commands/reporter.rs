@@ -1,0 +1,55 @@
+//! indicatif progress bars behind the domain's [`Reporter`] trait, drawn on
+//! stderr and only when it is a terminal.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::printer::Printer;
+use crate::progress::{Reporter, Silent};
+
+pub struct BarReporter {
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Reporter for BarReporter {
+    fn start(&self, label: &str, total: Option<u64>) {
+        let bar = match total {
+            Some(n) => ProgressBar::new(n).with_style(
+                ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, {eta})")
+                    .expect("static template")
+                    .progress_chars("=> "),
+            ),
+            None => ProgressBar::new_spinner(),
+        };
+        bar.set_message(label.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        if let Some(old) = self.bar.lock().expect("progress lock").replace(bar) {
+            old.finish_and_clear();
+        }
+    }
+
+    fn inc(&self, n: u64) {
+        if let Some(bar) = &*self.bar.lock().expect("progress lock") {
+            bar.inc(n);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.bar.lock().expect("progress lock").take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// A reporter that draws bars on a terminal and stays silent elsewhere.
+pub fn for_printer(printer: &Printer) -> Box<dyn Reporter> {
+    if printer.progress_enabled() {
+        Box::new(BarReporter {
+            bar: Mutex::new(None),
+        })
+    } else {
+        Box::new(Silent)
+    }
+}

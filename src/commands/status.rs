@@ -1,0 +1,125 @@
+//! `mlci status`: what differs between the workspace and the pointers.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::config::Overrides;
+use crate::lock::LockError;
+use crate::track::{DataState, DataStatus, Workspace};
+
+use super::{reporter, select_tracked, Ctx};
+
+/// Show what changed in tracked files and directories.
+///
+/// Costs one stat per unchanged file: hashes are remembered per (inode,
+/// size, mtime, ctime) in `.mlci/tmp/`. Exits 0 whatever it finds, unless
+/// `--check` is given.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Limit the report to these tracked paths (or pointer files).
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<PathBuf>,
+    /// Print `{data, stages, remote}` as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 1 when anything differs (for scripts and CI).
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Serialize)]
+struct StatusJson<'a> {
+    data: &'a [DataStatus],
+    /// Pipeline stages: filled in once pipelines are supported.
+    stages: Vec<()>,
+    /// Remote comparison (`--remote`): not computed by this command yet.
+    remote: Option<()>,
+}
+
+pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
+    let StatusArgs {
+        targets,
+        json,
+        check,
+    } = args;
+    let repo = ctx.repo(&Overrides::default())?;
+    // Status only reads the workspace; the lock protects the hash state it
+    // refreshes. If another mlci holds the lock, report without saving.
+    let lock = match repo.lock() {
+        Ok(l) => Some(l),
+        Err(LockError::Busy { .. }) => {
+            ctx.printer
+                .info("note: another mlci process is running; the hash state is not refreshed");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let tracked = select_tracked(&repo, &ctx.cwd, &targets)?;
+    let reporter = reporter::for_printer(ctx.printer);
+    let mut ws = Workspace::open(&repo);
+    let statuses = ws.status(&tracked, reporter.as_ref())?;
+    if lock.is_some() {
+        ws.finish()?;
+    }
+    let differs = statuses
+        .iter()
+        .any(|s| s.state != DataState::Unchanged || !s.in_cache);
+    if json {
+        let out = StatusJson {
+            data: &statuses,
+            stages: Vec::new(),
+            remote: None,
+        };
+        ctx.printer.data(&serde_json::to_string_pretty(&out)?)?;
+    } else {
+        ctx.printer.data(&render(&statuses))?;
+    }
+    Ok(if check && differs {
+        crate::exit::DIFFERS
+    } else {
+        crate::exit::OK
+    })
+}
+
+/// The plain-text report: one line per path that differs, then details.
+fn render(statuses: &[DataStatus]) -> String {
+    let mut out = String::new();
+    if statuses.is_empty() {
+        return "nothing is tracked yet (`mlci add <path>` starts)".into();
+    }
+    for s in statuses {
+        let mut notes = Vec::new();
+        match s.state {
+            DataState::Unchanged => {}
+            DataState::Modified => notes.push("modified".to_string()),
+            DataState::Deleted => notes.push("deleted".to_string()),
+        }
+        if !s.in_cache {
+            notes.push("not in cache".into());
+        }
+        if notes.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("{}: {}\n", s.path, notes.join(", ")));
+        if let Some(c) = &s.changes {
+            for (label, list) in [
+                ("added", &c.added),
+                ("modified", &c.modified),
+                ("deleted", &c.deleted),
+            ] {
+                for p in list.iter().take(5) {
+                    out.push_str(&format!("    {label}: {p}\n"));
+                }
+                if list.len() > 5 {
+                    out.push_str(&format!("    … {} more {label}\n", list.len() - 5));
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        out = format!("{} tracked path(s) up to date\n", statuses.len());
+    }
+    out
+}

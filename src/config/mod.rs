@@ -1,0 +1,339 @@
+//! Configuration: `.mlci/config.yaml` (committed) deep-merged with
+//! `.mlci/config.local.yaml` (per machine, git-ignored), then environment,
+//! then flags (DESIGN.md section 3).
+//!
+//! Each file is first parsed on its own into the wire type with
+//! `deny_unknown_fields`, so a typo is reported with its file, line and
+//! column; only then are the two merged and validated into [`Settings`],
+//! whose errors name the file and the dotted key.
+
+pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Hint;
+use crate::link::LinkType;
+use yaml::{Value, YamlError};
+
+pub const CONFIG_FILE: &str = "config.yaml";
+pub const LOCAL_CONFIG_FILE: &str = "config.local.yaml";
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigWire {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core: Option<CoreWire>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub remotes: BTreeMap<String, RemoteWire>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoreWire {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_type: Option<OneOrMany>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn items(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// A remote's settings. Keys beyond `url` depend on the backend and are
+/// validated by the remote layer; they are kept here as plain values.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct RemoteWire {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(flatten)]
+    pub options: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Yaml(#[from] YamlError),
+    #[error("{file}: `{key}`: {message}")]
+    Invalid {
+        file: PathBuf,
+        key: String,
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("reading {file}: {source}")]
+    Io {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+impl Hint for ConfigError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ConfigError::Yaml(e) if e.message.contains("unknown field") => Some(
+                "see the configuration reference in the README for the keys each section accepts"
+                    .into(),
+            ),
+            ConfigError::Invalid { hint, .. } => hint.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// Validated settings every command reads.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub link_types: Vec<LinkType>,
+    pub jobs: usize,
+    pub default_remote: Option<String>,
+    pub remotes: BTreeMap<String, RemoteWire>,
+}
+
+/// Overrides from the command line (the highest precedence).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub jobs: Option<usize>,
+}
+
+pub const DEFAULT_JOBS: usize = 16;
+
+impl Settings {
+    /// Loads `<mlci_dir>/config.yaml` and `config.local.yaml`, then applies
+    /// the environment and `overrides`.
+    pub fn load(mlci_dir: &Path, overrides: &Overrides) -> Result<Settings, ConfigError> {
+        let shared = mlci_dir.join(CONFIG_FILE);
+        let local = mlci_dir.join(LOCAL_CONFIG_FILE);
+        let shared_v = read_checked(&shared)?;
+        let local_v = read_checked(&local)?;
+        let merged = match (shared_v, local_v) {
+            (Some(a), Some(b)) => deep_merge(a, b),
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+            (None, None) => Value::Null,
+        };
+        let wire: ConfigWire = if merged.is_null() {
+            ConfigWire::default()
+        } else {
+            yaml::from_value(merged, &shared)?
+        };
+        let mut settings = validate(wire, &shared)?;
+        apply_env(&mut settings)?;
+        if let Some(j) = overrides.jobs {
+            settings.jobs = j.max(1);
+        }
+        Ok(settings)
+    }
+}
+
+/// Reads one config file (None when absent) and checks it against the
+/// schema on its own, so errors carry that file's line numbers.
+fn read_checked(path: &Path) -> Result<Option<Value>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(ConfigError::Io {
+                file: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let _: ConfigWire = yaml::parse(&text, path)?;
+    Ok(Some(yaml::parse(&text, path)?))
+}
+
+/// `b` over `a`: mappings merge key by key, anything else is replaced.
+pub fn deep_merge(a: Value, b: Value) -> Value {
+    match (a, b) {
+        (Value::Mapping(mut a), Value::Mapping(b)) => {
+            for (k, v) in b {
+                let merged = match a.remove(&k) {
+                    Some(old) => deep_merge(old, v),
+                    None => v,
+                };
+                a.insert(k, merged);
+            }
+            Value::Mapping(a)
+        }
+        (_, b) => b,
+    }
+}
+
+fn validate(wire: ConfigWire, file: &Path) -> Result<Settings, ConfigError> {
+    let invalid = |key: &str, message: String, hint: Option<String>| ConfigError::Invalid {
+        file: file.to_path_buf(),
+        key: key.into(),
+        message,
+        hint,
+    };
+    let core = wire.core.unwrap_or_default();
+    let link_types = match &core.link_type {
+        None => vec![LinkType::Reflink, LinkType::Copy],
+        Some(v) => parse_link_types(&v.items()).map_err(|bad| {
+            invalid(
+                "core.link_type",
+                format!("unknown link type `{bad}`"),
+                Some(format!(
+                    "use one or more of: {}",
+                    LinkType::NAMES.join(", ")
+                )),
+            )
+        })?,
+    };
+    let jobs = core.jobs.unwrap_or(DEFAULT_JOBS);
+    if jobs == 0 {
+        return Err(invalid("core.jobs", "must be at least 1".into(), None));
+    }
+    for (name, remote) in &wire.remotes {
+        if remote.url.as_deref().is_none_or(str::is_empty) {
+            return Err(invalid(
+                &format!("remotes.{name}.url"),
+                "every remote needs a `url`".into(),
+                Some(format!("mlci remote add {name} s3://bucket/path")),
+            ));
+        }
+    }
+    if let Some(r) = &core.remote {
+        if !wire.remotes.contains_key(r) {
+            let known: Vec<_> = wire.remotes.keys().map(String::as_str).collect();
+            return Err(invalid(
+                "core.remote",
+                format!("the default remote `{r}` is not defined under `remotes:`"),
+                Some(if known.is_empty() {
+                    "no remotes are defined; add one with `mlci remote add`".into()
+                } else {
+                    format!("defined remotes: {}", known.join(", "))
+                }),
+            ));
+        }
+    }
+    Ok(Settings {
+        link_types,
+        jobs,
+        default_remote: core.remote,
+        remotes: wire.remotes,
+    })
+}
+
+fn parse_link_types(items: &[&str]) -> Result<Vec<LinkType>, String> {
+    let mut out = Vec::new();
+    for item in items {
+        let t = LinkType::parse(item.trim()).ok_or_else(|| item.to_string())?;
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    if out.is_empty() {
+        return Err(String::new());
+    }
+    Ok(out)
+}
+
+/// `MLCI_LINK_TYPE=reflink,copy` and `MLCI_JOBS=8` override the files.
+fn apply_env(settings: &mut Settings) -> Result<(), ConfigError> {
+    if let Ok(v) = std::env::var("MLCI_LINK_TYPE") {
+        let items: Vec<&str> = v.split(',').collect();
+        settings.link_types = parse_link_types(&items).map_err(|bad| ConfigError::Env {
+            var: "MLCI_LINK_TYPE".into(),
+            message: format!(
+                "unknown link type `{bad}` (use one or more of: {})",
+                LinkType::NAMES.join(", ")
+            ),
+        })?;
+    }
+    if let Ok(v) = std::env::var("MLCI_JOBS") {
+        settings.jobs =
+            v.parse::<usize>()
+                .ok()
+                .filter(|j| *j > 0)
+                .ok_or_else(|| ConfigError::Env {
+                    var: "MLCI_JOBS".into(),
+                    message: format!("`{v}` is not a positive number"),
+                })?;
+    }
+    Ok(())
+}
+
+/// The text of a fresh `.mlci/config.yaml`.
+pub fn initial_config() -> &'static str {
+    "# mlci configuration, committed with the project. Secrets belong in\n\
+     # .mlci/config.local.yaml (git-ignored) or in the environment.\n\
+     core:\n  link_type: [reflink, copy]\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(shared: &str, local: Option<&str>) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), shared).unwrap();
+        if let Some(l) = local {
+            std::fs::write(dir.path().join(LOCAL_CONFIG_FILE), l).unwrap();
+        }
+        Settings::load(dir.path(), &Overrides::default())
+    }
+
+    #[test]
+    fn defaults_and_deep_merge() {
+        let s = load(initial_config(), None).unwrap();
+        assert_eq!(s.link_types, [LinkType::Reflink, LinkType::Copy]);
+        assert_eq!(s.jobs, DEFAULT_JOBS);
+        let s = load(
+            "core:\n  remote: store\n  jobs: 4\nremotes:\n  store:\n    url: s3://b/p\n    region: eu-west-1\n",
+            Some("remotes:\n  store:\n    secret_access_key: xyz\n"),
+        )
+        .unwrap();
+        assert_eq!(s.jobs, 4);
+        let r = &s.remotes["store"];
+        assert_eq!(r.url.as_deref(), Some("s3://b/p"));
+        assert!(r.options.contains_key("region") && r.options.contains_key("secret_access_key"));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = load("core:\n  link_typo: copy\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("config.yaml:2:"), "{e}");
+        assert!(e.contains("unknown field `link_typo`"), "{e}");
+        let e = load("core:\n  link_type: [teleport]\n", None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("`core.link_type`: unknown link type `teleport`"),
+            "{e}"
+        );
+        assert!(e.hint().unwrap().contains("reflink"));
+        let e = load("core:\n  remote: nowhere\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`core.remote`"), "{e}");
+        let e = load("core: {}\n", Some("core:\n  jobs: many\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("config.local.yaml:2:"), "{e}");
+    }
+}

@@ -1,0 +1,165 @@
+//! File-system helpers for the safety rules of DESIGN.md section 6: atomic
+//! writes (temp file + rename) and validation of untrusted relative paths.
+
+use std::io::{self, Write};
+use std::path::{Component, Path, PathBuf};
+
+use fs_err as fs;
+
+/// Writes `bytes` to `path` atomically and durably: a kill at any moment
+/// leaves either the old file or the new one. Used for metadata (pointers,
+/// config, lock files), which is also fsynced with its directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_inner(path, bytes, true)
+}
+
+/// Like [`write_atomic`] without fsync, for caches that are cheap to rebuild.
+pub fn write_atomic_nosync(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_inner(path, bytes, false)
+}
+
+fn write_atomic_inner(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+    let dir = parent_dir(path);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".mlci-tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| with_path(e, dir))?;
+    // Keep the mode of the file we replace (a user may have made it 0600).
+    if let Ok(meta) = std::fs::metadata(path) {
+        let _ = tmp.as_file().set_permissions(meta.permissions());
+    }
+    tmp.write_all(bytes).map_err(|e| with_path(e, path))?;
+    if durable {
+        tmp.as_file().sync_all().map_err(|e| with_path(e, path))?;
+    }
+    tmp.persist(path).map_err(|e| with_path(e.error, path))?;
+    if durable {
+        sync_dir(dir);
+    }
+    Ok(())
+}
+
+/// Flushes a directory entry change (a rename) to disk. Best effort: some
+/// file systems refuse to fsync a directory, and that must not fail a write.
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Adds the path to an io error that does not already carry one.
+pub fn with_path(err: io::Error, path: &Path) -> io::Error {
+    io::Error::new(err.kind(), format!("{err} (at {})", path.display()))
+}
+
+/// Removes a file, treating "already gone" as success.
+pub fn remove_file_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// Why an untrusted relative path was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnsafePath {
+    #[error("the path is empty")]
+    Empty,
+    #[error("`{0}` is absolute")]
+    Absolute(String),
+    #[error("`{0}` leaves its directory through `..`")]
+    ParentDir(String),
+    #[error("`{0}` is not a plain relative path")]
+    Odd(String),
+}
+
+/// Checks that a `/`-separated path from a pointer, manifest, lock file or
+/// remote stays below its base: relative, no `..`, no `.` tricks, no
+/// backslashes that Windows would read as separators.
+pub fn check_relative(path: &str) -> Result<PathBuf, UnsafePath> {
+    if path.is_empty() {
+        return Err(UnsafePath::Empty);
+    }
+    if path.starts_with('/') || path.contains('\\') || path.contains('\0') {
+        return Err(if path.starts_with('/') {
+            UnsafePath::Absolute(path.into())
+        } else {
+            UnsafePath::Odd(path.into())
+        });
+    }
+    let mut out = PathBuf::new();
+    for part in path.split('/') {
+        match part {
+            ".." => return Err(UnsafePath::ParentDir(path.into())),
+            "" | "." => return Err(UnsafePath::Odd(path.into())),
+            p => out.push(p),
+        }
+    }
+    // Belt and braces: the platform must agree that every component is normal.
+    if !out.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(UnsafePath::Odd(path.into()));
+    }
+    Ok(out)
+}
+
+/// A workspace path as the `/`-separated string used in manifests and state.
+pub fn to_slash(path: &Path) -> String {
+    let mut s = String::new();
+    for (i, c) in path.components().enumerate() {
+        if i > 0 {
+            s.push('/');
+        }
+        s.push_str(&c.as_os_str().to_string_lossy());
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_are_checked() {
+        assert!(check_relative("a/b.csv").is_ok());
+        assert_eq!(
+            check_relative("../x"),
+            Err(UnsafePath::ParentDir("../x".into()))
+        );
+        assert_eq!(
+            check_relative("a/../../x"),
+            Err(UnsafePath::ParentDir("a/../../x".into()))
+        );
+        assert_eq!(
+            check_relative("/etc/passwd"),
+            Err(UnsafePath::Absolute("/etc/passwd".into()))
+        );
+        assert!(check_relative("a//b").is_err());
+        assert!(check_relative("./a").is_err());
+        assert!(check_relative("a\\..\\b").is_err());
+        assert!(check_relative("").is_err());
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_keeps_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.yaml");
+        write_atomic(&p, b"one").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // No temp files left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,111 @@
+//! Git through git2: repository discovery, the index, and pointer files at
+//! any revision (for `gc --rev` / `--all-commits`).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
+
+use crate::pointer::EXTENSION;
+
+/// The work tree root of the git repository containing `dir`.
+pub fn discover_root(dir: &Path) -> Result<Option<PathBuf>, git2::Error> {
+    match Repository::discover(dir) {
+        Ok(repo) => Ok(repo.workdir().map(Path::to_path_buf)),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn init(dir: &Path) -> Result<(), git2::Error> {
+    Repository::init(dir).map(drop)
+}
+
+/// Whether git's index holds `rel` (a file) or anything below it (a directory).
+pub fn is_tracked(root: &Path, rel: &str) -> Result<bool, git2::Error> {
+    let repo = Repository::open(root)?;
+    let index = repo.index()?;
+    if index.get_path(Path::new(rel), 0).is_some() {
+        return Ok(true);
+    }
+    let prefix = format!("{rel}/");
+    Ok(index.iter().any(|e| e.path.starts_with(prefix.as_bytes())))
+}
+
+/// A pointer file's text as committed at some revision.
+pub struct PointerBlob {
+    pub rev: String,
+    pub path: String,
+    pub text: String,
+}
+
+/// Pointer files in the trees of the given revisions. Blobs and subtrees
+/// already seen are skipped, so scanning a long history costs about as much
+/// as the distinct trees in it.
+pub fn pointers_at(root: &Path, revs: &[String]) -> Result<Vec<PointerBlob>, git2::Error> {
+    let repo = Repository::open(root)?;
+    let mut commits = Vec::new();
+    for rev in revs {
+        let obj = repo.revparse_single(rev)?;
+        let commit = obj.peel_to_commit()?;
+        commits.push((rev.clone(), commit.id()));
+    }
+    scan_commits(&repo, commits)
+}
+
+/// Pointer files in every commit reachable from any ref (and HEAD).
+pub fn pointers_in_all_commits(root: &Path) -> Result<Vec<PointerBlob>, git2::Error> {
+    let repo = Repository::open(root)?;
+    let mut walk = repo.revwalk()?;
+    if repo.head().is_ok() {
+        walk.push_head()?;
+    }
+    walk.push_glob("*")?;
+    let mut commits = Vec::new();
+    for id in walk {
+        let id = id?;
+        commits.push((id.to_string(), id));
+    }
+    scan_commits(&repo, commits)
+}
+
+fn scan_commits(
+    repo: &Repository,
+    commits: Vec<(String, git2::Oid)>,
+) -> Result<Vec<PointerBlob>, git2::Error> {
+    let suffix = format!(".{EXTENSION}");
+    let mut seen_trees = HashSet::new();
+    let mut seen_blobs = HashSet::new();
+    let mut out = Vec::new();
+    for (rev, id) in commits {
+        let tree = repo.find_commit(id)?.tree()?;
+        if !seen_trees.insert(tree.id()) {
+            continue;
+        }
+        let mut found = Vec::new();
+        tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+            match entry.kind() {
+                Some(ObjectType::Tree) if !seen_trees.insert(entry.id()) => {
+                    return TreeWalkResult::Skip;
+                }
+                Some(ObjectType::Blob) => {
+                    let name = entry.name().unwrap_or("");
+                    if name.ends_with(&suffix) && seen_blobs.insert(entry.id()) {
+                        found.push((format!("{dir}{name}"), entry.id()));
+                    }
+                }
+                _ => {}
+            }
+            TreeWalkResult::Ok
+        })?;
+        for (path, blob_id) in found {
+            let blob = repo.find_blob(blob_id)?;
+            out.push(PointerBlob {
+                rev: rev.clone(),
+                path,
+                text: String::from_utf8_lossy(blob.content()).into_owned(),
+            });
+        }
+    }
+    Ok(out)
+}

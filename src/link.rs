@@ -1,0 +1,241 @@
+//! Putting cache objects back into the workspace.
+//!
+//! The link types are tried in the configured order (default reflink, then
+//! copy). Every materialisation verifies the object's hash on the way (a
+//! corrupt cache object is refused and named, never copied) and lands through
+//! a temp file + rename, so the workspace never holds a half-written file.
+//! Hardlinks point at read-only objects, so a workspace file is never a
+//! writable link into the cache.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::cache::{copy_and_hash, Cache, CacheError, Oid, SMALL_FILE};
+use crate::fsutil::with_path;
+use crate::hash::Digest;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkType {
+    Reflink,
+    Copy,
+    Hardlink,
+    Symlink,
+}
+
+impl LinkType {
+    pub const NAMES: [&'static str; 4] = ["reflink", "copy", "hardlink", "symlink"];
+
+    pub fn parse(s: &str) -> Option<LinkType> {
+        Some(match s {
+            "reflink" => LinkType::Reflink,
+            "copy" => LinkType::Copy,
+            "hardlink" => LinkType::Hardlink,
+            "symlink" => LinkType::Symlink,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkType::Reflink => "reflink",
+            LinkType::Copy => "copy",
+            LinkType::Hardlink => "hardlink",
+            LinkType::Symlink => "symlink",
+        }
+    }
+}
+
+/// Materialises objects with the configured fallback order, remembering which
+/// link types this file system refused so each is tried only once.
+pub struct Linker {
+    order: Vec<LinkType>,
+    refused: [AtomicBool; 4],
+    counter: AtomicU64,
+}
+
+impl Linker {
+    pub fn new(order: Vec<LinkType>) -> Linker {
+        Linker {
+            order,
+            refused: Default::default(),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    /// True when the first usable link type shares data with the cache
+    /// (hardlink/symlink): `add` then replaces the workspace file by a link.
+    pub fn links_to_cache(&self) -> bool {
+        self.order
+            .iter()
+            .find(|t| !self.is_refused(**t))
+            .is_some_and(|t| matches!(t, LinkType::Hardlink | LinkType::Symlink))
+    }
+
+    /// Whether `add` may try to reflink files into the cache.
+    pub fn wants_reflink(&self) -> bool {
+        self.order.contains(&LinkType::Reflink) && !self.is_refused(LinkType::Reflink)
+    }
+
+    fn is_refused(&self, t: LinkType) -> bool {
+        self.refused[t as usize].load(Ordering::Relaxed)
+    }
+
+    fn tmp_for(&self, dest: &Path) -> PathBuf {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let name = dest
+            .file_name()
+            .map(|s| s.to_string_lossy())
+            .unwrap_or_default();
+        dest.with_file_name(format!(".{name}.mlci-{}-{n}", std::process::id()))
+    }
+
+    /// Writes object `oid` to `dest`, replacing whatever is there.
+    pub fn materialize(
+        &self,
+        cache: &Cache,
+        oid: &Oid,
+        dest: &Path,
+    ) -> Result<LinkType, CacheError> {
+        let src = cache.object_path(oid);
+        if src.symlink_metadata().is_err() {
+            return Err(CacheError::Missing {
+                oid: *oid,
+                path: src,
+            });
+        }
+        let tmp = self.tmp_for(dest);
+        let mut last_err = None;
+        for &t in &self.order {
+            if self.is_refused(t) {
+                continue;
+            }
+            let res = match t {
+                LinkType::Reflink => self.reflink(&src, &tmp, oid),
+                LinkType::Copy => copy_verified(&src, &tmp, oid).map(|()| true),
+                LinkType::Hardlink => cache
+                    .verify(oid)
+                    .and_then(|()| link_or_unsupported(std::fs::hard_link(&src, &tmp), &tmp)),
+                LinkType::Symlink => cache.verify(oid).and_then(|()| {
+                    link_or_unsupported(std::os::unix::fs::symlink(&src, &tmp), &tmp)
+                }),
+            };
+            match res {
+                Ok(true) => {
+                    if let Err(e) = std::fs::rename(&tmp, dest) {
+                        let _ = std::fs::remove_file(&tmp);
+                        return Err(with_path(e, dest).into());
+                    }
+                    return Ok(t);
+                }
+                Ok(false) => {
+                    // Not supported here: remember, and fall back.
+                    self.refused[t as usize].store(true, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    if matches!(e, CacheError::Corrupt { .. } | CacheError::Missing { .. }) {
+                        return Err(e);
+                    }
+                    last_err = Some(e);
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| {
+            CacheError::Io(io::Error::other(format!(
+                "no configured link type could create {}",
+                dest.display()
+            )))
+        }))
+    }
+
+    /// Ok(false) when the file system cannot reflink.
+    fn reflink(&self, src: &Path, tmp: &Path, oid: &Oid) -> Result<bool, CacheError> {
+        if let Err(e) = reflink_copy::reflink(src, tmp) {
+            let _ = std::fs::remove_file(tmp);
+            return if is_unsupported(&e) {
+                Ok(false)
+            } else {
+                Err(with_path(e, tmp).into())
+            };
+        }
+        let actual = File::open(tmp)
+            .and_then(Digest::of_reader)
+            .map_err(|e| with_path(e, tmp))?;
+        if actual != oid.digest {
+            let _ = std::fs::remove_file(tmp);
+            return Err(CacheError::Corrupt {
+                oid: *oid,
+                actual,
+                path: src.to_path_buf(),
+            });
+        }
+        // The clone inherits the object's read-only mode; the user's copy is theirs to edit.
+        std::fs::set_permissions(tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .map_err(|e| with_path(e, tmp))?;
+        Ok(true)
+    }
+}
+
+fn is_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc_errno::EOPNOTSUPP)
+            | Some(libc_errno::EXDEV)
+            | Some(libc_errno::EINVAL)
+            | Some(libc_errno::ENOTTY)
+    ) || e.kind() == io::ErrorKind::Unsupported
+}
+
+/// errno values we branch on, spelled out to avoid a libc dependency.
+mod libc_errno {
+    pub const EXDEV: i32 = 18;
+    pub const EINVAL: i32 = 22;
+    pub const ENOTTY: i32 = 25;
+    pub const EPERM: i32 = 1;
+    pub const EOPNOTSUPP: i32 = 95;
+}
+
+fn link_or_unsupported(res: io::Result<()>, tmp: &Path) -> Result<bool, CacheError> {
+    match res {
+        Ok(()) => Ok(true),
+        Err(e) if is_unsupported(&e) || e.raw_os_error() == Some(libc_errno::EPERM) => Ok(false),
+        Err(e) => Err(with_path(e, tmp).into()),
+    }
+}
+
+/// Copies an object to `tmp`, hashing on the way, and refuses a mismatch.
+fn copy_verified(src: &Path, tmp: &Path, oid: &Oid) -> Result<(), CacheError> {
+    let mut input = File::open(src).map_err(|e| with_path(e, src))?;
+    let size = input.metadata().map_err(|e| with_path(e, src))?.len();
+    let mut output = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o666)
+        .open(tmp)
+        .map_err(|e| with_path(e, tmp))?;
+    let actual = if size <= SMALL_FILE {
+        let mut bytes = Vec::with_capacity(size as usize);
+        input
+            .read_to_end(&mut bytes)
+            .map_err(|e| with_path(e, src))?;
+        let d = Digest::of_bytes(&bytes);
+        if d == oid.digest {
+            output.write_all(&bytes).map_err(|e| with_path(e, tmp))?;
+        }
+        d
+    } else {
+        copy_and_hash(input, output, tmp)?
+    };
+    if actual != oid.digest {
+        let _ = std::fs::remove_file(tmp);
+        return Err(CacheError::Corrupt {
+            oid: *oid,
+            actual,
+            path: src.to_path_buf(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! Directory manifests: the canonical listing of a tracked directory.
+//!
+//! A manifest is canonical JSON: an array of `{"path","sha256","size"}`
+//! entries sorted byte-wise by `/`-separated relative path, with no
+//! whitespace. Its SHA-256 names the directory (`<hex>.dir`), so the same tree
+//! hashes the same on every machine and every build; a test pins one hash.
+//! Manifests come from caches and remotes, so parsing treats them as
+//! untrusted: every path is checked and duplicates are refused.
+
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::{check_relative, UnsafePath};
+use crate::hash::Digest;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub path: String,
+    #[serde(with = "digest_hex")]
+    pub sha256: Digest,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Manifest {
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("manifest is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("manifest entry is unsafe: {0}")]
+    UnsafePath(#[from] UnsafePath),
+    #[error("manifest lists `{0}` twice")]
+    Duplicate(String),
+    #[error("manifest entries are not in canonical order at `{0}`")]
+    Unsorted(String),
+    #[error("manifest lists `{0}` as both a file and a directory")]
+    FileAndDir(String),
+}
+
+impl Manifest {
+    /// Builds a manifest from entries in any order.
+    pub fn from_entries(mut entries: Vec<Entry>) -> Manifest {
+        entries.sort_unstable_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+        Manifest { entries }
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn total_size(&self) -> u64 {
+        self.entries.iter().map(|e| e.size).sum()
+    }
+
+    /// The canonical bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.entries).expect("manifest serialisation cannot fail")
+    }
+
+    /// Canonical bytes and their hash.
+    pub fn encode(&self) -> (Digest, Vec<u8>) {
+        let bytes = self.to_bytes();
+        (Digest::of_bytes(&bytes), bytes)
+    }
+
+    /// Parses and validates untrusted manifest bytes.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        let entries: Vec<Entry> = serde_json::from_slice(bytes)?;
+        for pair in entries.windows(2) {
+            match pair[0].path.as_bytes().cmp(pair[1].path.as_bytes()) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => {
+                    return Err(ManifestError::Duplicate(pair[1].path.clone()))
+                }
+                std::cmp::Ordering::Greater => {
+                    return Err(ManifestError::Unsorted(pair[1].path.clone()))
+                }
+            }
+            // `a` and `a/b` cannot both be files. Byte-wise order puts `a/…`
+            // right after `a` unless a name like `a-x` sits between them, so
+            // check neighbours here and all prefixes below.
+            if pair[1].path.starts_with(&pair[0].path)
+                && pair[1].path.as_bytes().get(pair[0].path.len()) == Some(&b'/')
+            {
+                return Err(ManifestError::FileAndDir(pair[0].path.clone()));
+            }
+        }
+        let files: std::collections::HashSet<&str> =
+            entries.iter().map(|e| e.path.as_str()).collect();
+        for e in &entries {
+            check_relative(&e.path)?;
+            let mut prefix = e.path.as_str();
+            while let Some(i) = prefix.rfind('/') {
+                prefix = &prefix[..i];
+                if files.contains(prefix) {
+                    return Err(ManifestError::FileAndDir(prefix.to_string()));
+                }
+            }
+        }
+        Ok(Manifest { entries })
+    }
+}
+
+mod digest_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::hash::Digest;
+
+    pub fn serialize<S: Serializer>(d: &Digest, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&d.to_hex())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Digest, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str, content: &[u8]) -> Entry {
+        Entry {
+            path: path.into(),
+            sha256: Digest::of_bytes(content),
+            size: content.len() as u64,
+        }
+    }
+
+    /// Pins the manifest format: changing it would split every cache and
+    /// remote in two. Do not update this hash; fix the code instead.
+    #[test]
+    fn known_tree_hash_is_pinned() {
+        let m = Manifest::from_entries(vec![
+            entry("sub/b.txt", b"bee\n"),
+            entry("a.txt", b"hello\n"),
+            entry("sub-dir/c.bin", &[0u8, 1, 2]),
+            entry("sub/a.txt", b""),
+        ]);
+        let (digest, bytes) = m.encode();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with(r#"[{"path":"a.txt","sha256":"5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03","size":6},"#));
+        // Byte-wise order: "sub-dir/…" ('-' is 0x2d) sorts before "sub/…" ('/' is 0x2f).
+        let order: Vec<_> = m.entries().iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(order, ["a.txt", "sub-dir/c.bin", "sub/a.txt", "sub/b.txt"]);
+        assert!(!text.contains(' ') && !text.contains('\n'));
+        assert_eq!(digest.to_hex(), PINNED);
+        assert_eq!(Manifest::parse(text.as_bytes()).unwrap(), m);
+    }
+
+    const PINNED: &str = "dff8f0ff80120c8282d6396da376ba47493bf7df3787ad3e8be6013762e083ca";
+
+    #[test]
+    fn untrusted_manifests_are_checked() {
+        let bad = |json: &str| Manifest::parse(json.as_bytes()).unwrap_err().to_string();
+        let h = Digest::of_bytes(b"").to_hex();
+        assert!(bad(&format!(r#"[{{"path":"../x","sha256":"{h}","size":0}}]"#)).contains(".."));
+        assert!(
+            bad(&format!(r#"[{{"path":"/etc/x","sha256":"{h}","size":0}}]"#)).contains("absolute")
+        );
+        assert!(bad(&format!(
+            r#"[{{"path":"a","sha256":"{h}","size":0}},{{"path":"a","sha256":"{h}","size":0}}]"#
+        ))
+        .contains("twice"));
+        assert!(bad(&format!(
+            r#"[{{"path":"b","sha256":"{h}","size":0}},{{"path":"a","sha256":"{h}","size":0}}]"#
+        ))
+        .contains("order"));
+        assert!(bad(&format!(
+            r#"[{{"path":"a","sha256":"{h}","size":0}},{{"path":"a/b","sha256":"{h}","size":0}}]"#
+        ))
+        .contains("both"));
+        assert!(bad(r#"[{"path":"a","sha256":"zz","size":0}]"#).contains("SHA-256"));
+    }
+}

@@ -1,0 +1,74 @@
+//! The one place that writes to the terminal.
+//!
+//! Data goes to stdout, everything else (notices, warnings, errors, progress)
+//! to stderr. Colour only when stderr is a terminal and `NO_COLOR` is unset;
+//! progress bars only when stderr is a terminal. A write to a closed stdout is
+//! returned as an error so the caller can exit quietly instead of panicking.
+
+use std::io::{self, IsTerminal, Write};
+
+pub struct Printer {
+    quiet: bool,
+    color: bool,
+    tty: bool,
+}
+
+impl Printer {
+    pub fn new(quiet: bool) -> Self {
+        let tty = io::stderr().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Printer {
+            quiet,
+            color: tty && !no_color,
+            tty,
+        }
+    }
+
+    /// Whether progress bars may be drawn.
+    pub fn progress_enabled(&self) -> bool {
+        self.tty && !self.quiet
+    }
+
+    /// Writes data to stdout (never suppressed by `--quiet`).
+    pub fn data(&self, text: &str) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        if !text.ends_with('\n') {
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    }
+
+    /// An informational message on stderr.
+    pub fn info(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    pub fn warn(&self, text: &str) {
+        eprintln!("{} {text}", self.paint("warning:", "33"));
+    }
+
+    /// Prints an error with its causes and its hint, uv-style.
+    pub fn error(&self, err: &anyhow::Error) {
+        let mut chain = err.chain();
+        if let Some(head) = chain.next() {
+            eprintln!("{} {head}", self.paint("error:", "31;1"));
+        }
+        for cause in chain {
+            eprintln!("  {} {cause}", self.paint("caused by:", "2"));
+        }
+        if let Some(hint) = crate::error::hint_for(err) {
+            eprintln!("{} {hint}", self.paint("hint:", "36;1"));
+        }
+    }
+
+    fn paint(&self, text: &str, code: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}

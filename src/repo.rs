@@ -1,0 +1,166 @@
+//! An mlci repository: the git work tree root, its `.mlci/` directory, the
+//! settings and the cache. Also turns the paths users type into safe
+//! repo-relative paths.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::cache::Cache;
+use crate::config::{Overrides, Settings};
+use crate::error::Hint;
+use crate::lock::{LockError, RepoLock};
+
+pub const MLCI_DIR: &str = ".mlci";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("{} is not inside a git repository", dir.display())]
+    NotGit { dir: PathBuf },
+    #[error("{} has no mlci set-up (no {MLCI_DIR}/ directory)", root.display())]
+    NotInitialized { root: PathBuf },
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+    #[error("`{path}` is outside the repository {}", root.display())]
+    OutsideRepo { path: String, root: PathBuf },
+    #[error("`{path}` is inside {area}/, which mlci manages itself")]
+    Reserved { path: String, area: &'static str },
+    #[error("cannot resolve `{path}`: {source}")]
+    Resolve {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl Hint for RepoError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            RepoError::NotGit { .. } => Some(
+                "mlci keeps its pointers in git: run `git init` first (or `cd` into your project)".into(),
+            ),
+            RepoError::NotInitialized { .. } => Some("run `mlci init` at the repository root".into()),
+            RepoError::OutsideRepo { .. } => Some(
+                "mlci tracks files inside the git work tree; move or copy the data into the repository".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+pub struct Repo {
+    /// The git work tree root, canonical.
+    pub root: PathBuf,
+    pub settings: Settings,
+    pub cache: Cache,
+}
+
+impl Repo {
+    /// Finds the repository containing `cwd`, which must have been set up
+    /// with `mlci init`, and loads its settings.
+    pub fn discover(cwd: &Path, overrides: &Overrides) -> anyhow::Result<Repo> {
+        let root = find_root(cwd)?;
+        let mlci_dir = root.join(MLCI_DIR);
+        if !mlci_dir.is_dir() {
+            return Err(RepoError::NotInitialized { root }.into());
+        }
+        let settings = Settings::load(&mlci_dir, overrides).map_err(anyhow::Error::from)?;
+        let cache = Cache::new(mlci_dir.join("cache"));
+        Ok(Repo {
+            root,
+            settings,
+            cache,
+        })
+    }
+
+    pub fn mlci_dir(&self) -> PathBuf {
+        self.root.join(MLCI_DIR)
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.mlci_dir().join("tmp")
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.tmp_dir().join("state.json")
+    }
+
+    /// Takes the repository lock for the rest of the command.
+    pub fn lock(&self) -> Result<RepoLock, LockError> {
+        RepoLock::acquire(&self.tmp_dir().join("lock"))
+    }
+
+    pub fn abs(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Resolves a path typed by the user (relative to `cwd`) to a
+    /// `/`-separated path relative to the repository root, refusing paths
+    /// outside the repository, inside `.git/` or `.mlci/`, or reached through
+    /// a symlinked directory that leaves the repository.
+    pub fn resolve_user_path(&self, cwd: &Path, input: &Path) -> Result<String, RepoError> {
+        let shown = input.display().to_string();
+        let joined = if input.is_absolute() {
+            input.to_path_buf()
+        } else {
+            cwd.join(input)
+        };
+        let lexical = normalize(&joined);
+        // Resolve symlinks in the directories above the final component; the
+        // final component itself is what the user names and may not exist.
+        let (parent, name) = match (lexical.parent(), lexical.file_name()) {
+            (Some(p), Some(n)) => (p.to_path_buf(), Some(n.to_os_string())),
+            _ => (lexical.clone(), None),
+        };
+        let parent = parent.canonicalize().map_err(|source| RepoError::Resolve {
+            path: shown.clone(),
+            source,
+        })?;
+        let full = match &name {
+            Some(n) => parent.join(n),
+            None => parent,
+        };
+        let rel = full
+            .strip_prefix(&self.root)
+            .map_err(|_| RepoError::OutsideRepo {
+                path: shown.clone(),
+                root: self.root.clone(),
+            })?;
+        let rel = crate::fsutil::to_slash(rel);
+        if rel.is_empty() {
+            return Err(RepoError::OutsideRepo {
+                path: shown,
+                root: self.root.clone(),
+            });
+        }
+        for (area, dir) in [(".git", ".git"), (MLCI_DIR, MLCI_DIR)] {
+            if rel == dir || rel.starts_with(&format!("{dir}/")) {
+                return Err(RepoError::Reserved { path: shown, area });
+            }
+        }
+        Ok(rel)
+    }
+}
+
+/// The canonical git work tree root above `cwd`.
+pub fn find_root(cwd: &Path) -> Result<PathBuf, RepoError> {
+    let root = crate::git::discover_root(cwd)?.ok_or_else(|| RepoError::NotGit {
+        dir: cwd.to_path_buf(),
+    })?;
+    root.canonicalize().map_err(|source| RepoError::Resolve {
+        path: root.display().to_string(),
+        source,
+    })
+}
+
+/// Removes `.` and folds `..` without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}

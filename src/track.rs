@@ -1,0 +1,1008 @@
+//! Tracking files and directories by content hash: `add`, `status`,
+//! `checkout` and `remove` on pointer files.
+//!
+//! Work across files runs in parallel (rayon); every file is read at most
+//! once per command; unchanged files cost one stat thanks to the
+//! [`StateDb`]. Each command first plans, then acts, so a refusal (a local
+//! change that would be lost, a corrupt object) happens before anything in
+//! the workspace is touched.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::Metadata;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::cache::{CacheError, Oid};
+use crate::error::Hint;
+use crate::fsutil::{remove_file_if_exists, to_slash, with_path, write_atomic};
+use crate::gitignore;
+use crate::hash::Digest;
+use crate::link::Linker;
+use crate::manifest::{Entry, Manifest, ManifestError};
+use crate::pointer::{pointer_path_for, Pointer, PointerError, EXTENSION};
+use crate::progress::Reporter;
+use crate::repo::{Repo, MLCI_DIR};
+use crate::state::StateDb;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrackError {
+    #[error("`{path}` does not exist")]
+    NotFound { path: String },
+    #[error("`{path}` is already tracked by git")]
+    GitTracked { path: String },
+    #[error("`{path}` overlaps `{other}`, which is already tracked by {pointer}")]
+    Overlap {
+        path: String,
+        other: String,
+        pointer: String,
+    },
+    #[error("`{path}` is a symbolic link; mlci tracks regular files and directories")]
+    Symlink { path: String },
+    #[error("`{path}` is not a regular file or directory")]
+    Special { path: String },
+    #[error("`{path}` is a pointer file; add the data it describes instead")]
+    IsPointer { path: String },
+    #[error(transparent)]
+    Pointer(#[from] PointerError),
+    #[error("directory manifest {oid} is invalid: {source}")]
+    Manifest { oid: Oid, source: ManifestError },
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error("checkout would overwrite local changes that are not in the cache:\n{}", list(paths, *more))]
+    Conflicts { paths: Vec<String>, more: usize },
+    #[error("`{target}` is not tracked by mlci (no {target}.{EXTENSION})")]
+    NotTracked { target: String },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+}
+
+fn list(paths: &[String], more: usize) -> String {
+    let mut s: String = paths.iter().map(|p| format!("  {p}\n")).collect();
+    if more > 0 {
+        s.push_str(&format!("  … and {more} more\n"));
+    }
+    s.trim_end().to_string()
+}
+
+impl Hint for TrackError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            TrackError::NotFound { .. } => "check the path; it is relative to the current directory".into(),
+            TrackError::GitTracked { path } => format!(
+                "stop tracking it in git first: `git rm -r --cached {path}` (the file stays on disk), then `mlci add {path}`"
+            ),
+            TrackError::Overlap { other, .. } => {
+                format!("track either the directory or the files in it, not both; `mlci remove {other}` stops tracking the other")
+            }
+            TrackError::Symlink { .. } => "add the file or directory the link points to".into(),
+            TrackError::Conflicts { .. } => {
+                "save them with `mlci add`, or discard them with `mlci checkout --force`".into()
+            }
+            TrackError::NotTracked { .. } => "`mlci status` lists what is tracked".into(),
+            TrackError::Manifest { .. } => {
+                "the manifest was damaged or forged: delete it from the cache and `mlci pull` or `mlci add` again".into()
+            }
+            TrackError::Pointer(e) => return e.hint(),
+            TrackError::Cache(e) => return e.hint(),
+            _ => return None,
+        })
+    }
+}
+
+/// A pointer file and the data it tracks, both repo-relative.
+#[derive(Debug, Clone)]
+pub struct Tracked {
+    pub pointer_rel: String,
+    pub target_rel: String,
+    pub pointer: Pointer,
+}
+
+/// A command's view of the work tree: the repository, the hash state and
+/// the linker. Call [`Workspace::finish`] to persist the state.
+pub struct Workspace<'r> {
+    pub repo: &'r Repo,
+    pub state: StateDb,
+    pub linker: Linker,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AddOutcome {
+    pub path: String,
+    pub pointer: String,
+    pub oid: Oid,
+    pub size: u64,
+    pub nfiles: Option<u64>,
+    /// False when the pointer already said exactly this.
+    pub changed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataState {
+    Unchanged,
+    Modified,
+    Deleted,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DirDiff {
+    pub added: Vec<String>,
+    pub modified: Vec<String>,
+    pub deleted: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DataStatus {
+    pub path: String,
+    pub pointer: String,
+    pub state: DataState,
+    /// Whether the cache holds everything the pointer names.
+    pub in_cache: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<DirDiff>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct CheckoutSummary {
+    pub restored: u64,
+    pub unchanged: u64,
+    pub removed: u64,
+}
+
+/// What the walk of a tracked directory found.
+#[derive(Debug)]
+enum Kind {
+    File,
+    Symlink,
+    Other,
+}
+
+#[derive(Debug)]
+struct Found {
+    rel: String,
+    abs: PathBuf,
+    kind: Kind,
+}
+
+/// Pointer files in the work tree, found with git's ignore rules (tracked
+/// data is git-ignored, so its directories are not walked).
+pub fn find_pointers(root: &Path) -> Result<Vec<String>, TrackError> {
+    let mut out = Vec::new();
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .parents(false)
+        .filter_entry(|e| {
+            let name = e.file_name();
+            !(e.depth() == 1 && (name == ".git" || name == MLCI_DIR))
+        })
+        .build();
+    for entry in walker {
+        let entry = entry.map_err(|e| io::Error::other(e.to_string()))?;
+        if entry.file_type().is_some_and(|t| t.is_file())
+            && entry.path().extension().is_some_and(|e| e == EXTENSION)
+        {
+            if let Ok(rel) = entry.path().strip_prefix(root) {
+                out.push(to_slash(rel));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Reads and validates one pointer file.
+pub fn load_pointer(root: &Path, pointer_rel: &str) -> Result<Tracked, TrackError> {
+    let text = fs_err::read_to_string(root.join(pointer_rel))?;
+    tracked_from_text(pointer_rel, &text)
+}
+
+pub fn tracked_from_text(pointer_rel: &str, text: &str) -> Result<Tracked, TrackError> {
+    let pointer = Pointer::parse(text, Path::new(pointer_rel))?;
+    let dir = match pointer_rel.rfind('/') {
+        Some(i) => &pointer_rel[..i + 1],
+        None => "",
+    };
+    let target_rel = format!("{dir}{}", pointer.path);
+    Ok(Tracked {
+        pointer_rel: pointer_rel.to_string(),
+        target_rel,
+        pointer,
+    })
+}
+
+/// Every pointer in the work tree, parsed.
+pub fn all_tracked(root: &Path) -> Result<Vec<Tracked>, TrackError> {
+    find_pointers(root)?
+        .iter()
+        .map(|p| load_pointer(root, p))
+        .collect()
+}
+
+fn overlaps(a: &str, b: &str) -> bool {
+    a == b || a.starts_with(&format!("{b}/")) || b.starts_with(&format!("{a}/"))
+}
+
+impl<'r> Workspace<'r> {
+    pub fn open(repo: &'r Repo) -> Workspace<'r> {
+        Workspace {
+            repo,
+            state: StateDb::load(&repo.state_path()),
+            linker: Linker::new(repo.settings.link_types.clone()),
+        }
+    }
+
+    /// Saves the hash state.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.state.save()
+    }
+
+    /// `mlci add`: hashes and caches each target, then writes its pointer
+    /// and `.gitignore` entry. All targets are checked before any is added.
+    pub fn add(
+        &mut self,
+        targets: &[String],
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<AddOutcome>, TrackError> {
+        let existing = all_tracked(&self.repo.root)?;
+        for rel in targets {
+            let abs = self.repo.abs(rel);
+            let meta = match abs.symlink_metadata() {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(TrackError::NotFound { path: rel.clone() })
+                }
+                Err(e) => return Err(with_path(e, &abs).into()),
+            };
+            if meta.file_type().is_symlink() {
+                return Err(TrackError::Symlink { path: rel.clone() });
+            }
+            if !meta.is_file() && !meta.is_dir() {
+                return Err(TrackError::Special { path: rel.clone() });
+            }
+            if rel.ends_with(&format!(".{EXTENSION}")) {
+                return Err(TrackError::IsPointer { path: rel.clone() });
+            }
+            if crate::git::is_tracked(&self.repo.root, rel)? {
+                return Err(TrackError::GitTracked { path: rel.clone() });
+            }
+            if let Some(t) = existing
+                .iter()
+                .find(|t| t.target_rel != *rel && overlaps(&t.target_rel, rel))
+            {
+                return Err(TrackError::Overlap {
+                    path: rel.clone(),
+                    other: t.target_rel.clone(),
+                    pointer: t.pointer_rel.clone(),
+                });
+            }
+        }
+        let mut out = Vec::new();
+        for rel in targets {
+            out.push(self.add_one(rel, reporter)?);
+        }
+        Ok(out)
+    }
+
+    fn add_one(&mut self, rel: &str, reporter: &dyn Reporter) -> Result<AddOutcome, TrackError> {
+        let abs = self.repo.abs(rel);
+        let meta = fs_err::symlink_metadata(&abs)?;
+        let cache = &self.repo.cache;
+        let reflink = self.linker.wants_reflink();
+        let (oid, size, nfiles, recorded) = if meta.is_dir() {
+            let found = walk(&abs, rel)?;
+            if let Some(f) = found.iter().find(|f| !matches!(f.kind, Kind::File)) {
+                let path = format!("{rel}/{}", f.rel);
+                return Err(match f.kind {
+                    Kind::Symlink => TrackError::Symlink { path },
+                    _ => TrackError::Special { path },
+                });
+            }
+            reporter.start(&format!("adding {rel}"), Some(found.len() as u64));
+            let state = &self.state;
+            let hashed: Vec<(String, Metadata, Digest)> = found
+                .par_iter()
+                .map(|f| {
+                    let meta = fs_err::symlink_metadata(&f.abs)?;
+                    let state_key = format!("{rel}/{}", f.rel);
+                    let known = state.lookup(&state_key, &meta);
+                    let d = cache.insert_file(&f.abs, &meta, known, reflink)?;
+                    reporter.inc(1);
+                    Ok((f.rel.clone(), meta, d))
+                })
+                .collect::<Result<_, TrackError>>()?;
+            reporter.finish();
+            let manifest = Manifest::from_entries(
+                hashed
+                    .iter()
+                    .map(|(p, m, d)| Entry {
+                        path: p.clone(),
+                        sha256: *d,
+                        size: m.len(),
+                    })
+                    .collect(),
+            );
+            let (digest, bytes) = manifest.encode();
+            let oid = Oid::dir(digest);
+            cache.put_bytes(&oid, &bytes)?;
+            let recorded: Vec<_> = hashed
+                .into_iter()
+                .map(|(p, m, d)| (format!("{rel}/{p}"), abs.join(&p), m, d))
+                .collect();
+            (
+                oid,
+                manifest.total_size(),
+                Some(manifest.entries().len() as u64),
+                recorded,
+            )
+        } else {
+            let known = self.state.lookup(rel, &meta);
+            if meta.len() > crate::cache::SMALL_FILE {
+                reporter.start(&format!("adding {rel}"), None);
+            }
+            let d = cache.insert_file(&abs, &meta, known, reflink)?;
+            reporter.finish();
+            (
+                Oid::file(d),
+                meta.len(),
+                None,
+                vec![(rel.to_string(), abs.clone(), meta, d)],
+            )
+        };
+
+        // With hardlink/symlink link types the workspace copy becomes a link
+        // to the (read-only) object, as after a checkout.
+        let linked = self.linker.links_to_cache();
+        for (key, path, meta, digest) in recorded {
+            if linked {
+                self.linker.materialize(cache, &Oid::file(digest), &path)?;
+                let meta = fs_err::metadata(&path)?;
+                self.state.record(key, &meta, digest);
+            } else {
+                self.state.record(key, &meta, digest);
+            }
+        }
+
+        let pointer_abs = pointer_path_for(&abs);
+        let pointer_rel = format!("{rel}.{EXTENSION}");
+        let name = abs
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let pointer = Pointer {
+            path: name.clone(),
+            oid,
+            size,
+            nfiles,
+        };
+        let previous = std::fs::read_to_string(&pointer_abs)
+            .ok()
+            .and_then(|t| Pointer::parse(&t, Path::new(&pointer_rel)).ok());
+        let changed = previous.as_ref() != Some(&pointer);
+        if changed {
+            write_atomic(&pointer_abs, pointer.to_yaml().as_bytes())
+                .map_err(|e| with_path(e, &pointer_abs))?;
+        }
+        let parent = abs.parent().unwrap_or(&self.repo.root);
+        gitignore::add_entry(parent, &name)?;
+        Ok(AddOutcome {
+            path: rel.to_string(),
+            pointer: pointer_rel,
+            oid,
+            size,
+            nfiles,
+            changed,
+        })
+    }
+
+    /// Current hashes of a tracked directory's files (state first, then read).
+    fn scan_dir(
+        &self,
+        rel: &str,
+        found: &[Found],
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<Scanned>, TrackError> {
+        let state = &self.state;
+        let cache_root = self.repo.cache.root();
+        found
+            .par_iter()
+            .map(|f| {
+                let key = format!("{rel}/{}", f.rel);
+                let scanned = scan_one(state, cache_root, &key, &f.abs, &f.kind)?;
+                reporter.inc(1);
+                Ok(Scanned {
+                    rel: f.rel.clone(),
+                    abs: f.abs.clone(),
+                    ..scanned
+                })
+            })
+            .collect()
+    }
+
+    fn record_scanned(&mut self, prefix: &str, scanned: &[Scanned]) {
+        for s in scanned {
+            if let (Some(meta), Some(d), true) = (&s.meta, s.digest, s.fresh) {
+                let key = if prefix.is_empty() {
+                    s.rel.clone()
+                } else {
+                    format!("{prefix}/{}", s.rel)
+                };
+                self.state.record(key, meta, d);
+            }
+        }
+    }
+
+    /// `mlci status` for the given tracked paths.
+    pub fn status(
+        &mut self,
+        tracked: &[Tracked],
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<DataStatus>, TrackError> {
+        let mut out = Vec::new();
+        for t in tracked {
+            out.push(self.status_one(t, reporter)?);
+        }
+        Ok(out)
+    }
+
+    fn status_one(
+        &mut self,
+        t: &Tracked,
+        reporter: &dyn Reporter,
+    ) -> Result<DataStatus, TrackError> {
+        let abs = self.repo.abs(&t.target_rel);
+        let cache = &self.repo.cache;
+        let mut status = DataStatus {
+            path: t.target_rel.clone(),
+            pointer: t.pointer_rel.clone(),
+            state: DataState::Unchanged,
+            in_cache: cache.contains(&t.pointer.oid),
+            changes: None,
+        };
+        let meta = match abs.symlink_metadata() {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                status.state = DataState::Deleted;
+                if t.pointer.oid.dir {
+                    status.in_cache = self.dir_in_cache(&t.pointer.oid);
+                }
+                return Ok(status);
+            }
+            Err(e) => return Err(with_path(e, &abs).into()),
+        };
+        if !t.pointer.oid.dir {
+            let s = scan_one(
+                &self.state,
+                cache.root(),
+                &t.target_rel,
+                &abs,
+                &kind_of(&meta),
+            )?;
+            if s.digest != Some(t.pointer.oid.digest) {
+                status.state = DataState::Modified;
+            }
+            let scanned = [Scanned {
+                rel: t.target_rel.clone(),
+                ..s
+            }];
+            self.record_scanned("", &scanned);
+            return Ok(status);
+        }
+        if !meta.is_dir() {
+            status.state = DataState::Modified;
+            status.in_cache = self.dir_in_cache(&t.pointer.oid);
+            return Ok(status);
+        }
+        let found = walk(&abs, &t.target_rel)?;
+        reporter.start(
+            &format!("checking {}", t.target_rel),
+            Some(found.len() as u64),
+        );
+        let scanned = self.scan_dir(&t.target_rel, &found, reporter)?;
+        reporter.finish();
+        self.record_scanned(&t.target_rel, &scanned);
+        let current = manifest_of(&scanned);
+        let (digest, _) = current.as_ref().map(Manifest::encode).unzip();
+        status.in_cache = self.dir_in_cache(&t.pointer.oid);
+        if digest != Some(t.pointer.oid.digest) {
+            status.state = DataState::Modified;
+            status.changes = Some(self.explain(&t.pointer.oid, &scanned));
+        }
+        Ok(status)
+    }
+
+    /// Whether the manifest and every object it lists are in the cache.
+    fn dir_in_cache(&self, oid: &Oid) -> bool {
+        let cache = &self.repo.cache;
+        match self.read_manifest(oid) {
+            Ok(m) => m
+                .entries()
+                .par_iter()
+                .all(|e| cache.contains(&Oid::file(e.sha256))),
+            Err(_) => false,
+        }
+    }
+
+    pub fn read_manifest(&self, oid: &Oid) -> Result<Manifest, TrackError> {
+        let bytes = self.repo.cache.read_verified(oid)?;
+        Manifest::parse(&bytes).map_err(|source| TrackError::Manifest { oid: *oid, source })
+    }
+
+    /// Which files of a directory differ from its recorded manifest (empty
+    /// lists when that manifest is not in the cache to compare with).
+    fn explain(&self, oid: &Oid, scanned: &[Scanned]) -> DirDiff {
+        let mut diff = DirDiff::default();
+        let Ok(old) = self.read_manifest(oid) else {
+            return diff;
+        };
+        let old: HashMap<&str, Digest> = old
+            .entries()
+            .iter()
+            .map(|e| (e.path.as_str(), e.sha256))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for s in scanned {
+            seen.insert(s.rel.as_str());
+            match old.get(s.rel.as_str()) {
+                None => diff.added.push(s.rel.clone()),
+                Some(d) if Some(*d) != s.digest => diff.modified.push(s.rel.clone()),
+                Some(_) => {}
+            }
+        }
+        diff.deleted = old
+            .keys()
+            .filter(|k| !seen.contains(*k))
+            .map(|k| k.to_string())
+            .collect();
+        diff.added.sort();
+        diff.modified.sort();
+        diff.deleted.sort();
+        diff
+    }
+
+    /// `mlci checkout`: makes the workspace match the pointers. Refuses (before
+    /// touching anything) when that would lose a local change that is not in
+    /// the cache, unless `force`.
+    pub fn checkout(
+        &mut self,
+        tracked: &[Tracked],
+        force: bool,
+        reporter: &dyn Reporter,
+    ) -> Result<CheckoutSummary, TrackError> {
+        let mut plans = Vec::new();
+        let mut conflicts = Vec::new();
+        for t in tracked {
+            plans.push(self.plan_checkout(t, force, &mut conflicts, reporter)?);
+        }
+        if !conflicts.is_empty() {
+            conflicts.sort();
+            let more = conflicts.len().saturating_sub(10);
+            conflicts.truncate(10);
+            return Err(TrackError::Conflicts {
+                paths: conflicts,
+                more,
+            });
+        }
+        let mut summary = CheckoutSummary::default();
+        for plan in plans {
+            self.apply_checkout(plan, &mut summary, reporter)?;
+        }
+        Ok(summary)
+    }
+
+    fn plan_checkout(
+        &mut self,
+        t: &Tracked,
+        force: bool,
+        conflicts: &mut Vec<String>,
+        reporter: &dyn Reporter,
+    ) -> Result<CheckoutPlan, TrackError> {
+        let abs = self.repo.abs(&t.target_rel);
+        ensure_inside(&self.repo.root, &abs, &t.target_rel)?;
+        let cache = &self.repo.cache;
+        let mut plan = CheckoutPlan {
+            target_rel: t.target_rel.clone(),
+            root_abs: abs.clone(),
+            writes: Vec::new(),
+            deletes: Vec::new(),
+            remove_root: false,
+            unchanged: 0,
+            dir: t.pointer.oid.dir,
+        };
+        let meta = match abs.symlink_metadata() {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(with_path(e, &abs).into()),
+        };
+        // Can a workspace file with this content be replaced without loss?
+        let replaceable =
+            |d: Option<Digest>| force || d.is_some_and(|d| cache.contains(&Oid::file(d)));
+
+        if !t.pointer.oid.dir {
+            if !cache.contains(&t.pointer.oid) {
+                return Err(CacheError::Missing {
+                    oid: t.pointer.oid,
+                    path: cache.object_path(&t.pointer.oid),
+                }
+                .into());
+            }
+            match meta {
+                None => plan.writes.push((String::new(), t.pointer.oid.digest)),
+                Some(m) if m.is_dir() => {
+                    if force {
+                        plan.remove_root = true;
+                        plan.writes.push((String::new(), t.pointer.oid.digest));
+                    } else {
+                        conflicts.push(format!(
+                            "{}/ (a directory where a file is tracked)",
+                            t.target_rel
+                        ));
+                    }
+                }
+                Some(m) => {
+                    let s = scan_one(&self.state, cache.root(), &t.target_rel, &abs, &kind_of(&m))?;
+                    if s.digest == Some(t.pointer.oid.digest) {
+                        plan.unchanged += 1;
+                        self.record_scanned(
+                            "",
+                            &[Scanned {
+                                rel: t.target_rel.clone(),
+                                ..s
+                            }],
+                        );
+                    } else if replaceable(s.digest) {
+                        plan.writes.push((String::new(), t.pointer.oid.digest));
+                    } else {
+                        conflicts.push(t.target_rel.clone());
+                    }
+                }
+            }
+            return Ok(plan);
+        }
+
+        let manifest = self.read_manifest(&t.pointer.oid)?;
+        let missing: Vec<_> = manifest
+            .entries()
+            .par_iter()
+            .filter(|e| !cache.contains(&Oid::file(e.sha256)))
+            .map(|e| e.sha256)
+            .collect();
+        if let Some(d) = missing.first() {
+            return Err(CacheError::Missing {
+                oid: Oid::file(*d),
+                path: cache.object_path(&Oid::file(*d)),
+            }
+            .into());
+        }
+        let scanned = match &meta {
+            None => Vec::new(),
+            Some(m) if m.is_dir() => {
+                let found = walk(&abs, &t.target_rel)?;
+                reporter.start(
+                    &format!("checking {}", t.target_rel),
+                    Some(found.len() as u64),
+                );
+                let s = self.scan_dir(&t.target_rel, &found, reporter)?;
+                reporter.finish();
+                s
+            }
+            Some(m) => {
+                // A file (or link) where the directory belongs.
+                let s = scan_one(&self.state, cache.root(), &t.target_rel, &abs, &kind_of(m))?;
+                if replaceable(s.digest) {
+                    plan.remove_root = true;
+                } else {
+                    conflicts.push(t.target_rel.clone());
+                }
+                Vec::new()
+            }
+        };
+        let current: HashMap<&str, &Scanned> =
+            scanned.iter().map(|s| (s.rel.as_str(), s)).collect();
+        for e in manifest.entries() {
+            match current.get(e.path.as_str()) {
+                Some(s) if s.digest == Some(e.sha256) => plan.unchanged += 1,
+                Some(s) => {
+                    if replaceable(s.digest) {
+                        plan.writes.push((e.path.clone(), e.sha256));
+                    } else {
+                        conflicts.push(format!("{}/{}", t.target_rel, e.path));
+                    }
+                }
+                None => plan.writes.push((e.path.clone(), e.sha256)),
+            }
+        }
+        let wanted: std::collections::HashSet<&str> =
+            manifest.entries().iter().map(|e| e.path.as_str()).collect();
+        for s in &scanned {
+            if !wanted.contains(s.rel.as_str()) {
+                if replaceable(s.digest) {
+                    plan.deletes.push(s.abs.clone());
+                } else {
+                    conflicts.push(format!(
+                        "{}/{} (not in the tracked version)",
+                        t.target_rel, s.rel
+                    ));
+                }
+            }
+        }
+        let unchanged: Vec<Scanned> = scanned
+            .into_iter()
+            .filter(|s| wanted.contains(s.rel.as_str()))
+            .collect();
+        self.record_scanned(&t.target_rel, &unchanged);
+        Ok(plan)
+    }
+
+    fn apply_checkout(
+        &mut self,
+        plan: CheckoutPlan,
+        summary: &mut CheckoutSummary,
+        reporter: &dyn Reporter,
+    ) -> Result<(), TrackError> {
+        let root = &plan.root_abs;
+        if plan.remove_root {
+            let meta = fs_err::symlink_metadata(root)?;
+            if meta.is_dir() {
+                fs_err::remove_dir_all(root)?;
+            } else {
+                fs_err::remove_file(root)?;
+            }
+        }
+        for path in &plan.deletes {
+            remove_file_if_exists(path)?;
+            summary.removed += 1;
+        }
+        // Directories emptied by the deletions go too (deepest first).
+        let mut dirs: Vec<&Path> = plan.deletes.iter().filter_map(|p| p.parent()).collect();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        dirs.dedup();
+        for d in dirs {
+            let mut d = d;
+            while d.starts_with(root) && d != root.as_path() && std::fs::remove_dir(d).is_ok() {
+                match d.parent() {
+                    Some(p) => d = p,
+                    None => break,
+                }
+            }
+        }
+        summary.unchanged += plan.unchanged;
+        if plan.writes.is_empty() {
+            return Ok(());
+        }
+        if plan.dir {
+            fs_err::create_dir_all(root)?;
+        } else if let Some(parent) = root.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
+        reporter.start(
+            &format!("checking out {}", plan.target_rel),
+            Some(plan.writes.len() as u64),
+        );
+        let cache = &self.repo.cache;
+        let linker = &self.linker;
+        let done: Vec<(String, Metadata, Digest)> = plan
+            .writes
+            .par_iter()
+            .map(|(rel, digest)| {
+                let dest = if rel.is_empty() {
+                    root.clone()
+                } else {
+                    root.join(rel)
+                };
+                if let Some(parent) = dest.parent() {
+                    if !parent.is_dir() {
+                        fs_err::create_dir_all(parent)?;
+                    }
+                }
+                linker.materialize(cache, &Oid::file(*digest), &dest)?;
+                // Record the stat of the file as it now is on disk.
+                let meta = fs_err::metadata(&dest)?;
+                reporter.inc(1);
+                let key = if rel.is_empty() {
+                    plan.target_rel.clone()
+                } else {
+                    format!("{}/{rel}", plan.target_rel)
+                };
+                Ok((key, meta, *digest))
+            })
+            .collect::<Result<_, TrackError>>()?;
+        reporter.finish();
+        summary.restored += done.len() as u64;
+        for (key, meta, digest) in done {
+            self.state.record(key, &meta, digest);
+        }
+        Ok(())
+    }
+
+    /// `mlci remove`: stops tracking (deletes the pointer and the
+    /// `.gitignore` entry) but keeps the data in the workspace and cache.
+    pub fn remove(&mut self, t: &Tracked) -> Result<(), TrackError> {
+        let pointer_abs = self.repo.abs(&t.pointer_rel);
+        fs_err::remove_file(&pointer_abs)?;
+        if let Some(parent) = pointer_abs.parent() {
+            crate::fsutil::sync_dir(parent);
+        }
+        let target_abs = self.repo.abs(&t.target_rel);
+        if let (Some(parent), Some(name)) = (target_abs.parent(), target_abs.file_name()) {
+            gitignore::remove_entry(parent, &name.to_string_lossy())?;
+        }
+        self.state.forget_under(&t.target_rel);
+        Ok(())
+    }
+}
+
+struct CheckoutPlan {
+    target_rel: String,
+    root_abs: PathBuf,
+    /// (path below the root, "" for a tracked file; content)
+    writes: Vec<(String, Digest)>,
+    deletes: Vec<PathBuf>,
+    remove_root: bool,
+    unchanged: u64,
+    dir: bool,
+}
+
+/// The outcome of looking at one workspace file.
+#[derive(Debug)]
+struct Scanned {
+    rel: String,
+    abs: PathBuf,
+    meta: Option<Metadata>,
+    /// None for something that is not a regular file (it never matches).
+    digest: Option<Digest>,
+    /// True when the digest was computed now rather than taken from state.
+    fresh: bool,
+}
+
+fn kind_of(meta: &Metadata) -> Kind {
+    let t = meta.file_type();
+    if t.is_file() {
+        Kind::File
+    } else if t.is_symlink() {
+        Kind::Symlink
+    } else {
+        Kind::Other
+    }
+}
+
+/// Looks at one file: one stat, and a read only when the state cannot vouch
+/// for it. A symlink counts as a file only when it points into the cache
+/// (the `symlink` link type); any other link never matches.
+fn scan_one(
+    state: &StateDb,
+    cache_root: &Path,
+    key: &str,
+    abs: &Path,
+    kind: &Kind,
+) -> Result<Scanned, TrackError> {
+    let meta = match kind {
+        Kind::File => fs_err::symlink_metadata(abs)?,
+        Kind::Symlink => match std::fs::read_link(abs) {
+            Ok(target) if target.starts_with(cache_root) => fs_err::metadata(abs)?,
+            _ => {
+                return Ok(Scanned {
+                    rel: String::new(),
+                    abs: abs.to_path_buf(),
+                    meta: None,
+                    digest: None,
+                    fresh: false,
+                })
+            }
+        },
+        Kind::Other => {
+            return Ok(Scanned {
+                rel: String::new(),
+                abs: abs.to_path_buf(),
+                meta: None,
+                digest: None,
+                fresh: false,
+            })
+        }
+    };
+    if let Some(d) = state.lookup(key, &meta) {
+        return Ok(Scanned {
+            rel: String::new(),
+            abs: abs.to_path_buf(),
+            meta: Some(meta),
+            digest: Some(d),
+            fresh: false,
+        });
+    }
+    let d = fs_err::File::open(abs).and_then(Digest::of_reader)?;
+    Ok(Scanned {
+        rel: String::new(),
+        abs: abs.to_path_buf(),
+        meta: Some(meta),
+        digest: Some(d),
+        fresh: true,
+    })
+}
+
+/// The manifest of what was scanned, or None when something in the
+/// directory is not a regular file (then it cannot match any manifest).
+fn manifest_of(scanned: &[Scanned]) -> Option<Manifest> {
+    let entries = scanned
+        .iter()
+        .map(|s| {
+            Some(Entry {
+                path: s.rel.clone(),
+                sha256: s.digest?,
+                size: s.meta.as_ref()?.len(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Manifest::from_entries(entries))
+}
+
+/// Lists everything below a tracked directory without following links.
+fn walk(dir: &Path, rel: &str) -> Result<Vec<Found>, TrackError> {
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
+        let entry = entry.map_err(|e| {
+            let path = e
+                .path()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| dir.to_path_buf());
+            let io = e
+                .into_io_error()
+                .unwrap_or_else(|| io::Error::other("file system loop"));
+            with_path(io, &path)
+        })?;
+        let t = entry.file_type();
+        if t.is_dir() {
+            continue;
+        }
+        let sub = entry
+            .path()
+            .strip_prefix(dir)
+            .expect("walkdir stays below its root");
+        let kind = if t.is_file() {
+            Kind::File
+        } else if t.is_symlink() {
+            Kind::Symlink
+        } else {
+            Kind::Other
+        };
+        let rel_in = to_slash(sub);
+        debug_assert!(!rel_in.is_empty(), "{rel}");
+        out.push(Found {
+            rel: rel_in,
+            abs: entry.into_path(),
+            kind,
+        });
+    }
+    Ok(out)
+}
+
+/// Refuses a target whose existing parent directories lead out of the
+/// repository through a symlink (a pointer is untrusted input).
+fn ensure_inside(root: &Path, abs: &Path, rel: &str) -> Result<(), TrackError> {
+    let mut existing = abs.parent();
+    while let Some(p) = existing {
+        if p.exists() {
+            let canon = fs_err::canonicalize(p)?;
+            if !canon.starts_with(root) {
+                return Err(TrackError::Pointer(PointerError::Invalid {
+                    file: PathBuf::from(format!("{rel}.{EXTENSION}")),
+                    line: None,
+                    message: format!(
+                        "`{rel}` leads outside the repository through a symbolic link"
+                    ),
+                }));
+            }
+            return Ok(());
+        }
+        existing = p.parent();
+    }
+    Ok(())
+}
+
+/// Groups statuses for display: pointer -> status.
+pub fn by_pointer(statuses: &[DataStatus]) -> BTreeMap<&str, &DataStatus> {
+    statuses.iter().map(|s| (s.pointer.as_str(), s)).collect()
+}
