@@ -54,27 +54,46 @@ pub fn hint_for(err: &anyhow::Error) -> Option<String> {
             found = h.hint().or(found);
         } else if let Some(h) = cause.downcast_ref::<crate::repo::RepoError>() {
             found = h.hint().or(found);
-        } else if let Some(io) = cause.downcast_ref::<io::Error>() {
-            found = io_hint(io).or(found);
         }
+    }
+    if found.is_none() {
+        found = err.chain().filter_map(as_io).find_map(io_hint);
     }
     found
 }
 
+/// The I/O error inside a cause, if that is what it is.
+fn as_io<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a io::Error> {
+    use crate::cache::CacheError;
+    use crate::track::TrackError;
+    if let Some(e) = cause.downcast_ref::<io::Error>() {
+        return Some(e);
+    }
+    match cause.downcast_ref::<TrackError>() {
+        Some(TrackError::Io(e)) | Some(TrackError::Cache(CacheError::Io(e))) => return Some(e),
+        _ => {}
+    }
+    match cause.downcast_ref::<CacheError>() {
+        Some(CacheError::Io(e)) => Some(e),
+        _ => None,
+    }
+}
+
 /// Hints for the operating-system errors users can act on.
 fn io_hint(err: &io::Error) -> Option<String> {
-    match err.raw_os_error() {
-        Some(28) => Some(
+    // Kinds rather than raw errno: fs-err wraps the OS error to add the path.
+    match err.kind() {
+        io::ErrorKind::StorageFull => Some(
             "the disk is full: free space, or run `mlci gc` to drop unused cache objects".into(),
         ),
-        Some(122) => Some("the disk quota is exceeded: free space, or run `mlci gc`".into()),
-        Some(30) => Some("the file system is read-only".into()),
-        _ => match err.kind() {
-            io::ErrorKind::PermissionDenied => {
-                Some("check the permissions of the file and of its directory".into())
-            }
-            _ => None,
-        },
+        io::ErrorKind::QuotaExceeded => {
+            Some("the disk quota is exceeded: free space, or run `mlci gc`".into())
+        }
+        io::ErrorKind::ReadOnlyFilesystem => Some("the file system is read-only".into()),
+        io::ErrorKind::PermissionDenied => {
+            Some("check the permissions of the file and of its directory".into())
+        }
+        _ => None,
     }
 }
 

@@ -54,7 +54,7 @@ pub struct Pointer {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PointerError {
-    #[error("{0}")]
+    #[error(transparent)]
     Yaml(#[from] YamlError),
     #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
     Invalid {

@@ -53,11 +53,20 @@ impl Printer {
     /// Prints an error with its causes and its hint, uv-style.
     pub fn error(&self, err: &anyhow::Error) {
         let mut chain = err.chain();
+        let mut last = String::new();
         if let Some(head) = chain.next() {
-            eprintln!("{} {head}", self.paint("error:", "31;1"));
+            last = head.to_string();
+            eprintln!("{} {last}", self.paint("error:", "31;1"));
         }
         for cause in chain {
-            eprintln!("  {} {cause}", self.paint("caused by:", "2"));
+            // Many errors quote their source in their own message; print
+            // each piece of text once.
+            let text = cause.to_string();
+            if last.contains(&text) {
+                continue;
+            }
+            eprintln!("  {} {text}", self.paint("caused by:", "2"));
+            last = text;
         }
         if let Some(hint) = crate::error::hint_for(err) {
             eprintln!("{} {hint}", self.paint("hint:", "36;1"));

@@ -80,6 +80,13 @@ impl Hint for TrackError {
                 format!("track either the directory or the files in it, not both; `mlci remove {other}` stops tracking the other")
             }
             TrackError::Symlink { .. } => "add the file or directory the link points to".into(),
+            TrackError::Special { path } => {
+                format!("mlci tracks regular files; move `{path}` out of the way and add again")
+            }
+            TrackError::IsPointer { path } => format!(
+                "`mlci add {}` re-adds the data; `mlci checkout {path}` restores it",
+                path.trim_end_matches(".mlci")
+            ),
             TrackError::Conflicts { .. } => {
                 "save them with `mlci add`, or discard them with `mlci checkout --force`".into()
             }

@@ -69,7 +69,7 @@ pub struct RemoteWire {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{0}")]
+    #[error(transparent)]
     Yaml(#[from] YamlError),
     #[error("{file}: `{key}`: {message}")]
     Invalid {

@@ -1,0 +1,269 @@
+//! The test harness: a builder for temporary git repositories with mlci set
+//! up, a runner for the binary with a hermetic environment, and snapshot
+//! filters for temporary paths and hashes.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mlci");
+
+/// The result of one mlci run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns self.
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Asserts exit code 2 with an error and a hint, and returns self.
+    #[track_caller]
+    pub fn user_error(self) -> Run {
+        assert_eq!(
+            self.code, 2,
+            "expected exit 2\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            self.stderr.starts_with("error: "),
+            "stderr:\n{}",
+            self.stderr
+        );
+        assert!(
+            self.stderr.contains("\nhint: "),
+            "no hint in:\n{}",
+            self.stderr
+        );
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        self
+    }
+}
+
+/// A command for the mlci binary with an environment that ignores the
+/// developer's own git and mlci settings.
+pub fn mlci_cmd(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir);
+    hermetic(&mut cmd, dir);
+    cmd
+}
+
+pub fn hermetic(cmd: &mut Command, dir: &Path) {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MLCI_") || k.starts_with("GIT_") || k.starts_with("GITHUB_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("NO_COLOR", "1")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "mlci test")
+        .env("GIT_AUTHOR_EMAIL", "test@mlci.invalid")
+        .env("GIT_COMMITTER_NAME", "mlci test")
+        .env("GIT_COMMITTER_EMAIL", "test@mlci.invalid")
+        .env("HOME", dir);
+}
+
+/// A temporary git repository with `mlci init` done.
+pub struct TestRepo {
+    _tmp: Option<tempfile::TempDir>,
+    pub root: PathBuf,
+}
+
+impl TestRepo {
+    pub fn new() -> TestRepo {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let root = tmp.path().canonicalize().unwrap().join("repo");
+        let repo = TestRepo::at(root);
+        TestRepo {
+            _tmp: Some(tmp),
+            ..repo
+        }
+    }
+
+    /// A repository at `root` (created), for tests on special file systems.
+    /// The caller cleans up.
+    pub fn at(root: PathBuf) -> TestRepo {
+        std::fs::create_dir_all(&root).unwrap();
+        let repo = TestRepo { _tmp: None, root };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.mlci(&["init"]).ok();
+        repo
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    pub fn mlci(&self, args: &[&str]) -> Run {
+        Run::from(mlci_cmd(&self.root).args(args).output().expect("run mlci"))
+    }
+
+    pub fn mlci_in(&self, sub: &str, args: &[&str]) -> Run {
+        Run::from(
+            mlci_cmd(&self.root.join(sub))
+                .args(args)
+                .output()
+                .expect("run mlci"),
+        )
+    }
+
+    /// Runs the git CLI; panics on failure.
+    pub fn git(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new("git");
+        cmd.current_dir(&self.root).args(args);
+        hermetic(&mut cmd, &self.root);
+        let out = cmd.output().expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn commit_all(&self, msg: &str) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", msg]);
+    }
+
+    pub fn write(&self, rel: &str, content: impl AsRef<[u8]>) {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+    }
+
+    pub fn exists(&self, rel: &str) -> bool {
+        self.path(rel).symlink_metadata().is_ok()
+    }
+
+    /// Writes `n` deterministic small files below `dir`, nested two levels.
+    pub fn write_tree(&self, dir: &str, n: usize) {
+        for i in 0..n {
+            let content = format!("file {i}\n{}", "x".repeat(i % 97));
+            self.write(&format!("{dir}/d{}/e{}/f{i}.txt", i % 7, i % 3), content);
+        }
+    }
+
+    /// All objects in the local cache as (name, path).
+    pub fn cache_objects(&self) -> Vec<(String, PathBuf)> {
+        let base = self.path(".mlci/cache/sha256");
+        let mut out = Vec::new();
+        let Ok(shards) = std::fs::read_dir(&base) else {
+            return out;
+        };
+        for shard in shards.flatten() {
+            for obj in std::fs::read_dir(shard.path()).unwrap().flatten() {
+                let name = format!(
+                    "{}{}",
+                    shard.file_name().to_string_lossy(),
+                    obj.file_name().to_string_lossy()
+                );
+                out.push((name, obj.path()));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Asserts every cache object's content hashes to its name.
+    #[track_caller]
+    pub fn assert_cache_sound(&self) -> usize {
+        let objects = self.cache_objects();
+        for (name, path) in &objects {
+            let hex = name.strip_suffix(".dir").unwrap_or(name);
+            assert_eq!(
+                sha256_file(path),
+                hex,
+                "corrupt cache object {}",
+                path.display()
+            );
+        }
+        objects.len()
+    }
+
+    /// Filters for snapshots: the repo path and hashes.
+    pub fn filters(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                regex_escape(&self.root.display().to_string()),
+                "[REPO]".into(),
+            ),
+            ("[0-9a-f]{64}".into(), "[SHA256]".into()),
+        ]
+    }
+}
+
+/// sha256 of a file via the system's `sha256sum`, independent of mlci's code.
+pub fn sha256_file(path: &Path) -> String {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+pub fn regex_escape(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Snapshot of a run's exit code, stdout and stderr with the repo's filters.
+#[macro_export]
+macro_rules! snapshot {
+    ($repo:expr, $run:expr, @$snap:literal) => {{
+        let run = $run;
+        let filters: Vec<(String, String)> = $repo.filters();
+        let filters: Vec<(&str, &str)> = filters.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        insta::with_settings!({ filters => filters }, {
+            insta::assert_snapshot!(
+                format!("exit: {}\n--- stdout\n{}--- stderr\n{}", run.code, run.stdout, run.stderr),
+                @$snap
+            );
+        });
+        run
+    }};
+}
+
+/// An environment variable the test script (scripts/test.sh) provides.
+#[track_caller]
+pub fn env_from_test_script(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the suite with `bash scripts/test.sh`, which provides it")
+    })
+}

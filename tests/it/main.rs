@@ -1,0 +1,10 @@
+//! The one integration-test binary: every test drives the real `mlci`
+//! binary in a fresh temporary git repository made with the real git CLI.
+
+mod bad_input;
+mod common;
+mod example;
+mod fs_limits;
+mod gc;
+mod kill;
+mod tracking;

@@ -1,0 +1,315 @@
+//! `add`, `status`, `checkout` and `remove` on files and directories.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use crate::common::{sha256_file, TestRepo};
+use crate::snapshot;
+
+#[test]
+fn add_file_writes_pointer_object_and_gitignore() {
+    let repo = TestRepo::new();
+    repo.write("data/raw.csv", "a,b\n1,2\n");
+    let run = repo.mlci(&["add", "data/raw.csv"]).ok();
+    assert!(
+        run.stderr
+            .contains("added data/raw.csv (8 B) -> data/raw.csv.mlci"),
+        "{}",
+        run.stderr
+    );
+    let hash = sha256_file(&repo.path("data/raw.csv"));
+    assert_eq!(
+        repo.read("data/raw.csv.mlci"),
+        format!("outs:\n- path: raw.csv\n  hash: sha256\n  sha256: {hash}\n  size: 8\n")
+    );
+    let obj = repo.path(&format!(".mlci/cache/sha256/{}/{}", &hash[..2], &hash[2..]));
+    assert_eq!(std::fs::read_to_string(&obj).unwrap(), "a,b\n1,2\n");
+    assert_eq!(
+        std::fs::metadata(&obj).unwrap().permissions().mode() & 0o222,
+        0,
+        "objects are read-only"
+    );
+    assert_eq!(repo.read("data/.gitignore"), "/raw.csv\n");
+    // The workspace file is left as it was: not a link into the cache.
+    let ws = std::fs::metadata(repo.path("data/raw.csv")).unwrap();
+    assert_ne!(ws.ino(), std::fs::metadata(&obj).unwrap().ino());
+    assert!(!ws.permissions().readonly());
+    // git sees the pointer and the .gitignore, not the data.
+    let st = repo.git(&["status", "--porcelain", "--untracked-files=all"]);
+    assert!(
+        st.contains("data/raw.csv.mlci") && st.contains("data/.gitignore"),
+        "{st}"
+    );
+    assert!(!st.contains("data/raw.csv\n"), "{st}");
+}
+
+#[test]
+fn add_directory_writes_canonical_manifest() {
+    let repo = TestRepo::new();
+    repo.write("images/b/2.txt", "two");
+    repo.write("images/a.txt", "one");
+    repo.write("images/b-c/3.txt", "three");
+    repo.mlci(&["add", "images"]).ok();
+    let pointer = repo.read("images.mlci");
+    let manifest_hash = pointer
+        .lines()
+        .find_map(|l| l.strip_prefix("  sha256: "))
+        .and_then(|h| h.strip_suffix(".dir"))
+        .expect("a .dir hash")
+        .to_string();
+    assert!(pointer.contains("  size: 11\n  nfiles: 3\n"), "{pointer}");
+    let manifest = repo.path(&format!(
+        ".mlci/cache/sha256/{}/{}.dir",
+        &manifest_hash[..2],
+        &manifest_hash[2..]
+    ));
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let h = |s: &str| {
+        sha256_file(&{
+            let p = repo.path("tmp-h");
+            std::fs::write(&p, s).unwrap();
+            p
+        })
+    };
+    let expected = format!(
+        r#"[{{"path":"a.txt","sha256":"{}","size":3}},{{"path":"b-c/3.txt","sha256":"{}","size":5}},{{"path":"b/2.txt","sha256":"{}","size":3}}]"#,
+        h("one"),
+        h("three"),
+        h("two")
+    );
+    assert_eq!(text, expected);
+    assert_eq!(sha256_file(&manifest), manifest_hash);
+    assert_eq!(repo.read(".gitignore"), "/images\n");
+}
+
+#[test]
+fn status_reports_clean_modified_deleted_and_check_exit_codes() {
+    let repo = TestRepo::new();
+    repo.write_tree("data", 30);
+    repo.write("model.bin", "weights");
+    repo.mlci(&["add", "data", "model.bin"]).ok();
+    let run = repo.mlci(&["status", "--check"]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "2 tracked path(s) up to date\n")
+    );
+
+    repo.write("data/d1/e1/f1.txt", "changed");
+    repo.write("data/new.txt", "new");
+    std::fs::remove_file(repo.path("data/d2/e2/f2.txt")).unwrap();
+    std::fs::remove_file(repo.path("model.bin")).unwrap();
+    snapshot!(repo, repo.mlci(&["status"]), @r"
+    exit: 0
+    --- stdout
+    data: modified
+        added: new.txt
+        modified: d1/e1/f1.txt
+        deleted: d2/e2/f2.txt
+    model.bin: deleted
+    --- stderr
+    ");
+    assert_eq!(repo.mlci(&["status", "--check"]).code, 1);
+
+    let json: serde_json::Value =
+        serde_json::from_str(&repo.mlci(&["status", "--json"]).ok().stdout).unwrap();
+    assert_eq!(json["data"][0]["path"], "data");
+    assert_eq!(json["data"][0]["state"], "modified");
+    assert_eq!(json["data"][0]["changes"]["added"][0], "new.txt");
+    assert_eq!(json["data"][1]["state"], "deleted");
+    assert_eq!(json["data"][1]["in_cache"], true);
+    assert!(json["stages"].as_array().unwrap().is_empty());
+    assert!(json.get("remote").is_some());
+}
+
+#[test]
+fn status_sees_a_same_size_edit_within_the_racy_window() {
+    // Written, added and rewritten within the same second with the same size:
+    // the stat cache must not vouch for the old hash.
+    let repo = TestRepo::new();
+    repo.write("a.txt", "aaaa");
+    repo.mlci(&["add", "a.txt"]).ok();
+    repo.write("a.txt", "bbbb");
+    assert_eq!(repo.mlci(&["status", "--check"]).code, 1);
+}
+
+#[test]
+fn checkout_restores_deleted_data_and_keeps_unchanged_files() {
+    let repo = TestRepo::new();
+    repo.write_tree("data", 50);
+    repo.write("model.bin", vec![7u8; 100_000]);
+    repo.mlci(&["add", "data", "model.bin"]).ok();
+    let before = sha256_file(&repo.path("data/d3/e0/f3.txt"));
+    std::fs::remove_dir_all(repo.path("data")).unwrap();
+    std::fs::remove_file(repo.path("model.bin")).unwrap();
+    let run = repo.mlci(&["checkout"]).ok();
+    assert!(
+        run.stderr
+            .contains("restored 51 file(s), 0 already up to date"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sha256_file(&repo.path("data/d3/e0/f3.txt")), before);
+    assert_eq!(
+        std::fs::read(repo.path("model.bin")).unwrap(),
+        vec![7u8; 100_000]
+    );
+    // Restored files are the user's to edit, not read-only cache objects.
+    assert!(!std::fs::metadata(repo.path("model.bin"))
+        .unwrap()
+        .permissions()
+        .readonly());
+    repo.mlci(&["status", "--check"]).ok();
+    let run = repo.mlci(&["checkout", "data"]).ok();
+    assert!(
+        run.stderr
+            .contains("restored 0 file(s), 50 already up to date"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn checkout_of_an_older_version_replaces_cached_content_and_extra_files() {
+    let repo = TestRepo::new();
+    repo.write("data/a.txt", "v1");
+    repo.mlci(&["add", "data"]).ok();
+    repo.commit_all("v1");
+    repo.write("data/a.txt", "v2");
+    repo.write("data/b.txt", "extra");
+    repo.mlci(&["add", "data"]).ok();
+    repo.commit_all("v2");
+    repo.git(&["checkout", "-q", "HEAD~1"]);
+    let run = repo.mlci(&["checkout"]).ok();
+    assert!(run.stderr.contains("removed 1"), "{}", run.stderr);
+    assert_eq!(repo.read("data/a.txt"), "v1");
+    assert!(!repo.exists("data/b.txt"));
+    repo.mlci(&["status", "--check"]).ok();
+}
+
+#[test]
+fn checkout_refuses_to_lose_uncached_changes_unless_forced() {
+    let repo = TestRepo::new();
+    repo.write("data/a.txt", "v1");
+    repo.write("data/keep.txt", "k");
+    repo.mlci(&["add", "data"]).ok();
+    repo.write("data/a.txt", "precious local edit");
+    repo.write("data/new.txt", "also precious");
+    std::fs::remove_file(repo.path("data/keep.txt")).unwrap();
+    let run = repo.mlci(&["checkout"]).user_error();
+    assert!(run.stderr.contains("data/a.txt"), "{}", run.stderr);
+    assert!(run.stderr.contains("data/new.txt"), "{}", run.stderr);
+    assert!(run.stderr.contains("--force"), "{}", run.stderr);
+    // Nothing was touched, not even the missing file that could be restored.
+    assert_eq!(repo.read("data/a.txt"), "precious local edit");
+    assert!(!repo.exists("data/keep.txt"));
+    repo.mlci(&["checkout", "--force"]).ok();
+    assert_eq!(repo.read("data/a.txt"), "v1");
+    assert_eq!(repo.read("data/keep.txt"), "k");
+    assert!(!repo.exists("data/new.txt"));
+}
+
+#[test]
+fn re_adding_unchanged_data_reports_unchanged_and_changed_data_updates_the_pointer() {
+    let repo = TestRepo::new();
+    repo.write_tree("data", 10);
+    repo.mlci(&["add", "data"]).ok();
+    let p1 = repo.read("data.mlci");
+    let run = repo.mlci(&["add", "data"]).ok();
+    assert!(
+        run.stderr.contains("unchanged data (10 files"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(repo.read("data.mlci"), p1);
+    repo.write("data/extra.txt", "more");
+    repo.mlci(&["add", "data"]).ok();
+    assert_ne!(repo.read("data.mlci"), p1);
+    assert!(repo.read("data.mlci").contains("nfiles: 11"));
+    assert_eq!(repo.read(".gitignore"), "/data\n", "no duplicate entries");
+}
+
+#[test]
+fn add_from_a_subdirectory_and_targets_by_pointer_path() {
+    let repo = TestRepo::new();
+    repo.write("sub/dir/m.bin", "m");
+    repo.mlci_in("sub", &["add", "dir/m.bin"]).ok();
+    assert!(repo.exists("sub/dir/m.bin.mlci"));
+    std::fs::remove_file(repo.path("sub/dir/m.bin")).unwrap();
+    repo.mlci_in("sub/dir", &["checkout", "m.bin.mlci"]).ok();
+    assert_eq!(repo.read("sub/dir/m.bin"), "m");
+}
+
+#[test]
+fn remove_stops_tracking_but_keeps_the_data() {
+    let repo = TestRepo::new();
+    repo.write("data/x.csv", "x");
+    repo.write("data/.gitignore", "*.tmp\n");
+    repo.mlci(&["add", "data/x.csv"]).ok();
+    assert_eq!(repo.read("data/.gitignore"), "*.tmp\n/x.csv\n");
+    repo.mlci(&["remove", "data/x.csv"]).ok();
+    assert!(!repo.exists("data/x.csv.mlci"));
+    assert_eq!(repo.read("data/.gitignore"), "*.tmp\n");
+    assert_eq!(repo.read("data/x.csv"), "x");
+    assert_eq!(
+        repo.mlci(&["status"]).ok().stdout,
+        "nothing is tracked yet (`mlci add <path>` starts)\n"
+    );
+}
+
+#[test]
+fn hardlink_and_symlink_link_types_give_read_only_links() {
+    for (link, check) in [("hardlink", "hard"), ("symlink", "sym")] {
+        let repo = TestRepo::new();
+        repo.write(
+            ".mlci/config.yaml",
+            format!("core:\n  link_type: [{link}, copy]\n"),
+        );
+        repo.write("data/a.bin", "payload");
+        repo.mlci(&["add", "data"]).ok();
+        let hash = sha256_file(&repo.path("data/a.bin"));
+        let obj = repo.path(&format!(".mlci/cache/sha256/{}/{}", &hash[..2], &hash[2..]));
+        let ws = repo.path("data/a.bin");
+        if check == "hard" {
+            assert_eq!(
+                std::fs::metadata(&ws).unwrap().ino(),
+                std::fs::metadata(&obj).unwrap().ino()
+            );
+        } else {
+            assert_eq!(std::fs::read_link(&ws).unwrap(), obj);
+        }
+        // Never a writable link into the cache.
+        assert!(
+            std::fs::metadata(&ws).unwrap().permissions().readonly(),
+            "{link}"
+        );
+        repo.mlci(&["status", "--check"]).ok();
+        std::fs::remove_dir_all(repo.path("data")).unwrap();
+        repo.mlci(&["checkout"]).ok();
+        assert_eq!(repo.read("data/a.bin"), "payload");
+        repo.mlci(&["status", "--check"]).ok();
+    }
+}
+
+#[test]
+fn status_json_into_a_closed_pipe_exits_quietly() {
+    let repo = TestRepo::new();
+    repo.write_tree("data", 3000);
+    repo.mlci(&["add", "data"]).ok();
+    std::fs::remove_dir_all(repo.path("data")).unwrap();
+    std::fs::create_dir(repo.path("data")).unwrap();
+    // 3000 deleted paths make far more JSON than a pipe buffers, so mlci
+    // writes into a pipe whose reader has gone.
+    let mut cmd = std::process::Command::new("bash");
+    crate::common::hermetic(&mut cmd, &repo.root);
+    let out = cmd
+        .current_dir(&repo.root)
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; '{}' status --json | head -c 1 >/dev/null",
+            crate::common::BIN
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
