@@ -9,7 +9,7 @@
 //! loss could leave behind (DESIGN.md section 6).
 
 use std::fmt;
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -154,7 +154,7 @@ impl Cache {
     fn tmp_path(&self) -> PathBuf {
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
         self.tmp_dir()
-            .join(format!("{}-{}-{n}", std::process::id(), thread_id()))
+            .join(format!("{}-{}-{n}", pid(), thread_id()))
     }
 
     /// Creates a temp file in the cache, read-only from birth (the open file
@@ -220,7 +220,7 @@ impl Cache {
     pub fn insert_file(
         &self,
         src: &Path,
-        meta: &Metadata,
+        size: u64,
         known: Option<Digest>,
         try_reflink: bool,
     ) -> Result<Digest, CacheError> {
@@ -229,8 +229,8 @@ impl Cache {
                 return Ok(d);
             }
         }
-        if meta.len() <= SMALL_FILE {
-            let bytes = fs_err::read(src)?;
+        if size <= SMALL_FILE {
+            let bytes = read_small(src, size)?;
             let digest = Digest::of_bytes(&bytes);
             self.put_bytes(&Oid::file(digest), &bytes)?;
             return Ok(digest);
@@ -369,6 +369,37 @@ impl Cache {
     }
 }
 
+/// Reads a file whose size is about `size_hint` whole, without the extra
+/// fstat and lseek `std::fs::read` spends on sizing its buffer (two syscalls
+/// per file are a fifth of the cost of adding 20,000 small files).
+pub fn read_small(path: &Path, size_hint: u64) -> io::Result<Vec<u8>> {
+    let file = File::open(path).map_err(|e| with_path(e, path))?;
+    read_all(file, size_hint).map_err(|e| with_path(e, path))
+}
+
+/// Reads an open file to its end into a buffer sized by `size_hint`.
+pub fn read_all(mut file: impl Read, size_hint: u64) -> io::Result<Vec<u8>> {
+    // One spare byte, so a file of exactly the expected size ends with a
+    // zero-length read instead of a reallocation.
+    let mut buf = vec![0u8; size_hint as usize + 1];
+    let mut filled = 0;
+    loop {
+        filled += read_full(&mut file, &mut buf[filled..])?;
+        if filled < buf.len() {
+            break;
+        }
+        buf.resize(buf.len() * 2, 0);
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
+
+/// This process's id, looked up once (it names temp files).
+pub fn pid() -> u32 {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
 fn thread_id() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     thread_local!(static ID: u64 = RandomState::new().hash_one(std::thread::current().id()));
@@ -425,8 +456,8 @@ pub fn copy_and_hash(
     })
 }
 
-/// Reads until `buf` is full or the input ends.
-fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+pub fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match input.read(&mut buf[filled..]) {
@@ -466,8 +497,9 @@ mod tests {
             .collect();
         std::fs::write(&src, &data).unwrap();
         let cache = Cache::new(dir.path().join("cache"));
-        let meta = std::fs::metadata(&src).unwrap();
-        let d = cache.insert_file(&src, &meta, None, false).unwrap();
+        let d = cache
+            .insert_file(&src, data.len() as u64, None, false)
+            .unwrap();
         assert_eq!(d, Digest::of_bytes(&data));
         let obj = cache.object_path(&Oid::file(d));
         assert_eq!(std::fs::read(&obj).unwrap(), data);

@@ -2,6 +2,7 @@
 //! writes (temp file + rename) and validation of untrusted relative paths.
 
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use fs_err as fs;
@@ -20,14 +21,16 @@ pub fn write_atomic_nosync(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 fn write_atomic_inner(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let dir = parent_dir(path);
+    // A new file gets 0666 less the umask, like any file an editor writes;
+    // a replaced file keeps its mode (a user may have made it 0600).
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions())
+        .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o666));
     let mut tmp = tempfile::Builder::new()
         .prefix(".mlci-tmp-")
+        .permissions(mode)
         .tempfile_in(dir)
         .map_err(|e| with_path(e, dir))?;
-    // Keep the mode of the file we replace (a user may have made it 0600).
-    if let Ok(meta) = std::fs::metadata(path) {
-        let _ = tmp.as_file().set_permissions(meta.permissions());
-    }
     tmp.write_all(bytes).map_err(|e| with_path(e, path))?;
     if durable {
         tmp.as_file().sync_all().map_err(|e| with_path(e, path))?;
@@ -125,6 +128,18 @@ pub fn to_slash(path: &Path) -> String {
 mod tests {
     use super::*;
 
+    /// The process umask, read without changing it (Linux 4.7+).
+    fn umask() -> u32 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:").map(|v| v.trim().to_string()))
+            })
+            .and_then(|v| u32::from_str_radix(&v, 8).ok())
+            .unwrap_or(0o022)
+    }
+
     #[test]
     fn relative_paths_are_checked() {
         assert!(check_relative("a/b.csv").is_ok());
@@ -148,10 +163,12 @@ mod tests {
 
     #[test]
     fn atomic_write_replaces_and_keeps_mode() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f.yaml");
         write_atomic(&p, b"one").unwrap();
+        // New files are readable by others (umask permitting), like any file.
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o044, 0o044 & !umask(), "mode {mode:o}");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         write_atomic(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");

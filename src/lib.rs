@@ -26,6 +26,7 @@ pub mod progress;
 pub mod repo;
 pub mod state;
 pub mod track;
+pub mod walk;
 
 use std::ffi::OsString;
 

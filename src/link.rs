@@ -8,7 +8,7 @@
 //! writable link into the cache.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -89,7 +89,7 @@ impl Linker {
             .file_name()
             .map(|s| s.to_string_lossy())
             .unwrap_or_default();
-        dest.with_file_name(format!(".{name}.mlci-{}-{n}", std::process::id()))
+        dest.with_file_name(format!(".{name}.mlci-{}-{n}", crate::cache::pid()))
     }
 
     /// Writes object `oid` to `dest`, replacing whatever is there.
@@ -97,15 +97,10 @@ impl Linker {
         &self,
         cache: &Cache,
         oid: &Oid,
+        size: u64,
         dest: &Path,
     ) -> Result<LinkType, CacheError> {
         let src = cache.object_path(oid);
-        if src.symlink_metadata().is_err() {
-            return Err(CacheError::Missing {
-                oid: *oid,
-                path: src,
-            });
-        }
         let tmp = self.tmp_for(dest);
         let mut last_err = None;
         for &t in &self.order {
@@ -114,7 +109,7 @@ impl Linker {
             }
             let res = match t {
                 LinkType::Reflink => self.reflink(&src, &tmp, oid),
-                LinkType::Copy => copy_verified(&src, &tmp, oid).map(|()| true),
+                LinkType::Copy => copy_verified(&src, &tmp, oid, size).map(|()| true),
                 LinkType::Hardlink => cache
                     .verify(oid)
                     .and_then(|()| link_or_unsupported(std::fs::hard_link(&src, &tmp), &tmp)),
@@ -155,6 +150,12 @@ impl Linker {
     fn reflink(&self, src: &Path, tmp: &Path, oid: &Oid) -> Result<bool, CacheError> {
         if let Err(e) = reflink_copy::reflink(src, tmp) {
             let _ = std::fs::remove_file(tmp);
+            if src.symlink_metadata().is_err() {
+                return Err(CacheError::Missing {
+                    oid: *oid,
+                    path: src.to_path_buf(),
+                });
+            }
             return if is_unsupported(&e) {
                 Ok(false)
             } else {
@@ -206,10 +207,26 @@ fn link_or_unsupported(res: io::Result<()>, tmp: &Path) -> Result<bool, CacheErr
     }
 }
 
+/// Reads up to `size` bytes (fewer only at end of file).
+fn read_exact_or_short(mut input: File, size: u64) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; size as usize];
+    let n = crate::cache::read_full(&mut input, &mut buf)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
 /// Copies an object to `tmp`, hashing on the way, and refuses a mismatch.
-fn copy_verified(src: &Path, tmp: &Path, oid: &Oid) -> Result<(), CacheError> {
-    let mut input = File::open(src).map_err(|e| with_path(e, src))?;
-    let size = input.metadata().map_err(|e| with_path(e, src))?.len();
+fn copy_verified(src: &Path, tmp: &Path, oid: &Oid, size: u64) -> Result<(), CacheError> {
+    let input = match File::open(src) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(CacheError::Missing {
+                oid: *oid,
+                path: src.to_path_buf(),
+            })
+        }
+        Err(e) => return Err(with_path(e, src).into()),
+    };
     let mut output = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -217,10 +234,10 @@ fn copy_verified(src: &Path, tmp: &Path, oid: &Oid) -> Result<(), CacheError> {
         .open(tmp)
         .map_err(|e| with_path(e, tmp))?;
     let actual = if size <= SMALL_FILE {
-        let mut bytes = Vec::with_capacity(size as usize);
-        input
-            .read_to_end(&mut bytes)
-            .map_err(|e| with_path(e, src))?;
+        // Exactly `size` bytes: a shorter object fails the hash check, and
+        // bytes beyond `size` cannot change what is written. This saves the
+        // end-of-file read on each of thousands of small files.
+        let bytes = read_exact_or_short(input, size).map_err(|e| with_path(e, src))?;
         let d = Digest::of_bytes(&bytes);
         if d == oid.digest {
             output.write_all(&bytes).map_err(|e| with_path(e, tmp))?;

@@ -79,7 +79,7 @@ impl Repo {
     }
 
     pub fn state_path(&self) -> PathBuf {
-        self.tmp_dir().join("state.json")
+        self.tmp_dir().join("state.bin")
     }
 
     /// Takes the repository lock for the rest of the command.

@@ -9,11 +9,19 @@
 //! record renewed; the next look is then a plain stat again. The window is
 //! wide enough for the coarsest common file-system clock (FAT's 2 s).
 //!
-//! The state lives in `.mlci/tmp/state.json`, is rebuilt from nothing when it
-//! is missing or unreadable, and is written atomically but without fsync: it
-//! is a cache, losing it costs only time.
+//! It also remembers which directory manifests are known to have every
+//! object in the cache, so a no-op `status` need not stat each object; gc,
+//! the only thing in mlci that deletes objects, clears that memo.
+//!
+//! The state lives in `.mlci/tmp/state.bin` (postcard: a no-op status on a
+//! big tree is dominated by loading it, and binary loads several times faster
+//! than JSON). It is rebuilt from nothing when missing or unreadable, and is
+//! written atomically but without fsync: it is a cache, losing it costs only
+//! time.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -45,78 +53,86 @@ impl StatKey {
     }
 }
 
-/// One record: `[ino, size, mtime_ns, ctime_ns, recorded_ns, "sha256"]`,
+/// One record: `(ino, size, mtime_ns, ctime_ns, recorded_ns, sha256)`,
 /// compact because a repository may hold millions of tracked files.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Record(u64, u64, i64, i64, i64, String);
+struct Record(u64, u64, i64, i64, i64, [u8; 32]);
 
 #[derive(Serialize, Deserialize, Default)]
 struct OnDisk {
     version: u32,
     files: HashMap<String, Record>,
+    complete_dirs: HashSet<[u8; 32]>,
 }
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 pub struct StateDb {
     path: PathBuf,
     files: HashMap<String, Record>,
+    complete_dirs: HashSet<[u8; 32]>,
     dirty: bool,
 }
 
 impl StateDb {
     /// Loads the state, or starts empty when it is missing or unreadable.
     pub fn load(path: &Path) -> StateDb {
-        let files = std::fs::read(path)
+        let disk = std::fs::read(path)
             .ok()
-            .and_then(|b| serde_json::from_slice::<OnDisk>(&b).ok())
+            .and_then(|b| postcard::from_bytes::<OnDisk>(&b).ok())
             .filter(|d| d.version == VERSION)
-            .map(|d| d.files)
             .unwrap_or_default();
         StateDb {
             path: path.to_path_buf(),
-            files,
+            files: disk.files,
+            complete_dirs: disk.complete_dirs,
             dirty: false,
         }
     }
 
     /// The recorded hash of the file at repo-relative `rel`, if its stat
     /// still matches and the record is not racy.
-    pub fn lookup(&self, rel: &str, meta: &Metadata) -> Option<Digest> {
+    pub fn lookup(&self, rel: &str, key: &StatKey) -> Option<Digest> {
         let r = self.files.get(rel)?;
-        let key = StatKey::of(meta);
         if (r.0, r.1, r.2, r.3) != (key.ino, key.size, key.mtime_ns, key.ctime_ns) {
             return None;
         }
-        if is_racy(&key, r.4) {
+        if is_racy(key, r.4) {
             return None;
         }
-        r.5.parse().ok()
+        Some(Digest(r.5))
+    }
+
+    /// Whether every object of directory manifest `oid` was seen in the cache.
+    pub fn dir_known_complete(&self, manifest: &Digest) -> bool {
+        self.complete_dirs.contains(&manifest.0)
+    }
+
+    pub fn mark_dir_complete(&mut self, manifest: &Digest) {
+        self.dirty |= self.complete_dirs.insert(manifest.0);
+    }
+
+    /// Forgets every completeness memo (after objects were deleted).
+    pub fn clear_complete_dirs(&mut self) {
+        self.dirty |= !self.complete_dirs.is_empty();
+        self.complete_dirs.clear();
     }
 
     /// Records that the file, as `meta` saw it just now, hashes to `digest`.
-    pub fn record(&mut self, rel: String, meta: &Metadata, digest: Digest) {
-        let key = StatKey::of(meta);
+    pub fn record(&mut self, rel: String, key: &StatKey, digest: Digest) {
         let now = now_ns();
         if let Some(r) = self.files.get(&rel) {
             // Unchanged and already trusted: keep it, and keep the file clean.
             if (r.0, r.1, r.2, r.3) == (key.ino, key.size, key.mtime_ns, key.ctime_ns)
-                && !is_racy(&key, r.4)
-                && r.5 == digest.to_hex()
+                && !is_racy(key, r.4)
+                && r.5 == digest.0
             {
                 return;
             }
         }
         self.files.insert(
             rel,
-            Record(
-                key.ino,
-                key.size,
-                key.mtime_ns,
-                key.ctime_ns,
-                now,
-                digest.to_hex(),
-            ),
+            Record(key.ino, key.size, key.mtime_ns, key.ctime_ns, now, digest.0),
         );
         self.dirty = true;
     }
@@ -138,8 +154,9 @@ impl StateDb {
         let disk = OnDiskRef {
             version: VERSION,
             files: &self.files,
+            complete_dirs: &self.complete_dirs,
         };
-        let bytes = serde_json::to_vec(&disk).map_err(std::io::Error::other)?;
+        let bytes = postcard::to_stdvec(&disk).map_err(std::io::Error::other)?;
         if let Some(parent) = self.path.parent() {
             fs_err::create_dir_all(parent)?;
         }
@@ -153,6 +170,7 @@ impl StateDb {
 struct OnDiskRef<'a> {
     version: u32,
     files: &'a HashMap<String, Record>,
+    complete_dirs: &'a HashSet<[u8; 32]>,
 }
 
 fn is_racy(key: &StatKey, recorded_ns: i64) -> bool {
@@ -175,12 +193,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("f");
         std::fs::write(&f, b"x").unwrap();
-        let mut db = StateDb::load(&dir.path().join("state.json"));
+        let mut db = StateDb::load(&dir.path().join("state.bin"));
         let d = Digest::of_bytes(b"x");
         let meta = std::fs::metadata(&f).unwrap();
-        db.record("f".into(), &meta, d);
+        db.record("f".into(), &StatKey::of(&meta), d);
         // Just written: the record is racy and must not be trusted.
-        assert_eq!(db.lookup("f", &meta), None);
+        assert_eq!(db.lookup("f", &StatKey::of(&meta)), None);
 
         // Age the file beyond the window: now the stat alone is enough.
         let old = SystemTime::now() - std::time::Duration::from_secs(10);
@@ -190,26 +208,29 @@ mod tests {
         // ctime moves with set_modified, so the record must be renewed with a
         // back-dated ctime to test trust; emulate by shifting the record time.
         let meta = std::fs::metadata(&f).unwrap();
-        db.record("f".into(), &meta, d);
+        db.record("f".into(), &StatKey::of(&meta), d);
         db.files.get_mut("f").unwrap().4 += 10 * RACY_WINDOW_NS;
-        assert_eq!(db.lookup("f", &meta), Some(d));
+        assert_eq!(db.lookup("f", &StatKey::of(&meta)), Some(d));
 
         // Any stat change invalidates it.
         std::fs::write(&f, b"y").unwrap();
-        assert_eq!(db.lookup("f", &std::fs::metadata(&f).unwrap()), None);
+        assert_eq!(
+            db.lookup("f", &StatKey::of(&std::fs::metadata(&f).unwrap())),
+            None
+        );
     }
 
     #[test]
     fn state_round_trips_and_survives_garbage() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("state.json");
+        let p = dir.path().join("state.bin");
         std::fs::write(&p, b"{not json").unwrap();
         let mut db = StateDb::load(&p);
         let f = dir.path().join("f");
         std::fs::write(&f, b"x").unwrap();
         db.record(
             "f".into(),
-            &std::fs::metadata(&f).unwrap(),
+            &StatKey::of(&std::fs::metadata(&f).unwrap()),
             Digest::of_bytes(b"x"),
         );
         db.save().unwrap();

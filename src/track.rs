@@ -25,7 +25,8 @@ use crate::manifest::{Entry, Manifest, ManifestError};
 use crate::pointer::{pointer_path_for, Pointer, PointerError, EXTENSION};
 use crate::progress::Reporter;
 use crate::repo::{Repo, MLCI_DIR};
-use crate::state::StateDb;
+use crate::state::{StatKey, StateDb};
+use crate::walk::{walk, Found, Kind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrackError {
@@ -161,21 +162,6 @@ pub struct CheckoutSummary {
     pub removed: u64,
 }
 
-/// What the walk of a tracked directory found.
-#[derive(Debug)]
-enum Kind {
-    File,
-    Symlink,
-    Other,
-}
-
-#[derive(Debug)]
-struct Found {
-    rel: String,
-    abs: PathBuf,
-    kind: Kind,
-}
-
 /// Pointer files in the work tree, found with git's ignore rules (tracked
 /// data is git-ignored, so its directories are not walked).
 pub fn find_pointers(root: &Path) -> Result<Vec<String>, TrackError> {
@@ -301,7 +287,7 @@ impl<'r> Workspace<'r> {
         let cache = &self.repo.cache;
         let reflink = self.linker.wants_reflink();
         let (oid, size, nfiles, recorded) = if meta.is_dir() {
-            let found = walk(&abs, rel)?;
+            let found = walk(&abs)?;
             if let Some(f) = found.iter().find(|f| !matches!(f.kind, Kind::File)) {
                 let path = format!("{rel}/{}", f.rel);
                 return Err(match f.kind {
@@ -311,34 +297,34 @@ impl<'r> Workspace<'r> {
             }
             reporter.start(&format!("adding {rel}"), Some(found.len() as u64));
             let state = &self.state;
-            let hashed: Vec<(String, Metadata, Digest)> = found
+            let hashed: Vec<(String, StatKey, Digest)> = found
                 .par_iter()
                 .map(|f| {
-                    let meta = fs_err::symlink_metadata(&f.abs)?;
                     let state_key = format!("{rel}/{}", f.rel);
-                    let known = state.lookup(&state_key, &meta);
-                    let d = cache.insert_file(&f.abs, &meta, known, reflink)?;
+                    let known = state.lookup(&state_key, &f.stat);
+                    let d = cache.insert_file(&abs.join(&f.rel), f.stat.size, known, reflink)?;
                     reporter.inc(1);
-                    Ok((f.rel.clone(), meta, d))
+                    Ok((f.rel.clone(), f.stat, d))
                 })
                 .collect::<Result<_, TrackError>>()?;
             reporter.finish();
             let manifest = Manifest::from_entries(
                 hashed
                     .iter()
-                    .map(|(p, m, d)| Entry {
+                    .map(|(p, st, d)| Entry {
                         path: p.clone(),
                         sha256: *d,
-                        size: m.len(),
+                        size: st.size,
                     })
                     .collect(),
             );
             let (digest, bytes) = manifest.encode();
             let oid = Oid::dir(digest);
             cache.put_bytes(&oid, &bytes)?;
+            self.state.mark_dir_complete(&digest);
             let recorded: Vec<_> = hashed
                 .into_iter()
-                .map(|(p, m, d)| (format!("{rel}/{p}"), abs.join(&p), m, d))
+                .map(|(p, st, d)| (format!("{rel}/{p}"), abs.join(&p), st, d))
                 .collect();
             (
                 oid,
@@ -347,30 +333,32 @@ impl<'r> Workspace<'r> {
                 recorded,
             )
         } else {
-            let known = self.state.lookup(rel, &meta);
+            let stat = StatKey::of(&meta);
+            let known = self.state.lookup(rel, &stat);
             if meta.len() > crate::cache::SMALL_FILE {
                 reporter.start(&format!("adding {rel}"), None);
             }
-            let d = cache.insert_file(&abs, &meta, known, reflink)?;
+            let d = cache.insert_file(&abs, meta.len(), known, reflink)?;
             reporter.finish();
             (
                 Oid::file(d),
                 meta.len(),
                 None,
-                vec![(rel.to_string(), abs.clone(), meta, d)],
+                vec![(rel.to_string(), abs.clone(), stat, d)],
             )
         };
 
         // With hardlink/symlink link types the workspace copy becomes a link
         // to the (read-only) object, as after a checkout.
         let linked = self.linker.links_to_cache();
-        for (key, path, meta, digest) in recorded {
+        for (key, path, stat, digest) in recorded {
             if linked {
-                self.linker.materialize(cache, &Oid::file(digest), &path)?;
+                self.linker
+                    .materialize(cache, &Oid::file(digest), stat.size, &path)?;
                 let meta = fs_err::metadata(&path)?;
-                self.state.record(key, &meta, digest);
+                self.state.record(key, &StatKey::of(&meta), digest);
             } else {
-                self.state.record(key, &meta, digest);
+                self.state.record(key, &stat, digest);
             }
         }
 
@@ -415,15 +403,19 @@ impl<'r> Workspace<'r> {
     ) -> Result<Vec<Scanned>, TrackError> {
         let state = &self.state;
         let cache_root = self.repo.cache.root();
+        let base = self.repo.abs(rel);
         found
             .par_iter()
             .map(|f| {
-                let key = format!("{rel}/{}", f.rel);
-                let scanned = scan_one(state, cache_root, &key, &f.abs, &f.kind)?;
+                let mut key = String::with_capacity(rel.len() + 1 + f.rel.len());
+                key.push_str(rel);
+                key.push('/');
+                key.push_str(&f.rel);
+                let abs = base.join(&f.rel);
+                let scanned = scan_one(state, cache_root, &key, &abs, f.kind, Some(f.stat))?;
                 reporter.inc(1);
                 Ok(Scanned {
                     rel: f.rel.clone(),
-                    abs: f.abs.clone(),
                     ..scanned
                 })
             })
@@ -432,13 +424,13 @@ impl<'r> Workspace<'r> {
 
     fn record_scanned(&mut self, prefix: &str, scanned: &[Scanned]) {
         for s in scanned {
-            if let (Some(meta), Some(d), true) = (&s.meta, s.digest, s.fresh) {
+            if let (Some(stat), Some(d), true) = (&s.stat, s.digest, s.fresh) {
                 let key = if prefix.is_empty() {
                     s.rel.clone()
                 } else {
                     format!("{prefix}/{}", s.rel)
                 };
-                self.state.record(key, meta, d);
+                self.state.record(key, stat, d);
             }
         }
     }
@@ -487,7 +479,8 @@ impl<'r> Workspace<'r> {
                 cache.root(),
                 &t.target_rel,
                 &abs,
-                &kind_of(&meta),
+                kind_of(&meta),
+                None,
             )?;
             if s.digest != Some(t.pointer.oid.digest) {
                 status.state = DataState::Modified;
@@ -504,7 +497,7 @@ impl<'r> Workspace<'r> {
             status.in_cache = self.dir_in_cache(&t.pointer.oid);
             return Ok(status);
         }
-        let found = walk(&abs, &t.target_rel)?;
+        let found = walk(&abs)?;
         reporter.start(
             &format!("checking {}", t.target_rel),
             Some(found.len() as u64),
@@ -522,16 +515,25 @@ impl<'r> Workspace<'r> {
         Ok(status)
     }
 
-    /// Whether the manifest and every object it lists are in the cache.
-    fn dir_in_cache(&self, oid: &Oid) -> bool {
+    /// Whether the manifest and every object it lists are in the cache. A
+    /// positive answer is remembered in the state (gc clears it), so a
+    /// no-op status costs one stat for the manifest, not one per object.
+    fn dir_in_cache(&mut self, oid: &Oid) -> bool {
         let cache = &self.repo.cache;
-        match self.read_manifest(oid) {
+        if self.state.dir_known_complete(&oid.digest) {
+            return cache.contains(oid);
+        }
+        let complete = match self.read_manifest(oid) {
             Ok(m) => m
                 .entries()
                 .par_iter()
                 .all(|e| cache.contains(&Oid::file(e.sha256))),
             Err(_) => false,
+        };
+        if complete {
+            self.state.mark_dir_complete(&oid.digest);
         }
+        complete
     }
 
     pub fn read_manifest(&self, oid: &Oid) -> Result<Manifest, TrackError> {
@@ -638,11 +640,14 @@ impl<'r> Workspace<'r> {
                 .into());
             }
             match meta {
-                None => plan.writes.push((String::new(), t.pointer.oid.digest)),
+                None => plan
+                    .writes
+                    .push((String::new(), t.pointer.oid.digest, t.pointer.size)),
                 Some(m) if m.is_dir() => {
                     if force {
                         plan.remove_root = true;
-                        plan.writes.push((String::new(), t.pointer.oid.digest));
+                        plan.writes
+                            .push((String::new(), t.pointer.oid.digest, t.pointer.size));
                     } else {
                         conflicts.push(format!(
                             "{}/ (a directory where a file is tracked)",
@@ -651,7 +656,14 @@ impl<'r> Workspace<'r> {
                     }
                 }
                 Some(m) => {
-                    let s = scan_one(&self.state, cache.root(), &t.target_rel, &abs, &kind_of(&m))?;
+                    let s = scan_one(
+                        &self.state,
+                        cache.root(),
+                        &t.target_rel,
+                        &abs,
+                        kind_of(&m),
+                        None,
+                    )?;
                     if s.digest == Some(t.pointer.oid.digest) {
                         plan.unchanged += 1;
                         self.record_scanned(
@@ -662,7 +674,8 @@ impl<'r> Workspace<'r> {
                             }],
                         );
                     } else if replaceable(s.digest) {
-                        plan.writes.push((String::new(), t.pointer.oid.digest));
+                        plan.writes
+                            .push((String::new(), t.pointer.oid.digest, t.pointer.size));
                     } else {
                         conflicts.push(t.target_rel.clone());
                     }
@@ -672,10 +685,13 @@ impl<'r> Workspace<'r> {
         }
 
         let manifest = self.read_manifest(&t.pointer.oid)?;
+        // Every object must be here before anything in the workspace is
+        // touched; the state remembers manifests already checked.
+        let known_complete = self.state.dir_known_complete(&t.pointer.oid.digest);
         let missing: Vec<_> = manifest
             .entries()
             .par_iter()
-            .filter(|e| !cache.contains(&Oid::file(e.sha256)))
+            .filter(|e| !known_complete && !cache.contains(&Oid::file(e.sha256)))
             .map(|e| e.sha256)
             .collect();
         if let Some(d) = missing.first() {
@@ -685,10 +701,11 @@ impl<'r> Workspace<'r> {
             }
             .into());
         }
+        self.state.mark_dir_complete(&t.pointer.oid.digest);
         let scanned = match &meta {
             None => Vec::new(),
             Some(m) if m.is_dir() => {
-                let found = walk(&abs, &t.target_rel)?;
+                let found = walk(&abs)?;
                 reporter.start(
                     &format!("checking {}", t.target_rel),
                     Some(found.len() as u64),
@@ -699,7 +716,14 @@ impl<'r> Workspace<'r> {
             }
             Some(m) => {
                 // A file (or link) where the directory belongs.
-                let s = scan_one(&self.state, cache.root(), &t.target_rel, &abs, &kind_of(m))?;
+                let s = scan_one(
+                    &self.state,
+                    cache.root(),
+                    &t.target_rel,
+                    &abs,
+                    kind_of(m),
+                    None,
+                )?;
                 if replaceable(s.digest) {
                     plan.remove_root = true;
                 } else {
@@ -715,12 +739,12 @@ impl<'r> Workspace<'r> {
                 Some(s) if s.digest == Some(e.sha256) => plan.unchanged += 1,
                 Some(s) => {
                     if replaceable(s.digest) {
-                        plan.writes.push((e.path.clone(), e.sha256));
+                        plan.writes.push((e.path.clone(), e.sha256, e.size));
                     } else {
                         conflicts.push(format!("{}/{}", t.target_rel, e.path));
                     }
                 }
-                None => plan.writes.push((e.path.clone(), e.sha256)),
+                None => plan.writes.push((e.path.clone(), e.sha256, e.size)),
             }
         }
         let wanted: std::collections::HashSet<&str> =
@@ -782,7 +806,19 @@ impl<'r> Workspace<'r> {
             return Ok(());
         }
         if plan.dir {
+            // Create every parent directory once, up front, rather than
+            // checking for it once per file in the parallel loop.
+            let mut parents: Vec<&str> = plan
+                .writes
+                .iter()
+                .filter_map(|(rel, _, _)| rel.rfind('/').map(|i| &rel[..i]))
+                .collect();
+            parents.sort_unstable();
+            parents.dedup();
             fs_err::create_dir_all(root)?;
+            for p in parents {
+                fs_err::create_dir_all(root.join(p))?;
+            }
         } else if let Some(parent) = root.parent() {
             fs_err::create_dir_all(parent)?;
         }
@@ -792,36 +828,31 @@ impl<'r> Workspace<'r> {
         );
         let cache = &self.repo.cache;
         let linker = &self.linker;
-        let done: Vec<(String, Metadata, Digest)> = plan
+        let done: Vec<(String, StatKey, Digest)> = plan
             .writes
             .par_iter()
-            .map(|(rel, digest)| {
+            .map(|(rel, digest, size)| {
                 let dest = if rel.is_empty() {
                     root.clone()
                 } else {
                     root.join(rel)
                 };
-                if let Some(parent) = dest.parent() {
-                    if !parent.is_dir() {
-                        fs_err::create_dir_all(parent)?;
-                    }
-                }
-                linker.materialize(cache, &Oid::file(*digest), &dest)?;
+                linker.materialize(cache, &Oid::file(*digest), *size, &dest)?;
                 // Record the stat of the file as it now is on disk.
-                let meta = fs_err::metadata(&dest)?;
+                let stat = StatKey::of(&fs_err::metadata(&dest)?);
                 reporter.inc(1);
                 let key = if rel.is_empty() {
                     plan.target_rel.clone()
                 } else {
                     format!("{}/{rel}", plan.target_rel)
                 };
-                Ok((key, meta, *digest))
+                Ok((key, stat, *digest))
             })
             .collect::<Result<_, TrackError>>()?;
         reporter.finish();
         summary.restored += done.len() as u64;
-        for (key, meta, digest) in done {
-            self.state.record(key, &meta, digest);
+        for (key, stat, digest) in done {
+            self.state.record(key, &stat, digest);
         }
         Ok(())
     }
@@ -846,8 +877,8 @@ impl<'r> Workspace<'r> {
 struct CheckoutPlan {
     target_rel: String,
     root_abs: PathBuf,
-    /// (path below the root, "" for a tracked file; content)
-    writes: Vec<(String, Digest)>,
+    /// (path below the root, "" for a tracked file; content; size)
+    writes: Vec<(String, Digest, u64)>,
     deletes: Vec<PathBuf>,
     remove_root: bool,
     unchanged: u64,
@@ -859,7 +890,7 @@ struct CheckoutPlan {
 struct Scanned {
     rel: String,
     abs: PathBuf,
-    meta: Option<Metadata>,
+    stat: Option<StatKey>,
     /// None for something that is not a regular file (it never matches).
     digest: Option<Digest>,
     /// True when the digest was computed now rather than taken from state.
@@ -877,56 +908,46 @@ fn kind_of(meta: &Metadata) -> Kind {
     }
 }
 
-/// Looks at one file: one stat, and a read only when the state cannot vouch
-/// for it. A symlink counts as a file only when it points into the cache
-/// (the `symlink` link type); any other link never matches.
+/// Looks at one file: one stat (none when the walk already took it), and a
+/// read only when the state cannot vouch for the content. A symlink counts
+/// as a file only when it points into the cache (the `symlink` link type);
+/// any other link never matches.
 fn scan_one(
     state: &StateDb,
     cache_root: &Path,
     key: &str,
     abs: &Path,
-    kind: &Kind,
+    kind: Kind,
+    stat: Option<StatKey>,
 ) -> Result<Scanned, TrackError> {
-    let meta = match kind {
-        Kind::File => fs_err::symlink_metadata(abs)?,
-        Kind::Symlink => match std::fs::read_link(abs) {
-            Ok(target) if target.starts_with(cache_root) => fs_err::metadata(abs)?,
-            _ => {
-                return Ok(Scanned {
-                    rel: String::new(),
-                    abs: abs.to_path_buf(),
-                    meta: None,
-                    digest: None,
-                    fresh: false,
-                })
-            }
-        },
-        Kind::Other => {
-            return Ok(Scanned {
-                rel: String::new(),
-                abs: abs.to_path_buf(),
-                meta: None,
-                digest: None,
-                fresh: false,
-            })
-        }
+    let unmatched = || Scanned {
+        rel: String::new(),
+        abs: abs.to_path_buf(),
+        stat: None,
+        digest: None,
+        fresh: false,
     };
-    if let Some(d) = state.lookup(key, &meta) {
-        return Ok(Scanned {
-            rel: String::new(),
-            abs: abs.to_path_buf(),
-            meta: Some(meta),
-            digest: Some(d),
-            fresh: false,
-        });
-    }
-    let d = fs_err::File::open(abs).and_then(Digest::of_reader)?;
+    let stat = match kind {
+        Kind::File => match stat {
+            Some(st) => st,
+            None => StatKey::of(&fs_err::symlink_metadata(abs)?),
+        },
+        Kind::Symlink => match std::fs::read_link(abs) {
+            Ok(target) if target.starts_with(cache_root) => StatKey::of(&fs_err::metadata(abs)?),
+            _ => return Ok(unmatched()),
+        },
+        Kind::Other => return Ok(unmatched()),
+    };
+    let (digest, fresh) = match state.lookup(key, &stat) {
+        Some(d) => (d, false),
+        None => (fs_err::File::open(abs).and_then(Digest::of_reader)?, true),
+    };
     Ok(Scanned {
         rel: String::new(),
         abs: abs.to_path_buf(),
-        meta: Some(meta),
-        digest: Some(d),
-        fresh: true,
+        stat: Some(stat),
+        digest: Some(digest),
+        fresh,
     })
 }
 
@@ -939,51 +960,11 @@ fn manifest_of(scanned: &[Scanned]) -> Option<Manifest> {
             Some(Entry {
                 path: s.rel.clone(),
                 sha256: s.digest?,
-                size: s.meta.as_ref()?.len(),
+                size: s.stat.as_ref()?.size,
             })
         })
         .collect::<Option<Vec<_>>>()?;
     Some(Manifest::from_entries(entries))
-}
-
-/// Lists everything below a tracked directory without following links.
-fn walk(dir: &Path, rel: &str) -> Result<Vec<Found>, TrackError> {
-    let mut out = Vec::new();
-    for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
-        let entry = entry.map_err(|e| {
-            let path = e
-                .path()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| dir.to_path_buf());
-            let io = e
-                .into_io_error()
-                .unwrap_or_else(|| io::Error::other("file system loop"));
-            with_path(io, &path)
-        })?;
-        let t = entry.file_type();
-        if t.is_dir() {
-            continue;
-        }
-        let sub = entry
-            .path()
-            .strip_prefix(dir)
-            .expect("walkdir stays below its root");
-        let kind = if t.is_file() {
-            Kind::File
-        } else if t.is_symlink() {
-            Kind::Symlink
-        } else {
-            Kind::Other
-        };
-        let rel_in = to_slash(sub);
-        debug_assert!(!rel_in.is_empty(), "{rel}");
-        out.push(Found {
-            rel: rel_in,
-            abs: entry.into_path(),
-            kind,
-        });
-    }
-    Ok(out)
 }
 
 /// Refuses a target whose existing parent directories lead out of the

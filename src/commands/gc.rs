@@ -104,6 +104,10 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<u8> {
     }
     if !dry_run {
         gc::sweep(&repo.cache, &plan)?;
+        // Objects are gone: directories once known complete may not be.
+        let mut state = crate::state::StateDb::load(&repo.state_path());
+        state.clear_complete_dirs();
+        state.save()?;
     }
     ctx.printer.info(&format!(
         "{} {} object(s), {}; kept {}",

@@ -1,0 +1,198 @@
+"""Times mlci and DVC side by side on the same workloads; prints ratios.
+
+Resets between runs move files into a trash directory instead of deleting
+them: on ext4 mounted with `discard` (as here), creating files right after
+deleting tens of thousands of others runs several times slower for a while,
+and whichever tool ran next would pay for the other's clean-up.
+
+Each figure is the median of several runs. Before every timed run the
+workload is in the page cache for both tools alike (it is generated once and
+read back whole before timing starts), and the two tools alternate run by
+run so drift on a noisy machine hits both. Peak memory comes from wait4's
+rusage of that one child process.
+"""
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ENV = dict(os.environ, DVC_NO_ANALYTICS="1", DVC_NO_UPDATER="1", NO_COLOR="1",
+           GIT_CONFIG_NOSYSTEM="1", GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@mlci.invalid",
+           GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@mlci.invalid")
+
+
+def run(cmd, cwd, check=True):
+    """Runs a command; returns (seconds, peak RSS in MiB)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    code = os.waitstatus_to_exitcode(status)
+    if check and code != 0:
+        sys.exit(f"command failed ({code}): {' '.join(cmd)} in {cwd}\n{err}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def sh(cmd, cwd):
+    subprocess.run(cmd, cwd=cwd, env=ENV, shell=True, check=True, stdout=subprocess.DEVNULL)
+
+
+def generate(work, nfiles, big_mib):
+    """Deterministic workloads: nested small files and one big file."""
+    src = os.path.join(work, f"src-{nfiles}-{big_mib}")
+    if os.path.exists(os.path.join(src, ".done")):
+        return src
+    shutil.rmtree(src, ignore_errors=True)
+    rng = random.Random(20261125)
+    for i in range(nfiles):
+        d = os.path.join(src, "small", f"d{i % 20:02d}", f"e{(i // 20) % 10}")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, f"f{i:05d}.bin"), "wb") as f:
+            f.write(rng.randbytes(rng.randint(1024, 8192)))
+    # AES-CTR keystream: deterministic, incompressible, fast to make.
+    sh(f"openssl enc -aes-128-ctr -nosalt -K 00112233445566778899aabbccddeeff -iv 0 -in /dev/zero 2>/dev/null"
+       f" | head -c {big_mib << 20} > big.bin", src)
+    open(os.path.join(src, ".done"), "w").close()
+    return src
+
+
+TRASH = []
+
+
+def trash(path):
+    """Moves `path` out of the way (see the module doc for why not delete)."""
+    dest = os.path.join(TRASH[0], str(len(os.listdir(TRASH[0]))))
+    os.rename(path, dest)
+
+
+def warm(path):
+    sh(f"find {path} -type f -exec cat {{}} + > /dev/null", "/")
+
+
+class Tool:
+    def __init__(self, name, exe, work, src):
+        self.name, self.exe = name, exe
+        self.repo = os.path.join(work, f"repo-{name}")
+        shutil.rmtree(self.repo, ignore_errors=True)
+        os.makedirs(self.repo)
+        sh("git init -q -b main", self.repo)
+        sh(f"cp -r {src}/small {src}/big.bin .", self.repo)
+        if name == "dvc":
+            sh(f"{exe} init -q && {exe} config core.analytics false && {exe} config core.check_update false", self.repo)
+            self.meta = [".dvc/cache", ".dvc/tmp", "small.dvc", "big.bin.dvc", ".gitignore"]
+        else:
+            sh(f"{exe} init -q", self.repo)
+            self.meta = [".mlci/cache", ".mlci/tmp", "small.mlci", "big.bin.mlci", ".gitignore"]
+
+    def cmd(self, *args):
+        return [self.exe, *args]
+
+    def reset(self):
+        """Forget everything tracked (cache, state, pointers) for a fresh add."""
+        for m in self.meta:
+            p = os.path.join(self.repo, m)
+            if os.path.exists(p):
+                trash(p)
+
+
+def median_of(times):
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--mlci", required=True)
+    ap.add_argument("--dvc", required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--runs", type=int, default=0)
+    a = ap.parse_args()
+    work = os.path.abspath(a.work)
+    nfiles, big_mib = (2000, 64) if a.quick else (20000, 1024)
+    runs = a.runs or (3 if a.quick else 5)
+    heavy_runs = a.runs or 3
+
+    dvc_version = subprocess.run([a.dvc, "--version"], env=ENV, capture_output=True, text=True).stdout.strip()
+    mlci_version = subprocess.run([a.mlci, "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"workload: {nfiles} files of 1-8 KiB, one {big_mib} MiB file; {runs} runs each ({heavy_runs} for big adds)")
+    print(f"tools: {mlci_version}, DVC {dvc_version}; {os.cpu_count()} CPUs", flush=True)
+    src = generate(work, nfiles, big_mib)
+    TRASH.append(os.path.join(work, "trash"))
+    if os.path.exists(TRASH[0]):
+        sh(f"chmod -R u+w {TRASH[0]} && rm -rf {TRASH[0]}", "/")
+    os.makedirs(TRASH[0])
+    tools = [Tool("mlci", a.mlci, work, src), Tool("dvc", a.dvc, work, src)]
+    for t in tools:
+        warm(t.repo)
+
+    results = []  # (name, {tool: seconds}, target ratio or None)
+
+    def scenario(name, n, setup, args, target=None, keep_rss=False):
+        times = {t.name: [] for t in tools}
+        rss = {t.name: 0.0 for t in tools}
+        for i in range(n):
+            for t in (tools if i % 2 == 0 else tools[::-1]):
+                setup(t)
+                # Start every run with no dirty pages from the one before.
+                os.sync()
+                sec, mib = run(t.cmd(*args(t)), t.repo)
+                times[t.name].append(sec)
+                rss[t.name] = max(rss[t.name], mib)
+        med = {k: median_of(v) for k, v in times.items()}
+        results.append((name, med, target, rss if keep_rss else None))
+        ratio = med["dvc"] / med["mlci"]
+        print(f"  {name:<34} mlci {med['mlci']:8.3f}s   dvc {med['dvc']:8.3f}s   ratio {ratio:6.1f}x"
+              + (f"   (target >= {target}x)" if target else ""), flush=True)
+        return med, rss
+
+    print("\nscenario                            (median seconds; ratio = dvc / mlci)")
+    scenario(f"add {nfiles} small files", runs if a.quick else heavy_runs,
+             lambda t: t.reset(), lambda t: ["add", "small"], target=10)
+    med_big, rss_big = scenario(f"add {big_mib} MiB file", heavy_runs,
+                                lambda t: t.reset(), lambda t: ["add", "big.bin"], target=3, keep_rss=True)
+    # Both tools now track both paths; make the state settle (first status
+    # after an add may rehash files written moments before) and time no-ops.
+    for t in tools:
+        run(t.cmd("add", "small"), t.repo)
+        run(t.cmd("status"), t.repo)
+    scenario("no-op status", runs, lambda t: None, lambda t: ["status"], target=20)
+
+    counter = [0]
+
+    def touch_one(t):
+        counter[0] += 1
+        p = os.path.join(t.repo, "small", "d03", "e4", f"f{(3 + 20 * 4) % nfiles:05d}.bin")
+        with open(p, "ab") as f:
+            f.write(b"%d" % counter[0])
+    scenario("status after modifying one file", runs, touch_one, lambda t: ["status"])
+
+    def delete_small(t):
+        trash(os.path.join(t.repo, "small"))
+    scenario(f"checkout {nfiles} files after rm -rf", runs if a.quick else heavy_runs,
+             delete_small, lambda t: ["checkout", "--force", "small"] if t.name == "mlci" else ["checkout", "--force", "small.dvc"], target=10)
+
+    # The floor for adding the big file: hashing it plus copying it.
+    big = os.path.join(src, "big.bin")
+    ref = []
+    for _ in range(heavy_runs):
+        os.sync()
+        t1, _ = run(["openssl", "dgst", "-sha256", big], work)
+        t2, _ = run(["cp", big, os.path.join(work, "copy.bin")], work)
+        os.remove(os.path.join(work, "copy.bin"))
+        ref.append(t1 + t2)
+    floor = median_of(ref)
+    print(f"\n  add {big_mib} MiB vs `openssl dgst -sha256` + `cp`: mlci {med_big['mlci']:.3f}s, floor {floor:.3f}s,"
+          f" ratio {med_big['mlci'] / floor:.2f} (target <= 1.5)")
+    print(f"  peak RSS while adding {big_mib} MiB: mlci {rss_big['mlci']:.1f} MiB, dvc {rss_big['dvc']:.1f} MiB"
+          f" (target mlci < 100 MiB)")
+    sh(f"chmod -R u+w {TRASH[0]} && rm -rf {TRASH[0]}", "/")
+
+
+if __name__ == "__main__":
+    main()
