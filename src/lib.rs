@@ -20,6 +20,8 @@ pub mod hash;
 pub mod link;
 pub mod lock;
 pub mod manifest;
+pub mod params;
+pub mod pipeline;
 pub mod pointer;
 pub mod printer;
 pub mod progress;

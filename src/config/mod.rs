@@ -7,6 +7,7 @@
 //! column; only then are the two merged and validated into [`Settings`],
 //! whose errors name the file and the dotted key.
 
+pub mod pipeline;
 pub mod yaml;
 
 use std::collections::BTreeMap;

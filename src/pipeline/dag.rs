@@ -1,0 +1,222 @@
+//! The stage graph: an edge from the stage that writes a path to every stage
+//! that reads it (or a path inside it, or a directory containing it).
+//! Cycles and outputs claimed twice are errors naming the stages involved.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::pipeline::Stage;
+use crate::error::Hint;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DagError {
+    #[error("stages `{a}` and `{b}` both write `{path}`")]
+    SharedOut { a: String, b: String, path: String },
+    #[error("the stages form a cycle: {}", cycle.join(" -> "))]
+    Cycle { cycle: Vec<String> },
+    #[error("no stage is named `{name}`")]
+    UnknownStage { name: String, known: Vec<String> },
+}
+
+impl Hint for DagError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            DagError::SharedOut { .. } => {
+                "give each output exactly one stage that writes it".into()
+            }
+            DagError::Cycle { .. } => {
+                "a stage cannot depend, directly or not, on its own outputs".into()
+            }
+            DagError::UnknownStage { known, .. } => {
+                if known.is_empty() {
+                    "the pipeline has no stages yet: define them under `stages:` in mlci.yaml"
+                        .into()
+                } else {
+                    format!("stages: {}", known.join(", "))
+                }
+            }
+        })
+    }
+}
+
+/// True when `a` and `b` are the same path or one contains the other.
+pub fn overlaps(a: &str, b: &str) -> bool {
+    a == b
+        || (b.len() > a.len() && b.starts_with(a) && b.as_bytes()[a.len()] == b'/')
+        || (a.len() > b.len() && a.starts_with(b) && a.as_bytes()[b.len()] == b'/')
+        || a.is_empty()
+        || b.is_empty()
+}
+
+/// The graph over stage indices.
+#[derive(Debug)]
+pub struct Dag {
+    /// upstream[i]: stages whose outputs stage i reads.
+    pub upstream: Vec<BTreeSet<usize>>,
+    pub downstream: Vec<BTreeSet<usize>>,
+    /// All stages, upstream before downstream, ties by name.
+    pub order: Vec<usize>,
+}
+
+impl Dag {
+    pub fn build(stages: &[Stage]) -> Result<Dag, DagError> {
+        let n = stages.len();
+        for (i, a) in stages.iter().enumerate() {
+            for b in &stages[i + 1..] {
+                for oa in &a.outs {
+                    if let Some(ob) = b.outs.iter().find(|ob| overlaps(&oa.path, &ob.path)) {
+                        return Err(DagError::SharedOut {
+                            a: a.name.clone(),
+                            b: b.name.clone(),
+                            path: if oa.path.len() <= ob.path.len() {
+                                oa.path.clone()
+                            } else {
+                                ob.path.clone()
+                            },
+                        });
+                    }
+                }
+            }
+        }
+        let mut upstream = vec![BTreeSet::new(); n];
+        let mut downstream = vec![BTreeSet::new(); n];
+        for (i, s) in stages.iter().enumerate() {
+            for dep in &s.deps {
+                for (j, w) in stages.iter().enumerate() {
+                    if w.outs.iter().any(|o| overlaps(&o.path, dep)) {
+                        upstream[i].insert(j);
+                        downstream[j].insert(i);
+                    }
+                }
+            }
+        }
+        // Kahn's algorithm, picking ready stages by name for a stable order.
+        let mut indegree: Vec<usize> = upstream.iter().map(BTreeSet::len).collect();
+        let by_name = |i: &usize| stages[*i].name.clone();
+        let mut ready: BTreeMap<String, usize> = (0..n)
+            .filter(|i| indegree[*i] == 0)
+            .map(|i| (by_name(&i), i))
+            .collect();
+        let mut order = Vec::with_capacity(n);
+        while let Some((_, i)) = ready.pop_first() {
+            order.push(i);
+            for &d in &downstream[i] {
+                indegree[d] -= 1;
+                if indegree[d] == 0 {
+                    ready.insert(by_name(&d), d);
+                }
+            }
+        }
+        if order.len() < n {
+            return Err(DagError::Cycle {
+                cycle: find_cycle(stages, &upstream, &indegree),
+            });
+        }
+        Ok(Dag {
+            upstream,
+            downstream,
+            order,
+        })
+    }
+
+    /// `targets` plus everything upstream of them (and downstream, when
+    /// asked), in graph order.
+    pub fn select(&self, targets: &[usize], with_downstream: bool) -> Vec<usize> {
+        let mut keep = BTreeSet::new();
+        let mut stack: Vec<usize> = targets.to_vec();
+        while let Some(i) = stack.pop() {
+            if keep.insert(i) {
+                stack.extend(self.upstream[i].iter().copied());
+            }
+        }
+        if with_downstream {
+            let mut stack: Vec<usize> = targets.to_vec();
+            let mut seen = BTreeSet::new();
+            while let Some(i) = stack.pop() {
+                if seen.insert(i) {
+                    keep.insert(i);
+                    stack.extend(self.downstream[i].iter().copied());
+                }
+            }
+        }
+        self.order
+            .iter()
+            .copied()
+            .filter(|i| keep.contains(i))
+            .collect()
+    }
+}
+
+/// One cycle among the stages left with unmet inputs, by name.
+fn find_cycle(stages: &[Stage], upstream: &[BTreeSet<usize>], indegree: &[usize]) -> Vec<String> {
+    let start = (0..stages.len()).find(|i| indegree[*i] > 0).unwrap_or(0);
+    let mut path = vec![start];
+    let mut cur = start;
+    loop {
+        let next = upstream[cur]
+            .iter()
+            .copied()
+            .find(|j| indegree[*j] > 0)
+            .unwrap_or(start);
+        if let Some(pos) = path.iter().position(|p| *p == next) {
+            let mut cycle: Vec<String> = path[pos..]
+                .iter()
+                .rev()
+                .map(|i| stages[*i].name.clone())
+                .collect();
+            cycle.push(cycle[0].clone());
+            return cycle;
+        }
+        path.push(next);
+        cur = next;
+    }
+}
+
+/// The graph as text: `a -> b` edges, Mermaid, or Graphviz dot.
+pub fn render(stages: &[Stage], dag: &Dag, format: &str) -> String {
+    let mut edges = Vec::new();
+    for &i in &dag.order {
+        for &d in &dag.downstream[i] {
+            edges.push((stages[i].name.as_str(), stages[d].name.as_str()));
+        }
+    }
+    let id = |name: &str| name.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+    match format {
+        "mermaid" => {
+            let mut s = String::from("flowchart TD\n");
+            for &i in &dag.order {
+                let n = &stages[i].name;
+                s.push_str(&format!("    {}[\"{}\"]\n", id(n), n));
+            }
+            for (a, b) in edges {
+                s.push_str(&format!("    {} --> {}\n", id(a), id(b)));
+            }
+            s
+        }
+        "dot" => {
+            let mut s = String::from("digraph pipeline {\n");
+            for &i in &dag.order {
+                s.push_str(&format!("    \"{}\";\n", stages[i].name));
+            }
+            for (a, b) in edges {
+                s.push_str(&format!("    \"{a}\" -> \"{b}\";\n"));
+            }
+            s.push_str("}\n");
+            s
+        }
+        _ => {
+            let mut s = String::new();
+            for &i in &dag.order {
+                let ups: Vec<&str> = dag.upstream[i]
+                    .iter()
+                    .map(|u| stages[*u].name.as_str())
+                    .collect();
+                if ups.is_empty() {
+                    s.push_str(&format!("{}\n", stages[i].name));
+                } else {
+                    s.push_str(&format!("{} <- {}\n", stages[i].name, ups.join(", ")));
+                }
+            }
+            s
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! `mlci.lock`: what each stage last ran with.
+//!
+//! Deterministic YAML: stages sorted by name, deps and outs sorted by path,
+//! params by file then key. One stage's change rewrites only its own block,
+//! so concurrent branches merge in git like any other text. Written
+//! atomically (temp + fsync + rename) after each successful stage, so a
+//! failure later in a run keeps what earlier stages achieved.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use crate::cache::Oid;
+use crate::config::yaml::{self, YamlError};
+use crate::fsutil::{check_relative, write_atomic};
+
+pub const LOCK_FILE: &str = "mlci.lock";
+const SCHEMA: &str = "1";
+
+/// A dep or out as recorded: its path and content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockEntry {
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nfiles: Option<u64>,
+}
+
+impl LockEntry {
+    pub fn oid(&self) -> Option<Oid> {
+        self.sha256.parse().ok()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LockCmd {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl LockCmd {
+    pub fn from_cmds(cmds: &[String]) -> LockCmd {
+        match cmds {
+            [one] => LockCmd::One(one.clone()),
+            many => LockCmd::Many(many.to_vec()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockStage {
+    pub cmd: LockCmd,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deps: Vec<LockEntry>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, BTreeMap<String, Json>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outs: Vec<LockEntry>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockFile {
+    #[serde(default)]
+    pub schema: String,
+    #[serde(default)]
+    pub stages: BTreeMap<String, LockStage>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockFileError {
+    #[error(transparent)]
+    Yaml(#[from] YamlError),
+    #[error("{LOCK_FILE}: stage `{stage}`: unsafe path: {message}")]
+    UnsafePath { stage: String, message: String },
+    #[error("{LOCK_FILE}: {0}")]
+    Io(std::io::Error),
+}
+
+impl crate::error::Hint for LockFileError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            LockFileError::Io(_) => None,
+            _ => Some(format!(
+                "{LOCK_FILE} is written by `mlci repro`; restore it from git, or delete it to rerun every stage"
+            )),
+        }
+    }
+}
+
+impl LockFile {
+    /// Reads `mlci.lock` at `root`; a missing file is an empty lock.
+    pub fn load(root: &Path) -> Result<LockFile, LockFileError> {
+        let text = match std::fs::read_to_string(root.join(LOCK_FILE)) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockFile::default()),
+            Err(e) => return Err(LockFileError::Io(e)),
+        };
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<LockFile, LockFileError> {
+        if text.trim().is_empty() {
+            return Ok(LockFile::default());
+        }
+        let lock: LockFile = yaml::parse(text, Path::new(LOCK_FILE))?;
+        // Paths from a lock file are untrusted (it arrives through git).
+        for (name, stage) in &lock.stages {
+            for e in stage.deps.iter().chain(&stage.outs) {
+                check_relative(&e.path).map_err(|err| LockFileError::UnsafePath {
+                    stage: name.clone(),
+                    message: err.to_string(),
+                })?;
+            }
+        }
+        Ok(lock)
+    }
+
+    pub fn to_yaml(&self) -> String {
+        let mut sorted = self.clone();
+        sorted.schema = SCHEMA.into();
+        for s in sorted.stages.values_mut() {
+            s.deps.sort_by(|a, b| a.path.cmp(&b.path));
+            s.outs.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+        yaml::to_string(&sorted)
+    }
+
+    /// Replaces one stage's entry and writes the file atomically, re-reading
+    /// the file first so entries written meanwhile (parallel stages) stay.
+    pub fn update_stage(root: &Path, name: &str, entry: LockStage) -> Result<(), LockFileError> {
+        let mut lock = LockFile::load(root)?;
+        lock.stages.insert(name.to_string(), entry);
+        write_atomic(&root.join(LOCK_FILE), lock.to_yaml().as_bytes()).map_err(LockFileError::Io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str) -> LockEntry {
+        LockEntry {
+            path: path.into(),
+            sha256: "0".repeat(64),
+            size: 1,
+            nfiles: None,
+        }
+    }
+
+    #[test]
+    fn deterministic_and_round_trips() {
+        let mut lock = LockFile::default();
+        let mut params = BTreeMap::new();
+        params.insert(
+            "params.yaml".to_string(),
+            BTreeMap::from([("train.lr".to_string(), serde_json::json!(0.1))]),
+        );
+        lock.stages.insert(
+            "train".into(),
+            LockStage {
+                cmd: LockCmd::One("python t.py".into()),
+                deps: vec![entry("b"), entry("a")],
+                params,
+                outs: vec![entry("m")],
+            },
+        );
+        lock.stages.insert(
+            "a-first".into(),
+            LockStage {
+                cmd: LockCmd::Many(vec!["x".into(), "y".into()]),
+                deps: vec![],
+                params: BTreeMap::new(),
+                outs: vec![],
+            },
+        );
+        let text = lock.to_yaml();
+        let a = text.find("a-first").unwrap();
+        let t = text.find("train:").unwrap();
+        assert!(a < t, "{text}");
+        assert!(
+            text.find("path: a").unwrap() < text.find("path: b").unwrap(),
+            "{text}"
+        );
+        assert_eq!(LockFile::parse(&text).unwrap().to_yaml(), text);
+    }
+
+    #[test]
+    fn unsafe_paths_are_refused() {
+        let text = format!("schema: '1'\nstages:\n  s:\n    cmd: x\n    outs:\n    - path: ../x\n      sha256: {}\n      size: 1\n", "0".repeat(64));
+        let e = LockFile::parse(&text).unwrap_err().to_string();
+        assert!(e.contains("stage `s`") && e.contains(".."), "{e}");
+    }
+}
