@@ -40,21 +40,32 @@ pub trait Hint {
 pub fn hint_for(err: &anyhow::Error) -> Option<String> {
     let mut found = None;
     for cause in err.chain() {
+        macro_rules! try_hint {
+            ($($t:ty),*) => {
+                $(if let Some(h) = cause.downcast_ref::<$t>() {
+                    found = h.hint().or(found);
+                    continue;
+                })*
+            };
+        }
         if let Some(h) = cause.downcast_ref::<Hinted>() {
             found = Some(h.hint.clone());
-        } else if let Some(h) = cause.downcast_ref::<crate::track::TrackError>() {
-            found = h.hint().or(found);
-        } else if let Some(h) = cause.downcast_ref::<crate::config::ConfigError>() {
-            found = h.hint().or(found);
-        } else if let Some(h) = cause.downcast_ref::<crate::pointer::PointerError>() {
-            found = h.hint().or(found);
-        } else if let Some(h) = cause.downcast_ref::<crate::cache::CacheError>() {
-            found = h.hint().or(found);
-        } else if let Some(h) = cause.downcast_ref::<crate::lock::LockError>() {
-            found = h.hint().or(found);
-        } else if let Some(h) = cause.downcast_ref::<crate::repo::RepoError>() {
-            found = h.hint().or(found);
+            continue;
         }
+        try_hint!(
+            crate::track::TrackError,
+            crate::config::ConfigError,
+            crate::pointer::PointerError,
+            crate::cache::CacheError,
+            crate::lock::LockError,
+            crate::repo::RepoError,
+            crate::config::pipeline::PipelineError,
+            crate::params::ParamsError,
+            crate::pipeline::dag::DagError,
+            crate::pipeline::status::StageStatusError,
+            crate::pipeline::repro::ReproError,
+            crate::pipeline::lock::LockFileError
+        );
     }
     if found.is_none() {
         found = err.chain().filter_map(as_io).find_map(io_hint);

@@ -10,15 +10,40 @@ pub struct Example {
 
 pub const EXAMPLES: &[Example] = &[Example {
     name: "classifier",
-    about: "a tiny classifier in standard-library Python: generated data, a trained model, tracked with mlci",
+    about: "a tiny classifier pipeline in standard-library Python: generate, train, evaluate",
     files: &[
-        ("README.md", include_str!("../templates/examples/classifier/README.md")),
-        ("run.sh", include_str!("../templates/examples/classifier/run.sh")),
-        ("params.yaml", include_str!("../templates/examples/classifier/params.yaml")),
-        ("src/generate.py", include_str!("../templates/examples/classifier/src/generate.py")),
-        ("src/train.py", include_str!("../templates/examples/classifier/src/train.py")),
-        ("src/evaluate.py", include_str!("../templates/examples/classifier/src/evaluate.py")),
-        (".gitignore", include_str!("../templates/examples/classifier/gitignore")),
+        (
+            "README.md",
+            include_str!("../templates/examples/classifier/README.md"),
+        ),
+        (
+            "run.sh",
+            include_str!("../templates/examples/classifier/run.sh"),
+        ),
+        (
+            "params.yaml",
+            include_str!("../templates/examples/classifier/params.yaml"),
+        ),
+        (
+            "mlci.yaml",
+            include_str!("../templates/examples/classifier/mlci.yaml"),
+        ),
+        (
+            "src/generate.py",
+            include_str!("../templates/examples/classifier/src/generate.py"),
+        ),
+        (
+            "src/train.py",
+            include_str!("../templates/examples/classifier/src/train.py"),
+        ),
+        (
+            "src/evaluate.py",
+            include_str!("../templates/examples/classifier/src/evaluate.py"),
+        ),
+        (
+            ".gitignore",
+            include_str!("../templates/examples/classifier/gitignore"),
+        ),
     ],
 }];
 

@@ -32,7 +32,7 @@ pub fn is_tracked(root: &Path, rel: &str) -> Result<bool, git2::Error> {
     Ok(index.iter().any(|e| e.path.starts_with(prefix.as_bytes())))
 }
 
-/// A pointer file's text as committed at some revision.
+/// A pointer file's (or the root mlci.lock's) text as committed at some revision.
 pub struct PointerBlob {
     pub rev: String,
     pub path: String,
@@ -90,7 +90,9 @@ fn scan_commits(
                 }
                 Some(ObjectType::Blob) => {
                     let name = entry.name().unwrap_or("");
-                    if name.ends_with(&suffix) && seen_blobs.insert(entry.id()) {
+                    let wanted = name.ends_with(&suffix)
+                        || (dir.is_empty() && name == crate::pipeline::lock::LOCK_FILE);
+                    if wanted && seen_blobs.insert(entry.id()) {
                         found.push((format!("{dir}{name}"), entry.id()));
                     }
                 }

@@ -118,6 +118,16 @@ pub struct Workspace<'r> {
     pub linker: Linker,
 }
 
+/// A hashed workspace file or directory.
+#[derive(Debug)]
+pub struct HashedTree {
+    pub oid: Oid,
+    pub size: u64,
+    pub nfiles: Option<u64>,
+    /// (state key, absolute path, stat before reading, content) per file.
+    pub files: Vec<(String, PathBuf, StatKey, Digest)>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AddOutcome {
     pub path: String,
@@ -216,6 +226,34 @@ pub fn all_tracked(root: &Path) -> Result<Vec<Tracked>, TrackError> {
         .collect()
 }
 
+/// The cached stage outputs recorded in a lock file, as tracked paths.
+pub fn lock_outs(
+    lock: &crate::pipeline::lock::LockFile,
+    cached: &dyn Fn(&str) -> bool,
+) -> Vec<Tracked> {
+    let mut out = Vec::new();
+    for stage in lock.stages.values() {
+        for o in &stage.outs {
+            let Some(oid) = o.oid() else { continue };
+            if !cached(&o.path) {
+                continue;
+            }
+            let name = o.path.rsplit('/').next().unwrap_or(&o.path).to_string();
+            out.push(Tracked {
+                pointer_rel: crate::pipeline::lock::LOCK_FILE.to_string(),
+                target_rel: o.path.clone(),
+                pointer: Pointer {
+                    path: name,
+                    oid,
+                    size: o.size,
+                    nfiles: o.nfiles,
+                },
+            });
+        }
+    }
+    out
+}
+
 fn overlaps(a: &str, b: &str) -> bool {
     a == b || a.starts_with(&format!("{b}/")) || b.starts_with(&format!("{a}/"))
 }
@@ -281,72 +319,132 @@ impl<'r> Workspace<'r> {
         Ok(out)
     }
 
-    fn add_one(&mut self, rel: &str, reporter: &dyn Reporter) -> Result<AddOutcome, TrackError> {
+    /// Hashes a workspace file or directory (one read per file the state
+    /// cannot vouch for) and, with `store`, puts its content in the cache.
+    /// Symbolic links and special files are refused. Hash state is not yet
+    /// recorded: the caller records `files` once the stats are final.
+    pub fn hash_tree(
+        &self,
+        rel: &str,
+        store: bool,
+        reporter: &dyn Reporter,
+    ) -> Result<HashedTree, TrackError> {
         let abs = self.repo.abs(rel);
-        let meta = fs_err::symlink_metadata(&abs)?;
+        let meta = match abs.symlink_metadata() {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(TrackError::NotFound {
+                    path: rel.to_string(),
+                })
+            }
+            Err(e) => return Err(with_path(e, &abs).into()),
+        };
         let cache = &self.repo.cache;
         let reflink = self.linker.wants_reflink();
-        let (oid, size, nfiles, recorded) = if meta.is_dir() {
-            let found = walk(&abs)?;
-            if let Some(f) = found.iter().find(|f| !matches!(f.kind, Kind::File)) {
-                let path = format!("{rel}/{}", f.rel);
-                return Err(match f.kind {
-                    Kind::Symlink => TrackError::Symlink { path },
-                    _ => TrackError::Special { path },
-                });
+        let state = &self.state;
+        let content = |path: &Path, key: &str, stat: &StatKey| -> Result<Digest, TrackError> {
+            let known = state.lookup(key, stat);
+            if store {
+                Ok(cache.insert_file(path, stat.size, known, reflink)?)
+            } else {
+                match known {
+                    Some(d) => Ok(d),
+                    None => Ok(fs_err::File::open(path).and_then(Digest::of_reader)?),
+                }
             }
-            reporter.start(&format!("adding {rel}"), Some(found.len() as u64));
-            let state = &self.state;
-            let hashed: Vec<(String, StatKey, Digest)> = found
-                .par_iter()
-                .map(|f| {
-                    let state_key = format!("{rel}/{}", f.rel);
-                    let known = state.lookup(&state_key, &f.stat);
-                    let d = cache.insert_file(&abs.join(&f.rel), f.stat.size, known, reflink)?;
-                    reporter.inc(1);
-                    Ok((f.rel.clone(), f.stat, d))
-                })
-                .collect::<Result<_, TrackError>>()?;
+        };
+        if meta.file_type().is_symlink() {
+            return Err(TrackError::Symlink {
+                path: rel.to_string(),
+            });
+        }
+        if meta.is_file() {
+            let stat = StatKey::of(&meta);
+            if meta.len() > crate::cache::SMALL_FILE {
+                reporter.start(&format!("hashing {rel}"), None);
+            }
+            let d = content(&abs, rel, &stat)?;
             reporter.finish();
-            let manifest = Manifest::from_entries(
-                hashed
-                    .iter()
-                    .map(|(p, st, d)| Entry {
-                        path: p.clone(),
-                        sha256: *d,
-                        size: st.size,
-                    })
-                    .collect(),
-            );
-            let (digest, bytes) = manifest.encode();
-            let oid = Oid::dir(digest);
+            return Ok(HashedTree {
+                oid: Oid::file(d),
+                size: meta.len(),
+                nfiles: None,
+                files: vec![(rel.to_string(), abs, stat, d)],
+            });
+        }
+        if !meta.is_dir() {
+            return Err(TrackError::Special {
+                path: rel.to_string(),
+            });
+        }
+        let found = walk(&abs)?;
+        if let Some(f) = found.iter().find(|f| !matches!(f.kind, Kind::File)) {
+            let path = format!("{rel}/{}", f.rel);
+            return Err(match f.kind {
+                Kind::Symlink => TrackError::Symlink { path },
+                _ => TrackError::Special { path },
+            });
+        }
+        reporter.start(&format!("hashing {rel}"), Some(found.len() as u64));
+        let hashed: Vec<(String, StatKey, Digest)> = found
+            .par_iter()
+            .map(|f| {
+                let key = format!("{rel}/{}", f.rel);
+                let d = content(&abs.join(&f.rel), &key, &f.stat)?;
+                reporter.inc(1);
+                Ok((f.rel.clone(), f.stat, d))
+            })
+            .collect::<Result<_, TrackError>>()?;
+        reporter.finish();
+        let manifest = Manifest::from_entries(
+            hashed
+                .iter()
+                .map(|(p, st, d)| Entry {
+                    path: p.clone(),
+                    sha256: *d,
+                    size: st.size,
+                })
+                .collect(),
+        );
+        let (digest, bytes) = manifest.encode();
+        let oid = Oid::dir(digest);
+        if store {
             cache.put_bytes(&oid, &bytes)?;
-            self.state.mark_dir_complete(&digest);
-            let recorded: Vec<_> = hashed
+        }
+        Ok(HashedTree {
+            oid,
+            size: manifest.total_size(),
+            nfiles: Some(manifest.entries().len() as u64),
+            files: hashed
                 .into_iter()
                 .map(|(p, st, d)| (format!("{rel}/{p}"), abs.join(&p), st, d))
-                .collect();
-            (
-                oid,
-                manifest.total_size(),
-                Some(manifest.entries().len() as u64),
-                recorded,
-            )
-        } else {
-            let stat = StatKey::of(&meta);
-            let known = self.state.lookup(rel, &stat);
-            if meta.len() > crate::cache::SMALL_FILE {
-                reporter.start(&format!("adding {rel}"), None);
-            }
-            let d = cache.insert_file(&abs, meta.len(), known, reflink)?;
-            reporter.finish();
-            (
-                Oid::file(d),
-                meta.len(),
-                None,
-                vec![(rel.to_string(), abs.clone(), stat, d)],
-            )
-        };
+                .collect(),
+        })
+    }
+
+    /// Records the hashes of a [`HashedTree`] in the state.
+    pub fn record_tree(&mut self, tree: &HashedTree, stored: bool) {
+        for (key, _, stat, digest) in &tree.files {
+            self.state.record(key.clone(), stat, *digest);
+        }
+        if stored && tree.oid.dir {
+            self.state.mark_dir_complete(&tree.oid.digest);
+        }
+    }
+
+    fn add_one(&mut self, rel: &str, reporter: &dyn Reporter) -> Result<AddOutcome, TrackError> {
+        let abs = self.repo.abs(rel);
+        let cache = &self.repo.cache;
+        let tree = self.hash_tree(rel, true, reporter)?;
+        if tree.oid.dir {
+            self.state.mark_dir_complete(&tree.oid.digest);
+        }
+        let HashedTree {
+            oid,
+            size,
+            nfiles,
+            files: recorded,
+        } = tree;
 
         // With hardlink/symlink link types the workspace copy becomes a link
         // to the (read-only) object, as after a checkout.

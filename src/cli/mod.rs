@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{add, checkout, gc, init, remove, status};
+use crate::commands::{add, checkout, dag, gc, init, remove, repro, status};
 
 /// mlci: the ML lifecycle in Git and CI.
 ///
@@ -38,4 +38,6 @@ pub enum Command {
     Checkout(checkout::CheckoutArgs),
     Remove(remove::RemoveArgs),
     Gc(gc::GcArgs),
+    Repro(repro::ReproArgs),
+    Dag(dag::DagArgs),
 }

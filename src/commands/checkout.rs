@@ -7,10 +7,11 @@ use clap::Args;
 use crate::config::Overrides;
 use crate::track::Workspace;
 
-use super::{reporter, select_tracked, Ctx};
+use super::{reporter, select_with_lock_outs, Ctx};
 
-/// Restore tracked files and directories from the cache to match their
-/// pointer files.
+/// Restore tracked files and directories, and the cached outputs of
+/// pipeline stages, from the cache to match their pointer files and
+/// mlci.lock.
 ///
 /// Files come out of the cache by reflink where the file system supports
 /// it, else by copy (`core.link_type` in `.mlci/config.yaml`). Every object
@@ -30,7 +31,7 @@ pub fn cmd_checkout(ctx: &Ctx, args: CheckoutArgs) -> anyhow::Result<u8> {
     let CheckoutArgs { targets, force } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let _lock = repo.lock()?;
-    let tracked = select_tracked(&repo, &ctx.cwd, &targets)?;
+    let tracked = select_with_lock_outs(&repo, &ctx.cwd, &targets)?;
     let reporter = reporter::for_printer(ctx.printer);
     let mut ws = Workspace::open(&repo);
     let result = ws.checkout(&tracked, force, reporter.as_ref());

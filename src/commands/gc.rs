@@ -59,12 +59,34 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<u8> {
         .into_iter()
         .map(|t| t.pointer.oid)
         .collect();
+    roots.extend(
+        super::lock_tracked(&repo.root)?
+            .into_iter()
+            .map(|t| t.pointer.oid),
+    );
     let blobs = if all_commits {
         git::pointers_in_all_commits(&repo.root)?
     } else {
         git::pointers_at(&repo.root, &revs)?
     };
     for blob in blobs {
+        if blob.path == crate::pipeline::lock::LOCK_FILE {
+            // Every output a lock file at that revision names (cached or not:
+            // keeping a few extra objects is the safe side).
+            match crate::pipeline::lock::LockFile::parse(&blob.text) {
+                Ok(lock) => roots.extend(
+                    crate::track::lock_outs(&lock, &|_| true)
+                        .into_iter()
+                        .map(|t| t.pointer.oid),
+                ),
+                Err(e) => ctx.printer.warn(&format!(
+                    "ignoring {} at {}: {e}",
+                    blob.path,
+                    short_rev(&blob.rev)
+                )),
+            }
+            continue;
+        }
         match tracked_from_text(&blob.path, &blob.text) {
             Ok(t) => {
                 roots.insert(t.pointer.oid);

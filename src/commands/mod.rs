@@ -4,10 +4,12 @@
 
 pub mod add;
 pub mod checkout;
+pub mod dag;
 pub mod gc;
 pub mod init;
 pub mod remove;
 pub mod reporter;
+pub mod repro;
 pub mod status;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +39,8 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
         Command::Checkout(args) => checkout::cmd_checkout(&ctx, args),
         Command::Remove(args) => remove::cmd_remove(&ctx, args),
         Command::Gc(args) => gc::cmd_gc(&ctx, args),
+        Command::Repro(args) => repro::cmd_repro(&ctx, args),
+        Command::Dag(args) => dag::cmd_dag(&ctx, args),
     }
 }
 
@@ -59,7 +63,47 @@ pub fn select_tracked(
     cwd: &Path,
     targets: &[PathBuf],
 ) -> anyhow::Result<Vec<Tracked>> {
-    let all = all_tracked(&repo.root)?;
+    select_from(repo, cwd, targets, all_tracked(&repo.root)?)
+}
+
+/// Like [`select_tracked`], also counting the cached outputs recorded in
+/// mlci.lock (what `checkout` restores).
+pub fn select_with_lock_outs(
+    repo: &Repo,
+    cwd: &Path,
+    targets: &[PathBuf],
+) -> anyhow::Result<Vec<Tracked>> {
+    let mut all = all_tracked(&repo.root)?;
+    all.extend(lock_tracked(&repo.root)?);
+    select_from(repo, cwd, targets, all)
+}
+
+/// Cached stage outputs from mlci.lock (an output the pipeline marks
+/// `cache: false` lives in git and is not restored).
+pub fn lock_tracked(root: &Path) -> anyhow::Result<Vec<Tracked>> {
+    let lock = crate::pipeline::lock::LockFile::load(root)?;
+    if lock.stages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pipeline = crate::pipeline::load(root).ok();
+    let cached = |path: &str| match &pipeline {
+        Some(p) => p
+            .stages
+            .iter()
+            .flat_map(|s| &s.outs)
+            .find(|o| o.path == path)
+            .is_none_or(|o| o.cache),
+        None => true,
+    };
+    Ok(crate::track::lock_outs(&lock, &cached))
+}
+
+fn select_from(
+    repo: &Repo,
+    cwd: &Path,
+    targets: &[PathBuf],
+    all: Vec<Tracked>,
+) -> anyhow::Result<Vec<Tracked>> {
     if targets.is_empty() {
         return Ok(all);
     }
@@ -87,6 +131,16 @@ pub fn select_tracked(
         }
     }
     Ok(out)
+}
+
+/// Says once per run which pipeline keys mlci accepts but does not act on.
+pub fn note_unused_keys(ctx: &Ctx, pipeline: &crate::pipeline::Pipeline) {
+    if !pipeline.unused_keys.is_empty() {
+        ctx.printer.info(&format!(
+            "note: accepted but not acted on yet: {}",
+            pipeline.unused_keys.join(", ")
+        ));
+    }
 }
 
 /// `1.2 MiB`-style sizes for messages.

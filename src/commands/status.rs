@@ -7,6 +7,9 @@ use serde::Serialize;
 
 use crate::config::Overrides;
 use crate::lock::LockError;
+use crate::pipeline::dag::Dag;
+use crate::pipeline::lock::LockFile;
+use crate::pipeline::status::{current_inputs, reasons, ParamsCache, Reason};
 use crate::track::{DataState, DataStatus, Workspace};
 
 use super::{reporter, select_tracked, Ctx};
@@ -30,10 +33,23 @@ pub struct StatusArgs {
 }
 
 #[derive(Serialize)]
+struct StageJson {
+    name: String,
+    state: &'static str,
+    reasons: Vec<ReasonJson>,
+}
+
+#[derive(Serialize)]
+struct ReasonJson {
+    #[serde(flatten)]
+    reason: Reason,
+    text: String,
+}
+
+#[derive(Serialize)]
 struct StatusJson<'a> {
     data: &'a [DataStatus],
-    /// Pipeline stages: filled in once pipelines are supported.
-    stages: Vec<()>,
+    stages: Vec<StageJson>,
     /// Remote comparison (`--remote`): not computed by this command yet.
     remote: Option<()>,
 }
@@ -60,21 +76,81 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
     let reporter = reporter::for_printer(ctx.printer);
     let mut ws = Workspace::open(&repo);
     let statuses = ws.status(&tracked, reporter.as_ref())?;
+    let pipeline = crate::pipeline::load(&repo.root)?;
+    let mut stages = Vec::new();
+    if targets.is_empty() && !pipeline.stages.is_empty() {
+        super::note_unused_keys(ctx, &pipeline);
+        let dag = Dag::build(&pipeline.stages)?;
+        let lockfile = LockFile::load(&repo.root)?;
+        let mut params = ParamsCache::default();
+        for &i in &dag.order {
+            let stage = &pipeline.stages[i];
+            if stage.frozen {
+                stages.push(StageJson {
+                    name: stage.name.clone(),
+                    state: "frozen",
+                    reasons: Vec::new(),
+                });
+                continue;
+            }
+            let inputs = current_inputs(&mut ws, &pipeline, stage, &mut params, reporter.as_ref())?;
+            let why = reasons(
+                &mut ws,
+                stage,
+                &inputs,
+                lockfile.stages.get(&stage.name),
+                reporter.as_ref(),
+            )?;
+            stages.push(StageJson {
+                name: stage.name.clone(),
+                state: if why.is_empty() {
+                    "up_to_date"
+                } else {
+                    "stale"
+                },
+                reasons: why
+                    .into_iter()
+                    .map(|r| ReasonJson {
+                        text: r.to_string(),
+                        reason: r,
+                    })
+                    .collect(),
+            });
+        }
+    }
     if lock.is_some() {
         ws.finish()?;
     }
     let differs = statuses
         .iter()
-        .any(|s| s.state != DataState::Unchanged || !s.in_cache);
+        .any(|s| s.state != DataState::Unchanged || !s.in_cache)
+        || stages.iter().any(|s| s.state == "stale");
     if json {
         let out = StatusJson {
             data: &statuses,
-            stages: Vec::new(),
+            stages,
             remote: None,
         };
         ctx.printer.data(&serde_json::to_string_pretty(&out)?)?;
     } else {
-        ctx.printer.data(&render(&statuses))?;
+        let mut text = if statuses.is_empty() && !stages.is_empty() {
+            String::new()
+        } else {
+            render(&statuses)
+        };
+        if !stages.is_empty() {
+            let stale: Vec<&StageJson> = stages.iter().filter(|s| s.state == "stale").collect();
+            if stale.is_empty() {
+                text.push_str(&format!("{} stage(s) up to date\n", stages.len()));
+            }
+            for s in stale {
+                text.push_str(&format!("stage {}: stale\n", s.name));
+                for r in &s.reasons {
+                    text.push_str(&format!("    {}\n", r.text));
+                }
+            }
+        }
+        ctx.printer.data(&text)?;
     }
     Ok(if check && differs {
         crate::exit::DIFFERS

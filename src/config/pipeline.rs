@@ -205,7 +205,9 @@ impl Hint for PipelineError {
             PipelineError::Yaml(e) if e.message.contains("unknown field") => Some(
                 "mlci.yaml accepts the keys dvc.yaml does (stages, vars, params, metrics, plots, artifacts, datasets) plus gates and report".into(),
             ),
-            PipelineError::Yaml(_) => None,
+            PipelineError::Yaml(_) => Some(
+                "stage fields follow dvc.yaml's schema (cmd, deps, outs, params, metrics, plots, frozen, always_changed, wdir, ...); see the README".into(),
+            ),
             PipelineError::Stage { hint, .. } | PipelineError::File { hint, .. } => hint.clone(),
         }
     }
@@ -358,8 +360,7 @@ impl Loader<'_> {
             None => {
                 let mut c = Json::Object(Default::default());
                 if self.root.join(DEFAULT_PARAMS).is_file() {
-                    let p = crate::params::load(self.root, DEFAULT_PARAMS)
-                        .map_err(|e| self.file_error("vars", e.to_string()))?;
+                    let p = crate::params::load(self.root, DEFAULT_PARAMS).map_err(params_error)?;
                     merge(&mut c, p);
                 }
                 c
@@ -726,6 +727,29 @@ impl Loader<'_> {
             }
         }
         Ok(parts.join("/"))
+    }
+}
+
+/// A params file that does not load, as a pipeline error naming that file.
+fn params_error(e: crate::params::ParamsError) -> PipelineError {
+    let hint = e.hint();
+    match e {
+        crate::params::ParamsError::Parse {
+            file,
+            line,
+            message,
+        } => PipelineError::File {
+            file,
+            line,
+            message,
+            hint,
+        },
+        other => PipelineError::File {
+            file: DEFAULT_PARAMS.into(),
+            line: None,
+            message: other.to_string(),
+            hint,
+        },
     }
 }
 

@@ -50,7 +50,7 @@ pub fn overlaps(a: &str, b: &str) -> bool {
 /// The graph over stage indices.
 #[derive(Debug)]
 pub struct Dag {
-    /// upstream[i]: stages whose outputs stage i reads.
+    /// `upstream[i]`: stages whose outputs stage `i` reads.
     pub upstream: Vec<BTreeSet<usize>>,
     pub downstream: Vec<BTreeSet<usize>>,
     /// All stages, upstream before downstream, ties by name.

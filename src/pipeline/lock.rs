@@ -141,6 +141,20 @@ impl LockFile {
     }
 }
 
+impl LockFile {
+    /// Drops the entries of stages for which `keep` is false.
+    pub fn retain_stages(root: &Path, keep: impl Fn(&str) -> bool) -> Result<(), LockFileError> {
+        let mut lock = LockFile::load(root)?;
+        let before = lock.stages.len();
+        lock.stages.retain(|name, _| keep(name));
+        if lock.stages.len() != before {
+            write_atomic(&root.join(LOCK_FILE), lock.to_yaml().as_bytes())
+                .map_err(LockFileError::Io)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

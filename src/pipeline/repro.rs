@@ -1,1 +1,594 @@
+//! `repro`: run the stale stages in dependency order.
+//!
+//! Each stage is judged when its upstream stages are done, with the hashes
+//! they actually produced, so a downstream stage whose inputs came out
+//! byte-identical is not rerun. Independent stages run in parallel up to
+//! `jobs`; their output is prefixed with the stage name, whole lines at a
+//! time. Every command runs in its own process group, so an interrupt stops
+//! the whole tree of processes it started. `mlci.lock` is updated after each
+//! successful stage, never for a failed or interrupted one.
 
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::config::pipeline::{Pipeline, Stage};
+use crate::error::Hint;
+use crate::gitignore;
+use crate::pipeline::dag::{Dag, DagError};
+use crate::pipeline::lock::{LockCmd, LockEntry, LockFile, LockFileError, LockStage};
+use crate::pipeline::runcache;
+use crate::pipeline::status::{
+    current_inputs, reasons, Inputs, ParamsCache, Reason, StageStatusError,
+};
+use crate::pointer::Pointer;
+use crate::progress::Silent;
+use crate::track::{TrackError, Tracked, Workspace};
+
+#[derive(Debug, Clone, Default)]
+pub struct ReproOptions {
+    pub targets: Vec<String>,
+    pub force: bool,
+    pub dry_run: bool,
+    pub downstream: bool,
+    pub keep_going: bool,
+    pub jobs: usize,
+    pub run_cache: bool,
+}
+
+/// What happened to one stage.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    UpToDate,
+    Frozen,
+    Ran,
+    Restored,
+    WouldRun,
+    Failed,
+    NotRun,
+}
+
+/// Progress events for the command layer to print.
+pub enum Event<'a> {
+    Running {
+        stage: &'a str,
+        reasons: &'a [Reason],
+        cmd: &'a [String],
+    },
+    WouldRun {
+        stage: &'a str,
+        reasons: &'a [Reason],
+    },
+    UpToDate {
+        stage: &'a str,
+    },
+    Restored {
+        stage: &'a str,
+    },
+    /// One line a stage printed (parallel mode only; otherwise inherited).
+    Line {
+        stage: &'a str,
+        line: &'a str,
+        stderr: bool,
+    },
+    Failed {
+        stage: &'a str,
+        why: &'a str,
+    },
+}
+
+pub trait Events: Sync {
+    fn event(&self, e: Event<'_>);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReproError {
+    #[error("stage `{stage}` failed: {why}")]
+    StageFailed { stage: String, why: String },
+    #[error("{} stages failed: {}", stages.len(), stages.join(", "))]
+    StagesFailed { stages: Vec<String> },
+    #[error("interrupted; stages that completed are recorded in mlci.lock")]
+    Interrupted,
+    #[error("stage `{stage}` finished but did not create its output `{path}`")]
+    OutNotCreated { stage: String, path: String },
+    #[error(transparent)]
+    Dag(#[from] DagError),
+    #[error(transparent)]
+    Status(#[from] StageStatusError),
+    #[error(transparent)]
+    Lock(#[from] LockFileError),
+    #[error("stage `{stage}`: {source}")]
+    Track {
+        stage: String,
+        #[source]
+        source: TrackError,
+    },
+    #[error("stage `{stage}`: cannot start `sh`: {source}")]
+    Spawn {
+        stage: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Hint for ReproError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ReproError::StageFailed { .. } | ReproError::StagesFailed { .. } => Some(
+                "fix the command and run `mlci repro` again; stages that succeeded will not rerun"
+                    .into(),
+            ),
+            ReproError::OutNotCreated { .. } => Some(
+                "make the command write the output, or remove it from the stage's `outs`".into(),
+            ),
+            ReproError::Dag(e) => e.hint(),
+            ReproError::Status(e) => e.hint(),
+            ReproError::Lock(e) => e.hint(),
+            ReproError::Track { source, .. } => source.hint(),
+            _ => None,
+        }
+    }
+}
+
+/// The stages a run considers, by index into `pipeline.stages`.
+pub fn select(
+    pipeline: &Pipeline,
+    dag: &Dag,
+    targets: &[String],
+    downstream: bool,
+) -> Result<Vec<usize>, DagError> {
+    if targets.is_empty() {
+        return Ok(dag.order.clone());
+    }
+    let mut idx = Vec::new();
+    for t in targets {
+        let group = format!("{t}@");
+        let found: Vec<usize> = pipeline
+            .stages
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.name == *t || s.name.starts_with(&group))
+            .map(|(i, _)| i)
+            .collect();
+        if found.is_empty() {
+            return Err(DagError::UnknownStage {
+                name: t.clone(),
+                known: pipeline.stages.iter().map(|s| s.name.clone()).collect(),
+            });
+        }
+        idx.extend(found);
+    }
+    Ok(dag.select(&idx, downstream))
+}
+
+struct Finished {
+    index: usize,
+    result: Result<(), String>,
+}
+
+/// Runs the pipeline. `interrupted` is set by the signal handler.
+pub fn repro(
+    ws: &mut Workspace,
+    pipeline: &Pipeline,
+    opts: &ReproOptions,
+    events: &dyn Events,
+    interrupted: &AtomicBool,
+) -> Result<BTreeMap<String, Outcome>, ReproError> {
+    let dag = Dag::build(&pipeline.stages)?;
+    let selected = select(pipeline, &dag, &opts.targets, opts.downstream)?;
+    let root = ws.repo.root.clone();
+    let lock = LockFile::load(&root)?;
+    let stages = &pipeline.stages;
+    let jobs = opts.jobs.max(1);
+    let parallel = jobs > 1;
+
+    let mut outcomes: BTreeMap<usize, Outcome> = BTreeMap::new();
+    let mut pending: Vec<usize> = selected.clone();
+    let mut running: BTreeMap<usize, Inputs> = BTreeMap::new();
+    let mut failed: Vec<String> = Vec::new();
+    let mut first_failure: Option<ReproError> = None;
+    let mut stop = false;
+    let mut params_cache = ParamsCache::default();
+    let (tx, rx) = mpsc::channel::<Finished>();
+
+    std::thread::scope(|scope| -> Result<(), ReproError> {
+        loop {
+            if interrupted.load(Ordering::SeqCst) {
+                stop = true;
+            }
+            // Start what is ready, in graph order.
+            let mut i = 0;
+            while !stop && i < pending.len() && running.len() < jobs {
+                let s = pending[i];
+                let ups: Vec<usize> = dag.upstream[s]
+                    .iter()
+                    .copied()
+                    .filter(|u| selected.contains(u))
+                    .collect();
+                if ups
+                    .iter()
+                    .any(|u| matches!(outcomes.get(u), Some(Outcome::Failed | Outcome::NotRun)))
+                {
+                    outcomes.insert(s, Outcome::NotRun);
+                    pending.remove(i);
+                    continue;
+                }
+                if !ups.iter().all(|u| outcomes.contains_key(u)) {
+                    i += 1;
+                    continue;
+                }
+                pending.remove(i);
+                let stage = &stages[s];
+                if stage.frozen {
+                    outcomes.insert(s, Outcome::Frozen);
+                    continue;
+                }
+                let judged = judge(
+                    ws,
+                    pipeline,
+                    stage,
+                    lock.stages.get(&stage.name),
+                    &mut params_cache,
+                    opts,
+                    &ups,
+                    &outcomes,
+                    stages,
+                );
+                let (inputs, why) = match judged {
+                    Ok(x) => x,
+                    Err(e) => {
+                        outcomes.insert(s, Outcome::Failed);
+                        failed.push(stage.name.clone());
+                        first_failure.get_or_insert(e);
+                        stop |= !opts.keep_going;
+                        continue;
+                    }
+                };
+                if why.is_empty() {
+                    events.event(Event::UpToDate { stage: &stage.name });
+                    outcomes.insert(s, Outcome::UpToDate);
+                    continue;
+                }
+                if opts.dry_run {
+                    events.event(Event::WouldRun {
+                        stage: &stage.name,
+                        reasons: &why,
+                    });
+                    outcomes.insert(s, Outcome::WouldRun);
+                    continue;
+                }
+                if opts.run_cache && !opts.force && runcache::eligible(stage) {
+                    match try_restore(ws, stage, &inputs) {
+                        Ok(true) => {
+                            write_lock(&root, stage, &inputs, ws, true)?;
+                            events.event(Event::Restored { stage: &stage.name });
+                            outcomes.insert(s, Outcome::Restored);
+                            continue;
+                        }
+                        Ok(false) => {}
+                        Err(source) => {
+                            return Err(ReproError::Track {
+                                stage: stage.name.clone(),
+                                source,
+                            })
+                        }
+                    }
+                }
+                prepare_outs(&root, stage).map_err(|source| ReproError::Track {
+                    stage: stage.name.clone(),
+                    source: source.into(),
+                })?;
+                events.event(Event::Running {
+                    stage: &stage.name,
+                    reasons: &why,
+                    cmd: &stage.cmd,
+                });
+                running.insert(s, inputs);
+                let tx = tx.clone();
+                let root = root.clone();
+                scope.spawn(move || {
+                    let result = run_stage(&root, stage, parallel, events, interrupted);
+                    let _ = tx.send(Finished { index: s, result });
+                });
+            }
+            if running.is_empty() {
+                break;
+            }
+            let done = rx.recv().expect("a running stage always reports");
+            let inputs = running.remove(&done.index).expect("it was running");
+            let stage = &stages[done.index];
+            match done.result {
+                Ok(()) => match write_lock(&root, stage, &inputs, ws, false) {
+                    Ok(()) => {
+                        outcomes.insert(done.index, Outcome::Ran);
+                    }
+                    Err(e) => {
+                        outcomes.insert(done.index, Outcome::Failed);
+                        failed.push(stage.name.clone());
+                        first_failure.get_or_insert(e);
+                        stop |= !opts.keep_going;
+                    }
+                },
+                Err(why) => {
+                    events.event(Event::Failed {
+                        stage: &stage.name,
+                        why: &why,
+                    });
+                    outcomes.insert(done.index, Outcome::Failed);
+                    failed.push(stage.name.clone());
+                    first_failure.get_or_insert(ReproError::StageFailed {
+                        stage: stage.name.clone(),
+                        why,
+                    });
+                    stop |= !opts.keep_going;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    for s in pending {
+        outcomes.entry(s).or_insert(Outcome::NotRun);
+    }
+    if !opts.dry_run {
+        // Entries of stages no longer in the pipeline would only mislead.
+        LockFile::retain_stages(&root, |name| stages.iter().any(|s| s.name == name))?;
+    }
+    if interrupted.load(Ordering::SeqCst) {
+        return Err(ReproError::Interrupted);
+    }
+    if failed.len() > 1 {
+        return Err(ReproError::StagesFailed { stages: failed });
+    }
+    if let Some(e) = first_failure {
+        return Err(e);
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|(i, o)| (stages[i].name.clone(), o))
+        .collect())
+}
+
+/// The stage's current inputs and the reasons it must run (empty: up to date).
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    ws: &mut Workspace,
+    pipeline: &Pipeline,
+    stage: &Stage,
+    lock: Option<&LockStage>,
+    params_cache: &mut ParamsCache,
+    opts: &ReproOptions,
+    ups: &[usize],
+    outcomes: &BTreeMap<usize, Outcome>,
+    stages: &[Stage],
+) -> Result<(Inputs, Vec<Reason>), ReproError> {
+    let inputs = current_inputs(ws, pipeline, stage, params_cache, &Silent)?;
+    let mut why = reasons(ws, stage, &inputs, lock, &Silent)?;
+    if opts.dry_run {
+        // Nothing ran, so upstream changes are not visible in the hashes yet.
+        for u in ups {
+            if outcomes.get(u) == Some(&Outcome::WouldRun) {
+                why.push(Reason::UpstreamChanged {
+                    stage: stages[*u].name.clone(),
+                });
+            }
+        }
+        // A dep that is missing because an upstream stage will write it.
+        why.retain(|r| {
+            !matches!(r, Reason::DepMissing { .. })
+                || ups.is_empty()
+                || !ups
+                    .iter()
+                    .any(|u| outcomes.get(u) == Some(&Outcome::WouldRun))
+        });
+    }
+    if opts.force && why.is_empty() {
+        why.push(Reason::Forced);
+    }
+    Ok((inputs, why))
+}
+
+/// Deletes the outputs a stage rewrites (not `persist` ones) and creates
+/// their parent directories.
+fn prepare_outs(root: &Path, stage: &Stage) -> std::io::Result<()> {
+    for o in &stage.outs {
+        let p = root.join(&o.path);
+        if !o.persist {
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.is_dir() => {
+                    make_writable(&p);
+                    fs_err::remove_dir_all(&p)?
+                }
+                Ok(_) => fs_err::remove_file(&p)?,
+                Err(_) => {}
+            }
+        }
+        if let Some(parent) = p.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
+    }
+    Ok(())
+}
+
+/// Hardlinked outputs are read-only; the stage is about to replace them.
+fn make_writable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for e in walkdir::WalkDir::new(dir).into_iter().flatten() {
+        if e.file_type().is_dir() {
+            let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o755));
+        }
+    }
+}
+
+/// Runs a stage's commands through the shell in its wdir, each in a fresh
+/// process group. Err: why it failed.
+fn run_stage(
+    root: &Path,
+    stage: &Stage,
+    parallel: bool,
+    events: &dyn Events,
+    interrupted: &AtomicBool,
+) -> Result<(), String> {
+    let wdir = root.join(&stage.wdir);
+    for cmd in &stage.cmd {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(cmd).current_dir(&wdir).process_group(0);
+        if parallel {
+            c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
+        let mut child = c.spawn().map_err(|e| format!("cannot start `sh`: {e}"))?;
+        let pid = child.id();
+        let status = std::thread::scope(|s| {
+            if parallel {
+                let out = child.stdout.take().expect("piped");
+                let err = child.stderr.take().expect("piped");
+                let name = stage.name.as_str();
+                s.spawn(move || forward(out, name, false, events));
+                s.spawn(move || forward(err, name, true, events));
+            }
+            loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => return Ok(status),
+                    Ok(None) => {}
+                    Err(e) => return Err(format!("waiting for the command: {e}")),
+                }
+                if interrupted.load(Ordering::SeqCst) {
+                    kill_group(pid);
+                    let _ = child.wait();
+                    return Err("interrupted".to_string());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })?;
+        if !status.success() {
+            return Err(match (status.code(), status.signal()) {
+                (Some(code), _) => format!("`{cmd}` exited with code {code}"),
+                (None, Some(sig)) => format!("`{cmd}` was killed by signal {sig}"),
+                _ => format!("`{cmd}` failed"),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn forward(pipe: impl std::io::Read, stage: &str, stderr: bool, events: &dyn Events) {
+    let mut reader = BufReader::new(pipe);
+    let mut buf = Vec::new();
+    while let Ok(n) = reader.read_until(b'\n', &mut buf) {
+        if n == 0 {
+            break;
+        }
+        let line = String::from_utf8_lossy(&buf);
+        events.event(Event::Line {
+            stage,
+            line: line.trim_end_matches('\n'),
+            stderr,
+        });
+        buf.clear();
+    }
+}
+
+fn kill_group(pid: u32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::TERM);
+    }
+}
+
+/// Restores a stage's outputs from an identical earlier run, if recorded and
+/// every object is in the cache.
+fn try_restore(ws: &mut Workspace, stage: &Stage, inputs: &Inputs) -> Result<bool, TrackError> {
+    let key = runcache::key(stage, inputs);
+    let Some(record) = runcache::lookup(&ws.repo.cache, &key) else {
+        return Ok(false);
+    };
+    let mut tracked = Vec::new();
+    for o in &record.outs {
+        let Some(oid) = o.oid() else { return Ok(false) };
+        if !ws.repo.cache.contains(&oid) {
+            return Ok(false);
+        }
+        let name = o.path.rsplit('/').next().unwrap_or(&o.path).to_string();
+        tracked.push(Tracked {
+            pointer_rel: crate::pipeline::lock::LOCK_FILE.to_string(),
+            target_rel: o.path.clone(),
+            pointer: Pointer {
+                path: name,
+                oid,
+                size: o.size,
+                nfiles: o.nfiles,
+            },
+        });
+    }
+    if tracked.len() != stage.outs.len() {
+        return Ok(false);
+    }
+    match ws.checkout(&tracked, true, &Silent) {
+        Ok(_) => Ok(true),
+        Err(TrackError::Cache(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Hashes (and caches) a finished stage's outputs, writes its lock entry,
+/// adds `.gitignore` entries for cached outputs, and records the run.
+fn write_lock(
+    root: &Path,
+    stage: &Stage,
+    inputs: &Inputs,
+    ws: &mut Workspace,
+    restored: bool,
+) -> Result<(), ReproError> {
+    let mut outs = Vec::new();
+    for o in &stage.outs {
+        let tree = match ws.hash_tree(&o.path, o.cache, &Silent) {
+            Ok(t) => t,
+            Err(TrackError::NotFound { .. }) => {
+                return Err(ReproError::OutNotCreated {
+                    stage: stage.name.clone(),
+                    path: o.path.clone(),
+                })
+            }
+            Err(source) => {
+                return Err(ReproError::Track {
+                    stage: stage.name.clone(),
+                    source,
+                })
+            }
+        };
+        ws.record_tree(&tree, o.cache);
+        outs.push(LockEntry {
+            path: o.path.clone(),
+            sha256: tree.oid.to_string(),
+            size: tree.size,
+            nfiles: tree.nfiles,
+        });
+        if o.cache {
+            let p = root.join(&o.path);
+            if let (Some(parent), Some(name)) = (p.parent(), p.file_name()) {
+                gitignore::add_entry(parent, &name.to_string_lossy()).map_err(|e| {
+                    ReproError::Track {
+                        stage: stage.name.clone(),
+                        source: e.into(),
+                    }
+                })?;
+            }
+        }
+    }
+    let entry = LockStage {
+        cmd: LockCmd::from_cmds(&stage.cmd),
+        deps: inputs.deps.clone(),
+        params: inputs.params.clone(),
+        outs: outs.clone(),
+    };
+    LockFile::update_stage(root, &stage.name, entry)?;
+    if !restored && runcache::eligible(stage) {
+        // A run cache that cannot be written only costs a rerun later.
+        let _ = runcache::save(&ws.repo.cache, &runcache::key(stage, inputs), &outs);
+    }
+    Ok(())
+}

@@ -1,1 +1,307 @@
+//! Why a stage is stale: one reason per change, compared with `mlci.lock`.
+//!
+//! Hashing goes through the workspace's hash state, so an unchanged dep costs
+//! one stat per file. The current dep hashes and param values computed here
+//! are what `repro` writes to the lock and keys the run cache with.
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::config::pipeline::{Pipeline, Stage};
+use crate::error::Hint;
+use crate::params;
+use crate::pipeline::dag::overlaps;
+use crate::pipeline::lock::{LockEntry, LockStage};
+use crate::progress::Reporter;
+use crate::track::{TrackError, Workspace};
+
+/// Why a stage must run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Reason {
+    NeverRun,
+    AlwaysChanged,
+    CmdChanged,
+    DepChanged {
+        path: String,
+        old: Option<String>,
+        new: Option<String>,
+    },
+    DepMissing {
+        path: String,
+    },
+    ParamChanged {
+        file: String,
+        key: String,
+        old: Option<Json>,
+        new: Option<Json>,
+    },
+    OutMissing {
+        path: String,
+    },
+    OutModified {
+        path: String,
+    },
+    Forced,
+    UpstreamChanged {
+        stage: String,
+    },
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let short = |h: &Option<String>| match h {
+            Some(h) => h.chars().take(8).collect::<String>(),
+            None => "none".into(),
+        };
+        let val = |v: &Option<Json>| match v {
+            Some(v) => params::show(v),
+            None => "(unset)".into(),
+        };
+        match self {
+            Reason::NeverRun => write!(f, "never run"),
+            Reason::AlwaysChanged => write!(f, "always_changed"),
+            Reason::CmdChanged => write!(f, "cmd changed"),
+            Reason::DepChanged {
+                path, old: None, ..
+            } => write!(f, "dep `{path}` is new"),
+            Reason::DepChanged { path, old, new } => {
+                write!(f, "dep `{path}` changed ({} -> {})", short(old), short(new))
+            }
+            Reason::DepMissing { path } => {
+                write!(f, "dep `{path}` is missing (an upstream stage writes it)")
+            }
+            Reason::ParamChanged { key, old, new, .. } => {
+                write!(f, "param `{key}` {} -> {}", val(old), val(new))
+            }
+            Reason::OutMissing { path } => write!(f, "out `{path}` missing"),
+            Reason::OutModified { path } => write!(f, "out `{path}` modified"),
+            Reason::Forced => write!(f, "forced"),
+            Reason::UpstreamChanged { stage } => write!(f, "upstream stage `{stage}` will run"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StageStatusError {
+    #[error("stage `{stage}`: dep `{dep}` does not exist and no stage writes it")]
+    MissingDep {
+        stage: String,
+        dep: String,
+        hint: String,
+    },
+    #[error("stage `{stage}`: {source}")]
+    Params {
+        stage: String,
+        #[source]
+        source: params::ParamsError,
+    },
+    #[error("stage `{stage}`: {source}")]
+    Track {
+        stage: String,
+        #[source]
+        source: TrackError,
+    },
+}
+
+impl Hint for StageStatusError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            StageStatusError::MissingDep { hint, .. } => Some(hint.clone()),
+            StageStatusError::Params { source, .. } => source.hint(),
+            StageStatusError::Track { source, .. } => source.hint(),
+        }
+    }
+}
+
+/// The stage's inputs as they are now.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub deps: Vec<LockEntry>,
+    pub params: BTreeMap<String, BTreeMap<String, Json>>,
+}
+
+/// Cache of parsed params files for one command.
+#[derive(Default)]
+pub struct ParamsCache(BTreeMap<String, Json>);
+
+impl ParamsCache {
+    fn get(&mut self, root: &Path, file: &str) -> Result<&Json, params::ParamsError> {
+        if !self.0.contains_key(file) {
+            let v = params::load(root, file)?;
+            self.0.insert(file.to_string(), v);
+        }
+        Ok(&self.0[file])
+    }
+}
+
+/// Reads the stage's current dep hashes and param values.
+pub fn current_inputs(
+    ws: &mut Workspace,
+    pipeline: &Pipeline,
+    stage: &Stage,
+    params_cache: &mut ParamsCache,
+    reporter: &dyn Reporter,
+) -> Result<Inputs, StageStatusError> {
+    let root = ws.repo.root.clone();
+    let mut inputs = Inputs::default();
+    for dep in &stage.deps {
+        match ws.hash_tree(dep, false, reporter) {
+            Ok(tree) => {
+                ws.record_tree(&tree, false);
+                inputs.deps.push(LockEntry {
+                    path: dep.clone(),
+                    sha256: tree.oid.to_string(),
+                    size: tree.size,
+                    nfiles: tree.nfiles,
+                });
+            }
+            Err(TrackError::NotFound { .. }) => {
+                let produced = pipeline
+                    .stages
+                    .iter()
+                    .any(|s| s.outs.iter().any(|o| overlaps(&o.path, dep)));
+                if !produced {
+                    return Err(StageStatusError::MissingDep {
+                        stage: stage.name.clone(),
+                        dep: dep.clone(),
+                        hint: missing_dep_hint(&root, dep),
+                    });
+                }
+            }
+            Err(source) => {
+                return Err(StageStatusError::Track {
+                    stage: stage.name.clone(),
+                    source,
+                })
+            }
+        }
+    }
+    for p in &stage.params {
+        let tree = params_cache
+            .get(&root, &p.file)
+            .map_err(|source| StageStatusError::Params {
+                stage: stage.name.clone(),
+                source,
+            })?;
+        let values = inputs.params.entry(p.file.clone()).or_default();
+        match &p.keys {
+            None => values.extend(params::flatten(tree)),
+            Some(keys) => {
+                for key in keys {
+                    let v = params::lookup(tree, key).ok_or_else(|| StageStatusError::Params {
+                        stage: stage.name.clone(),
+                        source: params::ParamsError::MissingKey {
+                            file: p.file.clone(),
+                            key: key.clone(),
+                        },
+                    })?;
+                    values.insert(key.clone(), v.clone());
+                }
+            }
+        }
+    }
+    Ok(inputs)
+}
+
+fn missing_dep_hint(root: &Path, dep: &str) -> String {
+    if root.join(format!("{dep}.dvc")).exists() {
+        format!("DVC tracks `{dep}` (`{dep}.dvc`), which mlci does not read: `mlci add {dep}` tracks it with mlci")
+    } else if root.join(format!("{dep}.mlci")).exists() {
+        format!("it is tracked by `{dep}.mlci`: `mlci checkout {dep}` restores it")
+    } else {
+        format!("create `{dep}`, `mlci add` it, or add a stage whose `outs` include it")
+    }
+}
+
+/// Compares the stage's current state with its lock entry.
+pub fn reasons(
+    ws: &mut Workspace,
+    stage: &Stage,
+    inputs: &Inputs,
+    lock: Option<&LockStage>,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Reason>, StageStatusError> {
+    let mut out = Vec::new();
+    if stage.always_changed {
+        out.push(Reason::AlwaysChanged);
+    }
+    let Some(lock) = lock else {
+        out.push(Reason::NeverRun);
+        return Ok(out);
+    };
+    if lock.cmd != crate::pipeline::lock::LockCmd::from_cmds(&stage.cmd) {
+        out.push(Reason::CmdChanged);
+    }
+    let old: BTreeMap<&str, &LockEntry> = lock.deps.iter().map(|e| (e.path.as_str(), e)).collect();
+    for dep in &stage.deps {
+        let now = inputs.deps.iter().find(|e| &e.path == dep);
+        match (old.get(dep.as_str()), now) {
+            (_, None) => out.push(Reason::DepMissing { path: dep.clone() }),
+            (None, Some(n)) => out.push(Reason::DepChanged {
+                path: dep.clone(),
+                old: None,
+                new: Some(n.sha256.clone()),
+            }),
+            (Some(o), Some(n)) if o.sha256 != n.sha256 => out.push(Reason::DepChanged {
+                path: dep.clone(),
+                old: Some(o.sha256.clone()),
+                new: Some(n.sha256.clone()),
+            }),
+            _ => {}
+        }
+    }
+    let empty = BTreeMap::new();
+    for (file, values) in &inputs.params {
+        let before = lock.params.get(file).unwrap_or(&empty);
+        for (key, v) in values {
+            if before.get(key) != Some(v) {
+                out.push(Reason::ParamChanged {
+                    file: file.clone(),
+                    key: key.clone(),
+                    old: before.get(key).cloned(),
+                    new: Some(v.clone()),
+                });
+            }
+        }
+        for (key, v) in before {
+            if !values.contains_key(key) {
+                out.push(Reason::ParamChanged {
+                    file: file.clone(),
+                    key: key.clone(),
+                    old: Some(v.clone()),
+                    new: None,
+                });
+            }
+        }
+    }
+    let old_outs: BTreeMap<&str, &LockEntry> =
+        lock.outs.iter().map(|e| (e.path.as_str(), e)).collect();
+    for o in &stage.outs {
+        match ws.hash_tree(&o.path, false, reporter) {
+            Ok(tree) => {
+                ws.record_tree(&tree, false);
+                if old_outs.get(o.path.as_str()).map(|e| e.sha256.as_str())
+                    != Some(tree.oid.to_string().as_str())
+                {
+                    out.push(Reason::OutModified {
+                        path: o.path.clone(),
+                    });
+                }
+            }
+            Err(TrackError::NotFound { .. }) => out.push(Reason::OutMissing {
+                path: o.path.clone(),
+            }),
+            Err(source) => {
+                return Err(StageStatusError::Track {
+                    stage: stage.name.clone(),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(out)
+}

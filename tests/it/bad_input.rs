@@ -325,20 +325,31 @@ fn gc_without_a_scope() {
 fn second_process_gets_a_clear_lock_error() {
     let repo = TestRepo::new();
     repo.write("a.txt", "a");
-    // Hold the repository lock from this process, as a running mlci would.
-    let lock = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(repo.path(".mlci/tmp/lock"))
-        .or_else(|_| {
-            std::fs::create_dir_all(repo.path(".mlci/tmp")).unwrap();
-            std::fs::File::create(repo.path(".mlci/tmp/lock"))
-        })
-        .unwrap();
-    lock.lock().unwrap();
+    // Another process holds the repository lock, as a running mlci would
+    // (a separate process, so no fd of this multi-threaded test can leak
+    // into a concurrently spawned child and keep the lock alive).
+    std::fs::create_dir_all(repo.path(".mlci/tmp")).unwrap();
     std::fs::write(repo.path(".mlci/tmp/lock"), "4242").unwrap();
+    // `-o`: the lock stays with flock itself, not with its `sleep` child.
+    let mut holder = std::process::Command::new("flock")
+        .arg("-o")
+        .arg(repo.path(".mlci/tmp/lock"))
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    // Wait until the lock is really taken.
+    for _ in 0..200 {
+        let probe = std::process::Command::new("flock")
+            .args(["-n"])
+            .arg(repo.path(".mlci/tmp/lock"))
+            .arg("true")
+            .status()
+            .unwrap();
+        if !probe.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let run = repo.mlci(&["add", "a.txt"]).user_error();
     assert!(
         run.stderr
@@ -349,7 +360,8 @@ fn second_process_gets_a_clear_lock_error() {
     assert!(!repo.exists("a.txt.mlci"));
     // status still answers, without refreshing the state.
     assert_eq!(repo.mlci(&["status"]).code, 0);
-    drop(lock);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
     repo.mlci(&["add", "a.txt"]).ok();
 }
 

@@ -34,9 +34,25 @@ fn classifier_example_runs_end_to_end() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("data/raw: deleted"), "{stdout}");
+    // A param change reruns train and evaluate, not generate, and says why.
+    assert!(
+        stdout.contains("stage train: stale\n    param `train.lr` 0.1 -> 0.3"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("stage generate: stale\n    param"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("stage `generate` is up to date\nrunning stage `train`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("restored the outputs of `train` from the run cache"),
+        "{stderr}"
+    );
     assert!(stdout.contains("workspace restored: 20 shards"), "{stdout}");
-    assert!(stdout.contains("modified: part-003.csv"), "{stdout}");
+    assert!(dir.join("mlci.lock").is_file());
     // A second scaffold into the same directory refuses to overwrite.
     let mut cmd = std::process::Command::new(BIN);
     hermetic(&mut cmd, tmp.path());

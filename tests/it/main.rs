@@ -7,4 +7,5 @@ mod example;
 mod fs_limits;
 mod gc;
 mod kill;
+mod pipeline;
 mod tracking;

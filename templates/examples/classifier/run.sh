@@ -1,32 +1,35 @@
 #!/bin/sh
-# The classifier example end to end with mlci: data and model tracked by
-# content hash, pointers committed to git, workspace restored from the cache.
+# The classifier example end to end with mlci: the pipeline runs, reruns
+# only what a change affects, and the data and model come back from the
+# cache after the workspace copies are lost.
 set -eu
 cd "$(dirname "$0")"
 MLCI=${MLCI:-mlci}
 git_commit() { git -c user.name=mlci-example -c user.email=example@mlci.invalid commit -q -m "$1"; }
 step() { printf '\n==> %s\n' "$*"; }
 
-step "generate the dataset and train"
-python3 src/generate.py
-PYTHONPATH=src python3 src/train.py
-PYTHONPATH=src python3 src/evaluate.py
-
-step "track the dataset and the model"
-$MLCI add data/raw models/model.json
+step "mlci repro: run the pipeline (generate -> train -> evaluate)"
+$MLCI repro
+cat eval/metrics.json
 git add -A
-git_commit "example: data and model tracked with mlci"
-$MLCI status
+git_commit "example: pipeline run with mlci"
 
-step "lose the workspace copies, see it, restore them from the cache"
-rm -rf data/raw models/model.json
+step "mlci repro again: nothing changed, nothing runs"
+$MLCI repro
+
+step "change a param: only train and evaluate are stale, and status says why"
+sed 's/lr: 0.1/lr: 0.3/' params.yaml > params.yaml.new && mv params.yaml.new params.yaml
+$MLCI status || true
+$MLCI repro
+cat eval/metrics.json
+
+step "change it back: the run cache restores the earlier model instead of training"
+git checkout -q -- params.yaml
+$MLCI repro
+
+step "lose the workspace copies, then restore them from the cache"
+rm -rf data/raw models
 $MLCI status || true
 $MLCI checkout
 $MLCI status --check
 echo "workspace restored: $(ls data/raw | wc -l | tr -d ' ') shards and models/model.json"
-
-step "change one shard: status says which file changed"
-echo "0.1,0.2,1" >> data/raw/part-003.csv
-$MLCI status || true
-$MLCI checkout --force data/raw
-$MLCI status --check

@@ -1,0 +1,178 @@
+//! `mlci repro`: rerun the stages whose inputs changed.
+
+use std::io::Write;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::config::Overrides;
+use crate::pipeline::repro::{repro, Event, Events, Outcome, ReproOptions};
+use crate::printer::Printer;
+use crate::track::Workspace;
+
+use super::Ctx;
+
+/// Rerun the pipeline stages whose inputs changed, in dependency order, and
+/// record what ran in mlci.lock.
+///
+/// A stage runs when it never ran, its command, a dep or a param changed,
+/// an output is missing or modified, or it is `always_changed`. With the run
+/// cache (on by default) a stage that already ran with exactly these inputs
+/// has its outputs restored from the cache instead of running again.
+#[derive(Debug, Args)]
+pub struct ReproArgs {
+    /// Stages to bring up to date (with everything upstream); all when omitted.
+    /// A `foreach`/`matrix` group name selects all its stages.
+    #[arg(value_name = "STAGE")]
+    pub targets: Vec<String>,
+    /// Run the selected stages even when they are up to date.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Print what would run and why, without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also run the stages downstream of the targets.
+    #[arg(long)]
+    pub downstream: bool,
+    /// Keep running independent stages after one fails.
+    #[arg(short, long)]
+    pub keep_going: bool,
+    /// Run up to N independent stages at once.
+    #[arg(short, long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// Do not restore outputs from the run cache; always run.
+    #[arg(long)]
+    pub no_run_cache: bool,
+}
+
+struct Printing<'p> {
+    printer: &'p Printer,
+}
+
+impl Events for Printing<'_> {
+    fn event(&self, e: Event<'_>) {
+        match e {
+            Event::Running {
+                stage,
+                reasons,
+                cmd,
+            } => {
+                let mut text = format!("running stage `{stage}`");
+                for r in reasons {
+                    text.push_str(&format!("\n    {r}"));
+                }
+                for c in cmd {
+                    text.push_str(&format!("\n> {c}"));
+                }
+                self.printer.info(&text);
+            }
+            Event::WouldRun { stage, reasons } => {
+                let why: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
+                let _ = self
+                    .printer
+                    .data(&format!("would run `{stage}`: {}", why.join("; ")));
+            }
+            Event::UpToDate { stage } => {
+                self.printer.info(&format!("stage `{stage}` is up to date"))
+            }
+            Event::Restored { stage } => self.printer.info(&format!(
+                "restored the outputs of `{stage}` from the run cache"
+            )),
+            Event::Line {
+                stage,
+                line,
+                stderr,
+            } => {
+                // One write per line, so parallel stages never interleave mid-line.
+                let text = format!("[{stage}] {line}\n");
+                if stderr {
+                    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+                } else {
+                    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+                }
+            }
+            Event::Failed { stage, why } => {
+                self.printer.warn(&format!("stage `{stage}` failed: {why}"))
+            }
+        }
+    }
+}
+
+pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<u8> {
+    let ReproArgs {
+        targets,
+        force,
+        dry_run,
+        downstream,
+        keep_going,
+        jobs,
+        no_run_cache,
+    } = args;
+    let repo = ctx.repo(&Overrides::default())?;
+    let _lock = repo.lock()?;
+    let pipeline = crate::pipeline::load(&repo.root)?;
+    super::note_unused_keys(ctx, &pipeline);
+    if pipeline.stages.is_empty() {
+        ctx.printer
+            .info("no stages: define them under `stages:` in mlci.yaml (or dvc.yaml)");
+        return Ok(crate::exit::OK);
+    }
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&interrupted))?;
+    }
+    let opts = ReproOptions {
+        targets,
+        force,
+        dry_run,
+        downstream,
+        keep_going,
+        jobs,
+        run_cache: !no_run_cache,
+    };
+    let mut ws = Workspace::open(&repo);
+    let result = repro(
+        &mut ws,
+        &pipeline,
+        &opts,
+        &Printing {
+            printer: ctx.printer,
+        },
+        &interrupted,
+    );
+    ws.finish()?;
+    let outcomes = result?;
+    let ran = outcomes
+        .values()
+        .filter(|o| matches!(o, Outcome::Ran | Outcome::Restored))
+        .count();
+    if dry_run {
+        if !outcomes.values().any(|o| *o == Outcome::WouldRun) {
+            ctx.printer.info("every stage is up to date");
+        }
+    } else if ran == 0 {
+        ctx.printer.info("every stage is up to date");
+    } else {
+        ctx.printer.info(&format!(
+            "updated mlci.lock; to record it, run:\n  git add mlci.lock {}",
+            gitignores(&pipeline)
+        ));
+    }
+    Ok(crate::exit::OK)
+}
+
+fn gitignores(p: &crate::pipeline::Pipeline) -> String {
+    let mut v: Vec<String> = p
+        .stages
+        .iter()
+        .flat_map(|s| s.outs.iter().filter(|o| o.cache))
+        .map(|o| match o.path.rfind('/') {
+            Some(i) => format!("{}/.gitignore", &o.path[..i]),
+            None => ".gitignore".into(),
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v.join(" ")
+}
