@@ -112,8 +112,12 @@ def main():
     ap.add_argument("--dvc", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=0)
+    ap.add_argument("--suite", choices=["all", "data", "pipelines"], default="all")
     a = ap.parse_args()
     work = os.path.abspath(a.work)
+    if a.suite == "pipelines":
+        pipelines(a, work)
+        return
     nfiles, big_mib = (2000, 64) if a.quick else (20000, 1024)
     runs = a.runs or (3 if a.quick else 5)
     heavy_runs = a.runs or 3
@@ -206,6 +210,90 @@ def main():
     print(f"  peak RSS while adding {big_mib} MiB: mlci {rss_big['mlci']:.1f} MiB, dvc {rss_big['dvc']:.1f} MiB"
           f" (target mlci < 100 MiB)")
     sh(f"chmod -R u+w {TRASH[0]} && rm -rf {TRASH[0]}", "/")
+    if a.suite == "all":
+        pipelines(a, work)
+
+
+def pipeline_repo(work, name, tool, exe, files):
+    """A git repository holding `files` (path -> text), set up for `tool`."""
+    repo = os.path.join(work, f"pipe-{name}-{tool}")
+    shutil.rmtree(repo, ignore_errors=True)
+    os.makedirs(repo)
+    for rel, text in files.items():
+        path = os.path.join(repo, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+    sh("git init -q -b main", repo)
+    if tool == "dvc":
+        sh(f"{exe} init -q && {exe} config core.analytics false && {exe} config core.check_update false", repo)
+    else:
+        sh(f"{exe} init -q", repo)
+    return repo
+
+
+def generated_pipeline(n):
+    """n stages in chains of 10: each reads its own input, the previous
+    stage's output and one param; all of it in dvc.yaml, which both tools
+    read (mlci takes its stages from dvc.yaml when mlci.yaml has none)."""
+    files = {}
+    lines = ["stages:"]
+    params = ["stages:"]
+    for i in range(n):
+        files[f"data/in{i:03d}.txt"] = f"input {i}\n"
+        params.append(f"  s{i:03d}: {i}")
+        deps = [f"data/in{i:03d}.txt"] + ([f"out/o{i - 1:03d}.txt"] if i % 10 else [])
+        lines += [f"  s{i:03d}:",
+                  f"    cmd: mkdir -p out && cat {' '.join(deps)} > out/o{i:03d}.txt",
+                  f"    deps: [{', '.join(deps)}]",
+                  f"    params: [stages.s{i:03d}]",
+                  f"    outs: [out/o{i:03d}.txt]"]
+    files["dvc.yaml"] = "\n".join(lines) + "\n"
+    files["params.yaml"] = "\n".join(params) + "\n"
+    return files
+
+
+def example_pipeline(mlci):
+    """The built-in classifier example, with its mlci.yaml as dvc.yaml."""
+    tmp = os.path.join(os.path.dirname(mlci), "bench-example")
+    shutil.rmtree(tmp, ignore_errors=True)
+    subprocess.run([mlci, "init", "-q", "--example", "classifier", tmp], check=True)
+    files = {}
+    for d, _, names in os.walk(tmp):
+        if ".git" in d.split(os.sep) or ".mlci" in d.split(os.sep):
+            continue
+        for name in names:
+            rel = os.path.relpath(os.path.join(d, name), tmp)
+            with open(os.path.join(d, name)) as f:
+                files["dvc.yaml" if rel == "mlci.yaml" else rel] = f.read()
+    shutil.rmtree(tmp)
+    return files
+
+
+def pipelines(a, work):
+    runs = a.runs or 5
+    print("\npipelines                           (median seconds; ratio = dvc / mlci)", flush=True)
+    exes = {"mlci": a.mlci, "dvc": a.dvc}
+    for name, files in [("100-stage", generated_pipeline(100)), ("3-stage example", example_pipeline(a.mlci))]:
+        repos = {t: pipeline_repo(work, name.split()[0], t, exes[t], files) for t in exes}
+        for t, repo in repos.items():
+            run([exes[t], "repro"], repo)
+            run([exes[t], "status"], repo)
+        for cmd in ["repro", "status"]:
+            times = {t: [] for t in exes}
+            for i in range(runs):
+                for t in (["mlci", "dvc"] if i % 2 == 0 else ["dvc", "mlci"]):
+                    times[t].append(run([exes[t], cmd], repos[t])[0])
+            med = {t: median_of(v) for t, v in times.items()}
+            print(f"  no-op {cmd:<6} {name:<22}  mlci {med['mlci']:8.3f}s   dvc {med['dvc']:8.3f}s"
+                  f"   ratio {med['dvc'] / med['mlci']:6.1f}x   (target >= 20x)", flush=True)
+    # Two independent one-second stages: -j 2 should take about one second.
+    files = {"dvc.yaml": "stages:\n" + "".join(
+        f"  {n}:\n    cmd: sleep 1 && echo {n} > {n}.txt\n    outs: [{n}.txt]\n" for n in ["a", "b"])}
+    repo = pipeline_repo(work, "sleep", "mlci", a.mlci, files)
+    t1 = median_of([run([a.mlci, "repro", "--force", "--no-run-cache", "-j", "1"], repo)[0] for _ in range(3)])
+    t2 = median_of([run([a.mlci, "repro", "--force", "--no-run-cache", "-j", "2"], repo)[0] for _ in range(3)])
+    print(f"  two independent `sleep 1` stages: mlci repro -j 1 {t1:.2f}s, -j 2 {t2:.2f}s (target about 1 s)")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 # The whole mlci test suite on a fresh machine, set-up included:
 #   bash scripts/test.sh
 # It installs what the tests need, provides the real file systems they use
-# (a small tmpfs to fill up, a loop-mounted XFS image for reflink), runs
+# (a small tmpfs to fill up, a loop-mounted XFS image for reflink), installs
+# DVC from PyPI as the oracle of the differential pipeline tests, runs
 # fmt, clippy, docs and every test, and tears everything down again.
 # Tests never skip silently: a missing piece fails the run, and the one
 # thing a machine may legitimately lack (loop mounts, for reflink) is
@@ -58,6 +59,17 @@ if [ -n "$REFLINK_NOTE" ]; then
 else
   export MLCI_TEST_REFLINK_DIR="$WORK/xfs"
 fi
+
+# --- DVC, the oracle of the differential pipeline tests ----------------------
+# Installed fresh from PyPI into a venv that is removed afterwards; never
+# allowed to phone home.
+export DVC_NO_ANALYTICS=1 DVC_NO_UPDATER=1
+log "installing DVC from PyPI (test oracle)"
+python3 -m venv "$WORK/dvc-venv"
+"$WORK/dvc-venv/bin/pip" install --quiet --disable-pip-version-check "dvc==3.*" \
+  || die "cannot install DVC from PyPI (the differential pipeline tests need it)"
+export MLCI_TEST_DVC="$WORK/dvc-venv/bin/dvc"
+"$MLCI_TEST_DVC" --version >/dev/null || die "DVC does not start"
 
 # --- checks and tests --------------------------------------------------------
 export INSTA_UPDATE=no CI=true CARGO_TERM_COLOR=never

@@ -370,22 +370,17 @@ fn judge(
     let inputs = current_inputs(ws, pipeline, stage, params_cache, &Silent)?;
     let mut why = reasons(ws, stage, &inputs, lock, &Silent)?;
     if opts.dry_run {
-        // Nothing ran, so upstream changes are not visible in the hashes yet.
-        for u in ups {
-            if outcomes.get(u) == Some(&Outcome::WouldRun) {
-                why.push(Reason::UpstreamChanged {
-                    stage: stages[*u].name.clone(),
-                });
-            }
+        // Nothing runs, so a dep an upstream stage would write is simply not
+        // there yet; that is not a reason of this stage's own. Like
+        // `dvc repro --dry`, a dry run lists the stages stale by themselves:
+        // whether downstream stages rerun depends on what upstream produces.
+        let upstream_would_run = ups
+            .iter()
+            .any(|u| outcomes.get(u) == Some(&Outcome::WouldRun));
+        if upstream_would_run {
+            why.retain(|r| !matches!(r, Reason::DepMissing { .. }));
         }
-        // A dep that is missing because an upstream stage will write it.
-        why.retain(|r| {
-            !matches!(r, Reason::DepMissing { .. })
-                || ups.is_empty()
-                || !ups
-                    .iter()
-                    .any(|u| outcomes.get(u) == Some(&Outcome::WouldRun))
-        });
+        let _ = stages;
     }
     if opts.force && why.is_empty() {
         why.push(Reason::Forced);

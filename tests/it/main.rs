@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod common;
+mod dvc_oracle;
 mod example;
 mod fs_limits;
 mod gc;

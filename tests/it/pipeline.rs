@@ -170,7 +170,7 @@ fn dry_run_lists_without_running_and_force_reruns() {
     let run = repo.mlci(&["repro", "--dry-run"]).ok();
     assert_eq!(
         run.stdout,
-        "would run `prepare`: never run\nwould run `train`: never run; upstream stage `prepare` will run\nwould run `evaluate`: never run; upstream stage `train` will run\n"
+        "would run `prepare`: never run\nwould run `train`: never run\nwould run `evaluate`: never run\n"
     );
     assert!(!repo.exists("mlci.lock") && !repo.exists("model.bin"));
     repo.mlci(&["repro"]).ok();
