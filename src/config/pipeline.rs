@@ -281,7 +281,18 @@ pub fn load(root: &Path) -> Result<Pipeline, PipelineError> {
                 .map_err(|message| ctx.file_error(&m, message))
         })
         .collect::<Result<_, _>>()?;
-    let _ = wire.params; // top-level params: files shown by params diff (later)
+    // Top-level `params` and `metrics` feed `params diff` / `metrics diff`
+    // (not built yet): kept, and mentioned.
+    if wire.params.is_some() {
+        pipeline
+            .unused_keys
+            .push(format!("{file}: top-level `params`"));
+    }
+    if !pipeline.metrics.is_empty() {
+        pipeline
+            .unused_keys
+            .push(format!("{file}: top-level `metrics`"));
+    }
     pipeline.unused_keys.sort();
     pipeline.unused_keys.dedup();
     Ok(pipeline)

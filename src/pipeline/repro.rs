@@ -238,7 +238,6 @@ pub fn repro(
                     opts,
                     &ups,
                     &outcomes,
-                    stages,
                 );
                 let (inputs, why) = match judged {
                     Ok(x) => x,
@@ -365,7 +364,6 @@ fn judge(
     opts: &ReproOptions,
     ups: &[usize],
     outcomes: &BTreeMap<usize, Outcome>,
-    stages: &[Stage],
 ) -> Result<(Inputs, Vec<Reason>), ReproError> {
     let inputs = current_inputs(ws, pipeline, stage, params_cache, &Silent)?;
     let mut why = reasons(ws, stage, &inputs, lock, &Silent)?;
@@ -380,7 +378,6 @@ fn judge(
         if upstream_would_run {
             why.retain(|r| !matches!(r, Reason::DepMissing { .. }));
         }
-        let _ = stages;
     }
     if opts.force && why.is_empty() {
         why.push(Reason::Forced);

@@ -69,13 +69,13 @@ impl std::fmt::Display for Reason {
                 path, old: None, ..
             } => write!(f, "dep `{path}` is new"),
             Reason::DepChanged { path, old, new } => {
-                write!(f, "dep `{path}` changed ({} -> {})", short(old), short(new))
+                write!(f, "dep `{path}` changed ({} → {})", short(old), short(new))
             }
             Reason::DepMissing { path } => {
                 write!(f, "dep `{path}` is missing (an upstream stage writes it)")
             }
             Reason::ParamChanged { key, old, new, .. } => {
-                write!(f, "param `{key}` {} -> {}", val(old), val(new))
+                write!(f, "param `{key}` {} → {}", val(old), val(new))
             }
             Reason::OutMissing { path } => write!(f, "out `{path}` missing"),
             Reason::OutModified { path } => write!(f, "out `{path}` modified"),

@@ -36,7 +36,7 @@ fn classifier_example_runs_end_to_end() {
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     // A param change reruns train and evaluate, not generate, and says why.
     assert!(
-        stdout.contains("stage train: stale\n    param `train.lr` 0.1 -> 0.3"),
+        stdout.contains("stage train: stale\n    param `train.lr` 0.1 → 0.3"),
         "{stdout}"
     );
     assert!(

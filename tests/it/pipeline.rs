@@ -82,7 +82,7 @@ fn status_explains_each_reason_and_a_param_change_reruns_only_what_depends_on_it
     --- stdout
     stage train: stale
         cmd changed
-        param `train.lr` 0.1 -> 0.05
+        param `train.lr` 0.1 → 0.05
     --- stderr
     ");
     assert_eq!(repo.mlci(&["status", "--check"]).code, 1);
