@@ -199,11 +199,55 @@ impl Cache {
         }
     }
 
+    /// Moves a finished temp file to its object path unless the object
+    /// exists already, without a separate existence check: one
+    /// `renameat2(RENAME_NOREPLACE)` instead of a stat and a rename, which is
+    /// a tenth of the system calls of adding a small file. Falls back to
+    /// check-then-rename where the file system lacks the flag.
+    fn publish_new(&self, tmp: &Path, oid: &Oid) -> io::Result<()> {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        let dest = self.object_path(oid);
+        let attempt = || renameat_with(CWD, tmp, CWD, &dest, RenameFlags::NOREPLACE);
+        let result = match attempt() {
+            Err(rustix::io::Errno::NOENT) => {
+                let parent = dest.parent().expect("object paths have a parent");
+                std::fs::create_dir_all(parent).map_err(|e| with_path(e, parent))?;
+                attempt()
+            }
+            other => other,
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::EXIST) => {
+                let _ = std::fs::remove_file(tmp);
+                Ok(())
+            }
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::OPNOTSUPP) => {
+                if self.contains(oid) {
+                    let _ = std::fs::remove_file(tmp);
+                    Ok(())
+                } else {
+                    self.publish(tmp, oid)
+                }
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(tmp);
+                Err(with_path(e.into(), &dest))
+            }
+        }
+    }
+
     /// Stores bytes whose hash the caller computed.
     pub fn put_bytes(&self, oid: &Oid, bytes: &[u8]) -> io::Result<()> {
         if self.contains(oid) {
             return Ok(());
         }
+        self.put_bytes_new(oid, bytes)
+    }
+
+    /// Stores bytes that are probably not in the cache yet (freshly hashed
+    /// workspace content): no existence check up front.
+    fn put_bytes_new(&self, oid: &Oid, bytes: &[u8]) -> io::Result<()> {
         let (tmp, mut file) = self.create_tmp()?;
         let res = file.write_all(bytes).map_err(|e| with_path(e, &tmp));
         drop(file);
@@ -211,7 +255,7 @@ impl Cache {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
-        self.publish(&tmp, oid)
+        self.publish_new(&tmp, oid)
     }
 
     /// Hashes a workspace file and stores it, reading it once. `known` is the
@@ -232,7 +276,7 @@ impl Cache {
         if size <= SMALL_FILE {
             let bytes = read_small(src, size)?;
             let digest = Digest::of_bytes(&bytes);
-            self.put_bytes(&Oid::file(digest), &bytes)?;
+            self.put_bytes_new(&Oid::file(digest), &bytes)?;
             return Ok(digest);
         }
         if try_reflink {
@@ -384,8 +428,16 @@ pub fn read_all(mut file: impl Read, size_hint: u64) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; size_hint as usize + 1];
     let mut filled = 0;
     loop {
-        filled += read_full(&mut file, &mut buf[filled..])?;
-        if filled < buf.len() {
+        // A read of a regular file returns less than asked only at its end,
+        // so one short read ends the file without a second, empty read.
+        let n = loop {
+            match file.read(&mut buf[filled..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other?,
+            }
+        };
+        filled += n;
+        if n == 0 || filled < buf.len() {
             break;
         }
         buf.resize(buf.len() * 2, 0);
