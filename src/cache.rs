@@ -222,7 +222,9 @@ impl Cache {
                 let _ = std::fs::remove_file(tmp);
                 Ok(())
             }
-            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::OPNOTSUPP) => {
+            Err(
+                rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::OPNOTSUPP,
+            ) => {
                 if self.contains(oid) {
                     let _ = std::fs::remove_file(tmp);
                     Ok(())

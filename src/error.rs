@@ -64,7 +64,8 @@ pub fn hint_for(err: &anyhow::Error) -> Option<String> {
             crate::pipeline::dag::DagError,
             crate::pipeline::status::StageStatusError,
             crate::pipeline::repro::ReproError,
-            crate::pipeline::lock::LockFileError
+            crate::pipeline::lock::LockFileError,
+            crate::metrics::MetricsError
         );
     }
     if found.is_none() {

@@ -111,3 +111,60 @@ fn scan_commits(
     }
     Ok(out)
 }
+
+/// A revision as the user named it, resolved to a commit id.
+pub fn resolve_commit(root: &Path, rev: &str) -> Result<git2::Oid, git2::Error> {
+    let repo = Repository::open(root)?;
+    let id = repo.revparse_single(rev)?.peel_to_commit()?.id();
+    Ok(id)
+}
+
+/// The content of `path` (repo-relative, `/`-separated) in commit `commit`,
+/// or None when the tree has no such file.
+pub fn file_at(root: &Path, commit: git2::Oid, path: &str) -> Result<Option<Vec<u8>>, git2::Error> {
+    let repo = Repository::open(root)?;
+    let tree = repo.find_commit(commit)?.tree()?;
+    let entry = match tree.get_path(Path::new(path)) {
+        Ok(e) => e,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let object = entry.to_object(&repo)?;
+    let content = object.as_blob().map(|b| b.content().to_vec());
+    Ok(content)
+}
+
+/// The default base of a comparison: the merge-base of HEAD with the default
+/// branch when HEAD is on another branch, else HEAD itself. The default
+/// branch is `origin/HEAD`'s target, else `main`, else `master`.
+pub fn default_base(root: &Path) -> Result<(String, git2::Oid), git2::Error> {
+    let repo = Repository::open(root)?;
+    let head = repo.head()?;
+    let head_id = head.peel_to_commit()?.id();
+    let head_branch = head.shorthand().map(str::to_string);
+    let default = repo
+        .find_reference("refs/remotes/origin/HEAD")
+        .ok()
+        .and_then(|r| {
+            r.symbolic_target()
+                .map(|t| t.trim_start_matches("refs/remotes/").to_string())
+        })
+        .or_else(|| {
+            ["main", "master"]
+                .iter()
+                .find(|b| repo.find_branch(b, git2::BranchType::Local).is_ok())
+                .map(|b| b.to_string())
+        });
+    let Some(default) = default else {
+        return Ok(("HEAD".into(), head_id));
+    };
+    let default_short = default.trim_start_matches("origin/");
+    if head_branch.as_deref() == Some(default_short)
+        || head_branch.as_deref() == Some(default.as_str())
+    {
+        return Ok(("HEAD".into(), head_id));
+    }
+    let default_id = repo.revparse_single(&default)?.peel_to_commit()?.id();
+    let base = repo.merge_base(head_id, default_id)?;
+    Ok((format!("merge-base of HEAD and {default}"), base))
+}

@@ -20,6 +20,7 @@ pub mod hash;
 pub mod link;
 pub mod lock;
 pub mod manifest;
+pub mod metrics;
 pub mod params;
 pub mod pipeline;
 pub mod pointer;

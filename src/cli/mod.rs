@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{add, checkout, dag, gc, init, remove, repro, status};
+use crate::commands::{add, checkout, dag, gc, init, metrics, remove, repro, status};
 
 /// mlci: the ML lifecycle in Git and CI.
 ///
@@ -40,4 +40,6 @@ pub enum Command {
     Gc(gc::GcArgs),
     Repro(repro::ReproArgs),
     Dag(dag::DagArgs),
+    Metrics(metrics::MetricsArgs),
+    Params(metrics::ParamsArgs),
 }

@@ -7,6 +7,7 @@ pub mod checkout;
 pub mod dag;
 pub mod gc;
 pub mod init;
+pub mod metrics;
 pub mod remove;
 pub mod reporter;
 pub mod repro;
@@ -41,6 +42,8 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
         Command::Gc(args) => gc::cmd_gc(&ctx, args),
         Command::Repro(args) => repro::cmd_repro(&ctx, args),
         Command::Dag(args) => dag::cmd_dag(&ctx, args),
+        Command::Metrics(args) => metrics::cmd_metrics(&ctx, args),
+        Command::Params(args) => metrics::cmd_params(&ctx, args),
     }
 }
 

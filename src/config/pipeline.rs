@@ -598,10 +598,10 @@ impl Loader<'_> {
                         (p, f.unwrap_or_default())
                     }
                 };
-                let default_cache = kind == OutKind::Out;
+                // As in DVC, metrics are cached unless `cache: false`.
                 outs.push(Output {
                     path: path(&raw)?,
-                    cache: flags.cache.unwrap_or(default_cache),
+                    cache: flags.cache.unwrap_or(true),
                     persist: flags.persist.unwrap_or(false),
                     kind,
                 });

@@ -8,5 +8,6 @@ mod example;
 mod fs_limits;
 mod gc;
 mod kill;
+mod metrics;
 mod pipeline;
 mod tracking;

@@ -1,0 +1,246 @@
+//! Metrics and params at any revision, and what changed between two.
+//!
+//! A revision is `workspace` or anything git understands. A file is read
+//! from the revision's git tree when it is there, else through the
+//! revision's pointer (`<path>.mlci`) or `mlci.lock` from the local cache,
+//! so a metrics file that is a cached stage output works too. Files are
+//! YAML, JSON or TOML, read into one tree and addressed by dotted paths.
+
+pub mod diff;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value as Json;
+
+use crate::cache::{Cache, Oid};
+use crate::config::pipeline::{OutKind, Pipeline};
+use crate::error::Hint;
+use crate::pipeline::lock::{LockFile, LOCK_FILE};
+use crate::pointer::Pointer;
+
+/// Where files are read from.
+#[derive(Debug, Clone)]
+pub enum Rev {
+    Workspace,
+    Commit { name: String, id: git2::Oid },
+}
+
+impl Rev {
+    /// Parses a user's revision (`workspace` is the work tree).
+    pub fn parse(root: &Path, name: &str) -> Result<Rev, MetricsError> {
+        if name == "workspace" {
+            return Ok(Rev::Workspace);
+        }
+        let id = crate::git::resolve_commit(root, name).map_err(|e| MetricsError::BadRev {
+            rev: name.to_string(),
+            message: e.message().to_string(),
+        })?;
+        Ok(Rev::Commit {
+            name: name.to_string(),
+            id,
+        })
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Rev::Workspace => "workspace".into(),
+            Rev::Commit { name, .. } => name.clone(),
+        }
+    }
+
+    /// A short commit id, or `workspace`.
+    pub fn short(&self) -> String {
+        match self {
+            Rev::Workspace => "workspace".into(),
+            Rev::Commit { id, .. } => id.to_string()[..8].to_string(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("revision `{rev}` does not exist: {message}")]
+    BadRev { rev: String, message: String },
+    #[error("{file} at {rev}: {message}")]
+    Parse {
+        file: String,
+        rev: String,
+        message: String,
+    },
+    #[error("{file} at {rev} is a cached output ({oid}) that is not in the local cache")]
+    NotInCache {
+        file: String,
+        rev: String,
+        oid: String,
+    },
+    #[error("{file} at {rev}: {message}")]
+    Read {
+        file: String,
+        rev: String,
+        message: String,
+    },
+}
+
+impl Hint for MetricsError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            MetricsError::BadRev { .. } => "name a branch, tag, commit or `workspace`; shallow CI checkouts need `fetch-depth: 0`".into(),
+            MetricsError::Parse { .. } => "metrics and params files must be YAML, JSON or TOML".into(),
+            MetricsError::NotInCache { .. } => "`mlci pull` fetches it from a remote, or `mlci repro` at that revision recreates it".into(),
+            MetricsError::Read { .. } => return None,
+        })
+    }
+}
+
+/// Reads files as they are at one revision.
+pub struct RevReader<'a> {
+    root: &'a Path,
+    cache: &'a Cache,
+    rev: Rev,
+    lock: Option<Option<LockFile>>,
+}
+
+impl<'a> RevReader<'a> {
+    pub fn new(root: &'a Path, cache: &'a Cache, rev: Rev) -> RevReader<'a> {
+        RevReader {
+            root,
+            cache,
+            rev,
+            lock: None,
+        }
+    }
+
+    pub fn rev(&self) -> &Rev {
+        &self.rev
+    }
+
+    fn read_err(&self, file: &str, message: impl ToString) -> MetricsError {
+        MetricsError::Read {
+            file: file.into(),
+            rev: self.rev.label(),
+            message: message.to_string(),
+        }
+    }
+
+    /// The bytes of `path` at this revision; None when it does not exist.
+    pub fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, MetricsError> {
+        let id = match &self.rev {
+            Rev::Workspace => {
+                return match std::fs::read(self.root.join(path)) {
+                    Ok(b) => Ok(Some(b)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(self.read_err(path, e)),
+                }
+            }
+            Rev::Commit { id, .. } => *id,
+        };
+        if let Some(bytes) = crate::git::file_at(self.root, id, path)
+            .map_err(|e| self.read_err(path, e.message()))?
+        {
+            return Ok(Some(bytes));
+        }
+        // Not in git: a tracked file or a cached stage output?
+        let pointer = format!("{path}.{}", crate::pointer::EXTENSION);
+        let oid = match crate::git::file_at(self.root, id, &pointer)
+            .map_err(|e| self.read_err(path, e.message()))?
+        {
+            Some(text) => {
+                let p = Pointer::parse(&String::from_utf8_lossy(&text), Path::new(&pointer))
+                    .map_err(|e| self.read_err(path, e))?;
+                Some(p.oid)
+            }
+            None => self.lock_out(id, path)?,
+        };
+        let Some(oid) = oid else { return Ok(None) };
+        if oid.dir {
+            return Err(self.read_err(path, "is a directory"));
+        }
+        match self.cache.read_verified(&oid) {
+            Ok(b) => Ok(Some(b)),
+            Err(crate::cache::CacheError::Missing { .. }) => Err(MetricsError::NotInCache {
+                file: path.into(),
+                rev: self.rev.label(),
+                oid: oid.to_string(),
+            }),
+            Err(e) => Err(self.read_err(path, e)),
+        }
+    }
+
+    fn lock_out(&mut self, id: git2::Oid, path: &str) -> Result<Option<Oid>, MetricsError> {
+        if self.lock.is_none() {
+            let text = crate::git::file_at(self.root, id, LOCK_FILE)
+                .map_err(|e| self.read_err(LOCK_FILE, e.message()))?;
+            let lock = match text {
+                Some(t) => Some(
+                    LockFile::parse(&String::from_utf8_lossy(&t))
+                        .map_err(|e| self.read_err(LOCK_FILE, e))?,
+                ),
+                None => None,
+            };
+            self.lock = Some(lock);
+        }
+        Ok(self
+            .lock
+            .as_ref()
+            .and_then(|l| l.as_ref())
+            .and_then(|l| {
+                l.stages
+                    .values()
+                    .flat_map(|s| &s.outs)
+                    .find(|o| o.path == path)
+            })
+            .and_then(|o| o.oid()))
+    }
+
+    /// The flattened values of a YAML/JSON/TOML file (dotted key -> value);
+    /// None when the file does not exist at this revision.
+    pub fn values(&mut self, path: &str) -> Result<Option<BTreeMap<String, Json>>, MetricsError> {
+        let Some(bytes) = self.read(path)? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let tree = crate::params::parse(&text, path).map_err(|e| MetricsError::Parse {
+            file: path.into(),
+            rev: self.rev.label(),
+            message: match e {
+                crate::params::ParamsError::Parse { line, message, .. } => match line {
+                    Some(l) => format!("line {l}: {message}"),
+                    None => message,
+                },
+                other => other.to_string(),
+            },
+        })?;
+        Ok(Some(crate::params::flatten(&tree)))
+    }
+}
+
+/// The metrics files a pipeline declares (stage `metrics` and top-level).
+pub fn metric_files(p: &Pipeline) -> Vec<String> {
+    let mut files: Vec<String> = p
+        .stages
+        .iter()
+        .flat_map(|s| {
+            s.outs
+                .iter()
+                .filter(|o| o.kind == OutKind::Metric)
+                .map(|o| o.path.clone())
+        })
+        .chain(p.metrics.iter().cloned())
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}
+
+/// The params files the pipeline's stages read.
+pub fn params_files(p: &Pipeline) -> Vec<String> {
+    let mut files: Vec<String> = p
+        .stages
+        .iter()
+        .flat_map(|s| s.params.iter().map(|d| d.file.clone()))
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}

@@ -1,0 +1,237 @@
+//! Metrics and params across git revisions.
+
+use crate::common::TestRepo;
+use crate::snapshot;
+
+const PIPELINE: &str = "\
+stages:
+  train:
+    cmd: cp metrics-src.json eval.json && cp scores-src.yaml scores.yaml
+    deps: [metrics-src.json, scores-src.yaml]
+    params: [train.lr, {config.toml: }]
+    metrics:
+      - eval.json: {cache: false}
+      - scores.yaml
+";
+
+/// Three commits whose metrics and params differ: changed, added, removed,
+/// nested and non-numeric keys; `scores.yaml` is a cached output (not in git).
+fn history() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("mlci.yaml", PIPELINE);
+    let commit = |metrics: &str, scores: &str, params: &str, toml: &str, msg: &str| {
+        repo.write("metrics-src.json", metrics);
+        repo.write("scores-src.yaml", scores);
+        repo.write("params.yaml", params);
+        repo.write("config.toml", toml);
+        repo.mlci(&["repro"]).ok();
+        repo.commit_all(msg);
+    };
+    commit(
+        r#"{"acc": 0.8, "loss": 0.5, "old_only": 1, "per_class": {"cat": 0.7, "dog": 0.9}, "model": "resnet"}"#,
+        "f1: 0.6\n",
+        "train:\n  lr: 0.1\n  epochs: 3\n",
+        "batch = 32\nopt = \"adam\"\n",
+        "one",
+    );
+    commit(
+        r#"{"acc": 0.85, "loss": 0.5, "per_class": {"cat": 0.75, "dog": 0.9}, "model": "resnet", "new_only": 2}"#,
+        "f1: 0.65\n",
+        "train:\n  lr: 0.05\n  epochs: 3\n",
+        "batch = 64\nopt = \"adam\"\n",
+        "two",
+    );
+    commit(
+        r#"{"acc": 0.9, "loss": 0.0, "per_class": {"cat": 0.75, "dog": 0.95}, "model": "vit", "new_only": 2}"#,
+        "f1: 0.65\n",
+        "train:\n  lr: 0.05\n  epochs: 4\n",
+        "batch = 64\nopt = \"sgd\"\n",
+        "three",
+    );
+    repo
+}
+
+#[test]
+fn metrics_show_reads_git_blobs_and_cached_outputs() {
+    let repo = history();
+    let run = repo.mlci(&["metrics", "show"]).ok();
+    assert_eq!(
+        run.stdout,
+        "Path        Metric         Value\neval.json   acc            0.9\neval.json   loss           0\neval.json   model          vit\neval.json   new_only       2\neval.json   per_class.cat  0.75\neval.json   per_class.dog  0.95\nscores.yaml  f1             0.65\n"
+            .replace("Path        Metric", "Path         Metric")
+            .replace("eval.json   ", "eval.json    ")
+    );
+    // At an older revision; scores.yaml comes from the cache via that commit's mlci.lock.
+    let run = repo
+        .mlci(&["metrics", "show", "--rev", "HEAD~2", "--json"])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["eval.json"]["old_only"], 1);
+    assert_eq!(v["scores.yaml"]["f1"], 0.6);
+}
+
+#[test]
+fn metrics_diff_markdown_snapshot() {
+    let repo = history();
+    snapshot!(repo, repo.mlci(&["metrics", "diff", "--base", "HEAD~2", "--target", "HEAD", "--md"]), @r"
+    exit: 0
+    --- stdout
+    | Path | Metric | Old (HEAD~2) | New (HEAD) | Change |
+    |---|---|---|---|---|
+    | eval.json | acc | 0.8 | 0.9 | ▲ +0.1 (+12.5%) |
+    | eval.json | loss | 0.5 | 0 | ▼ -0.5 (-100%) |
+    | eval.json | model | resnet | vit | changed |
+    | eval.json | new_only | — | 2 | added |
+    | eval.json | old_only | 1 | — | removed |
+    | eval.json | per_class.cat | 0.7 | 0.75 | ▲ +0.05 (+7.14%) |
+    | eval.json | per_class.dog | 0.9 | 0.95 | ▲ +0.05 (+5.56%) |
+    | scores.yaml | f1 | 0.6 | 0.65 | ▲ +0.05 (+8.33%) |
+    --- stderr
+    ");
+}
+
+#[test]
+fn params_diff_markdown_snapshot_and_all() {
+    let repo = history();
+    snapshot!(repo, repo.mlci(&["params", "diff", "--base", "HEAD~2", "--target", "HEAD", "--md"]), @r"
+    exit: 0
+    --- stdout
+    | Path | Param | Old (HEAD~2) | New (HEAD) | Change |
+    |---|---|---|---|---|
+    | config.toml | batch | 32 | 64 | ▲ +32 (+100%) |
+    | config.toml | opt | adam | sgd | changed |
+    | params.yaml | train.epochs | 3 | 4 | ▲ +1 (+33.33%) |
+    | params.yaml | train.lr | 0.1 | 0.05 | ▼ -0.05 (-50%) |
+    --- stderr
+    ");
+    let run = repo
+        .mlci(&[
+            "params", "diff", "--base", "HEAD~1", "--target", "HEAD", "--all",
+        ])
+        .ok();
+    assert!(
+        run.stdout
+            .contains("params.yaml  train.epochs  3       4     +1 (+33.33%)\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("params.yaml  train.lr      0.05    0.05  0 (0%)\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("config.toml  batch         64      64    0 (0%)\n"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn diff_defaults_to_head_against_the_workspace_and_a_zero_base() {
+    let repo = history();
+    let run = repo.mlci(&["metrics", "diff"]).ok();
+    assert!(
+        run.stderr
+            .contains("no metrics changed between HEAD and workspace"),
+        "{}",
+        run.stderr
+    );
+    repo.write("metrics-src.json", r#"{"acc": 0.9, "loss": 0.25, "per_class": {"cat": 0.75, "dog": 0.95}, "model": "vit", "new_only": 2}"#);
+    repo.mlci(&["repro"]).ok();
+    let json: serde_json::Value =
+        serde_json::from_str(&repo.mlci(&["metrics", "diff", "--json"]).ok().stdout).unwrap();
+    let row = &json["rows"][0];
+    assert_eq!(row["key"], "loss");
+    assert_eq!(row["old"], 0.0);
+    assert_eq!(row["change"], 0.25);
+    assert!(
+        row["relative"].is_null(),
+        "no relative change from a base of 0"
+    );
+    assert_eq!(json["base"]["rev"], "HEAD");
+    assert_eq!(json["target"]["rev"], "workspace");
+}
+
+#[test]
+fn default_base_on_a_branch_is_the_merge_base_with_main() {
+    let repo = history();
+    repo.git(&["checkout", "-q", "-b", "feature", "HEAD~1"]);
+    repo.write("metrics-src.json", r#"{"acc": 0.99}"#);
+    repo.mlci(&["repro"]).ok();
+    repo.commit_all("feature work");
+    let json: serde_json::Value = serde_json::from_str(
+        &repo
+            .mlci(&["metrics", "diff", "--json", "--target", "HEAD"])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(json["base"]["rev"], "merge-base of HEAD and main");
+    let acc = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "acc")
+        .unwrap();
+    assert_eq!(
+        acc["old"], 0.85,
+        "compared with main's HEAD~1, where the branch started"
+    );
+}
+
+#[test]
+fn bad_revisions_and_unparseable_metrics_name_what_is_wrong() {
+    let repo = history();
+    let run = repo
+        .mlci(&["metrics", "diff", "--base", "no-such-rev"])
+        .user_error();
+    assert!(
+        run.stderr.contains("revision `no-such-rev` does not exist"),
+        "{}",
+        run.stderr
+    );
+    repo.write("metrics-src.json", "{not json");
+    repo.write(
+        "mlci.yaml",
+        PIPELINE.replace(
+            "cp metrics-src.json eval.json",
+            "cp metrics-src.json eval.json || true",
+        ),
+    );
+    repo.mlci(&["repro"]).ok();
+    repo.commit_all("broken metrics");
+    let run = repo
+        .mlci(&["metrics", "diff", "--base", "HEAD~1", "--target", "HEAD"])
+        .user_error();
+    assert!(
+        run.stderr.contains("error: eval.json at HEAD: line 1:"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_cached_metrics_file_missing_from_the_cache_is_a_clear_error() {
+    let repo = history();
+    let lock = repo.read("mlci.lock");
+    let hash = lock[lock.find("path: scores.yaml").unwrap()..]
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("sha256: "))
+        .unwrap()
+        .to_string();
+    std::fs::remove_file(repo.path(&format!(".mlci/cache/sha256/{}/{}", &hash[..2], &hash[2..])))
+        .unwrap();
+    let run = repo
+        .mlci(&["metrics", "show", "--rev", "HEAD"])
+        .user_error();
+    assert!(
+        run.stderr
+            .contains("scores.yaml at HEAD is a cached output"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hint: `mlci pull`"), "{}", run.stderr);
+}
