@@ -65,7 +65,8 @@ pub fn hint_for(err: &anyhow::Error) -> Option<String> {
             crate::pipeline::status::StageStatusError,
             crate::pipeline::repro::ReproError,
             crate::pipeline::lock::LockFileError,
-            crate::metrics::MetricsError
+            crate::metrics::MetricsError,
+            crate::report::ReportError
         );
     }
     if found.is_none() {

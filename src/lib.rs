@@ -27,6 +27,7 @@ pub mod pointer;
 pub mod printer;
 pub mod progress;
 pub mod repo;
+pub mod report;
 pub mod state;
 pub mod track;
 pub mod walk;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{add, checkout, dag, gc, init, metrics, remove, repro, status};
+use crate::commands::{add, checkout, dag, gc, init, metrics, remove, report, repro, status};
 
 /// mlci: the ML lifecycle in Git and CI.
 ///
@@ -42,4 +42,5 @@ pub enum Command {
     Dag(dag::DagArgs),
     Metrics(metrics::MetricsArgs),
     Params(metrics::ParamsArgs),
+    Report(report::ReportArgs),
 }

@@ -115,7 +115,7 @@ pub fn cmd_params(ctx: &Ctx, args: ParamsArgs) -> anyhow::Result<u8> {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     Metrics,
     Params,
 }
@@ -163,18 +163,26 @@ fn show(ctx: &Ctx, args: ShowArgs) -> anyhow::Result<u8> {
     Ok(crate::exit::OK)
 }
 
-fn run_diff(ctx: &Ctx, args: DiffArgs, kind: Kind) -> anyhow::Result<u8> {
-    let DiffArgs {
-        base,
-        target,
-        all,
-        format,
-    } = args;
-    let repo = ctx.repo(&Overrides::default())?;
-    let files = files(&repo, kind)?;
+/// Two revisions compared: their names and the rows of every file.
+pub struct Comparison {
+    pub base: Rev,
+    pub base_label: String,
+    pub target: Rev,
+    pub metrics: Vec<Row>,
+    pub params: Vec<Row>,
+}
+
+/// Resolves `--base`/`--target` (with the default base) and diffs the
+/// pipeline's metrics and params files between them.
+pub fn compare(
+    repo: &Repo,
+    base: Option<&str>,
+    target: &str,
+    kinds: &[Kind],
+) -> anyhow::Result<Comparison> {
     let (base_rev, base_label) = match base {
         Some(b) => {
-            let r = Rev::parse(&repo.root, &b)?;
+            let r = Rev::parse(&repo.root, b)?;
             let l = r.label();
             (r, l)
         }
@@ -194,19 +202,47 @@ fn run_diff(ctx: &Ctx, args: DiffArgs, kind: Kind) -> anyhow::Result<u8> {
             )
         }
     };
-    let target_rev = Rev::parse(&repo.root, &target)?;
+    let target_rev = Rev::parse(&repo.root, target)?;
     let mut old_reader = RevReader::new(&repo.root, &repo.cache, base_rev.clone());
     let mut new_reader = RevReader::new(&repo.root, &repo.cache, target_rev.clone());
-    let mut rows: Vec<Row> = Vec::new();
-    for f in &files {
-        let old = old_reader.values(f)?.unwrap_or_default();
-        let new = new_reader.values(f)?.unwrap_or_default();
-        rows.extend(
-            diff(f, &old, &new)
-                .into_iter()
-                .filter(|r| all || r.changed()),
-        );
+    let mut rows = [Vec::new(), Vec::new()];
+    for (i, kind) in [Kind::Metrics, Kind::Params].into_iter().enumerate() {
+        if !kinds.contains(&kind) {
+            continue;
+        }
+        for f in &files(repo, kind)? {
+            let old = old_reader.values(f)?.unwrap_or_default();
+            let new = new_reader.values(f)?.unwrap_or_default();
+            rows[i].extend(diff(f, &old, &new));
+        }
     }
+    let [metrics, params] = rows;
+    Ok(Comparison {
+        base: base_rev,
+        base_label,
+        target: target_rev,
+        metrics,
+        params,
+    })
+}
+
+fn run_diff(ctx: &Ctx, args: DiffArgs, kind: Kind) -> anyhow::Result<u8> {
+    let DiffArgs {
+        base,
+        target,
+        all,
+        format,
+    } = args;
+    let repo = ctx.repo(&Overrides::default())?;
+    let cmp = compare(&repo, base.as_deref(), &target, &[kind])?;
+    let (base_rev, base_label, target_rev) = (cmp.base, cmp.base_label, cmp.target);
+    let rows: Vec<Row> = match kind {
+        Kind::Metrics => cmp.metrics,
+        Kind::Params => cmp.params,
+    }
+    .into_iter()
+    .filter(|r| all || r.changed())
+    .collect();
     let p = format.precision;
     let what = if kind == Kind::Metrics {
         "Metric"

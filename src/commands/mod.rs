@@ -9,6 +9,7 @@ pub mod gc;
 pub mod init;
 pub mod metrics;
 pub mod remove;
+pub mod report;
 pub mod reporter;
 pub mod repro;
 pub mod status;
@@ -44,6 +45,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
         Command::Dag(args) => dag::cmd_dag(&ctx, args),
         Command::Metrics(args) => metrics::cmd_metrics(&ctx, args),
         Command::Params(args) => metrics::cmd_params(&ctx, args),
+        Command::Report(args) => report::cmd_report(&ctx, args),
     }
 }
 

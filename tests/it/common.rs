@@ -215,6 +215,7 @@ impl TestRepo {
                 "[REPO]".into(),
             ),
             ("[0-9a-f]{64}".into(), "[SHA256]".into()),
+            ("`[0-9a-f]{8}`".into(), "`[SHORT]`".into()),
         ]
     }
 }

@@ -1,0 +1,228 @@
+//! The Markdown report: a context (a stable, documented contract) rendered
+//! with minijinja through the default template or the user's own.
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::error::Hint;
+use crate::metrics::diff::{arrow, fmt_change, fmt_value, Row};
+
+/// The built-in template, embedded at build time.
+pub const DEFAULT_TEMPLATE: &str = include_str!("../../templates/report.md.j2");
+
+/// One revision of the comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevInfo {
+    /// What the user or the default named it (`HEAD`, `main`, `workspace`, …).
+    pub label: String,
+    /// The short commit id, or `workspace`.
+    pub commit: String,
+}
+
+/// One metric or param row, formatted and raw.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowView {
+    pub path: String,
+    pub key: String,
+    /// Formatted at the report's precision; `—` when absent.
+    pub old: String,
+    pub new: String,
+    /// `+0.01 (+1.2%)`, `added`, `removed`, `changed` or empty.
+    pub change: String,
+    /// `▲ `, `▼ ` or empty.
+    pub arrow: String,
+    /// `changed`, `added`, `removed` or `unchanged`.
+    pub status: String,
+    pub old_value: Option<Json>,
+    pub new_value: Option<Json>,
+    pub abs_change: Option<f64>,
+    pub rel_change: Option<f64>,
+}
+
+impl RowView {
+    pub fn from_row(r: &Row, precision: usize) -> RowView {
+        let status = match (&r.old, &r.new) {
+            (None, Some(_)) => "added",
+            (Some(_), None) => "removed",
+            _ if r.changed() => "changed",
+            _ => "unchanged",
+        };
+        RowView {
+            path: r.path.clone(),
+            key: r.key.clone(),
+            old: fmt_value(&r.old, precision),
+            new: fmt_value(&r.new, precision),
+            change: fmt_change(r, precision),
+            arrow: arrow(r).to_string(),
+            status: status.into(),
+            old_value: r.old.clone(),
+            new_value: r.new.clone(),
+            abs_change: r.change,
+            rel_change: r.relative,
+        }
+    }
+}
+
+/// A stage and why it ran (or would run).
+#[derive(Debug, Clone, Serialize)]
+pub struct StageView {
+    pub name: String,
+    pub reasons: Vec<String>,
+}
+
+/// The one-line verdict at the top.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// `pass`, `fail`, or `none` when no gates are defined.
+    pub status: String,
+    pub icon: String,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Links {
+    /// The CI run, when known.
+    pub run: Option<String>,
+}
+
+/// Everything a template sees.
+#[derive(Debug, Clone, Serialize)]
+pub struct Context {
+    pub verdict: Verdict,
+    pub base: RevInfo,
+    pub target: RevInfo,
+    /// Changed metrics (all of them with `--all`).
+    pub metrics: Vec<RowView>,
+    pub metrics_unchanged: usize,
+    pub params: Vec<RowView>,
+    pub stages: Vec<StageView>,
+    /// What `stages` lists: `would rerun` locally, `reran` in CI.
+    pub stages_heading: String,
+    /// Gate results; empty until gates are evaluated.
+    pub gates: Vec<Json>,
+    /// Plots; empty until plots are rendered.
+    pub plots: Vec<Json>,
+    pub links: Links,
+    pub precision: usize,
+}
+
+impl Context {
+    /// The verdict when no gate decides: what changed, in one line.
+    pub fn summarize(metrics: &[RowView], params: &[RowView], stages: &[StageView]) -> Verdict {
+        let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+        let mut parts = Vec::new();
+        let up = metrics.iter().filter(|m| m.arrow.starts_with('▲')).count();
+        let down = metrics.iter().filter(|m| m.arrow.starts_with('▼')).count();
+        if metrics.is_empty() {
+            parts.push("no metric changed".to_string());
+        } else {
+            let mut s = plural(metrics.len(), "metric") + " changed";
+            if up + down > 0 {
+                s.push_str(&format!(" ({up} up, {down} down)"));
+            }
+            parts.push(s);
+        }
+        if !params.is_empty() {
+            parts.push(plural(params.len(), "param") + " changed");
+        }
+        if !stages.is_empty() {
+            parts.push(plural(stages.len(), "stage") + " stale");
+        }
+        let mut summary = parts.join(", ");
+        if let Some(first) = summary.get(..1) {
+            summary = first.to_uppercase() + &summary[1..];
+        }
+        Verdict {
+            status: "none".into(),
+            icon: "📊".into(),
+            summary,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Template {
+        file: String,
+        line: Option<usize>,
+        message: String,
+    },
+}
+
+impl Hint for ReportError {
+    fn hint(&self) -> Option<String> {
+        Some("templates use minijinja (Jinja2) syntax; the README lists the variables a report template receives".into())
+    }
+}
+
+/// Renders `source` (named `file` in errors) with the context.
+pub fn render(file: &str, source: &str, ctx: &Context) -> Result<String, ReportError> {
+    let mut env = minijinja::Environment::new();
+    env.set_trim_blocks(true);
+    env.set_keep_trailing_newline(true);
+    env.add_filter("md", md_escape);
+    let err = |e: minijinja::Error| ReportError::Template {
+        file: file.to_string(),
+        line: e.line(),
+        message: match e.detail() {
+            Some(d) => format!("{}: {d}", e.kind()),
+            None => e.kind().to_string(),
+        },
+    };
+    env.add_template_owned(file.to_string(), source.to_string())
+        .map_err(err)?;
+    let tmpl = env.get_template(file).map_err(err)?;
+    tmpl.render(ctx).map_err(err)
+}
+
+/// Escapes what would break a Markdown table cell.
+fn md_escape(value: String) -> String {
+    value.replace('|', "\\|").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Context {
+        Context {
+            verdict: Verdict {
+                status: "none".into(),
+                icon: "📊".into(),
+                summary: "S".into(),
+            },
+            base: RevInfo {
+                label: "main".into(),
+                commit: "abc12345".into(),
+            },
+            target: RevInfo {
+                label: "workspace".into(),
+                commit: "workspace".into(),
+            },
+            metrics: vec![],
+            metrics_unchanged: 2,
+            params: vec![],
+            stages: vec![],
+            stages_heading: "would rerun".into(),
+            gates: vec![],
+            plots: vec![],
+            links: Links::default(),
+            precision: 5,
+        }
+    }
+
+    #[test]
+    fn default_template_renders_and_errors_name_file_and_line() {
+        let out = render("report.md.j2", DEFAULT_TEMPLATE, &ctx()).unwrap();
+        assert!(
+            out.starts_with("📊 **S**\n\nComparing `workspace` with `main` (`abc12345`).\n"),
+            "{out}"
+        );
+        assert!(out.contains("No metric changed (2 unchanged)."), "{out}");
+        let e = render("mine.j2", "line one\n{% for x in %}\n", &ctx())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("mine.j2:2: syntax error"), "{e}");
+    }
+}
