@@ -159,6 +159,9 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
     match output {
         Some(path) => {
             let path = ctx.cwd.join(path);
+            if let Some(parent) = path.parent() {
+                fs_err::create_dir_all(parent)?;
+            }
             write_atomic(&path, text.as_bytes())?;
             ctx.printer.info(&format!("wrote {}", path.display()));
         }
