@@ -23,6 +23,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod params;
 pub mod pipeline;
+pub mod plots;
 pub mod pointer;
 pub mod printer;
 pub mod progress;

@@ -13,8 +13,11 @@ use crate::progress::Silent;
 use crate::report::{render, Context, Links, RevInfo, RowView, StageView, DEFAULT_TEMPLATE};
 use crate::track::Workspace;
 
-use super::metrics::{compare, Kind};
+use super::metrics::{compare, Comparison, Kind};
 use super::Ctx;
+use crate::metrics::RevReader;
+use crate::plots::{is_image, lines, mermaid, parse_records, svg};
+use crate::repo::Repo;
 
 /// Render the Markdown report: what changed in metrics and params between
 /// two revisions, and which stages are stale and why.
@@ -42,6 +45,9 @@ pub struct ReportArgs {
     /// Decimal places for numbers.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub precision: usize,
+    /// Also write each plot as a standalone SVG file into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub plots_dir: Option<PathBuf>,
 }
 
 pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
@@ -52,6 +58,7 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
         output,
         all,
         precision,
+        plots_dir,
     } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
@@ -104,6 +111,7 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
         }
     }
 
+    let plots = build_plots(ctx, &repo, &pipeline, &cmp, plots_dir.as_deref())?;
     let verdict = Context::summarize(
         &metrics_changed
             .iter()
@@ -129,7 +137,7 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
         stages,
         stages_heading: "would rerun".into(),
         gates: Vec::new(),
-        plots: Vec::new(),
+        plots,
         links: Links::default(),
         precision,
     };
@@ -168,4 +176,80 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
         None => ctx.printer.data(&text)?,
     }
     Ok(crate::exit::OK)
+}
+
+/// Reads every plot's data at both revisions and draws it.
+fn build_plots(
+    ctx: &Ctx,
+    repo: &Repo,
+    pipeline: &crate::pipeline::Pipeline,
+    cmp: &Comparison,
+    svg_dir: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    let mut out = Vec::new();
+    let mut readers = [
+        (
+            RevReader::new(&repo.root, &repo.cache, cmp.base.clone()),
+            cmp.base_label.clone(),
+        ),
+        (
+            RevReader::new(&repo.root, &repo.cache, cmp.target.clone()),
+            cmp.target.label(),
+        ),
+    ];
+    for def in &pipeline.plots {
+        let title = def.title.clone().unwrap_or_else(|| def.id.clone());
+        if def.sources.iter().all(|s| is_image(&s.file)) {
+            out.push(serde_json::json!({ "id": def.id, "title": title, "image": def.sources[0].file, "caption": "image" }));
+            continue;
+        }
+        let mut drawn = Vec::new();
+        let mut caption = Vec::new();
+        for (reader, label) in readers.iter_mut() {
+            for source in &def.sources {
+                let Some(bytes) = reader.read(&source.file)? else {
+                    continue;
+                };
+                let table = parse_records(&bytes, &source.file).map_err(|m| {
+                    crate::error::hinted(
+                        format!("plot data {} at {label}: {m}", source.file),
+                        "plot files are CSV/TSV with a header row, or JSON/YAML lists of records",
+                    )
+                })?;
+                for line in lines(&table, source, label) {
+                    caption.push(format!("{}. {}", drawn.len() + 1, line.label));
+                    drawn.push(line);
+                }
+            }
+        }
+        let mermaid_block = mermaid(def, &drawn);
+        let mut svg_path = None;
+        if let Some(dir) = svg_dir {
+            let dir = ctx.cwd.join(dir);
+            fs_err::create_dir_all(&dir)?;
+            let name: String = def
+                .id
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let path = dir.join(format!("{name}.svg"));
+            crate::fsutil::write_atomic(&path, svg(def, &drawn).as_bytes())?;
+            svg_path = Some(path.display().to_string());
+        }
+        out.push(serde_json::json!({
+            "id": def.id,
+            "title": title,
+            "mermaid": mermaid_block,
+            "svg": svg_path,
+            "lines": drawn,
+            "caption": caption.join("; "),
+        }));
+    }
+    Ok(out)
 }

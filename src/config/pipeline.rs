@@ -48,8 +48,6 @@ struct OutFlags {
     meta: Option<serde_yaml_value::Value>,
 }
 
-/// Plot fields are validated now and used by the report (later).
-#[allow(dead_code)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PlotFlags {
@@ -61,9 +59,14 @@ struct PlotFlags {
     title: Option<String>,
     x_label: Option<String>,
     y_label: Option<String>,
+    // Accepted for dvc.yaml compatibility; not acted on.
+    #[allow(dead_code)]
     header: Option<bool>,
+    #[allow(dead_code)]
     desc: Option<String>,
+    #[allow(dead_code)]
     remote: Option<String>,
+    #[allow(dead_code)]
     push: Option<bool>,
 }
 
@@ -164,6 +167,27 @@ pub struct Stage {
     pub desc: Option<String>,
 }
 
+/// One plot: which fields of which files to draw.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PlotDef {
+    /// The top-level id, or the file path for a stage plot.
+    pub id: String,
+    pub title: Option<String>,
+    pub x_label: Option<String>,
+    pub y_label: Option<String>,
+    pub template: Option<String>,
+    /// (repo-relative file, x field or None for the row index, y fields or
+    /// empty for "the last numeric column").
+    pub sources: Vec<PlotSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PlotSource {
+    pub file: String,
+    pub x: Option<String>,
+    pub y: Vec<String>,
+}
+
 /// The loaded pipeline.
 #[derive(Debug, Clone, Default)]
 pub struct Pipeline {
@@ -172,6 +196,8 @@ pub struct Pipeline {
     pub stages: Vec<Stage>,
     /// Top-level metrics files (repo-relative).
     pub metrics: Vec<String>,
+    /// Plot definitions, from stage `plots:` and the top-level `plots:`.
+    pub plots: Vec<PlotDef>,
     /// Keys present that mlci accepts but does not act on yet.
     pub unused_keys: Vec<String>,
     pub gates: Option<yaml::Value>,
@@ -257,7 +283,6 @@ pub fn load(root: &Path) -> Result<Pipeline, PipelineError> {
     for (key, present) in [
         ("artifacts", wire.artifacts.is_some()),
         ("datasets", wire.datasets.is_some()),
-        ("plots", wire.plots.is_some()),
     ] {
         if present {
             pipeline.unused_keys.push(format!("{file}: `{key}`"));
@@ -292,6 +317,11 @@ pub fn load(root: &Path) -> Result<Pipeline, PipelineError> {
         pipeline
             .unused_keys
             .push(format!("{file}: top-level `metrics`"));
+    }
+    for entry in wire.plots.iter().flatten() {
+        let def =
+            top_level_plot(entry).map_err(|m| ctx.file_error("plots", format!("`plots`: {m}")))?;
+        pipeline.plots.push(def);
     }
     pipeline.unused_keys.sort();
     pipeline.unused_keys.dedup();
@@ -628,8 +658,25 @@ impl Loader<'_> {
                     (p, f.unwrap_or_default())
                 }
             };
+            let file = path(&raw)?;
+            out.plots.push(PlotDef {
+                id: file.clone(),
+                title: flags.title.clone(),
+                x_label: flags.x_label.clone(),
+                y_label: flags.y_label.clone(),
+                template: flags.template.clone(),
+                sources: vec![PlotSource {
+                    file: file.clone(),
+                    x: flags
+                        .x
+                        .as_ref()
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string),
+                    y: fields(flags.y.as_ref()),
+                }],
+            });
             outs.push(Output {
-                path: path(&raw)?,
+                path: file,
                 cache: flags.cache.unwrap_or(true),
                 persist: flags.persist.unwrap_or(false),
                 kind: OutKind::Plot,
@@ -762,6 +809,87 @@ fn params_error(e: crate::params::ParamsError) -> PipelineError {
             hint,
         },
     }
+}
+
+/// y fields: a name, a list of names, or nothing (auto).
+fn fields(v: Option<&yaml::Value>) -> Vec<String> {
+    match v {
+        Some(yaml::Value::String(s)) => vec![s.clone()],
+        Some(yaml::Value::Sequence(list)) => list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A top-level `plots:` entry: `path`, or `{id: {x, y, title, …}}` where
+/// `y` (and `x`) may map files to fields.
+fn top_level_plot(entry: &yaml::Value) -> Result<PlotDef, String> {
+    let (id, spec) = match entry {
+        yaml::Value::String(p) => (p.clone(), None),
+        yaml::Value::Mapping(m) if m.len() == 1 => {
+            let (k, v) = m.iter().next().expect("one entry");
+            let id = k.as_str().ok_or("a plot id must be a string")?.to_string();
+            (id, if v.is_null() { None } else { Some(v.clone()) })
+        }
+        _ => {
+            return Err("each entry is a path or a mapping of one plot id to its definition".into())
+        }
+    };
+    let Some(spec) = spec else {
+        return Ok(PlotDef {
+            id: id.clone(),
+            sources: vec![PlotSource {
+                file: id,
+                x: None,
+                y: Vec::new(),
+            }],
+            ..Default::default()
+        });
+    };
+    let flags: PlotFlags = yaml::from_value(spec, Path::new("plots")).map_err(|e| e.message)?;
+    let x_by_file: BTreeMap<String, String> = match &flags.x {
+        Some(yaml::Value::Mapping(m)) => m
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    let x_single = flags
+        .x
+        .as_ref()
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let sources = match &flags.y {
+        Some(yaml::Value::Mapping(m)) => m
+            .iter()
+            .map(|(k, v)| {
+                let file = k.as_str().ok_or("plot files must be strings")?.to_string();
+                Ok(PlotSource {
+                    x: x_by_file.get(&file).cloned().or(x_single.clone()),
+                    y: fields(Some(v)),
+                    file,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?,
+        other => vec![PlotSource {
+            file: id.clone(),
+            x: x_single.clone(),
+            y: fields(other.as_ref()),
+        }],
+    };
+    for s in &sources {
+        crate::fsutil::check_relative(&s.file).map_err(|e| format!("plot `{id}`: {e}"))?;
+    }
+    Ok(PlotDef {
+        id,
+        title: flags.title,
+        x_label: flags.x_label,
+        y_label: flags.y_label,
+        template: flags.template,
+        sources,
+    })
 }
 
 fn push_param(params: &mut Vec<ParamDep>, file: String, key: Option<String>) {

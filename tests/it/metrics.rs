@@ -332,3 +332,58 @@ fn custom_templates_from_flag_and_mlci_yaml_and_errors_with_file_and_line() {
     );
     assert!(!repo.exists("out/other.md"));
 }
+
+#[test]
+fn report_draws_plots_of_base_and_target_from_csv_json_and_several_files() {
+    let repo = TestRepo::new();
+    repo.write(
+        "mlci.yaml",
+        "stages:\n  train:\n    cmd: cp src-loss.csv loss.csv && cp src-acc.json acc.json\n    deps: [src-loss.csv, src-acc.json]\n    plots:\n      - loss.csv: {x: step, y: loss, cache: false, title: Loss}\n      - acc.json: {cache: false}\nplots:\n  - both:\n      x: step\n      y: {loss.csv: loss, acc.json: acc}\n      title: Loss and accuracy\n  - confusion.png\n",
+    );
+    repo.write("confusion.png", "not really a png");
+    let write = |loss: &[f64], acc: &[f64]| {
+        let csv: String = std::iter::once("step,loss\n".to_string())
+            .chain(loss.iter().enumerate().map(|(i, v)| format!("{i},{v}\n")))
+            .collect();
+        repo.write("src-loss.csv", csv);
+        let json: Vec<String> = acc
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("{{\"step\": {i}, \"acc\": {v}}}"))
+            .collect();
+        repo.write("src-acc.json", format!("[{}]", json.join(", ")));
+        repo.mlci(&["repro"]).ok();
+    };
+    write(&[1.0, 0.8, 0.6], &[0.5, 0.6, 0.7]);
+    repo.commit_all("base");
+    write(&[1.0, 0.5, 0.25, 0.2], &[0.5, 0.7, 0.8, 0.85]);
+    let run = repo.mlci(&["report", "--plots-dir", "svg"]).ok();
+    let out = &run.stdout;
+    assert!(out.contains("<details><summary>4 plots</summary>"), "{out}");
+    assert!(
+        out.contains("**Loss** (1. HEAD: loss.csv loss; 2. workspace: loss.csv loss)"),
+        "{out}"
+    );
+    assert!(out.contains("```mermaid\nxychart-beta\n    title \"Loss\"\n    x-axis \"step\" [\"0\", \"1\", \"2\"]\n    y-axis \"loss\" 0.2 --> 1\n    line [1, 0.8, 0.6]\n    line [1, 0.5, 0.2]\n```"), "{out}");
+    // y: {file: field} across two files draws one line per file and side.
+    assert!(out.contains("**Loss and accuracy** (1. HEAD: loss.csv loss; 2. HEAD: acc.json acc; 3. workspace: loss.csv loss; 4. workspace: acc.json acc)"), "{out}");
+    assert!(out.contains("![confusion.png](confusion.png)"), "{out}");
+    let svg = repo.read("svg/loss_csv.svg");
+    assert!(
+        svg.starts_with("<svg ") && svg.matches("<polyline").count() == 2,
+        "{svg}"
+    );
+    // Unparseable plot data names the file and the revision.
+    repo.write("loss.csv", "step,loss\n0,1\n1,2,3\n");
+    repo.write(
+        "mlci.yaml",
+        repo.read("mlci.yaml")
+            .replace("cp src-loss.csv loss.csv && ", ""),
+    );
+    let run = repo.mlci(&["report"]).user_error();
+    assert!(
+        run.stderr.contains("plot data loss.csv at workspace"),
+        "{}",
+        run.stderr
+    );
+}

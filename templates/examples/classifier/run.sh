@@ -23,6 +23,9 @@ $MLCI status || true
 $MLCI repro
 cat eval/metrics.json
 
+step "mlci report: what the param change did, as Markdown for a pull request"
+$MLCI report
+
 step "change it back: the run cache restores the earlier model instead of training"
 git checkout -q -- params.yaml
 $MLCI repro

@@ -1,0 +1,377 @@
+//! Plots: series read from CSV, TSV, JSON or YAML records at two revisions,
+//! drawn as Mermaid `xychart-beta` blocks (GitHub renders Mermaid in
+//! comments, so nothing needs hosting) and as standalone SVG files.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::config::pipeline::{PlotDef, PlotSource};
+
+/// At most this many points per line in a Mermaid chart: more is unreadable.
+pub const MAX_POINTS: usize = 40;
+
+/// One record (row) of a plot file.
+pub type Record = BTreeMap<String, Json>;
+
+/// A plot file's rows, with its columns in file order (CSV/TSV header
+/// order; key order for JSON/YAML records).
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub columns: Vec<String>,
+    pub rows: Vec<Record>,
+}
+
+/// Image files are linked, not drawn.
+pub fn is_image(file: &str) -> bool {
+    let f = file.to_ascii_lowercase();
+    [".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"]
+        .iter()
+        .any(|e| f.ends_with(e))
+}
+
+/// Parses plot data by the file's extension.
+pub fn parse_records(bytes: &[u8], file: &str) -> Result<Table, String> {
+    let lower = file.to_ascii_lowercase();
+    if lower.ends_with(".csv") || lower.ends_with(".tsv") {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(if lower.ends_with(".tsv") { b'\t' } else { b',' })
+            .from_reader(bytes);
+        let headers = reader.headers().map_err(|e| e.to_string())?.clone();
+        let mut out = Vec::new();
+        for row in reader.records() {
+            let row = row.map_err(|e| e.to_string())?;
+            out.push(
+                headers
+                    .iter()
+                    .zip(row.iter())
+                    .map(|(h, v)| {
+                        let v = v.trim();
+                        let value = v
+                            .parse::<f64>()
+                            .ok()
+                            .and_then(|n| serde_json::Number::from_f64(n).map(Json::Number))
+                            .unwrap_or_else(|| Json::String(v.to_string()));
+                        (h.to_string(), value)
+                    })
+                    .collect(),
+            );
+        }
+        return Ok(Table {
+            columns: headers.iter().map(str::to_string).collect(),
+            rows: out,
+        });
+    }
+    let tree: Json = if lower.ends_with(".json") {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())?
+    } else if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        crate::params::parse(&String::from_utf8_lossy(bytes), file).map_err(|e| e.to_string())?
+    } else {
+        return Err("plot data must be CSV, TSV, JSON or YAML".into());
+    };
+    // A list of records, or a mapping holding one (`{"train": [...]}`).
+    let list = match tree {
+        Json::Array(a) => a,
+        Json::Object(m) => m
+            .into_iter()
+            .find_map(|(_, v)| v.as_array().cloned())
+            .ok_or("expected a list of records")?,
+        _ => return Err("expected a list of records".into()),
+    };
+    let rows: Vec<Record> = list
+        .into_iter()
+        .filter_map(|v| v.as_object().map(|o| o.clone().into_iter().collect()))
+        .collect();
+    let columns = rows
+        .first()
+        .map(|r| r.keys().cloned().collect())
+        .unwrap_or_default();
+    Ok(Table { columns, rows })
+}
+
+/// One drawn line: x labels and y values.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Line {
+    pub label: String,
+    pub x: Vec<String>,
+    pub y: Vec<f64>,
+}
+
+/// The lines of one source: for each y field, its values (x: a field, else
+/// the row number).
+pub fn lines(table: &Table, source: &PlotSource, label: &str) -> Vec<Line> {
+    let records = &table.rows;
+    let y_fields: Vec<String> = if source.y.is_empty() {
+        // DVC's default: the last numeric column.
+        let first = records.first();
+        table
+            .columns
+            .iter()
+            .rfind(|c| {
+                Some(*c) != source.x.as_ref()
+                    && first.and_then(|r| r.get(*c)).is_some_and(Json::is_number)
+            })
+            .cloned()
+            .into_iter()
+            .collect()
+    } else {
+        source.y.clone()
+    };
+    y_fields
+        .into_iter()
+        .map(|field| {
+            let mut x = Vec::new();
+            let mut y = Vec::new();
+            for (i, r) in records.iter().enumerate() {
+                if let Some(v) = r.get(&field).and_then(Json::as_f64) {
+                    let xv = match &source.x {
+                        Some(xf) => match r.get(xf) {
+                            Some(Json::Number(n)) => num(n.as_f64().unwrap_or(0.0)),
+                            Some(v) => crate::params::show(v),
+                            None => String::new(),
+                        },
+                        None => i.to_string(),
+                    };
+                    x.push(xv);
+                    y.push(v);
+                }
+            }
+            Line {
+                label: format!("{label}: {} {field}", source.file),
+                x,
+                y,
+            }
+        })
+        .collect()
+}
+
+/// Evenly spaced indices keeping the first and the last point.
+pub fn downsample_indices(n: usize, max: usize) -> Vec<usize> {
+    if n <= max || max < 2 {
+        return (0..n).collect();
+    }
+    let mut idx: Vec<usize> = (0..max).map(|i| i * (n - 1) / (max - 1)).collect();
+    idx.dedup();
+    idx
+}
+
+fn num(v: f64) -> String {
+    crate::metrics::diff::fmt_number(v, 6)
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "'"))
+}
+
+/// A Mermaid `xychart-beta` block for lines that share the first line's x
+/// positions (the others are resampled onto them by relative position).
+pub fn mermaid(def: &PlotDef, lines: &[Line]) -> Option<String> {
+    let first = lines.iter().find(|l| !l.y.is_empty())?;
+    let idx = downsample_indices(first.x.len(), MAX_POINTS);
+    let mut s = String::from("xychart-beta\n");
+    let title = def.title.clone().unwrap_or_else(|| def.id.clone());
+    let _ = writeln!(s, "    title {}", quote(&title));
+    let x_label = def.x_label.clone().unwrap_or_else(|| {
+        def.sources
+            .first()
+            .and_then(|s| s.x.clone())
+            .unwrap_or_else(|| "step".into())
+    });
+    let xs: Vec<String> = idx.iter().map(|i| quote(&first.x[*i])).collect();
+    let _ = writeln!(s, "    x-axis {} [{}]", quote(&x_label), xs.join(", "));
+    let all: Vec<f64> = lines.iter().flat_map(|l| l.y.iter().copied()).collect();
+    let (lo, hi) = all
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    let (lo, hi) = if lo == hi {
+        (lo - 1.0, hi + 1.0)
+    } else {
+        (lo, hi)
+    };
+    let fields: std::collections::BTreeSet<&str> = def
+        .sources
+        .iter()
+        .flat_map(|s| s.y.iter().map(String::as_str))
+        .collect();
+    let y_label = def.y_label.clone().unwrap_or_else(|| match fields.len() {
+        1 => fields.iter().next().expect("one field").to_string(),
+        _ => "value".into(),
+    });
+    let _ = writeln!(
+        s,
+        "    y-axis {} {} --> {}",
+        quote(&y_label),
+        num(lo),
+        num(hi)
+    );
+    for line in lines.iter().filter(|l| !l.y.is_empty()) {
+        let n = line.y.len();
+        let ys: Vec<String> = (0..idx.len())
+            .map(|k| {
+                let pos = if idx.len() == 1 {
+                    0
+                } else {
+                    k * (n - 1) / (idx.len() - 1)
+                };
+                num(line.y[pos.min(n - 1)])
+            })
+            .collect();
+        let _ = writeln!(s, "    line [{}]", ys.join(", "));
+    }
+    Some(s)
+}
+
+/// A standalone SVG line chart.
+pub fn svg(def: &PlotDef, lines: &[Line]) -> String {
+    let (w, h, pad) = (640.0, 360.0, 40.0);
+    let all: Vec<f64> = lines.iter().flat_map(|l| l.y.iter().copied()).collect();
+    let (lo, hi) = all
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    let (lo, hi) = if !lo.is_finite() || lo == hi {
+        (lo.min(0.0) - 1.0, hi.max(0.0) + 1.0)
+    } else {
+        (lo, hi)
+    };
+    let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"];
+    let title = def.title.clone().unwrap_or_else(|| def.id.clone());
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-family=\"sans-serif\" font-size=\"14\">{}</text>\n",
+        w / 2.0,
+        esc(&title)
+    );
+    let _ = writeln!(
+        s,
+        "<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#888\"/>",
+        h - pad,
+        w - pad,
+        h - pad
+    );
+    let _ = writeln!(
+        s,
+        "<line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{}\" stroke=\"#888\"/>",
+        h - pad
+    );
+    let _ = writeln!(
+        s,
+        "<text x=\"4\" y=\"{}\" font-family=\"sans-serif\" font-size=\"10\">{}</text>",
+        pad,
+        num(hi)
+    );
+    let _ = writeln!(
+        s,
+        "<text x=\"4\" y=\"{}\" font-family=\"sans-serif\" font-size=\"10\">{}</text>",
+        h - pad,
+        num(lo)
+    );
+    for (i, line) in lines.iter().filter(|l| !l.y.is_empty()).enumerate() {
+        let n = line.y.len().max(2) - 1;
+        let pts: Vec<String> = line
+            .y
+            .iter()
+            .enumerate()
+            .map(|(k, v)| {
+                let x = pad + (w - 2.0 * pad) * k as f64 / n as f64;
+                let y = h - pad - (h - 2.0 * pad) * (v - lo) / (hi - lo);
+                format!("{x:.1},{y:.1}")
+            })
+            .collect();
+        let color = colors[i % colors.len()];
+        let _ = writeln!(
+            s,
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
+            pts.join(" ")
+        );
+        let _ = writeln!(s, "<text x=\"{}\" y=\"{}\" fill=\"{color}\" font-family=\"sans-serif\" font-size=\"11\">{}</text>", pad + 8.0, pad + 14.0 * (i as f64 + 1.0), esc(&line.label));
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(file: &str, x: Option<&str>, y: &[&str]) -> PlotSource {
+        PlotSource {
+            file: file.into(),
+            x: x.map(str::to_string),
+            y: y.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn four_formats_of_records() {
+        let csv = parse_records(b"step,loss\n0,1.0\n1,0.5\n", "l.csv").unwrap();
+        let tsv = parse_records(b"step\tloss\n0\t1.0\n1\t0.5\n", "l.tsv").unwrap();
+        let json = parse_records(
+            br#"[{"step": 0, "loss": 1.0}, {"step": 1, "loss": 0.5}]"#,
+            "l.json",
+        )
+        .unwrap();
+        let yaml = parse_records(
+            b"train:\n- {step: 0, loss: 1.0}\n- {step: 1, loss: 0.5}\n",
+            "l.yaml",
+        )
+        .unwrap();
+        for r in [&csv, &tsv, &json, &yaml] {
+            let l = lines(r, &src("f", Some("step"), &["loss"]), "base");
+            assert_eq!(l[0].y, [1.0, 0.5]);
+            assert_eq!(l[0].x, ["0", "1"]);
+        }
+        // Default y: the last numeric column; default x: the row number.
+        let l = lines(&csv, &src("f", None, &[]), "head");
+        assert_eq!(
+            (l[0].x.clone(), l[0].y.clone()),
+            (vec!["0".to_string(), "1".into()], vec![1.0, 0.5])
+        );
+        assert!(parse_records(b"nope", "x.bin").is_err());
+    }
+
+    #[test]
+    fn downsampling_keeps_the_ends_and_bounds_the_count() {
+        let idx = downsample_indices(1000, 40);
+        assert_eq!(idx.len(), 40);
+        assert_eq!((idx[0], idx[39]), (0, 999));
+        assert_eq!(downsample_indices(5, 40), [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn mermaid_block_shape() {
+        let def = PlotDef {
+            id: "loss.csv".into(),
+            title: Some("Loss".into()),
+            ..Default::default()
+        };
+        let base = Line {
+            label: "b".into(),
+            x: (0..100).map(|i| i.to_string()).collect(),
+            y: (0..100).map(|i| 1.0 / (i + 1) as f64).collect(),
+        };
+        let head = Line {
+            label: "h".into(),
+            x: (0..50).map(|i| i.to_string()).collect(),
+            y: (0..50).map(|i| 0.5 / (i + 1) as f64).collect(),
+        };
+        let m = mermaid(&def, &[base, head]).unwrap();
+        assert!(
+            m.starts_with("xychart-beta\n    title \"Loss\"\n    x-axis \"step\" [\"0\", "),
+            "{m}"
+        );
+        assert_eq!(m.matches("    line [").count(), 2);
+        let first_line = m.lines().find(|l| l.starts_with("    line [")).unwrap();
+        assert_eq!(first_line.matches(',').count() + 1, MAX_POINTS);
+        assert!(svg(&def, &[]).starts_with("<svg"));
+    }
+}
