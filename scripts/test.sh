@@ -3,7 +3,8 @@
 #   bash scripts/test.sh
 # It installs what the tests need, provides the real file systems they use
 # (a small tmpfs to fill up, a loop-mounted XFS image for reflink), installs
-# DVC from PyPI as the oracle of the differential pipeline tests, runs
+# DVC from PyPI as the oracle of the differential pipeline tests and
+# Mermaid's parser from npm to check the report's Mermaid blocks, runs
 # fmt, clippy, docs and every test, and tears everything down again.
 # Tests never skip silently: a missing piece fails the run, and the one
 # thing a machine may legitimately lack (loop mounts, for reflink) is
@@ -70,6 +71,15 @@ python3 -m venv "$WORK/dvc-venv"
   || die "cannot install DVC from PyPI (the differential pipeline tests need it)"
 export MLCI_TEST_DVC="$WORK/dvc-venv/bin/dvc"
 "$MLCI_TEST_DVC" --version >/dev/null || die "DVC does not start"
+
+# --- Mermaid's own parser, to check the report's Mermaid blocks ---------------
+command -v node >/dev/null || die "node is required (the report tests check Mermaid blocks with Mermaid's parser)"
+log "installing Mermaid's parser from npm (test checker)"
+mkdir -p "$WORK/mermaid"
+cp tests/mermaid/package.json tests/mermaid/check.mjs "$WORK/mermaid/"
+(cd "$WORK/mermaid" && npm install --no-audit --no-fund --loglevel=error >/dev/null) \
+  || die "cannot install mermaid and jsdom from npm (the report tests need them)"
+export MLCI_TEST_MERMAID_CHECK="$WORK/mermaid/check.mjs"
 
 # --- checks and tests --------------------------------------------------------
 export INSTA_UPDATE=no CI=true CARGO_TERM_COLOR=never

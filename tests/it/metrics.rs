@@ -387,3 +387,77 @@ fn report_draws_plots_of_base_and_target_from_csv_json_and_several_files() {
         run.stderr
     );
 }
+
+/// Runs Mermaid's own parser (installed by the test script) on Markdown files.
+fn mermaid_check(files: &[std::path::PathBuf]) -> (bool, String) {
+    let script = crate::common::env_from_test_script("MLCI_TEST_MERMAID_CHECK");
+    let out = std::process::Command::new("node")
+        .arg(script)
+        .args(files)
+        .output()
+        .expect("run node");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn mermaid_blocks_pass_mermaids_own_parser() {
+    let repo = TestRepo::new();
+    // Awkward data on purpose: quotes and commas in labels and titles,
+    // negative and tiny values, one point, and many points to downsample.
+    repo.write(
+        "mlci.yaml",
+        "stages:\n  s:\n    cmd: cp src.csv a.csv && cp src1.csv one.csv && cp srcm.json many.json\n    deps: [src.csv, src1.csv, srcm.json]\n    plots:\n      - a.csv: {x: label, y: v, cache: false, title: 'Loss \"val\", per class'}\n      - one.csv: {cache: false}\n      - many.json: {x: step, y: [loss, acc], cache: false, y_label: 'value [a.u.]'}\n",
+    );
+    let write = |k: f64| {
+        repo.write(
+            "src.csv",
+            format!(
+                "label,v\n\"cat, small\",{}\n\"dog \"\"big\"\"\",{}\nbird,-0.000001\n",
+                -1.5 * k,
+                2e-7 * k
+            ),
+        );
+        repo.write("src1.csv", format!("step,x\n0,{k}\n"));
+        let recs: Vec<String> = (0..500)
+            .map(|i| {
+                format!(
+                    "{{\"step\": {i}, \"loss\": {}, \"acc\": {}}}",
+                    k / (i as f64 + 1.0),
+                    1.0 - k / (i as f64 + 2.0)
+                )
+            })
+            .collect();
+        repo.write("srcm.json", format!("[{}]", recs.join(",")));
+        repo.mlci(&["repro"]).ok();
+    };
+    write(1.0);
+    repo.commit_all("base");
+    write(2.0);
+    let run = repo.mlci(&["report"]).ok();
+    assert_eq!(
+        run.stdout.matches("```mermaid").count(),
+        3,
+        "{}",
+        run.stdout
+    );
+    let good = repo.path("report.md");
+    std::fs::write(&good, &run.stdout).unwrap();
+    let (ok, out) = mermaid_check(&[good]);
+    assert!(ok, "{out}\n{}", run.stdout);
+    // The checker can fail: a broken block is refused.
+    let bad = repo.path("bad.md");
+    std::fs::write(
+        &bad,
+        "```mermaid\nxychart-beta\n    x-axis [0,\n    line [1, 2\n```\n",
+    )
+    .unwrap();
+    let (ok, out) = mermaid_check(&[bad]);
+    assert!(!ok, "{out}");
+}
