@@ -66,7 +66,8 @@ pub fn hint_for(err: &anyhow::Error) -> Option<String> {
             crate::pipeline::repro::ReproError,
             crate::pipeline::lock::LockFileError,
             crate::metrics::MetricsError,
-            crate::report::ReportError
+            crate::report::ReportError,
+            crate::gate::GateError
         );
     }
     if found.is_none() {

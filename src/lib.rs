@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod example;
 pub mod fsutil;
+pub mod gate;
 pub mod gc;
 pub mod git;
 pub mod gitignore;

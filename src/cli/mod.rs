@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{add, checkout, dag, gc, init, metrics, remove, report, repro, status};
+use crate::commands::{add, checkout, dag, gate, gc, init, metrics, remove, report, repro, status};
 
 /// mlci: the ML lifecycle in Git and CI.
 ///
@@ -43,4 +43,5 @@ pub enum Command {
     Metrics(metrics::MetricsArgs),
     Params(metrics::ParamsArgs),
     Report(report::ReportArgs),
+    Gate(gate::GateArgs),
 }

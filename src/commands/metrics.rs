@@ -311,3 +311,35 @@ fn run_diff(ctx: &Ctx, args: DiffArgs, kind: Kind) -> anyhow::Result<u8> {
     ctx.printer.data(&text)?;
     Ok(crate::exit::OK)
 }
+
+/// The values of every metrics file at `rev` (files missing there are left out).
+pub fn metric_values(repo: &Repo, rev: &Rev) -> anyhow::Result<(crate::gate::Values, Vec<String>)> {
+    let files = files(repo, Kind::Metrics)?;
+    let mut reader = RevReader::new(&repo.root, &repo.cache, rev.clone());
+    let mut values = crate::gate::Values::new();
+    for f in &files {
+        if let Some(v) = reader.values(f)? {
+            values.insert(f.clone(), v);
+        }
+    }
+    Ok((values, files))
+}
+
+/// Evaluates the gates of mlci.yaml between two revisions; None when none are defined.
+pub fn evaluate_gates(
+    repo: &Repo,
+    pipeline: &crate::pipeline::Pipeline,
+    base: &Rev,
+    target: &Rev,
+) -> anyhow::Result<Option<Vec<crate::gate::GateResult>>> {
+    let Some(def) = &pipeline.gates else {
+        return Ok(None);
+    };
+    let gates = crate::gate::parse(def)?;
+    if gates.is_empty() {
+        return Ok(None);
+    }
+    let (now, files) = metric_values(repo, target)?;
+    let (before, _) = metric_values(repo, base)?;
+    Ok(Some(crate::gate::evaluate(&gates, &now, &before, &files)?))
+}

@@ -5,6 +5,7 @@
 pub mod add;
 pub mod checkout;
 pub mod dag;
+pub mod gate;
 pub mod gc;
 pub mod init;
 pub mod metrics;
@@ -46,6 +47,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
         Command::Metrics(args) => metrics::cmd_metrics(&ctx, args),
         Command::Params(args) => metrics::cmd_params(&ctx, args),
         Command::Report(args) => report::cmd_report(&ctx, args),
+        Command::Gate(args) => gate::cmd_gate(&ctx, args),
     }
 }
 

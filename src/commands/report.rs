@@ -112,7 +112,8 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
     }
 
     let plots = build_plots(ctx, &repo, &pipeline, &cmp, plots_dir.as_deref())?;
-    let verdict = Context::summarize(
+    let gate_results = super::metrics::evaluate_gates(&repo, &pipeline, &cmp.base, &cmp.target)?;
+    let mut verdict = Context::summarize(
         &metrics_changed
             .iter()
             .filter(|m| m.status != "unchanged")
@@ -121,6 +122,39 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
         &params,
         &stages,
     );
+    if let Some(results) = &gate_results {
+        let failed: Vec<&crate::gate::GateResult> = results.iter().filter(|r| !r.passed).collect();
+        let changes = verdict.summary.clone();
+        verdict = if failed.is_empty() {
+            crate::report::Verdict {
+                status: "pass".into(),
+                icon: "✅".into(),
+                summary: format!(
+                    "All {} gate rule{} passed. {changes}",
+                    results.len(),
+                    if results.len() == 1 { "" } else { "s" }
+                ),
+            }
+        } else {
+            let first = failed[0];
+            crate::report::Verdict {
+                status: "fail".into(),
+                icon: "❌".into(),
+                summary: format!(
+                    "{} of {} gate rule{} failed: `{}`{}. {changes}",
+                    failed.len(),
+                    results.len(),
+                    if results.len() == 1 { "" } else { "s" },
+                    first.text,
+                    first
+                        .note
+                        .as_ref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default()
+                ),
+            }
+        };
+    }
     let context = Context {
         verdict,
         base: RevInfo {
@@ -136,7 +170,11 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
         params,
         stages,
         stages_heading: "would rerun".into(),
-        gates: Vec::new(),
+        gates: gate_results
+            .iter()
+            .flatten()
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()?,
         plots,
         links: Links::default(),
         precision,

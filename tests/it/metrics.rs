@@ -461,3 +461,98 @@ fn mermaid_blocks_pass_mermaids_own_parser() {
     let (ok, out) = mermaid_check(&[bad]);
     assert!(!ok, "{out}");
 }
+
+#[test]
+fn gates_pass_fail_and_feed_the_report_verdict() {
+    let repo = history();
+    let with_gates = |gates: &str| repo.write("mlci.yaml", format!("{PIPELINE}gates:\n{gates}"));
+    with_gates(
+        "  - metric: acc\n    min: 0.85\n  - metric: scores.yaml:f1\n    max_decrease: 0.01\n",
+    );
+    snapshot!(repo, repo.mlci(&["gate", "--base", "HEAD~1", "--target", "HEAD"]), @r"
+    exit: 0
+    --- stdout
+    PASS eval.json:acc  acc >= 0.85  (0.9)
+    PASS scores.yaml:f1  f1 falls at most 0.01  (0.65)
+    --- stderr
+    all 2 gate rule(s) passed (base: HEAD~1)
+    ");
+    with_gates("  - metric: acc\n    min: 0.95\n  - metric: loss\n    max_increase_pct: 10\n  - metric: new_only\n    max_increase: 1\n");
+    let run = repo.mlci(&["gate", "--base", "HEAD~2", "--target", "HEAD", "--json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["passed"], false);
+    assert_eq!(v["results"][0]["note"], "is 0.9");
+    assert_eq!(v["results"][1]["passed"], true, "loss fell");
+    assert_eq!(
+        v["results"][2]["note"], "no baseline",
+        "new_only is new since HEAD~2"
+    );
+    let report = repo
+        .mlci(&["report", "--base", "HEAD~2", "--target", "HEAD"])
+        .ok()
+        .stdout;
+    assert!(
+        report.starts_with("❌ **1 of 3 gate rules failed: `acc >= 0.95` (is 0.9). "),
+        "{report}"
+    );
+    assert!(
+        report.contains("| ❌ | eval.json:acc | acc >= 0.95 | 0.9 | is 0.9 |"),
+        "{report}"
+    );
+    // A zero base fails a percentage rule, with the reason.
+    with_gates("  - metric: loss\n    max_decrease_pct: 5\n");
+    repo.write("metrics-src.json", r#"{"acc": 0.9, "loss": 0.1, "per_class": {"cat": 0.75, "dog": 0.95}, "model": "vit", "new_only": 2}"#);
+    repo.mlci(&["repro"]).ok();
+    let run = repo.mlci(&["gate", "--base", "HEAD"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout
+            .contains("FAIL eval.json:loss  loss falls at most 5%  (0.1): the base is 0"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn bad_gates_exit_2_naming_the_problem() {
+    let repo = history();
+    repo.write("more-src.json", r#"{"acc": 1}"#);
+    repo.write(
+        "mlci.yaml",
+        PIPELINE
+            .replace(
+                "      - scores.yaml\n",
+                "      - scores.yaml\n      - more.json: {cache: false}\n",
+            )
+            .replace(
+                "cp scores-src.yaml scores.yaml",
+                "cp scores-src.yaml scores.yaml && cp more-src.json more.json",
+            )
+            + "gates:\n  - metric: acc\n    min: 0.5\n",
+    );
+    repo.mlci(&["repro"]).ok();
+    let run = repo.mlci(&["gate"]).user_error();
+    assert!(
+        run.stderr
+            .contains("gate metric `acc` matches 2 metrics files: eval.json, more.json"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("hint: name the file: `eval.json:acc` or `more.json:acc`"),
+        "{}",
+        run.stderr
+    );
+    repo.write(
+        "mlci.yaml",
+        format!("{PIPELINE}gates:\n  - metric: acc\n    minimum: 0.5\n"),
+    );
+    let run = repo.mlci(&["gate"]).user_error();
+    assert!(
+        run.stderr.contains("unknown field `minimum`"),
+        "{}",
+        run.stderr
+    );
+}

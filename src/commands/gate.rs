@@ -1,0 +1,83 @@
+//! `mlci gate`: evaluate the gates in mlci.yaml.
+
+use clap::Args;
+
+use crate::config::Overrides;
+
+use super::metrics::{compare, evaluate_gates};
+use super::Ctx;
+
+/// Evaluate the gates in mlci.yaml: each rule with its value and verdict.
+/// Exits 1 when any gate fails (make the job a required check to block
+/// merging), 0 when all pass or none are defined.
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// The revision relative rules compare with (default: the merge-base with the default branch, or HEAD).
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+    /// The revision whose metrics are gated.
+    #[arg(long, default_value = "workspace", value_name = "REV")]
+    pub target: String,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn cmd_gate(ctx: &Ctx, args: GateArgs) -> anyhow::Result<u8> {
+    let GateArgs { base, target, json } = args;
+    let repo = ctx.repo(&Overrides::default())?;
+    let pipeline = crate::pipeline::load(&repo.root)?;
+    let cmp = compare(&repo, base.as_deref(), &target, &[])?;
+    let Some(results) = evaluate_gates(&repo, &pipeline, &cmp.base, &cmp.target)? else {
+        ctx.printer
+            .info("no gates: add a `gates:` section to mlci.yaml");
+        return Ok(crate::exit::OK);
+    };
+    let failed = results.iter().filter(|r| !r.passed).count();
+    if json {
+        ctx.printer
+            .data(&serde_json::to_string_pretty(&serde_json::json!({
+                "passed": failed == 0,
+                "base": cmp.base_label,
+                "target": cmp.target.label(),
+                "results": results,
+            }))?)?;
+    } else {
+        let mut text = String::new();
+        for r in &results {
+            let value = r
+                .value
+                .map(|v| crate::metrics::diff::fmt_number(v, 6))
+                .unwrap_or_else(|| "—".into());
+            text.push_str(&format!(
+                "{} {}  {}  ({value}){}\n",
+                if r.passed { "PASS" } else { "FAIL" },
+                r.metric,
+                r.text,
+                r.note
+                    .as_ref()
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default()
+            ));
+        }
+        ctx.printer.data(&text)?;
+        ctx.printer.info(&if failed == 0 {
+            format!(
+                "all {} gate rule(s) passed (base: {})",
+                results.len(),
+                cmp.base_label
+            )
+        } else {
+            format!(
+                "{failed} of {} gate rule(s) failed (base: {})",
+                results.len(),
+                cmp.base_label
+            )
+        });
+    }
+    Ok(if failed == 0 {
+        crate::exit::OK
+    } else {
+        crate::exit::DIFFERS
+    })
+}

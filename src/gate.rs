@@ -1,0 +1,337 @@
+//! Gates: thresholds on metrics that decide whether a change may merge.
+//!
+//! `min`/`max` bound the target's value; `max_increase`, `max_decrease` and
+//! their `_pct` forms bound the change from the base. A metric missing at
+//! the target fails its rules; one missing at the base passes the relative
+//! rules with a "no baseline" note; a `_pct` rule against a base of 0 fails
+//! with that reason (DESIGN.md section 5). A bare metric name must match
+//! exactly one metrics file.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use crate::config::yaml;
+use crate::error::Hint;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GateWire {
+    metric: String,
+    min: Option<f64>,
+    max: Option<f64>,
+    max_increase: Option<f64>,
+    max_decrease: Option<f64>,
+    max_increase_pct: Option<f64>,
+    max_decrease_pct: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "rule", content = "limit")]
+pub enum Rule {
+    Min(f64),
+    Max(f64),
+    MaxIncrease(f64),
+    MaxDecrease(f64),
+    MaxIncreasePct(f64),
+    MaxDecreasePct(f64),
+}
+
+impl Rule {
+    fn relative(&self) -> bool {
+        !matches!(self, Rule::Min(_) | Rule::Max(_))
+    }
+}
+
+/// A gate as written in mlci.yaml.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    /// As written: `file:key` or a bare dotted key.
+    pub metric: String,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("mlci.yaml: `gates`: {0}")]
+    Definition(String),
+    #[error("mlci.yaml: gate metric `{metric}` matches {} metrics files: {}", candidates.len(), candidates.join(", "))]
+    Ambiguous {
+        metric: String,
+        candidates: Vec<String>,
+    },
+    #[error("mlci.yaml: gate metric `{metric}` is in no metrics file")]
+    Unknown { metric: String, files: Vec<String> },
+}
+
+impl Hint for GateError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            GateError::Definition(_) => "each gate is `- metric: <file:key or key>` with one or more of min, max, max_increase, max_decrease, max_increase_pct, max_decrease_pct".into(),
+            GateError::Ambiguous { candidates, metric } => format!(
+                "name the file: {}",
+                candidates.iter().map(|c| format!("`{c}:{metric}`")).collect::<Vec<_>>().join(" or ")
+            ),
+            GateError::Unknown { files, .. } => {
+                if files.is_empty() {
+                    "declare metrics files under a stage's `metrics:` (or the top-level `metrics:`)".into()
+                } else {
+                    format!("metrics files: {}; write `file:key` to name one", files.join(", "))
+                }
+            }
+        })
+    }
+}
+
+/// Reads the `gates:` section.
+pub fn parse(value: &yaml::Value) -> Result<Vec<Gate>, GateError> {
+    let wires: Vec<GateWire> = yaml::from_value(value.clone(), std::path::Path::new("mlci.yaml"))
+        .map_err(|e| GateError::Definition(e.message))?;
+    wires
+        .into_iter()
+        .map(|w| {
+            let mut rules = Vec::new();
+            for (v, r) in [
+                (w.min, Rule::Min as fn(f64) -> Rule),
+                (w.max, Rule::Max),
+                (w.max_increase, Rule::MaxIncrease),
+                (w.max_decrease, Rule::MaxDecrease),
+                (w.max_increase_pct, Rule::MaxIncreasePct),
+                (w.max_decrease_pct, Rule::MaxDecreasePct),
+            ] {
+                if let Some(v) = v {
+                    rules.push(r(v));
+                }
+            }
+            if rules.is_empty() {
+                return Err(GateError::Definition(format!(
+                    "gate on `{}` has no rule",
+                    w.metric
+                )));
+            }
+            if w.metric.trim().is_empty() {
+                return Err(GateError::Definition("a gate's `metric` is empty".into()));
+            }
+            Ok(Gate {
+                metric: w.metric,
+                rules,
+            })
+        })
+        .collect()
+}
+
+/// Metric values per file: file -> dotted key -> value.
+pub type Values = BTreeMap<String, BTreeMap<String, Json>>;
+
+/// One rule's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateResult {
+    /// `file:key`.
+    pub metric: String,
+    #[serde(flatten)]
+    pub rule: Rule,
+    /// `accuracy >= 0.85`, `loss: increase <= 0.01`.
+    pub text: String,
+    pub value: Option<f64>,
+    pub base: Option<f64>,
+    pub passed: bool,
+    /// Why it failed, or `no baseline`.
+    pub note: Option<String>,
+}
+
+/// Resolves `metric` to (file, key).
+pub fn resolve(
+    metric: &str,
+    target: &Values,
+    base: &Values,
+    files: &[String],
+) -> Result<(String, String), GateError> {
+    if let Some((file, key)) = metric.split_once(':') {
+        if files.iter().any(|f| f == file) {
+            return Ok((file.to_string(), key.to_string()));
+        }
+    }
+    let mut candidates: Vec<String> = files
+        .iter()
+        .filter(|f| target.get(*f).is_some_and(|v| v.contains_key(metric)))
+        .cloned()
+        .collect();
+    if candidates.is_empty() {
+        candidates = files
+            .iter()
+            .filter(|f| base.get(*f).is_some_and(|v| v.contains_key(metric)))
+            .cloned()
+            .collect();
+    }
+    match candidates.len() {
+        1 => Ok((candidates.remove(0), metric.to_string())),
+        0 => Err(GateError::Unknown {
+            metric: metric.into(),
+            files: files.to_vec(),
+        }),
+        _ => Err(GateError::Ambiguous {
+            metric: metric.into(),
+            candidates,
+        }),
+    }
+}
+
+/// Evaluates every rule of every gate.
+pub fn evaluate(
+    gates: &[Gate],
+    target: &Values,
+    base: &Values,
+    files: &[String],
+) -> Result<Vec<GateResult>, GateError> {
+    let mut out = Vec::new();
+    for g in gates {
+        let (file, key) = resolve(&g.metric, target, base, files)?;
+        let get = |v: &Values| v.get(&file).and_then(|m| m.get(&key)).cloned();
+        let (now, before) = (get(target), get(base));
+        for rule in &g.rules {
+            out.push(check(
+                &format!("{file}:{key}"),
+                &key,
+                *rule,
+                now.as_ref(),
+                before.as_ref(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn check(
+    metric: &str,
+    key: &str,
+    rule: Rule,
+    now: Option<&Json>,
+    before: Option<&Json>,
+) -> GateResult {
+    let n = |x: f64| crate::metrics::diff::fmt_number(x, 6);
+    let text = match rule {
+        Rule::Min(l) => format!("{key} >= {}", n(l)),
+        Rule::Max(l) => format!("{key} <= {}", n(l)),
+        Rule::MaxIncrease(l) => format!("{key} rises at most {}", n(l)),
+        Rule::MaxDecrease(l) => format!("{key} falls at most {}", n(l)),
+        Rule::MaxIncreasePct(l) => format!("{key} rises at most {}%", n(l)),
+        Rule::MaxDecreasePct(l) => format!("{key} falls at most {}%", n(l)),
+    };
+    let value = now
+        .and_then(Json::as_f64)
+        .filter(|_| !matches!(now, Some(Json::Bool(_))));
+    let base = before
+        .and_then(Json::as_f64)
+        .filter(|_| !matches!(before, Some(Json::Bool(_))));
+    let mut r = GateResult {
+        metric: metric.into(),
+        rule,
+        text,
+        value,
+        base,
+        passed: false,
+        note: None,
+    };
+    let Some(v) = value else {
+        r.note = Some(if now.is_none() {
+            "missing at the target".into()
+        } else {
+            "not a number".into()
+        });
+        return r;
+    };
+    if rule.relative() {
+        let Some(b) = base else {
+            r.passed = true;
+            r.note = Some("no baseline".into());
+            return r;
+        };
+        let pct = |b: f64| (v - b) / b.abs() * 100.0;
+        r.passed = match rule {
+            Rule::MaxIncrease(l) => v - b <= l,
+            Rule::MaxDecrease(l) => b - v <= l,
+            Rule::MaxIncreasePct(_) | Rule::MaxDecreasePct(_) if b == 0.0 => {
+                r.note = Some("the base is 0, so a percentage change is undefined".into());
+                false
+            }
+            Rule::MaxIncreasePct(l) => pct(b) <= l,
+            Rule::MaxDecreasePct(l) => -pct(b) <= l,
+            _ => unreachable!("absolute rules are handled below"),
+        };
+        if !r.passed && r.note.is_none() {
+            r.note = Some(format!("changed by {} from {}", n(v - b), n(b)));
+        }
+        return r;
+    }
+    r.passed = match rule {
+        Rule::Min(l) => v >= l,
+        Rule::Max(l) => v <= l,
+        _ => unreachable!(),
+    };
+    if !r.passed {
+        r.note = Some(format!("is {}", n(v)));
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vals(file: &str, v: Json) -> Values {
+        BTreeMap::from([(file.to_string(), crate::params::flatten(&v))])
+    }
+
+    #[test]
+    fn rules_and_the_design_edge_cases() {
+        let files = vec!["m.json".to_string()];
+        let target = vals(
+            "m.json",
+            json!({"acc": 0.84, "loss": 0.52, "lat": 10.0, "zero": 1.0}),
+        );
+        let base = vals(
+            "m.json",
+            json!({"acc": 0.8, "loss": 0.5, "lat": 9.0, "zero": 0.0}),
+        );
+        let gates = parse(&crate::config::yaml::parse(
+            "- metric: acc\n  min: 0.85\n- metric: m.json:loss\n  max_increase: 0.01\n- metric: lat\n  max_increase_pct: 20\n- metric: zero\n  max_increase_pct: 5\n- metric: acc\n  max_decrease: 0.1\n",
+            std::path::Path::new("mlci.yaml"),
+        ).unwrap()).unwrap();
+        let r = evaluate(&gates, &target, &base, &files).unwrap();
+        assert!(!r[0].passed && r[0].note.as_deref() == Some("is 0.84"));
+        assert!(!r[1].passed, "loss rose 0.02 > 0.01");
+        assert!(r[2].passed, "latency rose 11.1% <= 20%");
+        assert!(!r[3].passed && r[3].note.as_deref().unwrap().contains("base is 0"));
+        assert!(r[4].passed);
+        // Missing at the target fails; missing at the base passes relative rules.
+        let r = evaluate(&gates[1..2], &vals("m.json", json!({})), &base, &files).unwrap();
+        assert!(!r[0].passed && r[0].note.as_deref() == Some("missing at the target"));
+        let r = evaluate(&gates[1..2], &target, &vals("m.json", json!({})), &files).unwrap();
+        assert!(r[0].passed && r[0].note.as_deref() == Some("no baseline"));
+    }
+
+    #[test]
+    fn bare_names_must_match_exactly_one_file() {
+        let files = vec!["a.json".to_string(), "b.json".to_string()];
+        let mut t = vals("a.json", json!({"acc": 1}));
+        t.extend(vals("b.json", json!({"acc": 2, "f1": 3})));
+        assert_eq!(
+            resolve("f1", &t, &Values::new(), &files).unwrap(),
+            ("b.json".into(), "f1".into())
+        );
+        let e = resolve("acc", &t, &Values::new(), &files).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("matches 2 metrics files: a.json, b.json"),
+            "{e}"
+        );
+        assert!(e.hint().unwrap().contains("`a.json:acc`"));
+        assert!(resolve("nope", &t, &Values::new(), &files).is_err());
+        assert!(parse(
+            &crate::config::yaml::parse("- metric: acc\n", std::path::Path::new("x")).unwrap()
+        )
+        .is_err());
+    }
+}
