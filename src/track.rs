@@ -110,6 +110,29 @@ pub struct Tracked {
     pub pointer: Pointer,
 }
 
+impl Tracked {
+    /// A stage output recorded in mlci.lock (or a run record), tracked like
+    /// a pointer so checkout can restore it.
+    pub fn stage_output(entry: &crate::pipeline::lock::LockEntry, oid: Oid) -> Tracked {
+        let name = entry
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap_or(&entry.path)
+            .to_string();
+        Tracked {
+            pointer_rel: crate::pipeline::lock::LOCK_FILE.to_string(),
+            target_rel: entry.path.clone(),
+            pointer: Pointer {
+                path: name,
+                oid,
+                size: entry.size,
+                nfiles: entry.nfiles,
+            },
+        }
+    }
+}
+
 /// A command's view of the work tree: the repository, the hash state and
 /// the linker. Call [`Workspace::finish`] to persist the state.
 pub struct Workspace<'r> {
@@ -238,17 +261,7 @@ pub fn lock_outs(
             if !cached(&o.path) {
                 continue;
             }
-            let name = o.path.rsplit('/').next().unwrap_or(&o.path).to_string();
-            out.push(Tracked {
-                pointer_rel: crate::pipeline::lock::LOCK_FILE.to_string(),
-                target_rel: o.path.clone(),
-                pointer: Pointer {
-                    path: name,
-                    oid,
-                    size: o.size,
-                    nfiles: o.nfiles,
-                },
-            });
+            out.push(Tracked::stage_output(o, oid));
         }
     }
     out

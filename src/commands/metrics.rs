@@ -257,18 +257,7 @@ fn run_diff(ctx: &Ctx, args: DiffArgs, kind: Kind) -> anyhow::Result<u8> {
             "rows": rows,
         }))?,
         Format::Md => {
-            let cells: Vec<Vec<String>> = rows
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.path.clone(),
-                        r.key.clone(),
-                        fmt_value(&r.old, p),
-                        fmt_value(&r.new, p),
-                        format!("{}{}", arrow(r), fmt_change(r, p)),
-                    ]
-                })
-                .collect();
+            let cells: Vec<Vec<String>> = rows.iter().map(|r| row_cells(r, p, true)).collect();
             md_table(
                 &[
                     "Path",
@@ -281,18 +270,7 @@ fn run_diff(ctx: &Ctx, args: DiffArgs, kind: Kind) -> anyhow::Result<u8> {
             )
         }
         Format::Plain => {
-            let cells: Vec<Vec<String>> = rows
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.path.clone(),
-                        r.key.clone(),
-                        fmt_value(&r.old, p),
-                        fmt_value(&r.new, p),
-                        fmt_change(r, p),
-                    ]
-                })
-                .collect();
+            let cells: Vec<Vec<String>> = rows.iter().map(|r| row_cells(r, p, false)).collect();
             plain_table(&["Path", what, &old_h, &new_h, "Change"], &cells)
         }
     };
@@ -342,4 +320,20 @@ pub fn evaluate_gates(
     let (now, files) = metric_values(repo, target)?;
     let (before, _) = metric_values(repo, base)?;
     Ok(Some(crate::gate::evaluate(&gates, &now, &before, &files)?))
+}
+
+/// A row's table cells: path, key, old, new, change (with ▲/▼ in Markdown).
+fn row_cells(r: &Row, precision: usize, arrows: bool) -> Vec<String> {
+    let change = fmt_change(r, precision);
+    vec![
+        r.path.clone(),
+        r.key.clone(),
+        fmt_value(&r.old, precision),
+        fmt_value(&r.new, precision),
+        if arrows {
+            format!("{}{change}", arrow(r))
+        } else {
+            change
+        },
+    ]
 }

@@ -26,7 +26,6 @@ use crate::pipeline::runcache;
 use crate::pipeline::status::{
     current_inputs, reasons, Inputs, ParamsCache, Reason, StageStatusError,
 };
-use crate::pointer::Pointer;
 use crate::progress::Silent;
 use crate::track::{TrackError, Tracked, Workspace};
 
@@ -504,17 +503,7 @@ fn try_restore(ws: &mut Workspace, stage: &Stage, inputs: &Inputs) -> Result<boo
         if !ws.repo.cache.contains(&oid) {
             return Ok(false);
         }
-        let name = o.path.rsplit('/').next().unwrap_or(&o.path).to_string();
-        tracked.push(Tracked {
-            pointer_rel: crate::pipeline::lock::LOCK_FILE.to_string(),
-            target_rel: o.path.clone(),
-            pointer: Pointer {
-                path: name,
-                oid,
-                size: o.size,
-                nfiles: o.nfiles,
-            },
-        });
+        tracked.push(Tracked::stage_output(o, oid));
     }
     if tracked.len() != stage.outs.len() {
         return Ok(false);
