@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{add, checkout, dag, gate, gc, init, metrics, remove, report, repro, status};
+use crate::commands::{
+    add, checkout, ci, dag, gate, gc, init, metrics, remove, report, repro, status,
+};
 
 /// mlci: the ML lifecycle in Git and CI.
 ///
@@ -44,4 +46,5 @@ pub enum Command {
     Params(metrics::ParamsArgs),
     Report(report::ReportArgs),
     Gate(gate::GateArgs),
+    Ci(ci::CiArgs),
 }

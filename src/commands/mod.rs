@@ -4,6 +4,7 @@
 
 pub mod add;
 pub mod checkout;
+pub mod ci;
 pub mod dag;
 pub mod gate;
 pub mod gc;
@@ -48,6 +49,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
         Command::Params(args) => metrics::cmd_params(&ctx, args),
         Command::Report(args) => report::cmd_report(&ctx, args),
         Command::Gate(args) => gate::cmd_gate(&ctx, args),
+        Command::Ci(args) => ci::cmd_ci(&ctx, args),
     }
 }
 

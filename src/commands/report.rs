@@ -50,22 +50,48 @@ pub struct ReportArgs {
     pub plots_dir: Option<PathBuf>,
 }
 
-pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
-    let ReportArgs {
+/// What to render.
+pub struct ReportOptions {
+    pub base: Option<String>,
+    pub target: String,
+    pub template: Option<PathBuf>,
+    pub all: bool,
+    pub precision: usize,
+    pub plots_dir: Option<PathBuf>,
+    /// Stages that ran in this job (`mlci ci`); None: list the stale ones.
+    pub ran: Option<Vec<StageView>>,
+    /// The CI run's URL.
+    pub run_link: Option<String>,
+}
+
+/// A rendered report and the gate results behind its verdict.
+pub struct Built {
+    pub text: String,
+    pub gates: Option<Vec<crate::gate::GateResult>>,
+}
+
+/// Compares, evaluates the gates, draws the plots and renders the template.
+pub fn build(
+    ctx: &Ctx,
+    repo: &Repo,
+    pipeline: &crate::pipeline::Pipeline,
+    opts: &ReportOptions,
+) -> anyhow::Result<Built> {
+    let ReportOptions {
         base,
         target,
         template,
-        output,
         all,
         precision,
         plots_dir,
-    } = args;
-    let repo = ctx.repo(&Overrides::default())?;
-    let pipeline = crate::pipeline::load(&repo.root)?;
+        ran,
+        run_link,
+    } = opts;
+    let (all, precision) = (*all, *precision);
     let cmp = compare(
-        &repo,
+        repo,
         base.as_deref(),
-        &target,
+        target,
         &[Kind::Metrics, Kind::Params],
     )?;
     let metrics_changed: Vec<RowView> = cmp
@@ -83,18 +109,21 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
         .collect();
 
     // Stale stages, with reasons, when the target is the work tree.
-    let mut stages = Vec::new();
-    if matches!(cmp.target, crate::metrics::Rev::Workspace) && !pipeline.stages.is_empty() {
+    let mut stages = ran.clone().unwrap_or_default();
+    if ran.is_none()
+        && matches!(cmp.target, crate::metrics::Rev::Workspace)
+        && !pipeline.stages.is_empty()
+    {
         let dag = Dag::build(&pipeline.stages)?;
         let lock = LockFile::load(&repo.root)?;
-        let mut ws = Workspace::open(&repo);
+        let mut ws = Workspace::open(repo);
         let mut params_cache = ParamsCache::default();
         for &i in &dag.order {
             let stage = &pipeline.stages[i];
             if stage.frozen {
                 continue;
             }
-            let inputs = current_inputs(&mut ws, &pipeline, stage, &mut params_cache, &Silent)?;
+            let inputs = current_inputs(&mut ws, pipeline, stage, &mut params_cache, &Silent)?;
             let why = reasons(
                 &mut ws,
                 stage,
@@ -111,8 +140,8 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
         }
     }
 
-    let plots = build_plots(ctx, &repo, &pipeline, &cmp, plots_dir.as_deref())?;
-    let gate_results = super::metrics::evaluate_gates(&repo, &pipeline, &cmp.base, &cmp.target)?;
+    let plots = build_plots(ctx, repo, pipeline, &cmp, plots_dir.as_deref())?;
+    let gate_results = super::metrics::evaluate_gates(repo, pipeline, &cmp.base, &cmp.target)?;
     let mut verdict = Context::summarize(
         &metrics_changed
             .iter()
@@ -169,14 +198,20 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
         metrics_unchanged: unchanged,
         params,
         stages,
-        stages_heading: "would rerun".into(),
+        stages_heading: if ran.is_some() {
+            "reran".into()
+        } else {
+            "would rerun".into()
+        },
         gates: gate_results
             .iter()
             .flatten()
             .map(serde_json::to_value)
             .collect::<Result<_, _>>()?,
         plots,
-        links: Links::default(),
+        links: Links {
+            run: run_link.clone(),
+        },
         precision,
     };
     let configured = pipeline
@@ -185,7 +220,7 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
         .and_then(|r| r.get("template"))
         .and_then(|t| t.as_str())
         .map(|t| repo.root.join(t));
-    let (name, source) = match template.map(|t| ctx.cwd.join(t)).or(configured) {
+    let (name, source) = match template.as_ref().map(|t| ctx.cwd.join(t)).or(configured) {
         Some(path) => {
             let text = fs_err::read_to_string(&path)?;
             (
@@ -202,6 +237,40 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
         ),
     };
     let text = render(&name, &source, &context)?;
+    Ok(Built {
+        text,
+        gates: gate_results,
+    })
+}
+
+pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
+    let ReportArgs {
+        base,
+        target,
+        template,
+        output,
+        all,
+        precision,
+        plots_dir,
+    } = args;
+    let repo = ctx.repo(&Overrides::default())?;
+    let pipeline = crate::pipeline::load(&repo.root)?;
+    let built = build(
+        ctx,
+        &repo,
+        &pipeline,
+        &ReportOptions {
+            base,
+            target,
+            template,
+            all,
+            precision,
+            plots_dir,
+            ran: None,
+            run_link: None,
+        },
+    )?;
+    let text = built.text;
     match output {
         Some(path) => {
             let path = ctx.cwd.join(path);

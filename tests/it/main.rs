@@ -2,6 +2,7 @@
 //! binary in a fresh temporary git repository made with the real git CLI.
 
 mod bad_input;
+mod ci;
 mod common;
 mod dvc_oracle;
 mod example;

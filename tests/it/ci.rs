@@ -1,0 +1,193 @@
+//! `mlci ci`: locally, and with a GitHub Actions environment (event
+//! payload, job summary, outputs, annotations) built from GitHub's
+//! documented variables.
+
+use crate::common::{mlci_cmd, TestRepo};
+
+const PIPELINE: &str = "\
+stages:
+  train:
+    cmd: cp src.json metrics.json
+    deps: [src.json]
+    metrics:
+      - metrics.json: {cache: false}
+gates:
+  - metric: acc
+    min: 0.8
+";
+
+fn repo_on_a_branch() -> (TestRepo, String, String) {
+    let repo = TestRepo::new();
+    repo.write("mlci.yaml", PIPELINE);
+    repo.write("src.json", r#"{"acc": 0.85}"#);
+    repo.mlci(&["repro"]).ok();
+    repo.commit_all("main");
+    let base = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.write("src.json", r#"{"acc": 0.7}"#);
+    repo.commit_all("worse model inputs");
+    let head = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
+    (repo, base, head)
+}
+
+#[test]
+fn locally_ci_reruns_reports_and_exits_with_the_verdict() {
+    let (repo, _, _) = repo_on_a_branch();
+    let run = repo.mlci(&["ci"]);
+    assert_eq!(run.code, 1, "a failing gate exits 1\n{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no remote configured: pull and push skipped"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout
+            .starts_with("❌ **1 of 1 gate rule failed: `acc >= 0.8` (is 0.7)."),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("<details><summary>1 stage reran</summary>"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("- **train**: dep `src.json` changed"),
+        "{}",
+        run.stdout
+    );
+    assert!(repo.read(".mlci/tmp/report.md").starts_with("❌"));
+    // Fixed inputs: the gate passes and the job exits 0.
+    repo.write("src.json", r#"{"acc": 0.9}"#);
+    let run = repo.mlci(&["ci"]).ok();
+    assert!(
+        run.stdout.starts_with("✅ **All 1 gate rule passed."),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_failing_stage_exits_2_and_the_report_is_still_published() {
+    let (repo, _, _) = repo_on_a_branch();
+    repo.write(
+        "mlci.yaml",
+        PIPELINE.replace("cp src.json metrics.json", "exit 4"),
+    );
+    let run = repo.mlci(&["ci"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("stage `train` failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("### Gates"),
+        "the report is published anyway: {}",
+        run.stdout
+    );
+}
+
+#[test]
+fn in_github_actions_a_pull_request_is_compared_with_its_merge_base_and_published() {
+    let (repo, base, head) = repo_on_a_branch();
+    // main moved on after the branch: the merge-base, not main's tip, is the base.
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write("src.json", r#"{"acc": 0.99}"#);
+    repo.mlci(&["repro"]).ok();
+    repo.commit_all("main moves on");
+    let main_tip = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
+    repo.git(&["checkout", "-q", "feature"]);
+    repo.mlci(&["checkout", "--force"]).ok();
+    let dir = tempfile::tempdir().unwrap();
+    // The fields mlci reads, shaped as in GitHub's pull_request webhook payload.
+    let payload = serde_json::json!({
+        "action": "synchronize",
+        "number": 7,
+        "pull_request": {
+            "number": 7,
+            "head": {"sha": head, "ref": "feature"},
+            "base": {"sha": main_tip, "ref": "main"}
+        },
+        "repository": {"full_name": "acme/models"}
+    });
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, payload.to_string()).unwrap();
+    let (summary, output) = (dir.path().join("summary.md"), dir.path().join("output.txt"));
+    let out = mlci_cmd(&repo.root)
+        .arg("ci")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &output)
+        .env("RUNNER_TEMP", dir.path())
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_REPOSITORY", "acme/models")
+        .env("GITHUB_RUN_ID", "42")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "comparing with the pull request's base ({})",
+            &base[..8]
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("| metrics.json | acc | 0.85 | 0.7 |"),
+        "merge-base values, not main's tip: {stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "::error file=metrics.json,title=mlci gate::gate failed: acc >= 0.8 (is 0.7)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[Workflow run](https://github.com/acme/models/actions/runs/42)"),
+        "{stdout}"
+    );
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        summary.starts_with("❌ **1 of 1 gate rule failed"),
+        "{summary}"
+    );
+    let output = std::fs::read_to_string(&output).unwrap();
+    assert!(output.contains("passed=false\n"), "{output}");
+    assert!(
+        output.contains(&format!(
+            "report-path={}\n",
+            dir.path().join("mlci-report.md").display()
+        )),
+        "{output}"
+    );
+    assert!(dir.path().join("mlci-report.md").exists());
+}
+
+#[test]
+fn a_base_missing_from_a_shallow_clone_exits_2_with_a_fetch_depth_hint() {
+    let (repo, _, head) = repo_on_a_branch();
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    let payload = serde_json::json!({"pull_request": {"head": {"sha": head}, "base": {"sha": "1234567890123456789012345678901234567890"}}});
+    std::fs::write(&event, payload.to_string()).unwrap();
+    let out = mlci_cmd(&repo.root)
+        .arg("ci")
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", &event)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is not in this clone"), "{stderr}");
+    assert!(
+        stderr.contains("hint: check out with `fetch-depth: 0`"),
+        "{stderr}"
+    );
+}
