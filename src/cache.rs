@@ -160,7 +160,26 @@ impl Cache {
     /// Creates a temp file in the cache, read-only from birth (the open file
     /// descriptor stays writable).
     fn create_tmp(&self) -> io::Result<(PathBuf, File)> {
-        let path = self.tmp_path();
+        self.create_tmp_at(self.tmp_path(), &self.tmp_dir())
+    }
+
+    /// A temp file in the object's own shard directory, for content whose
+    /// hash is known before it is written: parallel writers then work in
+    /// different directories instead of queueing on one directory's lock,
+    /// and the final rename stays within a directory. Dot-names are never
+    /// taken for objects.
+    fn create_tmp_for(&self, oid: &Oid) -> io::Result<(PathBuf, File)> {
+        let dest = self.object_path(oid);
+        let dir = dest
+            .parent()
+            .expect("object paths have a parent")
+            .to_path_buf();
+        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(".tmp-{}-{}-{n}", pid(), thread_id()));
+        self.create_tmp_at(path, &dir)
+    }
+
+    fn create_tmp_at(&self, path: PathBuf, dir: &Path) -> io::Result<(PathBuf, File)> {
         let open = |p: &Path| {
             OpenOptions::new()
                 .write(true)
@@ -171,8 +190,7 @@ impl Cache {
         match open(&path) {
             Ok(f) => Ok((path, f)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(self.tmp_dir())
-                    .map_err(|e| with_path(e, &self.tmp_dir()))?;
+                std::fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
                 let f = open(&path).map_err(|e| with_path(e, &path))?;
                 Ok((path, f))
             }
@@ -250,7 +268,7 @@ impl Cache {
     /// Stores bytes that are probably not in the cache yet (freshly hashed
     /// workspace content): no existence check up front.
     fn put_bytes_new(&self, oid: &Oid, bytes: &[u8]) -> io::Result<()> {
-        let (tmp, mut file) = self.create_tmp()?;
+        let (tmp, mut file) = self.create_tmp_for(oid)?;
         let res = file.write_all(bytes).map_err(|e| with_path(e, &tmp));
         drop(file);
         if let Err(e) = res {
@@ -404,9 +422,18 @@ impl Cache {
     /// lock, when no other mlci process can be writing one.
     pub fn clean_tmp(&self) -> io::Result<u64> {
         let mut n = 0;
-        if let Ok(rd) = std::fs::read_dir(self.tmp_dir()) {
+        let mut dirs = vec![self.tmp_dir()];
+        if let Ok(rd) = std::fs::read_dir(self.root.join("sha256")) {
+            dirs.extend(rd.flatten().map(|e| e.path()));
+        }
+        for (i, dir) in dirs.iter().enumerate() {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                continue;
+            };
             for entry in rd.flatten() {
-                if std::fs::remove_file(entry.path()).is_ok() {
+                // Everything in tmp/; only dot-named temps in the shards.
+                let temp = i == 0 || entry.file_name().to_string_lossy().starts_with(".tmp-");
+                if temp && std::fs::remove_file(entry.path()).is_ok() {
                     n += 1;
                 }
             }

@@ -939,27 +939,44 @@ impl<'r> Workspace<'r> {
         );
         let cache = &self.repo.cache;
         let linker = &self.linker;
-        let done: Vec<(String, StatKey, Digest)> = plan
+        // Files of one directory go to one thread (in runs of at most 256),
+        // so the threads create files in different directories instead of
+        // queueing on one directory's lock; the manifest's sorted order keeps
+        // each directory's files together.
+        let parent_of = |rel: &str| rel.rfind('/').map(|i| rel[..i].to_string());
+        let groups: Vec<&[(String, Digest, u64)]> = plan
             .writes
+            .chunk_by(|a, b| parent_of(&a.0) == parent_of(&b.0))
+            .flat_map(|g| g.chunks(256))
+            .collect();
+        let done: Vec<(String, StatKey, Digest)> = groups
             .par_iter()
-            .map(|(rel, digest, size)| {
-                let dest = if rel.is_empty() {
-                    root.clone()
-                } else {
-                    root.join(rel)
-                };
-                linker.materialize(cache, &Oid::file(*digest), *size, &dest)?;
-                // Record the stat of the file as it now is on disk.
-                let stat = StatKey::of(&fs_err::metadata(&dest)?);
-                reporter.inc(1);
-                let key = if rel.is_empty() {
-                    plan.target_rel.clone()
-                } else {
-                    format!("{}/{rel}", plan.target_rel)
-                };
-                Ok((key, stat, *digest))
+            .map(|group| {
+                group
+                    .iter()
+                    .map(|(rel, digest, size)| {
+                        let dest = if rel.is_empty() {
+                            root.clone()
+                        } else {
+                            root.join(rel)
+                        };
+                        linker.materialize(cache, &Oid::file(*digest), *size, &dest)?;
+                        // Record the stat of the file as it now is on disk.
+                        let stat = StatKey::of(&fs_err::metadata(&dest)?);
+                        reporter.inc(1);
+                        let key = if rel.is_empty() {
+                            plan.target_rel.clone()
+                        } else {
+                            format!("{}/{rel}", plan.target_rel)
+                        };
+                        Ok((key, stat, *digest))
+                    })
+                    .collect::<Result<Vec<_>, TrackError>>()
             })
-            .collect::<Result<_, TrackError>>()?;
+            .collect::<Result<Vec<_>, TrackError>>()?
+            .into_iter()
+            .flatten()
+            .collect();
         reporter.finish();
         summary.restored += done.len() as u64;
         for (key, stat, digest) in done {

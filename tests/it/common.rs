@@ -179,6 +179,10 @@ impl TestRepo {
         };
         for shard in shards.flatten() {
             for obj in std::fs::read_dir(shard.path()).unwrap().flatten() {
+                // Dot-names are temp files being written, never objects.
+                if obj.file_name().to_string_lossy().starts_with('.') {
+                    continue;
+                }
                 let name = format!(
                     "{}{}",
                     shard.file_name().to_string_lossy(),

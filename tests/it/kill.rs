@@ -12,7 +12,15 @@ fn count_objects(repo: &TestRepo) -> usize {
     };
     shards
         .flatten()
-        .map(|s| std::fs::read_dir(s.path()).map(|d| d.count()).unwrap_or(0))
+        .map(|s| {
+            std::fs::read_dir(s.path())
+                .map(|d| {
+                    d.flatten()
+                        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                        .count()
+                })
+                .unwrap_or(0)
+        })
         .sum()
 }
 
