@@ -53,6 +53,15 @@ fn classifier_example_runs_end_to_end() {
     );
     assert!(stdout.contains("workspace restored: 20 shards"), "{stdout}");
     assert!(dir.join("mlci.lock").is_file());
+    assert!(
+        stdout.contains("PASS eval/metrics.json:accuracy  accuracy >= 0.8"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("```mermaid\nxychart-beta\n    title \"Training loss\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("mlci ci: gates passed"), "{stdout}");
     // A second scaffold into the same directory refuses to overwrite.
     let mut cmd = std::process::Command::new(BIN);
     hermetic(&mut cmd, tmp.path());

@@ -25,6 +25,7 @@ cat eval/metrics.json
 
 step "mlci report: what the param change did, as Markdown for a pull request"
 $MLCI report
+$MLCI gate
 
 step "change it back: the run cache restores the earlier model instead of training"
 git checkout -q -- params.yaml
@@ -36,3 +37,6 @@ $MLCI status || true
 $MLCI checkout
 $MLCI status --check
 echo "workspace restored: $(ls data/raw | wc -l | tr -d ' ') shards and models/model.json"
+
+step "mlci ci: the whole CI job (repro, gates, report, verdict) as it runs in GitHub Actions"
+$MLCI ci > /dev/null && echo "mlci ci: gates passed"
