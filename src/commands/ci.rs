@@ -277,7 +277,8 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
                 let msg = format!("gate failed: {}{note}", r.text)
                     .replace('%', "%25")
                     .replace('\n', "%0A");
-                ctx.printer.data(&format!("::error file={file},title=mlci gate::{msg}"))?;
+                ctx.printer
+                    .data(&format!("::error file={file},title=mlci gate::{msg}"))?;
             }
         }
     }
