@@ -121,15 +121,18 @@ pub fn resolve_commit(root: &Path, rev: &str) -> Result<git2::Oid, git2::Error> 
 
 /// The content of `path` (repo-relative, `/`-separated) in commit `commit`,
 /// or None when the tree has no such file.
-pub fn file_at(root: &Path, commit: git2::Oid, path: &str) -> Result<Option<Vec<u8>>, git2::Error> {
-    let repo = Repository::open(root)?;
+pub fn file_in(
+    repo: &Repository,
+    commit: git2::Oid,
+    path: &str,
+) -> Result<Option<Vec<u8>>, git2::Error> {
     let tree = repo.find_commit(commit)?.tree()?;
     let entry = match tree.get_path(Path::new(path)) {
         Ok(e) => e,
         Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let object = entry.to_object(&repo)?;
+    let object = entry.to_object(repo)?;
     let content = object.as_blob().map(|b| b.content().to_vec());
     Ok(content)
 }

@@ -4,7 +4,7 @@ use clap::Args;
 
 use crate::config::Overrides;
 
-use super::metrics::{compare, evaluate_gates};
+use super::metrics::{compare, evaluate_gates, Kind};
 use super::Ctx;
 
 /// Evaluate the gates in mlci.yaml: each rule with its value and verdict.
@@ -27,8 +27,8 @@ pub fn cmd_gate(ctx: &Ctx, args: GateArgs) -> anyhow::Result<u8> {
     let GateArgs { base, target, json } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
-    let cmp = compare(&repo, base.as_deref(), &target, &[])?;
-    let Some(results) = evaluate_gates(&repo, &pipeline, &cmp.base, &cmp.target)? else {
+    let cmp = compare(&repo, base.as_deref(), &target, &[Kind::Metrics])?;
+    let Some(results) = evaluate_gates(&pipeline, &cmp)? else {
         ctx.printer
             .info("no gates: add a `gates:` section to mlci.yaml");
         return Ok(crate::exit::OK);

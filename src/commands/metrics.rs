@@ -290,25 +290,11 @@ fn run_diff(ctx: &Ctx, args: DiffArgs, kind: Kind) -> anyhow::Result<u8> {
     Ok(crate::exit::OK)
 }
 
-/// The values of every metrics file at `rev` (files missing there are left out).
-pub fn metric_values(repo: &Repo, rev: &Rev) -> anyhow::Result<(crate::gate::Values, Vec<String>)> {
-    let files = files(repo, Kind::Metrics)?;
-    let mut reader = RevReader::new(&repo.root, &repo.cache, rev.clone());
-    let mut values = crate::gate::Values::new();
-    for f in &files {
-        if let Some(v) = reader.values(f)? {
-            values.insert(f.clone(), v);
-        }
-    }
-    Ok((values, files))
-}
-
-/// Evaluates the gates of mlci.yaml between two revisions; None when none are defined.
+/// Evaluates the gates of mlci.yaml on a comparison's metrics (which must
+/// include `Kind::Metrics`); None when no gates are defined.
 pub fn evaluate_gates(
-    repo: &Repo,
     pipeline: &crate::pipeline::Pipeline,
-    base: &Rev,
-    target: &Rev,
+    cmp: &Comparison,
 ) -> anyhow::Result<Option<Vec<crate::gate::GateResult>>> {
     let Some(def) = &pipeline.gates else {
         return Ok(None);
@@ -317,8 +303,22 @@ pub fn evaluate_gates(
     if gates.is_empty() {
         return Ok(None);
     }
-    let (now, files) = metric_values(repo, target)?;
-    let (before, _) = metric_values(repo, base)?;
+    // The comparison already read both sides; rebuild the values from its rows.
+    let (mut now, mut before) = (crate::gate::Values::new(), crate::gate::Values::new());
+    for r in &cmp.metrics {
+        if let Some(v) = &r.new {
+            now.entry(r.path.clone())
+                .or_default()
+                .insert(r.key.clone(), v.clone());
+        }
+        if let Some(v) = &r.old {
+            before
+                .entry(r.path.clone())
+                .or_default()
+                .insert(r.key.clone(), v.clone());
+        }
+    }
+    let files = metric_files(pipeline);
     Ok(Some(crate::gate::evaluate(&gates, &now, &before, &files)?))
 }
 

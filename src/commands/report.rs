@@ -141,7 +141,7 @@ pub fn build(
     }
 
     let plots = build_plots(ctx, repo, pipeline, &cmp, plots_dir.as_deref())?;
-    let gate_results = super::metrics::evaluate_gates(repo, pipeline, &cmp.base, &cmp.target)?;
+    let gate_results = super::metrics::evaluate_gates(pipeline, &cmp)?;
     let mut verdict = Context::summarize(
         &metrics_changed
             .iter()

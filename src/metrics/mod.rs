@@ -99,6 +99,8 @@ pub struct RevReader<'a> {
     cache: &'a Cache,
     rev: Rev,
     lock: Option<Option<LockFile>>,
+    /// Opened on first use and kept: one open per reader, not per file.
+    git: Option<git2::Repository>,
 }
 
 impl<'a> RevReader<'a> {
@@ -108,11 +110,23 @@ impl<'a> RevReader<'a> {
             cache,
             rev,
             lock: None,
+            git: None,
         }
     }
 
     pub fn rev(&self) -> &Rev {
         &self.rev
+    }
+
+    /// `path` in commit `id`, through the kept repository handle.
+    fn blob(&mut self, id: git2::Oid, path: &str) -> Result<Option<Vec<u8>>, MetricsError> {
+        if self.git.is_none() {
+            let repo =
+                git2::Repository::open(self.root).map_err(|e| self.read_err(path, e.message()))?;
+            self.git = Some(repo);
+        }
+        let repo = self.git.as_ref().expect("opened above");
+        crate::git::file_in(repo, id, path).map_err(|e| self.read_err(path, e.message()))
     }
 
     fn read_err(&self, file: &str, message: impl ToString) -> MetricsError {
@@ -135,16 +149,12 @@ impl<'a> RevReader<'a> {
             }
             Rev::Commit { id, .. } => *id,
         };
-        if let Some(bytes) = crate::git::file_at(self.root, id, path)
-            .map_err(|e| self.read_err(path, e.message()))?
-        {
+        if let Some(bytes) = self.blob(id, path)? {
             return Ok(Some(bytes));
         }
         // Not in git: a tracked file or a cached stage output?
         let pointer = format!("{path}.{}", crate::pointer::EXTENSION);
-        let oid = match crate::git::file_at(self.root, id, &pointer)
-            .map_err(|e| self.read_err(path, e.message()))?
-        {
+        let oid = match self.blob(id, &pointer)? {
             Some(text) => {
                 let p = Pointer::parse(&String::from_utf8_lossy(&text), Path::new(&pointer))
                     .map_err(|e| self.read_err(path, e))?;
@@ -169,8 +179,7 @@ impl<'a> RevReader<'a> {
 
     fn lock_out(&mut self, id: git2::Oid, path: &str) -> Result<Option<Oid>, MetricsError> {
         if self.lock.is_none() {
-            let text = crate::git::file_at(self.root, id, LOCK_FILE)
-                .map_err(|e| self.read_err(LOCK_FILE, e.message()))?;
+            let text = self.blob(id, LOCK_FILE)?;
             let lock = match text {
                 Some(t) => Some(
                     LockFile::parse(&String::from_utf8_lossy(&t))
