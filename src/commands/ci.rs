@@ -9,8 +9,7 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use clap::Args;
 
@@ -54,40 +53,25 @@ pub struct CiArgs {
 
 /// Prints repro progress like `mlci repro` and remembers what ran and why.
 struct Collect<'p> {
-    printer: &'p crate::printer::Printer,
+    print: super::repro::Printing<'p>,
     ran: Mutex<Vec<StageView>>,
 }
 
 impl Events for Collect<'_> {
     fn event(&self, e: Event<'_>) {
-        match &e {
-            Event::Running { stage, reasons, .. } => {
-                self.ran.lock().expect("lock").push(StageView {
-                    name: stage.to_string(),
-                    reasons: reasons.iter().map(|r| r.to_string()).collect(),
-                })
-            }
-            Event::Restored { stage } => self.ran.lock().expect("lock").push(StageView {
+        let ran = match &e {
+            Event::Running { stage, reasons, .. } => Some(StageView {
+                name: stage.to_string(),
+                reasons: reasons.iter().map(|r| r.to_string()).collect(),
+            }),
+            Event::Restored { stage } => Some(StageView {
                 name: stage.to_string(),
                 reasons: vec!["restored from the run cache".into()],
             }),
-            _ => {}
-        }
-        match e {
-            Event::Running { stage, cmd, .. } => self
-                .printer
-                .info(&format!("running stage `{stage}`\n> {}", cmd.join("\n> "))),
-            Event::Restored { stage } => self.printer.info(&format!(
-                "restored the outputs of `{stage}` from the run cache"
-            )),
-            Event::Line { stage, line, .. } => {
-                let _ = writeln!(std::io::stderr().lock(), "[{stage}] {line}");
-            }
-            Event::Failed { stage, why } => {
-                self.printer.warn(&format!("stage `{stage}` failed: {why}"))
-            }
-            Event::UpToDate { .. } | Event::WouldRun { .. } => {}
-        }
+            _ => None,
+        };
+        self.ran.lock().expect("lock").extend(ran);
+        self.print.event(e);
     }
 }
 
@@ -165,15 +149,14 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
     }
 
     let collect = Collect {
-        printer: ctx.printer,
+        print: super::repro::Printing {
+            printer: ctx.printer,
+        },
         ran: Mutex::new(Vec::new()),
     };
     if !no_repro && !pipeline.stages.is_empty() {
         let _lock = repo.lock()?;
-        let interrupted = Arc::new(AtomicBool::new(false));
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::flag::register(sig, Arc::clone(&interrupted))?;
-        }
+        let interrupted = super::repro::interrupt_flag()?;
         let opts = ReproOptions {
             jobs,
             run_cache: !no_run_cache,

@@ -6,9 +6,7 @@ use clap::Args;
 
 use crate::config::Overrides;
 use crate::fsutil::write_atomic;
-use crate::pipeline::dag::Dag;
-use crate::pipeline::lock::LockFile;
-use crate::pipeline::status::{current_inputs, reasons, ParamsCache};
+use crate::pipeline::status::stage_reasons;
 use crate::progress::Silent;
 use crate::report::{render, Context, Links, RevInfo, RowView, StageView, DEFAULT_TEMPLATE};
 use crate::track::Workspace;
@@ -114,26 +112,12 @@ pub fn build(
         && matches!(cmp.target, crate::metrics::Rev::Workspace)
         && !pipeline.stages.is_empty()
     {
-        let dag = Dag::build(&pipeline.stages)?;
-        let lock = LockFile::load(&repo.root)?;
         let mut ws = Workspace::open(repo);
-        let mut params_cache = ParamsCache::default();
-        for &i in &dag.order {
-            let stage = &pipeline.stages[i];
-            if stage.frozen {
-                continue;
-            }
-            let inputs = current_inputs(&mut ws, pipeline, stage, &mut params_cache, &Silent)?;
-            let why = reasons(
-                &mut ws,
-                stage,
-                &inputs,
-                lock.stages.get(&stage.name),
-                &Silent,
-            )?;
+        for (name, why) in stage_reasons(&mut ws, pipeline, &Silent)? {
+            let why = why.unwrap_or_default();
             if !why.is_empty() {
                 stages.push(StageView {
-                    name: stage.name.clone(),
+                    name,
                     reasons: why.iter().map(|r| r.to_string()).collect(),
                 });
             }

@@ -46,8 +46,9 @@ pub struct ReproArgs {
     pub no_run_cache: bool,
 }
 
-struct Printing<'p> {
-    printer: &'p Printer,
+/// Prints repro's progress (shared with `mlci ci`).
+pub struct Printing<'p> {
+    pub printer: &'p Printer,
 }
 
 impl Events for Printing<'_> {
@@ -118,10 +119,7 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<u8> {
             .info("no stages: define them under `stages:` in mlci.yaml (or dvc.yaml)");
         return Ok(crate::exit::OK);
     }
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&interrupted))?;
-    }
+    let interrupted = interrupt_flag()?;
     let opts = ReproOptions {
         targets,
         force,
@@ -175,4 +173,14 @@ fn gitignores(p: &crate::pipeline::Pipeline) -> String {
     v.sort();
     v.dedup();
     v.join(" ")
+}
+
+/// A flag that SIGINT and SIGTERM set, so a running repro can stop its
+/// stages' process groups and leave mlci.lock consistent.
+pub fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&flag))?;
+    }
+    Ok(flag)
 }

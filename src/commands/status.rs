@@ -7,9 +7,7 @@ use serde::Serialize;
 
 use crate::config::Overrides;
 use crate::lock::LockError;
-use crate::pipeline::dag::Dag;
-use crate::pipeline::lock::LockFile;
-use crate::pipeline::status::{current_inputs, reasons, ParamsCache, Reason};
+use crate::pipeline::status::{stage_reasons, Reason};
 use crate::track::{DataState, DataStatus, Workspace};
 
 use super::{reporter, select_tracked, Ctx};
@@ -80,35 +78,17 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
     let mut stages = Vec::new();
     if targets.is_empty() && !pipeline.stages.is_empty() {
         super::note_unused_keys(ctx, &pipeline);
-        let dag = Dag::build(&pipeline.stages)?;
-        let lockfile = LockFile::load(&repo.root)?;
-        let mut params = ParamsCache::default();
-        for &i in &dag.order {
-            let stage = &pipeline.stages[i];
-            if stage.frozen {
-                stages.push(StageJson {
-                    name: stage.name.clone(),
-                    state: "frozen",
-                    reasons: Vec::new(),
-                });
-                continue;
-            }
-            let inputs = current_inputs(&mut ws, &pipeline, stage, &mut params, reporter.as_ref())?;
-            let why = reasons(
-                &mut ws,
-                stage,
-                &inputs,
-                lockfile.stages.get(&stage.name),
-                reporter.as_ref(),
-            )?;
+        for (name, why) in stage_reasons(&mut ws, &pipeline, reporter.as_ref())? {
+            let state = match &why {
+                None => "frozen",
+                Some(w) if w.is_empty() => "up_to_date",
+                Some(_) => "stale",
+            };
             stages.push(StageJson {
-                name: stage.name.clone(),
-                state: if why.is_empty() {
-                    "up_to_date"
-                } else {
-                    "stale"
-                },
+                name,
+                state,
                 reasons: why
+                    .unwrap_or_default()
                     .into_iter()
                     .map(|r| ReasonJson {
                         text: r.to_string(),

@@ -305,3 +305,30 @@ pub fn reasons(
     }
     Ok(out)
 }
+
+/// A stage's name and why it is stale (empty: up to date; None: frozen).
+pub type StageReasons = (String, Option<Vec<Reason>>);
+
+/// Every stage in graph order with why it is stale, judged against the
+/// repository's mlci.lock.
+pub fn stage_reasons(
+    ws: &mut Workspace,
+    pipeline: &Pipeline,
+    reporter: &dyn Reporter,
+) -> Result<Vec<StageReasons>, crate::pipeline::repro::ReproError> {
+    let dag = crate::pipeline::dag::Dag::build(&pipeline.stages)?;
+    let lock = crate::pipeline::lock::LockFile::load(&ws.repo.root)?;
+    let mut params = ParamsCache::default();
+    let mut out = Vec::new();
+    for &i in &dag.order {
+        let stage = &pipeline.stages[i];
+        if stage.frozen {
+            out.push((stage.name.clone(), None));
+            continue;
+        }
+        let inputs = current_inputs(ws, pipeline, stage, &mut params, reporter)?;
+        let why = reasons(ws, stage, &inputs, lock.stages.get(&stage.name), reporter)?;
+        out.push((stage.name.clone(), Some(why)));
+    }
+    Ok(out)
+}
