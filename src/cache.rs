@@ -344,6 +344,31 @@ impl Cache {
         }
     }
 
+    /// Stores bytes that came from elsewhere (a remote) only if they hash to
+    /// the name they came under; on a mismatch returns the actual hash and
+    /// stores nothing.
+    pub fn put_checked(&self, oid: &Oid, bytes: &[u8]) -> io::Result<Result<(), Digest>> {
+        let actual = Digest::of_bytes(bytes);
+        if actual != oid.digest {
+            return Ok(Err(actual));
+        }
+        self.put_bytes(oid, bytes)?;
+        Ok(Ok(()))
+    }
+
+    /// Starts an object that arrives in pieces (a streamed download): the
+    /// pieces are hashed as they are written to a temp file, and
+    /// [`Incoming::finish`] publishes it only if the hash matches.
+    pub fn incoming(&self) -> io::Result<Incoming<'_>> {
+        let (tmp, file) = self.create_tmp()?;
+        Ok(Incoming {
+            cache: self,
+            tmp,
+            file: Some(io::BufWriter::with_capacity(1 << 20, file)),
+            hasher: Hasher::new(),
+        })
+    }
+
     /// Reads a (small) object whole and checks its hash.
     pub fn read_verified(&self, oid: &Oid) -> Result<Vec<u8>, CacheError> {
         let path = self.object_path(oid);
@@ -549,6 +574,52 @@ pub fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+/// An object being received piece by piece; dropped unfinished, its temp
+/// file is removed and nothing becomes visible in the cache.
+pub struct Incoming<'c> {
+    cache: &'c Cache,
+    tmp: PathBuf,
+    file: Option<io::BufWriter<File>>,
+    hasher: Hasher,
+}
+
+impl Incoming<'_> {
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.hasher.update(bytes);
+        let file = self.file.as_mut().expect("written before finish");
+        file.write_all(bytes).map_err(|e| with_path(e, &self.tmp))
+    }
+
+    /// Publishes the object under `oid` if the bytes hash to it; otherwise
+    /// discards them and returns the actual hash.
+    pub fn finish(mut self, oid: &Oid) -> io::Result<Result<(), Digest>> {
+        let file = self.file.take().expect("finished once");
+        file.into_inner()
+            .map_err(|e| with_path(e.into_error(), &self.tmp))?;
+        let actual = std::mem::take(&mut self.hasher).finish();
+        if actual != oid.digest {
+            let _ = std::fs::remove_file(&self.tmp);
+            return Ok(Err(actual));
+        }
+        let res = if self.cache.contains(oid) {
+            std::fs::remove_file(&self.tmp).map_err(|e| with_path(e, &self.tmp))
+        } else {
+            self.cache.publish(&self.tmp, oid)
+        };
+        self.tmp = PathBuf::new();
+        res.map(Ok)
+    }
+}
+
+impl Drop for Incoming<'_> {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            self.file.take();
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -67,7 +67,8 @@ pub fn hint_for(err: &anyhow::Error) -> Option<String> {
             crate::pipeline::lock::LockFileError,
             crate::metrics::MetricsError,
             crate::report::ReportError,
-            crate::gate::GateError
+            crate::gate::GateError,
+            crate::remote::RemoteError
         );
     }
     if found.is_none() {

@@ -28,6 +28,7 @@ pub mod plots;
 pub mod pointer;
 pub mod printer;
 pub mod progress;
+pub mod remote;
 pub mod repo;
 pub mod report;
 pub mod state;

@@ -10,6 +10,14 @@ pub trait Reporter: Sync {
     fn start(&self, _label: &str, _total: Option<u64>) {}
     /// `n` more units are done.
     fn inc(&self, _n: u64) {}
+    /// A transfer of `objects` objects totalling `bytes` starts.
+    fn start_transfer(&self, label: &str, objects: u64, _bytes: u64) {
+        self.start(label, Some(objects));
+    }
+    /// One more object of `bytes` is across.
+    fn transferred(&self, objects: u64, _bytes: u64) {
+        self.inc(objects);
+    }
     /// The current phase is over.
     fn finish(&self) {}
 }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    add, checkout, ci, dag, gate, gc, init, metrics, remove, report, repro, status,
+    add, checkout, ci, dag, fetch, gate, gc, init, metrics, push, remote, remove, report, repro,
+    status,
 };
 
 /// mlci: the ML lifecycle in Git and CI.
@@ -47,4 +48,8 @@ pub enum Command {
     Report(report::ReportArgs),
     Gate(gate::GateArgs),
     Ci(ci::CiArgs),
+    Remote(remote::RemoteArgs),
+    Push(push::PushArgs),
+    Fetch(fetch::FetchArgs),
+    Pull(fetch::PullArgs),
 }

@@ -6,15 +6,19 @@ pub mod add;
 pub mod checkout;
 pub mod ci;
 pub mod dag;
+pub mod fetch;
 pub mod gate;
 pub mod gc;
 pub mod init;
 pub mod metrics;
+pub mod push;
+pub mod remote;
 pub mod remove;
 pub mod report;
 pub mod reporter;
 pub mod repro;
 pub mod status;
+pub mod sync;
 
 use std::path::{Path, PathBuf};
 
@@ -50,6 +54,10 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
         Command::Report(args) => report::cmd_report(&ctx, args),
         Command::Gate(args) => gate::cmd_gate(&ctx, args),
         Command::Ci(args) => ci::cmd_ci(&ctx, args),
+        Command::Remote(args) => remote::cmd_remote(&ctx, args),
+        Command::Push(args) => push::cmd_push(&ctx, args),
+        Command::Fetch(args) => fetch::cmd_fetch(&ctx, args),
+        Command::Pull(args) => fetch::cmd_pull(&ctx, args),
     }
 }
 

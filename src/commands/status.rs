@@ -10,7 +10,10 @@ use crate::lock::LockError;
 use crate::pipeline::status::{stage_reasons, Reason};
 use crate::track::{DataState, DataStatus, Workspace};
 
-use super::{reporter, select_tracked, Ctx};
+use super::{reporter, select_tracked, sync, Ctx};
+use crate::cache::Oid;
+use crate::remote::{known::Known, transfer, Remote};
+use crate::repo::Repo;
 
 /// Show what changed in tracked files and directories.
 ///
@@ -28,6 +31,10 @@ pub struct StatusArgs {
     /// Exit 1 when anything differs (for scripts and CI).
     #[arg(long)]
     pub check: bool,
+    /// Also compare with a remote (the default one, or NAME): what is only
+    /// local, only remote, or missing everywhere. Asks the remote itself.
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    pub remote: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -48,8 +55,8 @@ struct ReasonJson {
 struct StatusJson<'a> {
     data: &'a [DataStatus],
     stages: Vec<StageJson>,
-    /// Remote comparison (`--remote`): not computed by this command yet.
-    remote: Option<()>,
+    /// Remote comparison (`--remote`).
+    remote: Option<RemoteStatus>,
 }
 
 pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
@@ -57,6 +64,7 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
         targets,
         json,
         check,
+        remote,
     } = args;
     let repo = ctx.repo(&Overrides::default())?;
     // Status only reads the workspace; the lock protects the hash state it
@@ -101,15 +109,27 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
     if lock.is_some() {
         ws.finish()?;
     }
+    let remote = match remote {
+        Some(name) => {
+            let requested = (!name.is_empty()).then_some(name.as_str());
+            let (remote, jobs) = sync::require_remote(&repo, requested, None)?;
+            let tracked = super::select_with_lock_outs(&repo, &ctx.cwd, &targets)?;
+            Some(remote_status(ctx, &repo, &remote, jobs, &tracked)?)
+        }
+        None => None,
+    };
     let differs = statuses
         .iter()
         .any(|s| s.state != DataState::Unchanged || !s.in_cache)
-        || stages.iter().any(|s| s.state == "stale");
+        || stages.iter().any(|s| s.state == "stale")
+        || remote
+            .as_ref()
+            .is_some_and(|r| r.paths.iter().any(|p| p.state != RemoteState::Synced));
     if json {
         let out = StatusJson {
             data: &statuses,
             stages,
-            remote: None,
+            remote,
         };
         ctx.printer.data(&serde_json::to_string_pretty(&out)?)?;
     } else {
@@ -129,6 +149,9 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
                     text.push_str(&format!("    {}\n", r.text));
                 }
             }
+        }
+        if let Some(r) = &remote {
+            text.push_str(&render_remote(r));
         }
         ctx.printer.data(&text)?;
     }
@@ -176,6 +199,161 @@ fn render(statuses: &[DataStatus]) -> String {
     }
     if out.is_empty() {
         out = format!("{} tracked path(s) up to date\n", statuses.len());
+    }
+    out
+}
+
+/// Where a tracked path's objects are, seen from a remote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemoteState {
+    /// Every object is in the cache and on the remote.
+    Synced,
+    /// Some objects are only local: `mlci push` sends them.
+    NotPushed,
+    /// Some objects are only on the remote: `mlci fetch` gets them.
+    NotFetched,
+    /// Some objects are in neither place.
+    Missing,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RemotePath {
+    path: String,
+    state: RemoteState,
+    objects: usize,
+    local_only: usize,
+    remote_only: usize,
+    missing: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RemoteStatus {
+    name: String,
+    url: String,
+    paths: Vec<RemotePath>,
+}
+
+/// Compares the cache with the remote itself (the known-objects record is
+/// not trusted here; it is rewritten from what the remote said).
+fn remote_status(
+    ctx: &Ctx,
+    repo: &Repo,
+    remote: &Remote,
+    jobs: usize,
+    tracked: &[crate::track::Tracked],
+) -> anyhow::Result<RemoteStatus> {
+    let cache = &repo.cache;
+    let rt = crate::remote::runtime()?;
+    let mut known = Known::load(&repo.tmp_dir(), &remote.url);
+    let mut groups = sync::groups(cache, tracked);
+    // Directory listings only on the remote are read from it (they are
+    // small and verified), so their files can be counted too.
+    let manifests: Vec<transfer::Want> = groups
+        .iter()
+        .filter(|g| g.manifest_missing && !cache.contains(&g.root))
+        .map(|g| transfer::Want::object(g.root, None))
+        .collect();
+    if !manifests.is_empty() {
+        rt.block_on(transfer::download(
+            remote,
+            cache,
+            &manifests,
+            jobs,
+            &mut known,
+            &crate::progress::Silent,
+        ))?;
+        for g in groups.iter_mut() {
+            sync::expand(cache, g);
+        }
+    }
+    let mut keys: Vec<String> = groups
+        .iter()
+        .flat_map(|g| g.objects.iter().map(|(o, _)| transfer::object_key(o)))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let reporter = reporter::for_printer(ctx.printer);
+    let absent = rt.block_on(transfer::missing(remote, &keys, jobs, reporter.as_ref()))?;
+    for k in &keys {
+        if absent.contains(k) {
+            known.remove(k);
+        } else {
+            known.insert(k);
+        }
+    }
+    known.save()?;
+    let paths = groups
+        .iter()
+        .map(|g| {
+            let mut p = RemotePath {
+                path: g.label.clone(),
+                state: RemoteState::Synced,
+                objects: g.objects.len(),
+                local_only: 0,
+                remote_only: 0,
+                missing: 0,
+            };
+            let mut seen: std::collections::HashSet<Oid> = Default::default();
+            for (oid, _) in &g.objects {
+                if !seen.insert(*oid) {
+                    continue;
+                }
+                let local = cache.contains(oid);
+                let on_remote = !absent.contains(&transfer::object_key(oid));
+                match (local, on_remote) {
+                    (true, false) => p.local_only += 1,
+                    (false, true) => p.remote_only += 1,
+                    (false, false) => p.missing += 1,
+                    (true, true) => {}
+                }
+            }
+            if g.manifest_missing {
+                p.missing += 1;
+            }
+            p.state = if p.missing > 0 {
+                RemoteState::Missing
+            } else if p.local_only > 0 {
+                RemoteState::NotPushed
+            } else if p.remote_only > 0 {
+                RemoteState::NotFetched
+            } else {
+                RemoteState::Synced
+            };
+            p
+        })
+        .collect();
+    Ok(RemoteStatus {
+        name: remote.name.clone(),
+        url: remote.url.clone(),
+        paths,
+    })
+}
+
+fn render_remote(r: &RemoteStatus) -> String {
+    let mut out = format!("remote `{}` ({}):\n", r.name, r.url);
+    let mut any = false;
+    for p in &r.paths {
+        let what = match p.state {
+            RemoteState::Synced => continue,
+            RemoteState::NotPushed => format!(
+                "not pushed ({} of {} object(s) only local)",
+                p.local_only, p.objects
+            ),
+            RemoteState::NotFetched => format!(
+                "not fetched ({} of {} object(s) only on the remote)",
+                p.remote_only, p.objects
+            ),
+            RemoteState::Missing => format!(
+                "missing everywhere ({} of {} object(s) in neither the cache nor the remote)",
+                p.missing, p.objects
+            ),
+        };
+        any = true;
+        out.push_str(&format!("    {}: {what}\n", p.path));
+    }
+    if !any {
+        out.push_str(&format!("    {} tracked path(s) in sync\n", r.paths.len()));
     }
     out
 }

@@ -124,8 +124,27 @@ impl Settings {
     pub fn load(mlci_dir: &Path, overrides: &Overrides) -> Result<Settings, ConfigError> {
         let shared = mlci_dir.join(CONFIG_FILE);
         let local = mlci_dir.join(LOCAL_CONFIG_FILE);
-        let shared_v = read_checked(&shared)?;
-        let local_v = read_checked(&local)?;
+        let shared_text = read_text(&shared)?;
+        let local_text = read_text(&local)?;
+        let mut settings = Settings::from_texts(
+            (&shared, shared_text.as_deref()),
+            (&local, local_text.as_deref()),
+        )?;
+        apply_env(&mut settings)?;
+        if let Some(j) = overrides.jobs {
+            settings.jobs = j.max(1);
+        }
+        Ok(settings)
+    }
+
+    /// Validates the two files' texts (None: absent) without the
+    /// environment: what `mlci remote` checks before it writes an edit.
+    pub fn from_texts(
+        shared: (&Path, Option<&str>),
+        local: (&Path, Option<&str>),
+    ) -> Result<Settings, ConfigError> {
+        let shared_v = check_text(shared.1, shared.0)?;
+        let local_v = check_text(local.1, local.0)?;
         let merged = match (shared_v, local_v) {
             (Some(a), Some(b)) => deep_merge(a, b),
             (Some(a), None) => a,
@@ -135,35 +154,32 @@ impl Settings {
         let wire: ConfigWire = if merged.is_null() {
             ConfigWire::default()
         } else {
-            yaml::from_value(merged, &shared)?
+            yaml::from_value(merged, shared.0)?
         };
-        let mut settings = validate(wire, &shared)?;
-        apply_env(&mut settings)?;
-        if let Some(j) = overrides.jobs {
-            settings.jobs = j.max(1);
-        }
-        Ok(settings)
+        validate(wire, shared.0)
     }
 }
 
-/// Reads one config file (None when absent) and checks it against the
-/// schema on its own, so errors carry that file's line numbers.
-fn read_checked(path: &Path) -> Result<Option<Value>, ConfigError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(ConfigError::Io {
-                file: path.to_path_buf(),
-                source,
-            })
-        }
-    };
-    if text.trim().is_empty() {
-        return Ok(None);
+/// The text of a config file, None when it does not exist.
+pub fn read_text(path: &Path) -> Result<Option<String>, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ConfigError::Io {
+            file: path.to_path_buf(),
+            source,
+        }),
     }
-    let _: ConfigWire = yaml::parse(&text, path)?;
-    Ok(Some(yaml::parse(&text, path)?))
+}
+
+/// Checks one config file's text against the schema on its own, so errors
+/// carry that file's line numbers.
+fn check_text(text: Option<&str>, path: &Path) -> Result<Option<Value>, ConfigError> {
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let _: ConfigWire = yaml::parse(text, path)?;
+    Ok(Some(yaml::parse(text, path)?))
 }
 
 /// `b` over `a`: mappings merge key by key, anything else is replaced.

@@ -1,0 +1,145 @@
+//! `mlci fetch` and `mlci pull`: download what the workspace references
+//! from a remote into the cache (and, for pull, into the workspace).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::config::Overrides;
+use crate::error::hinted;
+use crate::remote::{self, known::Known, Remote};
+use crate::repo::Repo;
+use crate::track::Workspace;
+
+use super::{human_bytes, reporter, select_with_lock_outs, sync, Ctx};
+
+/// Download tracked data, stage outputs and run records from a remote into
+/// the cache, without touching the workspace.
+///
+/// Every object is verified against its hash before it enters the cache; a
+/// corrupt one is an error naming it and the remote. Objects already in the
+/// cache are not downloaded again, so an interrupted fetch resumes.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Tracked paths or pointer files to fetch; everything the workspace references when omitted.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<PathBuf>,
+    /// The remote (default: `core.remote`, or the only one defined).
+    #[arg(short, long, value_name = "NAME")]
+    pub remote: Option<String>,
+    /// Transfers in flight (default: the remote's `jobs`, else `core.jobs`).
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Do not fetch run records.
+    #[arg(long)]
+    pub no_run_cache: bool,
+}
+
+/// `mlci fetch`, then `mlci checkout` of the same targets.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+    /// Overwrite local changes that are not in the cache.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+pub fn cmd_fetch(ctx: &Ctx, args: FetchArgs) -> anyhow::Result<u8> {
+    let FetchArgs {
+        targets,
+        remote,
+        jobs,
+        no_run_cache,
+    } = args;
+    let repo = ctx.repo(&Overrides::default())?;
+    let _lock = repo.lock()?;
+    let (remote, jobs) = sync::require_remote(&repo, remote.as_deref(), jobs)?;
+    fetch(ctx, &repo, &remote, jobs, &targets, !no_run_cache)?;
+    Ok(crate::exit::OK)
+}
+
+pub fn cmd_pull(ctx: &Ctx, args: PullArgs) -> anyhow::Result<u8> {
+    let PullArgs {
+        fetch:
+            FetchArgs {
+                targets,
+                remote,
+                jobs,
+                no_run_cache,
+            },
+        force,
+    } = args;
+    let repo = ctx.repo(&Overrides::default())?;
+    let _lock = repo.lock()?;
+    let (remote, jobs) = sync::require_remote(&repo, remote.as_deref(), jobs)?;
+    fetch(ctx, &repo, &remote, jobs, &targets, !no_run_cache)?;
+    checkout(ctx, &repo, &targets, force)?;
+    Ok(crate::exit::OK)
+}
+
+/// Restores the workspace from the cache after a fetch.
+pub fn checkout(ctx: &Ctx, repo: &Repo, targets: &[PathBuf], force: bool) -> anyhow::Result<()> {
+    let tracked = select_with_lock_outs(repo, &ctx.cwd, targets)?;
+    let reporter = reporter::for_printer(ctx.printer);
+    let mut ws = Workspace::open(repo);
+    let result = ws.checkout(&tracked, force, reporter.as_ref());
+    ws.finish()?;
+    let s = result?;
+    ctx.printer.info(&format!(
+        "restored {} file(s), {} already up to date",
+        s.restored, s.unchanged
+    ));
+    Ok(())
+}
+
+/// Fetches the objects of `targets` (everything when empty) and, when
+/// `run_cache`, the remote's run records. Objects the remote lacks are an
+/// error naming the tracked paths they belong to, after everything else
+/// has been fetched.
+pub fn fetch(
+    ctx: &Ctx,
+    repo: &Repo,
+    remote: &Remote,
+    jobs: usize,
+    targets: &[PathBuf],
+    run_cache: bool,
+) -> anyhow::Result<()> {
+    let tracked = select_with_lock_outs(repo, &ctx.cwd, targets)?;
+    let mut groups = sync::groups(&repo.cache, &tracked);
+    let rt = remote::runtime()?;
+    let mut known = Known::load(&repo.tmp_dir(), &remote.url);
+    let result = sync::fetch_groups(ctx, &rt, remote, jobs, &repo.cache, &mut groups, &mut known);
+    let records = match &result {
+        Ok(_) if run_cache && targets.is_empty() => {
+            sync::fetch_run_records(&rt, remote, jobs, &repo.cache, &mut known)
+        }
+        _ => Ok(0),
+    };
+    known.save()?;
+    let (summary, lost) = result?;
+    let records = records?;
+    ctx.printer.info(&format!(
+        "fetched {} object(s) ({}) from `{}`{}",
+        summary.objects,
+        human_bytes(summary.bytes),
+        remote.name,
+        if records > 0 {
+            format!(" and {records} run record(s)")
+        } else {
+            String::new()
+        }
+    ));
+    if !lost.is_empty() {
+        return Err(hinted(
+            format!(
+                "{} object(s) are in neither the cache nor remote `{}`; missing data for: {}",
+                summary.missing.len(),
+                remote.name,
+                lost.join(", ")
+            ),
+            "push them from a machine that has them (`mlci push`), or check that this is the right remote",
+        ));
+    }
+    Ok(())
+}

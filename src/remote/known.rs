@@ -1,0 +1,87 @@
+//! What a remote is known to hold, remembered locally so that a second push
+//! of the same data asks the remote almost nothing.
+//!
+//! The record is a hint, never the truth: `push` re-checks a sample of it
+//! on every run and drops it when the sample shows it stale, while
+//! `status --remote` and `pull` always ask the remote itself (and rewrite
+//! the record from what they saw). One file per remote URL under
+//! `.mlci/tmp/remotes/`, a key per line, written atomically.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::hash::Digest;
+
+pub struct Known {
+    path: PathBuf,
+    keys: HashSet<String>,
+    dirty: bool,
+}
+
+impl Known {
+    /// Loads the record for `url` (empty when there is none or it is
+    /// unreadable: it is only a hint).
+    pub fn load(tmp_dir: &Path, url: &str) -> Known {
+        let id = Digest::of_bytes(url.as_bytes()).to_hex();
+        let path = tmp_dir.join("remotes").join(format!("{}.known", &id[..16]));
+        let keys = std::fs::read_to_string(&path)
+            .map(|t| t.lines().map(str::to_string).collect())
+            .unwrap_or_default();
+        Known {
+            path,
+            keys,
+            dirty: false,
+        }
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.keys.contains(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn insert(&mut self, key: &str) {
+        if !self.keys.contains(key) {
+            self.keys.insert(key.to_string());
+            self.dirty = true;
+        }
+    }
+
+    pub fn remove(&mut self, key: &str) {
+        if self.keys.remove(key) {
+            self.dirty = true;
+        }
+    }
+
+    /// Forgets everything (the remote changed behind our back).
+    pub fn clear(&mut self) {
+        if !self.keys.is_empty() {
+            self.keys.clear();
+            self.dirty = true;
+        }
+    }
+
+    /// Writes the record if it changed.
+    pub fn save(&mut self) -> io::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let mut keys: Vec<&str> = self.keys.iter().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut text = keys.join("\n");
+        text.push('\n');
+        if let Some(dir) = self.path.parent() {
+            fs_err::create_dir_all(dir)?;
+        }
+        crate::fsutil::write_atomic_nosync(&self.path, text.as_bytes())?;
+        self.dirty = false;
+        Ok(())
+    }
+}

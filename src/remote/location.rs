@@ -1,0 +1,420 @@
+//! A remote's URL and options turned into an OpenDAL service and its
+//! configuration.
+//!
+//! Users write one URL per remote (`s3://bucket/prefix`, `/mnt/nas/mlci`,
+//! `sftp://user@host/path`, …) and a few backend keys; this module checks
+//! each key against the backend's list (so a typo is an error naming
+//! `remotes.NAME.KEY`, not a silently ignored setting) and fills in what the
+//! provider's standard environment supplies. Secret values are collected so
+//! that error messages can be scrubbed of them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::config::yaml::Value;
+
+use super::RemoteError;
+
+/// The storage services mlci speaks, each through OpenDAL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Local,
+    S3,
+    Gcs,
+    Azure,
+    Sftp,
+    Webdav,
+    Http,
+    Ghac,
+}
+
+impl Backend {
+    /// The OpenDAL scheme.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Backend::Local => "fs",
+            Backend::S3 => "s3",
+            Backend::Gcs => "gcs",
+            Backend::Azure => "azblob",
+            Backend::Sftp => "sftp",
+            Backend::Webdav => "webdav",
+            Backend::Http => "http",
+            Backend::Ghac => "ghac",
+        }
+    }
+
+    /// Object stores publish an upload only once it is complete; on file
+    /// servers a write is visible while it happens, so mlci writes to a temp
+    /// name and renames.
+    pub fn needs_rename(self) -> bool {
+        matches!(self, Backend::Local | Backend::Sftp | Backend::Webdav)
+    }
+
+    /// Keys a remote of this backend accepts besides `url` and `jobs`, as
+    /// (mlci key, OpenDAL key).
+    fn keys(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Backend::Local => &[],
+            Backend::S3 => &[
+                ("endpoint", "endpoint"),
+                ("region", "region"),
+                ("access_key_id", "access_key_id"),
+                ("secret_access_key", "secret_access_key"),
+                ("session_token", "session_token"),
+                ("profile", "profile"),
+                ("role_arn", "role_arn"),
+                ("allow_anonymous", "allow_anonymous"),
+                ("server_side_encryption", "server_side_encryption"),
+                ("storage_class", "default_storage_class"),
+                ("virtual_host_style", "enable_virtual_host_style"),
+            ],
+            Backend::Gcs => &[
+                ("endpoint", "endpoint"),
+                ("credential_path", "credential_path"),
+                ("credential", "credential"),
+                ("service_account", "service_account"),
+                ("allow_anonymous", "allow_anonymous"),
+                ("storage_class", "default_storage_class"),
+            ],
+            Backend::Azure => &[
+                ("endpoint", "endpoint"),
+                ("account_name", "account_name"),
+                ("account_key", "account_key"),
+                ("sas_token", "sas_token"),
+            ],
+            Backend::Sftp => &[
+                ("user", "user"),
+                ("key", "key"),
+                ("known_hosts", "known_hosts_strategy"),
+            ],
+            Backend::Webdav | Backend::Http => &[
+                ("user", "username"),
+                ("password", "password"),
+                ("token", "token"),
+            ],
+            Backend::Ghac => &[("version", "version"), ("endpoint", "endpoint")],
+        }
+    }
+}
+
+/// Keys whose values are credentials: never printed, scrubbed from errors.
+const SECRET_KEYS: &[&str] = &[
+    "secret_access_key",
+    "session_token",
+    "account_key",
+    "sas_token",
+    "password",
+    "token",
+    "credential",
+];
+
+/// Keys every remote accepts.
+pub const COMMON_KEYS: &[&str] = &["url", "jobs"];
+
+/// Where a remote's objects live, ready for OpenDAL.
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub backend: Backend,
+    pub config: BTreeMap<String, String>,
+    /// Secret values from the configuration and the environment.
+    pub secrets: Vec<String>,
+    /// Transfer concurrency set on this remote (`jobs:`), if any.
+    pub jobs: Option<usize>,
+}
+
+/// Parses `url` and `options` of remote `name`. Relative local paths are
+/// taken from the repository root, so every clone means the same place.
+pub fn resolve(
+    name: &str,
+    url: &str,
+    options: &BTreeMap<String, Value>,
+    repo_root: &Path,
+) -> Result<Location, RemoteError> {
+    let bad_url = |message: String| RemoteError::BadUrl {
+        name: name.to_string(),
+        url: url.to_string(),
+        message,
+    };
+    let (backend, rest) = match url.split_once("://") {
+        None => (Backend::Local, url),
+        Some((scheme, rest)) => {
+            let backend = match scheme.to_ascii_lowercase().as_str() {
+                "file" => Backend::Local,
+                "s3" => Backend::S3,
+                "gs" | "gcs" => Backend::Gcs,
+                "azure" | "az" | "azblob" => Backend::Azure,
+                "sftp" | "ssh" => Backend::Sftp,
+                "webdav" | "webdavs" => Backend::Webdav,
+                "http" | "https" => Backend::Http,
+                "ghac" => Backend::Ghac,
+                other => {
+                    return Err(bad_url(format!(
+                        "unknown scheme `{other}://` (use a local path, s3://, gs://, azure://, sftp://, webdav://, webdavs://, http(s):// or ghac://)"
+                    )))
+                }
+            };
+            (backend, rest)
+        }
+    };
+    let mut config = BTreeMap::new();
+    let mut jobs = None;
+    let allowed = backend.keys();
+    let mut secrets = Vec::new();
+    for (key, value) in options {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            _ => {
+                return Err(RemoteError::BadOption {
+                    name: name.into(),
+                    key: key.clone(),
+                    message: "must be a string, number or boolean".into(),
+                    hint: None,
+                })
+            }
+        };
+        if key == "jobs" {
+            jobs = Some(
+                text.parse::<usize>()
+                    .ok()
+                    .filter(|j| *j > 0)
+                    .ok_or_else(|| RemoteError::BadOption {
+                        name: name.into(),
+                        key: key.clone(),
+                        message: format!("`{text}` is not a positive number"),
+                        hint: None,
+                    })?,
+            );
+            continue;
+        }
+        let Some((_, dal_key)) = allowed.iter().find(|(k, _)| k == key) else {
+            let mut known: Vec<&str> = allowed.iter().map(|(k, _)| *k).collect();
+            known.push("jobs");
+            return Err(RemoteError::BadOption {
+                name: name.into(),
+                key: key.clone(),
+                message: format!("not a setting of {} remotes", backend.scheme()),
+                hint: Some(format!(
+                    "{} remotes accept: {}",
+                    backend.scheme(),
+                    known.join(", ")
+                )),
+            });
+        };
+        if SECRET_KEYS.contains(&key.as_str()) {
+            secrets.push(text.clone());
+        }
+        let text = if *dal_key == "enable_virtual_host_style" || *dal_key == "allow_anonymous" {
+            match text.as_str() {
+                "true" | "false" => text,
+                _ => {
+                    return Err(RemoteError::BadOption {
+                        name: name.into(),
+                        key: key.clone(),
+                        message: format!("`{text}` is not true or false"),
+                        hint: None,
+                    })
+                }
+            }
+        } else {
+            text
+        };
+        config.insert(dal_key.to_string(), text);
+    }
+
+    match backend {
+        Backend::Local => {
+            let path = Path::new(rest);
+            let abs = if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                repo_root.join(path)
+            };
+            let root = abs.to_string_lossy().into_owned();
+            config.insert("root".into(), root);
+        }
+        Backend::S3 | Backend::Gcs | Backend::Azure => {
+            let (bucket, prefix) = split_first(rest);
+            if bucket.is_empty() {
+                return Err(bad_url("the bucket (or container) name is missing".into()));
+            }
+            let bucket_key = if backend == Backend::Azure {
+                "container"
+            } else {
+                "bucket"
+            };
+            config.insert(bucket_key.into(), bucket.into());
+            config.insert("root".into(), format!("/{prefix}"));
+        }
+        Backend::Sftp => {
+            let (authority, path) = split_first(rest);
+            if authority.is_empty() {
+                return Err(bad_url("the host is missing".into()));
+            }
+            config.insert("endpoint".into(), format!("ssh://{authority}"));
+            config.insert("root".into(), format!("/{path}"));
+            config
+                .entry("known_hosts_strategy".into())
+                .or_insert_with(|| "strict".into());
+        }
+        Backend::Webdav | Backend::Http => {
+            let (authority, path) = split_first(rest);
+            if authority.is_empty() {
+                return Err(bad_url("the host is missing".into()));
+            }
+            if authority.contains('@') {
+                return Err(RemoteError::BadOption {
+                    name: name.into(),
+                    key: "url".into(),
+                    message: "credentials do not belong in the URL (it is committed)".into(),
+                    hint: Some(format!(
+                        "mlci remote modify {name} user USER --local && mlci remote modify {name} password PASS --local"
+                    )),
+                });
+            }
+            let tls = url.starts_with("webdavs://") || url.starts_with("https://");
+            let http = if tls { "https" } else { "http" };
+            config.insert("endpoint".into(), format!("{http}://{authority}"));
+            config.insert("root".into(), format!("/{path}"));
+        }
+        Backend::Ghac => {
+            config.insert("root".into(), format!("/{}", rest.trim_matches('/')));
+        }
+    }
+
+    // The providers' standard environment, beneath the files' settings.
+    let env = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
+    match backend {
+        Backend::S3 => {
+            if !config.contains_key("region") {
+                let region = env("AWS_REGION")
+                    .or_else(|| env("AWS_DEFAULT_REGION"))
+                    .unwrap_or_else(|| "us-east-1".into());
+                config.insert("region".into(), region);
+            }
+            for var in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+                secrets.extend(env(var));
+            }
+        }
+        Backend::Azure => {
+            if !config.contains_key("account_name") {
+                if let Some(a) = env("AZURE_STORAGE_ACCOUNT") {
+                    config.insert("account_name".into(), a);
+                }
+            }
+            if !config.contains_key("account_key") {
+                if let Some(k) = env("AZURE_STORAGE_KEY") {
+                    secrets.push(k.clone());
+                    config.insert("account_key".into(), k);
+                }
+            }
+            if !config.contains_key("sas_token") {
+                if let Some(t) = env("AZURE_STORAGE_SAS_TOKEN") {
+                    secrets.push(t.clone());
+                    config.insert("sas_token".into(), t);
+                }
+            }
+            if !config.contains_key("endpoint") {
+                let Some(account) = config.get("account_name") else {
+                    return Err(RemoteError::BadOption {
+                        name: name.into(),
+                        key: "account_name".into(),
+                        message: "an Azure remote needs a storage account".into(),
+                        hint: Some(format!(
+                            "mlci remote modify {name} account_name ACCOUNT, or set AZURE_STORAGE_ACCOUNT"
+                        )),
+                    });
+                };
+                let endpoint = format!("https://{account}.blob.core.windows.net");
+                config.insert("endpoint".into(), endpoint);
+            }
+        }
+        Backend::Gcs if !config.contains_key("credential_path") => {
+            if let Some(p) = env("GOOGLE_APPLICATION_CREDENTIALS") {
+                config.insert("credential_path".into(), p);
+            }
+        }
+        Backend::Ghac => {
+            secrets.extend(env("ACTIONS_RUNTIME_TOKEN"));
+        }
+        _ => {}
+    }
+    secrets.retain(|s| s.len() >= 4);
+    Ok(Location {
+        backend,
+        config,
+        secrets,
+        jobs,
+    })
+}
+
+/// `bucket/some/prefix` -> (`bucket`, `some/prefix`), without slashes at
+/// the ends of the prefix.
+fn split_first(rest: &str) -> (&str, &str) {
+    let rest = rest.trim_start_matches('/');
+    match rest.split_once('/') {
+        Some((first, path)) => (first, path.trim_matches('/')),
+        None => (rest, ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn urls_map_to_services() {
+        let root = Path::new("/repo");
+        let l = resolve(
+            "r",
+            "s3://bkt/a/b/",
+            &opts(&[("endpoint", "http://x:1")]),
+            root,
+        )
+        .unwrap();
+        assert_eq!(l.backend, Backend::S3);
+        assert_eq!(l.config["bucket"], "bkt");
+        assert_eq!(l.config["root"], "/a/b");
+        assert_eq!(l.config["endpoint"], "http://x:1");
+        let l = resolve("r", "../store", &BTreeMap::new(), root).unwrap();
+        assert_eq!(l.backend, Backend::Local);
+        assert_eq!(l.config["root"], "/repo/../store");
+        let l = resolve("r", "sftp://me@host:2222/srv/x", &BTreeMap::new(), root).unwrap();
+        assert_eq!(l.config["endpoint"], "ssh://me@host:2222");
+        assert_eq!(l.config["root"], "/srv/x");
+        assert_eq!(l.config["known_hosts_strategy"], "strict");
+        let l = resolve("r", "webdavs://h:8443/dav", &BTreeMap::new(), root).unwrap();
+        assert_eq!(l.config["endpoint"], "https://h:8443");
+        let l = resolve(
+            "r",
+            "azure://cont/p",
+            &opts(&[("account_name", "acct"), ("account_key", "c2VjcmV0")]),
+            root,
+        )
+        .unwrap();
+        assert_eq!(l.config["container"], "cont");
+        assert_eq!(l.config["endpoint"], "https://acct.blob.core.windows.net");
+        assert_eq!(l.secrets, ["c2VjcmV0"]);
+    }
+
+    #[test]
+    fn bad_urls_and_keys_are_named() {
+        let root = Path::new("/repo");
+        let e = resolve("r", "ftp://x/y", &BTreeMap::new(), root).unwrap_err();
+        assert!(e.to_string().contains("unknown scheme `ftp://`"), "{e}");
+        let e = resolve("r", "s3://", &BTreeMap::new(), root).unwrap_err();
+        assert!(e.to_string().contains("bucket"), "{e}");
+        let e = resolve("r", "s3://b", &opts(&[("regoin", "x")]), root).unwrap_err();
+        assert!(e.to_string().contains("`remotes.r.regoin`"), "{e}");
+        let e = resolve("r", "https://u:p@h/x", &BTreeMap::new(), root).unwrap_err();
+        assert!(e.to_string().contains("credentials"), "{e}");
+    }
+}

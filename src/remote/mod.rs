@@ -1,0 +1,299 @@
+//! Remotes: where cache objects and run records live beside the local cache.
+//!
+//! Every backend goes through Apache OpenDAL with the same layout as the
+//! local cache (`sha256/ab/cdef…[.dir]`, `runs/ab/cdef…`), so a local
+//! directory remote is just another cache. This module owns one [`Remote`]
+//! (an OpenDAL operator with retry, timeout and concurrency layers) and the
+//! typed errors a user sees; [`transfer`] moves sets of objects, [`known`]
+//! remembers what a remote is known to hold.
+//!
+//! Remotes are the async part of mlci: the command that needs one builds a
+//! tokio runtime and blocks on these futures; the rest of the domain stays
+//! synchronous.
+
+pub mod known;
+pub mod location;
+pub mod transfer;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use opendal::layers::{ConcurrentLimitLayer, RetryLayer, TimeoutLayer};
+use opendal::{ErrorKind, Operator};
+
+use crate::config::RemoteWire;
+use crate::error::Hint;
+use location::{Backend, Location};
+
+/// Prefix of run-cache records on a remote (and in the local cache).
+pub const RUNS_PREFIX: &str = "runs/";
+/// Prefix of content objects.
+pub const OBJECTS_PREFIX: &str = "sha256/";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("no remote named `{name}`")]
+    Unknown { name: String, known: Vec<String> },
+    #[error("no remote is configured")]
+    NoneConfigured,
+    #[error("remote `{name}`: invalid url `{url}`: {message}")]
+    BadUrl {
+        name: String,
+        url: String,
+        message: String,
+    },
+    #[error("`remotes.{name}.{key}`: {message}")]
+    BadOption {
+        name: String,
+        key: String,
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("remote `{remote}` refused the credentials: {message}")]
+    Auth { remote: String, message: String },
+    #[error("remote `{remote}` is unreachable: {message}")]
+    Unreachable { remote: String, message: String },
+    #[error("remote `{remote}`: {op} `{key}`: {message}")]
+    Storage {
+        remote: String,
+        op: &'static str,
+        key: String,
+        message: String,
+    },
+    #[error("remote `{remote}`: object `{key}` is corrupt (its content hashes to {actual}); it was not used")]
+    Corrupt {
+        remote: String,
+        key: String,
+        actual: String,
+    },
+    #[error("remote `{remote}`: run record `{key}` is malformed; it was not used")]
+    BadRecord { remote: String, key: String },
+    #[error("remote `{remote}` ({url}) is read-only")]
+    ReadOnly { remote: String, url: String },
+    #[error("local cache: {0}")]
+    Local(#[from] std::io::Error),
+}
+
+impl Hint for RemoteError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            RemoteError::Unknown { known, .. } if known.is_empty() => {
+                "no remotes are defined; add one with `mlci remote add NAME URL`".into()
+            }
+            RemoteError::Unknown { known, .. } => format!("defined remotes: {}", known.join(", ")),
+            RemoteError::NoneConfigured => {
+                "add one with `mlci remote add -d NAME URL`, or name one with `-r NAME`".into()
+            }
+            RemoteError::BadUrl { .. } => {
+                "examples: s3://bucket/prefix, gs://bucket/prefix, azure://container/prefix, sftp://user@host/path, webdav://host/path, /mnt/nas/mlci".into()
+            }
+            RemoteError::BadOption { hint, .. } => return hint.clone(),
+            RemoteError::Auth { .. } => {
+                "check the remote's credentials in .mlci/config.local.yaml (`mlci remote modify NAME KEY VALUE --local`) or the provider's environment variables (AWS_ACCESS_KEY_ID, …)".into()
+            }
+            RemoteError::Unreachable { .. } => {
+                "check the endpoint and that the server is up; a rerun resumes where this one stopped".into()
+            }
+            RemoteError::Corrupt { .. } => {
+                "the copy on the remote is damaged: push the object again from a machine whose cache has it (`mlci push`), after deleting the bad copy".into()
+            }
+            RemoteError::ReadOnly { .. } => "HTTP remotes can be fetched from, not pushed to".into(),
+            _ => return None,
+        })
+    }
+}
+
+/// One configured remote, open for transfers.
+pub struct Remote {
+    pub name: String,
+    /// The URL as configured (never carries credentials: those are refused).
+    pub url: String,
+    pub backend: Backend,
+    pub jobs: Option<usize>,
+    op: Operator,
+    secrets: Vec<String>,
+}
+
+/// Tunables of the layers; generous enough for a slow link, bounded so a
+/// dead server fails the command in seconds, not minutes.
+const RETRIES: usize = 3;
+const TIMEOUT: Duration = Duration::from_secs(120);
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Remote {
+    /// Opens remote `name` from the settings (building the operator does no
+    /// I/O; the first request does).
+    pub fn open(
+        name: &str,
+        remotes: &BTreeMap<String, RemoteWire>,
+        repo_root: &Path,
+        max_in_flight: usize,
+    ) -> Result<Remote, RemoteError> {
+        let wire = remotes.get(name).ok_or_else(|| RemoteError::Unknown {
+            name: name.into(),
+            known: remotes.keys().cloned().collect(),
+        })?;
+        let url = wire.url.clone().unwrap_or_default();
+        let Location {
+            backend,
+            config,
+            secrets,
+            jobs,
+        } = location::resolve(name, &url, &wire.options, repo_root)?;
+        opendal::install_default();
+        let op = Operator::via_iter(backend.scheme(), config).map_err(|e| RemoteError::BadUrl {
+            name: name.into(),
+            url: url.clone(),
+            message: scrub(&e.to_string(), &secrets),
+        })?;
+        let op = op
+            .layer(ConcurrentLimitLayer::new(max_in_flight.max(1) * 2))
+            .layer(
+                TimeoutLayer::new()
+                    .with_timeout(TIMEOUT)
+                    .with_io_timeout(IO_TIMEOUT),
+            )
+            .layer(
+                RetryLayer::new()
+                    .with_max_times(RETRIES)
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_max_delay(Duration::from_secs(5))
+                    .with_jitter(),
+            );
+        Ok(Remote {
+            name: name.into(),
+            url,
+            backend,
+            jobs,
+            op,
+            secrets,
+        })
+    }
+
+    pub fn read_only(&self) -> bool {
+        self.backend == Backend::Http
+    }
+
+    pub(crate) fn op(&self) -> &Operator {
+        &self.op
+    }
+
+    /// Turns an OpenDAL error into the user's terms, without secrets.
+    pub(crate) fn error(&self, op: &'static str, key: &str, e: opendal::Error) -> RemoteError {
+        let message = scrub(&e.to_string(), &self.secrets);
+        let remote = self.name.clone();
+        match e.kind() {
+            ErrorKind::PermissionDenied => RemoteError::Auth { remote, message },
+            _ if looks_unreachable(&message) => RemoteError::Unreachable { remote, message },
+            _ => RemoteError::Storage {
+                remote,
+                op,
+                key: key.into(),
+                message,
+            },
+        }
+    }
+
+    /// Whether `key` exists.
+    pub async fn exists(&self, key: &str) -> Result<bool, RemoteError> {
+        match self.op.stat(key).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(self.error("checking", key, e)),
+        }
+    }
+
+    /// Every key below `prefix` (recursively), relative to the remote root.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, RemoteError> {
+        use futures::TryStreamExt;
+        let mut lister = match self.op.lister_with(prefix).recursive(true).await {
+            Ok(l) => l,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.error("listing", prefix, e)),
+        };
+        let mut out = Vec::new();
+        loop {
+            match lister.try_next().await {
+                Ok(Some(entry)) => {
+                    if !entry.metadata().is_dir() {
+                        out.push(entry.path().trim_start_matches('/').to_string());
+                    }
+                }
+                Ok(None) => break,
+                Err(e) if e.kind() == ErrorKind::NotFound => break,
+                Err(e) => return Err(self.error("listing", prefix, e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes one key (tests and repair; push never deletes).
+    pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
+        self.op
+            .delete(key)
+            .await
+            .map_err(|e| self.error("deleting", key, e))
+    }
+}
+
+/// Connection-level failures: the server is down or the endpoint is wrong.
+fn looks_unreachable(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "connection refused",
+        "error sending request",
+        "connect error",
+        "dns error",
+        "connection reset",
+        "broken pipe",
+        "timed out",
+        "connection closed",
+        "tcp connect",
+    ]
+    .iter()
+    .any(|p| m.contains(p))
+}
+
+/// Replaces every secret in `text` with `***`.
+pub fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets {
+        if !s.is_empty() {
+            out = out.replace(s.as_str(), "***");
+        }
+    }
+    out
+}
+
+/// The remote a command should use: `-r NAME`, else `core.remote`, else
+/// the only one defined.
+pub fn choose(
+    requested: Option<&str>,
+    default: Option<&str>,
+    remotes: &BTreeMap<String, RemoteWire>,
+) -> Result<Option<String>, RemoteError> {
+    if let Some(r) = requested {
+        if !remotes.contains_key(r) {
+            return Err(RemoteError::Unknown {
+                name: r.into(),
+                known: remotes.keys().cloned().collect(),
+            });
+        }
+        return Ok(Some(r.into()));
+    }
+    if let Some(d) = default {
+        return Ok(Some(d.into()));
+    }
+    if remotes.len() == 1 {
+        return Ok(remotes.keys().next().cloned());
+    }
+    Ok(None)
+}
+
+/// A tokio runtime for one command's remote work.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}

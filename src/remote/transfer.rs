@@ -1,0 +1,371 @@
+//! Moving sets of objects between the local cache and a remote.
+//!
+//! Keys are the same on both sides (`sha256/ab/cdef…`, `runs/ab/cdef…`), so
+//! a key is also the object's path below the local cache root. Transfers run
+//! `jobs` at a time in one task (`buffer_unordered`), small objects in one
+//! request each, big ones streamed in chunks with several parts in flight,
+//! so memory stays bounded whatever the sizes. The first error stops new
+//! work; what finished before it is kept (and recorded), so a rerun resumes.
+//!
+//! The futures run on the thread that blocks on them, not on the runtime's
+//! workers, so the local file reads and writes here may block briefly
+//! without stalling the connections the workers drive.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::{StreamExt, TryStreamExt};
+use opendal::ErrorKind;
+
+use crate::cache::{Cache, Oid, SMALL_FILE};
+use crate::progress::Reporter;
+
+use super::known::Known;
+use super::{Remote, RemoteError, OBJECTS_PREFIX, RUNS_PREFIX};
+
+/// Part size of multipart uploads and ranged downloads.
+const CHUNK: usize = 16 << 20;
+/// Parts in flight per big object.
+const PARTS_IN_FLIGHT: usize = 4;
+/// Up to this many keys are checked one request each; beyond it, listing
+/// the remote may be cheaper (see [`missing`]).
+const STAT_LIMIT: usize = 512;
+
+/// The object key of a cache object.
+pub fn object_key(oid: &Oid) -> String {
+    oid.rel_path()
+}
+
+/// What a transfer did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub objects: usize,
+    pub bytes: u64,
+    /// Keys the source did not have (download: not on the remote).
+    pub missing: Vec<String>,
+}
+
+/// Which of `keys` the remote lacks, asked of the remote itself.
+///
+/// A few keys cost one existence check each. For many keys, one shard of
+/// the remote is listed to estimate its size: when listing everything
+/// takes fewer requests than checking each key (a listing page holds about
+/// 1,000 keys), the remote is listed instead, shard by shard in parallel
+/// when it is big.
+pub async fn missing(
+    remote: &Remote,
+    keys: &[String],
+    jobs: usize,
+    reporter: &dyn Reporter,
+) -> Result<HashSet<String>, RemoteError> {
+    if keys.len() <= STAT_LIMIT {
+        return missing_by_stat(remote, keys, jobs, reporter).await;
+    }
+    let sample = remote.list(&format!("{OBJECTS_PREFIX}00/")).await?;
+    let estimate = sample.len() * 256;
+    if estimate / 1000 > keys.len() {
+        return missing_by_stat(remote, keys, jobs, reporter).await;
+    }
+    reporter.start("querying remote", None);
+    let mut present: HashSet<String> = HashSet::new();
+    if estimate > 20_000 {
+        let shards: Vec<String> = (0..256)
+            .map(|i| format!("{OBJECTS_PREFIX}{i:02x}/"))
+            .collect();
+        let mut lists = futures::stream::iter(shards.iter().map(|s| remote.list(s)))
+            .buffer_unordered(jobs.max(1));
+        while let Some(list) = lists.try_next().await? {
+            present.extend(list);
+        }
+    } else {
+        present.extend(remote.list(OBJECTS_PREFIX).await?);
+    }
+    if keys.iter().any(|k| k.starts_with(RUNS_PREFIX)) {
+        present.extend(remote.list(RUNS_PREFIX).await?);
+    }
+    reporter.finish();
+    Ok(keys
+        .iter()
+        .filter(|k| !present.contains(k.as_str()))
+        .cloned()
+        .collect())
+}
+
+async fn missing_by_stat(
+    remote: &Remote,
+    keys: &[String],
+    jobs: usize,
+    reporter: &dyn Reporter,
+) -> Result<HashSet<String>, RemoteError> {
+    reporter.start("querying remote", Some(keys.len() as u64));
+    let mut checks = futures::stream::iter(keys.iter().map(|k| async move {
+        let exists = remote.exists(k).await?;
+        Ok::<_, RemoteError>((k, exists))
+    }))
+    .buffer_unordered(jobs.max(1));
+    let mut out = HashSet::new();
+    while let Some((k, exists)) = checks.try_next().await? {
+        reporter.inc(1);
+        if !exists {
+            out.insert(k.clone());
+        }
+    }
+    reporter.finish();
+    Ok(out)
+}
+
+/// Uploads `keys` from the local cache. Each one lands whole or not at all:
+/// object stores publish a finished upload atomically, and on file servers
+/// the bytes go to a temp name first and are renamed into place.
+pub async fn upload(
+    remote: &Remote,
+    cache: &Cache,
+    keys: &[String],
+    jobs: usize,
+    known: &mut Known,
+    reporter: &dyn Reporter,
+) -> Result<Summary, RemoteError> {
+    if remote.read_only() {
+        return Err(RemoteError::ReadOnly {
+            remote: remote.name.clone(),
+            url: remote.url.clone(),
+        });
+    }
+    let total: u64 = keys
+        .iter()
+        .filter_map(|k| std::fs::metadata(cache.root().join(k)).ok())
+        .map(|m| m.len())
+        .sum();
+    reporter.start_transfer("pushing", keys.len() as u64, total);
+    let counter = AtomicU64::new(0);
+    let mut puts = futures::stream::iter(
+        keys.iter()
+            .map(|k| upload_one(remote, cache.root(), k, &counter)),
+    )
+    .buffer_unordered(jobs.max(1));
+    let mut summary = Summary::default();
+    let mut result = Ok(());
+    while let Some(done) = puts.next().await {
+        match done {
+            Ok((key, size)) => {
+                known.insert(key);
+                summary.objects += 1;
+                summary.bytes += size;
+                reporter.transferred(1, size);
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    reporter.finish();
+    result.map(|()| summary)
+}
+
+async fn upload_one<'k>(
+    remote: &Remote,
+    cache_root: &Path,
+    key: &'k str,
+    counter: &AtomicU64,
+) -> Result<(&'k str, u64), RemoteError> {
+    let path = cache_root.join(key);
+    let size = std::fs::metadata(&path)
+        .map_err(|e| crate::fsutil::with_path(e, &path))?
+        .len();
+    let target = if remote.backend.needs_rename() {
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        format!("tmp/{}-{n}.part", crate::cache::pid())
+    } else {
+        key.to_string()
+    };
+    let op = remote.op();
+    if size <= SMALL_FILE {
+        let bytes = crate::cache::read_small(&path, size)?;
+        op.write(&target, bytes)
+            .await
+            .map_err(|e| remote.error("uploading", key, e))?;
+    } else {
+        let mut writer = op
+            .writer_with(&target)
+            .chunk(CHUNK)
+            .concurrent(PARTS_IN_FLIGHT)
+            .await
+            .map_err(|e| remote.error("uploading", key, e))?;
+        let mut file = fs_err::File::open(&path)?;
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            let n = crate::cache::read_full(&mut file, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            buf.truncate(n);
+            if let Err(e) = writer.write(buf).await {
+                let _ = writer.abort().await;
+                return Err(remote.error("uploading", key, e));
+            }
+        }
+        writer
+            .close()
+            .await
+            .map_err(|e| remote.error("uploading", key, e))?;
+    }
+    if target != key {
+        if let Err(e) = op.rename(&target, key).await {
+            let _ = op.delete(&target).await;
+            return Err(remote.error("uploading", key, e));
+        }
+    }
+    Ok((key, size))
+}
+
+/// One thing to download: its key, and its size when a pointer or
+/// manifest says it (big objects are streamed; unknown sizes are read
+/// whole, which is right for manifests and run records).
+#[derive(Debug, Clone)]
+pub struct Want {
+    pub key: String,
+    pub oid: Option<Oid>,
+    pub size: Option<u64>,
+}
+
+impl Want {
+    pub fn object(oid: Oid, size: Option<u64>) -> Want {
+        Want {
+            key: object_key(&oid),
+            oid: Some(oid),
+            size,
+        }
+    }
+    pub fn record(key: String) -> Want {
+        Want {
+            key,
+            oid: None,
+            size: None,
+        }
+    }
+}
+
+/// Downloads `wants` into the local cache, verifying each object's hash
+/// before it enters the cache. Keys the remote lacks are returned in
+/// `missing`; a corrupt object is an error naming it and the remote.
+pub async fn download(
+    remote: &Remote,
+    cache: &Cache,
+    wants: &[Want],
+    jobs: usize,
+    known: &mut Known,
+    reporter: &dyn Reporter,
+) -> Result<Summary, RemoteError> {
+    let total: u64 = wants.iter().filter_map(|w| w.size).sum();
+    reporter.start_transfer("fetching", wants.len() as u64, total);
+    let mut gets = futures::stream::iter(wants.iter().map(|w| download_one(remote, cache, w)))
+        .buffer_unordered(jobs.max(1));
+    let mut summary = Summary::default();
+    let mut result = Ok(());
+    while let Some(done) = gets.next().await {
+        match done {
+            Ok((want, Some(size))) => {
+                known.insert(&want.key);
+                summary.objects += 1;
+                summary.bytes += size;
+                reporter.transferred(1, size);
+            }
+            Ok((want, None)) => {
+                known.remove(&want.key);
+                summary.missing.push(want.key.clone());
+                reporter.transferred(1, 0);
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    reporter.finish();
+    summary.missing.sort();
+    result.map(|()| summary)
+}
+
+/// Fetches one key; `None` when the remote does not have it.
+async fn download_one<'w>(
+    remote: &Remote,
+    cache: &Cache,
+    want: &'w Want,
+) -> Result<(&'w Want, Option<u64>), RemoteError> {
+    let op = remote.op();
+    let key = &want.key;
+    let corrupt = |actual: crate::hash::Digest| RemoteError::Corrupt {
+        remote: remote.name.clone(),
+        key: key.clone(),
+        actual: actual.to_hex(),
+    };
+    let not_found = |e: &opendal::Error| e.kind() == ErrorKind::NotFound;
+    let Some(oid) = want.oid else {
+        // A run record: small JSON, checked for shape before it is kept.
+        let bytes = match op.read(key).await {
+            Ok(b) => b.to_vec(),
+            Err(e) if not_found(&e) => return Ok((want, None)),
+            Err(e) => return Err(remote.error("downloading", key, e)),
+        };
+        if serde_json::from_slice::<crate::pipeline::runcache::Record>(&bytes).is_err() {
+            return Err(RemoteError::BadRecord {
+                remote: remote.name.clone(),
+                key: key.clone(),
+            });
+        }
+        let path = cache.root().join(key);
+        if let Some(dir) = path.parent() {
+            fs_err::create_dir_all(dir)?;
+        }
+        crate::fsutil::write_atomic_nosync(&path, &bytes)?;
+        return Ok((want, Some(bytes.len() as u64)));
+    };
+    if want.size.is_none_or(|s| s <= SMALL_FILE) {
+        let bytes = match op.read(key).await {
+            Ok(b) => b.to_vec(),
+            Err(e) if not_found(&e) => return Ok((want, None)),
+            Err(e) => return Err(remote.error("downloading", key, e)),
+        };
+        cache.put_checked(&oid, &bytes)?.map_err(corrupt)?;
+        return Ok((want, Some(bytes.len() as u64)));
+    }
+    let reader = match op
+        .reader_with(key)
+        .chunk(CHUNK)
+        .concurrent(PARTS_IN_FLIGHT)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) if not_found(&e) => return Ok((want, None)),
+        Err(e) => return Err(remote.error("downloading", key, e)),
+    };
+    let mut stream = match reader.into_bytes_stream(..).await {
+        Ok(s) => s,
+        Err(e) if not_found(&e) => return Ok((want, None)),
+        Err(e) => return Err(remote.error("downloading", key, e)),
+    };
+    let mut incoming = cache.incoming()?;
+    let mut size = 0u64;
+    loop {
+        match stream.try_next().await {
+            Ok(Some(chunk)) => {
+                size += chunk.len() as u64;
+                incoming.write(&chunk)?;
+            }
+            Ok(None) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((want, None)),
+            Err(e) => {
+                return Err(RemoteError::Storage {
+                    remote: remote.name.clone(),
+                    op: "downloading",
+                    key: key.clone(),
+                    message: super::scrub(&e.to_string(), &remote.secrets),
+                })
+            }
+        }
+    }
+    incoming.finish(&oid)?.map_err(corrupt)?;
+    Ok((want, Some(size)))
+}
