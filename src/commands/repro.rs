@@ -44,6 +44,15 @@ pub struct ReproArgs {
     /// Do not restore outputs from the run cache; always run.
     #[arg(long)]
     pub no_run_cache: bool,
+    /// Get outputs the run cache names but the local cache lacks from the
+    /// remote (the default one, or `-r NAME`), so a stage computed on
+    /// another machine is restored instead of run. Run records come with
+    /// `mlci fetch`/`mlci pull`.
+    #[arg(long)]
+    pub pull: bool,
+    /// The remote for `--pull`.
+    #[arg(short, long, value_name = "NAME", requires = "pull")]
+    pub remote: Option<String>,
 }
 
 /// Prints repro's progress (shared with `mlci ci`).
@@ -109,6 +118,8 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<u8> {
         keep_going,
         jobs,
         no_run_cache,
+        pull,
+        remote,
     } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let _lock = repo.lock()?;
@@ -120,6 +131,16 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<u8> {
         return Ok(crate::exit::OK);
     }
     let interrupted = interrupt_flag()?;
+    let source = if pull {
+        let (remote, remote_jobs) = super::sync::require_remote(&repo, remote.as_deref(), None)?;
+        Some(Arc::new(super::sync::RemoteSource::new(
+            &repo,
+            remote,
+            remote_jobs,
+        )?))
+    } else {
+        None
+    };
     let opts = ReproOptions {
         targets,
         force,
@@ -128,6 +149,9 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<u8> {
         keep_going,
         jobs,
         run_cache: !no_run_cache,
+        objects: source
+            .clone()
+            .map(|s| s as Arc<dyn crate::pipeline::runcache::ObjectSource>),
     };
     let mut ws = Workspace::open(&repo);
     let result = repro(
@@ -140,6 +164,9 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<u8> {
         &interrupted,
     );
     ws.finish()?;
+    if let Some(s) = &source {
+        s.finish()?;
+    }
     let outcomes = result?;
     let ran = outcomes
         .values()

@@ -11,7 +11,8 @@ use crate::remote::{self, known::Known, transfer, Remote, RemoteError, RUNS_PREF
 use crate::repo::Repo;
 use crate::track::Tracked;
 
-use super::Ctx;
+use crate::progress::{Reporter, Silent};
+use std::sync::Mutex;
 
 /// The remote to use, opened; `Ok(None)` when none is configured and none
 /// was asked for (ci then skips the transfer with a notice).
@@ -170,7 +171,7 @@ pub fn local_run_records(cache: &Cache) -> (Vec<String>, Vec<Oid>) {
 /// the files of directories whose manifests just arrived. Returns the
 /// summary and the labels of groups with objects the remote lacks too.
 pub fn fetch_groups(
-    ctx: &Ctx,
+    reporter: &dyn Reporter,
     rt: &tokio::runtime::Runtime,
     remote: &Remote,
     jobs: usize,
@@ -178,7 +179,6 @@ pub fn fetch_groups(
     groups: &mut [Group],
     known: &mut Known,
 ) -> Result<(transfer::Summary, Vec<String>), RemoteError> {
-    let reporter = super::reporter::for_printer(ctx.printer);
     let mut total = transfer::Summary::default();
     let mut lost = BTreeSet::new();
     // Asked once each, so a missing root is not asked for again.
@@ -194,12 +194,7 @@ pub fn fetch_groups(
         }
         if !wants.is_empty() {
             let s = rt.block_on(transfer::download(
-                remote,
-                cache,
-                &wants,
-                jobs,
-                known,
-                reporter.as_ref(),
+                remote, cache, &wants, jobs, known, reporter,
             ))?;
             total.objects += s.objects;
             total.bytes += s.bytes;
@@ -231,6 +226,11 @@ pub fn fetch_run_records(
     cache: &Cache,
     known: &mut Known,
 ) -> Result<usize, RemoteError> {
+    if !remote.can_list() {
+        // HTTP remotes cannot be listed: only objects named by pointers
+        // come from them.
+        return Ok(0);
+    }
     let keys = rt.block_on(remote.list(RUNS_PREFIX))?;
     let wants: Vec<transfer::Want> = keys
         .into_iter()
@@ -249,4 +249,63 @@ pub fn fetch_run_records(
         &crate::progress::Silent,
     ))?;
     Ok(s.objects)
+}
+
+/// A remote as the source of run-cache outputs during `repro`: a stage
+/// computed on another machine is restored from the remote instead of run.
+pub struct RemoteSource {
+    remote: Remote,
+    jobs: usize,
+    cache: Cache,
+    rt: tokio::runtime::Runtime,
+    known: Mutex<Known>,
+}
+
+impl RemoteSource {
+    pub fn new(repo: &Repo, remote: Remote, jobs: usize) -> std::io::Result<RemoteSource> {
+        Ok(RemoteSource {
+            known: Mutex::new(Known::load(&repo.tmp_dir(), &remote.url)),
+            remote,
+            jobs,
+            cache: Cache::new(repo.cache.root()),
+            rt: remote::runtime()?,
+        })
+    }
+
+    /// Saves what was learnt about the remote.
+    pub fn finish(&self) -> std::io::Result<()> {
+        self.known.lock().expect("known lock").save()
+    }
+}
+
+impl runcache::ObjectSource for RemoteSource {
+    fn fetch(&self, oids: &[Oid]) -> bool {
+        let mut groups: Vec<Group> = oids
+            .iter()
+            .map(|&oid| {
+                let mut g = Group {
+                    label: oid.short(),
+                    root: oid,
+                    size: 0,
+                    objects: vec![(oid, None)],
+                    manifest_missing: false,
+                };
+                expand(&self.cache, &mut g);
+                g
+            })
+            .collect();
+        let mut known = self.known.lock().expect("known lock");
+        matches!(
+            fetch_groups(
+                &Silent,
+                &self.rt,
+                &self.remote,
+                self.jobs,
+                &self.cache,
+                &mut groups,
+                &mut known,
+            ),
+            Ok((_, lost)) if lost.is_empty()
+        )
+    }
 }

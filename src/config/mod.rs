@@ -179,7 +179,10 @@ fn check_text(text: Option<&str>, path: &Path) -> Result<Option<Value>, ConfigEr
         return Ok(None);
     };
     let _: ConfigWire = yaml::parse(text, path)?;
-    Ok(Some(yaml::parse(text, path)?))
+    // A file of only comments is empty, not a null that would erase the
+    // other file in the merge.
+    let value: Value = yaml::parse(text, path)?;
+    Ok((!value.is_null()).then_some(value))
 }
 
 /// `b` over `a`: mappings merge key by key, anything else is replaced.

@@ -29,7 +29,7 @@ use crate::pipeline::status::{
 use crate::progress::Silent;
 use crate::track::{TrackError, Tracked, Workspace};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ReproOptions {
     pub targets: Vec<String>,
     pub force: bool,
@@ -38,6 +38,9 @@ pub struct ReproOptions {
     pub keep_going: bool,
     pub jobs: usize,
     pub run_cache: bool,
+    /// Where to get outputs a run record names but the cache lacks (a
+    /// remote), so a stage computed on another machine is restored.
+    pub objects: Option<std::sync::Arc<dyn runcache::ObjectSource>>,
 }
 
 /// What happened to one stage.
@@ -262,7 +265,7 @@ pub fn repro(
                     continue;
                 }
                 if opts.run_cache && !opts.force && runcache::eligible(stage) {
-                    match try_restore(ws, stage, &inputs) {
+                    match try_restore(ws, stage, &inputs, opts.objects.as_deref()) {
                         Ok(true) => {
                             write_lock(&root, stage, &inputs, ws, true)?;
                             events.event(Event::Restored { stage: &stage.name });
@@ -492,11 +495,22 @@ fn kill_group(pid: u32) {
 
 /// Restores a stage's outputs from an identical earlier run, if recorded and
 /// every object is in the cache.
-fn try_restore(ws: &mut Workspace, stage: &Stage, inputs: &Inputs) -> Result<bool, TrackError> {
+fn try_restore(
+    ws: &mut Workspace,
+    stage: &Stage,
+    inputs: &Inputs,
+    source: Option<&dyn runcache::ObjectSource>,
+) -> Result<bool, TrackError> {
     let key = runcache::key(stage, inputs);
     let Some(record) = runcache::lookup(&ws.repo.cache, &key) else {
         return Ok(false);
     };
+    if let Some(source) = source {
+        let oids: Vec<_> = record.outs.iter().filter_map(|o| o.oid()).collect();
+        if !source.fetch(&oids) {
+            return Ok(false);
+        }
+    }
     let mut tracked = Vec::new();
     for o in &record.outs {
         let Some(oid) = o.oid() else { return Ok(false) };

@@ -34,6 +34,14 @@ pub struct Record {
     pub outs: Vec<LockEntry>,
 }
 
+/// Gets objects from elsewhere (a remote) when a run record names outputs
+/// the cache lacks. Implemented by the command layer, which owns remotes.
+pub trait ObjectSource: Send + Sync {
+    /// Brings `oids` (and, for directories, their files) into the cache;
+    /// false when it could not (the stage then runs instead).
+    fn fetch(&self, oids: &[crate::cache::Oid]) -> bool;
+}
+
 /// Whether a stage may use the run cache at all.
 pub fn eligible(stage: &Stage) -> bool {
     !stage.always_changed

@@ -315,19 +315,14 @@ pub fn resolve(
                     config.insert("sas_token".into(), t);
                 }
             }
+            // Without an account there is no default endpoint; that is
+            // reported when the remote is used, not while it is being set
+            // up key by key.
             if !config.contains_key("endpoint") {
-                let Some(account) = config.get("account_name") else {
-                    return Err(RemoteError::BadOption {
-                        name: name.into(),
-                        key: "account_name".into(),
-                        message: "an Azure remote needs a storage account".into(),
-                        hint: Some(format!(
-                            "mlci remote modify {name} account_name ACCOUNT, or set AZURE_STORAGE_ACCOUNT"
-                        )),
-                    });
-                };
-                let endpoint = format!("https://{account}.blob.core.windows.net");
-                config.insert("endpoint".into(), endpoint);
+                if let Some(account) = config.get("account_name") {
+                    let endpoint = format!("https://{account}.blob.core.windows.net");
+                    config.insert("endpoint".into(), endpoint);
+                }
             }
         }
         Backend::Gcs if !config.contains_key("credential_path") => {

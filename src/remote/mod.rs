@@ -141,6 +141,16 @@ impl Remote {
             secrets,
             jobs,
         } = location::resolve(name, &url, &wire.options, repo_root)?;
+        if backend == Backend::Azure && !config.contains_key("endpoint") {
+            return Err(RemoteError::BadOption {
+                name: name.into(),
+                key: "account_name".into(),
+                message: "an Azure remote needs a storage account (or an endpoint)".into(),
+                hint: Some(format!(
+                    "mlci remote modify {name} account_name ACCOUNT, or set AZURE_STORAGE_ACCOUNT"
+                )),
+            });
+        }
         opendal::install_default();
         let op = Operator::via_iter(backend.scheme(), config).map_err(|e| RemoteError::BadUrl {
             name: name.into(),
@@ -173,6 +183,16 @@ impl Remote {
 
     pub fn read_only(&self) -> bool {
         self.backend == Backend::Http
+    }
+
+    /// Whether one object may be written in several parts.
+    pub fn multipart(&self) -> bool {
+        self.op.info().capability().write_can_multi
+    }
+
+    /// Whether keys can be listed (HTTP remotes cannot).
+    pub fn can_list(&self) -> bool {
+        self.op.info().capability().list
     }
 
     pub(crate) fn op(&self) -> &Operator {

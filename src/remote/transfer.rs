@@ -59,7 +59,7 @@ pub async fn missing(
     jobs: usize,
     reporter: &dyn Reporter,
 ) -> Result<HashSet<String>, RemoteError> {
-    if keys.len() <= STAT_LIMIT {
+    if keys.len() <= STAT_LIMIT || !remote.can_list() {
         return missing_by_stat(remote, keys, jobs, reporter).await;
     }
     let sample = remote.list(&format!("{OBJECTS_PREFIX}00/")).await?;
@@ -181,7 +181,10 @@ async fn upload_one<'k>(
         key.to_string()
     };
     let op = remote.op();
-    if size <= SMALL_FILE {
+    if size <= SMALL_FILE || !remote.multipart() {
+        // One request. Services without multipart writes (WebDAV takes a
+        // single PUT) get big objects this way too, held in memory while
+        // they upload: the one place memory grows with object size.
         let bytes = crate::cache::read_small(&path, size)?;
         op.write(&target, bytes)
             .await

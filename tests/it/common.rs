@@ -71,7 +71,13 @@ pub fn mlci_cmd(dir: &Path) -> Command {
 
 pub fn hermetic(cmd: &mut Command, dir: &Path) {
     for (k, _) in std::env::vars() {
-        if k.starts_with("MLCI_") || k.starts_with("GIT_") || k.starts_with("GITHUB_") {
+        if k.starts_with("MLCI_")
+            || k.starts_with("GIT_")
+            || k.starts_with("GITHUB_")
+            || k.starts_with("AWS_")
+            || k.starts_with("AZURE_")
+            || k.starts_with("GOOGLE_")
+        {
             cmd.env_remove(k);
         }
     }
@@ -271,4 +277,109 @@ pub fn env_from_test_script(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
         panic!("{var} is not set: run the suite with `bash scripts/test.sh`, which provides it")
     })
+}
+
+/// A name no other test (or earlier run) uses, for remote prefixes.
+pub fn unique(tag: &str) -> String {
+    use std::sync::atomic::AtomicUsize;
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{tag}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+/// The real servers scripts/test.sh starts, as remote kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    Local,
+    S3,
+    Webdav,
+    Sftp,
+    Azure,
+}
+
+impl TestRepo {
+    /// Adds remote `name` of `kind` under a fresh prefix, credentials in
+    /// the local file; returns the prefix.
+    pub fn add_remote(&self, name: &str, kind: Server) -> String {
+        let prefix = unique(name);
+        self.add_remote_at(name, kind, &prefix);
+        prefix
+    }
+
+    pub fn add_remote_at(&self, name: &str, kind: Server, prefix: &str) {
+        let env = env_from_test_script;
+        let modify = |key: &str, value: &str, local: bool| {
+            let mut args = vec!["remote", "modify", name, key, value];
+            if local {
+                args.push("--local");
+            }
+            self.mlci(&args).ok();
+        };
+        match kind {
+            Server::Local => {
+                let dir = self.root.parent().unwrap().join("remotes").join(prefix);
+                self.mlci(&["remote", "add", "-d", name, dir.to_str().unwrap()])
+                    .ok();
+            }
+            Server::S3 => {
+                let url = format!("s3://{}/{prefix}", env("MLCI_TEST_S3_BUCKET"));
+                self.mlci(&["remote", "add", "-d", name, &url]).ok();
+                modify("endpoint", &env("MLCI_TEST_S3_ENDPOINT"), false);
+                modify("access_key_id", &env("MLCI_TEST_S3_KEY"), true);
+                modify("secret_access_key", &env("MLCI_TEST_S3_SECRET"), true);
+            }
+            Server::Webdav => {
+                let url = format!("{}/{prefix}", env("MLCI_TEST_WEBDAV_URL"));
+                self.mlci(&["remote", "add", "-d", name, &url]).ok();
+                modify("user", &env("MLCI_TEST_WEBDAV_USER"), true);
+                modify("password", &env("MLCI_TEST_WEBDAV_PASS"), true);
+            }
+            Server::Sftp => {
+                let url = format!("{}/{prefix}", env("MLCI_TEST_SFTP_URL"));
+                self.mlci(&["remote", "add", "-d", name, &url]).ok();
+                modify("key", &env("MLCI_TEST_SFTP_KEY"), true);
+                modify("known_hosts", "accept", true);
+            }
+            Server::Azure => {
+                let url = format!("azure://{}/{prefix}", env("MLCI_TEST_AZURE_CONTAINER"));
+                self.mlci(&["remote", "add", "-d", name, &url]).ok();
+                modify("endpoint", &env("MLCI_TEST_AZURE_ENDPOINT"), false);
+                modify("account_name", &env("MLCI_TEST_AZURE_ACCOUNT"), false);
+                modify("account_key", &env("MLCI_TEST_AZURE_KEY"), true);
+            }
+        }
+    }
+
+    /// A git clone of this repository in a sibling directory, with this
+    /// repository's per-machine config (credentials) copied over: another
+    /// machine, as far as mlci can tell.
+    pub fn clone_to(&self, name: &str) -> TestRepo {
+        let dest = self.root.parent().unwrap().join(name);
+        let out = Command::new("git")
+            .args(["clone", "-q"])
+            .arg(&self.root)
+            .arg(&dest)
+            .output()
+            .expect("git clone");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let local = self.path(".mlci/config.local.yaml");
+        if local.exists() {
+            std::fs::copy(&local, dest.join(".mlci/config.local.yaml")).unwrap();
+        }
+        TestRepo {
+            _tmp: None,
+            root: dest,
+        }
+    }
 }

@@ -11,4 +11,5 @@ mod gc;
 mod kill;
 mod metrics;
 mod pipeline;
+mod remote;
 mod tracking;

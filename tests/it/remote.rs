@@ -1,0 +1,581 @@
+//! Remotes against the real servers scripts/test.sh starts on 127.0.0.1:
+//! SeaweedFS (S3, SigV4), rclone (WebDAV, SFTP), Azurite (Azure Blob), a
+//! static HTTP server, and local directories. Every backend does the same
+//! round trip: push from one clone, pull into another, byte-identical.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{env_from_test_script, sha256_file, unique, Server, TestRepo};
+
+/// Deterministic pseudo-random bytes (xorshift), so a big file does not
+/// compress or dedupe into something trivial.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Hashes of every regular file below `dir` (relative path -> sha256),
+/// skipping mlci's and git's own directories.
+fn tree_hashes(root: &Path, dir: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let base = root.join(dir);
+    let mut stack = vec![base.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, sha256_file(&p));
+            }
+        }
+    }
+    out
+}
+
+/// A repo with `small` small files under data/ and one big file of `big`
+/// bytes, tracked and committed.
+fn project(small: usize, big: usize) -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write_tree("data", small);
+    repo.write("model.bin", noise(big, 7));
+    repo.mlci(&["add", "data", "model.bin"]).ok();
+    repo.commit_all("data");
+    repo
+}
+
+/// push -> second push sends nothing -> clone -> pull -> identical files
+/// -> `status --remote --check` is clean.
+fn round_trip(kind: Server, small: usize, big: usize) {
+    let a = project(small, big);
+    a.add_remote("store", kind);
+    a.commit_all("remote");
+    let push = a.mlci(&["push"]).ok();
+    let total = small + 2; // files, the manifest, the big file
+    assert!(
+        push.stderr.contains(&format!("pushed {total} object(s)")),
+        "{}",
+        push.stderr
+    );
+    let again = a.mlci(&["push"]).ok();
+    assert!(
+        again.stderr.contains("pushed 0 object(s)")
+            && again.stderr.contains(&format!("{total} already there")),
+        "{}",
+        again.stderr
+    );
+
+    let b = a.clone_to(&unique("clone"));
+    assert!(!b.exists("model.bin"));
+    let pull = b.mlci(&["pull"]).ok();
+    assert!(
+        pull.stderr.contains(&format!("fetched {total} object(s)")),
+        "{}",
+        pull.stderr
+    );
+    assert_eq!(tree_hashes(&a.root, "data"), tree_hashes(&b.root, "data"));
+    assert_eq!(
+        sha256_file(&a.path("model.bin")),
+        sha256_file(&b.path("model.bin"))
+    );
+    assert_eq!(b.assert_cache_sound(), total);
+    let status = b.mlci(&["status", "--remote", "--check"]);
+    assert_eq!(status.code, 0, "{}\n{}", status.stdout, status.stderr);
+    assert!(
+        status.stdout.contains("2 tracked path(s) in sync"),
+        "{}",
+        status.stdout
+    );
+}
+
+// 40 MiB: above the 16 MiB part size, so S3 and Azure take it in parts.
+const BIG: usize = 40 << 20;
+
+#[test]
+fn round_trip_local_directory() {
+    round_trip(Server::Local, 2000, BIG);
+}
+
+#[test]
+fn round_trip_s3_seaweedfs() {
+    round_trip(Server::S3, 2000, BIG);
+}
+
+#[test]
+fn round_trip_webdav_rclone() {
+    round_trip(Server::Webdav, 1000, BIG);
+}
+
+#[test]
+fn round_trip_sftp_rclone() {
+    round_trip(Server::Sftp, 500, BIG);
+}
+
+#[test]
+fn round_trip_azure_azurite() {
+    round_trip(Server::Azure, 1000, BIG);
+}
+
+#[test]
+fn http_remote_pulls_and_refuses_push() {
+    let a = project(50, 1 << 20);
+    // Fill the directory the static HTTP server serves through a local remote.
+    let prefix = unique("http");
+    let served = Path::new(&env_from_test_script("MLCI_TEST_HTTP_DIR")).join(&prefix);
+    a.mlci(&["remote", "add", "fill", served.to_str().unwrap()])
+        .ok();
+    a.mlci(&["push", "-r", "fill"]).ok();
+    let url = format!("{}/{prefix}", env_from_test_script("MLCI_TEST_HTTP_URL"));
+    a.mlci(&["remote", "add", "-d", "web", &url]).ok();
+    a.commit_all("remotes");
+    let b = a.clone_to(&unique("clone"));
+    b.mlci(&["pull"]).ok();
+    assert_eq!(tree_hashes(&a.root, "data"), tree_hashes(&b.root, "data"));
+    assert_eq!(
+        sha256_file(&a.path("model.bin")),
+        sha256_file(&b.path("model.bin"))
+    );
+    let push = b.mlci(&["push", "-r", "web"]).user_error();
+    assert!(push.stderr.contains("read-only"), "{}", push.stderr);
+}
+
+#[test]
+fn wrong_s3_credentials_fail_clearly_without_the_secret() {
+    let a = project(5, 100);
+    a.add_remote("store", Server::S3);
+    let wrong = "wrong-secret-DO-NOT-PRINT-9f8e7d";
+    a.mlci(&[
+        "remote",
+        "modify",
+        "store",
+        "secret_access_key",
+        wrong,
+        "--local",
+    ])
+    .ok();
+    let run = a.mlci(&["push"]).user_error();
+    assert!(
+        run.stderr
+            .contains("remote `store` refused the credentials"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: check the remote's credentials"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains(wrong) && !run.stdout.contains(wrong),
+        "{}",
+        run.stderr
+    );
+    let list = a.mlci(&["remote", "list", "--json"]).ok();
+    assert!(!list.stdout.contains(wrong), "{}", list.stdout);
+    // And a wrong access key id.
+    a.mlci(&[
+        "remote",
+        "modify",
+        "store",
+        "access_key_id",
+        "nobody",
+        "--local",
+    ])
+    .ok();
+    a.mlci(&["pull"]).user_error();
+}
+
+#[test]
+fn corrupt_object_on_the_remote_is_refused_and_named() {
+    let a = project(20, 1000);
+    let prefix = a.add_remote("store", Server::Local);
+    a.commit_all("remote");
+    a.mlci(&["push"]).ok();
+    let remote_dir = a.root.parent().unwrap().join("remotes").join(&prefix);
+    // Damage the big file's object on the remote.
+    let ptr = a.read("model.bin.mlci");
+    let hex = ptr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("sha256: "))
+        .expect("pointer has a sha256")
+        .to_string();
+    let obj = remote_dir.join(format!("sha256/{}/{}", &hex[..2], &hex[2..]));
+    std::fs::write(&obj, b"garbage").unwrap();
+
+    let b = a.clone_to(&unique("clone"));
+    let run = b.mlci(&["pull"]).user_error();
+    assert!(
+        run.stderr.contains(&format!(
+            "remote `store`: object `sha256/{}/{}` is corrupt",
+            &hex[..2],
+            &hex[2..]
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!b
+        .path(&format!(".mlci/cache/sha256/{}/{}", &hex[..2], &hex[2..]))
+        .exists());
+    assert!(!b.exists("model.bin"));
+    b.assert_cache_sound();
+}
+
+#[test]
+fn an_emptied_remote_is_reported_and_refilled() {
+    let a = project(30, 1000);
+    let prefix = a.add_remote("store", Server::S3);
+    a.commit_all("remote");
+    a.mlci(&["push"]).ok();
+    let rclone_remote = format!(
+        ":s3,provider=SeaweedFS,endpoint='{}',access_key_id={},secret_access_key={}:{}/{prefix}",
+        env_from_test_script("MLCI_TEST_S3_ENDPOINT"),
+        env_from_test_script("MLCI_TEST_S3_KEY"),
+        env_from_test_script("MLCI_TEST_S3_SECRET"),
+        env_from_test_script("MLCI_TEST_S3_BUCKET"),
+    );
+    let empty = || {
+        let out = Command::new(env_from_test_script("MLCI_TEST_RCLONE"))
+            .args(["delete", &rclone_remote])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    empty();
+    // status asks the remote itself, whatever mlci remembers.
+    let status = a.mlci(&["status", "--remote", "--check"]);
+    assert_eq!(status.code, 1, "{}\n{}", status.stdout, status.stderr);
+    assert!(
+        status
+            .stdout
+            .contains("data: not pushed (31 of 31 object(s) only local)"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("model.bin: not pushed"),
+        "{}",
+        status.stdout
+    );
+    let push = a.mlci(&["push"]).ok();
+    assert!(
+        push.stderr.contains("pushed 32 object(s)"),
+        "{}",
+        push.stderr
+    );
+
+    // Emptied again, and push alone notices (its sample of the record fails).
+    empty();
+    let push = a.mlci(&["push"]).ok();
+    assert!(
+        push.stderr.contains("lost objects it was known to hold"),
+        "{}",
+        push.stderr
+    );
+    assert!(
+        push.stderr.contains("pushed 32 object(s)"),
+        "{}",
+        push.stderr
+    );
+    let b = a.clone_to(&unique("clone"));
+    b.mlci(&["pull"]).ok();
+    assert_eq!(tree_hashes(&a.root, "data"), tree_hashes(&b.root, "data"));
+}
+
+/// An rclone WebDAV server this test owns, so it can stop and restart it.
+struct Dav {
+    child: Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Dav {
+    fn start(dir: &Path, port: u16) -> Dav {
+        let child = Command::new(env_from_test_script("MLCI_TEST_RCLONE"))
+            .args(["serve", "webdav"])
+            .arg(dir)
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rclone");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "rclone webdav did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Dav {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Dav {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn count_files(dir: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| {
+            if e.path().is_dir() {
+                count_files(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn server_stopped_mid_push_then_rerun_completes() {
+    let a = project(3000, 1000);
+    let dir = a.root.parent().unwrap().join("dav");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut dav = Dav::start(&dir, port);
+    a.mlci(&[
+        "remote",
+        "add",
+        "-d",
+        "dav",
+        &format!("webdav://127.0.0.1:{port}/store"),
+    ])
+    .ok();
+    a.commit_all("remote");
+
+    let push = crate::common::mlci_cmd(&a.root)
+        .args(["push", "-j", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let objects = dir.join("store/sha256");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count_files(&objects) < 100 {
+        assert!(Instant::now() < deadline, "the push never got going");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    dav.stop();
+    let out = push.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("remote `dav` is unreachable"), "{stderr}");
+    assert!(stderr.contains("hint: "), "{stderr}");
+    let landed = count_files(&objects);
+    assert!(
+        (100..3002).contains(&landed),
+        "landed {landed}: the stop did not land mid-way"
+    );
+    // Nothing partial under a final key: every landed object is whole.
+    for shard in std::fs::read_dir(&objects).unwrap().flatten() {
+        for obj in std::fs::read_dir(shard.path()).unwrap().flatten() {
+            let name = format!(
+                "{}{}",
+                shard.file_name().to_string_lossy(),
+                obj.file_name().to_string_lossy()
+            );
+            let hex = name.strip_suffix(".dir").unwrap_or(&name);
+            assert_eq!(sha256_file(&obj.path()), hex, "partial object {name}");
+        }
+    }
+
+    let dav = Dav::start(&dav.dir.clone(), dav.port);
+    let rerun = a.mlci(&["push"]).ok();
+    let sent: usize = rerun
+        .stderr
+        .split("pushed ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("push says how many it sent");
+    assert!(
+        sent <= 3002 - landed,
+        "the rerun redid finished work: sent {sent}, {landed} had landed"
+    );
+    assert_eq!(count_files(&objects), 3002);
+    let b = a.clone_to(&unique("clone"));
+    b.mlci(&["pull"]).ok();
+    assert_eq!(tree_hashes(&a.root, "data"), tree_hashes(&b.root, "data"));
+    drop(dav);
+}
+
+#[test]
+fn run_records_travel_so_another_machine_restores_instead_of_running() {
+    let a = TestRepo::new();
+    a.write("in.txt", "input\n");
+    a.write(
+        "mlci.yaml",
+        "stages:\n  copy:\n    cmd: sh -c 'echo ran >> ran.log; cp in.txt out.txt'\n    deps: [in.txt]\n    outs: [out.txt]\n",
+    );
+    a.write(".gitignore", "ran.log\nmlci.lock\n");
+    a.add_remote("store", Server::Local);
+    a.commit_all("pipeline");
+    a.mlci(&["repro"]).ok();
+    assert_eq!(a.read("ran.log"), "ran\n");
+    let push = a.mlci(&["push"]).ok();
+    assert!(
+        push.stderr.contains("with 1 run record(s)"),
+        "{}",
+        push.stderr
+    );
+
+    // Another machine has the pipeline but no lock and no outputs.
+    let b = a.clone_to(&unique("clone"));
+    assert!(!b.exists("mlci.lock") && !b.exists("out.txt"));
+    let fetch = b.mlci(&["fetch"]).ok();
+    assert!(fetch.stderr.contains("1 run record(s)"), "{}", fetch.stderr);
+    // Plain repro has the record but not the output object: it runs.
+    let c = a.clone_to(&unique("clone"));
+    c.mlci(&["fetch"]).ok();
+    c.mlci(&["repro"]).ok();
+    assert_eq!(c.read("ran.log"), "ran\n");
+    // `repro --pull` gets the object the record names from the remote.
+    let run = b.mlci(&["repro", "--pull"]).ok();
+    assert!(
+        run.stderr
+            .contains("restored the outputs of `copy` from the run cache"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !b.exists("ran.log"),
+        "the stage ran instead of being restored"
+    );
+    assert_eq!(b.read("out.txt"), "input\n");
+}
+
+#[test]
+fn remote_commands_edit_the_config_and_refuse_bad_edits() {
+    let a = TestRepo::new();
+    a.mlci(&["remote", "add", "-d", "main", "s3://bucket/proj"])
+        .ok();
+    a.mlci(&["remote", "add", "nas", "/mnt/nas/mlci"]).ok();
+    let list = a.mlci(&["remote", "list"]).ok();
+    assert_eq!(
+        list.stdout,
+        "main\ts3://bucket/proj\t(default)\nnas\t/mnt/nas/mlci\n"
+    );
+    a.mlci(&["remote", "modify", "main", "region", "eu-west-1"])
+        .ok();
+    a.mlci(&[
+        "remote",
+        "modify",
+        "main",
+        "secret_access_key",
+        "s3cr3t-value",
+        "--local",
+    ])
+    .ok();
+    let shared = a.read(".mlci/config.yaml");
+    assert!(
+        shared.contains("region: eu-west-1") && !shared.contains("s3cr3t"),
+        "{shared}"
+    );
+    assert!(a
+        .read(".mlci/config.local.yaml")
+        .contains("secret_access_key: s3cr3t-value"));
+    let ignored = a.git(&["check-ignore", ".mlci/config.local.yaml"]);
+    assert!(
+        ignored.contains("config.local.yaml"),
+        "the local config must be git-ignored"
+    );
+
+    // Bad edits: exit 2, a hint, and the files unchanged.
+    let before = (
+        a.read(".mlci/config.yaml"),
+        a.read(".mlci/config.local.yaml"),
+    );
+    let e = a
+        .mlci(&["remote", "modify", "main", "secret_access_key", "x"])
+        .user_error();
+    assert!(e.stderr.contains("is a secret"), "{}", e.stderr);
+    let e = a
+        .mlci(&["remote", "modify", "main", "regoin", "x"])
+        .user_error();
+    assert!(
+        e.stderr
+            .contains("`remotes.main.regoin`: not a setting of s3 remotes"),
+        "{}",
+        e.stderr
+    );
+    assert!(
+        e.stderr
+            .contains("hint: s3 remotes accept: endpoint, region"),
+        "{}",
+        e.stderr
+    );
+    let e = a
+        .mlci(&["remote", "add", "bad", "ftp://host/x"])
+        .user_error();
+    assert!(e.stderr.contains("unknown scheme `ftp://`"), "{}", e.stderr);
+    let e = a
+        .mlci(&["remote", "add", "main", "/elsewhere"])
+        .user_error();
+    assert!(e.stderr.contains("exists already"), "{}", e.stderr);
+    let e = a
+        .mlci(&["remote", "modify", "ghost", "region", "x"])
+        .user_error();
+    assert!(e.stderr.contains("no remote named `ghost`"), "{}", e.stderr);
+    let e = a.mlci(&["push", "-r", "ghost"]).user_error();
+    assert!(
+        e.stderr.contains("hint: defined remotes: main, nas"),
+        "{}",
+        e.stderr
+    );
+    assert_eq!(
+        before,
+        (
+            a.read(".mlci/config.yaml"),
+            a.read(".mlci/config.local.yaml")
+        )
+    );
+
+    a.mlci(&["remote", "default", "nas"]).ok();
+    a.mlci(&["remote", "remove", "nas"]).ok();
+    let list = a.mlci(&["remote", "list", "--json"]).ok();
+    assert!(
+        !list.stdout.contains("nas") && !list.stdout.contains("s3cr3t"),
+        "{}",
+        list.stdout
+    );
+    a.mlci(&["remote", "remove", "main"]).ok();
+    let e = a.mlci(&["push"]).user_error();
+    assert!(e.stderr.contains("no remote is configured"), "{}", e.stderr);
+    assert!(
+        e.stderr
+            .contains("hint: add one with `mlci remote add -d NAME URL`"),
+        "{}",
+        e.stderr
+    );
+}
