@@ -59,6 +59,9 @@ pub async fn missing(
     jobs: usize,
     reporter: &dyn Reporter,
 ) -> Result<HashSet<String>, RemoteError> {
+    if let Some(dir) = remote.dir() {
+        return Ok(super::dir::missing(dir, keys, jobs));
+    }
     if keys.len() <= STAT_LIMIT || !remote.can_list() {
         return missing_by_stat(remote, keys, jobs, reporter).await;
     }
@@ -138,6 +141,11 @@ pub async fn upload(
         .map(|m| m.len())
         .sum();
     reporter.start_transfer("pushing", keys.len() as u64, total);
+    if let Some(dir) = remote.dir() {
+        let s = super::dir::upload(remote, dir, cache, keys, jobs, known, reporter);
+        reporter.finish();
+        return s;
+    }
     let counter = AtomicU64::new(0);
     let mut puts = futures::stream::iter(
         keys.iter()
@@ -263,6 +271,11 @@ pub async fn download(
 ) -> Result<Summary, RemoteError> {
     let total: u64 = wants.iter().filter_map(|w| w.size).sum();
     reporter.start_transfer("fetching", wants.len() as u64, total);
+    if let Some(dir) = remote.dir() {
+        let s = super::dir::download(remote, dir, cache, wants, jobs, known, reporter);
+        reporter.finish();
+        return s;
+    }
     let mut gets = futures::stream::iter(wants.iter().map(|w| download_one(remote, cache, w)))
         .buffer_unordered(jobs.max(1));
     let mut summary = Summary::default();

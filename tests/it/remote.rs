@@ -197,39 +197,90 @@ fn wrong_s3_credentials_fail_clearly_without_the_secret() {
     a.mlci(&["pull"]).user_error();
 }
 
-#[test]
-fn corrupt_object_on_the_remote_is_refused_and_named() {
+/// rclone's connection string for the test S3 server, at `path`.
+fn rclone_s3(path: &str) -> String {
+    format!(
+        ":s3,provider=SeaweedFS,endpoint='{}',access_key_id={},secret_access_key={}:{}/{path}",
+        env_from_test_script("MLCI_TEST_S3_ENDPOINT"),
+        env_from_test_script("MLCI_TEST_S3_KEY"),
+        env_from_test_script("MLCI_TEST_S3_SECRET"),
+        env_from_test_script("MLCI_TEST_S3_BUCKET"),
+    )
+}
+
+fn rclone(args: &[&str], stdin: Option<&[u8]>) {
+    use std::io::Write;
+    let mut child = Command::new(env_from_test_script("MLCI_TEST_RCLONE"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(bytes) = stdin {
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "rclone {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Damages the big file's object on the remote; a fresh clone's pull must
+/// refuse it, name it and the remote, and keep it out of the cache.
+fn corrupt_object_is_refused(kind: Server) {
     let a = project(20, 1000);
-    let prefix = a.add_remote("store", Server::Local);
+    let prefix = a.add_remote("store", kind);
     a.commit_all("remote");
     a.mlci(&["push"]).ok();
-    let remote_dir = a.root.parent().unwrap().join("remotes").join(&prefix);
-    // Damage the big file's object on the remote.
     let ptr = a.read("model.bin.mlci");
     let hex = ptr
         .lines()
         .find_map(|l| l.trim().strip_prefix("sha256: "))
         .expect("pointer has a sha256")
         .to_string();
-    let obj = remote_dir.join(format!("sha256/{}/{}", &hex[..2], &hex[2..]));
-    std::fs::write(&obj, b"garbage").unwrap();
+    let key = format!("sha256/{}/{}", &hex[..2], &hex[2..]);
+    match kind {
+        Server::Local => {
+            let obj = a
+                .root
+                .parent()
+                .unwrap()
+                .join("remotes")
+                .join(&prefix)
+                .join(&key);
+            std::fs::write(&obj, b"garbage").unwrap();
+        }
+        Server::S3 => rclone(
+            &["rcat", &rclone_s3(&format!("{prefix}/{key}"))],
+            Some(b"garbage"),
+        ),
+        _ => unreachable!(),
+    }
 
     let b = a.clone_to(&unique("clone"));
     let run = b.mlci(&["pull"]).user_error();
     assert!(
-        run.stderr.contains(&format!(
-            "remote `store`: object `sha256/{}/{}` is corrupt",
-            &hex[..2],
-            &hex[2..]
-        )),
+        run.stderr
+            .contains(&format!("remote `store`: object `{key}` is corrupt")),
         "{}",
         run.stderr
     );
-    assert!(!b
-        .path(&format!(".mlci/cache/sha256/{}/{}", &hex[..2], &hex[2..]))
-        .exists());
+    assert!(!b.path(&format!(".mlci/cache/{key}")).exists());
     assert!(!b.exists("model.bin"));
     b.assert_cache_sound();
+}
+
+#[test]
+fn corrupt_object_on_a_directory_remote_is_refused_and_named() {
+    corrupt_object_is_refused(Server::Local);
+}
+
+#[test]
+fn corrupt_object_on_s3_is_refused_and_named() {
+    corrupt_object_is_refused(Server::S3);
 }
 
 #[test]
@@ -238,24 +289,7 @@ fn an_emptied_remote_is_reported_and_refilled() {
     let prefix = a.add_remote("store", Server::S3);
     a.commit_all("remote");
     a.mlci(&["push"]).ok();
-    let rclone_remote = format!(
-        ":s3,provider=SeaweedFS,endpoint='{}',access_key_id={},secret_access_key={}:{}/{prefix}",
-        env_from_test_script("MLCI_TEST_S3_ENDPOINT"),
-        env_from_test_script("MLCI_TEST_S3_KEY"),
-        env_from_test_script("MLCI_TEST_S3_SECRET"),
-        env_from_test_script("MLCI_TEST_S3_BUCKET"),
-    );
-    let empty = || {
-        let out = Command::new(env_from_test_script("MLCI_TEST_RCLONE"))
-            .args(["delete", &rclone_remote])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let empty = || rclone(&["delete", &rclone_s3(&prefix)], None);
     empty();
     // status asks the remote itself, whatever mlci remembers.
     let status = a.mlci(&["status", "--remote", "--check"]);
