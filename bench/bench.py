@@ -112,11 +112,18 @@ def main():
     ap.add_argument("--dvc", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=0)
-    ap.add_argument("--suite", choices=["all", "data", "pipelines"], default="all")
+    ap.add_argument("--suite", choices=["all", "data", "pipelines", "remotes"], default="all")
+    ap.add_argument("--s3-endpoint", help="SeaweedFS S3 endpoint (bench/run.sh starts one)")
+    ap.add_argument("--s3-key")
+    ap.add_argument("--s3-secret")
+    ap.add_argument("--rclone")
     a = ap.parse_args()
     work = os.path.abspath(a.work)
     if a.suite == "pipelines":
         pipelines(a, work)
+        return
+    if a.suite == "remotes":
+        remotes(a, work)
         return
     nfiles, big_mib = (2000, 64) if a.quick else (20000, 1024)
     runs = a.runs or (3 if a.quick else 5)
@@ -212,6 +219,7 @@ def main():
     sh(f"chmod -R u+w {TRASH[0]} && rm -rf {TRASH[0]}", "/")
     if a.suite == "all":
         pipelines(a, work)
+        remotes(a, work)
 
 
 def pipeline_repo(work, name, tool, exe, files):
@@ -294,6 +302,104 @@ def pipelines(a, work):
     t1 = median_of([run([a.mlci, "repro", "--force", "--no-run-cache", "-j", "1"], repo)[0] for _ in range(3)])
     t2 = median_of([run([a.mlci, "repro", "--force", "--no-run-cache", "-j", "2"], repo)[0] for _ in range(3)])
     print(f"  two independent `sleep 1` stages: mlci repro -j 1 {t1:.2f}s, -j 2 {t2:.2f}s (target about 1 s)")
+
+
+def remotes(a, work):
+    """Push and pull of the small files and of the big file, to a local
+    directory remote and to SeaweedFS, mlci beside DVC (+ dvc-s3) and, on
+    S3, rclone on the same files as the server's practical floor."""
+    nfiles, big_mib = (2000, 64) if a.quick else (20000, 1024)
+    runs = a.runs or 3
+    jobs = "16"
+    src = generate(work, nfiles, big_mib)
+    if not TRASH:
+        TRASH.append(os.path.join(work, "trash"))
+    os.makedirs(TRASH[0], exist_ok=True)
+    exes = {"mlci": a.mlci, "dvc": a.dvc}
+    print(f"\nremotes: {nfiles} files of 1-8 KiB and one {big_mib} MiB file; -j {jobs} for both tools;"
+          f" median of {runs}; ratio = dvc / mlci", flush=True)
+    s3 = f":s3,provider=SeaweedFS,endpoint='{a.s3_endpoint}',access_key_id={a.s3_key},secret_access_key={a.s3_secret}:mlci"
+    serial = [0]
+
+    def fresh_url(kind, tool):
+        serial[0] += 1
+        name = f"bench-{tool}-{os.getpid()}-{serial[0]}"
+        return os.path.join(work, "remotes", name) if kind == "local" else f"s3://mlci/{name}"
+
+    def configure(tool, repo, kind, url):
+        exe = exes[tool]
+        if tool == "mlci":
+            sh(f"{exe} -q remote add -d -f store {url}", repo)
+            if kind == "s3":
+                sh(f"{exe} -q remote modify store endpoint {a.s3_endpoint}"
+                   f" && {exe} -q remote modify store access_key_id {a.s3_key} --local"
+                   f" && {exe} -q remote modify store secret_access_key {a.s3_secret} --local", repo)
+        else:
+            sh(f"{exe} remote add -d -f store {url}", repo)
+            if kind == "s3":
+                sh(f"{exe} remote modify store endpointurl {a.s3_endpoint}"
+                   f" && {exe} remote modify --local store access_key_id {a.s3_key}"
+                   f" && {exe} remote modify --local store secret_access_key {a.s3_secret}", repo)
+
+    for label, path in [(f"{nfiles} files", "small"), (f"{big_mib} MiB file", "big.bin")]:
+        repos = {}
+        for tool, exe in exes.items():
+            repo = os.path.join(work, f"remote-{tool}-{path}")
+            if os.path.exists(repo):
+                trash(repo)
+            os.makedirs(repo)
+            sh(f"git init -q -b main && cp -r {src}/{path} .", repo)
+            if tool == "dvc":
+                sh(f"{exe} init -q && {exe} config core.analytics false && {exe} config core.check_update false", repo)
+            else:
+                sh(f"{exe} init -q", repo)
+            run([exe, "add", path], repo)
+            repos[tool] = repo
+        target = {"mlci": path, "dvc": f"{path}.dvc"}
+        cache = {"mlci": ".mlci/cache", "dvc": ".dvc/cache"}
+        for kind in ["local", "s3"]:
+            t = {k: {tool: [] for tool in exes} for k in ["push", "noop", "pull"]}
+            floor = {"push": [], "pull": []}
+            for i in range(runs):
+                for tool in (["mlci", "dvc"] if i % 2 == 0 else ["dvc", "mlci"]):
+                    repo, exe = repos[tool], exes[tool]
+                    configure(tool, repo, kind, fresh_url(kind, tool))
+                    os.sync()
+                    warm(os.path.join(repo, cache[tool]))
+                    t["push"][tool].append(run([exe, "push", "-j", jobs, target[tool]], repo)[0])
+                    t["noop"][tool].append(run([exe, "push", "-j", jobs, target[tool]], repo)[0])
+                    # The other machine: no workspace copy, an empty cache.
+                    trash(os.path.join(repo, path))
+                    keep = os.path.join(work, "cache-keep")
+                    os.rename(os.path.join(repo, cache[tool]), keep)
+                    os.sync()
+                    t["pull"][tool].append(run([exe, "pull", "-j", jobs, target[tool]], repo)[0])
+                    # Back to the pushed state for the next round.
+                    trash(os.path.join(repo, cache[tool]))
+                    os.rename(keep, os.path.join(repo, cache[tool]))
+                if kind == "s3" and a.rclone:
+                    dest = f"{s3}/rclone-{os.getpid()}-{i}/{path}"
+                    flags = ["--transfers", jobs, "--checkers", jobs, "--s3-upload-concurrency", "4"]
+                    warm(os.path.join(src, path))
+                    copy = "copy" if path == "small" else "copyto"
+                    floor["push"].append(run([a.rclone, copy, os.path.join(src, path), dest, *flags], work)[0])
+                    back = os.path.join(work, f"rclone-back-{i}")
+                    os.sync()
+                    floor["pull"].append(run([a.rclone, copy, dest, back if path == "small" else back + ".bin", *flags], work)[0])
+                    trash(back if path == "small" else back + ".bin")
+            for k, what in [("push", "push"), ("noop", "no-op push"), ("pull", "pull")]:
+                med = {tool: median_of(v) for tool, v in t[k].items()}
+                line = (f"  {what:<10} {label:<14} {kind:<5}  mlci {med['mlci']:8.3f}s   dvc {med['dvc']:8.3f}s"
+                        f"   ratio {med['dvc'] / med['mlci']:6.1f}x")
+                if k in floor and floor[k]:
+                    f = median_of(floor[k])
+                    line += f"   rclone {f:8.3f}s  mlci/rclone {med['mlci'] / f:5.2f}"
+                print(line, flush=True)
+            noop = median_of(t["noop"]["mlci"])
+            first = median_of(t["push"]["mlci"])
+            print(f"  mlci no-op push vs first push ({label}, {kind}): {first / noop:.0f}x faster (target >= 20x)", flush=True)
+    sh(f"chmod -R u+w {TRASH[0]} && rm -rf {TRASH[0]}", "/")
+    shutil.rmtree(os.path.join(work, "remotes"), ignore_errors=True)
 
 
 if __name__ == "__main__":

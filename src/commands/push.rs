@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::cache::Oid;
 use crate::config::Overrides;
 use crate::progress::Silent;
 use crate::remote::{self, known::Known, transfer, Remote, RUNS_PREFIX};
@@ -102,17 +103,39 @@ pub fn push(
     }
     let cache = &repo.cache;
     let tracked = select_with_lock_outs(repo, &ctx.cwd, targets)?;
-    let groups = sync::groups(cache, &tracked);
-    let mut local: BTreeSet<String> = BTreeSet::new();
+    let rt = remote::runtime()?;
+    let mut known = Known::load(&repo.tmp_dir(), &remote.url);
+    // A directory known to be complete on the remote is not even opened.
+    let mut groups = sync::shallow(&tracked);
+    for g in groups.iter_mut() {
+        if !(g.root.dir && known.contains(&transfer::object_key(&g.root))) {
+            sync::expand(cache, g);
+        }
+    }
+    let roots: Vec<(&str, Oid)> = groups
+        .iter()
+        .flat_map(|g| g.objects.iter().map(|(oid, _)| (g.label.as_str(), *oid)))
+        .collect();
+    if !check_sample(ctx, &rt, remote, jobs, &roots, &mut known)? {
+        // The record was wrong: open every directory after all.
+        for g in groups.iter_mut() {
+            sync::expand(cache, g);
+        }
+    }
+    let keys: Vec<(&str, Oid)> = groups
+        .iter()
+        .flat_map(|g| g.objects.iter().map(|(oid, _)| (g.label.as_str(), *oid)))
+        .collect();
+    // What the remote is known to hold needs no local check at all: a
+    // no-op push costs no stat per object.
+    let mut local: Vec<String> = Vec::with_capacity(keys.len());
     let mut absent: Vec<(String, String)> = Vec::new();
-    for g in &groups {
-        for (oid, _) in &g.objects {
-            let key = transfer::object_key(oid);
-            if cache.contains(oid) {
-                local.insert(key);
-            } else {
-                absent.push((g.label.clone(), key));
-            }
+    for (label, oid) in keys {
+        let key = transfer::object_key(&oid);
+        if known.contains(&key) || cache.contains(&oid) {
+            local.push(key);
+        } else {
+            absent.push((label.to_string(), key));
         }
     }
     if run_cache && targets.is_empty() {
@@ -120,10 +143,27 @@ pub fn push(
         local.extend(objects.iter().map(transfer::object_key));
         local.extend(records);
     }
+    local.sort_unstable();
+    local.dedup();
 
-    let rt = remote::runtime()?;
-    let mut known = Known::load(&repo.tmp_dir(), &remote.url);
-    let result = push_keys(ctx, &rt, remote, jobs, repo, &local, &mut known);
+    let unopened: usize = groups
+        .iter()
+        .filter(|g| g.root.dir && g.objects.len() == 1)
+        .map(|g| g.nfiles.unwrap_or(0) as usize)
+        .sum();
+    let result = push_keys(ctx, &rt, remote, jobs, repo, &local, &mut known).map(|mut o| {
+        o.already += unopened;
+        o
+    });
+    if result.is_ok() {
+        // Every directory none of whose objects is missing locally is now
+        // whole on the remote.
+        for g in groups.iter().filter(|g| g.root.dir && g.objects.len() > 1) {
+            if !absent.iter().any(|(label, _)| *label == g.label) {
+                known.insert_tree(&transfer::object_key(&g.root));
+            }
+        }
+    }
     known.save()?;
     let mut outcome = result?;
 
@@ -140,34 +180,49 @@ pub fn push(
     Ok(outcome)
 }
 
+/// The known-objects record is a hint: a spread-out sample of what it
+/// claims is checked on the remote, and the record is dropped when the
+/// remote lost any of it. Returns whether the record held.
+fn check_sample(
+    ctx: &Ctx,
+    rt: &tokio::runtime::Runtime,
+    remote: &Remote,
+    jobs: usize,
+    keys: &[(&str, Oid)],
+    known: &mut Known,
+) -> anyhow::Result<bool> {
+    if known.is_empty() {
+        return Ok(true);
+    }
+    let step = keys.len().div_ceil(16);
+    let sample: Vec<String> = keys
+        .iter()
+        .step_by(step)
+        .map(|(_, oid)| transfer::object_key(oid))
+        .filter(|k| known.contains(k))
+        .collect();
+    let gone = rt.block_on(transfer::missing(remote, &sample, jobs, &Silent))?;
+    if !gone.is_empty() {
+        ctx.printer.info(&format!(
+            "note: remote `{}` lost objects it was known to hold; checking everything",
+            remote.name
+        ));
+        known.clear();
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 fn push_keys(
     ctx: &Ctx,
     rt: &tokio::runtime::Runtime,
     remote: &Remote,
     jobs: usize,
     repo: &Repo,
-    local: &BTreeSet<String>,
+    local: &[String],
     known: &mut Known,
 ) -> anyhow::Result<PushOutcome> {
     let reporter = reporter::for_printer(ctx.printer);
-    // The record is a hint: check a spread-out sample of it first.
-    let remembered: Vec<&String> = local.iter().filter(|k| known.contains(k)).collect();
-    if !remembered.is_empty() {
-        let step = remembered.len().div_ceil(16);
-        let sample: Vec<String> = remembered
-            .iter()
-            .step_by(step)
-            .map(|k| (*k).clone())
-            .collect();
-        let gone = rt.block_on(transfer::missing(remote, &sample, jobs, &Silent))?;
-        if !gone.is_empty() {
-            ctx.printer.info(&format!(
-                "note: remote `{}` lost objects it was known to hold; checking everything",
-                remote.name
-            ));
-            known.clear();
-        }
-    }
     let candidates: Vec<String> = local
         .iter()
         .filter(|k| !known.contains(k))

@@ -282,6 +282,19 @@ fn remote_status(
             known.insert(k);
         }
     }
+    for g in groups.iter().filter(|g| g.root.dir) {
+        let root = transfer::object_key(&g.root);
+        let whole = !g.manifest_missing
+            && g.objects.len() > 1
+            && g.objects
+                .iter()
+                .all(|(o, _)| !absent.contains(&transfer::object_key(o)));
+        if whole {
+            known.insert_tree(&root);
+        } else {
+            known.remove(&root);
+        }
+    }
     known.save()?;
     let paths = groups
         .iter()

@@ -64,6 +64,8 @@ pub struct Group {
     pub label: String,
     pub root: Oid,
     pub size: u64,
+    /// Files of a directory, from its pointer.
+    pub nfiles: Option<u64>,
     /// The root and, for a directory whose manifest is at hand, its files
     /// with their sizes.
     pub objects: Vec<(Oid, Option<u64>)>,
@@ -74,6 +76,15 @@ pub struct Group {
 /// Expands each tracked path to its objects, reading directory manifests
 /// from the local cache.
 pub fn groups(cache: &Cache, tracked: &[Tracked]) -> Vec<Group> {
+    let mut out = shallow(tracked);
+    for g in out.iter_mut() {
+        expand(cache, g);
+    }
+    out
+}
+
+/// Each tracked path as a group holding only its root object.
+pub fn shallow(tracked: &[Tracked]) -> Vec<Group> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for t in tracked {
@@ -81,15 +92,14 @@ pub fn groups(cache: &Cache, tracked: &[Tracked]) -> Vec<Group> {
             continue;
         }
         let oid = t.pointer.oid;
-        let mut g = Group {
+        out.push(Group {
             label: t.target_rel.clone(),
             root: oid,
             size: t.pointer.size,
+            nfiles: t.pointer.nfiles,
             objects: vec![(oid, (!oid.dir).then_some(t.pointer.size))],
             manifest_missing: false,
-        };
-        expand(cache, &mut g);
-        out.push(g);
+        });
     }
     out
 }
@@ -149,6 +159,7 @@ pub fn local_run_records(cache: &Cache) -> (Vec<String>, Vec<Oid>) {
                     label: String::new(),
                     root: oid,
                     size: 0,
+                    nfiles: None,
                     objects: vec![(oid, None)],
                     manifest_missing: false,
                 };
@@ -287,6 +298,7 @@ impl runcache::ObjectSource for RemoteSource {
                     label: oid.short(),
                     root: oid,
                     size: 0,
+                    nfiles: None,
                     objects: vec![(oid, None)],
                     manifest_missing: false,
                 };

@@ -178,11 +178,14 @@ fn check_text(text: Option<&str>, path: &Path) -> Result<Option<Value>, ConfigEr
     let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
         return Ok(None);
     };
-    let _: ConfigWire = yaml::parse(text, path)?;
     // A file of only comments is empty, not a null that would erase the
     // other file in the merge.
     let value: Value = yaml::parse(text, path)?;
-    Ok((!value.is_null()).then_some(value))
+    if value.is_null() {
+        return Ok(None);
+    }
+    let _: ConfigWire = yaml::parse(text, path)?;
+    Ok(Some(value))
 }
 
 /// `b` over `a`: mappings merge key by key, anything else is replaced.
@@ -331,6 +334,16 @@ mod tests {
         let r = &s.remotes["store"];
         assert_eq!(r.url.as_deref(), Some("s3://b/p"));
         assert!(r.options.contains_key("region") && r.options.contains_key("secret_access_key"));
+    }
+
+    #[test]
+    fn a_file_of_comments_is_empty() {
+        let s = load("remotes:\n  r:\n    url: /x\n", Some("# only a comment\n")).unwrap();
+        assert!(s.remotes.contains_key("r"));
+        assert!(load("# nothing\n", Some("# nothing\n"))
+            .unwrap()
+            .remotes
+            .is_empty());
     }
 
     #[test]

@@ -53,6 +53,11 @@ fn pool(jobs: usize) -> rayon::ThreadPool {
 }
 
 pub fn missing(dir: &Cache, keys: &[String], jobs: usize) -> HashSet<String> {
+    let absent = |k: &&String| dir.root().join(k).symlink_metadata().is_err();
+    if keys.len() < 1024 {
+        // A pool costs more than a few stats.
+        return keys.iter().filter(absent).cloned().collect();
+    }
     pool(jobs).install(|| {
         keys.par_iter()
             .filter(|k| dir.root().join(k).symlink_metadata().is_err())
