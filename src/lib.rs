@@ -6,12 +6,14 @@
 //! modules below never print and never exit; the `commands` layer owns all
 //! output through one [`printer::Printer`].
 
+pub mod action;
 pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod example;
+pub mod forge;
 pub mod fsutil;
 pub mod gate;
 pub mod gc;

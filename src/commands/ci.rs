@@ -7,7 +7,14 @@
 //! if a gate failed, else 0; the report is published whenever it can be
 //! built. A remote that refuses the credentials (a fork's pull request has
 //! none) is a warning: pull and push are skipped, the report and gate still
-//! run. The sticky PR comment and commit statuses are not built yet.
+//! run.
+//!
+//! Publishing (GitHub Actions with a token): one sticky comment on the pull
+//! request, an optional `mlci/gate` commit status and check run. A fork's
+//! read-only token degrades to the job summary plus an artifact directory
+//! (`report.md`, `result.json`) that a `workflow_run` workflow in the base
+//! repository publishes with `mlci ci --publish-from DIR`, after checking
+//! that the pull request's head is the commit the artifact was made for.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -24,6 +31,9 @@ use crate::track::Workspace;
 
 use super::report::{build, ReportOptions};
 use super::Ctx;
+use crate::action::ActionEnv;
+use crate::forge::github::{ForgeError, GitHub};
+use crate::forge::Verdict;
 
 /// Run the ML CI job: rerun stale stages, evaluate gates, render the report
 /// and publish it, then exit with the verdict (0 pass, 1 a gate failed, 2 an
@@ -62,6 +72,56 @@ pub struct CiArgs {
     /// GitHub Actions, else .mlci/tmp/report.md).
     #[arg(long, value_name = "FILE")]
     pub report_file: Option<PathBuf>,
+    /// Do not post or update the pull request comment.
+    #[arg(long)]
+    pub no_comment: bool,
+    /// Also set the commit status `mlci/gate` on the pull request's head.
+    #[arg(long)]
+    pub status: bool,
+    /// Also create a check run `mlci` (needs `checks: write`).
+    #[arg(long)]
+    pub check_run: bool,
+    /// The sticky comment's key (default: $GITHUB_WORKFLOW/$GITHUB_JOB).
+    #[arg(long, value_name = "KEY")]
+    pub comment_key: Option<String>,
+    /// The login whose comment is updated (default: the token's user, or
+    /// github-actions[bot] for the workflow token).
+    #[arg(long, value_name = "LOGIN")]
+    pub comment_author: Option<String>,
+    /// The GitHub token (never printed; masked in the log).
+    #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Where to write `report.md` and `result.json` for an artifact
+    /// (default: $RUNNER_TEMP/mlci-publish in GitHub Actions).
+    #[arg(long, value_name = "DIR")]
+    pub artifact_dir: Option<PathBuf>,
+    /// Publish a report another run saved (a fork's pull request) from a
+    /// `workflow_run` workflow, without running any of its code.
+    #[arg(long, value_name = "DIR")]
+    pub publish_from: Option<PathBuf>,
+}
+
+/// What a run leaves for a `workflow_run` publisher (`result.json`).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct PublishRecord {
+    pub version: u32,
+    pub repository: Option<String>,
+    pub event: String,
+    pub pr: Option<u64>,
+    pub head_sha: Option<String>,
+    pub passed: bool,
+    pub error: bool,
+    pub key: String,
+}
+
+/// Publishing flags, as one value.
+struct Publish {
+    comment: bool,
+    status: bool,
+    check_run: bool,
+    key: Option<String>,
+    author: Option<String>,
+    token: Option<String>,
 }
 
 /// Prints repro progress like `mlci repro` and remembers what ran and why.
@@ -150,7 +210,31 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
         template,
         plots_dir,
         report_file,
+        no_comment,
+        status,
+        check_run,
+        comment_key,
+        comment_author,
+        token,
+        artifact_dir,
+        publish_from,
     } = args;
+    let action = ActionEnv::from_env();
+    if let (Some(_), Some(t)) = (&action, &token) {
+        // Before anything could print it.
+        ctx.printer.data(&crate::action::mask(t))?;
+    }
+    let publish = Publish {
+        comment: !no_comment,
+        status,
+        check_run,
+        key: comment_key,
+        author: comment_author,
+        token,
+    };
+    if let Some(dir) = publish_from {
+        return publish_saved(ctx, action.as_ref(), &ctx.cwd.join(dir), &publish);
+    }
     let repo = ctx.repo(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
     let in_actions = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
@@ -303,6 +387,41 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
             f.write_all(built.text.as_bytes())?;
             f.write_all(b"\n")?;
         }
+        let verdict = if step_error.is_some() {
+            Verdict::Error
+        } else if gate_failed {
+            Verdict::Failed
+        } else {
+            Verdict::Passed
+        };
+        let mut comment_url = String::new();
+        let mut saved_to = None;
+        if let Some(env) = &action {
+            let dir = artifact_dir
+                .clone()
+                .map(|d| ctx.cwd.join(d))
+                .or_else(|| env.runner_temp.as_ref().map(|t| t.join("mlci-publish")));
+            if let Some(dir) = dir {
+                let record = PublishRecord {
+                    version: 1,
+                    repository: env.repository.clone(),
+                    event: env.event_name.clone(),
+                    pr: env.pr_number(),
+                    head_sha: env.status_sha(),
+                    passed: verdict == Verdict::Passed,
+                    error: verdict == Verdict::Error,
+                    key: publish.key.clone().unwrap_or_else(|| env.default_key()),
+                };
+                save_record(&dir, &record, &built.text)?;
+                saved_to = Some(dir);
+            }
+            match publish_github(ctx, env, &publish, &built.text, verdict, results.len()) {
+                Ok(url) => comment_url = url.unwrap_or_default(),
+                Err(e) => {
+                    step_error.get_or_insert(e);
+                }
+            }
+        }
         if let Ok(output) = std::env::var("GITHUB_OUTPUT") {
             let mut f = fs_err::OpenOptions::new()
                 .create(true)
@@ -310,7 +429,10 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
                 .open(&output)?;
             writeln!(f, "passed={}", !gate_failed && step_error.is_none())?;
             writeln!(f, "report-path={}", path.display())?;
-            writeln!(f, "comment-url=")?;
+            writeln!(f, "comment-url={comment_url}")?;
+            if let Some(dir) = &saved_to {
+                writeln!(f, "artifact-dir={}", dir.display())?;
+            }
         }
         if in_actions {
             for r in results.iter().filter(|r| !r.passed).take(10) {
@@ -324,11 +446,11 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
                     .as_ref()
                     .map(|n| format!(" ({n})"))
                     .unwrap_or_default();
-                let msg = format!("gate failed: {}{note}", r.text)
-                    .replace('%', "%25")
-                    .replace('\n', "%0A");
-                ctx.printer
-                    .data(&format!("::error file={file},title=mlci gate::{msg}"))?;
+                let msg = crate::action::escape_data(&format!("gate failed: {}{note}", r.text));
+                ctx.printer.data(&format!(
+                    "::error file={},title=mlci gate::{msg}",
+                    crate::action::escape_property(file)
+                ))?;
             }
         }
     }
@@ -350,5 +472,229 @@ fn no_credentials(e: &anyhow::Error) -> bool {
             c.downcast_ref::<RemoteError>(),
             Some(RemoteError::Auth { .. })
         )
+    })
+}
+
+fn save_record(dir: &std::path::Path, record: &PublishRecord, report: &str) -> anyhow::Result<()> {
+    fs_err::create_dir_all(dir)?;
+    crate::fsutil::write_atomic(&dir.join("report.md"), report.as_bytes())?;
+    crate::fsutil::write_atomic(
+        &dir.join("result.json"),
+        serde_json::to_string_pretty(record)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
+fn status_text(verdict: Verdict, gates: usize) -> String {
+    match verdict {
+        Verdict::Passed if gates == 0 => "no gates defined".into(),
+        Verdict::Passed => format!("all {gates} gate(s) passed"),
+        Verdict::Failed => "a gate failed: see the report".into(),
+        Verdict::Error => "mlci ci failed: see the run's log".into(),
+    }
+}
+
+/// Warns once that the token is read-only and where the report went.
+fn warn_read_only(ctx: &Ctx) {
+    ctx.printer.warn(
+        "warning: the token cannot write to this repository (a fork's pull request gets a read-only token): \
+         the report is in the job summary and the artifact directory; publish it from a `workflow_run` \
+         workflow with `mlci ci --publish-from DIR` (see the README)",
+    );
+}
+
+/// Posts the comment, status and check run this run asks for. A read-only
+/// token is a warning, not an error. Returns the comment's URL.
+fn publish_github(
+    ctx: &Ctx,
+    env: &ActionEnv,
+    p: &Publish,
+    report: &str,
+    verdict: Verdict,
+    gates: usize,
+) -> anyhow::Result<Option<String>> {
+    let wants_comment = p.comment && env.pr_number().is_some();
+    if !wants_comment && !p.status && !p.check_run {
+        return Ok(None);
+    }
+    let Some(token) = p.token.as_deref().filter(|t| !t.is_empty()) else {
+        ctx.printer
+            .warn("warning: no GITHUB_TOKEN: the report is only in the job summary");
+        return Ok(None);
+    };
+    let Some(repository) = &env.repository else {
+        return Err(crate::error::hinted(
+            "GITHUB_REPOSITORY is not set",
+            "mlci ci publishes from a GitHub Actions job",
+        ));
+    };
+    let gh = GitHub::new(&env.api_url, repository, token)?;
+    let run_link = env.run_link();
+    let read_only = |e: &ForgeError| e.is_read_only();
+    let mut url = None;
+    if wants_comment {
+        let pr = env.pr_number().expect("checked above");
+        let key = p.key.clone().unwrap_or_else(|| env.default_key());
+        let login = p.author.clone().unwrap_or_else(|| gh.identity());
+        match gh.upsert_comment(pr, &key, report, run_link.as_deref(), &login) {
+            Ok(posted) => {
+                ctx.printer.info(&format!(
+                    "{} the report comment on pull request #{pr}: {}",
+                    if posted.updated { "updated" } else { "posted" },
+                    posted.url
+                ));
+                url = Some(posted.url);
+            }
+            Err(e) if read_only(&e) => {
+                warn_read_only(ctx);
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let Some(sha) = env.status_sha() else {
+        return Ok(url);
+    };
+    if p.status {
+        let text = status_text(verdict, gates);
+        match gh.set_status(&sha, "mlci/gate", verdict, &text, run_link.as_deref()) {
+            Ok(()) => {}
+            Err(e) if read_only(&e) => {
+                warn_read_only(ctx);
+                return Ok(url);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if p.check_run {
+        let text = status_text(verdict, gates);
+        match gh.check_run(&sha, "mlci", verdict, &text, report) {
+            Ok(()) => {}
+            Err(e) if read_only(&e) => warn_read_only(ctx),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(url)
+}
+
+/// `mlci ci --publish-from DIR` in a `workflow_run` workflow: posts what a
+/// pull request's run saved, without running its code. The artifact is
+/// untrusted: it must be for the commit that triggered this run, which
+/// must still be the pull request's head, and the status says whose word
+/// the verdict is.
+fn publish_saved(
+    ctx: &Ctx,
+    env: Option<&ActionEnv>,
+    dir: &std::path::Path,
+    p: &Publish,
+) -> anyhow::Result<u8> {
+    use crate::error::hinted;
+    let Some(env) = env.filter(|e| e.event_name == "workflow_run") else {
+        return Err(hinted(
+            "--publish-from runs in a GitHub Actions job triggered by `workflow_run`",
+            "see the README's fork-safe workflow pair",
+        ));
+    };
+    let record_path = dir.join("result.json");
+    let record: PublishRecord = serde_json::from_str(&fs_err::read_to_string(&record_path)?)
+        .map_err(|e| {
+            hinted(
+                format!("{}: not an mlci result: {e}", record_path.display()),
+                "download the artifact that `mlci ci` wrote (its `artifact-dir` output)",
+            )
+        })?;
+    let report = fs_err::read_to_string(dir.join("report.md"))?;
+    let trusted_head = env.payload["workflow_run"]["head_sha"]
+        .as_str()
+        .ok_or_else(|| {
+            hinted(
+                "the workflow_run payload has no head_sha",
+                "run on `workflow_run` events",
+            )
+        })?
+        .to_string();
+    if record.head_sha.as_deref() != Some(trusted_head.as_str()) {
+        return Err(hinted(
+            format!(
+                "the artifact is for commit {}, but the run that made it was for {trusted_head}",
+                record.head_sha.as_deref().unwrap_or("(none)")
+            ),
+            "download the artifact of the triggering run (`run-id: ${{ github.event.workflow_run.id }}`)",
+        ));
+    }
+    let Some(pr) = record.pr else {
+        ctx.printer
+            .info("the saved run was not for a pull request: nothing to publish");
+        return Ok(crate::exit::OK);
+    };
+    let Some(token) = p.token.as_deref().filter(|t| !t.is_empty()) else {
+        return Err(hinted(
+            "no GITHUB_TOKEN to publish with",
+            "pass `github-token`",
+        ));
+    };
+    let repository = env
+        .repository
+        .clone()
+        .ok_or_else(|| hinted("GITHUB_REPOSITORY is not set", "run in GitHub Actions"))?;
+    let gh = GitHub::new(&env.api_url, &repository, token)?;
+    let head = gh.pr_head_sha(pr)?;
+    if head != trusted_head {
+        return Err(hinted(
+            format!("pull request #{pr}'s head is {head}, not the commit the artifact was made for ({trusted_head})"),
+            "a newer push is being checked; its own run will publish",
+        ));
+    }
+    let verdict = if record.error {
+        Verdict::Error
+    } else if record.passed {
+        Verdict::Passed
+    } else {
+        Verdict::Failed
+    };
+    let run_link = env.payload["workflow_run"]["html_url"]
+        .as_str()
+        .map(str::to_string);
+    let mut url = String::new();
+    if p.comment {
+        let login = p.author.clone().unwrap_or_else(|| gh.identity());
+        let key = p.key.clone().unwrap_or(record.key.clone());
+        let posted = gh.upsert_comment(pr, &key, &report, run_link.as_deref(), &login)?;
+        ctx.printer.info(&format!(
+            "{} the report comment on pull request #{pr}: {}",
+            if posted.updated { "updated" } else { "posted" },
+            posted.url
+        ));
+        url = posted.url;
+    }
+    if p.status {
+        let text = format!(
+            "{} (as reported by the pull request's own run)",
+            match verdict {
+                Verdict::Passed => "gates passed",
+                Verdict::Failed => "a gate failed",
+                Verdict::Error => "the run failed",
+            }
+        );
+        gh.set_status(
+            &trusted_head,
+            "mlci/gate",
+            verdict,
+            &text,
+            run_link.as_deref(),
+        )?;
+    }
+    if let Ok(output) = std::env::var("GITHUB_OUTPUT") {
+        let mut f = fs_err::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&output)?;
+        writeln!(f, "passed={}", verdict == Verdict::Passed)?;
+        writeln!(f, "comment-url={url}")?;
+    }
+    Ok(match verdict {
+        Verdict::Passed => crate::exit::OK,
+        Verdict::Failed => crate::exit::DIFFERS,
+        Verdict::Error => crate::exit::ERROR,
     })
 }

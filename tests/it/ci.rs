@@ -16,7 +16,7 @@ gates:
     min: 0.8
 ";
 
-fn repo_on_a_branch() -> (TestRepo, String, String) {
+pub fn repo_on_a_branch() -> (TestRepo, String, String) {
     let repo = TestRepo::new();
     repo.write("mlci.yaml", PIPELINE);
     repo.write("src.json", r#"{"acc": 0.85}"#);

@@ -8,6 +8,7 @@ mod dvc_oracle;
 mod example;
 mod fs_limits;
 mod gc;
+mod github;
 mod kill;
 mod metrics;
 mod pipeline;

@@ -1,0 +1,437 @@
+//! GitHub's REST API through octocrab, pointed at `GITHUB_API_URL` (so
+//! GitHub Enterprise and test servers work the same) and built on the one
+//! reqwest client mlci uses (proxy settings of self-hosted runners apply).
+//!
+//! octocrab's raw `_get`/`_post`/`_patch` are used rather than its typed
+//! endpoints: its `update_comment` sends POST where GitHub's API
+//! description says PATCH, its models reject some valid answers, and its
+//! retry ignores rate limits. Every request goes through [`GitHub::send`],
+//! which retries 429 and secondary-rate-limit 403 answers after
+//! `retry-after` / `x-ratelimit-reset` (bounded, never spinning) and turns
+//! everything else into a typed [`ForgeError`] without the token in it.
+
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use octocrab::Octocrab;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{comment_body, marker, Posted, Verdict, BODY_LIMIT};
+use crate::error::Hint;
+
+/// Retries of one request on rate limits, and the longest single wait.
+const RATE_RETRIES: usize = 3;
+const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
+/// After a 422 for length the body is cut to this and sent once more.
+const HARD_CUT: usize = 32_768;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForgeError {
+    #[error("GitHub refused {method} {path} (403): {message}")]
+    Forbidden {
+        method: Method,
+        path: String,
+        message: String,
+    },
+    #[error("GitHub answered {status} to {method} {path}: {message}")]
+    Http {
+        status: StatusCode,
+        method: Method,
+        path: String,
+        message: String,
+    },
+    #[error("GitHub rate limit: {method} {path} still limited after {tries} waits")]
+    RateLimited {
+        method: Method,
+        path: String,
+        tries: usize,
+    },
+    #[error("cannot reach the GitHub API at {api}: {message}")]
+    Transport { api: String, message: String },
+    #[error("{0}")]
+    Config(String),
+}
+
+impl ForgeError {
+    /// A read-only token (a fork's pull request): the expected refusal.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, ForgeError::Forbidden { message, .. }
+            if message.contains("Resource not accessible by integration")
+                || message.contains("Must have admin rights")
+                || message.contains("not accessible"))
+    }
+}
+
+impl Hint for ForgeError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ForgeError::Forbidden { .. } => Some(
+                "give the workflow's token `pull-requests: write` (and `statuses: write` for --status); a fork's pull request gets a read-only token: publish with a `workflow_run` workflow (`mlci ci --publish-from DIR`)".into(),
+            ),
+            ForgeError::Http { status, .. } if *status == StatusCode::UNAUTHORIZED => {
+                Some("the token is missing or expired: pass `github-token` to the action or set GITHUB_TOKEN".into())
+            }
+            ForgeError::Transport { .. } => Some("check GITHUB_API_URL and the runner's network".into()),
+            _ => None,
+        }
+    }
+}
+
+/// One answer: status, headers and body text.
+struct Answer {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+pub struct GitHub {
+    octo: Octocrab,
+    rt: tokio::runtime::Runtime,
+    api: String,
+    /// `owner/name`.
+    repo: String,
+    token: String,
+    max_wait: Duration,
+}
+
+#[derive(Deserialize)]
+struct Comment {
+    id: u64,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    html_url: String,
+    user: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct User {
+    login: String,
+}
+
+impl GitHub {
+    /// A client for `repo` (`owner/name`) at `api` (e.g.
+    /// `https://api.github.com`) with `token`.
+    pub fn new(api: &str, repo: &str, token: &str) -> Result<GitHub, ForgeError> {
+        if repo.split('/').filter(|p| !p.is_empty()).count() != 2 {
+            return Err(ForgeError::Config(format!(
+                "GITHUB_REPOSITORY `{repo}` is not `owner/name`"
+            )));
+        }
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("mlci/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| ForgeError::Config(format!("building the HTTP client: {e}")))?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ForgeError::Config(format!("starting the runtime: {e}")))?;
+        // octocrab's service stack spawns its buffer task on build.
+        let _runtime = rt.enter();
+        let octo = Octocrab::builder()
+            .base_uri(api.trim_end_matches('/'))
+            .map_err(|e| ForgeError::Config(format!("GITHUB_API_URL `{api}`: {e}")))?
+            .personal_token(token.to_string())
+            .build_with_reqwest(client)
+            .map_err(|e| ForgeError::Config(format!("building the GitHub client: {e}")))?;
+        let max_wait = std::env::var("MLCI_GITHUB_MAX_WAIT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_MAX_WAIT);
+        Ok(GitHub {
+            octo,
+            rt,
+            api: api.to_string(),
+            repo: repo.to_string(),
+            token: token.to_string(),
+            max_wait,
+        })
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        if self.token.len() >= 4 {
+            text.replace(&self.token, "***")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// Sends one request, waiting out rate limits.
+    fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Answer, ForgeError> {
+        let mut tries = 0;
+        loop {
+            let answer = self.rt.block_on(async {
+                let res = match method {
+                    Method::GET => self.octo._get(path).await,
+                    Method::POST => self.octo._post(path, body).await,
+                    Method::PATCH => self.octo._patch(path, body).await,
+                    _ => unreachable!("mlci sends GET, POST and PATCH only"),
+                };
+                let res = res.map_err(|e| ForgeError::Transport {
+                    api: self.api.clone(),
+                    message: self.scrub(&e.to_string()),
+                })?;
+                let status = res.status();
+                let headers = res.headers().clone();
+                let body = self.octo.body_to_string(res).await.unwrap_or_default();
+                Ok::<_, ForgeError>(Answer {
+                    status,
+                    headers,
+                    body,
+                })
+            })?;
+            if let Some(wait) = rate_limit_wait(&answer) {
+                tries += 1;
+                if tries > RATE_RETRIES {
+                    return Err(ForgeError::RateLimited {
+                        method,
+                        path: path.to_string(),
+                        tries: RATE_RETRIES,
+                    });
+                }
+                std::thread::sleep(wait.clamp(Duration::from_secs(1), self.max_wait));
+                continue;
+            }
+            if answer.status.is_success() {
+                return Ok(answer);
+            }
+            let message = serde_json::from_str::<Value>(&answer.body)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_string))
+                .unwrap_or_else(|| answer.body.chars().take(300).collect());
+            let message = self.scrub(&message);
+            return Err(if answer.status == StatusCode::FORBIDDEN {
+                ForgeError::Forbidden {
+                    method,
+                    path: path.to_string(),
+                    message,
+                }
+            } else {
+                ForgeError::Http {
+                    status: answer.status,
+                    method,
+                    path: path.to_string(),
+                    message: format!("{message}{}", errors_detail(&answer.body)),
+                }
+            });
+        }
+    }
+
+    /// The login that posts: the token's user, or for the workflow's own
+    /// token (which may not read `/user`) `github-actions[bot]`.
+    pub fn identity(&self) -> String {
+        match self.send(Method::GET, "/user", None) {
+            Ok(a) => serde_json::from_str::<User>(&a.body)
+                .map(|u| u.login)
+                .unwrap_or_else(|_| "github-actions[bot]".into()),
+            Err(_) => "github-actions[bot]".into(),
+        }
+    }
+
+    /// The comment on `pr` carrying `key`'s marker by `login`, across all
+    /// pages of the pull request's comments.
+    fn find_comment(&self, pr: u64, key: &str, login: &str) -> Result<Option<Comment>, ForgeError> {
+        let marker = marker(key);
+        for page in 1.. {
+            let path = format!(
+                "/repos/{}/issues/{pr}/comments?per_page=100&page={page}",
+                self.repo
+            );
+            let answer = self.send(Method::GET, &path, None)?;
+            let comments: Vec<Comment> =
+                serde_json::from_str(&answer.body).map_err(|e| ForgeError::Http {
+                    status: answer.status,
+                    method: Method::GET,
+                    path: path.clone(),
+                    message: format!("unexpected answer: {e}"),
+                })?;
+            let n = comments.len();
+            if let Some(c) = comments.into_iter().find(|c| {
+                c.user.as_ref().is_some_and(|u| u.login == login)
+                    && c.body.as_deref().is_some_and(|b| b.contains(&marker))
+            }) {
+                return Ok(Some(c));
+            }
+            if n < 100 {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Creates or updates the one sticky report comment of `key` on `pr`.
+    pub fn upsert_comment(
+        &self,
+        pr: u64,
+        key: &str,
+        report: &str,
+        run_link: Option<&str>,
+        login: &str,
+    ) -> Result<Posted, ForgeError> {
+        let existing = self.find_comment(pr, key, login)?;
+        let mut body = comment_body(key, report, run_link, BODY_LIMIT);
+        for attempt in 0..2 {
+            let result = match &existing {
+                Some(c) => self.send(
+                    Method::PATCH,
+                    &format!("/repos/{}/issues/comments/{}", self.repo, c.id),
+                    Some(&json!({ "body": body })),
+                ),
+                None => self.send(
+                    Method::POST,
+                    &format!("/repos/{}/issues/{pr}/comments", self.repo),
+                    Some(&json!({ "body": body })),
+                ),
+            };
+            match result {
+                Ok(answer) => {
+                    let url = serde_json::from_str::<Comment>(&answer.body)
+                        .map(|c| c.html_url)
+                        .unwrap_or_default();
+                    return Ok(Posted {
+                        url,
+                        updated: existing.is_some(),
+                    });
+                }
+                Err(ForgeError::Http { status, .. })
+                    if status == StatusCode::UNPROCESSABLE_ENTITY && attempt == 0 =>
+                {
+                    body = comment_body(key, report, run_link, HARD_CUT);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    /// Sets the commit status `context` on `sha`.
+    pub fn set_status(
+        &self,
+        sha: &str,
+        context: &str,
+        verdict: Verdict,
+        description: &str,
+        target_url: Option<&str>,
+    ) -> Result<(), ForgeError> {
+        let state = match verdict {
+            Verdict::Passed => "success",
+            Verdict::Failed => "failure",
+            Verdict::Error => "error",
+        };
+        let description: String = description.chars().take(140).collect();
+        let mut body = json!({ "state": state, "context": context, "description": description });
+        if let Some(url) = target_url {
+            body["target_url"] = json!(url);
+        }
+        self.send(
+            Method::POST,
+            &format!("/repos/{}/statuses/{sha}", self.repo),
+            Some(&body),
+        )?;
+        Ok(())
+    }
+
+    /// Creates a completed check run `name` on `sha` with the report as its
+    /// summary (opt-in: it needs `checks: write`).
+    pub fn check_run(
+        &self,
+        sha: &str,
+        name: &str,
+        verdict: Verdict,
+        title: &str,
+        report: &str,
+    ) -> Result<(), ForgeError> {
+        let conclusion = match verdict {
+            Verdict::Passed => "success",
+            Verdict::Failed => "failure",
+            Verdict::Error => "neutral",
+        };
+        let summary: String = report.chars().take(BODY_LIMIT - 1).collect();
+        self.send(
+            Method::POST,
+            &format!("/repos/{}/check-runs", self.repo),
+            Some(&json!({
+                "name": name,
+                "head_sha": sha,
+                "status": "completed",
+                "conclusion": conclusion,
+                "output": { "title": title, "summary": summary },
+            })),
+        )?;
+        Ok(())
+    }
+
+    /// The head sha of pull request `pr` (the publisher checks it against
+    /// the triggering run before it posts).
+    pub fn pr_head_sha(&self, pr: u64) -> Result<String, ForgeError> {
+        let path = format!("/repos/{}/pulls/{pr}", self.repo);
+        let answer = self.send(Method::GET, &path, None)?;
+        serde_json::from_str::<Value>(&answer.body)
+            .ok()
+            .and_then(|v| v["head"]["sha"].as_str().map(str::to_string))
+            .ok_or_else(|| ForgeError::Http {
+                status: answer.status,
+                method: Method::GET,
+                path,
+                message: "no head sha in the answer".into(),
+            })
+    }
+}
+
+/// How long to wait before retrying, when the answer is a rate limit:
+/// 429, or 403 with `retry-after`, no requests remaining, or GitHub's
+/// secondary-limit message.
+fn rate_limit_wait(a: &Answer) -> Option<Duration> {
+    let header = |name: &str| {
+        a.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let limited = a.status == StatusCode::TOO_MANY_REQUESTS
+        || (a.status == StatusCode::FORBIDDEN
+            && (header("retry-after").is_some()
+                || header("x-ratelimit-remaining") == Some(0)
+                || a.body.contains("secondary rate limit")));
+    if !limited {
+        return None;
+    }
+    if let Some(secs) = header("retry-after") {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Some(reset) = header("x-ratelimit-reset") {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        return Some(Duration::from_secs(reset.saturating_sub(now) + 1));
+    }
+    // GitHub's advice without a header: at least a minute.
+    Some(Duration::from_secs(60))
+}
+
+/// GitHub's `errors` array (validation failures), for the message.
+fn errors_detail(body: &str) -> String {
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return String::new();
+    };
+    match v["errors"].as_array() {
+        Some(list) if !list.is_empty() => {
+            let parts: Vec<String> = list
+                .iter()
+                .map(|e| {
+                    e["message"]
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| e.to_string())
+                })
+                .collect();
+            format!(" ({})", parts.join("; "))
+        }
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,684 @@
+//! `mlci ci` publishing to GitHub, against a local mock of the REST API
+//! (wiremock) with strict matchers (method, path, query, body) and exact
+//! call counts, driven by GitHub's own example webhook payloads (npm
+//! `@octokit/webhooks-examples`, installed by scripts/test.sh).
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use crate::ci::repo_on_a_branch;
+use crate::common::{env_from_test_script, mlci_cmd, TestRepo};
+
+const TOKEN: &str = "ghs_mlciTestToken0123456789abcdef";
+
+/// GitHub's example payload for `event` (and `action`, when given).
+pub fn example_payload(event: &str, action: Option<&str>) -> Value {
+    let index = env_from_test_script("MLCI_TEST_WEBHOOK_EXAMPLES");
+    let all: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(index).unwrap()).unwrap();
+    let entry = all
+        .iter()
+        .find(|e| e["name"] == event)
+        .unwrap_or_else(|| panic!("no {event} examples"));
+    entry["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| action.is_none_or(|a| x["action"] == a))
+        .unwrap_or_else(|| panic!("no {event}.{action:?} example"))
+        .clone()
+}
+
+/// A mock GitHub API and the files of one Actions job.
+pub struct Job {
+    pub rt: tokio::runtime::Runtime,
+    pub server: MockServer,
+    pub dir: tempfile::TempDir,
+    pub repository: String,
+}
+
+impl Job {
+    pub fn new(repository: &str) -> Job {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt.block_on(MockServer::start());
+        Job {
+            rt,
+            server,
+            dir: tempfile::tempdir().unwrap(),
+            repository: repository.into(),
+        }
+    }
+
+    pub fn mount(&self, mock: Mock) {
+        self.rt.block_on(mock.mount(&self.server));
+    }
+
+    pub fn api(&self) -> String {
+        self.server.uri()
+    }
+
+    /// Runs `mlci ci ARGS` as an Actions step for `event` with `payload`.
+    pub fn run(&self, repo: &TestRepo, event: &str, payload: &Value, args: &[&str]) -> Output {
+        self.run_at(repo, event, payload, args, &self.api())
+    }
+
+    pub fn run_at(
+        &self,
+        repo: &TestRepo,
+        event: &str,
+        payload: &Value,
+        args: &[&str],
+        api: &str,
+    ) -> Output {
+        let event_path = self.dir.path().join("event.json");
+        std::fs::write(&event_path, payload.to_string()).unwrap();
+        mlci_cmd(&repo.root)
+            .arg("ci")
+            .args(args)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_EVENT_NAME", event)
+            .env("GITHUB_EVENT_PATH", &event_path)
+            .env("GITHUB_STEP_SUMMARY", self.path("summary.md"))
+            .env("GITHUB_OUTPUT", self.path("output.txt"))
+            .env("RUNNER_TEMP", self.dir.path())
+            .env("GITHUB_SERVER_URL", "https://github.example")
+            .env("GITHUB_REPOSITORY", &self.repository)
+            .env("GITHUB_RUN_ID", "4242")
+            .env("GITHUB_WORKFLOW", "ml")
+            .env("GITHUB_JOB", "report")
+            .env("GITHUB_API_URL", api)
+            .env("GITHUB_TOKEN", TOKEN)
+            .env("MLCI_GITHUB_MAX_WAIT", "3")
+            .output()
+            .unwrap()
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+
+    /// Every request the mock received, as (method, path?query).
+    pub fn requests(&self) -> Vec<(String, String, String)> {
+        self.rt
+            .block_on(self.server.received_requests())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                let pq = match r.url.query() {
+                    Some(q) => format!("{}?{q}", r.url.path()),
+                    None => r.url.path().to_string(),
+                };
+                (
+                    r.method.to_string(),
+                    pq,
+                    String::from_utf8_lossy(&r.body).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Checks every mock's expected call count.
+    pub fn verify(&self) {
+        self.rt.block_on(self.server.verify());
+    }
+}
+
+/// A pull request payload from GitHub's examples, pointed at this repo's
+/// base and head commits.
+pub fn pr_payload(base: &str, head: &str) -> (Value, u64, String) {
+    let mut p = example_payload("pull_request", Some("opened"));
+    p["pull_request"]["head"]["sha"] = json!(head);
+    p["pull_request"]["base"]["sha"] = json!(base);
+    let number = p["pull_request"]["number"].as_u64().unwrap();
+    let repository = p["repository"]["full_name"].as_str().unwrap().to_string();
+    (p, number, repository)
+}
+
+fn comments_path(repo: &str, n: u64) -> String {
+    format!("/repos/{repo}/issues/{n}/comments")
+}
+
+fn marked(body: &[u8], key: &str) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v["body"]
+                .as_str()
+                .map(|b| b.starts_with(&format!("<!-- mlci:report key={key} -->\n")))
+        })
+        .unwrap_or(false)
+}
+
+fn comment(id: u64, login: &str, body: &str, repo: &str) -> Value {
+    json!({
+        "id": id,
+        "body": body,
+        "html_url": format!("https://github.example/{repo}/pull/1#issuecomment-{id}"),
+        "user": {"login": login, "id": id, "type": "User"},
+    })
+}
+
+fn forbidden_user() -> ResponseTemplate {
+    ResponseTemplate::new(403).set_body_json(json!({
+        "message": "Resource not accessible by integration",
+        "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user"
+    }))
+}
+
+fn assert_token_hidden(out: &Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.starts_with(&format!("::add-mask::{TOKEN}\n")),
+        "the token is masked first: {stdout}"
+    );
+    assert_eq!(
+        stdout.matches(TOKEN).count(),
+        1,
+        "the token appears only in the mask command"
+    );
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+}
+
+#[test]
+fn a_new_report_comment_is_posted_when_none_is_marked() {
+    let (repo, base, head) = repo_on_a_branch();
+    let (payload, n, repository) = pr_payload(&base, &head);
+    let job = Job::new(&repository);
+    job.mount(
+        Mock::given(method("GET"))
+            .and(path(comments_path(&repository, n)))
+            .and(query_param("per_page", "100"))
+            .and(query_param("page", "1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([comment(
+                1,
+                "octocat",
+                "LGTM",
+                &repository
+            ),])))
+            .expect(1),
+    );
+    job.mount(
+        Mock::given(method("GET"))
+            .and(path("/user"))
+            .respond_with(forbidden_user())
+            .expect(1),
+    );
+    job.mount(
+        Mock::given(method("POST"))
+            .and(path(comments_path(&repository, n)))
+            .and(|r: &Request| marked(&r.body, "ml/report"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(comment(
+                99,
+                "github-actions[bot]",
+                "x",
+                &repository,
+            )))
+            .expect(1),
+    );
+    let out = job.run(&repo, "pull_request", &payload, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the failing gate decides: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("posted the report comment on pull request #{n}")),
+        "{stderr}"
+    );
+    job.verify();
+    assert_eq!(job.requests().len(), 3, "{:?}", job.requests());
+    let posted = &job.requests()[2].2;
+    assert!(posted.contains("1 of 1 gate rule failed"), "{posted}");
+    assert!(
+        job.read("output.txt")
+            .contains("comment-url=https://github.example/"),
+        "{}",
+        job.read("output.txt")
+    );
+    assert_token_hidden(&out);
+}
+
+#[test]
+fn the_marked_comment_on_page_two_is_updated_with_patch() {
+    let (repo, base, head) = repo_on_a_branch();
+    let (payload, n, repository) = pr_payload(&base, &head);
+    let job = Job::new(&repository);
+    // Page 1: 100 comments, one carrying our marker but by someone else
+    // (it must not be taken over).
+    let mut page1: Vec<Value> = (1..=99)
+        .map(|i| comment(i, "octocat", "chatter", &repository))
+        .collect();
+    page1.push(comment(
+        100,
+        "mallory",
+        "<!-- mlci:report key=ml/report -->\nfake",
+        &repository,
+    ));
+    job.mount(
+        Mock::given(method("GET"))
+            .and(path(comments_path(&repository, n)))
+            .and(query_param("per_page", "100"))
+            .and(query_param("page", "1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(Value::Array(page1)))
+            .expect(1),
+    );
+    job.mount(
+        Mock::given(method("GET"))
+            .and(path(comments_path(&repository, n)))
+            .and(query_param("per_page", "100"))
+            .and(query_param("page", "2"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+                comment(101, "octocat", "more", &repository),
+                comment(
+                    7777,
+                    "github-actions[bot]",
+                    "<!-- mlci:report key=ml/report -->\nold report",
+                    &repository
+                ),
+            ])))
+            .expect(1),
+    );
+    job.mount(
+        Mock::given(method("GET"))
+            .and(path("/user"))
+            .respond_with(forbidden_user())
+            .expect(1),
+    );
+    job.mount(
+        Mock::given(method("PATCH"))
+            .and(path(format!("/repos/{repository}/issues/comments/7777")))
+            .and(|r: &Request| marked(&r.body, "ml/report"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(comment(
+                7777,
+                "github-actions[bot]",
+                "new",
+                &repository,
+            )))
+            .expect(1),
+    );
+    job.mount(
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(500))
+            .expect(0),
+    );
+    let out = job.run(&repo, "pull_request", &payload, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("updated the report comment"), "{stderr}");
+    job.verify();
+}
+
+#[test]
+fn a_fork_token_degrades_to_summary_and_artifact_and_keeps_the_verdict() {
+    let (repo, base, head) = repo_on_a_branch();
+    let (payload, n, repository) = pr_payload(&base, &head);
+    let job = Job::new(&repository);
+    job.mount(
+        Mock::given(method("GET"))
+            .and(path(comments_path(&repository, n)))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+            .expect(1),
+    );
+    job.mount(
+        Mock::given(method("POST"))
+            .and(path(comments_path(&repository, n)))
+            .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+                "message": "Resource not accessible by integration",
+                "documentation_url": "https://docs.github.com/rest/issues/comments#create-an-issue-comment"
+            })))
+            .expect(1),
+    );
+    // --status after a refused comment is not even tried.
+    job.mount(
+        Mock::given(method("POST"))
+            .and(path(format!("/repos/{repository}/statuses/{head}")))
+            .respond_with(ResponseTemplate::new(201))
+            .expect(0),
+    );
+    let out = job.run(
+        &repo,
+        "pull_request",
+        &payload,
+        &["--status", "--comment-author", "github-actions[bot]"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the gate's verdict, not an error: {stderr}"
+    );
+    assert_eq!(
+        stderr.matches("cannot write to this repository").count(),
+        1,
+        "warned once: {stderr}"
+    );
+    job.verify();
+    assert!(
+        job.read("summary.md").starts_with("❌"),
+        "the job summary is written"
+    );
+    let result: Value = serde_json::from_str(&job.read("mlci-publish/result.json")).unwrap();
+    assert_eq!(result["pr"], n);
+    assert_eq!(result["head_sha"], head.as_str());
+    assert_eq!(result["passed"], false);
+    assert_eq!(result["key"], "ml/report");
+    assert!(job.read("mlci-publish/report.md").starts_with("❌"));
+    assert!(job.read("output.txt").contains(&format!(
+        "artifact-dir={}",
+        job.path("mlci-publish").display()
+    )));
+    assert_token_hidden(&out);
+
+    // The base repository's workflow_run job publishes the saved report.
+    let publisher = Job::new(&repository);
+    let mut wr = example_payload("workflow_run", Some("completed"));
+    wr["workflow_run"]["head_sha"] = json!(head);
+    publisher.mount(
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{repository}/pulls/{n}")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"number": n, "head": {"sha": head}})),
+            )
+            .expect(1),
+    );
+    publisher.mount(
+        Mock::given(method("GET"))
+            .and(path(comments_path(&repository, n)))
+            .and(query_param("page", "1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+            .expect(1),
+    );
+    publisher.mount(
+        Mock::given(method("POST"))
+            .and(path(comments_path(&repository, n)))
+            .and(|r: &Request| marked(&r.body, "ml/report"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(comment(
+                5,
+                "github-actions[bot]",
+                "x",
+                &repository,
+            )))
+            .expect(1),
+    );
+    publisher.mount(
+        Mock::given(method("POST"))
+            .and(path(format!("/repos/{repository}/statuses/{head}")))
+            .and(|r: &Request| {
+                let v: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                v["state"] == "failure"
+                    && v["context"] == "mlci/gate"
+                    && v["description"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("as reported by the pull request's own run"))
+            })
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"state": "failure"})))
+            .expect(1),
+    );
+    let dir = job.path("mlci-publish");
+    let out = publisher.run(
+        &repo,
+        "workflow_run",
+        &wr,
+        &[
+            "--publish-from",
+            dir.to_str().unwrap(),
+            "--status",
+            "--comment-author",
+            "github-actions[bot]",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    publisher.verify();
+
+    // An artifact for another commit is refused before anything is posted.
+    let stale = Job::new(&repository);
+    wr["workflow_run"]["head_sha"] = json!(base);
+    let out = stale.run(
+        &repo,
+        "workflow_run",
+        &wr,
+        &["--publish-from", dir.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the artifact is for commit"), "{stderr}");
+    assert!(stale.requests().is_empty());
+}
+
+#[test]
+fn rate_limits_are_waited_out_with_retry_after() {
+    let (repo, base, head) = repo_on_a_branch();
+    let (payload, n, repository) = pr_payload(&base, &head);
+    let job = Job::new(&repository);
+    job.mount(
+        Mock::given(method("GET"))
+            .and(path(comments_path(&repository, n)))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+            .expect(1),
+    );
+    job.mount(
+        Mock::given(method("POST"))
+            .and(path(comments_path(&repository, n)))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("retry-after", "1")
+                    .set_body_json(json!({"message": "API rate limit exceeded"})),
+            )
+            .up_to_n_times(1)
+            .expect(1),
+    );
+    job.mount(
+        Mock::given(method("POST"))
+            .and(path(comments_path(&repository, n)))
+            .respond_with(ResponseTemplate::new(201).set_body_json(comment(
+                3,
+                "github-actions[bot]",
+                "x",
+                &repository,
+            )))
+            .expect(1),
+    );
+    let start = std::time::Instant::now();
+    let out = job.run(
+        &repo,
+        "pull_request",
+        &payload,
+        &["--comment-author", "github-actions[bot]"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        start.elapsed() >= std::time::Duration::from_secs(1),
+        "retry-after was honoured"
+    );
+    job.verify();
+
+    // A secondary limit that never lifts ends in a clear error, bounded.
+    let job = Job::new(&repository);
+    job.mount(
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(403)
+                    .insert_header("retry-after", "1")
+                    .set_body_json(json!({"message": "You have exceeded a secondary rate limit."})),
+            )
+            .expect(4),
+    );
+    let out = job.run(
+        &repo,
+        "pull_request",
+        &payload,
+        &["--comment-author", "github-actions[bot]"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("rate limit"), "{stderr}");
+    job.verify();
+}
+
+#[test]
+fn a_422_for_length_is_retried_once_with_a_hard_cut() {
+    let (repo, base, head) = repo_on_a_branch();
+    let (payload, n, repository) = pr_payload(&base, &head);
+    repo.write(
+        "big.j2",
+        "{% for i in range(9000) %}row {{ i }} of a long report\n{% endfor %}",
+    );
+    let job = Job::new(&repository);
+    job.mount(
+        Mock::given(method("GET"))
+            .and(path(comments_path(&repository, n)))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+            .expect(1),
+    );
+    job.mount(
+        Mock::given(method("POST"))
+            .and(path(comments_path(&repository, n)))
+            .respond_with(ResponseTemplate::new(422).set_body_json(json!({
+                "message": "Validation Failed",
+                "errors": [{"resource": "IssueComment", "code": "custom", "field": "body", "message": "body is too long (maximum is 65536 characters)"}]
+            })))
+            .up_to_n_times(1)
+            .expect(1),
+    );
+    job.mount(
+        Mock::given(method("POST"))
+            .and(path(comments_path(&repository, n)))
+            .respond_with(ResponseTemplate::new(201).set_body_json(comment(
+                4,
+                "github-actions[bot]",
+                "x",
+                &repository,
+            )))
+            .expect(1),
+    );
+    let out = job.run(
+        &repo,
+        "pull_request",
+        &payload,
+        &[
+            "--template",
+            "big.j2",
+            "--comment-author",
+            "github-actions[bot]",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(1),
+        "{stderr}"
+    );
+    job.verify();
+    let bodies: Vec<usize> = job
+        .requests()
+        .iter()
+        .filter(|r| r.0 == "POST")
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.2).unwrap()["body"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count()
+        })
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    assert!(bodies[0] <= 65_536 && bodies[0] > 60_000, "{bodies:?}");
+    assert!(bodies[1] <= 32_768, "{bodies:?}");
+    let requests = job.requests();
+    let first = &requests.iter().find(|r| r.0 == "POST").unwrap().2;
+    assert!(
+        first.contains("actions/runs/4242"),
+        "the cut links to the run"
+    );
+}
+
+#[test]
+fn push_and_merge_group_events_set_statuses_and_never_comment() {
+    let (repo, base, head) = repo_on_a_branch();
+    let mut push = example_payload("push", None);
+    push["before"] = json!(base);
+    push["after"] = json!(head);
+    let repository = push["repository"]["full_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let job = Job::new(&repository);
+    job.mount(
+        Mock::given(method("POST"))
+            .and(path(format!("/repos/{repository}/statuses/{head}")))
+            .and(|r: &Request| {
+                let v: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                v["state"] == "failure"
+                    && v["context"] == "mlci/gate"
+                    && v["target_url"]
+                        .as_str()
+                        .is_some_and(|u| u.ends_with("/actions/runs/4242"))
+            })
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"state": "failure"})))
+            .expect(1),
+    );
+    let out = job.run(&repo, "push", &push, &["--status"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("comparing with the commit before the push"),
+        "{stderr}"
+    );
+    job.verify();
+    assert_eq!(job.requests().len(), 1, "{:?}", job.requests());
+
+    let mut mg = example_payload("merge_group", None);
+    mg["merge_group"]["base_sha"] = json!(base);
+    mg["merge_group"]["head_sha"] = json!(head);
+    let job = Job::new(&repository);
+    job.mount(
+        Mock::given(method("POST"))
+            .and(path(format!("/repos/{repository}/statuses/{head}")))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"state": "failure"})))
+            .expect(1),
+    );
+    let out = job.run(&repo, "merge_group", &mg, &["--status"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("comparing with the merge group's base"),
+        "{stderr}"
+    );
+    job.verify();
+    assert_eq!(job.requests().len(), 1, "gate only: {:?}", job.requests());
+}
+
+#[test]
+fn locally_nothing_is_published() {
+    let (repo, _, _) = repo_on_a_branch();
+    let job = Job::new("acme/models");
+    job.mount(
+        Mock::given(wiremock::matchers::any())
+            .respond_with(ResponseTemplate::new(500))
+            .expect(0),
+    );
+    let out = mlci_cmd(&repo.root)
+        .args(["ci", "--status"])
+        .env("GITHUB_API_URL", job.api())
+        .env("GITHUB_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(TOKEN));
+    job.verify();
+}
