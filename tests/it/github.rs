@@ -682,3 +682,186 @@ fn locally_nothing_is_published() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains(TOKEN));
     job.verify();
 }
+
+/// A stateful stand-in for GitHub's comment store: what is POSTed is
+/// listed by later GETs and changed by PATCHes.
+#[derive(Clone, Default)]
+struct CommentStore(std::sync::Arc<std::sync::Mutex<Vec<Value>>>);
+
+impl wiremock::Respond for CommentStore {
+    fn respond(&self, r: &Request) -> ResponseTemplate {
+        let mut comments = self.0.lock().unwrap();
+        let body: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        let repo_path = r.url.path().to_string();
+        match r.method.as_str() {
+            "GET" => ResponseTemplate::new(200).set_body_json(Value::Array(comments.clone())),
+            "POST" => {
+                let id = 1000 + comments.len() as u64;
+                let c = full_comment(id, body["body"].as_str().unwrap_or(""), &repo_path);
+                comments.push(c.clone());
+                ResponseTemplate::new(201).set_body_json(c)
+            }
+            "PATCH" => {
+                let id: u64 = repo_path.rsplit('/').next().unwrap().parse().unwrap();
+                match comments.iter_mut().find(|c| c["id"] == id) {
+                    Some(c) => {
+                        c["body"] = body["body"].clone();
+                        ResponseTemplate::new(200).set_body_json(c.clone())
+                    }
+                    None => {
+                        ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}))
+                    }
+                }
+            }
+            _ => ResponseTemplate::new(405),
+        }
+    }
+}
+
+/// An issue comment with every field GitHub's description requires.
+fn full_comment(id: u64, body: &str, path: &str) -> Value {
+    json!({
+        "id": id,
+        "node_id": "IC_test",
+        "url": format!("https://api.github.example{path}"),
+        "html_url": format!("https://github.example/pr#issuecomment-{id}"),
+        "issue_url": "https://api.github.example/repos/o/r/issues/1",
+        "body": body,
+        "user": {
+            "login": "github-actions[bot]", "id": 41898282, "node_id": "MDM6Qm90NDE4OTgyODI=",
+            "avatar_url": "https://avatars.githubusercontent.com/in/15368?v=4", "gravatar_id": "",
+            "url": "https://api.github.com/users/github-actions%5Bbot%5D",
+            "html_url": "https://github.com/apps/github-actions",
+            "followers_url": "https://api.github.com/users/github-actions%5Bbot%5D/followers",
+            "following_url": "https://api.github.com/users/github-actions%5Bbot%5D/following{/other_user}",
+            "gists_url": "https://api.github.com/users/github-actions%5Bbot%5D/gists{/gist_id}",
+            "starred_url": "https://api.github.com/users/github-actions%5Bbot%5D/starred{/owner}{/repo}",
+            "subscriptions_url": "https://api.github.com/users/github-actions%5Bbot%5D/subscriptions",
+            "organizations_url": "https://api.github.com/users/github-actions%5Bbot%5D/orgs",
+            "repos_url": "https://api.github.com/users/github-actions%5Bbot%5D/repos",
+            "events_url": "https://api.github.com/users/github-actions%5Bbot%5D/events{/privacy}",
+            "received_events_url": "https://api.github.com/users/github-actions%5Bbot%5D/received_events",
+            "type": "Bot", "site_admin": false
+        },
+        "created_at": "2026-11-25T00:00:00Z",
+        "updated_at": "2026-11-25T00:00:00Z",
+        "author_association": "NONE"
+    })
+}
+
+/// Prism, with GitHub's published OpenAPI description (the operations mlci
+/// calls), proxies to the stateful mock and validates every request; its
+/// log must record no request violation across a new comment, an update
+/// (PATCH), a status and a check run.
+#[test]
+fn every_request_passes_githubs_openapi_description_under_prism() {
+    use std::io::Read;
+    let (repo, base, head) = repo_on_a_branch();
+    let (payload, n, repository) = pr_payload(&base, &head);
+    let job = Job::new(&repository);
+    let store = CommentStore::default();
+    job.mount(Mock::given(path(comments_path(&repository, n))).respond_with(store.clone()));
+    job.mount(
+        Mock::given(method("PATCH"))
+            .and(wiremock::matchers::path_regex(
+                r"^/repos/[^/]+/[^/]+/issues/comments/\d+$",
+            ))
+            .respond_with(store.clone()),
+    );
+    job.mount(
+        Mock::given(method("GET"))
+            .and(path("/user"))
+            .respond_with(forbidden_user()),
+    );
+    job.mount(
+        Mock::given(method("POST"))
+            .and(path(format!("/repos/{repository}/statuses/{head}")))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"state": "failure"}))),
+    );
+    job.mount(
+        Mock::given(method("POST"))
+            .and(path(format!("/repos/{repository}/check-runs")))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1}))),
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log_path = job.path("prism.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut prism = std::process::Command::new(env_from_test_script("MLCI_TEST_PRISM"))
+        .args([
+            "proxy",
+            &env_from_test_script("MLCI_TEST_GITHUB_OPENAPI"),
+            &job.api(),
+        ])
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start prism");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "prism did not start: {}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let api = format!("http://127.0.0.1:{port}");
+    let first = job.run_at(
+        &repo,
+        "pull_request",
+        &payload,
+        &["--status", "--check-run"],
+        &api,
+    );
+    let second = job.run_at(
+        &repo,
+        "pull_request",
+        &payload,
+        &["--status", "--check-run"],
+        &api,
+    );
+    let _ = prism.kill();
+    let _ = prism.wait();
+    let mut text = String::new();
+    std::fs::File::open(&log_path)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    for out in [&first, &second] {
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(String::from_utf8_lossy(&first.stderr).contains("posted the report comment"));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("updated the report comment"));
+    assert_eq!(store.0.lock().unwrap().len(), 1, "one sticky comment");
+    for verb in ["\"get\"", "\"post\"", "\"patch\""] {
+        assert!(
+            text.contains(&format!("Forwarding {verb} request")),
+            "prism saw no {verb}: {text}"
+        );
+    }
+    // Two runs: comments listed twice, one POST, one PATCH, two statuses,
+    // two check runs (/user is asked each time too).
+    assert!(text.matches("Request received").count() >= 10, "{text}");
+    let violations: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.contains("Violation: request")
+                || l.contains("Request did not pass the validation rules")
+        })
+        .collect();
+    assert!(
+        violations.is_empty(),
+        "requests off GitHub's contract:\n{}",
+        violations.join("\n")
+    );
+}
