@@ -387,6 +387,12 @@ def remotes(a, work):
                     os.sync()
                     floor["pull"].append(run([a.rclone, copy, dest, back if path == "small" else back + ".bin", *flags], work)[0])
                     trash(back if path == "small" else back + ".bin")
+            # Free the disk before the next block (1 GiB per remote, per
+            # pulled copy and per trashed cache add up): untimed.
+            sh(f"chmod -R u+w {TRASH[0]} && rm -rf {TRASH[0]} && mkdir -p {TRASH[0]}", "/")
+            shutil.rmtree(os.path.join(work, "remotes"), ignore_errors=True)
+            if kind == "s3" and a.rclone:
+                subprocess.run([a.rclone, "delete", "--transfers", "32", "--checkers", "32", s3], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for k, what in [("push", "push"), ("noop", "no-op push"), ("pull", "pull")]:
                 med = {tool: median_of(v) for tool, v in t[k].items()}
                 line = (f"  {what:<10} {label:<14} {kind:<5}  mlci {med['mlci']:8.3f}s   dvc {med['dvc']:8.3f}s"

@@ -383,6 +383,30 @@ impl Cache {
         Ok(size)
     }
 
+    /// Copies a big object from a reader (a directory remote's file) into
+    /// the cache, hashing on one thread while writing on another, and
+    /// publishes it only if it hashes to `oid`.
+    pub fn ingest_checked(&self, input: impl Read, oid: &Oid) -> io::Result<Result<(), Digest>> {
+        let (tmp, output) = self.create_tmp()?;
+        let actual = match copy_and_hash(input, output, &tmp) {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        if actual != oid.digest {
+            let _ = std::fs::remove_file(&tmp);
+            return Ok(Err(actual));
+        }
+        if self.contains(oid) {
+            let _ = std::fs::remove_file(&tmp);
+        } else {
+            self.publish(&tmp, oid)?;
+        }
+        Ok(Ok(()))
+    }
+
     /// Starts an object that arrives in pieces (a streamed download): the
     /// pieces are hashed as they are written to a temp file, and
     /// [`Incoming::finish`] publishes it only if the hash matches.

@@ -85,7 +85,7 @@ pub struct CiArgs {
     #[arg(long, value_name = "KEY")]
     pub comment_key: Option<String>,
     /// The login whose comment is updated (default: the token's user, or
-    /// github-actions[bot] for the workflow token).
+    /// `github-actions[bot]` for the workflow token).
     #[arg(long, value_name = "LOGIN")]
     pub comment_author: Option<String>,
     /// The GitHub token (never printed; masked in the log).
@@ -148,6 +148,10 @@ impl Events for Collect<'_> {
     }
 }
 
+fn is_shallow(root: &std::path::Path) -> bool {
+    git2::Repository::open(root).is_ok_and(|r| r.is_shallow())
+}
+
 /// The base GitHub's event implies (DESIGN.md section 5), if any.
 fn event_base(root: &std::path::Path) -> anyhow::Result<Option<(String, String)>> {
     let (Ok(name), Ok(path)) = (
@@ -177,6 +181,14 @@ fn event_base(root: &std::path::Path) -> anyhow::Result<Option<(String, String)>
             match (b, h) {
                 (Some(b), Some(h)) => {
                     let missing = |rev: &str| crate::git::resolve_commit(root, rev).is_err();
+                    if (missing(&b) || missing(&h)) && is_shallow(root) {
+                        // A shallow checkout (actions/checkout's default):
+                        // fetch the history the merge-base needs.
+                        let _ = std::process::Command::new("git")
+                            .args(["fetch", "--quiet", "--no-tags", "--unshallow", "origin"])
+                            .current_dir(root)
+                            .status();
+                    }
                     if missing(&b) || missing(&h) {
                         return Err(crate::error::hinted(
                             format!("the pull request's base {b} or head {h} is not in this clone"),

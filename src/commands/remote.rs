@@ -31,10 +31,10 @@ pub struct RemoteArgs {
 pub enum RemoteCommand {
     /// Add a remote: `mlci remote add [-d] NAME URL`.
     ///
-    /// URL is a local directory, or s3://bucket/prefix, gs://bucket/prefix,
-    /// azure://container/prefix, sftp://user@host[:port]/path,
-    /// webdav[s]://host[:port]/path, http(s)://host/path (read-only) or
-    /// ghac://prefix (the GitHub Actions cache).
+    /// URL is a local directory, or `s3://bucket/prefix`, `gs://bucket/prefix`,
+    /// `azure://container/prefix`, `sftp://user@host:port/path`,
+    /// `webdav://host:port/path` (`webdavs://` for HTTPS), `https://host/path`
+    /// (read-only) or `ghac://prefix` (the GitHub Actions cache).
     Add {
         name: String,
         url: String,

@@ -5,7 +5,7 @@
 //! octocrab's raw `_get`/`_post`/`_patch` are used rather than its typed
 //! endpoints: its `update_comment` sends POST where GitHub's API
 //! description says PATCH, its models reject some valid answers, and its
-//! retry ignores rate limits. Every request goes through [`GitHub::send`],
+//! retry ignores rate limits. Every request goes through `GitHub::send`,
 //! which retries 429 and secondary-rate-limit 403 answers after
 //! `retry-after` / `x-ratelimit-reset` (bounded, never spinning) and turns
 //! everything else into a typed [`ForgeError`] without the token in it.

@@ -184,17 +184,7 @@ fn fetch_one(
         cache.put_checked(&oid, &bytes)?.map_err(corrupt)?;
         return Ok(Some(size));
     }
-    let mut incoming = cache.incoming()?;
-    let mut reader = io::BufReader::with_capacity(1 << 20, file);
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = crate::cache::read_full(&mut reader, &mut buf).map_err(fail)?;
-        if n == 0 {
-            break;
-        }
-        incoming.write(&buf[..n])?;
-    }
-    incoming.finish(&oid)?.map_err(corrupt)?;
+    cache.ingest_checked(file, &oid)?.map_err(corrupt)?;
     Ok(Some(size))
 }
 

@@ -191,3 +191,44 @@ fn a_base_missing_from_a_shallow_clone_exits_2_with_a_fetch_depth_hint() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_shallow_clone_fetches_the_history_the_merge_base_needs() {
+    let (origin, base, head) = repo_on_a_branch();
+    let parent = tempfile::tempdir().unwrap();
+    let clone = parent.path().join("clone");
+    let url = format!("file://{}", origin.root.display());
+    let out = std::process::Command::new("git")
+        .args(["clone", "-q", "--depth", "1", "--branch", "feature", &url])
+        .arg(&clone)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    let payload = serde_json::json!({"pull_request": {"number": 3, "head": {"sha": head}, "base": {"sha": base}}});
+    std::fs::write(&event, payload.to_string()).unwrap();
+    let out = mlci_cmd(&clone)
+        .arg("ci")
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", &event)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the gate decides, not the shallow clone: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "comparing with the pull request's base ({})",
+            &base[..8]
+        )),
+        "{stderr}"
+    );
+}
