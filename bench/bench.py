@@ -112,7 +112,7 @@ def main():
     ap.add_argument("--dvc", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=0)
-    ap.add_argument("--suite", choices=["all", "data", "pipelines", "remotes"], default="all")
+    ap.add_argument("--suite", choices=["all", "data", "pipelines", "remotes", "ci"], default="all")
     ap.add_argument("--s3-endpoint", help="SeaweedFS S3 endpoint (bench/run.sh starts one)")
     ap.add_argument("--s3-key")
     ap.add_argument("--s3-secret")
@@ -124,6 +124,9 @@ def main():
         return
     if a.suite == "remotes":
         remotes(a, work)
+        return
+    if a.suite == "ci":
+        ci_suite(a, work)
         return
     nfiles, big_mib = (2000, 64) if a.quick else (20000, 1024)
     runs = a.runs or (3 if a.quick else 5)
@@ -220,6 +223,7 @@ def main():
     if a.suite == "all":
         pipelines(a, work)
         remotes(a, work)
+        ci_suite(a, work)
 
 
 def pipeline_repo(work, name, tool, exe, files):
@@ -406,6 +410,90 @@ def remotes(a, work):
             print(f"  mlci no-op push vs first push ({label}, {kind}): {first / noop:.0f}x faster (target >= 20x)", flush=True)
     sh(f"chmod -R u+w {TRASH[0]} && rm -rf {TRASH[0]}", "/")
     shutil.rmtree(os.path.join(work, "remotes"), ignore_errors=True)
+
+
+def ci_suite(a, work):
+    """`mlci ci` on the example with nothing stale, beside the local part
+    of a DVC + CML job (`dvc repro` then `dvc metrics diff --md`); and the
+    action's prebuilt install (download + verify, from a local server)
+    beside `pip install dvc` into a fresh venv from a warm pip cache."""
+    runs = a.runs or 5
+    print("\nci                                  (median seconds; ratio = dvc / mlci)", flush=True)
+    files = example_pipeline(a.mlci)
+    mlci_files = dict(files)
+    mlci_files["mlci.yaml"] = mlci_files.pop("dvc.yaml")
+    repos = {"mlci": pipeline_repo(work, "ci", "mlci", a.mlci, mlci_files),
+             "dvc": pipeline_repo(work, "ci", "dvc", a.dvc, files)}
+    exes = {"mlci": a.mlci, "dvc": a.dvc}
+    for t, repo in repos.items():
+        run([exes[t], "repro"], repo)
+        sh("git add -A && git commit -q -m base", repo)
+    times = {t: [] for t in exes}
+    for i in range(runs):
+        for t in (["mlci", "dvc"] if i % 2 == 0 else ["dvc", "mlci"]):
+            repo = repos[t]
+            if t == "mlci":
+                times[t].append(run([a.mlci, "ci"], repo, check=False)[0])
+            else:
+                t1 = run([a.dvc, "repro"], repo)[0]
+                t2 = run([a.dvc, "metrics", "diff", "HEAD", "--md"], repo)[0]
+                times[t].append(t1 + t2)
+    med = {t: median_of(v) for t, v in times.items()}
+    print(f"  ci, nothing stale (example)         mlci {med['mlci']:8.3f}s   dvc {med['dvc']:8.3f}s"
+          f"   ratio {med['dvc'] / med['mlci']:6.1f}x   (target >= 10x; dvc = repro + metrics diff --md)", flush=True)
+
+    # The action's install path against a local release server.
+    rel = os.path.join(work, "release")
+    shutil.rmtree(rel, ignore_errors=True)
+    version = "0.0.0-bench"
+    os.makedirs(os.path.join(rel, f"v{version}"))
+    asset = os.path.join(rel, f"v{version}", "mlci-x86_64-unknown-linux-musl")
+    shutil.copy(a.mlci, asset)
+    digest = subprocess.run(["sha256sum", asset], capture_output=True, text=True).stdout.split()[0]
+    with open(asset + ".sha256", "w") as f:
+        f.write(f"{digest}  mlci-x86_64-unknown-linux-musl\n")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                               "--directory", rel], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        inst, pip = [], []
+        for i in range(3):
+            cache = os.path.join(work, f"toolcache-{i}")
+            shutil.rmtree(cache, ignore_errors=True)
+            os.makedirs(cache)
+            env = dict(ENV, MLCI_VERSION=version, ACTION_PATH=root, MLCI_RELEASES=f"http://127.0.0.1:{port}",
+                       RUNNER_OS="Linux", RUNNER_ARCH="X64", RUNNER_TEMP=cache, RUNNER_TOOL_CACHE=cache,
+                       GITHUB_PATH=os.path.join(cache, "path"))
+            start = time.perf_counter()
+            subprocess.run(["bash", os.path.join(root, "scripts", "action-install.sh")], env=env, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            inst.append(time.perf_counter() - start)
+            venv = os.path.join(work, f"pipvenv-{i}")
+            shutil.rmtree(venv, ignore_errors=True)
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+            subprocess.run([os.path.join(venv, "bin", "pip"), "install", "--quiet", "--disable-pip-version-check",
+                            "dvc==3.*"], check=True, env=ENV)
+            pip.append(time.perf_counter() - start)
+            shutil.rmtree(venv, ignore_errors=True)
+            shutil.rmtree(cache, ignore_errors=True)
+        mi, mp = median_of(inst), median_of(pip)
+        print(f"  install: action prebuilt path       mlci {mi:8.3f}s   pip install dvc (warm cache) {mp:8.3f}s"
+              f"   ratio {mp / mi:6.1f}x", flush=True)
+    finally:
+        server.kill()
+        shutil.rmtree(rel, ignore_errors=True)
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 if __name__ == "__main__":

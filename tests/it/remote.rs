@@ -613,3 +613,63 @@ fn remote_commands_edit_the_config_and_refuse_bad_edits() {
         e.stderr
     );
 }
+
+#[test]
+fn ci_pulls_restores_from_the_run_cache_and_pushes() {
+    let a = TestRepo::new();
+    a.write("in.txt", "input\n");
+    a.write(
+        "mlci.yaml",
+        "stages:\n  copy:\n    cmd: sh -c 'echo ran >> ran.log; cp in.txt out.txt'\n    deps: [in.txt]\n    outs: [out.txt]\n",
+    );
+    a.write(".gitignore", "ran.log\nmlci.lock\n");
+    let prefix = a.add_remote("store", Server::Local);
+    a.commit_all("pipeline");
+    // The first machine's CI runs the stage and pushes output and record.
+    let run = a.mlci(&["ci"]).ok();
+    assert!(
+        run.stderr.contains("running stage `copy`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("with 1 run record(s)"),
+        "{}",
+        run.stderr
+    );
+    assert!(a
+        .root
+        .parent()
+        .unwrap()
+        .join("remotes")
+        .join(&prefix)
+        .join("runs")
+        .is_dir());
+    // Another machine's CI restores it instead of running it.
+    let b = a.clone_to(&unique("clone"));
+    let run = b.mlci(&["ci"]).ok();
+    assert!(
+        run.stderr
+            .contains("restored the outputs of `copy` from the run cache"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !b.exists("ran.log"),
+        "the stage ran instead of being restored"
+    );
+    assert_eq!(b.read("out.txt"), "input\n");
+    // --no-pull --no-push: no remote traffic at all, and the stage runs.
+    let c = a.clone_to(&unique("clone"));
+    let run = c.mlci(&["ci", "--no-pull", "--no-push"]).ok();
+    assert!(
+        run.stderr.contains("running stage `copy`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("fetched") && !run.stderr.contains("pushed"),
+        "{}",
+        run.stderr
+    );
+}
