@@ -115,17 +115,17 @@ fn round_trip_s3_seaweedfs() {
 
 #[test]
 fn round_trip_webdav_rclone() {
-    round_trip(Server::Webdav, 1000, BIG);
+    round_trip(Server::Webdav, 2000, BIG);
 }
 
 #[test]
 fn round_trip_sftp_rclone() {
-    round_trip(Server::Sftp, 500, BIG);
+    round_trip(Server::Sftp, 2000, BIG);
 }
 
 #[test]
 fn round_trip_azure_azurite() {
-    round_trip(Server::Azure, 1000, BIG);
+    round_trip(Server::Azure, 2000, BIG);
 }
 
 #[test]
@@ -672,4 +672,73 @@ fn ci_pulls_restores_from_the_run_cache_and_pushes() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn server_stopped_mid_pull_then_rerun_fetches_only_the_rest() {
+    let a = project(3000, 1000);
+    let dir = a.root.parent().unwrap().join("dav");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut dav = Dav::start(&dir, port);
+    a.mlci(&[
+        "remote",
+        "add",
+        "-d",
+        "dav",
+        &format!("webdav://127.0.0.1:{port}/store"),
+    ])
+    .ok();
+    a.commit_all("remote");
+    a.mlci(&["push"]).ok();
+
+    let b = a.clone_to(&unique("clone"));
+    let pull = crate::common::mlci_cmd(&b.root)
+        .args(["pull", "-j", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cache = b.path(".mlci/cache/sha256");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count_files(&cache) < 100 {
+        assert!(Instant::now() < deadline, "the pull never got going");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    dav.stop();
+    let out = pull.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("remote `dav` is unreachable"), "{stderr}");
+    let landed = b.assert_cache_sound();
+    assert!(
+        (100..3002).contains(&landed),
+        "landed {landed}: the stop did not land mid-way"
+    );
+    assert!(
+        !b.exists("data"),
+        "nothing is checked out from a partial fetch"
+    );
+
+    let dav = Dav::start(&dav.dir.clone(), dav.port);
+    let rerun = b.mlci(&["pull"]).ok();
+    let fetched: usize = rerun
+        .stderr
+        .split("fetched ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("pull says how many it fetched");
+    assert_eq!(
+        fetched,
+        3002 - landed,
+        "only what was missing: {}",
+        rerun.stderr
+    );
+    assert_eq!(tree_hashes(&a.root, "data"), tree_hashes(&b.root, "data"));
+    drop(dav);
 }
