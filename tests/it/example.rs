@@ -52,6 +52,11 @@ fn classifier_example_runs_end_to_end() {
         "{stderr}"
     );
     assert!(stdout.contains("workspace restored: 20 shards"), "{stdout}");
+    assert!(
+        stdout.contains("pulled back: 20 shards and the model, everything in sync with the remote"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("fetched "), "{stderr}");
     assert!(dir.join("mlci.lock").is_file());
     assert!(
         stdout.contains("PASS eval/metrics.json:accuracy  accuracy >= 0.8"),

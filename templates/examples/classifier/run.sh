@@ -38,5 +38,12 @@ $MLCI checkout
 $MLCI status --check
 echo "workspace restored: $(ls data/raw | wc -l | tr -d ' ') shards and models/model.json"
 
-step "mlci ci: the whole CI job (repro, gates, report, verdict) as it runs in GitHub Actions"
+step "push to a remote (a directory beside the project; s3://, gs://, azure://, sftp:// work the same), lose the cache, pull it back"
+$MLCI remote add -d demo "$PWD-remote"
+$MLCI push
+rm -rf .mlci/cache data/raw models
+$MLCI pull
+$MLCI status --remote --check > /dev/null && echo "pulled back: $(ls data/raw | wc -l | tr -d ' ') shards and the model, everything in sync with the remote"
+
+step "mlci ci: the whole CI job (pull, repro, push, gates, report, verdict) as it runs in GitHub Actions"
 $MLCI ci > /dev/null && echo "mlci ci: gates passed"
