@@ -273,7 +273,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
         if let Err(e) = result {
             if no_credentials(&e) {
                 ctx.printer.warn(&format!(
-                    "warning: remote `{}` refused the credentials (a fork's pull request has none): pull and push skipped",
+                    "warning: remote `{}` has no usable credentials (a fork's pull request has none): pull and push skipped",
                     r.name
                 ));
                 remote = None;
@@ -324,7 +324,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
         match super::push::push(ctx, &repo, r, *remote_jobs, &[], !no_run_cache) {
             Ok(outcome) => super::push::report(ctx, r, &outcome),
             Err(e) if no_credentials(&e) => ctx.printer.warn(&format!(
-                "warning: remote `{}` refused the credentials (a fork's pull request has none): push skipped",
+                "warning: remote `{}` has no usable credentials (a fork's pull request has none): push skipped",
                 r.name
             )),
             Err(e) => {

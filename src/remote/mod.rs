@@ -55,7 +55,7 @@ pub enum RemoteError {
         message: String,
         hint: Option<String>,
     },
-    #[error("remote `{remote}` refused the credentials: {message}")]
+    #[error("remote `{remote}`: credentials missing or refused: {message}")]
     Auth { remote: String, message: String },
     #[error("remote `{remote}` is unreachable: {message}")]
     Unreachable { remote: String, message: String },
@@ -255,6 +255,11 @@ impl Remote {
         let remote = self.name.clone();
         match e.kind() {
             ErrorKind::PermissionDenied => RemoteError::Auth { remote, message },
+            // No credentials at all (a fork's pull request): the signer
+            // gives up before any request.
+            _ if message.to_ascii_lowercase().contains("credential") => {
+                RemoteError::Auth { remote, message }
+            }
             _ if looks_unreachable(&message) => RemoteError::Unreachable { remote, message },
             _ => RemoteError::Storage {
                 remote,
