@@ -21,18 +21,8 @@ use super::{human_bytes, reporter, select_with_lock_outs, sync, Ctx};
 /// cache are not downloaded again, so an interrupted fetch resumes.
 #[derive(Debug, Args)]
 pub struct FetchArgs {
-    /// Tracked paths or pointer files to fetch; everything the workspace references when omitted.
-    #[arg(value_name = "TARGET")]
-    pub targets: Vec<PathBuf>,
-    /// The remote (default: `core.remote`, or the only one defined).
-    #[arg(short, long, value_name = "NAME")]
-    pub remote: Option<String>,
-    /// Transfers in flight (default: the remote's `jobs`, else `core.jobs`).
-    #[arg(short, long, value_name = "N")]
-    pub jobs: Option<usize>,
-    /// Do not fetch run records.
-    #[arg(long)]
-    pub no_run_cache: bool,
+    #[command(flatten)]
+    pub transfer: sync::TransferArgs,
 }
 
 /// `mlci fetch`, then `mlci checkout` of the same targets.
@@ -47,10 +37,13 @@ pub struct PullArgs {
 
 pub fn cmd_fetch(ctx: &Ctx, args: FetchArgs) -> anyhow::Result<u8> {
     let FetchArgs {
-        targets,
-        remote,
-        jobs,
-        no_run_cache,
+        transfer:
+            sync::TransferArgs {
+                targets,
+                remote,
+                jobs,
+                no_run_cache,
+            },
     } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let _lock = repo.lock()?;
@@ -63,10 +56,13 @@ pub fn cmd_pull(ctx: &Ctx, args: PullArgs) -> anyhow::Result<u8> {
     let PullArgs {
         fetch:
             FetchArgs {
-                targets,
-                remote,
-                jobs,
-                no_run_cache,
+                transfer:
+                    sync::TransferArgs {
+                        targets,
+                        remote,
+                        jobs,
+                        no_run_cache,
+                    },
             },
         force,
     } = args;

@@ -22,26 +22,19 @@ use super::{human_bytes, reporter, select_with_lock_outs, sync, Ctx};
 /// not at all, so an interrupted push resumes on rerun.
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// Tracked paths or pointer files to push; everything the workspace references when omitted.
-    #[arg(value_name = "TARGET")]
-    pub targets: Vec<PathBuf>,
-    /// The remote (default: `core.remote`, or the only one defined).
-    #[arg(short, long, value_name = "NAME")]
-    pub remote: Option<String>,
-    /// Transfers in flight (default: the remote's `jobs`, else `core.jobs`).
-    #[arg(short, long, value_name = "N")]
-    pub jobs: Option<usize>,
-    /// Do not push run records (and the outputs only they reference).
-    #[arg(long)]
-    pub no_run_cache: bool,
+    #[command(flatten)]
+    pub transfer: sync::TransferArgs,
 }
 
 pub fn cmd_push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<u8> {
     let PushArgs {
-        targets,
-        remote,
-        jobs,
-        no_run_cache,
+        transfer:
+            sync::TransferArgs {
+                targets,
+                remote,
+                jobs,
+                no_run_cache,
+            },
     } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let _lock = repo.lock()?;

@@ -76,17 +76,6 @@ pub enum RemoteCommand {
     Default { name: String },
 }
 
-/// Keys that hold credentials: refused in the committed file.
-const SECRET_KEYS: &[&str] = &[
-    "secret_access_key",
-    "session_token",
-    "account_key",
-    "sas_token",
-    "password",
-    "token",
-    "credential",
-];
-
 #[derive(Serialize)]
 struct RemoteJson<'a> {
     name: &'a str,
@@ -199,7 +188,7 @@ pub fn cmd_remote(ctx: &Ctx, args: RemoteArgs) -> anyhow::Result<u8> {
                 }
                 .into());
             }
-            if SECRET_KEYS.contains(&key.as_str()) && !local && !unset {
+            if location::SECRET_KEYS.contains(&key.as_str()) && !local && !unset {
                 return Err(hinted(
                     format!("`{key}` is a secret and .mlci/config.yaml is committed"),
                     format!("add `--local` to keep it in .mlci/config.local.yaml: mlci remote modify {name} {key} VALUE --local"),

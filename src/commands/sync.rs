@@ -14,6 +14,23 @@ use crate::track::Tracked;
 use crate::progress::{Reporter, Silent};
 use std::sync::Mutex;
 
+/// What push, fetch and pull take: what to move, where, how many at once.
+#[derive(Debug, clap::Args)]
+pub struct TransferArgs {
+    /// Tracked paths or pointer files; everything the workspace references when omitted.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<std::path::PathBuf>,
+    /// The remote (default: `core.remote`, or the only one defined).
+    #[arg(short, long, value_name = "NAME")]
+    pub remote: Option<String>,
+    /// Transfers in flight (default: the remote's `jobs`, else `core.jobs`).
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Leave run records (and outputs only they reference) out.
+    #[arg(long)]
+    pub no_run_cache: bool,
+}
+
 /// The remote to use, opened; `Ok(None)` when none is configured and none
 /// was asked for (ci then skips the transfer with a notice).
 pub fn open_remote(

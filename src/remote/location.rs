@@ -98,7 +98,7 @@ impl Backend {
 }
 
 /// Keys whose values are credentials: never printed, scrubbed from errors.
-const SECRET_KEYS: &[&str] = &[
+pub const SECRET_KEYS: &[&str] = &[
     "secret_access_key",
     "session_token",
     "account_key",

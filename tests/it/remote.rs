@@ -372,6 +372,24 @@ impl Drop for Dav {
     }
 }
 
+/// A project of 3,000 small files and one small big file whose default
+/// remote is a WebDAV server the test owns.
+fn dav_project() -> (TestRepo, Dav) {
+    let a = project(3000, 1000);
+    let dir = a.root.parent().unwrap().join("dav");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dav = Dav::start(&dir, port);
+    let url = format!("webdav://127.0.0.1:{port}/store");
+    a.mlci(&["remote", "add", "-d", "dav", &url]).ok();
+    a.commit_all("remote");
+    (a, dav)
+}
+
 fn count_files(dir: &Path) -> usize {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return 0;
@@ -389,24 +407,8 @@ fn count_files(dir: &Path) -> usize {
 
 #[test]
 fn server_stopped_mid_push_then_rerun_completes() {
-    let a = project(3000, 1000);
-    let dir = a.root.parent().unwrap().join("dav");
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut dav = Dav::start(&dir, port);
-    a.mlci(&[
-        "remote",
-        "add",
-        "-d",
-        "dav",
-        &format!("webdav://127.0.0.1:{port}/store"),
-    ])
-    .ok();
-    a.commit_all("remote");
+    let (a, mut dav) = dav_project();
+    let dir = dav.dir.clone();
 
     let push = crate::common::mlci_cmd(&a.root)
         .args(["push", "-j", "2"])
@@ -676,24 +678,7 @@ fn ci_pulls_restores_from_the_run_cache_and_pushes() {
 
 #[test]
 fn server_stopped_mid_pull_then_rerun_fetches_only_the_rest() {
-    let a = project(3000, 1000);
-    let dir = a.root.parent().unwrap().join("dav");
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut dav = Dav::start(&dir, port);
-    a.mlci(&[
-        "remote",
-        "add",
-        "-d",
-        "dav",
-        &format!("webdav://127.0.0.1:{port}/store"),
-    ])
-    .ok();
-    a.commit_all("remote");
+    let (a, mut dav) = dav_project();
     a.mlci(&["push"]).ok();
 
     let b = a.clone_to(&unique("clone"));
