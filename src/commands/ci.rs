@@ -273,7 +273,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
         if let Err(e) = result {
             if no_credentials(&e) {
                 ctx.printer.warn(&format!(
-                    "warning: remote `{}` has no usable credentials (a fork's pull request has none): pull and push skipped",
+                    "remote `{}` has no usable credentials (a fork's pull request has none): pull and push skipped",
                     r.name
                 ));
                 remote = None;
@@ -324,7 +324,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
         match super::push::push(ctx, &repo, r, *remote_jobs, &[], !no_run_cache) {
             Ok(outcome) => super::push::report(ctx, r, &outcome),
             Err(e) if no_credentials(&e) => ctx.printer.warn(&format!(
-                "warning: remote `{}` has no usable credentials (a fork's pull request has none): push skipped",
+                "remote `{}` has no usable credentials (a fork's pull request has none): push skipped",
                 r.name
             )),
             Err(e) => {
@@ -509,7 +509,7 @@ fn status_text(verdict: Verdict, gates: usize) -> String {
 /// Warns once that the token is read-only and where the report went.
 fn warn_read_only(ctx: &Ctx) {
     ctx.printer.warn(
-        "warning: the token cannot write to this repository (a fork's pull request gets a read-only token): \
+        "the token cannot write to this repository (a fork's pull request gets a read-only token): \
          the report is in the job summary and the artifact directory; publish it from a `workflow_run` \
          workflow with `mlci ci --publish-from DIR` (see the README)",
     );
@@ -531,7 +531,7 @@ fn publish_github(
     }
     let Some(token) = p.token.as_deref().filter(|t| !t.is_empty()) else {
         ctx.printer
-            .warn("warning: no GITHUB_TOKEN: the report is only in the job summary");
+            .warn("no GITHUB_TOKEN: the report is only in the job summary");
         return Ok(None);
     };
     let Some(repository) = &env.repository else {

@@ -70,7 +70,7 @@ pub fn report(ctx: &Ctx, remote: &Remote, o: &PushOutcome) {
     ));
     if !o.lost.is_empty() {
         ctx.printer.warn(&format!(
-            "warning: in neither the cache nor remote `{}`, so not pushed: {}",
+            "in neither the cache nor remote `{}`, so not pushed: {}",
             remote.name,
             o.lost.join(", ")
         ));

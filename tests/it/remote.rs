@@ -737,6 +737,7 @@ fn ci_without_storage_credentials_warns_and_still_reports_and_gates() {
         "stages:\n  copy:\n    cmd: cp in.txt out.txt\n    deps: [in.txt]\n    outs: [out.txt]\n",
     );
     a.add_remote("store", Server::S3);
+    a.commit_all("pipeline");
     // A fork's pull request: the secrets are not there.
     std::fs::remove_file(a.path(".mlci/config.local.yaml")).unwrap();
     let run = a.mlci(&["ci"]);
