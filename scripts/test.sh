@@ -133,9 +133,9 @@ PIDS+=($!)
 export MLCI_TEST_WEBDAV_URL="webdav://127.0.0.1:$DAV_PORT" MLCI_TEST_WEBDAV_USER=mlci MLCI_TEST_WEBDAV_PASS=dav-secret-42
 SFTP_PORT=$(free_port)
 mkdir -p "$WORK/sftp"
-ssh-keygen -q -t ed25519 -N "" -f "$WORK/sftp-key" || die "ssh-keygen is required (the SFTP remote test needs an OpenSSH client)"
-command -v ssh >/dev/null || apt_install openssh-client || true
+{ command -v ssh >/dev/null && command -v ssh-keygen >/dev/null; } || apt_install openssh-client || true
 command -v ssh >/dev/null || die "ssh is required (SFTP remotes use the OpenSSH client)"
+ssh-keygen -q -t ed25519 -N "" -f "$WORK/sftp-key" || die "ssh-keygen cannot make the SFTP test key"
 "$MLCI_TEST_RCLONE" serve sftp "$WORK/sftp" --addr "127.0.0.1:$SFTP_PORT" --authorized-keys "$WORK/sftp-key.pub" \
   >"$WORK/sftp.log" 2>&1 &
 PIDS+=($!)
