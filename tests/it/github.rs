@@ -149,6 +149,14 @@ fn comments_path(repo: &str, n: u64) -> String {
     format!("/repos/{repo}/issues/{n}/comments")
 }
 
+/// The pull request has no comments: one GET of the first page.
+fn no_comments_yet(repository: &str, n: u64) -> Mock {
+    Mock::given(method("GET"))
+        .and(path(comments_path(repository, n)))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(1)
+}
+
 fn marked(body: &[u8], key: &str) -> bool {
     serde_json::from_slice::<Value>(body)
         .ok()
@@ -326,12 +334,7 @@ fn a_fork_token_degrades_to_summary_and_artifact_and_keeps_the_verdict() {
     let (repo, base, head) = repo_on_a_branch();
     let (payload, n, repository) = pr_payload(&base, &head);
     let job = Job::new(&repository);
-    job.mount(
-        Mock::given(method("GET"))
-            .and(path(comments_path(&repository, n)))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-            .expect(1),
-    );
+    job.mount(no_comments_yet(&repository, n));
     job.mount(
         Mock::given(method("POST"))
             .and(path(comments_path(&repository, n)))
@@ -465,12 +468,7 @@ fn rate_limits_are_waited_out_with_retry_after() {
     let (repo, base, head) = repo_on_a_branch();
     let (payload, n, repository) = pr_payload(&base, &head);
     let job = Job::new(&repository);
-    job.mount(
-        Mock::given(method("GET"))
-            .and(path(comments_path(&repository, n)))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-            .expect(1),
-    );
+    job.mount(no_comments_yet(&repository, n));
     job.mount(
         Mock::given(method("POST"))
             .and(path(comments_path(&repository, n)))
@@ -540,12 +538,7 @@ fn a_422_for_length_is_retried_once_with_a_hard_cut() {
         "{% for i in range(9000) %}row {{ i }} of a long report\n{% endfor %}",
     );
     let job = Job::new(&repository);
-    job.mount(
-        Mock::given(method("GET"))
-            .and(path(comments_path(&repository, n)))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-            .expect(1),
-    );
+    job.mount(no_comments_yet(&repository, n));
     job.mount(
         Mock::given(method("POST"))
             .and(path(comments_path(&repository, n)))
