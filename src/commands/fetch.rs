@@ -104,7 +104,7 @@ pub fn fetch(
     let tracked = select_with_lock_outs(repo, &ctx.cwd, targets)?;
     let mut groups = sync::groups(&repo.cache, &tracked);
     let rt = remote::runtime()?;
-    let mut known = Known::load(&repo.tmp_dir(), &remote.url);
+    let mut known = Known::load(&repo.tmp_dir(), &remote.identity);
     let reporter = reporter::for_printer(ctx.printer);
     let result = sync::fetch_groups(
         reporter.as_ref(),

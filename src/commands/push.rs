@@ -97,7 +97,7 @@ pub fn push(
     let cache = &repo.cache;
     let tracked = select_with_lock_outs(repo, &ctx.cwd, targets)?;
     let rt = remote::runtime()?;
-    let mut known = Known::load(&repo.tmp_dir(), &remote.url);
+    let mut known = Known::load(&repo.tmp_dir(), &remote.identity);
     // A directory known to be complete on the remote is not even opened.
     let mut groups = sync::shallow(&tracked);
     for g in groups.iter_mut() {

@@ -245,7 +245,7 @@ fn remote_status(
 ) -> anyhow::Result<RemoteStatus> {
     let cache = &repo.cache;
     let rt = crate::remote::runtime()?;
-    let mut known = Known::load(&repo.tmp_dir(), &remote.url);
+    let mut known = Known::load(&repo.tmp_dir(), &remote.identity);
     let mut groups = sync::groups(cache, tracked);
     // Directory listings only on the remote are read from it (they are
     // small and verified), so their files can be counted too.

@@ -292,7 +292,7 @@ pub struct RemoteSource {
 impl RemoteSource {
     pub fn new(repo: &Repo, remote: Remote, jobs: usize) -> std::io::Result<RemoteSource> {
         Ok(RemoteSource {
-            known: Mutex::new(Known::load(&repo.tmp_dir(), &remote.url)),
+            known: Mutex::new(Known::load(&repo.tmp_dir(), &remote.identity)),
             remote,
             jobs,
             cache: Cache::new(repo.cache.root()),

@@ -4,7 +4,7 @@
 //! The record is a hint, never the truth: `push` re-checks a sample of it
 //! on every run and drops it when the sample shows it stale, while
 //! `status --remote` and `pull` always ask the remote itself (and rewrite
-//! the record from what they saw). One file per remote URL under
+//! the record from what they saw). One file per remote (URL and endpoint) under
 //! `.mlci/tmp/remotes/`, a key per line, written atomically.
 //!
 //! A directory manifest's key is recorded only when the whole tree (the
@@ -25,10 +25,10 @@ pub struct Known {
 }
 
 impl Known {
-    /// Loads the record for `url` (empty when there is none or it is
-    /// unreadable: it is only a hint).
-    pub fn load(tmp_dir: &Path, url: &str) -> Known {
-        let id = Digest::of_bytes(url.as_bytes()).to_hex();
+    /// Loads the record for the remote `identity` (empty when there is
+    /// none or it is unreadable: it is only a hint).
+    pub fn load(tmp_dir: &Path, identity: &str) -> Known {
+        let id = Digest::of_bytes(identity.as_bytes()).to_hex();
         let path = tmp_dir.join("remotes").join(format!("{}.known", &id[..16]));
         let keys = std::fs::read_to_string(&path)
             .map(|t| t.lines().map(str::to_string).collect())

@@ -114,6 +114,10 @@ pub struct Remote {
     pub name: String,
     /// The URL as configured (never carries credentials: those are refused).
     pub url: String,
+    /// What names the storage itself (the URL, and the endpoint when one
+    /// is set): the known-objects record is kept per identity, so the same
+    /// bucket name on two S3 services never shares a record.
+    pub identity: String,
     pub backend: Backend,
     pub jobs: Option<usize>,
     store: Store,
@@ -162,10 +166,15 @@ impl Remote {
                 )),
             });
         }
+        let identity = match config.get("endpoint") {
+            Some(e) => format!("{url}\n{e}"),
+            None => url.clone(),
+        };
         if backend == Backend::Local {
             let root = config.get("root").cloned().unwrap_or_default();
             return Ok(Remote {
                 name: name.into(),
+                identity,
                 url,
                 backend,
                 jobs,
@@ -195,6 +204,7 @@ impl Remote {
             );
         Ok(Remote {
             name: name.into(),
+            identity,
             url,
             backend,
             jobs,
