@@ -36,41 +36,34 @@ pub struct PullArgs {
 }
 
 pub fn cmd_fetch(ctx: &Ctx, args: FetchArgs) -> anyhow::Result<u8> {
-    let FetchArgs {
-        transfer:
-            sync::TransferArgs {
-                targets,
-                remote,
-                jobs,
-                no_run_cache,
-            },
-    } = args;
-    let repo = ctx.repo(&Overrides::default())?;
-    let _lock = repo.lock()?;
-    let (remote, jobs) = sync::require_remote(&repo, remote.as_deref(), jobs)?;
-    fetch(ctx, &repo, &remote, jobs, &targets, !no_run_cache)?;
-    Ok(crate::exit::OK)
+    fetch_then_checkout(ctx, args.transfer, None)
 }
 
 pub fn cmd_pull(ctx: &Ctx, args: PullArgs) -> anyhow::Result<u8> {
-    let PullArgs {
-        fetch:
-            FetchArgs {
-                transfer:
-                    sync::TransferArgs {
-                        targets,
-                        remote,
-                        jobs,
-                        no_run_cache,
-                    },
-            },
-        force,
+    let PullArgs { fetch, force } = args;
+    fetch_then_checkout(ctx, fetch.transfer, Some(force))
+}
+
+/// `fetch`, and with `checkout: Some(force)` the checkout that makes it a
+/// `pull`, under one repository lock.
+fn fetch_then_checkout(
+    ctx: &Ctx,
+    args: sync::TransferArgs,
+    checkout_force: Option<bool>,
+) -> anyhow::Result<u8> {
+    let sync::TransferArgs {
+        targets,
+        remote,
+        jobs,
+        no_run_cache,
     } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let _lock = repo.lock()?;
     let (remote, jobs) = sync::require_remote(&repo, remote.as_deref(), jobs)?;
     fetch(ctx, &repo, &remote, jobs, &targets, !no_run_cache)?;
-    checkout(ctx, &repo, &targets, force)?;
+    if let Some(force) = checkout_force {
+        checkout(ctx, &repo, &targets, force)?;
+    }
     Ok(crate::exit::OK)
 }
 

@@ -135,11 +135,18 @@ pub async fn upload(
             url: remote.url.clone(),
         });
     }
-    let total: u64 = keys
+    // One stat per object, for the progress total and the upload itself.
+    let sized: Vec<(&str, u64)> = keys
         .iter()
-        .filter_map(|k| std::fs::metadata(cache.root().join(k)).ok())
-        .map(|m| m.len())
-        .sum();
+        .map(|k| {
+            let path = cache.root().join(k);
+            let len = std::fs::metadata(&path)
+                .map_err(|e| crate::fsutil::with_path(e, &path))?
+                .len();
+            Ok::<_, RemoteError>((k.as_str(), len))
+        })
+        .collect::<Result<_, _>>()?;
+    let total: u64 = sized.iter().map(|(_, n)| n).sum();
     reporter.start_transfer("pushing", keys.len() as u64, total);
     if let Some(dir) = remote.dir() {
         let s = super::dir::upload(remote, dir, cache, keys, jobs, known, reporter);
@@ -148,8 +155,9 @@ pub async fn upload(
     }
     let counter = AtomicU64::new(0);
     let mut puts = futures::stream::iter(
-        keys.iter()
-            .map(|k| upload_one(remote, cache.root(), k, &counter)),
+        sized
+            .iter()
+            .map(|&(k, size)| upload_one(remote, cache.root(), k, size, &counter)),
     )
     .buffer_unordered(jobs.max(1));
     let mut summary = Summary::default();
@@ -176,12 +184,10 @@ async fn upload_one<'k>(
     remote: &Remote,
     cache_root: &Path,
     key: &'k str,
+    size: u64,
     counter: &AtomicU64,
 ) -> Result<(&'k str, u64), RemoteError> {
     let path = cache_root.join(key);
-    let size = std::fs::metadata(&path)
-        .map_err(|e| crate::fsutil::with_path(e, &path))?
-        .len();
     let target = if remote.backend.needs_rename() {
         let n = counter.fetch_add(1, Ordering::Relaxed);
         format!("tmp/{}-{n}.part", crate::cache::pid())

@@ -25,8 +25,8 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-/// Hashes of every regular file below `dir` (relative path -> sha256),
-/// skipping mlci's and git's own directories.
+/// Hashes of every regular file below `dir` (repo-relative path -> sha256),
+/// computed with the system's `sha256sum`.
 fn tree_hashes(root: &Path, dir: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let base = root.join(dir);
