@@ -10,25 +10,22 @@
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::OnceLock;
 
+use crate::copy::{copy_file_and_hash, read_small};
 use crate::error::Hint;
 use crate::fsutil::with_path;
 use crate::hash::{BadDigest, Digest, Hasher};
+use crate::whole::Dir;
 
 /// Files up to this size are read into memory whole: one read, one hash, one
 /// write. Bigger files are streamed through a two-thread pipeline.
 pub const SMALL_FILE: u64 = 8 << 20;
-/// Chunk size of the copy pipeline for big files.
-const CHUNK: usize = 4 << 20;
-/// Chunks in flight between the reading/hashing thread and the writer: this
-/// bounds the memory of a copy to (IN_FLIGHT + 2) * CHUNK whatever the size.
-const IN_FLIGHT: usize = 3;
 
 /// The identity of a cache object: a content hash, and whether the object is
 /// a directory manifest (written `<hex>.dir`).
@@ -123,6 +120,9 @@ impl Hint for CacheError {
 pub struct Cache {
     root: PathBuf,
     tmp_counter: AtomicU64,
+    /// The 256 shard directories (`sha256/00` … `sha256/ff`), opened on
+    /// first use, so writing an object resolves one name, not a path.
+    shards: Vec<OnceLock<Dir>>,
 }
 
 impl Cache {
@@ -130,6 +130,7 @@ impl Cache {
         Cache {
             root: root.into(),
             tmp_counter: AtomicU64::new(0),
+            shards: (0..256).map(|_| OnceLock::new()).collect(),
         }
     }
 
@@ -161,22 +162,6 @@ impl Cache {
     /// descriptor stays writable).
     fn create_tmp(&self) -> io::Result<(PathBuf, File)> {
         self.create_tmp_at(self.tmp_path(), &self.tmp_dir())
-    }
-
-    /// A temp file in the object's own shard directory, for content whose
-    /// hash is known before it is written: parallel writers then work in
-    /// different directories instead of queueing on one directory's lock,
-    /// and the final rename stays within a directory. Dot-names are never
-    /// taken for objects.
-    fn create_tmp_for(&self, oid: &Oid) -> io::Result<(PathBuf, File)> {
-        let dest = self.object_path(oid);
-        let dir = dest
-            .parent()
-            .expect("object paths have a parent")
-            .to_path_buf();
-        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!(".tmp-{}-{}-{n}", pid(), thread_id()));
-        self.create_tmp_at(path, &dir)
     }
 
     fn create_tmp_at(&self, path: PathBuf, dir: &Path) -> io::Result<(PathBuf, File)> {
@@ -266,16 +251,45 @@ impl Cache {
     }
 
     /// Stores bytes that are probably not in the cache yet (freshly hashed
-    /// workspace content): no existence check up front.
+    /// workspace content): no existence check up front; an object that is
+    /// there already is left as it is.
     fn put_bytes_new(&self, oid: &Oid, bytes: &[u8]) -> io::Result<()> {
-        let (tmp, mut file) = self.create_tmp_for(oid)?;
-        let res = file.write_all(bytes).map_err(|e| with_path(e, &tmp));
-        drop(file);
-        if let Err(e) = res {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
+        self.shard(oid)?
+            .create_whole(&object_name(oid), 0o444, bytes, false)?;
+        Ok(())
+    }
+
+    /// Opens an object for reading: one name looked up in its open shard
+    /// directory. A missing object (or shard) is `NotFound`.
+    pub fn open_object(&self, oid: &Oid) -> io::Result<File> {
+        let slot = &self.shards[oid.digest.0[0] as usize];
+        let shard = match slot.get() {
+            Some(d) => d,
+            None => {
+                let path = self.object_path(oid);
+                let dir = Dir::open(path.parent().expect("object paths have a parent"))?;
+                slot.get_or_init(|| dir)
+            }
+        };
+        let fd = rustix::fs::openat(
+            shard,
+            object_name(oid).as_str(),
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        Ok(File::from(fd))
+    }
+
+    /// The open shard directory of `oid`, created on first use.
+    fn shard(&self, oid: &Oid) -> io::Result<&Dir> {
+        let slot = &self.shards[oid.digest.0[0] as usize];
+        if let Some(d) = slot.get() {
+            return Ok(d);
         }
-        self.publish_new(&tmp, oid)
+        let path = self.object_path(oid);
+        let dir = Dir::open_or_create(path.parent().expect("object paths have a parent"))?;
+        // Two threads may race to open it; either handle will do.
+        Ok(slot.get_or_init(|| dir))
     }
 
     /// Hashes a workspace file and stores it, reading it once. `known` is the
@@ -328,7 +342,22 @@ impl Cache {
         }
         let input = fs_err::File::open(src)?;
         let (tmp, output) = self.create_tmp()?;
-        match copy_and_hash(input, output, &tmp) {
+        let copied = copy_file_and_hash(input.file(), output, &tmp).and_then(|(digest, len)| {
+            // The name must describe a file as it was stat'ed, not one
+            // that grew or shrank while it was copied.
+            if len == size {
+                Ok(digest)
+            } else {
+                Err(with_path(
+                    io::Error::other(format!(
+                        "changed while being added ({size} bytes when listed, {len} copied); \
+                         add it again once it is no longer being written"
+                    )),
+                    src,
+                ))
+            }
+        });
+        match copied {
             Ok(digest) => {
                 if self.contains(&Oid::file(digest)) {
                     let _ = std::fs::remove_file(&tmp);
@@ -383,13 +412,13 @@ impl Cache {
         Ok(size)
     }
 
-    /// Copies a big object from a reader (a directory remote's file) into
-    /// the cache, hashing on one thread while writing on another, and
-    /// publishes it only if it hashes to `oid`.
-    pub fn ingest_checked(&self, input: impl Read, oid: &Oid) -> io::Result<Result<(), Digest>> {
+    /// Copies a big object from a file (a directory remote's) into the
+    /// cache, hashing the copy as it lands, and publishes it only if it
+    /// hashes to `oid`.
+    pub fn ingest_checked(&self, input: &File, oid: &Oid) -> io::Result<Result<(), Digest>> {
         let (tmp, output) = self.create_tmp()?;
-        let actual = match copy_and_hash(input, output, &tmp) {
-            Ok(d) => d,
+        let actual = match copy_file_and_hash(input, output, &tmp) {
+            Ok((d, _)) => d,
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(e);
@@ -507,8 +536,9 @@ impl Cache {
                 continue;
             };
             for entry in rd.flatten() {
-                // Everything in tmp/; only dot-named temps in the shards.
-                let temp = i == 0 || entry.file_name().to_string_lossy().starts_with(".tmp-");
+                // Everything in tmp/; only dot-named temps in the shards
+                // (objects never start with a dot).
+                let temp = i == 0 || entry.file_name().to_string_lossy().starts_with('.');
                 if temp && std::fs::remove_file(entry.path()).is_ok() {
                     n += 1;
                 }
@@ -518,37 +548,14 @@ impl Cache {
     }
 }
 
-/// Reads a file whose size is about `size_hint` whole, without the extra
-/// fstat and lseek `std::fs::read` spends on sizing its buffer (two syscalls
-/// per file are a fifth of the cost of adding 20,000 small files).
-pub fn read_small(path: &Path, size_hint: u64) -> io::Result<Vec<u8>> {
-    let file = File::open(path).map_err(|e| with_path(e, path))?;
-    read_all(file, size_hint).map_err(|e| with_path(e, path))
-}
-
-/// Reads an open file to its end into a buffer sized by `size_hint`.
-pub fn read_all(mut file: impl Read, size_hint: u64) -> io::Result<Vec<u8>> {
-    // One spare byte, so a file of exactly the expected size ends with a
-    // zero-length read instead of a reallocation.
-    let mut buf = vec![0u8; size_hint as usize + 1];
-    let mut filled = 0;
-    loop {
-        // A read of a regular file returns less than asked only at its end,
-        // so one short read ends the file without a second, empty read.
-        let n = loop {
-            match file.read(&mut buf[filled..]) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => break other?,
-            }
-        };
-        filled += n;
-        if n == 0 || filled < buf.len() {
-            break;
-        }
-        buf.resize(buf.len() * 2, 0);
+/// An object's file name within its shard directory.
+fn object_name(oid: &Oid) -> String {
+    let hex = oid.digest.to_hex();
+    if oid.dir {
+        format!("{}.dir", &hex[2..])
+    } else {
+        hex[2..].to_string()
     }
-    buf.truncate(filled);
-    Ok(buf)
 }
 
 /// This process's id, looked up once (it names temp files).
@@ -561,70 +568,6 @@ fn thread_id() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     thread_local!(static ID: u64 = RandomState::new().hash_one(std::thread::current().id()));
     ID.with(|id| *id)
-}
-
-/// Copies `input` to `output` and hashes it in one pass. The reading thread
-/// hashes while a second thread writes, so the cost is close to the slower of
-/// hashing and copying rather than their sum, and memory stays bounded.
-pub fn copy_and_hash(
-    mut input: impl Read,
-    mut output: File,
-    out_path: &Path,
-) -> io::Result<Digest> {
-    let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
-    let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
-    for _ in 0..IN_FLIGHT + 1 {
-        let _ = empty_tx.send(vec![0u8; CHUNK]);
-    }
-    std::thread::scope(|s| {
-        let writer = s.spawn(move || -> io::Result<()> {
-            for chunk in full_rx {
-                output
-                    .write_all(&chunk)
-                    .map_err(|e| with_path(e, out_path))?;
-                let _ = empty_tx.send(chunk);
-            }
-            Ok(())
-        });
-        let mut hasher = Hasher::new();
-        let read_result = (|| -> io::Result<()> {
-            loop {
-                let Ok(mut buf) = empty_rx.recv() else {
-                    // The writer stopped early; its error is reported below.
-                    return Ok(());
-                };
-                buf.resize(CHUNK, 0);
-                let n = read_full(&mut input, &mut buf)?;
-                if n == 0 {
-                    return Ok(());
-                }
-                buf.truncate(n);
-                hasher.update(&buf);
-                if full_tx.send(buf).is_err() {
-                    return Ok(());
-                }
-            }
-        })();
-        drop(full_tx);
-        let write_result = writer.join().expect("writer thread panicked");
-        read_result?;
-        write_result?;
-        Ok(hasher.finish())
-    })
-}
-
-/// Reads until `buf` is full or the input ends; returns the bytes read.
-pub fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match input.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// An object being received piece by piece; dropped unfinished, its temp
@@ -695,7 +638,7 @@ mod tests {
     fn big_file_is_copied_and_hashed_once() {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("big");
-        let data: Vec<u8> = (0..(SMALL_FILE as usize + 3 * CHUNK + 5))
+        let data: Vec<u8> = (0..(SMALL_FILE as usize + 3 * crate::copy::CHUNK + 5))
             .map(|i| (i * 7 % 253) as u8)
             .collect();
         std::fs::write(&src, &data).unwrap();

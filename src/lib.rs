@@ -11,6 +11,7 @@ pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod copy;
 pub mod error;
 pub mod example;
 pub mod forge;
@@ -36,6 +37,7 @@ pub mod report;
 pub mod state;
 pub mod track;
 pub mod walk;
+pub mod whole;
 
 use std::ffi::OsString;
 

@@ -13,9 +13,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::cache::{copy_and_hash, Cache, CacheError, Oid, SMALL_FILE};
+use crate::cache::{Cache, CacheError, Oid, SMALL_FILE};
+use crate::copy::copy_file_and_hash;
 use crate::fsutil::with_path;
 use crate::hash::Digest;
+use crate::state::StatKey;
+use crate::whole::Dir;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkType {
@@ -92,6 +95,34 @@ impl Linker {
         dest.with_file_name(format!(".{name}.mlci-{}-{n}", crate::cache::pid()))
     }
 
+    /// Writes object `oid` as `name` in the open directory `dir`, replacing
+    /// whatever is there, and returns the stat of the file as it now is.
+    /// Small copies take the short way: read and verify the object, then
+    /// create the file whole in one step (see [`crate::whole`]).
+    pub fn materialize_in(
+        &self,
+        cache: &Cache,
+        oid: &Oid,
+        size: u64,
+        dir: &Dir,
+        name: &str,
+    ) -> Result<StatKey, CacheError> {
+        let first = self.order.iter().find(|t| !self.is_refused(**t));
+        if size <= SMALL_FILE && first == Some(&LinkType::Copy) {
+            let bytes = read_verified_small(cache, oid, size)?;
+            let dest = || dir.path().join(name);
+            let st = dir
+                .create_whole(name, 0o666, &bytes, true)?
+                .ok_or_else(|| with_path(io::ErrorKind::AlreadyExists.into(), &dest()))?;
+            return Ok(st);
+        }
+        let dest = dir.path().join(name);
+        self.materialize(cache, oid, size, &dest)?;
+        Ok(StatKey::of(
+            &std::fs::metadata(&dest).map_err(|e| with_path(e, &dest))?,
+        ))
+    }
+
     /// Writes object `oid` to `dest`, replacing whatever is there.
     pub fn materialize(
         &self,
@@ -109,7 +140,7 @@ impl Linker {
             }
             let res = match t {
                 LinkType::Reflink => self.reflink(&src, &tmp, oid),
-                LinkType::Copy => copy_verified(&src, &tmp, oid, size).map(|()| true),
+                LinkType::Copy => copy_verified(&src, &tmp, oid, size, cache).map(|()| true),
                 LinkType::Hardlink => cache
                     .verify(oid)
                     .and_then(|()| link_or_unsupported(std::fs::hard_link(&src, &tmp), &tmp)),
@@ -210,13 +241,62 @@ fn link_or_unsupported(res: io::Result<()>, tmp: &Path) -> Result<bool, CacheErr
 /// Reads up to `size` bytes (fewer only at end of file).
 fn read_exact_or_short(mut input: File, size: u64) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; size as usize];
-    let n = crate::cache::read_full(&mut input, &mut buf)?;
+    let n = crate::copy::read_full(&mut input, &mut buf)?;
     buf.truncate(n);
     Ok(buf)
 }
 
+/// Reads a small object whole and refuses it unless it hashes to its name.
+/// Exactly `size` bytes are read: a shorter object fails the hash check, and
+/// bytes beyond `size` cannot change what is used. This saves the
+/// end-of-file read on each of thousands of small files.
+fn read_verified_small(cache: &Cache, oid: &Oid, size: u64) -> Result<Vec<u8>, CacheError> {
+    let src = || cache.object_path(oid);
+    let input = match cache.open_object(oid) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(CacheError::Missing {
+                oid: *oid,
+                path: src(),
+            })
+        }
+        Err(e) => return Err(with_path(e, &src()).into()),
+    };
+    let bytes = read_exact_or_short(input, size).map_err(|e| with_path(e, &src()))?;
+    let actual = Digest::of_bytes(&bytes);
+    if actual != oid.digest {
+        return Err(CacheError::Corrupt {
+            oid: *oid,
+            actual,
+            path: src(),
+        });
+    }
+    Ok(bytes)
+}
+
 /// Copies an object to `tmp`, hashing on the way, and refuses a mismatch.
-fn copy_verified(src: &Path, tmp: &Path, oid: &Oid, size: u64) -> Result<(), CacheError> {
+fn copy_verified(
+    src: &Path,
+    tmp: &Path,
+    oid: &Oid,
+    size: u64,
+    cache: &Cache,
+) -> Result<(), CacheError> {
+    let open_output = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o666)
+            .open(tmp)
+            .map_err(|e| with_path(e, tmp))
+    };
+    if size <= SMALL_FILE {
+        let bytes = read_verified_small(cache, oid, size)?;
+        open_output()?
+            .write_all(&bytes)
+            .map_err(|e| with_path(e, tmp))?;
+        return Ok(());
+    }
     let input = match File::open(src) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -227,25 +307,7 @@ fn copy_verified(src: &Path, tmp: &Path, oid: &Oid, size: u64) -> Result<(), Cac
         }
         Err(e) => return Err(with_path(e, src).into()),
     };
-    let mut output = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o666)
-        .open(tmp)
-        .map_err(|e| with_path(e, tmp))?;
-    let actual = if size <= SMALL_FILE {
-        // Exactly `size` bytes: a shorter object fails the hash check, and
-        // bytes beyond `size` cannot change what is written. This saves the
-        // end-of-file read on each of thousands of small files.
-        let bytes = read_exact_or_short(input, size).map_err(|e| with_path(e, src))?;
-        let d = Digest::of_bytes(&bytes);
-        if d == oid.digest {
-            output.write_all(&bytes).map_err(|e| with_path(e, tmp))?;
-        }
-        d
-    } else {
-        copy_and_hash(input, output, tmp)?
-    };
+    let (actual, _) = copy_file_and_hash(&input, open_output()?, tmp)?;
     if actual != oid.digest {
         let _ = std::fs::remove_file(tmp);
         return Err(CacheError::Corrupt {

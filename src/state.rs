@@ -51,6 +51,18 @@ impl StatKey {
             ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
         }
     }
+
+    /// The same from a raw `stat`/`fstatat` (no path, no allocation).
+    // The casts are no-ops on 64-bit Linux but not on every target.
+    #[allow(clippy::unnecessary_cast)]
+    pub fn from_stat(st: &rustix::fs::Stat) -> StatKey {
+        StatKey {
+            ino: st.st_ino as u64,
+            size: st.st_size as u64,
+            mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
+            ctime_ns: st.st_ctime as i64 * 1_000_000_000 + st.st_ctime_nsec as i64,
+        }
+    }
 }
 
 /// One record: `(ino, size, mtime_ns, ctime_ns, recorded_ns, sha256)`,

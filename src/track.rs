@@ -27,6 +27,7 @@ use crate::progress::Reporter;
 use crate::repo::{Repo, MLCI_DIR};
 use crate::state::{StatKey, StateDb};
 use crate::walk::{walk, Found, Kind};
+use crate::whole::Dir;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrackError {
@@ -952,17 +953,32 @@ impl<'r> Workspace<'r> {
         let done: Vec<(String, StatKey, Digest)> = groups
             .par_iter()
             .map(|group| {
+                // One open directory per group: each file then costs a
+                // lookup of its own name only.
+                let first = group[0].0.as_str();
+                let (dir, single) = if first.is_empty() {
+                    let parent = root.parent().unwrap_or(Path::new("."));
+                    (Dir::open(parent)?, root.file_name())
+                } else {
+                    match first.rfind('/') {
+                        Some(i) => (Dir::open(&root.join(&first[..i]))?, None),
+                        None => (Dir::open(root)?, None),
+                    }
+                };
                 group
                     .iter()
                     .map(|(rel, digest, size)| {
-                        let dest = if rel.is_empty() {
-                            root.clone()
-                        } else {
-                            root.join(rel)
+                        let name = match single {
+                            Some(n) => n.to_string_lossy(),
+                            None => rel.rsplit('/').next().unwrap_or(rel).into(),
                         };
-                        linker.materialize(cache, &Oid::file(*digest), *size, &dest)?;
-                        // Record the stat of the file as it now is on disk.
-                        let stat = StatKey::of(&fs_err::metadata(&dest)?);
+                        let stat = linker.materialize_in(
+                            cache,
+                            &Oid::file(*digest),
+                            *size,
+                            &dir,
+                            &name,
+                        )?;
                         reporter.inc(1);
                         let key = if rel.is_empty() {
                             plan.target_rel.clone()

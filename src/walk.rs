@@ -133,12 +133,7 @@ fn walk_dir<'s>(
         found.push(Found {
             rel,
             kind,
-            stat: StatKey {
-                ino: st.st_ino as u64,
-                size: st.st_size as u64,
-                mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
-                ctime_ns: st.st_ctime as i64 * 1_000_000_000 + st.st_ctime_nsec as i64,
-            },
+            stat: StatKey::from_stat(&st),
         });
     }
     out.lock().expect("walk output lock").extend(found);

@@ -162,7 +162,7 @@ fn fetch_one(
     };
     let size = file.metadata().map_err(fail)?.len();
     let Some(oid) = want.oid else {
-        let bytes = crate::cache::read_all(file, size).map_err(fail)?;
+        let bytes = crate::copy::read_all(file, size).map_err(fail)?;
         if serde_json::from_slice::<crate::pipeline::runcache::Record>(&bytes).is_err() {
             return Err(RemoteError::BadRecord {
                 remote: remote.name.clone(),
@@ -180,11 +180,11 @@ fn fetch_one(
         actual: actual.to_hex(),
     };
     if size <= SMALL_FILE {
-        let bytes = crate::cache::read_all(file, size).map_err(fail)?;
+        let bytes = crate::copy::read_all(file, size).map_err(fail)?;
         cache.put_checked(&oid, &bytes)?.map_err(corrupt)?;
         return Ok(Some(size));
     }
-    cache.ingest_checked(file, &oid)?.map_err(corrupt)?;
+    cache.ingest_checked(&file, &oid)?.map_err(corrupt)?;
     Ok(Some(size))
 }
 

@@ -199,7 +199,7 @@ async fn upload_one<'k>(
         // One request. Services without multipart writes (WebDAV takes a
         // single PUT) get big objects this way too, held in memory while
         // they upload: the one place memory grows with object size.
-        let bytes = crate::cache::read_small(&path, size)?;
+        let bytes = crate::copy::read_small(&path, size)?;
         op.write(&target, bytes)
             .await
             .map_err(|e| remote.error("uploading", key, e))?;
@@ -213,7 +213,7 @@ async fn upload_one<'k>(
         let mut file = fs_err::File::open(&path)?;
         loop {
             let mut buf = vec![0u8; CHUNK];
-            let n = crate::cache::read_full(&mut file, &mut buf)?;
+            let n = crate::copy::read_full(&mut file, &mut buf)?;
             if n == 0 {
                 break;
             }
