@@ -2,9 +2,11 @@
 //!
 //! An object with hash `abcdef…` lives at `<root>/sha256/ab/cdef…`; a
 //! directory manifest at `<root>/sha256/ab/cdef….dir`. The same layout is used
-//! by every remote, so a directory remote is just another cache. Objects are
-//! written to `<root>/tmp/` and renamed into place, so a reader (or a kill -9)
-//! never sees a partial object under its final name. They are made read-only
+//! by every remote, so a directory remote is just another cache. Objects
+//! appear whole: small ones are written as unnamed files in their shard and
+//! linked in when complete ([`crate::whole`]), big ones are written to
+//! `<root>/tmp/` and renamed into place, so a reader (or a kill -9) never sees
+//! a partial object under its final name. They are made read-only
 //! and not fsynced one by one: the hash check on read catches what a power
 //! loss could leave behind (DESIGN.md section 6).
 

@@ -2,8 +2,11 @@
 //!
 //! The link types are tried in the configured order (default reflink, then
 //! copy). Every materialisation verifies the object's hash on the way (a
-//! corrupt cache object is refused and named, never copied) and lands through
-//! a temp file + rename, so the workspace never holds a half-written file.
+//! corrupt cache object is refused and named, never copied) and lands whole:
+//! small copies through [`crate::whole`] (an unnamed file given its name when
+//! complete), the rest through a temp file + rename, and a directory restored
+//! from nothing is built in a staging directory and renamed into place at
+//! once. The workspace never holds a half-written file.
 //! Hardlinks point at read-only objects, so a workspace file is never a
 //! writable link into the cache.
 
@@ -98,7 +101,9 @@ impl Linker {
     /// Writes object `oid` as `name` in the open directory `dir`, replacing
     /// whatever is there, and returns the stat of the file as it now is.
     /// Small copies take the short way: read and verify the object, then
-    /// create the file whole in one step (see [`crate::whole`]).
+    /// create the file whole in one step (see [`crate::whole`]). `fresh`
+    /// says `dir` is a staging directory no one else sees: the file is then
+    /// written under its final name directly.
     pub fn materialize_in(
         &self,
         cache: &Cache,
@@ -106,10 +111,14 @@ impl Linker {
         size: u64,
         dir: &Dir,
         name: &str,
+        fresh: bool,
     ) -> Result<StatKey, CacheError> {
         let first = self.order.iter().find(|t| !self.is_refused(**t));
         if size <= SMALL_FILE && first == Some(&LinkType::Copy) {
             let bytes = read_verified_small(cache, oid, size)?;
+            if fresh {
+                return Ok(dir.create_new(name, 0o666, &bytes)?);
+            }
             let dest = || dir.path().join(name);
             let st = dir
                 .create_whole(name, 0o666, &bytes, true)?

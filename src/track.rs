@@ -917,6 +917,19 @@ impl<'r> Workspace<'r> {
         if plan.writes.is_empty() {
             return Ok(());
         }
+        // A directory restored from nothing is built in a staging directory
+        // under .mlci/tmp and renamed into place whole: each file is then
+        // created under its final name (no per-file temp name), and a kill
+        // or a corrupt object leaves nothing in the workspace.
+        let staging = if plan.dir && root.symlink_metadata().is_err() {
+            self.staging_for(root)?
+        } else {
+            None
+        };
+        let base = staging
+            .as_ref()
+            .map(|s| s.path.clone())
+            .unwrap_or_else(|| root.clone());
         if plan.dir {
             // Create every parent directory once, up front, rather than
             // checking for it once per file in the parallel loop.
@@ -927,9 +940,9 @@ impl<'r> Workspace<'r> {
                 .collect();
             parents.sort_unstable();
             parents.dedup();
-            fs_err::create_dir_all(root)?;
+            fs_err::create_dir_all(&base)?;
             for p in parents {
-                fs_err::create_dir_all(root.join(p))?;
+                fs_err::create_dir_all(base.join(p))?;
             }
         } else if let Some(parent) = root.parent() {
             fs_err::create_dir_all(parent)?;
@@ -940,6 +953,7 @@ impl<'r> Workspace<'r> {
         );
         let cache = &self.repo.cache;
         let linker = &self.linker;
+        let fresh = staging.is_some();
         // Files of one directory go to one thread (in runs of at most 256),
         // so the threads create files in different directories instead of
         // queueing on one directory's lock; the manifest's sorted order keeps
@@ -950,7 +964,7 @@ impl<'r> Workspace<'r> {
             .chunk_by(|a, b| parent_of(&a.0) == parent_of(&b.0))
             .flat_map(|g| g.chunks(256))
             .collect();
-        let done: Vec<(String, StatKey, Digest)> = groups
+        let done: Result<Vec<_>, TrackError> = groups
             .par_iter()
             .map(|group| {
                 // One open directory per group: each file then costs a
@@ -961,8 +975,8 @@ impl<'r> Workspace<'r> {
                     (Dir::open(parent)?, root.file_name())
                 } else {
                     match first.rfind('/') {
-                        Some(i) => (Dir::open(&root.join(&first[..i]))?, None),
-                        None => (Dir::open(root)?, None),
+                        Some(i) => (Dir::open(&base.join(&first[..i]))?, None),
+                        None => (Dir::open(&base)?, None),
                     }
                 };
                 group
@@ -972,13 +986,8 @@ impl<'r> Workspace<'r> {
                             Some(n) => n.to_string_lossy(),
                             None => rel.rsplit('/').next().unwrap_or(rel).into(),
                         };
-                        let stat = linker.materialize_in(
-                            cache,
-                            &Oid::file(*digest),
-                            *size,
-                            &dir,
-                            &name,
-                        )?;
+                        let oid = Oid::file(*digest);
+                        let stat = linker.materialize_in(cache, &oid, *size, &dir, &name, fresh)?;
                         reporter.inc(1);
                         let key = if rel.is_empty() {
                             plan.target_rel.clone()
@@ -989,16 +998,47 @@ impl<'r> Workspace<'r> {
                     })
                     .collect::<Result<Vec<_>, TrackError>>()
             })
-            .collect::<Result<Vec<_>, TrackError>>()?
-            .into_iter()
-            .flatten()
             .collect();
+        let done: Vec<(String, StatKey, Digest)> = match (done, staging) {
+            (Ok(done), None) => done.into_iter().flatten().collect(),
+            (Ok(done), Some(staging)) => {
+                staging.publish(root)?;
+                done.into_iter().flatten().collect()
+            }
+            (Err(e), _) => return Err(e),
+        };
         reporter.finish();
         summary.restored += done.len() as u64;
         for (key, stat, digest) in done {
             self.state.record(key, &stat, digest);
         }
         Ok(())
+    }
+
+    /// A fresh staging directory for restoring `root`, on the same file
+    /// system (so the final rename is atomic); `None` when `.mlci/tmp` is
+    /// on another file system than the target. Staging directories left by
+    /// a killed run are removed first (the repo lock is held, so none is in
+    /// use).
+    fn staging_for(&self, root: &Path) -> Result<Option<Staging>, TrackError> {
+        use std::os::unix::fs::MetadataExt;
+        let area = self.repo.tmp_dir().join("checkout");
+        if area.exists() {
+            fs_err::remove_dir_all(&area)?;
+        }
+        fs_err::create_dir_all(&area)?;
+        let parent = root.parent().unwrap_or(Path::new("."));
+        fs_err::create_dir_all(parent)?;
+        if fs_err::metadata(&area)?.dev() != fs_err::metadata(parent)?.dev() {
+            return Ok(None);
+        }
+        let name = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Some(Staging {
+            path: area.join(name),
+        }))
     }
 
     /// `mlci remove`: stops tracking (deletes the pointer and the
@@ -1027,6 +1067,29 @@ struct CheckoutPlan {
     remove_root: bool,
     unchanged: u64,
     dir: bool,
+}
+
+/// A directory being restored out of sight; dropped unpublished (an error
+/// part-way), it is removed and the workspace never saw it.
+struct Staging {
+    path: PathBuf,
+}
+
+impl Staging {
+    /// Moves the finished directory to `root`, which must still not exist.
+    fn publish(self, root: &Path) -> Result<(), TrackError> {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        renameat_with(CWD, &self.path, CWD, root, RenameFlags::NOREPLACE)
+            .map_err(|e| with_path(e.into(), root))?;
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        // After a successful publish the path is gone and this is a no-op.
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }
 
 /// The outcome of looking at one workspace file.

@@ -98,6 +98,24 @@ impl Dir {
         self.create_renamed(name, mode, bytes, replace)
     }
 
+    /// Writes `bytes` as the new file `name` directly under its final name.
+    /// Only for a directory no one else can see yet (a staging directory
+    /// that is renamed into place whole once every file is written).
+    pub fn create_new(&self, name: &str, mode: u32, bytes: &[u8]) -> io::Result<StatKey> {
+        let shown = || self.path.join(name);
+        let fd = openat(
+            &self.fd,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode),
+        )
+        .map_err(|e| with_path(e.into(), &shown()))?;
+        let mut file = File::from(fd);
+        file.write_all(bytes).map_err(|e| with_path(e, &shown()))?;
+        let st = fstat(&file).map_err(|e| with_path(e.into(), &shown()))?;
+        Ok(StatKey::from_stat(&st))
+    }
+
     fn create_linked(&self, name: &str, mode: u32, bytes: &[u8]) -> io::Result<Linked> {
         let fd = match openat(
             &self.fd,

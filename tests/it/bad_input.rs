@@ -158,7 +158,15 @@ fn checkout_refuses_a_corrupt_object_inside_a_directory() {
         "{}",
         run.stderr
     );
-    assert!(!repo.exists("data/d5/e2/f5.txt"));
+    // The directory was being restored out of sight: none of it appears,
+    // and no staging copy is left behind.
+    assert!(!repo.exists("data"));
+    let staged = repo.path(".mlci/tmp/checkout");
+    assert!(
+        !staged.exists() || std::fs::read_dir(&staged).unwrap().next().is_none(),
+        "staging left behind in {}",
+        staged.display()
+    );
 }
 
 #[test]

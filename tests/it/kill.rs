@@ -78,3 +78,63 @@ fn kill_9_during_add_of_20k_files_then_rerun_completes() {
     repo.mlci(&["checkout"]).ok();
     repo.mlci(&["status", "--check"]).ok();
 }
+
+fn count_files(dir: &std::path::Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                count_files(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+/// A directory restored from nothing is built out of sight and appears
+/// whole: a kill part-way leaves no partial directory in the workspace, and
+/// the next checkout clears the leftover and completes.
+#[test]
+fn kill_9_during_checkout_of_20k_files_leaves_no_partial_directory() {
+    let repo = TestRepo::new();
+    repo.write_tree("data", 20_000);
+    repo.mlci(&["add", "data"]).ok();
+    std::fs::remove_dir_all(repo.path("data")).unwrap();
+    let staging = repo.path(".mlci/tmp/checkout/data");
+    let mut child = mlci_cmd(&repo.root)
+        .args(["checkout"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut seen = 0;
+    while start.elapsed() < Duration::from_secs(60) {
+        seen = count_files(&staging);
+        if seen >= 200 || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(
+        status.code().is_none(),
+        "checkout finished before the kill landed (saw {seen} files)"
+    );
+    assert!(
+        seen >= 200,
+        "the kill must land after some files were written (saw {seen})"
+    );
+    assert!(
+        !repo.exists("data"),
+        "a killed checkout must not leave a partial directory"
+    );
+    repo.mlci(&["checkout"]).ok();
+    assert!(!staging.exists(), "the leftover staging copy is cleared");
+    assert_eq!(count_files(&repo.path("data")), 20_000);
+    repo.mlci(&["status", "--check"]).ok();
+}
