@@ -311,6 +311,7 @@ impl Cache {
         }
         if size <= SMALL_FILE {
             let bytes = read_small(src, size)?;
+            check_unchanged(src, size, bytes.len() as u64)?;
             let digest = Digest::of_bytes(&bytes);
             self.put_bytes_new(&Oid::file(digest), &bytes)?;
             return Ok(digest);
@@ -344,21 +345,8 @@ impl Cache {
         }
         let input = fs_err::File::open(src)?;
         let (tmp, output) = self.create_tmp()?;
-        let copied = copy_file_and_hash(input.file(), output, &tmp).and_then(|(digest, len)| {
-            // The name must describe a file as it was stat'ed, not one
-            // that grew or shrank while it was copied.
-            if len == size {
-                Ok(digest)
-            } else {
-                Err(with_path(
-                    io::Error::other(format!(
-                        "changed while being added ({size} bytes when listed, {len} copied); \
-                         add it again once it is no longer being written"
-                    )),
-                    src,
-                ))
-            }
-        });
+        let copied = copy_file_and_hash(input.file(), output, &tmp)
+            .and_then(|(digest, len)| check_unchanged(src, size, len).map(|()| digest));
         match copied {
             Ok(digest) => {
                 if self.contains(&Oid::file(digest)) {
@@ -550,6 +538,21 @@ impl Cache {
     }
 }
 
+/// The name must describe a file as it was stat'ed, not one that grew or
+/// shrank while it was read.
+fn check_unchanged(src: &Path, listed: u64, read: u64) -> io::Result<()> {
+    if listed == read {
+        return Ok(());
+    }
+    Err(with_path(
+        io::Error::other(format!(
+            "changed while being added ({listed} bytes when listed, {read} read); \
+             add it again once it is no longer being written"
+        )),
+        src,
+    ))
+}
+
 /// An object's file name within its shard directory.
 fn object_name(oid: &Oid) -> String {
     let hex = oid.digest.to_hex();
@@ -654,6 +657,23 @@ mod tests {
         assert!(std::fs::metadata(&obj).unwrap().permissions().readonly());
         cache.verify(&Oid::file(d)).unwrap();
         assert_eq!(std::fs::read_dir(cache.tmp_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_file_that_changed_size_since_listed_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().join("cache"));
+        for len in [10usize, SMALL_FILE as usize + 10] {
+            let src = dir.path().join(format!("f{len}"));
+            std::fs::write(&src, vec![7u8; len]).unwrap();
+            // Listed 3 bytes shorter than it now is: it grew meanwhile.
+            let err = cache
+                .insert_file(&src, len as u64 - 3, None, false)
+                .unwrap_err();
+            assert!(err.to_string().contains("changed while being added"), "{err}");
+            assert!(err.to_string().contains(&src.display().to_string()), "{err}");
+        }
+        assert!(cache.list().unwrap().is_empty(), "nothing stored");
     }
 
     #[test]
