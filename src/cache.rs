@@ -670,8 +670,14 @@ mod tests {
             let err = cache
                 .insert_file(&src, len as u64 - 3, None, false)
                 .unwrap_err();
-            assert!(err.to_string().contains("changed while being added"), "{err}");
-            assert!(err.to_string().contains(&src.display().to_string()), "{err}");
+            assert!(
+                err.to_string().contains("changed while being added"),
+                "{err}"
+            );
+            assert!(
+                err.to_string().contains(&src.display().to_string()),
+                "{err}"
+            );
         }
         assert!(cache.list().unwrap().is_empty(), "nothing stored");
     }

@@ -9,17 +9,26 @@
 //! record renewed; the next look is then a plain stat again. The window is
 //! wide enough for the coarsest common file-system clock (FAT's 2 s).
 //!
-//! It also remembers which directory manifests are known to have every
-//! object in the cache, so a no-op `status` need not stat each object; gc,
-//! the only thing in mlci that deletes objects, clears that memo.
+//! Two memos per tracked directory make a no-op `status` cost one stat per
+//! file and nothing else: which directory manifests are known to have every
+//! object in the cache (so `status` need not stat each object; gc, the only
+//! thing in mlci that deletes objects, clears that memo), and a fingerprint
+//! of the directory's listing (every name with its stat, combined without
+//! regard to order) with the manifest hash it had. When the listing's
+//! fingerprint is unchanged, so is every file, and the manifest need not be
+//! rebuilt, encoded and hashed. A fingerprint is remembered only when no file
+//! in it is racy.
 //!
-//! The state lives in `.mlci/tmp/state.bin` (postcard: a no-op status on a
-//! big tree is dominated by loading it, and binary loads several times faster
-//! than JSON). It is rebuilt from nothing when missing or unreadable, and is
-//! written atomically but without fsync: it is a cache, losing it costs only
-//! time.
+//! The per-file records live in `.mlci/tmp/state.bin`, the per-directory
+//! memos in `.mlci/tmp/state-dirs.bin` (postcard: binary loads several times
+//! faster than JSON). The per-file records are loaded only when a lookup
+//! needs them, so a no-op `status` whose fingerprints all match never decodes
+//! them. Both are rebuilt from nothing when missing or unreadable, and are
+//! written atomically but without fsync: they are caches, losing them costs
+//! only time.
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::fs::Metadata;
@@ -71,41 +80,99 @@ impl StatKey {
 struct Record(u64, u64, i64, i64, i64, [u8; 32]);
 
 #[derive(Serialize, Deserialize, Default)]
-struct OnDisk {
+struct FilesOnDisk {
     version: u32,
     files: HashMap<String, Record>,
-    complete_dirs: HashSet<[u8; 32]>,
 }
 
-const VERSION: u32 = 2;
+#[derive(Serialize, Deserialize, Default)]
+struct DirsOnDisk {
+    version: u32,
+    complete_dirs: HashSet<[u8; 32]>,
+    listings: HashMap<String, Listing>,
+}
+
+/// A tracked directory's listing fingerprint and the manifest hash it had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Listing(Fingerprint, [u8; 32]);
+
+/// An order-independent digest of a directory listing's names and stats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint(pub u64, pub u64, pub u64);
+
+const VERSION: u32 = 3;
 
 pub struct StateDb {
     path: PathBuf,
-    files: HashMap<String, Record>,
+    dirs_path: PathBuf,
+    /// Loaded on first use (see the module doc).
+    files: OnceLock<HashMap<String, Record>>,
     complete_dirs: HashSet<[u8; 32]>,
-    dirty: bool,
+    listings: HashMap<String, Listing>,
+    files_dirty: bool,
+    dirs_dirty: bool,
 }
 
 impl StateDb {
-    /// Loads the state, or starts empty when it is missing or unreadable.
+    /// Opens the state at `path` (per-file records) and its sibling
+    /// `state-dirs.bin`, or starts empty when they are missing or unreadable.
     pub fn load(path: &Path) -> StateDb {
-        let disk = std::fs::read(path)
+        let dirs_path = path.with_file_name("state-dirs.bin");
+        let dirs = std::fs::read(&dirs_path)
             .ok()
-            .and_then(|b| postcard::from_bytes::<OnDisk>(&b).ok())
+            .and_then(|b| postcard::from_bytes::<DirsOnDisk>(&b).ok())
             .filter(|d| d.version == VERSION)
             .unwrap_or_default();
         StateDb {
             path: path.to_path_buf(),
-            files: disk.files,
-            complete_dirs: disk.complete_dirs,
-            dirty: false,
+            dirs_path,
+            files: OnceLock::new(),
+            complete_dirs: dirs.complete_dirs,
+            listings: dirs.listings,
+            files_dirty: false,
+            dirs_dirty: false,
+        }
+    }
+
+    fn files(&self) -> &HashMap<String, Record> {
+        self.files.get_or_init(|| {
+            std::fs::read(&self.path)
+                .ok()
+                .and_then(|b| postcard::from_bytes::<FilesOnDisk>(&b).ok())
+                .filter(|d| d.version == VERSION)
+                .unwrap_or_default()
+                .files
+        })
+    }
+
+    fn files_mut(&mut self) -> &mut HashMap<String, Record> {
+        self.files();
+        self.files.get_mut().expect("loaded just above")
+    }
+
+    /// The manifest hash the tracked directory `rel` had when its listing
+    /// had fingerprint `fp`, if that is remembered.
+    pub fn listing_digest(&self, rel: &str, fp: Fingerprint) -> Option<Digest> {
+        match self.listings.get(rel) {
+            Some(Listing(known, digest)) if *known == fp => Some(Digest(*digest)),
+            _ => None,
+        }
+    }
+
+    /// Remembers that directory `rel`, listed with fingerprint `fp` (no
+    /// racy file in it), has manifest hash `digest`.
+    pub fn remember_listing(&mut self, rel: &str, fp: Fingerprint, digest: Digest) {
+        let new = Listing(fp, digest.0);
+        if self.listings.get(rel) != Some(&new) {
+            self.listings.insert(rel.to_string(), new);
+            self.dirs_dirty = true;
         }
     }
 
     /// The recorded hash of the file at repo-relative `rel`, if its stat
     /// still matches and the record is not racy.
     pub fn lookup(&self, rel: &str, key: &StatKey) -> Option<Digest> {
-        let r = self.files.get(rel)?;
+        let r = self.files().get(rel)?;
         if (r.0, r.1, r.2, r.3) != (key.ino, key.size, key.mtime_ns, key.ctime_ns) {
             return None;
         }
@@ -121,19 +188,20 @@ impl StateDb {
     }
 
     pub fn mark_dir_complete(&mut self, manifest: &Digest) {
-        self.dirty |= self.complete_dirs.insert(manifest.0);
+        self.dirs_dirty |= self.complete_dirs.insert(manifest.0);
     }
 
     /// Forgets every completeness memo (after objects were deleted).
     pub fn clear_complete_dirs(&mut self) {
-        self.dirty |= !self.complete_dirs.is_empty();
+        self.dirs_dirty |= !self.complete_dirs.is_empty();
         self.complete_dirs.clear();
     }
 
     /// Records that the file, as `meta` saw it just now, hashes to `digest`.
     pub fn record(&mut self, rel: String, key: &StatKey, digest: Digest) {
         let now = now_ns();
-        if let Some(r) = self.files.get(&rel) {
+        let files = self.files_mut();
+        if let Some(r) = files.get(&rel) {
             // Unchanged and already trusted: keep it, and keep the file clean.
             if (r.0, r.1, r.2, r.3) == (key.ino, key.size, key.mtime_ns, key.ctime_ns)
                 && !is_racy(key, r.4)
@@ -142,54 +210,77 @@ impl StateDb {
                 return;
             }
         }
-        self.files.insert(
+        files.insert(
             rel,
             Record(key.ino, key.size, key.mtime_ns, key.ctime_ns, now, digest.0),
         );
-        self.dirty = true;
+        self.files_dirty = true;
     }
 
     /// Drops records of files under `prefix` (a removed tracked path).
     pub fn forget_under(&mut self, prefix: &str) {
-        let before = self.files.len();
         let dir = format!("{prefix}/");
-        self.files
-            .retain(|k, _| k != prefix && !k.starts_with(&dir));
-        self.dirty |= self.files.len() != before;
+        let gone = |k: &String| k == prefix || k.starts_with(&dir);
+        let files = self.files_mut();
+        let before = files.len();
+        files.retain(|k, _| !gone(k));
+        self.files_dirty |= files.len() != before;
+        let before = self.listings.len();
+        self.listings.retain(|k, _| !gone(k));
+        self.dirs_dirty |= self.listings.len() != before;
     }
 
-    /// Writes the state if anything changed.
+    /// Writes whichever part of the state changed.
     pub fn save(&mut self) -> std::io::Result<()> {
-        if !self.dirty {
+        if !self.files_dirty && !self.dirs_dirty {
             return Ok(());
         }
-        let disk = OnDiskRef {
-            version: VERSION,
-            files: &self.files,
-            complete_dirs: &self.complete_dirs,
-        };
-        let bytes = postcard::to_stdvec(&disk).map_err(std::io::Error::other)?;
         if let Some(parent) = self.path.parent() {
             fs_err::create_dir_all(parent)?;
         }
-        crate::fsutil::write_atomic_nosync(&self.path, &bytes)?;
-        self.dirty = false;
+        if self.files_dirty {
+            let disk = FilesOnDiskRef {
+                version: VERSION,
+                files: self.files(),
+            };
+            let bytes = postcard::to_stdvec(&disk).map_err(std::io::Error::other)?;
+            crate::fsutil::write_atomic_nosync(&self.path, &bytes)?;
+            self.files_dirty = false;
+        }
+        if self.dirs_dirty {
+            let disk = DirsOnDiskRef {
+                version: VERSION,
+                complete_dirs: &self.complete_dirs,
+                listings: &self.listings,
+            };
+            let bytes = postcard::to_stdvec(&disk).map_err(std::io::Error::other)?;
+            crate::fsutil::write_atomic_nosync(&self.dirs_path, &bytes)?;
+            self.dirs_dirty = false;
+        }
         Ok(())
     }
 }
 
 #[derive(Serialize)]
-struct OnDiskRef<'a> {
+struct FilesOnDiskRef<'a> {
     version: u32,
     files: &'a HashMap<String, Record>,
-    complete_dirs: &'a HashSet<[u8; 32]>,
 }
 
-fn is_racy(key: &StatKey, recorded_ns: i64) -> bool {
+#[derive(Serialize)]
+struct DirsOnDiskRef<'a> {
+    version: u32,
+    complete_dirs: &'a HashSet<[u8; 32]>,
+    listings: &'a HashMap<String, Listing>,
+}
+
+/// True when a file with this stat is too young to be vouched for by a
+/// record made at `recorded_ns` (see the module doc).
+pub fn is_racy(key: &StatKey, recorded_ns: i64) -> bool {
     key.mtime_ns >= recorded_ns - RACY_WINDOW_NS || key.ctime_ns >= recorded_ns - RACY_WINDOW_NS
 }
 
-fn now_ns() -> i64 {
+pub fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
@@ -221,7 +312,7 @@ mod tests {
         // back-dated ctime to test trust; emulate by shifting the record time.
         let meta = std::fs::metadata(&f).unwrap();
         db.record("f".into(), &StatKey::of(&meta), d);
-        db.files.get_mut("f").unwrap().4 += 10 * RACY_WINDOW_NS;
+        db.files_mut().get_mut("f").unwrap().4 += 10 * RACY_WINDOW_NS;
         assert_eq!(db.lookup("f", &StatKey::of(&meta)), Some(d));
 
         // Any stat change invalidates it.
@@ -247,6 +338,6 @@ mod tests {
         );
         db.save().unwrap();
         let db2 = StateDb::load(&p);
-        assert_eq!(db2.files.len(), 1);
+        assert_eq!(db2.files().len(), 1);
     }
 }

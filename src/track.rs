@@ -610,6 +610,14 @@ impl<'r> Workspace<'r> {
             return Ok(status);
         }
         let found = walk(&abs)?;
+        // Same listing, same stats as when the manifest hash was last
+        // worked out: nothing to read, look up or encode.
+        let now = crate::state::now_ns();
+        let (fp, settled) = crate::walk::fingerprint(&found, now);
+        if self.state.listing_digest(&t.target_rel, fp) == Some(t.pointer.oid.digest) {
+            status.in_cache = self.dir_in_cache(&t.pointer.oid);
+            return Ok(status);
+        }
         reporter.start(
             &format!("checking {}", t.target_rel),
             Some(found.len() as u64),
@@ -619,6 +627,9 @@ impl<'r> Workspace<'r> {
         self.record_scanned(&t.target_rel, &scanned);
         let current = manifest_of(&scanned);
         let (digest, _) = current.as_ref().map(Manifest::encode).unzip();
+        if let (Some(d), true) = (digest, settled) {
+            self.state.remember_listing(&t.target_rel, fp, d);
+        }
         status.in_cache = self.dir_in_cache(&t.pointer.oid);
         if digest != Some(t.pointer.oid.digest) {
             status.state = DataState::Modified;

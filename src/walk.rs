@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use rustix::fs::{openat, statat, AtFlags, Dir, FileType, Mode, OFlags, CWD};
 
-use crate::state::StatKey;
+use crate::state::{is_racy, Fingerprint, StatKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -139,10 +139,85 @@ fn walk_dir<'s>(
     out.lock().expect("walk output lock").extend(found);
 }
 
+/// The fingerprint of a listing (see [`crate::state`]): the number of
+/// entries and two independent wrapping sums of a keyed hash of each entry's
+/// path and stat, so the walk's order does not matter. Also says whether
+/// every entry is a regular file old enough to be trusted at `now_ns`; only
+/// such a listing may be remembered.
+pub fn fingerprint(found: &[Found], now_ns: i64) -> (Fingerprint, bool) {
+    use rayon::prelude::*;
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let (a, b, settled) = found
+        .par_iter()
+        .map(|f| {
+            let one = |salt: u8| {
+                // Fixed keys: the same listing gives the same sums in every run.
+                let mut h = DefaultHasher::new();
+                salt.hash(&mut h);
+                f.rel.hash(&mut h);
+                (f.stat.ino, f.stat.size, f.stat.mtime_ns, f.stat.ctime_ns).hash(&mut h);
+                h.finish()
+            };
+            let settled = f.kind == Kind::File && !is_racy(&f.stat, now_ns);
+            (one(1), one(2), settled)
+        })
+        .reduce(
+            || (0u64, 0u64, true),
+            |x, y| (x.0.wrapping_add(y.0), x.1.wrapping_add(y.1), x.2 && y.2),
+        );
+    (Fingerprint(found.len() as u64, a, b), settled)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn fingerprint_ignores_order_and_sees_any_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        std::fs::write(root.join("a/x"), "1").unwrap();
+        std::fs::write(root.join("y"), "2").unwrap();
+        let later = i64::MAX;
+        let mut found = walk(root).unwrap();
+        let (fp, settled) = fingerprint(&found, later);
+        assert!(settled);
+        found.reverse();
+        assert_eq!(fingerprint(&found, later).0, fp, "order does not matter");
+        // Just written: not settled at the time of writing.
+        assert!(
+            !fingerprint(
+                &found,
+                StatKey::of(&std::fs::metadata(root.join("y")).unwrap()).mtime_ns
+            )
+            .1
+        );
+
+        std::fs::write(root.join("y"), "3").unwrap();
+        assert_ne!(
+            fingerprint(&walk(root).unwrap(), later).0,
+            fp,
+            "content change"
+        );
+        std::fs::write(root.join("a/z"), "").unwrap();
+        let with_z = fingerprint(&walk(root).unwrap(), later).0;
+        std::fs::remove_file(root.join("a/z")).unwrap();
+        assert_ne!(
+            fingerprint(&walk(root).unwrap(), later).0,
+            with_z,
+            "removal"
+        );
+        std::fs::rename(root.join("a/x"), root.join("a/w")).unwrap();
+        let renamed = fingerprint(&walk(root).unwrap(), later).0;
+        assert_ne!(renamed, fp, "rename");
+        std::os::unix::fs::symlink("/etc", root.join("l")).unwrap();
+        assert!(
+            !fingerprint(&walk(root).unwrap(), later).1,
+            "a link is never settled"
+        );
+    }
 
     #[test]
     fn walk_lists_files_with_their_stat_and_links_as_links() {

@@ -132,6 +132,51 @@ fn status_sees_a_same_size_edit_within_the_racy_window() {
 }
 
 #[test]
+fn a_remembered_listing_still_sees_every_kind_of_change() {
+    // Once the files are older than the racy window, status remembers the
+    // directory's listing fingerprint; any later change must still show.
+    let repo = TestRepo::new();
+    repo.write_tree("data", 30);
+    repo.mlci(&["add", "data"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    repo.mlci(&["status", "--check"]).ok();
+    assert!(
+        repo.exists(".mlci/tmp/state-dirs.bin"),
+        "listing remembered"
+    );
+    // Answered from the memo alone, without the per-file records.
+    std::fs::remove_file(repo.path(".mlci/tmp/state.bin")).unwrap();
+    repo.mlci(&["status", "--check"]).ok();
+    assert!(
+        !repo.exists(".mlci/tmp/state.bin"),
+        "a matching listing needs no per-file records"
+    );
+
+    let changes: [(&str, fn(&TestRepo)); 4] = [
+        ("same-size edit", |r| {
+            r.write("data/d1/e1/f1.txt", "file 1\n?")
+        }),
+        ("new file", |r| r.write("data/d1/extra.txt", "x")),
+        ("deleted file", |r| {
+            std::fs::remove_file(r.path("data/d2/e2/f2.txt")).unwrap()
+        }),
+        ("renamed file", |r| {
+            std::fs::rename(r.path("data/d3/e0/f3.txt"), r.path("data/d3/e0/g3.txt")).unwrap()
+        }),
+    ];
+    let before = repo.read("data/d1/e1/f1.txt");
+    for (what, change) in changes {
+        change(&repo);
+        assert_eq!(repo.mlci(&["status", "--check"]).code, 1, "{what}");
+        repo.mlci(&["checkout", "--force"]).ok();
+        assert_eq!(repo.read("data/d1/e1/f1.txt"), before);
+        // Let the restored files settle and the listing be remembered again.
+        std::thread::sleep(std::time::Duration::from_millis(2200));
+        repo.mlci(&["status", "--check"]).ok();
+    }
+}
+
+#[test]
 fn checkout_restores_deleted_data_and_keeps_unchanged_files() {
     let repo = TestRepo::new();
     repo.write_tree("data", 50);
