@@ -152,7 +152,8 @@ fn a_remembered_listing_still_sees_every_kind_of_change() {
         "a matching listing needs no per-file records"
     );
 
-    let changes: [(&str, fn(&TestRepo)); 4] = [
+    type Change = (&'static str, fn(&TestRepo));
+    let changes: [Change; 4] = [
         ("same-size edit", |r| {
             r.write("data/d1/e1/f1.txt", "file 1\n?")
         }),
