@@ -1,9 +1,14 @@
 """Times mlci and DVC side by side on the same workloads; prints ratios.
 
 Resets between runs move files into a trash directory instead of deleting
-them: on ext4 mounted with `discard` (as here), creating files right after
-deleting tens of thousands of others runs several times slower for a while,
-and whichever tool ran next would pay for the other's clean-up.
+them, and nothing is deleted right before a timed run: ext4 without a
+journal (as on the reference machine) will not reuse an inode freed in the
+last 60 seconds (`recently_deleted()` in its allocator; 360 s while the
+inode table block is dirty), and each file created meanwhile scans past every
+such inode, so creating 20,000 files right after deleting 100,000 ran five
+times slower here, and whichever tool ran next would pay for the clean-up.
+After any bulk deletion (the previous run's leftovers, freeing disk between
+remote blocks) the script syncs and waits out that window (`settle`).
 
 Each figure is the median of several runs. Before every timed run the
 workload is in the page cache for both tools alike (it is generated once and
@@ -63,6 +68,44 @@ def generate(work, nfiles, big_mib):
 
 
 TRASH = []
+# When files were last deleted in bulk (see the module doc); kept across runs
+# in <work>/.last-delete.
+LAST_DELETE = [0.0]
+SETTLE_SECONDS = 62
+
+
+def purge(path):
+    """Deletes a tree now (untimed) and notes when, for `settle`."""
+    if os.path.lexists(path):
+        sh(f"chmod -R u+w {path} && rm -rf {path}", "/")
+        LAST_DELETE[0] = time.time()
+        if TRASH:
+            with open(os.path.join(os.path.dirname(TRASH[0]), ".last-delete"), "w") as f:
+                f.write(str(LAST_DELETE[0]))
+
+
+def settle():
+    """Waits until no inode freed by a bulk deletion is still 'recent' to
+    the file system, so neither tool's creates pay for it."""
+    if TRASH:
+        try:
+            with open(os.path.join(os.path.dirname(TRASH[0]), ".last-delete")) as f:
+                LAST_DELETE[0] = max(LAST_DELETE[0], float(f.read()))
+        except (OSError, ValueError):
+            pass
+    os.sync()
+    wait = LAST_DELETE[0] + SETTLE_SECONDS - time.time()
+    if wait > 0:
+        print(f"  (waiting {wait:.0f} s for freed inodes to age; see bench/bench.py)", flush=True)
+        time.sleep(wait)
+
+
+def start_trash(work):
+    """A fresh trash directory; a leftover one from an interrupted run goes."""
+    if not TRASH:
+        TRASH.append(os.path.join(work, "trash"))
+    purge(TRASH[0])
+    os.makedirs(TRASH[0], exist_ok=True)
 
 
 def trash(path):
@@ -79,7 +122,8 @@ class Tool:
     def __init__(self, name, exe, work, src):
         self.name, self.exe = name, exe
         self.repo = os.path.join(work, f"repo-{name}")
-        shutil.rmtree(self.repo, ignore_errors=True)
+        if os.path.exists(self.repo):
+            trash(self.repo)  # deleted at the end, not before timing
         os.makedirs(self.repo)
         sh("git init -q -b main", self.repo)
         sh(f"cp -r {src}/small {src}/big.bin .", self.repo)
@@ -137,13 +181,11 @@ def main():
     print(f"workload: {nfiles} files of 1-8 KiB, one {big_mib} MiB file; {runs} runs each ({heavy_runs} for big adds)")
     print(f"tools: {mlci_version}, DVC {dvc_version}; {os.cpu_count()} CPUs", flush=True)
     src = generate(work, nfiles, big_mib)
-    TRASH.append(os.path.join(work, "trash"))
-    if os.path.exists(TRASH[0]):
-        sh(f"chmod -R u+w {TRASH[0]} && rm -rf {TRASH[0]}", "/")
-    os.makedirs(TRASH[0])
+    start_trash(work)
     tools = [Tool("mlci", a.mlci, work, src), Tool("dvc", a.dvc, work, src)]
     for t in tools:
         warm(t.repo)
+    settle()
 
     results = []  # (name, {tool: seconds}, target ratio or None)
 
@@ -219,7 +261,8 @@ def main():
           f" ratio {med_big['mlci'] / floor:.2f} (target <= 1.5)")
     print(f"  peak RSS while adding {big_mib} MiB: mlci {rss_big['mlci']:.1f} MiB, dvc {rss_big['dvc']:.1f} MiB"
           f" (target mlci < 100 MiB)")
-    sh(f"chmod -R u+w {TRASH[0]} && rm -rf {TRASH[0]}", "/")
+    purge(TRASH[0])
+    os.makedirs(TRASH[0])
     if a.suite == "all":
         pipelines(a, work)
         remotes(a, work)
@@ -328,9 +371,7 @@ def remotes(a, work):
     runs = a.runs or 3
     jobs = "16"
     src = generate(work, nfiles, big_mib)
-    if not TRASH:
-        TRASH.append(os.path.join(work, "trash"))
-    os.makedirs(TRASH[0], exist_ok=True)
+    start_trash(work)
     exes = {"mlci": a.mlci, "dvc": a.dvc}
     print(f"\nremotes: {nfiles} files of 1-8 KiB and one {big_mib} MiB file; -j {jobs} for both tools;"
           f" median of {runs}; ratio = dvc / mlci", flush=True)
@@ -374,6 +415,7 @@ def remotes(a, work):
         target = {"mlci": path, "dvc": f"{path}.dvc"}
         cache = {"mlci": ".mlci/cache", "dvc": ".dvc/cache"}
         for kind in ["local", "s3"]:
+            settle()
             t = {k: {tool: [] for tool in exes} for k in ["push", "noop", "pull"]}
             floor = {"push": [], "pull": []}
             for i in range(runs):
@@ -405,8 +447,9 @@ def remotes(a, work):
                     trash(back if path == "small" else back + ".bin")
             # Free the disk before the next block (1 GiB per remote, per
             # pulled copy and per trashed cache add up): untimed.
-            sh(f"chmod -R u+w {TRASH[0]} && rm -rf {TRASH[0]} && mkdir -p {TRASH[0]}", "/")
-            shutil.rmtree(os.path.join(work, "remotes"), ignore_errors=True)
+            purge(TRASH[0])
+            os.makedirs(TRASH[0])
+            purge(os.path.join(work, "remotes"))
             if kind == "s3" and a.rclone:
                 subprocess.run([a.rclone, "delete", "--transfers", "32", "--checkers", "32", s3], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for k, what in [("push", "push"), ("noop", "no-op push"), ("pull", "pull")]:
@@ -420,8 +463,8 @@ def remotes(a, work):
             noop = median_of(t["noop"]["mlci"])
             first = median_of(t["push"]["mlci"])
             print(f"  mlci no-op push vs first push ({label}, {kind}): {first / noop:.0f}x faster (target >= 20x)", flush=True)
-    sh(f"chmod -R u+w {TRASH[0]} && rm -rf {TRASH[0]}", "/")
-    shutil.rmtree(os.path.join(work, "remotes"), ignore_errors=True)
+    purge(TRASH[0])
+    purge(os.path.join(work, "remotes"))
 
 
 def ci_suite(a, work):
