@@ -200,20 +200,23 @@ impl StateDb {
     /// Records that the file, as `meta` saw it just now, hashes to `digest`.
     pub fn record(&mut self, rel: String, key: &StatKey, digest: Digest) {
         let now = now_ns();
-        let files = self.files_mut();
-        if let Some(r) = files.get(&rel) {
-            // Unchanged and already trusted: keep it, and keep the file clean.
-            if (r.0, r.1, r.2, r.3) == (key.ino, key.size, key.mtime_ns, key.ctime_ns)
-                && !is_racy(key, r.4)
-                && r.5 == digest.0
-            {
-                return;
+        let new = Record(key.ino, key.size, key.mtime_ns, key.ctime_ns, now, digest.0);
+        match self.files_mut().entry(rel) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let r = e.get();
+                // Unchanged and already trusted: keep it, and keep the file clean.
+                if (r.0, r.1, r.2, r.3) == (key.ino, key.size, key.mtime_ns, key.ctime_ns)
+                    && !is_racy(key, r.4)
+                    && r.5 == digest.0
+                {
+                    return;
+                }
+                e.insert(new);
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(new);
             }
         }
-        files.insert(
-            rel,
-            Record(key.ino, key.size, key.mtime_ns, key.ctime_ns, now, digest.0),
-        );
         self.files_dirty = true;
     }
 

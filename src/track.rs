@@ -952,9 +952,11 @@ impl<'r> Workspace<'r> {
             parents.sort_unstable();
             parents.dedup();
             fs_err::create_dir_all(&base)?;
-            for p in parents {
-                fs_err::create_dir_all(base.join(p))?;
-            }
+            // In parallel: creating a directory is a kernel round trip, and
+            // a shared ancestor created by two threads at once is fine.
+            parents
+                .par_iter()
+                .try_for_each(|p| fs_err::create_dir_all(base.join(p)))?;
         } else if let Some(parent) = root.parent() {
             fs_err::create_dir_all(parent)?;
         }
