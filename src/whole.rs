@@ -275,6 +275,20 @@ mod tests {
     }
 
     #[test]
+    fn the_proc_fd_way_of_naming_works_too() {
+        // What an unprivileged process on a kernel before 6.10 uses. Other
+        // tests running meanwhile just take this way too.
+        let dir = tempfile::tempdir().unwrap();
+        let d = Dir::open(dir.path()).unwrap();
+        LINK_METHOD.store(PROC_FD, Ordering::Relaxed);
+        let made = d.create_linked("p", 0o600, b"via proc");
+        LINK_METHOD.store(UNKNOWN, Ordering::Relaxed);
+        assert!(matches!(made.unwrap(), Linked::Done(_)));
+        assert_eq!(std::fs::read(dir.path().join("p")).unwrap(), b"via proc");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
     fn the_rename_path_works_on_its_own() {
         let dir = tempfile::tempdir().unwrap();
         let d = Dir::open_or_create(&dir.path().join("x/y")).unwrap();
