@@ -273,7 +273,7 @@ def main():
 
     def delete_small(t):
         trash(os.path.join(t.repo, "small"))
-    scenario(f"checkout {nfiles} files after rm -rf", runs if a.quick else heavy_runs,
+    scenario(f"checkout {nfiles} files after rm -rf", runs,
              delete_small, lambda t: ["checkout", "--force", "small"] if t.name == "mlci" else ["checkout", "--force", "small.dvc"], target=10,
              warm_paths=lambda t: [t.meta[0]])
 

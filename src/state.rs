@@ -107,6 +107,8 @@ pub struct StateDb {
     dirs_path: PathBuf,
     /// Loaded on first use (see the module doc).
     files: OnceLock<HashMap<String, Record>>,
+    /// A load started early on another thread by [`StateDb::prefetch`].
+    prefetched: std::sync::Mutex<Option<std::thread::JoinHandle<HashMap<String, Record>>>>,
     complete_dirs: HashSet<[u8; 32]>,
     listings: HashMap<String, Listing>,
     files_dirty: bool,
@@ -127,6 +129,7 @@ impl StateDb {
             path: path.to_path_buf(),
             dirs_path,
             files: OnceLock::new(),
+            prefetched: Default::default(),
             complete_dirs: dirs.complete_dirs,
             listings: dirs.listings,
             files_dirty: false,
@@ -136,13 +139,26 @@ impl StateDb {
 
     fn files(&self) -> &HashMap<String, Record> {
         self.files.get_or_init(|| {
-            std::fs::read(&self.path)
-                .ok()
-                .and_then(|b| postcard::from_bytes::<FilesOnDisk>(&b).ok())
-                .filter(|d| d.version == VERSION)
-                .unwrap_or_default()
-                .files
+            let early = self.prefetched.lock().ok().and_then(|mut p| p.take());
+            early
+                .and_then(|h| h.join().ok())
+                .unwrap_or_else(|| load_files(&self.path))
         })
+    }
+
+    /// Starts loading the per-file records on another thread, for a
+    /// command that will need them after serial work of its own (checkout
+    /// parses manifests first): the load then costs no wall time.
+    pub fn prefetch(&self) {
+        if self.files.get().is_some() {
+            return;
+        }
+        let path = self.path.clone();
+        if let Ok(mut p) = self.prefetched.lock() {
+            if p.is_none() {
+                *p = Some(std::thread::spawn(move || load_files(&path)));
+            }
+        }
     }
 
     fn files_mut(&mut self) -> &mut HashMap<String, Record> {
@@ -275,6 +291,15 @@ struct DirsOnDiskRef<'a> {
     version: u32,
     complete_dirs: &'a HashSet<[u8; 32]>,
     listings: &'a HashMap<String, Listing>,
+}
+
+fn load_files(path: &Path) -> HashMap<String, Record> {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| postcard::from_bytes::<FilesOnDisk>(&b).ok())
+        .filter(|d| d.version == VERSION)
+        .unwrap_or_default()
+        .files
 }
 
 /// True when a file with this stat is too young to be vouched for by a

@@ -705,6 +705,9 @@ impl<'r> Workspace<'r> {
         force: bool,
         reporter: &dyn Reporter,
     ) -> Result<CheckoutSummary, TrackError> {
+        // Restored files are recorded in the state at the end; load it
+        // while the manifests are read and parsed.
+        self.state.prefetch();
         let mut plans = Vec::new();
         let mut conflicts = Vec::new();
         for t in tracked {
