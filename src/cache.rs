@@ -256,7 +256,7 @@ impl Cache {
     /// workspace content): no existence check up front; an object that is
     /// there already is left as it is.
     fn put_bytes_new(&self, oid: &Oid, bytes: &[u8]) -> io::Result<()> {
-        self.shard(oid)?
+        self.shard(oid, true)?
             .create_whole(&object_name(oid), 0o444, bytes, false)?;
         Ok(())
     }
@@ -264,17 +264,8 @@ impl Cache {
     /// Opens an object for reading: one name looked up in its open shard
     /// directory. A missing object (or shard) is `NotFound`.
     pub fn open_object(&self, oid: &Oid) -> io::Result<File> {
-        let slot = &self.shards[oid.digest.0[0] as usize];
-        let shard = match slot.get() {
-            Some(d) => d,
-            None => {
-                let path = self.object_path(oid);
-                let dir = Dir::open(path.parent().expect("object paths have a parent"))?;
-                slot.get_or_init(|| dir)
-            }
-        };
         let fd = rustix::fs::openat(
-            shard,
+            self.shard(oid, false)?,
             object_name(oid).as_str(),
             rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
@@ -282,14 +273,21 @@ impl Cache {
         Ok(File::from(fd))
     }
 
-    /// The open shard directory of `oid`, created on first use.
-    fn shard(&self, oid: &Oid) -> io::Result<&Dir> {
+    /// The open shard directory of `oid`, opened on first use; `create`
+    /// makes it when missing (for writing), else a missing one is
+    /// `NotFound` (for reading: a read must not create directories).
+    fn shard(&self, oid: &Oid, create: bool) -> io::Result<&Dir> {
         let slot = &self.shards[oid.digest.0[0] as usize];
         if let Some(d) = slot.get() {
             return Ok(d);
         }
         let path = self.object_path(oid);
-        let dir = Dir::open_or_create(path.parent().expect("object paths have a parent"))?;
+        let parent = path.parent().expect("object paths have a parent");
+        let dir = if create {
+            Dir::open_or_create(parent)?
+        } else {
+            Dir::open(parent)?
+        };
         // Two threads may race to open it; either handle will do.
         Ok(slot.get_or_init(|| dir))
     }

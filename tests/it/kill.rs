@@ -24,6 +24,27 @@ fn count_objects(repo: &TestRepo) -> usize {
         .sum()
 }
 
+/// Sends SIGKILL to `child` once `progress` reports at least `wanted` (or
+/// the child exits, or a minute passes); returns the last count seen and
+/// the exit status.
+fn kill_9_once(
+    child: &mut std::process::Child,
+    progress: impl Fn() -> usize,
+    wanted: usize,
+) -> (usize, std::process::ExitStatus) {
+    let start = Instant::now();
+    let mut seen = 0;
+    while start.elapsed() < Duration::from_secs(60) {
+        seen = progress();
+        if seen >= wanted || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    (seen, child.wait().unwrap())
+}
+
 #[test]
 fn kill_9_during_add_of_20k_files_then_rerun_completes() {
     let repo = TestRepo::new();
@@ -34,20 +55,7 @@ fn kill_9_during_add_of_20k_files_then_rerun_completes() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    let mut seen = 0;
-    while start.elapsed() < Duration::from_secs(60) {
-        seen = count_objects(&repo);
-        if seen >= 200 {
-            break;
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap(); // SIGKILL
-    let status = child.wait().unwrap();
+    let (seen, status) = kill_9_once(&mut child, || count_objects(&repo), 200);
     assert!(
         status.code().is_none(),
         "add finished before the kill landed (saw {seen} objects)"
@@ -110,17 +118,7 @@ fn kill_9_during_checkout_of_20k_files_leaves_no_partial_directory() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    let mut seen = 0;
-    while start.elapsed() < Duration::from_secs(60) {
-        seen = count_files(&staging);
-        if seen >= 200 || child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap(); // SIGKILL
-    let status = child.wait().unwrap();
+    let (seen, status) = kill_9_once(&mut child, || count_files(&staging), 200);
     assert!(
         status.code().is_none(),
         "checkout finished before the kill landed (saw {seen} files)"
