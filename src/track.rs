@@ -1015,14 +1015,12 @@ impl<'r> Workspace<'r> {
                     .collect::<Result<Vec<_>, TrackError>>()
             })
             .collect();
-        let done: Vec<(String, StatKey, Digest)> = match (done, staging) {
-            (Ok(done), None) => done.into_iter().flatten().collect(),
-            (Ok(done), Some(staging)) => {
-                staging.publish(root)?;
-                done.into_iter().flatten().collect()
-            }
-            (Err(e), _) => return Err(e),
-        };
+        // On an error the staging directory is dropped (removed) unpublished.
+        let done = done?;
+        if let Some(staging) = staging {
+            staging.publish(root)?;
+        }
+        let done: Vec<(String, StatKey, Digest)> = done.into_iter().flatten().collect();
         reporter.finish();
         summary.restored += done.len() as u64;
         for (key, stat, digest) in done {
