@@ -231,6 +231,23 @@ impl TestRepo {
 }
 
 /// sha256 of a file via the system's `sha256sum`, independent of mlci's code.
+/// Regular files (and anything not a directory) below `dir`, counted
+/// recursively; 0 when `dir` does not exist (yet).
+pub fn count_files(dir: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                count_files(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
 pub fn sha256_file(path: &Path) -> String {
     let out = Command::new("sha256sum")
         .arg(path)

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{mlci_cmd, TestRepo};
+use crate::common::{count_files, mlci_cmd, TestRepo};
 
 fn count_objects(repo: &TestRepo) -> usize {
     let base = repo.path(".mlci/cache/sha256");
@@ -85,21 +85,6 @@ fn kill_9_during_add_of_20k_files_then_rerun_completes() {
     std::fs::remove_dir_all(repo.path("data")).unwrap();
     repo.mlci(&["checkout"]).ok();
     repo.mlci(&["status", "--check"]).ok();
-}
-
-fn count_files(dir: &std::path::Path) -> usize {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    rd.flatten()
-        .map(|e| {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                count_files(&e.path())
-            } else {
-                1
-            }
-        })
-        .sum()
 }
 
 /// A directory restored from nothing is built out of sight and appears

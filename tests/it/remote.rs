@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{env_from_test_script, sha256_file, unique, Server, TestRepo};
+use crate::common::{count_files, env_from_test_script, sha256_file, unique, Server, TestRepo};
 
 /// Deterministic pseudo-random bytes (xorshift), so a big file does not
 /// compress or dedupe into something trivial.
@@ -390,19 +390,27 @@ fn dav_project() -> (TestRepo, Dav) {
     (a, dav)
 }
 
-fn count_files(dir: &Path) -> usize {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    rd.flatten()
-        .map(|e| {
-            if e.path().is_dir() {
-                count_files(&e.path())
-            } else {
-                1
-            }
-        })
-        .sum()
+/// Starts `mlci ARGS` in `dir`, stops the WebDAV server once at least 100
+/// files exist below `watched`, and returns the command's stderr after
+/// checking it failed as "unreachable" (exit 2).
+fn interrupted(dir: &Path, args: &[&str], watched: &Path, dav: &mut Dav) -> String {
+    let child = crate::common::mlci_cmd(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count_files(watched) < 100 {
+        assert!(Instant::now() < deadline, "`mlci {args:?}` never got going");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    dav.stop();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("remote `dav` is unreachable"), "{stderr}");
+    stderr
 }
 
 #[test]
@@ -410,23 +418,8 @@ fn server_stopped_mid_push_then_rerun_completes() {
     let (a, mut dav) = dav_project();
     let dir = dav.dir.clone();
 
-    let push = crate::common::mlci_cmd(&a.root)
-        .args(["push", "-j", "2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let objects = dir.join("store/sha256");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while count_files(&objects) < 100 {
-        assert!(Instant::now() < deadline, "the push never got going");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    dav.stop();
-    let out = push.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("remote `dav` is unreachable"), "{stderr}");
+    let stderr = interrupted(&a.root, &["push", "-j", "2"], &objects, &mut dav);
     assert!(stderr.contains("hint: "), "{stderr}");
     let landed = count_files(&objects);
     assert!(
@@ -682,23 +675,8 @@ fn server_stopped_mid_pull_then_rerun_fetches_only_the_rest() {
     a.mlci(&["push"]).ok();
 
     let b = a.clone_to(&unique("clone"));
-    let pull = crate::common::mlci_cmd(&b.root)
-        .args(["pull", "-j", "2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let cache = b.path(".mlci/cache/sha256");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while count_files(&cache) < 100 {
-        assert!(Instant::now() < deadline, "the pull never got going");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    dav.stop();
-    let out = pull.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("remote `dav` is unreachable"), "{stderr}");
+    interrupted(&b.root, &["pull", "-j", "2"], &cache, &mut dav);
     let landed = b.assert_cache_sound();
     assert!(
         (100..3002).contains(&landed),
