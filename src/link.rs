@@ -119,11 +119,8 @@ impl Linker {
             if fresh {
                 return Ok(dir.create_new(name, 0o666, &bytes)?);
             }
-            let dest = || dir.path().join(name);
-            let st = dir
-                .create_whole(name, 0o666, &bytes, true)?
-                .ok_or_else(|| with_path(io::ErrorKind::AlreadyExists.into(), &dest()))?;
-            return Ok(st);
+            dir.create_whole(name, 0o666, &bytes, true)?;
+            return Ok(dir.stat(name)?);
         }
         let dest = dir.path().join(name);
         self.materialize(cache, oid, size, &dest)?;

@@ -79,23 +79,32 @@ impl Dir {
 
     /// Writes `bytes` as `name` (mode `mode`, less the umask); the name
     /// appears only once the content is whole. When `name` exists, replaces
-    /// it if `replace`, else leaves it and returns `None`. Returns the stat
-    /// of the new file as it now is.
+    /// it if `replace`, else leaves it and returns false. Callers that need
+    /// the new file's stat ask [`Dir::stat`]; the cache does not, so an
+    /// added object costs no stat.
     pub fn create_whole(
         &self,
         name: &str,
         mode: u32,
         bytes: &[u8],
         replace: bool,
-    ) -> io::Result<Option<StatKey>> {
+    ) -> io::Result<bool> {
         if LINK_METHOD.load(Ordering::Relaxed) != NONE {
             match self.create_linked(name, mode, bytes)? {
-                Linked::Done(st) => return Ok(Some(st)),
-                Linked::Exists if !replace => return Ok(None),
+                Linked::Done => return Ok(true),
+                Linked::Exists if !replace => return Ok(false),
                 Linked::Exists | Linked::Unsupported => {}
             }
         }
         self.create_renamed(name, mode, bytes, replace)
+    }
+
+    /// The stat of `name` in this directory, as it is now (not following a
+    /// symbolic link).
+    pub fn stat(&self, name: &str) -> io::Result<StatKey> {
+        let st = statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| with_path(e.into(), &self.path.join(name)))?;
+        Ok(StatKey::from_stat(&st))
     }
 
     /// Writes `bytes` as the new file `name` directly under its final name.
@@ -148,8 +157,7 @@ impl Dir {
                     if method == UNKNOWN {
                         LINK_METHOD.store(EMPTY_PATH, Ordering::Relaxed);
                     }
-                    let st = fstat(&file).map_err(|e| with_path(e.into(), &self.path))?;
-                    return Ok(Linked::Done(StatKey::from_stat(&st)));
+                    return Ok(Linked::Done);
                 }
                 Err(Errno::EXIST) => return Ok(Linked::Exists),
                 // Without the capability an old kernel says ENOENT; a
@@ -174,7 +182,7 @@ impl Dir {
         mode: u32,
         bytes: &[u8],
         replace: bool,
-    ) -> io::Result<Option<StatKey>> {
+    ) -> io::Result<bool> {
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = format!(".{name}.mlci-{}-{n}", crate::cache::pid());
         let shown = self.path.join(name);
@@ -214,15 +222,11 @@ impl Dir {
             }
         };
         match renamed {
-            Ok(()) => {
-                let st = statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| with_path(e.into(), &shown))?;
-                Ok(Some(StatKey::from_stat(&st)))
-            }
+            Ok(()) => Ok(true),
             Err(e) => {
                 let _ = unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
                 if e == Errno::EXIST {
-                    Ok(None)
+                    Ok(false)
                 } else {
                     Err(with_path(e.into(), &shown))
                 }
@@ -238,7 +242,7 @@ impl AsFd for Dir {
 }
 
 enum Linked {
-    Done(StatKey),
+    Done,
     Exists,
     Unsupported,
 }
@@ -251,17 +255,19 @@ mod tests {
     fn creates_whole_files_and_respects_existing_names() {
         let dir = tempfile::tempdir().unwrap();
         let d = Dir::open(dir.path()).unwrap();
-        let st = d.create_whole("a", 0o644, b"one", false).unwrap().unwrap();
+        assert!(d.create_whole("a", 0o644, b"one", false).unwrap());
+        let st = d.stat("a").unwrap();
         let meta = std::fs::symlink_metadata(dir.path().join("a")).unwrap();
         assert_eq!(st, StatKey::of(&meta));
         assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"one");
 
         // Not replacing: the existing file stays as it was.
-        assert_eq!(d.create_whole("a", 0o644, b"two", false).unwrap(), None);
+        assert!(!d.create_whole("a", 0o644, b"two", false).unwrap());
         assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"one");
 
         // Replacing: new content, and the stat describes the new file.
-        let st = d.create_whole("a", 0o644, b"three", true).unwrap().unwrap();
+        assert!(d.create_whole("a", 0o644, b"three", true).unwrap());
+        let st = d.stat("a").unwrap();
         let meta = std::fs::symlink_metadata(dir.path().join("a")).unwrap();
         assert_eq!(st, StatKey::of(&meta));
         assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"three");
@@ -283,7 +289,7 @@ mod tests {
         LINK_METHOD.store(PROC_FD, Ordering::Relaxed);
         let made = d.create_linked("p", 0o600, b"via proc");
         LINK_METHOD.store(UNKNOWN, Ordering::Relaxed);
-        assert!(matches!(made.unwrap(), Linked::Done(_)));
+        assert!(matches!(made.unwrap(), Linked::Done));
         assert_eq!(std::fs::read(dir.path().join("p")).unwrap(), b"via proc");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
@@ -292,14 +298,12 @@ mod tests {
     fn the_rename_path_works_on_its_own() {
         let dir = tempfile::tempdir().unwrap();
         let d = Dir::open_or_create(&dir.path().join("x/y")).unwrap();
-        let st = d
-            .create_renamed("f", 0o444, b"data", false)
-            .unwrap()
-            .unwrap();
+        assert!(d.create_renamed("f", 0o444, b"data", false).unwrap());
+        let st = d.stat("f").unwrap();
         let p = dir.path().join("x/y/f");
         assert_eq!(st, StatKey::of(&std::fs::symlink_metadata(&p).unwrap()));
         assert!(std::fs::metadata(&p).unwrap().permissions().readonly());
-        assert_eq!(d.create_renamed("f", 0o444, b"other", false).unwrap(), None);
+        assert!(!d.create_renamed("f", 0o444, b"other", false).unwrap());
         assert_eq!(std::fs::read(&p).unwrap(), b"data");
         assert_eq!(
             std::fs::read_dir(dir.path().join("x/y")).unwrap().count(),
