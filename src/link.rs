@@ -20,7 +20,7 @@ use crate::cache::{Cache, CacheError, Oid, SMALL_FILE};
 use crate::copy::copy_file_and_hash;
 use crate::fsutil::with_path;
 use crate::hash::Digest;
-use crate::state::StatKey;
+use crate::state::{ObjectMemo, StatKey};
 use crate::whole::Dir;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,11 +99,13 @@ impl Linker {
     }
 
     /// Writes object `oid` as `name` in the open directory `dir`, replacing
-    /// whatever is there, and returns the stat of the file as it now is.
-    /// Small copies take the short way: read and verify the object, then
-    /// create the file whole in one step (see [`crate::whole`]). `fresh`
-    /// says `dir` is a staging directory no one else sees: the file is then
-    /// written under its final name directly.
+    /// whatever is there, and returns the stat of the file as it now is,
+    /// with the object's own stat when it was hashed on the way (for the
+    /// memo). Small copies take the short way: read the object (hashing it
+    /// unless `memo` vouches for it), then create the file whole in one step
+    /// (see [`crate::whole`]). `fresh` says `dir` is a staging directory no
+    /// one else sees: the file is then written under its final name directly.
+    #[allow(clippy::too_many_arguments)]
     pub fn materialize_in(
         &self,
         cache: &Cache,
@@ -112,21 +114,21 @@ impl Linker {
         dir: &Dir,
         name: &str,
         fresh: bool,
-    ) -> Result<StatKey, CacheError> {
+        memo: ObjectMemo<'_>,
+    ) -> Result<(StatKey, Option<StatKey>), CacheError> {
         let first = self.order.iter().find(|t| !self.is_refused(**t));
         if size <= SMALL_FILE && first == Some(&LinkType::Copy) {
-            let bytes = read_verified_small(cache, oid, size)?;
+            let (bytes, hashed) = read_verified_small(cache, oid, size, memo)?;
             if fresh {
-                return Ok(dir.create_new(name, 0o666, &bytes)?);
+                return Ok((dir.create_new(name, 0o666, &bytes)?, hashed));
             }
             dir.create_whole(name, 0o666, &bytes, true)?;
-            return Ok(dir.stat(name)?);
+            return Ok((dir.stat(name)?, hashed));
         }
         let dest = dir.path().join(name);
         self.materialize(cache, oid, size, &dest)?;
-        Ok(StatKey::of(
-            &std::fs::metadata(&dest).map_err(|e| with_path(e, &dest))?,
-        ))
+        let stat = StatKey::of(&std::fs::metadata(&dest).map_err(|e| with_path(e, &dest))?);
+        Ok((stat, None))
     }
 
     /// Writes object `oid` to `dest`, replacing whatever is there.
@@ -252,11 +254,19 @@ fn read_exact_or_short(mut input: File, size: u64) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Reads a small object whole and refuses it unless it hashes to its name.
-/// Exactly `size` bytes are read: a shorter object fails the hash check, and
-/// bytes beyond `size` cannot change what is used. This saves the
-/// end-of-file read on each of thousands of small files.
-fn read_verified_small(cache: &Cache, oid: &Oid, size: u64) -> Result<Vec<u8>, CacheError> {
+/// Reads a small object whole and refuses it unless it hashes to its name,
+/// or the memo vouches for it (hashed before, stat unchanged since; see
+/// [`crate::state`]). Returns the bytes and, when it was hashed now, the
+/// object's stat for the memo. Exactly `size` bytes are read: a shorter
+/// object fails the hash check (or has another stat), and bytes beyond
+/// `size` cannot change what is used. This saves the end-of-file read on
+/// each of thousands of small files.
+fn read_verified_small(
+    cache: &Cache,
+    oid: &Oid,
+    size: u64,
+    memo: ObjectMemo<'_>,
+) -> Result<(Vec<u8>, Option<StatKey>), CacheError> {
     let src = || cache.object_path(oid);
     let input = match cache.open_object(oid) {
         Ok(f) => f,
@@ -268,7 +278,12 @@ fn read_verified_small(cache: &Cache, oid: &Oid, size: u64) -> Result<Vec<u8>, C
         }
         Err(e) => return Err(with_path(e, &src()).into()),
     };
+    let key =
+        StatKey::from_stat(&rustix::fs::fstat(&input).map_err(|e| with_path(e.into(), &src()))?);
     let bytes = read_exact_or_short(input, size).map_err(|e| with_path(e, &src()))?;
+    if key.size == size && memo.vouches(&oid.digest, &key) {
+        return Ok((bytes, None));
+    }
     let actual = Digest::of_bytes(&bytes);
     if actual != oid.digest {
         return Err(CacheError::Corrupt {
@@ -277,7 +292,7 @@ fn read_verified_small(cache: &Cache, oid: &Oid, size: u64) -> Result<Vec<u8>, C
             path: src(),
         });
     }
-    Ok(bytes)
+    Ok((bytes, Some(key)))
 }
 
 /// Copies an object to `tmp`, hashing on the way, and refuses a mismatch.
@@ -297,7 +312,7 @@ fn copy_verified(
             .map_err(|e| with_path(e, tmp))
     };
     if size <= SMALL_FILE {
-        let bytes = read_verified_small(cache, oid, size)?;
+        let (bytes, _) = read_verified_small(cache, oid, size, ObjectMemo::none())?;
         open_output()?
             .write_all(&bytes)
             .map_err(|e| with_path(e, tmp))?;

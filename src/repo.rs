@@ -78,6 +78,17 @@ impl Repo {
         self.mlci_dir().join("tmp")
     }
 
+    /// Where a parsed copy of directory manifest `oid` is kept (see
+    /// [`crate::manifest::Manifest::to_memo`]).
+    pub fn manifest_memo_path(&self, oid: &crate::cache::Oid) -> PathBuf {
+        self.manifest_memo_dir()
+            .join(format!("{}.bin", oid.digest.to_hex()))
+    }
+
+    pub fn manifest_memo_dir(&self) -> PathBuf {
+        self.tmp_dir().join("manifests")
+    }
+
     pub fn state_path(&self) -> PathBuf {
         self.tmp_dir().join("state.bin")
     }

@@ -19,16 +19,27 @@
 //! rebuilt, encoded and hashed. A fingerprint is remembered only when no file
 //! in it is racy.
 //!
-//! The per-file records live in `.mlci/tmp/state.bin`, the per-directory
-//! memos in `.mlci/tmp/state-dirs.bin` (postcard: binary loads several times
-//! faster than JSON). The per-file records are loaded only when a lookup
-//! needs them, so a no-op `status` whose fingerprints all match never decodes
-//! them. Both are rebuilt from nothing when missing or unreadable, and are
-//! written atomically but without fsync: they are caches, losing them costs
-//! only time.
+//! The same stat rule spares checkout from hashing every cache object it
+//! copies out: once mlci has hashed an object and found it whole, it keeps
+//! the object's stat, and an object whose stat is unchanged since (and was
+//! not racy then) is copied without hashing it again. Cache objects are
+//! read-only; any write to one, even after a `chmod`, even one that puts
+//! its mtime back, moves its ctime, which user space cannot set. Damage
+//! below the file system (a failing disk) is out of reach of any stat:
+//! deleting `state-objects.bin` makes the next checkout hash every object.
+//!
+//! The per-file records live in `.mlci/tmp/state.bin`, the object records
+//! in `state-objects.bin`, the per-directory memos in `state-dirs.bin`
+//! (postcard: binary loads several times faster than JSON). The per-file
+//! and per-object records are loaded only when a lookup needs them, so a
+//! no-op `status` whose fingerprints all match never decodes them. All are
+//! rebuilt from nothing when missing or unreadable, and are written
+//! atomically but without fsync: they are caches, losing them costs only
+//! time.
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
+use std::thread::JoinHandle;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::fs::Metadata;
@@ -36,6 +47,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::hash::Digest;
@@ -79,18 +91,22 @@ impl StatKey {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Record(u64, u64, i64, i64, i64, [u8; 32]);
 
-#[derive(Serialize, Deserialize, Default)]
-struct FilesOnDisk {
-    version: u32,
-    files: HashMap<String, Record>,
-}
+/// A cache object's stat when mlci last hashed it and found it whole:
+/// `(ino, size, mtime_ns, ctime_ns, recorded_ns)`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ObjectRecord(u64, u64, i64, i64, i64);
+
+type Files = HashMap<String, Record>;
+type Objects = HashMap<[u8; 32], ObjectRecord>;
 
 #[derive(Serialize, Deserialize, Default)]
-struct DirsOnDisk {
+struct OnDisk<T> {
     version: u32,
-    complete_dirs: HashSet<[u8; 32]>,
-    listings: HashMap<String, Listing>,
+    body: T,
 }
+
+/// The per-directory memos: complete manifests, and listings.
+type Dirs = (HashSet<[u8; 32]>, HashMap<String, Listing>);
 
 /// A tracked directory's listing fingerprint and the manifest hash it had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,16 +119,79 @@ pub struct Fingerprint(pub u64, pub u64, pub u64);
 const VERSION: u32 = 3;
 
 pub struct StateDb {
-    path: PathBuf,
     dirs_path: PathBuf,
-    /// Loaded on first use (see the module doc).
-    files: OnceLock<HashMap<String, Record>>,
-    /// A load started early on another thread by [`StateDb::prefetch`].
-    prefetched: std::sync::Mutex<Option<std::thread::JoinHandle<HashMap<String, Record>>>>,
+    files: Lazy<Files>,
+    objects: Lazy<Objects>,
     complete_dirs: HashSet<[u8; 32]>,
     listings: HashMap<String, Listing>,
     files_dirty: bool,
+    objects_dirty: bool,
     dirs_dirty: bool,
+}
+
+/// A part of the state kept in its own file, decoded only when first used
+/// (see the module doc), or early on another thread.
+struct Lazy<T> {
+    path: PathBuf,
+    value: OnceLock<T>,
+    /// A load started by [`Lazy::prefetch`].
+    early: Mutex<Option<JoinHandle<T>>>,
+}
+
+impl<T: DeserializeOwned + Default + Send + 'static> Lazy<T> {
+    fn new(path: PathBuf) -> Lazy<T> {
+        Lazy {
+            path,
+            value: OnceLock::new(),
+            early: Mutex::new(None),
+        }
+    }
+
+    fn get(&self) -> &T {
+        self.value.get_or_init(|| {
+            let early = self.early.lock().ok().and_then(|mut e| e.take());
+            early
+                .and_then(|h| h.join().ok())
+                .unwrap_or_else(|| load(&self.path))
+        })
+    }
+
+    fn get_mut(&mut self) -> &mut T {
+        self.get();
+        self.value.get_mut().expect("loaded just above")
+    }
+
+    fn prefetch(&self) {
+        if self.value.get().is_some() {
+            return;
+        }
+        if let Ok(mut early) = self.early.lock() {
+            if early.is_none() {
+                let path = self.path.clone();
+                *early = Some(std::thread::spawn(move || load(&path)));
+            }
+        }
+    }
+}
+
+/// Decodes a state file; an unreadable or other-version one counts as empty.
+fn load<T: DeserializeOwned + Default>(path: &Path) -> T {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| postcard::from_bytes::<OnDisk<T>>(&b).ok())
+        .filter(|d| d.version == VERSION)
+        .map(|d| d.body)
+        .unwrap_or_default()
+}
+
+/// Encodes a state file and replaces the old one whole (no fsync: a cache).
+fn store<T: Serialize>(path: &Path, body: &T) -> std::io::Result<()> {
+    let disk = OnDisk {
+        version: VERSION,
+        body,
+    };
+    let bytes = postcard::to_stdvec(&disk).map_err(std::io::Error::other)?;
+    crate::fsutil::write_atomic_nosync(path, &bytes)
 }
 
 impl StateDb {
@@ -120,50 +199,58 @@ impl StateDb {
     /// `state-dirs.bin`, or starts empty when they are missing or unreadable.
     pub fn load(path: &Path) -> StateDb {
         let dirs_path = path.with_file_name("state-dirs.bin");
-        let dirs = std::fs::read(&dirs_path)
-            .ok()
-            .and_then(|b| postcard::from_bytes::<DirsOnDisk>(&b).ok())
-            .filter(|d| d.version == VERSION)
-            .unwrap_or_default();
+        let (complete_dirs, listings): Dirs = load(&dirs_path);
         StateDb {
-            path: path.to_path_buf(),
             dirs_path,
-            files: OnceLock::new(),
-            prefetched: Default::default(),
-            complete_dirs: dirs.complete_dirs,
-            listings: dirs.listings,
+            files: Lazy::new(path.to_path_buf()),
+            objects: Lazy::new(path.with_file_name("state-objects.bin")),
+            complete_dirs,
+            listings,
             files_dirty: false,
+            objects_dirty: false,
             dirs_dirty: false,
         }
     }
 
-    fn files(&self) -> &HashMap<String, Record> {
-        self.files.get_or_init(|| {
-            let early = self.prefetched.lock().ok().and_then(|mut p| p.take());
-            early
-                .and_then(|h| h.join().ok())
-                .unwrap_or_else(|| load_files(&self.path))
-        })
+    fn files(&self) -> &Files {
+        self.files.get()
     }
 
-    /// Starts loading the per-file records on another thread, for a
-    /// command that will need them after serial work of its own (checkout
-    /// parses manifests first): the load then costs no wall time.
+    /// Starts loading the per-file and per-object records on other
+    /// threads, for a command that will need them after serial work of its
+    /// own (checkout parses manifests first): the loads then cost no wall
+    /// time.
     pub fn prefetch(&self) {
-        if self.files.get().is_some() {
-            return;
-        }
-        let path = self.path.clone();
-        if let Ok(mut p) = self.prefetched.lock() {
-            if p.is_none() {
-                *p = Some(std::thread::spawn(move || load_files(&path)));
-            }
-        }
+        self.files.prefetch();
+        self.objects.prefetch();
     }
 
-    fn files_mut(&mut self) -> &mut HashMap<String, Record> {
-        self.files();
-        self.files.get_mut().expect("loaded just above")
+    fn files_mut(&mut self) -> &mut Files {
+        self.files.get_mut()
+    }
+
+    /// What is known of cache objects hashed before, for deciding whether
+    /// an object must be hashed again before it is used.
+    pub fn objects(&self) -> ObjectMemo<'_> {
+        ObjectMemo(self.objects.get())
+    }
+
+    /// Records that the cache object `digest`, as `key` saw it just now,
+    /// was hashed and found whole.
+    pub fn record_object(&mut self, digest: &Digest, key: &StatKey) {
+        let new = ObjectRecord(key.ino, key.size, key.mtime_ns, key.ctime_ns, now_ns());
+        self.objects.get_mut().insert(digest.0, new);
+        self.objects_dirty = true;
+    }
+
+    /// Forgets the records of deleted objects. (A stale record would be
+    /// harmless, as an object added again has another ctime, but would
+    /// take space for ever.)
+    pub fn forget_objects<'d>(&mut self, deleted: impl Iterator<Item = &'d Digest>) {
+        let objects = self.objects.get_mut();
+        for d in deleted {
+            self.objects_dirty |= objects.remove(&d.0).is_some();
+        }
     }
 
     /// The manifest hash the tracked directory `rel` had when its listing
@@ -251,55 +338,49 @@ impl StateDb {
 
     /// Writes whichever part of the state changed.
     pub fn save(&mut self) -> std::io::Result<()> {
-        if !self.files_dirty && !self.dirs_dirty {
+        if !self.files_dirty && !self.objects_dirty && !self.dirs_dirty {
             return Ok(());
         }
-        if let Some(parent) = self.path.parent() {
+        if let Some(parent) = self.dirs_path.parent() {
             fs_err::create_dir_all(parent)?;
         }
         if self.files_dirty {
-            let disk = FilesOnDiskRef {
-                version: VERSION,
-                files: self.files(),
-            };
-            let bytes = postcard::to_stdvec(&disk).map_err(std::io::Error::other)?;
-            crate::fsutil::write_atomic_nosync(&self.path, &bytes)?;
+            store(&self.files.path, self.files.get())?;
             self.files_dirty = false;
         }
+        if self.objects_dirty {
+            store(&self.objects.path, self.objects.get())?;
+            self.objects_dirty = false;
+        }
         if self.dirs_dirty {
-            let disk = DirsOnDiskRef {
-                version: VERSION,
-                complete_dirs: &self.complete_dirs,
-                listings: &self.listings,
-            };
-            let bytes = postcard::to_stdvec(&disk).map_err(std::io::Error::other)?;
-            crate::fsutil::write_atomic_nosync(&self.dirs_path, &bytes)?;
+            store(&self.dirs_path, &(&self.complete_dirs, &self.listings))?;
             self.dirs_dirty = false;
         }
         Ok(())
     }
 }
 
-#[derive(Serialize)]
-struct FilesOnDiskRef<'a> {
-    version: u32,
-    files: &'a HashMap<String, Record>,
-}
+/// A read-only view of the object records, shareable across threads.
+#[derive(Clone, Copy)]
+pub struct ObjectMemo<'a>(&'a Objects);
 
-#[derive(Serialize)]
-struct DirsOnDiskRef<'a> {
-    version: u32,
-    complete_dirs: &'a HashSet<[u8; 32]>,
-    listings: &'a HashMap<String, Listing>,
-}
+impl ObjectMemo<'_> {
+    /// No records: every object is hashed (for callers without a state).
+    pub fn none() -> ObjectMemo<'static> {
+        static EMPTY: OnceLock<Objects> = OnceLock::new();
+        ObjectMemo(EMPTY.get_or_init(Objects::default))
+    }
 
-fn load_files(path: &Path) -> HashMap<String, Record> {
-    std::fs::read(path)
-        .ok()
-        .and_then(|b| postcard::from_bytes::<FilesOnDisk>(&b).ok())
-        .filter(|d| d.version == VERSION)
-        .unwrap_or_default()
-        .files
+    /// True when the object `digest`, whose file has stat `key` now, was
+    /// hashed whole by mlci with this very stat, outside the racy window.
+    /// Any write to the file, even one that restores its mtime, moves its
+    /// ctime, which user space cannot set back.
+    pub fn vouches(&self, digest: &Digest, key: &StatKey) -> bool {
+        self.0.get(&digest.0).is_some_and(|r| {
+            (r.0, r.1, r.2, r.3) == (key.ino, key.size, key.mtime_ns, key.ctime_ns)
+                && !is_racy(key, r.4)
+        })
+    }
 }
 
 /// True when a file with this stat is too young to be vouched for by a
@@ -349,6 +430,47 @@ mod tests {
             db.lookup("f", &StatKey::of(&std::fs::metadata(&f).unwrap())),
             None
         );
+    }
+
+    #[test]
+    fn an_object_is_vouched_for_only_by_its_own_settled_stat() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.bin");
+        let obj = dir.path().join("obj");
+        std::fs::write(&obj, b"x").unwrap();
+        let key = StatKey::of(&std::fs::metadata(&obj).unwrap());
+        let d = Digest::of_bytes(b"x");
+        let mut db = StateDb::load(&p);
+        assert!(!db.objects().vouches(&d, &key), "nothing recorded yet");
+        db.record_object(&d, &key);
+        // The object was written moments before its record: racy.
+        assert!(!db.objects().vouches(&d, &key));
+        db.objects.get_mut().get_mut(&d.0).unwrap().4 += 10 * RACY_WINDOW_NS;
+        assert!(db.objects().vouches(&d, &key));
+        assert!(!db.objects().vouches(&Digest::of_bytes(b"y"), &key));
+        for changed in [
+            StatKey {
+                ino: key.ino + 1,
+                ..key
+            },
+            StatKey { size: 2, ..key },
+            StatKey {
+                mtime_ns: key.mtime_ns - 1,
+                ..key
+            },
+            StatKey {
+                ctime_ns: key.ctime_ns + 1,
+                ..key
+            },
+        ] {
+            assert!(!db.objects().vouches(&d, &changed), "{changed:?}");
+        }
+        db.save().unwrap();
+        let mut db = StateDb::load(&p);
+        assert!(db.objects().vouches(&d, &key), "kept across a save");
+        db.forget_objects([d].iter());
+        db.save().unwrap();
+        assert!(!StateDb::load(&p).objects().vouches(&d, &key));
     }
 
     #[test]

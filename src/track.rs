@@ -659,9 +659,25 @@ impl<'r> Workspace<'r> {
         complete
     }
 
+    /// The directory manifest `oid` from the cache, hash-checked and
+    /// validated, or from its binary memo in `.mlci/tmp/manifests/` when
+    /// one was kept by an earlier read (and the object is still cached).
     pub fn read_manifest(&self, oid: &Oid) -> Result<Manifest, TrackError> {
+        let memo = self.repo.manifest_memo_path(oid);
+        if let Ok(bytes) = std::fs::read(&memo) {
+            if let Some(m) = Manifest::from_memo(&bytes, &oid.digest) {
+                if self.repo.cache.contains(oid) {
+                    return Ok(m);
+                }
+            }
+        }
         let bytes = self.repo.cache.read_verified(oid)?;
-        Manifest::parse(&bytes).map_err(|source| TrackError::Manifest { oid: *oid, source })
+        let m =
+            Manifest::parse(&bytes).map_err(|source| TrackError::Manifest { oid: *oid, source })?;
+        // Best effort: without a memo the next read parses the JSON again.
+        let _ = fs_err::create_dir_all(memo.parent().unwrap_or(Path::new(".")))
+            .and_then(|()| crate::fsutil::write_atomic_nosync(&memo, &m.to_memo(&oid.digest)));
+        Ok(m)
     }
 
     /// Which files of a directory differ from its recorded manifest (empty
@@ -858,6 +874,15 @@ impl<'r> Workspace<'r> {
                 Vec::new()
             }
         };
+        if scanned.is_empty() {
+            // Restored from nothing: every entry is written.
+            plan.writes = manifest
+                .into_entries()
+                .into_iter()
+                .map(|e| (e.path, e.sha256, e.size))
+                .collect();
+            return Ok(plan);
+        }
         let current: HashMap<&str, &Scanned> =
             scanned.iter().map(|s| (s.rel.as_str(), s)).collect();
         for e in manifest.entries() {
@@ -969,6 +994,7 @@ impl<'r> Workspace<'r> {
         );
         let cache = &self.repo.cache;
         let linker = &self.linker;
+        let memo = self.state.objects();
         let fresh = staging.is_some();
         // Files of one directory go to one thread (in runs of at most 256),
         // so the threads create files in different directories instead of
@@ -1003,14 +1029,15 @@ impl<'r> Workspace<'r> {
                             None => rel.rsplit('/').next().unwrap_or(rel).into(),
                         };
                         let oid = Oid::file(*digest);
-                        let stat = linker.materialize_in(cache, &oid, *size, &dir, &name, fresh)?;
+                        let (stat, hashed) =
+                            linker.materialize_in(cache, &oid, *size, &dir, &name, fresh, memo)?;
                         reporter.inc(1);
                         let key = if rel.is_empty() {
                             plan.target_rel.clone()
                         } else {
                             format!("{}/{rel}", plan.target_rel)
                         };
-                        Ok((key, stat, *digest))
+                        Ok((key, stat, *digest, hashed))
                     })
                     .collect::<Result<Vec<_>, TrackError>>()
             })
@@ -1020,11 +1047,13 @@ impl<'r> Workspace<'r> {
         if let Some(staging) = staging {
             staging.publish(root)?;
         }
-        let done: Vec<(String, StatKey, Digest)> = done.into_iter().flatten().collect();
         reporter.finish();
-        summary.restored += done.len() as u64;
-        for (key, stat, digest) in done {
+        for (key, stat, digest, hashed) in done.into_iter().flatten() {
+            summary.restored += 1;
             self.state.record(key, &stat, digest);
+            if let Some(object) = hashed {
+                self.state.record_object(&digest, &object);
+            }
         }
         Ok(())
     }

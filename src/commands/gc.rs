@@ -129,6 +129,10 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<u8> {
         // Objects are gone: directories once known complete may not be.
         let mut state = crate::state::StateDb::load(&repo.state_path());
         state.clear_complete_dirs();
+        state.forget_objects(plan.remove.iter().map(|(o, _)| &o.digest));
+        for (oid, _) in plan.remove.iter().filter(|(o, _)| o.dir) {
+            crate::fsutil::remove_file_if_exists(&repo.manifest_memo_path(oid))?;
+        }
         state.save()?;
     }
     ctx.printer.info(&format!(

@@ -111,17 +111,11 @@ fn checkout_refuses_a_corrupt_cache_object_and_names_it() {
     repo.write("model.bin", "good weights");
     repo.mlci(&["add", "model.bin"]).ok();
     let hash = sha256_file(&repo.path("model.bin"));
-    let obj = repo.path(&format!(".mlci/cache/sha256/{}/{}", &hash[..2], &hash[2..]));
+    let obj = repo.object(&hash);
     std::fs::set_permissions(&obj, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::write(&obj, "evil weights").unwrap();
     std::fs::remove_file(repo.path("model.bin")).unwrap();
-    let run = repo.mlci(&["checkout"]).user_error();
-    assert!(
-        run.stderr
-            .contains(&format!("cache object {hash} is corrupt")),
-        "{}",
-        run.stderr
-    );
+    let run = checkout_refuses_corrupt(&repo, &hash);
     assert!(
         run.stderr.contains(&obj.display().to_string()),
         "{}",
@@ -143,21 +137,11 @@ fn checkout_refuses_a_corrupt_object_inside_a_directory() {
     repo.write_tree("data", 20);
     repo.mlci(&["add", "data"]).ok();
     let victim = sha256_file(&repo.path("data/d5/e2/f5.txt"));
-    let obj = repo.path(&format!(
-        ".mlci/cache/sha256/{}/{}",
-        &victim[..2],
-        &victim[2..]
-    ));
+    let obj = repo.object(&victim);
     std::fs::set_permissions(&obj, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::write(&obj, "garbage").unwrap();
     std::fs::remove_dir_all(repo.path("data")).unwrap();
-    let run = repo.mlci(&["checkout"]).user_error();
-    assert!(
-        run.stderr
-            .contains(&format!("cache object {victim} is corrupt")),
-        "{}",
-        run.stderr
-    );
+    checkout_refuses_corrupt(&repo, &victim);
     // The directory was being restored out of sight: none of it appears,
     // and no staging copy is left behind.
     assert!(!repo.exists("data"));
@@ -167,6 +151,60 @@ fn checkout_refuses_a_corrupt_object_inside_a_directory() {
         "staging left behind in {}",
         staged.display()
     );
+}
+
+#[test]
+fn a_corrupt_object_is_refused_even_after_a_checkout_vouched_for_it() {
+    // Checkout skips hashing an object whose stat is unchanged since mlci
+    // last hashed it. A write that even puts the mtime back still moves the
+    // ctime, so the object is hashed again and refused.
+    let repo = TestRepo::new();
+    repo.write_tree("data", 20);
+    repo.mlci(&["add", "data"]).ok();
+    let good = repo.read("data/d5/e2/f5.txt");
+    let victim = sha256_file(&repo.path("data/d5/e2/f5.txt"));
+    // Past the racy window, one checkout hashes the objects and remembers
+    // them; the next one copies them on the strength of that record.
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    for _ in 0..2 {
+        std::fs::remove_dir_all(repo.path("data")).unwrap();
+        repo.mlci(&["checkout"]).ok();
+        assert_eq!(repo.read("data/d5/e2/f5.txt"), good);
+    }
+    assert!(
+        repo.exists(".mlci/tmp/state-objects.bin"),
+        "objects remembered"
+    );
+
+    let obj = repo.object(&victim);
+    let mtime = std::fs::metadata(&obj).unwrap().modified().unwrap();
+    std::fs::set_permissions(&obj, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&obj, "X".repeat(good.len())).unwrap();
+    let file = std::fs::File::options().write(true).open(&obj).unwrap();
+    file.set_modified(mtime).unwrap();
+    drop(file);
+    std::fs::set_permissions(&obj, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let meta = std::fs::metadata(&obj).unwrap();
+    assert_eq!(
+        (meta.modified().unwrap(), meta.len()),
+        (mtime, good.len() as u64)
+    );
+
+    std::fs::remove_dir_all(repo.path("data")).unwrap();
+    checkout_refuses_corrupt(&repo, &victim);
+    assert!(!repo.exists("data"));
+}
+
+/// Runs `mlci checkout`, which must exit 2 naming object `hash` as corrupt.
+fn checkout_refuses_corrupt(repo: &TestRepo, hash: &str) -> crate::common::Run {
+    let run = repo.mlci(&["checkout"]).user_error();
+    assert!(
+        run.stderr
+            .contains(&format!("cache object {hash} is corrupt")),
+        "{}",
+        run.stderr
+    );
+    run
 }
 
 #[test]

@@ -168,6 +168,11 @@ impl TestRepo {
         self.path(rel).symlink_metadata().is_ok()
     }
 
+    /// The local cache object with hex hash `hash`.
+    pub fn object(&self, hash: &str) -> PathBuf {
+        self.path(&format!(".mlci/cache/sha256/{}/{}", &hash[..2], &hash[2..]))
+    }
+
     /// Writes `n` deterministic small files below `dir`, nested two levels.
     pub fn write_tree(&self, dir: &str, n: usize) {
         for i in 0..n {

@@ -89,7 +89,7 @@ fn reflink_on_xfs_shares_blocks_and_keeps_objects_read_only() {
         after_add - before
     );
     let hash = sha256_file(&repo.path("model.bin"));
-    let obj = repo.path(&format!(".mlci/cache/sha256/{}/{}", &hash[..2], &hash[2..]));
+    let obj = repo.object(&hash);
     assert!(std::fs::metadata(&obj).unwrap().permissions().readonly());
     std::fs::remove_file(repo.path("model.bin")).unwrap();
     let before = used_bytes(&root);

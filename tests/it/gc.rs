@@ -3,8 +3,7 @@
 use crate::common::{sha256_file, TestRepo};
 
 fn object_exists(repo: &TestRepo, hash: &str) -> bool {
-    repo.path(&format!(".mlci/cache/sha256/{}/{}", &hash[..2], &hash[2..]))
-        .exists()
+    repo.object(hash).exists()
 }
 
 /// Three versions of a model, v1 and v2 committed on main, v3 in the

@@ -222,8 +222,7 @@ fn a_cached_metrics_file_missing_from_the_cache_is_a_clear_error() {
         .find_map(|l| l.trim().strip_prefix("sha256: "))
         .unwrap()
         .to_string();
-    std::fs::remove_file(repo.path(&format!(".mlci/cache/sha256/{}/{}", &hash[..2], &hash[2..])))
-        .unwrap();
+    std::fs::remove_file(repo.object(&hash)).unwrap();
     let run = repo
         .mlci(&["metrics", "show", "--rev", "HEAD"])
         .user_error();

@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use crate::common::{sha256_file, TestRepo};
+use crate::common::{count_files, sha256_file, TestRepo};
 use crate::snapshot;
 
 #[test]
@@ -21,7 +21,7 @@ fn add_file_writes_pointer_object_and_gitignore() {
         repo.read("data/raw.csv.mlci"),
         format!("outs:\n- path: raw.csv\n  hash: sha256\n  sha256: {hash}\n  size: 8\n")
     );
-    let obj = repo.path(&format!(".mlci/cache/sha256/{}/{}", &hash[..2], &hash[2..]));
+    let obj = repo.object(&hash);
     assert_eq!(std::fs::read_to_string(&obj).unwrap(), "a,b\n1,2\n");
     assert_eq!(
         std::fs::metadata(&obj).unwrap().permissions().mode() & 0o222,
@@ -129,6 +129,54 @@ fn status_sees_a_same_size_edit_within_the_racy_window() {
     repo.mlci(&["add", "a.txt"]).ok();
     repo.write("a.txt", "bbbb");
     assert_eq!(repo.mlci(&["status", "--check"]).code, 1);
+}
+
+#[test]
+fn a_damaged_or_misplaced_manifest_memo_is_ignored() {
+    // Checkout keeps each parsed manifest in .mlci/tmp/manifests; a memo
+    // that is garbage, or is another manifest's, must never be used.
+    let repo = TestRepo::new();
+    let memos = |r: &TestRepo| -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(r.path(".mlci/tmp/manifests"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    repo.write_tree("data", 10);
+    repo.mlci(&["add", "data"]).ok();
+    std::fs::remove_dir_all(repo.path("data")).unwrap();
+    repo.mlci(&["checkout"]).ok();
+    let first = memos(&repo);
+    assert_eq!(first.len(), 1, "{first:?}");
+
+    repo.write("data/d0/extra.txt", "second version");
+    repo.mlci(&["add", "data"]).ok();
+    std::fs::remove_dir_all(repo.path("data")).unwrap();
+    repo.mlci(&["checkout"]).ok();
+    let second: Vec<_> = memos(&repo)
+        .into_iter()
+        .filter(|p| !first.contains(p))
+        .collect();
+    assert_eq!(second.len(), 1, "{second:?}");
+
+    // The first version's memo under the second's name.
+    std::fs::copy(&first[0], &second[0]).unwrap();
+    std::fs::remove_dir_all(repo.path("data")).unwrap();
+    repo.mlci(&["checkout"]).ok();
+    assert_eq!(repo.read("data/d0/extra.txt"), "second version");
+    repo.mlci(&["status", "--check"]).ok();
+
+    std::fs::write(&second[0], b"garbage").unwrap();
+    std::fs::remove_dir_all(repo.path("data")).unwrap();
+    repo.mlci(&["checkout"]).ok();
+    assert_eq!(repo.read("data/d0/extra.txt"), "second version");
+    assert_eq!(count_files(&repo.path("data")), 11);
+    repo.mlci(&["status", "--check"]).ok();
+
+    // gc drops the memo of a manifest it removes.
+    repo.mlci(&["gc", "--workspace"]).ok();
+    assert_eq!(memos(&repo), second);
 }
 
 #[test]
@@ -312,7 +360,7 @@ fn hardlink_and_symlink_link_types_give_read_only_links() {
         repo.write("data/a.bin", "payload");
         repo.mlci(&["add", "data"]).ok();
         let hash = sha256_file(&repo.path("data/a.bin"));
-        let obj = repo.path(&format!(".mlci/cache/sha256/{}/{}", &hash[..2], &hash[2..]));
+        let obj = repo.object(&hash);
         let ws = repo.path("data/a.bin");
         if check == "hard" {
             assert_eq!(
