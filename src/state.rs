@@ -300,9 +300,25 @@ impl StateDb {
         self.complete_dirs.clear();
     }
 
-    /// Records that the file, as `meta` saw it just now, hashes to `digest`.
+    /// Records that the file, as `key` saw it just now, hashes to `digest`.
     pub fn record(&mut self, rel: String, key: &StatKey, digest: Digest) {
+        self.record_at(rel, key, digest, now_ns());
+    }
+
+    /// [`StateDb::record`] for many files seen just now (one clock read,
+    /// one table growth).
+    pub fn record_all(
+        &mut self,
+        records: impl ExactSizeIterator<Item = (String, StatKey, Digest)>,
+    ) {
         let now = now_ns();
+        self.files_mut().reserve(records.len());
+        for (rel, key, digest) in records {
+            self.record_at(rel, &key, digest, now);
+        }
+    }
+
+    fn record_at(&mut self, rel: String, key: &StatKey, digest: Digest, now: i64) {
         let new = Record(key.ino, key.size, key.mtime_ns, key.ctime_ns, now, digest.0);
         match self.files_mut().entry(rel) {
             std::collections::hash_map::Entry::Occupied(mut e) => {

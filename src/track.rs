@@ -199,13 +199,21 @@ pub struct CheckoutSummary {
 /// Pointer files in the work tree, found with git's ignore rules (tracked
 /// data is git-ignored, so its directories are not walked).
 pub fn find_pointers(root: &Path) -> Result<Vec<String>, TrackError> {
+    find_pointers_except(root, &[])
+}
+
+/// [`find_pointers`] without walking into the directories `skip`
+/// (absolute), which the caller lists itself.
+fn find_pointers_except(root: &Path, skip: &[PathBuf]) -> Result<Vec<String>, TrackError> {
     let mut out = Vec::new();
+    let skip = skip.to_vec();
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
         .parents(false)
-        .filter_entry(|e| {
+        .filter_entry(move |e| {
             let name = e.file_name();
             !(e.depth() == 1 && (name == ".git" || name == MLCI_DIR))
+                && !skip.iter().any(|s| e.path() == s)
         })
         .build();
     for entry in walker {
@@ -293,7 +301,9 @@ impl<'r> Workspace<'r> {
         targets: &[String],
         reporter: &dyn Reporter,
     ) -> Result<Vec<AddOutcome>, TrackError> {
-        let existing = all_tracked(&self.repo.root)?;
+        // Each directory target is listed once, here: the listing serves
+        // both the search for pointers inside it and the hashing.
+        let mut listings: Vec<Option<Vec<Found>>> = Vec::with_capacity(targets.len());
         for rel in targets {
             let abs = self.repo.abs(rel);
             let meta = match abs.symlink_metadata() {
@@ -315,6 +325,31 @@ impl<'r> Workspace<'r> {
             if crate::git::is_tracked(&self.repo.root, rel)? {
                 return Err(TrackError::GitTracked { path: rel.clone() });
             }
+            listings.push(if meta.is_dir() {
+                Some(walk(&abs)?)
+            } else {
+                None
+            });
+        }
+        let skip: Vec<PathBuf> = targets
+            .iter()
+            .zip(&listings)
+            .filter(|(_, l)| l.is_some())
+            .map(|(rel, _)| self.repo.abs(rel))
+            .collect();
+        let mut pointers = find_pointers_except(&self.repo.root, &skip)?;
+        for (rel, listing) in targets.iter().zip(&listings) {
+            let inside = listing
+                .iter()
+                .flatten()
+                .filter(|f| f.kind == Kind::File && f.rel.ends_with(&format!(".{EXTENSION}")));
+            pointers.extend(inside.map(|f| format!("{rel}/{}", f.rel)));
+        }
+        let existing: Vec<Tracked> = pointers
+            .iter()
+            .map(|p| load_pointer(&self.repo.root, p))
+            .collect::<Result<_, _>>()?;
+        for rel in targets {
             if let Some(t) = existing
                 .iter()
                 .find(|t| t.target_rel != *rel && overlaps(&t.target_rel, rel))
@@ -327,8 +362,8 @@ impl<'r> Workspace<'r> {
             }
         }
         let mut out = Vec::new();
-        for rel in targets {
-            out.push(self.add_one(rel, reporter)?);
+        for (rel, listing) in targets.iter().zip(listings) {
+            out.push(self.add_one(rel, listing, reporter)?);
         }
         Ok(out)
     }
@@ -341,6 +376,18 @@ impl<'r> Workspace<'r> {
         &self,
         rel: &str,
         store: bool,
+        reporter: &dyn Reporter,
+    ) -> Result<HashedTree, TrackError> {
+        self.hash_listed(rel, store, None, reporter)
+    }
+
+    /// [`Workspace::hash_tree`] of a directory the caller has already
+    /// listed (`listing`), or that this lists itself (`None`).
+    fn hash_listed(
+        &self,
+        rel: &str,
+        store: bool,
+        listing: Option<Vec<Found>>,
         reporter: &dyn Reporter,
     ) -> Result<HashedTree, TrackError> {
         let abs = self.repo.abs(rel);
@@ -391,7 +438,10 @@ impl<'r> Workspace<'r> {
                 path: rel.to_string(),
             });
         }
-        let found = walk(&abs)?;
+        let found = match listing {
+            Some(found) => found,
+            None => walk(&abs)?,
+        };
         if let Some(f) = found.iter().find(|f| !matches!(f.kind, Kind::File)) {
             let path = format!("{rel}/{}", f.rel);
             return Err(match f.kind {
@@ -446,10 +496,15 @@ impl<'r> Workspace<'r> {
         }
     }
 
-    fn add_one(&mut self, rel: &str, reporter: &dyn Reporter) -> Result<AddOutcome, TrackError> {
+    fn add_one(
+        &mut self,
+        rel: &str,
+        listing: Option<Vec<Found>>,
+        reporter: &dyn Reporter,
+    ) -> Result<AddOutcome, TrackError> {
         let abs = self.repo.abs(rel);
         let cache = &self.repo.cache;
-        let tree = self.hash_tree(rel, true, reporter)?;
+        let tree = self.hash_listed(rel, true, listing, reporter)?;
         if tree.oid.dir {
             self.state.mark_dir_complete(&tree.oid.digest);
         }
@@ -462,16 +517,16 @@ impl<'r> Workspace<'r> {
 
         // With hardlink/symlink link types the workspace copy becomes a link
         // to the (read-only) object, as after a checkout.
-        let linked = self.linker.links_to_cache();
-        for (key, path, stat, digest) in recorded {
-            if linked {
+        if self.linker.links_to_cache() {
+            for (key, path, stat, digest) in recorded {
                 self.linker
                     .materialize(cache, &Oid::file(digest), stat.size, &path)?;
                 let meta = fs_err::metadata(&path)?;
                 self.state.record(key, &StatKey::of(&meta), digest);
-            } else {
-                self.state.record(key, &stat, digest);
             }
+        } else {
+            self.state
+                .record_all(recorded.into_iter().map(|(key, _, stat, d)| (key, stat, d)));
         }
 
         let pointer_abs = pointer_path_for(&abs);
@@ -1048,13 +1103,15 @@ impl<'r> Workspace<'r> {
             staging.publish(root)?;
         }
         reporter.finish();
-        for (key, stat, digest, hashed) in done.into_iter().flatten() {
-            summary.restored += 1;
-            self.state.record(key, &stat, digest);
+        let done: Vec<_> = done.into_iter().flatten().collect();
+        summary.restored += done.len() as u64;
+        for (_, _, digest, hashed) in &done {
             if let Some(object) = hashed {
-                self.state.record_object(&digest, &object);
+                self.state.record_object(digest, object);
             }
         }
+        self.state
+            .record_all(done.into_iter().map(|(key, stat, d, _)| (key, stat, d)));
         Ok(())
     }
 

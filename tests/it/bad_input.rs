@@ -81,7 +81,10 @@ fn add_of_overlapping_paths() {
     let repo = TestRepo::new();
     repo.write("data/a/x.txt", "x");
     repo.mlci(&["add", "data/a/x.txt"]).ok();
-    let run = repo.mlci(&["add", "data"]).user_error();
+    repo.write("other.csv", "o");
+    // Found even where git ignores it, and before any target is added.
+    repo.write("data/.gitignore", "a/\n");
+    let run = repo.mlci(&["add", "other.csv", "data"]).user_error();
     assert!(
         run.stderr.contains(
             "`data` overlaps `data/a/x.txt`, which is already tracked by data/a/x.txt.mlci"
@@ -89,6 +92,7 @@ fn add_of_overlapping_paths() {
         "{}",
         run.stderr
     );
+    assert!(!repo.exists("other.csv.mlci"));
 }
 
 #[test]
