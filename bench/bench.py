@@ -194,7 +194,7 @@ def main():
         ci_suite(a, work)
         return
     nfiles, big_mib = (2000, 64) if a.quick else (20000, 1024)
-    runs = a.runs or (3 if a.quick else 5)
+    runs = a.runs or (3 if a.quick else 7)
     heavy_runs = a.runs or 3
 
     dvc_version = subprocess.run([a.dvc, "--version"], env=ENV, capture_output=True, text=True).stdout.strip()
