@@ -2,7 +2,9 @@
 //!
 //! The link types are tried in the configured order (default reflink, then
 //! copy). Every materialisation verifies the object's hash on the way (a
-//! corrupt cache object is refused and named, never copied) and lands whole:
+//! corrupt cache object is refused and named, never copied), except a small
+//! copy of an object mlci hashed before whose stat has not moved since (see
+//! [`crate::state`]), and lands whole:
 //! small copies through [`crate::whole`] (an unnamed file given its name when
 //! complete), the rest through a temp file + rename, and a directory restored
 //! from nothing is built in a staging directory and renamed into place at

@@ -15,8 +15,10 @@ use super::{reporter, select_with_lock_outs, Ctx};
 ///
 /// Files come out of the cache by reflink where the file system supports
 /// it, else by copy (`core.link_type` in `.mlci/config.yaml`). Every object
-/// is verified against its hash on the way. A local change that is not in
-/// the cache is never overwritten unless `--force` is given.
+/// is verified against its hash on the way, unless mlci hashed it before
+/// and its stat (inode, size, mtime, ctime) has not changed since. A local
+/// change that is not in the cache is never overwritten unless `--force` is
+/// given.
 #[derive(Debug, Args)]
 pub struct CheckoutArgs {
     /// Tracked paths (or pointer files, or directories holding them); all when omitted.
