@@ -11,6 +11,11 @@ After any bulk deletion (the previous run's leftovers, freeing disk between
 remote blocks) the script syncs and waits out the longer window (`settle`):
 a run right after another waits up to six minutes before timing.
 
+It also waits for a quiet minute after the build that `run.sh` does first:
+the reference machine is a VM that hands freed memory back to its host, and
+for a while after a compile (rustc frees gigabytes) creating files cost both
+tools ~30 % more, which shrinks the ratio of the faster one.
+
 Each figure is the median of several runs. Before every timed run the
 workload is in the page cache for both tools alike (it is generated once and
 read back whole before timing starts), and the two tools alternate run by
@@ -73,6 +78,8 @@ TRASH = []
 # in <work>/.last-delete.
 LAST_DELETE = [0.0]
 SETTLE_SECONDS = 370
+STARTED = time.time()
+QUIET_AFTER_BUILD = 60
 
 
 def purge(path):
@@ -102,6 +109,10 @@ def settle():
     if wait > 0:
         print(f"  (waiting {wait:.0f} s for freed inodes to age; see bench/bench.py)", flush=True)
         time.sleep(wait)
+    quiet = STARTED + QUIET_AFTER_BUILD - time.time()
+    if quiet > 0:
+        print(f"  (waiting {quiet:.0f} s after the build; see bench/bench.py)", flush=True)
+        time.sleep(quiet)
 
 
 def start_trash(work):
