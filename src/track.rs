@@ -338,11 +338,12 @@ impl<'r> Workspace<'r> {
             .map(|(rel, _)| self.repo.abs(rel))
             .collect();
         let mut pointers = find_pointers_except(&self.repo.root, &skip)?;
+        let suffix = format!(".{EXTENSION}");
         for (rel, listing) in targets.iter().zip(&listings) {
             let inside = listing
                 .iter()
                 .flatten()
-                .filter(|f| f.kind == Kind::File && f.rel.ends_with(&format!(".{EXTENSION}")));
+                .filter(|f| f.kind == Kind::File && f.rel.ends_with(&suffix));
             pointers.extend(inside.map(|f| format!("{rel}/{}", f.rel)));
         }
         let existing: Vec<Tracked> = pointers
