@@ -69,7 +69,8 @@ pub fn hint_for(err: &anyhow::Error) -> Option<String> {
             crate::report::ReportError,
             crate::gate::GateError,
             crate::remote::RemoteError,
-            crate::forge::github::ForgeError
+            crate::forge::github::ForgeError,
+            crate::workspace_path::UnsafePath
         );
     }
     if found.is_none() {

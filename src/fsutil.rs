@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use fs_err as fs;
 
@@ -70,47 +70,7 @@ pub fn remove_file_if_exists(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Why an untrusted relative path was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UnsafePath {
-    #[error("the path is empty")]
-    Empty,
-    #[error("`{0}` is absolute")]
-    Absolute(String),
-    #[error("`{0}` leaves its directory through `..`")]
-    ParentDir(String),
-    #[error("`{0}` is not a plain relative path")]
-    Odd(String),
-}
-
-/// Checks that a `/`-separated path from a pointer, manifest, lock file or
-/// remote stays below its base: relative, no `..`, no `.` tricks, no
-/// backslashes that Windows would read as separators.
-pub fn check_relative(path: &str) -> Result<PathBuf, UnsafePath> {
-    if path.is_empty() {
-        return Err(UnsafePath::Empty);
-    }
-    if path.starts_with('/') || path.contains('\\') || path.contains('\0') {
-        return Err(if path.starts_with('/') {
-            UnsafePath::Absolute(path.into())
-        } else {
-            UnsafePath::Odd(path.into())
-        });
-    }
-    let mut out = PathBuf::new();
-    for part in path.split('/') {
-        match part {
-            ".." => return Err(UnsafePath::ParentDir(path.into())),
-            "" | "." => return Err(UnsafePath::Odd(path.into())),
-            p => out.push(p),
-        }
-    }
-    // Belt and braces: the platform must agree that every component is normal.
-    if !out.components().all(|c| matches!(c, Component::Normal(_))) {
-        return Err(UnsafePath::Odd(path.into()));
-    }
-    Ok(out)
-}
+pub use crate::workspace_path::{check_relative, UnsafePath};
 
 /// A workspace path as the `/`-separated string used in manifests and state.
 pub fn to_slash(path: &Path) -> String {
@@ -138,27 +98,6 @@ mod tests {
             })
             .and_then(|v| u32::from_str_radix(&v, 8).ok())
             .unwrap_or(0o022)
-    }
-
-    #[test]
-    fn relative_paths_are_checked() {
-        assert!(check_relative("a/b.csv").is_ok());
-        assert_eq!(
-            check_relative("../x"),
-            Err(UnsafePath::ParentDir("../x".into()))
-        );
-        assert_eq!(
-            check_relative("a/../../x"),
-            Err(UnsafePath::ParentDir("a/../../x".into()))
-        );
-        assert_eq!(
-            check_relative("/etc/passwd"),
-            Err(UnsafePath::Absolute("/etc/passwd".into()))
-        );
-        assert!(check_relative("a//b").is_err());
-        assert!(check_relative("./a").is_err());
-        assert!(check_relative("a\\..\\b").is_err());
-        assert!(check_relative("").is_err());
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub mod state;
 pub mod track;
 pub mod walk;
 pub mod whole;
+pub mod workspace_path;
 
 use std::ffi::OsString;
 

@@ -24,6 +24,11 @@ pub enum ParamsError {
     Format { file: String },
     #[error("param `{key}` is not in `{file}`")]
     MissingKey { file: String, key: String },
+    #[error("params file `{file}`: {source}")]
+    Unsafe {
+        file: String,
+        source: crate::workspace_path::UnsafePath,
+    },
     #[error("reading `{file}`: {source}")]
     Io {
         file: String,
@@ -34,6 +39,7 @@ pub enum ParamsError {
 impl crate::error::Hint for ParamsError {
     fn hint(&self) -> Option<String> {
         Some(match self {
+            ParamsError::Unsafe { source, .. } => return source.hint(),
             ParamsError::Missing { file } => {
                 format!("create `{file}`, or remove the stage's `params:` entry for it")
             }
@@ -51,7 +57,15 @@ impl crate::error::Hint for ParamsError {
 
 /// Loads a params file (repo-relative `file`, read from `root`).
 pub fn load(root: &Path, file: &str) -> Result<Value, ParamsError> {
-    let text = match std::fs::read_to_string(root.join(file)) {
+    // Params files are named in mlci.yaml (untrusted): read only inside the
+    // workspace, never through a link out of it.
+    let abs = crate::workspace_path::WorkspacePath::new(file)
+        .and_then(|p| p.locate_for_read(root))
+        .map_err(|e| ParamsError::Unsafe {
+            file: file.to_string(),
+            source: e,
+        })?;
+    let text = match std::fs::read_to_string(abs) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ParamsError::Missing {

@@ -28,6 +28,7 @@ use crate::repo::{Repo, MLCI_DIR};
 use crate::state::{StatKey, StateDb};
 use crate::walk::{walk, Found, Kind};
 use crate::whole::Dir;
+use crate::workspace_path::{UnsafePath, WorkspacePath};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrackError {
@@ -57,6 +58,10 @@ pub enum TrackError {
     Conflicts { paths: Vec<String>, more: usize },
     #[error("`{target}` is not tracked by mlci (no {target}.{EXTENSION})")]
     NotTracked { target: String },
+    /// A path from data (a pointer, a manifest, `mlci.lock`, a run record)
+    /// that the workspace rule refuses; `file` is where it was read.
+    #[error("{file}: {source}")]
+    UnsafePath { file: String, source: UnsafePath },
     #[error(transparent)]
     Io(#[from] io::Error),
     #[error("git: {0}")]
@@ -98,6 +103,7 @@ impl Hint for TrackError {
             }
             TrackError::Pointer(e) => return e.hint(),
             TrackError::Cache(e) => return e.hint(),
+            TrackError::UnsafePath { source, .. } => return source.hint(),
             _ => return None,
         })
     }
@@ -107,7 +113,7 @@ impl Hint for TrackError {
 #[derive(Debug, Clone)]
 pub struct Tracked {
     pub pointer_rel: String,
-    pub target_rel: String,
+    pub target_rel: WorkspacePath,
     pub pointer: Pointer,
 }
 
@@ -242,7 +248,12 @@ pub fn tracked_from_text(pointer_rel: &str, text: &str) -> Result<Tracked, Track
         Some(i) => &pointer_rel[..i + 1],
         None => "",
     };
-    let target_rel = format!("{dir}{}", pointer.path);
+    let target_rel = WorkspacePath::new(&format!("{dir}{}", pointer.path)).map_err(|source| {
+        TrackError::UnsafePath {
+            file: pointer_rel.to_string(),
+            source,
+        }
+    })?;
     Ok(Tracked {
         pointer_rel: pointer_rel.to_string(),
         target_rel,
@@ -357,7 +368,7 @@ impl<'r> Workspace<'r> {
             {
                 return Err(TrackError::Overlap {
                     path: rel.clone(),
-                    other: t.target_rel.clone(),
+                    other: t.target_rel.to_string(),
                     pointer: t.pointer_rel.clone(),
                 });
             }
@@ -391,7 +402,14 @@ impl<'r> Workspace<'r> {
         listing: Option<Vec<Found>>,
         reporter: &dyn Reporter,
     ) -> Result<HashedTree, TrackError> {
-        let abs = self.repo.abs(rel);
+        // Whatever named it (a user, a stage's deps or outs), nothing is read
+        // into the cache through a link out of the workspace.
+        let abs = WorkspacePath::new(rel)
+            .and_then(|p| p.locate(&self.repo.root))
+            .map_err(|source| TrackError::UnsafePath {
+                file: rel.to_string(),
+                source,
+            })?;
         let meta = match abs.symlink_metadata() {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -624,7 +642,7 @@ impl<'r> Workspace<'r> {
         let abs = self.repo.abs(&t.target_rel);
         let cache = &self.repo.cache;
         let mut status = DataStatus {
-            path: t.target_rel.clone(),
+            path: t.target_rel.to_string(),
             pointer: t.pointer_rel.clone(),
             state: DataState::Unchanged,
             in_cache: cache.contains(&t.pointer.oid),
@@ -654,7 +672,7 @@ impl<'r> Workspace<'r> {
                 status.state = DataState::Modified;
             }
             let scanned = [Scanned {
-                rel: t.target_rel.clone(),
+                rel: t.target_rel.to_string(),
                 ..s
             }];
             self.record_scanned("", &scanned);
@@ -808,11 +826,10 @@ impl<'r> Workspace<'r> {
         conflicts: &mut Vec<String>,
         reporter: &dyn Reporter,
     ) -> Result<CheckoutPlan, TrackError> {
-        let abs = self.repo.abs(&t.target_rel);
-        ensure_inside(&self.repo.root, &abs, &t.target_rel)?;
+        let abs = self.locate(t)?;
         let cache = &self.repo.cache;
         let mut plan = CheckoutPlan {
-            target_rel: t.target_rel.clone(),
+            target_rel: t.target_rel.to_string(),
             root_abs: abs.clone(),
             writes: Vec::new(),
             deletes: Vec::new(),
@@ -867,7 +884,7 @@ impl<'r> Workspace<'r> {
                         self.record_scanned(
                             "",
                             &[Scanned {
-                                rel: t.target_rel.clone(),
+                                rel: t.target_rel.to_string(),
                                 ..s
                             }],
                         );
@@ -875,7 +892,7 @@ impl<'r> Workspace<'r> {
                         plan.writes
                             .push((String::new(), t.pointer.oid.digest, t.pointer.size));
                     } else {
-                        conflicts.push(t.target_rel.clone());
+                        conflicts.push(t.target_rel.to_string());
                     }
                 }
             }
@@ -925,7 +942,7 @@ impl<'r> Workspace<'r> {
                 if replaceable(s.digest) {
                     plan.remove_root = true;
                 } else {
-                    conflicts.push(t.target_rel.clone());
+                    conflicts.push(t.target_rel.to_string());
                 }
                 Vec::new()
             }
@@ -1142,6 +1159,17 @@ impl<'r> Workspace<'r> {
         }))
     }
 
+    /// Where `t`'s data is, checked now against symbolic links in the way
+    /// (a pointer is untrusted input).
+    fn locate(&self, t: &Tracked) -> Result<PathBuf, TrackError> {
+        t.target_rel
+            .locate(&self.repo.root)
+            .map_err(|source| TrackError::UnsafePath {
+                file: t.pointer_rel.clone(),
+                source,
+            })
+    }
+
     /// `mlci remove`: stops tracking (deletes the pointer and the
     /// `.gitignore` entry) but keeps the data in the workspace and cache.
     pub fn remove(&mut self, t: &Tracked) -> Result<(), TrackError> {
@@ -1150,7 +1178,7 @@ impl<'r> Workspace<'r> {
         if let Some(parent) = pointer_abs.parent() {
             crate::fsutil::sync_dir(parent);
         }
-        let target_abs = self.repo.abs(&t.target_rel);
+        let target_abs = self.locate(t)?;
         if let (Some(parent), Some(name)) = (target_abs.parent(), target_abs.file_name()) {
             gitignore::remove_entry(parent, &name.to_string_lossy())?;
         }
@@ -1273,29 +1301,6 @@ fn manifest_of(scanned: &[Scanned]) -> Option<Manifest> {
         })
         .collect::<Option<Vec<_>>>()?;
     Some(Manifest::from_entries(entries))
-}
-
-/// Refuses a target whose existing parent directories lead out of the
-/// repository through a symlink (a pointer is untrusted input).
-fn ensure_inside(root: &Path, abs: &Path, rel: &str) -> Result<(), TrackError> {
-    let mut existing = abs.parent();
-    while let Some(p) = existing {
-        if p.exists() {
-            let canon = fs_err::canonicalize(p)?;
-            if !canon.starts_with(root) {
-                return Err(TrackError::Pointer(PointerError::Invalid {
-                    file: PathBuf::from(format!("{rel}.{EXTENSION}")),
-                    line: None,
-                    message: format!(
-                        "`{rel}` leads outside the repository through a symbolic link"
-                    ),
-                }));
-            }
-            return Ok(());
-        }
-        existing = p.parent();
-    }
-    Ok(())
 }
 
 /// Groups statuses for display: pointer -> status.

@@ -112,11 +112,19 @@ pub fn fetch(
         Ok(_) if run_cache && targets.is_empty() => {
             sync::fetch_run_records(&rt, remote, jobs, &repo.cache, &mut known)
         }
-        _ => Ok(0),
+        _ => Ok((0, Vec::new())),
     };
     known.save()?;
     let (summary, lost) = result?;
-    let records = records?;
+    let (records, rejected) = records?;
+    if !rejected.is_empty() {
+        ctx.printer.warn(&format!(
+            "ignored {} malformed run record(s) on remote `{}` (a path outside the stage's outs, or not a record): {}",
+            rejected.len(),
+            remote.name,
+            rejected.join(", ")
+        ));
+    }
     ctx.printer.info(&format!(
         "fetched {} object(s) ({}) from `{}`{}",
         summary.objects,

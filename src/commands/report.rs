@@ -16,6 +16,7 @@ use super::Ctx;
 use crate::metrics::RevReader;
 use crate::plots::{is_image, lines, mermaid, parse_records, svg};
 use crate::repo::Repo;
+use crate::workspace_path::WorkspacePath;
 
 /// Render the Markdown report: what changed in metrics and params between
 /// two revisions, and which stages are stale and why.
@@ -198,12 +199,28 @@ pub fn build(
         },
         precision,
     };
-    let configured = pipeline
+    // `report.template` comes from mlci.yaml, which a pull request controls:
+    // a checked workspace path, read only inside the workspace. `--template`
+    // is the invoking workflow's own choice and is taken as given.
+    let configured = match pipeline
         .report
         .as_ref()
         .and_then(|r| r.get("template"))
         .and_then(|t| t.as_str())
-        .map(|t| repo.root.join(t));
+    {
+        Some(t) => Some(
+            WorkspacePath::new(t)
+                .and_then(|p| p.locate_for_read(&repo.root))
+                .map_err(|e| {
+                    let file = pipeline.source.as_deref().unwrap_or("mlci.yaml");
+                    crate::error::hinted(
+                        format!("{file}: `report.template`: {e}"),
+                        "name a template file inside the repository, e.g. `report.template: .github/report.md.j2`",
+                    )
+                })?,
+        ),
+        None => None,
+    };
     let (name, source) = match template.as_ref().map(|t| ctx.cwd.join(t)).or(configured) {
         Some(path) => {
             let text = fs_err::read_to_string(&path)?;

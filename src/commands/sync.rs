@@ -110,7 +110,7 @@ pub fn shallow(tracked: &[Tracked]) -> Vec<Group> {
         }
         let oid = t.pointer.oid;
         out.push(Group {
-            label: t.target_rel.clone(),
+            label: t.target_rel.to_string(),
             root: oid,
             size: t.pointer.size,
             nfiles: t.pointer.nfiles,
@@ -163,6 +163,9 @@ pub fn local_run_records(cache: &Cache) -> (Vec<String>, Vec<Oid>) {
                 shard.file_name().to_string_lossy(),
                 e.file_name().to_string_lossy()
             );
+            if runcache::parse_record_key(&key).is_none() {
+                continue;
+            }
             let Some(record) = std::fs::read(e.path())
                 .ok()
                 .and_then(|b| serde_json::from_slice::<runcache::Record>(&b).ok())
@@ -246,27 +249,32 @@ pub fn fetch_groups(
     Ok((total, lost.into_iter().collect()))
 }
 
-/// Fetches the run records the remote has and the cache lacks.
+/// Fetches the run records the remote has and the cache lacks. Returns how
+/// many arrived and the keys of those refused as malformed (a record whose
+/// paths fail the workspace rule is never kept).
 pub fn fetch_run_records(
     rt: &tokio::runtime::Runtime,
     remote: &Remote,
     jobs: usize,
     cache: &Cache,
     known: &mut Known,
-) -> Result<usize, RemoteError> {
+) -> Result<(usize, Vec<String>), RemoteError> {
     if !remote.can_list() {
         // HTTP remotes cannot be listed: only objects named by pointers
         // come from them.
-        return Ok(0);
+        return Ok((0, Vec::new()));
     }
     let keys = rt.block_on(remote.list(RUNS_PREFIX))?;
+    // A listed key names a local file below the cache: only keys of exactly
+    // the record shape are taken, rebuilt from their digest.
     let wants: Vec<transfer::Want> = keys
-        .into_iter()
-        .filter(|k| !cache.root().join(k).exists())
-        .map(transfer::Want::record)
+        .iter()
+        .filter_map(|k| runcache::parse_record_key(k))
+        .map(|d| transfer::Want::record(&d))
+        .filter(|w| !cache.root().join(&w.key).exists())
         .collect();
     if wants.is_empty() {
-        return Ok(0);
+        return Ok((0, Vec::new()));
     }
     let s = rt.block_on(transfer::download(
         remote,
@@ -276,7 +284,7 @@ pub fn fetch_run_records(
         known,
         &crate::progress::Silent,
     ))?;
-    Ok(s.objects)
+    Ok((s.objects, s.missing))
 }
 
 /// A remote as the source of run-cache outputs during `repro`: a stage

@@ -14,6 +14,7 @@ use serde_json::Value as Json;
 
 use crate::config::yaml::{self, YamlError};
 use crate::error::Hint;
+use crate::workspace_path::WorkspacePath;
 
 pub const MLCI_YAML: &str = "mlci.yaml";
 pub const DVC_YAML: &str = "dvc.yaml";
@@ -129,8 +130,8 @@ struct FileWire {
 /// What a stage writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
-    /// Repo-relative, `/`-separated.
-    pub path: String,
+    /// Repo-relative, `/`-separated, checked.
+    pub path: WorkspacePath,
     pub cache: bool,
     pub persist: bool,
     pub kind: OutKind,
@@ -159,7 +160,7 @@ pub struct Stage {
     pub cmd: Vec<String>,
     /// Repo-relative working directory ("" for the root).
     pub wdir: String,
-    pub deps: Vec<String>,
+    pub deps: Vec<WorkspacePath>,
     pub outs: Vec<Output>,
     pub params: Vec<ParamDep>,
     pub frozen: bool,
@@ -615,7 +616,7 @@ impl Loader<'_> {
             .deps
             .iter()
             .flatten()
-            .map(|d| path(d))
+            .map(|d| path(d).map(checked))
             .collect::<Result<Vec<_>, _>>()?;
         let mut outs = Vec::new();
         for (specs, kind) in [(&wire.outs, OutKind::Out), (&wire.metrics, OutKind::Metric)] {
@@ -630,7 +631,7 @@ impl Loader<'_> {
                 };
                 // As in DVC, metrics are cached unless `cache: false`.
                 outs.push(Output {
-                    path: path(&raw)?,
+                    path: checked(path(&raw)?),
                     cache: flags.cache.unwrap_or(true),
                     persist: flags.persist.unwrap_or(false),
                     kind,
@@ -676,7 +677,7 @@ impl Loader<'_> {
                 }],
             });
             outs.push(Output {
-                path: file,
+                path: checked(file),
                 cache: flags.cache.unwrap_or(true),
                 persist: flags.persist.unwrap_or(false),
                 kind: OutKind::Plot,
@@ -784,8 +785,21 @@ impl Loader<'_> {
                 p => parts.push(p),
             }
         }
-        Ok(parts.join("/"))
+        let joined = parts.join("/");
+        if joined.is_empty() {
+            return Ok(joined);
+        }
+        // The one workspace rule: no `.git`, no `.mlci/`, nothing git
+        // cannot ignore exactly.
+        WorkspacePath::new(&joined)
+            .map(String::from)
+            .map_err(|e| e.to_string())
     }
+}
+
+/// A path [`Loader::resolve_path`] returned (and so checked), as the type.
+fn checked(path: String) -> WorkspacePath {
+    WorkspacePath::new(&path).expect("resolve_path checks every path it returns")
 }
 
 /// A params file that does not load, as a pipeline error naming that file.
@@ -1050,7 +1064,7 @@ mod tests {
         assert_eq!(
             s.outs[0],
             Output {
-                path: "models/m.bin".into(),
+                path: crate::workspace_path::WorkspacePath::new("models/m.bin").unwrap(),
                 cache: true,
                 persist: false,
                 kind: OutKind::Out
@@ -1059,7 +1073,7 @@ mod tests {
         assert_eq!(
             s.outs[1],
             Output {
-                path: "cache.db".into(),
+                path: crate::workspace_path::WorkspacePath::new("cache.db").unwrap(),
                 cache: false,
                 persist: true,
                 kind: OutKind::Out

@@ -141,7 +141,12 @@ impl<'a> RevReader<'a> {
     pub fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, MetricsError> {
         let id = match &self.rev {
             Rev::Workspace => {
-                return match std::fs::read(self.root.join(path)) {
+                // Paths come from mlci.yaml (the pull request): read only
+                // inside the workspace, never through a link out of it.
+                let abs = crate::workspace_path::WorkspacePath::new(path)
+                    .and_then(|p| p.locate_for_read(self.root))
+                    .map_err(|e| self.read_err(path, e))?;
+                return match std::fs::read(abs) {
                     Ok(b) => Ok(Some(b)),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                     Err(e) => Err(self.read_err(path, e)),
@@ -233,7 +238,7 @@ pub fn metric_files(p: &Pipeline) -> Vec<String> {
             s.outs
                 .iter()
                 .filter(|o| o.kind == OutKind::Metric)
-                .map(|o| o.path.clone())
+                .map(|o| o.path.to_string())
         })
         .chain(p.metrics.iter().cloned())
         .collect();

@@ -68,9 +68,9 @@ impl Dag {
                             a: a.name.clone(),
                             b: b.name.clone(),
                             path: if oa.path.len() <= ob.path.len() {
-                                oa.path.clone()
+                                oa.path.to_string()
                             } else {
-                                ob.path.clone()
+                                ob.path.to_string()
                             },
                         });
                     }

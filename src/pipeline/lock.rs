@@ -14,7 +14,8 @@ use serde_json::Value as Json;
 
 use crate::cache::Oid;
 use crate::config::yaml::{self, YamlError};
-use crate::fsutil::{check_relative, write_atomic};
+use crate::fsutil::write_atomic;
+use crate::workspace_path::WorkspacePath;
 
 pub const LOCK_FILE: &str = "mlci.lock";
 const SCHEMA: &str = "1";
@@ -23,7 +24,9 @@ const SCHEMA: &str = "1";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockEntry {
-    pub path: String,
+    /// Checked when parsed: a lock file or run record naming a path outside
+    /// the workspace does not parse.
+    pub path: WorkspacePath,
     pub sha256: String,
     pub size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,8 +80,6 @@ pub struct LockFile {
 pub enum LockFileError {
     #[error(transparent)]
     Yaml(#[from] YamlError),
-    #[error("{LOCK_FILE}: stage `{stage}`: unsafe path: {message}")]
-    UnsafePath { stage: String, message: String },
     #[error("{LOCK_FILE}: {0}")]
     Io(std::io::Error),
 }
@@ -110,15 +111,8 @@ impl LockFile {
             return Ok(LockFile::default());
         }
         let lock: LockFile = yaml::parse(text, Path::new(LOCK_FILE))?;
-        // Paths from a lock file are untrusted (it arrives through git).
-        for (name, stage) in &lock.stages {
-            for e in stage.deps.iter().chain(&stage.outs) {
-                check_relative(&e.path).map_err(|err| LockFileError::UnsafePath {
-                    stage: name.clone(),
-                    message: err.to_string(),
-                })?;
-            }
-        }
+        // Paths from a lock file are untrusted (it arrives through git):
+        // `WorkspacePath` checks each one as it is parsed.
         Ok(lock)
     }
 
@@ -161,7 +155,7 @@ mod tests {
 
     fn entry(path: &str) -> LockEntry {
         LockEntry {
-            path: path.into(),
+            path: WorkspacePath::new(path).unwrap(),
             sha256: "0".repeat(64),
             size: 1,
             nfiles: None,
@@ -209,6 +203,16 @@ mod tests {
     fn unsafe_paths_are_refused() {
         let text = format!("schema: '1'\nstages:\n  s:\n    cmd: x\n    outs:\n    - path: ../x\n      sha256: {}\n      size: 1\n", "0".repeat(64));
         let e = LockFile::parse(&text).unwrap_err().to_string();
-        assert!(e.contains("stage `s`") && e.contains(".."), "{e}");
+        assert_eq!(
+            e,
+            "mlci.lock:6:7: stages.s.outs[0]: `../x` leaves its directory through `..`"
+        );
+        let e = LockFile::parse(&text.replace("../x", ".git/config"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "mlci.lock:6:7: stages.s.outs[0]: `.git/config` is inside .git/, which git manages itself"
+        );
     }
 }

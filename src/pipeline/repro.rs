@@ -283,7 +283,7 @@ pub fn repro(
                 }
                 prepare_outs(&root, stage).map_err(|source| ReproError::Track {
                     stage: stage.name.clone(),
-                    source: source.into(),
+                    source,
                 })?;
                 events.event(Event::Running {
                     stage: &stage.name,
@@ -389,9 +389,21 @@ fn judge(
 
 /// Deletes the outputs a stage rewrites (not `persist` ones) and creates
 /// their parent directories.
-fn prepare_outs(root: &Path, stage: &Stage) -> std::io::Result<()> {
-    for o in &stage.outs {
-        let p = root.join(&o.path);
+/// Each out is located (its directories resolved) right before the delete,
+/// so a symbolic link in the way that leads out of the workspace stops the
+/// stage before anything is touched.
+fn prepare_outs(root: &Path, stage: &Stage) -> Result<(), TrackError> {
+    let located = stage
+        .outs
+        .iter()
+        .map(|o| {
+            o.path.locate(root).map_err(|source| TrackError::UnsafePath {
+                file: "outs".into(),
+                source,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (o, p) in stage.outs.iter().zip(located) {
         if !o.persist {
             match std::fs::symlink_metadata(&p) {
                 Ok(m) if m.is_dir() => {
@@ -502,7 +514,7 @@ fn try_restore(
     source: Option<&dyn runcache::ObjectSource>,
 ) -> Result<bool, TrackError> {
     let key = runcache::key(stage, inputs);
-    let Some(record) = runcache::lookup(&ws.repo.cache, &key) else {
+    let Some(record) = runcache::lookup(&ws.repo.cache, &key, stage) else {
         return Ok(false);
     };
     if let Some(source) = source {
@@ -545,7 +557,7 @@ fn write_lock(
             Err(TrackError::NotFound { .. }) => {
                 return Err(ReproError::OutNotCreated {
                     stage: stage.name.clone(),
-                    path: o.path.clone(),
+                    path: o.path.to_string(),
                 })
             }
             Err(source) => {
@@ -563,7 +575,13 @@ fn write_lock(
             nfiles: tree.nfiles,
         });
         if o.cache {
-            let p = root.join(&o.path);
+            let p = o.path.locate(root).map_err(|source| ReproError::Track {
+                stage: stage.name.clone(),
+                source: TrackError::UnsafePath {
+                    file: "outs".into(),
+                    source,
+                },
+            })?;
             if let (Some(parent), Some(name)) = (p.parent(), p.file_name()) {
                 gitignore::add_entry(parent, &name.to_string_lossy()).map_err(|e| {
                     ReproError::Track {

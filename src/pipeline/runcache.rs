@@ -67,20 +67,57 @@ pub fn key(stage: &Stage, inputs: &Inputs) -> Digest {
 }
 
 fn record_path(cache: &Cache, key: &Digest) -> PathBuf {
-    let hex = key.to_hex();
-    cache.root().join("runs").join(&hex[..2]).join(&hex[2..])
+    cache.root().join(record_key(key))
 }
 
-/// The recorded outputs of an identical earlier run, if any.
-pub fn lookup(cache: &Cache, key: &Digest) -> Option<Record> {
+/// The key of a run record, the same below the cache root and on a remote:
+/// `runs/<ab>/<cdef…>`.
+pub fn record_key(key: &Digest) -> String {
+    let hex = key.to_hex();
+    format!("runs/{}/{}", &hex[..2], &hex[2..])
+}
+
+/// The recorded outputs of an identical earlier run of `stage`, if any.
+///
+/// Records travel through remotes, so they are untrusted: a record is used
+/// only when it names exactly the stage's declared outs (each once, each a
+/// checked [`crate::workspace_path::WorkspacePath`] by parsing), so a
+/// poisoned record can restore nothing the stage does not write anyway.
+pub fn lookup(cache: &Cache, key: &Digest, stage: &Stage) -> Option<Record> {
     let bytes = std::fs::read(record_path(cache, key)).ok()?;
     let record: Record = serde_json::from_slice(&bytes).ok()?;
-    // Untrusted like any cache content: paths must stay relative.
-    record
-        .outs
-        .iter()
-        .all(|o| crate::fsutil::check_relative(&o.path).is_ok() && o.oid().is_some())
-        .then_some(record)
+    names_declared_outs(&record, stage).then_some(record)
+}
+
+/// Whether `record` names each of `stage`'s outs exactly once and nothing
+/// else, every one with a valid object id.
+pub fn names_declared_outs(record: &Record, stage: &Stage) -> bool {
+    let mut declared: Vec<&str> = stage.outs.iter().map(|o| o.path.as_str()).collect();
+    let mut named: Vec<&str> = record.outs.iter().map(|o| o.path.as_str()).collect();
+    declared.sort_unstable();
+    named.sort_unstable();
+    declared == named && record.outs.iter().all(|o| o.oid().is_some())
+}
+
+/// Whether `bytes` parse as a run record (every out path a checked
+/// workspace path): what a download must hold before it is kept.
+pub fn is_record(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<Record>(bytes).is_ok()
+}
+
+/// The key digest a remote or cache key names, when it has exactly the
+/// shape `runs/<2 hex>/<62 hex>`; anything else a remote lists is ignored
+/// (a listed key becomes a local path, so its shape is checked first).
+pub fn parse_record_key(key: &str) -> Option<Digest> {
+    let rest = key.strip_prefix("runs/")?;
+    let (shard, tail) = rest.split_once('/')?;
+    let hex = |s: &str, n: usize| {
+        s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    if !hex(shard, 2) || !hex(tail, 62) {
+        return None;
+    }
+    format!("{shard}{tail}").parse().ok()
 }
 
 pub fn save(cache: &Cache, key: &Digest, outs: &[LockEntry]) -> std::io::Result<()> {

@@ -167,7 +167,7 @@ pub fn current_inputs(
                 if !produced {
                     return Err(StageStatusError::MissingDep {
                         stage: stage.name.clone(),
-                        dep: dep.clone(),
+                        dep: dep.to_string(),
                         hint: missing_dep_hint(&root, dep),
                     });
                 }
@@ -240,14 +240,14 @@ pub fn reasons(
     for dep in &stage.deps {
         let now = inputs.deps.iter().find(|e| &e.path == dep);
         match (old.get(dep.as_str()), now) {
-            (_, None) => out.push(Reason::DepMissing { path: dep.clone() }),
+            (_, None) => out.push(Reason::DepMissing { path: dep.to_string() }),
             (None, Some(n)) => out.push(Reason::DepChanged {
-                path: dep.clone(),
+                path: dep.to_string(),
                 old: None,
                 new: Some(n.sha256.clone()),
             }),
             (Some(o), Some(n)) if o.sha256 != n.sha256 => out.push(Reason::DepChanged {
-                path: dep.clone(),
+                path: dep.to_string(),
                 old: Some(o.sha256.clone()),
                 new: Some(n.sha256.clone()),
             }),
@@ -288,12 +288,12 @@ pub fn reasons(
                     != Some(tree.oid.to_string().as_str())
                 {
                     out.push(Reason::OutModified {
-                        path: o.path.clone(),
+                        path: o.path.to_string(),
                     });
                 }
             }
             Err(TrackError::NotFound { .. }) => out.push(Reason::OutMissing {
-                path: o.path.clone(),
+                path: o.path.to_string(),
             }),
             Err(source) => {
                 return Err(StageStatusError::Track {

@@ -163,11 +163,9 @@ fn fetch_one(
     let size = file.metadata().map_err(fail)?.len();
     let Some(oid) = want.oid else {
         let bytes = crate::copy::read_all(file, size).map_err(fail)?;
-        if serde_json::from_slice::<crate::pipeline::runcache::Record>(&bytes).is_err() {
-            return Err(RemoteError::BadRecord {
-                remote: remote.name.clone(),
-                key: key.clone(),
-            });
+        if !crate::pipeline::runcache::is_record(&bytes) {
+            // Not kept, reported by the caller as a rejected record.
+            return Ok(None);
         }
         let dest = cache.root().join(key);
         fs_err::create_dir_all(dest.parent().expect("keys have a parent"))?;

@@ -72,8 +72,6 @@ pub enum RemoteError {
         key: String,
         actual: String,
     },
-    #[error("remote `{remote}`: run record `{key}` is malformed; it was not used")]
-    BadRecord { remote: String, key: String },
     #[error("remote `{remote}` ({url}) is read-only")]
     ReadOnly { remote: String, url: String },
     #[error("local cache: {0}")]

@@ -255,9 +255,11 @@ impl Want {
             size,
         }
     }
-    pub fn record(key: String) -> Want {
+    /// A run record, named by its key digest: the remote's listing never
+    /// becomes a local path itself.
+    pub fn record(digest: &crate::hash::Digest) -> Want {
         Want {
-            key,
+            key: crate::pipeline::runcache::record_key(digest),
             oid: None,
             size: None,
         }
@@ -331,11 +333,9 @@ async fn download_one<'w>(
             Err(e) if not_found(&e) => return Ok((want, None)),
             Err(e) => return Err(remote.error("downloading", key, e)),
         };
-        if serde_json::from_slice::<crate::pipeline::runcache::Record>(&bytes).is_err() {
-            return Err(RemoteError::BadRecord {
-                remote: remote.name.clone(),
-                key: key.clone(),
-            });
+        if !crate::pipeline::runcache::is_record(&bytes) {
+            // Not kept, reported by the caller as a rejected record.
+            return Ok((want, None));
         }
         let path = cache.root().join(key);
         if let Some(dir) = path.parent() {
