@@ -101,6 +101,79 @@ impl ActionEnv {
 }
 
 /// The workflow command that hides `secret` in every later log line.
+/// Whether this process runs as a step of GitHub Actions.
+pub fn in_actions() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+/// Variables of a GitHub Actions runner that a stage command does not
+/// inherit unless the invoking workflow opts in: the publishing token and
+/// the files through which a step sets outputs, environment and `PATH` for
+/// later steps, and the runtime tokens of the Actions services.
+pub const WITHHELD_FROM_STAGES: &[&str] = &[
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "GITHUB_OUTPUT",
+    "GITHUB_ENV",
+    "GITHUB_PATH",
+    "GITHUB_STATE",
+    "GITHUB_STEP_SUMMARY",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_RUNTIME_URL",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "ACTIONS_CACHE_URL",
+    "ACTIONS_RESULTS_URL",
+];
+
+/// The environment variable with which a workflow lets stages see what
+/// [`WITHHELD_FROM_STAGES`] lists (`1` or `true`). It is read from the
+/// invocation's environment only, never from a file a pull request controls.
+pub const PASS_ENV_VAR: &str = "MLCI_STAGES_SEE_CI_SECRETS";
+
+/// What a stage command must not inherit, given the `--stages-see-ci-secrets`
+/// flag and [`PASS_ENV_VAR`].
+pub fn withheld_env(opt_in: bool) -> Vec<String> {
+    let env_opt_in = std::env::var(PASS_ENV_VAR).is_ok_and(|v| v == "1" || v == "true");
+    if opt_in || env_opt_in {
+        return Vec::new();
+    }
+    WITHHELD_FROM_STAGES.iter().map(|s| s.to_string()).collect()
+}
+
+/// A `::stop-commands::` fence: lines printed between [`StopCommands::start`]
+/// and [`StopCommands::end`] are not run as workflow commands by the runner.
+/// The token is fresh and random per fence, so text inside cannot end it.
+pub struct StopCommands {
+    token: String,
+}
+
+impl StopCommands {
+    pub fn new() -> StopCommands {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).expect("the OS random source works");
+        StopCommands {
+            token: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+
+    /// The line that opens the fence.
+    pub fn start(&self) -> String {
+        format!("::stop-commands::{}", self.token)
+    }
+
+    /// The line that closes it.
+    pub fn end(&self) -> String {
+        format!("::{}::", self.token)
+    }
+}
+
+impl Default for StopCommands {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 pub fn mask(secret: &str) -> String {
     format!("::add-mask::{secret}")
 }

@@ -34,6 +34,7 @@ pub mod progress;
 pub mod remote;
 pub mod repo;
 pub mod report;
+pub mod secrets;
 pub mod state;
 pub mod track;
 pub mod walk;

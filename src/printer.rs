@@ -7,10 +7,15 @@
 
 use std::io::{self, IsTerminal, Write};
 
+use crate::secrets::Secrets;
+
+/// Every line passes through [`Secrets::scrub`] on its way out, so no error
+/// or report can print a credential from the environment or a `--token`.
 pub struct Printer {
     quiet: bool,
     color: bool,
     tty: bool,
+    secrets: Secrets,
 }
 
 impl Printer {
@@ -21,7 +26,14 @@ impl Printer {
             quiet,
             color: tty && !no_color,
             tty,
+            secrets: Secrets::from_env(),
         }
+    }
+
+    /// The secrets this printer masks; commands add the ones they learn
+    /// (`--token`, a remote's credentials) and scrub what they publish.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     /// Whether progress bars may be drawn.
@@ -31,6 +43,7 @@ impl Printer {
 
     /// Writes data to stdout (never suppressed by `--quiet`).
     pub fn data(&self, text: &str) -> io::Result<()> {
+        let text = self.secrets.scrub(text);
         let mut out = io::stdout().lock();
         out.write_all(text.as_bytes())?;
         if !text.ends_with('\n') {
@@ -42,12 +55,12 @@ impl Printer {
     /// An informational message on stderr.
     pub fn info(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{text}");
+            eprintln!("{}", self.secrets.scrub(text));
         }
     }
 
     pub fn warn(&self, text: &str) {
-        eprintln!("{} {text}", self.paint("warning:", "33"));
+        eprintln!("{} {}", self.paint("warning:", "33"), self.secrets.scrub(text));
     }
 
     /// Prints an error with its causes and its hint, uv-style.
@@ -56,7 +69,7 @@ impl Printer {
         let mut last = String::new();
         if let Some(head) = chain.next() {
             last = head.to_string();
-            eprintln!("{} {last}", self.paint("error:", "31;1"));
+            eprintln!("{} {}", self.paint("error:", "31;1"), self.secrets.scrub(&last));
         }
         for cause in chain {
             // Many errors quote their source in their own message; print
@@ -65,11 +78,11 @@ impl Printer {
             if last.contains(&text) {
                 continue;
             }
-            eprintln!("  {} {text}", self.paint("caused by:", "2"));
+            eprintln!("  {} {}", self.paint("caused by:", "2"), self.secrets.scrub(&text));
             last = text;
         }
         if let Some(hint) = crate::error::hint_for(err) {
-            eprintln!("{} {hint}", self.paint("hint:", "36;1"));
+            eprintln!("{} {}", self.paint("hint:", "36;1"), self.secrets.scrub(&hint));
         }
     }
 

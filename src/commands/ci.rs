@@ -53,6 +53,11 @@ pub struct CiArgs {
     /// Do not restore stage outputs from the run cache.
     #[arg(long)]
     pub no_run_cache: bool,
+    /// Let stage commands inherit the publishing token and the runner's
+    /// command files (GITHUB_TOKEN, GITHUB_OUTPUT, GITHUB_ENV, …), which
+    /// they do not see by default. Also MLCI_STAGES_SEE_CI_SECRETS=1.
+    #[arg(long)]
+    pub stages_see_ci_secrets: bool,
     /// Do not fetch data and run records from the remote before repro.
     #[arg(long)]
     pub no_pull: bool,
@@ -216,6 +221,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
         no_repro,
         jobs,
         no_run_cache,
+        stages_see_ci_secrets,
         no_pull,
         no_push,
         remote,
@@ -232,6 +238,9 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
         publish_from,
     } = args;
     let action = ActionEnv::from_env();
+    if let Some(t) = &token {
+        ctx.printer.secrets().add(t);
+    }
     if let (Some(_), Some(t)) = (&action, &token) {
         // Before anything could print it.
         ctx.printer.data(&crate::action::mask(t))?;
@@ -303,14 +312,22 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
             }
             _ => None,
         };
-        let opts = ReproOptions {
+        let mut opts = ReproOptions {
             jobs,
             run_cache: !no_run_cache,
             objects: source.clone().map(|s| s as Arc<dyn ObjectSource>),
             ..Default::default()
         };
+        // `mlci ci` withholds the runner's secrets from stages everywhere,
+        // not only in Actions: it is the job that holds a publishing token.
+        opts.withheld_env = crate::action::withheld_env(stages_see_ci_secrets);
         let mut ws = Workspace::open(&repo);
-        let result = repro(&mut ws, &pipeline, &opts, &collect, &interrupted);
+        let result = super::repro::run_fenced(
+            ctx.printer,
+            &mut opts,
+            stages_see_ci_secrets,
+            |opts| repro(&mut ws, &pipeline, opts, &collect, &interrupted),
+        )?;
         ws.finish()?;
         if let Some(s) = &source {
             s.finish()?;
@@ -379,7 +396,16 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
     if let Some(built) = &built {
         let results = built.gates.as_deref().unwrap_or(&[]);
         gate_failed = results.iter().any(|r| !r.passed);
-        ctx.printer.data(&built.text)?;
+        // The report holds text from the pull request: in Actions it is
+        // fenced, so no line of it runs as a workflow command.
+        if in_actions {
+            let fence = crate::action::StopCommands::new();
+            ctx.printer.data(&fence.start())?;
+            ctx.printer.data(&built.text)?;
+            ctx.printer.data(&fence.end())?;
+        } else {
+            ctx.printer.data(&built.text)?;
+        }
         let path = match report_file {
             Some(p) => ctx.cwd.join(p),
             None => match std::env::var("RUNNER_TEMP") {

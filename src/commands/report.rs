@@ -237,7 +237,13 @@ pub fn build(
             DEFAULT_TEMPLATE.to_string(),
         ),
     };
-    let text = render(&name, &source, &context)?;
+    // Whatever reached the report (a metric value, a plot label), no
+    // credential of this process leaves in it.
+    let text = ctx
+        .printer
+        .secrets()
+        .scrub(&render(&name, &source, &context)?)
+        .into_owned();
     Ok(Built {
         text,
         gates: gate_results,

@@ -53,6 +53,32 @@ pub struct ReproArgs {
     /// The remote for `--pull`.
     #[arg(short, long, value_name = "NAME", requires = "pull")]
     pub remote: Option<String>,
+    /// In GitHub Actions, let stage commands inherit the publishing token
+    /// and the runner's command files (GITHUB_TOKEN, GITHUB_OUTPUT,
+    /// GITHUB_ENV, …), which they do not see by default. Also
+    /// MLCI_STAGES_SEE_CI_SECRETS=1.
+    #[arg(long)]
+    pub stages_see_ci_secrets: bool,
+}
+
+/// Runs the stages with what a CI runner must not hand to pull-request code
+/// withheld, and their output fenced with `::stop-commands::` in GitHub
+/// Actions so nothing a stage prints runs as a workflow command.
+pub fn run_fenced<T>(
+    printer: &Printer,
+    opts: &mut ReproOptions,
+    opt_in: bool,
+    run: impl FnOnce(&ReproOptions) -> T,
+) -> std::io::Result<T> {
+    if !crate::action::in_actions() {
+        return Ok(run(opts));
+    }
+    opts.withheld_env = crate::action::withheld_env(opt_in);
+    let fence = crate::action::StopCommands::new();
+    printer.data(&fence.start())?;
+    let out = run(opts);
+    printer.data(&fence.end())?;
+    Ok(out)
 }
 
 /// Prints repro's progress (shared with `mlci ci`).
@@ -120,6 +146,7 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<u8> {
         no_run_cache,
         pull,
         remote,
+        stages_see_ci_secrets,
     } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let _lock = repo.lock()?;
@@ -141,7 +168,7 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<u8> {
     } else {
         None
     };
-    let opts = ReproOptions {
+    let mut opts = ReproOptions {
         targets,
         force,
         dry_run,
@@ -152,17 +179,20 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<u8> {
         objects: source
             .clone()
             .map(|s| s as Arc<dyn crate::pipeline::runcache::ObjectSource>),
+        withheld_env: Vec::new(),
     };
     let mut ws = Workspace::open(&repo);
-    let result = repro(
-        &mut ws,
-        &pipeline,
-        &opts,
-        &Printing {
-            printer: ctx.printer,
-        },
-        &interrupted,
-    );
+    let result = run_fenced(ctx.printer, &mut opts, stages_see_ci_secrets, |opts| {
+        repro(
+            &mut ws,
+            &pipeline,
+            opts,
+            &Printing {
+                printer: ctx.printer,
+            },
+            &interrupted,
+        )
+    })?;
     ws.finish()?;
     if let Some(s) = &source {
         s.finish()?;

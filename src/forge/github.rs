@@ -203,7 +203,8 @@ impl GitHub {
                 .ok()
                 .and_then(|v| v["message"].as_str().map(str::to_string))
                 .unwrap_or_else(|| answer.body.chars().take(300).collect());
-            let message = self.scrub(&message);
+            // Scrubbed once whole, detail list included.
+            let message = self.scrub(&format!("{message}{}", errors_detail(&answer.body)));
             return Err(if answer.status == StatusCode::FORBIDDEN {
                 ForgeError::Forbidden {
                     method,
@@ -215,7 +216,7 @@ impl GitHub {
                     status: answer.status,
                     method,
                     path: path.to_string(),
-                    message: format!("{message}{}", errors_detail(&answer.body)),
+                    message,
                 }
             });
         }

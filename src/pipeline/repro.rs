@@ -41,6 +41,9 @@ pub struct ReproOptions {
     /// Where to get outputs a run record names but the cache lacks (a
     /// remote), so a stage computed on another machine is restored.
     pub objects: Option<std::sync::Arc<dyn runcache::ObjectSource>>,
+    /// Environment variables stage commands do not inherit (the command
+    /// layer withholds the CI runner's publishing token and command files).
+    pub withheld_env: Vec<String>,
 }
 
 /// What happened to one stage.
@@ -293,8 +296,10 @@ pub fn repro(
                 running.insert(s, inputs);
                 let tx = tx.clone();
                 let root = root.clone();
+                let withheld = &opts.withheld_env;
                 scope.spawn(move || {
-                    let result = run_stage(&root, stage, parallel, events, interrupted);
+                    let result =
+                        run_stage(&root, stage, parallel, withheld, events, interrupted);
                     let _ = tx.send(Finished { index: s, result });
                 });
             }
@@ -437,6 +442,7 @@ fn run_stage(
     root: &Path,
     stage: &Stage,
     parallel: bool,
+    withheld: &[String],
     events: &dyn Events,
     interrupted: &AtomicBool,
 ) -> Result<(), String> {
@@ -444,6 +450,9 @@ fn run_stage(
     for cmd in &stage.cmd {
         let mut c = Command::new("sh");
         c.arg("-c").arg(cmd).current_dir(&wdir).process_group(0);
+        for var in withheld {
+            c.env_remove(var);
+        }
         if parallel {
             c.stdout(Stdio::piped()).stderr(Stdio::piped());
         }

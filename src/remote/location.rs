@@ -95,6 +95,22 @@ impl Backend {
             Backend::Ghac => &[("version", "version"), ("endpoint", "endpoint")],
         }
     }
+
+    /// Where this backend's credentials go instead of the URL.
+    fn credentials_hint(self, name: &str) -> String {
+        let set = |k: &str, v: &str| format!("mlci remote modify {name} {k} {v} --local");
+        match self {
+            Backend::S3 => format!(
+                "{} && {} (git-ignored config.local.yaml), or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment",
+                set("access_key_id", "ID"),
+                set("secret_access_key", "SECRET")
+            ),
+            Backend::Gcs => set("credential_path", "FILE"),
+            Backend::Azure => format!("{}, or AZURE_STORAGE_KEY in the environment", set("account_key", "KEY")),
+            Backend::Sftp => format!("keep the user in the URL and give a key file: {}", set("key", "FILE")),
+            _ => format!("{} && {}", set("user", "USER"), set("password", "PASS")),
+        }
+    }
 }
 
 /// Keys whose values are credentials: never printed, scrubbed from errors.
@@ -156,6 +172,22 @@ pub fn resolve(
             (backend, rest)
         }
     };
+    // The URL is committed: credentials never belong in it, whatever the
+    // scheme. Only SFTP has a user name there (`sftp://user@host`), never a
+    // password.
+    if backend != Backend::Local {
+        let (authority, _) = split_first(rest);
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            if backend != Backend::Sftp || userinfo.contains(':') {
+                return Err(RemoteError::BadOption {
+                    name: name.into(),
+                    key: "url".into(),
+                    message: "credentials do not belong in the URL (it is committed)".into(),
+                    hint: Some(backend.credentials_hint(name)),
+                });
+            }
+        }
+    }
     let mut config = BTreeMap::new();
     let mut jobs = None;
     let allowed = backend.keys();
@@ -262,16 +294,6 @@ pub fn resolve(
             let (authority, path) = split_first(rest);
             if authority.is_empty() {
                 return Err(bad_url("the host is missing".into()));
-            }
-            if authority.contains('@') {
-                return Err(RemoteError::BadOption {
-                    name: name.into(),
-                    key: "url".into(),
-                    message: "credentials do not belong in the URL (it is committed)".into(),
-                    hint: Some(format!(
-                        "mlci remote modify {name} user USER --local && mlci remote modify {name} password PASS --local"
-                    )),
-                });
             }
             let tls = url.starts_with("webdavs://") || url.starts_with("https://");
             let http = if tls { "https" } else { "http" };
