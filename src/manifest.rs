@@ -31,7 +31,7 @@ pub enum ManifestError {
     #[error("manifest is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
     #[error("manifest entry is unsafe: {0}")]
-    UnsafePath(#[from] UnsafePath),
+    UnsafePath(Box<UnsafePath>),
     #[error("manifest lists `{0}` twice")]
     Duplicate(String),
     #[error("manifest entries are not in canonical order at `{0}`")]
@@ -95,7 +95,7 @@ impl Manifest {
         let files: std::collections::HashSet<&str> =
             entries.iter().map(|e| e.path.as_str()).collect();
         for e in &entries {
-            check_relative(&e.path)?;
+            check_relative(&e.path).map_err(|e| ManifestError::UnsafePath(Box::new(e)))?;
             let mut prefix = e.path.as_str();
             while let Some(i) = prefix.rfind('/') {
                 prefix = &prefix[..i];

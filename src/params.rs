@@ -27,7 +27,7 @@ pub enum ParamsError {
     #[error("params file `{file}`: {source}")]
     Unsafe {
         file: String,
-        source: crate::workspace_path::UnsafePath,
+        source: Box<crate::workspace_path::UnsafePath>,
     },
     #[error("reading `{file}`: {source}")]
     Io {
@@ -63,7 +63,7 @@ pub fn load(root: &Path, file: &str) -> Result<Value, ParamsError> {
         .and_then(|p| p.locate_for_read(root))
         .map_err(|e| ParamsError::Unsafe {
             file: file.to_string(),
-            source: e,
+            source: Box::new(e),
         })?;
     let text = match std::fs::read_to_string(abs) {
         Ok(t) => t,

@@ -61,7 +61,10 @@ pub enum TrackError {
     /// A path from data (a pointer, a manifest, `mlci.lock`, a run record)
     /// that the workspace rule refuses; `file` is where it was read.
     #[error("{file}: {source}")]
-    UnsafePath { file: String, source: UnsafePath },
+    UnsafePath {
+        file: String,
+        source: Box<UnsafePath>,
+    },
     #[error(transparent)]
     Io(#[from] io::Error),
     #[error("git: {0}")]
@@ -251,7 +254,7 @@ pub fn tracked_from_text(pointer_rel: &str, text: &str) -> Result<Tracked, Track
     let target_rel = WorkspacePath::new(&format!("{dir}{}", pointer.path)).map_err(|source| {
         TrackError::UnsafePath {
             file: pointer_rel.to_string(),
-            source,
+            source: Box::new(source),
         }
     })?;
     Ok(Tracked {
@@ -408,7 +411,7 @@ impl<'r> Workspace<'r> {
             .and_then(|p| p.locate(&self.repo.root))
             .map_err(|source| TrackError::UnsafePath {
                 file: rel.to_string(),
-                source,
+                source: Box::new(source),
             })?;
         let meta = match abs.symlink_metadata() {
             Ok(m) => m,
@@ -1166,7 +1169,7 @@ impl<'r> Workspace<'r> {
             .locate(&self.repo.root)
             .map_err(|source| TrackError::UnsafePath {
                 file: t.pointer_rel.clone(),
-                source,
+                source: Box::new(source),
             })
     }
 

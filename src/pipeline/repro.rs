@@ -112,7 +112,7 @@ pub enum ReproError {
     Track {
         stage: String,
         #[source]
-        source: TrackError,
+        source: Box<TrackError>,
     },
     #[error("stage `{stage}`: cannot start `sh`: {source}")]
     Spawn {
@@ -279,14 +279,14 @@ pub fn repro(
                         Err(source) => {
                             return Err(ReproError::Track {
                                 stage: stage.name.clone(),
-                                source,
+                                source: Box::new(source),
                             })
                         }
                     }
                 }
                 prepare_outs(&root, stage).map_err(|source| ReproError::Track {
                     stage: stage.name.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
                 events.event(Event::Running {
                     stage: &stage.name,
@@ -404,7 +404,7 @@ fn prepare_outs(root: &Path, stage: &Stage) -> Result<(), TrackError> {
         .map(|o| {
             o.path.locate(root).map_err(|source| TrackError::UnsafePath {
                 file: "outs".into(),
-                source,
+                source: Box::new(source),
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -572,7 +572,7 @@ fn write_lock(
             Err(source) => {
                 return Err(ReproError::Track {
                     stage: stage.name.clone(),
-                    source,
+                    source: Box::new(source),
                 })
             }
         };
@@ -586,16 +586,16 @@ fn write_lock(
         if o.cache {
             let p = o.path.locate(root).map_err(|source| ReproError::Track {
                 stage: stage.name.clone(),
-                source: TrackError::UnsafePath {
+                source: Box::new(TrackError::UnsafePath {
                     file: "outs".into(),
-                    source,
-                },
+                    source: Box::new(source),
+                }),
             })?;
             if let (Some(parent), Some(name)) = (p.parent(), p.file_name()) {
                 gitignore::add_entry(parent, &name.to_string_lossy()).map_err(|e| {
                     ReproError::Track {
                         stage: stage.name.clone(),
-                        source: e.into(),
+                        source: Box::new(e.into()),
                     }
                 })?;
             }
