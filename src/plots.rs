@@ -161,8 +161,23 @@ fn num(v: f64) -> String {
     crate::metrics::diff::fmt_number(v, 6)
 }
 
+/// A Mermaid string: the text comes from plot files and mlci.yaml (the pull
+/// request), so nothing in it may end the string, the line or the fenced
+/// block it sits in: quotes become `'`, control characters (a newline) and
+/// backticks become spaces and `'`, and `<`/`>` are dropped to `‹`/`›` so
+/// Mermaid's own HTML labels cannot be opened.
 fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "'"))
+    let clean: String = s
+        .chars()
+        .map(|c| match c {
+            '"' | '`' => '\'',
+            '<' => '‹',
+            '>' => '›',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect();
+    format!("\"{clean}\"")
 }
 
 /// A Mermaid `xychart-beta` block for lines that share the first line's x

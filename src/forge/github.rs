@@ -17,7 +17,7 @@ use octocrab::Octocrab;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{comment_body, marker, Posted, Verdict, BODY_LIMIT};
+use super::{carries_marker, comment_body, Posted, Verdict, BODY_LIMIT};
 use crate::error::Hint;
 
 /// Retries of one request on rate limits, and the longest single wait.
@@ -236,7 +236,6 @@ impl GitHub {
     /// The comment on `pr` carrying `key`'s marker by `login`, across all
     /// pages of the pull request's comments.
     fn find_comment(&self, pr: u64, key: &str, login: &str) -> Result<Option<Comment>, ForgeError> {
-        let marker = marker(key);
         for page in 1.. {
             let path = format!(
                 "/repos/{}/issues/{pr}/comments?per_page=100&page={page}",
@@ -253,7 +252,7 @@ impl GitHub {
             let n = comments.len();
             if let Some(c) = comments.into_iter().find(|c| {
                 c.user.as_ref().is_some_and(|u| u.login == login)
-                    && c.body.as_deref().is_some_and(|b| b.contains(&marker))
+                    && c.body.as_deref().is_some_and(|b| carries_marker(b, key))
             }) {
                 return Ok(Some(c));
             }

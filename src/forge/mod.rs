@@ -10,6 +10,15 @@ pub fn marker(key: &str) -> String {
     format!("<!-- mlci:report key={key} -->")
 }
 
+/// Whether `body` is `key`'s sticky report: its first line is exactly the
+/// marker (mlci puts it there). A marker anywhere else is data (a metric
+/// name can hold any text) and makes nothing sticky.
+pub fn carries_marker(body: &str, key: &str) -> bool {
+    body.lines()
+        .next()
+        .is_some_and(|first| first.trim_end_matches('\r') == marker(key))
+}
+
 /// GitHub's limit on a comment body, in characters.
 pub const BODY_LIMIT: usize = 65_536;
 
@@ -68,6 +77,10 @@ mod tests {
         let short = comment_body("k", "hello", None, BODY_LIMIT);
         assert_eq!(short, "<!-- mlci:report key=k -->\nhello");
         // Multi-byte characters count as one each and are never split.
+        assert!(carries_marker(&short, "k"));
+        assert!(!carries_marker(&short, "k2"));
+        assert!(!carries_marker(&format!("x\n{short}"), "k"));
+        assert!(!carries_marker("<!-- mlci:report key=k --> extra\n", "k"));
         let wide = "é".repeat(70_000);
         let body = comment_body("k", &wide, None, BODY_LIMIT);
         assert!(body.chars().count() <= BODY_LIMIT);

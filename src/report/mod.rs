@@ -161,7 +161,24 @@ pub fn render(file: &str, source: &str, ctx: &Context) -> Result<String, ReportE
     let mut env = minijinja::Environment::new();
     env.set_trim_blocks(true);
     env.set_keep_trailing_newline(true);
-    env.add_filter("md", md_escape);
+    // Every value a template prints is escaped for Markdown unless it is
+    // marked safe (`| safe`, or the output of `md`): values come from the
+    // pull request's files, and must not open HTML, end a table cell, a
+    // line or a fenced block.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Custom("markdown"));
+    env.set_formatter(|out, _state, value| {
+        match value.as_str() {
+            Some(s) if value.is_safe() => out.write_str(s),
+            _ => out.write_str(&md_escape(&value.to_string())),
+        }
+        .map_err(minijinja::Error::from)
+    });
+    env.add_filter("md", |v: minijinja::Value| {
+        if v.is_safe() {
+            return v;
+        }
+        minijinja::Value::from_safe_string(md_escape(&v.to_string()))
+    });
     let err = |e: minijinja::Error| ReportError::Template {
         file: file.to_string(),
         line: e.line(),
@@ -176,9 +193,25 @@ pub fn render(file: &str, source: &str, ctx: &Context) -> Result<String, ReportE
     tmpl.render(ctx).map_err(err)
 }
 
-/// Escapes what would break a Markdown table cell.
-fn md_escape(value: String) -> String {
-    value.replace('|', "\\|").replace('\n', " ")
+/// Escapes text from data for GitHub-flavoured Markdown, in a table cell or
+/// inline: no HTML can open (`<`), no code span or fence can open or close
+/// (backticks), no link can be formed (`[`, `]`), no cell can end (`|`), and
+/// nothing can start a new line (control characters become spaces), so no
+/// value can forge a line such as a workflow command or the comment marker.
+pub fn md_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' | '`' | '|' | '[' | ']' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
