@@ -73,7 +73,18 @@ where
             } else {
                 exit::OK
             };
-            let _ = err.print();
+            if code == exit::ERROR {
+                // A usage error ends, as every mlci error does, with a
+                // `hint:` line.
+                let text = err.render().to_string();
+                let text = text.replace(
+                    "\nFor more information, try",
+                    "\nhint: for more information, try",
+                );
+                eprint!("{text}");
+            } else {
+                let _ = err.print();
+            }
             return code;
         }
     };

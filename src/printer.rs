@@ -60,7 +60,11 @@ impl Printer {
     }
 
     pub fn warn(&self, text: &str) {
-        eprintln!("{} {}", self.paint("warning:", "33"), self.secrets.scrub(text));
+        eprintln!(
+            "{} {}",
+            self.paint("warning:", "33"),
+            self.secrets.scrub(text)
+        );
     }
 
     /// Prints an error with its causes and its hint, uv-style.
@@ -69,7 +73,11 @@ impl Printer {
         let mut last = String::new();
         if let Some(head) = chain.next() {
             last = head.to_string();
-            eprintln!("{} {}", self.paint("error:", "31;1"), self.secrets.scrub(&last));
+            eprintln!(
+                "{} {}",
+                self.paint("error:", "31;1"),
+                self.secrets.scrub(&last)
+            );
         }
         for cause in chain {
             // Many errors quote their source in their own message; print
@@ -78,11 +86,19 @@ impl Printer {
             if last.contains(&text) {
                 continue;
             }
-            eprintln!("  {} {}", self.paint("caused by:", "2"), self.secrets.scrub(&text));
+            eprintln!(
+                "  {} {}",
+                self.paint("caused by:", "2"),
+                self.secrets.scrub(&text)
+            );
             last = text;
         }
         if let Some(hint) = crate::error::hint_for(err) {
-            eprintln!("{} {}", self.paint("hint:", "36;1"), self.secrets.scrub(&hint));
+            eprintln!(
+                "{} {}",
+                self.paint("hint:", "36;1"),
+                self.secrets.scrub(&hint)
+            );
         }
     }
 

@@ -49,7 +49,9 @@ pub enum UnsafePath {
     Unignorable(String),
     #[error("`{0}` leads outside the workspace through a symbolic link")]
     Escapes(String),
-    #[error("`{0}` reaches {1}/ through a symbolic link, which mlci never writes or reads for data")]
+    #[error(
+        "`{0}` reaches {1}/ through a symbolic link, which mlci never writes or reads for data"
+    )]
     ReachesReserved(String, &'static str),
     #[error("cannot resolve `{path}`: {message}")]
     Io { path: String, message: String },
@@ -125,7 +127,9 @@ pub fn check_relative(path: &str) -> Result<PathBuf, UnsafePath> {
 /// It deserialises from a string through the same check, so a lock file or a
 /// run record that names a bad path fails to parse rather than reaching a
 /// write.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct WorkspacePath(String);
 

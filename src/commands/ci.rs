@@ -322,12 +322,10 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
         // not only in Actions: it is the job that holds a publishing token.
         opts.withheld_env = crate::action::withheld_env(stages_see_ci_secrets);
         let mut ws = Workspace::open(&repo);
-        let result = super::repro::run_fenced(
-            ctx.printer,
-            &mut opts,
-            stages_see_ci_secrets,
-            |opts| repro(&mut ws, &pipeline, opts, &collect, &interrupted),
-        )?;
+        let result =
+            super::repro::run_fenced(ctx.printer, &mut opts, stages_see_ci_secrets, |opts| {
+                repro(&mut ws, &pipeline, opts, &collect, &interrupted)
+            })?;
         ws.finish()?;
         if let Some(s) = &source {
             s.finish()?;

@@ -53,8 +53,9 @@ pub struct FormatArgs {
     /// Print a Markdown table.
     #[arg(long)]
     pub md: bool,
-    /// Decimal places for numbers.
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    /// Decimal places for numbers (0 to 30).
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=crate::metrics::diff::MAX_PRECISION as u64))]
     pub precision: usize,
 }
 

@@ -247,6 +247,9 @@ fn push_keys(
         .partition(|k| k.starts_with(RUNS_PREFIX));
     objects.sort();
     records.sort();
+    // The object records vouch for big objects mlci hashed with their
+    // current stat; everything else is hashed on the way out.
+    let state = crate::state::StateDb::load(&repo.state_path());
     for batch in [&objects, &records] {
         if batch.is_empty() {
             continue;
@@ -255,6 +258,7 @@ fn push_keys(
             remote,
             &repo.cache,
             batch,
+            state.objects(),
             jobs,
             known,
             reporter.as_ref(),

@@ -41,8 +41,9 @@ pub struct ReportArgs {
     /// Also list metrics that did not change.
     #[arg(long)]
     pub all: bool,
-    /// Decimal places for numbers.
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    /// Decimal places for numbers (0 to 30).
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=crate::metrics::diff::MAX_PRECISION as u64))]
     pub precision: usize,
     /// Also write each plot as a standalone SVG file into DIR.
     #[arg(long, value_name = "DIR")]

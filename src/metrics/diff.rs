@@ -67,8 +67,16 @@ fn is_bool(v: &Option<Json>) -> bool {
     matches!(v, Some(Json::Bool(_)))
 }
 
-/// A value rounded to `precision` decimals, without trailing zeros.
+/// The most decimal places a number is printed with (`--precision`).
+pub const MAX_PRECISION: usize = 30;
+
+/// A value rounded to `precision` decimals (at most [`MAX_PRECISION`]),
+/// without trailing zeros.
 pub fn fmt_number(x: f64, precision: usize) -> String {
+    // Rust's formatter panics on a precision of 65536 and more; an f64 has
+    // no more than 17 significant digits, and [`MAX_PRECISION`] decimals
+    // show every one of them for any value a metric takes.
+    let precision = precision.min(MAX_PRECISION);
     let s = format!("{x:.precision$}");
     let s = if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()

@@ -150,7 +150,7 @@ impl<'a> RevReader<'a> {
                     Ok(b) => Ok(Some(b)),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                     Err(e) => Err(self.read_err(path, e)),
-                }
+                };
             }
             Rev::Commit { id, .. } => *id,
         };

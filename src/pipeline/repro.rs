@@ -298,8 +298,7 @@ pub fn repro(
                 let root = root.clone();
                 let withheld = &opts.withheld_env;
                 scope.spawn(move || {
-                    let result =
-                        run_stage(&root, stage, parallel, withheld, events, interrupted);
+                    let result = run_stage(&root, stage, parallel, withheld, events, interrupted);
                     let _ = tx.send(Finished { index: s, result });
                 });
             }
@@ -402,10 +401,12 @@ fn prepare_outs(root: &Path, stage: &Stage) -> Result<(), TrackError> {
         .outs
         .iter()
         .map(|o| {
-            o.path.locate(root).map_err(|source| TrackError::UnsafePath {
-                file: "outs".into(),
-                source: Box::new(source),
-            })
+            o.path
+                .locate(root)
+                .map_err(|source| TrackError::UnsafePath {
+                    file: "outs".into(),
+                    source: Box::new(source),
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
     for (o, p) in stage.outs.iter().zip(located) {

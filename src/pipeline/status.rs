@@ -240,7 +240,9 @@ pub fn reasons(
     for dep in &stage.deps {
         let now = inputs.deps.iter().find(|e| &e.path == dep);
         match (old.get(dep.as_str()), now) {
-            (_, None) => out.push(Reason::DepMissing { path: dep.to_string() }),
+            (_, None) => out.push(Reason::DepMissing {
+                path: dep.to_string(),
+            }),
             (None, Some(n)) => out.push(Reason::DepChanged {
                 path: dep.to_string(),
                 old: None,

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use crate::cache::{Cache, Oid, SMALL_FILE};
 use crate::progress::Reporter;
+use crate::state::{ObjectMemo, StatKey};
 
 use super::known::Known;
 use super::transfer::{Summary, Want};
@@ -67,11 +68,13 @@ pub fn missing(dir: &Cache, keys: &[String], jobs: usize) -> HashSet<String> {
 }
 
 /// Copies `keys` from the local cache into the directory remote.
+#[allow(clippy::too_many_arguments)]
 pub fn upload(
     remote: &Remote,
     dir: &Cache,
     cache: &Cache,
     keys: &[String],
+    memo: ObjectMemo<'_>,
     jobs: usize,
     known: &mut Known,
     reporter: &dyn Reporter,
@@ -90,9 +93,7 @@ pub fn upload(
                     .map_err(|e| remote.dir_error("uploading", key, e))?;
                 bytes.len() as u64
             } else {
-                let oid = oid_of(key);
-                dir.import_trusted(&src, &oid)
-                    .map_err(|e| remote.dir_error("uploading", key, e))?
+                export_checked(remote, dir, &src, &oid_of(key), memo)?
             };
             reporter.transferred(1, size);
             done.lock().expect("done lock").push((key, size));
@@ -106,6 +107,49 @@ pub fn upload(
         summary.bytes += size;
     }
     result.map(|()| summary)
+}
+
+/// Copies one cache object into the directory remote only if its bytes are
+/// the object's: a copy the state vouches for (hashed whole by mlci with
+/// this very stat) is reflinked as it is; any other is hashed as it is
+/// copied, and a damaged one is refused before it is published.
+fn export_checked(
+    remote: &Remote,
+    dir: &Cache,
+    src: &Path,
+    oid: &Oid,
+    memo: ObjectMemo<'_>,
+) -> Result<u64, RemoteError> {
+    let key = oid.rel_path();
+    let fail = |e: io::Error| remote.dir_error("uploading", &key, e);
+    if dir.contains(oid) {
+        return Ok(0);
+    }
+    let file = std::fs::File::open(src).map_err(|e| crate::fsutil::with_path(e, src))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| crate::fsutil::with_path(e, src))?;
+    let damaged = |actual: crate::hash::Digest| RemoteError::DamagedLocal {
+        remote: remote.name.clone(),
+        oid: oid.to_string(),
+        actual: actual.to_hex(),
+    };
+    if meta.len() > SMALL_FILE && memo.vouches(&oid.digest, &StatKey::of(&meta)) {
+        return dir.import_trusted(src, oid).map_err(fail);
+    }
+    if meta.len() <= SMALL_FILE {
+        let bytes = crate::copy::read_all(file, meta.len()).map_err(fail)?;
+        let actual = crate::hash::Digest::of_bytes(&bytes);
+        if actual != oid.digest {
+            return Err(damaged(actual));
+        }
+        dir.put_bytes(oid, &bytes).map_err(fail)?;
+        return Ok(meta.len());
+    }
+    dir.ingest_checked(&file, oid)
+        .map_err(fail)?
+        .map_err(damaged)?;
+    Ok(meta.len())
 }
 
 /// Copies `wants` from the directory remote into the local cache,

@@ -72,6 +72,12 @@ pub enum RemoteError {
         key: String,
         actual: String,
     },
+    #[error("the local cache's copy of object {oid} is damaged (its content hashes to {actual}); it was not pushed to remote `{remote}`")]
+    DamagedLocal {
+        remote: String,
+        oid: String,
+        actual: String,
+    },
     #[error("remote `{remote}` ({url}) is read-only")]
     ReadOnly { remote: String, url: String },
     #[error("local cache: {0}")]
@@ -88,6 +94,10 @@ impl Hint for RemoteError {
             RemoteError::NoneConfigured => {
                 "add one with `mlci remote add -d NAME URL`, or name one with `-r NAME`".into()
             }
+            RemoteError::DamagedLocal { oid, .. } => format!(
+                "move the damaged copy aside (`mv .mlci/cache/{} /tmp/`), then restore a good one: `mlci add` the data again from the workspace, or `mlci pull` it from another remote",
+                oid.parse::<crate::cache::Oid>().map(|o| o.rel_path()).unwrap_or_else(|_| oid.clone())
+            ),
             RemoteError::BadUrl { .. } => {
                 "examples: s3://bucket/prefix, gs://bucket/prefix, azure://container/prefix, sftp://user@host/path, webdav://host/path, /mnt/nas/mlci".into()
             }

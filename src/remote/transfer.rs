@@ -121,10 +121,16 @@ async fn missing_by_stat(
 /// Uploads `keys` from the local cache. Each one lands whole or not at all:
 /// object stores publish a finished upload atomically, and on file servers
 /// the bytes go to a temp name first and are renamed into place.
+///
+/// No object leaves unverified: each is hashed as it is read (or vouched for
+/// by `memo`, a stat record made when mlci hashed it, on directory remotes),
+/// and one whose bytes are not its name's is refused with
+/// [`RemoteError::DamagedLocal`] before the remote publishes it.
 pub async fn upload(
     remote: &Remote,
     cache: &Cache,
     keys: &[String],
+    memo: crate::state::ObjectMemo<'_>,
     jobs: usize,
     known: &mut Known,
     reporter: &dyn Reporter,
@@ -149,7 +155,7 @@ pub async fn upload(
     let total: u64 = sized.iter().map(|(_, n)| n).sum();
     reporter.start_transfer("pushing", keys.len() as u64, total);
     if let Some(dir) = remote.dir() {
-        let s = super::dir::upload(remote, dir, cache, keys, jobs, known, reporter);
+        let s = super::dir::upload(remote, dir, cache, keys, memo, jobs, known, reporter);
         reporter.finish();
         return s;
     }
@@ -188,6 +194,16 @@ async fn upload_one<'k>(
     counter: &AtomicU64,
 ) -> Result<(&'k str, u64), RemoteError> {
     let path = cache_root.join(key);
+    // Run records are not content-addressed; objects are checked against
+    // their name before the remote publishes them.
+    let oid: Option<Oid> = key
+        .strip_prefix(OBJECTS_PREFIX)
+        .and_then(|rest| rest.replacen('/', "", 1).parse().ok());
+    let damaged = |actual: crate::hash::Digest, oid: &Oid| RemoteError::DamagedLocal {
+        remote: remote.name.clone(),
+        oid: oid.to_string(),
+        actual: actual.to_hex(),
+    };
     let target = if remote.backend.needs_rename() {
         let n = counter.fetch_add(1, Ordering::Relaxed);
         format!("tmp/{}-{n}.part", crate::cache::pid())
@@ -200,6 +216,12 @@ async fn upload_one<'k>(
         // single PUT) get big objects this way too, held in memory while
         // they upload: the one place memory grows with object size.
         let bytes = crate::copy::read_small(&path, size)?;
+        if let Some(oid) = &oid {
+            let actual = crate::hash::Digest::of_bytes(&bytes);
+            if actual != oid.digest {
+                return Err(damaged(actual, oid));
+            }
+        }
         op.write(&target, bytes)
             .await
             .map_err(|e| remote.error("uploading", key, e))?;
@@ -211,6 +233,7 @@ async fn upload_one<'k>(
             .await
             .map_err(|e| remote.error("uploading", key, e))?;
         let mut file = fs_err::File::open(&path)?;
+        let mut hasher = crate::hash::Hasher::new();
         loop {
             let mut buf = vec![0u8; CHUNK];
             let n = crate::copy::read_full(&mut file, &mut buf)?;
@@ -218,10 +241,17 @@ async fn upload_one<'k>(
                 break;
             }
             buf.truncate(n);
+            hasher.update(&buf);
             if let Err(e) = writer.write(buf).await {
                 let _ = writer.abort().await;
                 return Err(remote.error("uploading", key, e));
             }
+        }
+        // Checked before `close`, which is what publishes the object.
+        let actual = hasher.finish();
+        if let Some(oid) = oid.filter(|o| o.digest != actual) {
+            let _ = writer.abort().await;
+            return Err(damaged(actual, &oid));
         }
         writer
             .close()
