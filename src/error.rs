@@ -98,6 +98,13 @@ fn as_io<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a io::Err
 
 /// Hints for the operating-system errors users can act on.
 fn io_hint(err: &io::Error) -> Option<String> {
+    // A file name the workspace rule refuses, met while listing a directory.
+    if let Some(e) = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<crate::workspace_path::UnsafePath>())
+    {
+        return e.hint();
+    }
     // Kinds rather than raw errno: fs-err wraps the OS error to add the path.
     match err.kind() {
         io::ErrorKind::StorageFull => Some(

@@ -89,17 +89,22 @@ fn walk_dir<'s>(
         if bytes == b"." || bytes == b".." {
             continue;
         }
+        // Names git cannot list exactly in .gitignore (or mlci in a
+        // manifest) are refused here, before anything is hashed or stored.
+        let unsafe_name = |why: crate::workspace_path::UnsafePath| {
+            fail(io::Error::new(io::ErrorKind::InvalidData, why))
+        };
         let Ok(name_str) = std::str::from_utf8(bytes) else {
-            return fail(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "file name is not valid UTF-8: {}",
-                    shown
-                        .join(String::from_utf8_lossy(bytes).as_ref())
-                        .display()
-                ),
+            let lossy = shown.join(String::from_utf8_lossy(bytes).as_ref());
+            return unsafe_name(crate::workspace_path::UnsafePath::NotUtf8(
+                lossy.display().to_string(),
             ));
         };
+        if name_str.chars().any(char::is_control) || name_str.ends_with(' ') {
+            return unsafe_name(crate::workspace_path::UnsafePath::Unignorable(
+                shown.join(name_str).display().to_string(),
+            ));
+        }
         let rel = if prefix.is_empty() {
             name_str.to_string()
         } else {

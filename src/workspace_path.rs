@@ -47,6 +47,8 @@ pub enum UnsafePath {
     },
     #[error("`{0}` holds a character git cannot list exactly in .gitignore (a control character such as a newline, or a trailing space)")]
     Unignorable(String),
+    #[error("`{0}`: the file name is not valid UTF-8")]
+    NotUtf8(String),
     #[error("`{0}` leads outside the workspace through a symbolic link")]
     Escapes(String),
     #[error(
@@ -66,8 +68,8 @@ impl crate::error::Hint for UnsafePath {
             UnsafePath::Escapes(_) => {
                 "mlci never follows a symbolic link out of the workspace; replace the link with a directory, or move the data into the repository".into()
             }
-            UnsafePath::Unignorable(_) => {
-                "rename the file: mlci refuses names with control characters or a trailing space, which git cannot ignore exactly".into()
+            UnsafePath::Unignorable(_) | UnsafePath::NotUtf8(_) => {
+                "rename the file: mlci refuses names that are not UTF-8, hold control characters or end in a space, which git cannot ignore exactly".into()
             }
             UnsafePath::Io { .. } => "check the path's directories exist and are readable".into(),
             _ => "paths in mlci's files are relative to the workspace, `/`-separated, without `..`".into(),

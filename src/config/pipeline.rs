@@ -304,7 +304,12 @@ pub fn load(root: &Path) -> Result<Pipeline, PipelineError> {
         .into_iter()
         .map(|m| {
             ctx.resolve_path("", &m)
-                .map_err(|message| ctx.file_error(&m, message))
+                .map_err(|message| PipelineError::File {
+                    file: ctx.file.into(),
+                    line: ctx.line_of(&m),
+                    message,
+                    hint: Some(PATH_HINT.into()),
+                })
         })
         .collect::<Result<_, _>>()?;
     // Top-level `params` and `metrics` feed `params diff` / `metrics diff`
@@ -604,13 +609,13 @@ impl Loader<'_> {
             Some(w) => s(w)?,
             None => String::new(),
         };
-        let wdir = self
-            .resolve_path("", &wdir_raw)
-            .map_err(|m| self.stage_error(name, "wdir", format!("`wdir`: {m}"), None))?;
+        let wdir = self.resolve_path("", &wdir_raw).map_err(|m| {
+            self.stage_error(name, "wdir", format!("`wdir`: {m}"), Some(PATH_HINT.into()))
+        })?;
         let path = |raw: &str| -> Result<String, PipelineError> {
             let p = s(raw)?;
             self.resolve_path(&wdir, &p)
-                .map_err(|m| self.stage_error(name, raw, m, None))
+                .map_err(|m| self.stage_error(name, raw, m, Some(PATH_HINT.into())))
         };
         let deps = wire
             .deps
@@ -796,6 +801,9 @@ impl Loader<'_> {
             .map_err(|e| e.to_string())
     }
 }
+
+/// The hint of every refused path in a pipeline file.
+const PATH_HINT: &str = "paths in a pipeline are relative to the stage's wdir and name files in the work tree, outside .git/ and .mlci/";
 
 /// A path [`Loader::resolve_path`] returned (and so checked), as the type.
 fn checked(path: String) -> WorkspacePath {

@@ -126,6 +126,17 @@ impl TestRepo {
         Run::from(mlci_cmd(&self.root).args(args).output().expect("run mlci"))
     }
 
+    /// Runs mlci with extra environment variables (set after the hermetic
+    /// clean-up, so `GITHUB_*` and `AWS_*` given here reach it).
+    pub fn mlci_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = mlci_cmd(&self.root);
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().expect("run mlci"))
+    }
+
     pub fn mlci_in(&self, sub: &str, args: &[&str]) -> Run {
         Run::from(
             mlci_cmd(&self.root.join(sub))
@@ -403,5 +414,56 @@ impl TestRepo {
             _tmp: None,
             root: dest,
         }
+    }
+}
+
+/// A small Python HTTP server (`script` gets the port file as its last
+/// argument and writes its port there), on 127.0.0.1, stopped on drop.
+pub struct PyServer {
+    child: std::process::Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl PyServer {
+    pub fn start(script: &str, args: &[&str]) -> PyServer {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("server.py");
+        std::fs::write(&file, script).unwrap();
+        let port_file = dir.path().join("port");
+        let child = Command::new("python3")
+            .arg(&file)
+            .args(args)
+            .arg(&port_file)
+            .spawn()
+            .expect("python3 starts (the example project needs it too)");
+        // Owned at once, so a failed start still kills and reaps it.
+        let mut server = PyServer {
+            child,
+            port: 0,
+            _dir: dir,
+        };
+        for _ in 0..100 {
+            if let Some(port) = std::fs::read_to_string(&port_file)
+                .ok()
+                .and_then(|p| p.trim().parse().ok())
+            {
+                server.port = port;
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the mock server did not start");
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PyServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

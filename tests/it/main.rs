@@ -14,4 +14,5 @@ mod kill;
 mod metrics;
 mod pipeline;
 mod remote;
+mod security;
 mod tracking;
