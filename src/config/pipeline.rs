@@ -614,8 +614,19 @@ impl Loader<'_> {
         })?;
         let path = |raw: &str| -> Result<String, PipelineError> {
             let p = s(raw)?;
-            self.resolve_path(&wdir, &p)
-                .map_err(|m| self.stage_error(name, raw, m, Some(PATH_HINT.into())))
+            let resolved = self
+                .resolve_path(&wdir, &p)
+                .map_err(|m| self.stage_error(name, raw, m, Some(PATH_HINT.into())))?;
+            if resolved.is_empty() {
+                // `.` or `a/..`: the workspace root is no dep, out or file.
+                return Err(self.stage_error(
+                    name,
+                    raw,
+                    format!("`{p}` names the workspace root itself"),
+                    Some(PATH_HINT.into()),
+                ));
+            }
+            Ok(resolved)
         };
         let deps = wire
             .deps
@@ -902,7 +913,7 @@ fn top_level_plot(entry: &yaml::Value) -> Result<PlotDef, String> {
         }],
     };
     for s in &sources {
-        crate::fsutil::check_relative(&s.file).map_err(|e| format!("plot `{id}`: {e}"))?;
+        WorkspacePath::new(&s.file).map_err(|e| format!("plot `{id}`: {e}"))?;
     }
     Ok(PlotDef {
         id,
