@@ -52,6 +52,15 @@ impl Printer {
         out.flush()
     }
 
+    /// Writes a line to stdout without masking secrets in it: only for the
+    /// `::add-mask::` command that tells the runner to mask that very
+    /// secret (masking it here would hide it from the runner).
+    pub fn unscrubbed(&self, text: &str) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        writeln!(out, "{text}")?;
+        out.flush()
+    }
+
     /// An informational message on stderr.
     pub fn info(&self, text: &str) {
         if !self.quiet {

@@ -138,14 +138,10 @@ struct Collect<'p> {
 impl Events for Collect<'_> {
     fn event(&self, e: Event<'_>) {
         let ran = match &e {
-            Event::Running { stage, reasons, .. } => Some(StageView {
-                name: stage.to_string(),
-                reasons: reasons.iter().map(|r| r.to_string()).collect(),
-            }),
-            Event::Restored { stage } => Some(StageView {
-                name: stage.to_string(),
-                reasons: vec!["restored from the run cache".into()],
-            }),
+            Event::Running { stage, reasons, .. } => Some(StageView::new(stage, reasons)),
+            Event::Restored { stage } => {
+                Some(StageView::noted(stage, "restored from the run cache"))
+            }
             _ => None,
         };
         self.ran.lock().expect("lock").extend(ran);
@@ -243,7 +239,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
     }
     if let (Some(_), Some(t)) = (&action, &token) {
         // Before anything could print it.
-        ctx.printer.data(&crate::action::mask(t))?;
+        ctx.printer.unscrubbed(&crate::action::mask(t))?;
     }
     let publish = Publish {
         comment: !no_comment,

@@ -8,7 +8,9 @@ use crate::config::Overrides;
 use crate::fsutil::write_atomic;
 use crate::pipeline::status::stage_reasons;
 use crate::progress::Silent;
-use crate::report::{render, Context, Links, RevInfo, RowView, StageView, DEFAULT_TEMPLATE};
+use crate::report::{
+    md_code, md_escape, render, Context, Links, RevInfo, RowView, StageView, DEFAULT_TEMPLATE,
+};
 use crate::track::Workspace;
 
 use super::metrics::{compare, Comparison, Kind};
@@ -118,10 +120,7 @@ pub fn build(
         for (name, why) in stage_reasons(&mut ws, pipeline, &Silent)? {
             let why = why.unwrap_or_default();
             if !why.is_empty() {
-                stages.push(StageView {
-                    name,
-                    reasons: why.iter().map(|r| r.to_string()).collect(),
-                });
+                stages.push(StageView::new(&name, &why));
             }
         }
     }
@@ -139,33 +138,43 @@ pub fn build(
     );
     if let Some(results) = &gate_results {
         let failed: Vec<&crate::gate::GateResult> = results.iter().filter(|r| !r.passed).collect();
-        let changes = verdict.summary.clone();
+        let (changes, changes_md) = (verdict.summary.clone(), verdict.summary_md.clone());
+        let plural = if results.len() == 1 { "" } else { "s" };
         verdict = if failed.is_empty() {
+            let head = format!("All {} gate rule{plural} passed. ", results.len());
             crate::report::Verdict {
                 status: "pass".into(),
                 icon: "✅".into(),
-                summary: format!(
-                    "All {} gate rule{} passed. {changes}",
-                    results.len(),
-                    if results.len() == 1 { "" } else { "s" }
-                ),
+                summary: format!("{head}{changes}"),
+                summary_md: format!("{}{changes_md}", md_escape(&head)),
             }
         } else {
             let first = failed[0];
+            let head = format!(
+                "{} of {} gate rule{plural} failed: ",
+                failed.len(),
+                results.len()
+            );
+            let note = |esc: &dyn Fn(&str) -> String| {
+                first
+                    .note
+                    .as_ref()
+                    .map(|n| format!(" ({})", esc(n)))
+                    .unwrap_or_default()
+            };
             crate::report::Verdict {
                 status: "fail".into(),
                 icon: "❌".into(),
                 summary: format!(
-                    "{} of {} gate rule{} failed: `{}`{}. {changes}",
-                    failed.len(),
-                    results.len(),
-                    if results.len() == 1 { "" } else { "s" },
+                    "{head}`{}`{}. {changes}",
                     first.text,
-                    first
-                        .note
-                        .as_ref()
-                        .map(|n| format!(" ({n})"))
-                        .unwrap_or_default()
+                    note(&|s| s.to_string())
+                ),
+                summary_md: format!(
+                    "{}{}{}. {changes_md}",
+                    md_escape(&head),
+                    md_code(&first.text),
+                    note(&md_escape)
                 ),
             }
         };

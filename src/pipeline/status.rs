@@ -51,37 +51,58 @@ pub enum Reason {
     },
 }
 
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Reason {
+    /// The reason in words, with each piece of data (a path, a key, a stage
+    /// name) passed through `code` and each value through `plain`, so one
+    /// wording serves the terminal (backticks) and Markdown (escaped).
+    pub fn describe(
+        &self,
+        code: &dyn Fn(&str) -> String,
+        plain: &dyn Fn(&str) -> String,
+    ) -> String {
         let short = |h: &Option<String>| match h {
             Some(h) => h.chars().take(8).collect::<String>(),
             None => "none".into(),
         };
         let val = |v: &Option<Json>| match v {
-            Some(v) => params::show(v),
+            Some(v) => plain(&params::show(v)),
             None => "(unset)".into(),
         };
         match self {
-            Reason::NeverRun => write!(f, "never run"),
-            Reason::AlwaysChanged => write!(f, "always_changed"),
-            Reason::CmdChanged => write!(f, "cmd changed"),
+            Reason::NeverRun => "never run".into(),
+            Reason::AlwaysChanged => "always_changed".into(),
+            Reason::CmdChanged => "cmd changed".into(),
             Reason::DepChanged {
                 path, old: None, ..
-            } => write!(f, "dep `{path}` is new"),
-            Reason::DepChanged { path, old, new } => {
-                write!(f, "dep `{path}` changed ({} → {})", short(old), short(new))
-            }
+            } => format!("dep {} is new", code(path)),
+            Reason::DepChanged { path, old, new } => format!(
+                "dep {} changed ({} → {})",
+                code(path),
+                plain(&short(old)),
+                plain(&short(new))
+            ),
             Reason::DepMissing { path } => {
-                write!(f, "dep `{path}` is missing (an upstream stage writes it)")
+                format!(
+                    "dep {} is missing (an upstream stage writes it)",
+                    code(path)
+                )
             }
             Reason::ParamChanged { key, old, new, .. } => {
-                write!(f, "param `{key}` {} → {}", val(old), val(new))
+                format!("param {} {} → {}", code(key), val(old), val(new))
             }
-            Reason::OutMissing { path } => write!(f, "out `{path}` missing"),
-            Reason::OutModified { path } => write!(f, "out `{path}` modified"),
-            Reason::Forced => write!(f, "forced"),
-            Reason::UpstreamChanged { stage } => write!(f, "upstream stage `{stage}` will run"),
+            Reason::OutMissing { path } => format!("out {} missing", code(path)),
+            Reason::OutModified { path } => format!("out {} modified", code(path)),
+            Reason::Forced => "forced".into(),
+            Reason::UpstreamChanged { stage } => {
+                format!("upstream stage {} will run", code(stage))
+            }
         }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe(&|s| format!("`{s}`"), &|s| s.to_string()))
     }
 }
 

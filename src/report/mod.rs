@@ -67,7 +67,34 @@ impl RowView {
 #[derive(Debug, Clone, Serialize)]
 pub struct StageView {
     pub name: String,
+    /// The reasons as plain text (data in backticks, as the terminal shows).
     pub reasons: Vec<String>,
+    /// The same as Markdown joined by `; `, every piece of data escaped:
+    /// print with `| safe`.
+    pub reasons_md: String,
+}
+
+impl StageView {
+    pub fn new(name: &str, reasons: &[crate::pipeline::status::Reason]) -> StageView {
+        StageView {
+            name: name.to_string(),
+            reasons: reasons.iter().map(|r| r.to_string()).collect(),
+            reasons_md: reasons
+                .iter()
+                .map(|r| r.describe(&md_code, &md_escape))
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    }
+
+    /// A stage with one reason of mlci's own wording (no data in it).
+    pub fn noted(name: &str, note: &str) -> StageView {
+        StageView {
+            name: name.to_string(),
+            reasons: vec![note.to_string()],
+            reasons_md: md_escape(note),
+        }
+    }
 }
 
 /// The one-line verdict at the top.
@@ -76,7 +103,11 @@ pub struct Verdict {
     /// `pass`, `fail`, or `none` when no gates are defined.
     pub status: String,
     pub icon: String,
+    /// Plain text (data in backticks).
     pub summary: String,
+    /// The same as Markdown, every piece of data escaped: print with
+    /// `| safe`.
+    pub summary_md: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -135,6 +166,7 @@ impl Context {
         Verdict {
             status: "none".into(),
             icon: "📊".into(),
+            summary_md: md_escape(&summary),
             summary,
         }
     }
@@ -193,6 +225,31 @@ pub fn render(file: &str, source: &str, ctx: &Context) -> Result<String, ReportE
     tmpl.render(ctx).map_err(err)
 }
 
+/// `text` as a Markdown code span that nothing in it can end: the fence is
+/// one backtick longer than the longest run of backticks inside (CommonMark
+/// §6.1), control characters become spaces. HTML inside a code span is
+/// shown, not rendered.
+pub fn md_code(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut longest = 0;
+    let mut run = 0;
+    for c in clean.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    // A span that starts or ends with a backtick needs a space of padding.
+    let pad = if clean.starts_with('`') || clean.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{clean}{pad}{fence}")
+}
+
 /// Escapes text from data for GitHub-flavoured Markdown, in a table cell or
 /// inline: no HTML can open (`<`), no code span or fence can open or close
 /// (backticks), no link can be formed (`[`, `]`), no cell can end (`|`), and
@@ -224,6 +281,7 @@ mod tests {
                 status: "none".into(),
                 icon: "📊".into(),
                 summary: "S".into(),
+                summary_md: "S".into(),
             },
             base: RevInfo {
                 label: "main".into(),

@@ -591,6 +591,7 @@ fn push_never_stores_a_damaged_local_object_under_its_good_name() {
         let repo = TestRepo::new();
         let hash = damage_one_object(&repo);
         repo.add_remote("st", kind);
+        repo.commit_all("data");
         let run = repo.mlci(&["push"]).user_error();
         assert!(
             run.stderr.contains(&hash) && run.stderr.contains("damaged"),
