@@ -100,7 +100,6 @@ impl ActionEnv {
     }
 }
 
-/// The workflow command that hides `secret` in every later log line.
 /// Whether this process runs as a step of GitHub Actions.
 pub fn in_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
@@ -174,6 +173,7 @@ impl Default for StopCommands {
     }
 }
 
+/// The workflow command that hides `secret` in every later log line.
 pub fn mask(secret: &str) -> String {
     format!("::add-mask::{secret}")
 }

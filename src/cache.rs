@@ -8,7 +8,7 @@
 //! `<root>/tmp/` and renamed into place, so a reader (or a kill -9) never sees
 //! a partial object under its final name. They are made read-only
 //! and not fsynced one by one: the hash check on read catches what a power
-//! loss could leave behind (DESIGN.md section 6).
+//! loss could leave behind (docs/design.md §6).
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -113,10 +113,12 @@ impl Hint for CacheError {
             CacheError::Missing { .. } => Some(
                 "the data was never added on this machine: `mlci pull` fetches it from a remote".into(),
             ),
-            CacheError::Io(_) => None,
+            CacheError::Io(e) => crate::error::io_hint(e),
         }
     }
 }
+
+crate::register_hint!(CacheError);
 
 /// A content-addressed object store rooted at a directory.
 pub struct Cache {
@@ -157,7 +159,7 @@ impl Cache {
     fn tmp_path(&self) -> PathBuf {
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
         self.tmp_dir()
-            .join(format!("{}-{}-{n}", pid(), thread_id()))
+            .join(format!("{}-{}-{n}", crate::fsutil::pid(), thread_id()))
     }
 
     /// Creates a temp file in the cache, read-only from birth (the open file
@@ -559,12 +561,6 @@ fn object_name(oid: &Oid) -> String {
     } else {
         hex[2..].to_string()
     }
-}
-
-/// This process's id, looked up once (it names temp files).
-pub fn pid() -> u32 {
-    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *PID.get_or_init(std::process::id)
 }
 
 fn thread_id() -> u64 {

@@ -36,74 +36,63 @@ pub trait Hint {
     fn hint(&self) -> Option<String>;
 }
 
-/// The hint of the innermost error in the chain that has one.
+/// How the edge finds a domain error's hint without knowing the domain's
+/// types: every error type that implements [`Hint`] registers a lookup for
+/// itself beside its impl with [`register_hint!`](crate::register_hint),
+/// and [`hint_for`] asks each registered lookup about each cause. This
+/// module so stays a leaf: no domain module is named here.
+pub struct HintLookup(pub fn(&(dyn std::error::Error + 'static)) -> Option<Option<String>>);
+
+inventory::collect!(HintLookup);
+
+/// Registers `$t`'s [`Hint`] impl for [`hint_for`]; put it beside the impl.
+#[macro_export]
+macro_rules! register_hint {
+    ($t:ty) => {
+        inventory::submit! {
+            $crate::error::HintLookup(|e| e.downcast_ref::<$t>().map($crate::error::Hint::hint))
+        }
+    };
+}
+
+/// The hint of the innermost error in the chain that has one; else a hint
+/// for an operating-system error in the chain (disk full, permission).
 pub fn hint_for(err: &anyhow::Error) -> Option<String> {
     let mut found = None;
     for cause in err.chain() {
-        macro_rules! try_hint {
-            ($($t:ty),*) => {
-                $(if let Some(h) = cause.downcast_ref::<$t>() {
-                    found = h.hint().or(found);
-                    continue;
-                })*
-            };
-        }
         if let Some(h) = cause.downcast_ref::<Hinted>() {
             found = Some(h.hint.clone());
             continue;
         }
-        try_hint!(
-            crate::track::TrackError,
-            crate::config::ConfigError,
-            crate::pointer::PointerError,
-            crate::cache::CacheError,
-            crate::lock::LockError,
-            crate::repo::RepoError,
-            crate::config::pipeline::PipelineError,
-            crate::params::ParamsError,
-            crate::pipeline::dag::DagError,
-            crate::pipeline::status::StageStatusError,
-            crate::pipeline::repro::ReproError,
-            crate::pipeline::lock::LockFileError,
-            crate::metrics::MetricsError,
-            crate::report::ReportError,
-            crate::gate::GateError,
-            crate::remote::RemoteError,
-            crate::forge::github::ForgeError,
-            crate::workspace_path::UnsafePath
-        );
+        if let Some(hint) = inventory::iter::<HintLookup>
+            .into_iter()
+            .find_map(|lookup| (lookup.0)(cause))
+        {
+            found = hint.or(found);
+        }
     }
     if found.is_none() {
-        found = err.chain().filter_map(as_io).find_map(io_hint);
+        found = err
+            .chain()
+            .filter_map(|c| c.downcast_ref::<io::Error>())
+            .find_map(io_hint);
     }
     found
 }
 
-/// The I/O error inside a cause, if that is what it is.
-fn as_io<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a io::Error> {
-    use crate::cache::CacheError;
-    use crate::track::TrackError;
-    if let Some(e) = cause.downcast_ref::<io::Error>() {
-        return Some(e);
-    }
-    match cause.downcast_ref::<TrackError>() {
-        Some(TrackError::Io(e)) | Some(TrackError::Cache(CacheError::Io(e))) => return Some(e),
-        _ => {}
-    }
-    match cause.downcast_ref::<CacheError>() {
-        Some(CacheError::Io(e)) => Some(e),
-        _ => None,
-    }
-}
-
-/// Hints for the operating-system errors users can act on.
-fn io_hint(err: &io::Error) -> Option<String> {
-    // A file name the workspace rule refuses, met while listing a directory.
-    if let Some(e) = err
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<crate::workspace_path::UnsafePath>())
-    {
-        return e.hint();
+/// Hints for the operating-system errors users can act on; domain errors
+/// that wrap an `io::Error` return this from their own [`Hint`] impl.
+pub fn io_hint(err: &io::Error) -> Option<String> {
+    // A domain error carried inside an io::Error (a file name the
+    // workspace rule refuses, met while listing a directory).
+    if let Some(inner) = err.get_ref() {
+        let inner: &(dyn std::error::Error + 'static) = inner;
+        if let Some(hint) = inventory::iter::<HintLookup>
+            .into_iter()
+            .find_map(|lookup| (lookup.0)(inner))
+        {
+            return hint;
+        }
     }
     // Kinds rather than raw errno: fs-err wraps the OS error to add the path.
     match err.kind() {

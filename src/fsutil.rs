@@ -1,4 +1,4 @@
-//! File-system helpers for the safety rules of DESIGN.md section 6: atomic
+//! File-system helpers for the safety rules of docs/design.md §6: atomic
 //! writes (temp file + rename) and validation of untrusted relative paths.
 
 use std::io::{self, Write};
@@ -71,6 +71,12 @@ pub fn remove_file_if_exists(path: &Path) -> io::Result<()> {
 }
 
 pub use crate::workspace_path::{check_relative, UnsafePath};
+
+/// This process's id, looked up once (it names temp files).
+pub fn pid() -> u32 {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
 
 /// A workspace path as the `/`-separated string used in manifests and state.
 pub fn to_slash(path: &Path) -> String {

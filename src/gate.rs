@@ -4,7 +4,7 @@
 //! their `_pct` forms bound the change from the base. A metric missing at
 //! the target fails its rules; one missing at the base passes the relative
 //! rules with a "no baseline" note; a `_pct` rule against a base of 0 fails
-//! with that reason (DESIGN.md section 5). A bare metric name must match
+//! with that reason (docs/design.md §5). A bare metric name must match
 //! exactly one metrics file.
 
 use std::collections::BTreeMap;
@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::config::yaml;
 use crate::error::Hint;
+use crate::yaml;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,6 +83,8 @@ impl Hint for GateError {
         })
     }
 }
+
+crate::register_hint!(GateError);
 
 /// Reads the `gates:` section.
 pub fn parse(value: &yaml::Value) -> Result<Vec<Gate>, GateError> {
@@ -295,7 +297,7 @@ mod tests {
             "m.json",
             json!({"acc": 0.8, "loss": 0.5, "lat": 9.0, "zero": 0.0}),
         );
-        let gates = parse(&crate::config::yaml::parse(
+        let gates = parse(&crate::yaml::parse(
             "- metric: acc\n  min: 0.85\n- metric: m.json:loss\n  max_increase: 0.01\n- metric: lat\n  max_increase_pct: 20\n- metric: zero\n  max_increase_pct: 5\n- metric: acc\n  max_decrease: 0.1\n",
             std::path::Path::new("mlci.yaml"),
         ).unwrap()).unwrap();
@@ -329,9 +331,9 @@ mod tests {
         );
         assert!(e.hint().unwrap().contains("`a.json:acc`"));
         assert!(resolve("nope", &t, &Values::new(), &files).is_err());
-        assert!(parse(
-            &crate::config::yaml::parse("- metric: acc\n", std::path::Path::new("x")).unwrap()
-        )
-        .is_err());
+        assert!(
+            parse(&crate::yaml::parse("- metric: acc\n", std::path::Path::new("x")).unwrap())
+                .is_err()
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Garbage collection of the local cache: drop objects that no pointer in
-//! the chosen scope references. The scope is always explicit (DESIGN.md:
+//! the chosen scope references. The scope is always explicit (docs/design.md §4:
 //! no scope is an error), and the workspace is always part of it, so gc can
 //! never delete data the current checkout needs.
 

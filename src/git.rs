@@ -32,7 +32,8 @@ pub fn is_tracked(root: &Path, rel: &str) -> Result<bool, git2::Error> {
     Ok(index.iter().any(|e| e.path.starts_with(prefix.as_bytes())))
 }
 
-/// A pointer file's (or the root mlci.lock's) text as committed at some revision.
+/// A pointer file's (or the root lock file's) text as committed at some
+/// revision.
 pub struct PointerBlob {
     pub rev: String,
     pub path: String,
@@ -42,7 +43,13 @@ pub struct PointerBlob {
 /// Pointer files in the trees of the given revisions. Blobs and subtrees
 /// already seen are skipped, so scanning a long history costs about as much
 /// as the distinct trees in it.
-pub fn pointers_at(root: &Path, revs: &[String]) -> Result<Vec<PointerBlob>, git2::Error> {
+/// `lock_file` names the root-level lock file collected with them (the
+/// pipeline's, passed in so this module knows nothing of pipelines).
+pub fn pointers_at(
+    root: &Path,
+    revs: &[String],
+    lock_file: &str,
+) -> Result<Vec<PointerBlob>, git2::Error> {
     let repo = Repository::open(root)?;
     let mut commits = Vec::new();
     for rev in revs {
@@ -50,11 +57,14 @@ pub fn pointers_at(root: &Path, revs: &[String]) -> Result<Vec<PointerBlob>, git
         let commit = obj.peel_to_commit()?;
         commits.push((rev.clone(), commit.id()));
     }
-    scan_commits(&repo, commits)
+    scan_commits(&repo, commits, lock_file)
 }
 
 /// Pointer files in every commit reachable from any ref (and HEAD).
-pub fn pointers_in_all_commits(root: &Path) -> Result<Vec<PointerBlob>, git2::Error> {
+pub fn pointers_in_all_commits(
+    root: &Path,
+    lock_file: &str,
+) -> Result<Vec<PointerBlob>, git2::Error> {
     let repo = Repository::open(root)?;
     let mut walk = repo.revwalk()?;
     if repo.head().is_ok() {
@@ -66,12 +76,13 @@ pub fn pointers_in_all_commits(root: &Path) -> Result<Vec<PointerBlob>, git2::Er
         let id = id?;
         commits.push((id.to_string(), id));
     }
-    scan_commits(&repo, commits)
+    scan_commits(&repo, commits, lock_file)
 }
 
 fn scan_commits(
     repo: &Repository,
     commits: Vec<(String, git2::Oid)>,
+    lock_file: &str,
 ) -> Result<Vec<PointerBlob>, git2::Error> {
     let suffix = format!(".{EXTENSION}");
     let mut seen_trees = HashSet::new();
@@ -90,8 +101,7 @@ fn scan_commits(
                 }
                 Some(ObjectType::Blob) => {
                     let name = entry.name().unwrap_or("");
-                    let wanted = name.ends_with(&suffix)
-                        || (dir.is_empty() && name == crate::pipeline::lock::LOCK_FILE);
+                    let wanted = name.ends_with(&suffix) || (dir.is_empty() && name == lock_file);
                     if wanted && seen_blobs.insert(entry.id()) {
                         found.push((format!("{dir}{name}"), entry.id()));
                     }

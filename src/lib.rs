@@ -14,6 +14,7 @@ pub mod config;
 pub mod copy;
 pub mod error;
 pub mod example;
+pub mod exit;
 pub mod forge;
 pub mod fsutil;
 pub mod gate;
@@ -40,22 +41,14 @@ pub mod track;
 pub mod walk;
 pub mod whole;
 pub mod workspace_path;
+pub mod yaml;
 
 use std::ffi::OsString;
 
 use clap::Parser;
 
+use crate::exit::Exit;
 use crate::printer::Printer;
-
-/// Exit codes shared by every command (DESIGN.md section 4).
-pub mod exit {
-    /// Success, or a gate that passed.
-    pub const OK: u8 = 0;
-    /// A gate failed, or `--check` found something that differs.
-    pub const DIFFERS: u8 = 1;
-    /// Usage, configuration or runtime error.
-    pub const ERROR: u8 = 2;
-}
 
 /// Runs mlci with the given arguments (the first one is the program name) and
 /// returns the process exit code.
@@ -64,40 +57,42 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    u8::from(run_to_exit(args))
+}
+
+fn run_to_exit<I, T>(args: I) -> Exit
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
             // clap prints help/version to stdout and usage errors to stderr.
-            let code = if err.use_stderr() {
-                exit::ERROR
-            } else {
-                exit::OK
-            };
-            if code == exit::ERROR {
-                // A usage error ends, as every mlci error does, with a
-                // `hint:` line.
-                let text = err.render().to_string();
-                let text = text.replace(
-                    "\nFor more information, try",
-                    "\nhint: for more information, try",
-                );
-                eprint!("{text}");
-            } else {
+            if !err.use_stderr() {
                 let _ = err.print();
+                return Exit::Ok;
             }
-            return code;
+            // A usage error ends, as every mlci error does, with a `hint:`
+            // line.
+            let text = err.render().to_string().replace(
+                "\nFor more information, try",
+                "\nhint: for more information, try",
+            );
+            eprint!("{text}");
+            return Exit::Error;
         }
     };
     let printer = Printer::new(cli.global.quiet);
     match commands::dispatch(cli, &printer) {
-        Ok(code) => code,
+        Ok(exit) => exit,
         Err(err) => {
             if error::is_broken_pipe(&err) {
                 // `mlci status --json | head` is not an error.
-                return exit::OK;
+                return Exit::Ok;
             }
             printer.error(&err);
-            exit::ERROR
+            Exit::Error
         }
     }
 }

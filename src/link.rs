@@ -97,7 +97,7 @@ impl Linker {
             .file_name()
             .map(|s| s.to_string_lossy())
             .unwrap_or_default();
-        dest.with_file_name(format!(".{name}.mlci-{}-{n}", crate::cache::pid()))
+        dest.with_file_name(format!(".{name}.mlci-{}-{n}", crate::fsutil::pid()))
     }
 
     /// Writes object `oid` as `name` in the open directory `dir`, replacing

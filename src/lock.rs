@@ -32,6 +32,8 @@ impl Hint for LockError {
     }
 }
 
+crate::register_hint!(LockError);
+
 /// Held for the lifetime of the value.
 pub struct RepoLock {
     _file: File,

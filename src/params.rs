@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::config::yaml;
+use crate::yaml;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParamsError {
@@ -54,6 +54,8 @@ impl crate::error::Hint for ParamsError {
         })
     }
 }
+
+crate::register_hint!(ParamsError);
 
 /// Loads a params file (repo-relative `file`, read from `root`).
 pub fn load(root: &Path, file: &str) -> Result<Value, ParamsError> {

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use crate::config::pipeline::{PlotDef, PlotSource};
+use crate::pipeline::{PlotDef, PlotSource};
 
 /// At most this many points per line in a Mermaid chart: more is unreadable.
 pub const MAX_POINTS: usize = 40;

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::Oid;
-use crate::config::yaml::{self, YamlError};
 use crate::error::Hint;
 use crate::fsutil::check_relative;
+use crate::yaml::{self, YamlError};
 
 pub const EXTENSION: &str = "mlci";
 
@@ -77,6 +77,8 @@ impl Hint for PointerError {
         ))
     }
 }
+
+crate::register_hint!(PointerError);
 
 impl Pointer {
     /// Parses a pointer file's text. `file` is used in errors.

@@ -45,6 +45,8 @@ impl Hint for RepoError {
     }
 }
 
+crate::register_hint!(RepoError);
+
 pub struct Repo {
     /// The git work tree root, canonical.
     pub root: PathBuf,

@@ -107,10 +107,13 @@ impl Hint for TrackError {
             TrackError::Pointer(e) => return e.hint(),
             TrackError::Cache(e) => return e.hint(),
             TrackError::UnsafePath { source, .. } => return source.hint(),
+            TrackError::Io(e) => return crate::error::io_hint(e),
             _ => return None,
         })
     }
 }
+
+crate::register_hint!(TrackError);
 
 /// A pointer file and the data it tracks, both repo-relative.
 #[derive(Debug, Clone)]
@@ -118,29 +121,6 @@ pub struct Tracked {
     pub pointer_rel: String,
     pub target_rel: WorkspacePath,
     pub pointer: Pointer,
-}
-
-impl Tracked {
-    /// A stage output recorded in mlci.lock (or a run record), tracked like
-    /// a pointer so checkout can restore it.
-    pub fn stage_output(entry: &crate::pipeline::lock::LockEntry, oid: Oid) -> Tracked {
-        let name = entry
-            .path
-            .rsplit('/')
-            .next()
-            .unwrap_or(&entry.path)
-            .to_string();
-        Tracked {
-            pointer_rel: crate::pipeline::lock::LOCK_FILE.to_string(),
-            target_rel: entry.path.clone(),
-            pointer: Pointer {
-                path: name,
-                oid,
-                size: entry.size,
-                nfiles: entry.nfiles,
-            },
-        }
-    }
 }
 
 /// A command's view of the work tree: the repository, the hash state and
@@ -270,24 +250,6 @@ pub fn all_tracked(root: &Path) -> Result<Vec<Tracked>, TrackError> {
         .iter()
         .map(|p| load_pointer(root, p))
         .collect()
-}
-
-/// The cached stage outputs recorded in a lock file, as tracked paths.
-pub fn lock_outs(
-    lock: &crate::pipeline::lock::LockFile,
-    cached: &dyn Fn(&str) -> bool,
-) -> Vec<Tracked> {
-    let mut out = Vec::new();
-    for stage in lock.stages.values() {
-        for o in &stage.outs {
-            let Some(oid) = o.oid() else { continue };
-            if !cached(&o.path) {
-                continue;
-            }
-            out.push(Tracked::stage_output(o, oid));
-        }
-    }
-    out
 }
 
 fn overlaps(a: &str, b: &str) -> bool {

@@ -184,7 +184,7 @@ impl Dir {
         replace: bool,
     ) -> io::Result<bool> {
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = format!(".{name}.mlci-{}-{n}", crate::cache::pid());
+        let tmp = format!(".{name}.mlci-{}-{n}", crate::fsutil::pid());
         let shown = self.path.join(name);
         let fd = openat(
             &self.fd,

@@ -1,5 +1,6 @@
 //! `mlci add`: start tracking files and directories.
 
+use crate::exit::Exit;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -24,7 +25,7 @@ pub struct AddArgs {
     pub json: bool,
 }
 
-pub fn cmd_add(ctx: &Ctx, args: AddArgs) -> anyhow::Result<u8> {
+pub fn cmd_add(ctx: &Ctx, args: AddArgs) -> anyhow::Result<Exit> {
     let AddArgs { paths, json } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let _lock = repo.lock()?;
@@ -64,5 +65,5 @@ pub fn cmd_add(ctx: &Ctx, args: AddArgs) -> anyhow::Result<u8> {
         "to track the changes with git, run:\n  git add {}",
         to_commit.join(" ")
     ));
-    Ok(crate::exit::OK)
+    Ok(Exit::Ok)
 }

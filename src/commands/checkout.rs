@@ -1,5 +1,6 @@
 //! `mlci checkout`: restore tracked data from the cache.
 
+use crate::exit::Exit;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -29,7 +30,7 @@ pub struct CheckoutArgs {
     pub force: bool,
 }
 
-pub fn cmd_checkout(ctx: &Ctx, args: CheckoutArgs) -> anyhow::Result<u8> {
+pub fn cmd_checkout(ctx: &Ctx, args: CheckoutArgs) -> anyhow::Result<Exit> {
     let CheckoutArgs { targets, force } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let _lock = repo.lock()?;
@@ -49,5 +50,5 @@ pub fn cmd_checkout(ctx: &Ctx, args: CheckoutArgs) -> anyhow::Result<u8> {
             String::new()
         }
     ));
-    Ok(crate::exit::OK)
+    Ok(Exit::Ok)
 }

@@ -16,6 +16,7 @@
 //! repository publishes with `mlci ci --publish-from DIR`, after checking
 //! that the pull request's head is the commit the artifact was made for.
 
+use crate::exit::Exit;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -153,7 +154,7 @@ fn is_shallow(root: &std::path::Path) -> bool {
     git2::Repository::open(root).is_ok_and(|r| r.is_shallow())
 }
 
-/// The base GitHub's event implies (DESIGN.md section 5), if any.
+/// The base GitHub's event implies (docs/design.md §5), if any.
 fn event_base(root: &std::path::Path) -> anyhow::Result<Option<(String, String)>> {
     let (Ok(name), Ok(path)) = (
         std::env::var("GITHUB_EVENT_NAME"),
@@ -211,7 +212,7 @@ fn event_base(root: &std::path::Path) -> anyhow::Result<Option<(String, String)>
     Ok(base)
 }
 
-pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
+pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
     let CiArgs {
         base,
         no_repro,
@@ -258,7 +259,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
     let mut step_error: Option<anyhow::Error> = None;
 
     // The remote is optional: with none configured, pull and push are
-    // skipped with one notice (DESIGN.md section 4).
+    // skipped with one notice (docs/design.md §4).
     let mut remote = match super::sync::open_remote(&repo, remote.as_deref(), None) {
         Ok(Some(r)) => Some(r),
         Ok(None) => {
@@ -488,13 +489,9 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<u8> {
     }
     if let Some(e) = step_error {
         ctx.printer.error(&e);
-        return Ok(crate::exit::ERROR);
+        return Ok(Exit::Error);
     }
-    Ok(if gate_failed {
-        crate::exit::DIFFERS
-    } else {
-        crate::exit::OK
-    })
+    Ok(if gate_failed { Exit::Differs } else { Exit::Ok })
 }
 
 /// A remote refused the credentials (or there were none).
@@ -619,7 +616,7 @@ fn publish_saved(
     env: Option<&ActionEnv>,
     dir: &std::path::Path,
     p: &Publish,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<Exit> {
     use crate::error::hinted;
     let Some(env) = env.filter(|e| e.event_name == "workflow_run") else {
         return Err(hinted(
@@ -657,7 +654,7 @@ fn publish_saved(
     let Some(pr) = record.pr else {
         ctx.printer
             .info("the saved run was not for a pull request: nothing to publish");
-        return Ok(crate::exit::OK);
+        return Ok(Exit::Ok);
     };
     let Some(token) = p.token.as_deref().filter(|t| !t.is_empty()) else {
         return Err(hinted(
@@ -725,8 +722,8 @@ fn publish_saved(
         writeln!(f, "comment-url={url}")?;
     }
     Ok(match verdict {
-        Verdict::Passed => crate::exit::OK,
-        Verdict::Failed => crate::exit::DIFFERS,
-        Verdict::Error => crate::exit::ERROR,
+        Verdict::Passed => Exit::Ok,
+        Verdict::Failed => Exit::Differs,
+        Verdict::Error => Exit::Error,
     })
 }

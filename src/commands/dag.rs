@@ -1,5 +1,6 @@
 //! `mlci dag`: print the stage graph.
 
+use crate::exit::Exit;
 use clap::Args;
 
 use crate::pipeline::dag::{render, Dag};
@@ -18,7 +19,7 @@ pub struct DagArgs {
     pub dot: bool,
 }
 
-pub fn cmd_dag(ctx: &Ctx, args: DagArgs) -> anyhow::Result<u8> {
+pub fn cmd_dag(ctx: &Ctx, args: DagArgs) -> anyhow::Result<Exit> {
     let DagArgs { mermaid, dot } = args;
     let root = crate::repo::find_root(&ctx.cwd)?;
     let pipeline = crate::pipeline::load(&root)?;
@@ -31,5 +32,5 @@ pub fn cmd_dag(ctx: &Ctx, args: DagArgs) -> anyhow::Result<u8> {
         "text"
     };
     ctx.printer.data(&render(&pipeline.stages, &dag, format))?;
-    Ok(crate::exit::OK)
+    Ok(Exit::Ok)
 }

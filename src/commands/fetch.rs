@@ -1,6 +1,7 @@
 //! `mlci fetch` and `mlci pull`: download what the workspace references
 //! from a remote into the cache (and, for pull, into the workspace).
 
+use crate::exit::Exit;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -35,11 +36,11 @@ pub struct PullArgs {
     pub force: bool,
 }
 
-pub fn cmd_fetch(ctx: &Ctx, args: FetchArgs) -> anyhow::Result<u8> {
+pub fn cmd_fetch(ctx: &Ctx, args: FetchArgs) -> anyhow::Result<Exit> {
     fetch_then_checkout(ctx, args.transfer, None)
 }
 
-pub fn cmd_pull(ctx: &Ctx, args: PullArgs) -> anyhow::Result<u8> {
+pub fn cmd_pull(ctx: &Ctx, args: PullArgs) -> anyhow::Result<Exit> {
     let PullArgs { fetch, force } = args;
     fetch_then_checkout(ctx, fetch.transfer, Some(force))
 }
@@ -50,7 +51,7 @@ fn fetch_then_checkout(
     ctx: &Ctx,
     args: sync::TransferArgs,
     checkout_force: Option<bool>,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<Exit> {
     let sync::TransferArgs {
         targets,
         remote,
@@ -64,7 +65,7 @@ fn fetch_then_checkout(
     if let Some(force) = checkout_force {
         checkout(ctx, &repo, &targets, force)?;
     }
-    Ok(crate::exit::OK)
+    Ok(Exit::Ok)
 }
 
 /// Restores the workspace from the cache after a fetch.

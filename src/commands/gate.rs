@@ -1,5 +1,6 @@
 //! `mlci gate`: evaluate the gates in mlci.yaml.
 
+use crate::exit::Exit;
 use clap::Args;
 
 use crate::config::Overrides;
@@ -23,7 +24,7 @@ pub struct GateArgs {
     pub json: bool,
 }
 
-pub fn cmd_gate(ctx: &Ctx, args: GateArgs) -> anyhow::Result<u8> {
+pub fn cmd_gate(ctx: &Ctx, args: GateArgs) -> anyhow::Result<Exit> {
     let GateArgs { base, target, json } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
@@ -31,7 +32,7 @@ pub fn cmd_gate(ctx: &Ctx, args: GateArgs) -> anyhow::Result<u8> {
     let Some(results) = evaluate_gates(&pipeline, &cmp)? else {
         ctx.printer
             .info("no gates: add a `gates:` section to mlci.yaml");
-        return Ok(crate::exit::OK);
+        return Ok(Exit::Ok);
     };
     let failed = results.iter().filter(|r| !r.passed).count();
     if json {
@@ -75,9 +76,5 @@ pub fn cmd_gate(ctx: &Ctx, args: GateArgs) -> anyhow::Result<u8> {
             )
         });
     }
-    Ok(if failed == 0 {
-        crate::exit::OK
-    } else {
-        crate::exit::DIFFERS
-    })
+    Ok(if failed == 0 { Exit::Ok } else { Exit::Differs })
 }

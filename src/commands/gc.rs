@@ -1,5 +1,6 @@
 //! `mlci gc`: reclaim local cache space.
 
+use crate::exit::Exit;
 use std::collections::HashSet;
 
 use clap::Args;
@@ -39,7 +40,7 @@ pub struct GcArgs {
     pub json: bool,
 }
 
-pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<u8> {
+pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<Exit> {
     let GcArgs {
         workspace,
         all_commits,
@@ -65,9 +66,9 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<u8> {
             .map(|t| t.pointer.oid),
     );
     let blobs = if all_commits {
-        git::pointers_in_all_commits(&repo.root)?
+        git::pointers_in_all_commits(&repo.root, crate::pipeline::lock::LOCK_FILE)?
     } else {
-        git::pointers_at(&repo.root, &revs)?
+        git::pointers_at(&repo.root, &revs, crate::pipeline::lock::LOCK_FILE)?
     };
     for blob in blobs {
         if blob.path == crate::pipeline::lock::LOCK_FILE {
@@ -75,7 +76,7 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<u8> {
             // keeping a few extra objects is the safe side).
             match crate::pipeline::lock::LockFile::parse(&blob.text) {
                 Ok(lock) => roots.extend(
-                    crate::track::lock_outs(&lock, &|_| true)
+                    crate::pipeline::lock::lock_outs(&lock, &|_| true)
                         .into_iter()
                         .map(|t| t.pointer.oid),
                 ),
@@ -142,7 +143,7 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<u8> {
         human_bytes(plan.bytes()),
         plan.kept
     ));
-    Ok(crate::exit::OK)
+    Ok(Exit::Ok)
 }
 
 fn short_rev(rev: &str) -> &str {

@@ -1,6 +1,7 @@
 //! `mlci init`: set up `.mlci/` in a git repository, optionally scaffolding a
 //! built-in example project first.
 
+use crate::exit::Exit;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -32,7 +33,7 @@ pub struct InitArgs {
 const MLCI_GITIGNORE: &str =
     "# Local to each machine; never committed.\n/cache/\n/tmp/\n/config.local.yaml\n";
 
-pub fn cmd_init(ctx: &Ctx, args: InitArgs) -> anyhow::Result<u8> {
+pub fn cmd_init(ctx: &Ctx, args: InitArgs) -> anyhow::Result<Exit> {
     let InitArgs { dir, example } = args;
     let dir = match dir {
         Some(d) => ctx.cwd.join(d),
@@ -57,7 +58,7 @@ pub fn cmd_init(ctx: &Ctx, args: InitArgs) -> anyhow::Result<u8> {
     if mlci_dir.join(CONFIG_FILE).is_file() {
         ctx.printer
             .info(&format!("mlci is already set up in {}", root.display()));
-        return Ok(crate::exit::OK);
+        return Ok(Exit::Ok);
     }
     fs_err::create_dir_all(&mlci_dir)?;
     write_atomic(&mlci_dir.join(".gitignore"), MLCI_GITIGNORE.as_bytes())?;
@@ -66,7 +67,7 @@ pub fn cmd_init(ctx: &Ctx, args: InitArgs) -> anyhow::Result<u8> {
         "initialised mlci in {}\nnext: `mlci add <data>` and commit .mlci/config.yaml and .mlci/.gitignore",
         root.display()
     ));
-    Ok(crate::exit::OK)
+    Ok(Exit::Ok)
 }
 
 /// Writes an example's files into `dir`, refusing to overwrite anything.

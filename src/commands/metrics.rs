@@ -1,5 +1,6 @@
 //! `mlci metrics show|diff` and `mlci params diff`.
 
+use crate::exit::Exit;
 use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand};
@@ -102,14 +103,14 @@ pub struct DiffArgs {
     pub format: FormatArgs,
 }
 
-pub fn cmd_metrics(ctx: &Ctx, args: MetricsArgs) -> anyhow::Result<u8> {
+pub fn cmd_metrics(ctx: &Ctx, args: MetricsArgs) -> anyhow::Result<Exit> {
     match args.command {
         MetricsCommand::Show(a) => show(ctx, a),
         MetricsCommand::Diff(a) => run_diff(ctx, a, Kind::Metrics),
     }
 }
 
-pub fn cmd_params(ctx: &Ctx, args: ParamsArgs) -> anyhow::Result<u8> {
+pub fn cmd_params(ctx: &Ctx, args: ParamsArgs) -> anyhow::Result<Exit> {
     match args.command {
         ParamsCommand::Diff(a) => run_diff(ctx, a, Kind::Params),
     }
@@ -129,7 +130,7 @@ fn files(repo: &Repo, kind: Kind) -> anyhow::Result<Vec<String>> {
     })
 }
 
-fn show(ctx: &Ctx, args: ShowArgs) -> anyhow::Result<u8> {
+fn show(ctx: &Ctx, args: ShowArgs) -> anyhow::Result<Exit> {
     let ShowArgs { rev, format } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let files = files(&repo, Kind::Metrics)?;
@@ -137,7 +138,7 @@ fn show(ctx: &Ctx, args: ShowArgs) -> anyhow::Result<u8> {
         ctx.printer.info(
             "no metrics files: list them under a stage's `metrics:` or the top-level `metrics:`",
         );
-        return Ok(crate::exit::OK);
+        return Ok(Exit::Ok);
     }
     let rev = Rev::parse(&repo.root, &rev)?;
     let mut reader = RevReader::new(&repo.root, &repo.cache, rev);
@@ -161,7 +162,7 @@ fn show(ctx: &Ctx, args: ShowArgs) -> anyhow::Result<u8> {
         Format::Plain => plain_table(&["Path", "Metric", "Value"], &rows),
     };
     ctx.printer.data(&text)?;
-    Ok(crate::exit::OK)
+    Ok(Exit::Ok)
 }
 
 /// Two revisions compared: their names and the rows of every file.
@@ -227,7 +228,7 @@ pub fn compare(
     })
 }
 
-fn run_diff(ctx: &Ctx, args: DiffArgs, kind: Kind) -> anyhow::Result<u8> {
+fn run_diff(ctx: &Ctx, args: DiffArgs, kind: Kind) -> anyhow::Result<Exit> {
     let DiffArgs {
         base,
         target,
@@ -285,10 +286,10 @@ fn run_diff(ctx: &Ctx, args: DiffArgs, kind: Kind) -> anyhow::Result<u8> {
             },
             target_rev.label()
         ));
-        return Ok(crate::exit::OK);
+        return Ok(Exit::Ok);
     }
     ctx.printer.data(&text)?;
-    Ok(crate::exit::OK)
+    Ok(Exit::Ok)
 }
 
 /// Evaluates the gates of mlci.yaml on a comparison's metrics (which must

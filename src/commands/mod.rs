@@ -26,12 +26,13 @@ use anyhow::Context;
 
 use crate::cli::{Cli, Command};
 use crate::config::Overrides;
+use crate::exit::Exit;
 use crate::printer::Printer;
 use crate::repo::Repo;
 use crate::track::{all_tracked, TrackError, Tracked};
 
 /// Resolves the global settings and runs one command; returns the exit code.
-pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
+pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
     let Cli { global, command } = cli;
     let cwd = match global.directory {
         Some(dir) => std::env::current_dir()
@@ -112,7 +113,7 @@ pub fn lock_tracked(root: &Path) -> anyhow::Result<Vec<Tracked>> {
             .is_none_or(|o| o.cache),
         None => true,
     };
-    Ok(crate::track::lock_outs(&lock, &cached))
+    Ok(crate::pipeline::lock::lock_outs(&lock, &cached))
 }
 
 fn select_from(

@@ -1,5 +1,6 @@
 //! `mlci push`: upload what the workspace references to a remote.
 
+use crate::exit::Exit;
 use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 
@@ -26,7 +27,7 @@ pub struct PushArgs {
     pub transfer: sync::TransferArgs,
 }
 
-pub fn cmd_push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<u8> {
+pub fn cmd_push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<Exit> {
     let PushArgs {
         transfer:
             sync::TransferArgs {
@@ -41,7 +42,7 @@ pub fn cmd_push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<u8> {
     let (remote, jobs) = sync::require_remote(&repo, remote.as_deref(), jobs)?;
     let outcome = push(ctx, &repo, &remote, jobs, &targets, !no_run_cache)?;
     report(ctx, &remote, &outcome);
-    Ok(crate::exit::OK)
+    Ok(Exit::Ok)
 }
 
 /// What a push did.

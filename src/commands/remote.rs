@@ -7,16 +7,17 @@
 //! and written atomically, so a bad edit changes nothing. The files are
 //! rewritten from their parsed form: comments in them are not kept.
 
+use crate::exit::Exit;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use crate::config::yaml::{self, Value};
 use crate::config::{read_text, Settings, CONFIG_FILE, LOCAL_CONFIG_FILE};
 use crate::error::hinted;
 use crate::remote::location;
 use crate::repo::{find_root, MLCI_DIR};
+use crate::yaml::{self, Value};
 
 use super::Ctx;
 
@@ -83,7 +84,7 @@ struct RemoteJson<'a> {
     default: bool,
 }
 
-pub fn cmd_remote(ctx: &Ctx, args: RemoteArgs) -> anyhow::Result<u8> {
+pub fn cmd_remote(ctx: &Ctx, args: RemoteArgs) -> anyhow::Result<Exit> {
     let root = find_root(&ctx.cwd)?;
     let dir = root.join(MLCI_DIR);
     if !dir.is_dir() {
@@ -120,7 +121,7 @@ pub fn cmd_remote(ctx: &Ctx, args: RemoteArgs) -> anyhow::Result<u8> {
                 }
                 ctx.printer.data(&text)?;
             }
-            return Ok(crate::exit::OK);
+            return Ok(Exit::Ok);
         }
         RemoteCommand::Add {
             name,
@@ -235,7 +236,7 @@ pub fn cmd_remote(ctx: &Ctx, args: RemoteArgs) -> anyhow::Result<u8> {
                 .info(&format!("`{name}` is now the default remote"));
         }
     }
-    Ok(crate::exit::OK)
+    Ok(Exit::Ok)
 }
 
 fn check_name(name: &str) -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
 //! `mlci remove`: stop tracking paths.
 
+use crate::exit::Exit;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -19,7 +20,7 @@ pub struct RemoveArgs {
     pub targets: Vec<PathBuf>,
 }
 
-pub fn cmd_remove(ctx: &Ctx, args: RemoveArgs) -> anyhow::Result<u8> {
+pub fn cmd_remove(ctx: &Ctx, args: RemoveArgs) -> anyhow::Result<Exit> {
     let RemoveArgs { targets } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let _lock = repo.lock()?;
@@ -33,5 +34,5 @@ pub fn cmd_remove(ctx: &Ctx, args: RemoveArgs) -> anyhow::Result<u8> {
         ));
     }
     ws.finish()?;
-    Ok(crate::exit::OK)
+    Ok(Exit::Ok)
 }

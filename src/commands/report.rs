@@ -1,5 +1,6 @@
 //! `mlci report`: the Markdown report on stdout (or a file).
 
+use crate::exit::Exit;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -260,7 +261,7 @@ pub fn build(
     })
 }
 
-pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
+pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
     let ReportArgs {
         base,
         target,
@@ -299,7 +300,7 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
         }
         None => ctx.printer.data(&text)?,
     }
-    Ok(crate::exit::OK)
+    Ok(Exit::Ok)
 }
 
 /// Reads every plot's data at both revisions and draws it.

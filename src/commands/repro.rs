@@ -1,5 +1,6 @@
 //! `mlci repro`: rerun the stages whose inputs changed.
 
+use crate::exit::Exit;
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -135,7 +136,7 @@ impl Events for Printing<'_> {
     }
 }
 
-pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<u8> {
+pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<Exit> {
     let ReproArgs {
         targets,
         force,
@@ -155,7 +156,7 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<u8> {
     if pipeline.stages.is_empty() {
         ctx.printer
             .info("no stages: define them under `stages:` in mlci.yaml (or dvc.yaml)");
-        return Ok(crate::exit::OK);
+        return Ok(Exit::Ok);
     }
     let interrupted = interrupt_flag()?;
     let source = if pull {
@@ -214,7 +215,7 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<u8> {
             gitignores(&pipeline)
         ));
     }
-    Ok(crate::exit::OK)
+    Ok(Exit::Ok)
 }
 
 fn gitignores(p: &crate::pipeline::Pipeline) -> String {

@@ -1,5 +1,6 @@
 //! `mlci status`: what differs between the workspace and the pointers.
 
+use crate::exit::Exit;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -59,7 +60,7 @@ struct StatusJson<'a> {
     remote: Option<RemoteStatus>,
 }
 
-pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
+pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
     let StatusArgs {
         targets,
         json,
@@ -156,9 +157,9 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
         ctx.printer.data(&text)?;
     }
     Ok(if check && differs {
-        crate::exit::DIFFERS
+        Exit::Differs
     } else {
-        crate::exit::OK
+        Exit::Ok
     })
 }
 

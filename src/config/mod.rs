@@ -1,14 +1,11 @@
 //! Configuration: `.mlci/config.yaml` (committed) deep-merged with
 //! `.mlci/config.local.yaml` (per machine, git-ignored), then environment,
-//! then flags (DESIGN.md section 3).
+//! then flags (docs/design.md §3).
 //!
 //! Each file is first parsed on its own into the wire type with
 //! `deny_unknown_fields`, so a typo is reported with its file, line and
 //! column; only then are the two merged and validated into [`Settings`],
 //! whose errors name the file and the dotted key.
-
-pub mod pipeline;
-pub mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Hint;
 use crate::link::LinkType;
-use yaml::{Value, YamlError};
+use crate::yaml::{self, Value, YamlError};
 
 pub const CONFIG_FILE: &str = "config.yaml";
 pub const LOCAL_CONFIG_FILE: &str = "config.local.yaml";
@@ -100,6 +97,8 @@ impl Hint for ConfigError {
         }
     }
 }
+
+crate::register_hint!(ConfigError);
 
 /// Validated settings every command reads.
 #[derive(Debug, Clone)]

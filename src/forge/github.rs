@@ -78,6 +78,8 @@ impl Hint for ForgeError {
     }
 }
 
+crate::register_hint!(ForgeError);
+
 /// One answer: status, headers and body text.
 struct Answer {
     status: StatusCode,

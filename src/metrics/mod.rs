@@ -14,9 +14,9 @@ use std::path::Path;
 use serde_json::Value as Json;
 
 use crate::cache::{Cache, Oid};
-use crate::config::pipeline::{OutKind, Pipeline};
 use crate::error::Hint;
 use crate::pipeline::lock::{LockFile, LOCK_FILE};
+use crate::pipeline::{OutKind, Pipeline};
 use crate::pointer::Pointer;
 
 /// Where files are read from.
@@ -92,6 +92,8 @@ impl Hint for MetricsError {
         })
     }
 }
+
+crate::register_hint!(MetricsError);
 
 /// Reads files as they are at one revision.
 pub struct RevReader<'a> {

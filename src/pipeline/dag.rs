@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::config::pipeline::Stage;
 use crate::error::Hint;
+use crate::pipeline::Stage;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DagError {
@@ -37,6 +37,8 @@ impl Hint for DagError {
         })
     }
 }
+
+crate::register_hint!(DagError);
 
 /// True when `a` and `b` are the same path or one contains the other.
 pub fn overlaps(a: &str, b: &str) -> bool {

@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::cache::Oid;
-use crate::config::yaml::{self, YamlError};
 use crate::fsutil::write_atomic;
+use crate::pointer::Pointer;
+use crate::track::Tracked;
 use crate::workspace_path::WorkspacePath;
+use crate::yaml::{self, YamlError};
 
 pub const LOCK_FILE: &str = "mlci.lock";
 const SCHEMA: &str = "1";
@@ -95,6 +97,8 @@ impl crate::error::Hint for LockFileError {
     }
 }
 
+crate::register_hint!(LockFileError);
+
 impl LockFile {
     /// Reads `mlci.lock` at `root`; a missing file is an empty lock.
     pub fn load(root: &Path) -> Result<LockFile, LockFileError> {
@@ -147,6 +151,44 @@ impl LockFile {
         }
         Ok(())
     }
+}
+
+impl LockEntry {
+    /// A stage output recorded in mlci.lock (or a run record), tracked like
+    /// a pointer so checkout can restore it.
+    pub fn tracked(&self, oid: Oid) -> Tracked {
+        let name = self
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.path)
+            .to_string();
+        Tracked {
+            pointer_rel: LOCK_FILE.to_string(),
+            target_rel: self.path.clone(),
+            pointer: Pointer {
+                path: name,
+                oid,
+                size: self.size,
+                nfiles: self.nfiles,
+            },
+        }
+    }
+}
+
+/// The cached stage outputs recorded in a lock file, as tracked paths.
+pub fn lock_outs(lock: &LockFile, cached: &dyn Fn(&str) -> bool) -> Vec<Tracked> {
+    let mut out = Vec::new();
+    for stage in lock.stages.values() {
+        for o in &stage.outs {
+            let Some(oid) = o.oid() else { continue };
+            if !cached(&o.path) {
+                continue;
+            }
+            out.push(o.tracked(oid));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,10 +1,19 @@
-//! Pipelines: the stage graph, the lock file, why a stage is stale, and
+//! Pipelines: the definition (`mlci.yaml` / `dvc.yaml` loaded into
+//! stages), the stage graph, the lock file, why a stage is stale, and
 //! rerunning exactly the stale stages (with a run cache).
 
 pub mod dag;
+pub mod definition;
+pub mod interpolate;
+pub mod load;
 pub mod lock;
 pub mod repro;
 pub mod runcache;
 pub mod status;
+mod wire;
 
-pub use crate::config::pipeline::{load, OutKind, Output, ParamDep, Pipeline, Stage};
+pub use definition::{
+    OutKind, Output, ParamDep, Pipeline, PipelineError, PlotDef, PlotSource, Stage, DEFAULT_PARAMS,
+    DVC_YAML, MLCI_YAML,
+};
+pub use load::{load, source_path};

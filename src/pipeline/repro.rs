@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::config::pipeline::{Pipeline, Stage};
 use crate::error::Hint;
 use crate::gitignore;
 use crate::pipeline::dag::{Dag, DagError};
@@ -26,8 +25,9 @@ use crate::pipeline::runcache;
 use crate::pipeline::status::{
     current_inputs, reasons, Inputs, ParamsCache, Reason, StageStatusError,
 };
+use crate::pipeline::{Pipeline, Stage};
 use crate::progress::Silent;
-use crate::track::{TrackError, Tracked, Workspace};
+use crate::track::{TrackError, Workspace};
 
 #[derive(Clone, Default)]
 pub struct ReproOptions {
@@ -140,6 +140,8 @@ impl Hint for ReproError {
         }
     }
 }
+
+crate::register_hint!(ReproError);
 
 /// The stages a run considers, by index into `pipeline.stages`.
 pub fn select(
@@ -539,7 +541,7 @@ fn try_restore(
         if !ws.repo.cache.contains(&oid) {
             return Ok(false);
         }
-        tracked.push(Tracked::stage_output(o, oid));
+        tracked.push(o.tracked(oid));
     }
     if tracked.len() != stage.outs.len() {
         return Ok(false);

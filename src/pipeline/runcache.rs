@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::cache::Cache;
-use crate::config::pipeline::Stage;
 use crate::hash::Digest;
 use crate::pipeline::lock::LockEntry;
 use crate::pipeline::status::Inputs;
+use crate::pipeline::Stage;
 
 /// What the key is made of; serialised canonically (sorted maps, ordered
 /// lists) and hashed, so the same run has the same key on every machine.

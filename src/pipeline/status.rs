@@ -10,11 +10,11 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use crate::config::pipeline::{Pipeline, Stage};
 use crate::error::Hint;
 use crate::params;
 use crate::pipeline::dag::overlaps;
 use crate::pipeline::lock::{LockEntry, LockStage};
+use crate::pipeline::{Pipeline, Stage};
 use crate::progress::Reporter;
 use crate::track::{TrackError, Workspace};
 
@@ -137,6 +137,8 @@ impl Hint for StageStatusError {
         }
     }
 }
+
+crate::register_hint!(StageStatusError);
 
 /// The stage's inputs as they are now.
 #[derive(Debug, Clone, Default)]

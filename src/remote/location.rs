@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::config::yaml::Value;
+use crate::yaml::Value;
 
 use super::RemoteError;
 

@@ -3,11 +3,11 @@
 //! Every remote has the same layout as the local cache (`sha256/ab/cdef…
 //! [.dir]`, `runs/ab/cdef…`). Network backends go through Apache OpenDAL
 //! (an operator with retry, timeout and concurrency-limit layers). A local
-//! directory remote is just another cache (DESIGN.md section 3) and is
+//! directory remote is just another cache (docs/design.md §3) and is
 //! written with the cache's own code: OpenDAL's file-system writer fsyncs
 //! every object, which made a push of 20,000 small files several times
 //! slower, while mlci's rule for content-addressed objects is temp file +
-//! atomic rename without fsync (DESIGN.md section 6). This module owns one
+//! atomic rename without fsync (docs/design.md §6). This module owns one
 //! [`Remote`] and the typed errors a user sees; [`transfer`] moves sets of
 //! objects, [`known`] remembers what a remote is known to hold.
 //!
@@ -116,6 +116,8 @@ impl Hint for RemoteError {
         })
     }
 }
+
+crate::register_hint!(RemoteError);
 
 /// One configured remote, open for transfers.
 pub struct Remote {

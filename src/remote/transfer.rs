@@ -206,7 +206,7 @@ async fn upload_one<'k>(
     };
     let target = if remote.backend.needs_rename() {
         let n = counter.fetch_add(1, Ordering::Relaxed);
-        format!("tmp/{}-{n}.part", crate::cache::pid())
+        format!("tmp/{}-{n}.part", crate::fsutil::pid())
     } else {
         key.to_string()
     };

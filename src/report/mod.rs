@@ -188,6 +188,8 @@ impl Hint for ReportError {
     }
 }
 
+crate::register_hint!(ReportError);
+
 /// Renders `source` (named `file` in errors) with the context.
 pub fn render(file: &str, source: &str, ctx: &Context) -> Result<String, ReportError> {
     let mut env = minijinja::Environment::new();

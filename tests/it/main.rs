@@ -2,6 +2,7 @@
 //! binary in a fresh temporary git repository made with the real git CLI.
 
 mod action;
+mod architecture;
 mod bad_input;
 mod ci;
 mod common;
@@ -13,6 +14,7 @@ mod github;
 mod kill;
 mod metrics;
 mod pipeline;
+mod properties;
 mod remote;
 mod security;
 mod tracking;

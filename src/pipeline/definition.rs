@@ -1,0 +1,126 @@
+//! The pipeline as the rest of mlci sees it: validated [`Stage`]s with
+//! checked workspace paths, plot definitions, and the errors of loading
+//! one (see [`super::load`]).
+
+use crate::error::Hint;
+use crate::workspace_path::WorkspacePath;
+use crate::yaml::{self, YamlError};
+
+pub const MLCI_YAML: &str = "mlci.yaml";
+pub const DVC_YAML: &str = "dvc.yaml";
+pub const DEFAULT_PARAMS: &str = "params.yaml";
+
+/// What a stage writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Repo-relative, `/`-separated, checked.
+    pub path: WorkspacePath,
+    pub cache: bool,
+    pub persist: bool,
+    pub kind: OutKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutKind {
+    Out,
+    Metric,
+    Plot,
+}
+
+/// Params a stage reads: dotted keys of one file, or the whole file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamDep {
+    /// Repo-relative params file.
+    pub file: String,
+    /// None: every key in the file.
+    pub keys: Option<Vec<String>>,
+}
+
+/// One expanded, validated stage.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub name: String,
+    pub cmd: Vec<String>,
+    /// Repo-relative working directory ("" for the root).
+    pub wdir: String,
+    pub deps: Vec<WorkspacePath>,
+    pub outs: Vec<Output>,
+    pub params: Vec<ParamDep>,
+    pub frozen: bool,
+    pub always_changed: bool,
+    pub desc: Option<String>,
+}
+
+/// One plot: which fields of which files to draw.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PlotDef {
+    /// The top-level id, or the file path for a stage plot.
+    pub id: String,
+    pub title: Option<String>,
+    pub x_label: Option<String>,
+    pub y_label: Option<String>,
+    pub template: Option<String>,
+    /// (repo-relative file, x field or None for the row index, y fields or
+    /// empty for "the last numeric column").
+    pub sources: Vec<PlotSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PlotSource {
+    pub file: String,
+    pub x: Option<String>,
+    pub y: Vec<String>,
+}
+
+/// The loaded pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct Pipeline {
+    /// The file the stages came from (mlci.yaml or dvc.yaml), if any.
+    pub source: Option<String>,
+    pub stages: Vec<Stage>,
+    /// Top-level metrics files (repo-relative).
+    pub metrics: Vec<String>,
+    /// Plot definitions, from stage `plots:` and the top-level `plots:`.
+    pub plots: Vec<PlotDef>,
+    /// Keys present that mlci accepts but does not act on yet.
+    pub unused_keys: Vec<String>,
+    pub gates: Option<yaml::Value>,
+    pub report: Option<yaml::Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Yaml(#[from] YamlError),
+    #[error("{file}{}: stage `{stage}`: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Stage {
+        file: String,
+        line: Option<usize>,
+        stage: String,
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    File {
+        file: String,
+        line: Option<usize>,
+        message: String,
+        hint: Option<String>,
+    },
+}
+
+impl Hint for PipelineError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            PipelineError::Yaml(e) if e.message.contains("unknown field") => Some(
+                "mlci.yaml accepts the keys dvc.yaml does (stages, vars, params, metrics, plots, artifacts, datasets) plus gates and report".into(),
+            ),
+            PipelineError::Yaml(_) => Some(
+                "stage fields follow dvc.yaml's schema (cmd, deps, outs, params, metrics, plots, frozen, always_changed, wdir, ...); see the README".into(),
+            ),
+            PipelineError::Stage { hint, .. } | PipelineError::File { hint, .. } => hint.clone(),
+        }
+    }
+}
+
+crate::register_hint!(PipelineError);

@@ -1,0 +1,147 @@
+//! Tests of pipeline loading (kept apart so `load.rs` stays readable).
+
+use super::*;
+
+fn load_str(files: &[(&str, &str)]) -> Result<Pipeline, PipelineError> {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    load(dir.path())
+}
+
+#[test]
+fn stages_with_wdir_params_and_flags() {
+    let p = load_str(&[
+        ("params.yaml", "train:\n  lr: 0.1\n  epochs: 3\n"),
+        (
+            "mlci.yaml",
+            "stages:\n  train:\n    cmd: python train.py --lr ${train.lr}\n    wdir: src\n    deps: [train.py, ../data/x.csv]\n    params: [train.lr, {../cfg.toml: }]\n    outs:\n      - ../models/m.bin\n      - ../cache.db: {cache: false, persist: true}\n    metrics:\n      - ../eval/m.json: {cache: false}\n",
+        ),
+        ("cfg.toml", "a = 1\n"),
+    ])
+    .unwrap();
+    let s = &p.stages[0];
+    assert_eq!(s.cmd, ["python train.py --lr 0.1"]);
+    assert_eq!(s.wdir, "src");
+    assert_eq!(s.deps, ["src/train.py", "data/x.csv"]);
+    assert_eq!(
+        s.outs[0],
+        Output {
+            path: crate::workspace_path::WorkspacePath::new("models/m.bin").unwrap(),
+            cache: true,
+            persist: false,
+            kind: OutKind::Out
+        }
+    );
+    assert_eq!(
+        s.outs[1],
+        Output {
+            path: crate::workspace_path::WorkspacePath::new("cache.db").unwrap(),
+            cache: false,
+            persist: true,
+            kind: OutKind::Out
+        }
+    );
+    assert_eq!(s.outs[2].kind, OutKind::Metric);
+    assert!(!s.outs[2].cache);
+    assert_eq!(
+        s.params,
+        [
+            ParamDep {
+                file: "src/params.yaml".into(),
+                keys: Some(vec!["train.lr".into()])
+            },
+            ParamDep {
+                file: "cfg.toml".into(),
+                keys: None
+            }
+        ]
+    );
+}
+
+#[test]
+fn foreach_and_matrix_expand_like_dvc() {
+    let p = load_str(&[
+        ("params.yaml", "models: [small, large]\n"),
+        (
+            "dvc.yaml",
+            "stages:\n  train:\n    foreach: ${models}\n    do:\n      cmd: echo ${item}\n      outs:\n        - m/${item}.bin\n  grid:\n    matrix:\n      lr: [0.1, 0.01]\n      opt: [adam]\n    cmd: echo ${item.lr} ${item.opt}\n  per:\n    foreach:\n      a: {n: 1}\n      b: {n: 2}\n    do:\n      cmd: echo ${key} ${item.n}\n",
+        ),
+    ])
+    .unwrap();
+    let names: Vec<_> = p.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "grid@0.1-adam",
+            "grid@0.01-adam",
+            "per@a",
+            "per@b",
+            "train@small",
+            "train@large"
+        ]
+    );
+    assert_eq!(p.stages[1].cmd, ["echo 0.01 adam"]);
+    assert_eq!(p.stages[3].cmd, ["echo b 2"]);
+    assert_eq!(p.stages[5].outs[0].path, "m/large.bin");
+    assert_eq!(p.source.as_deref(), Some("dvc.yaml"));
+}
+
+#[test]
+fn mlci_yaml_without_stages_takes_stages_from_dvc_yaml() {
+    let p = load_str(&[
+        ("mlci.yaml", "gates:\n  - metric: acc\n    min: 0.9\n"),
+        ("dvc.yaml", "stages:\n  a:\n    cmd: echo a\n"),
+    ])
+    .unwrap();
+    assert_eq!(p.stages.len(), 1);
+    assert!(p.gates.is_some());
+}
+
+#[test]
+fn errors_name_file_line_stage_and_key() {
+    let e =
+        load_str(&[("mlci.yaml", "stages:\n  a:\n    cmd: echo\n    dpes: [x]\n")]).unwrap_err();
+    assert!(e.to_string().starts_with("mlci.yaml:4:"), "{e}");
+    assert!(e.to_string().contains("unknown field `dpes`"), "{e}");
+    let e =
+        load_str(&[("mlci.yaml", "stages:\n  a:\n    cmd: echo ${missing.key}\n")]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "mlci.yaml:3: stage `a`: cannot interpolate `${missing.key}`: `missing` is not defined"
+    );
+    assert!(e.hint().is_some());
+    let e = load_str(&[(
+        "mlci.yaml",
+        "stages:\n  a:\n    cmd: echo\n    deps: [../../etc/passwd]\n",
+    )])
+    .unwrap_err();
+    assert!(e.to_string().contains("leaves the repository"), "{e}");
+    let e = load_str(&[(
+        "mlci.yaml",
+        "stages:\n  a:\n    frozen: maybe\n    cmd: x\n",
+    )])
+    .unwrap_err();
+    assert!(e.to_string().starts_with("mlci.yaml:3:"), "{e}");
+    let e = load_str(&[
+        ("params.yaml", "a: [\n"),
+        ("mlci.yaml", "stages:\n  a:\n    cmd: x\n"),
+    ])
+    .unwrap_err();
+    assert!(e.to_string().contains("params.yaml"), "{e}");
+}
+
+#[test]
+fn interpolation_escapes_and_indices() {
+    let vars = serde_json::json!({"a": {"b": [10, 20]}, "s": "x"});
+    assert_eq!(interpolate("${a.b[1]}-${s}", &vars).unwrap(), "20-x");
+    assert_eq!(interpolate("\\${s}", &vars).unwrap(), "${s}");
+    assert!(interpolate("${a.c}", &vars)
+        .unwrap_err()
+        .1
+        .contains("`a` has no key `c`"));
+    assert!(interpolate("${a}", &vars).is_err());
+}
