@@ -181,3 +181,22 @@ pub fn default_base(root: &Path) -> Result<(String, git2::Oid), git2::Error> {
     let base = repo.merge_base(head_id, default_id)?;
     Ok((format!("merge-base of HEAD and {default}"), base))
 }
+
+/// The merge-base of commits `a` and `b` (full hex ids). When either is
+/// missing from a shallow clone (actions/checkout's default), the history
+/// is fetched from `origin` first with the git CLI.
+pub fn merge_base_fetching(root: &Path, a: &str, b: &str) -> Result<String, git2::Error> {
+    let missing = |rev: &str| resolve_commit(root, rev).is_err();
+    if missing(a) || missing(b) {
+        let shallow = Repository::open(root).is_ok_and(|r| r.is_shallow());
+        if shallow {
+            let _ = std::process::Command::new("git")
+                .args(["fetch", "--quiet", "--no-tags", "--unshallow", "origin"])
+                .current_dir(root)
+                .status();
+        }
+    }
+    let repo = Repository::open(root)?;
+    let id = repo.merge_base(resolve_commit(root, a)?, resolve_commit(root, b)?)?;
+    Ok(id.to_string())
+}

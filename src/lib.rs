@@ -6,8 +6,8 @@
 //! modules below never print and never exit; the `commands` layer owns all
 //! output through one [`printer::Printer`].
 
-pub mod action;
 pub mod cache;
+pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod config;

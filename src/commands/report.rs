@@ -65,6 +65,9 @@ pub struct ReportOptions {
     pub ran: Option<Vec<StageView>>,
     /// The CI run's URL.
     pub run_link: Option<String>,
+    /// How to name the base when the caller knows better than the revision
+    /// text (in CI: the pull request's base branch).
+    pub base_label: Option<String>,
 }
 
 /// A rendered report and the gate results behind its verdict.
@@ -89,6 +92,7 @@ pub fn build(
         plots_dir,
         ran,
         run_link,
+        base_label,
     } = opts;
     let (all, precision) = (*all, *precision);
     let cmp = compare(
@@ -183,7 +187,7 @@ pub fn build(
     let context = Context {
         verdict,
         base: RevInfo {
-            label: cmp.base_label.clone(),
+            label: base_label.clone().unwrap_or_else(|| cmp.base_label.clone()),
             commit: cmp.base.short(),
         },
         target: RevInfo {
@@ -286,6 +290,7 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
             plots_dir,
             ran: None,
             run_link: None,
+            base_label: None,
         },
     )?;
     let text = built.text;

@@ -71,11 +71,11 @@ pub fn run_fenced<T>(
     opt_in: bool,
     run: impl FnOnce(&ReproOptions) -> T,
 ) -> std::io::Result<T> {
-    if !crate::action::in_actions() {
+    if !crate::ci::env::in_actions() {
         return Ok(run(opts));
     }
-    opts.withheld_env = crate::action::withheld_env(opt_in);
-    let fence = crate::action::StopCommands::new();
+    opts.withheld_env = crate::ci::workflow::withheld_env(opt_in);
+    let fence = crate::ci::workflow::StopCommands::new();
     printer.data(&fence.start())?;
     let out = run(opts);
     printer.data(&fence.end())?;

@@ -17,68 +17,13 @@ use octocrab::Octocrab;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{carries_marker, comment_body, Posted, Verdict, BODY_LIMIT};
-use crate::error::Hint;
+use super::{carries_marker, comment_body, Forge, ForgeError, Posted, Verdict, BODY_LIMIT};
 
 /// Retries of one request on rate limits, and the longest single wait.
 const RATE_RETRIES: usize = 3;
 const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
 /// After a 422 for length the body is cut to this and sent once more.
 const HARD_CUT: usize = 32_768;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ForgeError {
-    #[error("GitHub refused {method} {path} (403): {message}")]
-    Forbidden {
-        method: Method,
-        path: String,
-        message: String,
-    },
-    #[error("GitHub answered {status} to {method} {path}: {message}")]
-    Http {
-        status: StatusCode,
-        method: Method,
-        path: String,
-        message: String,
-    },
-    #[error("GitHub rate limit: {method} {path} still limited after {tries} waits")]
-    RateLimited {
-        method: Method,
-        path: String,
-        tries: usize,
-    },
-    #[error("cannot reach the GitHub API at {api}: {message}")]
-    Transport { api: String, message: String },
-    #[error("{0}")]
-    Config(String),
-}
-
-impl ForgeError {
-    /// A read-only token (a fork's pull request): the expected refusal.
-    pub fn is_read_only(&self) -> bool {
-        matches!(self, ForgeError::Forbidden { message, .. }
-            if message.contains("Resource not accessible by integration")
-                || message.contains("Must have admin rights")
-                || message.contains("not accessible"))
-    }
-}
-
-impl Hint for ForgeError {
-    fn hint(&self) -> Option<String> {
-        match self {
-            ForgeError::Forbidden { .. } => Some(
-                "give the workflow's token `pull-requests: write` (and `statuses: write` for --status); a fork's pull request gets a read-only token: publish with a `workflow_run` workflow (`mlci ci --publish-from DIR`)".into(),
-            ),
-            ForgeError::Http { status, .. } if *status == StatusCode::UNAUTHORIZED => {
-                Some("the token is missing or expired: pass `github-token` to the action or set GITHUB_TOKEN".into())
-            }
-            ForgeError::Transport { .. } => Some("check GITHUB_API_URL and the runner's network".into()),
-            _ => None,
-        }
-    }
-}
-
-crate::register_hint!(ForgeError);
 
 /// One answer: status, headers and body text.
 struct Answer {
@@ -224,17 +169,6 @@ impl GitHub {
         }
     }
 
-    /// The login that posts: the token's user, or for the workflow's own
-    /// token (which may not read `/user`) `github-actions[bot]`.
-    pub fn identity(&self) -> String {
-        match self.send(Method::GET, "/user", None) {
-            Ok(a) => serde_json::from_str::<User>(&a.body)
-                .map(|u| u.login)
-                .unwrap_or_else(|_| "github-actions[bot]".into()),
-            Err(_) => "github-actions[bot]".into(),
-        }
-    }
-
     /// The comment on `pr` carrying `key`'s marker by `login`, across all
     /// pages of the pull request's comments.
     fn find_comment(&self, pr: u64, key: &str, login: &str) -> Result<Option<Comment>, ForgeError> {
@@ -264,9 +198,22 @@ impl GitHub {
         }
         Ok(None)
     }
+}
+
+impl Forge for GitHub {
+    /// The login that posts: the token's user, or for the workflow's own
+    /// token (which may not read `/user`) `github-actions[bot]`.
+    fn identity(&self) -> String {
+        match self.send(Method::GET, "/user", None) {
+            Ok(a) => serde_json::from_str::<User>(&a.body)
+                .map(|u| u.login)
+                .unwrap_or_else(|_| "github-actions[bot]".into()),
+            Err(_) => "github-actions[bot]".into(),
+        }
+    }
 
     /// Creates or updates the one sticky report comment of `key` on `pr`.
-    pub fn upsert_comment(
+    fn upsert_comment(
         &self,
         pr: u64,
         key: &str,
@@ -311,7 +258,7 @@ impl GitHub {
     }
 
     /// Sets the commit status `context` on `sha`.
-    pub fn set_status(
+    fn set_status(
         &self,
         sha: &str,
         context: &str,
@@ -339,7 +286,7 @@ impl GitHub {
 
     /// Creates a completed check run `name` on `sha` with the report as its
     /// summary (opt-in: it needs `checks: write`).
-    pub fn check_run(
+    fn check_run(
         &self,
         sha: &str,
         name: &str,
@@ -369,7 +316,7 @@ impl GitHub {
 
     /// The head sha of pull request `pr` (the publisher checks it against
     /// the triggering run before it posts).
-    pub fn pr_head_sha(&self, pr: u64) -> Result<String, ForgeError> {
+    fn pr_head_sha(&self, pr: u64) -> Result<String, ForgeError> {
         let path = format!("/repos/{}/pulls/{pr}", self.repo);
         let answer = self.send(Method::GET, &path, None)?;
         serde_json::from_str::<Value>(&answer.body)

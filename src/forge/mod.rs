@@ -5,6 +5,104 @@
 
 pub mod github;
 
+use http::{Method, StatusCode};
+
+use crate::error::Hint;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForgeError {
+    #[error("GitHub refused {method} {path} (403): {message}")]
+    Forbidden {
+        method: Method,
+        path: String,
+        message: String,
+    },
+    #[error("GitHub answered {status} to {method} {path}: {message}")]
+    Http {
+        status: StatusCode,
+        method: Method,
+        path: String,
+        message: String,
+    },
+    #[error("GitHub rate limit: {method} {path} still limited after {tries} waits")]
+    RateLimited {
+        method: Method,
+        path: String,
+        tries: usize,
+    },
+    #[error("cannot reach the GitHub API at {api}: {message}")]
+    Transport { api: String, message: String },
+    #[error("{0}")]
+    Config(String),
+}
+
+impl ForgeError {
+    /// A read-only token (a fork's pull request): the expected refusal.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, ForgeError::Forbidden { message, .. }
+            if message.contains("Resource not accessible by integration")
+                || message.contains("Must have admin rights")
+                || message.contains("not accessible"))
+    }
+}
+
+impl Hint for ForgeError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ForgeError::Forbidden { .. } => Some(
+                "give the workflow's token `pull-requests: write` (and `statuses: write` for --status); a fork's pull request gets a read-only token: publish with a `workflow_run` workflow (`mlci ci --publish-from DIR`)".into(),
+            ),
+            ForgeError::Http { status, .. } if *status == StatusCode::UNAUTHORIZED => {
+                Some("the token is missing or expired: pass `github-token` to the action or set GITHUB_TOKEN".into())
+            }
+            ForgeError::Transport { .. } => Some("check GITHUB_API_URL and the runner's network".into()),
+            _ => None,
+        }
+    }
+}
+
+crate::register_hint!(ForgeError);
+
+/// A code forge mlci publishes to: the sticky report comment, commit
+/// statuses, check runs, and what a publisher must verify about a pull
+/// request. GitHub is the first implementation ([`github::GitHub`]); a
+/// second (GitLab) plugs in here without touching `mlci ci`.
+pub trait Forge {
+    /// The login whose comments are mlci's own: the token's user, or the
+    /// workflow token's bot when the token may not ask.
+    fn identity(&self) -> String;
+    /// Updates the comment on pull request `pr` that carries `key`'s marker
+    /// and is by `login`, else posts a new one.
+    fn upsert_comment(
+        &self,
+        pr: u64,
+        key: &str,
+        report: &str,
+        run_link: Option<&str>,
+        login: &str,
+    ) -> Result<Posted, ForgeError>;
+    /// Sets the commit status `context` on `sha`.
+    fn set_status(
+        &self,
+        sha: &str,
+        context: &str,
+        verdict: Verdict,
+        description: &str,
+        target_url: Option<&str>,
+    ) -> Result<(), ForgeError>;
+    /// Creates a check run `name` on `sha` with the report as its text.
+    fn check_run(
+        &self,
+        sha: &str,
+        name: &str,
+        verdict: Verdict,
+        title: &str,
+        report: &str,
+    ) -> Result<(), ForgeError>;
+    /// The current head commit of pull request `pr`.
+    fn pr_head_sha(&self, pr: u64) -> Result<String, ForgeError>;
+}
+
 /// The marker that makes a comment mlci's sticky report for `key`.
 pub fn marker(key: &str) -> String {
     format!("<!-- mlci:report key={key} -->")

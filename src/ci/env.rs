@@ -1,0 +1,270 @@
+//! The CI run's environment, read once: which event ran, on which pull
+//! request and commits, what to compare with, where the API and the run's
+//! page are, and the files a step writes its summary and outputs to. Only
+//! GitHub Actions exists so far; the rest of mlci asks this type, never the
+//! process environment. It knows nothing of pipelines.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// The GitHub Actions run this process is a step of.
+#[derive(Debug, Clone, Default)]
+pub struct CiEnv {
+    pub event_name: String,
+    /// The event payload (`GITHUB_EVENT_PATH`), `Null` when unreadable.
+    pub payload: Value,
+    /// `owner/name`.
+    pub repository: Option<String>,
+    pub api_url: String,
+    pub server_url: String,
+    pub run_id: Option<String>,
+    /// The commit the workflow runs on (`GITHUB_SHA`).
+    pub sha: Option<String>,
+    pub workflow: Option<String>,
+    pub job: Option<String>,
+    pub runner_temp: Option<PathBuf>,
+    /// `GITHUB_STEP_SUMMARY`: Markdown appended here shows on the run's page.
+    pub step_summary: Option<PathBuf>,
+    /// `GITHUB_OUTPUT`: `key=value` lines become the step's outputs.
+    pub output: Option<PathBuf>,
+    /// `GITHUB_TOKEN`, the default publishing token.
+    pub token: Option<Token>,
+}
+
+/// A token that never shows in `{:?}`.
+#[derive(Clone)]
+pub struct Token(pub String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+/// Whether this process runs as a step of GitHub Actions.
+pub fn in_actions() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+/// The revision an event says to compare with, and how to name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventBase {
+    /// A pull request: the merge-base of these two commits; `base_ref` is
+    /// the base branch when the payload names it.
+    MergeBase {
+        base: String,
+        head: String,
+        base_ref: Option<String>,
+    },
+    /// A commit to compare with as it is, named `label`.
+    Commit { sha: String, label: String },
+}
+
+impl CiEnv {
+    /// Reads the environment; None outside GitHub Actions.
+    pub fn from_env() -> Option<CiEnv> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if !in_actions() {
+            return None;
+        }
+        let payload = var("GITHUB_EVENT_PATH")
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        Some(CiEnv {
+            event_name: var("GITHUB_EVENT_NAME").unwrap_or_default(),
+            payload,
+            repository: var("GITHUB_REPOSITORY"),
+            api_url: var("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
+            server_url: var("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into()),
+            run_id: var("GITHUB_RUN_ID"),
+            sha: var("GITHUB_SHA"),
+            workflow: var("GITHUB_WORKFLOW"),
+            job: var("GITHUB_JOB"),
+            runner_temp: var("RUNNER_TEMP").map(PathBuf::from),
+            step_summary: var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+            output: var("GITHUB_OUTPUT").map(PathBuf::from),
+            token: var("GITHUB_TOKEN").map(Token),
+        })
+    }
+
+    pub fn is_pull_request(&self) -> bool {
+        matches!(
+            self.event_name.as_str(),
+            "pull_request" | "pull_request_target"
+        )
+    }
+
+    /// The pull request number, for pull request events.
+    pub fn pr_number(&self) -> Option<u64> {
+        if !self.is_pull_request() {
+            return None;
+        }
+        self.payload["pull_request"]["number"]
+            .as_u64()
+            .or_else(|| self.payload["number"].as_u64())
+    }
+
+    /// The commit a status belongs on: the PR's head (never the invisible
+    /// merge commit), the merge group's head, or the pushed commit.
+    pub fn status_sha(&self) -> Option<String> {
+        let s = |v: &Value| v.as_str().map(str::to_string);
+        match self.event_name.as_str() {
+            "pull_request" | "pull_request_target" => {
+                s(&self.payload["pull_request"]["head"]["sha"])
+            }
+            "merge_group" => s(&self.payload["merge_group"]["head_sha"]),
+            "push" => s(&self.payload["after"]).or_else(|| self.sha.clone()),
+            "workflow_run" => s(&self.payload["workflow_run"]["head_sha"]),
+            _ => self.sha.clone(),
+        }
+    }
+
+    /// What the event says to compare with (docs/design.md §5): for a pull
+    /// request the merge-base of its base and head, for a push the commit
+    /// before it, for a merge group its base. Of a pull request's payload
+    /// only `number`, `head.sha` and `base.sha` are relied on; `base.ref`
+    /// names the base when present.
+    pub fn base(&self) -> Option<EventBase> {
+        let sha = |v: &Value| {
+            v.as_str()
+                .filter(|s| !s.chars().all(|c| c == '0'))
+                .map(str::to_string)
+        };
+        let branch = |v: &Value| {
+            v.as_str()
+                .map(|r| r.trim_start_matches("refs/heads/").to_string())
+                .filter(|r| !r.is_empty())
+        };
+        let p = &self.payload;
+        match self.event_name.as_str() {
+            "pull_request" | "pull_request_target" => Some(EventBase::MergeBase {
+                base: sha(&p["pull_request"]["base"]["sha"])?,
+                head: sha(&p["pull_request"]["head"]["sha"])?,
+                base_ref: branch(&p["pull_request"]["base"]["ref"]),
+            }),
+            "push" => Some(EventBase::Commit {
+                sha: sha(&p["before"])?,
+                label: "previous head".into(),
+            }),
+            "merge_group" => {
+                let sha = sha(&p["merge_group"]["base_sha"])?;
+                let label =
+                    branch(&p["merge_group"]["base_ref"]).unwrap_or_else(|| sha[..8].to_string());
+                Some(EventBase::Commit { sha, label })
+            }
+            _ => None,
+        }
+    }
+
+    /// The link to this workflow run.
+    pub fn run_link(&self) -> Option<String> {
+        Some(format!(
+            "{}/{}/actions/runs/{}",
+            self.server_url,
+            self.repository.as_ref()?,
+            self.run_id.as_ref()?
+        ))
+    }
+
+    /// The link to a commit of this repository.
+    pub fn commit_link(&self, sha: &str) -> Option<String> {
+        Some(format!(
+            "{}/{}/commit/{sha}",
+            self.server_url,
+            self.repository.as_ref()?
+        ))
+    }
+
+    /// The sticky comment's key: `$GITHUB_WORKFLOW/$GITHUB_JOB`.
+    pub fn default_key(&self) -> String {
+        format!(
+            "{}/{}",
+            self.workflow.as_deref().unwrap_or("mlci"),
+            self.job.as_deref().unwrap_or("ci")
+        )
+    }
+
+    /// Where the report file goes by default (`$RUNNER_TEMP/mlci-report.md`).
+    pub fn report_file(&self) -> Option<PathBuf> {
+        self.runner_temp.as_ref().map(|t| t.join("mlci-report.md"))
+    }
+
+    /// Where the artifact for a `workflow_run` publisher goes by default.
+    pub fn artifact_dir(&self) -> Option<PathBuf> {
+        self.runner_temp.as_ref().map(|t| t.join("mlci-publish"))
+    }
+
+    /// Appends `text` to the job summary, when the runner gave one.
+    pub fn append_summary(&self, text: &str) -> std::io::Result<()> {
+        let Some(path) = &self.step_summary else {
+            return Ok(());
+        };
+        append(path, &format!("{text}\n"))
+    }
+
+    /// Sets the step's outputs (`key=value` lines; values are single-line).
+    pub fn set_outputs(&self, outputs: &[(&str, String)]) -> std::io::Result<()> {
+        let Some(path) = &self.output else {
+            return Ok(());
+        };
+        let mut text = String::new();
+        for (k, v) in outputs {
+            text.push_str(&format!("{k}={}\n", v.replace(['\n', '\r'], " ")));
+        }
+        append(path, &text)
+    }
+}
+
+fn append(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut f = fs_err::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(event: &str, payload: Value) -> CiEnv {
+        CiEnv {
+            event_name: event.into(),
+            payload,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn bases_of_events() {
+        let a = "a".repeat(40);
+        let b = "b".repeat(40);
+        let pr = env(
+            "pull_request",
+            serde_json::json!({"number": 3, "pull_request": {"base": {"sha": a, "ref": "main"}, "head": {"sha": b}}}),
+        );
+        assert_eq!(
+            pr.base(),
+            Some(EventBase::MergeBase {
+                base: a.clone(),
+                head: b.clone(),
+                base_ref: Some("main".into())
+            })
+        );
+        assert_eq!(pr.pr_number(), Some(3));
+        let push = env("push", serde_json::json!({"before": a, "after": b}));
+        assert_eq!(
+            push.base(),
+            Some(EventBase::Commit {
+                sha: a.clone(),
+                label: "previous head".into()
+            })
+        );
+        let first_push = env("push", serde_json::json!({"before": "0".repeat(40)}));
+        assert_eq!(first_push.base(), None);
+        assert_eq!(env("workflow_dispatch", Value::Null).base(), None);
+    }
+}

@@ -1,0 +1,494 @@
+//! `mlci ci`: the whole ML CI job in one command, as named steps.
+//!
+//! pull → repro → push → base → report (with the gates' verdict) → publish
+//! → exit with the verdict. Each step is one call into the domain; this
+//! file only orders them and keeps the first error. Everything about the
+//! CI run's environment comes from [`CiEnv`] (read once), and publishing
+//! goes through the [`crate::forge::Forge`] trait ([`publish`]).
+//!
+//! Locally the report goes to stdout; in GitHub Actions it is also appended
+//! to the job summary, outputs are set and failed gates are annotated.
+//! Exit: 2 if any step erred, else 1 if a gate failed, else 0; the report
+//! is published whenever it can be built. A remote that refuses the
+//! credentials (a fork's pull request has none) is a warning: pull and push
+//! are skipped, the report and gate still run.
+
+mod publish;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use clap::Args;
+
+use crate::ci::env::{CiEnv, EventBase};
+use crate::ci::workflow;
+use crate::config::Overrides;
+use crate::exit::Exit;
+use crate::forge::Verdict;
+use crate::pipeline::repro::{repro, Event, Events, ReproOptions};
+use crate::pipeline::runcache::ObjectSource;
+use crate::pipeline::Pipeline;
+use crate::remote::{Remote, RemoteError};
+use crate::repo::Repo;
+use crate::report::StageView;
+use crate::track::Workspace;
+
+use super::report::{build, Built, ReportOptions};
+use super::Ctx;
+pub use publish::PublishRecord;
+
+/// Run the ML CI job: rerun stale stages, evaluate gates, render the report
+/// and publish it, then exit with the verdict (0 pass, 1 a gate failed, 2 an
+/// error). Works the same on a laptop (report on stdout) and in GitHub
+/// Actions (also the job summary, step outputs and annotations).
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    /// Compare with REV instead of the event's base (or the default base).
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+    /// Do not run `repro`; report on the workspace as it is.
+    #[arg(long)]
+    pub no_repro: bool,
+    /// Run up to N independent stages at once.
+    #[arg(short, long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// Do not restore stage outputs from the run cache.
+    #[arg(long)]
+    pub no_run_cache: bool,
+    /// Let stage commands inherit the publishing token and the runner's
+    /// command files (GITHUB_TOKEN, GITHUB_OUTPUT, GITHUB_ENV, …), which
+    /// they do not see by default. Also MLCI_STAGES_SEE_CI_SECRETS=1.
+    #[arg(long)]
+    pub stages_see_ci_secrets: bool,
+    /// Do not fetch data and run records from the remote before repro.
+    #[arg(long)]
+    pub no_pull: bool,
+    /// Do not push new outputs and run records after repro.
+    #[arg(long)]
+    pub no_push: bool,
+    /// The remote (default: `core.remote`, or the only one defined).
+    #[arg(short, long, value_name = "NAME")]
+    pub remote: Option<String>,
+    /// Report template (default: report.template in mlci.yaml, else built in).
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+    /// Also write plots as SVG files into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub plots_dir: Option<PathBuf>,
+    /// Where to save the report (default: $RUNNER_TEMP/mlci-report.md in
+    /// GitHub Actions, else .mlci/tmp/report.md).
+    #[arg(long, value_name = "FILE")]
+    pub report_file: Option<PathBuf>,
+    /// Do not post or update the pull request comment.
+    #[arg(long)]
+    pub no_comment: bool,
+    /// Also set the commit status `mlci/gate` on the pull request's head.
+    #[arg(long)]
+    pub status: bool,
+    /// Also create a check run `mlci` (needs `checks: write`).
+    #[arg(long)]
+    pub check_run: bool,
+    /// The sticky comment's key (default: $GITHUB_WORKFLOW/$GITHUB_JOB).
+    #[arg(long, value_name = "KEY")]
+    pub comment_key: Option<String>,
+    /// The login whose comment is updated (default: the token's user, or
+    /// `github-actions[bot]` for the workflow token).
+    #[arg(long, value_name = "LOGIN")]
+    pub comment_author: Option<String>,
+    /// The GitHub token (default: GITHUB_TOKEN; never printed, masked in
+    /// the log).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Where to write `report.md` and `result.json` for an artifact
+    /// (default: $RUNNER_TEMP/mlci-publish in GitHub Actions).
+    #[arg(long, value_name = "DIR")]
+    pub artifact_dir: Option<PathBuf>,
+    /// Publish a report another run saved (a fork's pull request) from a
+    /// `workflow_run` workflow, without running any of its code.
+    #[arg(long, value_name = "DIR")]
+    pub publish_from: Option<PathBuf>,
+}
+
+/// Prints repro progress like `mlci repro` and remembers what ran and why.
+struct Collect<'p> {
+    print: super::repro::Printing<'p>,
+    ran: Mutex<Vec<StageView>>,
+}
+
+impl Events for Collect<'_> {
+    fn event(&self, e: Event<'_>) {
+        let ran = match &e {
+            Event::Running { stage, reasons, .. } => Some(StageView::new(stage, reasons)),
+            Event::Restored { stage } => {
+                Some(StageView::noted(stage, "restored from the run cache"))
+            }
+            _ => None,
+        };
+        self.ran.lock().expect("lock").extend(ran);
+        self.print.event(e);
+    }
+}
+
+/// The job's state between steps: the repository, the remote once opened,
+/// and the first error, which never stops the report from being published.
+struct Job<'c> {
+    ctx: &'c Ctx<'c>,
+    env: Option<CiEnv>,
+    repo: Repo,
+    pipeline: Pipeline,
+    remote: Option<(Remote, usize)>,
+    error: Option<anyhow::Error>,
+}
+
+impl Job<'_> {
+    /// Keeps the first error of the job.
+    fn fail(&mut self, e: anyhow::Error) {
+        self.error.get_or_insert(e);
+    }
+}
+
+pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
+    let CiArgs {
+        base,
+        no_repro,
+        jobs,
+        no_run_cache,
+        stages_see_ci_secrets,
+        no_pull,
+        no_push,
+        remote,
+        template,
+        plots_dir,
+        report_file,
+        no_comment,
+        status,
+        check_run,
+        comment_key,
+        comment_author,
+        token,
+        artifact_dir,
+        publish_from,
+    } = args;
+    let env = CiEnv::from_env();
+    let token = token.or_else(|| env.as_ref().and_then(|e| e.token.clone()).map(|t| t.0));
+    if let Some(t) = &token {
+        ctx.printer.secrets().add(t);
+        if env.is_some() {
+            // Before anything could print it.
+            ctx.printer.unscrubbed(&workflow::mask(t))?;
+        }
+    }
+    let publish = publish::Publish {
+        comment: !no_comment,
+        status,
+        check_run,
+        key: comment_key,
+        author: comment_author,
+        token,
+        artifact_dir: artifact_dir.map(|d| ctx.cwd.join(d)),
+    };
+    if let Some(dir) = publish_from {
+        return publish::publish_saved(ctx, env.as_ref(), &ctx.cwd.join(dir), &publish);
+    }
+    let repo = ctx.repo(&Overrides::default())?;
+    let pipeline = crate::pipeline::load(&repo.root)?;
+    let mut job = Job {
+        ctx,
+        env,
+        repo,
+        pipeline,
+        remote: None,
+        error: None,
+    };
+    step_open_remote(&mut job, remote.as_deref());
+    if !no_pull {
+        step_pull(&mut job, !no_run_cache);
+    }
+    let ran = if no_repro {
+        None
+    } else {
+        Some(step_repro(
+            &mut job,
+            jobs,
+            !no_run_cache,
+            stages_see_ci_secrets,
+        )?)
+    };
+    if !no_push && job.error.is_none() {
+        step_push(&mut job, !no_run_cache);
+    }
+    let (base, base_label) = match base {
+        Some(b) => (Some(b), None),
+        None => step_event_base(&mut job),
+    };
+    let opts = ReportOptions {
+        base,
+        base_label,
+        target: "workspace".into(),
+        template,
+        all: false,
+        precision: 5,
+        plots_dir,
+        ran,
+        run_link: job.env.as_ref().and_then(CiEnv::run_link),
+    };
+    let mut gate_failed = false;
+    match build(ctx, &job.repo, &job.pipeline, &opts) {
+        Ok(built) => {
+            gate_failed = built.gates.iter().flatten().any(|r| !r.passed);
+            step_publish(&mut job, &built, report_file, &publish)?;
+        }
+        Err(e) => job.fail(e),
+    }
+    if let Some(e) = job.error {
+        ctx.printer.error(&e);
+        return Ok(Exit::Error);
+    }
+    Ok(if gate_failed { Exit::Differs } else { Exit::Ok })
+}
+
+/// The remote is optional: with none configured, pull and push are
+/// skipped with one notice (docs/design.md §4).
+fn step_open_remote(job: &mut Job, name: Option<&str>) {
+    match super::sync::open_remote(&job.repo, name, None) {
+        Ok(Some(r)) => job.remote = Some(r),
+        Ok(None) => job
+            .ctx
+            .printer
+            .info("no remote configured: pull and push skipped"),
+        Err(e) => job.fail(e),
+    }
+}
+
+/// Fetches data and run records, then checks the workspace out.
+fn step_pull(job: &mut Job, run_cache: bool) {
+    let Some((r, jobs)) = &job.remote else { return };
+    let result = job
+        .repo
+        .lock()
+        .map_err(anyhow::Error::from)
+        .and_then(|_lock| {
+            super::fetch::fetch(job.ctx, &job.repo, r, *jobs, &[], run_cache)
+                .and_then(|()| super::fetch::checkout(job.ctx, &job.repo, &[], false))
+        });
+    match result {
+        Ok(()) => {}
+        Err(e) if no_credentials(&e) => {
+            job.ctx.printer.warn(&format!(
+                "remote `{}` has no usable credentials (a fork's pull request has none): pull and push skipped",
+                r.name
+            ));
+            job.remote = None;
+        }
+        Err(e) => job.fail(e),
+    }
+}
+
+/// Reruns the stale stages (restoring from the run cache and the remote
+/// where it can); returns the stages that ran, with their reasons.
+fn step_repro(
+    job: &mut Job,
+    jobs: usize,
+    run_cache: bool,
+    stages_see_ci_secrets: bool,
+) -> anyhow::Result<Vec<StageView>> {
+    let collect = Collect {
+        print: super::repro::Printing {
+            printer: job.ctx.printer,
+        },
+        ran: Mutex::new(Vec::new()),
+    };
+    if job.pipeline.stages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let _lock = job.repo.lock()?;
+    let interrupted = super::repro::interrupt_flag()?;
+    let source = match &job.remote {
+        Some((r, remote_jobs)) if run_cache => {
+            let reopened = Remote::open(
+                &r.name,
+                &job.repo.settings.remotes,
+                &job.repo.root,
+                *remote_jobs,
+            )?;
+            Some(Arc::new(super::sync::RemoteSource::new(
+                &job.repo,
+                reopened,
+                *remote_jobs,
+            )?))
+        }
+        _ => None,
+    };
+    let mut opts = ReproOptions {
+        jobs,
+        run_cache,
+        objects: source.clone().map(|s| s as Arc<dyn ObjectSource>),
+        ..Default::default()
+    };
+    // `mlci ci` withholds the runner's secrets from stages everywhere, not
+    // only in Actions: it is the job that holds a publishing token.
+    opts.withheld_env = workflow::withheld_env(stages_see_ci_secrets);
+    let mut ws = Workspace::open(&job.repo);
+    let result =
+        super::repro::run_fenced(job.ctx.printer, &mut opts, stages_see_ci_secrets, |opts| {
+            repro(&mut ws, &job.pipeline, opts, &collect, &interrupted)
+        })?;
+    ws.finish()?;
+    if let Some(s) = &source {
+        s.finish()?;
+    }
+    if let Err(e) = result {
+        job.fail(e.into());
+    }
+    Ok(collect.ran.into_inner().expect("lock"))
+}
+
+/// Pushes new outputs and run records.
+fn step_push(job: &mut Job, run_cache: bool) {
+    let Some((r, jobs)) = &job.remote else { return };
+    let result = job
+        .repo
+        .lock()
+        .map_err(anyhow::Error::from)
+        .and_then(|_lock| super::push::push(job.ctx, &job.repo, r, *jobs, &[], run_cache));
+    match result {
+        Ok(outcome) => super::push::report(job.ctx, r, &outcome),
+        Err(e) if no_credentials(&e) => job.ctx.printer.warn(&format!(
+            "remote `{}` has no usable credentials (a fork's pull request has none): push skipped",
+            r.name
+        )),
+        Err(e) => job.fail(e),
+    }
+}
+
+/// The base the event implies (docs/design.md §5) and its name as a person
+/// would say it: a pull request's base branch (its merge-base's short sha
+/// shows beside it), the previous head of a push. None: the default base.
+fn step_event_base(job: &mut Job) -> (Option<String>, Option<String>) {
+    let Some(event_base) = job.env.as_ref().and_then(CiEnv::base) else {
+        return (None, None);
+    };
+    let root = &job.repo.root;
+    let resolved = match event_base {
+        EventBase::MergeBase {
+            base,
+            head,
+            base_ref,
+        } => crate::git::merge_base_fetching(root, &base, &head)
+            .map(|mb| {
+                let label = base_ref.unwrap_or_else(|| mb[..8].to_string());
+                (mb, label)
+            })
+            .map_err(|e| {
+                crate::error::hinted(
+                    format!("the pull request's base {base} or head {head} is not in this clone: {e}"),
+                    "check out with `fetch-depth: 0` (actions/checkout) so the base revision is available",
+                )
+            }),
+        EventBase::Commit { sha, label } => Ok((sha, label)),
+    };
+    match resolved {
+        Ok((sha, label)) => {
+            job.ctx.printer.info(&format!(
+                "comparing with {label} ({})",
+                &sha[..sha.len().min(8)]
+            ));
+            (Some(sha), Some(label))
+        }
+        Err(e) => {
+            job.fail(e);
+            (None, None)
+        }
+    }
+}
+
+/// Prints the report, saves it, and publishes it: job summary, artifact,
+/// the forge, step outputs, annotations.
+fn step_publish(
+    job: &mut Job,
+    built: &Built,
+    report_file: Option<PathBuf>,
+    p: &publish::Publish,
+) -> anyhow::Result<()> {
+    let ctx = job.ctx;
+    // The report holds text from the pull request: in Actions it is
+    // fenced, so no line of it runs as a workflow command.
+    if job.env.is_some() {
+        let fence = workflow::StopCommands::new();
+        ctx.printer.data(&fence.start())?;
+        ctx.printer.data(&built.text)?;
+        ctx.printer.data(&fence.end())?;
+    } else {
+        ctx.printer.data(&built.text)?;
+    }
+    let path = match report_file {
+        Some(p) => ctx.cwd.join(p),
+        None => job
+            .env
+            .as_ref()
+            .and_then(CiEnv::report_file)
+            .unwrap_or_else(|| job.repo.tmp_dir().join("report.md")),
+    };
+    if let Some(parent) = path.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    crate::fsutil::write_atomic(&path, built.text.as_bytes())?;
+    let Some(env) = job.env.clone() else {
+        return Ok(());
+    };
+    env.append_summary(&built.text)?;
+    let results = built.gates.as_deref().unwrap_or(&[]);
+    let gate_failed = results.iter().any(|r| !r.passed);
+    let verdict = if job.error.is_some() {
+        Verdict::Error
+    } else if gate_failed {
+        Verdict::Failed
+    } else {
+        Verdict::Passed
+    };
+    let published = publish::publish_report(ctx, &env, p, &built.text, verdict, results.len());
+    let (comment_url, saved_to) = match published {
+        Ok(out) => out,
+        Err(e) => {
+            job.fail(e);
+            (None, None)
+        }
+    };
+    let mut outputs = vec![
+        ("passed", (!gate_failed && job.error.is_none()).to_string()),
+        ("report-path", path.display().to_string()),
+        ("comment-url", comment_url.unwrap_or_default()),
+    ];
+    if let Some(dir) = &saved_to {
+        outputs.push(("artifact-dir", dir.display().to_string()));
+    }
+    env.set_outputs(&outputs)?;
+    for r in results.iter().filter(|r| !r.passed).take(10) {
+        let file = r
+            .metric
+            .split_once(':')
+            .map(|(f, _)| f)
+            .unwrap_or(&r.metric);
+        let note = r
+            .note
+            .as_ref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        ctx.printer.data(&workflow::error_annotation(
+            file,
+            "mlci gate",
+            &format!("gate failed: {}{note}", r.text),
+        ))?;
+    }
+    Ok(())
+}
+
+/// A remote refused the credentials (or there were none).
+fn no_credentials(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<RemoteError>(),
+            Some(RemoteError::Auth { .. })
+        )
+    })
+}

@@ -1,0 +1,289 @@
+//! Publishing the CI report through a [`Forge`]: the sticky comment, the
+//! `mlci/gate` status and check run, the artifact a `workflow_run`
+//! publisher takes, and that publisher itself (`--publish-from`), which
+//! posts a fork's saved report without running any of its code.
+
+use std::path::{Path, PathBuf};
+
+use crate::ci::env::CiEnv;
+use crate::exit::Exit;
+use crate::forge::github::GitHub;
+use crate::forge::{Forge, ForgeError, Verdict};
+
+use super::super::Ctx;
+
+/// What a run leaves for a `workflow_run` publisher (`result.json`).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct PublishRecord {
+    pub version: u32,
+    pub repository: Option<String>,
+    pub event: String,
+    pub pr: Option<u64>,
+    pub head_sha: Option<String>,
+    pub passed: bool,
+    pub error: bool,
+    pub key: String,
+}
+
+/// Publishing flags, as one value.
+pub(super) struct Publish {
+    pub comment: bool,
+    pub status: bool,
+    pub check_run: bool,
+    pub key: Option<String>,
+    pub author: Option<String>,
+    pub token: Option<String>,
+    /// `--artifact-dir` (default `$RUNNER_TEMP/mlci-publish`).
+    pub artifact_dir: Option<PathBuf>,
+}
+
+fn save_record(dir: &Path, record: &PublishRecord, report: &str) -> anyhow::Result<()> {
+    fs_err::create_dir_all(dir)?;
+    crate::fsutil::write_atomic(&dir.join("report.md"), report.as_bytes())?;
+    crate::fsutil::write_atomic(
+        &dir.join("result.json"),
+        serde_json::to_string_pretty(record)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
+fn status_text(verdict: Verdict, gates: usize) -> String {
+    match verdict {
+        Verdict::Passed if gates == 0 => "no gates defined".into(),
+        Verdict::Passed => format!("all {gates} gate(s) passed"),
+        Verdict::Failed => "a gate failed: see the report".into(),
+        Verdict::Error => "mlci ci failed: see the run's log".into(),
+    }
+}
+
+/// Warns once that the token is read-only and where the report went.
+fn warn_read_only(ctx: &Ctx) {
+    ctx.printer.warn(
+        "the token cannot write to this repository (a fork's pull request gets a read-only token): \
+         the report is in the job summary and the artifact directory; publish it from a `workflow_run` \
+         workflow with `mlci ci --publish-from DIR` (see the README)",
+    );
+}
+
+/// Saves the artifact for a `workflow_run` publisher, then posts the
+/// comment, status and check run this run asks for through the forge. A
+/// read-only token is a warning, not an error. Returns the comment's URL
+/// and the artifact directory.
+pub(super) fn publish_report(
+    ctx: &Ctx,
+    env: &CiEnv,
+    p: &Publish,
+    report: &str,
+    verdict: Verdict,
+    gates: usize,
+) -> anyhow::Result<(Option<String>, Option<PathBuf>)> {
+    let saved_to = p.artifact_dir.clone().or_else(|| env.artifact_dir());
+    if let Some(dir) = &saved_to {
+        let record = PublishRecord {
+            version: 1,
+            repository: env.repository.clone(),
+            event: env.event_name.clone(),
+            pr: env.pr_number(),
+            head_sha: env.status_sha(),
+            passed: verdict == Verdict::Passed,
+            error: verdict == Verdict::Error,
+            key: p.key.clone().unwrap_or_else(|| env.default_key()),
+        };
+        save_record(dir, &record, report)?;
+    }
+    Ok((
+        publish_to_forge(ctx, env, p, report, verdict, gates)?,
+        saved_to,
+    ))
+}
+
+/// The forge this run publishes to, when it has a token.
+fn forge_for(env: &CiEnv, token: &str) -> anyhow::Result<Box<dyn Forge>> {
+    let Some(repository) = &env.repository else {
+        return Err(crate::error::hinted(
+            "GITHUB_REPOSITORY is not set",
+            "mlci ci publishes from a GitHub Actions job",
+        ));
+    };
+    Ok(Box::new(GitHub::new(&env.api_url, repository, token)?))
+}
+
+fn publish_to_forge(
+    ctx: &Ctx,
+    env: &CiEnv,
+    p: &Publish,
+    report: &str,
+    verdict: Verdict,
+    gates: usize,
+) -> anyhow::Result<Option<String>> {
+    let wants_comment = p.comment && env.pr_number().is_some();
+    if !wants_comment && !p.status && !p.check_run {
+        return Ok(None);
+    }
+    let Some(token) = p.token.as_deref().filter(|t| !t.is_empty()) else {
+        ctx.printer
+            .warn("no GITHUB_TOKEN: the report is only in the job summary");
+        return Ok(None);
+    };
+    let gh = forge_for(env, token)?;
+    let run_link = env.run_link();
+    let read_only = |e: &ForgeError| e.is_read_only();
+    let mut url = None;
+    if wants_comment {
+        let pr = env.pr_number().expect("checked above");
+        let key = p.key.clone().unwrap_or_else(|| env.default_key());
+        let login = p.author.clone().unwrap_or_else(|| gh.identity());
+        match gh.upsert_comment(pr, &key, report, run_link.as_deref(), &login) {
+            Ok(posted) => {
+                ctx.printer.info(&format!(
+                    "{} the report comment on pull request #{pr}: {}",
+                    if posted.updated { "updated" } else { "posted" },
+                    posted.url
+                ));
+                url = Some(posted.url);
+            }
+            Err(e) if read_only(&e) => {
+                warn_read_only(ctx);
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let Some(sha) = env.status_sha() else {
+        return Ok(url);
+    };
+    if p.status {
+        let text = status_text(verdict, gates);
+        match gh.set_status(&sha, "mlci/gate", verdict, &text, run_link.as_deref()) {
+            Ok(()) => {}
+            Err(e) if read_only(&e) => {
+                warn_read_only(ctx);
+                return Ok(url);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if p.check_run {
+        let text = status_text(verdict, gates);
+        match gh.check_run(&sha, "mlci", verdict, &text, report) {
+            Ok(()) => {}
+            Err(e) if read_only(&e) => warn_read_only(ctx),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(url)
+}
+
+/// `mlci ci --publish-from DIR` in a `workflow_run` workflow: posts what a
+/// pull request's run saved, without running its code. The artifact is
+/// untrusted: it must be for the commit that triggered this run, which
+/// must still be the pull request's head, and the status says whose word
+/// the verdict is.
+pub(super) fn publish_saved(
+    ctx: &Ctx,
+    env: Option<&CiEnv>,
+    dir: &Path,
+    p: &Publish,
+) -> anyhow::Result<Exit> {
+    use crate::error::hinted;
+    let Some(env) = env.filter(|e| e.event_name == "workflow_run") else {
+        return Err(hinted(
+            "--publish-from runs in a GitHub Actions job triggered by `workflow_run`",
+            "see the README's fork-safe workflow pair",
+        ));
+    };
+    let record_path = dir.join("result.json");
+    let record: PublishRecord = serde_json::from_str(&fs_err::read_to_string(&record_path)?)
+        .map_err(|e| {
+            hinted(
+                format!("{}: not an mlci result: {e}", record_path.display()),
+                "download the artifact that `mlci ci` wrote (its `artifact-dir` output)",
+            )
+        })?;
+    let report = fs_err::read_to_string(dir.join("report.md"))?;
+    let trusted_head = env.payload["workflow_run"]["head_sha"]
+        .as_str()
+        .ok_or_else(|| {
+            hinted(
+                "the workflow_run payload has no head_sha",
+                "run on `workflow_run` events",
+            )
+        })?
+        .to_string();
+    if record.head_sha.as_deref() != Some(trusted_head.as_str()) {
+        return Err(hinted(
+            format!(
+                "the artifact is for commit {}, but the run that made it was for {trusted_head}",
+                record.head_sha.as_deref().unwrap_or("(none)")
+            ),
+            "download the artifact of the triggering run (`run-id: ${{ github.event.workflow_run.id }}`)",
+        ));
+    }
+    let Some(pr) = record.pr else {
+        ctx.printer
+            .info("the saved run was not for a pull request: nothing to publish");
+        return Ok(Exit::Ok);
+    };
+    let Some(token) = p.token.as_deref().filter(|t| !t.is_empty()) else {
+        return Err(hinted(
+            "no GITHUB_TOKEN to publish with",
+            "pass `github-token`",
+        ));
+    };
+    let gh = forge_for(env, token)?;
+    let head = gh.pr_head_sha(pr)?;
+    if head != trusted_head {
+        return Err(hinted(
+            format!("pull request #{pr}'s head is {head}, not the commit the artifact was made for ({trusted_head})"),
+            "a newer push is being checked; its own run will publish",
+        ));
+    }
+    let verdict = if record.error {
+        Verdict::Error
+    } else if record.passed {
+        Verdict::Passed
+    } else {
+        Verdict::Failed
+    };
+    let run_link = env.payload["workflow_run"]["html_url"]
+        .as_str()
+        .map(str::to_string);
+    let mut url = String::new();
+    if p.comment {
+        let login = p.author.clone().unwrap_or_else(|| gh.identity());
+        let key = p.key.clone().unwrap_or(record.key.clone());
+        let posted = gh.upsert_comment(pr, &key, &report, run_link.as_deref(), &login)?;
+        ctx.printer.info(&format!(
+            "{} the report comment on pull request #{pr}: {}",
+            if posted.updated { "updated" } else { "posted" },
+            posted.url
+        ));
+        url = posted.url;
+    }
+    if p.status {
+        let text = format!(
+            "{} (as reported by the pull request's own run)",
+            match verdict {
+                Verdict::Passed => "gates passed",
+                Verdict::Failed => "a gate failed",
+                Verdict::Error => "the run failed",
+            }
+        );
+        gh.set_status(
+            &trusted_head,
+            "mlci/gate",
+            verdict,
+            &text,
+            run_link.as_deref(),
+        )?;
+    }
+    env.set_outputs(&[
+        ("passed", (verdict == Verdict::Passed).to_string()),
+        ("comment-url", url),
+    ])?;
+    Ok(match verdict {
+        Verdict::Passed => Exit::Ok,
+        Verdict::Failed => Exit::Differs,
+        Verdict::Error => Exit::Error,
+    })
+}
