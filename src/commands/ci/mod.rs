@@ -4,7 +4,7 @@
 //! → exit with the verdict. Each step is one call into the domain; this
 //! file only orders them and keeps the first error. Everything about the
 //! CI run's environment comes from [`CiEnv`] (read once), and publishing
-//! goes through the [`crate::forge::Forge`] trait ([`publish`]).
+//! goes through the [`crate::forge::Forge`] trait (see `publish.rs`).
 //!
 //! Locally the report goes to stdout; in GitHub Actions it is also appended
 //! to the job summary, outputs are set and failed gates are annotated.
