@@ -1,6 +1,6 @@
 //! The pipeline as the rest of mlci sees it: validated [`Stage`]s with
 //! checked workspace paths, plot definitions, and the errors of loading
-//! one (see [`super::load`]).
+//! one (see [`super::load()`]).
 
 use crate::error::Hint;
 use crate::workspace_path::WorkspacePath;

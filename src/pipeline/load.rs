@@ -2,7 +2,7 @@
 //! existing `dvc.yaml` (same schema on purpose, so DVC pipelines run
 //! unchanged).
 //!
-//! Parsing goes wire type ([`super::wire`]) -> `foreach`/`matrix` expansion
+//! Parsing goes wire type (`wire.rs`) -> `foreach`/`matrix` expansion
 //! and `${...}` interpolation ([`super::interpolate`]) -> validated
 //! [`Stage`]s with checked workspace paths. Keys that dvc.yaml accepts but
 //! mlci does not act on yet are kept and reported once.
