@@ -9,9 +9,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// The GitHub Actions run this process is a step of.
+/// The CI run this process is a step of. Outside GitHub Actions it still
+/// carries the event when `GITHUB_EVENT_NAME` and `GITHUB_EVENT_PATH` name
+/// one (a local rehearsal of a CI run), but nothing is published.
 #[derive(Debug, Clone, Default)]
 pub struct CiEnv {
+    /// Whether this is a step of GitHub Actions (`GITHUB_ACTIONS=true`):
+    /// only then are the summary, outputs, annotations and fences written.
+    pub actions: bool,
     pub event_name: String,
     /// The event payload (`GITHUB_EVENT_PATH`), `Null` when unreadable.
     pub payload: Value,
@@ -48,7 +53,8 @@ pub fn in_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
 }
 
-/// The revision an event says to compare with, and how to name it.
+/// The revision an event says to compare with, how to name it in the
+/// report, and why it is the base (for the log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventBase {
     /// A pull request: the merge-base of these two commits; `base_ref` is
@@ -58,22 +64,24 @@ pub enum EventBase {
         head: String,
         base_ref: Option<String>,
     },
-    /// A commit to compare with as it is, named `label`.
-    Commit { sha: String, label: String },
+    /// A commit to compare with as it is.
+    Commit {
+        sha: String,
+        label: String,
+        why: String,
+    },
 }
 
 impl CiEnv {
-    /// Reads the environment; None outside GitHub Actions.
-    pub fn from_env() -> Option<CiEnv> {
+    /// Reads the environment.
+    pub fn from_env() -> CiEnv {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        if !in_actions() {
-            return None;
-        }
         let payload = var("GITHUB_EVENT_PATH")
             .and_then(|p| std::fs::read_to_string(p).ok())
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or(Value::Null);
-        Some(CiEnv {
+        CiEnv {
+            actions: in_actions(),
             event_name: var("GITHUB_EVENT_NAME").unwrap_or_default(),
             payload,
             repository: var("GITHUB_REPOSITORY"),
@@ -87,7 +95,7 @@ impl CiEnv {
             step_summary: var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
             output: var("GITHUB_OUTPUT").map(PathBuf::from),
             token: var("GITHUB_TOKEN").map(Token),
-        })
+        }
     }
 
     pub fn is_pull_request(&self) -> bool {
@@ -148,12 +156,17 @@ impl CiEnv {
             "push" => Some(EventBase::Commit {
                 sha: sha(&p["before"])?,
                 label: "previous head".into(),
+                why: "the commit before the push".into(),
             }),
             "merge_group" => {
                 let sha = sha(&p["merge_group"]["base_sha"])?;
                 let label =
                     branch(&p["merge_group"]["base_ref"]).unwrap_or_else(|| sha[..8].to_string());
-                Some(EventBase::Commit { sha, label })
+                Some(EventBase::Commit {
+                    sha,
+                    label,
+                    why: "the merge group's base".into(),
+                })
             }
             _ => None,
         }
@@ -260,7 +273,8 @@ mod tests {
             push.base(),
             Some(EventBase::Commit {
                 sha: a.clone(),
-                label: "previous head".into()
+                label: "previous head".into(),
+                why: "the commit before the push".into(),
             })
         );
         let first_push = env("push", serde_json::json!({"before": "0".repeat(40)}));

@@ -133,7 +133,7 @@ impl Events for Collect<'_> {
 /// and the first error, which never stops the report from being published.
 struct Job<'c> {
     ctx: &'c Ctx<'c>,
-    env: Option<CiEnv>,
+    env: CiEnv,
     repo: Repo,
     pipeline: Pipeline,
     remote: Option<(Remote, usize)>,
@@ -170,10 +170,10 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         publish_from,
     } = args;
     let env = CiEnv::from_env();
-    let token = token.or_else(|| env.as_ref().and_then(|e| e.token.clone()).map(|t| t.0));
+    let token = token.or_else(|| env.token.clone().map(|t| t.0));
     if let Some(t) = &token {
         ctx.printer.secrets().add(t);
-        if env.is_some() {
+        if env.actions {
             // Before anything could print it.
             ctx.printer.unscrubbed(&workflow::mask(t))?;
         }
@@ -188,7 +188,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         artifact_dir: artifact_dir.map(|d| ctx.cwd.join(d)),
     };
     if let Some(dir) = publish_from {
-        return publish::publish_saved(ctx, env.as_ref(), &ctx.cwd.join(dir), &publish);
+        return publish::publish_saved(ctx, &env, &ctx.cwd.join(dir), &publish);
     }
     let repo = ctx.repo(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
@@ -230,7 +230,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         precision: 5,
         plots_dir,
         ran,
-        run_link: job.env.as_ref().and_then(CiEnv::run_link),
+        run_link: job.env.run_link(),
     };
     let mut gate_failed = false;
     match build(ctx, &job.repo, &job.pipeline, &opts) {
@@ -365,7 +365,7 @@ fn step_push(job: &mut Job, run_cache: bool) {
 /// would say it: a pull request's base branch (its merge-base's short sha
 /// shows beside it), the previous head of a push. None: the default base.
 fn step_event_base(job: &mut Job) -> (Option<String>, Option<String>) {
-    let Some(event_base) = job.env.as_ref().and_then(CiEnv::base) else {
+    let Some(event_base) = job.env.base() else {
         return (None, None);
     };
     let root = &job.repo.root;
@@ -377,7 +377,7 @@ fn step_event_base(job: &mut Job) -> (Option<String>, Option<String>) {
         } => crate::git::merge_base_fetching(root, &base, &head)
             .map(|mb| {
                 let label = base_ref.unwrap_or_else(|| mb[..8].to_string());
-                (mb, label)
+                (mb, label, "the pull request's base".to_string())
             })
             .map_err(|e| {
                 crate::error::hinted(
@@ -385,12 +385,12 @@ fn step_event_base(job: &mut Job) -> (Option<String>, Option<String>) {
                     "check out with `fetch-depth: 0` (actions/checkout) so the base revision is available",
                 )
             }),
-        EventBase::Commit { sha, label } => Ok((sha, label)),
+        EventBase::Commit { sha, label, why } => Ok((sha, label, why)),
     };
     match resolved {
-        Ok((sha, label)) => {
+        Ok((sha, label, why)) => {
             job.ctx.printer.info(&format!(
-                "comparing with {label} ({})",
+                "comparing with {why} ({})",
                 &sha[..sha.len().min(8)]
             ));
             (Some(sha), Some(label))
@@ -413,7 +413,7 @@ fn step_publish(
     let ctx = job.ctx;
     // The report holds text from the pull request: in Actions it is
     // fenced, so no line of it runs as a workflow command.
-    if job.env.is_some() {
+    if job.env.actions {
         let fence = workflow::StopCommands::new();
         ctx.printer.data(&fence.start())?;
         ctx.printer.data(&built.text)?;
@@ -425,17 +425,17 @@ fn step_publish(
         Some(p) => ctx.cwd.join(p),
         None => job
             .env
-            .as_ref()
-            .and_then(CiEnv::report_file)
+            .report_file()
             .unwrap_or_else(|| job.repo.tmp_dir().join("report.md")),
     };
     if let Some(parent) = path.parent() {
         fs_err::create_dir_all(parent)?;
     }
     crate::fsutil::write_atomic(&path, built.text.as_bytes())?;
-    let Some(env) = job.env.clone() else {
+    if !job.env.actions {
         return Ok(());
-    };
+    }
+    let env = job.env.clone();
     env.append_summary(&built.text)?;
     let results = built.gates.as_deref().unwrap_or(&[]);
     let gate_failed = results.iter().any(|r| !r.passed);

@@ -181,12 +181,12 @@ fn publish_to_forge(
 /// the verdict is.
 pub(super) fn publish_saved(
     ctx: &Ctx,
-    env: Option<&CiEnv>,
+    env: &CiEnv,
     dir: &Path,
     p: &Publish,
 ) -> anyhow::Result<Exit> {
     use crate::error::hinted;
-    let Some(env) = env.filter(|e| e.event_name == "workflow_run") else {
+    if !(env.actions && env.event_name == "workflow_run") {
         return Err(hinted(
             "--publish-from runs in a GitHub Actions job triggered by `workflow_run`",
             "see the README's fork-safe workflow pair",
