@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 
-use crate::pointer::EXTENSION;
+use crate::track::pointer::EXTENSION;
 
 /// The work tree root of the git repository containing `dir`.
 pub fn discover_root(dir: &Path) -> Result<Option<PathBuf>, git2::Error> {

@@ -6,40 +6,25 @@
 //! modules below never print and never exit; the `commands` layer owns all
 //! output through one [`printer::Printer`].
 
-pub mod cache;
 pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod copy;
 pub mod error;
 pub mod example;
 pub mod exit;
 pub mod forge;
 pub mod fsutil;
-pub mod gate;
-pub mod gc;
 pub mod git;
-pub mod gitignore;
-pub mod hash;
-pub mod link;
-pub mod lock;
-pub mod manifest;
-pub mod metrics;
-pub mod params;
 pub mod pipeline;
-pub mod plots;
-pub mod pointer;
 pub mod printer;
 pub mod progress;
 pub mod remote;
 pub mod repo;
-pub mod report;
+pub mod review;
 pub mod secrets;
-pub mod state;
+pub mod store;
 pub mod track;
-pub mod walk;
-pub mod whole;
 pub mod workspace_path;
 pub mod yaml;
 

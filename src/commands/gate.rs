@@ -48,7 +48,7 @@ pub fn cmd_gate(ctx: &Ctx, args: GateArgs) -> anyhow::Result<Exit> {
         for r in &results {
             let value = r
                 .value
-                .map(|v| crate::metrics::diff::fmt_number(v, 6))
+                .map(|v| crate::review::metrics::diff::fmt_number(v, 6))
                 .unwrap_or_else(|| "—".into());
             text.push_str(&format!(
                 "{} {}  {}  ({value}){}\n",

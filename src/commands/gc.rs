@@ -5,11 +5,11 @@ use std::collections::HashSet;
 
 use clap::Args;
 
-use crate::cache::Oid;
 use crate::config::Overrides;
 use crate::error::hinted;
-use crate::gc;
 use crate::git;
+use crate::store::cache::Oid;
+use crate::store::gc;
 use crate::track::{all_tracked, tracked_from_text};
 
 use super::{human_bytes, Ctx};
@@ -128,7 +128,7 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<Exit> {
     if !dry_run {
         gc::sweep(&repo.cache, &plan)?;
         // Objects are gone: directories once known complete may not be.
-        let mut state = crate::state::StateDb::load(&repo.state_path());
+        let mut state = crate::store::state::StateDb::load(&repo.state_path());
         state.clear_complete_dirs();
         state.forget_objects(plan.remove.iter().map(|(o, _)| &o.digest));
         for (oid, _) in plan.remove.iter().filter(|(o, _)| o.dir) {

@@ -7,9 +7,11 @@ use clap::{Args, Subcommand};
 use serde_json::Value as Json;
 
 use crate::config::Overrides;
-use crate::metrics::diff::{arrow, diff, fmt_change, fmt_value, md_table, plain_table, Row};
-use crate::metrics::{metric_files, params_files, Rev, RevReader};
 use crate::repo::Repo;
+use crate::review::metrics::diff::{
+    arrow, diff, fmt_change, fmt_value, md_table, plain_table, Row,
+};
+use crate::review::metrics::{metric_files, params_files, Rev, RevReader};
 
 use super::Ctx;
 
@@ -56,7 +58,7 @@ pub struct FormatArgs {
     pub md: bool,
     /// Decimal places for numbers (0 to 30).
     #[arg(long, value_name = "N", default_value_t = 5,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=crate::metrics::diff::MAX_PRECISION as u64))]
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=crate::review::metrics::diff::MAX_PRECISION as u64))]
     pub precision: usize,
 }
 
@@ -297,16 +299,19 @@ fn run_diff(ctx: &Ctx, args: DiffArgs, kind: Kind) -> anyhow::Result<Exit> {
 pub fn evaluate_gates(
     pipeline: &crate::pipeline::Pipeline,
     cmp: &Comparison,
-) -> anyhow::Result<Option<Vec<crate::gate::GateResult>>> {
+) -> anyhow::Result<Option<Vec<crate::review::gate::GateResult>>> {
     let Some(def) = &pipeline.gates else {
         return Ok(None);
     };
-    let gates = crate::gate::parse(def)?;
+    let gates = crate::review::gate::parse(def)?;
     if gates.is_empty() {
         return Ok(None);
     }
     // The comparison already read both sides; rebuild the values from its rows.
-    let (mut now, mut before) = (crate::gate::Values::new(), crate::gate::Values::new());
+    let (mut now, mut before) = (
+        crate::review::gate::Values::new(),
+        crate::review::gate::Values::new(),
+    );
     for r in &cmp.metrics {
         if let Some(v) = &r.new {
             now.entry(r.path.clone())
@@ -321,7 +326,9 @@ pub fn evaluate_gates(
         }
     }
     let files = metric_files(pipeline);
-    Ok(Some(crate::gate::evaluate(&gates, &now, &before, &files)?))
+    Ok(Some(crate::review::gate::evaluate(
+        &gates, &now, &before, &files,
+    )?))
 }
 
 /// A row's table cells: path, key, old, new, change (with ▲/▼ in Markdown).

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::cache::Oid;
 use crate::config::Overrides;
 use crate::progress::Silent;
 use crate::remote::{self, known::Known, transfer, Remote, RUNS_PREFIX};
 use crate::repo::Repo;
+use crate::store::cache::Oid;
 
 use super::{human_bytes, reporter, select_with_lock_outs, sync, Ctx};
 
@@ -250,7 +250,7 @@ fn push_keys(
     records.sort();
     // The object records vouch for big objects mlci hashed with their
     // current stat; everything else is hashed on the way out.
-    let state = crate::state::StateDb::load(&repo.state_path());
+    let state = crate::store::state::StateDb::load(&repo.state_path());
     for batch in [&objects, &records] {
         if batch.is_empty() {
             continue;

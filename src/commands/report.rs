@@ -9,16 +9,16 @@ use crate::config::Overrides;
 use crate::fsutil::write_atomic;
 use crate::pipeline::status::stage_reasons;
 use crate::progress::Silent;
-use crate::report::{
+use crate::review::report::{
     md_code, md_escape, render, Context, Links, RevInfo, RowView, StageView, DEFAULT_TEMPLATE,
 };
 use crate::track::Workspace;
 
 use super::metrics::{compare, Comparison, Kind};
 use super::Ctx;
-use crate::metrics::RevReader;
-use crate::plots::{is_image, lines, mermaid, parse_records, svg};
 use crate::repo::Repo;
+use crate::review::metrics::RevReader;
+use crate::review::plots::{is_image, lines, mermaid, parse_records, svg};
 use crate::workspace_path::WorkspacePath;
 
 /// Render the Markdown report: what changed in metrics and params between
@@ -46,7 +46,7 @@ pub struct ReportArgs {
     pub all: bool,
     /// Decimal places for numbers (0 to 30).
     #[arg(long, value_name = "N", default_value_t = 5,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=crate::metrics::diff::MAX_PRECISION as u64))]
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=crate::review::metrics::diff::MAX_PRECISION as u64))]
     pub precision: usize,
     /// Also write each plot as a standalone SVG file into DIR.
     #[arg(long, value_name = "DIR")]
@@ -73,7 +73,7 @@ pub struct ReportOptions {
 /// A rendered report and the gate results behind its verdict.
 pub struct Built {
     pub text: String,
-    pub gates: Option<Vec<crate::gate::GateResult>>,
+    pub gates: Option<Vec<crate::review::gate::GateResult>>,
 }
 
 /// Compares, evaluates the gates, draws the plots and renders the template.
@@ -118,7 +118,7 @@ pub fn build(
     // Stale stages, with reasons, when the target is the work tree.
     let mut stages = ran.clone().unwrap_or_default();
     if ran.is_none()
-        && matches!(cmp.target, crate::metrics::Rev::Workspace)
+        && matches!(cmp.target, crate::review::metrics::Rev::Workspace)
         && !pipeline.stages.is_empty()
     {
         let mut ws = Workspace::open(repo);
@@ -142,12 +142,13 @@ pub fn build(
         &stages,
     );
     if let Some(results) = &gate_results {
-        let failed: Vec<&crate::gate::GateResult> = results.iter().filter(|r| !r.passed).collect();
+        let failed: Vec<&crate::review::gate::GateResult> =
+            results.iter().filter(|r| !r.passed).collect();
         let (changes, changes_md) = (verdict.summary.clone(), verdict.summary_md.clone());
         let plural = if results.len() == 1 { "" } else { "s" };
         verdict = if failed.is_empty() {
             let head = format!("All {} gate rule{plural} passed. ", results.len());
-            crate::report::Verdict {
+            crate::review::report::Verdict {
                 status: "pass".into(),
                 icon: "✅".into(),
                 summary: format!("{head}{changes}"),
@@ -167,7 +168,7 @@ pub fn build(
                     .map(|n| format!(" ({})", esc(n)))
                     .unwrap_or_default()
             };
-            crate::report::Verdict {
+            crate::review::report::Verdict {
                 status: "fail".into(),
                 icon: "❌".into(),
                 summary: format!(

@@ -7,14 +7,14 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::config::Overrides;
-use crate::lock::LockError;
 use crate::pipeline::status::{stage_reasons, Reason};
+use crate::repo::lock::LockError;
 use crate::track::{DataState, DataStatus, Workspace};
 
 use super::{reporter, select_tracked, sync, Ctx};
-use crate::cache::Oid;
 use crate::remote::{known::Known, transfer, Remote};
 use crate::repo::Repo;
+use crate::store::cache::Oid;
 
 /// Show what changed in tracked files and directories.
 ///

@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use crate::cache::{Cache, Oid};
-use crate::manifest::Manifest;
 use crate::pipeline::runcache;
 use crate::remote::{self, known::Known, transfer, Remote, RemoteError, RUNS_PREFIX};
 use crate::repo::Repo;
+use crate::store::cache::{Cache, Oid};
+use crate::store::manifest::Manifest;
 use crate::track::Tracked;
 
 use crate::progress::{Reporter, Silent};

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Hint;
-use crate::link::LinkType;
+use crate::store::link::LinkType;
 use crate::yaml::{self, Value, YamlError};
 
 pub const CONFIG_FILE: &str = "config.yaml";

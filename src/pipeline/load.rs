@@ -186,7 +186,8 @@ impl Loader<'_> {
             None => {
                 let mut c = Json::Object(Default::default());
                 if self.root.join(DEFAULT_PARAMS).is_file() {
-                    let p = crate::params::load(self.root, DEFAULT_PARAMS).map_err(params_error)?;
+                    let p = crate::pipeline::params::load(self.root, DEFAULT_PARAMS)
+                        .map_err(params_error)?;
                     merge(&mut c, p);
                 }
                 c
@@ -199,18 +200,19 @@ impl Loader<'_> {
                         Some((f, k)) => (f, Some(k)),
                         None => (spec.as_str(), None),
                     };
-                    let tree =
-                        crate::params::load(self.root, file).map_err(|e| PipelineError::File {
+                    let tree = crate::pipeline::params::load(self.root, file).map_err(|e| {
+                        PipelineError::File {
                             file: self.file.into(),
                             line: self.line_of(spec),
                             message: format!("vars: {e}"),
                             hint: e.hint(),
-                        })?;
+                        }
+                    })?;
                     match keys {
                         None => merge(&mut ctx, tree),
                         Some(keys) => {
                             for key in keys.split(',') {
-                                let v = crate::params::lookup(&tree, key.trim())
+                                let v = crate::pipeline::params::lookup(&tree, key.trim())
                                     .cloned()
                                     .ok_or_else(|| {
                                         self.file_error(
@@ -268,7 +270,7 @@ impl Loader<'_> {
                     let scalar = list.iter().all(|v| !v.is_object() && !v.is_array());
                     for (i, item) in list.into_iter().enumerate() {
                         let suffix = if scalar {
-                            crate::params::show(&item)
+                            crate::pipeline::params::show(&item)
                         } else {
                             i.to_string()
                         };
@@ -334,7 +336,7 @@ impl Loader<'_> {
                         if v.is_object() || v.is_array() {
                             k.clone()
                         } else {
-                            crate::params::show(v)
+                            crate::pipeline::params::show(v)
                         }
                     })
                     .collect();
@@ -601,10 +603,10 @@ fn checked(path: String) -> WorkspacePath {
 }
 
 /// A params file that does not load, as a pipeline error naming that file.
-fn params_error(e: crate::params::ParamsError) -> PipelineError {
+fn params_error(e: crate::pipeline::params::ParamsError) -> PipelineError {
     let hint = e.hint();
     match e {
-        crate::params::ParamsError::Parse {
+        crate::pipeline::params::ParamsError::Parse {
             file,
             line,
             message,

@@ -12,9 +12,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::cache::Oid;
 use crate::fsutil::write_atomic;
-use crate::pointer::Pointer;
+use crate::store::cache::Oid;
+use crate::track::pointer::Pointer;
 use crate::track::Tracked;
 use crate::workspace_path::WorkspacePath;
 use crate::yaml::{self, YamlError};

@@ -7,6 +7,7 @@ pub mod definition;
 pub mod interpolate;
 pub mod load;
 pub mod lock;
+pub mod params;
 pub mod repro;
 pub mod runcache;
 pub mod status;

@@ -18,7 +18,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::error::Hint;
-use crate::gitignore;
 use crate::pipeline::dag::{Dag, DagError};
 use crate::pipeline::lock::{LockCmd, LockEntry, LockFile, LockFileError, LockStage};
 use crate::pipeline::runcache;
@@ -27,6 +26,7 @@ use crate::pipeline::status::{
 };
 use crate::pipeline::{Pipeline, Stage};
 use crate::progress::Silent;
+use crate::track::gitignore;
 use crate::track::{TrackError, Workspace};
 
 #[derive(Clone, Default)]

@@ -11,11 +11,11 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::cache::Cache;
-use crate::hash::Digest;
 use crate::pipeline::lock::LockEntry;
 use crate::pipeline::status::Inputs;
 use crate::pipeline::Stage;
+use crate::store::cache::Cache;
+use crate::store::hash::Digest;
 
 /// What the key is made of; serialised canonically (sorted maps, ordered
 /// lists) and hashed, so the same run has the same key on every machine.
@@ -39,7 +39,7 @@ pub struct Record {
 pub trait ObjectSource: Send + Sync {
     /// Brings `oids` (and, for directories, their files) into the cache;
     /// false when it could not (the stage then runs instead).
-    fn fetch(&self, oids: &[crate::cache::Oid]) -> bool;
+    fn fetch(&self, oids: &[crate::store::cache::Oid]) -> bool;
 }
 
 /// Whether a stage may use the run cache at all.

@@ -11,9 +11,9 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::error::Hint;
-use crate::params;
 use crate::pipeline::dag::overlaps;
 use crate::pipeline::lock::{LockEntry, LockStage};
+use crate::pipeline::params;
 use crate::pipeline::{Pipeline, Stage};
 use crate::progress::Reporter;
 use crate::track::{TrackError, Workspace};

@@ -10,9 +10,9 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use crate::cache::{Cache, Oid, SMALL_FILE};
 use crate::progress::Reporter;
-use crate::state::{ObjectMemo, StatKey};
+use crate::store::cache::{Cache, Oid, SMALL_FILE};
+use crate::store::state::{ObjectMemo, StatKey};
 
 use super::known::Known;
 use super::transfer::{Summary, Want};
@@ -129,7 +129,7 @@ fn export_checked(
     let meta = file
         .metadata()
         .map_err(|e| crate::fsutil::with_path(e, src))?;
-    let damaged = |actual: crate::hash::Digest| RemoteError::DamagedLocal {
+    let damaged = |actual: crate::store::hash::Digest| RemoteError::DamagedLocal {
         remote: remote.name.clone(),
         oid: oid.to_string(),
         actual: actual.to_hex(),
@@ -138,8 +138,8 @@ fn export_checked(
         return dir.import_trusted(src, oid).map_err(fail);
     }
     if meta.len() <= SMALL_FILE {
-        let bytes = crate::copy::read_all(file, meta.len()).map_err(fail)?;
-        let actual = crate::hash::Digest::of_bytes(&bytes);
+        let bytes = crate::store::copy::read_all(file, meta.len()).map_err(fail)?;
+        let actual = crate::store::hash::Digest::of_bytes(&bytes);
         if actual != oid.digest {
             return Err(damaged(actual));
         }
@@ -206,7 +206,7 @@ fn fetch_one(
     };
     let size = file.metadata().map_err(fail)?.len();
     let Some(oid) = want.oid else {
-        let bytes = crate::copy::read_all(file, size).map_err(fail)?;
+        let bytes = crate::store::copy::read_all(file, size).map_err(fail)?;
         if !crate::pipeline::runcache::is_record(&bytes) {
             // Not kept, reported by the caller as a rejected record.
             return Ok(None);
@@ -216,13 +216,13 @@ fn fetch_one(
         crate::fsutil::write_atomic_nosync(&dest, &bytes)?;
         return Ok(Some(bytes.len() as u64));
     };
-    let corrupt = |actual: crate::hash::Digest| RemoteError::Corrupt {
+    let corrupt = |actual: crate::store::hash::Digest| RemoteError::Corrupt {
         remote: remote.name.clone(),
         key: key.clone(),
         actual: actual.to_hex(),
     };
     if size <= SMALL_FILE {
-        let bytes = crate::copy::read_all(file, size).map_err(fail)?;
+        let bytes = crate::store::copy::read_all(file, size).map_err(fail)?;
         cache.put_checked(&oid, &bytes)?.map_err(corrupt)?;
         return Ok(Some(size));
     }

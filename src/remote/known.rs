@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashSet;
 
-use crate::hash::Digest;
+use crate::store::hash::Digest;
 
 pub struct Known {
     path: PathBuf,

@@ -96,7 +96,7 @@ impl Hint for RemoteError {
             }
             RemoteError::DamagedLocal { oid, .. } => format!(
                 "move the damaged copy aside (`mv .mlci/cache/{} /tmp/`), then restore a good one: `mlci add` the data again from the workspace, or `mlci pull` it from another remote",
-                oid.parse::<crate::cache::Oid>().map(|o| o.rel_path()).unwrap_or_else(|_| oid.clone())
+                oid.parse::<crate::store::cache::Oid>().map(|o| o.rel_path()).unwrap_or_else(|_| oid.clone())
             ),
             RemoteError::BadUrl { .. } => {
                 "examples: s3://bucket/prefix, gs://bucket/prefix, azure://container/prefix, sftp://user@host/path, webdav://host/path, /mnt/nas/mlci".into()
@@ -137,7 +137,7 @@ pub struct Remote {
 /// How a remote's objects are reached.
 enum Store {
     Dal(Operator),
-    Dir(crate::cache::Cache),
+    Dir(crate::store::cache::Cache),
 }
 
 /// Tunables of the layers; generous enough for a slow link, bounded so a
@@ -188,7 +188,7 @@ impl Remote {
                 url,
                 backend,
                 jobs,
-                store: Store::Dir(crate::cache::Cache::new(root)),
+                store: Store::Dir(crate::store::cache::Cache::new(root)),
                 secrets,
             });
         }
@@ -252,7 +252,7 @@ impl Remote {
     }
 
     /// The cache-shaped directory of a local remote.
-    pub(crate) fn dir(&self) -> Option<&crate::cache::Cache> {
+    pub(crate) fn dir(&self) -> Option<&crate::store::cache::Cache> {
         match &self.store {
             Store::Dir(c) => Some(c),
             Store::Dal(_) => None,

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures::{StreamExt, TryStreamExt};
 use opendal::ErrorKind;
 
-use crate::cache::{Cache, Oid, SMALL_FILE};
 use crate::progress::Reporter;
+use crate::store::cache::{Cache, Oid, SMALL_FILE};
 
 use super::known::Known;
 use super::{Remote, RemoteError, OBJECTS_PREFIX, RUNS_PREFIX};
@@ -130,7 +130,7 @@ pub async fn upload(
     remote: &Remote,
     cache: &Cache,
     keys: &[String],
-    memo: crate::state::ObjectMemo<'_>,
+    memo: crate::store::state::ObjectMemo<'_>,
     jobs: usize,
     known: &mut Known,
     reporter: &dyn Reporter,
@@ -199,7 +199,7 @@ async fn upload_one<'k>(
     let oid: Option<Oid> = key
         .strip_prefix(OBJECTS_PREFIX)
         .and_then(|rest| rest.replacen('/', "", 1).parse().ok());
-    let damaged = |actual: crate::hash::Digest, oid: &Oid| RemoteError::DamagedLocal {
+    let damaged = |actual: crate::store::hash::Digest, oid: &Oid| RemoteError::DamagedLocal {
         remote: remote.name.clone(),
         oid: oid.to_string(),
         actual: actual.to_hex(),
@@ -215,9 +215,9 @@ async fn upload_one<'k>(
         // One request. Services without multipart writes (WebDAV takes a
         // single PUT) get big objects this way too, held in memory while
         // they upload: the one place memory grows with object size.
-        let bytes = crate::copy::read_small(&path, size)?;
+        let bytes = crate::store::copy::read_small(&path, size)?;
         if let Some(oid) = &oid {
-            let actual = crate::hash::Digest::of_bytes(&bytes);
+            let actual = crate::store::hash::Digest::of_bytes(&bytes);
             if actual != oid.digest {
                 return Err(damaged(actual, oid));
             }
@@ -233,10 +233,10 @@ async fn upload_one<'k>(
             .await
             .map_err(|e| remote.error("uploading", key, e))?;
         let mut file = fs_err::File::open(&path)?;
-        let mut hasher = crate::hash::Hasher::new();
+        let mut hasher = crate::store::hash::Hasher::new();
         loop {
             let mut buf = vec![0u8; CHUNK];
-            let n = crate::copy::read_full(&mut file, &mut buf)?;
+            let n = crate::store::copy::read_full(&mut file, &mut buf)?;
             if n == 0 {
                 break;
             }
@@ -287,7 +287,7 @@ impl Want {
     }
     /// A run record, named by its key digest: the remote's listing never
     /// becomes a local path itself.
-    pub fn record(digest: &crate::hash::Digest) -> Want {
+    pub fn record(digest: &crate::store::hash::Digest) -> Want {
         Want {
             key: crate::pipeline::runcache::record_key(digest),
             oid: None,
@@ -350,7 +350,7 @@ async fn download_one<'w>(
 ) -> Result<(&'w Want, Option<u64>), RemoteError> {
     let op = remote.op();
     let key = &want.key;
-    let corrupt = |actual: crate::hash::Digest| RemoteError::Corrupt {
+    let corrupt = |actual: crate::store::hash::Digest| RemoteError::Corrupt {
         remote: remote.name.clone(),
         key: key.clone(),
         actual: actual.to_hex(),

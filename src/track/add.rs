@@ -146,7 +146,7 @@ impl Workspace<'_> {
         }
         if meta.is_file() {
             let stat = StatKey::of(&meta);
-            if meta.len() > crate::cache::SMALL_FILE {
+            if meta.len() > crate::store::cache::SMALL_FILE {
                 reporter.start(&format!("hashing {rel}"), None);
             }
             let d = content(&abs, rel, &stat)?;

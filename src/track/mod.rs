@@ -9,6 +9,8 @@
 
 mod add;
 mod checkout;
+pub mod gitignore;
+pub mod pointer;
 mod status;
 
 use std::collections::BTreeMap;
@@ -17,19 +19,18 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cache::{CacheError, Oid};
 use crate::error::Hint;
 use crate::fsutil::{remove_file_if_exists, to_slash, with_path, write_atomic};
-use crate::gitignore;
-use crate::hash::Digest;
-use crate::link::Linker;
-use crate::manifest::{Entry, Manifest, ManifestError};
-use crate::pointer::{pointer_path_for, Pointer, PointerError, EXTENSION};
 use crate::progress::Reporter;
 use crate::repo::{Repo, MLCI_DIR};
-use crate::state::{StatKey, StateDb};
-use crate::walk::{walk, Found, Kind};
-use crate::whole::Dir;
+use crate::store::cache::{CacheError, Oid};
+use crate::store::hash::Digest;
+use crate::store::link::Linker;
+use crate::store::manifest::{Entry, Manifest, ManifestError};
+use crate::store::state::{StatKey, StateDb};
+use crate::store::walk::{walk, Found, Kind};
+use crate::store::whole::Dir;
+use crate::track::pointer::{pointer_path_for, Pointer, PointerError, EXTENSION};
 use crate::workspace_path::{UnsafePath, WorkspacePath};
 
 #[derive(Debug, thiserror::Error)]

@@ -76,8 +76,8 @@ impl Workspace<'_> {
         let found = walk(&abs)?;
         // Same listing, same stats as when the manifest hash was last
         // worked out: nothing to read, look up or encode.
-        let now = crate::state::now_ns();
-        let (fp, settled) = crate::walk::fingerprint(&found, now);
+        let now = crate::store::state::now_ns();
+        let (fp, settled) = crate::store::walk::fingerprint(&found, now);
         if self.state.listing_digest(&t.target_rel, fp) == Some(t.pointer.oid.digest) {
             status.in_cache = self.dir_in_cache(&t.pointer.oid);
             return Ok(status);

@@ -119,7 +119,7 @@ proptest! {
     #[test]
     fn manifest_entries(p in hostile_path()) {
         let json = format!(r#"[{{"path":{},"sha256":"{HASH}","size":0}}]"#, yaml_str(&p));
-        if mlci::manifest::Manifest::parse(json.as_bytes()).is_ok() {
+        if mlci::store::manifest::Manifest::parse(json.as_bytes()).is_ok() {
             // Joined below a tracked directory, as checkout does.
             prop_assert!(stays_inside(&format!("data/{p}")), "{:?}", p);
         }

@@ -30,7 +30,7 @@ use crate::pipeline::runcache::ObjectSource;
 use crate::pipeline::Pipeline;
 use crate::remote::{Remote, RemoteError};
 use crate::repo::Repo;
-use crate::report::StageView;
+use crate::review::report::StageView;
 use crate::track::Workspace;
 
 use super::report::{build, Built, ReportOptions};

@@ -27,7 +27,7 @@ use rustix::fs::{
 use rustix::io::Errno;
 
 use crate::fsutil::with_path;
-use crate::state::StatKey;
+use crate::store::state::StatKey;
 
 /// How this process names an `O_TMPFILE` inode: learnt on first use.
 static LINK_METHOD: AtomicU8 = AtomicU8::new(UNKNOWN);

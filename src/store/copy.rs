@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::{mpsc, Condvar, Mutex};
 
 use crate::fsutil::with_path;
-use crate::hash::{Digest, Hasher, BUF_SIZE};
+use crate::store::hash::{Digest, Hasher, BUF_SIZE};
 
 /// Chunk size of the user-space copy pipeline.
 pub const CHUNK: usize = 4 << 20;

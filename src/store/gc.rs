@@ -7,8 +7,8 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use crate::cache::{Cache, Oid};
-use crate::manifest::Manifest;
+use crate::store::cache::{Cache, Oid};
+use crate::store::manifest::Manifest;
 
 /// What a gc run would remove and keep.
 #[derive(Debug, Default, Serialize)]

@@ -67,7 +67,8 @@ pub fn parse_records(bytes: &[u8], file: &str) -> Result<Table, String> {
     let tree: Json = if lower.ends_with(".json") {
         serde_json::from_slice(bytes).map_err(|e| e.to_string())?
     } else if lower.ends_with(".yaml") || lower.ends_with(".yml") {
-        crate::params::parse(&String::from_utf8_lossy(bytes), file).map_err(|e| e.to_string())?
+        crate::pipeline::params::parse(&String::from_utf8_lossy(bytes), file)
+            .map_err(|e| e.to_string())?
     } else {
         return Err("plot data must be CSV, TSV, JSON or YAML".into());
     };
@@ -129,7 +130,7 @@ pub fn lines(table: &Table, source: &PlotSource, label: &str) -> Vec<Line> {
                     let xv = match &source.x {
                         Some(xf) => match r.get(xf) {
                             Some(Json::Number(n)) => num(n.as_f64().unwrap_or(0.0)),
-                            Some(v) => crate::params::show(v),
+                            Some(v) => crate::pipeline::params::show(v),
                             None => String::new(),
                         },
                         None => i.to_string(),
@@ -158,7 +159,7 @@ pub fn downsample_indices(n: usize, max: usize) -> Vec<usize> {
 }
 
 fn num(v: f64) -> String {
-    crate::metrics::diff::fmt_number(v, 6)
+    crate::review::metrics::diff::fmt_number(v, 6)
 }
 
 /// A Mermaid string: the text comes from plot files and mlci.yaml (the pull

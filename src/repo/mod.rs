@@ -2,12 +2,14 @@
 //! settings and the cache. Also turns the paths users type into safe
 //! repo-relative paths.
 
+pub mod lock;
+
 use std::path::{Component, Path, PathBuf};
 
-use crate::cache::Cache;
 use crate::config::{Overrides, Settings};
 use crate::error::Hint;
-use crate::lock::{LockError, RepoLock};
+use crate::repo::lock::{LockError, RepoLock};
+use crate::store::cache::Cache;
 
 pub const MLCI_DIR: &str = ".mlci";
 
@@ -81,8 +83,8 @@ impl Repo {
     }
 
     /// Where a parsed copy of directory manifest `oid` is kept (see
-    /// [`crate::manifest::Manifest::to_memo`]).
-    pub fn manifest_memo_path(&self, oid: &crate::cache::Oid) -> PathBuf {
+    /// [`crate::store::manifest::Manifest::to_memo`]).
+    pub fn manifest_memo_path(&self, oid: &crate::store::cache::Oid) -> PathBuf {
         self.manifest_memo_dir()
             .join(format!("{}.bin", oid.digest.to_hex()))
     }

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{check_relative, UnsafePath};
-use crate::hash::Digest;
+use crate::store::hash::Digest;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -157,7 +157,7 @@ impl Manifest {
 mod digest_hex {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    use crate::hash::Digest;
+    use crate::store::hash::Digest;
 
     pub fn serialize<S: Serializer>(d: &Digest, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&d.to_hex())

@@ -13,11 +13,11 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
-use crate::cache::{Cache, Oid};
 use crate::error::Hint;
 use crate::pipeline::lock::{LockFile, LOCK_FILE};
 use crate::pipeline::{OutKind, Pipeline};
-use crate::pointer::Pointer;
+use crate::store::cache::{Cache, Oid};
+use crate::track::pointer::Pointer;
 
 /// Where files are read from.
 #[derive(Debug, Clone)]
@@ -160,7 +160,7 @@ impl<'a> RevReader<'a> {
             return Ok(Some(bytes));
         }
         // Not in git: a tracked file or a cached stage output?
-        let pointer = format!("{path}.{}", crate::pointer::EXTENSION);
+        let pointer = format!("{path}.{}", crate::track::pointer::EXTENSION);
         let oid = match self.blob(id, &pointer)? {
             Some(text) => {
                 let p = Pointer::parse(&String::from_utf8_lossy(&text), Path::new(&pointer))
@@ -175,7 +175,7 @@ impl<'a> RevReader<'a> {
         }
         match self.cache.read_verified(&oid) {
             Ok(b) => Ok(Some(b)),
-            Err(crate::cache::CacheError::Missing { .. }) => Err(MetricsError::NotInCache {
+            Err(crate::store::cache::CacheError::Missing { .. }) => Err(MetricsError::NotInCache {
                 file: path.into(),
                 rev: self.rev.label(),
                 oid: oid.to_string(),
@@ -216,18 +216,20 @@ impl<'a> RevReader<'a> {
             return Ok(None);
         };
         let text = String::from_utf8_lossy(&bytes);
-        let tree = crate::params::parse(&text, path).map_err(|e| MetricsError::Parse {
-            file: path.into(),
-            rev: self.rev.label(),
-            message: match e {
-                crate::params::ParamsError::Parse { line, message, .. } => match line {
-                    Some(l) => format!("line {l}: {message}"),
-                    None => message,
+        let tree =
+            crate::pipeline::params::parse(&text, path).map_err(|e| MetricsError::Parse {
+                file: path.into(),
+                rev: self.rev.label(),
+                message: match e {
+                    crate::pipeline::params::ParamsError::Parse { line, message, .. } => match line
+                    {
+                        Some(l) => format!("line {l}: {message}"),
+                        None => message,
+                    },
+                    other => other.to_string(),
                 },
-                other => other.to_string(),
-            },
-        })?;
-        Ok(Some(crate::params::flatten(&tree)))
+            })?;
+        Ok(Some(crate::pipeline::params::flatten(&tree)))
     }
 }
 

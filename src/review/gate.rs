@@ -211,7 +211,7 @@ fn check(
     now: Option<&Json>,
     before: Option<&Json>,
 ) -> GateResult {
-    let n = |x: f64| crate::metrics::diff::fmt_number(x, 6);
+    let n = |x: f64| crate::review::metrics::diff::fmt_number(x, 6);
     let text = match rule {
         Rule::Min(l) => format!("{key} >= {}", n(l)),
         Rule::Max(l) => format!("{key} <= {}", n(l)),
@@ -283,7 +283,7 @@ mod tests {
     use serde_json::json;
 
     fn vals(file: &str, v: Json) -> Values {
-        BTreeMap::from([(file.to_string(), crate::params::flatten(&v))])
+        BTreeMap::from([(file.to_string(), crate::pipeline::params::flatten(&v))])
     }
 
     #[test]

@@ -191,7 +191,7 @@ mod tests {
     use serde_json::json;
 
     fn map(v: Json) -> BTreeMap<String, Json> {
-        crate::params::flatten(&v)
+        crate::pipeline::params::flatten(&v)
     }
 
     #[test]

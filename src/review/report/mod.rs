@@ -5,10 +5,10 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::error::Hint;
-use crate::metrics::diff::{arrow, fmt_change, fmt_value, Row};
+use crate::review::metrics::diff::{arrow, fmt_change, fmt_value, Row};
 
 /// The built-in template, embedded at build time.
-pub const DEFAULT_TEMPLATE: &str = include_str!("../../templates/report.md.j2");
+pub const DEFAULT_TEMPLATE: &str = include_str!("../../../templates/report.md.j2");
 
 /// One revision of the comparison.
 #[derive(Debug, Clone, Serialize)]

@@ -50,7 +50,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::hash::Digest;
+use crate::store::hash::Digest;
 
 pub const RACY_WINDOW_NS: i64 = 2_000_000_000;
 

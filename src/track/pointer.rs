@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::Oid;
 use crate::error::Hint;
 use crate::fsutil::check_relative;
+use crate::store::cache::Oid;
 use crate::yaml::{self, YamlError};
 
 pub const EXTENSION: &str = "mlci";
@@ -149,7 +149,7 @@ pub fn pointer_path_for(target: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::Digest;
+    use crate::store::hash::Digest;
 
     #[test]
     fn round_trip() {

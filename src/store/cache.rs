@@ -4,7 +4,7 @@
 //! directory manifest at `<root>/sha256/ab/cdef….dir`. The same layout is used
 //! by every remote, so a directory remote is just another cache. Objects
 //! appear whole: small ones are written as unnamed files in their shard and
-//! linked in when complete ([`crate::whole`]), big ones are written to
+//! linked in when complete ([`crate::store::whole`]), big ones are written to
 //! `<root>/tmp/` and renamed into place, so a reader (or a kill -9) never sees
 //! a partial object under its final name. They are made read-only
 //! and not fsynced one by one: the hash check on read catches what a power
@@ -19,11 +19,11 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use crate::copy::{copy_file_and_hash, read_small};
 use crate::error::Hint;
 use crate::fsutil::with_path;
-use crate::hash::{BadDigest, Digest, Hasher};
-use crate::whole::Dir;
+use crate::store::copy::{copy_file_and_hash, read_small};
+use crate::store::hash::{BadDigest, Digest, Hasher};
+use crate::store::whole::Dir;
 
 /// Files up to this size are read into memory whole: one read, one hash, one
 /// write. Bigger files are streamed through a two-thread pipeline.
@@ -637,7 +637,7 @@ mod tests {
     fn big_file_is_copied_and_hashed_once() {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("big");
-        let data: Vec<u8> = (0..(SMALL_FILE as usize + 3 * crate::copy::CHUNK + 5))
+        let data: Vec<u8> = (0..(SMALL_FILE as usize + 3 * crate::store::copy::CHUNK + 5))
             .map(|i| (i * 7 % 253) as u8)
             .collect();
         std::fs::write(&src, &data).unwrap();

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use rustix::fs::{openat, statat, AtFlags, Dir, FileType, Mode, OFlags, CWD};
 
-use crate::state::{is_racy, Fingerprint, StatKey};
+use crate::store::state::{is_racy, Fingerprint, StatKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -144,7 +144,7 @@ fn walk_dir<'s>(
     out.lock().expect("walk output lock").extend(found);
 }
 
-/// The fingerprint of a listing (see [`crate::state`]): the number of
+/// The fingerprint of a listing (see [`crate::store::state`]): the number of
 /// entries and two independent wrapping sums of a keyed hash of each entry's
 /// path and stat, so the walk's order does not matter. Also says whether
 /// every entry is a regular file old enough to be trusted at `now_ns`; only

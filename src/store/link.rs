@@ -4,8 +4,8 @@
 //! copy). Every materialisation verifies the object's hash on the way (a
 //! corrupt cache object is refused and named, never copied), except a small
 //! copy of an object mlci hashed before whose stat has not moved since (see
-//! [`crate::state`]), and lands whole:
-//! small copies through [`crate::whole`] (an unnamed file given its name when
+//! [`crate::store::state`]), and lands whole:
+//! small copies through [`crate::store::whole`] (an unnamed file given its name when
 //! complete), the rest through a temp file + rename, and a directory restored
 //! from nothing is built in a staging directory and renamed into place at
 //! once. The workspace never holds a half-written file.
@@ -18,12 +18,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::cache::{Cache, CacheError, Oid, SMALL_FILE};
-use crate::copy::copy_file_and_hash;
 use crate::fsutil::with_path;
-use crate::hash::Digest;
-use crate::state::{ObjectMemo, StatKey};
-use crate::whole::Dir;
+use crate::store::cache::{Cache, CacheError, Oid, SMALL_FILE};
+use crate::store::copy::copy_file_and_hash;
+use crate::store::hash::Digest;
+use crate::store::state::{ObjectMemo, StatKey};
+use crate::store::whole::Dir;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkType {
@@ -105,7 +105,7 @@ impl Linker {
     /// with the object's own stat when it was hashed on the way (for the
     /// memo). Small copies take the short way: read the object (hashing it
     /// unless `memo` vouches for it), then create the file whole in one step
-    /// (see [`crate::whole`]). `fresh` says `dir` is a staging directory no
+    /// (see [`crate::store::whole`]). `fresh` says `dir` is a staging directory no
     /// one else sees: the file is then written under its final name directly.
     #[allow(clippy::too_many_arguments)]
     pub fn materialize_in(
@@ -251,14 +251,14 @@ fn link_or_unsupported(res: io::Result<()>, tmp: &Path) -> Result<bool, CacheErr
 /// Reads up to `size` bytes (fewer only at end of file).
 fn read_exact_or_short(mut input: File, size: u64) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; size as usize];
-    let n = crate::copy::read_full(&mut input, &mut buf)?;
+    let n = crate::store::copy::read_full(&mut input, &mut buf)?;
     buf.truncate(n);
     Ok(buf)
 }
 
 /// Reads a small object whole and refuses it unless it hashes to its name,
 /// or the memo vouches for it (hashed before, stat unchanged since; see
-/// [`crate::state`]). Returns the bytes and, when it was hashed now, the
+/// [`crate::store::state`]). Returns the bytes and, when it was hashed now, the
 /// object's stat for the memo. Exactly `size` bytes are read: a shorter
 /// object fails the hash check (or has another stat), and bytes beyond
 /// `size` cannot change what is used. This saves the end-of-file read on

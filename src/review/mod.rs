@@ -1,0 +1,8 @@
+//! Comparing two revisions for a review: metrics and params at any
+//! revision (through git and the cache), their diff, the gates on it, the
+//! plots, and the Markdown report that puts them together.
+
+pub mod gate;
+pub mod metrics;
+pub mod plots;
+pub mod report;

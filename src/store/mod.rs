@@ -1,0 +1,15 @@
+//! Content-addressed storage: SHA-256 digests, the cache of objects, the
+//! canonical directory manifest, the hash state that lets `status` stat
+//! instead of read, the parallel directory walk, and the mechanisms that
+//! move bytes (kernel copy with hashing, reflink/copy/link, files that
+//! appear whole). Nothing here knows pointers, pipelines or remotes.
+
+pub mod cache;
+pub mod copy;
+pub mod gc;
+pub mod hash;
+pub mod link;
+pub mod manifest;
+pub mod state;
+pub mod walk;
+pub mod whole;
