@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 
 use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 
-use crate::track::pointer::EXTENSION;
-
 /// The work tree root of the git repository containing `dir`.
 pub fn discover_root(dir: &Path) -> Result<Option<PathBuf>, git2::Error> {
     match Repository::discover(dir) {
@@ -32,6 +30,13 @@ pub fn is_tracked(root: &Path, rel: &str) -> Result<bool, git2::Error> {
     Ok(index.iter().any(|e| e.path.starts_with(prefix.as_bytes())))
 }
 
+/// Which committed files a history scan collects: every file ending in
+/// `.{pointer_extension}`, and `lock_file` at the root.
+pub struct ScanFor<'a> {
+    pub pointer_extension: &'a str,
+    pub lock_file: &'a str,
+}
+
 /// A pointer file's (or the root lock file's) text as committed at some
 /// revision.
 pub struct PointerBlob {
@@ -43,12 +48,12 @@ pub struct PointerBlob {
 /// Pointer files in the trees of the given revisions. Blobs and subtrees
 /// already seen are skipped, so scanning a long history costs about as much
 /// as the distinct trees in it.
-/// `lock_file` names the root-level lock file collected with them (the
-/// pipeline's, passed in so this module knows nothing of pipelines).
+/// `scan` names what to collect, so this module knows nothing of pointers
+/// or pipelines.
 pub fn pointers_at(
     root: &Path,
     revs: &[String],
-    lock_file: &str,
+    scan: &ScanFor,
 ) -> Result<Vec<PointerBlob>, git2::Error> {
     let repo = Repository::open(root)?;
     let mut commits = Vec::new();
@@ -57,13 +62,13 @@ pub fn pointers_at(
         let commit = obj.peel_to_commit()?;
         commits.push((rev.clone(), commit.id()));
     }
-    scan_commits(&repo, commits, lock_file)
+    scan_commits(&repo, commits, scan)
 }
 
 /// Pointer files in every commit reachable from any ref (and HEAD).
 pub fn pointers_in_all_commits(
     root: &Path,
-    lock_file: &str,
+    scan: &ScanFor,
 ) -> Result<Vec<PointerBlob>, git2::Error> {
     let repo = Repository::open(root)?;
     let mut walk = repo.revwalk()?;
@@ -76,15 +81,16 @@ pub fn pointers_in_all_commits(
         let id = id?;
         commits.push((id.to_string(), id));
     }
-    scan_commits(&repo, commits, lock_file)
+    scan_commits(&repo, commits, scan)
 }
 
 fn scan_commits(
     repo: &Repository,
     commits: Vec<(String, git2::Oid)>,
-    lock_file: &str,
+    scan: &ScanFor,
 ) -> Result<Vec<PointerBlob>, git2::Error> {
-    let suffix = format!(".{EXTENSION}");
+    let suffix = format!(".{}", scan.pointer_extension);
+    let lock_file = scan.lock_file;
     let mut seen_trees = HashSet::new();
     let mut seen_blobs = HashSet::new();
     let mut out = Vec::new();

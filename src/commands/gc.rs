@@ -40,6 +40,12 @@ pub struct GcArgs {
     pub json: bool,
 }
 
+/// What gc collects from history: pointer files and the root lock file.
+const SCAN: git::ScanFor = git::ScanFor {
+    pointer_extension: crate::track::pointer::EXTENSION,
+    lock_file: crate::pipeline::lock::LOCK_FILE,
+};
+
 pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<Exit> {
     let GcArgs {
         workspace,
@@ -66,9 +72,9 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<Exit> {
             .map(|t| t.pointer.oid),
     );
     let blobs = if all_commits {
-        git::pointers_in_all_commits(&repo.root, crate::pipeline::lock::LOCK_FILE)?
+        git::pointers_in_all_commits(&repo.root, &SCAN)?
     } else {
-        git::pointers_at(&repo.root, &revs, crate::pipeline::lock::LOCK_FILE)?
+        git::pointers_at(&repo.root, &revs, &SCAN)?
     };
     for blob in blobs {
         if blob.path == crate::pipeline::lock::LOCK_FILE {

