@@ -64,7 +64,7 @@ where
                 "\nFor more information, try",
                 "\nhint: for more information, try",
             );
-            eprint!("{text}");
+            Printer::usage_error(&text);
             return Exit::Error;
         }
     };

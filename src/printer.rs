@@ -5,6 +5,10 @@
 //! progress bars only when stderr is a terminal. A write to a closed stdout is
 //! returned as an error so the caller can exit quietly instead of panicking.
 
+// The one place that may write to the terminal (clippy's print lints are
+// on for the rest of the crate).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::io::{self, IsTerminal, Write};
 
 use crate::secrets::Secrets;
@@ -59,6 +63,23 @@ impl Printer {
         let mut out = io::stdout().lock();
         writeln!(out, "{text}")?;
         out.flush()
+    }
+
+    /// A usage error as clap rendered it (before any printer setting
+    /// applies): written as it is.
+    pub fn usage_error(text: &str) {
+        eprint!("{text}");
+    }
+
+    /// A line of a stage's output (`-j N`: prefixed, whole lines), on the
+    /// stream the stage wrote it to, with secrets masked.
+    pub fn stage_output(&self, text: &str, stderr: bool) {
+        let text = self.secrets.scrub(text);
+        let _ = if stderr {
+            io::stderr().lock().write_all(text.as_bytes())
+        } else {
+            io::stdout().lock().write_all(text.as_bytes())
+        };
     }
 
     /// An informational message on stderr.

@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::config::Overrides;
 use crate::error::hinted;
+use crate::remote::transfer::Transfer;
 use crate::remote::{self, known::Known, Remote};
 use crate::repo::Repo;
 use crate::track::Workspace;
@@ -100,15 +101,13 @@ pub fn fetch(
     let rt = remote::runtime()?;
     let mut known = Known::load(&repo.tmp_dir(), &remote.identity);
     let reporter = reporter::for_printer(ctx.printer);
-    let result = sync::fetch_groups(
-        reporter.as_ref(),
-        &rt,
+    let t = Transfer {
         remote,
+        cache: &repo.cache,
         jobs,
-        &repo.cache,
-        &mut groups,
-        &mut known,
-    );
+        reporter: reporter.as_ref(),
+    };
+    let result = sync::fetch_groups(&t, &rt, &mut groups, &mut known);
     let records = match &result {
         Ok(_) if run_cache && targets.is_empty() => {
             sync::fetch_run_records(&rt, remote, jobs, &repo.cache, &mut known)

@@ -145,7 +145,17 @@ pub fn push(
         .filter(|g| g.root.dir && g.objects.len() == 1)
         .map(|g| g.nfiles.unwrap_or(0) as usize)
         .sum();
-    let result = push_keys(ctx, &rt, remote, jobs, repo, &local, &mut known).map(|mut o| {
+    let reporter = reporter::for_printer(ctx.printer);
+    let t = transfer::Transfer {
+        remote,
+        cache,
+        jobs,
+        reporter: reporter.as_ref(),
+    };
+    // The object records vouch for big objects mlci hashed with their
+    // current stat; everything else is hashed on the way out.
+    let state = crate::store::state::StateDb::load(&repo.state_path());
+    let result = push_keys(&t, &rt, &state, &local, &mut known).map(|mut o| {
         o.already += unopened;
         o
     });
@@ -207,16 +217,15 @@ fn check_sample(
     Ok(true)
 }
 
+/// Uploads what of `local` the remote lacks (`t.cache` is the repository's
+/// cache, `state` the hash state that vouches for big objects).
 fn push_keys(
-    ctx: &Ctx,
+    t: &transfer::Transfer<'_>,
     rt: &tokio::runtime::Runtime,
-    remote: &Remote,
-    jobs: usize,
-    repo: &Repo,
+    state: &crate::store::state::StateDb,
     local: &[String],
     known: &mut Known,
 ) -> anyhow::Result<PushOutcome> {
-    let reporter = reporter::for_printer(ctx.printer);
     let candidates: Vec<String> = local
         .iter()
         .filter(|k| !known.contains(k))
@@ -225,12 +234,7 @@ fn push_keys(
     let missing: HashSet<String> = if candidates.is_empty() {
         HashSet::new()
     } else {
-        rt.block_on(transfer::missing(
-            remote,
-            &candidates,
-            jobs,
-            reporter.as_ref(),
-        ))?
+        rt.block_on(transfer::missing(t.remote, &candidates, t.jobs, t.reporter))?
     };
     let mut outcome = PushOutcome {
         already: local.len() - missing.len(),
@@ -248,22 +252,11 @@ fn push_keys(
         .partition(|k| k.starts_with(RUNS_PREFIX));
     objects.sort();
     records.sort();
-    // The object records vouch for big objects mlci hashed with their
-    // current stat; everything else is hashed on the way out.
-    let state = crate::store::state::StateDb::load(&repo.state_path());
     for batch in [&objects, &records] {
         if batch.is_empty() {
             continue;
         }
-        let s = rt.block_on(transfer::upload(
-            remote,
-            &repo.cache,
-            batch,
-            state.objects(),
-            jobs,
-            known,
-            reporter.as_ref(),
-        ))?;
+        let s = rt.block_on(transfer::upload(t, batch, state.objects(), known))?;
         outcome.uploaded += s.objects;
         outcome.bytes += s.bytes;
     }

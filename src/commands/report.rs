@@ -116,19 +116,13 @@ pub fn build(
         .collect();
 
     // Stale stages, with reasons, when the target is the work tree.
-    let mut stages = ran.clone().unwrap_or_default();
-    if ran.is_none()
-        && matches!(cmp.target, crate::review::metrics::Rev::Workspace)
-        && !pipeline.stages.is_empty()
-    {
-        let mut ws = Workspace::open(repo);
-        for (name, why) in stage_reasons(&mut ws, pipeline, &Silent)? {
-            let why = why.unwrap_or_default();
-            if !why.is_empty() {
-                stages.push(StageView::new(&name, &why));
-            }
+    let stages = match ran {
+        Some(ran) => ran.clone(),
+        None if matches!(cmp.target, crate::review::metrics::Rev::Workspace) => {
+            stale_stages(repo, pipeline)?
         }
-    }
+        None => Vec::new(),
+    };
 
     let plots = build_plots(ctx, repo, pipeline, &cmp, plots_dir.as_deref())?;
     let gate_results = super::metrics::evaluate_gates(pipeline, &cmp)?;
@@ -142,48 +136,7 @@ pub fn build(
         &stages,
     );
     if let Some(results) = &gate_results {
-        let failed: Vec<&crate::review::gate::GateResult> =
-            results.iter().filter(|r| !r.passed).collect();
-        let (changes, changes_md) = (verdict.summary.clone(), verdict.summary_md.clone());
-        let plural = if results.len() == 1 { "" } else { "s" };
-        verdict = if failed.is_empty() {
-            let head = format!("All {} gate rule{plural} passed. ", results.len());
-            crate::review::report::Verdict {
-                status: "pass".into(),
-                icon: "✅".into(),
-                summary: format!("{head}{changes}"),
-                summary_md: format!("{}{changes_md}", md_escape(&head)),
-            }
-        } else {
-            let first = failed[0];
-            let head = format!(
-                "{} of {} gate rule{plural} failed: ",
-                failed.len(),
-                results.len()
-            );
-            let note = |esc: &dyn Fn(&str) -> String| {
-                first
-                    .note
-                    .as_ref()
-                    .map(|n| format!(" ({})", esc(n)))
-                    .unwrap_or_default()
-            };
-            crate::review::report::Verdict {
-                status: "fail".into(),
-                icon: "❌".into(),
-                summary: format!(
-                    "{head}`{}`{}. {changes}",
-                    first.text,
-                    note(&|s| s.to_string())
-                ),
-                summary_md: format!(
-                    "{}{}{}. {changes_md}",
-                    md_escape(&head),
-                    md_code(&first.text),
-                    note(&md_escape)
-                ),
-            }
-        };
+        verdict = gate_verdict(results, &verdict);
     }
     let context = Context {
         verdict,
@@ -215,6 +168,29 @@ pub fn build(
         },
         precision,
     };
+    let (name, source) = template_source(ctx, repo, pipeline, template.as_deref())?;
+    // Whatever reached the report (a metric value, a plot label), no
+    // credential of this process leaves in it.
+    let text = ctx
+        .printer
+        .secrets()
+        .scrub(&render(&name, &source, &context)?)
+        .into_owned();
+    Ok(Built {
+        text,
+        gates: gate_results,
+    })
+}
+
+/// The template to render and its name for errors: `--template`, else
+/// `report.template` from mlci.yaml (checked: inside the workspace), else
+/// the built-in one.
+fn template_source(
+    ctx: &Ctx,
+    repo: &Repo,
+    pipeline: &crate::pipeline::Pipeline,
+    template: Option<&std::path::Path>,
+) -> anyhow::Result<(String, String)> {
     // `report.template` comes from mlci.yaml, which a pull request controls:
     // a checked workspace path, read only inside the workspace. `--template`
     // is the invoking workflow's own choice and is taken as given.
@@ -237,7 +213,7 @@ pub fn build(
         ),
         None => None,
     };
-    let (name, source) = match template.as_ref().map(|t| ctx.cwd.join(t)).or(configured) {
+    Ok(match template.map(|t| ctx.cwd.join(t)).or(configured) {
         Some(path) => {
             let text = fs_err::read_to_string(&path)?;
             (
@@ -252,18 +228,77 @@ pub fn build(
             "templates/report.md.j2 (built in)".to_string(),
             DEFAULT_TEMPLATE.to_string(),
         ),
-    };
-    // Whatever reached the report (a metric value, a plot label), no
-    // credential of this process leaves in it.
-    let text = ctx
-        .printer
-        .secrets()
-        .scrub(&render(&name, &source, &context)?)
-        .into_owned();
-    Ok(Built {
-        text,
-        gates: gate_results,
     })
+}
+
+/// The verdict when gates decide: the first failed rule (its text as a
+/// code span in the Markdown), or that all passed; `changed` (what changed,
+/// in one line) follows.
+fn gate_verdict(
+    results: &[crate::review::gate::GateResult],
+    changed: &crate::review::report::Verdict,
+) -> crate::review::report::Verdict {
+    let failed: Vec<&crate::review::gate::GateResult> =
+        results.iter().filter(|r| !r.passed).collect();
+    let (changes, changes_md) = (&changed.summary, &changed.summary_md);
+    let plural = if results.len() == 1 { "" } else { "s" };
+    if failed.is_empty() {
+        let head = format!("All {} gate rule{plural} passed. ", results.len());
+        crate::review::report::Verdict {
+            status: "pass".into(),
+            icon: "✅".into(),
+            summary: format!("{head}{changes}"),
+            summary_md: format!("{}{changes_md}", md_escape(&head)),
+        }
+    } else {
+        let first = failed[0];
+        let head = format!(
+            "{} of {} gate rule{plural} failed: ",
+            failed.len(),
+            results.len()
+        );
+        let note = |esc: &dyn Fn(&str) -> String| {
+            first
+                .note
+                .as_ref()
+                .map(|n| format!(" ({})", esc(n)))
+                .unwrap_or_default()
+        };
+        crate::review::report::Verdict {
+            status: "fail".into(),
+            icon: "❌".into(),
+            summary: format!(
+                "{head}`{}`{}. {changes}",
+                first.text,
+                note(&|s| s.to_string())
+            ),
+            summary_md: format!(
+                "{}{}{}. {changes_md}",
+                md_escape(&head),
+                md_code(&first.text),
+                note(&md_escape)
+            ),
+        }
+    }
+}
+
+/// The stages that would rerun in the work tree, with their reasons.
+fn stale_stages(
+    repo: &Repo,
+    pipeline: &crate::pipeline::Pipeline,
+) -> anyhow::Result<Vec<StageView>> {
+    let mut stages = Vec::new();
+    if pipeline.stages.is_empty() {
+        return Ok(stages);
+    }
+    let mut ws = Workspace::open(repo);
+    for (name, why) in stage_reasons(&mut ws, pipeline, &Silent)? {
+        let why = why.unwrap_or_default();
+        if !why.is_empty() {
+            stages.push(StageView::new(&name, &why));
+        }
+    }
+    Ok(stages)
 }
 
 pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {

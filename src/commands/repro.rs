@@ -1,7 +1,6 @@
 //! `mlci repro`: rerun the stages whose inputs changed.
 
 use crate::exit::Exit;
-use std::io::Write;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -122,12 +121,8 @@ impl Events for Printing<'_> {
                 stderr,
             } => {
                 // One write per line, so parallel stages never interleave mid-line.
-                let text = format!("[{stage}] {line}\n");
-                if stderr {
-                    let _ = std::io::stderr().lock().write_all(text.as_bytes());
-                } else {
-                    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-                }
+                self.printer
+                    .stage_output(&format!("[{stage}] {line}\n"), stderr);
             }
             Event::Failed { stage, why } => {
                 self.printer.warn(&format!("stage `{stage}` failed: {why}"))

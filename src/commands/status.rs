@@ -256,14 +256,13 @@ fn remote_status(
         .map(|g| transfer::Want::object(g.root, None))
         .collect();
     if !manifests.is_empty() {
-        rt.block_on(transfer::download(
+        let t = transfer::Transfer {
             remote,
             cache,
-            &manifests,
             jobs,
-            &mut known,
-            &crate::progress::Silent,
-        ))?;
+            reporter: &crate::progress::Silent,
+        };
+        rt.block_on(transfer::download(&t, &manifests, &mut known))?;
         for g in groups.iter_mut() {
             sync::expand(cache, g);
         }

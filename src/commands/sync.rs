@@ -5,13 +5,14 @@
 use std::collections::{BTreeSet, HashSet};
 
 use crate::pipeline::runcache;
-use crate::remote::{self, known::Known, transfer, Remote, RemoteError, RUNS_PREFIX};
+use crate::remote::transfer::{self, Transfer};
+use crate::remote::{self, known::Known, Remote, RemoteError, RUNS_PREFIX};
 use crate::repo::Repo;
 use crate::store::cache::{Cache, Oid};
 use crate::store::manifest::Manifest;
 use crate::track::Tracked;
 
-use crate::progress::{Reporter, Silent};
+use crate::progress::Silent;
 use std::sync::Mutex;
 
 /// What push, fetch and pull take: what to move, where, how many at once.
@@ -202,14 +203,12 @@ pub fn local_run_records(cache: &Cache) -> (Vec<String>, Vec<Oid>) {
 /// the files of directories whose manifests just arrived. Returns the
 /// summary and the labels of groups with objects the remote lacks too.
 pub fn fetch_groups(
-    reporter: &dyn Reporter,
+    t: &Transfer<'_>,
     rt: &tokio::runtime::Runtime,
-    remote: &Remote,
-    jobs: usize,
-    cache: &Cache,
     groups: &mut [Group],
     known: &mut Known,
 ) -> Result<(transfer::Summary, Vec<String>), RemoteError> {
+    let cache = t.cache;
     let mut total = transfer::Summary::default();
     let mut lost = BTreeSet::new();
     // Asked once each, so a missing root is not asked for again.
@@ -224,9 +223,7 @@ pub fn fetch_groups(
             }
         }
         if !wants.is_empty() {
-            let s = rt.block_on(transfer::download(
-                remote, cache, &wants, jobs, known, reporter,
-            ))?;
+            let s = rt.block_on(transfer::download(t, &wants, known))?;
             total.objects += s.objects;
             total.bytes += s.bytes;
             let missing: HashSet<&str> = s.missing.iter().map(String::as_str).collect();
@@ -276,14 +273,13 @@ pub fn fetch_run_records(
     if wants.is_empty() {
         return Ok((0, Vec::new()));
     }
-    let s = rt.block_on(transfer::download(
+    let t = Transfer {
         remote,
         cache,
-        &wants,
         jobs,
-        known,
-        &crate::progress::Silent,
-    ))?;
+        reporter: &crate::progress::Silent,
+    };
+    let s = rt.block_on(transfer::download(&t, &wants, known))?;
     Ok((s.objects, s.missing))
 }
 
@@ -332,16 +328,14 @@ impl runcache::ObjectSource for RemoteSource {
             })
             .collect();
         let mut known = self.known.lock().expect("known lock");
+        let t = Transfer {
+            remote: &self.remote,
+            cache: &self.cache,
+            jobs: self.jobs,
+            reporter: &Silent,
+        };
         matches!(
-            fetch_groups(
-                &Silent,
-                &self.rt,
-                &self.remote,
-                self.jobs,
-                &self.cache,
-                &mut groups,
-                &mut known,
-            ),
+            fetch_groups(&t, &self.rt, &mut groups, &mut known),
             Ok((_, lost)) if lost.is_empty()
         )
     }

@@ -447,6 +447,42 @@ impl Loader<'_> {
                 }
             }
         }
+        self.stage_plots(name, wire, &path, &mut outs, out)?;
+        let params = self.stage_params(&wdir, wire, &s, &path)?;
+        if wire.meta.is_some() {
+            out.unused_keys.push(format!("{}: stage `meta`", self.file));
+        }
+        if out.stages.iter().any(|st| st.name == name) {
+            return Err(self.stage_error(
+                name,
+                name,
+                format!("two stages are named `{name}`"),
+                None,
+            ));
+        }
+        out.stages.push(Stage {
+            name: name.to_string(),
+            cmd,
+            wdir,
+            deps,
+            outs,
+            params,
+            frozen: wire.frozen.unwrap_or(false),
+            always_changed: wire.always_changed.unwrap_or(false),
+            desc: wire.desc.clone(),
+        });
+        Ok(())
+    }
+
+    /// A stage's `plots:` entries: each is a plot definition and an out.
+    fn stage_plots(
+        &self,
+        name: &str,
+        wire: &StageWire,
+        path: &dyn Fn(&str) -> Result<String, PipelineError>,
+        outs: &mut Vec<Output>,
+        out: &mut Pipeline,
+    ) -> Result<(), PipelineError> {
         for spec in wire.plots.iter().flatten() {
             let (raw, flags) = match spec {
                 PathSpec::Plain(p) => (p.clone(), PlotFlags::default()),
@@ -480,6 +516,19 @@ impl Loader<'_> {
                 kind: OutKind::Plot,
             });
         }
+        Ok(())
+    }
+
+    /// A stage's `params:` entries: keys of the stage's default params file,
+    /// or `{file: [keys]}` (all keys when none are listed). `s` interpolates
+    /// a value, `path` resolves a path relative to `wdir`.
+    fn stage_params(
+        &self,
+        wdir: &str,
+        wire: &StageWire,
+        s: &dyn Fn(&str) -> Result<String, PipelineError>,
+        path: &dyn Fn(&str) -> Result<String, PipelineError>,
+    ) -> Result<Vec<ParamDep>, PipelineError> {
         let mut params = Vec::new();
         for spec in wire.params.iter().flatten() {
             match spec {
@@ -487,7 +536,7 @@ impl Loader<'_> {
                     let k = s(k)?;
                     push_param(
                         &mut params,
-                        self.resolve_path(&wdir, DEFAULT_PARAMS)
+                        self.resolve_path(wdir, DEFAULT_PARAMS)
                             .unwrap_or_else(|_| DEFAULT_PARAMS.into()),
                         Some(k),
                     );
@@ -507,29 +556,7 @@ impl Loader<'_> {
                 }
             }
         }
-        if wire.meta.is_some() {
-            out.unused_keys.push(format!("{}: stage `meta`", self.file));
-        }
-        if out.stages.iter().any(|st| st.name == name) {
-            return Err(self.stage_error(
-                name,
-                name,
-                format!("two stages are named `{name}`"),
-                None,
-            ));
-        }
-        out.stages.push(Stage {
-            name: name.to_string(),
-            cmd,
-            wdir,
-            deps,
-            outs,
-            params,
-            frozen: wire.frozen.unwrap_or(false),
-            always_changed: wire.always_changed.unwrap_or(false),
-            desc: wire.desc.clone(),
-        });
-        Ok(())
+        Ok(params)
     }
 
     fn interpolate(&self, stage: &str, text: &str, vars: &Json) -> Result<String, PipelineError> {

@@ -195,106 +195,52 @@ pub fn repro(
     let jobs = opts.jobs.max(1);
     let parallel = jobs > 1;
 
-    let mut outcomes: BTreeMap<usize, Outcome> = BTreeMap::new();
+    let plan = Plan {
+        pipeline,
+        opts,
+        events,
+        root: &root,
+        lock: &lock,
+    };
+    let mut tally = Tally::default();
     let mut pending: Vec<usize> = selected.clone();
     let mut running: BTreeMap<usize, Inputs> = BTreeMap::new();
-    let mut failed: Vec<String> = Vec::new();
-    let mut first_failure: Option<ReproError> = None;
-    let mut stop = false;
     let mut params_cache = ParamsCache::default();
     let (tx, rx) = mpsc::channel::<Finished>();
 
     std::thread::scope(|scope| -> Result<(), ReproError> {
         loop {
             if interrupted.load(Ordering::SeqCst) {
-                stop = true;
+                tally.stop = true;
             }
             // Start what is ready, in graph order.
             let mut i = 0;
-            while !stop && i < pending.len() && running.len() < jobs {
+            while !tally.stop && i < pending.len() && running.len() < jobs {
                 let s = pending[i];
                 let ups: Vec<usize> = dag.upstream[s]
                     .iter()
                     .copied()
                     .filter(|u| selected.contains(u))
                     .collect();
-                if ups
-                    .iter()
-                    .any(|u| matches!(outcomes.get(u), Some(Outcome::Failed | Outcome::NotRun)))
-                {
-                    outcomes.insert(s, Outcome::NotRun);
+                if ups.iter().any(|u| {
+                    matches!(
+                        tally.outcomes.get(u),
+                        Some(Outcome::Failed | Outcome::NotRun)
+                    )
+                }) {
+                    tally.outcomes.insert(s, Outcome::NotRun);
                     pending.remove(i);
                     continue;
                 }
-                if !ups.iter().all(|u| outcomes.contains_key(u)) {
+                if !ups.iter().all(|u| tally.outcomes.contains_key(u)) {
                     i += 1;
                     continue;
                 }
                 pending.remove(i);
                 let stage = &stages[s];
-                if stage.frozen {
-                    outcomes.insert(s, Outcome::Frozen);
+                let Some(inputs) = start(&plan, ws, s, &ups, &mut params_cache, &mut tally)? else {
                     continue;
-                }
-                let judged = judge(
-                    ws,
-                    pipeline,
-                    stage,
-                    lock.stages.get(&stage.name),
-                    &mut params_cache,
-                    opts,
-                    &ups,
-                    &outcomes,
-                );
-                let (inputs, why) = match judged {
-                    Ok(x) => x,
-                    Err(e) => {
-                        outcomes.insert(s, Outcome::Failed);
-                        failed.push(stage.name.clone());
-                        first_failure.get_or_insert(e);
-                        stop |= !opts.keep_going;
-                        continue;
-                    }
                 };
-                if why.is_empty() {
-                    events.event(Event::UpToDate { stage: &stage.name });
-                    outcomes.insert(s, Outcome::UpToDate);
-                    continue;
-                }
-                if opts.dry_run {
-                    events.event(Event::WouldRun {
-                        stage: &stage.name,
-                        reasons: &why,
-                    });
-                    outcomes.insert(s, Outcome::WouldRun);
-                    continue;
-                }
-                if opts.run_cache && !opts.force && runcache::eligible(stage) {
-                    match try_restore(ws, stage, &inputs, opts.objects.as_deref()) {
-                        Ok(true) => {
-                            write_lock(&root, stage, &inputs, ws, true)?;
-                            events.event(Event::Restored { stage: &stage.name });
-                            outcomes.insert(s, Outcome::Restored);
-                            continue;
-                        }
-                        Ok(false) => {}
-                        Err(source) => {
-                            return Err(ReproError::Track {
-                                stage: stage.name.clone(),
-                                source: Box::new(source),
-                            })
-                        }
-                    }
-                }
-                prepare_outs(&root, stage).map_err(|source| ReproError::Track {
-                    stage: stage.name.clone(),
-                    source: Box::new(source),
-                })?;
-                events.event(Event::Running {
-                    stage: &stage.name,
-                    reasons: &why,
-                    cmd: &stage.cmd,
-                });
                 running.insert(s, inputs);
                 let tx = tx.clone();
                 let root = root.clone();
@@ -313,32 +259,31 @@ pub fn repro(
             match done.result {
                 Ok(()) => match write_lock(&root, stage, &inputs, ws, false) {
                     Ok(()) => {
-                        outcomes.insert(done.index, Outcome::Ran);
+                        tally.outcomes.insert(done.index, Outcome::Ran);
                     }
-                    Err(e) => {
-                        outcomes.insert(done.index, Outcome::Failed);
-                        failed.push(stage.name.clone());
-                        first_failure.get_or_insert(e);
-                        stop |= !opts.keep_going;
-                    }
+                    Err(e) => tally.fail(done.index, stage, e, opts.keep_going),
                 },
                 Err(why) => {
                     events.event(Event::Failed {
                         stage: &stage.name,
                         why: &why,
                     });
-                    outcomes.insert(done.index, Outcome::Failed);
-                    failed.push(stage.name.clone());
-                    first_failure.get_or_insert(ReproError::StageFailed {
+                    let e = ReproError::StageFailed {
                         stage: stage.name.clone(),
                         why,
-                    });
-                    stop |= !opts.keep_going;
+                    };
+                    tally.fail(done.index, stage, e, opts.keep_going);
                 }
             }
         }
         Ok(())
     })?;
+    let Tally {
+        mut outcomes,
+        failed,
+        first_failure,
+        ..
+    } = tally;
     for s in pending {
         outcomes.entry(s).or_insert(Outcome::NotRun);
     }
@@ -360,19 +305,114 @@ pub fn repro(
         .map(|(i, o)| (stages[i].name.clone(), o))
         .collect())
 }
+/// What every scheduling decision of one `repro` reads.
+struct Plan<'a> {
+    pipeline: &'a Pipeline,
+    opts: &'a ReproOptions,
+    events: &'a dyn Events,
+    root: &'a Path,
+    lock: &'a LockFile,
+}
+
+/// What the scheduler has decided so far: each stage's outcome, the
+/// failures, and whether to start no more stages.
+#[derive(Default)]
+struct Tally {
+    outcomes: BTreeMap<usize, Outcome>,
+    failed: Vec<String>,
+    first_failure: Option<ReproError>,
+    stop: bool,
+}
+
+impl Tally {
+    /// Stage `s` failed with `e`; without `keep_going` nothing new starts.
+    fn fail(&mut self, s: usize, stage: &Stage, e: ReproError, keep_going: bool) {
+        self.outcomes.insert(s, Outcome::Failed);
+        self.failed.push(stage.name.clone());
+        self.first_failure.get_or_insert(e);
+        self.stop |= !keep_going;
+    }
+}
+
+/// Decides what to do with stage `s`, whose upstream (`ups`) is done:
+/// frozen, up to date, would run (dry run), restored from the run cache,
+/// or to be run. Returns the inputs to run it with, its outputs cleared;
+/// None when it needs no run (its outcome is in `tally`).
+fn start(
+    plan: &Plan,
+    ws: &mut Workspace,
+    s: usize,
+    ups: &[usize],
+    params_cache: &mut ParamsCache,
+    tally: &mut Tally,
+) -> Result<Option<Inputs>, ReproError> {
+    let (opts, events) = (plan.opts, plan.events);
+    let stage = &plan.pipeline.stages[s];
+    if stage.frozen {
+        tally.outcomes.insert(s, Outcome::Frozen);
+        return Ok(None);
+    }
+    let judged = judge(plan, ws, stage, params_cache, ups, &tally.outcomes);
+    let (inputs, why) = match judged {
+        Ok(x) => x,
+        Err(e) => {
+            tally.fail(s, stage, e, opts.keep_going);
+            return Ok(None);
+        }
+    };
+    if why.is_empty() {
+        events.event(Event::UpToDate { stage: &stage.name });
+        tally.outcomes.insert(s, Outcome::UpToDate);
+        return Ok(None);
+    }
+    if opts.dry_run {
+        events.event(Event::WouldRun {
+            stage: &stage.name,
+            reasons: &why,
+        });
+        tally.outcomes.insert(s, Outcome::WouldRun);
+        return Ok(None);
+    }
+    if opts.run_cache && !opts.force && runcache::eligible(stage) {
+        match try_restore(ws, stage, &inputs, opts.objects.as_deref()) {
+            Ok(true) => {
+                write_lock(plan.root, stage, &inputs, ws, true)?;
+                events.event(Event::Restored { stage: &stage.name });
+                tally.outcomes.insert(s, Outcome::Restored);
+                return Ok(None);
+            }
+            Ok(false) => {}
+            Err(source) => {
+                return Err(ReproError::Track {
+                    stage: stage.name.clone(),
+                    source: Box::new(source),
+                })
+            }
+        }
+    }
+    prepare_outs(plan.root, stage).map_err(|source| ReproError::Track {
+        stage: stage.name.clone(),
+        source: Box::new(source),
+    })?;
+    events.event(Event::Running {
+        stage: &stage.name,
+        reasons: &why,
+        cmd: &stage.cmd,
+    });
+    Ok(Some(inputs))
+}
 
 /// The stage's current inputs and the reasons it must run (empty: up to date).
-#[allow(clippy::too_many_arguments)]
 fn judge(
+    plan: &Plan,
     ws: &mut Workspace,
-    pipeline: &Pipeline,
     stage: &Stage,
-    lock: Option<&LockStage>,
     params_cache: &mut ParamsCache,
-    opts: &ReproOptions,
     ups: &[usize],
     outcomes: &BTreeMap<usize, Outcome>,
 ) -> Result<(Inputs, Vec<Reason>), ReproError> {
+    let (pipeline, opts) = (plan.pipeline, plan.opts);
+    let lock = plan.lock.stages.get(&stage.name);
     let inputs = current_inputs(ws, pipeline, stage, params_cache, &Silent)?;
     let mut why = reasons(ws, stage, &inputs, lock, &Silent)?;
     if opts.dry_run {

@@ -10,12 +10,11 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use crate::progress::Reporter;
 use crate::store::cache::{Cache, Oid, SMALL_FILE};
 use crate::store::state::{ObjectMemo, StatKey};
 
 use super::known::Known;
-use super::transfer::{Summary, Want};
+use super::transfer::{Summary, Transfer, Want};
 use super::{Remote, RemoteError, RUNS_PREFIX};
 
 /// Files below `root/prefix`, as keys relative to `root`.
@@ -67,18 +66,20 @@ pub fn missing(dir: &Cache, keys: &[String], jobs: usize) -> HashSet<String> {
     })
 }
 
-/// Copies `keys` from the local cache into the directory remote.
-#[allow(clippy::too_many_arguments)]
+/// Copies `keys` from the local cache into the directory remote `dir`.
 pub fn upload(
-    remote: &Remote,
+    t: &Transfer<'_>,
     dir: &Cache,
-    cache: &Cache,
     keys: &[String],
     memo: ObjectMemo<'_>,
-    jobs: usize,
     known: &mut Known,
-    reporter: &dyn Reporter,
 ) -> Result<Summary, RemoteError> {
+    let Transfer {
+        remote,
+        cache,
+        jobs,
+        reporter,
+    } = *t;
     let done: Mutex<Vec<(&str, u64)>> = Mutex::new(Vec::with_capacity(keys.len()));
     let result = pool(jobs).install(|| {
         keys.par_iter().try_for_each(|key| {
@@ -155,14 +156,17 @@ fn export_checked(
 /// Copies `wants` from the directory remote into the local cache,
 /// verifying every object's hash.
 pub fn download(
-    remote: &Remote,
+    t: &Transfer<'_>,
     dir: &Cache,
-    cache: &Cache,
     wants: &[Want],
-    jobs: usize,
     known: &mut Known,
-    reporter: &dyn Reporter,
 ) -> Result<Summary, RemoteError> {
+    let Transfer {
+        remote,
+        cache,
+        jobs,
+        reporter,
+    } = *t;
     let done: Mutex<Vec<(&str, Option<u64>)>> = Mutex::new(Vec::with_capacity(wants.len()));
     let result = pool(jobs).install(|| {
         wants.par_iter().try_for_each(|want| {

@@ -188,6 +188,78 @@ pub fn resolve(
             }
         }
     }
+    let (mut config, jobs, mut secrets) = options_config(name, backend, options)?;
+
+    match backend {
+        Backend::Local => {
+            let path = Path::new(rest);
+            let abs = if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                repo_root.join(path)
+            };
+            let root = abs.to_string_lossy().into_owned();
+            config.insert("root".into(), root);
+        }
+        Backend::S3 | Backend::Gcs | Backend::Azure => {
+            let (bucket, prefix) = split_first(rest);
+            if bucket.is_empty() {
+                return Err(bad_url("the bucket (or container) name is missing".into()));
+            }
+            let bucket_key = if backend == Backend::Azure {
+                "container"
+            } else {
+                "bucket"
+            };
+            config.insert(bucket_key.into(), bucket.into());
+            config.insert("root".into(), format!("/{prefix}"));
+        }
+        Backend::Sftp => {
+            let (authority, path) = split_first(rest);
+            if authority.is_empty() {
+                return Err(bad_url("the host is missing".into()));
+            }
+            config.insert("endpoint".into(), format!("ssh://{authority}"));
+            config.insert("root".into(), format!("/{path}"));
+            config
+                .entry("known_hosts_strategy".into())
+                .or_insert_with(|| "strict".into());
+        }
+        Backend::Webdav | Backend::Http => {
+            let (authority, path) = split_first(rest);
+            if authority.is_empty() {
+                return Err(bad_url("the host is missing".into()));
+            }
+            let tls = url.starts_with("webdavs://") || url.starts_with("https://");
+            let http = if tls { "https" } else { "http" };
+            config.insert("endpoint".into(), format!("{http}://{authority}"));
+            config.insert("root".into(), format!("/{path}"));
+        }
+        Backend::Ghac => {
+            config.insert("root".into(), format!("/{}", rest.trim_matches('/')));
+        }
+    }
+
+    provider_env(backend, &mut config, &mut secrets);
+    secrets.retain(|s| s.len() >= 4);
+    Ok(Location {
+        backend,
+        config,
+        secrets,
+        jobs,
+    })
+}
+
+/// A remote's options as the storage library's config keys, its `jobs`,
+/// and the values that are secrets.
+type Options = (BTreeMap<String, String>, Option<usize>, Vec<String>);
+
+/// The options of remote `name` as [`Options`].
+fn options_config(
+    name: &str,
+    backend: Backend,
+    options: &BTreeMap<String, Value>,
+) -> Result<Options, RemoteError> {
     let mut config = BTreeMap::new();
     let mut jobs = None;
     let allowed = backend.keys();
@@ -254,58 +326,15 @@ pub fn resolve(
         };
         config.insert(dal_key.to_string(), text);
     }
+    Ok((config, jobs, secrets))
+}
 
-    match backend {
-        Backend::Local => {
-            let path = Path::new(rest);
-            let abs = if path.is_absolute() {
-                path.to_path_buf()
-            } else {
-                repo_root.join(path)
-            };
-            let root = abs.to_string_lossy().into_owned();
-            config.insert("root".into(), root);
-        }
-        Backend::S3 | Backend::Gcs | Backend::Azure => {
-            let (bucket, prefix) = split_first(rest);
-            if bucket.is_empty() {
-                return Err(bad_url("the bucket (or container) name is missing".into()));
-            }
-            let bucket_key = if backend == Backend::Azure {
-                "container"
-            } else {
-                "bucket"
-            };
-            config.insert(bucket_key.into(), bucket.into());
-            config.insert("root".into(), format!("/{prefix}"));
-        }
-        Backend::Sftp => {
-            let (authority, path) = split_first(rest);
-            if authority.is_empty() {
-                return Err(bad_url("the host is missing".into()));
-            }
-            config.insert("endpoint".into(), format!("ssh://{authority}"));
-            config.insert("root".into(), format!("/{path}"));
-            config
-                .entry("known_hosts_strategy".into())
-                .or_insert_with(|| "strict".into());
-        }
-        Backend::Webdav | Backend::Http => {
-            let (authority, path) = split_first(rest);
-            if authority.is_empty() {
-                return Err(bad_url("the host is missing".into()));
-            }
-            let tls = url.starts_with("webdavs://") || url.starts_with("https://");
-            let http = if tls { "https" } else { "http" };
-            config.insert("endpoint".into(), format!("{http}://{authority}"));
-            config.insert("root".into(), format!("/{path}"));
-        }
-        Backend::Ghac => {
-            config.insert("root".into(), format!("/{}", rest.trim_matches('/')));
-        }
-    }
-
-    // The providers' standard environment, beneath the files' settings.
+/// The providers' standard environment, beneath the files' settings.
+fn provider_env(
+    backend: Backend,
+    config: &mut BTreeMap<String, String>,
+    secrets: &mut Vec<String>,
+) {
     let env = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
     match backend {
         Backend::S3 => {
@@ -357,13 +386,6 @@ pub fn resolve(
         }
         _ => {}
     }
-    secrets.retain(|s| s.len() >= 4);
-    Ok(Location {
-        backend,
-        config,
-        secrets,
-        jobs,
-    })
 }
 
 /// `bucket/some/prefix` -> (`bucket`, `some/prefix`), without slashes at

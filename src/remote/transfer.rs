@@ -32,6 +32,19 @@ const PARTS_IN_FLIGHT: usize = 4;
 /// the remote may be cheaper (see [`missing`]).
 const STAT_LIMIT: usize = 512;
 
+/// What every transfer between the local cache and one remote shares: the
+/// remote, the cache, how many objects are in flight at once, and where
+/// progress goes. Built once per command from its resolved settings.
+#[derive(Clone, Copy)]
+pub struct Transfer<'a> {
+    pub remote: &'a Remote,
+    pub cache: &'a Cache,
+    /// Objects in flight at once (the remote's `jobs`, else `core.jobs`, or
+    /// `-j`).
+    pub jobs: usize,
+    pub reporter: &'a dyn Reporter,
+}
+
 /// The object key of a cache object.
 pub fn object_key(oid: &Oid) -> String {
     oid.rel_path()
@@ -127,14 +140,17 @@ async fn missing_by_stat(
 /// and one whose bytes are not its name's is refused with
 /// [`RemoteError::DamagedLocal`] before the remote publishes it.
 pub async fn upload(
-    remote: &Remote,
-    cache: &Cache,
+    t: &Transfer<'_>,
     keys: &[String],
     memo: crate::store::state::ObjectMemo<'_>,
-    jobs: usize,
     known: &mut Known,
-    reporter: &dyn Reporter,
 ) -> Result<Summary, RemoteError> {
+    let Transfer {
+        remote,
+        cache,
+        jobs,
+        reporter,
+    } = *t;
     if remote.read_only() {
         return Err(RemoteError::ReadOnly {
             remote: remote.name.clone(),
@@ -155,7 +171,7 @@ pub async fn upload(
     let total: u64 = sized.iter().map(|(_, n)| n).sum();
     reporter.start_transfer("pushing", keys.len() as u64, total);
     if let Some(dir) = remote.dir() {
-        let s = super::dir::upload(remote, dir, cache, keys, memo, jobs, known, reporter);
+        let s = super::dir::upload(t, dir, keys, memo, known);
         reporter.finish();
         return s;
     }
@@ -300,17 +316,20 @@ impl Want {
 /// before it enters the cache. Keys the remote lacks are returned in
 /// `missing`; a corrupt object is an error naming it and the remote.
 pub async fn download(
-    remote: &Remote,
-    cache: &Cache,
+    t: &Transfer<'_>,
     wants: &[Want],
-    jobs: usize,
     known: &mut Known,
-    reporter: &dyn Reporter,
 ) -> Result<Summary, RemoteError> {
+    let Transfer {
+        remote,
+        cache,
+        jobs,
+        reporter,
+    } = *t;
     let total: u64 = wants.iter().filter_map(|w| w.size).sum();
     reporter.start_transfer("fetching", wants.len() as u64, total);
     if let Some(dir) = remote.dir() {
-        let s = super::dir::download(remote, dir, cache, wants, jobs, known, reporter);
+        let s = super::dir::download(t, dir, wants, known);
         reporter.finish();
         return s;
     }

@@ -64,6 +64,16 @@ pub struct Linker {
     counter: AtomicU64,
 }
 
+/// Where [`Linker::materialize_in`] writes: `name` in the open directory
+/// `dir`; `fresh` says `dir` is a staging directory no one else sees, so
+/// the file is written under its final name directly.
+#[derive(Clone, Copy)]
+pub struct Place<'a> {
+    pub dir: &'a Dir,
+    pub name: &'a str,
+    pub fresh: bool,
+}
+
 impl Linker {
     pub fn new(order: Vec<LinkType>) -> Linker {
         Linker {
@@ -105,19 +115,16 @@ impl Linker {
     /// with the object's own stat when it was hashed on the way (for the
     /// memo). Small copies take the short way: read the object (hashing it
     /// unless `memo` vouches for it), then create the file whole in one step
-    /// (see [`crate::store::whole`]). `fresh` says `dir` is a staging directory no
-    /// one else sees: the file is then written under its final name directly.
-    #[allow(clippy::too_many_arguments)]
+    /// (see [`crate::store::whole`]).
     pub fn materialize_in(
         &self,
         cache: &Cache,
         oid: &Oid,
         size: u64,
-        dir: &Dir,
-        name: &str,
-        fresh: bool,
+        at: Place<'_>,
         memo: ObjectMemo<'_>,
     ) -> Result<(StatKey, Option<StatKey>), CacheError> {
+        let Place { dir, name, fresh } = at;
         let first = self.order.iter().find(|t| !self.is_refused(**t));
         if size <= SMALL_FILE && first == Some(&LinkType::Copy) {
             let (bytes, hashed) = read_verified_small(cache, oid, size, memo)?;

@@ -45,6 +45,72 @@ impl Workspace<'_> {
         Ok(summary)
     }
 
+    /// [`Workspace::plan_checkout`] of a tracked file (not a directory).
+    fn plan_file_checkout(
+        &mut self,
+        t: &Tracked,
+        meta: Option<std::fs::Metadata>,
+        force: bool,
+        conflicts: &mut Vec<String>,
+        mut plan: CheckoutPlan,
+    ) -> Result<CheckoutPlan, TrackError> {
+        let cache = &self.repo.cache;
+        // Can a workspace file with this content be replaced without loss?
+        let replaceable =
+            |d: Option<Digest>| force || d.is_some_and(|d| cache.contains(&Oid::file(d)));
+        if !cache.contains(&t.pointer.oid) {
+            return Err(CacheError::Missing {
+                oid: t.pointer.oid,
+                path: cache.object_path(&t.pointer.oid),
+            }
+            .into());
+        }
+        match meta {
+            None => plan
+                .writes
+                .push((String::new(), t.pointer.oid.digest, t.pointer.size)),
+            Some(m) if m.is_dir() => {
+                if force {
+                    plan.remove_root = true;
+                    plan.writes
+                        .push((String::new(), t.pointer.oid.digest, t.pointer.size));
+                } else {
+                    conflicts.push(format!(
+                        "{}/ (a directory where a file is tracked)",
+                        t.target_rel
+                    ));
+                }
+            }
+            Some(m) => {
+                let s = scan_one(
+                    &self.state,
+                    cache.root(),
+                    &t.target_rel,
+                    &plan.root_abs.clone(),
+                    kind_of(&m),
+                    None,
+                )?;
+                if s.digest == Some(t.pointer.oid.digest) {
+                    plan.unchanged += 1;
+                    self.record_scanned(
+                        "",
+                        &[Scanned {
+                            rel: t.target_rel.to_string(),
+                            ..s
+                        }],
+                    );
+                } else if replaceable(s.digest) {
+                    plan.writes
+                        .push((String::new(), t.pointer.oid.digest, t.pointer.size));
+                } else {
+                    conflicts.push(t.target_rel.to_string());
+                }
+            }
+        }
+
+        Ok(plan)
+    }
+
     pub(super) fn plan_checkout(
         &mut self,
         t: &Tracked,
@@ -73,56 +139,7 @@ impl Workspace<'_> {
             |d: Option<Digest>| force || d.is_some_and(|d| cache.contains(&Oid::file(d)));
 
         if !t.pointer.oid.dir {
-            if !cache.contains(&t.pointer.oid) {
-                return Err(CacheError::Missing {
-                    oid: t.pointer.oid,
-                    path: cache.object_path(&t.pointer.oid),
-                }
-                .into());
-            }
-            match meta {
-                None => plan
-                    .writes
-                    .push((String::new(), t.pointer.oid.digest, t.pointer.size)),
-                Some(m) if m.is_dir() => {
-                    if force {
-                        plan.remove_root = true;
-                        plan.writes
-                            .push((String::new(), t.pointer.oid.digest, t.pointer.size));
-                    } else {
-                        conflicts.push(format!(
-                            "{}/ (a directory where a file is tracked)",
-                            t.target_rel
-                        ));
-                    }
-                }
-                Some(m) => {
-                    let s = scan_one(
-                        &self.state,
-                        cache.root(),
-                        &t.target_rel,
-                        &abs,
-                        kind_of(&m),
-                        None,
-                    )?;
-                    if s.digest == Some(t.pointer.oid.digest) {
-                        plan.unchanged += 1;
-                        self.record_scanned(
-                            "",
-                            &[Scanned {
-                                rel: t.target_rel.to_string(),
-                                ..s
-                            }],
-                        );
-                    } else if replaceable(s.digest) {
-                        plan.writes
-                            .push((String::new(), t.pointer.oid.digest, t.pointer.size));
-                    } else {
-                        conflicts.push(t.target_rel.to_string());
-                    }
-                }
-            }
-            return Ok(plan);
+            return self.plan_file_checkout(t, meta, force, conflicts, plan);
         }
 
         let manifest = self.read_manifest(&t.pointer.oid)?;
@@ -226,31 +243,7 @@ impl Workspace<'_> {
         reporter: &dyn Reporter,
     ) -> Result<(), TrackError> {
         let root = &plan.root_abs;
-        if plan.remove_root {
-            let meta = fs_err::symlink_metadata(root)?;
-            if meta.is_dir() {
-                fs_err::remove_dir_all(root)?;
-            } else {
-                fs_err::remove_file(root)?;
-            }
-        }
-        for path in &plan.deletes {
-            remove_file_if_exists(path)?;
-            summary.removed += 1;
-        }
-        // Directories emptied by the deletions go too (deepest first).
-        let mut dirs: Vec<&Path> = plan.deletes.iter().filter_map(|p| p.parent()).collect();
-        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-        dirs.dedup();
-        for d in dirs {
-            let mut d = d;
-            while d.starts_with(root) && d != root.as_path() && std::fs::remove_dir(d).is_ok() {
-                match d.parent() {
-                    Some(p) => d = p,
-                    None => break,
-                }
-            }
-        }
+        remove_planned(&plan, summary)?;
         summary.unchanged += plan.unchanged;
         if plan.writes.is_empty() {
             return Ok(());
@@ -328,8 +321,17 @@ impl Workspace<'_> {
                             None => rel.rsplit('/').next().unwrap_or(rel).into(),
                         };
                         let oid = Oid::file(*digest);
-                        let (stat, hashed) =
-                            linker.materialize_in(cache, &oid, *size, &dir, &name, fresh, memo)?;
+                        let (stat, hashed) = linker.materialize_in(
+                            cache,
+                            &oid,
+                            *size,
+                            crate::store::link::Place {
+                                dir: &dir,
+                                name: &name,
+                                fresh,
+                            },
+                            memo,
+                        )?;
                         reporter.inc(1);
                         let key = if rel.is_empty() {
                             plan.target_rel.clone()
@@ -418,4 +420,36 @@ impl Drop for Staging {
         // After a successful publish the path is gone and this is a no-op.
         let _ = std::fs::remove_dir_all(&self.path);
     }
+}
+
+/// The deletions of a checkout plan: the root when it must go, files not in
+/// the tracked version, and the directories they leave empty.
+fn remove_planned(plan: &CheckoutPlan, summary: &mut CheckoutSummary) -> Result<(), TrackError> {
+    let root = &plan.root_abs;
+    if plan.remove_root {
+        let meta = fs_err::symlink_metadata(root)?;
+        if meta.is_dir() {
+            fs_err::remove_dir_all(root)?;
+        } else {
+            fs_err::remove_file(root)?;
+        }
+    }
+    for path in &plan.deletes {
+        remove_file_if_exists(path)?;
+        summary.removed += 1;
+    }
+    // Directories emptied by the deletions go too (deepest first).
+    let mut dirs: Vec<&Path> = plan.deletes.iter().filter_map(|p| p.parent()).collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    dirs.dedup();
+    for d in dirs {
+        let mut d = d;
+        while d.starts_with(root) && d != root.as_path() && std::fs::remove_dir(d).is_ok() {
+            match d.parent() {
+                Some(p) => d = p,
+                None => break,
+            }
+        }
+    }
+    Ok(())
 }
