@@ -23,6 +23,8 @@ pub enum RepoError {
     Git(#[from] git2::Error),
     #[error("`{path}` is outside the repository {}", root.display())]
     OutsideRepo { path: String, root: PathBuf },
+    #[error("`{path}`: the file name is not valid UTF-8")]
+    NotUtf8 { path: String },
     #[error("`{path}` is inside {area}/, which mlci manages itself")]
     Reserved { path: String, area: &'static str },
     #[error("cannot resolve `{path}`: {source}")]
@@ -39,6 +41,9 @@ impl Hint for RepoError {
                 "mlci keeps its pointers in git: run `git init` first (or `cd` into your project)".into(),
             ),
             RepoError::NotInitialized { .. } => Some("run `mlci init` at the repository root".into()),
+            RepoError::NotUtf8 { .. } => Some(
+                "rename the file: mlci refuses names that are not UTF-8, which git cannot ignore exactly".into(),
+            ),
             RepoError::OutsideRepo { .. } => Some(
                 "mlci tracks files inside the git work tree; move or copy the data into the repository".into(),
             ),
@@ -112,6 +117,9 @@ impl Repo {
     /// a symlinked directory that leaves the repository.
     pub fn resolve_user_path(&self, cwd: &Path, input: &Path) -> Result<String, RepoError> {
         let shown = input.display().to_string();
+        if input.to_str().is_none() {
+            return Err(RepoError::NotUtf8 { path: shown });
+        }
         let joined = if input.is_absolute() {
             input.to_path_buf()
         } else {

@@ -652,6 +652,27 @@ fn names_git_cannot_ignore_exactly_are_refused() {
         assert!(!repo.exists(&format!("{name}.mlci")));
     }
     assert!(repo.cache_objects().is_empty());
+    // A name that is not UTF-8, named on the command line or inside a
+    // directory being added.
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"bad\xffname.csv");
+    std::fs::write(repo.root.join(bad), "x").unwrap();
+    let out = crate::common::mlci_cmd(&repo.root)
+        .arg("add")
+        .arg(bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("not valid UTF-8") && stderr.contains("\nhint: "),
+        "{stderr}"
+    );
+    std::fs::create_dir_all(repo.path("u")).unwrap();
+    std::fs::rename(repo.root.join(bad), repo.path("u").join(bad)).unwrap();
+    let run = repo.mlci(&["add", "u"]).user_error();
+    assert!(run.stderr.contains("not valid UTF-8"), "{}", run.stderr);
+    assert!(!repo.exists("u.mlci"));
     // Inside a directory too: the whole directory is refused, nothing half-added.
     repo.write("d/ok.csv", "x");
     repo.write("d/bad\nname.csv", "y");
