@@ -62,9 +62,12 @@ pub fn open_remote(
         &name,
         &settings.remotes,
         &repo.root,
-        jobs.unwrap_or(settings.jobs),
+        remote::Jobs {
+            flag: jobs,
+            default: settings.jobs,
+        },
     )?;
-    let jobs = jobs.or(r.jobs).unwrap_or(settings.jobs).max(1);
+    let jobs = r.jobs;
     Ok(Some((r, jobs)))
 }
 

@@ -129,7 +129,9 @@ pub struct Remote {
     /// bucket name on two S3 services never shares a record.
     pub identity: String,
     pub backend: Backend,
-    pub jobs: Option<usize>,
+    /// Transfers in flight at once: `-j`, else the remote's `jobs`, else
+    /// `core.jobs` (see [`Jobs`]).
+    pub jobs: usize,
     store: Store,
     secrets: Vec<String>,
 }
@@ -140,6 +142,15 @@ enum Store {
     Dir(crate::store::cache::Cache),
 }
 
+/// How many transfers a command may run at once, before the remote's own
+/// `jobs` setting is known: `-j` (`flag`) wins over it, `core.jobs`
+/// (`default`) yields to it.
+#[derive(Debug, Clone, Copy)]
+pub struct Jobs {
+    pub flag: Option<usize>,
+    pub default: usize,
+}
+
 /// Tunables of the layers; generous enough for a slow link, bounded so a
 /// dead server fails the command in seconds, not minutes.
 const RETRIES: usize = 3;
@@ -148,12 +159,15 @@ const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Remote {
     /// Opens remote `name` from the settings (building the operator does no
-    /// I/O; the first request does).
+    /// I/O; the first request does). `jobs` is `-j` when given and
+    /// `core.jobs`; the remote's own `jobs` comes between them, and the
+    /// result sizes both the transfers and the connection limiter, so the
+    /// concurrency a remote is configured with is what its server sees.
     pub fn open(
         name: &str,
         remotes: &BTreeMap<String, RemoteWire>,
         repo_root: &Path,
-        max_in_flight: usize,
+        jobs: Jobs,
     ) -> Result<Remote, RemoteError> {
         let wire = remotes.get(name).ok_or_else(|| RemoteError::Unknown {
             name: name.into(),
@@ -164,8 +178,9 @@ impl Remote {
             backend,
             config,
             secrets,
-            jobs,
+            jobs: jobs_setting,
         } = location::resolve(name, &url, &wire.options, repo_root)?;
+        let max_in_flight = jobs.flag.or(jobs_setting).unwrap_or(jobs.default).max(1);
         if backend == Backend::Azure && !config.contains_key("endpoint") {
             return Err(RemoteError::BadOption {
                 name: name.into(),
@@ -187,7 +202,7 @@ impl Remote {
                 identity,
                 url,
                 backend,
-                jobs,
+                jobs: max_in_flight,
                 store: Store::Dir(crate::store::cache::Cache::new(root)),
                 secrets,
             });
@@ -217,7 +232,7 @@ impl Remote {
             identity,
             url,
             backend,
-            jobs,
+            jobs: max_in_flight,
             store: Store::Dal(op),
             secrets,
         })

@@ -731,3 +731,80 @@ fn ci_without_storage_credentials_warns_and_still_reports_and_gates() {
         run.stderr
     );
 }
+
+/// An S3 endpoint that answers slowly and records the most requests it
+/// ever had in flight at once (written to the file named first).
+const COUNTING_S3: &str = r#"
+import http.server, sys, threading, time
+peak_file, portfile = sys.argv[1], sys.argv[2]
+lock = threading.Lock(); state = {"now": 0, "peak": 0}
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def enter(self):
+        with lock:
+            state["now"] += 1
+            if state["now"] > state["peak"]:
+                state["peak"] = state["now"]
+                open(peak_file, "w").write(str(state["peak"]))
+        time.sleep(0.25)
+    def leave(self):
+        with lock:
+            state["now"] -= 1
+    def send(self, code, body=b"", ctype="application/xml"):
+        self.send_response(code); self.send_header("Content-Type", ctype)
+        self.send_header("ETag", '"e"'); self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD": self.wfile.write(body)
+    def do_HEAD(self):
+        self.enter(); self.send(404); self.leave()
+    def do_PUT(self):
+        self.enter(); n = int(self.headers.get("Content-Length", 0)); self.rfile.read(n)
+        self.send(200); self.leave()
+    def do_GET(self):
+        self.enter()
+        body = ('<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>b</Name>'
+                '<KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>').encode()
+        self.send(200, body) if "list-type" in self.path else self.send(404)
+        self.leave()
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H); s.daemon_threads = True
+open(portfile, "w").write(str(s.server_address[1])); s.serve_forever()
+"#;
+
+#[test]
+fn the_concurrency_a_remote_is_configured_with_is_what_its_server_sees() {
+    for (remote_jobs, flag, expected) in [(24, None, 24), (24, Some("6"), 6)] {
+        let peak = tempfile::NamedTempFile::new().unwrap();
+        let server = crate::common::PyServer::start(COUNTING_S3, &[peak.path().to_str().unwrap()]);
+        let repo = TestRepo::new();
+        for i in 0..80 {
+            repo.write(&format!("data/f{i}.bin"), format!("object {i}"));
+        }
+        repo.mlci(&["add", "data"]).ok();
+        repo.mlci(&["remote", "add", "-d", "store", "s3://bucket/p"])
+            .ok();
+        for (k, v) in [
+            ("endpoint", server.url()),
+            ("region", "us-east-1".into()),
+            ("allow_anonymous", "true".into()),
+            ("jobs", remote_jobs.to_string()),
+        ] {
+            repo.mlci(&["remote", "modify", "store", &k, &v]).ok();
+        }
+        let mut args = vec!["push"];
+        if let Some(j) = flag {
+            args.extend(["-j", j]);
+        }
+        // core.jobs (here from the environment) yields to the remote's own.
+        repo.mlci_env(&args, &[("MLCI_JOBS", "4")]).ok();
+        let seen: usize = std::fs::read_to_string(peak.path())
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            seen, expected,
+            "remote jobs {remote_jobs}, -j {flag:?}: the server saw {seen} requests at once"
+        );
+    }
+}

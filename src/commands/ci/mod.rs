@@ -309,7 +309,10 @@ fn step_repro(
                 &r.name,
                 &job.repo.settings.remotes,
                 &job.repo.root,
-                *remote_jobs,
+                crate::remote::Jobs {
+                    flag: Some(*remote_jobs),
+                    default: *remote_jobs,
+                },
             )?;
             Some(Arc::new(super::sync::RemoteSource::new(
                 &job.repo,
