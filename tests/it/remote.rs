@@ -789,7 +789,7 @@ fn the_concurrency_a_remote_is_configured_with_is_what_its_server_sees() {
             ("allow_anonymous", "true".into()),
             ("jobs", remote_jobs.to_string()),
         ] {
-            repo.mlci(&["remote", "modify", "store", &k, &v]).ok();
+            repo.mlci(&["remote", "modify", "store", k, &v]).ok();
         }
         let mut args = vec!["push"];
         if let Some(j) = flag {
