@@ -232,3 +232,129 @@ fn a_shallow_clone_fetches_the_history_the_merge_base_needs() {
         "{stderr}"
     );
 }
+
+/// A CI run's environment for one event, with no token (nothing is posted).
+fn ci_in_actions(repo: &TestRepo, event: &str, payload: serde_json::Value) -> crate::common::Run {
+    let dir = repo.root.parent().unwrap().join("runner");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("event.json");
+    std::fs::write(&path, payload.to_string()).unwrap();
+    repo.mlci_env(
+        &["ci"],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", event),
+            ("GITHUB_EVENT_PATH", path.to_str().unwrap()),
+            ("RUNNER_TEMP", dir.to_str().unwrap()),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "acme/models"),
+            ("GITHUB_RUN_ID", "42"),
+        ],
+    )
+}
+
+/// Filters for a CI run's output: the fence tokens are random.
+fn ci_filters(repo: &TestRepo) -> Vec<(String, String)> {
+    let mut f = repo.filters();
+    f.push(("[0-9a-f]{32}".into(), "[TOKEN]".into()));
+    f.push(("\\([0-9a-f]{8}\\)".into(), "([SHORT])".into()));
+    f
+}
+
+#[test]
+fn the_ci_report_of_a_pull_request_names_its_base_branch() {
+    let (repo, base, head) = repo_on_a_branch();
+    let payload = serde_json::json!({
+        "number": 7,
+        "pull_request": {"number": 7, "head": {"sha": head}, "base": {"sha": base, "ref": "main"}}
+    });
+    let run = ci_in_actions(&repo, "pull_request", payload);
+    let filters = ci_filters(&repo);
+    let filters: Vec<(&str, &str)> = filters
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    insta::with_settings!({ filters => filters }, {
+        insta::assert_snapshot!(format!("exit: {}\n--- stdout\n{}", run.code, run.stdout), @r"
+    exit: 1
+    --- stdout
+    ::stop-commands::[TOKEN]
+    ::[TOKEN]::
+    ::stop-commands::[TOKEN]
+    ❌ **1 of 1 gate rule failed: `acc >= 0.8` (is 0.7). 1 metric changed (0 up, 1 down), 1 stage stale**
+
+    Comparing `workspace` with `main` (`[SHORT]`).
+
+    ### Gates
+
+    | | Metric | Rule | Value | Note |
+    |---|---|---|---:|---|
+    | ❌ | metrics.json:acc | acc >= 0.8 | 0.7 | is 0.7 |
+
+    ### Metrics
+
+    | Path | Metric | main | workspace | Change |
+    |---|---|---:|---:|---|
+    | metrics.json | acc | 0.85 | 0.7 | ▼ -0.15 (-17.65%) |
+
+    <details><summary>1 stage reran</summary>
+
+    - **train**: dep `src.json` changed (93d03833 → 07bcee3c)
+
+    </details>
+
+    [Workflow run](https://github.com/acme/models/actions/runs/42)
+    ::[TOKEN]::
+    ::error file=metrics.json,title=mlci gate::gate failed: acc >= 0.8 (is 0.7)
+    ");
+    });
+}
+
+#[test]
+fn the_ci_report_of_a_push_names_the_previous_head() {
+    let (repo, base, head) = repo_on_a_branch();
+    let run = ci_in_actions(
+        &repo,
+        "push",
+        serde_json::json!({"before": base, "after": head}),
+    );
+    let filters = ci_filters(&repo);
+    let filters: Vec<(&str, &str)> = filters
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    insta::with_settings!({ filters => filters }, {
+        insta::assert_snapshot!(format!("exit: {}\n--- stdout\n{}", run.code, run.stdout), @r"
+    exit: 1
+    --- stdout
+    ::stop-commands::[TOKEN]
+    ::[TOKEN]::
+    ::stop-commands::[TOKEN]
+    ❌ **1 of 1 gate rule failed: `acc >= 0.8` (is 0.7). 1 metric changed (0 up, 1 down), 1 stage stale**
+
+    Comparing `workspace` with `previous head` (`[SHORT]`).
+
+    ### Gates
+
+    | | Metric | Rule | Value | Note |
+    |---|---|---|---:|---|
+    | ❌ | metrics.json:acc | acc >= 0.8 | 0.7 | is 0.7 |
+
+    ### Metrics
+
+    | Path | Metric | previous head | workspace | Change |
+    |---|---|---:|---:|---|
+    | metrics.json | acc | 0.85 | 0.7 | ▼ -0.15 (-17.65%) |
+
+    <details><summary>1 stage reran</summary>
+
+    - **train**: dep `src.json` changed (93d03833 → 07bcee3c)
+
+    </details>
+
+    [Workflow run](https://github.com/acme/models/actions/runs/42)
+    ::[TOKEN]::
+    ::error file=metrics.json,title=mlci gate::gate failed: acc >= 0.8 (is 0.7)
+    ");
+    });
+}
