@@ -70,7 +70,7 @@ pub struct Ctx<'p> {
 
 impl Ctx<'_> {
     pub fn repo(&self, overrides: &Overrides) -> anyhow::Result<Repo> {
-        Repo::discover(&self.cwd, overrides)
+        Ok(Repo::discover(&self.cwd, overrides)?)
     }
 }
 

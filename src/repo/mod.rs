@@ -23,6 +23,8 @@ pub enum RepoError {
     Git(#[from] git2::Error),
     #[error("`{path}` is outside the repository {}", root.display())]
     OutsideRepo { path: String, root: PathBuf },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("`{path}`: the file name is not valid UTF-8")]
     NotUtf8 { path: String },
     #[error("`{path}` is inside {area}/, which mlci manages itself")]
@@ -41,6 +43,7 @@ impl Hint for RepoError {
                 "mlci keeps its pointers in git: run `git init` first (or `cd` into your project)".into(),
             ),
             RepoError::NotInitialized { .. } => Some("run `mlci init` at the repository root".into()),
+            RepoError::Config(e) => e.hint(),
             RepoError::NotUtf8 { .. } => Some(
                 "rename the file: mlci refuses names that are not UTF-8, which git cannot ignore exactly".into(),
             ),
@@ -64,13 +67,13 @@ pub struct Repo {
 impl Repo {
     /// Finds the repository containing `cwd`, which must have been set up
     /// with `mlci init`, and loads its settings.
-    pub fn discover(cwd: &Path, overrides: &Overrides) -> anyhow::Result<Repo> {
+    pub fn discover(cwd: &Path, overrides: &Overrides) -> Result<Repo, RepoError> {
         let root = find_root(cwd)?;
         let mlci_dir = root.join(MLCI_DIR);
         if !mlci_dir.is_dir() {
-            return Err(RepoError::NotInitialized { root }.into());
+            return Err(RepoError::NotInitialized { root });
         }
-        let settings = Settings::load(&mlci_dir, overrides).map_err(anyhow::Error::from)?;
+        let settings = Settings::load(&mlci_dir, overrides)?;
         let cache = Cache::new(mlci_dir.join("cache"));
         Ok(Repo {
             root,
