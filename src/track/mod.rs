@@ -12,6 +12,8 @@ mod checkout;
 pub mod gitignore;
 pub mod pointer;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::io;
