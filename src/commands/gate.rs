@@ -5,8 +5,8 @@ use clap::Args;
 
 use crate::config::Overrides;
 
-use super::metrics::{compare, evaluate_gates, Kind};
 use super::Ctx;
+use crate::review::compare::{compare, evaluate_gates, Kind};
 
 /// Evaluate the gates in mlci.yaml: each rule with its value and verdict.
 /// Exits 1 when any gate fails (make the job a required check to block

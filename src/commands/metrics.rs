@@ -7,11 +7,9 @@ use clap::{Args, Subcommand};
 use serde_json::Value as Json;
 
 use crate::config::Overrides;
-use crate::repo::Repo;
-use crate::review::metrics::diff::{
-    arrow, diff, fmt_change, fmt_value, md_table, plain_table, Row,
-};
-use crate::review::metrics::{metric_files, params_files, Rev, RevReader};
+use crate::review::compare::{compare, files, Kind};
+use crate::review::metrics::diff::{arrow, fmt_change, fmt_value, md_table, plain_table, Row};
+use crate::review::metrics::{Rev, RevReader};
 
 use super::Ctx;
 
@@ -118,20 +116,6 @@ pub fn cmd_params(ctx: &Ctx, args: ParamsArgs) -> anyhow::Result<Exit> {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Metrics,
-    Params,
-}
-
-fn files(repo: &Repo, kind: Kind) -> anyhow::Result<Vec<String>> {
-    let pipeline = crate::pipeline::load(&repo.root)?;
-    Ok(match kind {
-        Kind::Metrics => metric_files(&pipeline),
-        Kind::Params => params_files(&pipeline),
-    })
-}
-
 fn show(ctx: &Ctx, args: ShowArgs) -> anyhow::Result<Exit> {
     let ShowArgs { rev, format } = args;
     let repo = ctx.repo(&Overrides::default())?;
@@ -165,69 +149,6 @@ fn show(ctx: &Ctx, args: ShowArgs) -> anyhow::Result<Exit> {
     };
     ctx.printer.data(&text)?;
     Ok(Exit::Ok)
-}
-
-/// Two revisions compared: their names and the rows of every file.
-pub struct Comparison {
-    pub base: Rev,
-    pub base_label: String,
-    pub target: Rev,
-    pub metrics: Vec<Row>,
-    pub params: Vec<Row>,
-}
-
-/// Resolves `--base`/`--target` (with the default base) and diffs the
-/// pipeline's metrics and params files between them.
-pub fn compare(
-    repo: &Repo,
-    base: Option<&str>,
-    target: &str,
-    kinds: &[Kind],
-) -> anyhow::Result<Comparison> {
-    let (base_rev, base_label) = match base {
-        Some(b) => {
-            let r = Rev::parse(&repo.root, b)?;
-            let l = r.label();
-            (r, l)
-        }
-        None => {
-            let (label, id) = crate::git::default_base(&repo.root).map_err(|e| {
-                crate::error::hinted(
-                    format!("cannot find a base revision: {}", e.message()),
-                    "commit once, or pass `--base REV`",
-                )
-            })?;
-            (
-                Rev::Commit {
-                    name: id.to_string()[..8].to_string(),
-                    id,
-                },
-                label,
-            )
-        }
-    };
-    let target_rev = Rev::parse(&repo.root, target)?;
-    let mut old_reader = RevReader::new(&repo.root, &repo.cache, base_rev.clone());
-    let mut new_reader = RevReader::new(&repo.root, &repo.cache, target_rev.clone());
-    let mut rows = [Vec::new(), Vec::new()];
-    for (i, kind) in [Kind::Metrics, Kind::Params].into_iter().enumerate() {
-        if !kinds.contains(&kind) {
-            continue;
-        }
-        for f in &files(repo, kind)? {
-            let old = old_reader.values(f)?.unwrap_or_default();
-            let new = new_reader.values(f)?.unwrap_or_default();
-            rows[i].extend(diff(f, &old, &new));
-        }
-    }
-    let [metrics, params] = rows;
-    Ok(Comparison {
-        base: base_rev,
-        base_label,
-        target: target_rev,
-        metrics,
-        params,
-    })
 }
 
 fn run_diff(ctx: &Ctx, args: DiffArgs, kind: Kind) -> anyhow::Result<Exit> {
@@ -292,43 +213,6 @@ fn run_diff(ctx: &Ctx, args: DiffArgs, kind: Kind) -> anyhow::Result<Exit> {
     }
     ctx.printer.data(&text)?;
     Ok(Exit::Ok)
-}
-
-/// Evaluates the gates of mlci.yaml on a comparison's metrics (which must
-/// include `Kind::Metrics`); None when no gates are defined.
-pub fn evaluate_gates(
-    pipeline: &crate::pipeline::Pipeline,
-    cmp: &Comparison,
-) -> anyhow::Result<Option<Vec<crate::review::gate::GateResult>>> {
-    let Some(def) = &pipeline.gates else {
-        return Ok(None);
-    };
-    let gates = crate::review::gate::parse(def)?;
-    if gates.is_empty() {
-        return Ok(None);
-    }
-    // The comparison already read both sides; rebuild the values from its rows.
-    let (mut now, mut before) = (
-        crate::review::gate::Values::new(),
-        crate::review::gate::Values::new(),
-    );
-    for r in &cmp.metrics {
-        if let Some(v) = &r.new {
-            now.entry(r.path.clone())
-                .or_default()
-                .insert(r.key.clone(), v.clone());
-        }
-        if let Some(v) = &r.old {
-            before
-                .entry(r.path.clone())
-                .or_default()
-                .insert(r.key.clone(), v.clone());
-        }
-    }
-    let files = metric_files(pipeline);
-    Ok(Some(crate::review::gate::evaluate(
-        &gates, &now, &before, &files,
-    )?))
 }
 
 /// A row's table cells: path, key, old, new, change (with ▲/▼ in Markdown).

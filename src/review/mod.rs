@@ -2,6 +2,8 @@
 //! revision (through git and the cache), their diff, the gates on it, the
 //! plots, and the Markdown report that puts them together.
 
+pub mod assemble;
+pub mod compare;
 pub mod gate;
 pub mod metrics;
 pub mod plots;

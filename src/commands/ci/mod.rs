@@ -33,8 +33,8 @@ use crate::repo::Repo;
 use crate::review::report::StageView;
 use crate::track::Workspace;
 
-use super::report::{build, Built, ReportOptions};
 use super::Ctx;
+use crate::review::assemble::{build, Built, ReportOptions};
 pub use publish::PublishRecord;
 
 /// Run the ML CI job: rerun stale stages, evaluate gates, render the report
@@ -225,20 +225,23 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         base,
         base_label,
         target: "workspace".into(),
-        template,
+        template: template.map(|t| ctx.cwd.join(t)),
         all: false,
         precision: 5,
-        plots_dir,
+        plots_dir: plots_dir.map(|d| ctx.cwd.join(d)),
         ran,
         run_link: job.env.run_link(),
     };
     let mut gate_failed = false;
-    match build(ctx, &job.repo, &job.pipeline, &opts) {
-        Ok(built) => {
+    match build(&job.repo, &job.pipeline, &opts) {
+        Ok(mut built) => {
+            // Whatever reached the report, no credential of this process
+            // leaves in it.
+            built.text = ctx.printer.secrets().scrub(&built.text).into_owned();
             gate_failed = built.gates.iter().flatten().any(|r| !r.passed);
             step_publish(&mut job, &built, report_file, &publish)?;
         }
-        Err(e) => job.fail(e),
+        Err(e) => job.fail(e.into()),
     }
     if let Some(e) = job.error {
         ctx.printer.error(&e);

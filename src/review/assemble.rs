@@ -1,0 +1,334 @@
+//! Assembling the review report: the comparison, the stages that reran or
+//! would rerun, the gates' verdict and the plots, put into the template
+//! context and rendered. The command layer resolves paths typed by the user
+//! and masks secrets in what this returns.
+
+use std::path::{Path, PathBuf};
+
+use crate::pipeline::status::stage_reasons;
+use crate::progress::Silent;
+use crate::repo::Repo;
+use crate::review::compare::{compare, evaluate_gates, Comparison, Kind, ReviewError};
+use crate::review::metrics::RevReader;
+use crate::review::plots::{is_image, lines, mermaid, parse_records, svg};
+use crate::review::report::{
+    md_code, md_escape, render, Context, Links, RevInfo, RowView, StageView, DEFAULT_TEMPLATE,
+};
+use crate::track::Workspace;
+use crate::workspace_path::WorkspacePath;
+
+/// What to render.
+pub struct ReportOptions {
+    pub base: Option<String>,
+    pub target: String,
+    pub template: Option<PathBuf>,
+    pub all: bool,
+    pub precision: usize,
+    pub plots_dir: Option<PathBuf>,
+    /// Stages that ran in this job (`mlci ci`); None: list the stale ones.
+    pub ran: Option<Vec<StageView>>,
+    /// The CI run's URL.
+    pub run_link: Option<String>,
+    /// How to name the base when the caller knows better than the revision
+    /// text (in CI: the pull request's base branch).
+    pub base_label: Option<String>,
+}
+
+/// A rendered report and the gate results behind its verdict.
+pub struct Built {
+    pub text: String,
+    pub gates: Option<Vec<crate::review::gate::GateResult>>,
+}
+
+/// Compares, evaluates the gates, draws the plots and renders the template.
+pub fn build(
+    repo: &Repo,
+    pipeline: &crate::pipeline::Pipeline,
+    opts: &ReportOptions,
+) -> Result<Built, ReviewError> {
+    let ReportOptions {
+        base,
+        target,
+        template,
+        all,
+        precision,
+        plots_dir,
+        ran,
+        run_link,
+        base_label,
+    } = opts;
+    let (all, precision) = (*all, *precision);
+    let cmp = compare(
+        repo,
+        base.as_deref(),
+        target,
+        &[Kind::Metrics, Kind::Params],
+    )?;
+    let metrics_changed: Vec<RowView> = cmp
+        .metrics
+        .iter()
+        .filter(|r| all || r.changed())
+        .map(|r| RowView::from_row(r, precision))
+        .collect();
+    let unchanged = cmp.metrics.iter().filter(|r| !r.changed()).count();
+    let params: Vec<RowView> = cmp
+        .params
+        .iter()
+        .filter(|r| r.changed())
+        .map(|r| RowView::from_row(r, precision))
+        .collect();
+
+    // Stale stages, with reasons, when the target is the work tree.
+    let stages = match ran {
+        Some(ran) => ran.clone(),
+        None if matches!(cmp.target, crate::review::metrics::Rev::Workspace) => {
+            stale_stages(repo, pipeline)?
+        }
+        None => Vec::new(),
+    };
+
+    let plots = build_plots(repo, pipeline, &cmp, plots_dir.as_deref())?;
+    let gate_results = evaluate_gates(pipeline, &cmp)?;
+    let mut verdict = Context::summarize(
+        &metrics_changed
+            .iter()
+            .filter(|m| m.status != "unchanged")
+            .cloned()
+            .collect::<Vec<_>>(),
+        &params,
+        &stages,
+    );
+    if let Some(results) = &gate_results {
+        verdict = gate_verdict(results, &verdict);
+    }
+    let context = Context {
+        verdict,
+        base: RevInfo {
+            label: base_label.clone().unwrap_or_else(|| cmp.base_label.clone()),
+            commit: cmp.base.short(),
+        },
+        target: RevInfo {
+            label: cmp.target.label(),
+            commit: cmp.target.short(),
+        },
+        metrics: metrics_changed,
+        metrics_unchanged: unchanged,
+        params,
+        stages,
+        stages_heading: if ran.is_some() {
+            "reran".into()
+        } else {
+            "would rerun".into()
+        },
+        gates: gate_results
+            .iter()
+            .flatten()
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()?,
+        plots,
+        links: Links {
+            run: run_link.clone(),
+        },
+        precision,
+    };
+    let (name, source) = template_source(repo, pipeline, template.as_deref())?;
+    let text = render(&name, &source, &context)?;
+    Ok(Built {
+        text,
+        gates: gate_results,
+    })
+}
+
+/// The template to render and its name for errors: `--template`, else
+/// `report.template` from mlci.yaml (checked: inside the workspace), else
+/// the built-in one.
+fn template_source(
+    repo: &Repo,
+    pipeline: &crate::pipeline::Pipeline,
+    template: Option<&Path>,
+) -> Result<(String, String), ReviewError> {
+    // `report.template` comes from mlci.yaml, which a pull request controls:
+    // a checked workspace path, read only inside the workspace. `--template`
+    // is the invoking workflow's own choice and is taken as given.
+    let configured = match pipeline
+        .report
+        .as_ref()
+        .and_then(|r| r.get("template"))
+        .and_then(|t| t.as_str())
+    {
+        Some(t) => Some(
+            WorkspacePath::new(t)
+                .and_then(|p| p.locate_for_read(&repo.root))
+                .map_err(|source| ReviewError::Template {
+                    file: pipeline
+                        .source
+                        .clone()
+                        .unwrap_or_else(|| "mlci.yaml".into()),
+                    source: Box::new(source),
+                })?,
+        ),
+        None => None,
+    };
+    Ok(match template.map(Path::to_path_buf).or(configured) {
+        Some(path) => {
+            let text = fs_err::read_to_string(&path)?;
+            (
+                path.strip_prefix(&repo.root)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string(),
+                text,
+            )
+        }
+        None => (
+            "templates/report.md.j2 (built in)".to_string(),
+            DEFAULT_TEMPLATE.to_string(),
+        ),
+    })
+}
+
+/// The verdict when gates decide: the first failed rule (its text as a
+/// code span in the Markdown), or that all passed; `changed` (what changed,
+/// in one line) follows.
+fn gate_verdict(
+    results: &[crate::review::gate::GateResult],
+    changed: &crate::review::report::Verdict,
+) -> crate::review::report::Verdict {
+    let failed: Vec<&crate::review::gate::GateResult> =
+        results.iter().filter(|r| !r.passed).collect();
+    let (changes, changes_md) = (&changed.summary, &changed.summary_md);
+    let plural = if results.len() == 1 { "" } else { "s" };
+    if failed.is_empty() {
+        let head = format!("All {} gate rule{plural} passed. ", results.len());
+        crate::review::report::Verdict {
+            status: "pass".into(),
+            icon: "✅".into(),
+            summary: format!("{head}{changes}"),
+            summary_md: format!("{}{changes_md}", md_escape(&head)),
+        }
+    } else {
+        let first = failed[0];
+        let head = format!(
+            "{} of {} gate rule{plural} failed: ",
+            failed.len(),
+            results.len()
+        );
+        let note = |esc: &dyn Fn(&str) -> String| {
+            first
+                .note
+                .as_ref()
+                .map(|n| format!(" ({})", esc(n)))
+                .unwrap_or_default()
+        };
+        crate::review::report::Verdict {
+            status: "fail".into(),
+            icon: "❌".into(),
+            summary: format!(
+                "{head}`{}`{}. {changes}",
+                first.text,
+                note(&|s| s.to_string())
+            ),
+            summary_md: format!(
+                "{}{}{}. {changes_md}",
+                md_escape(&head),
+                md_code(&first.text),
+                note(&md_escape)
+            ),
+        }
+    }
+}
+
+/// The stages that would rerun in the work tree, with their reasons.
+fn stale_stages(
+    repo: &Repo,
+    pipeline: &crate::pipeline::Pipeline,
+) -> Result<Vec<StageView>, ReviewError> {
+    let mut stages = Vec::new();
+    if pipeline.stages.is_empty() {
+        return Ok(stages);
+    }
+    let mut ws = Workspace::open(repo);
+    for (name, why) in stage_reasons(&mut ws, pipeline, &Silent)? {
+        let why = why.unwrap_or_default();
+        if !why.is_empty() {
+            stages.push(StageView::new(&name, &why));
+        }
+    }
+    Ok(stages)
+}
+
+/// Reads every plot's data at both revisions and draws it.
+fn build_plots(
+    repo: &Repo,
+    pipeline: &crate::pipeline::Pipeline,
+    cmp: &Comparison,
+    svg_dir: Option<&Path>,
+) -> Result<Vec<serde_json::Value>, ReviewError> {
+    let mut out = Vec::new();
+    let mut readers = [
+        (
+            RevReader::new(&repo.root, &repo.cache, cmp.base.clone()),
+            cmp.base_label.clone(),
+        ),
+        (
+            RevReader::new(&repo.root, &repo.cache, cmp.target.clone()),
+            cmp.target.label(),
+        ),
+    ];
+    for def in &pipeline.plots {
+        let title = def.title.clone().unwrap_or_else(|| def.id.clone());
+        if def.sources.iter().all(|s| is_image(&s.file)) {
+            out.push(serde_json::json!({ "id": def.id, "title": title, "image": def.sources[0].file, "caption": "image" }));
+            continue;
+        }
+        let mut drawn = Vec::new();
+        let mut caption = Vec::new();
+        for (reader, label) in readers.iter_mut() {
+            for source in &def.sources {
+                let Some(bytes) = reader.read(&source.file)? else {
+                    continue;
+                };
+                let table = parse_records(&bytes, &source.file).map_err(|message| {
+                    ReviewError::PlotData {
+                        file: source.file.clone(),
+                        rev: label.clone(),
+                        message,
+                    }
+                })?;
+                for line in lines(&table, source, label) {
+                    caption.push(format!("{}. {}", drawn.len() + 1, line.label));
+                    drawn.push(line);
+                }
+            }
+        }
+        let mermaid_block = mermaid(def, &drawn);
+        let mut svg_path = None;
+        if let Some(dir) = svg_dir {
+            let dir = dir.to_path_buf();
+            fs_err::create_dir_all(&dir)?;
+            let name: String = def
+                .id
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let path = dir.join(format!("{name}.svg"));
+            crate::fsutil::write_atomic(&path, svg(def, &drawn).as_bytes())?;
+            svg_path = Some(path.display().to_string());
+        }
+        out.push(serde_json::json!({
+            "id": def.id,
+            "title": title,
+            "mermaid": mermaid_block,
+            "svg": svg_path,
+            "lines": drawn,
+            "caption": caption.join("; "),
+        }));
+    }
+    Ok(out)
+}

@@ -1,0 +1,174 @@
+//! Comparing two revisions: the pipeline's metrics and params files read
+//! at both (through git and the cache), diffed row by row, and the gates of
+//! mlci.yaml evaluated on the result. The report, `metrics diff`, `params
+//! diff` and `gate` all start here.
+
+use crate::pipeline::PipelineError;
+use crate::repo::Repo;
+use crate::review::gate::{self, GateError, GateResult};
+use crate::review::metrics::diff::{diff, Row};
+use crate::review::metrics::{metric_files, params_files, MetricsError, Rev, RevReader};
+
+/// Why a comparison could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("cannot find a base revision: {message}")]
+    NoBase { message: String },
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    #[error(transparent)]
+    Gate(#[from] GateError),
+    #[error(transparent)]
+    Report(#[from] crate::review::report::ReportError),
+    #[error(transparent)]
+    Status(#[from] crate::pipeline::repro::ReproError),
+    #[error("{file}: `report.template`: {source}")]
+    Template {
+        file: String,
+        source: Box<crate::workspace_path::UnsafePath>,
+    },
+    #[error("plot data {file} at {rev}: {message}")]
+    PlotData {
+        file: String,
+        rev: String,
+        message: String,
+    },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+impl crate::error::Hint for ReviewError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ReviewError::NoBase { .. } => Some("commit once, or pass `--base REV`".into()),
+            ReviewError::Pipeline(e) => e.hint(),
+            ReviewError::Metrics(e) => e.hint(),
+            ReviewError::Gate(e) => e.hint(),
+            ReviewError::Report(e) => e.hint(),
+            ReviewError::Status(e) => e.hint(),
+            ReviewError::Template { .. } => Some(
+                "name a template file inside the repository, e.g. `report.template: .github/report.md.j2`".into(),
+            ),
+            ReviewError::PlotData { .. } => Some(
+                "plot files are CSV/TSV with a header row, or JSON/YAML lists of records".into(),
+            ),
+            ReviewError::Io(e) => crate::error::io_hint(e),
+            ReviewError::Json(_) => None,
+        }
+    }
+}
+
+crate::register_hint!(ReviewError);
+
+/// Which files a comparison reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Metrics,
+    Params,
+}
+
+/// The metrics or params files the pipeline names.
+pub fn files(repo: &Repo, kind: Kind) -> Result<Vec<String>, ReviewError> {
+    let pipeline = crate::pipeline::load(&repo.root)?;
+    Ok(match kind {
+        Kind::Metrics => metric_files(&pipeline),
+        Kind::Params => params_files(&pipeline),
+    })
+}
+
+/// Two revisions compared: their names and the rows of every file.
+pub struct Comparison {
+    pub base: Rev,
+    pub base_label: String,
+    pub target: Rev,
+    pub metrics: Vec<Row>,
+    pub params: Vec<Row>,
+}
+
+/// Resolves `--base`/`--target` (with the default base) and diffs the
+/// pipeline's metrics and params files between them.
+pub fn compare(
+    repo: &Repo,
+    base: Option<&str>,
+    target: &str,
+    kinds: &[Kind],
+) -> Result<Comparison, ReviewError> {
+    let (base_rev, base_label) = match base {
+        Some(b) => {
+            let r = Rev::parse(&repo.root, b)?;
+            let l = r.label();
+            (r, l)
+        }
+        None => {
+            let (label, id) =
+                crate::git::default_base(&repo.root).map_err(|e| ReviewError::NoBase {
+                    message: e.message().to_string(),
+                })?;
+            (
+                Rev::Commit {
+                    name: id.to_string()[..8].to_string(),
+                    id,
+                },
+                label,
+            )
+        }
+    };
+    let target_rev = Rev::parse(&repo.root, target)?;
+    let mut old_reader = RevReader::new(&repo.root, &repo.cache, base_rev.clone());
+    let mut new_reader = RevReader::new(&repo.root, &repo.cache, target_rev.clone());
+    let mut rows = [Vec::new(), Vec::new()];
+    for (i, kind) in [Kind::Metrics, Kind::Params].into_iter().enumerate() {
+        if !kinds.contains(&kind) {
+            continue;
+        }
+        for f in &files(repo, kind)? {
+            let old = old_reader.values(f)?.unwrap_or_default();
+            let new = new_reader.values(f)?.unwrap_or_default();
+            rows[i].extend(diff(f, &old, &new));
+        }
+    }
+    let [metrics, params] = rows;
+    Ok(Comparison {
+        base: base_rev,
+        base_label,
+        target: target_rev,
+        metrics,
+        params,
+    })
+}
+
+/// Evaluates the gates of mlci.yaml on a comparison's metrics (which must
+/// include `Kind::Metrics`); None when no gates are defined.
+pub fn evaluate_gates(
+    pipeline: &crate::pipeline::Pipeline,
+    cmp: &Comparison,
+) -> Result<Option<Vec<GateResult>>, ReviewError> {
+    let Some(def) = &pipeline.gates else {
+        return Ok(None);
+    };
+    let gates = gate::parse(def)?;
+    if gates.is_empty() {
+        return Ok(None);
+    }
+    // The comparison already read both sides; rebuild the values from its rows.
+    let (mut now, mut before) = (gate::Values::new(), gate::Values::new());
+    for r in &cmp.metrics {
+        if let Some(v) = &r.new {
+            now.entry(r.path.clone())
+                .or_default()
+                .insert(r.key.clone(), v.clone());
+        }
+        if let Some(v) = &r.old {
+            before
+                .entry(r.path.clone())
+                .or_default()
+                .insert(r.key.clone(), v.clone());
+        }
+    }
+    let files = metric_files(pipeline);
+    Ok(Some(gate::evaluate(&gates, &now, &before, &files)?))
+}
