@@ -7,6 +7,12 @@
 //! and written atomically, so a bad edit changes nothing. The files are
 //! rewritten from their parsed form: comments in them are not kept.
 
+mod add;
+mod default;
+mod list;
+mod modify;
+mod remove;
+
 use crate::exit::Exit;
 use std::path::{Path, PathBuf};
 
@@ -78,7 +84,7 @@ pub enum RemoteCommand {
 }
 
 #[derive(Serialize)]
-struct RemoteJson<'a> {
+pub(super) struct RemoteJson<'a> {
     name: &'a str,
     url: &'a str,
     default: bool,
@@ -92,14 +98,14 @@ pub fn cmd_remote(ctx: &Ctx, args: RemoteArgs) -> anyhow::Result<Exit> {
     }
     let mut files = Files::load(&dir)?;
     match args.command {
-        RemoteCommand::List { json } => list(ctx, &root, &files, json)?,
+        RemoteCommand::List { json } => list::list(ctx, &root, &files, json)?,
         RemoteCommand::Add {
             name,
             url,
             default,
             local,
             force,
-        } => add(
+        } => add::add(
             ctx,
             &root,
             &mut files,
@@ -111,14 +117,14 @@ pub fn cmd_remote(ctx: &Ctx, args: RemoteArgs) -> anyhow::Result<Exit> {
                 force,
             },
         )?,
-        RemoteCommand::Remove { name } => remove(ctx, &root, &mut files, name)?,
+        RemoteCommand::Remove { name } => remove::remove(ctx, &root, &mut files, name)?,
         RemoteCommand::Modify {
             name,
             key,
             value,
             local,
             unset,
-        } => modify(
+        } => modify::modify(
             ctx,
             &root,
             &mut files,
@@ -130,198 +136,27 @@ pub fn cmd_remote(ctx: &Ctx, args: RemoteArgs) -> anyhow::Result<Exit> {
                 unset,
             },
         )?,
-        RemoteCommand::Default { name } => set_default(ctx, &root, &mut files, name)?,
+        RemoteCommand::Default { name } => default::set_default(ctx, &root, &mut files, name)?,
     }
     Ok(Exit::Ok)
 }
 
 /// Where `remote add` puts a remote.
-struct Placement {
+pub(super) struct Placement {
     default: bool,
     local: bool,
     force: bool,
 }
 
 /// What `remote modify` changes.
-struct Change {
+pub(super) struct Change {
     key: String,
     value: Option<String>,
     local: bool,
     unset: bool,
 }
 
-/// `mlci remote list`.
-fn list(ctx: &Ctx, root: &Path, files: &Files, json: bool) -> anyhow::Result<()> {
-    let settings = files.validate(root)?;
-    let default = settings.default_remote.as_deref();
-    let list: Vec<RemoteJson> = settings
-        .remotes
-        .iter()
-        .map(|(name, r)| RemoteJson {
-            name,
-            url: r.url.as_deref().unwrap_or(""),
-            default: default == Some(name.as_str()),
-        })
-        .collect();
-    if json {
-        ctx.printer.data(&serde_json::to_string_pretty(&list)?)?;
-    } else if list.is_empty() {
-        ctx.printer
-            .info("no remotes (add one with `mlci remote add NAME URL`)");
-    } else {
-        let mut text = String::new();
-        for r in &list {
-            text.push_str(&format!(
-                "{}\t{}{}\n",
-                r.name,
-                r.url,
-                if r.default { "\t(default)" } else { "" }
-            ));
-        }
-        ctx.printer.data(&text)?;
-    }
-    Ok(())
-}
-
-/// `mlci remote add`.
-fn add(
-    ctx: &Ctx,
-    root: &Path,
-    files: &mut Files,
-    name: &str,
-    url: String,
-    place: Placement,
-) -> anyhow::Result<()> {
-    let Placement {
-        default,
-        local,
-        force,
-    } = place;
-    check_name(name)?;
-    let exists = files.shared_remote(name).is_some() || files.local_remote(name).is_some();
-    if exists && !force {
-        return Err(hinted(
-            format!("a remote named `{name}` exists already"),
-            format!("use `mlci remote modify {name} url URL`, or `--force` to replace it"),
-        ));
-    }
-    files.remove_remote(name);
-    let doc = if local {
-        &mut files.local
-    } else {
-        &mut files.shared
-    };
-    set_path(doc, &["remotes", name, "url"], Some(Value::String(url)));
-    if default {
-        set_path(
-            doc,
-            &["core", "remote"],
-            Some(Value::String(name.to_string())),
-        );
-    }
-    files.save(root)?;
-    ctx.printer.info(&format!(
-        "added remote `{name}`{}",
-        if default { " (the default)" } else { "" }
-    ));
-    Ok(())
-}
-
-/// `mlci remote remove`.
-fn remove(ctx: &Ctx, root: &Path, files: &mut Files, name: String) -> anyhow::Result<()> {
-    if files.shared_remote(&name).is_none() && files.local_remote(&name).is_none() {
-        let settings = files.validate(root)?;
-        return Err(crate::remote::RemoteError::Unknown {
-            name,
-            known: settings.remotes.keys().cloned().collect(),
-        }
-        .into());
-    }
-    files.remove_remote(&name);
-    for doc in [&mut files.shared, &mut files.local] {
-        if get_path(doc, &["core", "remote"]).and_then(Value::as_str) == Some(name.as_str()) {
-            set_path(doc, &["core", "remote"], None);
-        }
-    }
-    files.save(root)?;
-    ctx.printer.info(&format!("removed remote `{name}`"));
-    Ok(())
-}
-
-/// `mlci remote modify`.
-fn modify(
-    ctx: &Ctx,
-    root: &Path,
-    files: &mut Files,
-    name: String,
-    change: Change,
-) -> anyhow::Result<()> {
-    let Change {
-        key,
-        value,
-        local,
-        unset,
-    } = change;
-    if files.shared_remote(&name).is_none() && files.local_remote(&name).is_none() {
-        let settings = files.validate(root)?;
-        return Err(crate::remote::RemoteError::Unknown {
-            name,
-            known: settings.remotes.keys().cloned().collect(),
-        }
-        .into());
-    }
-    if location::SECRET_KEYS.contains(&key.as_str()) && !local && !unset {
-        return Err(hinted(
-            format!("`{key}` is a secret and .mlci/config.yaml is committed"),
-            format!("add `--local` to keep it in .mlci/config.local.yaml: mlci remote modify {name} {key} VALUE --local"),
-        ));
-    }
-    let value = match (value, unset) {
-        (_, true) => None,
-        (Some(v), false) => Some(scalar(&v)),
-        (None, false) => {
-            return Err(hinted(
-                format!("no value given for `{key}`"),
-                format!("mlci remote modify {name} {key} VALUE (or `--unset`)"),
-            ))
-        }
-    };
-    let doc = if local {
-        &mut files.local
-    } else {
-        &mut files.shared
-    };
-    set_path(doc, &["remotes", &name, &key], value);
-    files.save(root)?;
-    ctx.printer.info(&format!(
-        "{} `{key}` of remote `{name}`",
-        if unset { "removed" } else { "set" }
-    ));
-    Ok(())
-}
-
-/// `mlci remote default`.
-fn set_default(ctx: &Ctx, root: &Path, files: &mut Files, name: String) -> anyhow::Result<()> {
-    let settings = files.validate(root)?;
-    if !settings.remotes.contains_key(&name) {
-        return Err(crate::remote::RemoteError::Unknown {
-            name,
-            known: settings.remotes.keys().cloned().collect(),
-        }
-        .into());
-    }
-    set_path(
-        &mut files.shared,
-        &["core", "remote"],
-        Some(Value::String(name.clone())),
-    );
-    files.save(root)?;
-    ctx.printer
-        .info(&format!("`{name}` is now the default remote"));
-    Ok(())
-}
-
-fn check_name(name: &str) -> anyhow::Result<()> {
+pub(super) fn check_name(name: &str) -> anyhow::Result<()> {
     let ok = !name.is_empty()
         && name
             .chars()
@@ -336,7 +171,7 @@ fn check_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// `true`/`false` and whole numbers as YAML scalars, anything else a string.
-fn scalar(v: &str) -> Value {
+pub(super) fn scalar(v: &str) -> Value {
     match v {
         "true" => Value::Bool(true),
         "false" => Value::Bool(false),
@@ -348,7 +183,7 @@ fn scalar(v: &str) -> Value {
 }
 
 /// Both config files, parsed.
-struct Files {
+pub(super) struct Files {
     shared_path: PathBuf,
     local_path: PathBuf,
     shared: Value,
@@ -425,7 +260,7 @@ impl Files {
     }
 }
 
-fn get_path<'v>(v: &'v Value, path: &[&str]) -> Option<&'v Value> {
+pub(super) fn get_path<'v>(v: &'v Value, path: &[&str]) -> Option<&'v Value> {
     let mut cur = v;
     for key in path {
         cur = cur.as_mapping()?.get(*key)?;
@@ -435,7 +270,7 @@ fn get_path<'v>(v: &'v Value, path: &[&str]) -> Option<&'v Value> {
 
 /// Sets (or with None removes) the value at `path`, creating mappings on
 /// the way and dropping mappings a removal leaves empty.
-fn set_path(v: &mut Value, path: &[&str], value: Option<Value>) {
+pub(super) fn set_path(v: &mut Value, path: &[&str], value: Option<Value>) {
     if !v.is_mapping() {
         *v = Value::Mapping(Default::default());
     }

@@ -1,0 +1,29 @@
+//! `mlci remote remove`: drops a remote (and the default if it was this one).
+
+use super::*;
+
+/// `mlci remote remove`.
+pub(super) fn remove(
+    ctx: &Ctx,
+    root: &Path,
+    files: &mut Files,
+    name: String,
+) -> anyhow::Result<()> {
+    if files.shared_remote(&name).is_none() && files.local_remote(&name).is_none() {
+        let settings = files.validate(root)?;
+        return Err(crate::remote::RemoteError::Unknown {
+            name,
+            known: settings.remotes.keys().cloned().collect(),
+        }
+        .into());
+    }
+    files.remove_remote(&name);
+    for doc in [&mut files.shared, &mut files.local] {
+        if get_path(doc, &["core", "remote"]).and_then(Value::as_str) == Some(name.as_str()) {
+            set_path(doc, &["core", "remote"], None);
+        }
+    }
+    files.save(root)?;
+    ctx.printer.info(&format!("removed remote `{name}`"));
+    Ok(())
+}
