@@ -49,6 +49,8 @@ pub enum UnsafePath {
     Unignorable(String),
     #[error("`{0}`: the file name is not valid UTF-8")]
     NotUtf8(String),
+    #[error("`{0}` is a symbolic link, which mlci does not follow for the files it edits")]
+    Link(String),
     #[error("`{0}` leads outside the workspace through a symbolic link")]
     Escapes(String),
     #[error(
@@ -64,6 +66,9 @@ impl crate::error::Hint for UnsafePath {
         Some(match self {
             UnsafePath::Reserved { .. } | UnsafePath::ReachesReserved(..) => {
                 "data paths must name files in the work tree, outside .git/ and .mlci/; fix the path in the file named above".into()
+            }
+            UnsafePath::Link(_) => {
+                "replace the link with a regular file (`cp --remove-destination \"$(readlink F)\" F`)".into()
             }
             UnsafePath::Escapes(_) => {
                 "mlci never follows a symbolic link out of the workspace; replace the link with a directory, or move the data into the repository".into()

@@ -114,7 +114,15 @@ pub fn load(root: &Path) -> Result<Pipeline, PipelineError> {
 }
 
 fn read_file(root: &Path, name: &str) -> Result<Option<(String, FileWire)>, PipelineError> {
-    let path = root.join(name);
+    // A pipeline file that is a link out of the workspace is not read.
+    let path = WorkspacePath::new(name)
+        .and_then(|p| p.locate_for_read(root))
+        .map_err(|e| PipelineError::File {
+            file: name.into(),
+            line: None,
+            message: e.to_string(),
+            hint: crate::error::Hint::hint(&e),
+        })?;
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -89,7 +89,7 @@ pub enum LockFileError {
 impl crate::error::Hint for LockFileError {
     fn hint(&self) -> Option<String> {
         match self {
-            LockFileError::Io(_) => None,
+            LockFileError::Io(e) => crate::error::io_hint(e),
             _ => Some(format!(
                 "{LOCK_FILE} is written by `mlci repro`; restore it from git, or delete it to rerun every stage"
             )),
@@ -102,7 +102,13 @@ crate::register_hint!(LockFileError);
 impl LockFile {
     /// Reads `mlci.lock` at `root`; a missing file is an empty lock.
     pub fn load(root: &Path) -> Result<LockFile, LockFileError> {
-        let text = match std::fs::read_to_string(root.join(LOCK_FILE)) {
+        // A lock file that is a link out of the workspace is not read.
+        let abs = WorkspacePath::new(LOCK_FILE)
+            .and_then(|p| p.locate_for_read(root))
+            .map_err(|e| {
+                LockFileError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+            })?;
+        let text = match std::fs::read_to_string(abs) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockFile::default()),
             Err(e) => return Err(LockFileError::Io(e)),

@@ -42,7 +42,19 @@ pub fn remove_entry(dir: &Path, name: &str) -> std::io::Result<bool> {
     Ok(true)
 }
 
+/// The `.gitignore` at `path`, empty when there is none. A `.gitignore`
+/// that is a symbolic link is refused: mlci would read whatever it points
+/// at (outside the workspace, even) into a file of the repository.
 fn read(path: &Path) -> std::io::Result<String> {
+    if path
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            crate::workspace_path::UnsafePath::Link(path.display().to_string()),
+        ));
+    }
     match fs_err::read_to_string(path) {
         Ok(t) => Ok(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),

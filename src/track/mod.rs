@@ -229,7 +229,14 @@ pub(super) fn find_pointers_except(
 
 /// Reads and validates one pointer file.
 pub fn load_pointer(root: &Path, pointer_rel: &str) -> Result<Tracked, TrackError> {
-    let text = fs_err::read_to_string(root.join(pointer_rel))?;
+    // A pointer that is a link out of the workspace is not read.
+    let abs = WorkspacePath::new(pointer_rel)
+        .and_then(|p| p.locate_for_read(root))
+        .map_err(|source| TrackError::UnsafePath {
+            file: pointer_rel.to_string(),
+            source: Box::new(source),
+        })?;
+    let text = fs_err::read_to_string(abs)?;
     tracked_from_text(pointer_rel, &text)
 }
 

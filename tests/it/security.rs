@@ -680,3 +680,50 @@ fn names_git_cannot_ignore_exactly_are_refused() {
     assert!(run.stderr.contains("git cannot"), "{}", run.stderr);
     assert!(!repo.exists("d.mlci"));
 }
+
+#[test]
+fn mlcis_own_files_are_never_read_through_a_link_out_of_the_workspace() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret");
+    std::fs::write(&secret, "SECRET-CONTENT-42\n").unwrap();
+    // A pointer file that is a link is not even found by the walk.
+    let repo = TestRepo::new();
+    std::os::unix::fs::symlink(&secret, repo.path("x.mlci")).unwrap();
+    let run = repo.mlci(&["checkout"]).ok();
+    assert!(!run.stdout.contains("SECRET") && !run.stderr.contains("SECRET"));
+    assert!(run.stderr.contains("restored 0 file(s)"), "{}", run.stderr);
+    for (name, args) in [
+        ("mlci.lock", &["status"][..]),
+        ("mlci.yaml", &["status"][..]),
+        ("dvc.yaml", &["repro"][..]),
+        (".gitignore", &["add", "data.csv"][..]),
+    ] {
+        let repo = TestRepo::new();
+        let _ = std::fs::remove_file(repo.path(".gitignore"));
+        repo.write("data.csv", "a,b\n");
+        if name == "mlci.lock" {
+            repo.write("mlci.yaml", "stages:\n  s:\n    cmd: echo\n    outs: [o]\n");
+        }
+        std::os::unix::fs::symlink(&secret, repo.path(name)).unwrap();
+        let run = repo.mlci(args).user_error();
+        assert!(
+            run.stderr.contains("symbolic link"),
+            "{name}: {}",
+            run.stderr
+        );
+        for out in [&run.stdout, &run.stderr] {
+            assert!(!out.contains("SECRET-CONTENT-42"), "{name}: {out}");
+        }
+        // Nothing was written in its place.
+        assert!(repo
+            .path(name)
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(&secret).unwrap(),
+            "SECRET-CONTENT-42\n"
+        );
+    }
+}
