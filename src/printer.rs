@@ -4,6 +4,12 @@
 //! to stderr. Colour only when stderr is a terminal and `NO_COLOR` is unset;
 //! progress bars only when stderr is a terminal. A write to a closed stdout is
 //! returned as an error so the caller can exit quietly instead of panicking.
+//!
+//! In GitHub Actions the runner executes any line that starts with `::` as
+//! a workflow command, on stdout and stderr alike. Text mlci prints can hold
+//! data (a metric name, a stage name, a path) with line breaks in it, so
+//! any text with such a line is fenced with `::stop-commands::` and a fresh
+//! random token; mlci's own commands go through [`Printer::command`].
 
 // The one place that may write to the terminal (clippy's print lints are
 // on for the rest of the crate).
@@ -19,6 +25,8 @@ pub struct Printer {
     quiet: bool,
     color: bool,
     tty: bool,
+    /// A step of GitHub Actions: text with `::` lines is fenced.
+    actions: bool,
     secrets: Secrets,
 }
 
@@ -30,6 +38,7 @@ impl Printer {
             quiet,
             color: tty && !no_color,
             tty,
+            actions: crate::ci::env::in_actions(),
             secrets: Secrets::from_env(),
         }
     }
@@ -47,13 +56,44 @@ impl Printer {
 
     /// Writes data to stdout (never suppressed by `--quiet`).
     pub fn data(&self, text: &str) -> io::Result<()> {
-        let text = self.secrets.scrub(text);
+        let text = self.guarded(&self.secrets.scrub(text));
         let mut out = io::stdout().lock();
         out.write_all(text.as_bytes())?;
         if !text.ends_with('\n') {
             out.write_all(b"\n")?;
         }
         out.flush()
+    }
+
+    /// A workflow command mlci means (an annotation, a fence), on stdout,
+    /// with secrets masked but not fenced.
+    pub fn command(&self, line: &str) -> io::Result<()> {
+        let line = self.secrets.scrub(line);
+        let mut out = io::stdout().lock();
+        writeln!(out, "{line}")?;
+        out.flush()
+    }
+
+    /// `text`, fenced when it runs in Actions and a line of it would be
+    /// taken for a workflow command.
+    fn guarded(&self, text: &str) -> String {
+        let risky = text.lines().any(|l| l.trim_start().starts_with("::"));
+        if !(self.actions && risky) {
+            return text.to_string();
+        }
+        let fence = crate::ci::workflow::StopCommands::new();
+        let end = if text.ends_with('\n') { "" } else { "\n" };
+        format!("{}\n{text}{end}{}\n", fence.start(), fence.end())
+    }
+
+    /// A message for stderr: secrets masked, fenced when needed, one
+    /// trailing newline.
+    fn line(&self, text: &str) -> String {
+        let mut t = self.guarded(&self.secrets.scrub(text));
+        if !t.ends_with('\n') {
+            t.push('\n');
+        }
+        t
     }
 
     /// Writes a line to stdout without masking secrets in it: only for the
@@ -74,7 +114,7 @@ impl Printer {
     /// A line of a stage's output (`-j N`: prefixed, whole lines), on the
     /// stream the stage wrote it to, with secrets masked.
     pub fn stage_output(&self, text: &str, stderr: bool) {
-        let text = self.secrets.scrub(text);
+        let text = self.guarded(&self.secrets.scrub(text));
         let _ = if stderr {
             io::stderr().lock().write_all(text.as_bytes())
         } else {
@@ -85,15 +125,14 @@ impl Printer {
     /// An informational message on stderr.
     pub fn info(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{}", self.secrets.scrub(text));
+            eprint!("{}", self.line(text));
         }
     }
 
     pub fn warn(&self, text: &str) {
-        eprintln!(
-            "{} {}",
-            self.paint("warning:", "33"),
-            self.secrets.scrub(text)
+        eprint!(
+            "{}",
+            self.line(&format!("{} {text}", self.paint("warning:", "33")))
         );
     }
 
@@ -103,10 +142,9 @@ impl Printer {
         let mut last = String::new();
         if let Some(head) = chain.next() {
             last = head.to_string();
-            eprintln!(
-                "{} {}",
-                self.paint("error:", "31;1"),
-                self.secrets.scrub(&last)
+            eprint!(
+                "{}",
+                self.line(&format!("{} {last}", self.paint("error:", "31;1")))
             );
         }
         for cause in chain {
@@ -116,18 +154,16 @@ impl Printer {
             if last.contains(&text) {
                 continue;
             }
-            eprintln!(
-                "  {} {}",
-                self.paint("caused by:", "2"),
-                self.secrets.scrub(&text)
+            eprint!(
+                "{}",
+                self.line(&format!("  {} {text}", self.paint("caused by:", "2")))
             );
             last = text;
         }
         if let Some(hint) = crate::error::hint_for(err) {
-            eprintln!(
-                "{} {}",
-                self.paint("hint:", "36;1"),
-                self.secrets.scrub(&hint)
+            eprint!(
+                "{}",
+                self.line(&format!("{} {hint}", self.paint("hint:", "36;1")))
             );
         }
     }

@@ -75,9 +75,9 @@ pub fn run_fenced<T>(
     }
     opts.withheld_env = crate::ci::workflow::withheld_env(opt_in);
     let fence = crate::ci::workflow::StopCommands::new();
-    printer.data(&fence.start())?;
+    printer.command(&fence.start())?;
     let out = run(opts);
-    printer.data(&fence.end())?;
+    printer.command(&fence.end())?;
     Ok(out)
 }
 

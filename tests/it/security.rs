@@ -727,3 +727,55 @@ fn mlcis_own_files_are_never_read_through_a_link_out_of_the_workspace() {
         );
     }
 }
+
+/// The lines of `out` the runner would execute as workflow commands: those
+/// starting with `::` outside a `::stop-commands::` fence.
+fn live_commands(out: &str) -> Vec<String> {
+    let mut live = Vec::new();
+    let mut fence: Option<String> = None;
+    for line in out.lines() {
+        let l = line.trim_start();
+        match &fence {
+            Some(token) if l == format!("::{token}::") => fence = None,
+            Some(_) => {}
+            None => {
+                if let Some(token) = l.strip_prefix("::stop-commands::") {
+                    fence = Some(token.to_string());
+                } else if l.starts_with("::") {
+                    live.push(l.to_string());
+                }
+            }
+        }
+    }
+    live
+}
+
+#[test]
+fn no_text_from_data_runs_as_a_workflow_command_on_either_stream() {
+    let repo = TestRepo::new();
+    repo.write(
+        "mlci.yaml",
+        "stages:\n  \"s\\n::warning::forged-stage\":\n    cmd: echo\n    deps: [\"in\\n::error::forged-dep\"]\n",
+    );
+    repo.commit_all("p");
+    for args in [&["status"][..], &["repro"][..], &["dag"][..]] {
+        let run = repo.mlci_env(args, &[("GITHUB_ACTIONS", "true")]);
+        for out in [&run.stdout, &run.stderr] {
+            assert!(
+                live_commands(out).is_empty(),
+                "{args:?}: {:?}\n{out}",
+                live_commands(out)
+            );
+        }
+        assert!(
+            run.stdout.contains("forged") || run.stderr.contains("forged"),
+            "{args:?}: the text is still shown\n{}{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+    assert_eq!(
+        live_commands("::stop-commands::abc\n::error::x\n::abc::\n::warning::y\n"),
+        ["::warning::y"]
+    );
+}

@@ -421,9 +421,9 @@ fn step_publish(
     // fenced, so no line of it runs as a workflow command.
     if job.env.actions {
         let fence = workflow::StopCommands::new();
-        ctx.printer.data(&fence.start())?;
+        ctx.printer.command(&fence.start())?;
         ctx.printer.data(&built.text)?;
-        ctx.printer.data(&fence.end())?;
+        ctx.printer.command(&fence.end())?;
     } else {
         ctx.printer.data(&built.text)?;
     }
@@ -480,7 +480,7 @@ fn step_publish(
             .as_ref()
             .map(|n| format!(" ({n})"))
             .unwrap_or_default();
-        ctx.printer.data(&workflow::error_annotation(
+        ctx.printer.command(&workflow::error_annotation(
             file,
             "mlci gate",
             &format!("gate failed: {}{note}", r.text),
