@@ -160,8 +160,7 @@ impl CiEnv {
             }),
             "merge_group" => {
                 let sha = sha(&p["merge_group"]["base_sha"])?;
-                let label =
-                    branch(&p["merge_group"]["base_ref"]).unwrap_or_else(|| sha[..8].to_string());
+                let label = branch(&p["merge_group"]["base_ref"]).unwrap_or_else(|| short(&sha));
                 Some(EventBase::Commit {
                     sha,
                     label,
@@ -229,6 +228,12 @@ impl CiEnv {
         }
         append(path, &text)
     }
+}
+
+/// The first eight characters of a commit id from a payload (which may be
+/// anything: never sliced by bytes).
+pub fn short(sha: &str) -> String {
+    sha.chars().take(8).collect()
 }
 
 fn append(path: &Path, text: &str) -> std::io::Result<()> {

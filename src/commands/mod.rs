@@ -70,7 +70,17 @@ pub struct Ctx<'p> {
 
 impl Ctx<'_> {
     pub fn repo(&self, overrides: &Overrides) -> anyhow::Result<Repo> {
-        Ok(Repo::discover(&self.cwd, overrides)?)
+        let repo = Repo::discover(&self.cwd, overrides)?;
+        // Credentials kept in the (local) config are masked like those of
+        // the environment, in every line this command prints.
+        for remote in repo.settings.remotes.values() {
+            for key in crate::remote::location::SECRET_KEYS {
+                if let Some(v) = remote.options.get(*key).and_then(|v| v.as_str()) {
+                    self.printer.secrets().add(v);
+                }
+            }
+        }
+        Ok(repo)
     }
 }
 

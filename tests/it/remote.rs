@@ -755,17 +755,18 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_header("ETag", '"e"'); self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD": self.wfile.write(body)
+    # In flight: from the request's arrival to just before its answer is
+    # sent, so a client's next request can never overlap a finished one.
     def do_HEAD(self):
-        self.enter(); self.send(404); self.leave()
+        self.enter(); self.leave(); self.send(404)
     def do_PUT(self):
-        self.enter(); n = int(self.headers.get("Content-Length", 0)); self.rfile.read(n)
-        self.send(200); self.leave()
+        n = int(self.headers.get("Content-Length", 0)); self.rfile.read(n)
+        self.enter(); self.leave(); self.send(200)
     def do_GET(self):
-        self.enter()
+        self.enter(); self.leave()
         body = ('<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>b</Name>'
                 '<KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>').encode()
         self.send(200, body) if "list-type" in self.path else self.send(404)
-        self.leave()
     def log_message(self, *a): pass
 s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H); s.daemon_threads = True
 open(portfile, "w").write(str(s.server_address[1])); s.serve_forever()

@@ -382,7 +382,7 @@ fn step_event_base(job: &mut Job) -> (Option<String>, Option<String>) {
             base_ref,
         } => crate::git::merge_base_fetching(root, &base, &head)
             .map(|mb| {
-                let label = base_ref.unwrap_or_else(|| mb[..8].to_string());
+                let label = base_ref.unwrap_or_else(|| crate::ci::env::short(&mb));
                 (mb, label, "the pull request's base".to_string())
             })
             .map_err(|e| {
@@ -397,7 +397,7 @@ fn step_event_base(job: &mut Job) -> (Option<String>, Option<String>) {
         Ok((sha, label, why)) => {
             job.ctx.printer.info(&format!(
                 "comparing with {why} ({})",
-                &sha[..sha.len().min(8)]
+                crate::ci::env::short(&sha)
             ));
             (Some(sha), Some(label))
         }
