@@ -1,5 +1,6 @@
 //! File-system helpers for the safety rules of docs/design.md §6: atomic
-//! writes (temp file + rename) and validation of untrusted relative paths.
+//! writes (temp file + rename) and path context for I/O errors. Untrusted
+//! paths are checked in [`crate::workspace_path`].
 
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -69,8 +70,6 @@ pub fn remove_file_if_exists(path: &Path) -> io::Result<()> {
         other => other,
     }
 }
-
-pub use crate::workspace_path::{check_relative, UnsafePath};
 
 /// This process's id, looked up once (it names temp files).
 pub fn pid() -> u32 {

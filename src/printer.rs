@@ -77,8 +77,7 @@ impl Printer {
     /// `text`, fenced when it runs in Actions and a line of it would be
     /// taken for a workflow command.
     fn guarded(&self, text: &str) -> String {
-        let risky = text.lines().any(|l| l.trim_start().starts_with("::"));
-        if !(self.actions && risky) {
+        if !self.actions || !text.lines().any(|l| l.trim_start().starts_with("::")) {
             return text.to_string();
         }
         let fence = crate::ci::workflow::StopCommands::new();

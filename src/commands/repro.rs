@@ -61,22 +61,15 @@ pub struct ReproArgs {
     pub stages_see_ci_secrets: bool,
 }
 
-/// Runs the stages with what a CI runner must not hand to pull-request code
-/// withheld, and their output fenced with `::stop-commands::` in GitHub
-/// Actions so nothing a stage prints runs as a workflow command.
-pub fn run_fenced<T>(
-    printer: &Printer,
-    opts: &mut ReproOptions,
-    opt_in: bool,
-    run: impl FnOnce(&ReproOptions) -> T,
-) -> std::io::Result<T> {
+/// Runs the stages (`run`) with their output fenced with `::stop-commands::`
+/// in GitHub Actions, so nothing a stage prints runs as a workflow command.
+pub fn run_fenced<T>(printer: &Printer, run: impl FnOnce() -> T) -> std::io::Result<T> {
     if !crate::ci::env::in_actions() {
-        return Ok(run(opts));
+        return Ok(run());
     }
-    opts.withheld_env = crate::ci::workflow::withheld_env(opt_in);
     let fence = crate::ci::workflow::StopCommands::new();
     printer.command(&fence.start())?;
-    let out = run(opts);
+    let out = run();
     printer.command(&fence.end())?;
     Ok(out)
 }
@@ -178,11 +171,15 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<Exit> {
         withheld_env: Vec::new(),
     };
     let mut ws = Workspace::open(&repo);
-    let result = run_fenced(ctx.printer, &mut opts, stages_see_ci_secrets, |opts| {
+    // In Actions, stages do not inherit what the runner hands mlci.
+    if crate::ci::env::in_actions() {
+        opts.withheld_env = crate::ci::workflow::withheld_env(stages_see_ci_secrets);
+    }
+    let result = run_fenced(ctx.printer, || {
         repro(
             &mut ws,
             &pipeline,
-            opts,
+            &opts,
             &Printing {
                 printer: ctx.printer,
             },

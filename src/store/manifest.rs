@@ -9,8 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::{check_relative, UnsafePath};
 use crate::store::hash::Digest;
+use crate::workspace_path::{check_relative, UnsafePath};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

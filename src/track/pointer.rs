@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Hint;
-use crate::fsutil::check_relative;
 use crate::store::cache::Oid;
+use crate::workspace_path::check_relative;
 use crate::yaml::{self, YamlError};
 
 pub const EXTENSION: &str = "mlci";

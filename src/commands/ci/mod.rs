@@ -335,10 +335,9 @@ fn step_repro(
     // only in Actions: it is the job that holds a publishing token.
     opts.withheld_env = workflow::withheld_env(stages_see_ci_secrets);
     let mut ws = Workspace::open(&job.repo);
-    let result =
-        super::repro::run_fenced(job.ctx.printer, &mut opts, stages_see_ci_secrets, |opts| {
-            repro(&mut ws, &job.pipeline, opts, &collect, &interrupted)
-        })?;
+    let result = super::repro::run_fenced(job.ctx.printer, || {
+        repro(&mut ws, &job.pipeline, &opts, &collect, &interrupted)
+    })?;
     ws.finish()?;
     if let Some(s) = &source {
         s.finish()?;

@@ -156,6 +156,19 @@ pub(super) struct Change {
     unset: bool,
 }
 
+/// Fails with the names that are defined unless remote `name` is one.
+pub(super) fn require_defined(files: &Files, root: &Path, name: &str) -> anyhow::Result<()> {
+    if files.shared_remote(name).is_some() || files.local_remote(name).is_some() {
+        return Ok(());
+    }
+    let settings = files.validate(root)?;
+    Err(crate::remote::RemoteError::Unknown {
+        name: name.to_string(),
+        known: settings.remotes.keys().cloned().collect(),
+    }
+    .into())
+}
+
 pub(super) fn check_name(name: &str) -> anyhow::Result<()> {
     let ok = !name.is_empty()
         && name

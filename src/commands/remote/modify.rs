@@ -16,14 +16,7 @@ pub(super) fn modify(
         local,
         unset,
     } = change;
-    if files.shared_remote(&name).is_none() && files.local_remote(&name).is_none() {
-        let settings = files.validate(root)?;
-        return Err(crate::remote::RemoteError::Unknown {
-            name,
-            known: settings.remotes.keys().cloned().collect(),
-        }
-        .into());
-    }
+    require_defined(files, root, &name)?;
     if location::SECRET_KEYS.contains(&key.as_str()) && !local && !unset {
         return Err(hinted(
             format!("`{key}` is a secret and .mlci/config.yaml is committed"),

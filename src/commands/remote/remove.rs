@@ -9,14 +9,7 @@ pub(super) fn remove(
     files: &mut Files,
     name: String,
 ) -> anyhow::Result<()> {
-    if files.shared_remote(&name).is_none() && files.local_remote(&name).is_none() {
-        let settings = files.validate(root)?;
-        return Err(crate::remote::RemoteError::Unknown {
-            name,
-            known: settings.remotes.keys().cloned().collect(),
-        }
-        .into());
-    }
+    require_defined(files, root, &name)?;
     files.remove_remote(&name);
     for doc in [&mut files.shared, &mut files.local] {
         if get_path(doc, &["core", "remote"]).and_then(Value::as_str) == Some(name.as_str()) {
