@@ -17,7 +17,7 @@ use octocrab::Octocrab;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{carries_marker, comment_body, Forge, ForgeError, Posted, Verdict, BODY_LIMIT};
+use super::{carries_marker, comment_body, Author, Forge, ForgeError, Posted, Verdict, BODY_LIMIT};
 
 /// Retries of one request on rate limits, and the longest single wait.
 const RATE_RETRIES: usize = 3;
@@ -169,9 +169,14 @@ impl GitHub {
         }
     }
 
-    /// The comment on `pr` carrying `key`'s marker by `login`, across all
+    /// The comment on `pr` carrying `key`'s marker by `author`, across all
     /// pages of the pull request's comments.
-    fn find_comment(&self, pr: u64, key: &str, login: &str) -> Result<Option<Comment>, ForgeError> {
+    fn find_comment(
+        &self,
+        pr: u64,
+        key: &str,
+        author: &Author,
+    ) -> Result<Option<Comment>, ForgeError> {
         for page in 1.. {
             let path = format!(
                 "/repos/{}/issues/{pr}/comments?per_page=100&page={page}",
@@ -187,7 +192,7 @@ impl GitHub {
                 })?;
             let n = comments.len();
             if let Some(c) = comments.into_iter().find(|c| {
-                c.user.as_ref().is_some_and(|u| u.login == login)
+                c.user.as_ref().is_some_and(|u| author.matches(&u.login))
                     && c.body.as_deref().is_some_and(|b| carries_marker(b, key))
             }) {
                 return Ok(Some(c));
@@ -201,15 +206,13 @@ impl GitHub {
 }
 
 impl Forge for GitHub {
-    /// The login that posts: the token's user, or for the workflow's own
-    /// token (which may not read `/user`) `github-actions[bot]`.
-    fn identity(&self) -> String {
-        match self.send(Method::GET, "/user", None) {
-            Ok(a) => serde_json::from_str::<User>(&a.body)
-                .map(|u| u.login)
-                .unwrap_or_else(|_| "github-actions[bot]".into()),
-            Err(_) => "github-actions[bot]".into(),
-        }
+    /// The token's user; a token refused `GET /user` (the workflow's own,
+    /// a GitHub App's installation token) posts as some bot.
+    fn identity(&self) -> Author {
+        self.send(Method::GET, "/user", None)
+            .ok()
+            .and_then(|a| serde_json::from_str::<User>(&a.body).ok())
+            .map_or(Author::AnyBot, |u| Author::Login(u.login))
     }
 
     /// Creates or updates the one sticky report comment of `key` on `pr`.
@@ -219,9 +222,9 @@ impl Forge for GitHub {
         key: &str,
         report: &str,
         run_link: Option<&str>,
-        login: &str,
+        author: &Author,
     ) -> Result<Posted, ForgeError> {
-        let existing = self.find_comment(pr, key, login)?;
+        let existing = self.find_comment(pr, key, author)?;
         let mut body = comment_body(key, report, run_link, BODY_LIMIT);
         for attempt in 0..2 {
             let result = match &existing {

@@ -68,18 +68,18 @@ crate::register_hint!(ForgeError);
 /// request. GitHub is the first implementation ([`github::GitHub`]); a
 /// second (GitLab) plugs in here without touching `mlci ci`.
 pub trait Forge {
-    /// The login whose comments are mlci's own: the token's user, or the
-    /// workflow token's bot when the token may not ask.
-    fn identity(&self) -> String;
+    /// Whose comments are mlci's own: the token's user when the token may
+    /// say, else any bot account (see [`Author::AnyBot`]).
+    fn identity(&self) -> Author;
     /// Updates the comment on pull request `pr` that carries `key`'s marker
-    /// and is by `login`, else posts a new one.
+    /// and is by `author`, else posts a new one.
     fn upsert_comment(
         &self,
         pr: u64,
         key: &str,
         report: &str,
         run_link: Option<&str>,
-        login: &str,
+        author: &Author,
     ) -> Result<Posted, ForgeError>;
     /// Sets the commit status `context` on `sha`.
     fn set_status(
@@ -101,6 +101,27 @@ pub trait Forge {
     ) -> Result<(), ForgeError>;
     /// The current head commit of pull request `pr`.
     fn pr_head_sha(&self, pr: u64) -> Result<String, ForgeError>;
+}
+
+/// Whose comment is mlci's own sticky report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Author {
+    /// This login (the token's user, or `--comment-author`).
+    Login(String),
+    /// Any bot account (`…[bot]`): the token may not say who it is (the
+    /// workflow's `GITHUB_TOKEN` and a GitHub App's installation token are
+    /// refused `GET /user`) but posts as a bot, which no person's account can
+    /// be. The marker still has to be the comment's exact first line.
+    AnyBot,
+}
+
+impl Author {
+    pub fn matches(&self, login: &str) -> bool {
+        match self {
+            Author::Login(l) => l == login,
+            Author::AnyBot => login.ends_with("[bot]"),
+        }
+    }
 }
 
 /// The marker that makes a comment mlci's sticky report for `key`.

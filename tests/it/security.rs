@@ -779,3 +779,62 @@ fn no_text_from_data_runs_as_a_workflow_command_on_either_stream() {
         ["::warning::y"]
     );
 }
+
+/// A GitHub API for a token that may not read `/user` (a GitHub App's
+/// installation token), holding one marked comment by the login given.
+const APP_TOKEN_API: &str = r#"
+import http.server, json, sys
+author, log, portfile = sys.argv[1], open(sys.argv[2], 'a'), sys.argv[3]
+C = [{"id": 5, "html_url": "u", "user": {"login": author}, "body": "<!-- mlci:report key=wf/ci -->\nold report\n"}]
+class H(http.server.BaseHTTPRequestHandler):
+    def reply(self, code, obj):
+        b = json.dumps(obj).encode(); self.send_response(code)
+        self.send_header('Content-Type', 'application/json'); self.send_header('Content-Length', str(len(b)))
+        self.end_headers(); self.wfile.write(b)
+    def do_GET(self):
+        if self.path.startswith('/user'): return self.reply(403, {"message": "Resource not accessible by integration"})
+        if '/issues/1/comments' in self.path: return self.reply(200, C)
+        return self.reply(404, {"message": "Not Found"})
+    def do_PATCH(self):
+        log.write(f"PATCH {self.path}\n"); log.flush(); return self.reply(200, C[0])
+    def do_POST(self):
+        log.write(f"POST {self.path}\n"); log.flush(); return self.reply(201, {"id": 6, "html_url": "x"})
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(('127.0.0.1', 0), H); open(portfile, 'w').write(str(s.server_address[1])); s.serve_forever()
+"#;
+
+#[test]
+fn a_token_that_cannot_name_itself_finds_its_bots_comment_but_never_a_persons() {
+    for (author, expected) in [
+        ("acme-ml-app[bot]", "PATCH /repos/o/r/issues/comments/5\n"),
+        (
+            "github-actions[bot]",
+            "PATCH /repos/o/r/issues/comments/5\n",
+        ),
+        ("a-person", "POST /repos/o/r/issues/1/comments\n"),
+    ] {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let server = PyServer::start(APP_TOKEN_API, &[author, log.path().to_str().unwrap()]);
+        let repo = TestRepo::new();
+        let ev = pr_event(&repo);
+        let tmp = repo.root.parent().unwrap().to_str().unwrap().to_string();
+        let url = server.url();
+        repo.mlci_env(
+            &["ci", "--no-repro", "--comment-key", "wf/ci"],
+            &[
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_EVENT_NAME", "pull_request"),
+                ("GITHUB_EVENT_PATH", ev.to_str().unwrap()),
+                ("GITHUB_REPOSITORY", "o/r"),
+                ("GITHUB_TOKEN", "ghs_installation1234"),
+                ("GITHUB_API_URL", &url),
+                ("RUNNER_TEMP", &tmp),
+            ],
+        );
+        assert_eq!(
+            std::fs::read_to_string(log.path()).unwrap(),
+            expected,
+            "a marked comment by {author}"
+        );
+    }
+}

@@ -92,7 +92,8 @@ pub struct CiArgs {
     #[arg(long, value_name = "KEY")]
     pub comment_key: Option<String>,
     /// The login whose comment is updated (default: the token's user, or
-    /// `github-actions[bot]` for the workflow token).
+    /// any bot account when the token may not say who it is: the workflow
+    /// token, a GitHub App's installation token).
     #[arg(long, value_name = "LOGIN")]
     pub comment_author: Option<String>,
     /// The GitHub token (default: GITHUB_TOKEN; never printed, masked in

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::ci::env::CiEnv;
 use crate::exit::Exit;
 use crate::forge::github::GitHub;
-use crate::forge::{Forge, ForgeError, Verdict};
+use crate::forge::{Author, Forge, ForgeError, Verdict};
 
 use super::super::Ctx;
 
@@ -132,7 +132,10 @@ fn publish_to_forge(
     if wants_comment {
         let pr = env.pr_number().expect("checked above");
         let key = p.key.clone().unwrap_or_else(|| env.default_key());
-        let login = p.author.clone().unwrap_or_else(|| gh.identity());
+        let login = p
+            .author
+            .clone()
+            .map_or_else(|| gh.identity(), Author::Login);
         match gh.upsert_comment(pr, &key, report, run_link.as_deref(), &login) {
             Ok(posted) => {
                 ctx.printer.info(&format!(
@@ -250,7 +253,10 @@ pub(super) fn publish_saved(
         .map(str::to_string);
     let mut url = String::new();
     if p.comment {
-        let login = p.author.clone().unwrap_or_else(|| gh.identity());
+        let login = p
+            .author
+            .clone()
+            .map_or_else(|| gh.identity(), Author::Login);
         let key = p.key.clone().unwrap_or(record.key.clone());
         let posted = gh.upsert_comment(pr, &key, &report, run_link.as_deref(), &login)?;
         ctx.printer.info(&format!(
