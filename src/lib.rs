@@ -24,6 +24,7 @@ pub mod repo;
 pub mod review;
 pub mod secrets;
 pub mod store;
+pub mod sync;
 pub mod track;
 pub mod workspace_path;
 pub mod yaml;

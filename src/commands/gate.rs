@@ -62,19 +62,11 @@ pub fn cmd_gate(ctx: &Ctx, args: GateArgs) -> anyhow::Result<Exit> {
             ));
         }
         ctx.printer.data(&text)?;
-        ctx.printer.info(&if failed == 0 {
-            format!(
-                "all {} gate rule(s) passed (base: {})",
-                results.len(),
-                cmp.base_label
-            )
-        } else {
-            format!(
-                "{failed} of {} gate rule(s) failed (base: {})",
-                results.len(),
-                cmp.base_label
-            )
-        });
+        ctx.printer.info(&format!(
+            "{} (base: {})",
+            crate::review::gate::verdict_line(&results, false),
+            cmp.base_label
+        ));
     }
     Ok(if failed == 0 { Exit::Ok } else { Exit::Differs })
 }

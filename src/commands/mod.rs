@@ -17,6 +17,7 @@ pub mod remove;
 pub mod report;
 pub mod reporter;
 pub mod repro;
+pub mod stages;
 pub mod status;
 pub mod sync;
 

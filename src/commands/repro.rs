@@ -1,16 +1,15 @@
 //! `mlci repro`: rerun the stages whose inputs changed.
 
 use crate::exit::Exit;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use clap::Args;
 
 use crate::config::Overrides;
-use crate::pipeline::repro::{repro, Event, Events, Outcome, ReproOptions};
-use crate::printer::Printer;
+use crate::pipeline::repro::{repro, Outcome, ReproOptions};
 use crate::track::Workspace;
 
+use super::stages::{interrupt_flag, run_fenced, Printing};
 use super::Ctx;
 
 /// Rerun the pipeline stages whose inputs changed, in dependency order, and
@@ -61,69 +60,6 @@ pub struct ReproArgs {
     pub stages_see_ci_secrets: bool,
 }
 
-/// Runs the stages (`run`) with their output fenced with `::stop-commands::`
-/// in GitHub Actions, so nothing a stage prints runs as a workflow command.
-pub fn run_fenced<T>(printer: &Printer, run: impl FnOnce() -> T) -> std::io::Result<T> {
-    if !crate::ci::env::in_actions() {
-        return Ok(run());
-    }
-    let fence = crate::ci::workflow::StopCommands::new();
-    printer.command(&fence.start())?;
-    let out = run();
-    printer.command(&fence.end())?;
-    Ok(out)
-}
-
-/// Prints repro's progress (shared with `mlci ci`).
-pub struct Printing<'p> {
-    pub printer: &'p Printer,
-}
-
-impl Events for Printing<'_> {
-    fn event(&self, e: Event<'_>) {
-        match e {
-            Event::Running {
-                stage,
-                reasons,
-                cmd,
-            } => {
-                let mut text = format!("running stage `{stage}`");
-                for r in reasons {
-                    text.push_str(&format!("\n    {r}"));
-                }
-                for c in cmd {
-                    text.push_str(&format!("\n> {c}"));
-                }
-                self.printer.info(&text);
-            }
-            Event::WouldRun { stage, reasons } => {
-                let why: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
-                let _ = self
-                    .printer
-                    .data(&format!("would run `{stage}`: {}", why.join("; ")));
-            }
-            Event::UpToDate { stage } => {
-                self.printer.info(&format!("stage `{stage}` is up to date"))
-            }
-            Event::Restored { stage } => self.printer.info(&format!(
-                "restored the outputs of `{stage}` from the run cache"
-            )),
-            Event::Line {
-                stage,
-                line,
-                stderr,
-            } => {
-                // One write per line, so parallel stages never interleave mid-line.
-                self.printer
-                    .stage_output(&format!("[{stage}] {line}\n"), stderr);
-            }
-            Event::Failed { stage, why } => {
-                self.printer.warn(&format!("stage `{stage}` failed: {why}"))
-            }
-        }
-    }
-}
-
 pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<Exit> {
     let ReproArgs {
         targets,
@@ -137,7 +73,10 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<Exit> {
         remote,
         stages_see_ci_secrets,
     } = args;
-    let repo = ctx.repo(&Overrides::default())?;
+    let repo = ctx.repo(&Overrides {
+        remote,
+        ..Overrides::default()
+    })?;
     let _lock = repo.lock()?;
     let pipeline = crate::pipeline::load(&repo.root)?;
     super::note_unused_keys(ctx, &pipeline);
@@ -148,12 +87,8 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<Exit> {
     }
     let interrupted = interrupt_flag()?;
     let source = if pull {
-        let (remote, remote_jobs) = super::sync::require_remote(&repo, remote.as_deref(), None)?;
-        Some(Arc::new(super::sync::RemoteSource::new(
-            &repo,
-            remote,
-            remote_jobs,
-        )?))
+        let remote = crate::sync::require(&repo.settings, &repo.root)?;
+        Some(Arc::new(crate::sync::RemoteSource::new(&repo, remote)?))
     } else {
         None
     };
@@ -223,14 +158,4 @@ fn gitignores(p: &crate::pipeline::Pipeline) -> String {
     v.sort();
     v.dedup();
     v.join(" ")
-}
-
-/// A flag that SIGINT and SIGTERM set, so a running repro can stop its
-/// stages' process groups and leave mlci.lock consistent.
-pub fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&flag))?;
-    }
-    Ok(flag)
 }

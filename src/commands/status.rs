@@ -11,10 +11,8 @@ use crate::pipeline::status::{stage_reasons, Reason};
 use crate::repo::lock::LockError;
 use crate::track::{DataState, DataStatus, Workspace};
 
-use super::{reporter, select_tracked, sync, Ctx};
-use crate::remote::{known::Known, transfer, Remote};
-use crate::repo::Repo;
-use crate::store::cache::Oid;
+use super::{reporter, select_tracked, Ctx};
+use crate::sync::{RemotePath, RemoteState};
 
 /// Show what changed in tracked files and directories.
 ///
@@ -67,7 +65,10 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
         check,
         remote,
     } = args;
-    let repo = ctx.repo(&Overrides::default())?;
+    let repo = ctx.repo(&Overrides {
+        remote: remote.clone().filter(|r| !r.is_empty()),
+        ..Overrides::default()
+    })?;
     // Status only reads the workspace; the lock protects the hash state it
     // refreshes. If another mlci holds the lock, report without saving.
     let lock = match repo.lock() {
@@ -111,11 +112,20 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
         ws.finish()?;
     }
     let remote = match remote {
-        Some(name) => {
-            let requested = (!name.is_empty()).then_some(name.as_str());
-            let (remote, jobs) = sync::require_remote(&repo, requested, None)?;
+        Some(_) => {
+            let remote = crate::sync::require(&repo.settings, &repo.root)?;
             let tracked = super::select_with_lock_outs(&repo, &ctx.cwd, &targets)?;
-            Some(remote_status(ctx, &repo, &remote, jobs, &tracked)?)
+            let session = crate::sync::Session {
+                repo: &repo,
+                remote: &remote,
+                run_cache: false,
+                reporter: reporter.as_ref(),
+            };
+            Some(RemoteStatus {
+                paths: crate::sync::compare(&session, &tracked)?,
+                name: remote.name,
+                url: remote.url,
+            })
         }
         None => None,
     };
@@ -204,143 +214,11 @@ fn render(statuses: &[DataStatus]) -> String {
     out
 }
 
-/// Where a tracked path's objects are, seen from a remote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RemoteState {
-    /// Every object is in the cache and on the remote.
-    Synced,
-    /// Some objects are only local: `mlci push` sends them.
-    NotPushed,
-    /// Some objects are only on the remote: `mlci fetch` gets them.
-    NotFetched,
-    /// Some objects are in neither place.
-    Missing,
-}
-
-#[derive(Debug, Serialize)]
-pub struct RemotePath {
-    path: String,
-    state: RemoteState,
-    objects: usize,
-    local_only: usize,
-    remote_only: usize,
-    missing: usize,
-}
-
 #[derive(Debug, Serialize)]
 pub struct RemoteStatus {
     name: String,
     url: String,
     paths: Vec<RemotePath>,
-}
-
-/// Compares the cache with the remote itself (the known-objects record is
-/// not trusted here; it is rewritten from what the remote said).
-fn remote_status(
-    ctx: &Ctx,
-    repo: &Repo,
-    remote: &Remote,
-    jobs: usize,
-    tracked: &[crate::track::Tracked],
-) -> anyhow::Result<RemoteStatus> {
-    let cache = &repo.cache;
-    let rt = crate::remote::runtime()?;
-    let mut known = Known::load(&repo.tmp_dir(), &remote.identity);
-    let mut groups = sync::groups(cache, tracked);
-    // Directory listings only on the remote are read from it (they are
-    // small and verified), so their files can be counted too.
-    let manifests: Vec<transfer::Want> = groups
-        .iter()
-        .filter(|g| g.manifest_missing && !cache.contains(&g.root))
-        .map(|g| transfer::Want::object(g.root, None))
-        .collect();
-    if !manifests.is_empty() {
-        let t = transfer::Transfer {
-            remote,
-            cache,
-            jobs,
-            reporter: &crate::progress::Silent,
-        };
-        rt.block_on(transfer::download(&t, &manifests, &mut known))?;
-        for g in groups.iter_mut() {
-            sync::expand(cache, g);
-        }
-    }
-    let mut keys: Vec<String> = groups
-        .iter()
-        .flat_map(|g| g.objects.iter().map(|(o, _)| transfer::object_key(o)))
-        .collect();
-    keys.sort();
-    keys.dedup();
-    let reporter = reporter::for_printer(ctx.printer);
-    let absent = rt.block_on(transfer::missing(remote, &keys, jobs, reporter.as_ref()))?;
-    for k in &keys {
-        if absent.contains(k) {
-            known.remove(k);
-        } else {
-            known.insert(k);
-        }
-    }
-    for g in groups.iter().filter(|g| g.root.dir) {
-        let root = transfer::object_key(&g.root);
-        let whole = !g.manifest_missing
-            && g.objects.len() > 1
-            && g.objects
-                .iter()
-                .all(|(o, _)| !absent.contains(&transfer::object_key(o)));
-        if whole {
-            known.insert_tree(&root);
-        } else {
-            known.remove(&root);
-        }
-    }
-    known.save()?;
-    let paths = groups
-        .iter()
-        .map(|g| {
-            let mut p = RemotePath {
-                path: g.label.clone(),
-                state: RemoteState::Synced,
-                objects: g.objects.len(),
-                local_only: 0,
-                remote_only: 0,
-                missing: 0,
-            };
-            let mut seen: std::collections::HashSet<Oid> = Default::default();
-            for (oid, _) in &g.objects {
-                if !seen.insert(*oid) {
-                    continue;
-                }
-                let local = cache.contains(oid);
-                let on_remote = !absent.contains(&transfer::object_key(oid));
-                match (local, on_remote) {
-                    (true, false) => p.local_only += 1,
-                    (false, true) => p.remote_only += 1,
-                    (false, false) => p.missing += 1,
-                    (true, true) => {}
-                }
-            }
-            if g.manifest_missing {
-                p.missing += 1;
-            }
-            p.state = if p.missing > 0 {
-                RemoteState::Missing
-            } else if p.local_only > 0 {
-                RemoteState::NotPushed
-            } else if p.remote_only > 0 {
-                RemoteState::NotFetched
-            } else {
-                RemoteState::Synced
-            };
-            p
-        })
-        .collect();
-    Ok(RemoteStatus {
-        name: remote.name.clone(),
-        url: remote.url.clone(),
-        paths,
-    })
 }
 
 fn render_remote(r: &RemoteStatus) -> String {

@@ -100,19 +100,43 @@ impl Hint for ConfigError {
 
 crate::register_hint!(ConfigError);
 
-/// Validated settings every command reads.
+/// Validated settings every command reads, resolved once per command:
+/// `config.yaml` < `config.local.yaml` < environment (`MLCI_JOBS`,
+/// `MLCI_LINK_TYPE`, `MLCI_REMOTE`) < flags ([`Overrides`]).
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub link_types: Vec<LinkType>,
+    /// Parallel work: `-j`, else `MLCI_JOBS`, else `core.jobs`, else 16.
     pub jobs: usize,
+    /// `-j` when given: above a remote's own `jobs`, which in turn is above
+    /// `core.jobs` and `MLCI_JOBS`, its stand-in (see
+    /// [`Settings::remote_jobs`]).
+    pub jobs_explicit: Option<usize>,
+    /// `core.remote`.
     pub default_remote: Option<String>,
+    /// The remote asked for: `-r NAME`, else `MLCI_REMOTE`; None leaves the
+    /// choice to `core.remote` or the only remote defined.
+    pub remote: Option<String>,
     pub remotes: BTreeMap<String, RemoteWire>,
 }
 
-/// Overrides from the command line (the highest precedence).
+/// Overrides from the command line (the highest precedence): each command
+/// fills the fields its flags set.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
+    /// `-j N`.
     pub jobs: Option<usize>,
+    /// `-r NAME`.
+    pub remote: Option<String>,
+}
+
+/// How many transfers a command may run at once, before the remote's own
+/// `jobs` setting is known: `-j` (`flag`) wins over it, `core.jobs` or
+/// `MLCI_JOBS` (`default`) yields to it.
+#[derive(Debug, Clone, Copy)]
+pub struct Jobs {
+    pub flag: Option<usize>,
+    pub default: usize,
 }
 
 pub const DEFAULT_JOBS: usize = 16;
@@ -132,8 +156,21 @@ impl Settings {
         apply_env(&mut settings)?;
         if let Some(j) = overrides.jobs {
             settings.jobs = j.max(1);
+            settings.jobs_explicit = Some(settings.jobs);
+        }
+        if let Some(r) = &overrides.remote {
+            settings.remote = Some(r.clone());
         }
         Ok(settings)
+    }
+
+    /// The concurrency a remote is opened with: `-j`, else the remote's own
+    /// `jobs`, else `core.jobs` (or `MLCI_JOBS`).
+    pub fn remote_jobs(&self) -> Jobs {
+        Jobs {
+            flag: self.jobs_explicit,
+            default: self.jobs,
+        }
     }
 
     /// Validates the two files' texts (None: absent) without the
@@ -255,7 +292,9 @@ fn validate(wire: ConfigWire, file: &Path) -> Result<Settings, ConfigError> {
     Ok(Settings {
         link_types,
         jobs,
+        jobs_explicit: None,
         default_remote: core.remote,
+        remote: None,
         remotes: wire.remotes,
     })
 }
@@ -285,6 +324,11 @@ fn apply_env(settings: &mut Settings) -> Result<(), ConfigError> {
                 LinkType::NAMES.join(", ")
             ),
         })?;
+    }
+    if let Ok(v) = std::env::var("MLCI_REMOTE").map(|v| v.trim().to_string()) {
+        if !v.is_empty() {
+            settings.remote = Some(v);
+        }
     }
     if let Ok(v) = std::env::var("MLCI_JOBS") {
         settings.jobs =

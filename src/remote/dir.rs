@@ -85,7 +85,7 @@ pub fn upload(
         keys.par_iter().try_for_each(|key| {
             let src = cache.root().join(key);
             let size = if key.starts_with(RUNS_PREFIX) {
-                let bytes = std::fs::read(&src).map_err(|e| crate::fsutil::with_path(e, &src))?;
+                let bytes = fs_err::read(&src)?;
                 let dest = dir.root().join(key);
                 let parent = dest.parent().expect("keys have a parent");
                 fs_err::create_dir_all(parent)
@@ -126,7 +126,7 @@ fn export_checked(
     if dir.contains(oid) {
         return Ok(0);
     }
-    let file = std::fs::File::open(src).map_err(|e| crate::fsutil::with_path(e, src))?;
+    let file = fs_err::File::open(src)?;
     let meta = file
         .metadata()
         .map_err(|e| crate::fsutil::with_path(e, src))?;
@@ -147,7 +147,7 @@ fn export_checked(
         dir.put_bytes(oid, &bytes).map_err(fail)?;
         return Ok(meta.len());
     }
-    dir.ingest_checked(&file, oid)
+    dir.ingest_checked(file.file(), oid)
         .map_err(fail)?
         .map_err(damaged)?;
     Ok(meta.len())

@@ -142,14 +142,7 @@ enum Store {
     Dir(crate::store::cache::Cache),
 }
 
-/// How many transfers a command may run at once, before the remote's own
-/// `jobs` setting is known: `-j` (`flag`) wins over it, `core.jobs`
-/// (`default`) yields to it.
-#[derive(Debug, Clone, Copy)]
-pub struct Jobs {
-    pub flag: Option<usize>,
-    pub default: usize,
-}
+pub use crate::config::Jobs;
 
 /// Tunables of the layers; generous enough for a slow link, bounded so a
 /// dead server fails the command in seconds, not minutes.

@@ -162,9 +162,7 @@ pub async fn upload(
         .iter()
         .map(|k| {
             let path = cache.root().join(k);
-            let len = std::fs::metadata(&path)
-                .map_err(|e| crate::fsutil::with_path(e, &path))?
-                .len();
+            let len = fs_err::metadata(&path)?.len();
             Ok::<_, RemoteError>((k.as_str(), len))
         })
         .collect::<Result<_, _>>()?;

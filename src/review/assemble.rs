@@ -197,9 +197,9 @@ fn gate_verdict(
     let failed: Vec<&crate::review::gate::GateResult> =
         results.iter().filter(|r| !r.passed).collect();
     let (changes, changes_md) = (&changed.summary, &changed.summary_md);
-    let plural = if results.len() == 1 { "" } else { "s" };
+    let line = crate::review::gate::verdict_line(results, false);
     if failed.is_empty() {
-        let head = format!("All {} gate rule{plural} passed. ", results.len());
+        let head = format!("{line}. ");
         crate::review::report::Verdict {
             status: "pass".into(),
             icon: "✅".into(),
@@ -208,11 +208,7 @@ fn gate_verdict(
         }
     } else {
         let first = failed[0];
-        let head = format!(
-            "{} of {} gate rule{plural} failed: ",
-            failed.len(),
-            results.len()
-        );
+        let head = format!("{line}: ");
         let note = |esc: &dyn Fn(&str) -> String| {
             first
                 .note

@@ -142,6 +142,33 @@ pub struct GateResult {
     pub note: Option<String>,
 }
 
+/// The gates' verdict in one line, the one wording every surface uses (the
+/// report's first line, `mlci gate`, the commit status and check run):
+/// `All 3 gate rules passed`, `1 of 3 gate rules failed: acc >= 0.8 (is
+/// 0.7)`, `no gate rules defined`. `first_failed` adds the first failed
+/// rule as shown; the report sets it itself (as a code span).
+pub fn verdict_line(results: &[GateResult], first_failed: bool) -> String {
+    let n = results.len();
+    let plural = if n == 1 { "" } else { "s" };
+    let failed: Vec<&GateResult> = results.iter().filter(|r| !r.passed).collect();
+    match failed.first() {
+        _ if n == 0 => "no gate rules defined".into(),
+        None => format!("All {n} gate rule{plural} passed"),
+        Some(first) => {
+            let head = format!("{} of {n} gate rule{plural} failed", failed.len());
+            if !first_failed {
+                return head;
+            }
+            let note = first
+                .note
+                .as_ref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            format!("{head}: {}{note}", first.text)
+        }
+    }
+}
+
 /// Resolves `metric` to (file, key).
 pub fn resolve(
     metric: &str,
@@ -334,6 +361,32 @@ mod tests {
         assert!(
             parse(&crate::yaml::parse("- metric: acc\n", std::path::Path::new("x")).unwrap())
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn the_verdict_is_worded_once_for_every_surface() {
+        let result = |text: &str, passed: bool, note: Option<&str>| GateResult {
+            metric: "m.json:acc".into(),
+            rule: Rule::Min(0.8),
+            text: text.into(),
+            value: Some(0.7),
+            base: None,
+            passed,
+            note: note.map(Into::into),
+        };
+        assert_eq!(verdict_line(&[], true), "no gate rules defined");
+        let one = [result("acc >= 0.8", true, None)];
+        assert_eq!(verdict_line(&one, true), "All 1 gate rule passed");
+        let three = [
+            result("acc >= 0.8", true, None),
+            result("loss <= 0.2", false, Some("is 0.3")),
+            result("f1 >= 0.5", false, None),
+        ];
+        assert_eq!(verdict_line(&three, false), "2 of 3 gate rules failed");
+        assert_eq!(
+            verdict_line(&three, true),
+            "2 of 3 gate rules failed: loss <= 0.2 (is 0.3)"
         );
     }
 }

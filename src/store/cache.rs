@@ -179,7 +179,7 @@ impl Cache {
         match open(&path) {
             Ok(f) => Ok((path, f)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
+                fs_err::create_dir_all(dir)?;
                 let f = open(&path).map_err(|e| with_path(e, &path))?;
                 Ok((path, f))
             }
@@ -196,7 +196,7 @@ impl Cache {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let parent = dest.parent().expect("object paths have a parent");
-                std::fs::create_dir_all(parent).map_err(|e| with_path(e, parent))?;
+                fs_err::create_dir_all(parent)?;
                 rename().map_err(|e| with_path(e, &dest))
             }
             Err(e) => {
@@ -218,7 +218,7 @@ impl Cache {
         let result = match attempt() {
             Err(rustix::io::Errno::NOENT) => {
                 let parent = dest.parent().expect("object paths have a parent");
-                std::fs::create_dir_all(parent).map_err(|e| with_path(e, parent))?;
+                fs_err::create_dir_all(parent)?;
                 attempt()
             }
             other => other,
@@ -384,14 +384,14 @@ impl Cache {
         if self.contains(oid) {
             return Ok(0);
         }
-        let size = std::fs::metadata(src).map_err(|e| with_path(e, src))?.len();
+        let size = fs_err::metadata(src)?.len();
         if size <= SMALL_FILE {
             let bytes = read_small(src, size)?;
             self.put_bytes_new(oid, &bytes)?;
             return Ok(size);
         }
         let tmp = self.tmp_path();
-        std::fs::create_dir_all(self.tmp_dir()).map_err(|e| with_path(e, &self.tmp_dir()))?;
+        fs_err::create_dir_all(self.tmp_dir())?;
         let copied = reflink_copy::reflink_or_copy(src, &tmp).map(|_| ());
         if let Err(e) = copied {
             let _ = std::fs::remove_file(&tmp);
@@ -597,7 +597,7 @@ impl Incoming<'_> {
             return Ok(Err(actual));
         }
         let res = if self.cache.contains(oid) {
-            std::fs::remove_file(&self.tmp).map_err(|e| with_path(e, &self.tmp))
+            fs_err::remove_file(&self.tmp)
         } else {
             self.cache.publish(&self.tmp, oid)
         };

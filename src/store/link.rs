@@ -136,7 +136,7 @@ impl Linker {
         }
         let dest = dir.path().join(name);
         self.materialize(cache, oid, size, &dest)?;
-        let stat = StatKey::of(&std::fs::metadata(&dest).map_err(|e| with_path(e, &dest))?);
+        let stat = StatKey::of(&fs_err::metadata(&dest)?);
         Ok((stat, None))
     }
 

@@ -66,7 +66,7 @@ impl Dir {
     pub fn open_or_create(path: &Path) -> io::Result<Dir> {
         match Dir::open(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(path).map_err(|e| with_path(e, path))?;
+                fs_err::create_dir_all(path)?;
                 Dir::open(path)
             }
             other => other,

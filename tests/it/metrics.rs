@@ -474,7 +474,7 @@ fn gates_pass_fail_and_feed_the_report_verdict() {
     PASS eval.json:acc  acc >= 0.85  (0.9)
     PASS scores.yaml:f1  f1 falls at most 0.01  (0.65)
     --- stderr
-    all 2 gate rule(s) passed (base: HEAD~1)
+    All 2 gate rules passed (base: HEAD~1)
     ");
     with_gates("  - metric: acc\n    min: 0.95\n  - metric: loss\n    max_increase_pct: 10\n  - metric: new_only\n    max_increase: 1\n");
     let run = repo.mlci(&["gate", "--base", "HEAD~2", "--target", "HEAD", "--json"]);

@@ -809,3 +809,48 @@ fn the_concurrency_a_remote_is_configured_with_is_what_its_server_sees() {
         );
     }
 }
+
+/// The remote is chosen once per command: `-r` over `MLCI_REMOTE` over
+/// `core.remote`; with several remotes and no default, a usage error.
+#[test]
+fn the_remote_is_chosen_by_flag_then_environment_then_default() {
+    let repo = TestRepo::new();
+    repo.write("data.txt", "payload\n");
+    repo.mlci(&["add", "data.txt"]).ok();
+    let dir = |name: &str| repo.root.parent().unwrap().join(format!("remote-{name}"));
+    for name in ["a", "b", "c"] {
+        repo.mlci(&["remote", "add", name, dir(name).to_str().unwrap()])
+            .ok();
+    }
+    let none = repo.mlci(&["push"]).user_error();
+    assert!(none.stderr.contains("several remotes"), "{}", none.stderr);
+    let holds = |name: &str| dir(name).exists() && walk_files(&dir(name)) > 0;
+    repo.mlci_env(&["push"], &[("MLCI_REMOTE", "b")]).ok();
+    assert!(holds("b") && !holds("a") && !holds("c"));
+    repo.mlci_env(&["push", "-r", "c"], &[("MLCI_REMOTE", "b")])
+        .ok();
+    assert!(holds("c") && !holds("a"));
+    repo.mlci(&["remote", "default", "a"]).ok();
+    repo.mlci(&["push"]).ok();
+    assert!(holds("a"));
+    let unknown = repo
+        .mlci_env(&["push"], &[("MLCI_REMOTE", "ghost")])
+        .user_error();
+    assert!(unknown.stderr.contains("ghost"), "{}", unknown.stderr);
+}
+
+fn walk_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        walk_files(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}

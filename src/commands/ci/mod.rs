@@ -28,11 +28,13 @@ use crate::forge::Verdict;
 use crate::pipeline::repro::{repro, Event, Events, ReproOptions};
 use crate::pipeline::runcache::ObjectSource;
 use crate::pipeline::Pipeline;
-use crate::remote::{Remote, RemoteError};
+use crate::remote::Remote;
 use crate::repo::Repo;
 use crate::review::report::StageView;
+use crate::sync::{RemoteSource, Session};
 use crate::track::Workspace;
 
+use super::stages::{interrupt_flag, run_fenced, Printing};
 use super::Ctx;
 use crate::review::assemble::{build, Built, ReportOptions};
 pub use publish::PublishRecord;
@@ -112,7 +114,7 @@ pub struct CiArgs {
 
 /// Prints repro progress like `mlci repro` and remembers what ran and why.
 struct Collect<'p> {
-    print: super::repro::Printing<'p>,
+    print: Printing<'p>,
     ran: Mutex<Vec<StageView>>,
 }
 
@@ -137,7 +139,7 @@ struct Job<'c> {
     env: CiEnv,
     repo: Repo,
     pipeline: Pipeline,
-    remote: Option<(Remote, usize)>,
+    remote: Option<Remote>,
     error: Option<anyhow::Error>,
 }
 
@@ -191,7 +193,10 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
     if let Some(dir) = publish_from {
         return publish::publish_saved(ctx, &env, &ctx.cwd.join(dir), &publish);
     }
-    let repo = ctx.repo(&Overrides::default())?;
+    let repo = ctx.repo(&Overrides {
+        remote,
+        ..Overrides::default()
+    })?;
     let pipeline = crate::pipeline::load(&repo.root)?;
     let mut job = Job {
         ctx,
@@ -201,7 +206,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         remote: None,
         error: None,
     };
-    step_open_remote(&mut job, remote.as_deref());
+    step_open_remote(&mut job);
     if !no_pull {
         step_pull(&mut job, !no_run_cache);
     }
@@ -253,31 +258,55 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
 
 /// The remote is optional: with none configured, pull and push are
 /// skipped with one notice (docs/design.md §4).
-fn step_open_remote(job: &mut Job, name: Option<&str>) {
-    match super::sync::open_remote(&job.repo, name, None) {
+fn step_open_remote(job: &mut Job) {
+    match crate::sync::open(&job.repo.settings, &job.repo.root) {
         Ok(Some(r)) => job.remote = Some(r),
         Ok(None) => job
             .ctx
             .printer
             .info("no remote configured: pull and push skipped"),
-        Err(e) => job.fail(e),
+        Err(e) => job.fail(e.into()),
+    }
+}
+
+/// The transfer session of a pull or push step (the whole workspace).
+fn session<'a>(
+    job: &'a Job<'_>,
+    remote: &'a Remote,
+    run_cache: bool,
+    reporter: &'a dyn crate::progress::Reporter,
+) -> Session<'a> {
+    Session {
+        repo: &job.repo,
+        remote,
+        run_cache,
+        reporter,
     }
 }
 
 /// Fetches data and run records, then checks the workspace out.
 fn step_pull(job: &mut Job, run_cache: bool) {
-    let Some((r, jobs)) = &job.remote else { return };
-    let result = job
+    let Some(r) = &job.remote else { return };
+    let tracked = super::select_with_lock_outs(&job.repo, &job.repo.root, &[]);
+    let reporter = super::reporter::for_printer(job.ctx.printer);
+    let fetched = job
         .repo
         .lock()
         .map_err(anyhow::Error::from)
         .and_then(|_lock| {
-            super::fetch::fetch(job.ctx, &job.repo, r, *jobs, &[], run_cache)
-                .and_then(|()| super::fetch::checkout(job.ctx, &job.repo, &[], false))
+            let outcome =
+                crate::sync::fetch(&session(job, r, run_cache, reporter.as_ref()), &tracked?);
+            match outcome {
+                Err(e) if e.is_auth() => Ok(false),
+                Err(e) => Err(e.into()),
+                Ok(o) => super::sync::tell_fetch(job.ctx, r, &o)
+                    .and_then(|()| super::fetch::checkout(job.ctx, &job.repo, &[], false))
+                    .map(|()| true),
+            }
         });
-    match result {
-        Ok(()) => {}
-        Err(e) if no_credentials(&e) => {
+    match fetched {
+        Ok(true) => {}
+        Ok(false) => {
             job.ctx.printer.warn(&format!(
                 "remote `{}` has no usable credentials (a fork's pull request has none): pull and push skipped",
                 r.name
@@ -297,7 +326,7 @@ fn step_repro(
     stages_see_ci_secrets: bool,
 ) -> anyhow::Result<Vec<StageView>> {
     let collect = Collect {
-        print: super::repro::Printing {
+        print: Printing {
             printer: job.ctx.printer,
         },
         ran: Mutex::new(Vec::new()),
@@ -306,24 +335,13 @@ fn step_repro(
         return Ok(Vec::new());
     }
     let _lock = job.repo.lock()?;
-    let interrupted = super::repro::interrupt_flag()?;
+    let interrupted = interrupt_flag()?;
+    // The run cache's second source gets a remote of its own (it fetches
+    // from the stages' worker threads).
     let source = match &job.remote {
-        Some((r, remote_jobs)) if run_cache => {
-            let reopened = Remote::open(
-                &r.name,
-                &job.repo.settings.remotes,
-                &job.repo.root,
-                crate::remote::Jobs {
-                    flag: Some(*remote_jobs),
-                    default: *remote_jobs,
-                },
-            )?;
-            Some(Arc::new(super::sync::RemoteSource::new(
-                &job.repo,
-                reopened,
-                *remote_jobs,
-            )?))
-        }
+        Some(_) if run_cache => crate::sync::open(&job.repo.settings, &job.repo.root)?
+            .map(|r| RemoteSource::new(&job.repo, r).map(Arc::new))
+            .transpose()?,
         _ => None,
     };
     let mut opts = ReproOptions {
@@ -336,7 +354,7 @@ fn step_repro(
     // only in Actions: it is the job that holds a publishing token.
     opts.withheld_env = workflow::withheld_env(stages_see_ci_secrets);
     let mut ws = Workspace::open(&job.repo);
-    let result = super::repro::run_fenced(job.ctx.printer, || {
+    let result = run_fenced(job.ctx.printer, || {
         repro(&mut ws, &job.pipeline, &opts, &collect, &interrupted)
     })?;
     ws.finish()?;
@@ -351,15 +369,23 @@ fn step_repro(
 
 /// Pushes new outputs and run records.
 fn step_push(job: &mut Job, run_cache: bool) {
-    let Some((r, jobs)) = &job.remote else { return };
-    let result = job
+    let Some(r) = &job.remote else { return };
+    let tracked = super::select_with_lock_outs(&job.repo, &job.repo.root, &[]);
+    let reporter = super::reporter::for_printer(job.ctx.printer);
+    let pushed = job
         .repo
         .lock()
         .map_err(anyhow::Error::from)
-        .and_then(|_lock| super::push::push(job.ctx, &job.repo, r, *jobs, &[], run_cache));
-    match result {
-        Ok(outcome) => super::push::report(job.ctx, r, &outcome),
-        Err(e) if no_credentials(&e) => job.ctx.printer.warn(&format!(
+        .and_then(|_lock| {
+            match crate::sync::push(&session(job, r, run_cache, reporter.as_ref()), &tracked?) {
+                Err(e) if e.is_auth() => Ok(None),
+                Err(e) => Err(e.into()),
+                Ok(o) => Ok(Some(o)),
+            }
+        });
+    match pushed {
+        Ok(Some(outcome)) => super::sync::tell_push(job.ctx, r, &outcome),
+        Ok(None) => job.ctx.printer.warn(&format!(
             "remote `{}` has no usable credentials (a fork's pull request has none): push skipped",
             r.name
         )),
@@ -452,7 +478,7 @@ fn step_publish(
     } else {
         Verdict::Passed
     };
-    let published = publish::publish_report(ctx, &env, p, &built.text, verdict, results.len());
+    let published = publish::publish_report(ctx, &env, p, &built.text, verdict, results);
     let (comment_url, saved_to) = match published {
         Ok(out) => out,
         Err(e) => {
@@ -487,14 +513,4 @@ fn step_publish(
         ))?;
     }
     Ok(())
-}
-
-/// A remote refused the credentials (or there were none).
-fn no_credentials(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<RemoteError>(),
-            Some(RemoteError::Auth { .. })
-        )
-    })
 }

@@ -9,6 +9,7 @@ use crate::ci::env::CiEnv;
 use crate::exit::Exit;
 use crate::forge::github::GitHub;
 use crate::forge::{Author, Forge, ForgeError, Verdict};
+use crate::review::gate::GateResult;
 
 use super::super::Ctx;
 
@@ -47,12 +48,12 @@ fn save_record(dir: &Path, record: &PublishRecord, report: &str) -> anyhow::Resu
     Ok(())
 }
 
-fn status_text(verdict: Verdict, gates: usize) -> String {
+/// The commit status's and check run's one line: the gates' verdict as
+/// the report words it, or that the run failed.
+fn status_text(verdict: Verdict, gates: &[GateResult]) -> String {
     match verdict {
-        Verdict::Passed if gates == 0 => "no gates defined".into(),
-        Verdict::Passed => format!("all {gates} gate(s) passed"),
-        Verdict::Failed => "a gate failed: see the report".into(),
         Verdict::Error => "mlci ci failed: see the run's log".into(),
+        Verdict::Passed | Verdict::Failed => crate::review::gate::verdict_line(gates, true),
     }
 }
 
@@ -75,7 +76,7 @@ pub(super) fn publish_report(
     p: &Publish,
     report: &str,
     verdict: Verdict,
-    gates: usize,
+    gates: &[GateResult],
 ) -> anyhow::Result<(Option<String>, Option<PathBuf>)> {
     let saved_to = p.artifact_dir.clone().or_else(|| env.artifact_dir());
     if let Some(dir) = &saved_to {
@@ -114,7 +115,7 @@ fn publish_to_forge(
     p: &Publish,
     report: &str,
     verdict: Verdict,
-    gates: usize,
+    gates: &[GateResult],
 ) -> anyhow::Result<Option<String>> {
     let wants_comment = p.comment && env.pr_number().is_some();
     if !wants_comment && !p.status && !p.check_run {
