@@ -26,6 +26,20 @@ pub struct ConfigWire {
     pub core: Option<CoreWire>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub remotes: BTreeMap<String, RemoteWire>,
+    /// How a mapping interpolated into a stage's `cmd` unpacks (DVC's
+    /// `parsing` settings); read by the pipeline loader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parsing: Option<ParsingWire>,
+}
+
+/// `parsing: {bool: store_true|boolean_optional, list: nargs|append}`.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParsingWire {
+    #[serde(default, rename = "bool", skip_serializing_if = "Option::is_none")]
+    pub bool_: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -194,6 +208,28 @@ impl Settings {
         };
         validate(wire, shared.0)
     }
+}
+
+/// The `parsing` keys set in `.mlci/config.yaml` and `config.local.yaml`
+/// under `root`, later files winning: (file, key, value, line).
+pub fn parsing_keys(root: &Path) -> Result<Vec<(String, String, String, usize)>, ConfigError> {
+    let mut out = Vec::new();
+    for name in [CONFIG_FILE, LOCAL_CONFIG_FILE] {
+        let rel = format!(".mlci/{name}");
+        let path = root.join(&rel);
+        let Some(text) = read_text(&path)?.filter(|t| !t.trim().is_empty()) else {
+            continue;
+        };
+        let wire: ConfigWire = yaml::parse(&text, &path)?;
+        let Some(p) = wire.parsing else { continue };
+        for (key, value) in [("bool", p.bool_), ("list", p.list)] {
+            if let Some(v) = value {
+                let line = yaml::line_of_key(&text, key, None).unwrap_or(1);
+                out.push((rel.clone(), key.to_string(), v, line));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The text of a config file, None when it does not exist.

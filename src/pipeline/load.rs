@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value as Json;
 
 use super::definition::*;
-use super::interpolate::{interpolate, merge, resolve};
+use super::interpolate::{interpolate, merge, resolve, to_str, Unpacking, Why};
 use super::wire::*;
 use crate::error::Hint;
 use crate::workspace_path::WorkspacePath;
@@ -72,6 +72,7 @@ pub fn load(root: &Path) -> Result<Pipeline, PipelineError> {
         root,
         file,
         text: &text,
+        unpacking: super::parsing::unpacking(root)?,
     };
     let base_vars = ctx.load_vars(wire.vars.as_deref().unwrap_or(&[]), None)?;
     for (name, stage) in wire.stages.unwrap_or_default() {
@@ -146,6 +147,8 @@ struct Loader<'a> {
     root: &'a Path,
     file: &'a str,
     text: &'a str,
+    /// How a mapping in `cmd` unpacks into flags.
+    unpacking: Unpacking,
 }
 
 impl Loader<'_> {
@@ -277,11 +280,7 @@ impl Loader<'_> {
                 Json::Array(list) => {
                     let scalar = list.iter().all(|v| !v.is_object() && !v.is_array());
                     for (i, item) in list.into_iter().enumerate() {
-                        let suffix = if scalar {
-                            crate::pipeline::params::show(&item)
-                        } else {
-                            i.to_string()
-                        };
+                        let suffix = if scalar { to_str(&item) } else { i.to_string() };
                         let mut ctx = vars.clone();
                         merge(&mut ctx, serde_json::json!({ "item": item }));
                         self.build(&format!("{name}@{suffix}"), body, &ctx, out)?;
@@ -323,13 +322,13 @@ impl Loader<'_> {
                 };
                 axes.push((key.clone(), list));
             }
-            let mut combos: Vec<Vec<(String, Json)>> = vec![Vec::new()];
+            let mut combos: Vec<Vec<(String, usize, Json)>> = vec![Vec::new()];
             for (key, values) in &axes {
                 let mut next = Vec::new();
                 for combo in &combos {
-                    for v in values {
+                    for (i, v) in values.iter().enumerate() {
                         let mut c = combo.clone();
-                        c.push((key.clone(), v.clone()));
+                        c.push((key.clone(), i, v.clone()));
                         next.push(c);
                     }
                 }
@@ -338,17 +337,20 @@ impl Loader<'_> {
             let mut body = wire.clone();
             body.matrix = None;
             for combo in combos {
+                // DVC's names: axes in declaration order, a scalar by its
+                // value, a list or mapping by its axis and index.
                 let suffix: Vec<String> = combo
                     .iter()
-                    .map(|(k, v)| {
+                    .map(|(k, i, v)| {
                         if v.is_object() || v.is_array() {
-                            k.clone()
+                            format!("{k}{i}")
                         } else {
-                            crate::pipeline::params::show(v)
+                            to_str(v)
                         }
                     })
                     .collect();
-                let item: serde_json::Map<String, Json> = combo.into_iter().collect();
+                let item: serde_json::Map<String, Json> =
+                    combo.into_iter().map(|(k, _, v)| (k, v)).collect();
                 let mut ctx = vars.clone();
                 merge(&mut ctx, serde_json::json!({ "item": item }));
                 self.build(&format!("{name}@{}", suffix.join("-")), &body, &ctx, out)?;
@@ -379,9 +381,10 @@ impl Loader<'_> {
             None => vars,
         };
         let s = |text: &str| self.interpolate(name, text, vars);
+        let c = |text: &str| self.interpolate_as(name, text, vars, Some(self.unpacking));
         let cmd = match &wire.cmd {
-            Some(OneOrMany::One(c)) => vec![s(c)?],
-            Some(OneOrMany::Many(cs)) => cs.iter().map(|c| s(c)).collect::<Result<_, _>>()?,
+            Some(OneOrMany::One(one)) => vec![c(one)?],
+            Some(OneOrMany::Many(cs)) => cs.iter().map(|one| c(one)).collect::<Result<_, _>>()?,
             None => {
                 return Err(self.stage_error(
                     name,
@@ -568,12 +571,23 @@ impl Loader<'_> {
     }
 
     fn interpolate(&self, stage: &str, text: &str, vars: &Json) -> Result<String, PipelineError> {
-        interpolate(text, vars).map_err(|(expr, why)| {
+        self.interpolate_as(stage, text, vars, None)
+    }
+
+    /// `cmd`: a stage command, where a mapping unpacks into flags.
+    fn interpolate_as(
+        &self,
+        stage: &str,
+        text: &str,
+        vars: &Json,
+        cmd: Option<Unpacking>,
+    ) -> Result<String, PipelineError> {
+        interpolate(text, vars, cmd).map_err(|(expr, why)| {
             self.stage_error(
                 stage,
                 &format!("${{{expr}}}"),
                 format!("cannot interpolate `${{{expr}}}`: {why}"),
-                Some("values come from params.yaml and the `vars:` files and maps; check the key's spelling".into()),
+                Some(interpolation_hint(&why)),
             )
         })
     }
@@ -589,7 +603,12 @@ impl Loader<'_> {
         if let Some(expr) = t.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
             if !expr.contains("${") {
                 return resolve(vars, expr.trim()).cloned().map_err(|why| {
-                    self.stage_error(stage, t, format!("cannot interpolate `{t}`: {why}"), None)
+                    self.stage_error(
+                        stage,
+                        t,
+                        format!("cannot interpolate `{t}`: {why}"),
+                        Some(interpolation_hint(&why)),
+                    )
                 });
             }
         }
@@ -694,3 +713,13 @@ pub fn source_path(root: &Path, p: &Pipeline) -> Option<PathBuf> {
 #[cfg(test)]
 #[path = "load_tests.rs"]
 mod tests;
+
+/// A hint that fits why an interpolation failed: spelling only when a key
+/// is missing.
+fn interpolation_hint(why: &Why) -> String {
+    match why {
+        Why::Undefined(_) => "values come from params.yaml and the `vars:` files and maps; check the key's spelling".into(),
+        Why::NotScalar(_) => "name one value inside it (`${opts.lr}`, `${tags[0]}`); only `cmd` unpacks a whole mapping".into(),
+        Why::Syntax(_) => "write `${key.sub}` or `${list[0]}`; interpolation does not nest, and `\\${` writes a literal `${`".into(),
+    }
+}

@@ -137,11 +137,11 @@ fn errors_name_file_line_stage_and_key() {
 #[test]
 fn interpolation_escapes_and_indices() {
     let vars = serde_json::json!({"a": {"b": [10, 20]}, "s": "x"});
-    assert_eq!(interpolate("${a.b[1]}-${s}", &vars).unwrap(), "20-x");
-    assert_eq!(interpolate("\\${s}", &vars).unwrap(), "${s}");
-    assert!(interpolate("${a.c}", &vars)
+    assert_eq!(interpolate("${a.b[1]}-${s}", &vars, None).unwrap(), "20-x");
+    assert_eq!(interpolate("\\${s}", &vars, None).unwrap(), "${s}");
+    assert!(interpolate("${a.c}", &vars, None)
         .unwrap_err()
         .1
         .contains("`a` has no key `c`"));
-    assert!(interpolate("${a}", &vars).is_err());
+    assert!(interpolate("${a}", &vars, None).is_err());
 }

@@ -8,6 +8,7 @@ pub mod interpolate;
 pub mod load;
 pub mod lock;
 pub mod params;
+pub mod parsing;
 pub mod repro;
 pub mod runcache;
 pub mod status;

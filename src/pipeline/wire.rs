@@ -100,14 +100,14 @@ pub(super) struct StageWire {
     pub(super) foreach: Option<serde_yaml_value::Value>,
     #[serde(rename = "do")]
     pub(super) do_: Option<Box<StageWire>>,
-    pub(super) matrix: Option<BTreeMap<String, serde_yaml_value::Value>>,
+    pub(super) matrix: Option<indexmap::IndexMap<String, serde_yaml_value::Value>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileWire {
     pub(super) vars: Option<Vec<VarsEntry>>,
-    pub(super) stages: Option<BTreeMap<String, StageWire>>,
+    pub(super) stages: Option<indexmap::IndexMap<String, StageWire>>,
     pub(super) params: Option<Vec<ParamSpec>>,
     pub(super) metrics: Option<Vec<String>>,
     pub(super) plots: Option<Vec<serde_yaml_value::Value>>,
