@@ -1,4 +1,4 @@
-//! Tests of pipeline loading (kept apart so `load.rs` stays readable).
+//! Tests of pipeline loading (kept apart so `load/mod.rs` stays readable).
 
 use super::*;
 
@@ -75,18 +75,19 @@ fn foreach_and_matrix_expand_like_dvc() {
     let names: Vec<_> = p.stages.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
+        // dvc.yaml's order, as `dvc stage list` gives it.
         [
+            "train@small",
+            "train@large",
             "grid@0.1-adam",
             "grid@0.01-adam",
             "per@a",
             "per@b",
-            "train@small",
-            "train@large"
         ]
     );
-    assert_eq!(p.stages[1].cmd, ["echo 0.01 adam"]);
-    assert_eq!(p.stages[3].cmd, ["echo b 2"]);
-    assert_eq!(p.stages[5].outs[0].path, "m/large.bin");
+    assert_eq!(p.stages[3].cmd, ["echo 0.01 adam"]);
+    assert_eq!(p.stages[5].cmd, ["echo b 2"]);
+    assert_eq!(p.stages[1].outs[0].path, "m/large.bin");
     assert_eq!(p.source.as_deref(), Some("dvc.yaml"));
 }
 
@@ -142,6 +143,7 @@ fn interpolation_escapes_and_indices() {
     assert!(interpolate("${a.c}", &vars, None)
         .unwrap_err()
         .1
+        .to_string()
         .contains("`a` has no key `c`"));
     assert!(interpolate("${a}", &vars, None).is_err());
 }
