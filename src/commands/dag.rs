@@ -11,6 +11,10 @@ use super::Ctx;
 /// reads from, or Mermaid / Graphviz dot.
 #[derive(Debug, Args)]
 pub struct DagArgs {
+    /// Stages or `foreach`/`matrix` groups: draw them and what they depend
+    /// on (as `dvc dag TARGET`); the whole pipeline when omitted.
+    #[arg(value_name = "STAGE")]
+    pub targets: Vec<String>,
     /// Print a Mermaid flowchart.
     #[arg(long, conflicts_with = "dot")]
     pub mermaid: bool,
@@ -20,10 +24,19 @@ pub struct DagArgs {
 }
 
 pub fn cmd_dag(ctx: &Ctx, args: DagArgs) -> anyhow::Result<Exit> {
-    let DagArgs { mermaid, dot } = args;
+    let DagArgs {
+        targets,
+        mermaid,
+        dot,
+    } = args;
     let root = crate::repo::find_root(&ctx.cwd)?;
-    let pipeline = crate::pipeline::load(&root)?;
-    let dag = Dag::build(&pipeline.stages)?;
+    let mut pipeline = crate::pipeline::load(&root)?;
+    let mut dag = Dag::build(&pipeline.stages)?;
+    if !targets.is_empty() {
+        let keep = crate::pipeline::repro::select(&pipeline, &dag, &targets, false)?;
+        pipeline.stages = keep.iter().map(|&i| pipeline.stages[i].clone()).collect();
+        dag = Dag::build(&pipeline.stages)?;
+    }
     let format = if mermaid {
         "mermaid"
     } else if dot {

@@ -149,9 +149,23 @@ fn select_from(
                     || rel.starts_with(&format!("{}/", t.target_rel))
             })
             .collect();
+        let mut matched = matched;
+        let outs;
+        if matched.is_empty() {
+            // A stage or group name stands for the stage's outputs, as in
+            // `dvc push train`.
+            outs = stage_outs(repo, target);
+            matched = all
+                .iter()
+                .filter(|t| {
+                    outs.iter()
+                        .any(|o| t.target_rel == *o || t.target_rel.starts_with(&format!("{o}/")))
+                })
+                .collect();
+        }
         if matched.is_empty() {
             let shown = rel.strip_suffix(".mlci").unwrap_or(&rel).to_string();
-            return Err(TrackError::NotTracked { target: shown }.into());
+            return Err(unknown_target(repo, &shown, &all));
         }
         for t in matched {
             if !out.iter().any(|o| o.pointer_rel == t.pointer_rel) {
@@ -160,6 +174,77 @@ fn select_from(
         }
     }
     Ok(out)
+}
+
+/// The outputs of the stages `target` names (none when it names none).
+fn stage_outs(repo: &Repo, target: &Path) -> Vec<String> {
+    let Some(name) = target.to_str() else {
+        return Vec::new();
+    };
+    let Ok(pipeline) = crate::pipeline::load(&repo.root) else {
+        return Vec::new();
+    };
+    pipeline
+        .stages_named(name)
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|i| pipeline.stages[i].outs.iter().map(|o| o.path.to_string()))
+        .collect()
+}
+
+/// A target that is neither a stage nor a tracked path: the error names
+/// both kinds of near match.
+fn unknown_target(repo: &Repo, target: &str, tracked: &[Tracked]) -> anyhow::Error {
+    let mut near: Vec<String> = crate::pipeline::load(&repo.root)
+        .map(|p| p.near_names(target))
+        .unwrap_or_default();
+    near.extend(crate::pipeline::definition::near(
+        target,
+        tracked.iter().map(|t| t.target_rel.as_str()),
+    ));
+    if near.is_empty() {
+        return TrackError::NotTracked {
+            target: target.into(),
+        }
+        .into();
+    }
+    crate::error::hinted(
+        format!("`{target}` is neither a stage nor a path mlci tracks"),
+        format!("did you mean: {}?", near.join(", ")),
+    )
+}
+
+/// A command's targets as DVC reads them: the stages that stage or group
+/// names select (a name that is also a path in the work tree is a path),
+/// and the rest as paths.
+pub struct Targets {
+    pub stages: Vec<usize>,
+    pub paths: Vec<PathBuf>,
+}
+
+/// Splits `targets` into stage selections and paths (relative to `cwd`).
+pub fn split_targets(
+    pipeline: &crate::pipeline::Pipeline,
+    cwd: &Path,
+    targets: &[PathBuf],
+) -> Targets {
+    let mut out = Targets {
+        stages: Vec::new(),
+        paths: Vec::new(),
+    };
+    for t in targets {
+        let named = t
+            .to_str()
+            .filter(|_| std::fs::symlink_metadata(cwd.join(t)).is_err())
+            .and_then(|name| pipeline.stages_named(name));
+        match named {
+            Some(found) => out.stages.extend(found),
+            None => out.paths.push(t.clone()),
+        }
+    }
+    out.stages.sort_unstable();
+    out.stages.dedup();
+    out
 }
 
 /// Says once per run which pipeline keys mlci accepts but does not act on.

@@ -40,6 +40,8 @@ pub struct StatusArgs {
 struct StageJson {
     name: String,
     state: &'static str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    frozen: bool,
     reasons: Vec<ReasonJson>,
 }
 
@@ -80,41 +82,36 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
         }
         Err(e) => return Err(e.into()),
     };
-    let tracked = select_tracked(&repo, &ctx.cwd, &targets)?;
+    let pipeline = crate::pipeline::load(&repo.root)?;
+    // Stage and group names select stages, as in `dvc status build`; the
+    // other targets are tracked paths.
+    let split = super::split_targets(&pipeline, &ctx.cwd, &targets);
+    let tracked = if targets.is_empty() || !split.paths.is_empty() {
+        select_tracked(&repo, &ctx.cwd, &split.paths)?
+    } else {
+        Vec::new()
+    };
     let reporter = reporter::for_printer(ctx.printer);
     let mut ws = Workspace::open(&repo);
     let statuses = ws.status(&tracked, reporter.as_ref())?;
-    let pipeline = crate::pipeline::load(&repo.root)?;
-    let mut stages = Vec::new();
-    if targets.is_empty() && !pipeline.stages.is_empty() {
+    let wanted: Vec<&str> = split
+        .stages
+        .iter()
+        .map(|&i| pipeline.stages[i].name.as_str())
+        .collect();
+    let stages = if (targets.is_empty() || !wanted.is_empty()) && !pipeline.stages.is_empty() {
         super::note_unused_keys(ctx, &pipeline);
-        for (name, why) in stage_reasons(&mut ws, &pipeline, reporter.as_ref())? {
-            let state = match &why {
-                None => "frozen",
-                Some(w) if w.is_empty() => "up_to_date",
-                Some(_) => "stale",
-            };
-            stages.push(StageJson {
-                name,
-                state,
-                reasons: why
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|r| ReasonJson {
-                        text: r.to_string(),
-                        reason: r,
-                    })
-                    .collect(),
-            });
-        }
-    }
+        stage_states(&mut ws, &pipeline, &wanted, reporter.as_ref())?
+    } else {
+        Vec::new()
+    };
     if lock.is_some() {
         ws.finish()?;
     }
     let remote = match remote {
         Some(_) => {
             let remote = crate::sync::require(&repo.settings, &repo.root)?;
-            let tracked = super::select_with_lock_outs(&repo, &ctx.cwd, &targets)?;
+            let tracked = super::select_with_lock_outs(&repo, &ctx.cwd, &split.paths)?;
             let session = crate::sync::Session {
                 repo: &repo,
                 remote: &remote,
@@ -144,23 +141,7 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
         };
         ctx.printer.data(&serde_json::to_string_pretty(&out)?)?;
     } else {
-        let mut text = if statuses.is_empty() && !stages.is_empty() {
-            String::new()
-        } else {
-            render(&statuses)
-        };
-        if !stages.is_empty() {
-            let stale: Vec<&StageJson> = stages.iter().filter(|s| s.state == "stale").collect();
-            if stale.is_empty() {
-                text.push_str(&format!("{} stage(s) up to date\n", stages.len()));
-            }
-            for s in stale {
-                text.push_str(&format!("stage {}: stale\n", s.name));
-                for r in &s.reasons {
-                    text.push_str(&format!("    {}\n", r.text));
-                }
-            }
-        }
+        let mut text = render_text(&statuses, &stages);
         if let Some(r) = &remote {
             text.push_str(&render_remote(r));
         }
@@ -171,6 +152,66 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Ok
     })
+}
+
+/// The stages (those named in `wanted`, or all) with their state:
+/// `stale` with reasons, `frozen`, or `up_to_date`.
+fn stage_states(
+    ws: &mut Workspace,
+    pipeline: &crate::pipeline::Pipeline,
+    wanted: &[&str],
+    reporter: &dyn crate::progress::Reporter,
+) -> anyhow::Result<Vec<StageJson>> {
+    Ok(stage_reasons(ws, pipeline, reporter)?
+        .into_iter()
+        .filter(|st| wanted.is_empty() || wanted.contains(&st.name.as_str()))
+        .map(|st| StageJson {
+            state: if !st.reasons.is_empty() {
+                "stale"
+            } else if st.frozen {
+                "frozen"
+            } else {
+                "up_to_date"
+            },
+            frozen: st.frozen,
+            name: st.name,
+            reasons: st
+                .reasons
+                .into_iter()
+                .map(|r| ReasonJson {
+                    text: r.to_string(),
+                    reason: r,
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// The text report: data paths that differ, then stale stages.
+fn render_text(statuses: &[DataStatus], stages: &[StageJson]) -> String {
+    let mut text = if statuses.is_empty() && !stages.is_empty() {
+        String::new()
+    } else {
+        render(statuses)
+    };
+    if !stages.is_empty() {
+        let stale: Vec<&StageJson> = stages.iter().filter(|s| s.state == "stale").collect();
+        if stale.is_empty() {
+            text.push_str(&format!("{} stage(s) up to date\n", stages.len()));
+        }
+        for s in stale {
+            let frozen = if s.frozen {
+                " (frozen: repro will not rerun it)"
+            } else {
+                ""
+            };
+            text.push_str(&format!("stage {}: stale{frozen}\n", s.name));
+            for r in &s.reasons {
+                text.push_str(&format!("    {}\n", r.text));
+            }
+        }
+    }
+    text
 }
 
 /// The plain-text report: one line per path that differs, then details.

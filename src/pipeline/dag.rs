@@ -14,7 +14,12 @@ pub enum DagError {
     #[error("the stages form a cycle: {}", cycle.join(" -> "))]
     Cycle { cycle: Vec<String> },
     #[error("no stage is named `{name}`")]
-    UnknownStage { name: String, known: Vec<String> },
+    UnknownStage {
+        name: String,
+        /// Names close to it, best first.
+        near: Vec<String>,
+        known: Vec<String>,
+    },
 }
 
 impl Hint for DagError {
@@ -26,10 +31,12 @@ impl Hint for DagError {
             DagError::Cycle { .. } => {
                 "a stage cannot depend, directly or not, on its own outputs".into()
             }
-            DagError::UnknownStage { known, .. } => {
+            DagError::UnknownStage { near, known, .. } => {
                 if known.is_empty() {
                     "the pipeline has no stages yet: define them under `stages:` in mlci.yaml"
                         .into()
+                } else if !near.is_empty() {
+                    format!("did you mean: {}?", near.join(", "))
                 } else {
                     format!("stages: {}", known.join(", "))
                 }

@@ -88,6 +88,61 @@ pub struct Pipeline {
     pub report: Option<yaml::Value>,
 }
 
+impl Pipeline {
+    /// The stages a target names, as DVC reads a stage target: a stage
+    /// (`train`, `build@low`), a `foreach`/`matrix` group (`build`: every
+    /// `build@…`), either one addressed through its file (`dvc.yaml:train`).
+    /// None: the target names no stage.
+    pub fn stages_named(&self, target: &str) -> Option<Vec<usize>> {
+        let name = match target.rsplit_once(':') {
+            Some((file, name)) if file.ends_with(DVC_YAML) || file.ends_with(MLCI_YAML) => name,
+            _ => target,
+        };
+        let group = format!("{name}@");
+        let found: Vec<usize> = self
+            .stages
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.name == name || s.name.starts_with(&group))
+            .map(|(i, _)| i)
+            .collect();
+        (!found.is_empty()).then_some(found)
+    }
+
+    /// Stage and group names near `target` (a typo's likely intent), best
+    /// first, at most five.
+    pub fn near_names(&self, target: &str) -> Vec<String> {
+        let mut names: Vec<&str> = self.stages.iter().map(|s| s.name.as_str()).collect();
+        names.extend(
+            self.stages
+                .iter()
+                .filter_map(|s| s.name.split_once('@').map(|g| g.0)),
+        );
+        near(target, names)
+    }
+}
+
+/// Of `candidates`, those within a small edit distance of `target` or
+/// sharing its beginning, best first, at most five.
+pub fn near<'a>(target: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut scored: Vec<(usize, &str)> = candidates
+        .into_iter()
+        .filter_map(|c| {
+            let d = strsim::levenshtein(target, c);
+            let close = d <= 2.max(target.len() / 3)
+                || (target.len() >= 3 && (c.starts_with(target) || target.starts_with(c)));
+            close.then_some((d, c))
+        })
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored
+        .into_iter()
+        .take(5)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error(transparent)]

@@ -102,6 +102,8 @@ pub enum ReproError {
     Interrupted,
     #[error("stage `{stage}` finished but did not create its output `{path}`")]
     OutNotCreated { stage: String, path: String },
+    #[error("stage `{stage}` is frozen and its output `{path}` is missing")]
+    FrozenOutMissing { stage: String, path: String },
     #[error(transparent)]
     Dag(#[from] DagError),
     #[error(transparent)]
@@ -132,6 +134,10 @@ impl Hint for ReproError {
             ReproError::OutNotCreated { .. } => Some(
                 "make the command write the output, or remove it from the stage's `outs`".into(),
             ),
+            ReproError::FrozenOutMissing { .. } => Some(
+                "restore it (`mlci checkout`, `mlci pull`), or unfreeze the stage (remove `frozen: true`) so repro can rerun it"
+                    .into(),
+            ),
             ReproError::Dag(e) => e.hint(),
             ReproError::Status(e) => e.hint(),
             ReproError::Lock(e) => e.hint(),
@@ -155,20 +161,13 @@ pub fn select(
     }
     let mut idx = Vec::new();
     for t in targets {
-        let group = format!("{t}@");
-        let found: Vec<usize> = pipeline
-            .stages
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.name == *t || s.name.starts_with(&group))
-            .map(|(i, _)| i)
-            .collect();
-        if found.is_empty() {
+        let Some(found) = pipeline.stages_named(t) else {
             return Err(DagError::UnknownStage {
                 name: t.clone(),
+                near: pipeline.near_names(t),
                 known: pipeline.stages.iter().map(|s| s.name.clone()).collect(),
             });
-        }
+        };
         idx.extend(found);
     }
     Ok(dag.select(&idx, downstream))
@@ -349,7 +348,24 @@ fn start(
     let (opts, events) = (plan.opts, plan.events);
     let stage = &plan.pipeline.stages[s];
     if stage.frozen {
-        tally.outcomes.insert(s, Outcome::Frozen);
+        // A frozen stage never runs, but its outputs must be there (DVC:
+        // "Verifying outputs in frozen stage", then missing data).
+        let missing = stage
+            .outs
+            .iter()
+            .find(|o| std::fs::symlink_metadata(plan.root.join(o.path.as_str())).is_err());
+        match missing {
+            Some(o) if !opts.dry_run => {
+                let e = ReproError::FrozenOutMissing {
+                    stage: stage.name.clone(),
+                    path: o.path.to_string(),
+                };
+                tally.fail(s, stage, e, opts.keep_going);
+            }
+            _ => {
+                tally.outcomes.insert(s, Outcome::Frozen);
+            }
+        }
         return Ok(None);
     }
     let judged = judge(plan, ws, stage, params_cache, ups, &tally.outcomes);

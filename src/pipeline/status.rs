@@ -249,15 +249,29 @@ pub fn reasons(
     reporter: &dyn Reporter,
 ) -> Result<Vec<Reason>, StageStatusError> {
     let mut out = Vec::new();
-    if stage.always_changed {
+    // A stage with neither deps nor outs is DVC's "callback" stage: always
+    // changed, like `always_changed: true`.
+    if stage.always_changed || (stage.deps.is_empty() && stage.outs.is_empty()) {
         out.push(Reason::AlwaysChanged);
     }
     let Some(lock) = lock else {
-        out.push(Reason::NeverRun);
+        if stage.frozen {
+            // Never run and frozen: only what is missing can be said (DVC
+            // reports its outs as deleted).
+            out.extend(missing_outs(ws, stage));
+        } else {
+            out.push(Reason::NeverRun);
+        }
         return Ok(out);
     };
     if lock.cmd != crate::pipeline::lock::LockCmd::from_cmds(&stage.cmd) {
         out.push(Reason::CmdChanged);
+    }
+    if stage.frozen {
+        // DVC judges a frozen stage by its command and outputs only: its
+        // deps and params are not looked at.
+        out_reasons(ws, stage, lock, reporter, &mut out)?;
+        return Ok(out);
     }
     let old: BTreeMap<&str, &LockEntry> = lock.deps.iter().map(|e| (e.path.as_str(), e)).collect();
     for dep in &stage.deps {
@@ -303,6 +317,18 @@ pub fn reasons(
             }
         }
     }
+    out_reasons(ws, stage, lock, reporter, &mut out)?;
+    Ok(out)
+}
+
+/// Each output that is missing or differs from its lock entry.
+fn out_reasons(
+    ws: &mut Workspace,
+    stage: &Stage,
+    lock: &LockStage,
+    reporter: &dyn Reporter,
+    out: &mut Vec<Reason>,
+) -> Result<(), StageStatusError> {
     let old_outs: BTreeMap<&str, &LockEntry> =
         lock.outs.iter().map(|e| (e.path.as_str(), e)).collect();
     for o in &stage.outs {
@@ -328,11 +354,28 @@ pub fn reasons(
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
-/// A stage's name and why it is stale (empty: up to date; None: frozen).
-pub type StageReasons = (String, Option<Vec<Reason>>);
+/// The outputs that are not in the work tree.
+fn missing_outs(ws: &Workspace, stage: &Stage) -> Vec<Reason> {
+    stage
+        .outs
+        .iter()
+        .filter(|o| std::fs::symlink_metadata(ws.repo.root.join(o.path.as_str())).is_err())
+        .map(|o| Reason::OutMissing {
+            path: o.path.to_string(),
+        })
+        .collect()
+}
+
+/// A stage's name, whether it is frozen, and why it is stale (empty: up
+/// to date). A frozen stage is judged by its command and outputs only.
+pub struct StageState {
+    pub name: String,
+    pub frozen: bool,
+    pub reasons: Vec<Reason>,
+}
 
 /// Every stage in graph order with why it is stale, judged against the
 /// repository's mlci.lock.
@@ -340,20 +383,24 @@ pub fn stage_reasons(
     ws: &mut Workspace,
     pipeline: &Pipeline,
     reporter: &dyn Reporter,
-) -> Result<Vec<StageReasons>, crate::pipeline::repro::ReproError> {
+) -> Result<Vec<StageState>, crate::pipeline::repro::ReproError> {
     let dag = crate::pipeline::dag::Dag::build(&pipeline.stages)?;
     let lock = crate::pipeline::lock::LockFile::load(&ws.repo.root)?;
     let mut params = ParamsCache::default();
     let mut out = Vec::new();
     for &i in &dag.order {
         let stage = &pipeline.stages[i];
-        if stage.frozen {
-            out.push((stage.name.clone(), None));
-            continue;
-        }
-        let inputs = current_inputs(ws, pipeline, stage, &mut params, reporter)?;
-        let why = reasons(ws, stage, &inputs, lock.stages.get(&stage.name), reporter)?;
-        out.push((stage.name.clone(), Some(why)));
+        let inputs = if stage.frozen {
+            Inputs::default()
+        } else {
+            current_inputs(ws, pipeline, stage, &mut params, reporter)?
+        };
+        let reasons = reasons(ws, stage, &inputs, lock.stages.get(&stage.name), reporter)?;
+        out.push(StageState {
+            name: stage.name.clone(),
+            frozen: stage.frozen,
+            reasons,
+        });
     }
     Ok(out)
 }

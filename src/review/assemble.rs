@@ -244,10 +244,9 @@ fn stale_stages(
         return Ok(stages);
     }
     let mut ws = Workspace::open(repo);
-    for (name, why) in stage_reasons(&mut ws, pipeline, &Silent)? {
-        let why = why.unwrap_or_default();
-        if !why.is_empty() {
-            stages.push(StageView::new(&name, &why));
+    for st in stage_reasons(&mut ws, pipeline, &Silent)? {
+        if !st.reasons.is_empty() {
+            stages.push(StageView::new(&st.name, &st.reasons));
         }
     }
     Ok(stages)

@@ -167,12 +167,23 @@ impl Workspace<'_> {
             Some(found) => found,
             None => walk(&abs)?,
         };
-        if let Some(f) = found.iter().find(|f| !matches!(f.kind, Kind::File)) {
-            let path = format!("{rel}/{}", f.rel);
-            return Err(match f.kind {
-                Kind::Symlink => TrackError::Symlink { path },
-                _ => TrackError::Special { path },
-            });
+        // A link inside the directory is stored as the file it points to
+        // (as DVC does), when that file is inside the workspace.
+        let mut found = found;
+        for f in found.iter_mut() {
+            match f.kind {
+                Kind::File => {}
+                Kind::Symlink => {
+                    let path = format!("{rel}/{}", f.rel);
+                    let meta = follow_inner_link(&self.repo.root, &path, &abs.join(&f.rel))?;
+                    f.stat = StatKey::of(&meta);
+                }
+                Kind::Other => {
+                    return Err(TrackError::Special {
+                        path: format!("{rel}/{}", f.rel),
+                    })
+                }
+            }
         }
         reporter.start(&format!("hashing {rel}"), Some(found.len() as u64));
         let hashed: Vec<(String, StatKey, Digest)> = found
@@ -328,6 +339,38 @@ impl Workspace<'_> {
     }
 }
 
+/// Follows a link inside a tracked directory: its real path must be a
+/// regular file inside the workspace at `root`, outside `.git/` and
+/// `.mlci/`. Returns that file's metadata. `path` names the link in errors.
+pub(super) fn follow_inner_link(
+    root: &Path,
+    path: &str,
+    abs: &Path,
+) -> Result<Metadata, TrackError> {
+    let outside = |target: String| TrackError::LinkOutside {
+        path: path.to_string(),
+        target,
+    };
+    let real = std::fs::canonicalize(abs)
+        .map_err(|_| outside(format!("`{}`, which does not exist", link_text(abs))))?;
+    let root = std::fs::canonicalize(root).map_err(|e| TrackError::Io(with_path(e, root)))?;
+    let inside = real
+        .strip_prefix(&root)
+        .ok()
+        .and_then(|r| crate::workspace_path::check_relative(&r.to_string_lossy()).ok());
+    let meta = fs_err::metadata(&real)?;
+    if inside.is_none() || !meta.is_file() {
+        return Err(outside(format!("`{}`", link_text(abs))));
+    }
+    Ok(meta)
+}
+
+fn link_text(abs: &Path) -> String {
+    std::fs::read_link(abs)
+        .map(|t| t.display().to_string())
+        .unwrap_or_default()
+}
+
 /// The outcome of looking at one workspace file.
 #[derive(Debug)]
 pub(super) struct Scanned {
@@ -377,7 +420,18 @@ pub(super) fn scan_one(
         },
         Kind::Symlink => match std::fs::read_link(abs) {
             Ok(target) if target.starts_with(cache_root) => StatKey::of(&fs_err::metadata(abs)?),
-            _ => return Ok(unmatched()),
+            // A link to a file elsewhere in the workspace counts as that
+            // file (how directories with links are stored); the cache sits
+            // at `<root>/.mlci/cache`.
+            Ok(_) => match cache_root
+                .parent()
+                .and_then(Path::parent)
+                .map(|root| follow_inner_link(root, key, abs))
+            {
+                Some(Ok(meta)) => StatKey::of(&meta),
+                _ => return Ok(unmatched()),
+            },
+            Err(_) => return Ok(unmatched()),
         },
         Kind::Other => return Ok(unmatched()),
     };

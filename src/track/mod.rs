@@ -49,6 +49,10 @@ pub enum TrackError {
     },
     #[error("`{path}` is a symbolic link; mlci tracks regular files and directories")]
     Symlink { path: String },
+    /// A link inside a tracked directory whose real path is not a regular
+    /// file inside the workspace (outside `.git/` and `.mlci/`).
+    #[error("`{path}` is a symbolic link to {target}, which is not a file inside the workspace")]
+    LinkOutside { path: String, target: String },
     #[error("`{path}` is not a regular file or directory")]
     Special { path: String },
     #[error("`{path}` is a pointer file; add the data it describes instead")]
@@ -95,6 +99,7 @@ impl Hint for TrackError {
                 format!("track either the directory or the files in it, not both; `mlci remove {other}` stops tracking the other")
             }
             TrackError::Symlink { .. } => "add the file or directory the link points to".into(),
+            TrackError::LinkOutside { .. } => "a link inside a tracked directory or stage output is stored as the file it points to, which must be inside the workspace: copy the file in, or point the link at a file in the workspace".into(),
             TrackError::Special { path } => {
                 format!("mlci tracks regular files; move `{path}` out of the way and add again")
             }

@@ -134,5 +134,4 @@ impl Loader<'_> {
         }
         self.build(name, wire, vars, out)
     }
-
 }
