@@ -116,7 +116,7 @@ pub enum ReproError {
         #[source]
         source: Box<TrackError>,
     },
-    #[error("stage `{stage}`: cannot start `sh`: {source}")]
+    #[error("stage `{stage}`: cannot start the shell: {source}")]
     Spawn {
         stage: String,
         #[source]
@@ -507,15 +507,25 @@ fn run_stage(
 ) -> Result<(), String> {
     let wdir = root.join(&stage.wdir);
     for cmd in &stage.cmd {
-        let mut c = Command::new("sh");
-        c.arg("-c").arg(cmd).current_dir(&wdir).process_group(0);
+        let (mut c, shell) = shell_command(cmd);
+        c.current_dir(&wdir).process_group(0);
+        // What DVC gives stage commands (loggers such as dvclive read them),
+        // and the same under mlci's name.
+        if std::env::var_os("DVC_ROOT").is_none() {
+            c.env("DVC_ROOT", root);
+        }
+        c.env("DVC_STAGE", &stage.name)
+            .env("MLCI_ROOT", root)
+            .env("MLCI_STAGE", &stage.name);
         for var in withheld {
             c.env_remove(var);
         }
         if parallel {
             c.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
-        let mut child = c.spawn().map_err(|e| format!("cannot start `sh`: {e}"))?;
+        let mut child = c
+            .spawn()
+            .map_err(|e| format!("cannot start the shell `{shell}`: {e}"))?;
         let pid = child.id();
         let status = std::thread::scope(|s| {
             if parallel {
@@ -548,6 +558,33 @@ fn run_stage(
         }
     }
     Ok(())
+}
+
+/// The command that runs `cmd` as DVC runs it (`dvc/stage/run.py`): in
+/// `$SHELL` when set, else `/bin/sh`, with the flags that keep bash and zsh
+/// from reading rc files (so a profile cannot change what a stage does).
+/// Returns the command and the shell's path.
+pub fn shell_command(cmd: &str) -> (Command, String) {
+    let shell = std::env::var("SHELL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "/bin/sh".into());
+    let name = Path::new(&shell)
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let mut c = Command::new(&shell);
+    match name.as_str() {
+        "bash" => {
+            c.args(["--noprofile", "--norc"]);
+        }
+        "zsh" => {
+            c.arg("--no-rcs");
+        }
+        _ => {}
+    }
+    c.arg("-c").arg(cmd);
+    (c, shell)
 }
 
 fn forward(pipe: impl std::io::Read, stage: &str, stderr: bool, events: &dyn Events) {

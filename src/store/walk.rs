@@ -5,12 +5,19 @@
 //! from `/`; that halves the kernel time of a no-op `status` on a deep tree.
 //! Subdirectories are walked in parallel (rayon). Symbolic links are never
 //! followed: they are reported as such, and the caller decides.
+//!
+//! A walk inside a workspace ([`walk_in`]) leaves out what `.dvcignore` and
+//! `.mlciignore` files exclude (gitignore syntax, at any level, nearest
+//! file first, as DVC reads `.dvcignore`), through the `ignore` crate.
 
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use ignore::Match;
 
 use rustix::fs::{openat, statat, AtFlags, Dir, FileType, Mode, OFlags, CWD};
 
@@ -33,16 +40,110 @@ pub struct Found {
     pub stat: StatKey,
 }
 
-/// Lists every non-directory entry below `dir` (not following links).
+/// The files that hold ignore rules, in gitignore syntax.
+pub const IGNORE_FILES: [&str; 2] = [".dvcignore", ".mlciignore"];
+
+/// The ignore rules in force in one directory: those of its own ignore
+/// files and its ancestors', shallowest first (a deeper file decides first).
+#[derive(Clone, Default)]
+struct Rules(Arc<Vec<Gitignore>>);
+
+impl Rules {
+    /// These rules and those of the ignore files in `dir` that `present`
+    /// names.
+    fn with_files(&self, dir: &Path, present: &[&str]) -> io::Result<Rules> {
+        if present.is_empty() {
+            return Ok(self.clone());
+        }
+        let mut b = GitignoreBuilder::new(dir);
+        for name in present {
+            if let Some(e) = b.add(dir.join(name)) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {e}", dir.join(name).display()),
+                ));
+            }
+        }
+        let gi = b.build().map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", dir.display()),
+            )
+        })?;
+        let mut all = (*self.0).clone();
+        all.push(gi);
+        Ok(Rules(Arc::new(all)))
+    }
+
+    /// Whether `abs` (inside every rule's directory) is excluded.
+    fn ignores(&self, abs: &Path, is_dir: bool) -> bool {
+        for gi in self.0.iter().rev() {
+            match gi.matched(abs, is_dir) {
+                Match::Ignore(_) => return true,
+                Match::Whitelist(_) => return false,
+                Match::None => {}
+            }
+        }
+        false
+    }
+}
+
+/// Lists every non-directory entry below `dir` (not following links),
+/// without ignore rules.
 pub fn walk(dir: &Path) -> io::Result<Vec<Found>> {
+    walk_with(dir, Rules::default(), false)
+}
+
+/// Lists every non-directory entry below `dir`, which is inside the
+/// workspace at `root`, leaving out what the ignore files of `root`, of the
+/// directories between, and of `dir` and below exclude.
+pub fn walk_in(root: &Path, dir: &Path) -> io::Result<Vec<Found>> {
+    let mut rules = Rules::default();
+    if let Ok(rel) = dir.strip_prefix(root) {
+        let mut at = root.to_path_buf();
+        let mut ancestors: Vec<PathBuf> = vec![at.clone()];
+        for part in rel.parent().into_iter().flat_map(Path::components) {
+            at.push(part);
+            ancestors.push(at.clone());
+        }
+        if rel.as_os_str().is_empty() {
+            ancestors.clear();
+        }
+        for a in ancestors {
+            let present: Vec<&str> = IGNORE_FILES
+                .into_iter()
+                .filter(|f| a.join(f).is_file())
+                .collect();
+            rules = rules.with_files(&a, &present)?;
+        }
+    }
+    walk_with(dir, rules, true)
+}
+
+fn walk_with(dir: &Path, rules: Rules, honour: bool) -> io::Result<Vec<Found>> {
     let fd = open_dir(CWD, dir, dir)?;
     let out = Mutex::new(Vec::new());
     let first_error = Mutex::new(None);
-    rayon::scope(|s| walk_dir(s, fd, String::new(), dir, &out, &first_error));
+    let walk = Walk {
+        root: dir,
+        out: &out,
+        first_error: &first_error,
+        honour,
+    };
+    rayon::scope(|s| walk_dir(s, fd, String::new(), rules, &walk));
     if let Some(e) = first_error.into_inner().expect("walk error lock") {
         return Err(e);
     }
     Ok(out.into_inner().expect("walk output lock"))
+}
+
+/// What every directory of one walk shares.
+struct Walk<'a> {
+    root: &'a Path,
+    out: &'a Mutex<Vec<Found>>,
+    first_error: &'a Mutex<Option<io::Error>>,
+    /// Whether ignore files are read (a walk inside a workspace).
+    honour: bool,
 }
 
 fn open_dir(
@@ -63,12 +164,12 @@ fn walk_dir<'s>(
     scope: &rayon::Scope<'s>,
     fd: OwnedFd,
     prefix: String,
-    root: &'s Path,
-    out: &'s Mutex<Vec<Found>>,
-    first_error: &'s Mutex<Option<io::Error>>,
+    rules: Rules,
+    walk: &'s Walk<'s>,
 ) {
+    let (root, out) = (walk.root, walk.out);
     let fail = |e: io::Error| {
-        first_error
+        walk.first_error
             .lock()
             .expect("walk error lock")
             .get_or_insert(e);
@@ -78,17 +179,36 @@ fn walk_dir<'s>(
         Ok(d) => d,
         Err(e) => return fail(crate::fsutil::with_path(e.into(), &shown)),
     };
-    let mut found = Vec::new();
+    // The directory's entries first, so its own ignore files apply to all
+    // of them.
+    let mut entries = Vec::new();
     for entry in dir {
-        let entry = match entry {
-            Ok(e) => e,
+        match entry {
+            Ok(e) => {
+                let bytes = e.file_name().to_bytes();
+                if bytes != b"." && bytes != b".." {
+                    entries.push((e.file_name().to_owned(), e.file_type()));
+                }
+            }
             Err(e) => return fail(crate::fsutil::with_path(e.into(), &shown)),
-        };
-        let name: &CStr = entry.file_name();
-        let bytes = name.to_bytes();
-        if bytes == b"." || bytes == b".." {
-            continue;
         }
+    }
+    let rules = if walk.honour {
+        let present: Vec<&str> = IGNORE_FILES
+            .into_iter()
+            .filter(|f| entries.iter().any(|(n, _)| n.to_bytes() == f.as_bytes()))
+            .collect();
+        match rules.with_files(&shown, &present) {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        }
+    } else {
+        rules
+    };
+    let mut found = Vec::new();
+    for (owned, entry_type) in &entries {
+        let name: &CStr = owned.as_c_str();
+        let bytes = name.to_bytes();
         // Names git cannot list exactly in .gitignore (or mlci in a
         // manifest) are refused here, before anything is hashed or stored.
         let unsafe_name = |why: crate::workspace_path::UnsafePath| {
@@ -110,7 +230,7 @@ fn walk_dir<'s>(
         } else {
             format!("{prefix}/{name_str}")
         };
-        let mut file_type = entry.file_type();
+        let mut file_type = *entry_type;
         let stat = if file_type == FileType::Directory {
             None
         } else {
@@ -122,9 +242,18 @@ fn walk_dir<'s>(
                 Err(e) => return fail(crate::fsutil::with_path(e.into(), &root.join(&rel))),
             }
         };
+        // After the stat, so a file system that does not give the type in
+        // the listing still has directories matched as directories.
+        if !rules.0.is_empty() && rules.ignores(&root.join(&rel), file_type == FileType::Directory)
+        {
+            continue;
+        }
         if file_type == FileType::Directory {
             match open_dir(&fd, name, &root.join(&rel)) {
-                Ok(sub) => scope.spawn(move |s| walk_dir(s, sub, rel, root, out, first_error)),
+                Ok(sub) => {
+                    let rules = rules.clone();
+                    scope.spawn(move |s| walk_dir(s, sub, rel, rules, walk))
+                }
                 Err(e) => return fail(e),
             }
             continue;

@@ -43,7 +43,7 @@ impl Workspace<'_> {
                 return Err(TrackError::GitTracked { path: rel.clone() });
             }
             listings.push(if meta.is_dir() {
-                Some(walk(&abs)?)
+                Some(walk_in(&self.repo.root, &abs)?)
             } else {
                 None
             });
@@ -165,7 +165,7 @@ impl Workspace<'_> {
         }
         let found = match listing {
             Some(found) => found,
-            None => walk(&abs)?,
+            None => walk_in(&self.repo.root, &abs)?,
         };
         // A link inside the directory is stored as the file it points to
         // (as DVC does), when that file is inside the workspace.

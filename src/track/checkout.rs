@@ -163,7 +163,7 @@ impl Workspace<'_> {
         let scanned = match &meta {
             None => Vec::new(),
             Some(m) if m.is_dir() => {
-                let found = walk(&abs)?;
+                let found = walk_in(&self.repo.root, &abs)?;
                 reporter.start(
                     &format!("checking {}", t.target_rel),
                     Some(found.len() as u64),

@@ -30,7 +30,7 @@ use crate::store::hash::Digest;
 use crate::store::link::Linker;
 use crate::store::manifest::{Entry, Manifest, ManifestError};
 use crate::store::state::{StatKey, StateDb};
-use crate::store::walk::{walk, Found, Kind};
+use crate::store::walk::{walk_in, Found, Kind};
 use crate::store::whole::Dir;
 use crate::track::pointer::{pointer_path_for, Pointer, PointerError, EXTENSION};
 use crate::workspace_path::{UnsafePath, WorkspacePath};

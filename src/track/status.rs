@@ -73,7 +73,7 @@ impl Workspace<'_> {
             status.in_cache = self.dir_in_cache(&t.pointer.oid);
             return Ok(status);
         }
-        let found = walk(&abs)?;
+        let found = walk_in(&self.repo.root, &abs)?;
         // Same listing, same stats as when the manifest hash was last
         // worked out: nothing to read, look up or encode.
         let now = crate::store::state::now_ns();

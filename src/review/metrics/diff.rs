@@ -71,12 +71,23 @@ fn is_bool(v: &Option<Json>) -> bool {
 pub const MAX_PRECISION: usize = 30;
 
 /// A value rounded to `precision` decimals (at most [`MAX_PRECISION`]),
-/// without trailing zeros.
+/// without trailing zeros. A value that rounding would hide (non-zero but
+/// below half the last decimal: `1e-7` at 5 decimals) or one of 1e16 and
+/// more is shown in scientific notation with `precision` significant digits,
+/// as Python (and so DVC) shows it: `1e-07`, `2.5e+16`. NaN and infinities
+/// as Python writes them: `nan`, `inf`, `-inf`.
 pub fn fmt_number(x: f64, precision: usize) -> String {
     // Rust's formatter panics on a precision of 65536 and more; an f64 has
     // no more than 17 significant digits, and [`MAX_PRECISION`] decimals
     // show every one of them for any value a metric takes.
     let precision = precision.min(MAX_PRECISION);
+    if !x.is_finite() {
+        return crate::pipeline::interpolate::python_float(x);
+    }
+    let hidden = x != 0.0 && x.abs() < 0.5 * 10f64.powi(-(precision as i32));
+    if hidden || x.abs() >= 1e16 {
+        return scientific(x, precision.max(1));
+    }
     let s = format!("{x:.precision$}");
     let s = if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -88,6 +99,21 @@ pub fn fmt_number(x: f64, precision: usize) -> String {
     } else {
         s
     }
+}
+
+/// `x` with `digits` significant digits in Python's `e` form, trailing
+/// zeros dropped: `1.2346e-07`, `1e-07`.
+fn scientific(x: f64, digits: usize) -> String {
+    let s = format!("{x:.prec$e}", prec = digits - 1);
+    let (mantissa, exp) = s.split_once('e').expect("`{:e}` has an exponent");
+    let mantissa = if mantissa.contains('.') {
+        mantissa.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        mantissa
+    };
+    let exp: i32 = exp.parse().expect("`{:e}` exponent is a number");
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exp.abs())
 }
 
 pub fn fmt_value(v: &Option<Json>, precision: usize) -> String {
@@ -205,11 +231,25 @@ mod tests {
     }
 
     #[test]
+    fn values_rounding_would_hide_are_shown_in_scientific_notation() {
+        assert_eq!(fmt_number(1e-7, 5), "1e-07");
+        assert_eq!(fmt_number(3e-7, 5), "3e-07");
+        assert_eq!(fmt_number(-1.234567e-7, 5), "-1.2346e-07");
+        assert_eq!(fmt_number(0.000004, 5), "4e-06");
+        assert_eq!(fmt_number(0.000006, 5), "0.00001");
+        assert_eq!(fmt_number(2.5e16, 5), "2.5e+16");
+        assert_eq!(fmt_number(f64::INFINITY, 5), "inf");
+        assert_eq!(fmt_number(f64::NAN, 5), "nan");
+        assert_eq!(fmt_number(0.0, 5), "0");
+    }
+
+    #[test]
     fn rounding_at_the_chosen_precision() {
         assert_eq!(fmt_number(0.123456789, 5), "0.12346");
         assert_eq!(fmt_number(0.5, 5), "0.5");
         assert_eq!(fmt_number(2.0, 3), "2");
-        assert_eq!(fmt_number(-0.0000001, 3), "0");
+        assert_eq!(fmt_number(-0.0000001, 3), "-1e-07");
+        assert_eq!(fmt_number(-0.0001, 3), "-1e-04");
         assert_eq!(fmt_number(1234.5678, 2), "1234.57");
     }
 
