@@ -10,6 +10,7 @@ pub mod lock;
 pub mod params;
 pub mod parsing;
 pub mod repro;
+mod run;
 pub mod runcache;
 pub mod status;
 mod wire;

@@ -9,13 +9,9 @@
 //! successful stage, never for a failed or interrupted one.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
 
 use crate::error::Hint;
 use crate::pipeline::dag::{Dag, DagError};
@@ -245,7 +241,14 @@ pub fn repro(
                 let root = root.clone();
                 let withheld = &opts.withheld_env;
                 scope.spawn(move || {
-                    let result = run_stage(&root, stage, parallel, withheld, events, interrupted);
+                    let result = super::run::run_stage(
+                        &root,
+                        stage,
+                        parallel,
+                        withheld,
+                        events,
+                        interrupted,
+                    );
                     let _ = tx.send(Finished { index: s, result });
                 });
             }
@@ -348,24 +351,13 @@ fn start(
     let (opts, events) = (plan.opts, plan.events);
     let stage = &plan.pipeline.stages[s];
     if stage.frozen {
-        // A frozen stage never runs, but its outputs must be there (DVC:
-        // "Verifying outputs in frozen stage", then missing data).
-        let missing = stage
-            .outs
-            .iter()
-            .find(|o| std::fs::symlink_metadata(plan.root.join(o.path.as_str())).is_err());
-        match missing {
-            Some(o) if !opts.dry_run => {
-                let e = ReproError::FrozenOutMissing {
-                    stage: stage.name.clone(),
-                    path: o.path.to_string(),
-                };
+        if !opts.dry_run {
+            if let Err(e) = verify_frozen(plan, ws, stage, params_cache) {
                 tally.fail(s, stage, e, opts.keep_going);
-            }
-            _ => {
-                tally.outcomes.insert(s, Outcome::Frozen);
+                return Ok(None);
             }
         }
+        tally.outcomes.insert(s, Outcome::Frozen);
         return Ok(None);
     }
     let judged = judge(plan, ws, stage, params_cache, ups, &tally.outcomes);
@@ -449,6 +441,35 @@ fn judge(
     Ok((inputs, why))
 }
 
+/// A frozen stage never runs, but its outputs must be there; when its
+/// command or outputs changed, the lock takes the workspace as it is. This
+/// is DVC's "Verifying outputs in frozen stage", then missing data or an
+/// updated lock file.
+fn verify_frozen(
+    plan: &Plan,
+    ws: &mut Workspace,
+    stage: &Stage,
+    params_cache: &mut ParamsCache,
+) -> Result<(), ReproError> {
+    if let Some(o) = stage
+        .outs
+        .iter()
+        .find(|o| std::fs::symlink_metadata(plan.root.join(o.path.as_str())).is_err())
+    {
+        return Err(ReproError::FrozenOutMissing {
+            stage: stage.name.clone(),
+            path: o.path.to_string(),
+        });
+    }
+    let lock = plan.lock.stages.get(&stage.name);
+    let why = reasons(ws, stage, &Inputs::default(), lock, &Silent)?;
+    if lock.is_some() && why.is_empty() {
+        return Ok(());
+    }
+    let inputs = current_inputs(ws, plan.pipeline, stage, params_cache, &Silent)?;
+    write_lock(plan.root, stage, &inputs, ws, true)
+}
+
 /// Deletes the outputs a stage rewrites (not `persist` ones) and creates
 /// their parent directories.
 /// Each out is located (its directories resolved) right before the delete,
@@ -492,121 +513,6 @@ fn make_writable(dir: &Path) {
         if e.file_type().is_dir() {
             let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o755));
         }
-    }
-}
-
-/// Runs a stage's commands through the shell in its wdir, each in a fresh
-/// process group. Err: why it failed.
-fn run_stage(
-    root: &Path,
-    stage: &Stage,
-    parallel: bool,
-    withheld: &[String],
-    events: &dyn Events,
-    interrupted: &AtomicBool,
-) -> Result<(), String> {
-    let wdir = root.join(&stage.wdir);
-    for cmd in &stage.cmd {
-        let (mut c, shell) = shell_command(cmd);
-        c.current_dir(&wdir).process_group(0);
-        // What DVC gives stage commands (loggers such as dvclive read them),
-        // and the same under mlci's name.
-        if std::env::var_os("DVC_ROOT").is_none() {
-            c.env("DVC_ROOT", root);
-        }
-        c.env("DVC_STAGE", &stage.name)
-            .env("MLCI_ROOT", root)
-            .env("MLCI_STAGE", &stage.name);
-        for var in withheld {
-            c.env_remove(var);
-        }
-        if parallel {
-            c.stdout(Stdio::piped()).stderr(Stdio::piped());
-        }
-        let mut child = c
-            .spawn()
-            .map_err(|e| format!("cannot start the shell `{shell}`: {e}"))?;
-        let pid = child.id();
-        let status = std::thread::scope(|s| {
-            if parallel {
-                let out = child.stdout.take().expect("piped");
-                let err = child.stderr.take().expect("piped");
-                let name = stage.name.as_str();
-                s.spawn(move || forward(out, name, false, events));
-                s.spawn(move || forward(err, name, true, events));
-            }
-            loop {
-                match child.try_wait() {
-                    Ok(Some(status)) => return Ok(status),
-                    Ok(None) => {}
-                    Err(e) => return Err(format!("waiting for the command: {e}")),
-                }
-                if interrupted.load(Ordering::SeqCst) {
-                    kill_group(pid);
-                    let _ = child.wait();
-                    return Err("interrupted".to_string());
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        })?;
-        if !status.success() {
-            return Err(match (status.code(), status.signal()) {
-                (Some(code), _) => format!("`{cmd}` exited with code {code}"),
-                (None, Some(sig)) => format!("`{cmd}` was killed by signal {sig}"),
-                _ => format!("`{cmd}` failed"),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// The command that runs `cmd` as DVC runs it (`dvc/stage/run.py`): in
-/// `$SHELL` when set, else `/bin/sh`, with the flags that keep bash and zsh
-/// from reading rc files (so a profile cannot change what a stage does).
-/// Returns the command and the shell's path.
-pub fn shell_command(cmd: &str) -> (Command, String) {
-    let shell = std::env::var("SHELL")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "/bin/sh".into());
-    let name = Path::new(&shell)
-        .file_name()
-        .map(|n| n.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    let mut c = Command::new(&shell);
-    match name.as_str() {
-        "bash" => {
-            c.args(["--noprofile", "--norc"]);
-        }
-        "zsh" => {
-            c.arg("--no-rcs");
-        }
-        _ => {}
-    }
-    c.arg("-c").arg(cmd);
-    (c, shell)
-}
-
-fn forward(pipe: impl std::io::Read, stage: &str, stderr: bool, events: &dyn Events) {
-    let mut reader = BufReader::new(pipe);
-    let mut buf = Vec::new();
-    while let Ok(n) = reader.read_until(b'\n', &mut buf) {
-        if n == 0 {
-            break;
-        }
-        let line = String::from_utf8_lossy(&buf);
-        events.event(Event::Line {
-            stage,
-            line: line.trim_end_matches('\n'),
-            stderr,
-        });
-        buf.clear();
-    }
-}
-
-fn kill_group(pid: u32) {
-    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::TERM);
     }
 }
 
