@@ -9,13 +9,13 @@ use std::process::Command;
 
 use crate::common::{env_from_test_script, hermetic, TestRepo};
 
-struct Pair {
-    mlci: TestRepo,
-    dvc: TestRepo,
-    dvc_exe: String,
+pub(crate) struct Pair {
+    pub mlci: TestRepo,
+    pub dvc: TestRepo,
+    pub dvc_exe: String,
 }
 
-fn dvc(exe: &str, repo: &TestRepo, args: &[&str]) -> String {
+pub(crate) fn dvc(exe: &str, repo: &TestRepo, args: &[&str]) -> String {
     let mut cmd = Command::new(exe);
     hermetic(&mut cmd, &repo.root);
     let out = cmd
@@ -36,7 +36,31 @@ fn dvc(exe: &str, repo: &TestRepo, args: &[&str]) -> String {
 
 impl Pair {
     /// Two repositories with the same files; the pipeline has run in both.
-    fn new(files: &[(&str, &str)]) -> Pair {
+    pub(crate) fn new(files: &[(&str, &str)]) -> Pair {
+        Pair::with_stale(files, &[])
+    }
+
+    /// Two repositories with the same files, DVC initialised, nothing run.
+    pub(crate) fn unrun(files: &[(&str, &str)]) -> Pair {
+        let dvc_exe = env_from_test_script("MLCI_TEST_DVC");
+        let mlci = TestRepo::new();
+        let dvc_repo = TestRepo::new();
+        for (path, text) in files {
+            mlci.write(path, text);
+            dvc_repo.write(path, text);
+        }
+        dvc(&dvc_exe, &dvc_repo, &["init", "-q"]);
+        dvc(&dvc_exe, &dvc_repo, &["config", "core.analytics", "false"]);
+        Pair {
+            mlci,
+            dvc: dvc_repo,
+            dvc_exe,
+        }
+    }
+
+    /// Like [`Pair::new`], where `stale` stages (always changed ones) stay
+    /// stale after the first repro, in both.
+    pub(crate) fn with_stale(files: &[(&str, &str)], stale: &[&str]) -> Pair {
         let dvc_exe = env_from_test_script("MLCI_TEST_DVC");
         let mlci = TestRepo::new();
         let dvc_repo = TestRepo::new();
@@ -53,21 +77,22 @@ impl Pair {
             dvc: dvc_repo,
             dvc_exe,
         };
+        let expected: BTreeSet<String> = stale.iter().map(|s| s.to_string()).collect();
         assert_eq!(
             pair.stale(),
-            (BTreeSet::new(), BTreeSet::new()),
-            "both clean after repro"
+            (expected.clone(), expected),
+            "both settled after repro"
         );
         pair
     }
 
-    fn edit(&self, f: impl Fn(&Path)) {
+    pub(crate) fn edit(&self, f: impl Fn(&Path)) {
         f(&self.mlci.root);
         f(&self.dvc.root);
     }
 
     /// (mlci's stale stages, DVC's stale stages).
-    fn stale(&self) -> (BTreeSet<String>, BTreeSet<String>) {
+    pub(crate) fn stale(&self) -> (BTreeSet<String>, BTreeSet<String>) {
         let m: serde_json::Value =
             serde_json::from_str(&self.mlci.mlci(&["status", "--json"]).ok().stdout).unwrap();
         let mlci = m["stages"]
@@ -107,14 +132,14 @@ impl Pair {
     }
 
     #[track_caller]
-    fn agree(&self, expect_stale: &[&str]) {
+    pub(crate) fn agree(&self, expect_stale: &[&str]) {
         self.agree_on_status(expect_stale);
         let (m, d) = self.would_run();
         assert_eq!(m, d, "repro --dry-run: mlci vs dvc");
     }
 
     #[track_caller]
-    fn agree_on_status(&self, expect_stale: &[&str]) {
+    pub(crate) fn agree_on_status(&self, expect_stale: &[&str]) {
         let (m, d) = self.stale();
         assert_eq!(m, d, "status: mlci vs dvc");
         let expected: BTreeSet<String> = expect_stale.iter().map(|s| s.to_string()).collect();
@@ -134,8 +159,10 @@ const CHAIN: &[(&str, &str)] = &[
     ),
 ];
 
-fn write(root: &Path, rel: &str, text: &str) {
-    std::fs::write(root.join(rel), text).unwrap();
+pub(crate) fn write(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
 }
 
 #[test]

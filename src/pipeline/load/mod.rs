@@ -74,7 +74,7 @@ pub fn load(root: &Path) -> Result<Pipeline, PipelineError> {
         text: &text,
         unpacking: super::parsing::unpacking(root)?,
     };
-    let base_vars = ctx.load_vars(wire.vars.as_deref().unwrap_or(&[]), None)?;
+    let base_vars = ctx.load_vars(wire.vars.as_deref().unwrap_or(&[]), None, "")?;
     for (name, stage) in wire.stages.unwrap_or_default() {
         ctx.expand(&name, &stage, &base_vars, &mut pipeline)?;
     }
@@ -191,7 +191,16 @@ impl Loader<'_> {
 
     /// Builds the interpolation context: params.yaml (when present and not
     /// listed), then each `vars` entry in order (files or inline maps).
-    fn load_vars(&self, entries: &[VarsEntry], base: Option<&Json>) -> Result<Json, PipelineError> {
+    /// The vars context: `base` (else `params.yaml` of the root) merged
+    /// with `entries`, whose files are read relative to `dir` (the root for
+    /// top-level `vars`, the stage's `wdir` for a stage's own, as DVC reads
+    /// them).
+    fn load_vars(
+        &self,
+        entries: &[VarsEntry],
+        base: Option<&Json>,
+        dir: &str,
+    ) -> Result<Json, PipelineError> {
         let mut ctx = match base {
             Some(b) => b.clone(),
             None => {
@@ -211,14 +220,37 @@ impl Loader<'_> {
                         Some((f, k)) => (f, Some(k)),
                         None => (spec.as_str(), None),
                     };
-                    let tree = crate::pipeline::params::load(self.root, file).map_err(|e| {
-                        PipelineError::File {
-                            file: self.file.into(),
-                            line: self.line_of(spec),
-                            message: format!("vars: {e}"),
-                            hint: e.hint(),
-                        }
+                    let vars_hint = || {
+                        Some(format!(
+                            "`vars` files are read relative to {}: create it there, or fix the path",
+                            if dir.is_empty() {
+                                "the pipeline file's directory".to_string()
+                            } else {
+                                format!("the stage's wdir `{dir}`")
+                            }
+                        ))
+                    };
+                    let resolved = self.resolve_path(dir, file).map_err(|m| PipelineError::File {
+                        file: self.file.into(),
+                        line: self.line_of(spec),
+                        message: format!("vars: {m}"),
+                        hint: Some(PATH_HINT.into()),
                     })?;
+                    let tree =
+                        crate::pipeline::params::load(self.root, &resolved).map_err(|e| {
+                            let hint = match &e {
+                                crate::pipeline::params::ParamsError::Missing { .. } => {
+                                    vars_hint()
+                                }
+                                _ => e.hint(),
+                            };
+                            PipelineError::File {
+                                file: self.file.into(),
+                                line: self.line_of(spec),
+                                message: format!("vars: {e}"),
+                                hint,
+                            }
+                        })?;
                     match keys {
                         None => merge(&mut ctx, tree),
                         Some(keys) => {
@@ -254,8 +286,17 @@ impl Loader<'_> {
         vars: &Json,
         out: &mut Pipeline,
     ) -> Result<(), PipelineError> {
+        // `wdir` is interpolated with the outer context: the stage's own
+        // `vars` files are read relative to it.
+        let wdir_raw = match &wire.wdir {
+            Some(w) => self.interpolate(name, w, vars)?,
+            None => String::new(),
+        };
+        let wdir = self.resolve_path("", &wdir_raw).map_err(|m| {
+            self.stage_error(name, "wdir", format!("`wdir`: {m}"), Some(PATH_HINT.into()))
+        })?;
         let vars = match &wire.vars {
-            Some(v) => &self.load_vars(v, Some(vars))?,
+            Some(v) => &self.load_vars(v, Some(vars), &wdir)?,
             None => vars,
         };
         let s = |text: &str| self.interpolate(name, text, vars);
@@ -275,13 +316,6 @@ impl Loader<'_> {
         if cmd.iter().all(|c| c.trim().is_empty()) {
             return Err(self.stage_error(name, "cmd", "`cmd` is empty".into(), None));
         }
-        let wdir_raw = match &wire.wdir {
-            Some(w) => s(w)?,
-            None => String::new(),
-        };
-        let wdir = self.resolve_path("", &wdir_raw).map_err(|m| {
-            self.stage_error(name, "wdir", format!("`wdir`: {m}"), Some(PATH_HINT.into()))
-        })?;
         let path = |raw: &str| -> Result<String, PipelineError> {
             let p = s(raw)?;
             let resolved = self
