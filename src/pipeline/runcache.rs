@@ -43,12 +43,13 @@ pub trait ObjectSource: Send + Sync {
 }
 
 /// Whether a stage may use the run cache at all: exactly where DVC does
-/// (`dvc/stage/cache.py`, `_can_hash`): a command, at least one dep and
-/// one out, no `persist` out, not `always_changed`. An out kept in git
-/// (`cache: false`) has no object to restore, so it rules the stage out too.
+/// (`dvc/stage/cache.py`, `_can_hash`): a command, at least one dep (a
+/// params entry counts, as in DVC) and one out, no `persist` out, not
+/// `always_changed`. An out kept in git (`cache: false`) has no object to
+/// restore, so it rules the stage out too.
 pub fn eligible(stage: &Stage) -> bool {
     !stage.always_changed
-        && !stage.deps.is_empty()
+        && !(stage.deps.is_empty() && stage.params.is_empty())
         && !stage.outs.is_empty()
         && stage.outs.iter().all(|o| o.cache && !o.persist)
 }

@@ -251,7 +251,9 @@ pub fn reasons(
     let mut out = Vec::new();
     // A stage with neither deps nor outs is DVC's "callback" stage: always
     // changed, like `always_changed: true`.
-    if stage.always_changed || (stage.deps.is_empty() && stage.outs.is_empty()) {
+    // (DVC counts params among a stage's deps.)
+    let callback = stage.deps.is_empty() && stage.params.is_empty() && stage.outs.is_empty();
+    if stage.always_changed || callback {
         out.push(Reason::AlwaysChanged);
     }
     let Some(lock) = lock else {

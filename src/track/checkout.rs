@@ -246,6 +246,12 @@ impl Workspace<'_> {
         remove_planned(&plan, summary)?;
         summary.unchanged += plan.unchanged;
         if plan.writes.is_empty() {
+            // An empty directory is a manifest with no entries: it is
+            // recreated like any other (`root` was located, so checked).
+            if plan.dir && root.symlink_metadata().is_err() {
+                fs_err::create_dir_all(root)?;
+                summary.restored += 1;
+            }
             return Ok(());
         }
         // A directory restored from nothing is built in a staging directory

@@ -30,6 +30,19 @@ fn dvc_may_fail(p: &Pair, args: &[&str], env: &[(&str, &str)]) -> (i32, String, 
     )
 }
 
+/// A run that failed after printing progress: exit 2, an error and a
+/// hint at the end. Returns stderr.
+#[track_caller]
+fn failed(run: crate::common::Run) -> String {
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error: ") && run.stderr.contains("\nhint: "),
+        "{}",
+        run.stderr
+    );
+    run.stderr
+}
+
 /// The same file in both repositories, read.
 fn both(p: &Pair, rel: &str) -> (String, String) {
     (p.mlci.read(rel), p.dvc.read(rel))
@@ -102,7 +115,7 @@ fn generated_stage_names_are_the_names_dvc_lists() {
 fn stage_and_group_names_are_targets_as_in_dvc() {
     let p = Pair::new(&[(
         "dvc.yaml",
-        "stages:\n  build:\n    foreach: [low, high]\n    do:\n      cmd: echo ${item} > out-${item}.txt\n      outs: [out-${item}.txt]\n  other:\n    cmd: echo o > other.txt\n    outs: [other.txt]\n",
+        "stages:\n  build:\n    foreach: [low, high]\n    do:\n      cmd: echo ${item} > out-${item}.txt\n      outs:\n        - out-${item}.txt\n  other:\n    cmd: echo o > other.txt\n    outs: [other.txt]\n",
     )]);
     p.edit(|r| std::fs::remove_file(r.join("out-low.txt")).unwrap());
     p.edit(|r| std::fs::remove_file(r.join("other.txt")).unwrap());
@@ -146,7 +159,7 @@ fn interpolation_errors_get_a_hint_that_fits() {
     let cases = [
         ("cmd: echo ${opts.epochz}", "spelling"),
         (
-            "cmd: echo x\n    outs: [out-${opts}.txt]",
+            "cmd: echo x\n    outs:\n      - out-${opts}.txt",
             "only `cmd` unpacks",
         ),
         ("cmd: echo ${opts.tags}", "only `cmd` unpacks"),
@@ -229,12 +242,8 @@ fn frozen_always_changed_and_callback_stages_are_judged_as_dvc_judges_them() {
     p.agree_on_status(&["always", "callback", "copy"]);
     let (code, _, _) = dvc_may_fail(&p, &["repro", "-q"], &[]);
     assert_ne!(code, 0, "dvc repro of a frozen stage without its output");
-    let e = p.mlci.mlci(&["repro"]).user_error();
-    assert!(
-        e.stderr.contains("copy.txt") && e.stderr.contains("frozen"),
-        "{}",
-        e.stderr
-    );
+    let e = failed(p.mlci.mlci(&["repro"]));
+    assert!(e.contains("copy.txt") && e.contains("frozen"), "{e}");
 }
 
 #[test]
@@ -262,6 +271,7 @@ fn the_run_cache_restores_exactly_the_stages_dvc_restores() {
         dvc(&p.dvc_exe, &p.dvc, &["repro", "-q"]);
         p.mlci.mlci(&["repro"]).ok();
     }
+    let mut dvc_restored = Vec::new();
     for (o, (old_m, old_d)) in outs.iter().zip(before) {
         let (new_m, new_d) = both(&p, o);
         assert_eq!(
@@ -271,9 +281,12 @@ fn the_run_cache_restores_exactly_the_stages_dvc_restores() {
             new_m == old_m,
             new_d == old_d
         );
+        if new_d == old_d {
+            dvc_restored.push(*o);
+        }
     }
-    // And DVC restored `withdeps` only.
-    assert_eq!(p.dvc.read("a.txt"), both(&p, "a.txt").1);
+    // The comparison means something: DVC restored one stage, not all.
+    assert_eq!(dvc_restored, ["a.txt"]);
 }
 
 #[test]
@@ -283,7 +296,12 @@ fn links_and_empty_directories_in_outputs_are_stored_as_dvc_stores_them() {
         "stages:\n  libs:\n    cmd: mkdir -p lib empty && echo payload > lib/libx.so.1 && ln -sf libx.so.1 lib/libx.so\n    outs: [lib, empty]\n",
     )]);
     let lock: serde_yaml::Value = serde_yaml::from_str(&p.dvc.read("dvc.lock")).expect("dvc.lock");
-    let dvc_files = lock["stages"]["libs"]["outs"][0]["nfiles"].as_u64();
+    let dvc_files = lock["stages"]["libs"]["outs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|o| o["path"].as_str() == Some("lib"))
+        .and_then(|o| o["nfiles"].as_u64());
     let mlci_lock = p.mlci.read("mlci.lock");
     assert_eq!(dvc_files, Some(2), "{}", p.dvc.read("dvc.lock"));
     assert!(mlci_lock.contains("nfiles: 2"), "{mlci_lock}");
@@ -308,8 +326,8 @@ fn links_and_empty_directories_in_outputs_are_stored_as_dvc_stores_them() {
         "dvc.yaml",
         "stages:\n  libs:\n    cmd: mkdir -p lib && ln -sf /etc/hostname lib/host\n    outs: [lib]\n",
     );
-    let e = p.mlci.mlci(&["repro"]).user_error();
-    assert!(e.stderr.contains("lib/host"), "{}", e.stderr);
+    let e = failed(p.mlci.mlci(&["repro"]));
+    assert!(e.contains("lib/host"), "{e}");
 }
 
 // 4. Which files count.

@@ -230,18 +230,18 @@ impl Loader<'_> {
                             }
                         ))
                     };
-                    let resolved = self.resolve_path(dir, file).map_err(|m| PipelineError::File {
-                        file: self.file.into(),
-                        line: self.line_of(spec),
-                        message: format!("vars: {m}"),
-                        hint: Some(PATH_HINT.into()),
-                    })?;
+                    let resolved =
+                        self.resolve_path(dir, file)
+                            .map_err(|m| PipelineError::File {
+                                file: self.file.into(),
+                                line: self.line_of(spec),
+                                message: format!("vars: {m}"),
+                                hint: Some(PATH_HINT.into()),
+                            })?;
                     let tree =
                         crate::pipeline::params::load(self.root, &resolved).map_err(|e| {
                             let hint = match &e {
-                                crate::pipeline::params::ParamsError::Missing { .. } => {
-                                    vars_hint()
-                                }
+                                crate::pipeline::params::ParamsError::Missing { .. } => vars_hint(),
                                 _ => e.hint(),
                             };
                             PipelineError::File {
