@@ -48,8 +48,9 @@ pub trait ObjectSource: Send + Sync {
 /// `always_changed`. An out kept in git (`cache: false`) has no object to
 /// restore, so it rules the stage out too.
 pub fn eligible(stage: &Stage) -> bool {
+    let has_deps = !stage.deps.is_empty() || !stage.params.is_empty();
     !stage.always_changed
-        && !(stage.deps.is_empty() && stage.params.is_empty())
+        && has_deps
         && !stage.outs.is_empty()
         && stage.outs.iter().all(|o| o.cache && !o.persist)
 }
