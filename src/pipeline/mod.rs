@@ -12,6 +12,7 @@ pub mod parsing;
 pub mod repro;
 mod run;
 pub mod runcache;
+pub mod source;
 pub mod status;
 mod wire;
 

@@ -24,22 +24,19 @@ pub enum ParamsError {
     Format { file: String },
     #[error("param `{key}` is not in `{file}`")]
     MissingKey { file: String, key: String },
-    #[error("params file `{file}`: {source}")]
-    Unsafe {
+    /// A link out of the workspace, an I/O error, not UTF-8.
+    #[error("params file `{file}`: {message}")]
+    Unreadable {
         file: String,
-        source: Box<crate::workspace_path::UnsafePath>,
-    },
-    #[error("reading `{file}`: {source}")]
-    Io {
-        file: String,
-        source: std::io::Error,
+        message: String,
+        hint: Option<String>,
     },
 }
 
 impl crate::error::Hint for ParamsError {
     fn hint(&self) -> Option<String> {
         Some(match self {
-            ParamsError::Unsafe { source, .. } => return source.hint(),
+            ParamsError::Unreadable { hint, .. } => return hint.clone(),
             ParamsError::Missing { file } => {
                 format!("create `{file}`, or remove the stage's `params:` entry for it")
             }
@@ -50,7 +47,6 @@ impl crate::error::Hint for ParamsError {
             ParamsError::MissingKey { key, file } => {
                 format!("add `{key}` to `{file}`, or fix the key in the stage's `params:`")
             }
-            ParamsError::Io { .. } => return None,
         })
     }
 }
@@ -59,29 +55,80 @@ crate::register_hint!(ParamsError);
 
 /// Loads a params file (repo-relative `file`, read from `root`).
 pub fn load(root: &Path, file: &str) -> Result<Value, ParamsError> {
-    // Params files are named in mlci.yaml (untrusted): read only inside the
-    // workspace, never through a link out of it.
-    let abs = crate::workspace_path::WorkspacePath::new(file)
-        .and_then(|p| p.locate_for_read(root))
-        .map_err(|e| ParamsError::Unsafe {
-            file: file.to_string(),
-            source: Box::new(e),
-        })?;
-    let text = match std::fs::read_to_string(abs) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    load_from(&crate::pipeline::source::WorkTree(root), file)
+}
+
+/// Reads and parses params file `file` from `src`.
+pub fn load_from(
+    src: &dyn crate::pipeline::source::Source,
+    file: &str,
+) -> Result<Value, ParamsError> {
+    // Params files are named in mlci.yaml (untrusted): the source reads
+    // only inside the workspace, never through a link out of it.
+    let text = match src.read(file) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
             return Err(ParamsError::Missing {
                 file: file.to_string(),
             })
         }
-        Err(source) => {
-            return Err(ParamsError::Io {
+        Err(e) => {
+            return Err(ParamsError::Unreadable {
                 file: file.to_string(),
-                source,
+                message: e.message,
+                hint: e.hint,
             })
         }
     };
     parse(&text, file)
+}
+
+/// The spellings of non-finite numbers Python's `json` writes (and reads).
+pub const NON_FINITE: [&str; 3] = ["NaN", "Infinity", "-Infinity"];
+
+/// Parses JSON as Python's `json` module writes it: `NaN`, `Infinity` and
+/// `-Infinity` as bare tokens (a ROC curve's first threshold is `Infinity`).
+/// JSON numbers cannot hold them, so each becomes the string of its
+/// spelling; [`number`] reads such a string back as the number.
+pub fn parse_json(text: &str) -> Result<Value, serde_json::Error> {
+    if !text.contains("NaN") && !text.contains("Infinity") {
+        return serde_json::from_str(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let (mut in_string, mut escaped) = (false, false);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if let Some(token) = NON_FINITE.iter().rev().find(|t| rest.starts_with(*t)) {
+            out.push('"');
+            out.push_str(token);
+            out.push('"');
+            rest = &rest[token.len()..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    serde_json::from_str(&out)
+}
+
+/// A value as a number: a JSON number, or one of Python's non-finite
+/// spellings kept as a string by [`parse_json`]. Booleans are not numbers.
+pub fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) if NON_FINITE.contains(&s.as_str()) => s.parse().ok(),
+        _ => None,
+    }
 }
 
 /// Parses params text; the format follows the file's extension.
@@ -101,7 +148,7 @@ pub fn parse(text: &str, file: &str) -> Result<Value, ParamsError> {
                 message: e.message,
             })
         }
-        "json" => serde_json::from_str(text).map_err(|e| ParamsError::Parse {
+        "json" => parse_json(text).map_err(|e| ParamsError::Parse {
             file: file.to_string(),
             line: Some(e.line()),
             message: e
@@ -172,6 +219,20 @@ pub fn show(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_as_python_writes_it() {
+        let v =
+            parse_json(r#"{"thr": [Infinity, 0.5, -Infinity], "auc": NaN, "s": "NaN Infinity"}"#)
+                .unwrap();
+        assert_eq!(v["thr"][0], "Infinity");
+        assert_eq!(number(&v["thr"][0]), Some(f64::INFINITY));
+        assert_eq!(number(&v["thr"][2]), Some(f64::NEG_INFINITY));
+        assert!(number(&v["auc"]).unwrap().is_nan());
+        assert_eq!(v["s"], "NaN Infinity", "strings are left alone");
+        assert_eq!(number(&v["s"]), None);
+        assert!(parse_json("{\"a\": NaNa}").is_err());
+    }
 
     #[test]
     fn three_formats_one_tree() {

@@ -10,7 +10,7 @@ use crate::progress::Silent;
 use crate::repo::Repo;
 use crate::review::compare::{compare, evaluate_gates, Comparison, Kind, ReviewError};
 use crate::review::metrics::RevReader;
-use crate::review::plots::{is_image, lines, mermaid, parse_records, svg};
+use crate::review::plots::{is_image, lines, parse_records, svg};
 use crate::review::report::{
     md_code, md_escape, render, Context, Links, RevInfo, RowView, StageView, DEFAULT_TEMPLATE,
 };
@@ -278,25 +278,53 @@ fn build_plots(
         }
         let mut drawn = Vec::new();
         let mut caption = Vec::new();
-        for (reader, label) in readers.iter_mut() {
+        let mut data = Vec::new();
+        // One plot that cannot be read says why; the rest of the report
+        // renders.
+        let mut failure = None;
+        'revs: for (reader, label) in readers.iter_mut() {
             for source in &def.sources {
-                let Some(bytes) = reader.read(&source.file)? else {
-                    continue;
-                };
-                let table = parse_records(&bytes, &source.file).map_err(|message| {
-                    ReviewError::PlotData {
-                        file: source.file.clone(),
-                        rev: label.clone(),
-                        message,
+                let bytes = match reader.read(&source.file) {
+                    Ok(Some(b)) => b,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        failure = Some(format!("cannot draw it: {e}"));
+                        break 'revs;
                     }
-                })?;
+                };
+                let table = match parse_records(&bytes, &source.file) {
+                    Ok(t) => t,
+                    Err(message) => {
+                        failure = Some(format!(
+                            "cannot draw it: {} at {label}: {message}",
+                            source.file
+                        ));
+                        break 'revs;
+                    }
+                };
                 for line in lines(&table, source, label) {
-                    caption.push(format!("{}. {}", drawn.len() + 1, line.label));
+                    if !line.y.is_empty() {
+                        caption.push(format!("{}. {}", drawn.len() + 1, line.label));
+                    }
                     drawn.push(line);
                 }
+                data.push((label.clone(), source, table));
             }
         }
-        let mermaid_block = mermaid(def, &drawn);
+        if let Some(note) = failure {
+            out.push(serde_json::json!({ "id": def.id, "title": title, "caption": "not drawn", "note": note, "lines": [] }));
+            continue;
+        }
+        let template = def.template.as_deref().unwrap_or("linear");
+        if caption.is_empty() || template.starts_with("confusion") || template.starts_with("bar_") {
+            // Bars and tables are drawn from the records, not from lines.
+            caption = data
+                .iter()
+                .enumerate()
+                .map(|(i, (label, source, _))| format!("{}. {label}: {}", i + 1, source.file))
+                .collect();
+        }
+        let shown = crate::review::plot_kinds::draw(def, &drawn, &data);
         let mut svg_path = None;
         if let Some(dir) = svg_dir {
             let dir = dir.to_path_buf();
@@ -319,7 +347,9 @@ fn build_plots(
         out.push(serde_json::json!({
             "id": def.id,
             "title": title,
-            "mermaid": mermaid_block,
+            "mermaid": shown.mermaid,
+            "table_md": shown.table_md,
+            "note": shown.note,
             "svg": svg_path,
             "lines": drawn,
             "caption": caption.join("; "),

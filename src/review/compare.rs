@@ -80,6 +80,18 @@ pub fn files(repo: &Repo, kind: Kind) -> Result<Vec<String>, ReviewError> {
     })
 }
 
+/// The metrics or params files of the pipeline as it is at `rev`.
+pub fn files_at(repo: &Repo, rev: &Rev, kind: Kind) -> Result<Vec<String>, ReviewError> {
+    let pipeline = match rev {
+        Rev::Workspace => crate::pipeline::load(&repo.root)?,
+        Rev::Commit { id, .. } => crate::pipeline::load::load_at(&repo.root, *id)?,
+    };
+    Ok(match kind {
+        Kind::Metrics => metric_files(&pipeline),
+        Kind::Params => params_files(&pipeline),
+    })
+}
+
 /// Two revisions compared: their names and the rows of every file.
 pub struct Comparison {
     pub base: Rev,
@@ -125,9 +137,25 @@ pub fn compare(
         if !kinds.contains(&kind) {
             continue;
         }
-        for f in &files(repo, kind)? {
-            let old = old_reader.values(f)?.unwrap_or_default();
-            let new = new_reader.values(f)?.unwrap_or_default();
+        // Which files are metrics or params comes from each revision's own
+        // pipeline, as DVC reads it: a file declared on one side only is
+        // added or removed, never read where it is not declared.
+        let (old_files, new_files) = (
+            files_at(repo, &base_rev, kind)?,
+            files_at(repo, &target_rev, kind)?,
+        );
+        let mut all: Vec<&String> = old_files.iter().chain(&new_files).collect();
+        all.sort();
+        all.dedup();
+        for f in all {
+            let old = match old_files.contains(f) {
+                true => old_reader.values(f)?.unwrap_or_default(),
+                false => Default::default(),
+            };
+            let new = match new_files.contains(f) {
+                true => new_reader.values(f)?.unwrap_or_default(),
+                false => Default::default(),
+            };
             rows[i].extend(diff(f, &old, &new));
         }
     }

@@ -247,12 +247,8 @@ fn check(
         Rule::MaxIncreasePct(l) => format!("{key} rises at most {}%", n(l)),
         Rule::MaxDecreasePct(l) => format!("{key} falls at most {}%", n(l)),
     };
-    let value = now
-        .and_then(Json::as_f64)
-        .filter(|_| !matches!(now, Some(Json::Bool(_))));
-    let base = before
-        .and_then(Json::as_f64)
-        .filter(|_| !matches!(before, Some(Json::Bool(_))));
+    let value = now.and_then(crate::pipeline::params::number);
+    let base = before.and_then(crate::pipeline::params::number);
     let mut r = GateResult {
         metric: metric.into(),
         rule,
@@ -262,11 +258,11 @@ fn check(
         passed: false,
         note: None,
     };
-    let Some(v) = value else {
-        r.note = Some(if now.is_none() {
-            "missing at the target".into()
-        } else {
-            "not a number".into()
+    let Some(v) = value.filter(|v| !v.is_nan()) else {
+        r.note = Some(match (now, value) {
+            (None, _) => "missing at the target".into(),
+            (_, Some(_)) => "is NaN".into(),
+            _ => "not a number".into(),
         });
         return r;
     };

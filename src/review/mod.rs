@@ -6,5 +6,6 @@ pub mod assemble;
 pub mod compare;
 pub mod gate;
 pub mod metrics;
+pub mod plot_kinds;
 pub mod plots;
 pub mod report;

@@ -65,7 +65,8 @@ pub fn parse_records(bytes: &[u8], file: &str) -> Result<Table, String> {
         });
     }
     let tree: Json = if lower.ends_with(".json") {
-        serde_json::from_slice(bytes).map_err(|e| e.to_string())?
+        crate::pipeline::params::parse_json(&String::from_utf8_lossy(bytes))
+            .map_err(|e| e.to_string())?
     } else if lower.ends_with(".yaml") || lower.ends_with(".yml") {
         crate::pipeline::params::parse(&String::from_utf8_lossy(bytes), file)
             .map_err(|e| e.to_string())?
@@ -158,8 +159,16 @@ pub fn downsample_indices(n: usize, max: usize) -> Vec<usize> {
     idx
 }
 
-fn num(v: f64) -> String {
-    crate::review::metrics::diff::fmt_number(v, 6)
+/// A number for a chart: at most 6 decimals, never scientific notation
+/// (Mermaid's grammar reads only plain decimals).
+pub(crate) fn num(v: f64) -> String {
+    let s = format!("{v:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.into()
+    }
 }
 
 /// A Mermaid string: the text comes from plot files and mlci.yaml (the pull
@@ -167,7 +176,7 @@ fn num(v: f64) -> String {
 /// block it sits in: quotes become `'`, control characters (a newline) and
 /// backticks become spaces and `'`, and `<`/`>` are dropped to `‹`/`›` so
 /// Mermaid's own HTML labels cannot be opened.
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     let clean: String = s
         .chars()
         .map(|c| match c {
@@ -181,12 +190,19 @@ fn quote(s: &str) -> String {
     format!("\"{clean}\"")
 }
 
-/// A Mermaid `xychart-beta` block for lines that share the first line's x
-/// positions (the others are resampled onto them by relative position).
-pub fn mermaid(def: &PlotDef, lines: &[Line]) -> Option<String> {
-    let first = lines.iter().find(|l| !l.y.is_empty())?;
-    let idx = downsample_indices(first.x.len(), MAX_POINTS);
-    let mut s = String::from("xychart-beta\n");
+/// The head of a Mermaid `xychart-beta` block: title, the x axis with
+/// `labels`, and a y axis spanning `values` (`horizontal`: bars across).
+pub fn mermaid_head(
+    def: &PlotDef,
+    horizontal: bool,
+    labels: &[String],
+    values: impl Iterator<Item = f64>,
+) -> String {
+    let mut s = String::from(if horizontal {
+        "xychart-beta horizontal\n"
+    } else {
+        "xychart-beta\n"
+    });
     let title = def.title.clone().unwrap_or_else(|| def.id.clone());
     let _ = writeln!(s, "    title {}", quote(&title));
     let x_label = def.x_label.clone().unwrap_or_else(|| {
@@ -195,15 +211,16 @@ pub fn mermaid(def: &PlotDef, lines: &[Line]) -> Option<String> {
             .and_then(|s| s.x.clone())
             .unwrap_or_else(|| "step".into())
     });
-    let xs: Vec<String> = idx.iter().map(|i| quote(&first.x[*i])).collect();
+    let xs: Vec<String> = labels.iter().map(|l| quote(l)).collect();
     let _ = writeln!(s, "    x-axis {} [{}]", quote(&x_label), xs.join(", "));
-    let all: Vec<f64> = lines.iter().flat_map(|l| l.y.iter().copied()).collect();
-    let (lo, hi) = all
-        .iter()
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(*v), b.max(*v))
+            (a.min(v), b.max(v))
         });
-    let (lo, hi) = if lo == hi {
+    let (lo, hi) = if !lo.is_finite() {
+        (0.0, 1.0)
+    } else if lo == hi {
         (lo - 1.0, hi + 1.0)
     } else {
         (lo, hi)
@@ -223,6 +240,21 @@ pub fn mermaid(def: &PlotDef, lines: &[Line]) -> Option<String> {
         quote(&y_label),
         num(lo),
         num(hi)
+    );
+    s
+}
+
+/// A Mermaid `xychart-beta` block for lines that share the first line's x
+/// positions (the others are resampled onto them by relative position).
+pub fn mermaid(def: &PlotDef, lines: &[Line]) -> Option<String> {
+    let first = lines.iter().find(|l| !l.y.is_empty())?;
+    let idx = downsample_indices(first.x.len(), MAX_POINTS);
+    let labels: Vec<String> = idx.iter().map(|i| first.x[*i].clone()).collect();
+    let mut s = mermaid_head(
+        def,
+        false,
+        &labels,
+        lines.iter().flat_map(|l| l.y.iter().copied()),
     );
     for line in lines.iter().filter(|l| !l.y.is_empty()) {
         let n = line.y.len();

@@ -412,3 +412,115 @@ fn params_diff_shows_the_values_dvc_shows() {
         );
     }
 }
+
+// The layout DVC users favour, end to end, DVC beside mlci.
+
+const TRAIN_PY: &str = r#"import re
+lr = float(re.search(r"lr: *([0-9.e+-]+)", open("params.yaml").read()).group(1))
+open("model.txt", "w").write(f"weights {lr}\n")
+"#;
+
+/// Writes what dvclive's `Live` writes for an evaluate stage: metrics with
+/// Python's `Infinity`, an ROC curve with uneven rates under a key, a
+/// confusion list and feature importances.
+const EVALUATE_PY: &str = r#"import json, os
+lr = float(open("model.txt").read().split()[1])
+acc = round(0.7 + lr, 4)
+os.makedirs("eval/plots", exist_ok=True)
+json.dump({"acc": acc, "loss": round(1 - acc, 4), "best_threshold": float("inf")}, open("eval/metrics.json", "w"))
+fpr = [0.0, 0.02, 0.05, 0.3, 1.0]
+tpr = [0.0, min(1.0, 0.4 + lr), min(1.0, 0.6 + lr), 0.9, 1.0]
+json.dump({"roc": [{"fpr": f, "tpr": t, "threshold": th} for f, t, th in zip(fpr, tpr, [float("inf"), 0.9, 0.7, 0.4, 0.0])]}, open("eval/plots/roc.json", "w"))
+pairs = [("cat", "cat")] * 5 + [("cat", "dog")] * int(10 * lr) + [("dog", "dog")] * 4 + [("dog", "cat")]
+json.dump([{"actual": a, "predicted": p} for a, p in pairs], open("eval/plots/cm.json", "w"))
+json.dump([{"feature": f, "importance": v} for f, v in [("age", 0.2), ("income", 0.5 + lr), ("zip", 0.1)]], open("eval/plots/importance.json", "w"))
+"#;
+
+const DVCLIVE_YAML: &str = "stages:\n  train:\n    cmd: python3 train.py\n    deps: [train.py, data.csv]\n    params: [train.lr]\n    outs: [model.txt]\n  evaluate:\n    cmd: python3 evaluate.py\n    deps: [evaluate.py, model.txt]\n    outs: [eval]\nmetrics:\n  - eval/metrics.json\nplots:\n  - eval/plots/roc.json:\n      template: simple\n      x: fpr\n      y: tpr\n      title: ROC\n  - eval/plots/cm.json:\n      template: confusion\n      x: actual\n      y: predicted\n  - eval/plots/importance.json:\n      template: bar_horizontal_sorted\n      x: importance\n      y: feature\n";
+
+#[test]
+fn a_dvclive_project_runs_end_to_end_beside_dvc() {
+    let p = Pair::new(&[
+        ("params.yaml", "train:\n  lr: 0.1\n"),
+        ("data.csv", "x,y\n1,2\n"),
+        ("train.py", TRAIN_PY),
+        ("evaluate.py", EVALUATE_PY),
+        ("dvc.yaml", DVCLIVE_YAML),
+    ]);
+    same_file(&p, "eval/metrics.json");
+    // A no-op repro runs nothing in either.
+    let noop = p.mlci.mlci(&["repro"]).ok();
+    assert!(
+        noop.stderr.contains("every stage is up to date"),
+        "{}",
+        noop.stderr
+    );
+    assert!(dvc(&p.dvc_exe, &p.dvc, &["repro"]).contains("up to date"));
+    p.mlci.commit_all("base");
+    p.dvc.commit_all("base");
+    // A param change: the same stage is stale, for the same reason.
+    p.edit(|r| write(r, "params.yaml", "train:\n  lr: 0.2\n"));
+    p.agree(&["train"]);
+    let d = dvc(&p.dvc_exe, &p.dvc, &["status", "--json"]);
+    assert!(d.contains("train.lr"), "{d}");
+    let m = p.mlci.mlci(&["status", "--json"]).ok().stdout;
+    assert!(m.contains("train.lr"), "{m}");
+    dvc(&p.dvc_exe, &p.dvc, &["repro", "-q"]);
+    p.mlci.mlci(&["repro"]).ok();
+    same_file(&p, "eval/metrics.json");
+    // metrics diff against the previous commit: the base values come from
+    // that commit's `eval` output (a directory) through the cache.
+    let d = mlci::pipeline::params::parse_json(&dvc(
+        &p.dvc_exe,
+        &p.dvc,
+        &["metrics", "diff", "HEAD", "--all", "--json"],
+    ))
+    .unwrap();
+    let m: serde_json::Value = serde_json::from_str(
+        &p.mlci
+            .mlci(&["metrics", "diff", "--base", "HEAD", "--all", "--json"])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    let rows = m["rows"].as_array().unwrap();
+    for key in ["acc", "loss", "best_threshold"] {
+        let row = rows
+            .iter()
+            .find(|r| r["path"] == "eval/metrics.json" && r["key"] == key)
+            .unwrap_or_else(|| panic!("no row {key}: {m}"));
+        let want = &d["eval/metrics.json"][key];
+        for side in ["old", "new"] {
+            let (mv, dv) = (
+                mlci::pipeline::params::number(&row[side]),
+                mlci::pipeline::params::number(&want[side]),
+            );
+            assert!(dv.is_some(), "dvc {key}.{side}: {d}");
+            assert_eq!(mv, dv, "{key}.{side}: mlci {m}\ndvc {d}");
+        }
+    }
+    // The report draws each plot as its template asks.
+    let report = p.mlci.mlci(&["report", "--base", "HEAD"]).ok().stdout;
+    assert!(report.contains("**ROC**"), "{report}");
+    assert!(report.contains("true to scale"), "{report}");
+    assert!(report.contains("| **cat** | 5 | 2 |"), "{report}");
+    assert!(report.contains("xychart-beta horizontal"), "{report}");
+    assert!(
+        report.contains("x-axis \"feature\" [\"income\", \"age\", \"zip\"]"),
+        "{report}"
+    );
+    let file = p.mlci.path("report.md");
+    std::fs::write(&file, &report).unwrap();
+    let script = crate::common::env_from_test_script("MLCI_TEST_MERMAID_CHECK");
+    let out = Command::new("node")
+        .arg(script)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -14,6 +14,7 @@ use serde_json::Value as Json;
 
 use super::definition::*;
 use super::interpolate::{interpolate, merge, resolve, Unpacking, Why};
+use super::source::{GitTree, Source, WorkTree};
 use super::wire::*;
 use crate::error::Hint;
 use crate::workspace_path::WorkspacePath;
@@ -23,7 +24,26 @@ use crate::yaml;
 /// or from dvc.yaml when mlci.yaml has no `stages:`. No file at all is an
 /// empty pipeline.
 pub fn load(root: &Path) -> Result<Pipeline, PipelineError> {
-    let mlci = read_file(root, MLCI_YAML)?;
+    load_from(&WorkTree(root), super::parsing::unpacking(root)?)
+}
+
+/// The pipeline as it is in commit `id` of the repository at `root` (its
+/// own pipeline, params and vars files). Commands there are interpolated
+/// with DVC's default unpacking: what is read at a revision is which files
+/// are metrics, params and plots, never a command to run.
+pub fn load_at(root: &Path, id: git2::Oid) -> Result<Pipeline, PipelineError> {
+    let tree = GitTree::open(root, id).map_err(|e| PipelineError::File {
+        file: format!("{id}"),
+        line: None,
+        message: e,
+        hint: None,
+    })?;
+    load_from(&tree, Unpacking::default())
+}
+
+/// Loads the pipeline whose files `src` reads.
+pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, PipelineError> {
+    let mlci = read_file(src, MLCI_YAML)?;
     let mut pipeline = Pipeline::default();
     let mut stages_from = None;
     if let Some((text, wire)) = &mlci {
@@ -34,7 +54,7 @@ pub fn load(root: &Path) -> Result<Pipeline, PipelineError> {
         }
     }
     if stages_from.is_none() {
-        if let Some((text, wire)) = read_file(root, DVC_YAML)? {
+        if let Some((text, wire)) = read_file(src, DVC_YAML)? {
             if wire.gates.is_some() || wire.report.is_some() {
                 return Err(PipelineError::File {
                     file: DVC_YAML.into(),
@@ -69,10 +89,10 @@ pub fn load(root: &Path) -> Result<Pipeline, PipelineError> {
         }
     }
     let ctx = Loader {
-        root,
+        src,
         file,
         text: &text,
-        unpacking: super::parsing::unpacking(root)?,
+        unpacking,
     };
     let base_vars = ctx.load_vars(wire.vars.as_deref().unwrap_or(&[]), None, "")?;
     for (name, stage) in wire.stages.unwrap_or_default() {
@@ -99,11 +119,6 @@ pub fn load(root: &Path) -> Result<Pipeline, PipelineError> {
             .unused_keys
             .push(format!("{file}: top-level `params`"));
     }
-    if !pipeline.metrics.is_empty() {
-        pipeline
-            .unused_keys
-            .push(format!("{file}: top-level `metrics`"));
-    }
     for entry in wire.plots.iter().flatten() {
         let def =
             top_level_plot(entry).map_err(|m| ctx.file_error("plots", format!("`plots`: {m}")))?;
@@ -114,25 +129,17 @@ pub fn load(root: &Path) -> Result<Pipeline, PipelineError> {
     Ok(pipeline)
 }
 
-fn read_file(root: &Path, name: &str) -> Result<Option<(String, FileWire)>, PipelineError> {
+fn read_file(src: &dyn Source, name: &str) -> Result<Option<(String, FileWire)>, PipelineError> {
     // A pipeline file that is a link out of the workspace is not read.
-    let path = WorkspacePath::new(name)
-        .and_then(|p| p.locate_for_read(root))
-        .map_err(|e| PipelineError::File {
-            file: name.into(),
-            line: None,
-            message: e.to_string(),
-            hint: crate::error::Hint::hint(&e),
-        })?;
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+    let text = match src.read(name) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(None),
         Err(e) => {
             return Err(PipelineError::File {
                 file: name.into(),
                 line: None,
-                message: e.to_string(),
-                hint: None,
+                message: e.message,
+                hint: e.hint,
             })
         }
     };
@@ -144,7 +151,7 @@ fn read_file(root: &Path, name: &str) -> Result<Option<(String, FileWire)>, Pipe
 }
 
 struct Loader<'a> {
-    root: &'a Path,
+    src: &'a dyn Source,
     file: &'a str,
     text: &'a str,
     /// How a mapping in `cmd` unpacks into flags.
@@ -205,9 +212,13 @@ impl Loader<'_> {
             Some(b) => b.clone(),
             None => {
                 let mut c = Json::Object(Default::default());
-                if self.root.join(DEFAULT_PARAMS).is_file() {
-                    let p = crate::pipeline::params::load(self.root, DEFAULT_PARAMS)
-                        .map_err(params_error)?;
+                if let Some(p) = crate::pipeline::params::load_from(self.src, DEFAULT_PARAMS)
+                    .map(Some)
+                    .or_else(|e| match e {
+                        crate::pipeline::params::ParamsError::Missing { .. } => Ok(None),
+                        other => Err(params_error(other)),
+                    })?
+                {
                     merge(&mut c, p);
                 }
                 c
@@ -239,7 +250,7 @@ impl Loader<'_> {
                                 hint: Some(PATH_HINT.into()),
                             })?;
                     let tree =
-                        crate::pipeline::params::load(self.root, &resolved).map_err(|e| {
+                        crate::pipeline::params::load_from(self.src, &resolved).map_err(|e| {
                             let hint = match &e {
                                 crate::pipeline::params::ParamsError::Missing { .. } => vars_hint(),
                                 _ => e.hint(),

@@ -169,12 +169,57 @@ impl<'a> RevReader<'a> {
             }
             None => self.lock_out(id, path)?,
         };
-        let Some(oid) = oid else { return Ok(None) };
+        let oid = match oid {
+            Some(oid) => oid,
+            // A file inside a tracked directory or a directory output.
+            None => match self.inside_dir(id, path)? {
+                Some(oid) => oid,
+                None => return Ok(None),
+            },
+        };
         if oid.dir {
             return Err(self.read_err(path, "is a directory"));
         }
-        match self.cache.read_verified(&oid) {
-            Ok(b) => Ok(Some(b)),
+        self.cached(path, &oid).map(Some)
+    }
+
+    /// The object of `path` when one of its parent directories is tracked
+    /// (a pointer) or a stage's directory output (`mlci.lock`) at commit
+    /// `id`: through that directory's manifest, from the cache. The nearest
+    /// such directory wins.
+    fn inside_dir(&mut self, id: git2::Oid, path: &str) -> Result<Option<Oid>, MetricsError> {
+        let mut dir = path;
+        while let Some(i) = dir.rfind('/') {
+            dir = &path[..i];
+            let pointer = format!("{dir}.{}", crate::track::pointer::EXTENSION);
+            let oid = match self.blob(id, &pointer)? {
+                Some(text) => Some(
+                    Pointer::parse(&String::from_utf8_lossy(&text), Path::new(&pointer))
+                        .map_err(|e| self.read_err(path, e))?
+                        .oid,
+                ),
+                None => self.lock_out(id, dir)?,
+            };
+            let Some(oid) = oid.filter(|o| o.dir) else {
+                continue;
+            };
+            let bytes = self.cached(path, &oid)?;
+            let manifest = crate::store::manifest::Manifest::parse(&bytes)
+                .map_err(|e| self.read_err(path, e))?;
+            let rest = &path[i + 1..];
+            return Ok(manifest
+                .entries()
+                .iter()
+                .find(|e| e.path == rest)
+                .map(|e| Oid::file(e.sha256)));
+        }
+        Ok(None)
+    }
+
+    /// A verified object from the cache, for file `path`.
+    fn cached(&self, path: &str, oid: &Oid) -> Result<Vec<u8>, MetricsError> {
+        match self.cache.read_verified(oid) {
+            Ok(b) => Ok(b),
             Err(crate::store::cache::CacheError::Missing { .. }) => Err(MetricsError::NotInCache {
                 file: path.into(),
                 rev: self.rev.label(),
