@@ -407,3 +407,32 @@ fn status_json_into_a_closed_pipe_exits_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+/// `.mlciignore` (and `.dvcignore`) files, gitignore syntax at any level,
+/// keep files out of what `add` stores, what `status` compares and what
+/// `checkout` replaces.
+#[test]
+fn ignore_files_exclude_from_add_status_and_checkout() {
+    let repo = TestRepo::new();
+    repo.write("data/a.csv", "a\n");
+    repo.write("data/sub/b.csv", "b\n");
+    repo.write("data/scratch.tmp", "noise\n");
+    repo.write("data/.mlciignore", "*.tmp\n");
+    repo.write(".dvcignore", "cache/\n");
+    repo.write("data/sub/cache/x.bin", "cached\n");
+    let added = repo.mlci(&["add", "data"]).ok();
+    // a.csv, sub/b.csv and the ignore file itself.
+    let said = format!("{}{}", added.stdout, added.stderr);
+    assert!(said.contains("(3 files"), "{said}");
+    repo.write("data/other.tmp", "more noise\n");
+    repo.write("data/sub/cache/y.bin", "more\n");
+    let st = repo.mlci(&["status", "--check"]).ok();
+    assert!(st.stdout.contains("up to date"), "{}", st.stdout);
+    repo.write("data/a.csv", "changed\n");
+    assert_eq!(repo.mlci(&["status", "--check"]).code, 1);
+    repo.mlci(&["checkout", "--force", "data"]).ok();
+    assert_eq!(repo.read("data/a.csv"), "a\n");
+    // Ignored files are left alone by checkout.
+    assert_eq!(repo.read("data/other.tmp"), "more noise\n");
+    assert!(repo.exists("data/sub/cache/y.bin"));
+}
