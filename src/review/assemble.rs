@@ -253,6 +253,24 @@ fn stale_stages(
 }
 
 /// Reads every plot's data at both revisions and draws it.
+/// The plot data files the pipeline declares at `rev`.
+fn plot_files_at(
+    repo: &Repo,
+    rev: &crate::review::metrics::Rev,
+) -> Result<std::collections::BTreeSet<String>, ReviewError> {
+    let pipeline = match rev {
+        crate::review::metrics::Rev::Workspace => crate::pipeline::load(&repo.root)?,
+        crate::review::metrics::Rev::Commit { id, .. } => {
+            crate::pipeline::load::load_at(&repo.root, *id)?
+        }
+    };
+    Ok(pipeline
+        .plots
+        .iter()
+        .flat_map(|d| d.sources.iter().map(|s| s.file.clone()))
+        .collect())
+}
+
 fn build_plots(
     repo: &Repo,
     pipeline: &crate::pipeline::Pipeline,
@@ -270,6 +288,12 @@ fn build_plots(
             cmp.target.label(),
         ),
     ];
+    // Which files are plots at each revision comes from its own pipeline
+    // (the definitions drawn are the target's).
+    let declared = [
+        plot_files_at(repo, &cmp.base)?,
+        plot_files_at(repo, &cmp.target)?,
+    ];
     for def in &pipeline.plots {
         let title = def.title.clone().unwrap_or_else(|| def.id.clone());
         if def.sources.iter().all(|s| is_image(&s.file)) {
@@ -282,8 +306,8 @@ fn build_plots(
         // One plot that cannot be read says why; the rest of the report
         // renders.
         let mut failure = None;
-        'revs: for (reader, label) in readers.iter_mut() {
-            for source in &def.sources {
+        'revs: for ((reader, label), declared) in readers.iter_mut().zip(&declared) {
+            for source in def.sources.iter().filter(|s| declared.contains(&s.file)) {
                 let bytes = match reader.read(&source.file) {
                     Ok(Some(b)) => b,
                     Ok(None) => continue,

@@ -114,24 +114,30 @@ fn line_chart(def: &PlotDef, lines: &[Line]) -> Drawn {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
             (a.min(p.0), b.max(p.0))
         });
-    let uneven = series.iter().any(|pts| {
-        pts.windows(3).any(|w| {
-            ((w[2].0 - w[1].0) - (w[1].0 - w[0].0)).abs() > 1e-9 * (hi - lo).abs().max(1.0)
-        })
-    }) || series
-        .iter()
-        .any(|pts| pts.iter().map(|p| p.0).ne(series[0].iter().map(|p| p.0)));
-    // Evenly spaced data keeps its own points; uneven data gets the finest
-    // grid a chart holds, so a knee (an ROC curve's first rates) shows.
-    let longest = series.iter().map(Vec::len).max().unwrap_or(0);
-    let k = if uneven {
-        MAX_POINTS
+    // Every x any line has: when they are evenly spaced and few enough,
+    // they are the axis (each line keeps its own points); otherwise the
+    // finest even grid a chart holds, so a knee (an ROC curve's first
+    // rates) shows.
+    let mut union: Vec<f64> = series.iter().flatten().map(|p| p.0).collect();
+    union.sort_by(f64::total_cmp);
+    union.dedup_by(|a, b| (*a - *b).abs() <= 1e-12 * (hi - lo).abs().max(1.0));
+    let tol = 1e-9 * (hi - lo).abs().max(1.0);
+    let even = union
+        .windows(3)
+        .all(|w| ((w[2] - w[1]) - (w[1] - w[0])).abs() <= tol);
+    let grid: Vec<f64> = if even && union.len() <= MAX_POINTS {
+        union
     } else {
-        longest.clamp(2, MAX_POINTS)
+        let k = MAX_POINTS;
+        (0..k)
+            .map(|i| lo + (hi - lo) * i as f64 / (k - 1) as f64)
+            .collect()
     };
-    let grid: Vec<f64> = (0..k)
-        .map(|i| lo + (hi - lo) * i as f64 / (k - 1) as f64)
-        .collect();
+    let k = grid.len();
+    let own = |pts: &Vec<(f64, f64)>| {
+        pts.len() == grid.len() && pts.iter().zip(&grid).all(|(p, g)| (p.0 - g).abs() <= tol)
+    };
+    let uneven = !series.iter().all(own);
     let resampled: Vec<Line> = lines
         .iter()
         .zip(&series)

@@ -564,3 +564,52 @@ fn bad_gates_exit_2_naming_the_problem() {
         run.stderr
     );
 }
+
+/// A metrics file inside a directory tracked with `mlci add` is read at the
+/// base revision through the pointer and the directory's manifest; a
+/// metrics file the base's pipeline does not declare is new, not compared.
+#[test]
+fn metrics_inside_tracked_directories_and_per_revision_declarations() {
+    let repo = TestRepo::new();
+    repo.write("results/m.json", r#"{"acc": 0.8, "auc": NaN}"#);
+    repo.write("results/other.txt", "x\n");
+    repo.write("extra.json", r#"{"f1": 0.5}"#);
+    repo.write("mlci.yaml", "metrics: [results/m.json]\n");
+    repo.mlci(&["add", "results"]).ok();
+    repo.commit_all("base");
+    repo.write("results/m.json", r#"{"acc": 0.9, "auc": 0.7}"#);
+    repo.mlci(&["add", "results"]).ok();
+    repo.write("mlci.yaml", "metrics: [results/m.json, extra.json]\n");
+    let out: serde_json::Value = serde_json::from_str(
+        &repo
+            .mlci(&["metrics", "diff", "--base", "HEAD", "--json"])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    let row = |key: &str| {
+        out["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {key} in {out}"))
+    };
+    assert_eq!(
+        (row("acc")["old"].clone(), row("acc")["new"].clone()),
+        (0.8.into(), 0.9.into())
+    );
+    assert_eq!(row("auc")["old"], "NaN");
+    // extra.json existed at the base, but the base did not declare it.
+    assert!(row("f1")["old"].is_null(), "{out}");
+    // A gate on a NaN metric fails saying so.
+    repo.write(
+        "mlci.yaml",
+        "metrics: [results/m.json]\ngates:\n  - metric: results/m.json:auc\n    min: 0.5\n",
+    );
+    repo.write("results/m.json", r#"{"acc": 0.9, "auc": NaN}"#);
+    let gate = repo.mlci(&["gate", "--base", "HEAD"]);
+    assert_eq!(gate.code, 1, "{}{}", gate.stdout, gate.stderr);
+    assert!(gate.stdout.contains("is NaN"), "{}", gate.stdout);
+}

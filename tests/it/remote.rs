@@ -854,3 +854,30 @@ fn walk_files(dir: &Path) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// A stage name is a transfer target standing for the stage's outputs, as
+/// in `dvc push train`.
+#[test]
+fn a_stage_name_pushes_and_fetches_its_outputs() {
+    let repo = TestRepo::new();
+    repo.write(
+        "mlci.yaml",
+        "stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n  b:\n    cmd: echo b > b.txt\n    outs: [b.txt]\n",
+    );
+    repo.mlci(&["repro"]).ok();
+    repo.add_remote("store", Server::Local);
+    let pushed = repo.mlci(&["push", "a"]).ok();
+    assert!(
+        pushed.stderr.contains("pushed 1 object"),
+        "{}",
+        pushed.stderr
+    );
+    let again = repo.mlci(&["push"]).ok();
+    assert!(
+        again.stderr.contains("pushed 1 object"),
+        "b only: {}",
+        again.stderr
+    );
+    let typo = repo.mlci(&["push", "aa"]).user_error();
+    assert!(typo.stderr.contains("did you mean"), "{}", typo.stderr);
+}
