@@ -140,27 +140,31 @@ fn select_from(
     for target in targets {
         let rel = repo.resolve_user_path(cwd, target)?;
         let prefix = format!("{rel}/");
-        let matched: Vec<&Tracked> = all
-            .iter()
-            .filter(|t| {
-                t.target_rel == rel
-                    || t.pointer_rel == rel
-                    || t.target_rel.starts_with(&prefix)
-                    || rel.starts_with(&format!("{}/", t.target_rel))
-            })
-            .collect();
-        let mut matched = matched;
-        let outs;
+        // The tracked path itself, its pointer, tracked paths below a
+        // directory named, or a part of a tracked directory.
+        let mut matched: Vec<Tracked> = Vec::new();
+        for t in &all {
+            if t.target_rel == rel || t.pointer_rel == rel || t.target_rel.starts_with(&prefix) {
+                matched.push(t.clone());
+            } else if let Some(part) = rel.strip_prefix(&format!("{}/", t.target_rel)) {
+                if t.pointer.oid.dir {
+                    let mut partial = t.clone();
+                    partial.only = Some(part.to_string());
+                    matched.push(partial);
+                }
+            }
+        }
         if matched.is_empty() {
             // A stage or group name stands for the stage's outputs, as in
             // `dvc push train`.
-            outs = stage_outs(repo, target);
+            let outs = stage_outs(repo, target);
             matched = all
                 .iter()
                 .filter(|t| {
                     outs.iter()
                         .any(|o| t.target_rel == *o || t.target_rel.starts_with(&format!("{o}/")))
                 })
+                .cloned()
                 .collect();
         }
         if matched.is_empty() {
@@ -168,8 +172,19 @@ fn select_from(
             return Err(unknown_target(repo, &shown, &all));
         }
         for t in matched {
-            if !out.iter().any(|o| o.pointer_rel == t.pointer_rel) {
-                out.push(t.clone());
+            let whole = |o: &Tracked| o.pointer_rel == t.pointer_rel && o.only.is_none();
+            if out.iter().any(whole) {
+                continue;
+            }
+            if t.only.is_none() {
+                // The whole directory supersedes parts of it asked before.
+                out.retain(|o| o.pointer_rel != t.pointer_rel);
+            }
+            if !out
+                .iter()
+                .any(|o| o.pointer_rel == t.pointer_rel && o.only == t.only)
+            {
+                out.push(t);
             }
         }
     }

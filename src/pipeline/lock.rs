@@ -170,6 +170,7 @@ impl LockEntry {
             .unwrap_or(&self.path)
             .to_string();
         Tracked {
+            only: None,
             pointer_rel: LOCK_FILE.to_string(),
             target_rel: self.path.clone(),
             pointer: Pointer {

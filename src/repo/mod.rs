@@ -135,10 +135,28 @@ impl Repo {
             (Some(p), Some(n)) => (p.to_path_buf(), Some(n.to_os_string())),
             _ => (lexical.clone(), None),
         };
-        let parent = parent.canonicalize().map_err(|source| RepoError::Resolve {
-            path: shown.clone(),
-            source,
-        })?;
+        // Directories that do not exist yet (a file of a tracked directory in
+        // a fresh clone) are taken as written below the deepest one that does.
+        let mut existing = parent.as_path();
+        let mut missing = Vec::new();
+        while !existing.exists() {
+            match (existing.parent(), existing.file_name()) {
+                (Some(up), Some(name)) => {
+                    missing.push(name.to_os_string());
+                    existing = up;
+                }
+                _ => break,
+            }
+        }
+        let mut parent = existing
+            .canonicalize()
+            .map_err(|source| RepoError::Resolve {
+                path: shown.clone(),
+                source,
+            })?;
+        for name in missing.into_iter().rev() {
+            parent.push(name);
+        }
         let full = match &name {
             Some(n) => parent.join(n),
             None => parent,

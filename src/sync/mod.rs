@@ -131,6 +131,8 @@ pub(crate) struct Group {
     pub objects: Vec<(Oid, Option<u64>)>,
     /// A directory whose manifest is in neither place we looked.
     pub manifest_missing: bool,
+    /// Only this part of the directory (see [`Tracked::only`]).
+    pub only: Option<String>,
 }
 
 impl Group {
@@ -141,6 +143,7 @@ impl Group {
             nfiles: None,
             objects: vec![(oid, size)],
             manifest_missing: false,
+            only: None,
         }
     }
 }
@@ -150,7 +153,7 @@ pub(crate) fn shallow(tracked: &[Tracked]) -> Vec<Group> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for t in tracked {
-        if !seen.insert((t.target_rel.clone(), t.pointer.oid)) {
+        if !seen.insert((t.target_rel.clone(), t.pointer.oid, t.only.clone())) {
             continue;
         }
         let oid = t.pointer.oid;
@@ -160,6 +163,7 @@ pub(crate) fn shallow(tracked: &[Tracked]) -> Vec<Group> {
             (!oid.dir).then_some(t.pointer.size),
         );
         g.nfiles = t.pointer.nfiles;
+        g.only = t.only.clone();
         out.push(g);
     }
     out
@@ -177,9 +181,20 @@ pub(crate) fn expand(cache: &Cache, g: &mut Group) {
     {
         Some(m) => {
             g.manifest_missing = false;
+            let only = g.only.clone();
+            let wanted = |rel: &str| match &only {
+                None => true,
+                Some(o) => {
+                    rel == o
+                        || rel
+                            .strip_prefix(o.as_str())
+                            .is_some_and(|r| r.starts_with('/'))
+                }
+            };
             g.objects.extend(
                 m.entries()
                     .iter()
+                    .filter(|e| wanted(&e.path))
                     .map(|e| (Oid::file(e.sha256), Some(e.size))),
             );
         }

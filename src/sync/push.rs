@@ -45,7 +45,7 @@ pub fn push(s: &Session<'_>, tracked: &[Tracked]) -> Result<PushOutcome, SyncErr
     // A directory known to be complete on the remote is not even opened.
     let mut groups = shallow(tracked);
     for g in groups.iter_mut() {
-        if !(g.root.dir && known.contains(&transfer::object_key(&g.root))) {
+        if !(g.root.dir && g.only.is_none() && known.contains(&transfer::object_key(&g.root))) {
             expand(cache, g);
         }
     }
@@ -97,7 +97,10 @@ pub fn push(s: &Session<'_>, tracked: &[Tracked]) -> Result<PushOutcome, SyncErr
     if result.is_ok() {
         // Every directory none of whose objects is missing locally is now
         // whole on the remote.
-        for g in groups.iter().filter(|g| g.root.dir && g.objects.len() > 1) {
+        for g in groups
+            .iter()
+            .filter(|g| g.root.dir && g.objects.len() > 1 && g.only.is_none())
+        {
             if !absent.iter().any(|(label, _)| *label == g.label) {
                 known.insert_tree(&transfer::object_key(&g.root));
             }

@@ -78,7 +78,7 @@ pub fn compare(s: &Session<'_>, tracked: &[Tracked]) -> Result<Vec<RemotePath>, 
             known.insert(k);
         }
     }
-    for g in groups.iter().filter(|g| g.root.dir) {
+    for g in groups.iter().filter(|g| g.root.dir && g.only.is_none()) {
         let root = transfer::object_key(&g.root);
         let whole = !g.manifest_missing
             && g.objects.len() > 1

@@ -142,10 +142,22 @@ impl Workspace<'_> {
             return self.plan_file_checkout(t, meta, force, conflicts, plan);
         }
 
-        let manifest = self.read_manifest(&t.pointer.oid)?;
+        let mut manifest = self.read_manifest(&t.pointer.oid)?;
+        if t.only.is_some() {
+            // A part of the directory: only its entries are checked out,
+            // and nothing outside it is touched.
+            manifest = crate::store::manifest::Manifest::from_entries(
+                manifest
+                    .into_entries()
+                    .into_iter()
+                    .filter(|e| t.includes(&e.path))
+                    .collect(),
+            );
+        }
         // Every object must be here before anything in the workspace is
         // touched; the state remembers manifests already checked.
-        let known_complete = self.state.dir_known_complete(&t.pointer.oid.digest);
+        let known_complete =
+            t.only.is_none() && self.state.dir_known_complete(&t.pointer.oid.digest);
         let missing: Vec<_> = manifest
             .entries()
             .par_iter()
@@ -159,7 +171,9 @@ impl Workspace<'_> {
             }
             .into());
         }
-        self.state.mark_dir_complete(&t.pointer.oid.digest);
+        if t.only.is_none() {
+            self.state.mark_dir_complete(&t.pointer.oid.digest);
+        }
         let scanned = match &meta {
             None => Vec::new(),
             Some(m) if m.is_dir() => {
@@ -168,6 +182,7 @@ impl Workspace<'_> {
                     &format!("checking {}", t.target_rel),
                     Some(found.len() as u64),
                 );
+                let found: Vec<_> = found.into_iter().filter(|f| t.includes(&f.rel)).collect();
                 let s = self.scan_dir(&t.target_rel, &found, reporter)?;
                 reporter.finish();
                 s

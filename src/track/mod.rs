@@ -131,6 +131,25 @@ pub struct Tracked {
     pub pointer_rel: String,
     pub target_rel: WorkspacePath,
     pub pointer: Pointer,
+    /// A file or sub-folder inside the tracked directory (relative to it)
+    /// that a command was asked about: it then works on that part alone
+    /// (`mlci pull data/imgs/a.txt`), as DVC's granular targets do.
+    pub only: Option<String>,
+}
+
+impl Tracked {
+    /// Whether the directory entry `rel` is part of what this command works on.
+    pub fn includes(&self, rel: &str) -> bool {
+        match &self.only {
+            None => true,
+            Some(o) => {
+                rel == o
+                    || rel
+                        .strip_prefix(o.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+            }
+        }
+    }
 }
 
 /// A command's view of the work tree: the repository, the hash state and
@@ -258,6 +277,7 @@ pub fn tracked_from_text(pointer_rel: &str, text: &str) -> Result<Tracked, Track
         }
     })?;
     Ok(Tracked {
+        only: None,
         pointer_rel: pointer_rel.to_string(),
         target_rel,
         pointer,

@@ -29,6 +29,9 @@ impl Workspace<'_> {
         t: &Tracked,
         reporter: &dyn Reporter,
     ) -> Result<DataStatus, TrackError> {
+        if let (Some(part), true) = (&t.only, t.pointer.oid.dir) {
+            return self.status_part(t, part);
+        }
         let abs = self.repo.abs(&t.target_rel);
         let cache = &self.repo.cache;
         let mut status = DataStatus {
@@ -98,6 +101,59 @@ impl Workspace<'_> {
         if digest != Some(t.pointer.oid.digest) {
             status.state = DataState::Modified;
             status.changes = Some(self.explain(&t.pointer.oid, &scanned));
+        }
+        Ok(status)
+    }
+
+    /// The status of a part of a tracked directory (a file or a sub-folder):
+    /// its entries in the manifest against what is in the work tree there.
+    fn status_part(&mut self, t: &Tracked, part: &str) -> Result<DataStatus, TrackError> {
+        let rel = format!("{}/{part}", t.target_rel);
+        let mut status = DataStatus {
+            path: rel.clone(),
+            pointer: t.pointer_rel.clone(),
+            state: DataState::Unchanged,
+            in_cache: false,
+            changes: None,
+        };
+        let abs = self.repo.abs(&t.target_rel);
+        let exists = self.repo.abs(&rel).symlink_metadata().is_ok();
+        let Ok(manifest) = self.read_manifest(&t.pointer.oid) else {
+            // Not fetched yet: what is there cannot be compared.
+            status.state = if exists {
+                DataState::Modified
+            } else {
+                DataState::Deleted
+            };
+            return Ok(status);
+        };
+        let wanted: Vec<&crate::store::manifest::Entry> = manifest
+            .entries()
+            .iter()
+            .filter(|e| t.includes(&e.path))
+            .collect();
+        let cache = &self.repo.cache;
+        status.in_cache = wanted.iter().all(|e| cache.contains(&Oid::file(e.sha256)));
+        if !exists {
+            status.state = DataState::Deleted;
+            return Ok(status);
+        }
+        let found: Vec<_> = match abs.is_dir() {
+            true => walk_in(&self.repo.root, &abs)?
+                .into_iter()
+                .filter(|f| t.includes(&f.rel))
+                .collect(),
+            false => Vec::new(),
+        };
+        let scanned = self.scan_dir(&t.target_rel, &found, &crate::progress::Silent)?;
+        let now: HashMap<&str, Option<crate::store::hash::Digest>> =
+            scanned.iter().map(|s| (s.rel.as_str(), s.digest)).collect();
+        let same = now.len() == wanted.len()
+            && wanted
+                .iter()
+                .all(|e| now.get(e.path.as_str()) == Some(&Some(e.sha256)));
+        if !same {
+            status.state = DataState::Modified;
         }
         Ok(status)
     }

@@ -881,3 +881,46 @@ fn a_stage_name_pushes_and_fetches_its_outputs() {
     let typo = repo.mlci(&["push", "aa"]).user_error();
     assert!(typo.stderr.contains("did you mean"), "{}", typo.stderr);
 }
+
+/// A file or a sub-folder of a tracked directory is a target of `pull`,
+/// `fetch`, `checkout` and `status` in a fresh clone, moving only what it
+/// needs (the directory's manifest and its own objects), as DVC does.
+#[test]
+fn granular_targets_inside_a_tracked_directory() {
+    let repo = TestRepo::new();
+    repo.write("data/imgs/a.txt", "hello\n");
+    repo.write("data/imgs/b.txt", "world\n");
+    repo.write("data/imgs/sub/c.txt", "deep\n");
+    repo.mlci(&["add", "data/imgs"]).ok();
+    repo.add_remote("store", Server::Local);
+    repo.mlci(&["push"]).ok();
+    repo.commit_all("data");
+    let clone = repo.clone_to("fresh");
+    let pulled = clone.mlci(&["pull", "data/imgs/a.txt"]).ok();
+    assert!(
+        pulled.stderr.contains("fetched 2 object(s)"),
+        "the manifest and a.txt: {}",
+        pulled.stderr
+    );
+    assert_eq!(clone.read("data/imgs/a.txt"), "hello\n");
+    assert!(!clone.exists("data/imgs/b.txt"));
+    let st = clone.mlci(&["status", "--check", "data/imgs/a.txt"]).ok();
+    assert!(st.stdout.contains("up to date"), "{}", st.stdout);
+    clone.mlci(&["pull", "data/imgs/sub"]).ok();
+    assert_eq!(clone.read("data/imgs/sub/c.txt"), "deep\n");
+    assert!(!clone.exists("data/imgs/b.txt"));
+    clone.write("data/imgs/sub/c.txt", "edited\n");
+    assert_eq!(clone.mlci(&["status", "--check", "data/imgs/sub"]).code, 1);
+    assert_eq!(
+        clone.mlci(&["status", "--check", "data/imgs/a.txt"]).code,
+        0
+    );
+    clone
+        .mlci(&["checkout", "--force", "data/imgs/sub/c.txt"])
+        .ok();
+    assert_eq!(clone.read("data/imgs/sub/c.txt"), "deep\n");
+    // The whole directory still comes back whole.
+    clone.mlci(&["pull", "data/imgs"]).ok();
+    assert_eq!(clone.read("data/imgs/b.txt"), "world\n");
+    clone.mlci(&["status", "--check"]).ok();
+}
