@@ -142,18 +142,7 @@ impl Workspace<'_> {
             return self.plan_file_checkout(t, meta, force, conflicts, plan);
         }
 
-        let mut manifest = self.read_manifest(&t.pointer.oid)?;
-        if t.only.is_some() {
-            // A part of the directory: only its entries are checked out,
-            // and nothing outside it is touched.
-            manifest = crate::store::manifest::Manifest::from_entries(
-                manifest
-                    .into_entries()
-                    .into_iter()
-                    .filter(|e| t.includes(&e.path))
-                    .collect(),
-            );
-        }
+        let manifest = self.manifest_of_part(t)?;
         // Every object must be here before anything in the workspace is
         // touched; the state remembers manifests already checked.
         let known_complete =
@@ -249,6 +238,25 @@ impl Workspace<'_> {
             .collect();
         self.record_scanned(&t.target_rel, &unchanged);
         Ok(plan)
+    }
+
+    /// The manifest of what `t` names: the whole directory, or (a part of
+    /// it) only its entries, so nothing outside it is touched.
+    fn manifest_of_part(
+        &self,
+        t: &Tracked,
+    ) -> Result<crate::store::manifest::Manifest, TrackError> {
+        let manifest = self.read_manifest(&t.pointer.oid)?;
+        if t.only.is_none() {
+            return Ok(manifest);
+        }
+        Ok(crate::store::manifest::Manifest::from_entries(
+            manifest
+                .into_entries()
+                .into_iter()
+                .filter(|e| t.includes(&e.path))
+                .collect(),
+        ))
     }
 
     pub(super) fn apply_checkout(
