@@ -105,6 +105,27 @@ impl CiEnv {
         )
     }
 
+    /// Whether this run is a pull request from a fork: its head repository
+    /// differs from the base repository (the payload's
+    /// `pull_request.head.repo.full_name` and `base.repo.full_name`). Only
+    /// such a run has no secrets by design; anywhere else a refused
+    /// credential is a fault to report, not a state to degrade to.
+    pub fn from_fork(&self) -> bool {
+        if !self.is_pull_request() {
+            return false;
+        }
+        let pr = &self.payload["pull_request"];
+        match (
+            pr["head"]["repo"]["full_name"].as_str(),
+            pr["base"]["repo"]["full_name"].as_str(),
+        ) {
+            (Some(head), Some(base)) => head != base,
+            // A deleted fork has no head repository.
+            (None, Some(_)) => pr["head"]["repo"].is_null() && pr["head"].is_object(),
+            _ => pr["head"]["repo"]["fork"].as_bool().unwrap_or(false),
+        }
+    }
+
     /// The pull request number, for pull request events.
     pub fn pr_number(&self) -> Option<u64> {
         if !self.is_pull_request() {

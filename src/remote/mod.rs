@@ -279,16 +279,18 @@ impl Remote {
 
     /// Turns an OpenDAL error into the user's terms, without secrets.
     pub(crate) fn error(&self, op: &'static str, key: &str, e: opendal::Error) -> RemoteError {
-        let message = scrub(&e.to_string(), &self.secrets);
+        // Classified on the whole text, shown in one line.
+        let full = scrub(&e.to_string(), &self.secrets);
+        let message = scrub(&summarize(&e), &self.secrets);
         let remote = self.name.clone();
         match e.kind() {
             ErrorKind::PermissionDenied => RemoteError::Auth { remote, message },
             // No credentials at all (a fork's pull request): the signer
             // gives up before any request.
-            _ if message.to_ascii_lowercase().contains("credential") => {
+            _ if full.to_ascii_lowercase().contains("credential") => {
                 RemoteError::Auth { remote, message }
             }
-            _ if looks_unreachable(&message) => RemoteError::Unreachable { remote, message },
+            _ if looks_unreachable(&full) => RemoteError::Unreachable { remote, message },
             _ => RemoteError::Storage {
                 remote,
                 op,
@@ -407,6 +409,44 @@ pub fn choose(
         return Ok(remotes.keys().next().cloned());
     }
     Ok(None)
+}
+
+/// What went wrong, in one line a person reads: the HTTP status, the
+/// service's own error code and message, and the operation (`403
+/// AccessDenied: Access Denied (PutObject)`), never the storage library's
+/// debug dump of the response. Falls back to the error's own message.
+fn summarize(e: &opendal::Error) -> String {
+    let full = e.to_string();
+    let field = |name: &str| -> Option<String> {
+        let start = full.find(&format!("{name}: "))? + name.len() + 2;
+        let rest = &full[start..];
+        let value = match rest.strip_prefix('"') {
+            Some(q) => &q[..q.find('"')?],
+            None => &rest[..rest.find([',', ' ', '}']).unwrap_or(rest.len())],
+        };
+        (!value.is_empty()).then(|| value.to_string())
+    };
+    let status = field("status");
+    let code = field("code");
+    let detail = field("message").filter(|m| Some(m) != code.as_ref());
+    let operation = field("service_operation");
+    if status.is_none() && code.is_none() {
+        // No response (a connection that failed, a signer without
+        // credentials): the whole chain says why.
+        return full;
+    }
+    let mut out = [status, code]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if let Some(d) = detail {
+        out.push_str(&format!(": {d}"));
+    }
+    if let Some(op) = operation {
+        out.push_str(&format!(" ({op})"));
+    }
+    out
 }
 
 /// A tokio runtime for one command's remote work.

@@ -718,7 +718,32 @@ fn ci_without_storage_credentials_warns_and_still_reports_and_gates() {
     a.commit_all("pipeline");
     // A fork's pull request: the secrets are not there.
     std::fs::remove_file(a.path(".mlci/config.local.yaml")).unwrap();
-    let run = a.mlci(&["ci"]);
+    let head = a.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let event = |head_repo: &str| {
+        let path = a
+            .root
+            .parent()
+            .unwrap()
+            .join(format!("event-{}.json", head_repo.replace('/', "-")));
+        let payload = serde_json::json!({
+            "number": 7,
+            "pull_request": {
+                "number": 7,
+                "head": {"sha": head, "repo": {"full_name": head_repo}},
+                "base": {"sha": head, "ref": "main", "repo": {"full_name": "acme/models"}},
+            }
+        });
+        std::fs::write(&path, payload.to_string()).unwrap();
+        path.display().to_string()
+    };
+    let fork_event = event("someone/models");
+    let run = a.mlci_env(
+        &["ci"],
+        &[
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_EVENT_PATH", &fork_event),
+        ],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr.contains("warning: remote `store` has no usable credentials (a fork's pull request has none): pull and push skipped"),
@@ -730,6 +755,29 @@ fn ci_without_storage_credentials_warns_and_still_reports_and_gates() {
         "{}",
         run.stderr
     );
+    // The same refusal anywhere else (a pull request from a branch of the
+    // repository, a push, a laptop) is a fault: exit 2, naming the remote.
+    let branch_event = event("acme/models");
+    for env in [
+        vec![
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_EVENT_PATH", branch_event.as_str()),
+        ],
+        vec![],
+    ] {
+        let run = a.mlci_env(&["ci"], &env);
+        assert_eq!(run.code, 2, "{env:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("error: remote `store`"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("S3Error {"),
+            "no debug dump: {}",
+            run.stderr
+        );
+    }
 }
 
 /// An S3 endpoint that answers slowly and records the most requests it

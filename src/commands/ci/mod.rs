@@ -297,7 +297,7 @@ fn step_pull(job: &mut Job, run_cache: bool) {
             let outcome =
                 crate::sync::fetch(&session(job, r, run_cache, reporter.as_ref()), &tracked?);
             match outcome {
-                Err(e) if e.is_auth() => Ok(false),
+                Err(e) if e.is_auth() && job.env.from_fork() => Ok(false),
                 Err(e) => Err(e.into()),
                 Ok(o) => super::sync::tell_fetch(job.ctx, r, &o)
                     .and_then(|()| super::fetch::checkout(job.ctx, &job.repo, &[], false))
@@ -378,7 +378,7 @@ fn step_push(job: &mut Job, run_cache: bool) {
         .map_err(anyhow::Error::from)
         .and_then(|_lock| {
             match crate::sync::push(&session(job, r, run_cache, reporter.as_ref()), &tracked?) {
-                Err(e) if e.is_auth() => Ok(None),
+                Err(e) if e.is_auth() && job.env.from_fork() => Ok(None),
                 Err(e) => Err(e.into()),
                 Ok(o) => Ok(Some(o)),
             }
