@@ -231,11 +231,39 @@ impl CiEnv {
     }
 
     /// Appends `text` to the job summary, when the runner gave one.
-    pub fn append_summary(&self, text: &str) -> std::io::Result<()> {
+    /// A text over GitHub's limit is cut at a line end, with a note that
+    /// the full report is in the step's log (GitHub would drop the whole
+    /// summary otherwise). Returns whether it was cut.
+    pub fn append_summary(&self, text: &str) -> std::io::Result<bool> {
         let Some(path) = &self.step_summary else {
-            return Ok(());
+            return Ok(false);
         };
-        append(path, &format!("{text}\n"))
+        // What this step already wrote counts toward the same limit.
+        let used = std::fs::metadata(path)
+            .map(|m| m.len() as usize)
+            .unwrap_or(0);
+        let room = crate::forge::SUMMARY_LIMIT
+            .saturating_sub(used)
+            .saturating_sub(crate::forge::SUMMARY_NOTE_ROOM);
+        if text.len() < room {
+            append(path, &format!("{text}\n"))?;
+            return Ok(false);
+        }
+        let mut cut = room.min(text.len());
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let kept = match text[..cut].rfind('\n') {
+            Some(i) => &text[..i],
+            None => &text[..cut],
+        };
+        append(
+            path,
+            &format!(
+                "{kept}\n\n---\n*The report was cut to fit the job summary (GitHub drops a step summary over 1 MiB); the full report is in this step's log and in the report file (`report-path` output).*\n"
+            ),
+        )?;
+        Ok(true)
     }
 
     /// Sets the step's outputs (`key=value` lines; values are single-line).

@@ -89,10 +89,28 @@ pub fn escape_property(s: &str) -> String {
 
 /// An `::error` annotation on `file` (shown on the pull request's diff).
 pub fn error_annotation(file: &str, title: &str, message: &str) -> String {
+    // An annotation's message is cut at 4 KiB (GitHub truncates longer ones
+    // without saying so); the full text is in the report.
+    let mut message = message.to_string();
+    if message.len() > ANNOTATION_LIMIT {
+        let mut cut = ANNOTATION_LIMIT - 40;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push_str(" … (cut; the report has it all)");
+    }
+    let file = if file.is_empty() {
+        String::new()
+    } else {
+        format!("file={},", escape_property(file))
+    };
     format!(
-        "::error file={},title={}::{}",
-        escape_property(file),
+        "::error {file}title={}::{}",
         escape_property(title),
-        escape_data(message)
+        escape_data(&message)
     )
 }
+
+/// The longest annotation message kept whole, in bytes.
+pub const ANNOTATION_LIMIT: usize = 4096;

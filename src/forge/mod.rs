@@ -141,20 +141,39 @@ pub fn carries_marker(body: &str, key: &str) -> bool {
 /// GitHub's limit on a comment body, in characters.
 pub const BODY_LIMIT: usize = 65_536;
 
+/// GitHub's limit on one step's job summary, in bytes: a larger summary is
+/// dropped whole ("supports content up to a size of 1024k").
+pub const SUMMARY_LIMIT: usize = 1024 * 1024;
+
+/// Room kept in the job summary for the note that says it was cut.
+pub const SUMMARY_NOTE_ROOM: usize = 512;
+
+/// Whether `report` fits in a job summary whole (with room for the note).
+pub fn fits_summary(report: &str) -> bool {
+    report.len() + 1 <= SUMMARY_LIMIT - SUMMARY_NOTE_ROOM
+}
+
 /// The comment body for `report`: marker first, cut to fit the limit with
-/// a note pointing at the full report (the workflow run) when too long.
+/// a note pointing at the full report when too long: the job summary when
+/// the report fits there, else the step's log (which always has it).
 pub fn comment_body(key: &str, report: &str, run_link: Option<&str>, limit: usize) -> String {
     let head = format!("{}\n", marker(key));
     let full = format!("{head}{report}");
     if full.chars().count() <= limit {
         return full;
     }
+    let place = if fits_summary(report) {
+        "job summary"
+    } else {
+        "the step's log; it is too large for a job summary too"
+    };
     let tail = match run_link {
         Some(link) => format!(
-            "\n\n---\n*The report was cut to fit a comment; the full report is in the [workflow run]({link}) (job summary).*\n"
+            "\n\n---\n*The report was cut to fit a comment; the full report is in the [workflow run]({link}) ({place}).*\n"
         ),
-        None => "\n\n---\n*The report was cut to fit a comment; the full report is in the job summary.*\n"
-            .to_string(),
+        None => format!(
+            "\n\n---\n*The report was cut to fit a comment; the full report is in the workflow run ({place}).*\n"
+        ),
     };
     let room = limit.saturating_sub(head.chars().count() + tail.chars().count());
     let cut: String = report.chars().take(room).collect();

@@ -358,3 +358,73 @@ fn the_ci_report_of_a_push_names_the_previous_head() {
     ");
     });
 }
+
+/// Every GitHub surface within its limit: a report over 1 MiB is cut in the
+/// job summary (GitHub drops a larger step summary whole) with a note
+/// saying where the rest is; failed gates beyond GitHub's 10 error
+/// annotations are counted in one more.
+#[test]
+fn the_job_summary_and_annotations_stay_within_githubs_limits() {
+    let repo = TestRepo::new();
+    let many = |v: f64| {
+        let m: serde_json::Map<String, serde_json::Value> = (0..12_000)
+            .map(|i| {
+                (
+                    format!("class_{i:05}"),
+                    serde_json::json!({"f1": v, "recall": v}),
+                )
+            })
+            .collect();
+        serde_json::Value::Object(m).to_string()
+    };
+    let gates: String = (0..12)
+        .map(|i| format!("  - metric: metrics.json:class_{i:05}.f1\n    min: 0.9\n"))
+        .collect();
+    repo.write(
+        "mlci.yaml",
+        format!("metrics: [metrics.json]\ngates:\n{gates}"),
+    );
+    repo.write("metrics.json", many(0.5));
+    repo.commit_all("base");
+    repo.write("metrics.json", many(0.51));
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    std::fs::write(&summary, "earlier step text\n").unwrap();
+    let out = mlci_cmd(&repo.root)
+        .args(["ci", "--base", "HEAD"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_EVENT_NAME", "workflow_dispatch")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", dir.path().join("output.txt"))
+        .env("RUNNER_TEMP", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read_to_string(&summary).unwrap();
+    assert!(written.len() <= 1024 * 1024, "{} bytes", written.len());
+    assert!(written.starts_with("earlier step text\n"));
+    assert!(
+        written.ends_with("the full report is in this step's log and in the report file (`report-path` output).*\n"),
+        "{}",
+        &written[written.len() - 300..]
+    );
+    // The log and the report file have all of it.
+    assert!(stdout.contains("class_11999"));
+    let report = std::fs::read_to_string(dir.path().join("mlci-report.md")).unwrap();
+    assert!(report.len() > 1024 * 1024 && report.contains("class_11999"));
+    let annotations: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("::error "))
+        .collect();
+    assert_eq!(annotations.len(), 10, "{annotations:?}");
+    assert!(
+        annotations[9].contains("3 more gate rules failed"),
+        "{annotations:?}"
+    );
+}

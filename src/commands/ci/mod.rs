@@ -468,7 +468,11 @@ fn step_publish(
         return Ok(());
     }
     let env = job.env.clone();
-    env.append_summary(&built.text)?;
+    if env.append_summary(&built.text)? {
+        ctx.printer.warn(
+            "the report is over GitHub's 1 MiB job-summary limit: the summary has the start of it, this log and the report file have all of it",
+        );
+    }
     let results = built.gates.as_deref().unwrap_or(&[]);
     let gate_failed = results.iter().any(|r| !r.passed);
     let verdict = if job.error.is_some() {
@@ -495,7 +499,7 @@ fn step_publish(
         outputs.push(("artifact-dir", dir.display().to_string()));
     }
     env.set_outputs(&outputs)?;
-    for r in results.iter().filter(|r| !r.passed).take(10) {
+    for r in results.iter().filter(|r| !r.passed).take(ANNOTATIONS) {
         let file = r
             .metric
             .split_once(':')
@@ -512,5 +516,21 @@ fn step_publish(
             &format!("gate failed: {}{note}", r.text),
         ))?;
     }
+    // GitHub shows at most 10 error annotations per step: the rest are
+    // counted, and the report lists them all.
+    let failed = results.iter().filter(|r| !r.passed).count();
+    if failed > ANNOTATIONS {
+        ctx.printer.command(&workflow::error_annotation(
+            "",
+            "mlci gate",
+            &format!(
+                "{} more gate rules failed: see the report (job summary, pull request comment)",
+                failed - ANNOTATIONS
+            ),
+        ))?;
+    }
     Ok(())
 }
+
+/// Failed gates annotated one by one; GitHub shows 10 errors per step.
+const ANNOTATIONS: usize = 9;
