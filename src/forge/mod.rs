@@ -150,7 +150,7 @@ pub const SUMMARY_NOTE_ROOM: usize = 512;
 
 /// Whether `report` fits in a job summary whole (with room for the note).
 pub fn fits_summary(report: &str) -> bool {
-    report.len() + 1 <= SUMMARY_LIMIT - SUMMARY_NOTE_ROOM
+    report.len() < SUMMARY_LIMIT - SUMMARY_NOTE_ROOM
 }
 
 /// The comment body for `report`: marker first, cut to fit the limit with
