@@ -81,6 +81,8 @@ impl Backend {
                 ("account_name", "account_name"),
                 ("account_key", "account_key"),
                 ("sas_token", "sas_token"),
+                // Split into the keys above by `provider_env`.
+                ("connection_string", "connection_string"),
             ],
             Backend::Sftp => &[
                 ("user", "user"),
@@ -115,6 +117,7 @@ impl Backend {
 
 /// Keys whose values are credentials: never printed, scrubbed from errors.
 pub const SECRET_KEYS: &[&str] = &[
+    "connection_string",
     "secret_access_key",
     "session_token",
     "account_key",
@@ -338,17 +341,53 @@ fn provider_env(
     let env = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
     match backend {
         Backend::S3 => {
+            // As the AWS CLI and boto3 read it: the remote's setting, then
+            // AWS_REGION / AWS_DEFAULT_REGION, then the active profile's
+            // `region` in the shared config file, then us-east-1.
             if !config.contains_key("region") {
+                let profile = config
+                    .get("profile")
+                    .cloned()
+                    .or_else(|| env("AWS_PROFILE"))
+                    .unwrap_or_else(|| "default".into());
                 let region = env("AWS_REGION")
                     .or_else(|| env("AWS_DEFAULT_REGION"))
+                    .or_else(|| aws_profile_setting(&profile, "region"))
                     .unwrap_or_else(|| "us-east-1".into());
                 config.insert("region".into(), region);
+            }
+            if !config.contains_key("endpoint") {
+                let profile = config
+                    .get("profile")
+                    .cloned()
+                    .or_else(|| env("AWS_PROFILE"))
+                    .unwrap_or_else(|| "default".into());
+                if let Some(e) = env("AWS_ENDPOINT_URL_S3")
+                    .or_else(|| env("AWS_ENDPOINT_URL"))
+                    .or_else(|| aws_profile_setting(&profile, "endpoint_url"))
+                {
+                    config.insert("endpoint".into(), e);
+                }
             }
             for var in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
                 secrets.extend(env(var));
             }
         }
         Backend::Azure => {
+            // A connection string (the setting, else the variable DVC and
+            // Azure's own tools read) supplies what is not set one by one.
+            let connection = config
+                .remove("connection_string")
+                .or_else(|| env("AZURE_STORAGE_CONNECTION_STRING"));
+            if let Some(cs) = connection {
+                secrets.push(cs.clone());
+                for (key, value) in azure_connection_string(&cs) {
+                    if key == "account_key" || key == "sas_token" {
+                        secrets.push(value.clone());
+                    }
+                    config.entry(key).or_insert(value);
+                }
+            }
             if !config.contains_key("account_name") {
                 if let Some(a) = env("AZURE_STORAGE_ACCOUNT") {
                     config.insert("account_name".into(), a);
@@ -386,6 +425,79 @@ fn provider_env(
         }
         _ => {}
     }
+}
+
+/// A setting of AWS profile `profile` in the shared config file
+/// (`AWS_CONFIG_FILE`, else `~/.aws/config`): `[profile NAME]`, or
+/// `[default]` for the default profile, `key = value` lines (INI, as the
+/// AWS CLI reads it).
+fn aws_profile_setting(profile: &str, key: &str) -> Option<String> {
+    let path = std::env::var_os("AWS_CONFIG_FILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".aws/config")))?;
+    let text = std::fs::read_to_string(path).ok()?;
+    let wanted = [format!("profile {profile}"), profile.to_string()];
+    let mut in_section = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let name = name.trim();
+            // `[default]` and `[profile default]` both name the default.
+            in_section = wanted.iter().any(|w| w == name)
+                && (profile == "default" || name.starts_with("profile "));
+            continue;
+        }
+        if in_section {
+            if let Some((k, v)) = line.split_once('=') {
+                if k.trim() == key {
+                    let v = v.trim();
+                    return (!v.is_empty()).then(|| v.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// An Azure Storage connection string (`AccountName=…;AccountKey=…;
+/// BlobEndpoint=…;DefaultEndpointsProtocol=…;EndpointSuffix=…;
+/// SharedAccessSignature=…`) as remote settings.
+fn azure_connection_string(cs: &str) -> Vec<(String, String)> {
+    let mut parts: BTreeMap<String, String> = BTreeMap::new();
+    for item in cs.split(';').filter(|i| !i.trim().is_empty()) {
+        if let Some((k, v)) = item.split_once('=') {
+            parts.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(a) = parts.get("accountname") {
+        out.push(("account_name".into(), a.clone()));
+    }
+    if let Some(k) = parts.get("accountkey") {
+        out.push(("account_key".into(), k.clone()));
+    }
+    if let Some(sas) = parts.get("sharedaccesssignature") {
+        out.push(("sas_token".into(), sas.clone()));
+    }
+    let endpoint = parts.get("blobendpoint").cloned().or_else(|| {
+        let account = parts.get("accountname")?;
+        let proto = parts
+            .get("defaultendpointsprotocol")
+            .map(String::as_str)
+            .unwrap_or("https");
+        let suffix = parts
+            .get("endpointsuffix")
+            .map(String::as_str)
+            .unwrap_or("core.windows.net");
+        Some(format!("{proto}://{account}.blob.{suffix}"))
+    });
+    if let Some(e) = endpoint {
+        out.push(("endpoint".into(), e.trim_end_matches('/').to_string()));
+    }
+    out
 }
 
 /// `bucket/some/prefix` -> (`bucket`, `some/prefix`), without slashes at
@@ -455,5 +567,17 @@ mod tests {
         assert!(e.to_string().contains("`remotes.r.regoin`"), "{e}");
         let e = resolve("r", "https://u:p@h/x", &BTreeMap::new(), root).unwrap_err();
         assert!(e.to_string().contains("credentials"), "{e}");
+    }
+
+    #[test]
+    fn azure_connection_strings_give_account_key_and_endpoint() {
+        let cs = "DefaultEndpointsProtocol=http;AccountName=devacct;AccountKey=c2VjcmV0;BlobEndpoint=http://127.0.0.1:9/devacct/;";
+        let got: BTreeMap<String, String> = azure_connection_string(cs).into_iter().collect();
+        assert_eq!(got["account_name"], "devacct");
+        assert_eq!(got["account_key"], "c2VjcmV0");
+        assert_eq!(got["endpoint"], "http://127.0.0.1:9/devacct");
+        let cloud = "AccountName=prod;AccountKey=a2V5;EndpointSuffix=core.chinacloudapi.cn";
+        let got: BTreeMap<String, String> = azure_connection_string(cloud).into_iter().collect();
+        assert_eq!(got["endpoint"], "https://prod.blob.core.chinacloudapi.cn");
     }
 }

@@ -59,6 +59,12 @@ pub enum RemoteError {
     Auth { remote: String, message: String },
     #[error("remote `{remote}` is unreachable: {message}")]
     Unreachable { remote: String, message: String },
+    #[error("remote `{remote}` refused a request signed for region `{region}`: {message}")]
+    Region {
+        remote: String,
+        region: String,
+        message: String,
+    },
     #[error("remote `{remote}`: {op} `{key}`: {message}")]
     Storage {
         remote: String,
@@ -105,6 +111,9 @@ impl Hint for RemoteError {
             RemoteError::Auth { .. } => {
                 "check the remote's credentials in .mlci/config.local.yaml (`mlci remote modify NAME KEY VALUE --local`) or the provider's environment variables (AWS_ACCESS_KEY_ID, …)".into()
             }
+            RemoteError::Region { remote, .. } => format!(
+                "set the bucket's region: `mlci remote modify {remote} region REGION`, or AWS_REGION, or `region` in the AWS profile the remote names (`profile`)"
+            ),
             RemoteError::Unreachable { .. } => {
                 "check the endpoint and that the server is up; a rerun resumes where this one stopped".into()
             }
@@ -134,6 +143,8 @@ pub struct Remote {
     pub jobs: usize,
     store: Store,
     secrets: Vec<String>,
+    /// The region S3 requests are signed for (for errors that depend on it).
+    region: Option<String>,
 }
 
 /// How a remote's objects are reached.
@@ -198,9 +209,11 @@ impl Remote {
                 jobs: max_in_flight,
                 store: Store::Dir(crate::store::cache::Cache::new(root)),
                 secrets,
+                region: None,
             });
         }
         opendal::install_default();
+        let region = config.get("region").cloned();
         let op = Operator::via_iter(backend.scheme(), config).map_err(|e| RemoteError::BadUrl {
             name: name.into(),
             url: url.clone(),
@@ -228,6 +241,7 @@ impl Remote {
             jobs: max_in_flight,
             store: Store::Dal(op),
             secrets,
+            region,
         })
     }
 
@@ -283,6 +297,21 @@ impl Remote {
         let full = scrub(&e.to_string(), &self.secrets);
         let message = scrub(&summarize(&e), &self.secrets);
         let remote = self.name.clone();
+        // S3 answers a request signed for another region with 400 (and a
+        // body, when there is one, saying AuthorizationHeaderMalformed or
+        // naming the region): say which region was used and where it comes
+        // from.
+        let region_refused = self.backend == location::Backend::S3
+            && (full.contains("AuthorizationHeaderMalformed")
+                || full.contains("IllegalLocationConstraint")
+                || (full.contains("status: 400") && op == "checking"));
+        if region_refused {
+            return RemoteError::Region {
+                remote,
+                region: self.region.clone().unwrap_or_default(),
+                message,
+            };
+        }
         match e.kind() {
             ErrorKind::PermissionDenied => RemoteError::Auth { remote, message },
             // No credentials at all (a fork's pull request): the signer

@@ -972,3 +972,166 @@ fn granular_targets_inside_a_tracked_directory() {
     assert_eq!(clone.read("data/imgs/b.txt"), "world\n");
     clone.mlci(&["status", "--check"]).ok();
 }
+
+/// An S3 endpoint that accepts requests signed for one region only (as
+/// MinIO or Garage with a region set): others get 400
+/// AuthorizationHeaderMalformed. Logs each request's signing region.
+const REGION_S3: &str = r#"
+import http.server, sys, re
+region, log, portfile = sys.argv[1], sys.argv[2], sys.argv[3]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def send(self, code, body=b""):
+        self.send_response(code); self.send_header("Content-Type", "application/xml")
+        self.send_header("ETag", '"e"'); self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD": self.wfile.write(body)
+    def check(self):
+        m = re.search(r"Credential=[^/]+/[^/]+/([^/]+)/s3/", self.headers.get("Authorization", ""))
+        got = m.group(1) if m else "none"
+        open(log, "a").write(got + "\n")
+        if got != region:
+            self.send(400, b'<?xml version="1.0"?><Error><Code>AuthorizationHeaderMalformed</Code><Message>the region is wrong</Message></Error>')
+            return False
+        return True
+    def do_HEAD(self):
+        if self.check(): self.send(404)
+    def do_PUT(self):
+        n = int(self.headers.get("Content-Length", 0)); self.rfile.read(n)
+        if self.check(): self.send(200)
+    def do_GET(self):
+        if self.check():
+            body = ('<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>b</Name>'
+                    '<KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>').encode()
+            self.send(200, body) if "list-type" in self.path else self.send(404)
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H); s.daemon_threads = True
+open(portfile, "w").write(str(s.server_address[1])); s.serve_forever()
+"#;
+
+/// The S3 region comes from where the AWS CLI and boto3 take it: the
+/// remote's setting, AWS_REGION, then the active profile in the shared
+/// config file.
+#[test]
+fn the_s3_region_comes_from_the_active_aws_profile() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let server =
+        crate::common::PyServer::start(REGION_S3, &["garage", log.path().to_str().unwrap()]);
+    let aws = tempfile::tempdir().unwrap();
+    let config = aws.path().join("config");
+    let credentials = aws.path().join("credentials");
+    std::fs::write(
+        &config,
+        "[default]\nregion = eu-west-1\n\n[profile backups]\nregion = garage\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &credentials,
+        "[backups]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = examplesecret\n",
+    )
+    .unwrap();
+    let repo = TestRepo::new();
+    repo.write("data.bin", "payload\n");
+    repo.mlci(&["add", "data.bin"]).ok();
+    repo.mlci(&["remote", "add", "-d", "store", "s3://bucket/p"])
+        .ok();
+    repo.mlci(&["remote", "modify", "store", "endpoint", &server.url()])
+        .ok();
+    repo.mlci(&["remote", "modify", "store", "profile", "backups"])
+        .ok();
+    let env = [
+        ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap()),
+    ];
+    let run = repo.mlci_env(&["push"], &env);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let regions = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        !regions.is_empty() && regions.lines().all(|r| r == "garage"),
+        "{regions}"
+    );
+    // Without the profile, the default profile's region is used: refused,
+    // and the error says what the server said in one line.
+    repo.mlci(&["remote", "modify", "store", "--unset", "profile"])
+        .ok();
+    repo.mlci(&[
+        "remote",
+        "modify",
+        "store",
+        "access_key_id",
+        "AKIAEXAMPLE",
+        "--local",
+    ])
+    .ok();
+    repo.mlci(&[
+        "remote",
+        "modify",
+        "store",
+        "secret_access_key",
+        "examplesecret",
+        "--local",
+    ])
+    .ok();
+    repo.write("more.bin", "more\n");
+    repo.mlci(&["add", "more.bin"]).ok();
+    let run = repo.mlci_env(&["push"], &env).user_error();
+    assert!(
+        run.stderr
+            .contains("refused a request signed for region `eu-west-1`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: set the bucket's region"),
+        "{}",
+        run.stderr
+    );
+    assert!(regions_now(log.path()).contains("eu-west-1"));
+}
+
+fn regions_now(log: &Path) -> String {
+    std::fs::read_to_string(log).unwrap()
+}
+
+/// An Azure remote set up only by AZURE_STORAGE_CONNECTION_STRING (the
+/// secret Azure CI jobs carry), against Azurite.
+#[test]
+fn an_azure_connection_string_is_enough() {
+    let env = crate::common::env_from_test_script;
+    let endpoint = env("MLCI_TEST_AZURE_ENDPOINT");
+    let cs = format!(
+        "DefaultEndpointsProtocol=http;AccountName={};AccountKey={};BlobEndpoint={endpoint};",
+        env("MLCI_TEST_AZURE_ACCOUNT"),
+        env("MLCI_TEST_AZURE_KEY")
+    );
+    let repo = TestRepo::new();
+    repo.write("data/a.txt", "a\n");
+    repo.mlci(&["add", "data"]).ok();
+    let url = format!(
+        "azure://{}/{}",
+        env("MLCI_TEST_AZURE_CONTAINER"),
+        crate::common::unique("cs")
+    );
+    repo.mlci(&["remote", "add", "-d", "az", &url]).ok();
+    let pushed = repo.mlci_env(&["push"], &[("AZURE_STORAGE_CONNECTION_STRING", &cs)]);
+    assert_eq!(pushed.code, 0, "{}", pushed.stderr);
+    assert!(!pushed.stderr.contains(&env("MLCI_TEST_AZURE_KEY")));
+    // The same as a setting, which belongs in the local config only.
+    let shared = repo
+        .mlci(&["remote", "modify", "az", "connection_string", &cs])
+        .user_error();
+    assert!(shared.stderr.contains("--local"), "{}", shared.stderr);
+    repo.mlci(&[
+        "remote",
+        "modify",
+        "az",
+        "connection_string",
+        &cs,
+        "--local",
+    ])
+    .ok();
+    std::fs::remove_dir_all(repo.path("data")).unwrap();
+    std::fs::remove_dir_all(repo.path(".mlci/cache")).unwrap();
+    repo.mlci(&["pull"]).ok();
+    assert_eq!(repo.read("data/a.txt"), "a\n");
+}
