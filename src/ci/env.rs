@@ -36,6 +36,11 @@ pub struct CiEnv {
     pub output: Option<PathBuf>,
     /// `GITHUB_TOKEN`, the default publishing token.
     pub token: Option<Token>,
+    /// Which leg of a job that runs several times in one workflow run (a
+    /// matrix): `MLCI_JOB_LEG`, else the values of `MLCI_MATRIX` (the
+    /// action passes `toJSON(matrix)`), joined by `, `. None for a job that
+    /// runs once.
+    pub leg: Option<String>,
 }
 
 /// A token that never shows in `{:?}`.
@@ -95,6 +100,7 @@ impl CiEnv {
             step_summary: var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
             output: var("GITHUB_OUTPUT").map(PathBuf::from),
             token: var("GITHUB_TOKEN").map(Token),
+            leg: var("MLCI_JOB_LEG").or_else(|| var("MLCI_MATRIX").and_then(|m| matrix_leg(&m))),
         }
     }
 
@@ -214,10 +220,31 @@ impl CiEnv {
     /// The sticky comment's key: `$GITHUB_WORKFLOW/$GITHUB_JOB`.
     pub fn default_key(&self) -> String {
         format!(
-            "{}/{}",
+            "{}/{}{}",
             self.workflow.as_deref().unwrap_or("mlci"),
-            self.job.as_deref().unwrap_or("ci")
+            self.job.as_deref().unwrap_or("ci"),
+            self.leg_suffix()
         )
+    }
+
+    /// ` (leg)` for a leg of a matrix job, else empty.
+    fn leg_suffix(&self) -> String {
+        self.leg
+            .as_ref()
+            .map(|l| format!(" ({l})"))
+            .unwrap_or_default()
+    }
+
+    /// The commit status context: `mlci/gate`, one per leg of a matrix job
+    /// (`mlci/gate (py3.11, linux)`), so a leg that passes never turns
+    /// another leg's failure into success.
+    pub fn status_context(&self) -> String {
+        format!("mlci/gate{}", self.leg_suffix())
+    }
+
+    /// The check run's name, one per leg like the status context.
+    pub fn check_run_name(&self) -> String {
+        format!("mlci{}", self.leg_suffix())
     }
 
     /// Where the report file goes by default (`$RUNNER_TEMP/mlci-report.md`).
@@ -281,6 +308,22 @@ impl CiEnv {
 
 /// The first eight characters of a commit id from a payload (which may be
 /// anything: never sliced by bytes).
+/// A matrix leg from `toJSON(matrix)`: its values in order, joined by
+/// `, ` (nested values as compact JSON). None for `null` or `{}`.
+fn matrix_leg(json: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(json).ok()?;
+    let m = v.as_object().filter(|m| !m.is_empty())?;
+    Some(
+        m.values()
+            .map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
 pub fn short(sha: &str) -> String {
     sha.chars().take(8).collect()
 }
@@ -334,5 +377,34 @@ mod tests {
         let first_push = env("push", serde_json::json!({"before": "0".repeat(40)}));
         assert_eq!(first_push.base(), None);
         assert_eq!(env("workflow_dispatch", Value::Null).base(), None);
+    }
+
+    #[test]
+    fn matrix_legs_keep_their_own_key_and_status_context() {
+        let mut e = env("pull_request", Value::Null);
+        e.workflow = Some("ci".into());
+        e.job = Some("train".into());
+        assert_eq!(e.default_key(), "ci/train");
+        assert_eq!(e.status_context(), "mlci/gate");
+        e.leg = matrix_leg(r#"{"python": "3.11", "os": "linux", "shard": 2}"#);
+        assert_eq!(e.default_key(), "ci/train (3.11, linux, 2)");
+        assert_eq!(e.status_context(), "mlci/gate (3.11, linux, 2)");
+        assert_eq!(e.check_run_name(), "mlci (3.11, linux, 2)");
+        // A job without a matrix: toJSON(matrix) is `null`.
+        assert_eq!(matrix_leg("null"), None);
+        assert_eq!(matrix_leg("{}"), None);
+    }
+
+    #[test]
+    fn only_a_pull_request_from_another_repository_is_a_fork() {
+        let pr = |head: &str| {
+            env(
+                "pull_request",
+                serde_json::json!({"pull_request": {"head": {"repo": {"full_name": head}}, "base": {"repo": {"full_name": "acme/models"}}}}),
+            )
+        };
+        assert!(pr("someone/models").from_fork());
+        assert!(!pr("acme/models").from_fork());
+        assert!(!env("push", serde_json::json!({})).from_fork());
     }
 }

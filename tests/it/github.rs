@@ -77,9 +77,22 @@ impl Job {
         args: &[&str],
         api: &str,
     ) -> Output {
+        self.run_env(repo, event, payload, args, api, &[])
+    }
+
+    pub fn run_env(
+        &self,
+        repo: &TestRepo,
+        event: &str,
+        payload: &Value,
+        args: &[&str],
+        api: &str,
+        extra: &[(&str, &str)],
+    ) -> Output {
         let event_path = self.dir.path().join("event.json");
         std::fs::write(&event_path, payload.to_string()).unwrap();
         mlci_cmd(&repo.root)
+            .envs(extra.iter().copied())
             .arg("ci")
             .args(args)
             .env("GITHUB_ACTIONS", "true")
@@ -636,6 +649,35 @@ fn push_and_merge_group_events_set_statuses_and_never_comment() {
     );
     job.verify();
     assert_eq!(job.requests().len(), 1, "{:?}", job.requests());
+
+    // A leg of a matrix job sets its own context (as the action passes
+    // `toJSON(matrix)`), so it never overwrites another leg's.
+    let leg = Job::new(&repository);
+    leg.mount(
+        Mock::given(method("POST"))
+            .and(path(format!("/repos/{repository}/statuses/{head}")))
+            .and(|r: &Request| {
+                let v: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                v["context"] == "mlci/gate (3.11, linux)"
+            })
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"state": "failure"})))
+            .expect(1),
+    );
+    let out = leg.run_env(
+        &repo,
+        "push",
+        &push,
+        &["--status"],
+        &leg.api(),
+        &[("MLCI_MATRIX", r#"{"python": "3.11", "os": "linux"}"#)],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    leg.verify();
 
     let mut mg = example_payload("merge_group", None);
     mg["merge_group"]["base_sha"] = json!(base);

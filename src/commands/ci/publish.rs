@@ -24,6 +24,14 @@ pub struct PublishRecord {
     pub passed: bool,
     pub error: bool,
     pub key: String,
+    /// The commit status context of the run's leg (`mlci/gate` when the
+    /// job ran once; records from before legs read as that).
+    #[serde(default = "default_context")]
+    pub context: String,
+}
+
+fn default_context() -> String {
+    "mlci/gate".into()
 }
 
 /// Publishing flags, as one value.
@@ -87,6 +95,7 @@ pub(super) fn publish_report(
             pr: env.pr_number(),
             head_sha: env.status_sha(),
             passed: verdict == Verdict::Passed,
+            context: env.status_context(),
             error: verdict == Verdict::Error,
             key: p.key.clone().unwrap_or_else(|| env.default_key()),
         };
@@ -158,7 +167,13 @@ fn publish_to_forge(
     };
     if p.status {
         let text = status_text(verdict, gates);
-        match gh.set_status(&sha, "mlci/gate", verdict, &text, run_link.as_deref()) {
+        match gh.set_status(
+            &sha,
+            &env.status_context(),
+            verdict,
+            &text,
+            run_link.as_deref(),
+        ) {
             Ok(()) => {}
             Err(e) if read_only(&e) => {
                 warn_read_only(ctx);
@@ -169,7 +184,7 @@ fn publish_to_forge(
     }
     if p.check_run {
         let text = status_text(verdict, gates);
-        match gh.check_run(&sha, "mlci", verdict, &text, report) {
+        match gh.check_run(&sha, &env.check_run_name(), verdict, &text, report) {
             Ok(()) => {}
             Err(e) if read_only(&e) => warn_read_only(ctx),
             Err(e) => return Err(e.into()),
@@ -278,7 +293,7 @@ pub(super) fn publish_saved(
         );
         gh.set_status(
             &trusted_head,
-            "mlci/gate",
+            &record.context,
             verdict,
             &text,
             run_link.as_deref(),
