@@ -77,23 +77,37 @@ impl Job {
         args: &[&str],
         api: &str,
     ) -> Output {
-        self.run_env(repo, event, payload, args, api, &[])
+        self.command(repo, event, payload, args, api)
+            .output()
+            .unwrap()
     }
 
+    /// Like [`Job::run`], with more environment variables.
     pub fn run_env(
+        &self,
+        repo: &TestRepo,
+        (event, payload): (&str, &Value),
+        args: &[&str],
+        extra: &[(&str, &str)],
+    ) -> Output {
+        self.command(repo, event, payload, args, &self.api())
+            .envs(extra.iter().copied())
+            .output()
+            .unwrap()
+    }
+
+    fn command(
         &self,
         repo: &TestRepo,
         event: &str,
         payload: &Value,
         args: &[&str],
         api: &str,
-        extra: &[(&str, &str)],
-    ) -> Output {
+    ) -> std::process::Command {
         let event_path = self.dir.path().join("event.json");
         std::fs::write(&event_path, payload.to_string()).unwrap();
-        mlci_cmd(&repo.root)
-            .envs(extra.iter().copied())
-            .arg("ci")
+        let mut cmd = mlci_cmd(&repo.root);
+        cmd.arg("ci")
             .args(args)
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_EVENT_NAME", event)
@@ -108,9 +122,8 @@ impl Job {
             .env("GITHUB_JOB", "report")
             .env("GITHUB_API_URL", api)
             .env("GITHUB_TOKEN", TOKEN)
-            .env("MLCI_GITHUB_MAX_WAIT", "3")
-            .output()
-            .unwrap()
+            .env("MLCI_GITHUB_MAX_WAIT", "3");
+        cmd
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -665,10 +678,8 @@ fn push_and_merge_group_events_set_statuses_and_never_comment() {
     );
     let out = leg.run_env(
         &repo,
-        "push",
-        &push,
+        ("push", &push),
         &["--status"],
-        &leg.api(),
         &[("MLCI_MATRIX", r#"{"python": "3.11", "os": "linux"}"#)],
     );
     assert_eq!(
