@@ -32,6 +32,9 @@ apt_install() {
 }
 command -v mkfs.xfs >/dev/null || apt_install xfsprogs || true
 command -v setpriv >/dev/null || apt_install util-linux || true
+# openssl makes the private CA of the TLS remote test.
+command -v openssl >/dev/null || apt_install openssl || true
+command -v openssl >/dev/null || die "openssl is required (the TLS remote test makes a private CA with it)"
 
 # --- file systems the tests use ---------------------------------------------
 WORK=$(mktemp -d /tmp/mlci-test.XXXXXX)

@@ -59,6 +59,8 @@ pub enum RemoteError {
     Auth { remote: String, message: String },
     #[error("remote `{remote}` is unreachable: {message}")]
     Unreachable { remote: String, message: String },
+    #[error("remote `{remote}`: the server's TLS certificate does not verify: {message}")]
+    Tls { remote: String, message: String },
     #[error("remote `{remote}` refused a request signed for region `{region}`: {message}")]
     Region {
         remote: String,
@@ -111,6 +113,7 @@ impl Hint for RemoteError {
             RemoteError::Auth { .. } => {
                 "check the remote's credentials in .mlci/config.local.yaml (`mlci remote modify NAME KEY VALUE --local`) or the provider's environment variables (AWS_ACCESS_KEY_ID, …)".into()
             }
+            RemoteError::Tls { .. } => "a private or self-signed CA: point AWS_CA_BUNDLE (S3) or SSL_CERT_FILE at its PEM file; check that the endpoint's host name is the one in the certificate".into(),
             RemoteError::Region { remote, .. } => format!(
                 "set the bucket's region: `mlci remote modify {remote} region REGION`, or AWS_REGION, or `region` in the AWS profile the remote names (`profile`)"
             ),
@@ -219,6 +222,15 @@ impl Remote {
             url: url.clone(),
             message: scrub(&e.to_string(), &secrets),
         })?;
+        let op = match ca_bundle(backend) {
+            Some(path) => with_ca_bundle(op, &path).map_err(|message| RemoteError::BadOption {
+                name: name.into(),
+                key: "AWS_CA_BUNDLE / SSL_CERT_FILE".into(),
+                message,
+                hint: Some("point it at a PEM file of the CA certificates the server's certificate chains to".into()),
+            })?,
+            None => op,
+        };
         let op = op
             .layer(ConcurrentLimitLayer::new(max_in_flight.max(1) * 2))
             .layer(
@@ -293,8 +305,15 @@ impl Remote {
 
     /// Turns an OpenDAL error into the user's terms, without secrets.
     pub(crate) fn error(&self, op: &'static str, key: &str, e: opendal::Error) -> RemoteError {
-        // Classified on the whole text, shown in one line.
-        let full = scrub(&e.to_string(), &self.secrets);
+        // Classified on the whole text (with every cause: a TLS failure is
+        // three sources deep), shown in one line.
+        let mut chain = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            chain.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        let full = scrub(&chain, &self.secrets);
         let message = scrub(&summarize(&e), &self.secrets);
         let remote = self.name.clone();
         // S3 answers a request signed for another region with 400 (and a
@@ -310,6 +329,13 @@ impl Remote {
                 remote,
                 region: self.region.clone().unwrap_or_default(),
                 message,
+            };
+        }
+        let lower = full.to_ascii_lowercase();
+        if lower.contains("certificate") || lower.contains("unknownissuer") {
+            return RemoteError::Tls {
+                remote,
+                message: tls_reason(&full),
             };
         }
         match e.kind() {
@@ -440,6 +466,37 @@ pub fn choose(
     Ok(None)
 }
 
+/// The CA bundle to trust besides the system's, as the providers' tools
+/// read it: `AWS_CA_BUNDLE` for S3, else `SSL_CERT_FILE` for any HTTP
+/// backend.
+fn ca_bundle(backend: location::Backend) -> Option<std::path::PathBuf> {
+    let var = |v: &str| std::env::var_os(v).filter(|p| !p.is_empty());
+    let aws = match backend {
+        location::Backend::S3 => var("AWS_CA_BUNDLE"),
+        _ => None,
+    };
+    aws.or_else(|| var("SSL_CERT_FILE")).map(Into::into)
+}
+
+/// `op` on an HTTP client that also trusts the certificates in `path`.
+fn with_ca_bundle(op: Operator, path: &Path) -> Result<Operator, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("{}: not a PEM certificate bundle: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate in it", path.display()));
+    }
+    let client = reqwest::Client::builder()
+        .tls_certs_merge(certs)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let transport = opendal::HttpTransporter::new(
+        opendal_http_transport_reqwest::ReqwestTransport::new(client),
+    );
+    let ctx = op.base_context().with_http_transport(transport);
+    Ok(op.with_context(ctx))
+}
+
 /// What went wrong, in one line a person reads: the HTTP status, the
 /// service's own error code and message, and the operation (`403
 /// AccessDenied: Access Denied (PutObject)`), never the storage library's
@@ -476,6 +533,20 @@ fn summarize(e: &opendal::Error) -> String {
         out.push_str(&format!(" ({op})"));
     }
     out
+}
+
+/// The TLS failure's own words (`invalid peer certificate: UnknownIssuer`),
+/// not the whole request chain.
+fn tls_reason(full: &str) -> String {
+    let lower = full.to_ascii_lowercase();
+    match lower.find("invalid peer certificate") {
+        Some(i) => {
+            let rest = &full[i..];
+            let end = rest.find([')', '\n', ',']).unwrap_or(rest.len());
+            rest[..end].trim().to_string()
+        }
+        None => "the certificate chain is not trusted".into(),
+    }
 }
 
 /// A tokio runtime for one command's remote work.

@@ -1135,3 +1135,128 @@ fn an_azure_connection_string_is_enough() {
     repo.mlci(&["pull"]).ok();
     assert_eq!(repo.read("data/a.txt"), "a\n");
 }
+
+/// A TLS endpoint whose certificate comes from a private CA: refused with
+/// the reason and a hint, trusted once AWS_CA_BUNDLE names the CA.
+#[test]
+fn a_private_ca_is_trusted_through_aws_ca_bundle() {
+    let pki = tempfile::tempdir().unwrap();
+    let p = |f: &str| pki.path().join(f).to_str().unwrap().to_string();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl (the test script installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mlci test CA",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.pem"),
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &p("server.key"),
+        "-out",
+        &p("server.csr"),
+    ]);
+    std::fs::write(p("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("server.csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &p("san.ext"),
+        "-out",
+        &p("server.pem"),
+    ]);
+    let script = REGION_S3
+        .replace(
+            "region, log, portfile = sys.argv[1], sys.argv[2], sys.argv[3]",
+            "region, log, cert, key, portfile = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]\nimport ssl",
+        )
+        .replace(
+            "s = http.server.ThreadingHTTPServer((\"127.0.0.1\", 0), H); s.daemon_threads = True",
+            "s = http.server.ThreadingHTTPServer((\"127.0.0.1\", 0), H); s.daemon_threads = True\nctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)\ns.socket = ctx.wrap_socket(s.socket, server_side=True)",
+        );
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let server = crate::common::PyServer::start(
+        &script,
+        &[
+            "us-east-1",
+            log.path().to_str().unwrap(),
+            &p("server.pem"),
+            &p("server.key"),
+        ],
+    );
+    let repo = TestRepo::new();
+    repo.write("data.bin", "payload\n");
+    repo.mlci(&["add", "data.bin"]).ok();
+    repo.mlci(&["remote", "add", "-d", "store", "s3://bucket/p"])
+        .ok();
+    let endpoint = format!("https://127.0.0.1:{}", server.port);
+    repo.mlci(&["remote", "modify", "store", "endpoint", &endpoint])
+        .ok();
+    repo.mlci(&[
+        "remote",
+        "modify",
+        "store",
+        "access_key_id",
+        "AKIAEXAMPLE",
+        "--local",
+    ])
+    .ok();
+    repo.mlci(&[
+        "remote",
+        "modify",
+        "store",
+        "secret_access_key",
+        "examplesecret",
+        "--local",
+    ])
+    .ok();
+    let refused = repo.mlci(&["push"]).user_error();
+    assert!(
+        refused
+            .stderr
+            .contains("the server's TLS certificate does not verify"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("AWS_CA_BUNDLE"),
+        "{}",
+        refused.stderr
+    );
+    let ca = p("ca.pem");
+    let ok = repo.mlci_env(&["push"], &[("AWS_CA_BUNDLE", &ca)]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+}
