@@ -1260,3 +1260,45 @@ fn a_private_ca_is_trusted_through_aws_ca_bundle() {
     let ok = repo.mlci_env(&["push"], &[("AWS_CA_BUNDLE", &ca)]);
     assert_eq!(ok.code, 0, "{}", ok.stderr);
 }
+
+/// An SFTP remote named by a host alias: the OpenSSH client reads the
+/// alias's host name, port, user and key from `~/.ssh/config`, as `ssh`
+/// and DVC do.
+#[test]
+fn an_sftp_host_alias_from_ssh_config() {
+    let env = crate::common::env_from_test_script;
+    let url = env("MLCI_TEST_SFTP_URL");
+    let (user_host, port) = url
+        .trim_start_matches("sftp://")
+        .rsplit_once(':')
+        .expect("sftp://user@host:port");
+    let (user, host) = user_host.split_once('@').expect("user@host");
+    let repo = TestRepo::new();
+    // HOME is the repository's directory in tests (see `hermetic`).
+    repo.write(
+        ".ssh/config",
+        format!(
+            "Host models-store\n  HostName {host}\n  Port {port}\n  User {user}\n  IdentityFile {}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n",
+            env("MLCI_TEST_SFTP_KEY")
+        ),
+    );
+    repo.write("data.bin", "payload\n");
+    repo.mlci(&["add", "data.bin"]).ok();
+    let remote = format!("sftp://models-store/{}", crate::common::unique("alias"));
+    repo.mlci(&["remote", "add", "-d", "store", &remote]).ok();
+    repo.mlci(&[
+        "remote",
+        "modify",
+        "store",
+        "known_hosts",
+        "accept",
+        "--local",
+    ])
+    .ok();
+    let pushed = repo.mlci(&["push"]);
+    assert_eq!(pushed.code, 0, "{}", pushed.stderr);
+    std::fs::remove_file(repo.path("data.bin")).unwrap();
+    std::fs::remove_dir_all(repo.path(".mlci/cache")).unwrap();
+    repo.mlci(&["pull"]).ok();
+    assert_eq!(repo.read("data.bin"), "payload\n");
+}
