@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
+    import_dvc,
     add, checkout, ci, dag, fetch, gate, gc, init, metrics, push, remote, remove, report, repro,
     status,
 };
@@ -51,5 +52,6 @@ pub enum Command {
     Remote(remote::RemoteArgs),
     Push(push::PushArgs),
     Fetch(fetch::FetchArgs),
+    ImportDvc(import_dvc::ImportDvcArgs),
     Pull(fetch::PullArgs),
 }

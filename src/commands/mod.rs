@@ -9,6 +9,7 @@ pub mod dag;
 pub mod fetch;
 pub mod gate;
 pub mod gc;
+pub mod import_dvc;
 pub mod init;
 pub mod metrics;
 pub mod push;
@@ -60,6 +61,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Push(args) => push::cmd_push(&ctx, args),
         Command::Fetch(args) => fetch::cmd_fetch(&ctx, args),
         Command::Pull(args) => fetch::cmd_pull(&ctx, args),
+        Command::ImportDvc(args) => import_dvc::cmd_import_dvc(&ctx, args),
     }
 }
 

@@ -399,6 +399,26 @@ impl Remote {
         Ok(out)
     }
 
+    /// The bytes of `key`, None when it is not there (reading another
+    /// tool's layout: a DVC remote being migrated).
+    pub async fn read_key(&self, key: &str) -> Result<Option<Vec<u8>>, RemoteError> {
+        let op = match &self.store {
+            Store::Dir(c) => {
+                return match std::fs::read(c.root().join(key)) {
+                    Ok(b) => Ok(Some(b)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(self.dir_error("reading", key, e)),
+                }
+            }
+            Store::Dal(op) => op,
+        };
+        match op.read(key).await {
+            Ok(buf) => Ok(Some(buf.to_vec())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.error("reading", key, e)),
+        }
+    }
+
     /// Deletes one key (tests and repair; push never deletes).
     pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
         match &self.store {

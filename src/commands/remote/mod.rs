@@ -196,7 +196,7 @@ pub(super) fn scalar(v: &str) -> Value {
 }
 
 /// Both config files, parsed.
-pub(super) struct Files {
+pub(crate) struct Files {
     shared_path: PathBuf,
     local_path: PathBuf,
     shared: Value,
@@ -204,7 +204,7 @@ pub(super) struct Files {
 }
 
 impl Files {
-    fn load(dir: &Path) -> anyhow::Result<Files> {
+    pub(crate) fn load(dir: &Path) -> anyhow::Result<Files> {
         let shared_path = dir.join(CONFIG_FILE);
         let local_path = dir.join(LOCAL_CONFIG_FILE);
         let parse = |path: &Path| -> anyhow::Result<Value> {
@@ -219,6 +219,36 @@ impl Files {
             shared_path,
             local_path,
         })
+    }
+
+    /// Adds remote `name` unless one of that name exists (then false):
+    /// its URL and `shared` settings in the committed file, `local` ones
+    /// (secrets) in the local file; it becomes the default when `default`
+    /// and no default is set.
+    pub(crate) fn add_if_absent(
+        &mut self,
+        name: &str,
+        url: &str,
+        shared: &std::collections::BTreeMap<String, String>,
+        local: &std::collections::BTreeMap<String, String>,
+        default: bool,
+    ) -> bool {
+        if self.shared_remote(name).is_some() || self.local_remote(name).is_some() {
+            return false;
+        }
+        set_path(&mut self.shared, &["remotes", name, "url"], Some(Value::String(url.into())));
+        for (k, v) in shared {
+            set_path(&mut self.shared, &["remotes", name, k], Some(scalar(v)));
+        }
+        for (k, v) in local {
+            set_path(&mut self.local, &["remotes", name, k], Some(scalar(v)));
+        }
+        let has_default = get_path(&self.shared, &["core", "remote"]).is_some()
+            || get_path(&self.local, &["core", "remote"]).is_some();
+        if default && !has_default {
+            set_path(&mut self.shared, &["core", "remote"], Some(Value::String(name.into())));
+        }
+        true
     }
 
     fn shared_remote(&self, name: &str) -> Option<&Value> {
@@ -261,7 +291,7 @@ impl Files {
         Ok(settings)
     }
 
-    fn save(&self, root: &Path) -> anyhow::Result<()> {
+    pub(crate) fn save(&self, root: &Path) -> anyhow::Result<()> {
         self.validate(root)?;
         let (shared, local) = self.texts();
         crate::fsutil::write_atomic(&self.shared_path, shared.as_bytes())?;

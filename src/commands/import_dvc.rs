@@ -1,0 +1,159 @@
+//! `mlci import-dvc`: adopt mlci in a DVC repository in one command.
+
+use crate::exit::Exit;
+
+use clap::Args;
+
+use crate::config::Overrides;
+use crate::migrate::{self, dvc_config, Sources};
+use crate::remote::Remote;
+
+use super::{human_bytes, reporter, select_with_lock_outs, sync, Ctx};
+
+/// Carry a DVC repository over: DVC's remotes become mlci remotes (secrets
+/// from `.dvc/config.local` go to the git-ignored local config), every
+/// object DVC tracks is taken from DVC's cache or a DVC remote, checked
+/// against its MD5 and stored by SHA-256, a `.mlci` pointer is written
+/// beside each `.dvc` file, and `mlci.lock` gets every stage whose
+/// `dvc.lock` entry still matches, so `mlci repro` reruns nothing DVC ran.
+/// DVC's files are left in place. Run it again after an interruption:
+/// nothing is fetched twice. Exit 1 when something could not be migrated.
+#[derive(Debug, Args)]
+pub struct ImportDvcArgs {
+    /// List what would be done and how much it would move; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Then push everything to the (default) mlci remote.
+    #[arg(long)]
+    pub push: bool,
+    /// Objects read at once.
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+pub fn cmd_import_dvc(ctx: &Ctx, args: ImportDvcArgs) -> anyhow::Result<Exit> {
+    let overrides = Overrides {
+        jobs: args.jobs,
+        ..Overrides::default()
+    };
+    let repo = ctx.repo(&overrides)?;
+    let _lock = repo.lock()?;
+    let plan = migrate::plan(&repo.root)?;
+    let converted: Vec<(dvc_config::DvcRemote, dvc_config::Converted)> = plan
+        .config
+        .remotes
+        .iter()
+        .map(|r| (r.clone(), dvc_config::convert(r)))
+        .collect();
+    let mut text = format!(
+        "DVC: {} remote(s), {} path(s) tracked by .dvc files, {} stage(s) in dvc.lock, {} recorded\n",
+        converted.len(),
+        plan.tracked.len(),
+        plan.lock.len(),
+        human_bytes(plan.bytes())
+    );
+    for (r, c) in &converted {
+        text.push_str(&format!("  remote `{}`: {} -> {}\n", r.name, r.url, c.url));
+        for k in &c.unmapped {
+            text.push_str(&format!("    `{k}` has no mlci equivalent and is not carried over\n"));
+        }
+    }
+    for n in &plan.not_migrated {
+        text.push_str(&format!("  not migrated: {n}\n"));
+    }
+    ctx.printer.info(text.trim_end());
+    if args.dry_run {
+        return Ok(Exit::Ok);
+    }
+    // The remotes first, so the objects can come from them.
+    let mut files = super::remote::Files::load(&repo.mlci_dir())?;
+    let mut added = Vec::new();
+    for (r, c) in &converted {
+        let default = plan.config.default_remote.as_deref() == Some(r.name.as_str());
+        if files.add_if_absent(&r.name, &c.url, &c.shared, &c.local, default) {
+            added.push(r.name.clone());
+        }
+    }
+    if !added.is_empty() {
+        files.save(&repo.root)?;
+        ctx.printer
+            .info(&format!("added remote(s): {}", added.join(", ")));
+    }
+    let repo = ctx.repo(&overrides)?;
+    let mut remotes: Vec<Remote> = Vec::new();
+    let order = plan
+        .config
+        .default_remote
+        .iter()
+        .chain(plan.config.remotes.iter().map(|r| &r.name));
+    for name in order {
+        if remotes.iter().any(|r| &r.name == name) || !repo.settings.remotes.contains_key(name) {
+            continue;
+        }
+        remotes.push(Remote::open(
+            name,
+            &repo.settings.remotes,
+            &repo.root,
+            repo.settings.remote_jobs(),
+        )?);
+    }
+    let sources = Sources {
+        repo: &repo,
+        remotes,
+        jobs: repo.settings.jobs,
+    };
+    let outcome = migrate::import(&plan, &sources)?;
+    ctx.printer.info(&format!(
+        "stored {} object(s) ({}); wrote {} pointer(s) ({} already in place); {} stage(s) recorded in mlci.lock",
+        outcome.objects,
+        human_bytes(outcome.bytes),
+        outcome.pointers.len(),
+        outcome.pointers_kept,
+        outcome.stages.len()
+    ));
+    for (stage, why) in &outcome.stages_skipped {
+        ctx.printer.info(&format!(
+            "stage `{stage}` not recorded ({why}): `mlci repro` runs it"
+        ));
+    }
+    // The workspace gets what it lacks (nothing it has is replaced).
+    let tracked = select_with_lock_outs(&repo, &repo.root, &[])?;
+    let rep = reporter::for_printer(ctx.printer);
+    let mut ws = crate::track::Workspace::open(&repo);
+    let restored = ws.checkout(&tracked, false, rep.as_ref());
+    ws.finish()?;
+    match restored {
+        Ok(s) => ctx
+            .printer
+            .info(&format!("restored {} file(s) in the workspace", s.restored)),
+        Err(e) => ctx.printer.warn(&format!(
+            "the workspace was not checked out ({e}); `mlci checkout` does it"
+        )),
+    }
+    if args.push {
+        let remote = crate::sync::require(&repo.settings, &repo.root)?;
+        let session = crate::sync::Session {
+            repo: &repo,
+            remote: &remote,
+            run_cache: true,
+            reporter: rep.as_ref(),
+        };
+        let pushed = crate::sync::push(&session, &tracked)?;
+        sync::tell_push(ctx, &remote, &pushed);
+    }
+    if outcome.problems.is_empty() {
+        ctx.printer.info(
+            "to record it, run:\n  git add .gitignore mlci.lock .mlci/config.yaml $(git ls-files --others --exclude-standard -- '*.mlci')",
+        );
+        return Ok(Exit::Ok);
+    }
+    let mut text = format!(
+        "the migration is incomplete: {} path(s) could not be carried over:",
+        outcome.problems.len()
+    );
+    for (path, why) in &outcome.problems {
+        text.push_str(&format!("\n  {path}: {why}"));
+    }
+    ctx.printer.warn(&text);
+    Ok(Exit::Differs)
+}

@@ -1,0 +1,488 @@
+//! Adopting mlci in a DVC repository (`mlci import-dvc`): DVC's remotes
+//! become mlci remotes, every object DVC tracks (through `.dvc` files and
+//! `dvc.lock`) is found in DVC's local cache or on a DVC remote, checked
+//! against the MD5 DVC recorded, and stored in mlci's cache by SHA-256;
+//! then a `.mlci` pointer is written beside each `.dvc` file and an
+//! `mlci.lock` entry for every stage whose `dvc.lock` entry still matches
+//! the workspace, so the first `mlci repro` runs nothing DVC had run.
+//!
+//! Everything read here is untrusted: paths in `.dvc` files, `dvc.lock` and
+//! directory listings pass the workspace path rule, and an object whose
+//! MD5 does not match is reported and never stored.
+
+pub mod dvc_config;
+pub mod dvc_files;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::error::Hint;
+use crate::pipeline::lock::{LockCmd, LockEntry, LockFile, LockStage};
+use crate::remote::Remote;
+use crate::repo::Repo;
+use crate::store::cache::Oid;
+use crate::store::hash::Digest;
+use crate::store::manifest::{Entry, Manifest};
+use crate::track::pointer::{pointer_path_for, Pointer};
+use crate::workspace_path::WorkspacePath;
+use dvc_files::{md5_hex, object_keys, DvcOut};
+
+/// Why the migration could not run at all (problems with single objects
+/// are collected in [`Outcome::problems`] instead).
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("{file}: {message}")]
+    Unreadable { file: String, message: String },
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
+    #[error(transparent)]
+    Lock(#[from] crate::pipeline::lock::LockFileError),
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::PipelineError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Hint for MigrateError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            MigrateError::Unreadable { .. } => {
+                Some("fix or restore the file from git, then run `mlci import-dvc` again".into())
+            }
+            MigrateError::Remote(e) => e.hint(),
+            MigrateError::Lock(e) => e.hint(),
+            MigrateError::Pipeline(e) => e.hint(),
+            MigrateError::Io(_) => None,
+        }
+    }
+}
+
+crate::register_hint!(MigrateError);
+
+/// A path DVC tracks with a `.dvc` file.
+#[derive(Debug, Clone)]
+pub struct DvcTracked {
+    /// The `.dvc` file, repo-relative.
+    pub dvc_file: String,
+    /// The data, repo-relative.
+    pub target: String,
+    pub out: DvcOut,
+}
+
+/// What the repository holds of DVC's, before anything is moved.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub config: dvc_config::DvcConfig,
+    pub tracked: Vec<DvcTracked>,
+    pub lock: BTreeMap<String, dvc_files::DvcLockStage>,
+    /// What is not migrated, with what to do about it.
+    pub not_migrated: Vec<String>,
+}
+
+impl Plan {
+    /// Bytes DVC recorded for the data it tracks (`.dvc` files and stage
+    /// outputs), what a migration moves at most.
+    pub fn bytes(&self) -> u64 {
+        let outs = self.lock.values().flat_map(|s| &s.outs);
+        self.tracked
+            .iter()
+            .map(|t| &t.out)
+            .chain(outs)
+            .filter_map(|o| o.size)
+            .sum()
+    }
+}
+
+/// Reads DVC's config, `.dvc` files and `dvc.lock` under `root`.
+pub fn plan(root: &Path) -> Result<Plan, MigrateError> {
+    let mut plan = Plan {
+        config: dvc_config::read(root),
+        ..Plan::default()
+    };
+    let src = crate::pipeline::source::WorkTree(root);
+    for dvc_file in dvc_files_in(root) {
+        let text = read(&src, &dvc_file)?.unwrap_or_default();
+        let parsed = dvc_files::parse_dvc_file(&text, &dvc_file).map_err(|message| {
+            MigrateError::Unreadable {
+                file: dvc_file.clone(),
+                message,
+            }
+        })?;
+        if parsed.imports {
+            plan.not_migrated.push(format!(
+                "{dvc_file}: an import from another repository or URL (`dvc import`, `dvc import-url`): fetch the data once (`dvc update` or by hand) and `mlci add` it"
+            ));
+            continue;
+        }
+        let dir = Path::new(&dvc_file)
+            .parent()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for out in parsed.outs {
+            let target = if dir.is_empty() {
+                out.path.clone()
+            } else {
+                format!("{dir}/{}", out.path)
+            };
+            if WorkspacePath::new(&target).is_err() || out.digest().is_none() {
+                plan.not_migrated.push(format!(
+                    "{dvc_file}: `{}` is not a path and MD5 mlci can take",
+                    out.path
+                ));
+                continue;
+            }
+            plan.tracked.push(DvcTracked {
+                dvc_file: dvc_file.clone(),
+                target,
+                out,
+            });
+        }
+    }
+    if let Some(text) = read(&src, "dvc.lock")? {
+        plan.lock = dvc_files::parse_dvc_lock(&text).map_err(|message| {
+            MigrateError::Unreadable {
+                file: "dvc.lock".into(),
+                message,
+            }
+        })?;
+    }
+    Ok(plan)
+}
+
+fn read(src: &dyn crate::pipeline::source::Source, file: &str) -> Result<Option<String>, MigrateError> {
+    src.read(file).map_err(|e| MigrateError::Unreadable {
+        file: file.into(),
+        message: e.message,
+    })
+}
+
+/// The `.dvc` files of the work tree (as git sees it: ignored files and
+/// `.git/`, `.dvc/`, `.mlci/` are skipped), repo-relative, sorted.
+fn dvc_files_in(root: &Path) -> Vec<String> {
+    let mut out: Vec<String> = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | ".dvc" | ".mlci")))
+        .build()
+        .flatten()
+        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
+        .filter_map(|e| {
+            let rel = e.path().strip_prefix(root).ok()?.to_str()?.to_string();
+            rel.ends_with(".dvc").then_some(rel)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// What a migration did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Pointers written (repo-relative), and those already in place.
+    pub pointers: Vec<String>,
+    pub pointers_kept: usize,
+    /// Stages given an `mlci.lock` entry.
+    pub stages: Vec<String>,
+    /// Stages left without one, and why (DVC would rerun them too, or mlci
+    /// could not verify what DVC recorded).
+    pub stages_skipped: Vec<(String, String)>,
+    /// Objects stored in mlci's cache now, and their bytes.
+    pub objects: usize,
+    pub bytes: u64,
+    /// Objects that could not be migrated, by the path that uses them.
+    pub problems: Vec<(String, String)>,
+}
+
+/// Where DVC's objects are read from: the local cache, then the remotes.
+pub struct Sources<'a> {
+    pub repo: &'a Repo,
+    /// DVC's remotes opened as mlci remotes, the default one first.
+    pub remotes: Vec<Remote>,
+    pub jobs: usize,
+}
+
+/// An object brought over: its mlci id, size and file count.
+#[derive(Debug, Clone, Copy)]
+struct Brought {
+    oid: Oid,
+    size: u64,
+    nfiles: Option<u64>,
+}
+
+struct Importer<'a> {
+    src: &'a Sources<'a>,
+    rt: tokio::runtime::Runtime,
+    done: Mutex<HashMap<String, Brought>>,
+    stored: Mutex<(usize, u64)>,
+}
+
+impl Importer<'_> {
+    /// The bytes of DVC object `md5` (a listing when `dir`), checked
+    /// against its name. Err: why it could not be had.
+    fn fetch(&self, md5: &str, dir: bool) -> Result<Vec<u8>, String> {
+        let local = self.src.repo.root.join(".dvc/cache");
+        let mut corrupt = None;
+        for key in object_keys(md5, dir) {
+            if let Ok(bytes) = std::fs::read(local.join(&key)) {
+                if md5_hex(&bytes) == md5 {
+                    return Ok(bytes);
+                }
+                corrupt = Some(format!("DVC's cache holds a damaged copy (.dvc/cache/{key})"));
+            }
+        }
+        for remote in &self.src.remotes {
+            for key in object_keys(md5, dir) {
+                match self.rt.block_on(remote.read_key(&key)) {
+                    Ok(Some(bytes)) if md5_hex(&bytes) == md5 => return Ok(bytes),
+                    Ok(Some(_)) => {
+                        corrupt = Some(format!(
+                            "remote `{}` holds a damaged copy ({key}: its MD5 is not {md5})",
+                            remote.name
+                        ))
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        }
+        Err(corrupt.unwrap_or_else(|| {
+            format!("object {md5} is in neither DVC's cache nor any DVC remote")
+        }))
+    }
+
+    /// Stores one file object; the mlci object and its size.
+    fn file(&self, md5: &str) -> Result<Brought, String> {
+        if let Some(b) = self.done.lock().expect("done").get(md5) {
+            return Ok(*b);
+        }
+        let bytes = self.fetch(md5, false)?;
+        let oid = Oid::file(Digest::of_bytes(&bytes));
+        let cache = &self.src.repo.cache;
+        if !cache.contains(&oid) {
+            cache.put_bytes(&oid, &bytes).map_err(|e| e.to_string())?;
+            let mut s = self.stored.lock().expect("stored");
+            s.0 += 1;
+            s.1 += bytes.len() as u64;
+        }
+        let b = Brought {
+            oid,
+            size: bytes.len() as u64,
+            nfiles: None,
+        };
+        self.done.lock().expect("done").insert(md5.to_string(), b);
+        Ok(b)
+    }
+
+    /// Stores a directory: its listing's files, then its manifest.
+    fn dir(&self, md5: &str) -> Result<Brought, String> {
+        let key = format!("{md5}.dir");
+        if let Some(b) = self.done.lock().expect("done").get(&key) {
+            return Ok(*b);
+        }
+        let listing = dvc_files::parse_dir(&self.fetch(md5, true)?)?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.src.jobs.max(1))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let files: Vec<Result<Entry, String>> = pool.install(|| {
+            listing
+                .par_iter()
+                .map(|e| {
+                    let b = self
+                        .file(&e.md5)
+                        .map_err(|why| format!("{}: {why}", e.relpath))?;
+                    Ok(Entry {
+                        path: e.relpath.clone(),
+                        sha256: b.oid.digest,
+                        size: b.size,
+                    })
+                })
+                .collect()
+        });
+        let entries: Vec<Entry> = files.into_iter().collect::<Result<_, _>>()?;
+        let (size, nfiles) = (entries.iter().map(|e| e.size).sum(), entries.len() as u64);
+        let (digest, bytes) = Manifest::from_entries(entries).encode();
+        let oid = Oid::dir(digest);
+        self.src
+            .repo
+            .cache
+            .put_bytes(&oid, &bytes)
+            .map_err(|e| e.to_string())?;
+        let b = Brought {
+            oid,
+            size,
+            nfiles: Some(nfiles),
+        };
+        self.done.lock().expect("done").insert(key, b);
+        Ok(b)
+    }
+
+    fn out(&self, out: &DvcOut) -> Result<Brought, String> {
+        let md5 = out.digest().ok_or("no MD5 recorded")?;
+        if out.is_dir() {
+            self.dir(md5)
+        } else {
+            self.file(md5)
+        }
+    }
+}
+
+/// Runs the migration planned in `plan`: objects, pointers, lock entries.
+/// Objects that cannot be had are listed in the outcome; nothing is written
+/// for the paths that use them.
+pub fn import(plan: &Plan, src: &Sources<'_>) -> Result<Outcome, MigrateError> {
+    let imp = Importer {
+        src,
+        rt: crate::remote::runtime()?,
+        done: Mutex::new(HashMap::new()),
+        stored: Mutex::new((0, 0)),
+    };
+    let root = &src.repo.root;
+    let mut outcome = Outcome::default();
+    for t in &plan.tracked {
+        let b = match imp.out(&t.out) {
+            Ok(b) => b,
+            Err(why) => {
+                outcome.problems.push((t.target.clone(), why));
+                continue;
+            }
+        };
+        let pointer_rel = pointer_path_for(Path::new(&t.target))
+            .to_string_lossy()
+            .into_owned();
+        let pointer = Pointer {
+            path: Path::new(&t.target)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            oid: b.oid,
+            size: b.size,
+            nfiles: b.nfiles,
+        };
+        let pointer_abs = WorkspacePath::new(&pointer_rel)
+            .and_then(|p| p.locate(root))
+            .map_err(|e| MigrateError::Unreadable {
+                file: t.dvc_file.clone(),
+                message: e.to_string(),
+            })?;
+        let same = std::fs::read_to_string(&pointer_abs)
+            .ok()
+            .and_then(|text| Pointer::parse(&text, &pointer_abs).ok())
+            .is_some_and(|p| p.oid == pointer.oid);
+        if same {
+            outcome.pointers_kept += 1;
+        } else {
+            crate::fsutil::write_atomic(&pointer_abs, pointer.to_yaml().as_bytes())?;
+            outcome.pointers.push(pointer_rel);
+        }
+        if let (Some(parent), Some(name)) = (pointer_abs.parent(), Path::new(&t.target).file_name()) {
+            crate::track::gitignore::add_entry(parent, &name.to_string_lossy())
+                .map_err(|e| MigrateError::Io(std::io::Error::other(e.to_string())))?;
+        }
+    }
+    lock_entries(plan, &imp, &mut outcome)?;
+    let stored = *imp.stored.lock().expect("stored");
+    (outcome.objects, outcome.bytes) = stored;
+    Ok(outcome)
+}
+
+/// An `mlci.lock` entry for every stage whose `dvc.lock` entry matches the
+/// pipeline and the workspace (its command, its deps' bytes); the others
+/// are left for `mlci repro`, as DVC would rerun them.
+fn lock_entries(plan: &Plan, imp: &Importer<'_>, outcome: &mut Outcome) -> Result<(), MigrateError> {
+    if plan.lock.is_empty() {
+        return Ok(());
+    }
+    let root = &imp.src.repo.root;
+    let pipeline = crate::pipeline::load(root)?;
+    for stage in &pipeline.stages {
+        let Some(dvc) = plan.lock.get(&stage.name) else {
+            continue;
+        };
+        match stage_entry(stage, dvc, imp) {
+            Ok(entry) => {
+                LockFile::update_stage(root, &stage.name, entry)?;
+                outcome.stages.push(stage.name.clone());
+            }
+            Err(why) => outcome.stages_skipped.push((stage.name.clone(), why)),
+        }
+    }
+    Ok(())
+}
+
+/// One stage's lock entry from DVC's, or why it cannot be trusted.
+fn stage_entry(
+    stage: &crate::pipeline::Stage,
+    dvc: &dvc_files::DvcLockStage,
+    imp: &Importer<'_>,
+) -> Result<LockStage, String> {
+    if dvc.commands() != stage.cmd {
+        return Err("its command changed since DVC ran it".into());
+    }
+    let root = &imp.src.repo.root;
+    // dvc.lock paths are relative to the stage's wdir.
+    let find = |list: &[DvcOut], path: &str| -> Option<DvcOut> {
+        list.iter()
+            .find(|o| {
+                let joined = if stage.wdir.is_empty() {
+                    o.path.clone()
+                } else {
+                    format!("{}/{}", stage.wdir, o.path)
+                };
+                joined == path
+            })
+            .cloned()
+    };
+    let mut deps = Vec::new();
+    for dep in &stage.deps {
+        let recorded = find(&dvc.deps, dep.as_str()).ok_or(format!("dep `{dep}` is not in dvc.lock"))?;
+        let b = workspace_match(root, dep.as_str(), &recorded)
+            .map(Ok)
+            .unwrap_or_else(|| imp.out(&recorded))
+            .map_err(|why| format!("dep `{dep}`: {why}"))?;
+        deps.push(entry(dep.clone(), b));
+    }
+    let mut outs = Vec::new();
+    for out in &stage.outs {
+        let recorded =
+            find(&dvc.outs, out.path.as_str()).ok_or(format!("out `{}` is not in dvc.lock", out.path))?;
+        let b = match workspace_match(root, out.path.as_str(), &recorded) {
+            Some(b) if !out.cache => Ok(b),
+            _ => imp.out(&recorded),
+        }
+        .map_err(|why| format!("out `{}`: {why}", out.path))?;
+        outs.push(entry(out.path.clone(), b));
+    }
+    Ok(LockStage {
+        cmd: LockCmd::from_cmds(&stage.cmd),
+        deps,
+        params: dvc.params.clone(),
+        outs,
+    })
+}
+
+fn entry(path: WorkspacePath, b: Brought) -> LockEntry {
+    LockEntry {
+        path,
+        sha256: b.oid.to_string(),
+        size: b.size,
+        nfiles: b.nfiles,
+    }
+}
+
+/// A workspace file whose bytes are the ones DVC recorded (its MD5): its
+/// mlci id. None for a directory, a missing file or other bytes.
+fn workspace_match(root: &Path, path: &str, recorded: &DvcOut) -> Option<Brought> {
+    if recorded.is_dir() {
+        return None;
+    }
+    let abs = WorkspacePath::new(path).ok()?.locate_for_read(root).ok()?;
+    let bytes = std::fs::read(abs).ok()?;
+    (Some(md5_hex(&bytes).as_str()) == recorded.digest()).then(|| Brought {
+        oid: Oid::file(Digest::of_bytes(&bytes)),
+        size: bytes.len() as u64,
+        nfiles: None,
+    })
+}
