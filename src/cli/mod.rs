@@ -6,9 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    import_dvc,
-    add, checkout, ci, dag, fetch, gate, gc, init, metrics, push, remote, remove, report, repro,
-    status,
+    add, checkout, ci, dag, fetch, gate, gc, import_dvc, init, metrics, push, remote, remove,
+    report, repro, status,
 };
 
 /// mlci: the ML lifecycle in Git and CI.

@@ -55,7 +55,9 @@ pub fn cmd_import_dvc(ctx: &Ctx, args: ImportDvcArgs) -> anyhow::Result<Exit> {
     for (r, c) in &converted {
         text.push_str(&format!("  remote `{}`: {} -> {}\n", r.name, r.url, c.url));
         for k in &c.unmapped {
-            text.push_str(&format!("    `{k}` has no mlci equivalent and is not carried over\n"));
+            text.push_str(&format!(
+                "    `{k}` has no mlci equivalent and is not carried over\n"
+            ));
         }
     }
     for n in &plan.not_migrated {
@@ -66,19 +68,7 @@ pub fn cmd_import_dvc(ctx: &Ctx, args: ImportDvcArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     // The remotes first, so the objects can come from them.
-    let mut files = super::remote::Files::load(&repo.mlci_dir())?;
-    let mut added = Vec::new();
-    for (r, c) in &converted {
-        let default = plan.config.default_remote.as_deref() == Some(r.name.as_str());
-        if files.add_if_absent(&r.name, &c.url, &c.shared, &c.local, default) {
-            added.push(r.name.clone());
-        }
-    }
-    if !added.is_empty() {
-        files.save(&repo.root)?;
-        ctx.printer
-            .info(&format!("added remote(s): {}", added.join(", ")));
-    }
+    carry_remotes(ctx, &repo, &plan, &converted)?;
     let repo = ctx.repo(&overrides)?;
     let mut remotes: Vec<Remote> = Vec::new();
     let order = plan
@@ -141,11 +131,40 @@ pub fn cmd_import_dvc(ctx: &Ctx, args: ImportDvcArgs) -> anyhow::Result<Exit> {
         let pushed = crate::sync::push(&session, &tracked)?;
         sync::tell_push(ctx, &remote, &pushed);
     }
+    Ok(verdict(ctx, &outcome))
+}
+
+/// Adds each DVC remote as an mlci remote of the same name (unless one
+/// exists), the default one as the default.
+fn carry_remotes(
+    ctx: &Ctx,
+    repo: &crate::repo::Repo,
+    plan: &migrate::Plan,
+    converted: &[(dvc_config::DvcRemote, dvc_config::Converted)],
+) -> anyhow::Result<()> {
+    let mut files = super::remote::Files::load(&repo.mlci_dir())?;
+    let mut added = Vec::new();
+    for (r, c) in converted {
+        let default = plan.config.default_remote.as_deref() == Some(r.name.as_str());
+        if files.add_if_absent(&r.name, &c.url, &c.shared, &c.local, default) {
+            added.push(r.name.clone());
+        }
+    }
+    if !added.is_empty() {
+        files.save(&repo.root)?;
+        ctx.printer
+            .info(&format!("added remote(s): {}", added.join(", ")));
+    }
+    Ok(())
+}
+
+/// Says what is left to do; exit 1 when the migration is incomplete.
+fn verdict(ctx: &Ctx, outcome: &migrate::Outcome) -> Exit {
     if outcome.problems.is_empty() {
         ctx.printer.info(
             "to record it, run:\n  git add .gitignore mlci.lock .mlci/config.yaml $(git ls-files --others --exclude-standard -- '*.mlci')",
         );
-        return Ok(Exit::Ok);
+        return Exit::Ok;
     }
     let mut text = format!(
         "the migration is incomplete: {} path(s) could not be carried over:",
@@ -155,5 +174,5 @@ pub fn cmd_import_dvc(ctx: &Ctx, args: ImportDvcArgs) -> anyhow::Result<Exit> {
         text.push_str(&format!("\n  {path}: {why}"));
     }
     ctx.printer.warn(&text);
-    Ok(Exit::Differs)
+    Exit::Differs
 }

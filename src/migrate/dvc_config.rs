@@ -25,10 +25,9 @@ pub struct DvcConfig {
 pub fn read(root: &Path) -> DvcConfig {
     let mut cfg = DvcConfig::default();
     for file in [".dvc/config", ".dvc/config.local"] {
-        let Ok(text) = crate::pipeline::source::Source::read(
-            &crate::pipeline::source::WorkTree(root),
-            file,
-        ) else {
+        let Ok(text) =
+            crate::pipeline::source::Source::read(&crate::pipeline::source::WorkTree(root), file)
+        else {
             continue;
         };
         if let Some(text) = text {
@@ -135,10 +134,7 @@ pub fn convert(r: &DvcRemote) -> Converted {
             ("sas_token", "sas_token", true),
             ("connection_string", "connection_string", true),
         ],
-        Some("ssh") => &[
-            ("user", "user", false),
-            ("keyfile", "key", false),
-        ],
+        Some("ssh") => &[("user", "user", false), ("keyfile", "key", false)],
         Some("webdav") | Some("webdavs") | Some("http") | Some("https") => &[
             ("user", "user", false),
             ("password", "password", true),

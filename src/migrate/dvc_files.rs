@@ -53,8 +53,7 @@ pub struct DvcFile {
 
 /// Parses a `.dvc` file's text.
 pub fn parse_dvc_file(text: &str, file: &str) -> Result<DvcFile, String> {
-    let wire: DvcFileWire =
-        crate::yaml::parse(text, Path::new(file)).map_err(|e| e.to_string())?;
+    let wire: DvcFileWire = crate::yaml::parse(text, Path::new(file)).map_err(|e| e.to_string())?;
     Ok(DvcFile {
         imports: !wire.deps.is_empty(),
         outs: wire.outs,
@@ -166,9 +165,14 @@ mod tests {
         assert_eq!(lock["train"].commands(), ["python t.py"]);
         assert!(lock["train"].outs[0].is_dir());
         assert_eq!(lock["train"].params["params.yaml"]["lr"], 0.1);
-        let dir = parse_dir(br#"[{"md5": "0123456789abcdef0123456789abcdef", "relpath": "a/b.txt"}]"#).unwrap();
+        let dir =
+            parse_dir(br#"[{"md5": "0123456789abcdef0123456789abcdef", "relpath": "a/b.txt"}]"#)
+                .unwrap();
         assert_eq!(dir[0].relpath, "a/b.txt");
-        assert!(parse_dir(br#"[{"md5": "0123456789abcdef0123456789abcdef", "relpath": "../x"}]"#).is_err());
+        assert!(
+            parse_dir(br#"[{"md5": "0123456789abcdef0123456789abcdef", "relpath": "../x"}]"#)
+                .is_err()
+        );
         assert_eq!(
             object_keys("0123456789abcdef0123456789abcdef", true),
             [

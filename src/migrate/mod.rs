@@ -142,17 +142,19 @@ pub fn plan(root: &Path) -> Result<Plan, MigrateError> {
         }
     }
     if let Some(text) = read(&src, "dvc.lock")? {
-        plan.lock = dvc_files::parse_dvc_lock(&text).map_err(|message| {
-            MigrateError::Unreadable {
+        plan.lock =
+            dvc_files::parse_dvc_lock(&text).map_err(|message| MigrateError::Unreadable {
                 file: "dvc.lock".into(),
                 message,
-            }
-        })?;
+            })?;
     }
     Ok(plan)
 }
 
-fn read(src: &dyn crate::pipeline::source::Source, file: &str) -> Result<Option<String>, MigrateError> {
+fn read(
+    src: &dyn crate::pipeline::source::Source,
+    file: &str,
+) -> Result<Option<String>, MigrateError> {
     src.read(file).map_err(|e| MigrateError::Unreadable {
         file: file.into(),
         message: e.message,
@@ -229,7 +231,9 @@ impl Importer<'_> {
                 if md5_hex(&bytes) == md5 {
                     return Ok(bytes);
                 }
-                corrupt = Some(format!("DVC's cache holds a damaged copy (.dvc/cache/{key})"));
+                corrupt = Some(format!(
+                    "DVC's cache holds a damaged copy (.dvc/cache/{key})"
+                ));
             }
         }
         for remote in &self.src.remotes {
@@ -377,7 +381,8 @@ pub fn import(plan: &Plan, src: &Sources<'_>) -> Result<Outcome, MigrateError> {
             crate::fsutil::write_atomic(&pointer_abs, pointer.to_yaml().as_bytes())?;
             outcome.pointers.push(pointer_rel);
         }
-        if let (Some(parent), Some(name)) = (pointer_abs.parent(), Path::new(&t.target).file_name()) {
+        if let (Some(parent), Some(name)) = (pointer_abs.parent(), Path::new(&t.target).file_name())
+        {
             crate::track::gitignore::add_entry(parent, &name.to_string_lossy())
                 .map_err(|e| MigrateError::Io(std::io::Error::other(e.to_string())))?;
         }
@@ -391,7 +396,11 @@ pub fn import(plan: &Plan, src: &Sources<'_>) -> Result<Outcome, MigrateError> {
 /// An `mlci.lock` entry for every stage whose `dvc.lock` entry matches the
 /// pipeline and the workspace (its command, its deps' bytes); the others
 /// are left for `mlci repro`, as DVC would rerun them.
-fn lock_entries(plan: &Plan, imp: &Importer<'_>, outcome: &mut Outcome) -> Result<(), MigrateError> {
+fn lock_entries(
+    plan: &Plan,
+    imp: &Importer<'_>,
+    outcome: &mut Outcome,
+) -> Result<(), MigrateError> {
     if plan.lock.is_empty() {
         return Ok(());
     }
@@ -437,7 +446,8 @@ fn stage_entry(
     };
     let mut deps = Vec::new();
     for dep in &stage.deps {
-        let recorded = find(&dvc.deps, dep.as_str()).ok_or(format!("dep `{dep}` is not in dvc.lock"))?;
+        let recorded =
+            find(&dvc.deps, dep.as_str()).ok_or(format!("dep `{dep}` is not in dvc.lock"))?;
         let b = workspace_match(root, dep.as_str(), &recorded)
             .map(Ok)
             .unwrap_or_else(|| imp.out(&recorded))
@@ -446,8 +456,8 @@ fn stage_entry(
     }
     let mut outs = Vec::new();
     for out in &stage.outs {
-        let recorded =
-            find(&dvc.outs, out.path.as_str()).ok_or(format!("out `{}` is not in dvc.lock", out.path))?;
+        let recorded = find(&dvc.outs, out.path.as_str())
+            .ok_or(format!("out `{}` is not in dvc.lock", out.path))?;
         let b = match workspace_match(root, out.path.as_str(), &recorded) {
             Some(b) if !out.cache => Ok(b),
             _ => imp.out(&recorded),

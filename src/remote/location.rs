@@ -222,6 +222,7 @@ pub fn resolve(
             if authority.is_empty() {
                 return Err(bad_url("the host is missing".into()));
             }
+            let authority = sftp_authority(authority, &mut config);
             config.insert("endpoint".into(), format!("ssh://{authority}"));
             config.insert("root".into(), format!("/{path}"));
             config
@@ -427,6 +428,113 @@ fn provider_env(
     }
 }
 
+/// An SFTP URL's authority with what `~/.ssh/config` gives its host
+/// (resolved here, once, from `$HOME`: OpenSSH would read the account's
+/// home instead, which a CI job or a test may not control): a host alias's
+/// HostName, Port, User and IdentityFile, beneath the URL and settings.
+fn sftp_authority(authority: &str, config: &mut BTreeMap<String, String>) -> String {
+    let (user, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u.to_string()), h),
+        None => (None, authority),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => (h, Some(p.to_string())),
+        _ => (hostport, None),
+    };
+    let alias = ssh_config(host);
+    let host = alias
+        .get("hostname")
+        .cloned()
+        .unwrap_or_else(|| host.to_string());
+    let port = port.or_else(|| alias.get("port").cloned());
+    let user = user.or_else(|| alias.get("user").cloned());
+    if !config.contains_key("user") {
+        if let Some(u) = &user {
+            config.insert("user".into(), u.clone());
+        }
+    }
+    if !config.contains_key("key") {
+        if let Some(k) = alias.get("identityfile") {
+            config.insert("key".into(), expand_home(k));
+        }
+    }
+    match (&user, &port) {
+        (Some(u), Some(p)) => format!("{u}@{host}:{p}"),
+        (Some(u), None) => format!("{u}@{host}"),
+        (None, Some(p)) => format!("{host}:{p}"),
+        (None, None) => host,
+    }
+}
+
+/// The settings `~/.ssh/config` gives `host` (lower-case keys; the first
+/// value of each wins, as in OpenSSH): `Host` patterns with `*` and `?`,
+/// `!` negations, several per line. Empty when there is no such file.
+fn ssh_config(host: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(home) = std::env::var_os("HOME") else {
+        return out;
+    };
+    let Ok(text) = std::fs::read_to_string(Path::new(&home).join(".ssh/config")) else {
+        return out;
+    };
+    let mut applies = true; // settings before any `Host` apply to all
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = match line.split_once(|c: char| c.is_whitespace() || c == '=') {
+            Some((k, v)) => (
+                k.to_ascii_lowercase(),
+                v.trim_start_matches(['=', ' ', '\t']).trim(),
+            ),
+            None => continue,
+        };
+        if key == "host" {
+            let patterns: Vec<&str> = value.split_whitespace().collect();
+            let negated = patterns
+                .iter()
+                .any(|p| p.strip_prefix('!').is_some_and(|p| wildcard(p, host)));
+            applies = !negated
+                && patterns
+                    .iter()
+                    .any(|p| !p.starts_with('!') && wildcard(p, host));
+            continue;
+        }
+        if key == "match" {
+            applies = false;
+            continue;
+        }
+        if applies {
+            out.entry(key)
+                .or_insert_with(|| value.trim_matches('"').to_string());
+        }
+    }
+    out
+}
+
+/// OpenSSH's pattern match: `*` any run, `?` one character.
+fn wildcard(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+/// `~/x` with the home directory.
+fn expand_home(path: &str) -> String {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest).to_string_lossy().into_owned(),
+        _ => path.to_string(),
+    }
+}
+
 /// A setting of AWS profile `profile` in the shared config file
 /// (`AWS_CONFIG_FILE`, else `~/.aws/config`): `[profile NAME]`, or
 /// `[default]` for the default profile, `key = value` lines (INI, as the
@@ -579,5 +687,13 @@ mod tests {
         let cloud = "AccountName=prod;AccountKey=a2V5;EndpointSuffix=core.chinacloudapi.cn";
         let got: BTreeMap<String, String> = azure_connection_string(cloud).into_iter().collect();
         assert_eq!(got["endpoint"], "https://prod.blob.core.chinacloudapi.cn");
+    }
+
+    #[test]
+    fn ssh_host_patterns_match_as_openssh_matches_them() {
+        assert!(wildcard("models-*", "models-store"));
+        assert!(wildcard("*.example.com", "a.example.com"));
+        assert!(wildcard("h?st", "host"));
+        assert!(!wildcard("models-*", "other"));
     }
 }

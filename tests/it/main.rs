@@ -16,6 +16,7 @@ mod example;
 mod fs_limits;
 mod gc;
 mod github;
+mod import_dvc;
 mod kill;
 mod metrics;
 mod pipeline;

@@ -236,7 +236,11 @@ impl Files {
         if self.shared_remote(name).is_some() || self.local_remote(name).is_some() {
             return false;
         }
-        set_path(&mut self.shared, &["remotes", name, "url"], Some(Value::String(url.into())));
+        set_path(
+            &mut self.shared,
+            &["remotes", name, "url"],
+            Some(Value::String(url.into())),
+        );
         for (k, v) in shared {
             set_path(&mut self.shared, &["remotes", name, k], Some(scalar(v)));
         }
@@ -246,7 +250,11 @@ impl Files {
         let has_default = get_path(&self.shared, &["core", "remote"]).is_some()
             || get_path(&self.local, &["core", "remote"]).is_some();
         if default && !has_default {
-            set_path(&mut self.shared, &["core", "remote"], Some(Value::String(name.into())));
+            set_path(
+                &mut self.shared,
+                &["core", "remote"],
+                Some(Value::String(name.into())),
+            );
         }
         true
     }

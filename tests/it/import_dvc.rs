@@ -1,0 +1,152 @@
+//! `mlci import-dvc`, on repositories DVC itself builds (DVC from PyPI,
+//! installed by the test script): remotes, data and pipeline state carried
+//! over into a fresh clone with no DVC cache.
+
+use std::process::Command;
+
+use crate::common::{env_from_test_script, hermetic, TestRepo};
+
+fn dvc(repo: &TestRepo, args: &[&str]) {
+    let exe = env_from_test_script("MLCI_TEST_DVC");
+    let mut cmd = Command::new(exe);
+    hermetic(&mut cmd, &repo.root);
+    let out = cmd
+        .current_dir(&repo.root)
+        .args(args)
+        .env("DVC_NO_ANALYTICS", "1")
+        .env("DVC_NO_UPDATER", "1")
+        .output()
+        .expect("run dvc");
+    assert!(
+        out.status.success(),
+        "dvc {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const PIPELINE: &str = "stages:\n  prepare:\n    cmd: mkdir -p prepared && cp data/raw.txt prepared/a.txt && cp -r data/imgs prepared/imgs\n    deps: [data/raw.txt, data/imgs]\n    outs: [prepared]\n  train:\n    cmd: cat prepared/a.txt > model.bin && echo ${train.lr} >> model.bin\n    deps: [prepared]\n    params: [train.lr]\n    outs: [model.bin]\n  evaluate:\n    cmd: wc -c < model.bin > score.txt\n    deps: [model.bin]\n    metrics:\n      - score.txt:\n          cache: false\n";
+
+/// A DVC project: a file and a directory of 500 files added, a
+/// three-stage pipeline run, everything pushed to `remote_url`.
+fn dvc_project(remote_url: &str, remote_settings: &[(&str, &str)]) -> TestRepo {
+    let repo = TestRepo::new();
+    dvc(&repo, &["init", "-q"]);
+    repo.write("data/raw.txt", "raw\n");
+    for i in 0..500 {
+        repo.write(&format!("data/imgs/{i:03}.txt"), format!("image {i}\n"));
+    }
+    dvc(&repo, &["add", "-q", "data/raw.txt", "data/imgs"]);
+    repo.write("params.yaml", "train:\n  lr: 0.1\n");
+    repo.write("dvc.yaml", PIPELINE);
+    dvc(&repo, &["repro", "-q"]);
+    dvc(&repo, &["remote", "add", "-q", "-d", "store", remote_url]);
+    for (k, v) in remote_settings {
+        dvc(&repo, &["remote", "modify", "-q", "store", k, v]);
+    }
+    dvc(&repo, &["push", "-q"]);
+    repo.commit_all("dvc project");
+    repo
+}
+
+fn tree(repo: &TestRepo, dir: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = walkdir::WalkDir::new(repo.path(dir))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path()
+                    .strip_prefix(&repo.root)
+                    .unwrap()
+                    .display()
+                    .to_string(),
+                std::fs::read_to_string(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A fresh clone (no DVC cache) of `src`, with mlci initialised.
+fn fresh_clone(src: &TestRepo, name: &str) -> TestRepo {
+    let clone = src.clone_to(name);
+    let _ = std::fs::remove_dir_all(clone.path(".dvc/cache"));
+    clone.mlci(&["init"]).ok();
+    clone
+}
+
+#[test]
+fn a_dvc_project_moves_over_from_a_local_dvc_remote() {
+    let remote = tempfile::tempdir().unwrap();
+    let src = dvc_project(remote.path().to_str().unwrap(), &[]);
+    let clone = fresh_clone(&src, "fresh");
+    let dry = clone.mlci(&["import-dvc", "--dry-run"]).ok();
+    assert!(
+        dry.stderr
+            .contains("2 path(s) tracked by .dvc files, 3 stage(s) in dvc.lock"),
+        "{}",
+        dry.stderr
+    );
+    assert!(
+        !clone.exists("data/raw.txt.mlci"),
+        "a dry run writes nothing"
+    );
+    let run = clone.mlci(&["import-dvc"]).ok();
+    assert!(
+        run.stderr.contains("3 stage(s) recorded in mlci.lock"),
+        "{}",
+        run.stderr
+    );
+    // The workspace is DVC's checkout, byte for byte.
+    let data = |repo: &TestRepo, dir: &str| -> Vec<(String, String)> {
+        tree(repo, dir)
+            .into_iter()
+            .filter(|(p, _)| {
+                ![".mlci", ".dvc", ".gitignore"]
+                    .iter()
+                    .any(|e| p.ends_with(e))
+            })
+            .collect()
+    };
+    for dir in ["data", "prepared"] {
+        assert_eq!(data(&clone, dir), data(&src, dir), "{dir}");
+    }
+    assert_eq!(data(&clone, "data").len(), 501);
+    assert_eq!(clone.read("model.bin"), src.read("model.bin"));
+    clone.mlci(&["status", "--check"]).ok();
+    let repro = clone.mlci(&["repro"]).ok();
+    assert!(
+        repro.stderr.contains("every stage is up to date"),
+        "{}",
+        repro.stderr
+    );
+    // Nothing is fetched twice.
+    let again = clone.mlci(&["import-dvc"]).ok();
+    assert!(
+        again.stderr.contains("stored 0 object(s)"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        again.stderr.contains("0 pointer(s) (2 already in place)"),
+        "{}",
+        again.stderr
+    );
+    // mlci push, then pull in another clone, round-trips.
+    let mlci_remote = tempfile::tempdir().unwrap();
+    clone
+        .mlci(&[
+            "remote",
+            "add",
+            "mine",
+            mlci_remote.path().to_str().unwrap(),
+        ])
+        .ok();
+    clone.mlci(&["push", "-r", "mine"]).ok();
+    clone.commit_all("mlci");
+    let other = clone.clone_to("other");
+    other.mlci(&["pull", "-r", "mine"]).ok();
+    assert_eq!(tree(&other, "data/imgs"), tree(&clone, "data/imgs"));
+}
