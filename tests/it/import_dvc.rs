@@ -150,3 +150,131 @@ fn a_dvc_project_moves_over_from_a_local_dvc_remote() {
     other.mlci(&["pull", "-r", "mine"]).ok();
     assert_eq!(tree(&other, "data/imgs"), tree(&clone, "data/imgs"));
 }
+
+/// From SeaweedFS (DVC's `endpointurl`, credentials in DVC's local config):
+/// the remote comes over with its secrets in mlci's local config only.
+#[test]
+fn a_dvc_project_moves_over_from_s3() {
+    let env = env_from_test_script;
+    let prefix = crate::common::unique("dvc-s3");
+    let url = format!("s3://{}/{prefix}", env("MLCI_TEST_S3_BUCKET"));
+    let src = TestRepo::new();
+    dvc(&src, &["init", "-q"]);
+    src.write("data/raw.txt", "raw\n");
+    dvc(&src, &["add", "-q", "data/raw.txt"]);
+    dvc(&src, &["remote", "add", "-q", "-d", "store", &url]);
+    dvc(
+        &src,
+        &[
+            "remote",
+            "modify",
+            "-q",
+            "store",
+            "endpointurl",
+            &env("MLCI_TEST_S3_ENDPOINT"),
+        ],
+    );
+    for (k, v) in [
+        ("access_key_id", env("MLCI_TEST_S3_KEY")),
+        ("secret_access_key", env("MLCI_TEST_S3_SECRET")),
+    ] {
+        dvc(&src, &["remote", "modify", "-q", "--local", "store", k, &v]);
+    }
+    dvc(&src, &["push", "-q"]);
+    src.commit_all("dvc on s3");
+    let clone = fresh_clone(&src, "fresh-s3");
+    // A fresh clone has no .dvc/config.local: the credentials come from
+    // the machine, here copied as a CI job would provide them.
+    std::fs::copy(
+        src.path(".dvc/config.local"),
+        clone.path(".dvc/config.local"),
+    )
+    .unwrap();
+    clone.mlci(&["import-dvc"]).ok();
+    assert_eq!(clone.read("data/raw.txt"), "raw\n");
+    let shared = clone.read(".mlci/config.yaml");
+    assert!(shared.contains(&env("MLCI_TEST_S3_ENDPOINT")), "{shared}");
+    assert!(
+        !shared.contains(&env("MLCI_TEST_S3_SECRET")),
+        "no secret in the committed config"
+    );
+    assert!(clone
+        .read(".mlci/config.local.yaml")
+        .contains("secret_access_key"));
+    clone.mlci(&["status", "--check"]).ok();
+}
+
+/// A damaged object and a missing one are named by path; nothing is
+/// written for them, the rest comes over, and the exit code says the
+/// migration is incomplete. A DVC 2 repository (its `.dvc` format and its
+/// remote layout `ab/cdef…`) is read too.
+#[test]
+fn damaged_missing_and_dvc2_objects() {
+    let remote = tempfile::tempdir().unwrap();
+    let src = TestRepo::new();
+    dvc(&src, &["init", "-q"]);
+    for (f, text) in [
+        ("good.txt", "good\n"),
+        ("bad.txt", "bad\n"),
+        ("gone.txt", "gone\n"),
+    ] {
+        src.write(f, text);
+        dvc(&src, &["add", "-q", f]);
+    }
+    dvc(
+        &src,
+        &[
+            "remote",
+            "add",
+            "-q",
+            "-d",
+            "store",
+            remote.path().to_str().unwrap(),
+        ],
+    );
+    dvc(&src, &["push", "-q"]);
+    // DVC 2: a `.dvc` file without `hash:`, its object at `ab/cdef…`.
+    let old_md5 = "814fa5ca98406a903e22b43d9b610105"; // md5("old\n")
+    assert_eq!(mlci::migrate::dvc_files::md5_hex(b"old\n"), old_md5);
+    src.write(
+        "old.txt.dvc",
+        format!("outs:\n- md5: {old_md5}\n  size: 4\n  path: old.txt\n"),
+    );
+    std::fs::create_dir_all(remote.path().join(&old_md5[..2])).unwrap();
+    std::fs::write(
+        remote.path().join(&old_md5[..2]).join(&old_md5[2..]),
+        "old\n",
+    )
+    .unwrap();
+    src.write(".gitignore", "/old.txt\n");
+    src.commit_all("dvc");
+    let key = |text: &str| {
+        let md5 = mlci::migrate::dvc_files::md5_hex(text.as_bytes());
+        remote
+            .path()
+            .join("files/md5")
+            .join(&md5[..2])
+            .join(&md5[2..])
+    };
+    std::fs::write(key("bad\n"), "BAD\n").unwrap();
+    std::fs::remove_file(key("gone\n")).unwrap();
+    let clone = fresh_clone(&src, "fresh-damaged");
+    let run = clone.mlci(&["import-dvc"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the migration is incomplete: 2 path(s)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("bad.txt: remote `store` holds a damaged copy"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("gone.txt: object"), "{}", run.stderr);
+    assert!(!clone.exists("bad.txt.mlci") && !clone.exists("gone.txt.mlci"));
+    assert_eq!(clone.read("good.txt"), "good\n");
+    assert_eq!(clone.read("old.txt"), "old\n");
+}
