@@ -217,7 +217,8 @@ pub fn parsing_keys(root: &Path) -> Result<Vec<(String, String, String, usize)>,
     for name in [CONFIG_FILE, LOCAL_CONFIG_FILE] {
         let rel = format!(".mlci/{name}");
         let path = root.join(&rel);
-        let Some(text) = read_text(&path)?.filter(|t| !t.trim().is_empty()) else {
+        // Most configs have no `parsing:`: not parsed a second time then.
+        let Some(text) = read_text(&path)?.filter(|t| t.contains("parsing")) else {
             continue;
         };
         let wire: ConfigWire = yaml::parse(&text, &path)?;
