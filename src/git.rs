@@ -129,6 +129,34 @@ fn scan_commits(
 }
 
 /// A revision as the user named it, resolved to a commit id.
+/// `git rm` of `paths` (repo-relative files, and every tracked file below
+/// a directory among them) from the index and the work tree; the user
+/// commits. Untracked files below a named directory are removed too.
+pub fn remove_paths(root: &Path, paths: &[String]) -> Result<usize, git2::Error> {
+    let repo = Repository::open(root)?;
+    let mut index = repo.index()?;
+    let tracked: Vec<String> = index
+        .iter()
+        .filter_map(|e| String::from_utf8(e.path).ok())
+        .collect();
+    let mut removed = 0;
+    for p in paths {
+        let prefix = format!("{p}/");
+        for t in tracked.iter().filter(|t| *t == p || t.starts_with(&prefix)) {
+            index.remove_path(Path::new(t))?;
+            removed += 1;
+        }
+        let abs = root.join(p);
+        let _ = if abs.is_dir() {
+            std::fs::remove_dir_all(&abs)
+        } else {
+            std::fs::remove_file(&abs)
+        };
+    }
+    index.write()?;
+    Ok(removed)
+}
+
 pub fn resolve_commit(root: &Path, rev: &str) -> Result<git2::Oid, git2::Error> {
     let repo = Repository::open(root)?;
     let id = repo.revparse_single(rev)?.peel_to_commit()?.id();

@@ -29,6 +29,11 @@ pub struct ImportDvcArgs {
     /// Objects read at once.
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Once everything came over, `git rm` DVC's files (the `.dvc` files,
+    /// `dvc.lock`, `.dvc/` with its cache) from the work tree and the
+    /// index; you commit. Refused while anything is missing.
+    #[arg(long)]
+    pub remove_dvc: bool,
 }
 
 pub fn cmd_import_dvc(ctx: &Ctx, args: ImportDvcArgs) -> anyhow::Result<Exit> {
@@ -94,9 +99,10 @@ pub fn cmd_import_dvc(ctx: &Ctx, args: ImportDvcArgs) -> anyhow::Result<Exit> {
     };
     let outcome = migrate::import(&plan, &sources)?;
     ctx.printer.info(&format!(
-        "stored {} object(s) ({}); wrote {} pointer(s) ({} already in place); {} stage(s) recorded in mlci.lock",
+        "stored {} object(s) ({}), {} already brought over by an earlier run; wrote {} pointer(s) ({} already in place); {} stage(s) recorded in mlci.lock",
         outcome.objects,
         human_bytes(outcome.bytes),
+        outcome.reused,
         outcome.pointers.len(),
         outcome.pointers_kept,
         outcome.stages.len()
@@ -131,7 +137,21 @@ pub fn cmd_import_dvc(ctx: &Ctx, args: ImportDvcArgs) -> anyhow::Result<Exit> {
         let pushed = crate::sync::push(&session, &tracked)?;
         sync::tell_push(ctx, &remote, &pushed);
     }
-    Ok(verdict(ctx, &outcome))
+    let exit = verdict(ctx, &outcome);
+    if args.remove_dvc && exit == Exit::Ok {
+        let mut paths: Vec<String> = plan.tracked.iter().map(|t| t.dvc_file.clone()).collect();
+        paths.sort();
+        paths.dedup();
+        paths.extend(["dvc.lock".to_string(), ".dvc".to_string()]);
+        let n = crate::git::remove_paths(&repo.root, &paths)?;
+        ctx.printer.info(&format!(
+            "removed DVC's files from the work tree and the index ({n} tracked file(s)): commit to finish"
+        ));
+    } else if args.remove_dvc {
+        ctx.printer
+            .warn("DVC's files are kept: the migration is incomplete (see above)");
+    }
+    Ok(exit)
 }
 
 /// Adds each DVC remote as an mlci remote of the same name (unless one

@@ -192,6 +192,8 @@ pub struct Outcome {
     pub stages_skipped: Vec<(String, String)>,
     /// Objects stored in mlci's cache now, and their bytes.
     pub objects: usize,
+    /// Objects an earlier (interrupted) run brought over: not fetched again.
+    pub reused: usize,
     pub bytes: u64,
     /// Objects that could not be migrated, by the path that uses them.
     pub problems: Vec<(String, String)>,
@@ -218,6 +220,50 @@ struct Importer<'a> {
     rt: tokio::runtime::Runtime,
     done: Mutex<HashMap<String, Brought>>,
     stored: Mutex<(usize, u64)>,
+    /// What earlier runs brought over (MD5 -> mlci object), so a rerun
+    /// after an interruption fetches nothing twice; appended as it goes.
+    memo: Mutex<Memo>,
+}
+
+/// `.mlci/tmp/import-dvc.memo`: one `md5 sha256 size` line per file object
+/// brought over. A torn last line (a kill mid-write) is ignored; an entry
+/// is used only while its object is in the cache.
+struct Memo {
+    known: HashMap<String, (Digest, u64)>,
+    file: Option<std::fs::File>,
+    reused: usize,
+}
+
+impl Memo {
+    fn open(path: &Path) -> Memo {
+        let known = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut it = l.split(' ');
+                let (md5, sha, size) = (it.next()?, it.next()?, it.next()?);
+                let digest: Digest = sha.parse().ok()?;
+                Some((md5.to_string(), (digest, size.parse().ok()?)))
+            })
+            .collect();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok();
+        Memo {
+            known,
+            file,
+            reused: 0,
+        }
+    }
+
+    fn record(&mut self, md5: &str, b: &Brought) {
+        use std::io::Write;
+        if let Some(f) = &mut self.file {
+            let _ = writeln!(f, "{md5} {} {}", b.oid.digest.to_hex(), b.size);
+        }
+    }
 }
 
 impl Importer<'_> {
@@ -261,9 +307,25 @@ impl Importer<'_> {
         if let Some(b) = self.done.lock().expect("done").get(md5) {
             return Ok(*b);
         }
+        let cache = &self.src.repo.cache;
+        {
+            let mut memo = self.memo.lock().expect("memo");
+            if let Some(&(digest, size)) = memo.known.get(md5) {
+                let oid = Oid::file(digest);
+                if cache.contains(&oid) {
+                    memo.reused += 1;
+                    let b = Brought {
+                        oid,
+                        size,
+                        nfiles: None,
+                    };
+                    self.done.lock().expect("done").insert(md5.to_string(), b);
+                    return Ok(b);
+                }
+            }
+        }
         let bytes = self.fetch(md5, false)?;
         let oid = Oid::file(Digest::of_bytes(&bytes));
-        let cache = &self.src.repo.cache;
         if !cache.contains(&oid) {
             cache.put_bytes(&oid, &bytes).map_err(|e| e.to_string())?;
             let mut s = self.stored.lock().expect("stored");
@@ -275,6 +337,7 @@ impl Importer<'_> {
             size: bytes.len() as u64,
             nfiles: None,
         };
+        self.memo.lock().expect("memo").record(md5, &b);
         self.done.lock().expect("done").insert(md5.to_string(), b);
         Ok(b)
     }
@@ -342,6 +405,7 @@ pub fn import(plan: &Plan, src: &Sources<'_>) -> Result<Outcome, MigrateError> {
         rt: crate::remote::runtime()?,
         done: Mutex::new(HashMap::new()),
         stored: Mutex::new((0, 0)),
+        memo: Mutex::new(Memo::open(&src.repo.tmp_dir().join("import-dvc.memo"))),
     };
     let root = &src.repo.root;
     let mut outcome = Outcome::default();
@@ -390,6 +454,7 @@ pub fn import(plan: &Plan, src: &Sources<'_>) -> Result<Outcome, MigrateError> {
     lock_entries(plan, &imp, &mut outcome)?;
     let stored = *imp.stored.lock().expect("stored");
     (outcome.objects, outcome.bytes) = stored;
+    outcome.reused = imp.memo.lock().expect("memo").reused;
     Ok(outcome)
 }
 

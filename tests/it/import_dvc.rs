@@ -278,3 +278,71 @@ fn damaged_missing_and_dvc2_objects() {
     assert_eq!(clone.read("good.txt"), "good\n");
     assert_eq!(clone.read("old.txt"), "old\n");
 }
+
+/// `--remove-dvc` after a complete migration: DVC's files leave the work
+/// tree and the index (the user commits); the project still runs.
+#[test]
+fn remove_dvc_after_a_complete_migration() {
+    let remote = tempfile::tempdir().unwrap();
+    let src = dvc_project(remote.path().to_str().unwrap(), &[]);
+    let clone = fresh_clone(&src, "fresh-remove");
+    clone.mlci(&["import-dvc", "--remove-dvc"]).ok();
+    assert!(
+        !clone.exists("data/raw.txt.dvc") && !clone.exists("dvc.lock") && !clone.exists(".dvc")
+    );
+    assert!(clone.exists("dvc.yaml"), "the pipeline stays");
+    let staged = clone.git(&["status", "--porcelain"]);
+    assert!(
+        staged.contains("D  data/raw.txt.dvc") && staged.contains("D  dvc.lock"),
+        "{staged}"
+    );
+    clone.mlci(&["status", "--check"]).ok();
+    let repro = clone.mlci(&["repro"]).ok();
+    assert!(
+        repro.stderr.contains("every stage is up to date"),
+        "{}",
+        repro.stderr
+    );
+}
+
+/// Killed mid-way (SIGKILL), then run again: it completes, and what came
+/// over before the kill is not fetched again.
+#[test]
+fn an_interrupted_import_completes_on_rerun() {
+    let remote = tempfile::tempdir().unwrap();
+    let src = dvc_project(remote.path().to_str().unwrap(), &[]);
+    let clone = fresh_clone(&src, "fresh-killed");
+    let objects = |repo: &TestRepo| crate::common::count_files(&repo.path(".mlci/cache/sha256"));
+    let mut child = crate::common::mlci_cmd(&clone.root)
+        .args(["import-dvc", "-j", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while objects(&clone) < 50 && child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed().as_secs() < 60);
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = objects(&clone);
+    let rerun = clone.mlci(&["import-dvc"]).ok();
+    let number_before = |text: &str, marker: &str| -> usize {
+        text.split(marker)
+            .next()
+            .and_then(|head| head.rsplit(' ').next())
+            .and_then(|n| n.trim_start_matches('(').parse().ok())
+            .unwrap_or_else(|| panic!("no number before `{marker}` in: {text}"))
+    };
+    // Every file object the killed run stored is taken from its memo, not
+    // fetched again (the two directory manifests are counted apart).
+    let reused = number_before(&rerun.stderr, " already brought over");
+    assert!(
+        before < 10 || reused + 3 >= before,
+        "{before} before; {}",
+        rerun.stderr
+    );
+    clone.mlci(&["status", "--check"]).ok();
+    assert_eq!(clone.read("data/imgs/499.txt"), "image 499\n");
+}
