@@ -76,8 +76,8 @@ fi
 export DVC_NO_ANALYTICS=1 DVC_NO_UPDATER=1
 log "installing DVC from PyPI (test oracle)"
 python3 -m venv "$WORK/dvc-venv"
-"$WORK/dvc-venv/bin/pip" install --quiet --disable-pip-version-check "dvc==3.*" \
-  || die "cannot install DVC from PyPI (the differential pipeline tests need it)"
+"$WORK/dvc-venv/bin/pip" install --quiet --disable-pip-version-check "dvc==3.*" "dvc-s3" \
+  || die "cannot install DVC (with dvc-s3) from PyPI (the differential pipeline tests and import-dvc need it)"
 export MLCI_TEST_DVC="$WORK/dvc-venv/bin/dvc"
 "$MLCI_TEST_DVC" --version >/dev/null || die "DVC does not start"
 
