@@ -134,6 +134,15 @@ fn a_dvc_project_moves_over_from_a_local_dvc_remote() {
         "{}",
         again.stderr
     );
+    // In the DVC repository itself the objects come from DVC's cache.
+    src.mlci(&["init"]).ok();
+    let local = src.mlci(&["import-dvc"]).ok();
+    assert!(
+        local.stderr.contains("3 stage(s) recorded"),
+        "{}",
+        local.stderr
+    );
+    src.mlci(&["status", "--check"]).ok();
     // mlci push, then pull in another clone, round-trips.
     let mlci_remote = tempfile::tempdir().unwrap();
     clone
