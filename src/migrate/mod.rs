@@ -324,7 +324,7 @@ impl Importer<'_> {
                 }
             }
         }
-        if let Some(b) = self.from_local_cache(md5) {
+        if let Some(b) = self.stream_from_local_cache(md5) {
             self.memo.lock().expect("memo").record(md5, &b);
             self.done.lock().expect("done").insert(md5.to_string(), b);
             return Ok(b);
@@ -351,7 +351,7 @@ impl Importer<'_> {
     /// one pass, then stored by the cache's own copy-while-hashing (a
     /// reflink where the file system has them). None when it is not there
     /// or is damaged (the remotes are asked then).
-    fn from_local_cache(&self, md5: &str) -> Option<Brought> {
+    fn stream_from_local_cache(&self, md5: &str) -> Option<Brought> {
         use md5::Digest as _;
         use std::io::Read;
         let local = self.src.repo.root.join(".dvc/cache");
