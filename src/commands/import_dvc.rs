@@ -92,10 +92,12 @@ pub fn cmd_import_dvc(ctx: &Ctx, args: ImportDvcArgs) -> anyhow::Result<Exit> {
             repo.settings.remote_jobs(),
         )?);
     }
+    let progress = reporter::for_printer(ctx.printer);
     let sources = Sources {
         repo: &repo,
         remotes,
         jobs: repo.settings.jobs,
+        reporter: progress.as_ref(),
     };
     let outcome = migrate::import(&plan, &sources)?;
     ctx.printer.info(&format!(

@@ -205,6 +205,8 @@ pub struct Sources<'a> {
     /// DVC's remotes opened as mlci remotes, the default one first.
     pub remotes: Vec<Remote>,
     pub jobs: usize,
+    /// Progress: one unit per file object.
+    pub reporter: &'a dyn crate::progress::Reporter,
 }
 
 /// An object brought over: its mlci id, size and file count.
@@ -320,6 +322,7 @@ impl Importer<'_> {
                         nfiles: None,
                     };
                     self.done.lock().expect("done").insert(md5.to_string(), b);
+                    self.src.reporter.inc(1);
                     return Ok(b);
                 }
             }
@@ -327,23 +330,13 @@ impl Importer<'_> {
         if let Some(b) = self.stream_from_local_cache(md5) {
             self.memo.lock().expect("memo").record(md5, &b);
             self.done.lock().expect("done").insert(md5.to_string(), b);
+            self.src.reporter.inc(1);
             return Ok(b);
         }
-        let bytes = self.fetch(md5, false)?;
-        let oid = Oid::file(Digest::of_bytes(&bytes));
-        if !cache.contains(&oid) {
-            cache.put_bytes(&oid, &bytes).map_err(|e| e.to_string())?;
-            let mut s = self.stored.lock().expect("stored");
-            s.0 += 1;
-            s.1 += bytes.len() as u64;
-        }
-        let b = Brought {
-            oid,
-            size: bytes.len() as u64,
-            nfiles: None,
-        };
+        let b = self.stream_from_remotes(md5)?;
         self.memo.lock().expect("memo").record(md5, &b);
         self.done.lock().expect("done").insert(md5.to_string(), b);
+        self.src.reporter.inc(1);
         Ok(b)
     }
 
@@ -388,6 +381,60 @@ impl Importer<'_> {
             });
         }
         None
+    }
+
+    /// A file object from the first DVC remote that has a good copy,
+    /// streamed to a temp file under the cache (MD5 checked on the way,
+    /// memory bounded by the chunk size), then stored by SHA-256.
+    fn stream_from_remotes(&self, md5: &str) -> Result<Brought, String> {
+        use md5::Digest as _;
+        use std::io::Write;
+        let cache = &self.src.repo.cache;
+        let tmp_dir = cache.tmp_dir();
+        std::fs::create_dir_all(&tmp_dir).map_err(|e| e.to_string())?;
+        let mut damaged = None;
+        for remote in &self.src.remotes {
+            for key in object_keys(md5, false) {
+                let tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(|e| e.to_string())?;
+                let mut out = std::io::BufWriter::new(tmp.as_file());
+                let mut hasher = md5::Md5::new();
+                let mut size = 0u64;
+                let found = self
+                    .rt
+                    .block_on(remote.read_key_chunks(&key, |chunk| {
+                        hasher.update(chunk);
+                        size += chunk.len() as u64;
+                        out.write_all(chunk)
+                    }))
+                    .map_err(|e| e.to_string())?;
+                if !found {
+                    continue;
+                }
+                out.flush().map_err(|e| e.to_string())?;
+                drop(out);
+                if hex::encode(hasher.finalize()) != md5 {
+                    damaged = Some(format!(
+                        "remote `{}` holds a damaged copy ({key}: its MD5 is not {md5})",
+                        remote.name
+                    ));
+                    continue;
+                }
+                let digest = cache
+                    .insert_file(tmp.path(), size, None, false)
+                    .map_err(|e| e.to_string())?;
+                let mut s = self.stored.lock().expect("stored");
+                s.0 += 1;
+                s.1 += size;
+                return Ok(Brought {
+                    oid: Oid::file(digest),
+                    size,
+                    nfiles: None,
+                });
+            }
+        }
+        Err(damaged.unwrap_or_else(|| {
+            format!("object {md5} is in neither DVC's cache nor any DVC remote")
+        }))
     }
 
     /// Stores a directory: its listing's files, then its manifest.
@@ -457,6 +504,14 @@ pub fn import(plan: &Plan, src: &Sources<'_>) -> Result<Outcome, MigrateError> {
     };
     let root = &src.repo.root;
     let mut outcome = Outcome::default();
+    let files: u64 = plan
+        .tracked
+        .iter()
+        .map(|t| &t.out)
+        .chain(plan.lock.values().flat_map(|s| &s.outs))
+        .map(|o| o.nfiles.unwrap_or(1))
+        .sum();
+    src.reporter.start("importing DVC's data", Some(files));
     for t in &plan.tracked {
         let b = match imp.out(&t.out) {
             Ok(b) => b,
@@ -500,6 +555,7 @@ pub fn import(plan: &Plan, src: &Sources<'_>) -> Result<Outcome, MigrateError> {
         }
     }
     lock_entries(plan, &imp, &mut outcome)?;
+    src.reporter.finish();
     let stored = *imp.stored.lock().expect("stored");
     (outcome.objects, outcome.bytes) = stored;
     outcome.reused = imp.memo.lock().expect("memo").reused;

@@ -419,6 +419,60 @@ impl Remote {
         }
     }
 
+    /// Streams `key` to `each` in chunks of at most 8 MiB (bounded memory
+    /// for big objects of another tool's layout). Ok(false) when `key` is
+    /// not there.
+    pub async fn read_key_chunks(
+        &self,
+        key: &str,
+        mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<bool, RemoteError> {
+        const CHUNK: u64 = 8 << 20;
+        let op = match &self.store {
+            Store::Dir(c) => {
+                use std::io::Read;
+                let mut f = match std::fs::File::open(c.root().join(key)) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                    Err(e) => return Err(self.dir_error("reading", key, e)),
+                };
+                let mut buf = vec![0u8; CHUNK as usize];
+                loop {
+                    let n = f
+                        .read(&mut buf)
+                        .map_err(|e| self.dir_error("reading", key, e))?;
+                    if n == 0 {
+                        return Ok(true);
+                    }
+                    each(&buf[..n]).map_err(|e| self.dir_error("reading", key, e))?;
+                }
+            }
+            Store::Dal(op) => op,
+        };
+        let size = match op.stat(key).await {
+            Ok(m) => m.content_length(),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(self.error("checking", key, e)),
+        };
+        let reader = op
+            .reader(key)
+            .await
+            .map_err(|e| self.error("reading", key, e))?;
+        let mut at = 0;
+        while at < size {
+            let end = (at + CHUNK).min(size);
+            let buf = reader
+                .read(at..end)
+                .await
+                .map_err(|e| self.error("reading", key, e))?;
+            for chunk in buf {
+                each(&chunk).map_err(|e| self.dir_error("reading", key, e))?;
+            }
+            at = end;
+        }
+        Ok(true)
+    }
+
     /// Deletes one key (tests and repair; push never deletes).
     pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
         match &self.store {
