@@ -188,7 +188,7 @@ def main():
     ap.add_argument("--dvc", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=0)
-    ap.add_argument("--suite", choices=["all", "data", "pipelines", "remotes", "ci"], default="all")
+    ap.add_argument("--suite", choices=["all", "data", "pipelines", "remotes", "ci", "import"], default="all")
     ap.add_argument("--s3-endpoint", help="SeaweedFS S3 endpoint (bench/run.sh starts one)")
     ap.add_argument("--s3-key")
     ap.add_argument("--s3-secret")
@@ -203,6 +203,9 @@ def main():
         return
     if a.suite == "ci":
         ci_suite(a, work)
+        return
+    if a.suite == "import":
+        import_suite(a, work)
         return
     nfiles, big_mib = (2000, 64) if a.quick else (20000, 1024)
     runs = a.runs or (3 if a.quick else 7)
@@ -299,6 +302,7 @@ def main():
         pipelines(a, work)
         remotes(a, work)
         ci_suite(a, work)
+        import_suite(a, work)
 
 
 def pipeline_repo(work, name, tool, exe, files):
@@ -393,6 +397,48 @@ def pipelines(a, work):
     t1 = median_of([run([a.mlci, "repro", "--force", "--no-run-cache", "-j", "1"], repo)[0] for _ in range(3)])
     t2 = median_of([run([a.mlci, "repro", "--force", "--no-run-cache", "-j", "2"], repo)[0] for _ in range(3)])
     print(f"  two independent `sleep 1` stages: mlci repro -j 1 {t1:.2f}s, -j 2 {t2:.2f}s (target about 1 s)")
+
+
+def import_suite(a, work):
+    """`mlci import-dvc` beside `dvc pull`: a DVC repository with 20,000
+    small files pushed to a local DVC remote, and fresh clones without
+    DVC's cache: DVC pulls the data, mlci imports it (remotes, objects
+    checked against their MD5 and stored by SHA-256, pointers, checkout)."""
+    nfiles = 2000 if a.quick else 20000
+    runs = a.runs or 3
+    src = generate(work, nfiles, 64 if a.quick else 1024)
+    base = os.path.join(work, f"import-{nfiles}")
+    origin, remote = os.path.join(base, "origin"), os.path.join(base, "dvc-remote")
+    if not os.path.exists(os.path.join(base, ".done")):
+        shutil.rmtree(base, ignore_errors=True)
+        os.makedirs(origin)
+        sh("git init -q && git config user.email b@b && git config user.name bench", origin)
+        run([a.dvc, "init", "-q"], origin)
+        shutil.copytree(os.path.join(src, "small"), os.path.join(origin, "data"))
+        run([a.dvc, "add", "-q", "data"], origin)
+        run([a.dvc, "remote", "add", "-q", "-d", "store", remote], origin)
+        run([a.dvc, "push", "-q"], origin)
+        sh("git add -A && git commit -qm data", origin)
+        open(os.path.join(base, ".done"), "w").close()
+    print(f"\nimport                              ({nfiles} files from a local DVC remote; median seconds)", flush=True)
+    times = {"mlci": [], "dvc": []}
+    for i in range(runs):
+        for t in (["mlci", "dvc"] if i % 2 == 0 else ["dvc", "mlci"]):
+            clone = os.path.join(base, f"clone-{t}")
+            if os.path.exists(clone):
+                trash(clone)
+            sh(f"git clone -q {origin} {clone}", base)
+            if t == "mlci":
+                run([a.mlci, "init", "-q"], clone)
+                cmd = [a.mlci, "import-dvc"]
+            else:
+                cmd = [a.dvc, "pull", "-q"]
+            os.sync()
+            warm(remote)
+            times[t].append(run(cmd, clone)[0])
+    med = {t: median_of(v) for t, v in times.items()}
+    print(f"  import-dvc vs dvc pull             mlci {med['mlci']:8.3f}s   dvc {med['dvc']:8.3f}s"
+          f"   mlci / dvc {med['mlci'] / med['dvc']:5.2f}   (target <= 2)", flush=True)
 
 
 def remotes(a, work):
