@@ -295,7 +295,11 @@ fn remove_dvc_after_a_complete_migration() {
     let remote = tempfile::tempdir().unwrap();
     let src = dvc_project(remote.path().to_str().unwrap(), &[]);
     let clone = fresh_clone(&src, "fresh-remove");
-    clone.mlci(&["import-dvc", "--remove-dvc"]).ok();
+    let run = clone.mlci(&["import-dvc", "--remove-dvc", "--push"]).ok();
+    // `--push` sends everything to the default remote (DVC's, carried
+    // over), beside DVC's own objects.
+    assert!(run.stderr.contains("to `store`"), "{}", run.stderr);
+    assert!(remote.path().join("sha256").is_dir() && remote.path().join("files/md5").is_dir());
     assert!(
         !clone.exists("data/raw.txt.dvc") && !clone.exists("dvc.lock") && !clone.exists(".dvc")
     );
