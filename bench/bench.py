@@ -407,6 +407,7 @@ def import_suite(a, work):
     nfiles = 2000 if a.quick else 20000
     runs = a.runs or 3
     src = generate(work, nfiles, 64 if a.quick else 1024)
+    start_trash(work)
     base = os.path.join(work, f"import-{nfiles}")
     origin, remote = os.path.join(base, "origin"), os.path.join(base, "dvc-remote")
     if not os.path.exists(os.path.join(base, ".done")):
