@@ -126,7 +126,18 @@ impl Author {
 
 /// The marker that makes a comment mlci's sticky report for `key`.
 pub fn marker(key: &str) -> String {
-    format!("<!-- mlci:report key={key} -->")
+    // The key comes from workflow names, `--comment-key` and matrix values:
+    // nothing in it may end the HTML comment (`--`, `>`) or the line.
+    let safe: String = key
+        .chars()
+        .map(|c| match c {
+            '<' | '>' | '!' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    let safe = safe.replace("--", "-_");
+    format!("<!-- mlci:report key={safe} -->")
 }
 
 /// Whether `body` is `key`'s sticky report: its first line is exactly the
@@ -203,6 +214,17 @@ pub struct Posted {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_cannot_end_the_marker_comment() {
+        let m = marker("ml/train (a --> **boom**\n<!--)");
+        assert_eq!(m.matches("-->").count(), 1, "{m}");
+        assert!(m.ends_with(" -->") && !m.contains('\n'), "{m}");
+        assert!(carries_marker(
+            &format!("{m}\nreport"),
+            "ml/train (a --> **boom**\n<!--)"
+        ));
+    }
 
     #[test]
     fn bodies_fit_the_limit_and_keep_the_marker() {

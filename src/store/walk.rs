@@ -112,7 +112,11 @@ pub fn walk_in(root: &Path, dir: &Path) -> io::Result<Vec<Found>> {
         for a in ancestors {
             let present: Vec<&str> = IGNORE_FILES
                 .into_iter()
-                .filter(|f| a.join(f).is_file())
+                .filter(|f| {
+                    a.join(f)
+                        .symlink_metadata()
+                        .is_ok_and(|m| m.file_type().is_file())
+                })
                 .collect();
             rules = rules.with_files(&a, &present)?;
         }
@@ -194,9 +198,15 @@ fn walk_dir<'s>(
         }
     }
     let rules = if walk.honour {
+        // Only regular files: an ignore file that is a link is never read
+        // (a pull request could point it at a file outside the workspace).
         let present: Vec<&str> = IGNORE_FILES
             .into_iter()
-            .filter(|f| entries.iter().any(|(n, _)| n.to_bytes() == f.as_bytes()))
+            .filter(|f| {
+                entries
+                    .iter()
+                    .any(|(n, t)| n.to_bytes() == f.as_bytes() && *t == FileType::RegularFile)
+            })
             .collect();
         match rules.with_files(&shown, &present) {
             Ok(r) => r,

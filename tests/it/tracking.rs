@@ -436,3 +436,21 @@ fn ignore_files_exclude_from_add_status_and_checkout() {
     assert_eq!(repo.read("data/other.tmp"), "more noise\n");
     assert!(repo.exists("data/sub/cache/y.bin"));
 }
+
+/// An ignore file that is a link is never read: a pull request cannot make
+/// mlci read a file outside the workspace through it.
+#[test]
+fn an_ignore_file_that_is_a_link_is_not_read() {
+    let repo = TestRepo::new();
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(outside.path(), "*.csv\n").unwrap();
+    std::os::unix::fs::symlink(outside.path(), repo.path(".dvcignore")).unwrap();
+    repo.write("data/a.csv", "a\n");
+    repo.write("data/b.txt", "b\n");
+    let added = repo.mlci(&["add", "data"]).ok();
+    let said = format!("{}{}", added.stdout, added.stderr);
+    assert!(
+        said.contains("(2 files"),
+        "the link's patterns do not apply: {said}"
+    );
+}
