@@ -182,19 +182,10 @@ pub(crate) fn expand(cache: &Cache, g: &mut Group) {
         Some(m) => {
             g.manifest_missing = false;
             let only = g.only.clone();
-            let wanted = |rel: &str| match &only {
-                None => true,
-                Some(o) => {
-                    rel == o
-                        || rel
-                            .strip_prefix(o.as_str())
-                            .is_some_and(|r| r.starts_with('/'))
-                }
-            };
             g.objects.extend(
                 m.entries()
                     .iter()
-                    .filter(|e| wanted(&e.path))
+                    .filter(|e| crate::track::part_includes(only.as_deref(), &e.path))
                     .map(|e| (Oid::file(e.sha256), Some(e.size))),
             );
         }

@@ -140,15 +140,16 @@ pub struct Tracked {
 impl Tracked {
     /// Whether the directory entry `rel` is part of what this command works on.
     pub fn includes(&self, rel: &str) -> bool {
-        match &self.only {
-            None => true,
-            Some(o) => {
-                rel == o
-                    || rel
-                        .strip_prefix(o.as_str())
-                        .is_some_and(|r| r.starts_with('/'))
-            }
-        }
+        part_includes(self.only.as_deref(), rel)
+    }
+}
+
+/// Whether directory entry `rel` is `only` or below it (everything when
+/// `only` is None): the one rule of granular targets.
+pub fn part_includes(only: Option<&str>, rel: &str) -> bool {
+    match only {
+        None => true,
+        Some(o) => rel == o || rel.strip_prefix(o).is_some_and(|r| r.starts_with('/')),
     }
 }
 
