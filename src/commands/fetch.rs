@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::repo::Repo;
-use crate::sync::Session;
 use crate::track::Workspace;
 
 use super::{reporter, select_with_lock_outs, sync, Ctx};
@@ -50,23 +49,14 @@ fn fetch_then_checkout(
     args: sync::TransferArgs,
     checkout_force: Option<bool>,
 ) -> anyhow::Result<Exit> {
-    let repo = ctx.repo(&args.overrides())?;
-    let _lock = repo.lock()?;
-    let remote = crate::sync::require(&repo.settings, &repo.root)?;
-    let tracked = select_with_lock_outs(&repo, &ctx.cwd, &args.targets)?;
-    let reporter = reporter::for_printer(ctx.printer);
-    let session = Session {
-        repo: &repo,
-        remote: &remote,
-        run_cache: args.run_cache(),
-        reporter: reporter.as_ref(),
-    };
-    let outcome = crate::sync::fetch(&session, &tracked)?;
-    sync::tell_fetch(ctx, &remote, &outcome)?;
-    if let Some(force) = checkout_force {
-        checkout(ctx, &repo, &args.targets, force)?;
-    }
-    Ok(Exit::Ok)
+    sync::run_transfer(ctx, &args, |repo, session, tracked| {
+        let outcome = crate::sync::fetch(session, tracked)?;
+        sync::tell_fetch(ctx, session.remote, &outcome)?;
+        if let Some(force) = checkout_force {
+            checkout(ctx, repo, &args.targets, force)?;
+        }
+        Ok(Exit::Ok)
+    })
 }
 
 /// Restores the workspace from the cache after a fetch.

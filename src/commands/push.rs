@@ -4,9 +4,7 @@ use crate::exit::Exit;
 
 use clap::Args;
 
-use crate::sync::Session;
-
-use super::{reporter, select_with_lock_outs, sync, Ctx};
+use super::{sync, Ctx};
 
 /// Upload tracked data, stage outputs and run records to a remote.
 ///
@@ -22,19 +20,9 @@ pub struct PushArgs {
 }
 
 pub fn cmd_push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<Exit> {
-    let args = args.transfer;
-    let repo = ctx.repo(&args.overrides())?;
-    let _lock = repo.lock()?;
-    let remote = crate::sync::require(&repo.settings, &repo.root)?;
-    let tracked = select_with_lock_outs(&repo, &ctx.cwd, &args.targets)?;
-    let reporter = reporter::for_printer(ctx.printer);
-    let session = Session {
-        repo: &repo,
-        remote: &remote,
-        run_cache: args.run_cache(),
-        reporter: reporter.as_ref(),
-    };
-    let outcome = crate::sync::push(&session, &tracked)?;
-    sync::tell_push(ctx, &remote, &outcome);
-    Ok(Exit::Ok)
+    sync::run_transfer(ctx, &args.transfer, |_, session, tracked| {
+        let outcome = crate::sync::push(session, tracked)?;
+        sync::tell_push(ctx, session.remote, &outcome);
+        Ok(Exit::Ok)
+    })
 }

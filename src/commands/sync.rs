@@ -5,9 +5,11 @@
 use crate::config::Overrides;
 use crate::error::hinted;
 use crate::remote::Remote;
-use crate::sync::{FetchOutcome, PushOutcome};
+use crate::repo::Repo;
+use crate::sync::{FetchOutcome, PushOutcome, Session};
+use crate::track::Tracked;
 
-use super::{human_bytes, Ctx};
+use super::{human_bytes, reporter, select_with_lock_outs, Ctx};
 
 /// What push, fetch and pull take: what to move, where, how many at once.
 #[derive(Debug, clap::Args)]
@@ -39,6 +41,28 @@ impl TransferArgs {
     pub fn run_cache(&self) -> bool {
         !self.no_run_cache && self.targets.is_empty()
     }
+}
+
+/// What push, fetch and pull share: the settings their flags override,
+/// the repository lock, the remote, the targets and a session; `act` does
+/// the transfer and tells what it did.
+pub fn run_transfer<T>(
+    ctx: &Ctx,
+    args: &TransferArgs,
+    act: impl FnOnce(&Repo, &Session<'_>, &[Tracked]) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let repo = ctx.repo(&args.overrides())?;
+    let _lock = repo.lock()?;
+    let remote = crate::sync::require(&repo.settings, &repo.root)?;
+    let tracked = select_with_lock_outs(&repo, &ctx.cwd, &args.targets)?;
+    let reporter = reporter::for_printer(ctx.printer);
+    let session = Session {
+        repo: &repo,
+        remote: &remote,
+        run_cache: args.run_cache(),
+        reporter: reporter.as_ref(),
+    };
+    act(&repo, &session, &tracked)
 }
 
 /// Tells what a fetch did; objects in neither place are an error naming

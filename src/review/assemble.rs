@@ -253,24 +253,6 @@ fn stale_stages(
 }
 
 /// Reads every plot's data at both revisions and draws it.
-/// The plot data files the pipeline declares at `rev`.
-fn plot_files_at(
-    repo: &Repo,
-    rev: &crate::review::metrics::Rev,
-) -> Result<std::collections::BTreeSet<String>, ReviewError> {
-    let pipeline = match rev {
-        crate::review::metrics::Rev::Workspace => crate::pipeline::load(&repo.root)?,
-        crate::review::metrics::Rev::Commit { id, .. } => {
-            crate::pipeline::load::load_at(&repo.root, *id)?
-        }
-    };
-    Ok(pipeline
-        .plots
-        .iter()
-        .flat_map(|d| d.sources.iter().map(|s| s.file.clone()))
-        .collect())
-}
-
 fn build_plots(
     repo: &Repo,
     pipeline: &crate::pipeline::Pipeline,
@@ -290,10 +272,7 @@ fn build_plots(
     ];
     // Which files are plots at each revision comes from its own pipeline
     // (the definitions drawn are the target's).
-    let declared = [
-        plot_files_at(repo, &cmp.base)?,
-        plot_files_at(repo, &cmp.target)?,
-    ];
+    let declared = &cmp.plot_files;
     for def in &pipeline.plots {
         let title = def.title.clone().unwrap_or_else(|| def.id.clone());
         if def.sources.iter().all(|s| is_image(&s.file)) {
@@ -306,7 +285,7 @@ fn build_plots(
         // One plot that cannot be read says why; the rest of the report
         // renders.
         let mut failure = None;
-        'revs: for ((reader, label), declared) in readers.iter_mut().zip(&declared) {
+        'revs: for ((reader, label), declared) in readers.iter_mut().zip(declared) {
             for source in def.sources.iter().filter(|s| declared.contains(&s.file)) {
                 let bytes = match reader.read(&source.file) {
                     Ok(Some(b)) => b,

@@ -80,16 +80,28 @@ pub fn files(repo: &Repo, kind: Kind) -> Result<Vec<String>, ReviewError> {
     })
 }
 
-/// The metrics or params files of the pipeline as it is at `rev`.
-pub fn files_at(repo: &Repo, rev: &Rev, kind: Kind) -> Result<Vec<String>, ReviewError> {
-    let pipeline = match rev {
+/// The pipeline as it is at `rev`: the work tree's, or a commit's own.
+pub fn pipeline_at(repo: &Repo, rev: &Rev) -> Result<crate::pipeline::Pipeline, ReviewError> {
+    Ok(match rev {
         Rev::Workspace => crate::pipeline::load(&repo.root)?,
         Rev::Commit { id, .. } => crate::pipeline::load::load_at(&repo.root, *id)?,
-    };
-    Ok(match kind {
-        Kind::Metrics => metric_files(&pipeline),
-        Kind::Params => params_files(&pipeline),
     })
+}
+
+fn files_of(pipeline: &crate::pipeline::Pipeline, kind: Kind) -> Vec<String> {
+    match kind {
+        Kind::Metrics => metric_files(pipeline),
+        Kind::Params => params_files(pipeline),
+    }
+}
+
+/// The plot data files a pipeline declares.
+fn plot_files(pipeline: &crate::pipeline::Pipeline) -> std::collections::BTreeSet<String> {
+    pipeline
+        .plots
+        .iter()
+        .flat_map(|d| d.sources.iter().map(|s| s.file.clone()))
+        .collect()
 }
 
 /// Two revisions compared: their names and the rows of every file.
@@ -99,6 +111,9 @@ pub struct Comparison {
     pub target: Rev,
     pub metrics: Vec<Row>,
     pub params: Vec<Row>,
+    /// The plot data files each side's own pipeline declares (base,
+    /// target): which files are plots at a revision is that revision's.
+    pub plot_files: [std::collections::BTreeSet<String>; 2],
 }
 
 /// Resolves `--base`/`--target` (with the default base) and diffs the
@@ -132,6 +147,11 @@ pub fn compare(
     let target_rev = Rev::parse(&repo.root, target)?;
     let mut old_reader = RevReader::new(&repo.root, &repo.cache, base_rev.clone());
     let mut new_reader = RevReader::new(&repo.root, &repo.cache, target_rev.clone());
+    // Each side's pipeline, loaded once for every kind and the plots.
+    let (old_pipeline, new_pipeline) = (
+        pipeline_at(repo, &base_rev)?,
+        pipeline_at(repo, &target_rev)?,
+    );
     let mut rows = [Vec::new(), Vec::new()];
     for (i, kind) in [Kind::Metrics, Kind::Params].into_iter().enumerate() {
         if !kinds.contains(&kind) {
@@ -140,10 +160,7 @@ pub fn compare(
         // Which files are metrics or params comes from each revision's own
         // pipeline, as DVC reads it: a file declared on one side only is
         // added or removed, never read where it is not declared.
-        let (old_files, new_files) = (
-            files_at(repo, &base_rev, kind)?,
-            files_at(repo, &target_rev, kind)?,
-        );
+        let (old_files, new_files) = (files_of(&old_pipeline, kind), files_of(&new_pipeline, kind));
         let mut all: Vec<&String> = old_files.iter().chain(&new_files).collect();
         all.sort();
         all.dedup();
@@ -166,6 +183,7 @@ pub fn compare(
         target: target_rev,
         metrics,
         params,
+        plot_files: [plot_files(&old_pipeline), plot_files(&new_pipeline)],
     })
 }
 

@@ -2,27 +2,10 @@
 //! installed by the test script): remotes, data and pipeline state carried
 //! over into a fresh clone with no DVC cache.
 
-use std::process::Command;
-
-use crate::common::{env_from_test_script, hermetic, TestRepo};
+use crate::common::{env_from_test_script, TestRepo};
 
 fn dvc(repo: &TestRepo, args: &[&str]) {
-    let exe = env_from_test_script("MLCI_TEST_DVC");
-    let mut cmd = Command::new(exe);
-    hermetic(&mut cmd, &repo.root);
-    let out = cmd
-        .current_dir(&repo.root)
-        .args(args)
-        .env("DVC_NO_ANALYTICS", "1")
-        .env("DVC_NO_UPDATER", "1")
-        .output()
-        .expect("run dvc");
-    assert!(
-        out.status.success(),
-        "dvc {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::dvc_oracle::dvc(&env_from_test_script("MLCI_TEST_DVC"), repo, args);
 }
 
 const PIPELINE: &str = "stages:\n  prepare:\n    cmd: mkdir -p prepared && cp data/raw.txt prepared/a.txt && cp -r data/imgs prepared/imgs\n    deps: [data/raw.txt, data/imgs]\n    outs: [prepared]\n  train:\n    cmd: cat prepared/a.txt > model.bin && echo ${train.lr} >> model.bin\n    deps: [prepared]\n    params: [train.lr]\n    outs: [model.bin]\n  evaluate:\n    cmd: wc -c < model.bin > score.txt\n    deps: [model.bin]\n    metrics:\n      - score.txt:\n          cache: false\n";
