@@ -234,3 +234,128 @@ pub fn merge_base_fetching(root: &Path, a: &str, b: &str) -> Result<String, git2
     let id = repo.merge_base(resolve_commit(root, a)?, resolve_commit(root, b)?)?;
     Ok(id.to_string())
 }
+
+/// Why `git push` failed: git's own message (credentials never reach it:
+/// the token travels in the helper's environment only).
+#[derive(Debug, thiserror::Error)]
+#[error("git push to `{remote}` failed: {message}")]
+pub struct PushError {
+    pub remote: String,
+    pub message: String,
+}
+
+impl crate::error::Hint for PushError {
+    fn hint(&self) -> Option<String> {
+        let m = self.message.to_lowercase();
+        Some(
+            if m.contains("protected") || m.contains("rejected") || m.contains("denied") {
+                "the remote refused the push: check branch or tag protection rules and that the token may write contents (`contents: write`)".into()
+            } else if m.contains("authentication")
+                || m.contains("could not read username")
+                || m.contains("403")
+            {
+                "give a token that may push (`--token`, or GITHUB_TOKEN with `contents: write`); with `persist-credentials: false` mlci passes it through a one-shot credential helper".into()
+            } else {
+                "check the git remote (`git remote -v`) and the network".into()
+            },
+        )
+    }
+}
+
+crate::register_hint!(PushError);
+
+/// The one-shot credential helper: answers git's `get` with the token
+/// from the environment variable the child alone receives, so the token is
+/// never in a URL, `.git/config`, the command line or the output.
+const CREDENTIAL_HELPER: &str =
+    "!f() { test \"$1\" = get && printf 'username=x-access-token\\npassword=%s\\n' \"$MLCI_GIT_PUSH_TOKEN\"; }; f";
+
+/// Pushes `refspecs` to `remote` in one `git push` (all or nothing with
+/// `--atomic`). With `token`, git authenticates through
+/// [`CREDENTIAL_HELPER`]; any helper configured before it is reset for
+/// this one command. `extra` are more `git push` options
+/// (`--force-with-lease=…`).
+pub fn push(
+    root: &Path,
+    remote: &str,
+    refspecs: &[String],
+    token: Option<&str>,
+    extra: &[String],
+) -> Result<(), PushError> {
+    let mut cmd = std::process::Command::new("git");
+    cmd.current_dir(root).env("GIT_TERMINAL_PROMPT", "0");
+    if let Some(t) = token {
+        cmd.args(["-c", "credential.helper=", "-c"])
+            .arg(format!("credential.helper={CREDENTIAL_HELPER}"))
+            .env("MLCI_GIT_PUSH_TOKEN", t);
+    }
+    cmd.args(["push", "--atomic", "--porcelain"])
+        .args(extra)
+        .arg("--")
+        .arg(remote)
+        .args(refspecs);
+    let out = cmd.output().map_err(|e| PushError {
+        remote: remote.into(),
+        message: format!("could not run git: {e}"),
+    })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let mut message = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let porcelain = String::from_utf8_lossy(&out.stdout);
+    for line in porcelain.lines().filter(|l| l.starts_with('!')) {
+        message.push_str(&format!("\n{}", line.trim()));
+    }
+    Err(PushError {
+        remote: remote.into(),
+        message,
+    })
+}
+
+/// The tip of the default branch, as `(label, commit)`: `explicit` when
+/// given (a branch name), else `<remote>/HEAD`'s target, else
+/// `<remote>/main` or `<remote>/master`, else the local `main` or
+/// `master`. None when none exists.
+pub fn default_branch_tip(
+    root: &Path,
+    remote: &str,
+    explicit: Option<&str>,
+) -> Result<Option<(String, git2::Oid)>, git2::Error> {
+    let repo = Repository::open(root)?;
+    let tip = |refname: &str| {
+        repo.find_reference(refname)
+            .and_then(|r| r.resolve())
+            .and_then(|r| r.peel_to_commit())
+            .ok()
+            .map(|c| c.id())
+    };
+    let mut candidates = Vec::new();
+    match explicit {
+        Some(b) => {
+            candidates.push(format!("refs/remotes/{remote}/{b}"));
+            candidates.push(format!("refs/heads/{b}"));
+        }
+        None => {
+            if let Ok(r) = repo.find_reference(&format!("refs/remotes/{remote}/HEAD")) {
+                if let Some(t) = r.symbolic_target() {
+                    candidates.push(t.to_string());
+                }
+            }
+            for b in ["main", "master"] {
+                candidates.push(format!("refs/remotes/{remote}/{b}"));
+            }
+            for b in ["main", "master"] {
+                candidates.push(format!("refs/heads/{b}"));
+            }
+        }
+    }
+    Ok(candidates.into_iter().find_map(|c| {
+        tip(&c).map(|id| {
+            let label = c
+                .trim_start_matches("refs/remotes/")
+                .trim_start_matches("refs/heads/")
+                .to_string();
+            (label, id)
+        })
+    }))
+}

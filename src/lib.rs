@@ -20,6 +20,7 @@ pub mod migrate;
 pub mod pipeline;
 pub mod printer;
 pub mod progress;
+pub mod registry;
 pub mod remote;
 pub mod repo;
 pub mod review;

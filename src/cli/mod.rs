@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    add, checkout, ci, dag, fetch, gate, gc, import_dvc, init, metrics, push, remote, remove,
-    report, repro, status,
+    add, checkout, ci, dag, fetch, gate, gc, import_dvc, init, metrics, model, push, remote,
+    remove, report, repro, status,
 };
 
 /// mlci: the ML lifecycle in Git and CI.
@@ -53,4 +53,5 @@ pub enum Command {
     Fetch(fetch::FetchArgs),
     ImportDvc(import_dvc::ImportDvcArgs),
     Pull(fetch::PullArgs),
+    Model(model::ModelArgs),
 }

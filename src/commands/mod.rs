@@ -12,6 +12,7 @@ pub mod gc;
 pub mod import_dvc;
 pub mod init;
 pub mod metrics;
+pub mod model;
 pub mod push;
 pub mod remote;
 pub mod remove;
@@ -62,6 +63,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Fetch(args) => fetch::cmd_fetch(&ctx, args),
         Command::Pull(args) => fetch::cmd_pull(&ctx, args),
         Command::ImportDvc(args) => import_dvc::cmd_import_dvc(&ctx, args),
+        Command::Model(args) => model::cmd_model(&ctx, args),
     }
 }
 

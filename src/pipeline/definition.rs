@@ -168,7 +168,7 @@ impl Hint for PipelineError {
     fn hint(&self) -> Option<String> {
         match self {
             PipelineError::Yaml(e) if e.message.contains("unknown field") => Some(
-                "mlci.yaml accepts the keys dvc.yaml does (stages, vars, params, metrics, plots, artifacts, datasets) plus gates and report".into(),
+                "mlci.yaml accepts the keys dvc.yaml does (stages, vars, params, metrics, plots, artifacts, datasets) plus gates, report and promotion".into(),
             ),
             PipelineError::Yaml(_) => Some(
                 "stage fields follow dvc.yaml's schema (cmd, deps, outs, params, metrics, plots, frozen, always_changed, wdir, ...); see the README".into(),

@@ -111,11 +111,16 @@ pub(super) struct FileWire {
     pub(super) params: Option<Vec<ParamSpec>>,
     pub(super) metrics: Option<Vec<String>>,
     pub(super) plots: Option<Vec<serde_yaml_value::Value>>,
+    /// Accepted here and read by the registry (`registry::declare`).
+    #[allow(dead_code)]
     pub(super) artifacts: Option<serde_yaml_value::Value>,
     pub(super) datasets: Option<serde_yaml_value::Value>,
     /// mlci's own sections (only meaningful in mlci.yaml).
     pub(super) gates: Option<serde_yaml_value::Value>,
     pub(super) report: Option<serde_yaml_value::Value>,
+    /// Read by the registry from the default branch's tip
+    /// (`registry::policy`), never from here.
+    pub(super) promotion: Option<serde_yaml_value::Value>,
 }
 
 /// y fields: a name, a list of names, or nothing (auto).

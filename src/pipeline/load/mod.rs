@@ -55,19 +55,23 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
     }
     if stages_from.is_none() {
         if let Some((text, wire)) = read_file(src, DVC_YAML)? {
-            if wire.gates.is_some() || wire.report.is_some() {
+            if wire.gates.is_some() || wire.report.is_some() || wire.promotion.is_some() {
                 return Err(PipelineError::File {
                     file: DVC_YAML.into(),
                     line: yaml::line_of_key(
                         &text,
                         if wire.gates.is_some() {
                             "gates"
-                        } else {
+                        } else if wire.report.is_some() {
                             "report"
+                        } else {
+                            "promotion"
                         },
                         None,
                     ),
-                    message: "`gates:` and `report:` belong in mlci.yaml, not dvc.yaml".into(),
+                    message:
+                        "`gates:`, `report:` and `promotion:` belong in mlci.yaml, not dvc.yaml"
+                            .into(),
                     hint: Some("move them to mlci.yaml; DVC itself would reject them here".into()),
                 });
             }
@@ -80,10 +84,8 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
         return Ok(pipeline);
     };
     pipeline.source = Some(file.to_string());
-    for (key, present) in [
-        ("artifacts", wire.artifacts.is_some()),
-        ("datasets", wire.datasets.is_some()),
-    ] {
+    // `artifacts:` is the registry's (`registry::declare`), read there.
+    for (key, present) in [("datasets", wire.datasets.is_some())] {
         if present {
             pipeline.unused_keys.push(format!("{file}: `{key}`"));
         }

@@ -159,6 +159,31 @@ impl<'a> RevReader<'a> {
         if let Some(bytes) = self.blob(id, path)? {
             return Ok(Some(bytes));
         }
+        let Some(oid) = self.object_at(id, path)? else {
+            return Ok(None);
+        };
+        if oid.dir {
+            return Err(self.read_err(path, "is a directory"));
+        }
+        self.cached(path, &oid).map(Some)
+    }
+
+    /// The content-addressed object of `path` at this commit (a tracked
+    /// file or directory, a cached stage output, or a file inside a tracked
+    /// directory); None when `path` is not kept in the cache there (it may
+    /// still be a file in git: see [`RevReader::read`]). The workspace has
+    /// no committed objects: None.
+    pub fn object(&mut self, path: &str) -> Result<Option<Oid>, MetricsError> {
+        match &self.rev {
+            Rev::Workspace => Ok(None),
+            Rev::Commit { id, .. } => {
+                let id = *id;
+                self.object_at(id, path)
+            }
+        }
+    }
+
+    fn object_at(&mut self, id: git2::Oid, path: &str) -> Result<Option<Oid>, MetricsError> {
         // Not in git: a tracked file or a cached stage output?
         let pointer = format!("{path}.{}", crate::track::pointer::EXTENSION);
         let oid = match self.blob(id, &pointer)? {
@@ -169,18 +194,11 @@ impl<'a> RevReader<'a> {
             }
             None => self.lock_out(id, path)?,
         };
-        let oid = match oid {
-            Some(oid) => oid,
+        match oid {
+            Some(oid) => Ok(Some(oid)),
             // A file inside a tracked directory or a directory output.
-            None => match self.inside_dir(id, path)? {
-                Some(oid) => oid,
-                None => return Ok(None),
-            },
-        };
-        if oid.dir {
-            return Err(self.read_err(path, "is a directory"));
+            None => self.inside_dir(id, path),
         }
-        self.cached(path, &oid).map(Some)
     }
 
     /// The object of `path` when one of its parent directories is tracked

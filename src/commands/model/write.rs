@@ -1,0 +1,266 @@
+//! `mlci model register|promote|unassign|deregister|deprecate`: each
+//! creates one annotated tag (GTO's names) and, with `--push`, pushes it.
+
+use clap::Args;
+
+use super::{place, PushFlags};
+use crate::commands::Ctx;
+use crate::exit::Exit;
+use crate::registry::policy::Policy;
+use crate::registry::promote::{self, Bump, NewTag, Writer};
+use crate::registry::RegistryError;
+
+/// Register a version of an artifact: tag `NAME@vX.Y.Z` on REV. Without
+/// `--version` the first is v0.0.1 and later ones bump the patch (or what
+/// `--bump` says). The artifact must be declared under `artifacts:` at REV
+/// and its path must exist there.
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// The artifact (`name`, or `dir:name` for one in dir/dvc.yaml).
+    pub name: String,
+    /// The commit to register.
+    #[arg(default_value = "HEAD")]
+    pub rev: String,
+    /// The version, `vX.Y.Z` (SemVer).
+    #[arg(
+        long = "version",
+        id = "set_version",
+        value_name = "vX.Y.Z",
+        conflicts_with = "bump"
+    )]
+    pub set_version: Option<String>,
+    /// Bump this part of the latest version.
+    #[arg(long, value_enum)]
+    pub bump: Option<Bump>,
+    #[command(flatten)]
+    pub push: PushFlags,
+}
+
+/// Promote a version into a stage (tag `NAME#STAGE#N`), if the promotion
+/// policy of the default branch's mlci.yaml allows it. Exits 1 and names
+/// each failing rule when it does not.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    pub name: String,
+    /// The version, `vX.Y.Z`.
+    #[arg(id = "the_version", value_name = "VERSION")]
+    pub version: String,
+    /// The stage to assign.
+    #[arg(long, value_name = "STAGE")]
+    pub to: String,
+    /// Check the policy and name the tag, but create nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Assign even though a rule fails; needs `--reason`, which the tag's
+    /// message records.
+    #[arg(long, requires = "reason")]
+    pub force: bool,
+    /// Why a forced promotion was needed.
+    #[arg(long, value_name = "TEXT", requires = "force")]
+    pub reason: Option<String>,
+    /// The branch whose tip holds the policy (default: the git remote's
+    /// HEAD, else main or master).
+    #[arg(long, value_name = "BRANCH")]
+    pub default_branch: Option<String>,
+    #[command(flatten)]
+    pub push: PushFlags,
+}
+
+/// Take a stage away from a version (tag `NAME#STAGE!#N`).
+#[derive(Debug, Args)]
+pub struct UnassignArgs {
+    pub name: String,
+    #[arg(id = "the_version", value_name = "VERSION")]
+    pub version: String,
+    /// The stage to take away.
+    #[arg(long, value_name = "STAGE")]
+    pub stage: String,
+    #[command(flatten)]
+    pub push: PushFlags,
+}
+
+/// Deregister a version (tag `NAME@vX.Y.Z!`); its stages go with it.
+#[derive(Debug, Args)]
+pub struct DeregisterArgs {
+    pub name: String,
+    #[arg(id = "the_version", value_name = "VERSION")]
+    pub version: String,
+    #[command(flatten)]
+    pub push: PushFlags,
+}
+
+/// Deprecate an artifact (tag `NAME@deprecated` on HEAD).
+#[derive(Debug, Args)]
+pub struct DeprecateArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub push: PushFlags,
+}
+
+pub fn cmd_register(ctx: &Ctx, a: RegisterArgs) -> anyhow::Result<Exit> {
+    let p = place(ctx)?;
+    let w = Writer::open(&p.root)?;
+    let t = w.register(
+        &a.name,
+        &a.rev,
+        a.set_version.as_deref(),
+        a.bump,
+        a.push.message.as_deref(),
+    )?;
+    finish(ctx, &p.root, &t, &a.push)
+}
+
+pub fn cmd_promote(ctx: &Ctx, a: PromoteArgs) -> anyhow::Result<Exit> {
+    let p = place(ctx)?;
+    let w = Writer::open(&p.root)?;
+    let policy = policy_at_tip(&p.root, &a.push.git_remote, a.default_branch.as_deref())?;
+    w.check_stage(&a.to, &policy)?;
+    let version = w.version(&a.name, &a.version)?;
+    let checks = promote::check(
+        &p.root,
+        &p.cache,
+        &w.registry,
+        &policy,
+        (&a.name, version, &a.to),
+    )?;
+    let failed = checks.iter().filter(|c| !c.passed).count();
+    let mut text = String::new();
+    for c in &checks {
+        text.push_str(&check_line(c));
+    }
+    if !text.is_empty() {
+        ctx.printer.data(text.trim_end())?;
+    }
+    if failed > 0 && !a.force {
+        ctx.printer.warn(&format!(
+            "promotion of {} {} to `{}` refused: {failed} of {} rules failed ({})",
+            a.name,
+            a.version,
+            a.to,
+            checks.len(),
+            policy.origin
+        ));
+        return Ok(Exit::Differs);
+    }
+    let reason = if failed > 0 {
+        a.reason.as_deref()
+    } else {
+        None
+    };
+    if failed > 0 {
+        ctx.printer.warn(&format!(
+            "{failed} rules failed; forced, with the reason recorded in the tag"
+        ));
+    }
+    let t = w.assign(
+        &a.name,
+        &a.version,
+        &a.to,
+        a.push.message.as_deref(),
+        reason,
+    )?;
+    if a.dry_run {
+        ctx.printer.info(&format!(
+            "would create tag `{}` on {} (dry run)",
+            t.tag,
+            &t.commit[..8]
+        ));
+        return Ok(Exit::Ok);
+    }
+    finish(ctx, &p.root, &t, &a.push)
+}
+
+pub fn cmd_unassign(ctx: &Ctx, a: UnassignArgs) -> anyhow::Result<Exit> {
+    let p = place(ctx)?;
+    let w = Writer::open(&p.root)?;
+    let t = w.unassign(&a.name, &a.version, &a.stage, a.push.message.as_deref())?;
+    finish(ctx, &p.root, &t, &a.push)
+}
+
+pub fn cmd_deregister(ctx: &Ctx, a: DeregisterArgs) -> anyhow::Result<Exit> {
+    let p = place(ctx)?;
+    let w = Writer::open(&p.root)?;
+    let t = w.deregister(&a.name, &a.version, a.push.message.as_deref())?;
+    finish(ctx, &p.root, &t, &a.push)
+}
+
+pub fn cmd_deprecate(ctx: &Ctx, a: DeprecateArgs) -> anyhow::Result<Exit> {
+    let p = place(ctx)?;
+    let w = Writer::open(&p.root)?;
+    let t = w.deprecate(&a.name, a.push.message.as_deref())?;
+    finish(ctx, &p.root, &t, &a.push)
+}
+
+/// The promotion policy at the default branch's tip.
+pub(crate) fn policy_at_tip(
+    root: &std::path::Path,
+    git_remote: &str,
+    branch: Option<&str>,
+) -> anyhow::Result<Policy> {
+    let (label, id) = crate::git::default_branch_tip(root, git_remote, branch)
+        .map_err(RegistryError::git)?
+        .ok_or(RegistryError::NoDefaultBranch)?;
+    let tree = crate::pipeline::source::GitTree::open(root, id).map_err(RegistryError::Git)?;
+    let origin = format!("mlci.yaml at {label} ({})", &id.to_string()[..8]);
+    Ok(Policy::read(&tree, origin)?)
+}
+
+/// `PASS auc >= 0.85 (0.91)`, `FAIL auc falls at most 0.01 vs the
+/// champion (0.88, champion 0.91): changed by -0.03 from 0.91`.
+pub(crate) fn check_line(c: &promote::Check) -> String {
+    let values = match (&c.value, &c.champion) {
+        (Some(v), Some(ch)) => format!(" ({v}, champion {ch})"),
+        (Some(v), None) => format!(" ({v})"),
+        _ => String::new(),
+    };
+    let note = c
+        .note
+        .as_ref()
+        .map(|n| format!(": {n}"))
+        .unwrap_or_default();
+    format!(
+        "{} {}{values}{note}\n",
+        if c.passed { "PASS" } else { "FAIL" },
+        c.text
+    )
+}
+
+/// Creates the tag, tells what it records, and pushes it when asked.
+fn finish(ctx: &Ctx, root: &std::path::Path, t: &NewTag, push: &PushFlags) -> anyhow::Result<Exit> {
+    t.create(root)?;
+    let what = match (&t.version, &t.stage) {
+        (Some(v), Some(s)) => format!("{} {v} → {s}", t.artifact),
+        (Some(v), None) => format!("{} {v}", t.artifact),
+        _ => t.artifact.clone(),
+    };
+    ctx.printer.info(&format!(
+        "created tag `{}` ({}: {what}) on {}",
+        t.tag,
+        t.action.as_str(),
+        &t.commit[..8]
+    ));
+    if !push.push {
+        ctx.printer.info(&format!(
+            "share it: `git push {} {}` (or pass --push)",
+            push.git_remote, t.tag
+        ));
+        return Ok(Exit::Ok);
+    }
+    let token = push
+        .token
+        .clone()
+        .or_else(|| std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty()));
+    if let Some(tok) = &token {
+        ctx.printer.secrets().add(tok);
+    }
+    crate::git::push(
+        root,
+        &push.git_remote,
+        &[format!("refs/tags/{}", t.tag)],
+        token.as_deref(),
+        &[],
+    )?;
+    ctx.printer
+        .info(&format!("pushed `{}` to {}", t.tag, push.git_remote));
+    Ok(Exit::Ok)
+}

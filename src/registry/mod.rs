@@ -1,0 +1,214 @@
+//! The model registry, in git tags (GTO's format, so GTO and mlci read
+//! and write one registry): artifacts declared in `dvc.yaml`/`mlci.yaml`,
+//! versions registered by tags, stages assigned by tags, and the
+//! promotion policy that gates an assignment.
+//!
+//! - `tag.rs`: the tag grammar; `tags.rs`: reading and writing tags;
+//! - `state.rs`: what the tags mean (GTO's semantics);
+//! - `declare.rs`: `artifacts:` sections; `policy.rs`: `promotion:` and
+//!   `.gto`; `promote.rs`: checking a promotion against the policy.
+//!
+//! No server: everything is in the repository, and `git push` shares it.
+
+pub mod declare;
+pub mod policy;
+pub mod promote;
+pub mod state;
+pub mod tag;
+pub mod tags;
+
+use std::path::Path;
+
+use crate::error::Hint;
+
+pub use state::{Artifact, Event, Registry, Version};
+pub use tag::Action;
+
+/// Why a registry operation could not run (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("reading the registry tags: {0}")]
+    Git(String),
+    #[error("{what}: {message}")]
+    GitCli { what: String, message: String },
+    #[error("tag `{0}` exists already")]
+    TagExists(String),
+    #[error("`{name}` is not a valid artifact name: {why}")]
+    BadName { name: String, why: String },
+    #[error("`{0}` is not a valid stage name")]
+    BadStage(String),
+    #[error("`{0}` is not a SemVer version (`vX.Y.Z`)")]
+    BadVersion(String),
+    #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Declaration {
+        file: String,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("{origin}{}: {message}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    Policy {
+        origin: String,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("artifact `{name}` is not declared at {rev}")]
+    Undeclared { name: String, rev: String },
+    #[error("artifact `{name}` declares path `{path}`, which does not exist at {rev}")]
+    PathMissing {
+        name: String,
+        path: String,
+        rev: String,
+    },
+    #[error("artifact `{0}` has no registry tags")]
+    UnknownArtifact(String),
+    #[error("artifact `{name}` has no active version `{version}`")]
+    UnknownVersion { name: String, version: String },
+    #[error("artifact `{name}` has no version in stage `{stage}`")]
+    EmptyStage { name: String, stage: String },
+    #[error("stage `{stage}` is not allowed by {by} (allowed: {})", allowed.join(", "))]
+    UnknownStage {
+        stage: String,
+        by: String,
+        allowed: Vec<String>,
+    },
+    #[error("type `{kind}` of artifact `{name}` is not among .gto's types ({})", allowed.join(", "))]
+    UnknownType {
+        name: String,
+        kind: String,
+        allowed: Vec<String>,
+    },
+    #[error("the promotion stages ({}) are not all among .gto's stages ({})", ours.join(", "), gto.join(", "))]
+    StagesDisagree { ours: Vec<String>, gto: Vec<String> },
+    #[error("{0}")]
+    Refused(String),
+    #[error("revision `{rev}`: {message}")]
+    BadRev { rev: String, message: String },
+    #[error("no default branch found to read the promotion policy from")]
+    NoDefaultBranch,
+}
+
+impl RegistryError {
+    pub(crate) fn git(e: git2::Error) -> RegistryError {
+        RegistryError::Git(e.message().to_string())
+    }
+}
+
+impl Hint for RegistryError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            RegistryError::TagExists(_) => "a registry tag is never moved: register a new version, or assign the stage again (a new tag)".into(),
+            RegistryError::BadName { .. } => "artifact names are lower-case letters, digits, `-` and `/`, starting with a letter (DVC's rule); `dir:name` for one declared in dir/dvc.yaml".into(),
+            RegistryError::BadStage(_) => "stage names are letters, digits, `-`, `_` and `/`, starting and ending with a letter or digit".into(),
+            RegistryError::BadVersion(_) => "write a full SemVer version with a leading `v`: v1.2.3, v2.0.0-rc.1".into(),
+            RegistryError::Declaration { .. } => "artifacts are declared as `artifacts: {NAME: {path: PATH, type: model}}` in dvc.yaml or mlci.yaml".into(),
+            RegistryError::Policy { .. } => "`promotion:` takes `stages: [..]` and `rules: {STAGE: [gate rules]}` (see docs/registry.md)".into(),
+            RegistryError::Undeclared { name, .. } => format!("declare it under `artifacts:` in dvc.yaml or mlci.yaml (`{name}: {{path: model.pkl}}`) and commit that"),
+            RegistryError::PathMissing { .. } => "commit the artifact (its pointer file, or its stage's mlci.lock entry) before registering it".into(),
+            RegistryError::UnknownArtifact(_) => "`mlci model list` shows the registered artifacts".into(),
+            RegistryError::UnknownVersion { name, .. } => format!("`mlci model show {name}` lists its versions"),
+            RegistryError::EmptyStage { name, .. } => format!("`mlci model show {name}` shows which stages hold a version"),
+            RegistryError::UnknownStage { .. } => "add the stage to .gto's `stages:` (and `promotion.stages` in mlci.yaml), or pick an allowed one".into(),
+            RegistryError::UnknownType { .. } => "add the type to .gto's `types:`, or change the artifact's `type`".into(),
+            RegistryError::StagesDisagree { .. } => "every stage in `promotion.stages` must also be in .gto's `stages:`".into(),
+            RegistryError::BadRev { .. } => "name a commit, branch or tag that exists (shallow CI checkouts need `fetch-depth: 0`)".into(),
+            RegistryError::NoDefaultBranch => "fetch the default branch (`git fetch origin main`), or name it with `--default-branch`".into(),
+            RegistryError::Git(_) | RegistryError::GitCli { .. } | RegistryError::Refused(_) => return None,
+        })
+    }
+}
+
+crate::register_hint!(RegistryError);
+
+/// Reads every registry tag of the repository at `root` into its state.
+pub fn open(root: &Path) -> Result<Registry, RegistryError> {
+    Ok(Registry::build(tags::read_events(root)?))
+}
+
+/// `seconds` since the epoch as RFC 3339 at UTC offset `offset_minutes`
+/// (`2026-11-30T04:05:06+01:00`).
+pub fn rfc3339(seconds: i64, offset_minutes: i32) -> String {
+    let offset =
+        jiff::tz::Offset::from_seconds(offset_minutes * 60).unwrap_or(jiff::tz::Offset::UTC);
+    match jiff::Timestamp::from_second(seconds) {
+        Ok(ts) => ts
+            .to_zoned(jiff::tz::TimeZone::fixed(offset))
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string(),
+        Err(_) => seconds.to_string(),
+    }
+}
+
+/// What a shortcut names: `name`, `name@vX.Y.Z`, `name@latest`,
+/// `name#stage` (GTO's shortcut grammar).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    Latest,
+    Version(String),
+    Stage(String),
+}
+
+/// Splits `NAME[@VERSION|@latest|#STAGE]`.
+pub fn parse_shortcut(spec: &str) -> Result<(String, Selector), RegistryError> {
+    let (name, sel) = if let Some((n, s)) = spec.split_once('#') {
+        if !tag::is_stage_name(s) {
+            return Err(RegistryError::BadStage(s.into()));
+        }
+        (n, Selector::Stage(s.into()))
+    } else if let Some((n, v)) = spec.rsplit_once('@') {
+        if v == "latest" || v == "greatest" {
+            (n, Selector::Latest)
+        } else {
+            if tag::semver(v).is_none() {
+                return Err(RegistryError::BadVersion(v.into()));
+            }
+            (n, Selector::Version(v.into()))
+        }
+    } else {
+        (spec, Selector::Latest)
+    };
+    if !tag::is_readable_name(name) {
+        return Err(RegistryError::BadName {
+            name: name.into(),
+            why: "not a name GTO or DVC would write".into(),
+        });
+    }
+    Ok((name.to_string(), sel))
+}
+
+impl Registry {
+    /// The artifact `name`, or the error naming it.
+    pub fn require(&self, name: &str) -> Result<&Artifact, RegistryError> {
+        self.artifact(name)
+            .ok_or_else(|| RegistryError::UnknownArtifact(name.into()))
+    }
+
+    /// The version a selector names.
+    pub fn select(&self, name: &str, sel: &Selector) -> Result<&Version, RegistryError> {
+        let a = self.require(name)?;
+        match sel {
+            Selector::Latest => {
+                a.latest(&self.events)
+                    .ok_or_else(|| RegistryError::UnknownVersion {
+                        name: name.into(),
+                        version: "latest".into(),
+                    })
+            }
+            Selector::Version(v) => a
+                .active_versions(&self.events, true)
+                .into_iter()
+                .find(|x| &x.version == v)
+                .ok_or_else(|| RegistryError::UnknownVersion {
+                    name: name.into(),
+                    version: v.clone(),
+                }),
+            Selector::Stage(s) => {
+                a.stages(&self.events)
+                    .remove(s.as_str())
+                    .ok_or_else(|| RegistryError::EmptyStage {
+                        name: name.into(),
+                        stage: s.clone(),
+                    })
+            }
+        }
+    }
+}

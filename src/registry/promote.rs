@@ -1,0 +1,529 @@
+//! Writing the registry: registration, assignment (promotion),
+//! unassignment, deregistration and deprecation, each one annotated tag
+//! named as GTO names it; and the promotion policy's verdict on an
+//! assignment.
+
+use std::path::Path;
+
+use super::declare::{self, Declaration};
+use super::policy::{GtoConfig, Policy};
+use super::state::{Registry, Version};
+use super::tag::{self, Action, TagName};
+use super::RegistryError;
+use crate::pipeline::source::{GitTree, WorkTree};
+use crate::review::gate::{self, GateResult, Values};
+use crate::review::metrics::{Rev, RevReader};
+use crate::store::cache::Cache;
+
+/// How `register` picks the version when none is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Bump {
+    Major,
+    Minor,
+    Patch,
+}
+
+/// A tag to create: its name, the commit and the message.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NewTag {
+    pub tag: String,
+    pub commit: String,
+    pub message: String,
+    #[serde(skip)]
+    pub action: Action,
+    pub artifact: String,
+    pub version: Option<String>,
+    pub stage: Option<String>,
+}
+
+impl NewTag {
+    /// Creates the tag in the repository at `root`.
+    pub fn create(&self, root: &Path) -> Result<(), RegistryError> {
+        super::tags::create(root, &self.tag, &self.commit, &self.message)
+    }
+}
+
+/// The trailer a forced assignment's message carries, with the reason.
+pub const FORCED_TRAILER: &str = "Mlci-Forced-Reason:";
+
+/// The registry of one repository, ready to be written to.
+pub struct Writer<'a> {
+    pub root: &'a Path,
+    pub registry: Registry,
+    pub gto: GtoConfig,
+}
+
+impl<'a> Writer<'a> {
+    pub fn open(root: &'a Path) -> Result<Writer<'a>, RegistryError> {
+        Ok(Writer {
+            root,
+            registry: super::open(root)?,
+            gto: GtoConfig::read(&WorkTree(root))?,
+        })
+    }
+
+    fn commit_of(&self, rev: &str) -> Result<git2::Oid, RegistryError> {
+        crate::git::resolve_commit(self.root, rev).map_err(|e| RegistryError::BadRev {
+            rev: rev.into(),
+            message: e.message().to_string(),
+        })
+    }
+
+    /// The declaration of `name` at `commit`, whose path must exist there.
+    pub fn declared_at(&self, name: &str, commit: git2::Oid) -> Result<Declaration, RegistryError> {
+        let short = &commit.to_string()[..8];
+        let tree = GitTree::open(self.root, commit).map_err(RegistryError::Git)?;
+        let decl = declare::find(&tree, name)?.ok_or_else(|| RegistryError::Undeclared {
+            name: name.into(),
+            rev: short.into(),
+        })?;
+        if !path_exists_at(self.root, commit, &decl.path)? {
+            return Err(RegistryError::PathMissing {
+                name: name.into(),
+                path: decl.path.clone(),
+                rev: short.into(),
+            });
+        }
+        if let (Some(kind), Some(types)) = (&decl.kind, &self.gto.types) {
+            if !types.contains(kind) {
+                return Err(RegistryError::UnknownType {
+                    name: name.into(),
+                    kind: kind.clone(),
+                    allowed: types.clone(),
+                });
+            }
+        }
+        Ok(decl)
+    }
+
+    /// The tag registering a version of `name` at `rev`: `version` when
+    /// given, else the latest bumped (`bump`, the patch by default), else
+    /// v0.0.1 (GTO's rules).
+    pub fn register(
+        &self,
+        name: &str,
+        rev: &str,
+        version: Option<&str>,
+        bump: Option<Bump>,
+        message: Option<&str>,
+    ) -> Result<NewTag, RegistryError> {
+        writable(name)?;
+        let commit = self.commit_of(rev)?;
+        self.declared_at(name, commit)?;
+        let hex = commit.to_string();
+        let events = &self.registry.events;
+        let artifact = self.registry.artifact(name);
+        if let Some(v) = artifact.and_then(|a| {
+            a.versions
+                .iter()
+                .find(|v| v.commit == hex && v.registered(events) && v.active(events))
+        }) {
+            return Err(RegistryError::Refused(format!(
+                "commit {} already has version {} of `{name}`",
+                &hex[..8],
+                v.version
+            )));
+        }
+        let version = match version {
+            Some(v) => {
+                if tag::semver(v).is_none() {
+                    return Err(RegistryError::BadVersion(v.into()));
+                }
+                if artifact.is_some_and(|a| a.versions.iter().any(|x| x.version == v)) {
+                    return Err(RegistryError::Refused(format!(
+                        "version {v} of `{name}` is registered already (a version is never reused, even deregistered)"
+                    )));
+                }
+                v.to_string()
+            }
+            None => match artifact.and_then(|a| a.latest(events)) {
+                Some(last) => bumped(&last.version, bump.unwrap_or(Bump::Patch))?,
+                None if bump.is_some() => return Err(RegistryError::Refused(format!(
+                    "`{name}` has no version to bump yet; the first is v0.0.1, or give `--version`"
+                ))),
+                None => "v0.0.1".into(),
+            },
+        };
+        Ok(NewTag {
+            tag: TagName {
+                artifact: name.into(),
+                action: Action::Registration,
+                version: Some(version.clone()),
+                stage: None,
+                counter: None,
+            }
+            .render(),
+            commit: hex,
+            message: message
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("Registering artifact {name} version {version}")),
+            action: Action::Registration,
+            artifact: name.into(),
+            version: Some(version),
+            stage: None,
+        })
+    }
+
+    /// The active registered version `version` of `name`.
+    pub fn version(&self, name: &str, version: &str) -> Result<&Version, RegistryError> {
+        self.registry
+            .select(name, &super::Selector::Version(version.to_string()))
+    }
+
+    /// Checks `stage` against GTO's name rule, `.gto` and the policy.
+    pub fn check_stage(&self, stage: &str, policy: &Policy) -> Result<(), RegistryError> {
+        if !tag::is_stage_name(stage) {
+            return Err(RegistryError::BadStage(stage.into()));
+        }
+        if let Some(allowed) = &self.gto.stages {
+            if let Some(ours) = &policy.stages {
+                if let Some(_bad) = ours.iter().find(|s| !allowed.contains(s)) {
+                    return Err(RegistryError::StagesDisagree {
+                        ours: ours.clone(),
+                        gto: allowed.clone(),
+                    });
+                }
+            }
+            if !allowed.iter().any(|s| s == stage) {
+                return Err(RegistryError::UnknownStage {
+                    stage: stage.into(),
+                    by: ".gto".into(),
+                    allowed: allowed.clone(),
+                });
+            }
+        }
+        if !policy.allows(stage) {
+            return Err(RegistryError::UnknownStage {
+                stage: stage.into(),
+                by: format!("the promotion policy ({})", policy.origin),
+                allowed: policy.stages.clone().unwrap_or_default(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The tag assigning `stage` to `version` of `name`. `reason` (a forced
+    /// promotion's) goes into the message as a trailer.
+    pub fn assign(
+        &self,
+        name: &str,
+        version: &str,
+        stage: &str,
+        message: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<NewTag, RegistryError> {
+        let v = self.version(name, version)?;
+        let events = &self.registry.events;
+        if let Some(evs) = v.stages.get(stage) {
+            if evs
+                .last()
+                .is_some_and(|&i| events[i].action == Action::Assignment)
+            {
+                return Err(RegistryError::Refused(format!(
+                    "version {version} of `{name}` is in stage `{stage}` already"
+                )));
+            }
+        }
+        let mut text = message.map(str::to_string).unwrap_or_else(|| {
+            format!("Assigning stage {stage} to artifact {name} version {version}")
+        });
+        if let Some(r) = reason {
+            let one_line = r.split_whitespace().collect::<Vec<_>>().join(" ");
+            text.push_str(&format!("\n\n{FORCED_TRAILER} {one_line}"));
+        }
+        Ok(self.stage_tag(name, v, stage, Action::Assignment, text))
+    }
+
+    /// The tag unassigning `stage` from `version` of `name`.
+    pub fn unassign(
+        &self,
+        name: &str,
+        version: &str,
+        stage: &str,
+        message: Option<&str>,
+    ) -> Result<NewTag, RegistryError> {
+        let v = self.version(name, version)?;
+        let events = &self.registry.events;
+        let active = v
+            .stages
+            .get(stage)
+            .and_then(|evs| evs.last())
+            .is_some_and(|&i| events[i].action == Action::Assignment);
+        if !active {
+            return Err(RegistryError::Refused(format!(
+                "version {version} of `{name}` is not in stage `{stage}`"
+            )));
+        }
+        let text = message.map(str::to_string).unwrap_or_else(|| {
+            format!("Unassigning stage '{stage}' to artifact '{name}' version '{version}'")
+        });
+        Ok(self.stage_tag(name, v, stage, Action::Unassignment, text))
+    }
+
+    fn stage_tag(
+        &self,
+        name: &str,
+        v: &Version,
+        stage: &str,
+        action: Action,
+        message: String,
+    ) -> NewTag {
+        NewTag {
+            tag: TagName {
+                artifact: name.into(),
+                action,
+                version: None,
+                stage: Some(stage.into()),
+                counter: Some(self.registry.max_counter(name) + 1),
+            }
+            .render(),
+            commit: v.commit.clone(),
+            message,
+            action,
+            artifact: name.into(),
+            version: Some(v.version.clone()),
+            stage: Some(stage.into()),
+        }
+    }
+
+    /// The tag deregistering `version` of `name`.
+    pub fn deregister(
+        &self,
+        name: &str,
+        version: &str,
+        message: Option<&str>,
+    ) -> Result<NewTag, RegistryError> {
+        let v = self.version(name, version)?;
+        Ok(NewTag {
+            tag: TagName {
+                artifact: name.into(),
+                action: Action::Deregistration,
+                version: Some(version.into()),
+                stage: None,
+                counter: None,
+            }
+            .render(),
+            commit: v.commit.clone(),
+            message: message
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("Deregistering artifact {name} version {version}")),
+            action: Action::Deregistration,
+            artifact: name.into(),
+            version: Some(version.into()),
+            stage: None,
+        })
+    }
+
+    /// The tag deprecating `name` (on HEAD).
+    pub fn deprecate(&self, name: &str, message: Option<&str>) -> Result<NewTag, RegistryError> {
+        let a = self.registry.require(name)?;
+        if a.deprecated(&self.registry.events) {
+            return Err(RegistryError::Refused(format!(
+                "`{name}` is deprecated already"
+            )));
+        }
+        let commit = self.commit_of("HEAD")?;
+        Ok(NewTag {
+            tag: TagName {
+                artifact: name.into(),
+                action: Action::Deprecation,
+                version: None,
+                stage: None,
+                counter: None,
+            }
+            .render(),
+            commit: commit.to_string(),
+            message: message
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("Deprecating artifact '{name}'")),
+            action: Action::Deprecation,
+            artifact: name.into(),
+            version: None,
+            stage: None,
+        })
+    }
+}
+
+fn writable(name: &str) -> Result<(), RegistryError> {
+    if tag::is_writable_name(name) {
+        Ok(())
+    } else {
+        Err(RegistryError::BadName {
+            name: name.into(),
+            why: "mlci writes DVC's names only".into(),
+        })
+    }
+}
+
+/// `version` bumped by `bump` (pre-release and build cleared).
+fn bumped(version: &str, bump: Bump) -> Result<String, RegistryError> {
+    let v = tag::semver(version).ok_or_else(|| RegistryError::BadVersion(version.into()))?;
+    let (major, minor, patch) = match bump {
+        Bump::Major => (v.major + 1, 0, 0),
+        Bump::Minor => (v.major, v.minor + 1, 0),
+        Bump::Patch => (v.major, v.minor, v.patch + 1),
+    };
+    Ok(format!("v{major}.{minor}.{patch}"))
+}
+
+/// Whether `path` exists at `commit`: a file or directory in git, a
+/// pointer file beside it, or an output in that commit's `mlci.lock`.
+pub fn path_exists_at(root: &Path, commit: git2::Oid, path: &str) -> Result<bool, RegistryError> {
+    let repo = git2::Repository::open(root).map_err(RegistryError::git)?;
+    let tree = repo
+        .find_commit(commit)
+        .and_then(|c| c.tree())
+        .map_err(RegistryError::git)?;
+    if tree.get_path(Path::new(path)).is_ok() {
+        return Ok(true);
+    }
+    let cache = Cache::new(root.join(".mlci/cache"));
+    let mut reader = RevReader::new(
+        root,
+        &cache,
+        Rev::Commit {
+            name: commit.to_string(),
+            id: commit,
+        },
+    );
+    Ok(reader.object(path).ok().flatten().is_some())
+}
+
+/// One check of a promotion: a policy rule, or the stage order.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Check {
+    /// `auc >= 0.85`, `auc falls at most 0.01 from the champion`, `was in staging first`.
+    pub text: String,
+    pub passed: bool,
+    /// The challenger's value and the champion's, as shown.
+    pub value: Option<String>,
+    pub champion: Option<String>,
+    pub note: Option<String>,
+}
+
+/// The verdict on assigning `stage` to `version` of `name` under `policy`:
+/// every check, passed or not. Metrics are read at each version's commit
+/// through `cache` (files in git need nothing else).
+pub fn check(
+    root: &Path,
+    cache: &Cache,
+    registry: &Registry,
+    policy: &Policy,
+    (name, version, stage): (&str, &Version, &str),
+) -> Result<Vec<Check>, RegistryError> {
+    let events = &registry.events;
+    let mut out = Vec::new();
+    if let Some(prev) = policy.previous(stage) {
+        let passed = version.was_in(prev, events);
+        out.push(Check {
+            text: format!("was in `{prev}` before `{stage}`"),
+            passed,
+            value: None,
+            champion: None,
+            note: (!passed).then(|| format!("{} was never assigned `{prev}`", version.version)),
+        });
+    }
+    let Some(rules) = policy.rules.get(stage) else {
+        return Ok(out);
+    };
+    let champion = registry
+        .artifact(name)
+        .and_then(|a| a.stages(events).remove(stage))
+        .filter(|c| c.version != version.version);
+    let challenger_id = oid(&version.commit)?;
+    let files = metric_files_at(root, challenger_id)?;
+    let now = values_at(root, cache, challenger_id, &files)?;
+    let base = match champion {
+        Some(c) => values_at(root, cache, oid(&c.commit)?, &files)?,
+        None => Values::new(),
+    };
+    let results =
+        gate::evaluate(rules, &now, &base, &files).map_err(|e| RegistryError::Policy {
+            origin: policy.origin.clone(),
+            line: None,
+            message: e.to_string(),
+        })?;
+    out.extend(
+        results
+            .into_iter()
+            .map(|r| as_check(r, champion.map(|c| c.version.as_str()))),
+    );
+    Ok(out)
+}
+
+fn as_check(r: GateResult, champion: Option<&str>) -> Check {
+    let n = |x: f64| crate::review::metrics::diff::fmt_number(x, 6);
+    let relative = !matches!(r.rule, gate::Rule::Min(_) | gate::Rule::Max(_));
+    let note = match (&r.note, relative, champion) {
+        (Some(n), true, None) if n == "no baseline" => Some("no champion in this stage".into()),
+        (note, true, Some(c)) if !r.passed => Some(format!(
+            "{} (champion {c})",
+            note.clone().unwrap_or_default()
+        )),
+        (note, _, _) => note.clone(),
+    };
+    Check {
+        text: if relative {
+            format!("{} vs the champion", r.text)
+        } else {
+            r.text
+        },
+        passed: r.passed,
+        value: r.value.map(n),
+        champion: if relative { r.base.map(n) } else { None },
+        note,
+    }
+}
+
+fn oid(hex: &str) -> Result<git2::Oid, RegistryError> {
+    git2::Oid::from_str(hex).map_err(RegistryError::git)
+}
+
+fn metric_files_at(root: &Path, id: git2::Oid) -> Result<Vec<String>, RegistryError> {
+    let p = crate::pipeline::load::load_at(root, id).map_err(|e| RegistryError::Declaration {
+        file: format!("the pipeline at {}", &id.to_string()[..8]),
+        line: None,
+        message: e.to_string(),
+    })?;
+    Ok(crate::review::metrics::metric_files(&p))
+}
+
+/// The metrics in `files` at commit `id` (file -> key -> value).
+pub fn values_at(
+    root: &Path,
+    cache: &Cache,
+    id: git2::Oid,
+    files: &[String],
+) -> Result<Values, RegistryError> {
+    let mut reader = RevReader::new(
+        root,
+        cache,
+        Rev::Commit {
+            name: id.to_string()[..8].to_string(),
+            id,
+        },
+    );
+    let mut out = Values::new();
+    for f in files {
+        match reader.values(f) {
+            Ok(Some(v)) => {
+                out.insert(f.clone(), v);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return Err(RegistryError::Declaration {
+                    file: f.clone(),
+                    line: None,
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The metrics recorded at commit `id` by its own pipeline's metrics files.
+pub fn metrics_at(root: &Path, cache: &Cache, id: git2::Oid) -> Result<Values, RegistryError> {
+    let files = metric_files_at(root, id)?;
+    values_at(root, cache, id, &files)
+}
