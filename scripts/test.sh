@@ -81,6 +81,17 @@ python3 -m venv "$WORK/dvc-venv"
 export MLCI_TEST_DVC="$WORK/dvc-venv/bin/dvc"
 "$MLCI_TEST_DVC" --version >/dev/null || die "DVC does not start"
 
+# --- Python oracles of the lifecycle features -------------------------------
+# One venv, versions pinned: GTO (it must read mlci's registry tags, and mlci
+# its). None of them phones home; DO_NOT_TRACK is set for any that would.
+export DO_NOT_TRACK=1 GTO_EMOJIS=false
+log "installing GTO from PyPI (registry oracle)"
+python3 -m venv "$WORK/oracles-venv"
+"$WORK/oracles-venv/bin/pip" install --quiet --disable-pip-version-check "gto==1.10.1" \
+  || die "cannot install gto from PyPI (the registry round-trip tests need it)"
+export MLCI_TEST_GTO="$WORK/oracles-venv/bin/gto"
+"$MLCI_TEST_GTO" --help >/dev/null || die "GTO does not start"
+
 # --- Mermaid's own parser, to check the report's Mermaid blocks ---------------
 command -v node >/dev/null || die "node is required (the report tests check Mermaid blocks with Mermaid's parser)"
 log "installing Mermaid's parser from npm (test checker)"

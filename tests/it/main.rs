@@ -21,6 +21,7 @@ mod kill;
 mod metrics;
 mod pipeline;
 mod properties;
+mod registry;
 mod remote;
 mod security;
 mod tracking;
