@@ -79,8 +79,8 @@ pub enum RegistryError {
     },
     #[error("the promotion stages ({}) are not all among .gto's stages ({})", ours.join(", "), gto.join(", "))]
     StagesDisagree { ours: Vec<String>, gto: Vec<String> },
-    #[error("{0}")]
-    Refused(String),
+    #[error("{message}")]
+    Refused { message: String, hint: String },
     #[error("revision `{rev}`: {message}")]
     BadRev { rev: String, message: String },
     #[error("no default branch found to read the promotion policy from")]
@@ -112,7 +112,8 @@ impl Hint for RegistryError {
             RegistryError::StagesDisagree { .. } => "every stage in `promotion.stages` must also be in .gto's `stages:`".into(),
             RegistryError::BadRev { .. } => "name a commit, branch or tag that exists (shallow CI checkouts need `fetch-depth: 0`)".into(),
             RegistryError::NoDefaultBranch => "fetch the default branch (`git fetch origin main`), or name it with `--default-branch`".into(),
-            RegistryError::Git(_) | RegistryError::GitCli { .. } | RegistryError::Refused(_) => return None,
+            RegistryError::Refused { hint, .. } => hint.clone(),
+            RegistryError::Git(_) | RegistryError::GitCli { .. } => return None,
         })
     }
 }

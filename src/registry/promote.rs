@@ -118,11 +118,14 @@ impl<'a> Writer<'a> {
                 .iter()
                 .find(|v| v.commit == hex && v.registered(events) && v.active(events))
         }) {
-            return Err(RegistryError::Refused(format!(
-                "commit {} already has version {} of `{name}`",
-                &hex[..8],
-                v.version
-            )));
+            return Err(refused(
+                format!(
+                    "commit {} already has version {} of `{name}`",
+                    &hex[..8],
+                    v.version
+                ),
+                "register a new commit, or deregister that version first",
+            ));
         }
         let version = match version {
             Some(v) => {
@@ -130,17 +133,21 @@ impl<'a> Writer<'a> {
                     return Err(RegistryError::BadVersion(v.into()));
                 }
                 if artifact.is_some_and(|a| a.versions.iter().any(|x| x.version == v)) {
-                    return Err(RegistryError::Refused(format!(
-                        "version {v} of `{name}` is registered already (a version is never reused, even deregistered)"
-                    )));
+                    return Err(refused(
+                        format!("version {v} of `{name}` is registered already (a version is never reused, even deregistered)"),
+                        "pick a new version, or leave --version out to bump the latest",
+                    ));
                 }
                 v.to_string()
             }
             None => match artifact.and_then(|a| a.latest(events)) {
                 Some(last) => bumped(&last.version, bump.unwrap_or(Bump::Patch))?,
-                None if bump.is_some() => return Err(RegistryError::Refused(format!(
-                    "`{name}` has no version to bump yet; the first is v0.0.1, or give `--version`"
-                ))),
+                None if bump.is_some() => {
+                    return Err(refused(
+                        format!("`{name}` has no version to bump yet"),
+                        "leave --bump out (the first version is v0.0.1), or give `--version`",
+                    ))
+                }
                 None => "v0.0.1".into(),
             },
         };
@@ -219,9 +226,10 @@ impl<'a> Writer<'a> {
                 .last()
                 .is_some_and(|&i| events[i].action == Action::Assignment)
             {
-                return Err(RegistryError::Refused(format!(
-                    "version {version} of `{name}` is in stage `{stage}` already"
-                )));
+                return Err(refused(
+                    format!("version {version} of `{name}` is in stage `{stage}` already"),
+                    &format!("`mlci model which {name} {stage}` shows the stage's version"),
+                ));
             }
         }
         let mut text = message.map(str::to_string).unwrap_or_else(|| {
@@ -250,9 +258,10 @@ impl<'a> Writer<'a> {
             .and_then(|evs| evs.last())
             .is_some_and(|&i| events[i].action == Action::Assignment);
         if !active {
-            return Err(RegistryError::Refused(format!(
-                "version {version} of `{name}` is not in stage `{stage}`"
-            )));
+            return Err(refused(
+                format!("version {version} of `{name}` is not in stage `{stage}`"),
+                &format!("`mlci model show {name}` shows which stages each version holds"),
+            ));
         }
         let text = message.map(str::to_string).unwrap_or_else(|| {
             format!("Unassigning stage '{stage}' to artifact '{name}' version '{version}'")
@@ -318,9 +327,10 @@ impl<'a> Writer<'a> {
     pub fn deprecate(&self, name: &str, message: Option<&str>) -> Result<NewTag, RegistryError> {
         let a = self.registry.require(name)?;
         if a.deprecated(&self.registry.events) {
-            return Err(RegistryError::Refused(format!(
-                "`{name}` is deprecated already"
-            )));
+            return Err(refused(
+                format!("`{name}` is deprecated already"),
+                "`mlci model list --deprecated` lists deprecated artifacts",
+            ));
         }
         let commit = self.commit_of("HEAD")?;
         Ok(NewTag {
@@ -341,6 +351,13 @@ impl<'a> Writer<'a> {
             version: None,
             stage: None,
         })
+    }
+}
+
+fn refused(message: String, hint: &str) -> RegistryError {
+    RegistryError::Refused {
+        message,
+        hint: hint.into(),
     }
 }
 

@@ -73,9 +73,12 @@ impl Reg {
     /// A new commit of the model (and its metrics).
     fn train(&self, model: &str, auc: f64) {
         self.repo.write("model.pkl", model);
-        self.repo.write("models/eu/model.bin", format!("eu {model}"));
         self.repo
-            .write("metrics.json", format!("{{\"auc\": {auc}, \"latency_ms\": 12}}\n"));
+            .write("models/eu/model.bin", format!("eu {model}"));
+        self.repo.write(
+            "metrics.json",
+            format!("{{\"auc\": {auc}, \"latency_ms\": 12}}\n"),
+        );
         self.repo.commit_all(&format!("train {model}"));
     }
 }
@@ -155,7 +158,11 @@ fn assert_same_view(r: &Reg, names: &[&str]) {
             out.sort();
             out
         };
-        let commit_key = if deprecated { "commit" } else { "commit_hexsha" };
+        let commit_key = if deprecated {
+            "commit"
+        } else {
+            "commit_hexsha"
+        };
         let g_view = view(&g, commit_key, &|v| {
             v["stages"]
                 .as_array()
@@ -178,10 +185,20 @@ fn assert_same_view(r: &Reg, names: &[&str]) {
         g.as_array_mut().unwrap().reverse();
         let m = r.json(&["history", name, "--json"]);
         let ev = |e: &Json, time: &str, tag: &str| {
-            [time, "event", "version", "stage", "commit", tag, "author", "author_email", "message"]
-                .iter()
-                .map(|k| e[*k].clone())
-                .collect::<Vec<Json>>()
+            [
+                time,
+                "event",
+                "version",
+                "stage",
+                "commit",
+                tag,
+                "author",
+                "author_email",
+                "message",
+            ]
+            .iter()
+            .map(|k| e[*k].clone())
+            .collect::<Vec<Json>>()
         };
         let g_events: Vec<Vec<Json>> = g
             .as_array()
@@ -201,8 +218,20 @@ fn assert_same_view(r: &Reg, names: &[&str]) {
             let tag = e["tag"].as_str().unwrap();
             let c = r.gto_json(&["check-ref", tag, "--json"]);
             assert_eq!(
-                (&c["event"], &c["artifact"], &c["version"], &c["stage"], &c["commit_hexsha"]),
-                (&e["event"], &e["artifact"], &e["version"], &e["stage"], &e["commit"]),
+                (
+                    &c["event"],
+                    &c["artifact"],
+                    &c["version"],
+                    &c["stage"],
+                    &c["commit_hexsha"]
+                ),
+                (
+                    &e["event"],
+                    &e["artifact"],
+                    &e["version"],
+                    &e["stage"],
+                    &e["commit"]
+                ),
                 "gto check-ref {tag}"
             );
         }
@@ -217,13 +246,19 @@ fn gto_reads_the_tags_mlci_writes() {
     r.model(&["register", "models/eu:churn"]).ok();
     r.train("m2", 0.85);
     r.model(&["register", "churn", "--bump", "minor"]).ok();
-    r.model(&["promote", "churn", "v0.0.1", "--to", "prod"]).ok();
-    r.model(&["promote", "churn", "v0.1.0", "--to", "prod"]).ok();
-    r.model(&["promote", "models/eu:churn", "v0.0.1", "--to", "prod"]).ok();
+    r.model(&["promote", "churn", "v0.0.1", "--to", "prod"])
+        .ok();
+    r.model(&["promote", "churn", "v0.1.0", "--to", "prod"])
+        .ok();
+    r.model(&["promote", "models/eu:churn", "v0.0.1", "--to", "prod"])
+        .ok();
     r.train("m3", 0.9);
-    r.model(&["register", "churn", "--version", "v1.0.0-rc.1"]).ok();
-    r.model(&["promote", "churn", "v1.0.0-rc.1", "--to", "staging"]).ok();
-    r.model(&["unassign", "churn", "v1.0.0-rc.1", "--stage", "staging"]).ok();
+    r.model(&["register", "churn", "--version", "v1.0.0-rc.1"])
+        .ok();
+    r.model(&["promote", "churn", "v1.0.0-rc.1", "--to", "staging"])
+        .ok();
+    r.model(&["unassign", "churn", "v1.0.0-rc.1", "--stage", "staging"])
+        .ok();
     r.model(&["deregister", "churn", "v0.1.0"]).ok();
     r.model(&["deprecate", "old"]).ok();
     let tags = r.repo.git(&["tag", "--list"]);
@@ -257,16 +292,385 @@ fn mlci_reads_the_tags_gto_writes() {
     r.gto(&["register", "churn", "HEAD", "--bump-minor"]);
     r.gto(&["assign", "churn", "--version", "v0.0.1", "--stage", "prod"]);
     r.gto(&["assign", "churn", "--version", "v0.1.0", "--stage", "prod"]);
-    r.gto(&["assign", "models/eu:churn", "--version", "v0.0.1", "--stage", "prod"]);
+    r.gto(&[
+        "assign",
+        "models/eu:churn",
+        "--version",
+        "v0.0.1",
+        "--stage",
+        "prod",
+    ]);
     r.train("m3", 0.9);
     r.gto(&["register", "churn", "HEAD", "--version", "v1.0.0"]);
-    r.gto(&["assign", "churn", "--version", "v1.0.0", "--stage", "staging"]);
+    r.gto(&[
+        "assign",
+        "churn",
+        "--version",
+        "v1.0.0",
+        "--stage",
+        "staging",
+    ]);
     r.gto(&["deprecate", "churn", "v1.0.0", "staging"]);
     r.gto(&["deprecate", "churn", "v0.1.0"]);
     r.gto(&["deprecate", "old"]);
     assert_same_view(&r, &["churn", "models/eu:churn", "old"]);
     // And mlci continues GTO's counters.
-    r.model(&["promote", "churn", "v1.0.0", "--to", "prod"]).ok();
-    assert!(r.repo.git(&["tag", "--list"]).lines().any(|l| l == "churn#prod#5"));
+    r.model(&["promote", "churn", "v1.0.0", "--to", "prod"])
+        .ok();
+    assert!(r
+        .repo
+        .git(&["tag", "--list"])
+        .lines()
+        .any(|l| l == "churn#prod#5"));
     assert_same_view(&r, &["churn"]);
+}
+
+/// A repository whose default branch holds a promotion policy, with
+/// versions of `churn` at several metric values.
+fn with_policy() -> Reg {
+    let r = declared();
+    r.repo.write(".gto", "stages: [dev, staging, prod]\n");
+    r.repo.write(
+        "mlci.yaml",
+        "promotion:\n  stages: [dev, staging, prod]\n  rules:\n    prod:\n      - metric: auc\n        min: 0.85\n      - metric: auc\n        max_decrease: 0.01\n      - metric: latency_ms\n        max_increase_pct: 10\n",
+    );
+    r.repo.commit_all("policy");
+    r
+}
+
+fn to_prod(r: &Reg, v: &str) -> Run {
+    r.model(&["promote", "churn", v, "--to", "prod"])
+}
+
+#[test]
+fn promotion_follows_the_stage_order_and_the_rules() {
+    let r = with_policy();
+    r.train("m1", 0.9);
+    r.model(&["register", "churn"]).ok();
+    // Skipped stage: straight to prod is refused.
+    let run = to_prod(&r, "v0.0.1");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains("FAIL was in `staging` before `prod`"),
+        "{}",
+        run.stdout
+    );
+    for s in ["dev", "staging"] {
+        r.model(&["promote", "churn", "v0.0.1", "--to", s]).ok();
+    }
+    // First version into an empty stage: the champion rules have no champion.
+    let run = to_prod(&r, "v0.0.1").ok();
+    assert!(
+        run.stdout.contains("no champion in this stage"),
+        "{}",
+        run.stdout
+    );
+    // Below the threshold.
+    r.train("m2", 0.80);
+    r.model(&["register", "churn"]).ok();
+    for s in ["dev", "staging"] {
+        r.model(&["promote", "churn", "v0.0.2", "--to", s]).ok();
+    }
+    let run = to_prod(&r, "v0.0.2");
+    assert_eq!(run.code, 1, "{run:?}");
+    // Worse than the champion by more than the margin.
+    r.train("m3", 0.87);
+    r.model(&["register", "churn"]).ok();
+    for s in ["dev", "staging"] {
+        r.model(&["promote", "churn", "v0.0.3", "--to", s]).ok();
+    }
+    let run = to_prod(&r, "v0.0.3");
+    insta::with_settings!({ filters => vec![(r"\(([0-9a-f]{8})\)", "([SHORT])")] }, {
+        insta::assert_snapshot!(
+            format!("exit: {}\n--- stdout\n{}--- stderr\n{}", run.code, run.stdout, run.stderr),
+            @r"
+        exit: 1
+        --- stdout
+        PASS was in `staging` before `prod`
+        PASS auc >= 0.85 (0.87)
+        FAIL auc falls at most 0.01 vs the champion (0.87, champion 0.9): changed by -0.03 from 0.9 (champion v0.0.1)
+        PASS latency_ms rises at most 10% vs the champion (12, champion 12)
+        --- stderr
+        warning: promotion of churn v0.0.3 to `prod` refused: 1 of 4 rules failed (mlci.yaml at main ([SHORT]))
+        "
+        );
+    });
+    assert_eq!(run.code, 1);
+    // Refusals created nothing: prod still holds the first champion.
+    assert_eq!(
+        r.json(&["list", "--json"])["artifacts"][0]["stages"]["prod"],
+        "v0.0.1"
+    );
+    // Forced, with the reason in the tag.
+    let run = r.model(&["promote", "churn", "v0.0.3", "--to", "prod", "--force"]);
+    assert_eq!(run.code, 2, "--force needs --reason: {run:?}");
+    r.model(&[
+        "promote",
+        "churn",
+        "v0.0.3",
+        "--to",
+        "prod",
+        "--force",
+        "--reason",
+        "hotfix for\nincident 42",
+    ])
+    .ok();
+    let list = r.json(&["list", "--json"]);
+    assert_eq!(list["artifacts"][0]["stages"]["prod"], "v0.0.3");
+    let tag = r
+        .repo
+        .git(&["tag", "--list", "churn#prod#*", "--sort=-v:refname"]);
+    let newest = tag.lines().next().unwrap();
+    let msg = r.repo.git(&["tag", "-l", "--format=%(contents)", newest]);
+    assert!(
+        msg.contains("Mlci-Forced-Reason: hotfix for incident 42"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn the_policy_comes_from_the_default_branch_not_the_version() {
+    let r = with_policy();
+    // A branch whose mlci.yaml drops every rule, and a weak model on it.
+    r.repo.git(&["checkout", "-q", "-b", "lax"]);
+    r.repo
+        .write("mlci.yaml", "promotion:\n  stages: [dev, staging, prod]\n");
+    r.train("weak", 0.5);
+    r.model(&["register", "churn"]).ok();
+    for s in ["dev", "staging"] {
+        r.model(&["promote", "churn", "v0.0.1", "--to", s]).ok();
+    }
+    let run = to_prod(&r, "v0.0.1");
+    assert_eq!(run.code, 1, "main's rules apply: {run:?}");
+    assert!(
+        run.stdout.contains("FAIL auc >= 0.85 (0.5)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("mlci.yaml at main"), "{}", run.stderr);
+    // --dry-run checks and names the tag, creating nothing.
+    let run = r
+        .model(&["promote", "churn", "v0.0.1", "--to", "dev", "--dry-run"])
+        .user_error();
+    assert!(
+        run.stderr.contains("is in stage `dev` already"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn stages_must_be_allowed_by_gto_and_the_policy() {
+    let r = with_policy();
+    r.model(&["register", "churn"]).ok();
+    let run = r
+        .model(&["promote", "churn", "v0.0.1", "--to", "qa"])
+        .user_error();
+    assert!(
+        run.stderr.contains("stage `qa` is not allowed by .gto"),
+        "{}",
+        run.stderr
+    );
+    // A policy stage .gto does not know: both lists named.
+    r.repo.write(".gto", "stages: [dev, prod]\n");
+    r.repo.commit_all("narrow .gto");
+    let run = r
+        .model(&["promote", "churn", "v0.0.1", "--to", "dev"])
+        .user_error();
+    assert!(
+        run.stderr
+            .contains("(dev, staging, prod) are not all among .gto's stages (dev, prod)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn which_answers_for_any_moment() {
+    let r = declared();
+    r.model(&["register", "churn"]).ok(); // 00:01
+    r.train("m2", 0.85);
+    r.model(&["register", "churn"]).ok(); // 00:02
+    r.model(&["promote", "churn", "v0.0.1", "--to", "prod"])
+        .ok(); // 00:03
+    r.model(&["promote", "churn", "v0.0.2", "--to", "prod"])
+        .ok(); // 00:04
+    r.model(&["unassign", "churn", "v0.0.2", "--stage", "prod"])
+        .ok(); // 00:05
+    r.model(&["promote", "churn", "v0.0.2", "--to", "prod"])
+        .ok(); // 00:06
+    let at = |t: &str| {
+        let run = r
+            .repo
+            .mlci(&["model", "which", "churn", "prod", "--at", t, "--json"]);
+        let j: Json = serde_json::from_str(&run.stdout).unwrap();
+        (run.code, j["version"].as_str().map(str::to_string))
+    };
+    assert_eq!(at("2030-01-01T00:02:30Z"), (1, None));
+    assert_eq!(at("2030-01-01T00:03:30Z"), (0, Some("v0.0.1".into())));
+    assert_eq!(at("2030-01-01T00:04:30Z"), (0, Some("v0.0.2".into())));
+    assert_eq!(at("2030-01-01T00:05:30Z"), (0, Some("v0.0.1".into())));
+    assert_eq!(at("2030-01-01T00:06:30Z"), (0, Some("v0.0.2".into())));
+    assert_eq!(
+        at("churn#prod#2"),
+        (0, Some("v0.0.2".into())),
+        "a tag's own time"
+    );
+    assert_eq!(at("2029-12-31"), (1, None), "a date is the end of that day");
+    r.repo
+        .mlci(&["model", "which", "churn", "prod", "--at", "no-such-rev"])
+        .user_error();
+}
+
+#[test]
+fn get_writes_the_artifact_verified_from_cache_and_remote() {
+    let r = Reg::new();
+    r.repo.write(
+        "dvc.yaml",
+        "artifacts:\n  churn:\n    path: model.pkl\n  imgs:\n    path: data/imgs\n",
+    );
+    r.repo.write("model.pkl", "weights v1");
+    r.repo.write("data/imgs/a.txt", "a");
+    r.repo.write("data/imgs/sub/b.txt", "b");
+    r.repo.mlci(&["add", "model.pkl", "data/imgs"]).ok();
+    r.repo.commit_all("v1");
+    r.model(&["register", "churn"]).ok();
+    r.model(&["register", "imgs"]).ok();
+    r.repo.write("model.pkl", "weights v2");
+    r.repo.mlci(&["add", "model.pkl"]).ok();
+    r.repo.commit_all("v2");
+    r.model(&["register", "churn"]).ok();
+    r.model(&["promote", "churn", "v0.0.1", "--to", "prod"])
+        .ok();
+    // From the cache: the stage's version, not the workspace's.
+    r.repo
+        .mlci(&["model", "get", "churn#prod", "-o", "out/prod.pkl"])
+        .ok();
+    assert_eq!(r.repo.read("out/prod.pkl"), "weights v1");
+    r.repo
+        .mlci(&["model", "get", "churn", "-o", "out/latest.pkl"])
+        .ok();
+    assert_eq!(r.repo.read("out/latest.pkl"), "weights v2");
+    r.repo
+        .mlci(&["model", "get", "churn@v0.0.1", "-o", "out/latest.pkl"])
+        .user_error();
+    // From a real S3 server, in a fresh clone with an empty cache.
+    let prefix = r.repo.add_remote("store", Server::S3);
+    r.repo.commit_all("remote");
+    r.repo.mlci(&["push"]).ok();
+    let c = r.repo.clone_to(&crate::common::unique("clone"));
+    c.mlci(&["model", "get", "imgs", "-o", "imgs"]).ok();
+    assert_eq!(c.read("imgs/sub/b.txt"), "b");
+    assert_eq!(c.read("imgs/a.txt"), "a");
+    // A corrupt object on the remote is refused and named; nothing written.
+    let hex = crate::common::sha256_file(&r.repo.path("model.pkl"));
+    let key = format!("sha256/{}/{}", &hex[..2], &hex[2..]);
+    crate::remote::rclone(
+        &[
+            "rcat",
+            &crate::remote::rclone_s3(&format!("{prefix}/{key}")),
+        ],
+        Some(b"tampered"),
+    );
+    let run = c
+        .mlci(&["model", "get", "churn", "-o", "model.pkl"])
+        .user_error();
+    assert!(
+        run.stderr.contains(&format!("object `{key}` is corrupt")),
+        "{}",
+        run.stderr
+    );
+    assert!(!c.path("model.pkl").exists());
+    c.assert_cache_sound();
+}
+
+#[test]
+fn bad_names_versions_declarations_and_tags_are_refused_with_a_hint() {
+    let r = declared();
+    for (args, says) in [
+        (
+            vec!["register", "Churn_Model"],
+            "`Churn_Model` is not a valid artifact name",
+        ),
+        (
+            vec!["register", "churn", "--version", "1.0.0"],
+            "`1.0.0` is not a SemVer version",
+        ),
+        (
+            vec!["register", "churn", "--version", "v1.2"],
+            "`v1.2` is not a SemVer version",
+        ),
+        (
+            vec!["register", "missing"],
+            "artifact `missing` is not declared at",
+        ),
+        (
+            vec!["register", "churn", "no-such-rev"],
+            "revision `no-such-rev`",
+        ),
+        (
+            vec!["promote", "churn", "v0.0.1", "--to", "prod"],
+            "artifact `churn` has no registry tags",
+        ),
+        (vec!["get", "churn@1.0"], "`1.0` is not a SemVer version"),
+        (
+            vec!["show", "nothing-here"],
+            "artifact `nothing-here` has no registry tags",
+        ),
+    ] {
+        let run = r.model(&args).user_error();
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+    }
+    // Declarations are untrusted: a bad name, a path out of the workspace.
+    r.repo
+        .write("dvc.yaml", "artifacts:\n  Bad_Name:\n    path: model.pkl\n");
+    r.repo.commit_all("bad name");
+    let run = r.model(&["register", "churn"]).user_error();
+    assert!(
+        run.stderr
+            .contains("dvc.yaml:2: artifact name `Bad_Name` breaks DVC's rule"),
+        "{}",
+        run.stderr
+    );
+    r.repo.write(
+        "dvc.yaml",
+        "artifacts:\n  churn:\n    path: ../../etc/passwd\n",
+    );
+    r.repo.commit_all("escape");
+    let run = r.model(&["register", "churn"]).user_error();
+    assert!(
+        run.stderr.contains("leaves its directory"),
+        "{}",
+        run.stderr
+    );
+    // Declared, but the path is not in that commit.
+    r.repo
+        .write("dvc.yaml", "artifacts:\n  churn:\n    path: nowhere.pkl\n");
+    r.repo.commit_all("no file");
+    let run = r.model(&["register", "churn"]).user_error();
+    assert!(
+        run.stderr
+            .contains("declares path `nowhere.pkl`, which does not exist at"),
+        "{}",
+        run.stderr
+    );
+    // A tag written by hand on a commit without the artifact: get names it.
+    r.repo
+        .git(&["tag", "-a", "-m", "by hand", "churn@v9.0.0", "HEAD"]);
+    let run = r
+        .repo
+        .mlci(&["model", "get", "churn@v9.0.0", "-o", "fresh.pkl"])
+        .user_error();
+    assert!(
+        run.stderr
+            .contains("declares path `nowhere.pkl`, which does not exist at"),
+        "{}",
+        run.stderr
+    );
+    assert!(!r.repo.exists("fresh.pkl"));
+    // Tags that are not the registry's are ignored.
+    r.repo.git(&["tag", "-a", "-m", "release", "v1.0.0"]);
+    r.repo.git(&["tag", "release-2030"]);
+    let list = r.json(&["list", "--json"]);
+    assert_eq!(list["artifacts"].as_array().unwrap().len(), 1, "{list}");
 }

@@ -198,7 +198,7 @@ fn wrong_s3_credentials_fail_clearly_without_the_secret() {
 }
 
 /// rclone's connection string for the test S3 server, at `path`.
-fn rclone_s3(path: &str) -> String {
+pub(crate) fn rclone_s3(path: &str) -> String {
     format!(
         ":s3,provider=SeaweedFS,endpoint='{}',access_key_id={},secret_access_key={}:{}/{path}",
         env_from_test_script("MLCI_TEST_S3_ENDPOINT"),
@@ -208,7 +208,7 @@ fn rclone_s3(path: &str) -> String {
     )
 }
 
-fn rclone(args: &[&str], stdin: Option<&[u8]>) {
+pub(crate) fn rclone(args: &[&str], stdin: Option<&[u8]>) {
     use std::io::Write;
     let mut child = Command::new(env_from_test_script("MLCI_TEST_RCLONE"))
         .args(args)

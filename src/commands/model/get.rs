@@ -209,7 +209,7 @@ fn write_from_cache(cache: &Cache, oid: &Oid, out: &Path) -> anyhow::Result<usiz
     fs_err::create_dir_all(parent)?;
     if !oid.dir {
         let tmp = tempfile::NamedTempFile::new_in(parent)?;
-        copy_verified(cache, oid, tmp.as_file(), out)?;
+        copy_verified(cache, oid, tmp.as_file(), tmp.path())?;
         replace(out)?;
         tmp.persist(out)?;
         return Ok(1);
@@ -233,9 +233,11 @@ fn write_from_cache(cache: &Cache, oid: &Oid, out: &Path) -> anyhow::Result<usiz
     Ok(manifest.entries().len())
 }
 
-fn copy_verified(cache: &Cache, oid: &Oid, to: &std::fs::File, shown: &Path) -> anyhow::Result<()> {
+/// Copies object `oid` into `to` (open at `path`, which the hash is read
+/// back from) and checks the hash of what landed.
+fn copy_verified(cache: &Cache, oid: &Oid, to: &std::fs::File, path: &Path) -> anyhow::Result<()> {
     let src = cache.open_object(oid)?;
-    let (digest, _) = crate::store::copy::copy_file_and_hash(&src, to.try_clone()?, shown)?;
+    let (digest, _) = crate::store::copy::copy_file_and_hash(&src, to.try_clone()?, path)?;
     if digest != oid.digest {
         return Err(crate::store::cache::CacheError::Corrupt {
             oid: *oid,
