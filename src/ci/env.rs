@@ -41,6 +41,8 @@ pub struct CiEnv {
     /// action passes `toJSON(matrix)`), joined by `, `. None for a job that
     /// runs once.
     pub leg: Option<String>,
+    /// `GITHUB_REF`: `refs/heads/main`, `refs/tags/churn#prod#3`, …
+    pub git_ref: Option<String>,
 }
 
 /// A token that never shows in `{:?}`.
@@ -101,7 +103,28 @@ impl CiEnv {
             output: var("GITHUB_OUTPUT").map(PathBuf::from),
             token: var("GITHUB_TOKEN").map(Token),
             leg: var("MLCI_JOB_LEG").or_else(|| var("MLCI_MATRIX").and_then(|m| matrix_leg(&m))),
+            git_ref: var("GITHUB_REF"),
         }
+    }
+
+    /// The tag a `push` event pushed (the payload's `ref`, else
+    /// `GITHUB_REF`), without `refs/tags/`.
+    pub fn pushed_tag(&self) -> Option<String> {
+        if self.event_name != "push" {
+            return None;
+        }
+        let r = self.payload["ref"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| self.git_ref.clone())?;
+        r.strip_prefix("refs/tags/").map(str::to_string)
+    }
+
+    /// The repository's default branch, as the event payload names it.
+    pub fn default_branch(&self) -> Option<String> {
+        self.payload["repository"]["default_branch"]
+            .as_str()
+            .map(str::to_string)
     }
 
     pub fn is_pull_request(&self) -> bool {

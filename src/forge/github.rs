@@ -317,6 +317,10 @@ impl Forge for GitHub {
         Ok(())
     }
 
+    fn record_deployment(&self, d: &super::Deployment) -> Result<u64, ForgeError> {
+        self.deploy(d)
+    }
+
     /// The head sha of pull request `pr` (the publisher checks it against
     /// the triggering run before it posts).
     fn pr_head_sha(&self, pr: u64) -> Result<String, ForgeError> {
@@ -331,6 +335,53 @@ impl Forge for GitHub {
                 path,
                 message: "no head sha in the answer".into(),
             })
+    }
+}
+
+impl GitHub {
+    /// POST /repos/{owner}/{repo}/deployments, then its `success` status.
+    /// `required_contexts: []`: the merge gate already ran on this commit,
+    /// and a deployment must not wait for statuses a tag push never gets.
+    fn deploy(&self, d: &super::Deployment) -> Result<u64, ForgeError> {
+        let description: String = d.description.chars().take(140).collect();
+        let path = format!("/repos/{}/deployments", self.repo);
+        let answer = self.send(
+            Method::POST,
+            &path,
+            Some(&json!({
+                "ref": d.sha,
+                "environment": d.environment,
+                "description": description,
+                "payload": d.payload,
+                "auto_merge": false,
+                "required_contexts": [],
+                "production_environment": d.environment == "prod" || d.environment == "production",
+            })),
+        )?;
+        let id = serde_json::from_str::<Value>(&answer.body)
+            .ok()
+            .and_then(|v| v["id"].as_u64())
+            .ok_or_else(|| ForgeError::Http {
+                status: answer.status,
+                method: Method::POST,
+                path: path.clone(),
+                message: "no deployment id in the answer".into(),
+            })?;
+        let mut status = json!({
+            "state": "success",
+            "description": description,
+            "environment": d.environment,
+            "auto_inactive": true,
+        });
+        if let Some(url) = &d.log_url {
+            status["log_url"] = json!(url);
+        }
+        self.send(
+            Method::POST,
+            &format!("{path}/{id}/statuses"),
+            Some(&status),
+        )?;
+        Ok(id)
     }
 }
 

@@ -101,6 +101,26 @@ pub trait Forge {
     ) -> Result<(), ForgeError>;
     /// The current head commit of pull request `pr`.
     fn pr_head_sha(&self, pr: u64) -> Result<String, ForgeError>;
+    /// Records that `d.sha` is deployed to environment `d.environment`
+    /// (a deployment and its `success` status), so the forge's page of
+    /// environments shows which model version is in which stage. Returns
+    /// the deployment's id.
+    fn record_deployment(&self, d: &Deployment) -> Result<u64, ForgeError>;
+}
+
+/// A model version entering a stage, as a deployment to the environment
+/// named by the stage.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// The commit the registry tag points at (40 hex).
+    pub sha: String,
+    pub environment: String,
+    /// `churn v1.2.0`, at most 140 characters.
+    pub description: String,
+    /// Kept with the deployment: artifact, version, stage, tag.
+    pub payload: serde_json::Value,
+    /// The run that made it (the status's log link).
+    pub log_url: Option<String>,
 }
 
 /// Whose comment is mlci's own sticky report.

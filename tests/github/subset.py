@@ -13,6 +13,8 @@ OPERATIONS = {
     "/repos/{owner}/{repo}/statuses/{sha}": ["post"],
     "/repos/{owner}/{repo}/check-runs": ["post"],
     "/repos/{owner}/{repo}/pulls/{pull_number}": ["get"],
+    "/repos/{owner}/{repo}/deployments": ["post"],
+    "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses": ["post"],
 }
 
 full = json.load(open(sys.argv[1]))

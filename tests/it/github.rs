@@ -803,7 +803,6 @@ fn full_comment(id: u64, body: &str, path: &str) -> Value {
 /// (PATCH), a status and a check run.
 #[test]
 fn every_request_passes_githubs_openapi_description_under_prism() {
-    use std::io::Read;
     let (repo, base, head) = repo_on_a_branch();
     let (payload, n, repository) = pr_payload(&base, &head);
     let job = Job::new(&repository);
@@ -831,34 +830,8 @@ fn every_request_passes_githubs_openapi_description_under_prism() {
             .and(path(format!("/repos/{repository}/check-runs")))
             .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1}))),
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log_path = job.path("prism.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut prism = std::process::Command::new(env_from_test_script("MLCI_TEST_PRISM"))
-        .args([
-            "proxy",
-            &env_from_test_script("MLCI_TEST_GITHUB_OPENAPI"),
-            &job.api(),
-        ])
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start prism");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "prism did not start: {}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let api = format!("http://127.0.0.1:{port}");
+    let mut prism = Prism::start(&job);
+    let api = prism.api.clone();
     let first = job.run_at(
         &repo,
         "pull_request",
@@ -873,13 +846,7 @@ fn every_request_passes_githubs_openapi_description_under_prism() {
         &["--status", "--check-run"],
         &api,
     );
-    let _ = prism.kill();
-    let _ = prism.wait();
-    let mut text = String::new();
-    std::fs::File::open(&log_path)
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
+    let text = prism.stop();
     for out in [&first, &second] {
         assert_eq!(
             out.status.code(),
@@ -900,6 +867,70 @@ fn every_request_passes_githubs_openapi_description_under_prism() {
     // Two runs: comments listed twice, one POST, one PATCH, two statuses,
     // two check runs (/user is asked each time too).
     assert!(text.matches("Request received").count() >= 10, "{text}");
+    assert_no_violations(&text);
+}
+
+/// Prism proxying GitHub's OpenAPI description to a job's mock; stopped by
+/// [`Prism::stop`], which returns its log.
+pub struct Prism {
+    child: std::process::Child,
+    pub api: String,
+    log: PathBuf,
+}
+
+impl Prism {
+    pub fn start(job: &Job) -> Prism {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log_path = job.path("prism.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let child = std::process::Command::new(env_from_test_script("MLCI_TEST_PRISM"))
+            .args([
+                "proxy",
+                &env_from_test_script("MLCI_TEST_GITHUB_OPENAPI"),
+                &job.api(),
+            ])
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start prism");
+        let mut prism = Prism {
+            child,
+            api: format!("http://127.0.0.1:{port}"),
+            log: log_path,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                let text = prism.stop();
+                panic!("prism did not start: {text}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        prism
+    }
+
+    /// Stops Prism and returns its log.
+    pub fn stop(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Prism {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Prism's log records no request off GitHub's contract.
+pub fn assert_no_violations(text: &str) {
     let violations: Vec<&str> = text
         .lines()
         .filter(|l| {

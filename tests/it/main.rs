@@ -10,6 +10,7 @@ mod architecture;
 mod bad_input;
 mod ci;
 mod common;
+mod delivery;
 mod dvc_compat;
 mod dvc_oracle;
 mod example;

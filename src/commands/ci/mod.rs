@@ -13,6 +13,7 @@
 //! credentials (a fork's pull request has none) is a warning: pull and push
 //! are skipped, the report and gate still run.
 
+mod deliver;
 mod publish;
 
 use std::path::PathBuf;
@@ -110,6 +111,15 @@ pub struct CiArgs {
     /// `workflow_run` workflow, without running any of its code.
     #[arg(long, value_name = "DIR")]
     pub publish_from: Option<PathBuf>,
+    /// On a push of a registry tag that assigns a stage: also record a
+    /// GitHub Deployment to the environment named by the stage (needs
+    /// `deployments: write`).
+    #[arg(long)]
+    pub deployment: bool,
+    /// The branch whose mlci.yaml holds the promotion policy (default: the
+    /// event's repository default branch).
+    #[arg(long, value_name = "BRANCH")]
+    pub default_branch: Option<String>,
 }
 
 /// Prints repro progress like `mlci repro` and remembers what ran and why.
@@ -171,6 +181,8 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         token,
         artifact_dir,
         publish_from,
+        deployment,
+        default_branch,
     } = args;
     let env = CiEnv::from_env();
     let token = token.or_else(|| env.token.clone().map(|t| t.0));
@@ -180,6 +192,22 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
             // Before anything could print it.
             ctx.printer.unscrubbed(&workflow::mask(t))?;
         }
+    }
+    // A pushed registry tag is the deploy hand-off, not a CI run.
+    if let Some(tag) = env
+        .pushed_tag()
+        .filter(|t| crate::registry::tag::parse(t).is_some())
+    {
+        return deliver::deliver(
+            ctx,
+            &env,
+            &deliver::Deliver {
+                tag: &tag,
+                deployment,
+                token: token.as_deref(),
+                default_branch,
+            },
+        );
     }
     let publish = publish::Publish {
         comment: !no_comment,

@@ -108,7 +108,7 @@ pub(super) fn publish_report(
 }
 
 /// The forge this run publishes to, when it has a token.
-fn forge_for(env: &CiEnv, token: &str) -> anyhow::Result<Box<dyn Forge>> {
+pub(super) fn forge_for(env: &CiEnv, token: &str) -> anyhow::Result<Box<dyn Forge>> {
     let Some(repository) = &env.repository else {
         return Err(crate::error::hinted(
             "GITHUB_REPOSITORY is not set",

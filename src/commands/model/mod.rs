@@ -5,7 +5,7 @@
 
 mod get;
 mod read;
-mod write;
+pub(crate) mod write;
 
 use std::path::PathBuf;
 
@@ -58,12 +58,12 @@ pub fn cmd_model(ctx: &Ctx, args: ModelArgs) -> anyhow::Result<Exit> {
 /// Where the registry is: the git work tree root, and the cache metrics are
 /// read through (the repository's when it has `.mlci/`, else where it
 /// would be: a plain GTO repository needs no mlci set-up to be read).
-struct Place {
-    root: PathBuf,
-    cache: Cache,
+pub(crate) struct Place {
+    pub root: PathBuf,
+    pub cache: Cache,
 }
 
-fn place(ctx: &Ctx) -> anyhow::Result<Place> {
+pub(crate) fn place(ctx: &Ctx) -> anyhow::Result<Place> {
     let root = crate::repo::find_root(&ctx.cwd)?;
     if root.join(".mlci").is_dir() {
         let repo = ctx.repo(&crate::config::Overrides::default())?;
@@ -94,4 +94,8 @@ pub struct PushFlags {
     /// The tag's message (default: GTO's wording).
     #[arg(short, long, value_name = "TEXT")]
     pub message: Option<String>,
+    /// Print the created tag as JSON (`tag`, `commit`, `artifact`,
+    /// `version`, `stage`, `message`).
+    #[arg(long)]
+    pub json: bool,
 }

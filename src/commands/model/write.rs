@@ -149,7 +149,8 @@ pub fn cmd_promote(ctx: &Ctx, a: PromoteArgs) -> anyhow::Result<Exit> {
     };
     if failed > 0 {
         ctx.printer.warn(&format!(
-            "{failed} rules failed; forced, with the reason recorded in the tag"
+            "{failed} of {} rules failed; forced, with the reason recorded in the tag",
+            checks.len()
         ));
     }
     let t = w.assign(
@@ -228,6 +229,9 @@ pub(crate) fn check_line(c: &promote::Check) -> String {
 /// Creates the tag, tells what it records, and pushes it when asked.
 fn finish(ctx: &Ctx, root: &std::path::Path, t: &NewTag, push: &PushFlags) -> anyhow::Result<Exit> {
     t.create(root)?;
+    if push.json {
+        ctx.printer.data(&serde_json::to_string_pretty(t)?)?;
+    }
     let what = match (&t.version, &t.stage) {
         (Some(v), Some(s)) => format!("{} {v} → {s}", t.artifact),
         (Some(v), None) => format!("{} {v}", t.artifact),
