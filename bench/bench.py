@@ -31,7 +31,8 @@ import subprocess
 import sys
 import time
 
-ENV = dict(os.environ, DVC_NO_ANALYTICS="1", DVC_NO_UPDATER="1", NO_COLOR="1",
+ENV = dict(os.environ, DVC_NO_ANALYTICS="1", DVC_NO_UPDATER="1", NO_COLOR="1", DO_NOT_TRACK="1",
+           GTO_EMOJIS="false",
            GIT_CONFIG_NOSYSTEM="1", GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@mlci.invalid",
            GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@mlci.invalid")
 
@@ -188,7 +189,8 @@ def main():
     ap.add_argument("--dvc", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=0)
-    ap.add_argument("--suite", choices=["all", "data", "pipelines", "remotes", "ci", "import"], default="all")
+    ap.add_argument("--suite", choices=["all", "data", "pipelines", "remotes", "ci", "import", "registry"], default="all")
+    ap.add_argument("--gto", help="GTO's executable (bench/run.sh installs it)")
     ap.add_argument("--s3-endpoint", help="SeaweedFS S3 endpoint (bench/run.sh starts one)")
     ap.add_argument("--s3-key")
     ap.add_argument("--s3-secret")
@@ -206,6 +208,9 @@ def main():
         return
     if a.suite == "import":
         import_suite(a, work)
+        return
+    if a.suite == "registry":
+        registry_suite(a, work)
         return
     nfiles, big_mib = (2000, 64) if a.quick else (20000, 1024)
     runs = a.runs or (3 if a.quick else 7)
@@ -303,6 +308,7 @@ def main():
         remotes(a, work)
         ci_suite(a, work)
         import_suite(a, work)
+        registry_suite(a, work)
 
 
 def pipeline_repo(work, name, tool, exe, files):
@@ -440,6 +446,77 @@ def import_suite(a, work):
     med = {t: median_of(v) for t, v in times.items()}
     print(f"  import-dvc vs dvc pull             mlci {med['mlci']:8.3f}s   dvc {med['dvc']:8.3f}s"
           f"   mlci / dvc {med['mlci'] / med['dvc']:5.2f}   (target <= 2)", flush=True)
+
+
+def registry_repo(work, versions, artifacts, unrelated):
+    """A repository with one registration tag per commit (`versions` commits
+    over `artifacts` artifacts, 200 of them by default) and `unrelated`
+    other annotated tags, written by git fast-import and packed as a clone
+    has it."""
+    repo = os.path.join(work, f"registry-{versions}")
+    if os.path.exists(os.path.join(repo, ".done")):
+        return repo
+    shutil.rmtree(repo, ignore_errors=True)
+    os.makedirs(repo)
+    sh("git init -q -b main", repo)
+    out = []
+
+    def data(text):
+        b = text.encode()
+        out.append(f"data {len(b)}\n{text}\n")
+    decl = "artifacts:\n" + "".join(f"  a{j}:\n    path: model.pkl\n    type: model\n" for j in range(artifacts))
+    decl += "metrics:\n  - metrics.json\n"
+    t0 = 1767225600
+    every = max(1, versions // unrelated) if unrelated else 0
+    for i in range(versions):
+        ts = t0 + i * 60
+        out.append(f"commit refs/heads/main\nmark :{i + 1}\ncommitter bench <b@b> {ts} +0000\n")
+        data(f"train {i}")
+        if i:
+            out.append(f"from :{i}\n")
+        else:
+            out.append("M 100644 inline dvc.yaml\n")
+            data(decl)
+        out.append("M 100644 inline metrics.json\n")
+        data('{"auc": %.4f, "loss": %.4f}' % (0.5 + (i % 500) / 1000, 1 - (i % 500) / 1000))
+        out.append("M 100644 inline model.pkl\n")
+        data(f"model {i}")
+        art, ver = i % artifacts, i // artifacts + 1
+        out.append(f"tag a{art}@v0.0.{ver}\nfrom :{i + 1}\ntagger bench <b@b> {ts + 1} +0000\n")
+        data(f"Registering artifact a{art} version v0.0.{ver}")
+        if every and i % every == 0 and i // every < unrelated:
+            out.append(f"tag release-{i // every}\nfrom :{i + 1}\ntagger bench <b@b> {ts + 2} +0000\n")
+            data("a release")
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, env=ENV, input="".join(out).encode(), check=True)
+    sh("git pack-refs --all && git reset -q --hard main", repo)
+    open(os.path.join(repo, ".done"), "w").close()
+    return repo
+
+
+def registry_suite(a, work):
+    """`mlci model list` and `mlci model show NAME` beside `gto show` and
+    `gto show NAME`: 10,000 registration tags over 200 artifacts, one per
+    commit, and 5,000 unrelated tags; end to end, median of several runs."""
+    if not a.gto:
+        sys.exit("--gto is required for the registry suite (bench/run.sh installs GTO)")
+    versions = 1000 if a.quick else 10000
+    unrelated = versions // 2
+    runs = a.runs or 5
+    repo = registry_repo(work, versions, 200, unrelated)
+    print(f"\nregistry                            ({versions} registry tags over 200 artifacts, {unrelated} other tags; median seconds)", flush=True)
+    for label, ours, theirs in [
+        ("model list vs gto show", ["model", "list"], ["show"]),
+        ("model show a7 vs gto show a7", ["model", "show", "a7"], ["show", "a7"]),
+    ]:
+        times = {"mlci": [], "gto": []}
+        gto_runs = min(runs, 3)  # GTO takes tens of seconds a run
+        for i in range(runs):
+            times["mlci"].append(run([a.mlci, *ours], repo)[0])
+            if i < gto_runs:
+                times["gto"].append(run([a.gto, *theirs], repo)[0])
+        med = {t: median_of(v) for t, v in times.items()}
+        print(f"  {label:<34}mlci {med['mlci']:8.3f}s   gto {med['gto']:8.3f}s"
+              f"   gto / mlci {med['gto'] / med['mlci']:7.1f}   (target >= 20, mlci < 0.1 s)", flush=True)
 
 
 def remotes(a, work):

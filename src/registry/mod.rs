@@ -122,7 +122,13 @@ crate::register_hint!(RegistryError);
 
 /// Reads every registry tag of the repository at `root` into its state.
 pub fn open(root: &Path) -> Result<Registry, RegistryError> {
-    Ok(Registry::build(tags::read_events(root)?))
+    Ok(Registry::build(tags::read_events(root, None)?))
+}
+
+/// The registry state of artifact `name` alone (its own tags hold all of
+/// its state, counters included).
+pub fn open_artifact(root: &Path, name: &str) -> Result<Registry, RegistryError> {
+    Ok(Registry::build(tags::read_events(root, Some(name))?))
 }
 
 /// `seconds` since the epoch as RFC 3339 at UTC offset `offset_minutes`

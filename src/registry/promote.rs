@@ -54,10 +54,11 @@ pub struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
-    pub fn open(root: &'a Path) -> Result<Writer<'a>, RegistryError> {
+    /// The registry of artifact `name` (its tags hold its whole state).
+    pub fn open(root: &'a Path, name: &str) -> Result<Writer<'a>, RegistryError> {
         Ok(Writer {
             root,
-            registry: super::open(root)?,
+            registry: super::open_artifact(root, name)?,
             gto: GtoConfig::read(&WorkTree(root))?,
         })
     }

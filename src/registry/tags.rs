@@ -10,10 +10,12 @@ use super::state::Event;
 use super::tag::{self, TagName};
 use super::RegistryError;
 
-/// Every registry tag of the repository at `root`. Tags whose names are
-/// not registry tags cost one name check; lightweight tags are skipped, as
-/// GTO skips them.
-pub fn read_events(root: &Path) -> Result<Vec<Event>, RegistryError> {
+/// Every registry tag of the repository at `root` (of artifact `only`,
+/// when given: other tags then cost a prefix check, not an object read).
+/// Tags whose names are not registry tags cost one name check;
+/// lightweight tags are skipped, as GTO skips them.
+pub fn read_events(root: &Path, only: Option<&str>) -> Result<Vec<Event>, RegistryError> {
+    let prefix = only.map(|n| n.replace(':', "="));
     let repo = git2::Repository::open(root).map_err(RegistryError::git)?;
     let mut out = Vec::new();
     let refs = repo
@@ -24,6 +26,14 @@ pub fn read_events(root: &Path) -> Result<Vec<Event>, RegistryError> {
         let Some(name) = r.name().and_then(|n| n.strip_prefix("refs/tags/")) else {
             continue;
         };
+        if let Some(p) = &prefix {
+            let ours = name
+                .strip_prefix(p.as_str())
+                .is_some_and(|rest| rest.starts_with(['@', '#']));
+            if !ours {
+                continue;
+            }
+        }
         let Some(parsed) = tag::parse(name) else {
             continue;
         };

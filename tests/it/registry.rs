@@ -674,3 +674,79 @@ fn bad_names_versions_declarations_and_tags_are_refused_with_a_hint() {
     let list = r.json(&["list", "--json"]);
     assert_eq!(list["artifacts"].as_array().unwrap().len(), 1, "{list}");
 }
+
+/// `--push` against a git smart-HTTP server that demands a token: the
+/// token reaches git only through the one-shot credential helper (never
+/// the URL, `.git/config` or any output), and without one the push fails
+/// with a hint.
+#[test]
+fn push_authenticates_through_a_one_shot_credential_helper() {
+    const TOKEN: &str = "ghs_pushTestToken0123456789";
+    let r = declared();
+    let served = tempfile::tempdir().unwrap();
+    let bare = served.path().join("models.git");
+    let out = Command::new("git")
+        .args(["init", "-q", "--bare"])
+        .arg(&bare)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let log = served.path().join("requests.log");
+    let server = crate::common::PyServer::start(
+        include_str!("../servers/git_http.py"),
+        &[
+            served.path().to_str().unwrap(),
+            TOKEN,
+            log.to_str().unwrap(),
+        ],
+    );
+    r.repo.git(&[
+        "remote",
+        "add",
+        "origin",
+        &format!("{}/models.git", server.url()),
+    ]);
+    // No token: git cannot authenticate, and says so.
+    let run = r.model(&["register", "churn", "--push"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("error: git push to `origin` failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: give a token that may push"),
+        "{}",
+        run.stderr
+    );
+    // The tag stays local, so the retry is a plain push of it.
+    let run = r.repo.mlci_env(
+        &["model", "register", "models/eu:churn", "--push"],
+        &[("GITHUB_TOKEN", TOKEN)],
+    );
+    let run = run.ok();
+    for text in [&run.stdout, &run.stderr] {
+        assert!(!text.contains(TOKEN), "the token leaked: {text}");
+    }
+    let remote_tags = Command::new("git")
+        .args(["--git-dir", bare.to_str().unwrap(), "tag", "--list"])
+        .output()
+        .unwrap();
+    let remote_tags = String::from_utf8_lossy(&remote_tags.stdout);
+    assert!(
+        remote_tags.contains("models/eu=churn@v0.0.1"),
+        "{remote_tags}"
+    );
+    assert!(
+        !remote_tags.lines().any(|l| l == "churn@v0.0.1"),
+        "the refused push sent nothing: {remote_tags}"
+    );
+    let config = std::fs::read_to_string(r.repo.path(".git/config")).unwrap();
+    assert!(
+        !config.contains(TOKEN) && !config.contains("credential"),
+        "{config}"
+    );
+    let requests = std::fs::read_to_string(&log).unwrap();
+    assert!(requests.contains("\"authed\": true"), "{requests}");
+    assert!(!requests.contains(TOKEN));
+}

@@ -33,7 +33,13 @@ pub struct Deliver<'a> {
 pub fn deliver(ctx: &Ctx, env: &CiEnv, d: &Deliver) -> anyhow::Result<Exit> {
     let place = crate::commands::model::place(ctx)?;
     let root = &place.root;
-    let registry = crate::registry::open(root)?;
+    let Some(parsed) = crate::registry::tag::parse(d.tag) else {
+        return Err(crate::error::hinted(
+            format!("`{}` is not a registry tag", d.tag),
+            "registry tags are NAME@vX.Y.Z, NAME#STAGE#N, NAME@deprecated (GTO's format)",
+        ));
+    };
+    let registry = crate::registry::open_artifact(root, &parsed.artifact)?;
     let Some(event) = registry.events.iter().find(|e| e.tag == d.tag).cloned() else {
         return Err(crate::error::hinted(
             format!("registry tag `{}` is not in this checkout", d.tag),

@@ -73,7 +73,7 @@ pub fn cmd_get(ctx: &Ctx, a: GetArgs) -> anyhow::Result<Exit> {
         ..Overrides::default()
     })?;
     let (name, sel) = registry::parse_shortcut(&a.spec)?;
-    let reg = registry::open(&repo.root)?;
+    let reg = registry::open_artifact(&repo.root, &name)?;
     let version = reg.select(&name, &sel)?;
     let commit = git2::Oid::from_str(&version.commit).map_err(RegistryError::git)?;
     let short = &version.commit[..8];

@@ -130,28 +130,39 @@ pub fn cmd_list(ctx: &Ctx, a: ListArgs) -> anyhow::Result<Exit> {
 
 pub fn cmd_show(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
-    let reg = registry::open(&p.root)?;
+    let reg = registry::open_artifact(&p.root, &a.name)?;
     let ev = &reg.events;
     let art = reg.require(&a.name)?;
     let current = art.stages(ev);
+    let active = art.active_versions(ev, false);
+    // Each version's metrics come from its own commit: read in parallel.
+    let metrics: Vec<Json> = {
+        use rayon::prelude::*;
+        active
+            .par_iter()
+            .map(|v| {
+                if a.no_metrics {
+                    return Json::Null;
+                }
+                let read = git2::Oid::from_str(&v.commit)
+                    .map_err(RegistryError::git)
+                    .and_then(|id| registry::promote::metrics_at(&p.root, &p.cache, id));
+                match read {
+                    Ok(m) => serde_json::to_value(m).unwrap_or(Json::Null),
+                    // A commit whose metrics cannot be read still lists.
+                    Err(e) => json!({ "error": e.to_string() }),
+                }
+            })
+            .collect()
+    };
     let mut versions = Vec::new();
-    for v in art.active_versions(ev, false) {
+    for (v, metrics) in active.iter().zip(metrics) {
         let reg_event = v.registration(ev);
         let stages: Vec<&str> = current
             .iter()
             .filter(|(_, cv)| cv.version == v.version)
             .map(|(s, _)| s.as_str())
             .collect();
-        let metrics = if a.no_metrics {
-            Json::Null
-        } else {
-            let id = git2::Oid::from_str(&v.commit).map_err(RegistryError::git)?;
-            match registry::promote::metrics_at(&p.root, &p.cache, id) {
-                Ok(m) => serde_json::to_value(m)?,
-                // A commit whose metrics cannot be read still lists.
-                Err(e) => json!({ "error": e.to_string() }),
-            }
-        };
         versions.push(json!({
             "version": v.version,
             "registered": v.registered(ev),
@@ -240,7 +251,7 @@ fn metrics_cell(m: &Json) -> String {
 
 pub fn cmd_history(ctx: &Ctx, a: HistoryArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
-    let reg = registry::open(&p.root)?;
+    let reg = registry::open_artifact(&p.root, &a.name)?;
     let art = reg.require(&a.name)?;
     let events = art.events(&reg.events);
     if a.json {
@@ -270,7 +281,7 @@ pub fn cmd_history(ctx: &Ctx, a: HistoryArgs) -> anyhow::Result<Exit> {
 
 pub fn cmd_which(ctx: &Ctx, a: WhichArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
-    let reg = registry::open(&p.root)?;
+    let reg = registry::open_artifact(&p.root, &a.name)?;
     reg.require(&a.name)?;
     let (state, at_label): (Registry, String) = match &a.at {
         None => (reg.clone(), "now".into()),

@@ -99,7 +99,7 @@ pub struct DeprecateArgs {
 
 pub fn cmd_register(ctx: &Ctx, a: RegisterArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
-    let w = Writer::open(&p.root)?;
+    let w = Writer::open(&p.root, &a.name)?;
     let t = w.register(
         &a.name,
         &a.rev,
@@ -112,7 +112,7 @@ pub fn cmd_register(ctx: &Ctx, a: RegisterArgs) -> anyhow::Result<Exit> {
 
 pub fn cmd_promote(ctx: &Ctx, a: PromoteArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
-    let w = Writer::open(&p.root)?;
+    let w = Writer::open(&p.root, &a.name)?;
     let policy = policy_at_tip(&p.root, &a.push.git_remote, a.default_branch.as_deref())?;
     w.check_stage(&a.to, &policy)?;
     let version = w.version(&a.name, &a.version)?;
@@ -173,21 +173,21 @@ pub fn cmd_promote(ctx: &Ctx, a: PromoteArgs) -> anyhow::Result<Exit> {
 
 pub fn cmd_unassign(ctx: &Ctx, a: UnassignArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
-    let w = Writer::open(&p.root)?;
+    let w = Writer::open(&p.root, &a.name)?;
     let t = w.unassign(&a.name, &a.version, &a.stage, a.push.message.as_deref())?;
     finish(ctx, &p.root, &t, &a.push)
 }
 
 pub fn cmd_deregister(ctx: &Ctx, a: DeregisterArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
-    let w = Writer::open(&p.root)?;
+    let w = Writer::open(&p.root, &a.name)?;
     let t = w.deregister(&a.name, &a.version, a.push.message.as_deref())?;
     finish(ctx, &p.root, &t, &a.push)
 }
 
 pub fn cmd_deprecate(ctx: &Ctx, a: DeprecateArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
-    let w = Writer::open(&p.root)?;
+    let w = Writer::open(&p.root, &a.name)?;
     let t = w.deprecate(&a.name, a.push.message.as_deref())?;
     finish(ctx, &p.root, &t, &a.push)
 }
