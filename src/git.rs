@@ -272,7 +272,7 @@ const CREDENTIAL_HELPER: &str =
 
 /// Pushes `refspecs` to `remote` in one `git push` (all or nothing with
 /// `--atomic`). With `token`, git authenticates through
-/// [`CREDENTIAL_HELPER`]; any helper configured before it is reset for
+/// a one-shot credential helper; any helper configured before it is reset for
 /// this one command. `extra` are more `git push` options
 /// (`--force-with-lease=…`).
 pub fn push(

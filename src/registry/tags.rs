@@ -129,11 +129,3 @@ pub fn create(root: &Path, name: &str, commit: &str, message: &str) -> Result<()
     }
     Ok(())
 }
-
-/// Deletes local tag `name` (undoing a tag whose push failed is the
-/// caller's choice; mlci keeps them so a retry can push).
-pub fn exists(root: &Path, name: &str) -> bool {
-    git2::Repository::open(root)
-        .and_then(|r| r.find_reference(&format!("refs/tags/{name}")).map(drop))
-        .is_ok()
-}
