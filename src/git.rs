@@ -282,13 +282,7 @@ pub fn push(
     token: Option<&str>,
     extra: &[String],
 ) -> Result<(), PushError> {
-    let mut cmd = std::process::Command::new("git");
-    cmd.current_dir(root).env("GIT_TERMINAL_PROMPT", "0");
-    if let Some(t) = token {
-        cmd.args(["-c", "credential.helper=", "-c"])
-            .arg(format!("credential.helper={CREDENTIAL_HELPER}"))
-            .env("MLCI_GIT_PUSH_TOKEN", t);
-    }
+    let mut cmd = authenticated(root, token);
     cmd.args(["push", "--atomic", "--porcelain"])
         .args(extra)
         .arg("--")
@@ -358,4 +352,99 @@ pub fn default_branch_tip(
             (label, id)
         })
     }))
+}
+
+/// A git command in `root` that never prompts and, with `token`,
+/// authenticates through [`CREDENTIAL_HELPER`] alone.
+fn authenticated(root: &Path, token: Option<&str>) -> std::process::Command {
+    let mut cmd = std::process::Command::new("git");
+    cmd.current_dir(root).env("GIT_TERMINAL_PROMPT", "0");
+    if let Some(t) = token {
+        cmd.args(["-c", "credential.helper=", "-c"])
+            .arg(format!("credential.helper={CREDENTIAL_HELPER}"))
+            .env("MLCI_GIT_PUSH_TOKEN", t);
+    }
+    cmd
+}
+
+/// Fetches `branch` of `remote` into `refs/remotes/<remote>/<branch>` and
+/// returns its tip; None when the remote has no such branch.
+pub fn fetch_branch(
+    root: &Path,
+    remote: &str,
+    branch: &str,
+    token: Option<&str>,
+) -> Result<Option<git2::Oid>, PushError> {
+    let tracking = format!("refs/remotes/{remote}/{branch}");
+    let out = authenticated(root, token)
+        .args(["fetch", "--quiet", "--no-tags", "--", remote])
+        .arg(format!("+refs/heads/{branch}:{tracking}"))
+        .output()
+        .map_err(|e| PushError {
+            remote: remote.into(),
+            message: format!("could not run git: {e}"),
+        })?;
+    if !out.status.success() {
+        let message = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if message.contains("couldn't find remote ref") {
+            return Ok(None);
+        }
+        return Err(PushError {
+            remote: remote.into(),
+            message: format!("fetching {branch}: {message}"),
+        });
+    }
+    let repo = Repository::open(root).map_err(|e| PushError {
+        remote: remote.into(),
+        message: e.message().to_string(),
+    })?;
+    let id = repo.refname_to_id(&tracking).map_err(|e| PushError {
+        remote: remote.into(),
+        message: e.message().to_string(),
+    })?;
+    Ok(Some(id))
+}
+
+/// A commit on top of `parent` whose tree is `parent`'s with `files`
+/// (repo-relative path, content) written in, made through an in-memory
+/// index: the work tree, the index file and every ref stay as they are.
+pub fn commit_on(
+    root: &Path,
+    parent: git2::Oid,
+    files: &[(String, Vec<u8>)],
+    message: &str,
+    (name, email): (&str, &str),
+) -> Result<git2::Oid, git2::Error> {
+    let repo = Repository::open(root)?;
+    let parent = repo.find_commit(parent)?;
+    let mut index = git2::Index::new()?;
+    index.read_tree(&parent.tree()?)?;
+    for (path, bytes) in files {
+        let id = repo.blob(bytes)?;
+        let entry = git2::IndexEntry {
+            ctime: git2::IndexTime::new(0, 0),
+            mtime: git2::IndexTime::new(0, 0),
+            dev: 0,
+            ino: 0,
+            mode: 0o100644,
+            uid: 0,
+            gid: 0,
+            file_size: bytes.len() as u32,
+            id,
+            flags: 0,
+            flags_extended: 0,
+            path: path.as_bytes().to_vec(),
+        };
+        index.add(&entry)?;
+    }
+    let tree = repo.find_tree(index.write_tree_to(&repo)?)?;
+    let sig = git2::Signature::now(name, email)?;
+    repo.commit(None, &sig, &sig, message, &tree, &[&parent])
+}
+
+/// The tree of commit `id`.
+pub fn tree_of(root: &Path, id: git2::Oid) -> Result<git2::Oid, git2::Error> {
+    let repo = Repository::open(root)?;
+    let tree = repo.find_commit(id)?.tree_id();
+    Ok(tree)
 }

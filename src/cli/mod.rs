@@ -54,4 +54,5 @@ pub enum Command {
     ImportDvc(import_dvc::ImportDvcArgs),
     Pull(fetch::PullArgs),
     Model(model::ModelArgs),
+    Retrain(ci::retrain::RetrainArgs),
 }

@@ -64,6 +64,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Pull(args) => fetch::cmd_pull(&ctx, args),
         Command::ImportDvc(args) => import_dvc::cmd_import_dvc(&ctx, args),
         Command::Model(args) => model::cmd_model(&ctx, args),
+        Command::Retrain(args) => ci::retrain::cmd_retrain(&ctx, args),
     }
 }
 

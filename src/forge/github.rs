@@ -17,7 +17,10 @@ use octocrab::Octocrab;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{carries_marker, comment_body, Author, Forge, ForgeError, Posted, Verdict, BODY_LIMIT};
+use super::{
+    carries_marker, comment_body, Author, Forge, ForgeError, MergeMethod, Posted, PullRequest,
+    Verdict, BODY_LIMIT,
+};
 
 /// Retries of one request on rate limits, and the longest single wait.
 const RATE_RETRIES: usize = 3;
@@ -321,6 +324,120 @@ impl Forge for GitHub {
         self.deploy(d)
     }
 
+    fn open_prs(&self, base: &str, prefix: &str) -> Result<Vec<PullRequest>, ForgeError> {
+        let mut out = Vec::new();
+        // Bounded: 10 pages of 100 open pull requests into one base.
+        for page in 1..=10 {
+            let path = format!(
+                "/repos/{}/pulls?state=open&base={}&per_page=100&page={page}",
+                self.repo,
+                query_escape(base)
+            );
+            let answer = self.send(Method::GET, &path, None)?;
+            let list: Vec<Value> =
+                serde_json::from_str(&answer.body).map_err(|e| ForgeError::Http {
+                    status: answer.status,
+                    method: Method::GET,
+                    path: path.clone(),
+                    message: format!("unexpected answer: {e}"),
+                })?;
+            let n = list.len();
+            out.extend(
+                list.iter()
+                    .filter_map(pull_request)
+                    .filter(|p| p.head.starts_with(prefix)),
+            );
+            if n < 100 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn create_pr(
+        &self,
+        head: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<PullRequest, ForgeError> {
+        let path = format!("/repos/{}/pulls", self.repo);
+        let answer = self.send(
+            Method::POST,
+            &path,
+            Some(&json!({ "title": title, "head": head, "base": base, "body": body, "maintainer_can_modify": false })),
+        )?;
+        serde_json::from_str::<Value>(&answer.body)
+            .ok()
+            .as_ref()
+            .and_then(pull_request)
+            .ok_or_else(|| ForgeError::Http {
+                status: answer.status,
+                method: Method::POST,
+                path,
+                message: "no pull request in the answer".into(),
+            })
+    }
+
+    fn update_pr(&self, number: u64, title: &str, body: &str) -> Result<(), ForgeError> {
+        self.send(
+            Method::PATCH,
+            &format!("/repos/{}/pulls/{number}", self.repo),
+            Some(&json!({ "title": title, "body": body })),
+        )?;
+        Ok(())
+    }
+
+    fn add_labels(&self, number: u64, labels: &[String]) -> Result<(), ForgeError> {
+        if labels.is_empty() {
+            return Ok(());
+        }
+        self.send(
+            Method::POST,
+            &format!("/repos/{}/issues/{number}/labels", self.repo),
+            Some(&json!({ "labels": labels })),
+        )?;
+        Ok(())
+    }
+
+    fn close_pr(&self, number: u64, comment: &str) -> Result<(), ForgeError> {
+        self.send(
+            Method::POST,
+            &format!("/repos/{}/issues/{number}/comments", self.repo),
+            Some(&json!({ "body": comment })),
+        )?;
+        self.send(
+            Method::PATCH,
+            &format!("/repos/{}/pulls/{number}", self.repo),
+            Some(&json!({ "state": "closed" })),
+        )?;
+        Ok(())
+    }
+
+    fn enable_auto_merge(&self, pr: &PullRequest, method: MergeMethod) -> Result<(), ForgeError> {
+        let body = json!({
+            "query": ENABLE_AUTO_MERGE,
+            "variables": { "pullRequestId": pr.node_id, "mergeMethod": method.graphql() },
+        });
+        let path = self.graphql_path();
+        let answer = self.send(Method::POST, &path, Some(&body))?;
+        // GraphQL reports failures in a 200 answer.
+        let v: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+        if let Some(errors) = v["errors"].as_array().filter(|e| !e.is_empty()) {
+            let messages: Vec<String> = errors
+                .iter()
+                .map(|e| e["message"].as_str().unwrap_or("an error").to_string())
+                .collect();
+            return Err(ForgeError::Http {
+                status: answer.status,
+                method: Method::POST,
+                path,
+                message: self.scrub(&messages.join("; ")),
+            });
+        }
+        Ok(())
+    }
+
     /// The head sha of pull request `pr` (the publisher checks it against
     /// the triggering run before it posts).
     fn pr_head_sha(&self, pr: u64) -> Result<String, ForgeError> {
@@ -383,6 +500,44 @@ impl GitHub {
         )?;
         Ok(id)
     }
+}
+
+/// GraphQL's `enablePullRequestAutoMerge` (validated against GitHub's
+/// published schema in the tests).
+pub const ENABLE_AUTO_MERGE: &str = "mutation($pullRequestId: ID!, $mergeMethod: PullRequestMergeMethod!) { enablePullRequestAutoMerge(input: {pullRequestId: $pullRequestId, mergeMethod: $mergeMethod}) { pullRequest { number autoMergeRequest { enabledAt } } } }";
+
+impl GitHub {
+    /// GraphQL's endpoint: `/graphql` beside GitHub's REST root, or
+    /// `/api/graphql` on GitHub Enterprise Server (REST at `/api/v3`).
+    fn graphql_path(&self) -> String {
+        let api = self.api.trim_end_matches('/');
+        match api.strip_suffix("/api/v3") {
+            Some(host) => format!("{host}/api/graphql"),
+            None => "/graphql".into(),
+        }
+    }
+}
+
+/// An open pull request from GitHub's JSON.
+fn pull_request(v: &Value) -> Option<PullRequest> {
+    Some(PullRequest {
+        number: v["number"].as_u64()?,
+        node_id: v["node_id"].as_str().unwrap_or_default().to_string(),
+        url: v["html_url"].as_str().unwrap_or_default().to_string(),
+        head: v["head"]["ref"].as_str()?.to_string(),
+    })
+}
+
+/// Percent-encodes a query value (branch names may hold `/`, `#`, `&`).
+fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// How long to wait before retrying, when the answer is a rate limit:

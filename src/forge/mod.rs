@@ -106,6 +106,56 @@ pub trait Forge {
     /// environments shows which model version is in which stage. Returns
     /// the deployment's id.
     fn record_deployment(&self, d: &Deployment) -> Result<u64, ForgeError>;
+    /// Open pull requests into `base` whose head branch starts with
+    /// `prefix` (a retraining run's own and the ones it supersedes).
+    fn open_prs(&self, base: &str, prefix: &str) -> Result<Vec<PullRequest>, ForgeError>;
+    /// Opens a pull request from `head` into `base`.
+    fn create_pr(
+        &self,
+        head: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<PullRequest, ForgeError>;
+    /// Replaces a pull request's title and body.
+    fn update_pr(&self, number: u64, title: &str, body: &str) -> Result<(), ForgeError>;
+    /// Adds labels to a pull request (existing ones stay).
+    fn add_labels(&self, number: u64, labels: &[String]) -> Result<(), ForgeError>;
+    /// Comments on a pull request, then closes it.
+    fn close_pr(&self, number: u64, comment: &str) -> Result<(), ForgeError>;
+    /// Enables auto-merge: the forge merges the pull request by `method`
+    /// once its required checks pass.
+    fn enable_auto_merge(&self, pr: &PullRequest, method: MergeMethod) -> Result<(), ForgeError>;
+}
+
+/// An open pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequest {
+    pub number: u64,
+    /// GitHub's global id (GraphQL's `ID`).
+    pub node_id: String,
+    pub url: String,
+    /// The head branch's name.
+    pub head: String,
+}
+
+/// How an auto-merged pull request is merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MergeMethod {
+    Merge,
+    Squash,
+    Rebase,
+}
+
+impl MergeMethod {
+    /// GraphQL's `PullRequestMergeMethod` value.
+    pub fn graphql(self) -> &'static str {
+        match self {
+            MergeMethod::Merge => "MERGE",
+            MergeMethod::Squash => "SQUASH",
+            MergeMethod::Rebase => "REBASE",
+        }
+    }
 }
 
 /// A model version entering a stage, as a deployment to the environment

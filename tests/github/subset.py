@@ -12,7 +12,9 @@ OPERATIONS = {
     "/repos/{owner}/{repo}/issues/comments/{comment_id}": ["patch"],
     "/repos/{owner}/{repo}/statuses/{sha}": ["post"],
     "/repos/{owner}/{repo}/check-runs": ["post"],
-    "/repos/{owner}/{repo}/pulls/{pull_number}": ["get"],
+    "/repos/{owner}/{repo}/pulls": ["get", "post"],
+    "/repos/{owner}/{repo}/pulls/{pull_number}": ["get", "patch"],
+    "/repos/{owner}/{repo}/issues/{issue_number}/labels": ["post"],
     "/repos/{owner}/{repo}/deployments": ["post"],
     "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses": ["post"],
 }

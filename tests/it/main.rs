@@ -24,5 +24,6 @@ mod pipeline;
 mod properties;
 mod registry;
 mod remote;
+mod retrain;
 mod security;
 mod tracking;

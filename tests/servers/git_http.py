@@ -3,9 +3,10 @@ Basic authentication, on 127.0.0.1.
 
 Usage: git_http.py PROJECT_ROOT TOKEN LOG PORT_FILE
 
-Every request must carry user `x-access-token` and password TOKEN, else it
-gets 401 with a WWW-Authenticate challenge (so git asks its credential
-helper). Each request's method, path and whether it authenticated are
+Like a public repository on GitHub, anyone may fetch, but a push
+(`git-receive-pack`) must carry user `x-access-token` and password TOKEN,
+else it gets 401 with a WWW-Authenticate challenge (so git asks its
+credential helper). Each request's method, path and whether it authenticated are
 appended to LOG as JSON lines; the Authorization header itself never is.
 """
 import base64
@@ -25,9 +26,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def handle_one(self):
         authed = self.headers.get("Authorization") == WANT
+        push = "git-receive-pack" in self.path
         with open(LOG, "a") as f:
-            f.write(json.dumps({"method": self.command, "path": self.path, "authed": authed}) + "\n")
-        if not authed:
+            f.write(json.dumps({"method": self.command, "path": self.path, "push": push, "authed": authed}) + "\n")
+        if push and not authed:
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="mlci-test"')
             self.send_header("Content-Length", "0")
@@ -37,7 +39,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         env = dict(os.environ, GIT_PROJECT_ROOT=ROOT, GIT_HTTP_EXPORT_ALL="1", PATH_INFO=path,
-                   REQUEST_METHOD=self.command, QUERY_STRING=query, REMOTE_USER="x-access-token",
+                   REQUEST_METHOD=self.command, QUERY_STRING=query, REMOTE_USER="x-access-token" if authed else "",
                    REMOTE_ADDR="127.0.0.1", CONTENT_TYPE=self.headers.get("Content-Type", ""),
                    CONTENT_LENGTH=str(len(body)))
         if self.headers.get("Content-Encoding"):

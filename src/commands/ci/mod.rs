@@ -15,6 +15,8 @@
 
 mod deliver;
 mod publish;
+pub mod retrain;
+mod retrain_files;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -151,6 +153,9 @@ struct Job<'c> {
     pipeline: Pipeline,
     remote: Option<Remote>,
     error: Option<anyhow::Error>,
+    /// Stages rerun although nothing they read changed (`mlci retrain
+    /// --force-stage`), before the normal repro.
+    force: Vec<String>,
 }
 
 impl Job<'_> {
@@ -233,6 +238,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         pipeline,
         remote: None,
         error: None,
+        force: Vec::new(),
     };
     step_open_remote(&mut job);
     if !no_pull {
@@ -383,6 +389,14 @@ fn step_repro(
     opts.withheld_env = workflow::withheld_env(stages_see_ci_secrets);
     let mut ws = Workspace::open(&job.repo);
     let result = run_fenced(job.ctx.printer, || {
+        if !job.force.is_empty() {
+            let forced = ReproOptions {
+                targets: job.force.clone(),
+                force: true,
+                ..opts.clone()
+            };
+            repro(&mut ws, &job.pipeline, &forced, &collect, &interrupted)?;
+        }
         repro(&mut ws, &job.pipeline, &opts, &collect, &interrupted)
     })?;
     ws.finish()?;

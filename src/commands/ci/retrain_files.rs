@@ -1,0 +1,91 @@
+//! Which files a retraining proposes: pointer files, `mlci.lock`, and the
+//! metrics and plots files kept in git, whose workspace content differs from
+//! the base branch's tip; and the key that names the branch after them.
+
+use sha2::{Digest as _, Sha256};
+
+use crate::pipeline::definition::OutKind;
+use crate::pipeline::lock::LOCK_FILE;
+use crate::pipeline::Pipeline;
+use crate::repo::Repo;
+use crate::workspace_path::WorkspacePath;
+
+/// One file that differs from the tip.
+pub struct Changed {
+    /// Repo-relative.
+    pub path: String,
+    pub bytes: Vec<u8>,
+    /// A pointer file or the lock: a change worth a pull request. Metrics
+    /// and plots files ride along but never propose one alone.
+    pub proposes: bool,
+}
+
+/// The files that differ from commit `tip`, sorted by path.
+pub fn changed(repo: &Repo, pipeline: &Pipeline, tip: git2::Oid) -> anyhow::Result<Vec<Changed>> {
+    let root = &repo.root;
+    let mut candidates: Vec<(String, bool)> = crate::track::find_pointers(root)?
+        .into_iter()
+        .map(|p| (p, true))
+        .collect();
+    candidates.push((LOCK_FILE.to_string(), true));
+    // Metrics and plots files kept in git (not cached outputs).
+    let cached: Vec<&str> = pipeline
+        .stages
+        .iter()
+        .flat_map(|s| &s.outs)
+        .filter(|o| o.cache)
+        .map(|o| o.path.as_str())
+        .collect();
+    let in_git = pipeline
+        .stages
+        .iter()
+        .flat_map(|s| &s.outs)
+        .filter(|o| !o.cache && matches!(o.kind, OutKind::Metric | OutKind::Plot))
+        .map(|o| o.path.to_string())
+        .chain(pipeline.metrics.iter().cloned())
+        .chain(
+            pipeline
+                .plots
+                .iter()
+                .flat_map(|d| d.sources.iter().map(|s| s.file.clone())),
+        );
+    for p in in_git {
+        if !cached.contains(&p.as_str()) {
+            candidates.push((p, false));
+        }
+    }
+    candidates.sort();
+    candidates.dedup_by(|a, b| a.0 == b.0);
+    let git = git2::Repository::open(root)?;
+    let mut out = Vec::new();
+    for (path, proposes) in candidates {
+        // Paths from the pipeline are untrusted: read inside the workspace.
+        let abs = WorkspacePath::new(&path)?.locate_for_read(root)?;
+        let bytes = match std::fs::read(&abs) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(crate::fsutil::with_path(e, &abs).into()),
+        };
+        if crate::git::file_in(&git, tip, &path)?.as_deref() == Some(bytes.as_slice()) {
+            continue;
+        }
+        out.push(Changed {
+            path,
+            bytes,
+            proposes,
+        });
+    }
+    Ok(out)
+}
+
+/// Eight hex characters of SHA-256 over the changed files' paths and
+/// contents: the same data gives the same branch, newer data a new one.
+pub fn content_key(changed: &[Changed]) -> String {
+    let mut h = Sha256::new();
+    for c in changed {
+        h.update(c.path.as_bytes());
+        h.update([0]);
+        h.update(Sha256::digest(&c.bytes));
+    }
+    hex::encode(h.finalize())[..8].to_string()
+}

@@ -1,0 +1,527 @@
+//! `mlci retrain` end to end: a real bare git repository as `origin`,
+//! served over git's smart HTTP by `git http-backend` behind a server that
+//! demands a token for pushes (so the credential helper is exercised), a
+//! scheduled-event payload, and GitHub's side as a stateful fake (pull
+//! requests, comments, labels, GraphQL), proxied by Prism with GitHub's
+//! OpenAPI description; the auto-merge mutation validated against GitHub's
+//! published GraphQL schema with graphql-js.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use wiremock::matchers::path_regex;
+use wiremock::{Mock, Request, Respond, ResponseTemplate};
+
+use crate::common::{env_from_test_script, PyServer, TestRepo};
+use crate::github::{assert_no_violations, Job, Prism};
+
+const TOKEN: &str = "ghs_retrainTestToken0123456789";
+const REPO: &str = "octo/churn";
+
+/// GitHub's pull request side, with state: pull requests, comments,
+/// labels and the GraphQL calls, as the fake received them.
+#[derive(Clone, Default)]
+struct FakeGitHub(Arc<Mutex<State>>);
+
+#[derive(Default)]
+struct State {
+    prs: Vec<Value>,
+    comments: Vec<(u64, String)>,
+    labels: Vec<(u64, Vec<String>)>,
+    graphql: Vec<Value>,
+    patches: usize,
+}
+
+impl Respond for FakeGitHub {
+    fn respond(&self, r: &Request) -> ResponseTemplate {
+        let mut s = self.0.lock().unwrap();
+        let path = r.url.path().to_string();
+        let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        let pulls = format!("/repos/{REPO}/pulls");
+        let method = r.method.as_str();
+        if path == "/graphql" {
+            s.graphql.push(body);
+            return ResponseTemplate::new(200).set_body_json(json!({"data": {"enablePullRequestAutoMerge": {"pullRequest": {"number": 1, "autoMergeRequest": {"enabledAt": "2026-11-30T00:00:00Z"}}}}}));
+        }
+        if path == pulls && method == "GET" {
+            let open: Vec<Value> = s
+                .prs
+                .iter()
+                .filter(|p| p["state"] == "open")
+                .cloned()
+                .collect();
+            return ResponseTemplate::new(200).set_body_json(open);
+        }
+        if path == pulls && method == "POST" {
+            let n = s.prs.len() as u64 + 1;
+            let pr = json!({
+                "number": n, "id": n, "node_id": format!("PR_node{n}"), "state": "open",
+                "html_url": format!("https://github.example/{REPO}/pull/{n}"),
+                "url": format!("https://api.github.example/repos/{REPO}/pulls/{n}"),
+                "title": body["title"], "body": body["body"],
+                "head": {"ref": body["head"], "sha": "0".repeat(40)}, "base": {"ref": body["base"]},
+            });
+            s.prs.push(pr.clone());
+            return ResponseTemplate::new(201).set_body_json(pr);
+        }
+        if let Some(n) = path
+            .strip_prefix(&format!("{pulls}/"))
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            s.patches += 1;
+            let pr = &mut s.prs[n - 1];
+            for k in ["title", "body", "state"] {
+                if !body[k].is_null() {
+                    pr[k] = body[k].clone();
+                }
+            }
+            return ResponseTemplate::new(200).set_body_json(pr.clone());
+        }
+        let issue = |suffix: &str| {
+            path.strip_prefix(&format!("/repos/{REPO}/issues/"))
+                .and_then(|rest| rest.strip_suffix(suffix))
+                .and_then(|n| n.parse::<u64>().ok())
+        };
+        if let Some(n) = issue("/comments") {
+            s.comments
+                .push((n, body["body"].as_str().unwrap_or_default().to_string()));
+            return ResponseTemplate::new(201)
+                .set_body_json(json!({"id": 1, "body": body["body"]}));
+        }
+        if let Some(n) = issue("/labels") {
+            let labels: Vec<String> = body["labels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l.as_str().unwrap().to_string())
+                .collect();
+            s.labels.push((n, labels.clone()));
+            return ResponseTemplate::new(200).set_body_json(
+                labels
+                    .iter()
+                    .map(|l| json!({"id": 1, "name": l}))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        ResponseTemplate::new(404)
+            .set_body_json(json!({"message": format!("the fake has no {method} {path}")}))
+    }
+}
+
+/// The project: an ingest stage that always reruns (it copies the newest
+/// data from outside the repository), a training stage whose metric is the
+/// row count, and a gate on it; pushed to a bare `origin` served over HTTP.
+struct Project {
+    repo: TestRepo,
+    bare: PathBuf,
+    source: PathBuf,
+    _served: tempfile::TempDir,
+    server: PyServer,
+    log: PathBuf,
+}
+
+impl Project {
+    fn new() -> Project {
+        let served = tempfile::tempdir().unwrap();
+        let bare = served.path().join("churn.git");
+        git_ok(
+            Command::new("git")
+                .args(["init", "-q", "--bare", "-b", "main"])
+                .arg(&bare),
+        );
+        let log = served.path().join("requests.log");
+        let server = PyServer::start(
+            include_str!("../servers/git_http.py"),
+            &[
+                served.path().to_str().unwrap(),
+                TOKEN,
+                log.to_str().unwrap(),
+            ],
+        );
+        let repo = TestRepo::new();
+        let source = repo.root.parent().unwrap().join("upstream.csv");
+        std::fs::write(&source, "a\nb\nc\n").unwrap();
+        repo.write(
+            "mlci.yaml",
+            "stages:\n  ingest:\n    cmd: cp \"$DATA_SOURCE\" data.csv\n    outs: [data.csv]\n    always_changed: true\n  train:\n    cmd: 'echo \"{\\\"rows\\\": $(wc -l < data.csv)}\" > metrics.json'\n    deps: [data.csv]\n    metrics:\n      - metrics.json:\n          cache: false\ngates:\n  - metric: rows\n    min: 3\n",
+        );
+        let p = Project {
+            repo,
+            bare,
+            source,
+            _served: served,
+            server,
+            log,
+        };
+        p.repo.add_remote("store", crate::common::Server::Local);
+        p.retrain_env(&["repro"]).ok();
+        p.repo.commit_all("first model");
+        p.repo
+            .git(&["push", "-q", p.bare.to_str().unwrap(), "main"]);
+        p.repo.git(&[
+            "remote",
+            "add",
+            "origin",
+            &format!("{}/churn.git", p.server.url()),
+        ]);
+        p.repo.git(&["fetch", "-q", "origin"]);
+        p
+    }
+
+    fn retrain_env(&self, args: &[&str]) -> crate::common::Run {
+        self.repo
+            .mlci_env(args, &[("DATA_SOURCE", self.source.to_str().unwrap())])
+    }
+
+    fn data(&self, rows: usize) {
+        let text: String = (0..rows).map(|i| format!("row{i}\n")).collect();
+        std::fs::write(&self.source, text).unwrap();
+    }
+
+    /// Branches of the bare origin.
+    fn branches(&self) -> Vec<String> {
+        let out = git_ok(Command::new("git").arg("--git-dir").arg(&self.bare).args([
+            "for-each-ref",
+            "--format=%(refname:short)",
+            "refs/heads/",
+        ]));
+        out.lines().map(str::to_string).collect()
+    }
+
+    fn bare_git(&self, args: &[&str]) -> String {
+        git_ok(
+            Command::new("git")
+                .arg("--git-dir")
+                .arg(&self.bare)
+                .args(args),
+        )
+    }
+
+    /// `mlci retrain` as a scheduled Actions run against `api`.
+    fn run(&self, job: &Job, api: &str, args: &[&str], token: bool) -> Output {
+        let mut payload = json!({"schedule": "17 3 * * *", "repository": {"full_name": REPO, "default_branch": "main"}});
+        payload["workflow"] = json!(".github/workflows/retrain.yml");
+        let event = job.path("event.json");
+        std::fs::write(&event, payload.to_string()).unwrap();
+        // One step's summary file per run.
+        let _ = std::fs::remove_file(job.path("summary.md"));
+        let mut cmd = crate::common::mlci_cmd(&self.repo.root);
+        cmd.arg("retrain")
+            .args(args)
+            .env("DATA_SOURCE", &self.source)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_EVENT_NAME", "schedule")
+            .env("GITHUB_EVENT_PATH", &event)
+            .env("GITHUB_STEP_SUMMARY", job.path("summary.md"))
+            .env("GITHUB_OUTPUT", job.path("output.txt"))
+            .env("GITHUB_REPOSITORY", REPO)
+            .env("GITHUB_SERVER_URL", "https://github.example")
+            .env("GITHUB_RUN_ID", "99")
+            .env("GITHUB_API_URL", api)
+            .env("MLCI_GITHUB_MAX_WAIT", "3");
+        if token {
+            cmd.env("GITHUB_TOKEN", TOKEN);
+        }
+        let out = cmd.output().unwrap();
+        // Only in the mask command, which the runner reads first.
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let masked = usize::from(token && stdout.starts_with(&format!("::add-mask::{TOKEN}\n")));
+        assert_eq!(
+            stdout.matches(TOKEN).count(),
+            masked,
+            "the token leaked: {stdout}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains(TOKEN),
+            "the token leaked"
+        );
+        out
+    }
+
+    fn pushes(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"POST\"") && l.contains("\"push\": true"))
+            .count()
+    }
+}
+
+fn git_ok(cmd: &mut Command) -> String {
+    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null");
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn fake(job: &Job) -> FakeGitHub {
+    let f = FakeGitHub::default();
+    job.mount(Mock::given(path_regex(".*")).respond_with(f.clone()));
+    f
+}
+
+/// The whole life of retraining pull requests, through Prism: nothing
+/// changed; new data; the same data again; newer data; a failing gate.
+#[test]
+fn retraining_proposes_one_pull_request_per_data_and_supersedes_older_ones() {
+    let p = Project::new();
+    let job = Job::new(REPO);
+    let gh = fake(&job);
+    let mut prism = Prism::start(&job);
+    let api = prism.api.clone();
+
+    // Nothing changed: no push, no API call, exit 0.
+    let out = p.run(&job, &api, &[], true);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("nothing changed"), "{}", text(&out));
+    assert!(
+        job.requests().is_empty(),
+        "no API call when nothing changed"
+    );
+    assert_eq!(p.pushes(), 0);
+    assert_eq!(p.branches(), ["main"]);
+
+    // New data: a branch named by the content with exactly the changed
+    // files, and a pull request whose body is the report.
+    p.data(4);
+    let out = p.run(&job, &api, &[], true);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let first: Vec<String> = p
+        .branches()
+        .into_iter()
+        .filter(|b| b.starts_with("mlci/retrain/"))
+        .collect();
+    assert_eq!(first.len(), 1, "{first:?}");
+    let files = p.bare_git(&["diff", "--name-only", "main", &first[0]]);
+    assert_eq!(
+        files.lines().collect::<Vec<_>>(),
+        ["metrics.json", "mlci.lock"]
+    );
+    let msg = p.bare_git(&["log", "-1", "--format=%an <%ae>%n%B", &first[0]]);
+    assert!(
+        msg.starts_with(
+            "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
+        ),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("[skip ci]") && msg.contains("Mlci-Retrain:"),
+        "{msg}"
+    );
+    assert_eq!(
+        p.repo
+            .git(&["status", "--porcelain", "--", "mlci.lock"])
+            .trim(),
+        "M mlci.lock",
+        "the checkout is left as it was"
+    );
+    let summary = job.read("summary.md");
+    {
+        let s = gh.0.lock().unwrap();
+        assert_eq!(s.prs.len(), 1);
+        assert_eq!(s.prs[0]["head"]["ref"], first[0].as_str());
+        assert_eq!(
+            s.prs[0]["body"].as_str().unwrap().trim_end(),
+            format!(
+                "<!-- mlci:report key=mlci-retrain -->\n{}",
+                summary.trim_end()
+            ),
+            "the body is the rendered report"
+        );
+        assert!(summary.contains("rows"), "{summary}");
+        assert_eq!(s.labels, [(1, vec!["mlci-retrain".to_string()])]);
+    }
+
+    // The same data again: no new commit, no new pull request, the body
+    // updated.
+    let tip = p.bare_git(&["rev-parse", &first[0]]);
+    let pushes = p.pushes();
+    let out = p.run(&job, &api, &[], true);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(p.bare_git(&["rev-parse", &first[0]]), tip);
+    assert_eq!(p.pushes(), pushes, "nothing pushed again");
+    assert_eq!(gh.0.lock().unwrap().prs.len(), 1);
+    assert_eq!(gh.0.lock().unwrap().patches, 1, "the body was updated");
+
+    // Newer data: a new branch and pull request; the old one closed with
+    // a link to the new one.
+    p.data(5);
+    let out = p.run(&job, &api, &[], true);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    {
+        let s = gh.0.lock().unwrap();
+        assert_eq!(s.prs.len(), 2);
+        assert_eq!(s.prs[0]["state"], "closed");
+        assert_eq!(s.prs[1]["state"], "open");
+        assert_eq!(s.comments.len(), 1);
+        assert!(
+            s.comments[0].1.contains("Superseded by #2") && s.comments[0].1.contains("/pull/2"),
+            "{:?}",
+            s.comments
+        );
+    }
+
+    // The gate fails: the pull request is still opened, auto-merge is not
+    // enabled, exit 1.
+    p.data(1);
+    let out = p.run(&job, &api, &["--auto-merge"], true);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        text(&out).contains("auto-merge not enabled"),
+        "{}",
+        text(&out)
+    );
+    {
+        let s = gh.0.lock().unwrap();
+        assert_eq!(s.prs.len(), 3);
+        assert!(s.graphql.is_empty(), "never auto-merge a failed gate");
+    }
+    let log = prism.stop();
+    assert!(log.matches("Request received").count() >= 10, "{log}");
+    assert_no_violations(&log);
+}
+
+/// With a passing gate, `--auto-merge` sends GraphQL's
+/// `enablePullRequestAutoMerge` for that pull request: the document is
+/// valid against GitHub's published schema, the variables name the pull
+/// request and the merge method.
+#[test]
+fn auto_merge_sends_a_mutation_valid_against_githubs_schema() {
+    let p = Project::new();
+    let job = Job::new(REPO);
+    let gh = fake(&job);
+    p.data(6);
+    let out = p.run(
+        &job,
+        &job.api(),
+        &["--auto-merge", "--merge-method", "rebase"],
+        true,
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let s = gh.0.lock().unwrap();
+    assert_eq!(s.graphql.len(), 1);
+    let call = &s.graphql[0];
+    assert_eq!(
+        call["variables"],
+        json!({"pullRequestId": "PR_node1", "mergeMethod": "REBASE"})
+    );
+    let query = job.path("mutation.graphql");
+    std::fs::write(&query, call["query"].as_str().unwrap()).unwrap();
+    let check = Command::new("node")
+        .arg(env_from_test_script("MLCI_TEST_GRAPHQL_VALIDATE"))
+        .arg(&query)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
+
+/// A push the remote refuses (a protected branch pattern, by a
+/// pre-receive hook) exits 2 with a hint, and opens no pull request.
+#[test]
+fn a_refused_push_exits_2_with_a_hint() {
+    let p = Project::new();
+    let hook = p.bare.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\necho 'protected branch: mlci/retrain/* needs a review' >&2\nexit 1\n",
+    )
+    .unwrap();
+    set_executable(&hook);
+    let job = Job::new(REPO);
+    let gh = fake(&job);
+    p.data(4);
+    let out = p.run(&job, &job.api(), &[], true);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(
+        text(&out).contains("hint: the remote refused the push"),
+        "{}",
+        text(&out)
+    );
+    assert!(gh.0.lock().unwrap().prs.is_empty());
+}
+
+/// Without a token: something to propose is an error before any push;
+/// nothing to propose is still a quiet success.
+#[test]
+fn without_a_token_nothing_is_pushed() {
+    let p = Project::new();
+    let job = Job::new(REPO);
+    fake(&job);
+    let out = p.run(&job, &job.api(), &[], false);
+    assert_eq!(code(&out), 0, "nothing changed: {}", text(&out));
+    p.data(4);
+    let out = p.run(&job, &job.api(), &[], false);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("no token to push"), "{}", text(&out));
+    assert_eq!(p.pushes(), 0);
+    assert_eq!(p.branches(), ["main"]);
+    assert!(job.requests().is_empty());
+}
+
+/// The merge of a retraining pull request does not start another
+/// retraining: a push whose head commit is that merge is recognised.
+#[test]
+fn the_merge_of_a_retraining_pull_request_does_not_retrain() {
+    let p = Project::new();
+    p.data(9);
+    let job = Job::new(REPO);
+    fake(&job);
+    let payload = json!({"ref": "refs/heads/main", "head_commit": {"message": "Merge pull request #7 from octo/mlci/retrain/0123abcd\n\nRetrain on new data"}, "repository": {"full_name": REPO, "default_branch": "main"}});
+    let event = job.path("push.json");
+    std::fs::write(&event, payload.to_string()).unwrap();
+    let out = crate::common::mlci_cmd(&p.repo.root)
+        .arg("retrain")
+        .env("DATA_SOURCE", &p.source)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_EVENT_NAME", "push")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("GITHUB_API_URL", job.api())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("started by the merge of a retraining pull request"));
+    assert_eq!(p.branches(), ["main"]);
+    assert!(!p.repo.read("data.csv").contains("row8"), "nothing reran");
+    // The documented workflow has no trigger a merge fires.
+    let wf: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(docs_workflow("retrain.yml")).unwrap())
+            .unwrap();
+    let on = wf["on"].as_mapping().unwrap();
+    let triggers: Vec<&str> = on.keys().map(|k| k.as_str().unwrap()).collect();
+    assert_eq!(triggers, ["schedule", "workflow_dispatch"]);
+}
+
+fn docs_workflow(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/workflows")
+        .join(name)
+}
+
+fn set_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
