@@ -656,6 +656,31 @@ def ci_suite(a, work):
     print(f"  ci, nothing stale (example)         mlci {med['mlci']:8.3f}s   dvc {med['dvc']:8.3f}s"
           f"   ratio {med['dvc'] / med['mlci']:6.1f}x   (target >= 10x; dvc = repro + metrics diff --md)", flush=True)
 
+    # A scheduled retraining run with nothing new: mlci retrain (repro,
+    # fetch of the base branch, comparison; no push, no API call) beside
+    # the local part of a DVC + CML cron job (dvc repro, git fetch, and
+    # git status to see whether there is anything to propose).
+    for t, repo in repos.items():
+        origin = os.path.join(work, f"ci-origin-{t}.git")
+        shutil.rmtree(origin, ignore_errors=True)
+        sh(f"git clone -q --bare . {origin} && (git remote remove origin 2>/dev/null || true)"
+           f" && git remote add origin {origin} && git fetch -q origin", repo)
+    times = {t: [] for t in exes}
+    for i in range(runs):
+        for t in (["mlci", "dvc"] if i % 2 == 0 else ["dvc", "mlci"]):
+            repo = repos[t]
+            if t == "mlci":
+                times[t].append(run([a.mlci, "retrain", "--default-branch", "main"], repo)[0])
+            else:
+                t1 = run([a.dvc, "repro"], repo)[0]
+                t2 = run(["git", "fetch", "-q", "origin", "main"], repo)[0]
+                t3 = run(["git", "status", "--porcelain"], repo)[0]
+                times[t].append(t1 + t2 + t3)
+    med = {t: median_of(v) for t, v in times.items()}
+    print(f"  retrain, nothing new (example)      mlci {med['mlci']:8.3f}s   dvc {med['dvc']:8.3f}s"
+          f"   ratio {med['dvc'] / med['mlci']:6.1f}x   (target mlci < 0.1 s; dvc = repro + git fetch + git status)",
+          flush=True)
+
     # The action's install path against a local release server.
     rel = os.path.join(work, "release")
     shutil.rmtree(rel, ignore_errors=True)
