@@ -299,6 +299,19 @@ fn retraining_proposes_one_pull_request_per_data_and_supersedes_older_ones() {
     );
     assert_eq!(p.pushes(), 0);
     assert_eq!(p.branches(), ["main"]);
+    assert!(
+        job.read("summary.md").contains("no pull request"),
+        "the job summary says so"
+    );
+    // --force-stage reruns a stage nothing changed for; still nothing new.
+    let out = p.run(&job, &api, &["--force-stage", "train"], true);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains("running stage `train`"),
+        "{}",
+        text(&out)
+    );
+    assert!(job.requests().is_empty());
 
     // New data: a branch named by the content with exactly the changed
     // files, and a pull request whose body is the report.
@@ -361,6 +374,47 @@ fn retraining_proposes_one_pull_request_per_data_and_supersedes_older_ones() {
     assert_eq!(p.pushes(), pushes, "nothing pushed again");
     assert_eq!(gh.0.lock().unwrap().prs.len(), 1);
     assert_eq!(gh.0.lock().unwrap().patches, 1, "the body was updated");
+
+    // Someone pushed onto the branch meanwhile: the same data again puts
+    // the branch back with --force-with-lease on the tip it saw.
+    let clone = tempfile::tempdir().unwrap();
+    git_ok(
+        Command::new("git")
+            .args(["clone", "-q", "-b", &first[0]])
+            .arg(&p.bare)
+            .arg(clone.path().join("c")),
+    );
+    let c = clone.path().join("c");
+    std::fs::write(c.join("note.txt"), "by hand").unwrap();
+    git_ok(
+        Command::new("git")
+            .current_dir(&c)
+            .args(["add", "note.txt"]),
+    );
+    git_ok(Command::new("git").current_dir(&c).args([
+        "-c",
+        "user.name=a",
+        "-c",
+        "user.email=a@b",
+        "commit",
+        "-q",
+        "-m",
+        "by hand",
+    ]));
+    git_ok(
+        Command::new("git")
+            .current_dir(&c)
+            .args(["push", "-q", "origin", &first[0]]),
+    );
+    let out = p.run(&job, &api, &[], true);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let files = p.bare_git(&["diff", "--name-only", "main", &first[0]]);
+    assert_eq!(
+        files.lines().collect::<Vec<_>>(),
+        ["metrics.json", "mlci.lock"],
+        "the branch holds this data again"
+    );
+    assert_eq!(gh.0.lock().unwrap().prs.len(), 1);
 
     // Newer data: a new branch and pull request; the old one closed with
     // a link to the new one.
