@@ -83,14 +83,16 @@ export MLCI_TEST_DVC="$WORK/dvc-venv/bin/dvc"
 
 # --- Python oracles of the lifecycle features -------------------------------
 # One venv, versions pinned: GTO (it must read mlci's registry tags, and mlci
-# its). None of them phones home; DO_NOT_TRACK is set for any that would.
+# its), SciPy and Evidently (the drift statistics and verdicts). None of them phones home; DO_NOT_TRACK is set for any that would.
 export DO_NOT_TRACK=1 GTO_EMOJIS=false
-log "installing GTO from PyPI (registry oracle)"
+log "installing GTO, SciPy and Evidently from PyPI (registry and drift oracles)"
 python3 -m venv "$WORK/oracles-venv"
 "$WORK/oracles-venv/bin/pip" install --quiet --disable-pip-version-check "gto==1.10.1" \
-  || die "cannot install gto from PyPI (the registry round-trip tests need it)"
-export MLCI_TEST_GTO="$WORK/oracles-venv/bin/gto"
+  "evidently==0.7.23" "scipy==1.17.1" "pandas==2.3.3" "numpy==2.4.6" "pyarrow==26.0.1" \
+  || die "cannot install gto, evidently, scipy, pandas and pyarrow from PyPI (the registry and drift tests need them)"
+export MLCI_TEST_GTO="$WORK/oracles-venv/bin/gto" MLCI_TEST_ORACLE_PYTHON="$WORK/oracles-venv/bin/python"
 "$MLCI_TEST_GTO" --help >/dev/null || die "GTO does not start"
+"$MLCI_TEST_ORACLE_PYTHON" -c "import evidently, scipy" || die "Evidently or SciPy does not import"
 
 # --- Mermaid's own parser, to check the report's Mermaid blocks ---------------
 command -v node >/dev/null || die "node is required (the report tests check Mermaid blocks with Mermaid's parser)"

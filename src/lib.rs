@@ -17,6 +17,7 @@ pub mod forge;
 pub mod fsutil;
 pub mod git;
 pub mod migrate;
+pub mod monitor;
 pub mod pipeline;
 pub mod printer;
 pub mod progress;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    add, checkout, ci, dag, fetch, gate, gc, import_dvc, init, metrics, model, push, remote,
+    add, checkout, ci, dag, drift, fetch, gate, gc, import_dvc, init, metrics, model, push, remote,
     remove, report, repro, status,
 };
 
@@ -55,4 +55,5 @@ pub enum Command {
     Pull(fetch::PullArgs),
     Model(model::ModelArgs),
     Retrain(ci::retrain::RetrainArgs),
+    Drift(drift::DriftArgs),
 }

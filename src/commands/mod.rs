@@ -6,6 +6,8 @@ pub mod add;
 pub mod checkout;
 pub mod ci;
 pub mod dag;
+pub mod drift;
+mod drift_rev;
 pub mod fetch;
 pub mod gate;
 pub mod gc;
@@ -65,6 +67,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::ImportDvc(args) => import_dvc::cmd_import_dvc(&ctx, args),
         Command::Model(args) => model::cmd_model(&ctx, args),
         Command::Retrain(args) => ci::retrain::cmd_retrain(&ctx, args),
+        Command::Drift(args) => drift::cmd_drift(&ctx, args),
     }
 }
 

@@ -6,6 +6,7 @@
 //! push steps of `mlci ci`; the commands choose targets and print, the
 //! functions here return outcomes and typed errors (docs/architecture.md).
 
+pub mod at_commit;
 mod fetch;
 mod push;
 mod source;

@@ -11,6 +11,7 @@ mod bad_input;
 mod ci;
 mod common;
 mod delivery;
+mod drift;
 mod dvc_compat;
 mod dvc_oracle;
 mod example;

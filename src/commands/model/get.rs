@@ -9,11 +9,9 @@ use clap::Args;
 use crate::commands::Ctx;
 use crate::config::Overrides;
 use crate::exit::Exit;
-use crate::pipeline::lock::{lock_outs, LockFile, LOCK_FILE};
 use crate::registry::{self, declare, RegistryError};
 use crate::store::cache::{Cache, Oid};
 use crate::store::manifest::Manifest;
-use crate::track::Tracked;
 use crate::workspace_path::WorkspacePath;
 
 /// Download an artifact as of a version or stage: `NAME` (the latest
@@ -43,24 +41,12 @@ pub struct GetArgs {
 pub enum GetError {
     #[error("{0} exists")]
     Exists(String),
-    #[error("{path} ({oid}) is in neither the cache nor {remote}")]
-    Lost {
-        path: String,
-        oid: String,
-        remote: String,
-    },
-    #[error("{path} ({oid}) is not in the cache and no remote is configured")]
-    NoRemote { path: String, oid: String },
 }
 
 impl crate::error::Hint for GetError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             GetError::Exists(_) => "pass --force to replace it, or -o to write elsewhere".into(),
-            GetError::Lost { .. } => "push it from a machine that has it: `mlci push`".into(),
-            GetError::NoRemote { .. } => {
-                "add the remote: `mlci remote add NAME URL`, or run where the cache has it".into()
-            }
         })
     }
 }
@@ -93,9 +79,10 @@ pub fn cmd_get(ctx: &Ctx, a: GetArgs) -> anyhow::Result<Exit> {
         return Err(GetError::Exists(out.display().to_string()).into());
     }
     let git = git2::Repository::open(&repo.root).map_err(RegistryError::git)?;
-    let written = match tracked_at(&git, commit, &decl.path)? {
+    let written = match crate::sync::at_commit::tracked_at(&git, commit, &decl.path)? {
         Some(t) => {
-            ensure_cached(ctx, &repo, &t)?;
+            let reporter = crate::commands::reporter::for_printer(ctx.printer);
+            crate::sync::at_commit::fetch_missing(&repo, &t, reporter.as_ref())?;
             write_from_cache(&repo.cache, &t.pointer.oid, &out)?
         }
         None => write_from_git(&git, commit, &decl.path, &out)?.ok_or_else(|| {
@@ -122,83 +109,6 @@ pub fn cmd_get(ctx: &Ctx, a: GetArgs) -> anyhow::Result<Exit> {
         ));
     }
     Ok(Exit::Ok)
-}
-
-/// `path` as tracked at `commit`: its pointer file, else its output entry
-/// in that commit's `mlci.lock`; None when it is neither.
-fn tracked_at(
-    git: &git2::Repository,
-    commit: git2::Oid,
-    path: &str,
-) -> anyhow::Result<Option<Tracked>> {
-    let pointer_rel = format!("{path}.{}", crate::track::pointer::EXTENSION);
-    if let Some(text) =
-        crate::git::file_in(git, commit, &pointer_rel).map_err(RegistryError::git)?
-    {
-        let t = crate::track::tracked_from_text(&pointer_rel, &String::from_utf8_lossy(&text))?;
-        return Ok(Some(t));
-    }
-    let Some(text) = crate::git::file_in(git, commit, LOCK_FILE).map_err(RegistryError::git)?
-    else {
-        return Ok(None);
-    };
-    let lock = LockFile::parse(&String::from_utf8_lossy(&text))?;
-    Ok(lock_outs(&lock, &|_| true)
-        .into_iter()
-        .find(|t| t.target_rel.as_str() == path))
-}
-
-/// Fetches what the cache lacks of `t` from the remote.
-fn ensure_cached(ctx: &Ctx, repo: &crate::repo::Repo, t: &Tracked) -> anyhow::Result<()> {
-    if complete(&repo.cache, &t.pointer.oid) {
-        return Ok(());
-    }
-    let oid = t.pointer.oid.to_string();
-    let Some(remote) = crate::sync::open(&repo.settings, &repo.root)? else {
-        return Err(GetError::NoRemote {
-            path: t.target_rel.to_string(),
-            oid,
-        }
-        .into());
-    };
-    let reporter = crate::commands::reporter::for_printer(ctx.printer);
-    let session = crate::sync::Session {
-        repo,
-        remote: &remote,
-        run_cache: false,
-        reporter: reporter.as_ref(),
-    };
-    let outcome = crate::sync::fetch(&session, std::slice::from_ref(t))?;
-    if !outcome.lost.is_empty() || !complete(&repo.cache, &t.pointer.oid) {
-        return Err(GetError::Lost {
-            path: t.target_rel.to_string(),
-            oid,
-            remote: remote.name.clone(),
-        }
-        .into());
-    }
-    Ok(())
-}
-
-/// Whether the cache holds `oid` and, for a directory, every file of it.
-fn complete(cache: &Cache, oid: &Oid) -> bool {
-    if !cache.contains(oid) {
-        return false;
-    }
-    if !oid.dir {
-        return true;
-    }
-    match cache
-        .read_verified(oid)
-        .ok()
-        .and_then(|b| Manifest::parse(&b).ok())
-    {
-        Some(m) => m
-            .entries()
-            .iter()
-            .all(|e| cache.contains(&Oid::file(e.sha256))),
-        None => false,
-    }
 }
 
 /// Writes object `oid` (a file, or a directory's files) to `out`, each file

@@ -1,0 +1,494 @@
+//! Per-column drift between a reference and a current dataset, with
+//! Evidently's default choice of test (its `_get_default_stattest`, read
+//! from Evidently's source) so verdicts can be cross-checked:
+//!
+//! | reference rows (non-missing) | column | distinct values (both sides) | test | drift when |
+//! |---|---|---|---|---|
+//! | ≤ 1,000 | numeric | > 5 | Kolmogorov–Smirnov | p ≤ 0.05 |
+//! | ≤ 1,000 | numeric or categorical | 3 to 5 (numeric), > 2 (categorical) | chi-square | p < 0.05 |
+//! | ≤ 1,000 | numeric or categorical | ≤ 2 | two-proportion z | p < 0.05 |
+//! | > 1,000 | numeric | > 5 | Wasserstein / std of the reference (ddof 0, floored at 0.001) | ≥ 0.1 |
+//! | > 1,000 | otherwise | | Jensen–Shannon distance (natural log) | ≥ 0.1 |
+//!
+//! PSI is available per column (`method: psi`): bins at the reference's
+//! quantiles (10 by default), ε = 0.0001 for an empty bin's share, drift at
+//! ≥ 0.1. Every method and threshold can be set per column. The dataset
+//! drifts when the share of drifted columns reaches 0.5 (settable).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::stats;
+use super::table::{Column, Kind, Table};
+
+/// A drift test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Ks,
+    Chisquare,
+    Z,
+    Wasserstein,
+    Jensenshannon,
+    Psi,
+}
+
+impl Method {
+    /// Its default threshold.
+    pub fn threshold(self) -> f64 {
+        match self {
+            Method::Ks | Method::Chisquare | Method::Z => 0.05,
+            Method::Wasserstein | Method::Jensenshannon | Method::Psi => 0.1,
+        }
+    }
+
+    /// Whether it yields a p-value (drift below the threshold) rather than a
+    /// distance (drift at or above it).
+    pub fn is_p_value(self) -> bool {
+        matches!(self, Method::Ks | Method::Chisquare | Method::Z)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Ks => "ks",
+            Method::Chisquare => "chisquare",
+            Method::Z => "z",
+            Method::Wasserstein => "wasserstein",
+            Method::Jensenshannon => "jensenshannon",
+            Method::Psi => "psi",
+        }
+    }
+}
+
+/// Per-column settings (all optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnOptions {
+    #[serde(rename = "type")]
+    pub kind: Option<Kind>,
+    pub method: Option<Method>,
+    pub threshold: Option<f64>,
+    /// PSI's bin count.
+    pub bins: Option<usize>,
+}
+
+/// What to compare and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub columns: BTreeMap<String, ColumnOptions>,
+    /// Only these columns (all shared ones when empty).
+    pub only: Vec<String>,
+    /// A method for every column without its own.
+    pub method: Option<Method>,
+    /// The share of drifted columns at which the dataset drifts.
+    pub drift_share: f64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            columns: BTreeMap::new(),
+            only: Vec::new(),
+            method: None,
+            drift_share: 0.5,
+        }
+    }
+}
+
+/// One column's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnDrift {
+    pub column: String,
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    pub method: Method,
+    pub statistic: f64,
+    /// None for distance methods.
+    pub p_value: Option<f64>,
+    pub threshold: f64,
+    pub drifted: bool,
+    #[serde(skip)]
+    pub missing: (u64, u64),
+}
+
+/// The dataset's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetDrift {
+    pub columns: usize,
+    pub drifted_columns: usize,
+    pub share: f64,
+    pub threshold: f64,
+    pub drifted: bool,
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct Drift {
+    pub columns: Vec<ColumnDrift>,
+    pub dataset: DatasetDrift,
+    #[serde(skip)]
+    pub only_in_reference: Vec<String>,
+    #[serde(skip)]
+    pub only_in_current: Vec<String>,
+}
+
+/// Why a comparison could not run (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum DriftError {
+    #[error("column `{column}` is {reference} in the reference but {current} in the current data")]
+    KindMismatch {
+        column: String,
+        reference: &'static str,
+        current: &'static str,
+    },
+    #[error("column `{column}`: {method} needs a numeric column")]
+    NeedsNumbers {
+        column: String,
+        method: &'static str,
+    },
+    #[error("column `{column}` has no values on the {side} side")]
+    NoValues { column: String, side: &'static str },
+    #[error("column `{0}` is in neither table")]
+    Unknown(String),
+}
+
+impl crate::error::Hint for DriftError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            DriftError::KindMismatch { column, .. } => format!("set the column's type for both: `drift: {{columns: {{{column}: {{type: categorical}}}}}}` in mlci.yaml"),
+            DriftError::NeedsNumbers { .. } => "use chisquare, z, jensenshannon or psi for a categorical column".into(),
+            DriftError::NoValues { .. } => "every value of the column is missing there: leave it out with `--column`, or fix the data".into(),
+            DriftError::Unknown(_) => "name columns both tables have".into(),
+        })
+    }
+}
+
+crate::register_hint!(DriftError);
+
+/// Compares every column both tables have (or `opts.only`), in parallel.
+pub fn compare(reference: &Table, current: &Table, opts: &Options) -> Result<Drift, DriftError> {
+    use rayon::prelude::*;
+    let cur: HashMap<&str, &Column> = current
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c))
+        .collect();
+    let refs: HashMap<&str, &Column> = reference
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c))
+        .collect();
+    for c in &opts.only {
+        if !refs.contains_key(c.as_str()) || !cur.contains_key(c.as_str()) {
+            return Err(DriftError::Unknown(c.clone()));
+        }
+    }
+    let pairs: Vec<(&Column, &Column)> = reference
+        .columns
+        .iter()
+        .filter(|c| opts.only.is_empty() || opts.only.contains(&c.name))
+        .filter_map(|r| cur.get(r.name.as_str()).map(|c| (r, *c)))
+        .collect();
+    let columns: Vec<ColumnDrift> = pairs
+        .par_iter()
+        .map(|(r, c)| column_drift(r, c, opts))
+        .collect::<Result<_, _>>()?;
+    let drifted = columns.iter().filter(|c| c.drifted).count();
+    let share = if columns.is_empty() {
+        0.0
+    } else {
+        drifted as f64 / columns.len() as f64
+    };
+    Ok(Drift {
+        dataset: DatasetDrift {
+            columns: columns.len(),
+            drifted_columns: drifted,
+            share,
+            threshold: opts.drift_share,
+            drifted: !columns.is_empty() && share >= opts.drift_share,
+        },
+        columns,
+        only_in_reference: reference
+            .columns
+            .iter()
+            .filter(|c| !cur.contains_key(c.name.as_str()))
+            .map(|c| c.name.clone())
+            .collect(),
+        only_in_current: current
+            .columns
+            .iter()
+            .filter(|c| !refs.contains_key(c.name.as_str()))
+            .map(|c| c.name.clone())
+            .collect(),
+    })
+}
+
+/// A hashable view of one value (numbers by their bits, categories as text).
+#[derive(Hash, PartialEq, Eq, Clone, PartialOrd, Ord)]
+enum Key {
+    Number(OrdF64),
+    Text(String),
+}
+
+#[derive(Hash, PartialEq, Eq, Clone, Copy)]
+struct OrdF64(u64);
+
+impl PartialOrd for OrdF64 {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for OrdF64 {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        f64::from_bits(self.0).total_cmp(&f64::from_bits(o.0))
+    }
+}
+
+fn value_counts(c: &Column) -> HashMap<Key, u64> {
+    match c.kind {
+        Kind::Numeric => {
+            let mut m = HashMap::new();
+            for x in &c.numbers {
+                // -0.0 and 0.0 are one value, as pandas counts them.
+                let x = if *x == 0.0 { 0.0 } else { *x };
+                *m.entry(Key::Number(OrdF64(x.to_bits()))).or_insert(0) += 1;
+            }
+            m
+        }
+        Kind::Categorical => c
+            .counts()
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| (Key::Text(k.to_string()), n))
+            .collect(),
+    }
+}
+
+/// Evidently's default test for a column.
+fn default_method(kind: Kind, reference_rows: usize, distinct: usize) -> Method {
+    if reference_rows <= 1000 {
+        match kind {
+            Kind::Numeric if distinct > 5 => Method::Ks,
+            _ if distinct > 2 => Method::Chisquare,
+            _ => Method::Z,
+        }
+    } else {
+        match kind {
+            Kind::Numeric if distinct > 5 => Method::Wasserstein,
+            _ => Method::Jensenshannon,
+        }
+    }
+}
+
+fn column_drift(r: &Column, c: &Column, opts: &Options) -> Result<ColumnDrift, DriftError> {
+    let set = opts.columns.get(&r.name).cloned().unwrap_or_default();
+    if r.kind != c.kind {
+        return Err(DriftError::KindMismatch {
+            column: r.name.clone(),
+            reference: r.kind.as_str(),
+            current: c.kind.as_str(),
+        });
+    }
+    for (col, side) in [(r, "reference"), (c, "current")] {
+        if col.is_empty() {
+            return Err(DriftError::NoValues {
+                column: col.name.clone(),
+                side,
+            });
+        }
+    }
+    let (rc, cc) = (value_counts(r), value_counts(c));
+    let distinct = rc.keys().chain(cc.keys()).collect::<HashSet<_>>().len();
+    let method = set
+        .method
+        .or(opts.method)
+        .unwrap_or_else(|| default_method(r.kind, r.len(), distinct));
+    let threshold = set.threshold.unwrap_or_else(|| method.threshold());
+    let needs_numbers = |m: &'static str| {
+        if r.kind == Kind::Numeric {
+            Ok(())
+        } else {
+            Err(DriftError::NeedsNumbers {
+                column: r.name.clone(),
+                method: m,
+            })
+        }
+    };
+    let (statistic, p_value) = match method {
+        Method::Ks => {
+            needs_numbers("ks")?;
+            let (a, b) = (sorted(&r.numbers), sorted(&c.numbers));
+            let (d, p) = stats::ks_2samp(&a, &b);
+            (d, Some(p))
+        }
+        Method::Wasserstein => {
+            needs_numbers("wasserstein")?;
+            let (a, b) = (sorted(&r.numbers), sorted(&c.numbers));
+            let norm = std_ddof0(&r.numbers).max(0.001);
+            (stats::wasserstein(&a, &b) / norm, None)
+        }
+        Method::Chisquare => {
+            let keys: Vec<&Key> = union(&rc, &cc);
+            let k_norm = c.len() as f64 / r.len() as f64;
+            let f_exp: Vec<f64> = keys
+                .iter()
+                .map(|k| *rc.get(k).unwrap_or(&0) as f64 * k_norm)
+                .collect();
+            let f_obs: Vec<f64> = keys
+                .iter()
+                .map(|k| *cc.get(k).unwrap_or(&0) as f64)
+                .collect();
+            let (s, p) = stats::chisquare(&f_obs, &f_exp);
+            (s, Some(p))
+        }
+        Method::Z => {
+            let mut keys: Vec<&Key> = union(&rc, &cc);
+            keys.sort();
+            if rc.len() == 1 && cc.len() == 1 && rc.keys().next() == cc.keys().next() {
+                (0.0, Some(1.0))
+            } else {
+                // Ones are every value but the first key (Evidently's coding).
+                let first = keys[0];
+                let ones =
+                    |m: &HashMap<Key, u64>, n: usize| n as u64 - m.get(first).copied().unwrap_or(0);
+                let (z, p) = stats::two_proportion_z(
+                    ones(&rc, r.len()),
+                    r.len() as u64,
+                    ones(&cc, c.len()),
+                    c.len() as u64,
+                );
+                (z, Some(p))
+            }
+        }
+        Method::Jensenshannon => {
+            let (p, q) = binned(r, c, &rc, &cc);
+            (stats::jensen_shannon(&p, &q), None)
+        }
+        Method::Psi => {
+            let (p, q) = psi_shares(r, c, &rc, &cc, set.bins.unwrap_or(10));
+            (stats::psi(&p, &q), None)
+        }
+    };
+    let drifted = match (method, p_value) {
+        (Method::Ks, Some(p)) => p <= threshold,
+        (_, Some(p)) => p < threshold,
+        (_, None) => statistic >= threshold,
+    };
+    Ok(ColumnDrift {
+        column: r.name.clone(),
+        kind: r.kind,
+        method,
+        statistic,
+        p_value,
+        threshold,
+        drifted,
+        missing: (r.missing, c.missing),
+    })
+}
+
+fn sorted(v: &[f64]) -> Vec<f64> {
+    let mut s = v.to_vec();
+    s.sort_unstable_by(f64::total_cmp);
+    s
+}
+
+fn std_ddof0(v: &[f64]) -> f64 {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt()
+}
+
+fn union<'a>(a: &'a HashMap<Key, u64>, b: &'a HashMap<Key, u64>) -> Vec<&'a Key> {
+    let mut keys: Vec<&Key> = a.keys().collect();
+    keys.extend(b.keys().filter(|k| !a.contains_key(*k)));
+    keys
+}
+
+/// Evidently's `get_binned_data` without zero filling: a Sturges histogram
+/// over both sides for a numeric column with more than 20 distinct
+/// reference values, else the share of each value.
+fn binned(
+    r: &Column,
+    c: &Column,
+    rc: &HashMap<Key, u64>,
+    cc: &HashMap<Key, u64>,
+) -> (Vec<f64>, Vec<f64>) {
+    if r.kind == Kind::Numeric && rc.len() > 20 {
+        let (a, b) = (sorted(&r.numbers), sorted(&c.numbers));
+        let min = a[0].min(b[0]);
+        let max = a[a.len() - 1].max(b[b.len() - 1]);
+        let edges = stats::sturges_edges(min, max, a.len() + b.len());
+        let share = |s: &[f64]| {
+            stats::histogram_sorted(s, &edges)
+                .into_iter()
+                .map(|n| n as f64 / s.len() as f64)
+                .collect::<Vec<f64>>()
+        };
+        return (share(&a), share(&b));
+    }
+    let keys = union(rc, cc);
+    let share = |m: &HashMap<Key, u64>, n: usize| -> Vec<f64> {
+        keys.iter()
+            .map(|k| *m.get(*k).unwrap_or(&0) as f64 / n as f64)
+            .collect()
+    };
+    (share(rc, r.len()), share(cc, c.len()))
+}
+
+/// The share of each side in PSI's bins: `bins` quantile bins of the
+/// reference for a numeric column (edges deduplicated, open at both ends),
+/// each value for a categorical one; an empty bin's share is ε = 0.0001.
+fn psi_shares(
+    r: &Column,
+    c: &Column,
+    rc: &HashMap<Key, u64>,
+    cc: &HashMap<Key, u64>,
+    bins: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    const EPS: f64 = 1e-4;
+    let fill = |v: Vec<f64>| {
+        v.into_iter()
+            .map(|x| if x == 0.0 { EPS } else { x })
+            .collect::<Vec<f64>>()
+    };
+    if r.kind == Kind::Categorical {
+        let keys = union(rc, cc);
+        let share = |m: &HashMap<Key, u64>, n: usize| -> Vec<f64> {
+            keys.iter()
+                .map(|k| *m.get(*k).unwrap_or(&0) as f64 / n as f64)
+                .collect()
+        };
+        return (fill(share(rc, r.len())), fill(share(cc, c.len())));
+    }
+    let a = sorted(&r.numbers);
+    let b = sorted(&c.numbers);
+    let bins = bins.max(1);
+    // Inner edges: the reference's quantiles at i / bins (linear
+    // interpolation, NumPy's default), deduplicated.
+    let mut edges: Vec<f64> = (1..bins)
+        .map(|i| quantile(&a, i as f64 / bins as f64))
+        .collect();
+    edges.dedup();
+    let count = |s: &[f64]| -> Vec<f64> {
+        let mut out = Vec::with_capacity(edges.len() + 1);
+        let mut prev = 0usize;
+        for e in &edges {
+            let k = s.partition_point(|v| *v < *e);
+            out.push((k - prev) as f64 / s.len() as f64);
+            prev = k;
+        }
+        out.push((s.len() - prev) as f64 / s.len() as f64);
+        out
+    };
+    (fill(count(&a)), fill(count(&b)))
+}
+
+/// The `q` quantile of sorted `s` by linear interpolation.
+pub fn quantile(s: &[f64], q: f64) -> f64 {
+    let pos = q * (s.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
+}

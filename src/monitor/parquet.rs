@@ -1,0 +1,113 @@
+//! Parquet columns through the Arrow project's `parquet` crate: one record
+//! batch reader per column (a projection of that column alone), run in
+//! parallel, each streaming its column in batches of 64 Ki rows. Numeric
+//! Arrow types are numeric columns (cast to `f64`); strings, booleans and
+//! dictionaries are categorical (cast to text); nulls and NaN are missing.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow_array::{Array, Float64Array, StringArray};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use rayon::prelude::*;
+
+use super::table::{Append, Column, Kind, Table, TableError};
+
+const BATCH: usize = 64 * 1024;
+
+fn err(shown: &str, e: impl std::fmt::Display) -> TableError {
+    TableError::Read {
+        file: shown.into(),
+        message: e.to_string(),
+    }
+}
+
+/// Reads every top-level column of the Parquet file at `path`.
+pub fn read(path: &Path, shown: &str, kinds: &BTreeMap<String, Kind>) -> Result<Table, TableError> {
+    let file = std::fs::File::open(path).map_err(|e| err(shown, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| err(shown, e))?;
+    let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+    let fields: Vec<(usize, String, DataType)> = builder
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (i, f.name().clone(), f.data_type().clone()))
+        .collect();
+    let columns: Vec<Column> = fields
+        .par_iter()
+        .map(|(i, name, ty)| read_column(path, shown, *i, name, ty, kinds.get(name).copied()))
+        .collect::<Result<_, _>>()?;
+    Ok(Table { columns, rows })
+}
+
+fn read_column(
+    path: &Path,
+    shown: &str,
+    index: usize,
+    name: &str,
+    ty: &DataType,
+    forced: Option<Kind>,
+) -> Result<Column, TableError> {
+    let numeric = ty.is_numeric();
+    if !numeric && !is_text_like(ty) {
+        return Err(err(
+            shown,
+            format!("column `{name}` has type {ty}, which drift cannot compare"),
+        ));
+    }
+    let file = std::fs::File::open(path).map_err(|e| err(shown, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| err(shown, e))?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(BATCH)
+        .build()
+        .map_err(|e| err(shown, e))?;
+    let mut out = Append::new(name, forced);
+    let mut row = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|e| err(shown, e))?;
+        let array = batch.column(0);
+        if numeric && forced != Some(Kind::Categorical) {
+            let cast = arrow_cast::cast(array, &DataType::Float64).map_err(|e| err(shown, e))?;
+            let values = cast
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .expect("cast to f64");
+            for i in 0..values.len() {
+                row += 1;
+                if values.is_null(i) {
+                    out.missing();
+                } else {
+                    out.number(values.value(i), row);
+                }
+            }
+        } else {
+            let cast = arrow_cast::cast(array, &DataType::Utf8).map_err(|e| err(shown, e))?;
+            let values = cast
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .expect("cast to text");
+            for i in 0..values.len() {
+                row += 1;
+                if values.is_null(i) {
+                    out.missing();
+                } else {
+                    out.text(values.value(i), row);
+                }
+            }
+        }
+    }
+    out.finish(shown)
+}
+
+fn is_text_like(ty: &DataType) -> bool {
+    match ty {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Boolean => true,
+        DataType::Dictionary(_, v) => is_text_like(v) || v.is_numeric(),
+        _ => false,
+    }
+}

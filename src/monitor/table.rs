@@ -1,0 +1,421 @@
+//! Reading a dataset's columns for drift tests: CSV/TSV (the `csv` crate),
+//! JSON Lines (serde_json, one object per line) and Parquet (the Arrow
+//! project's `parquet` crate, one reader per column so columns decode in
+//! parallel), streamed in chunks into compact columns: numbers as `f64`,
+//! categories as dictionary codes. No text table is ever held whole.
+//!
+//! Types: a column whose non-missing values are all numbers is numeric,
+//! else categorical; a column where some values are numbers and others are
+//! not is an error (set its type to say which it is). Missing values are
+//! counted and left out: empty fields and pandas' default NA spellings in
+//! CSV, `null` in JSON, nulls and NaN in Parquet.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use indexmap::IndexMap;
+
+/// A column's type for the drift tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Numeric,
+    Categorical,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Numeric => "numeric",
+            Kind::Categorical => "categorical",
+        }
+    }
+}
+
+/// One column: its non-missing values and how many were missing.
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    pub kind: Kind,
+    /// Numeric values (no NaN), in row order.
+    pub numbers: Vec<f64>,
+    /// Category codes into `categories`, in row order.
+    pub codes: Vec<u32>,
+    pub categories: Vec<String>,
+    pub missing: u64,
+}
+
+impl Column {
+    /// Non-missing values.
+    pub fn len(&self) -> usize {
+        match self.kind {
+            Kind::Numeric => self.numbers.len(),
+            Kind::Categorical => self.codes.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Category → count.
+    pub fn counts(&self) -> HashMap<&str, u64> {
+        let mut per_code = vec![0u64; self.categories.len()];
+        for c in &self.codes {
+            per_code[*c as usize] += 1;
+        }
+        self.categories
+            .iter()
+            .zip(per_code)
+            .map(|(k, n)| (k.as_str(), n))
+            .collect()
+    }
+}
+
+/// A dataset: its columns in file order, and its row count.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub columns: Vec<Column>,
+    pub rows: u64,
+}
+
+/// Why a table could not be read (exit 2, naming the file and column).
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("{file}: {message}")]
+    Read { file: String, message: String },
+    #[error("{file}: column `{column}` mixes numbers and text (row {row}: `{value}`)")]
+    Mixed {
+        file: String,
+        column: String,
+        row: u64,
+        value: String,
+    },
+    #[error("{file}: column `{column}` is set numeric, but row {row} holds `{value}`")]
+    NotNumber {
+        file: String,
+        column: String,
+        row: u64,
+        value: String,
+    },
+    #[error("{file}: the table has no rows")]
+    Empty { file: String },
+    #[error("{file}: `{ext}` is not a format mlci reads")]
+    Format { file: String, ext: String },
+}
+
+impl crate::error::Hint for TableError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            TableError::Read { .. } => "drift reads CSV/TSV with a header row, JSON Lines (one object per line) and Parquet".into(),
+            TableError::Mixed { column, .. } => format!("set the column's type in mlci.yaml: `drift: {{columns: {{{column}: {{type: categorical}}}}}}` (or numeric, after cleaning the data)"),
+            TableError::NotNumber { .. } => "set the column's type to categorical, or clean the value".into(),
+            TableError::Empty { .. } => "drift compares two non-empty tables".into(),
+            TableError::Format { .. } => "name a .csv, .tsv, .jsonl/.ndjson or .parquet file (a directory of such shards is one dataset)".into(),
+        })
+    }
+}
+
+crate::register_hint!(TableError);
+
+/// pandas' default NA spellings (`pandas.read_csv`'s `na_values`).
+const NA: &[&str] = &[
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+];
+
+/// Builds one column while rows stream in.
+struct Builder {
+    name: String,
+    forced: Option<Kind>,
+    numbers: Vec<f64>,
+    codes: Vec<u32>,
+    index: HashMap<String, u32>,
+    categories: Vec<String>,
+    missing: u64,
+    /// The first value of each sort, for the mixed-type error.
+    first_number: Option<(u64, String)>,
+    first_text: Option<(u64, String)>,
+}
+
+impl Builder {
+    fn new(name: &str, forced: Option<Kind>) -> Builder {
+        Builder {
+            name: name.to_string(),
+            forced,
+            numbers: Vec::new(),
+            codes: Vec::new(),
+            index: HashMap::new(),
+            categories: Vec::new(),
+            missing: 0,
+            first_number: None,
+            first_text: None,
+        }
+    }
+
+    fn category(&mut self, text: &str) {
+        let code = match self.index.get(text) {
+            Some(c) => *c,
+            None => {
+                let c = self.categories.len() as u32;
+                self.categories.push(text.to_string());
+                self.index.insert(text.to_string(), c);
+                c
+            }
+        };
+        self.codes.push(code);
+    }
+
+    /// A value as text (CSV, or a JSON string): a number when it parses.
+    fn text(&mut self, text: &str, row: u64) {
+        if NA.contains(&text) {
+            self.missing += 1;
+            return;
+        }
+        let number = text.trim().parse::<f64>().ok().filter(|x| !x.is_nan());
+        match (self.forced, number) {
+            (Some(Kind::Categorical), _) => self.category(text),
+            (_, Some(x)) => self.number(x, text, row),
+            (Some(Kind::Numeric), None) => {
+                self.first_text.get_or_insert((row, text.to_string()));
+                // Reported in finish().
+            }
+            (None, None) => {
+                self.first_text.get_or_insert((row, text.to_string()));
+                self.category(text);
+            }
+        }
+    }
+
+    fn number(&mut self, x: f64, shown: &str, row: u64) {
+        if x.is_nan() {
+            self.missing += 1;
+            return;
+        }
+        if self.forced == Some(Kind::Categorical) {
+            self.category(shown);
+            return;
+        }
+        self.first_number.get_or_insert((row, shown.to_string()));
+        self.numbers.push(x);
+        // Also kept as a category while the column's sort is open, so a
+        // column that turns out text keeps every value.
+        if self.forced.is_none() && self.first_text.is_some() {
+            self.category(shown);
+        }
+    }
+
+    fn finish(self, file: &str) -> Result<Column, TableError> {
+        let kind = match (self.forced, &self.first_number, &self.first_text) {
+            (Some(Kind::Numeric), _, Some((row, value))) => {
+                return Err(TableError::NotNumber {
+                    file: file.into(),
+                    column: self.name,
+                    row: *row,
+                    value: value.clone(),
+                })
+            }
+            (Some(k), _, _) => k,
+            (None, Some((nrow, nval)), Some((trow, tval))) => {
+                let (row, value) = if nrow > trow {
+                    (nrow, nval)
+                } else {
+                    (trow, tval)
+                };
+                return Err(TableError::Mixed {
+                    file: file.into(),
+                    column: self.name,
+                    row: *row,
+                    value: value.clone(),
+                });
+            }
+            (None, None, Some(_)) => Kind::Categorical,
+            (None, _, None) => Kind::Numeric,
+        };
+        Ok(Column {
+            name: self.name,
+            kind,
+            numbers: if kind == Kind::Numeric {
+                self.numbers
+            } else {
+                Vec::new()
+            },
+            codes: if kind == Kind::Categorical {
+                self.codes
+            } else {
+                Vec::new()
+            },
+            categories: self.categories,
+            missing: self.missing,
+        })
+    }
+}
+
+/// Reads the table at `path` (shown as `shown`); the format comes from the
+/// extension; `kinds` forces column types.
+pub fn read(path: &Path, shown: &str, kinds: &BTreeMap<String, Kind>) -> Result<Table, TableError> {
+    // A cache object has no extension: the name shown (without `@REV`)
+    // says the format then.
+    let named = shown.rsplit_once('@').map_or(shown, |(p, _)| p);
+    let ext = path
+        .extension()
+        .or_else(|| Path::new(named).extension())
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let table = match ext.as_str() {
+        "csv" => read_delimited(path, shown, kinds, b',')?,
+        "tsv" | "tab" => read_delimited(path, shown, kinds, b'\t')?,
+        "jsonl" | "ndjson" => read_json_lines(path, shown, kinds)?,
+        "parquet" | "pq" => super::parquet::read(path, shown, kinds)?,
+        _ => {
+            return Err(TableError::Format {
+                file: shown.into(),
+                ext,
+            })
+        }
+    };
+    if table.rows == 0 {
+        return Err(TableError::Empty { file: shown.into() });
+    }
+    Ok(table)
+}
+
+fn read_err(shown: &str, e: impl std::fmt::Display) -> TableError {
+    TableError::Read {
+        file: shown.into(),
+        message: e.to_string(),
+    }
+}
+
+fn read_delimited(
+    path: &Path,
+    shown: &str,
+    kinds: &BTreeMap<String, Kind>,
+    delimiter: u8,
+) -> Result<Table, TableError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .from_path(path)
+        .map_err(|e| read_err(shown, e))?;
+    let headers = reader.headers().map_err(|e| read_err(shown, e))?.clone();
+    let mut builders: Vec<Builder> = headers
+        .iter()
+        .map(|h| Builder::new(h, kinds.get(h).copied()))
+        .collect();
+    let mut record = csv::StringRecord::new();
+    let mut rows = 0u64;
+    while reader
+        .read_record(&mut record)
+        .map_err(|e| read_err(shown, e))?
+    {
+        rows += 1;
+        for (b, field) in builders.iter_mut().zip(record.iter()) {
+            b.text(field, rows);
+        }
+    }
+    let columns = builders
+        .into_iter()
+        .map(|b| b.finish(shown))
+        .collect::<Result<_, _>>()?;
+    Ok(Table { columns, rows })
+}
+
+fn read_json_lines(
+    path: &Path,
+    shown: &str,
+    kinds: &BTreeMap<String, Kind>,
+) -> Result<Table, TableError> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).map_err(|e| read_err(shown, e))?;
+    let mut builders: IndexMap<String, Builder> = IndexMap::new();
+    let mut rows = 0u64;
+    for (i, line) in std::io::BufReader::with_capacity(1 << 20, file)
+        .lines()
+        .enumerate()
+    {
+        let line = line.map_err(|e| read_err(shown, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&line)
+            .map_err(|e| read_err(shown, format!("line {}: {e}", i + 1)))?;
+        rows += 1;
+        for (k, v) in &obj {
+            let b = builders.entry(k.clone()).or_insert_with(|| {
+                let mut b = Builder::new(k, kinds.get(k).copied());
+                // Rows before this column first appeared lack it.
+                b.missing = rows - 1;
+                b
+            });
+            match v {
+                serde_json::Value::Null => b.missing += 1,
+                serde_json::Value::Number(n) => {
+                    let x = n.as_f64().unwrap_or(f64::NAN);
+                    b.number(x, &n.to_string(), rows);
+                }
+                serde_json::Value::String(s) => {
+                    // A JSON string is text, even when it looks like a number.
+                    if b.forced == Some(Kind::Numeric) {
+                        b.text(s, rows);
+                    } else if NA.contains(&s.as_str()) && !s.is_empty() {
+                        b.missing += 1;
+                    } else {
+                        b.first_text.get_or_insert((rows, s.clone()));
+                        b.category(s);
+                    }
+                }
+                serde_json::Value::Bool(x) => {
+                    b.first_text.get_or_insert((rows, x.to_string()));
+                    b.category(if *x { "True" } else { "False" });
+                }
+                other => {
+                    return Err(read_err(
+                        shown,
+                        format!(
+                            "line {}: column `{k}` holds a nested value ({other})",
+                            i + 1
+                        ),
+                    ))
+                }
+            }
+        }
+        // Columns this row lacks.
+        for (k, b) in builders.iter_mut() {
+            if !obj.contains_key(k) {
+                b.missing += 1;
+            }
+        }
+    }
+    let columns = builders
+        .into_values()
+        .map(|b| b.finish(shown))
+        .collect::<Result<_, _>>()?;
+    Ok(Table { columns, rows })
+}
+
+/// Appends a column read elsewhere (Parquet) through the same builder.
+pub(super) struct Append(Builder);
+
+impl Append {
+    pub fn new(name: &str, forced: Option<Kind>) -> Append {
+        Append(Builder::new(name, forced))
+    }
+    pub fn number(&mut self, x: f64, row: u64) {
+        self.0.number(x, &x.to_string(), row);
+    }
+    pub fn text(&mut self, s: &str, row: u64) {
+        if self.0.forced == Some(Kind::Numeric) {
+            self.0.text(s, row);
+        } else {
+            self.0.first_text.get_or_insert((row, s.to_string()));
+            self.0.category(s);
+        }
+    }
+    pub fn missing(&mut self) {
+        self.0.missing += 1;
+    }
+    pub fn finish(self, shown: &str) -> Result<Column, TableError> {
+        self.0.finish(shown)
+    }
+}

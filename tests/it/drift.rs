@@ -1,0 +1,368 @@
+//! `mlci drift` against its oracles: SciPy's statistics (within 1e-9
+//! relative) and Evidently's verdicts per column and for the dataset, on
+//! seeded tables with and without injected drift, small (KS, chi-square,
+//! z) and large (Wasserstein, Jensen–Shannon) references; PSI against a
+//! direct computation; `PATH@REV` across commits; bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::{env_from_test_script, mlci_cmd, Run, TestRepo};
+
+const NUMERIC: &str = "shifted,stable,withnan,const,kids";
+const CATEGORICAL: &str = "newcat,props,binary";
+
+fn python() -> String {
+    env_from_test_script("MLCI_TEST_ORACLE_PYTHON")
+}
+
+fn oracle_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/oracles")
+        .join(name)
+}
+
+/// The seeded tables, generated once per test.
+fn tables() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(python())
+        .arg(oracle_script("drift_data.py"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+fn drift(dir: &Path, args: &[&str]) -> Run {
+    let out = mlci_cmd(dir).arg("drift").args(args).output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn oracle(dir: &Path, reference: &str, current: &str, ours: &str) -> Value {
+    let json = dir.join("ours.json");
+    std::fs::write(&json, ours).unwrap();
+    let out = Command::new(python())
+        .env("DO_NOT_TRACK", "1")
+        .arg(oracle_script("drift_oracle.py"))
+        .args([dir.join(reference), dir.join(current), json])
+        .args([NUMERIC, CATEGORICAL])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[track_caller]
+fn close(ours: &Value, theirs: &Value, what: &str) {
+    match (ours.as_f64(), theirs.as_f64()) {
+        (Some(a), Some(b)) => {
+            let tol = 1e-9 * b.abs().max(1e-300);
+            assert!(
+                (a - b).abs() <= tol || a == b,
+                "{what}: mlci {a} vs SciPy {b}"
+            );
+        }
+        (None, None) => {}
+        _ => panic!("{what}: mlci {ours} vs SciPy {theirs}"),
+    }
+}
+
+/// Evidently's test names for mlci's methods.
+fn evidently_name(method: &str) -> &'static str {
+    match method {
+        "ks" => "K-S p_value",
+        "chisquare" => "chi-square p_value",
+        "z" => "Z-test p_value",
+        "wasserstein" => "Wasserstein distance (normed)",
+        "jensenshannon" => "Jensen-Shannon distance",
+        other => panic!("no Evidently default is {other}"),
+    }
+}
+
+fn check_against_oracles(dir: &Path, reference: &str, current: &str) -> Value {
+    let run = drift(dir, &[reference, current, "--json"]).ok();
+    let ours: Value = serde_json::from_str(&run.stdout).unwrap();
+    let theirs = oracle(dir, reference, current, &run.stdout);
+    let cols = ours["columns"].as_array().unwrap();
+    assert_eq!(cols.len(), 8, "{ours}");
+    for c in cols {
+        let name = c["column"].as_str().unwrap();
+        let t = &theirs["columns"][name];
+        close(
+            &c["statistic"],
+            &t["scipy_statistic"],
+            &format!("{reference} {name} statistic"),
+        );
+        close(
+            &c["p_value"],
+            &t["scipy_p_value"],
+            &format!("{reference} {name} p-value"),
+        );
+        let method = c["method"].as_str().unwrap();
+        assert_eq!(
+            evidently_name(method),
+            t["evidently_test"],
+            "{reference} {name}: the test"
+        );
+        assert_eq!(
+            c["drifted"], t["evidently_drifted"],
+            "{reference} {name}: the verdict ({c} vs {t})"
+        );
+    }
+    let d = &ours["dataset"];
+    assert_eq!(
+        d["drifted"], theirs["dataset"]["evidently_drifted"],
+        "{reference}: dataset verdict"
+    );
+    close(
+        &d["share"],
+        &theirs["dataset"]["evidently_share"],
+        "drift share",
+    );
+    ours
+}
+
+#[test]
+fn statistics_match_scipy_and_verdicts_match_evidently() {
+    let dir = tables();
+    // Small reference: KS, chi-square and z; drift injected.
+    let small = check_against_oracles(dir.path(), "small_ref.csv", "small_cur.csv");
+    let methods: Vec<&str> = small["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "ks",
+            "ks",
+            "ks",
+            "z",
+            "chisquare",
+            "chisquare",
+            "chisquare",
+            "z"
+        ]
+    );
+    let drifted: Vec<&str> = small["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["drifted"] == true)
+        .map(|c| c["column"].as_str().unwrap())
+        .collect();
+    assert!(
+        drifted.contains(&"shifted") && drifted.contains(&"newcat") && drifted.contains(&"props"),
+        "{drifted:?}"
+    );
+    // Large reference: Wasserstein and Jensen-Shannon; drift injected.
+    let large = check_against_oracles(dir.path(), "large_ref.parquet", "large_cur.parquet");
+    assert_eq!(
+        large["dataset"]["drifted"], false,
+        "3 of 8 drifted: below the 0.5 share"
+    );
+    // No drift at all.
+    let same = check_against_oracles(dir.path(), "same_ref.parquet", "same_cur.parquet");
+    assert_eq!(same["dataset"]["drifted_columns"], 0, "{same}");
+}
+
+#[test]
+fn psi_matches_a_direct_computation() {
+    let dir = tables();
+    for (r, c) in [
+        ("small_ref.csv", "small_cur.csv"),
+        ("large_ref.parquet", "large_cur.parquet"),
+    ] {
+        let run = drift(dir.path(), &[r, c, "--json", "--method", "psi"]).ok();
+        let ours: Value = serde_json::from_str(&run.stdout).unwrap();
+        let theirs = oracle(dir.path(), r, c, &run.stdout);
+        for col in ours["columns"].as_array().unwrap() {
+            let name = col["column"].as_str().unwrap();
+            assert_eq!(col["method"], "psi");
+            assert_eq!(col["p_value"], Value::Null);
+            close(
+                &col["statistic"],
+                &theirs["columns"][name]["scipy_statistic"],
+                &format!("{r} {name} PSI"),
+            );
+        }
+    }
+}
+
+#[test]
+fn the_output_is_a_table_markdown_or_exactly_the_documented_json() {
+    let dir = tables();
+    let run = drift(dir.path(), &["small_ref.csv", "small_cur.csv", "--json"]).ok();
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    let keys = |x: &Value| x.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&v), ["columns", "dataset"]);
+    assert_eq!(
+        keys(&v["columns"][0]),
+        [
+            "column",
+            "type",
+            "method",
+            "statistic",
+            "p_value",
+            "threshold",
+            "drifted"
+        ]
+    );
+    assert_eq!(
+        keys(&v["dataset"]),
+        [
+            "columns",
+            "drifted_columns",
+            "share",
+            "threshold",
+            "drifted"
+        ]
+    );
+    let text = drift(dir.path(), &["small_ref.csv", "small_cur.csv"]).ok();
+    assert!(text.stdout.starts_with("column  "), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("of 8 columns drifted"),
+        "{}",
+        text.stdout
+    );
+    let md = drift(dir.path(), &["small_ref.csv", "small_cur.csv", "--md"]).ok();
+    assert!(md.stdout.starts_with("| column |"), "{}", md.stdout);
+    // --check: exit 1 only when the dataset drifts.
+    assert_eq!(
+        drift(dir.path(), &["small_ref.csv", "small_cur.csv", "--check"]).code,
+        v["dataset"]["drifted"]
+            .as_bool()
+            .map(|d| if d { 1 } else { 0 })
+            .unwrap()
+    );
+    assert_eq!(
+        drift(
+            dir.path(),
+            &["same_ref.parquet", "same_cur.parquet", "--check"]
+        )
+        .code,
+        0
+    );
+    assert_eq!(
+        drift(
+            dir.path(),
+            &[
+                "small_ref.csv",
+                "small_cur.csv",
+                "--check",
+                "--drift-share",
+                "0.1"
+            ]
+        )
+        .code,
+        1
+    );
+}
+
+#[test]
+fn tracked_datasets_at_two_revisions() {
+    let dir = tables();
+    let r = TestRepo::new();
+    // A tracked CSV, and a directory of Parquet shards, in two commits.
+    std::fs::copy(dir.path().join("small_ref.csv"), r.path("data.csv")).unwrap();
+    std::fs::create_dir_all(r.path("shards")).unwrap();
+    std::fs::copy(
+        dir.path().join("large_ref.parquet"),
+        r.path("shards/part-0.parquet"),
+    )
+    .unwrap();
+    std::fs::copy(
+        dir.path().join("same_ref.parquet"),
+        r.path("shards/part-1.parquet"),
+    )
+    .unwrap();
+    r.mlci(&["add", "data.csv", "shards"]).ok();
+    r.commit_all("reference");
+    std::fs::copy(dir.path().join("small_cur.csv"), r.path("data.csv")).unwrap();
+    std::fs::remove_file(r.path("shards/part-1.parquet")).unwrap();
+    std::fs::copy(
+        dir.path().join("large_cur.parquet"),
+        r.path("shards/part-1.parquet"),
+    )
+    .unwrap();
+    r.mlci(&["add", "data.csv", "shards"]).ok();
+    r.commit_all("current");
+    let at_revs = r
+        .mlci(&["drift", "data.csv@HEAD~1", "data.csv@HEAD", "--json"])
+        .ok();
+    let plain = drift(dir.path(), &["small_ref.csv", "small_cur.csv", "--json"]).ok();
+    assert_eq!(
+        at_revs.stdout, plain.stdout,
+        "the same as the files themselves"
+    );
+    let shards = r
+        .mlci(&["drift", "shards@HEAD~1", "shards@HEAD", "--json"])
+        .ok();
+    let v: Value = serde_json::from_str(&shards.stdout).unwrap();
+    assert_eq!(v["columns"].as_array().unwrap().len(), 8);
+    // The reference shards hold 6,000 rows: the large-reference tests.
+    assert_eq!(v["columns"][0]["method"], "wasserstein", "{v}");
+    // The workspace against a revision, too.
+    r.mlci(&["drift", "data.csv@HEAD~1", "data.csv"]).ok();
+}
+
+#[test]
+fn bad_tables_are_named_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("ok.csv"), "a,b\n1,x\n2,y\n3,x\n").unwrap();
+    std::fs::write(p.join("mixed.csv"), "a,b\n1,x\n2,y\nthree,x\n").unwrap();
+    std::fs::write(p.join("empty.csv"), "a,b\n").unwrap();
+    std::fs::write(p.join("broken.parquet"), "not parquet").unwrap();
+    std::fs::write(p.join("kinds.csv"), "a,b\nx,1\ny,2\n").unwrap();
+    std::fs::write(p.join("notes.txt"), "hello").unwrap();
+    for (args, says) in [
+        (
+            ["ok.csv", "mixed.csv"],
+            "mixed.csv: column `a` mixes numbers and text (row 3: `three`)",
+        ),
+        (["ok.csv", "empty.csv"], "empty.csv: the table has no rows"),
+        (["ok.csv", "broken.parquet"], "broken.parquet: "),
+        (
+            ["ok.csv", "kinds.csv"],
+            "column `a` is numeric in the reference but categorical in the current data",
+        ),
+        (
+            ["ok.csv", "notes.txt"],
+            "notes.txt: `txt` is not a format mlci reads",
+        ),
+        (
+            ["ok.csv", "missing.csv"],
+            "missing.csv: no such file or directory",
+        ),
+    ] {
+        let run = drift(p, &args).user_error();
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+    }
+    // A column on one side only is reported, not a crash.
+    std::fs::write(p.join("extra.csv"), "a,b,c\n1,x,9\n2,y,9\n3,x,9\n").unwrap();
+    let run = drift(p, &["ok.csv", "extra.csv"]).ok();
+    assert!(
+        run.stderr
+            .contains("column `c` is only in the current data"),
+        "{}",
+        run.stderr
+    );
+}
