@@ -4,15 +4,16 @@
 //! with `--check` when the dataset drifts), 2 on an error.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::Args;
-use serde::Deserialize;
 
 use super::Ctx;
 use crate::exit::Exit;
-use crate::monitor::drift::{self, ColumnOptions, Drift, Method, Options};
-use crate::monitor::table::{self, Kind, Table, TableError};
+use crate::monitor::dataset;
+use crate::monitor::drift::{self, Drift, Method};
+use crate::monitor::rules::Section;
+use crate::monitor::table::{Kind, Table, TableError};
 
 /// Drift between two versions of a dataset, column by column, with
 /// Evidently's default tests (KS, chi-square, z, Wasserstein, Jensen–
@@ -71,36 +72,19 @@ impl From<MethodArg> for Method {
     }
 }
 
-/// The `drift:` section of mlci.yaml (what the command reads of it).
-#[derive(Debug, Default, Deserialize)]
-struct DriftSection {
-    #[serde(default)]
-    columns: BTreeMap<String, ColumnOptions>,
-    share: Option<f64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct FileWire {
-    drift: Option<DriftSection>,
-}
-
 pub fn cmd_drift(ctx: &Ctx, a: DriftArgs) -> anyhow::Result<Exit> {
+    // Settings come from mlci.yaml when there is a repository; two plain
+    // files need none.
     let root = crate::git::discover_root(&ctx.cwd).ok().flatten();
     let section = match &root {
-        Some(r) => read_section(r)?,
-        None => DriftSection::default(),
+        Some(r) => match crate::pipeline::load(r) {
+            Ok(p) => Section::parse(p.drift.as_ref())?,
+            Err(e) => return Err(e.into()),
+        },
+        None => Section::default(),
     };
-    let kinds: BTreeMap<String, Kind> = section
-        .columns
-        .iter()
-        .filter_map(|(k, v)| v.kind.map(|kind| (k.clone(), kind)))
-        .collect();
-    let opts = Options {
-        columns: section.columns,
-        only: a.columns.clone(),
-        method: a.method.map(Method::from),
-        drift_share: a.drift_share.or(section.share).unwrap_or(0.5),
-    };
+    let kinds = section.kinds();
+    let opts = section.options(a.columns.clone(), a.method.map(Method::from), a.drift_share);
     let (reference, current) = rayon::join(
         || load_side(ctx, &a.reference, &kinds),
         || load_side(ctx, &a.current, &kinds),
@@ -129,31 +113,23 @@ pub fn cmd_drift(ctx: &Ctx, a: DriftArgs) -> anyhow::Result<Exit> {
     })
 }
 
-fn read_section(root: &Path) -> anyhow::Result<DriftSection> {
-    use crate::pipeline::source::Source;
-    let src = crate::pipeline::source::WorkTree(root);
-    let text = match src.read("mlci.yaml") {
-        Ok(Some(t)) if !t.trim().is_empty() => t,
-        Ok(_) => return Ok(DriftSection::default()),
-        Err(e) => {
-            return Err(crate::error::hinted(
-                format!("mlci.yaml: {}", e.message),
-                e.hint.unwrap_or_default(),
-            ))
-        }
-    };
-    let wire: FileWire = crate::yaml::parse(&text, Path::new("mlci.yaml"))?;
-    Ok(wire.drift.unwrap_or_default())
-}
-
 /// One side: a file, a directory of shards, or `PATH@REV`.
 fn load_side(ctx: &Ctx, spec: &str, kinds: &BTreeMap<String, Kind>) -> anyhow::Result<Table> {
     let plain = ctx.cwd.join(spec);
     if plain.exists() {
-        return read_path(&plain, spec, kinds);
+        return Ok(dataset::read_path(&plain, spec, kinds)?);
     }
     if let Some((path, rev)) = spec.rsplit_once('@') {
-        return super::drift_rev::read_at(ctx, path, rev, kinds);
+        let repo = ctx.repo(&crate::config::Overrides::default())?;
+        let rel = repo.resolve_user_path(&ctx.cwd, Path::new(path))?;
+        let reporter = super::reporter::for_printer(ctx.printer);
+        return Ok(dataset::read_at(
+            &repo,
+            &rel,
+            rev,
+            kinds,
+            reporter.as_ref(),
+        )?);
     }
     Err(TableError::Read {
         file: spec.into(),
@@ -162,131 +138,32 @@ fn load_side(ctx: &Ctx, spec: &str, kinds: &BTreeMap<String, Kind>) -> anyhow::R
     .into())
 }
 
-/// A file, or every supported file below a directory (shards, in name
-/// order, concatenated).
-pub(crate) fn read_path(
-    path: &Path,
-    shown: &str,
-    kinds: &BTreeMap<String, Kind>,
-) -> anyhow::Result<Table> {
-    if !path.is_dir() {
-        return Ok(table::read(path, shown, kinds)?);
-    }
-    let mut shards: Vec<PathBuf> = walkdir::WalkDir::new(path)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
-        .filter(|p| {
-            matches!(
-                p.extension()
-                    .and_then(|e| e.to_str())
-                    .map(str::to_ascii_lowercase)
-                    .as_deref(),
-                Some("csv" | "tsv" | "jsonl" | "ndjson" | "parquet" | "pq")
-            )
-        })
-        .collect();
-    shards.sort();
-    if shards.is_empty() {
-        return Err(TableError::Empty { file: shown.into() }.into());
-    }
-    let mut all = Table::default();
-    for s in &shards {
-        let rel = s.strip_prefix(path).unwrap_or(s).display().to_string();
-        let t = table::read(s, &format!("{shown}/{rel}"), kinds)?;
-        append(&mut all, t);
-    }
-    Ok(all)
-}
-
-/// Appends shard `t` to `all` (columns matched by name).
-pub(crate) fn append(all: &mut Table, t: Table) {
-    let before = all.rows;
-    for mut col in t.columns {
-        match all.columns.iter_mut().find(|c| c.name == col.name) {
-            Some(c) => {
-                c.missing += col.missing;
-                c.numbers.append(&mut col.numbers);
-                // Categories re-coded into the first shard's dictionary.
-                for code in col.codes {
-                    let name = &col.categories[code as usize];
-                    let idx = match c.categories.iter().position(|x| x == name) {
-                        Some(i) => i,
-                        None => {
-                            c.categories.push(name.clone());
-                            c.categories.len() - 1
-                        }
-                    };
-                    c.codes.push(idx as u32);
-                }
-            }
-            None => {
-                col.missing += before;
-                all.columns.push(col);
-            }
-        }
-    }
-    all.rows += t.rows;
-}
-
-fn fmt(x: f64) -> String {
-    if x == 0.0 || (1e-4..1e6).contains(&x.abs()) {
-        format!("{x:.4}")
-    } else {
-        format!("{x:.3e}")
-    }
-}
-
 /// The table (or Markdown) of a comparison.
 fn render(d: &Drift, md: bool) -> String {
-    let rows: Vec<Vec<String>> = d
-        .columns
-        .iter()
-        .map(|c| {
-            vec![
-                c.column.clone(),
-                c.kind.as_str().into(),
-                c.method.as_str().into(),
-                fmt(c.statistic),
-                c.p_value.map(fmt).unwrap_or_else(|| "-".into()),
-                fmt(c.threshold),
-                if c.drifted { "drift" } else { "-" }.into(),
-            ]
-        })
-        .collect();
-    let header = [
-        "column",
-        "type",
-        "method",
-        "statistic",
-        "p-value",
-        "threshold",
-        "drifted",
-    ];
-    let mut out = if md {
-        crate::review::metrics::diff::md_table(&header, &rows)
-    } else {
-        crate::review::metrics::diff::plain_table(&header, &rows)
-    };
-    let ds = &d.dataset;
-    let line = format!(
-        "{} of {} columns drifted (share {:.2}, threshold {:.2}): {}",
-        ds.drifted_columns,
-        ds.columns,
-        ds.share,
-        ds.threshold,
-        if ds.drifted {
-            "the dataset drifts"
-        } else {
-            "no dataset drift"
-        }
-    );
-    out.push_str(&if md {
-        format!("\n**{line}**\n")
-    } else {
-        format!("\n{line}\n")
-    });
-    out
+    crate::monitor::view::table(d, md)
+}
+
+/// mlci.yaml's `drift:` rules with the datasets as they are at `target`
+/// (`workspace` or a revision): their gate results and report sections.
+pub(crate) fn rules_for(
+    repo: &crate::repo::Repo,
+    pipeline: &crate::pipeline::Pipeline,
+    target: &str,
+) -> anyhow::Result<(
+    Vec<crate::review::gate::GateResult>,
+    Vec<crate::review::report::DriftView>,
+)> {
+    let section = Section::parse(pipeline.drift.as_ref())?;
+    if section.rules.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let rev = crate::review::metrics::Rev::parse(&repo.root, target)?;
+    let outcomes = crate::monitor::rules::evaluate(repo, &section, &rev, &crate::progress::Silent)?;
+    Ok((
+        outcomes.iter().map(|o| o.gate.clone()).collect(),
+        outcomes
+            .iter()
+            .map(crate::monitor::view::report_view)
+            .collect(),
+    ))
 }

@@ -29,9 +29,14 @@ pub fn cmd_gate(ctx: &Ctx, args: GateArgs) -> anyhow::Result<Exit> {
     let repo = ctx.repo(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
     let cmp = compare(&repo, base.as_deref(), &target, &[Kind::Metrics])?;
-    let Some(results) = evaluate_gates(&pipeline, &cmp)? else {
+    let (drift_results, _) = super::drift::rules_for(&repo, &pipeline, &target)?;
+    let mut results = evaluate_gates(&pipeline, &cmp)?;
+    if !drift_results.is_empty() {
+        results.get_or_insert_with(Vec::new).extend(drift_results);
+    }
+    let Some(results) = results else {
         ctx.printer
-            .info("no gates: add a `gates:` section to mlci.yaml");
+            .info("no gates: add a `gates:` section (or `drift:` rules) to mlci.yaml");
         return Ok(Exit::Ok);
     };
     let failed = results.iter().filter(|r| !r.passed).count();

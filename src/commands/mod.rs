@@ -7,7 +7,6 @@ pub mod checkout;
 pub mod ci;
 pub mod dag;
 pub mod drift;
-mod drift_rev;
 pub mod fetch;
 pub mod gate;
 pub mod gc;

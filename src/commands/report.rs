@@ -49,6 +49,7 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
     } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
+    let (extra_gates, drift) = super::drift::rules_for(&repo, &pipeline, &target)?;
     let built = build(
         &repo,
         &pipeline,
@@ -62,6 +63,8 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
             ran: None,
             run_link: None,
             base_label: None,
+            extra_gates,
+            drift,
         },
     )?;
     // Whatever reached the report (a metric value, a plot label), no

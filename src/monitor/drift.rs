@@ -299,12 +299,32 @@ fn column_drift(r: &Column, c: &Column, opts: &Options) -> Result<ColumnDrift, D
             });
         }
     }
-    let (rc, cc) = (value_counts(r), value_counts(c));
-    let distinct = rc.keys().chain(cc.keys()).collect::<HashSet<_>>().len();
+    // Numeric columns are sorted once; their distinct values come from the
+    // sorted runs, and value counts only when a test needs them (they are
+    // few then).
+    let (a, b) = match r.kind {
+        Kind::Numeric => (sorted(&r.numbers), sorted(&c.numbers)),
+        Kind::Categorical => (Vec::new(), Vec::new()),
+    };
+    let (rc, cc) = match r.kind {
+        Kind::Numeric => (HashMap::new(), HashMap::new()),
+        Kind::Categorical => (value_counts(r), value_counts(c)),
+    };
+    let distinct = match r.kind {
+        Kind::Numeric => distinct_sorted(&a, &b),
+        Kind::Categorical => rc.keys().chain(cc.keys()).collect::<HashSet<_>>().len(),
+    };
     let method = set
         .method
         .or(opts.method)
         .unwrap_or_else(|| default_method(r.kind, r.len(), distinct));
+    let needs_counts = matches!(method, Method::Chisquare | Method::Z)
+        || (method == Method::Jensenshannon && runs(&a) <= 20);
+    let (rc, cc) = if r.kind == Kind::Numeric && needs_counts {
+        (run_counts(&a), run_counts(&b))
+    } else {
+        (rc, cc)
+    };
     let threshold = set.threshold.unwrap_or_else(|| method.threshold());
     let needs_numbers = |m: &'static str| {
         if r.kind == Kind::Numeric {
@@ -319,13 +339,11 @@ fn column_drift(r: &Column, c: &Column, opts: &Options) -> Result<ColumnDrift, D
     let (statistic, p_value) = match method {
         Method::Ks => {
             needs_numbers("ks")?;
-            let (a, b) = (sorted(&r.numbers), sorted(&c.numbers));
             let (d, p) = stats::ks_2samp(&a, &b);
             (d, Some(p))
         }
         Method::Wasserstein => {
             needs_numbers("wasserstein")?;
-            let (a, b) = (sorted(&r.numbers), sorted(&c.numbers));
             let norm = std_ddof0(&r.numbers).max(0.001);
             (stats::wasserstein(&a, &b) / norm, None)
         }
@@ -363,11 +381,11 @@ fn column_drift(r: &Column, c: &Column, opts: &Options) -> Result<ColumnDrift, D
             }
         }
         Method::Jensenshannon => {
-            let (p, q) = binned(r, c, &rc, &cc);
+            let (p, q) = binned(r, (&a, &b), &rc, &cc);
             (stats::jensen_shannon(&p, &q), None)
         }
         Method::Psi => {
-            let (p, q) = psi_shares(r, c, &rc, &cc, set.bins.unwrap_or(10));
+            let (p, q) = psi_shares(r, (&a, &b), &rc, &cc, set.bins.unwrap_or(10));
             (stats::psi(&p, &q), None)
         }
     };
@@ -386,6 +404,56 @@ fn column_drift(r: &Column, c: &Column, opts: &Options) -> Result<ColumnDrift, D
         drifted,
         missing: (r.missing, c.missing),
     })
+}
+
+/// The number of distinct values of a sorted slice.
+fn runs(s: &[f64]) -> usize {
+    if s.is_empty() {
+        return 0;
+    }
+    1 + s.windows(2).filter(|w| w[0] != w[1]).count()
+}
+
+/// Distinct values over two sorted slices.
+fn distinct_sorted(a: &[f64], b: &[f64]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    let mut last: Option<f64> = None;
+    while i < a.len() || j < b.len() {
+        let x = match (a.get(i), b.get(j)) {
+            (Some(&x), Some(&y)) if x <= y => {
+                i += 1;
+                x
+            }
+            (Some(_), Some(&y)) => {
+                j += 1;
+                y
+            }
+            (Some(&x), None) => {
+                i += 1;
+                x
+            }
+            (None, Some(&y)) => {
+                j += 1;
+                y
+            }
+            (None, None) => break,
+        };
+        if last != Some(x) {
+            n += 1;
+            last = Some(x);
+        }
+    }
+    n
+}
+
+/// Value counts of a sorted numeric slice, from its runs.
+fn run_counts(s: &[f64]) -> HashMap<Key, u64> {
+    let mut m = HashMap::new();
+    for x in s {
+        let x = if *x == 0.0 { 0.0 } else { *x };
+        *m.entry(Key::Number(OrdF64(x.to_bits()))).or_insert(0) += 1;
+    }
+    m
 }
 
 fn sorted(v: &[f64]) -> Vec<f64> {
@@ -408,15 +476,15 @@ fn union<'a>(a: &'a HashMap<Key, u64>, b: &'a HashMap<Key, u64>) -> Vec<&'a Key>
 
 /// Evidently's `get_binned_data` without zero filling: a Sturges histogram
 /// over both sides for a numeric column with more than 20 distinct
-/// reference values, else the share of each value.
+/// reference values (`a`, `b`: the sorted values), else the share of each
+/// value.
 fn binned(
     r: &Column,
-    c: &Column,
+    (a, b): (&[f64], &[f64]),
     rc: &HashMap<Key, u64>,
     cc: &HashMap<Key, u64>,
 ) -> (Vec<f64>, Vec<f64>) {
-    if r.kind == Kind::Numeric && rc.len() > 20 {
-        let (a, b) = (sorted(&r.numbers), sorted(&c.numbers));
+    if r.kind == Kind::Numeric && runs(a) > 20 {
         let min = a[0].min(b[0]);
         let max = a[a.len() - 1].max(b[b.len() - 1]);
         let edges = stats::sturges_edges(min, max, a.len() + b.len());
@@ -426,15 +494,21 @@ fn binned(
                 .map(|n| n as f64 / s.len() as f64)
                 .collect::<Vec<f64>>()
         };
-        return (share(&a), share(&b));
+        return (share(a), share(b));
     }
+    value_shares(rc, cc)
+}
+
+/// Each value's share on each side, over both sides' values.
+fn value_shares(rc: &HashMap<Key, u64>, cc: &HashMap<Key, u64>) -> (Vec<f64>, Vec<f64>) {
     let keys = union(rc, cc);
-    let share = |m: &HashMap<Key, u64>, n: usize| -> Vec<f64> {
+    let (rn, cn): (u64, u64) = (rc.values().sum(), cc.values().sum());
+    let share = |m: &HashMap<Key, u64>, n: u64| -> Vec<f64> {
         keys.iter()
             .map(|k| *m.get(*k).unwrap_or(&0) as f64 / n as f64)
             .collect()
     };
-    (share(rc, r.len()), share(cc, c.len()))
+    (share(rc, rn), share(cc, cn))
 }
 
 /// The share of each side in PSI's bins: `bins` quantile bins of the
@@ -442,7 +516,7 @@ fn binned(
 /// each value for a categorical one; an empty bin's share is ε = 0.0001.
 fn psi_shares(
     r: &Column,
-    c: &Column,
+    (a, b): (&[f64], &[f64]),
     rc: &HashMap<Key, u64>,
     cc: &HashMap<Key, u64>,
     bins: usize,
@@ -454,21 +528,14 @@ fn psi_shares(
             .collect::<Vec<f64>>()
     };
     if r.kind == Kind::Categorical {
-        let keys = union(rc, cc);
-        let share = |m: &HashMap<Key, u64>, n: usize| -> Vec<f64> {
-            keys.iter()
-                .map(|k| *m.get(*k).unwrap_or(&0) as f64 / n as f64)
-                .collect()
-        };
-        return (fill(share(rc, r.len())), fill(share(cc, c.len())));
+        let (p, q) = value_shares(rc, cc);
+        return (fill(p), fill(q));
     }
-    let a = sorted(&r.numbers);
-    let b = sorted(&c.numbers);
     let bins = bins.max(1);
     // Inner edges: the reference's quantiles at i / bins (linear
     // interpolation, NumPy's default), deduplicated.
     let mut edges: Vec<f64> = (1..bins)
-        .map(|i| quantile(&a, i as f64 / bins as f64))
+        .map(|i| quantile(a, i as f64 / bins as f64))
         .collect();
     edges.dedup();
     let count = |s: &[f64]| -> Vec<f64> {
@@ -482,7 +549,7 @@ fn psi_shares(
         out.push((s.len() - prev) as f64 / s.len() as f64);
         out
     };
-    (fill(count(&a)), fill(count(&b)))
+    (fill(count(a)), fill(count(b)))
 }
 
 /// The `q` quantile of sorted `s` by linear interpolation.

@@ -175,34 +175,41 @@ impl Builder {
         let number = text.trim().parse::<f64>().ok().filter(|x| !x.is_nan());
         match (self.forced, number) {
             (Some(Kind::Categorical), _) => self.category(text),
-            (_, Some(x)) => self.number(x, text, row),
+            (_, Some(x)) => self.number(x, || text.to_string(), row),
             (Some(Kind::Numeric), None) => {
-                self.first_text.get_or_insert((row, text.to_string()));
                 // Reported in finish().
+                self.note_text(row, text);
             }
             (None, None) => {
-                self.first_text.get_or_insert((row, text.to_string()));
+                self.note_text(row, text);
                 self.category(text);
             }
         }
     }
 
-    fn number(&mut self, x: f64, shown: &str, row: u64) {
+    /// The first text value, for the mixed-type error (kept once: this
+    /// runs per value).
+    fn note_text(&mut self, row: u64, text: &str) {
+        if self.first_text.is_none() {
+            self.first_text = Some((row, text.to_string()));
+        }
+    }
+
+    /// A number; `shown` gives its text only when it is needed (a forced
+    /// categorical column, the first number for an error).
+    fn number(&mut self, x: f64, shown: impl Fn() -> String, row: u64) {
         if x.is_nan() {
             self.missing += 1;
             return;
         }
         if self.forced == Some(Kind::Categorical) {
-            self.category(shown);
+            self.category(&shown());
             return;
         }
-        self.first_number.get_or_insert((row, shown.to_string()));
-        self.numbers.push(x);
-        // Also kept as a category while the column's sort is open, so a
-        // column that turns out text keeps every value.
-        if self.forced.is_none() && self.first_text.is_some() {
-            self.category(shown);
+        if self.first_number.is_none() {
+            self.first_number = Some((row, shown()));
         }
+        self.numbers.push(x);
     }
 
     fn finish(self, file: &str) -> Result<Column, TableError> {
@@ -352,7 +359,7 @@ fn read_json_lines(
                 serde_json::Value::Null => b.missing += 1,
                 serde_json::Value::Number(n) => {
                     let x = n.as_f64().unwrap_or(f64::NAN);
-                    b.number(x, &n.to_string(), rows);
+                    b.number(x, || n.to_string(), rows);
                 }
                 serde_json::Value::String(s) => {
                     // A JSON string is text, even when it looks like a number.
@@ -361,12 +368,12 @@ fn read_json_lines(
                     } else if NA.contains(&s.as_str()) && !s.is_empty() {
                         b.missing += 1;
                     } else {
-                        b.first_text.get_or_insert((rows, s.clone()));
+                        b.note_text(rows, s);
                         b.category(s);
                     }
                 }
                 serde_json::Value::Bool(x) => {
-                    b.first_text.get_or_insert((rows, x.to_string()));
+                    b.note_text(rows, if *x { "true" } else { "false" });
                     b.category(if *x { "True" } else { "False" });
                 }
                 other => {
@@ -402,13 +409,13 @@ impl Append {
         Append(Builder::new(name, forced))
     }
     pub fn number(&mut self, x: f64, row: u64) {
-        self.0.number(x, &x.to_string(), row);
+        self.0.number(x, || x.to_string(), row);
     }
     pub fn text(&mut self, s: &str, row: u64) {
         if self.0.forced == Some(Kind::Numeric) {
             self.0.text(s, row);
         } else {
-            self.0.first_text.get_or_insert((row, s.to_string()));
+            self.0.note_text(row, s);
             self.0.category(s);
         }
     }

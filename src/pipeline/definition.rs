@@ -86,6 +86,8 @@ pub struct Pipeline {
     pub unused_keys: Vec<String>,
     pub gates: Option<yaml::Value>,
     pub report: Option<yaml::Value>,
+    /// mlci.yaml's `drift:` section, parsed by `monitor::rules`.
+    pub drift: Option<yaml::Value>,
 }
 
 impl Pipeline {
@@ -168,7 +170,7 @@ impl Hint for PipelineError {
     fn hint(&self) -> Option<String> {
         match self {
             PipelineError::Yaml(e) if e.message.contains("unknown field") => Some(
-                "mlci.yaml accepts the keys dvc.yaml does (stages, vars, params, metrics, plots, artifacts, datasets) plus gates, report and promotion".into(),
+                "mlci.yaml accepts the keys dvc.yaml does (stages, vars, params, metrics, plots, artifacts, datasets) plus gates, report, promotion and drift".into(),
             ),
             PipelineError::Yaml(_) => Some(
                 "stage fields follow dvc.yaml's schema (cmd, deps, outs, params, metrics, plots, frozen, always_changed, wdir, ...); see the README".into(),

@@ -121,6 +121,8 @@ pub(super) struct FileWire {
     /// Read by the registry from the default branch's tip
     /// (`registry::policy`), never from here.
     pub(super) promotion: Option<serde_yaml_value::Value>,
+    /// Drift settings and rules (`monitor::rules`).
+    pub(super) drift: Option<serde_yaml_value::Value>,
 }
 
 /// y fields: a name, a list of names, or nothing (auto).

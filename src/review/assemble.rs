@@ -32,6 +32,11 @@ pub struct ReportOptions {
     /// How to name the base when the caller knows better than the revision
     /// text (in CI: the pull request's base branch).
     pub base_label: Option<String>,
+    /// Results of rules evaluated outside the comparison (mlci.yaml's
+    /// `drift:` rules), counted with the gates.
+    pub extra_gates: Vec<crate::review::gate::GateResult>,
+    /// The drift section.
+    pub drift: Vec<crate::review::report::DriftView>,
 }
 
 /// A rendered report and the gate results behind its verdict.
@@ -56,6 +61,8 @@ pub fn build(
         ran,
         run_link,
         base_label,
+        extra_gates,
+        drift,
     } = opts;
     let (all, precision) = (*all, *precision);
     let cmp = compare(
@@ -88,7 +95,12 @@ pub fn build(
     };
 
     let plots = build_plots(repo, pipeline, &cmp, plots_dir.as_deref())?;
-    let gate_results = evaluate_gates(pipeline, &cmp)?;
+    let mut gate_results = evaluate_gates(pipeline, &cmp)?;
+    if !extra_gates.is_empty() {
+        gate_results
+            .get_or_insert_with(Vec::new)
+            .extend(extra_gates.iter().cloned());
+    }
     let mut verdict = Context::summarize(
         &metrics_changed
             .iter()
@@ -126,6 +138,7 @@ pub fn build(
             .map(serde_json::to_value)
             .collect::<Result<_, _>>()?,
         plots,
+        drift: drift.clone(),
         links: Links {
             run: run_link.clone(),
         },

@@ -36,11 +36,14 @@ pub enum Rule {
     MaxDecrease(f64),
     MaxIncreasePct(f64),
     MaxDecreasePct(f64),
+    /// A `drift:` rule of mlci.yaml: the share of drifted columns stays
+    /// below the limit (evaluated by `monitor::rules`, not from metrics).
+    DriftShare(f64),
 }
 
 impl Rule {
     fn relative(&self) -> bool {
-        !matches!(self, Rule::Min(_) | Rule::Max(_))
+        !matches!(self, Rule::Min(_) | Rule::Max(_) | Rule::DriftShare(_))
     }
 }
 
@@ -231,7 +234,8 @@ pub fn evaluate(
     Ok(out)
 }
 
-fn check(
+/// One rule's verdict on a value (`now`) and its base (`before`).
+pub(crate) fn check(
     metric: &str,
     key: &str,
     rule: Rule,
@@ -246,6 +250,7 @@ fn check(
         Rule::MaxDecrease(l) => format!("{key} falls at most {}", n(l)),
         Rule::MaxIncreasePct(l) => format!("{key} rises at most {}%", n(l)),
         Rule::MaxDecreasePct(l) => format!("{key} falls at most {}%", n(l)),
+        Rule::DriftShare(l) => format!("{key}: drifted share < {}", n(l)),
     };
     let value = now.and_then(crate::pipeline::params::number);
     let base = before.and_then(crate::pipeline::params::number);
@@ -292,6 +297,7 @@ fn check(
     r.passed = match rule {
         Rule::Min(l) => v >= l,
         Rule::Max(l) => v <= l,
+        Rule::DriftShare(l) => v < l,
         _ => unreachable!(),
     };
     if !r.passed {

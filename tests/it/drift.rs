@@ -366,3 +366,68 @@ fn bad_tables_are_named_with_a_hint() {
         run.stderr
     );
 }
+
+/// `drift:` rules in mlci.yaml: `mlci gate` and `mlci ci` fail on them like
+/// metric gates, and the report's drift section (table, chart, histograms)
+/// passes Mermaid's own parser.
+#[test]
+fn drift_rules_gate_and_report() {
+    let dir = tables();
+    let r = TestRepo::new();
+    std::fs::copy(dir.path().join("small_ref.csv"), r.path("data.csv")).unwrap();
+    r.mlci(&["add", "data.csv"]).ok();
+    r.write(
+        "mlci.yaml",
+        "drift:\n  columns:\n    kids: {type: categorical}\n  rules:\n    - dataset: data.csv\n      reference: main\n      share: 0.3\n",
+    );
+    r.commit_all("reference");
+    // Nothing changed: the rule passes.
+    let run = r.mlci(&["gate"]).ok();
+    assert!(run.stdout.contains("PASS drift:data.csv"), "{}", run.stdout);
+    // New data: 3 or more of 8 columns drift, over the rule's 0.3 share.
+    std::fs::copy(dir.path().join("small_cur.csv"), r.path("data.csv")).unwrap();
+    r.mlci(&["add", "data.csv"]).ok();
+    let run = r.mlci(&["gate"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("FAIL drift:data.csv  data.csv: drifted share < 0.3"),
+        "{}",
+        run.stdout
+    );
+    let ci = r.mlci(&["ci", "--no-pull", "--no-push"]);
+    assert_eq!(ci.code, 1, "{ci:?}");
+    assert!(ci.stdout.contains("### Drift"), "{}", ci.stdout);
+    assert!(
+        ci.stdout.contains("❌ **data.csv** against data.csv@main"),
+        "{}",
+        ci.stdout
+    );
+    let report = r.path("report.md");
+    r.mlci(&["report", "--output", "report.md"]).ok();
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        text.matches("```mermaid").count() >= 4,
+        "a chart and three histograms:\n{text}"
+    );
+    let (ok, log) = crate::metrics::mermaid_check(&[report]);
+    assert!(ok, "{log}");
+    // A bad rule is named.
+    r.write("mlci.yaml", "drift:\n  rules:\n    - dataset: data.csv\n");
+    let run = r.mlci(&["gate"]).user_error();
+    assert!(
+        run.stderr.contains("needs exactly one of `reference`"),
+        "{}",
+        run.stderr
+    );
+    r.write(
+        "mlci.yaml",
+        "drift:\n  rules:\n    - dataset: ../outside.csv\n      reference: main\n",
+    );
+    let run = r.mlci(&["gate"]).user_error();
+    assert!(
+        run.stderr.contains("leaves its directory"),
+        "{}",
+        run.stderr
+    );
+}

@@ -397,7 +397,7 @@ fn report_draws_plots_of_base_and_target_from_csv_json_and_several_files() {
 }
 
 /// Runs Mermaid's own parser (installed by the test script) on Markdown files.
-fn mermaid_check(files: &[std::path::PathBuf]) -> (bool, String) {
+pub(crate) fn mermaid_check(files: &[std::path::PathBuf]) -> (bool, String) {
     let script = crate::common::env_from_test_script("MLCI_TEST_MERMAID_CHECK");
     let out = std::process::Command::new("node")
         .arg(script)

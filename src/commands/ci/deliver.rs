@@ -27,6 +27,12 @@ pub struct Deliver<'a> {
     pub default_branch: Option<String>,
 }
 
+/// The registry tag this run's `push` event pushed, if it pushed one.
+pub fn registry_tag(env: &CiEnv) -> Option<String> {
+    env.pushed_tag()
+        .filter(|t| crate::registry::tag::parse(t).is_some())
+}
+
 /// Runs the hand-off for registry tag `d.tag`. Exit 1 when an assignment
 /// breaks the policy without a forced reason (no outputs then), 2 on an
 /// error, else 0.

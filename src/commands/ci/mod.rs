@@ -199,20 +199,14 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         }
     }
     // A pushed registry tag is the deploy hand-off, not a CI run.
-    if let Some(tag) = env
-        .pushed_tag()
-        .filter(|t| crate::registry::tag::parse(t).is_some())
-    {
-        return deliver::deliver(
-            ctx,
-            &env,
-            &deliver::Deliver {
-                tag: &tag,
-                deployment,
-                token: token.as_deref(),
-                default_branch,
-            },
-        );
+    if let Some(tag) = deliver::registry_tag(&env) {
+        let d = deliver::Deliver {
+            tag: &tag,
+            deployment,
+            token: token.as_deref(),
+            default_branch,
+        };
+        return deliver::deliver(ctx, &env, &d);
     }
     let publish = publish::Publish {
         comment: !no_comment,
@@ -261,6 +255,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         Some(b) => (Some(b), None),
         None => step_event_base(&mut job),
     };
+    let (extra_gates, drift) = step_drift_rules(&mut job);
     let opts = ReportOptions {
         base,
         base_label,
@@ -271,6 +266,8 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         plots_dir: plots_dir.map(|d| ctx.cwd.join(d)),
         ran,
         run_link: job.env.run_link(),
+        extra_gates,
+        drift,
     };
     let mut gate_failed = false;
     match build(&job.repo, &job.pipeline, &opts) {
@@ -288,6 +285,23 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Error);
     }
     Ok(if gate_failed { Exit::Differs } else { Exit::Ok })
+}
+
+/// mlci.yaml's `drift:` rules on the workspace: gate results and report
+/// sections (none after an error, which the job keeps).
+fn step_drift_rules(
+    job: &mut Job,
+) -> (
+    Vec<crate::review::gate::GateResult>,
+    Vec<crate::review::report::DriftView>,
+) {
+    match super::drift::rules_for(&job.repo, &job.pipeline, "workspace") {
+        Ok(d) => d,
+        Err(e) => {
+            job.fail(e);
+            (Vec::new(), Vec::new())
+        }
+    }
 }
 
 /// The remote is optional: with none configured, pull and push are

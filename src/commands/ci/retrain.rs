@@ -230,7 +230,11 @@ fn propose(
     };
     let key = super::retrain_files::content_key(&changed);
     let head = format!("{BRANCH_PREFIX}{key}");
+    let (extra_gates, drift) =
+        crate::commands::drift::rules_for(&job.repo, &job.pipeline, "workspace")?;
     let opts = ReportOptions {
+        extra_gates,
+        drift,
         base: Some(tip.to_string()),
         base_label: Some(branch.clone()),
         target: "workspace".into(),

@@ -49,13 +49,18 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
     if let Some((text, wire)) = &mlci {
         pipeline.gates = wire.gates.clone();
         pipeline.report = wire.report.clone();
+        pipeline.drift = wire.drift.clone();
         if wire.stages.is_some() {
             stages_from = Some((MLCI_YAML, text.clone(), wire.clone()));
         }
     }
     if stages_from.is_none() {
         if let Some((text, wire)) = read_file(src, DVC_YAML)? {
-            if wire.gates.is_some() || wire.report.is_some() || wire.promotion.is_some() {
+            if wire.gates.is_some()
+                || wire.report.is_some()
+                || wire.promotion.is_some()
+                || wire.drift.is_some()
+            {
                 return Err(PipelineError::File {
                     file: DVC_YAML.into(),
                     line: yaml::line_of_key(
@@ -64,13 +69,15 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
                             "gates"
                         } else if wire.report.is_some() {
                             "report"
-                        } else {
+                        } else if wire.promotion.is_some() {
                             "promotion"
+                        } else {
+                            "drift"
                         },
                         None,
                     ),
                     message:
-                        "`gates:`, `report:` and `promotion:` belong in mlci.yaml, not dvc.yaml"
+                        "`gates:`, `report:`, `promotion:` and `drift:` belong in mlci.yaml, not dvc.yaml"
                             .into(),
                     hint: Some("move them to mlci.yaml; DVC itself would reject them here".into()),
                 });

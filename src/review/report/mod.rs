@@ -133,8 +133,23 @@ pub struct Context {
     pub gates: Vec<Json>,
     /// Plots; empty until plots are rendered.
     pub plots: Vec<Json>,
+    /// Drift rules' comparisons (mlci.yaml's `drift:`).
+    pub drift: Vec<DriftView>,
     pub links: Links,
     pub precision: usize,
+}
+
+/// One drift rule in the report: the dataset, what it is compared with,
+/// the per-column table (Markdown, escaped), a Mermaid chart of the most
+/// drifting columns, and Mermaid histograms of the top three.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DriftView {
+    pub dataset: String,
+    pub reference: String,
+    pub table_md: String,
+    pub chart: Option<String>,
+    pub histograms: Vec<String>,
+    pub drifted: bool,
 }
 
 impl Context {
@@ -300,6 +315,7 @@ mod tests {
             stages_heading: "would rerun".into(),
             gates: vec![],
             plots: vec![],
+            drift: Vec::new(),
             links: Links::default(),
             precision: 5,
         }

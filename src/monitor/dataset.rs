@@ -1,0 +1,155 @@
+//! Loading one side of a drift comparison: a file, a directory of shards,
+//! or a tracked dataset as committed at a git revision (read through the
+//! cache, fetched from the remote when missing).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::table::{self, Kind, Table, TableError};
+use super::MonitorError;
+use crate::progress::Reporter;
+use crate::repo::Repo;
+use crate::store::cache::Oid;
+use crate::store::manifest::Manifest;
+use crate::workspace_path::WorkspacePath;
+
+/// The formats a shard directory's files may have.
+const SHARD_EXTENSIONS: &[&str] = &["csv", "tsv", "jsonl", "ndjson", "parquet", "pq"];
+
+fn is_shard(name: &str) -> bool {
+    name.rsplit_once('.')
+        .is_some_and(|(_, e)| SHARD_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// A file, or every supported file below a directory (shards in name
+/// order, concatenated), shown as `shown`.
+pub fn read_path(
+    path: &Path,
+    shown: &str,
+    kinds: &BTreeMap<String, Kind>,
+) -> Result<Table, MonitorError> {
+    if !path.is_dir() {
+        return Ok(table::read(path, shown, kinds)?);
+    }
+    let mut shards: Vec<std::path::PathBuf> = walkdir::WalkDir::new(path)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && is_shard(&e.file_name().to_string_lossy()))
+        .map(|e| e.into_path())
+        .collect();
+    shards.sort();
+    if shards.is_empty() {
+        return Err(TableError::Empty { file: shown.into() }.into());
+    }
+    let mut all = Table::default();
+    for s in &shards {
+        let rel = s.strip_prefix(path).unwrap_or(s).display().to_string();
+        append(&mut all, table::read(s, &format!("{shown}/{rel}"), kinds)?);
+    }
+    Ok(all)
+}
+
+/// Appends shard `t` to `all` (columns matched by name; a column a shard
+/// lacks counts as missing there).
+pub fn append(all: &mut Table, t: Table) {
+    let before = all.rows;
+    let names: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
+    for c in all.columns.iter_mut() {
+        if !names.contains(&c.name) {
+            c.missing += t.rows;
+        }
+    }
+    for mut col in t.columns {
+        match all.columns.iter_mut().find(|c| c.name == col.name) {
+            Some(c) => {
+                c.missing += col.missing;
+                c.numbers.append(&mut col.numbers);
+                // Categories re-coded into the first shard's dictionary.
+                let mut index: std::collections::HashMap<String, u32> = c
+                    .categories
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (k.clone(), i as u32))
+                    .collect();
+                for code in col.codes {
+                    let name = &col.categories[code as usize];
+                    let idx = *index.entry(name.clone()).or_insert_with(|| {
+                        c.categories.push(name.clone());
+                        (c.categories.len() - 1) as u32
+                    });
+                    c.codes.push(idx);
+                }
+            }
+            None => {
+                col.missing += before;
+                all.columns.push(col);
+            }
+        }
+    }
+    all.rows += t.rows;
+}
+
+/// The dataset at repo-relative `rel` as committed at `rev`.
+pub fn read_at(
+    repo: &Repo,
+    rel: &str,
+    rev: &str,
+    kinds: &BTreeMap<String, Kind>,
+    reporter: &dyn Reporter,
+) -> Result<Table, MonitorError> {
+    let shown = format!("{rel}@{rev}");
+    let commit = crate::git::resolve_commit(&repo.root, rev).map_err(|e| MonitorError::Rev {
+        shown: shown.clone(),
+        rev: rev.into(),
+        message: e.message().to_string(),
+    })?;
+    let git = git2::Repository::open(&repo.root)
+        .map_err(|e| MonitorError::Other(e.message().to_string()))?;
+    let Some(t) = crate::sync::at_commit::tracked_at(&git, commit, rel)? else {
+        // A small dataset kept in git itself.
+        let bytes = crate::git::file_in(&git, commit, rel)
+            .map_err(|e| MonitorError::Other(e.message().to_string()))?;
+        let Some(bytes) = bytes else {
+            return Err(TableError::Read {
+                file: shown,
+                message: "is neither tracked nor in git at that revision".into(),
+            }
+            .into());
+        };
+        let tmp = tempfile::Builder::new().prefix("mlci-drift").tempdir()?;
+        let file = tmp.path().join(rel.rsplit('/').next().unwrap_or(rel));
+        fs_err::write(&file, bytes)?;
+        return Ok(table::read(&file, &shown, kinds)?);
+    };
+    crate::sync::at_commit::fetch_missing(repo, &t, reporter)
+        .map_err(|e| MonitorError::Fetch(format!("{e:#}")))?;
+    let oid = t.pointer.oid;
+    if !oid.dir {
+        return Ok(table::read(&repo.cache.object_path(&oid), &shown, kinds)?);
+    }
+    // A directory of shards, in name order: each read from its cache
+    // object, its format from its name in the manifest.
+    let bytes = repo
+        .cache
+        .read_verified(&oid)
+        .map_err(|e| MonitorError::Other(e.to_string()))?;
+    let manifest = Manifest::parse(&bytes).map_err(|e| MonitorError::Other(e.to_string()))?;
+    let mut entries = manifest.entries().to_vec();
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut all = Table::default();
+    let mut any = false;
+    for e in entries.iter().filter(|e| is_shard(&e.path)) {
+        // Manifest entries come from data: plain relative paths only.
+        WorkspacePath::new(&e.path).map_err(|u| MonitorError::Other(u.to_string()))?;
+        let object = repo.cache.object_path(&Oid::file(e.sha256));
+        append(
+            &mut all,
+            table::read(&object, &format!("{rel}/{}@{rev}", e.path), kinds)?,
+        );
+        any = true;
+    }
+    if !any {
+        return Err(TableError::Empty { file: shown }.into());
+    }
+    Ok(all)
+}
