@@ -189,7 +189,9 @@ def main():
     ap.add_argument("--dvc", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=0)
-    ap.add_argument("--suite", choices=["all", "data", "pipelines", "remotes", "ci", "import", "registry"], default="all")
+    ap.add_argument("--suite", choices=["all", "data", "pipelines", "remotes", "ci", "import", "registry", "drift"],
+                    default="all")
+    ap.add_argument("--evidently-python", help="the Python of a venv with Evidently (bench/run.sh installs it)")
     ap.add_argument("--gto", help="GTO's executable (bench/run.sh installs it)")
     ap.add_argument("--s3-endpoint", help="SeaweedFS S3 endpoint (bench/run.sh starts one)")
     ap.add_argument("--s3-key")
@@ -211,6 +213,9 @@ def main():
         return
     if a.suite == "registry":
         registry_suite(a, work)
+        return
+    if a.suite == "drift":
+        drift_suite(a, work)
         return
     nfiles, big_mib = (2000, 64) if a.quick else (20000, 1024)
     runs = a.runs or (3 if a.quick else 7)
@@ -309,6 +314,7 @@ def main():
         ci_suite(a, work)
         import_suite(a, work)
         registry_suite(a, work)
+        drift_suite(a, work)
 
 
 def pipeline_repo(work, name, tool, exe, files):
@@ -517,6 +523,36 @@ def registry_suite(a, work):
         med = {t: median_of(v) for t, v in times.items()}
         print(f"  {label:<34}mlci {med['mlci']:8.3f}s   gto {med['gto']:8.3f}s"
               f"   gto / mlci {med['gto'] / med['mlci']:7.1f}   (target >= 20, mlci < 0.1 s)", flush=True)
+
+
+def drift_suite(a, work):
+    """`mlci drift` beside Evidently's DataDriftPreset (read both tables,
+    compare, result), end to end: 1,000,000 rows x 20 columns of Parquet,
+    and 200,000 rows of CSV. mlci's peak memory from wait4's rusage."""
+    if not a.evidently_python:
+        sys.exit("--evidently-python is required for the drift suite (bench/run.sh installs Evidently)")
+    here = os.path.dirname(os.path.abspath(__file__))
+    data = os.path.join(work, "drift")
+    os.makedirs(data, exist_ok=True)
+    subprocess.run([a.evidently_python, os.path.join(here, "drift_data.py"), data], check=True)
+    num = ",".join(f"n{i}" for i in range(10))
+    cat = ",".join(f"c{i}" for i in range(10))
+    runs = a.runs or 3
+    print("\ndrift                               (median seconds; ratio = evidently / mlci)", flush=True)
+    for label, ext in [("1M x 20 Parquet", "parquet"), ("200k x 20 CSV", "csv")]:
+        ref, cur = os.path.join(data, f"ref.{ext}"), os.path.join(data, f"cur.{ext}")
+        warm(data)
+        ours, mem, theirs = [], [], []
+        for i in range(runs):
+            t, m = run([a.mlci, "drift", ref, cur], data)
+            ours.append(t)
+            mem.append(m)
+            if i == 0 or a.quick:
+                theirs.append(run([a.evidently_python, os.path.join(here, "evidently_drift.py"), ref, cur, num, cat],
+                                  data)[0])
+        mo, me = median_of(ours), median_of(theirs)
+        print(f"  {label:<34}mlci {mo:8.3f}s ({max(mem):.0f} MiB)   evidently {me:8.3f}s   ratio {me / mo:6.1f}x"
+              f"   (target >= 20x, mlci < 2 s, < 500 MiB)", flush=True)
 
 
 def remotes(a, work):

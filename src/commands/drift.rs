@@ -85,12 +85,16 @@ pub fn cmd_drift(ctx: &Ctx, a: DriftArgs) -> anyhow::Result<Exit> {
     };
     let kinds = section.kinds();
     let opts = section.options(a.columns.clone(), a.method.map(Method::from), a.drift_share);
+    // Progress on a terminal: the two sides read, then the columns.
+    let reporter = super::reporter::for_printer(ctx.printer);
+    reporter.start("reading both datasets", Some(2));
     let (reference, current) = rayon::join(
-        || load_side(ctx, &a.reference, &kinds),
-        || load_side(ctx, &a.current, &kinds),
+        || load_side(ctx, &a.reference, &kinds).inspect(|_| reporter.inc(1)),
+        || load_side(ctx, &a.current, &kinds).inspect(|_| reporter.inc(1)),
     );
+    reporter.finish();
     let (reference, current) = (reference?, current?);
-    let result = drift::compare(&reference, &current, &opts)?;
+    let result = drift::compare(&reference, &current, &opts, reporter.as_ref())?;
     for c in &result.only_in_reference {
         ctx.printer.warn(&format!(
             "column `{c}` is only in the reference: not compared"

@@ -166,8 +166,14 @@ impl crate::error::Hint for DriftError {
 
 crate::register_hint!(DriftError);
 
-/// Compares every column both tables have (or `opts.only`), in parallel.
-pub fn compare(reference: &Table, current: &Table, opts: &Options) -> Result<Drift, DriftError> {
+/// Compares every column both tables have (or `opts.only`), in parallel,
+/// reporting each compared column to `reporter`.
+pub fn compare(
+    reference: &Table,
+    current: &Table,
+    opts: &Options,
+    reporter: &dyn crate::progress::Reporter,
+) -> Result<Drift, DriftError> {
     use rayon::prelude::*;
     let cur: HashMap<&str, &Column> = current
         .columns
@@ -190,10 +196,16 @@ pub fn compare(reference: &Table, current: &Table, opts: &Options) -> Result<Dri
         .filter(|c| opts.only.is_empty() || opts.only.contains(&c.name))
         .filter_map(|r| cur.get(r.name.as_str()).map(|c| (r, *c)))
         .collect();
+    reporter.start("comparing columns", Some(pairs.len() as u64));
     let columns: Vec<ColumnDrift> = pairs
         .par_iter()
-        .map(|(r, c)| column_drift(r, c, opts))
+        .map(|(r, c)| {
+            let d = column_drift(r, c, opts);
+            reporter.inc(1);
+            d
+        })
         .collect::<Result<_, _>>()?;
+    reporter.finish();
     let drifted = columns.iter().filter(|c| c.drifted).count();
     let share = if columns.is_empty() {
         0.0

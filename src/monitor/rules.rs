@@ -139,7 +139,7 @@ pub fn evaluate(
             (None, None) => unreachable!("checked when parsed"),
         };
         let opts = section.options(rule.columns.clone(), rule.method, rule.share);
-        let result = drift::compare(&reference, &current, &opts)?;
+        let result = drift::compare(&reference, &current, &opts, reporter)?;
         let mut verdict = gate::check(
             &format!("drift:{}", rule.dataset),
             &rule.dataset,

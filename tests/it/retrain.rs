@@ -579,3 +579,51 @@ fn set_executable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// `--if-drift`: without drift rules an error; with rules that pass,
+/// nothing runs and nothing is proposed; with a failing rule (new data
+/// placed in the workspace), the retraining is proposed.
+#[test]
+fn if_drift_retrains_only_when_a_drift_rule_fails() {
+    let p = Project::new();
+    let job = Job::new(REPO);
+    let gh = fake(&job);
+    let out = p.run(&job, &job.api(), &["--if-drift"], true);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("no `drift:` rules"), "{}", text(&out));
+    // A numeric reference with a header, and a rule against main.
+    std::fs::write(&p.source, "v\n1\n2\n3\n4\n5\n6\n7\n").unwrap();
+    let mut yaml = std::fs::read_to_string(p.repo.path("mlci.yaml")).unwrap();
+    yaml.push_str("drift:\n  rules:\n    - dataset: data.csv\n      reference: main\n");
+    p.repo.write("mlci.yaml", yaml);
+    p.retrain_env(&["repro"]).ok();
+    p.repo.commit_all("numeric data and a drift rule");
+    p.repo
+        .git(&["push", "-q", p.bare.to_str().unwrap(), "main"]);
+    p.repo.git(&["fetch", "-q", "origin"]);
+    let out = p.run(&job, &job.api(), &["--if-drift"], true);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("nothing retrained"), "{}", text(&out));
+    assert!(
+        !text(&out).contains("running stage"),
+        "nothing ran: {}",
+        text(&out)
+    );
+    assert!(job.requests().is_empty());
+    // Drifted data arrives in the workspace (an earlier run produced it):
+    // now it retrains and proposes.
+    std::fs::write(&p.source, "v\n100\n200\n300\n400\n500\n600\n700\n").unwrap();
+    p.retrain_env(&["repro"]).ok();
+    let out = p.run(&job, &job.api(), &["--if-drift"], true);
+    // The drift rule is a gate of the pull request too: the new data
+    // drifts from main's, so the proposal is opened with a failed gate.
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        text(&out).contains("drift of data.csv against data.csv@main: drifts"),
+        "{}",
+        text(&out)
+    );
+    let s = gh.0.lock().unwrap();
+    assert_eq!(s.prs.len(), 1);
+    assert!(s.prs[0]["body"].as_str().unwrap().contains("### Drift"));
+}

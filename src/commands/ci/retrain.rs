@@ -87,7 +87,8 @@ pub struct RetrainArgs {
     /// Leave older retraining pull requests open.
     #[arg(long)]
     pub keep_superseded: bool,
-    /// Retrain only when the drift rules fail.
+    /// Retrain only when one of mlci.yaml's `drift:` rules fails on the
+    /// data as pulled (checked before any stage runs).
     #[arg(long)]
     pub if_drift: bool,
     /// Let stage commands inherit the token and the runner's command files.
@@ -124,12 +125,6 @@ pub fn cmd_retrain(ctx: &Ctx, a: RetrainArgs) -> anyhow::Result<Exit> {
         env.append_summary(&format!("### mlci retrain\n\n{note}.\n"))?;
         return Ok(Exit::Ok);
     }
-    if a.if_drift {
-        return Err(crate::error::hinted(
-            "`--if-drift` needs the drift rules of `mlci drift`, which this version does not evaluate yet",
-            "retrain on a schedule without `--if-drift` for now",
-        ));
-    }
     let identity = parse_identity(&a.author)?;
     let repo = ctx.repo(&Overrides {
         remote: a.remote.clone(),
@@ -158,6 +153,14 @@ pub fn cmd_retrain(ctx: &Ctx, a: RetrainArgs) -> anyhow::Result<Exit> {
     if job.error.is_none() {
         step_pull(&mut job, run_cache);
     }
+    if a.if_drift && job.error.is_none() && !drift_fails(&job)? {
+        let note = "no drift rule fails on the data as pulled: nothing retrained (--if-drift)";
+        ctx.printer.info(note);
+        job.env
+            .append_summary(&format!("### mlci retrain\n\n{note}.\n"))?;
+        job.env.set_outputs(&[("changed", "false".into())])?;
+        return Ok(Exit::Ok);
+    }
     let ran = if job.error.is_none() {
         Some(step_repro(
             &mut job,
@@ -175,6 +178,28 @@ pub fn cmd_retrain(ctx: &Ctx, a: RetrainArgs) -> anyhow::Result<Exit> {
         return Err(e);
     }
     propose(&job, &a, token.as_deref(), identity, ran)
+}
+
+/// Whether any of mlci.yaml's `drift:` rules fails on the workspace (the
+/// verdict `mlci gate` gives); an error when there are none.
+fn drift_fails(job: &Job) -> anyhow::Result<bool> {
+    let (results, views) =
+        crate::commands::drift::rules_for(&job.repo, &job.pipeline, "workspace")?;
+    if results.is_empty() {
+        return Err(crate::error::hinted(
+            "--if-drift: mlci.yaml has no `drift:` rules to decide with",
+            "add `drift: {rules: [{dataset: PATH, reference: main}]}` (see docs/drift.md), or drop --if-drift",
+        ));
+    }
+    for v in &views {
+        job.ctx.printer.info(&format!(
+            "drift of {} against {}: {}",
+            v.dataset,
+            v.reference,
+            if v.drifted { "drifts" } else { "no drift" }
+        ));
+    }
+    Ok(results.iter().any(|r| !r.passed))
 }
 
 /// `Name <email>` → (name, email).
