@@ -480,9 +480,12 @@ fn std_ddof0(v: &[f64]) -> f64 {
     (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt()
 }
 
+/// Both sides' values, sorted: sums over them then run in one order, so
+/// a result is the same from run to run to the last bit.
 fn union<'a>(a: &'a HashMap<Key, u64>, b: &'a HashMap<Key, u64>) -> Vec<&'a Key> {
     let mut keys: Vec<&Key> = a.keys().collect();
     keys.extend(b.keys().filter(|k| !a.contains_key(*k)));
+    keys.sort();
     keys
 }
 

@@ -29,6 +29,7 @@ pub fn table(d: &Drift, md: bool) -> String {
                 c.p_value.map(fmt).unwrap_or_else(|| "-".into()),
                 fmt(c.threshold),
                 if c.drifted { "drift" } else { "-" }.into(),
+                format!("{} / {}", c.missing.0, c.missing.1),
             ]
         })
         .collect();
@@ -40,6 +41,7 @@ pub fn table(d: &Drift, md: bool) -> String {
         "p-value",
         "threshold",
         "drifted",
+        "missing (ref / cur)",
     ];
     let mut out = if md {
         // Column names come from data: escaped for Markdown.

@@ -242,6 +242,27 @@ fn the_output_is_a_table_markdown_or_exactly_the_documented_json() {
         "{}",
         text.stdout
     );
+    // JSON Lines read as the CSV does: the same verdicts and statistics.
+    let jsonl = drift(
+        dir.path(),
+        &["small_ref.jsonl", "small_cur.jsonl", "--json"],
+    )
+    .ok();
+    let j: Value = serde_json::from_str(&jsonl.stdout).unwrap();
+    for (a, b) in v["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(j["columns"].as_array().unwrap())
+    {
+        assert_eq!(
+            (&a["column"], &a["method"], &a["drifted"]),
+            (&b["column"], &b["method"], &b["drifted"])
+        );
+        close(&b["statistic"], &a["statistic"], "JSON Lines vs CSV");
+    }
+    // Missing values are counted (the text table's `missing` column).
+    assert!(text.stdout.contains("missing"), "{}", text.stdout);
     let md = drift(dir.path(), &["small_ref.csv", "small_cur.csv", "--md"]).ok();
     assert!(md.stdout.starts_with("| column |"), "{}", md.stdout);
     // --check: exit 1 only when the dataset drifts.

@@ -30,8 +30,12 @@ def table(n, drift):
     })
 
 
-table(600, False).to_csv(f"{out}/small_ref.csv", index=False)
-table(800, True).to_csv(f"{out}/small_cur.csv", index=False)
+small_ref, small_cur = table(600, False), table(800, True)
+small_ref.to_csv(f"{out}/small_ref.csv", index=False)
+small_cur.to_csv(f"{out}/small_cur.csv", index=False)
+# The same tables as JSON Lines (NaN written as null).
+small_ref.to_json(f"{out}/small_ref.jsonl", orient="records", lines=True)
+small_cur.to_json(f"{out}/small_cur.jsonl", orient="records", lines=True)
 table(3000, False).to_parquet(f"{out}/large_ref.parquet")
 table(2500, True).to_parquet(f"{out}/large_cur.parquet")
 table(3000, False).to_parquet(f"{out}/same_ref.parquet")
