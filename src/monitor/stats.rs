@@ -309,10 +309,10 @@ mod tests {
 
     #[test]
     fn small_cases_match_scipy() {
-        // scipy.stats.ks_2samp([1,2,3,4,5], [3,4,5,6,7,8]) -> D=0.5, p=0.4112554112554112
+        // scipy.stats.ks_2samp([1,2,3,4,5], [3,4,5,6,7,8]) -> D=0.5, p=0.35714285714285715 (SciPy 1.17.1)
         let (d, p) = ks_2samp(&[1., 2., 3., 4., 5.], &[3., 4., 5., 6., 7., 8.]);
         assert!((d - 0.5).abs() < 1e-15);
-        assert!((p - 0.4112554112554112).abs() < 1e-12, "{p}");
+        assert!((p - 0.35714285714285715).abs() < 1e-15, "{p}");
         // scipy.stats.wasserstein_distance([0, 1, 3], [5, 6, 8]) -> 5.0
         assert!((wasserstein(&[0., 1., 3.], &[5., 6., 8.]) - 5.0).abs() < 1e-15);
         // scipy.spatial.distance.jensenshannon([1, 0], [0, 1]) -> sqrt(ln 2)
