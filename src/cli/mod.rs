@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    add, checkout, ci, dag, drift, fetch, gate, gc, import_dvc, init, metrics, model, push, remote,
-    remove, report, repro, status,
+    add, checkout, ci, dag, drift, fetch, gate, gc, import_dvc, init, metrics, model, monitor,
+    push, remote, remove, report, repro, status,
 };
 
 /// mlci: the ML lifecycle in Git and CI.
@@ -56,4 +56,5 @@ pub enum Command {
     Model(model::ModelArgs),
     Retrain(ci::retrain::RetrainArgs),
     Drift(drift::DriftArgs),
+    Monitor(monitor::MonitorArgs),
 }

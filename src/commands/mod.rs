@@ -14,6 +14,7 @@ pub mod import_dvc;
 pub mod init;
 pub mod metrics;
 pub mod model;
+pub mod monitor;
 pub mod push;
 pub mod remote;
 pub mod remove;
@@ -67,6 +68,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Model(args) => model::cmd_model(&ctx, args),
         Command::Retrain(args) => ci::retrain::cmd_retrain(&ctx, args),
         Command::Drift(args) => drift::cmd_drift(&ctx, args),
+        Command::Monitor(args) => monitor::cmd_monitor(&ctx, args),
     }
 }
 

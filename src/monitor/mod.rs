@@ -7,7 +7,9 @@
 
 pub mod dataset;
 pub mod drift;
+pub mod log;
 mod parquet;
+pub mod performance;
 pub mod rules;
 pub mod stats;
 pub mod table;

@@ -111,3 +111,120 @@ fn is_text_like(ty: &DataType) -> bool {
         _ => false,
     }
 }
+
+/// A predictions log's columns, row-aligned: one reader over the (three or
+/// four) columns used.
+pub fn read_log(
+    path: &Path,
+    shown: &str,
+    cols: &super::log::LogColumns,
+) -> Result<super::log::Log, TableError> {
+    use super::log::{LogBuilder, Value};
+    use arrow_array::TimestampMillisecondArray;
+    let file = std::fs::File::open(path).map_err(|e| err(shown, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| err(shown, e))?;
+    let schema = builder.schema().clone();
+    let index = |name: &str| schema.index_of(name).ok();
+    let need = |name: &str| index(name).ok_or_else(|| super::log::missing_column(shown, name));
+    let (ti, pi, yi) = (
+        need(&cols.timestamp)?,
+        need(&cols.prediction)?,
+        need(&cols.target)?,
+    );
+    let si = index(&cols.score);
+    let mut wanted = vec![ti, pi, yi];
+    wanted.extend(si);
+    let mask = ProjectionMask::roots(builder.parquet_schema(), wanted.clone());
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(BATCH)
+        .build()
+        .map_err(|e| err(shown, e))?;
+    // The projected batch keeps the file's column order.
+    let mut order = wanted.clone();
+    order.sort_unstable();
+    let at = |i: usize| order.iter().position(|x| *x == i).expect("projected");
+    let mut out = LogBuilder::new(si.is_some());
+    for batch in reader {
+        let batch = batch.map_err(|e| err(shown, e))?;
+        let n = batch.num_rows();
+        // Times as milliseconds since the epoch.
+        let t = batch.column(at(ti));
+        let times: Vec<Option<i64>> = match t.data_type() {
+            DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 => {
+                let ms = arrow_cast::cast(
+                    t,
+                    &DataType::Timestamp(arrow_schema::TimeUnit::Millisecond, None),
+                )
+                .map_err(|e| err(shown, e))?;
+                let ms = ms
+                    .as_any()
+                    .downcast_ref::<TimestampMillisecondArray>()
+                    .expect("cast to ms");
+                (0..n)
+                    .map(|i| (!ms.is_null(i)).then(|| ms.value(i)))
+                    .collect()
+            }
+            ty if ty.is_numeric() => {
+                let secs = arrow_cast::cast(t, &DataType::Float64).map_err(|e| err(shown, e))?;
+                let secs = secs.as_any().downcast_ref::<Float64Array>().expect("f64");
+                (0..n)
+                    .map(|i| (!secs.is_null(i)).then(|| (secs.value(i) * 1000.0).round() as i64))
+                    .collect()
+            }
+            _ => {
+                let text = arrow_cast::cast(t, &DataType::Utf8).map_err(|e| err(shown, e))?;
+                let text = text.as_any().downcast_ref::<StringArray>().expect("text");
+                (0..n)
+                    .map(|i| {
+                        (!text.is_null(i))
+                            .then(|| LogBuilder::parse_time(text.value(i)))
+                            .flatten()
+                    })
+                    .collect()
+            }
+        };
+        let labels = |col: usize, out: &mut LogBuilder| -> Result<Vec<Option<Value>>, TableError> {
+            let a = batch.column(at(col));
+            if a.data_type().is_numeric() {
+                let v = arrow_cast::cast(a, &DataType::Float64).map_err(|e| err(shown, e))?;
+                let v = v.as_any().downcast_ref::<Float64Array>().expect("f64");
+                Ok((0..n)
+                    .map(|i| {
+                        (!v.is_null(i) && !v.value(i).is_nan()).then(|| Value::Number(v.value(i)))
+                    })
+                    .collect())
+            } else {
+                let v = arrow_cast::cast(a, &DataType::Utf8).map_err(|e| err(shown, e))?;
+                let v = v.as_any().downcast_ref::<StringArray>().expect("text");
+                Ok((0..n)
+                    .map(|i| (!v.is_null(i)).then(|| out.text_label(v.value(i))))
+                    .collect())
+            }
+        };
+        let preds = labels(pi, &mut out)?;
+        let targets = labels(yi, &mut out)?;
+        let scores: Option<Vec<Option<f64>>> = match si {
+            Some(s) => {
+                let v = arrow_cast::cast(batch.column(at(s)), &DataType::Float64)
+                    .map_err(|e| err(shown, e))?;
+                let v = v.as_any().downcast_ref::<Float64Array>().expect("f64");
+                Some(
+                    (0..n)
+                        .map(|i| (!v.is_null(i)).then(|| v.value(i)))
+                        .collect(),
+                )
+            }
+            None => None,
+        };
+        for i in 0..n {
+            out.push(
+                times[i],
+                preds[i],
+                targets[i],
+                scores.as_ref().and_then(|s| s[i]),
+            );
+        }
+    }
+    Ok(out.finish())
+}

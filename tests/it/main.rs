@@ -21,6 +21,7 @@ mod github;
 mod import_dvc;
 mod kill;
 mod metrics;
+mod monitor;
 mod pipeline;
 mod properties;
 mod registry;

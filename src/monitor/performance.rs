@@ -1,0 +1,326 @@
+//! Model performance over time: a predictions log cut into windows (UTC
+//! days, ISO weeks, or N rows), each window's metrics computed as
+//! scikit-learn defines them, and each compared with reference values.
+//!
+//! - Classification: accuracy; precision, recall and F1 of the positive
+//!   label (binary; `zero_division=0`), or their macro averages over the
+//!   labels seen in the window's targets and predictions (multiclass); ROC
+//!   AUC from the score column (binary only: the probability of the
+//!   positive label; ties count half, as the trapezoid under sklearn's ROC
+//!   curve does).
+//! - Regression: MAE, RMSE and R² (1 − SS_res / SS_tot; a constant target
+//!   gives 1 when predicted exactly, else 0, as sklearn's `force_finite`).
+//! - Checks: Evidently's defaults — within ±20 % (relative) of the
+//!   reference for classification metrics, ±10 % for regression ones.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::log::{Log, Value};
+
+/// What the model does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    Classification,
+    Regression,
+}
+
+/// How rows are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// UTC calendar days.
+    Day,
+    /// ISO 8601 weeks (Monday to Sunday, UTC).
+    Week,
+    /// Consecutive runs of N rows in log order.
+    Rows(usize),
+}
+
+impl std::str::FromStr for Window {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Window, String> {
+        match s {
+            "day" => Ok(Window::Day),
+            "week" => Ok(Window::Week),
+            n => n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Window::Rows)
+                .ok_or_else(|| format!("`{n}` is not day, week or a row count")),
+        }
+    }
+}
+
+/// One window's metrics and checks.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowResult {
+    /// `2026-03-29`, `2026-W13`, or `rows 1-1000`.
+    pub window: String,
+    pub rows: usize,
+    pub metrics: BTreeMap<String, Option<f64>>,
+    pub checks: Vec<Check>,
+    pub passed: bool,
+}
+
+/// A window metric against its reference.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub metric: String,
+    pub value: Option<f64>,
+    pub reference: f64,
+    /// The allowed relative change (0.2 = ±20 %).
+    pub tolerance: f64,
+    pub passed: bool,
+}
+
+/// Decides the task: classification when every target is text, or an
+/// integer with at most 20 distinct values; otherwise regression.
+pub fn detect_task(log: &Log) -> Task {
+    let mut distinct = BTreeSet::new();
+    for y in &log.target {
+        match y {
+            Value::Code(_) => return Task::Classification,
+            Value::Number(x) if x.fract() != 0.0 => return Task::Regression,
+            Value::Number(x) => {
+                distinct.insert(*x as i64);
+            }
+        }
+    }
+    if distinct.len() <= 20 {
+        Task::Classification
+    } else {
+        Task::Regression
+    }
+}
+
+/// Row indices per window, in window order.
+pub fn windows(log: &Log, window: Window) -> Vec<(String, Vec<usize>)> {
+    match window {
+        Window::Rows(n) => (0..log.ts.len())
+            .collect::<Vec<_>>()
+            .chunks(n)
+            .map(|c| {
+                (
+                    format!("rows {}-{}", c[0] + 1, c[c.len() - 1] + 1),
+                    c.to_vec(),
+                )
+            })
+            .collect(),
+        Window::Day | Window::Week => {
+            let mut groups: BTreeMap<(i64, i64), Vec<usize>> = BTreeMap::new();
+            for (i, ms) in log.ts.iter().enumerate() {
+                groups.entry(key(*ms, window)).or_default().push(i);
+            }
+            groups
+                .into_iter()
+                .map(|(k, rows)| (label(k, window), rows))
+                .collect()
+        }
+    }
+}
+
+/// (year, day-of-epoch) for days; (ISO year, ISO week) for weeks.
+fn key(ms: i64, window: Window) -> (i64, i64) {
+    let day = ms.div_euclid(86_400_000);
+    match window {
+        Window::Week => {
+            let date = civil(day);
+            let iso = date.iso_week_date();
+            (i64::from(iso.year()), i64::from(iso.week()))
+        }
+        _ => (0, day),
+    }
+}
+
+fn civil(day: i64) -> jiff::civil::Date {
+    jiff::Timestamp::from_second(day * 86_400)
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date())
+        .unwrap_or_default()
+}
+
+fn label((a, b): (i64, i64), window: Window) -> String {
+    match window {
+        Window::Week => format!("{a}-W{b:02}"),
+        _ => civil(b).to_string(),
+    }
+}
+
+/// Whether the whole log has at most two labels (a binary classifier):
+/// decided once for every window.
+pub fn is_binary(log: &Log) -> bool {
+    let mut labels: Vec<Value> = Vec::new();
+    for v in log.target.iter().chain(&log.prediction) {
+        if !labels.contains(v) {
+            labels.push(*v);
+            if labels.len() > 2 {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// The metrics of the rows `rows` of `log`; `binary` from [`is_binary`].
+pub fn metrics(
+    log: &Log,
+    rows: &[usize],
+    task: Task,
+    (positive, binary): (Value, bool),
+) -> BTreeMap<String, Option<f64>> {
+    let mut m = BTreeMap::new();
+    match task {
+        Task::Regression => {
+            let num = |v: Value| match v {
+                Value::Number(x) => x,
+                Value::Code(_) => f64::NAN,
+            };
+            let n = rows.len() as f64;
+            let (mut abs, mut sq, mut sum_y) = (0.0, 0.0, 0.0);
+            for &i in rows {
+                let (p, y) = (num(log.prediction[i]), num(log.target[i]));
+                abs += (y - p).abs();
+                sq += (y - p) * (y - p);
+                sum_y += y;
+            }
+            let mean = sum_y / n;
+            let ss_tot: f64 = rows
+                .iter()
+                .map(|&i| (num(log.target[i]) - mean).powi(2))
+                .sum();
+            let r2 = if ss_tot == 0.0 {
+                if sq == 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            } else {
+                1.0 - sq / ss_tot
+            };
+            m.insert("mae".into(), Some(abs / n));
+            m.insert("rmse".into(), Some((sq / n).sqrt()));
+            m.insert("r2".into(), Some(r2));
+        }
+        Task::Classification => {
+            let correct = rows
+                .iter()
+                .filter(|&&i| log.prediction[i] == log.target[i])
+                .count();
+            m.insert("accuracy".into(), Some(correct as f64 / rows.len() as f64));
+            let mut labels: Vec<Value> = Vec::new();
+            for &i in rows {
+                for v in [log.target[i], log.prediction[i]] {
+                    if !labels.contains(&v) {
+                        labels.push(v);
+                    }
+                }
+            }
+            let prf = |label: Value| {
+                let (mut tp, mut fp, mut fn_) = (0u64, 0u64, 0u64);
+                for &i in rows {
+                    let (p, y) = (log.prediction[i] == label, log.target[i] == label);
+                    match (p, y) {
+                        (true, true) => tp += 1,
+                        (true, false) => fp += 1,
+                        (false, true) => fn_ += 1,
+                        _ => {}
+                    }
+                }
+                let div = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+                (
+                    div(tp, tp + fp),
+                    div(tp, tp + fn_),
+                    div(2 * tp, 2 * tp + fp + fn_),
+                )
+            };
+            let (p, r, f) = if binary {
+                prf(positive)
+            } else {
+                let all: Vec<(f64, f64, f64)> = labels.iter().map(|l| prf(*l)).collect();
+                let k = all.len() as f64;
+                (
+                    all.iter().map(|x| x.0).sum::<f64>() / k,
+                    all.iter().map(|x| x.1).sum::<f64>() / k,
+                    all.iter().map(|x| x.2).sum::<f64>() / k,
+                )
+            };
+            m.insert("precision".into(), Some(p));
+            m.insert("recall".into(), Some(r));
+            m.insert("f1".into(), Some(f));
+            let auc = match (&log.score, binary) {
+                (Some(s), true) => roc_auc(rows, s, |i| log.target[i] == positive),
+                _ => None,
+            };
+            m.insert("roc_auc".into(), auc);
+        }
+    }
+    m
+}
+
+/// ROC AUC by the rank-sum statistic with average ranks for ties (equal
+/// to the area under the ROC curve's trapezoids); None without both
+/// classes.
+fn roc_auc(rows: &[usize], score: &[f64], positive: impl Fn(usize) -> bool) -> Option<f64> {
+    let mut order: Vec<usize> = rows.to_vec();
+    order.sort_by(|a, b| score[*a].total_cmp(&score[*b]));
+    let (mut rank_sum, mut n_pos) = (0.0f64, 0u64);
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && score[order[j + 1]] == score[order[i]] {
+            j += 1;
+        }
+        // Ranks i+1 ..= j+1 share their mean.
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        for &r in &order[i..=j] {
+            if positive(r) {
+                rank_sum += avg;
+                n_pos += 1;
+            }
+        }
+        i = j + 1;
+    }
+    let n_neg = order.len() as u64 - n_pos;
+    if n_pos == 0 || n_neg == 0 {
+        return None;
+    }
+    let (p, n) = (n_pos as f64, n_neg as f64);
+    Some((rank_sum - p * (p + 1.0) / 2.0) / (p * n))
+}
+
+/// Evidently's default tolerance of a metric: ±20 % for classification
+/// metrics, ±10 % for regression ones.
+pub fn tolerance(task: Task) -> f64 {
+    match task {
+        Task::Classification => 0.2,
+        Task::Regression => 0.1,
+    }
+}
+
+/// Checks each metric with a reference value.
+pub fn check(
+    metrics: &BTreeMap<String, Option<f64>>,
+    reference: &BTreeMap<String, f64>,
+    task: Task,
+) -> Vec<Check> {
+    let tol = tolerance(task);
+    metrics
+        .iter()
+        .filter_map(|(k, v)| {
+            let r = *reference.get(k)?;
+            let passed = match v {
+                Some(x) => (x - r).abs() <= tol * r.abs(),
+                None => false,
+            };
+            Some(Check {
+                metric: k.clone(),
+                value: *v,
+                reference: r,
+                tolerance: tol,
+                passed,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,175 @@
+//! `mlci monitor` against scikit-learn: every window's metrics within
+//! 1e-12 on generated logs with a planted degradation, in UTC days and ISO
+//! weeks across a DST change and the year's end; reference checks; bad
+//! input.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::{env_from_test_script, mlci_cmd, Run, TestRepo};
+
+fn oracle(dir: &Path) -> Value {
+    let out = Command::new(env_from_test_script("MLCI_TEST_ORACLE_PYTHON"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/monitor_oracle.py"))
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn monitor(dir: &Path, args: &[&str]) -> Run {
+    let out = mlci_cmd(dir).arg("monitor").args(args).output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn window_metrics_match_scikit_learn() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected = oracle(dir.path());
+    for file in ["cls.csv", "reg.parquet", "multi.jsonl"] {
+        for window in ["day", "week"] {
+            let run = monitor(dir.path(), &[file, "--window", window, "--json"]).ok();
+            let ours: Value = serde_json::from_str(&run.stdout).unwrap();
+            let theirs = expected[file][window].as_object().unwrap();
+            let windows = ours["windows"].as_array().unwrap();
+            let names: Vec<&str> = windows
+                .iter()
+                .map(|w| w["window"].as_str().unwrap())
+                .collect();
+            let their_names: Vec<&str> = theirs.keys().map(String::as_str).collect();
+            assert_eq!(names, their_names, "{file} {window}: the windows");
+            for w in windows {
+                let name = w["window"].as_str().unwrap();
+                for (metric, want) in theirs[name].as_object().unwrap() {
+                    let got = w["metrics"][metric]
+                        .as_f64()
+                        .unwrap_or_else(|| panic!("{file} {name} {metric}: {w}"));
+                    let want = want.as_f64().unwrap();
+                    assert!(
+                        (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                        "{file} {window} {name} {metric}: mlci {got} vs scikit-learn {want}"
+                    );
+                }
+            }
+        }
+    }
+    // The year's end: ISO week 53 of 2026, then 2027's first week.
+    let run = monitor(dir.path(), &["reg.parquet", "--window", "week", "--json"]).ok();
+    assert!(
+        run.stdout.contains("\"2026-W53\"") && run.stdout.contains("\"2027-W01\""),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn windows_are_checked_against_a_reference_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    oracle(dir.path());
+    let r = TestRepo::new();
+    std::fs::copy(dir.path().join("cls.csv"), r.path("predictions.csv")).unwrap();
+    r.write("mlci.yaml", "metrics:\n  - metrics.json\n");
+    r.write("metrics.json", "{\"accuracy\": 0.9, \"f1\": 0.9}\n");
+    r.commit_all("model v1");
+    let run = r
+        .mlci(&[
+            "monitor",
+            "predictions.csv",
+            "--reference",
+            "HEAD",
+            "--json",
+        ])
+        .ok();
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        v["reference"],
+        serde_json::json!({"accuracy": 0.9, "f1": 0.9})
+    );
+    let windows = v["windows"].as_array().unwrap();
+    // The planted degradation fails the later windows (beyond ±20 %).
+    let failed: Vec<&Value> = windows.iter().filter(|w| w["passed"] == false).collect();
+    assert!(!failed.is_empty() && windows[1]["passed"] == true, "{v}");
+    for w in &failed {
+        let bad = w["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["passed"] == false)
+            .unwrap();
+        let (value, reference) = (
+            bad["value"].as_f64().unwrap(),
+            bad["reference"].as_f64().unwrap(),
+        );
+        assert!((value - reference).abs() > 0.2 * reference, "{bad}");
+    }
+    assert_eq!(
+        r.mlci(&["monitor", "predictions.csv", "--reference", "HEAD"])
+            .code,
+        0,
+        "no --check: exit 0"
+    );
+    let check = r.mlci(&[
+        "monitor",
+        "predictions.csv",
+        "--reference",
+        "HEAD",
+        "--check",
+    ]);
+    assert_eq!(check.code, 1, "{check:?}");
+    // Prediction drift against a reference log.
+    let run = r
+        .mlci(&[
+            "monitor",
+            "predictions.csv",
+            "--reference-log",
+            "predictions.csv",
+            "--json",
+        ])
+        .ok();
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["windows"][1]["prediction_drift"]["method"], "z", "{v}");
+}
+
+#[test]
+fn bad_logs_are_named_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("nolabel.csv"),
+        "timestamp,prediction\n2026-01-01T00:00:00Z,1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("badtime.csv"),
+        "timestamp,prediction,target\nyesterday,1,1\n",
+    )
+    .unwrap();
+    std::fs::write(p.join("empty.csv"), "timestamp,prediction,target\n").unwrap();
+    std::fs::write(p.join("log.txt"), "x").unwrap();
+    for (file, says) in [
+        ("nolabel.csv", "nolabel.csv: has no column `target`"),
+        (
+            "badtime.csv",
+            "badtime.csv: row 1: `yesterday` in column `timestamp` is not a time",
+        ),
+        ("empty.csv", "empty.csv: the table has no rows"),
+        ("log.txt", "log.txt: `txt` is not a format mlci reads"),
+        ("missing.csv", "missing.csv"),
+    ] {
+        let run = monitor(p, &[file]).user_error();
+        assert!(run.stderr.contains(says), "{file}: {}", run.stderr);
+    }
+    let run = monitor(p, &["nolabel.csv", "--window", "0"]);
+    assert_eq!(run.code, 2, "{run:?}");
+}
