@@ -35,6 +35,17 @@ command -v setpriv >/dev/null || apt_install util-linux || true
 # openssl makes the private CA of the TLS remote test.
 command -v openssl >/dev/null || apt_install openssl || true
 command -v openssl >/dev/null || die "openssl is required (the TLS remote test makes a private CA with it)"
+# Debian's Prometheus (promtool, a real scrape) and Pushgateway, for the
+# export tests; started by the tests themselves on 127.0.0.1 (neither has
+# telemetry), never as services.
+{ command -v promtool >/dev/null && command -v prometheus >/dev/null; } \
+  || apt_install --no-install-recommends prometheus || true
+command -v prometheus-pushgateway >/dev/null || apt_install --no-install-recommends prometheus-pushgateway || true
+for tool in promtool prometheus prometheus-pushgateway; do
+  command -v "$tool" >/dev/null || die "$tool is required (Debian's prometheus and prometheus-pushgateway packages: the export tests)"
+done
+export MLCI_TEST_PROMTOOL=$(command -v promtool) MLCI_TEST_PROMETHEUS=$(command -v prometheus) \
+  MLCI_TEST_PUSHGATEWAY=$(command -v prometheus-pushgateway)
 
 # --- file systems the tests use ---------------------------------------------
 WORK=$(mktemp -d /tmp/mlci-test.XXXXXX)
@@ -83,13 +94,14 @@ export MLCI_TEST_DVC="$WORK/dvc-venv/bin/dvc"
 
 # --- Python oracles of the lifecycle features -------------------------------
 # One venv, versions pinned: GTO (it must read mlci's registry tags, and mlci
-# its), SciPy and Evidently (the drift statistics and verdicts). None of them phones home; DO_NOT_TRACK is set for any that would.
+# its), SciPy and Evidently (the drift statistics and verdicts), scikit-learn
+# (the window metrics). None of them phones home; DO_NOT_TRACK is set for any that would.
 export DO_NOT_TRACK=1 GTO_EMOJIS=false
-log "installing GTO, SciPy and Evidently from PyPI (registry and drift oracles)"
+log "installing GTO, SciPy, scikit-learn and Evidently from PyPI (registry, drift and monitor oracles)"
 python3 -m venv "$WORK/oracles-venv"
 "$WORK/oracles-venv/bin/pip" install --quiet --disable-pip-version-check "gto==1.10.1" \
-  "evidently==0.7.23" "scipy==1.17.1" "pandas==2.3.3" "numpy==2.4.6" "pyarrow==26.0.1" \
-  || die "cannot install gto, evidently, scipy, pandas and pyarrow from PyPI (the registry and drift tests need them)"
+  "evidently==0.7.23" "scipy==1.17.1" "pandas==2.3.3" "numpy==2.4.6" "pyarrow==26.0.1" "scikit-learn==1.7.2" \
+  || die "cannot install gto, evidently, scipy, scikit-learn, pandas and pyarrow from PyPI (the registry, drift and monitor tests need them)"
 export MLCI_TEST_GTO="$WORK/oracles-venv/bin/gto" MLCI_TEST_ORACLE_PYTHON="$WORK/oracles-venv/bin/python"
 "$MLCI_TEST_GTO" --help >/dev/null || die "GTO does not start"
 "$MLCI_TEST_ORACLE_PYTHON" -c "import evidently, scipy" || die "Evidently or SciPy does not import"

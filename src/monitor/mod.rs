@@ -7,9 +7,11 @@
 
 pub mod dataset;
 pub mod drift;
+pub mod exposition;
 pub mod log;
 mod parquet;
 pub mod performance;
+pub mod pushgateway;
 pub mod rules;
 pub mod stats;
 pub mod table;
