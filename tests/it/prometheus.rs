@@ -198,7 +198,7 @@ fn a_push_is_scraped_by_prometheus_with_the_shipped_config() {
     assert!(config.contains("honor_labels: true"));
     std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
     let prom_port = free_port();
-    let mut log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+    let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
     let _prometheus = Server(
         Command::new(env_from_test_script("MLCI_TEST_PROMETHEUS"))
             .arg(format!(
