@@ -29,14 +29,15 @@ pub fn cmd_gate(ctx: &Ctx, args: GateArgs) -> anyhow::Result<Exit> {
     let repo = ctx.repo(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
     let cmp = compare(&repo, base.as_deref(), &target, &[Kind::Metrics])?;
-    let (drift_results, _) = super::drift::rules_for(&repo, &pipeline, &target)?;
+    let (mut extra, _) = super::drift::rules_for(&repo, &pipeline, &target)?;
+    extra.extend(super::monitor::rules_for(ctx, &repo, &pipeline)?);
     let mut results = evaluate_gates(&pipeline, &cmp)?;
-    if !drift_results.is_empty() {
-        results.get_or_insert_with(Vec::new).extend(drift_results);
+    if !extra.is_empty() {
+        results.get_or_insert_with(Vec::new).extend(extra);
     }
     let Some(results) = results else {
         ctx.printer
-            .info("no gates: add a `gates:` section (or `drift:` rules) to mlci.yaml");
+            .info("no gates: add a `gates:` section (or `drift:` rules, a `monitor:` log) to mlci.yaml");
         return Ok(Exit::Ok);
     };
     let failed = results.iter().filter(|r| !r.passed).count();

@@ -72,13 +72,7 @@ pub fn cmd_monitor(ctx: &Ctx, a: MonitorArgs) -> anyhow::Result<Exit> {
     let shown = a.log.display().to_string();
     let log = log::read(&ctx.cwd.join(&a.log), &shown, &cols)?;
     let task = a.task.unwrap_or_else(|| performance::detect_task(&log));
-    let positive = match a.positive.parse::<f64>() {
-        Ok(x) => Value::Number(x),
-        Err(_) => match log.dictionary.iter().position(|d| d == &a.positive) {
-            Some(c) => Value::Code(c as u32),
-            None => Value::Code(u32::MAX),
-        },
-    };
+    let positive = log.label(&a.positive);
     let reference = match &a.reference {
         Some(r) => Some(reference_metrics(ctx, r)?),
         None => None,
@@ -154,7 +148,7 @@ pub fn cmd_monitor(ctx: &Ctx, a: MonitorArgs) -> anyhow::Result<Exit> {
 fn predictions_table(log: &Log, rows: &[usize]) -> Table {
     let numeric = rows
         .iter()
-        .all(|&i| matches!(log.prediction[i], Value::Number(_)));
+        .all(|&i| matches!(log.prediction.get(i), Value::Number(_)));
     let mut col = Column {
         name: "prediction".into(),
         kind: if numeric {
@@ -169,7 +163,7 @@ fn predictions_table(log: &Log, rows: &[usize]) -> Table {
     };
     let mut index: BTreeMap<String, u32> = BTreeMap::new();
     for &i in rows {
-        match log.prediction[i] {
+        match log.prediction.get(i) {
             Value::Number(x) if numeric => col.numbers.push(x),
             v => {
                 let text = match v {
@@ -293,4 +287,83 @@ fn render(out: &serde_json::Value, md: bool) -> String {
     } else {
         crate::review::metrics::diff::plain_table(&header, &rows)
     }
+}
+
+/// mlci.yaml's `monitor:` section: a predictions log `mlci gate` and
+/// `mlci ci` check, window by window, against a reference.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Section {
+    log: String,
+    reference: String,
+    #[serde(default = "day")]
+    window: String,
+    task: Option<Task>,
+    #[serde(default = "one")]
+    positive: String,
+}
+
+fn day() -> String {
+    "day".into()
+}
+
+fn one() -> String {
+    "1".into()
+}
+
+/// The latest window's checks of mlci.yaml's `monitor:` log as gate
+/// results (none without the section).
+pub(crate) fn rules_for(
+    ctx: &Ctx,
+    repo: &crate::repo::Repo,
+    pipeline: &crate::pipeline::Pipeline,
+) -> anyhow::Result<Vec<crate::review::gate::GateResult>> {
+    use crate::review::gate::{self, Rule};
+    let Some(value) = &pipeline.monitor else {
+        return Ok(Vec::new());
+    };
+    let s: Section = crate::yaml::from_value(value.clone(), std::path::Path::new("mlci.yaml"))
+        .map_err(|e| crate::error::hinted(
+            format!("mlci.yaml: `monitor`: {}", e.message),
+            "`monitor:` takes `log`, `reference` (a revision or `NAME#STAGE`), and optionally `window`, `task`, `positive`",
+        ))?;
+    let window: Window = s.window.parse().map_err(|e: String| crate::error::hinted(
+        format!("mlci.yaml: `monitor.window`: {e}"),
+        "day, week or a row count",
+    ))?;
+    // The log's path comes from mlci.yaml: inside the workspace only.
+    let path = crate::workspace_path::WorkspacePath::new(&s.log)
+        .and_then(|p| p.locate_for_read(&repo.root))
+        .map_err(|e| crate::error::hinted(format!("mlci.yaml: `monitor.log`: {e}"), "name a file inside the repository"))?;
+    let log = log::read(&path, &s.log, &LogColumns::default())?;
+    let task = s.task.unwrap_or_else(|| performance::detect_task(&log));
+    let positive = log.label(&s.positive);
+    let reference = reference_metrics(ctx, &s.reference)?;
+    let groups = performance::windows(&log, window);
+    let Some((name, rows)) = groups.last() else {
+        return Ok(Vec::new());
+    };
+    let m = performance::metrics(&log, rows, task, (positive, performance::is_binary(&log)));
+    let tol = performance::tolerance(task);
+    Ok(performance::check(&m, &reference, task)
+        .into_iter()
+        .map(|c| {
+            let mut r = gate::check(
+                &format!("monitor:{}:{}", s.log, c.metric),
+                &format!("{} ({name})", c.metric),
+                Rule::WithinPct(tol * 100.0),
+                c.value.map(serde_json::Value::from).as_ref(),
+                Some(&serde_json::Value::from(c.reference)),
+            );
+            r.passed = c.passed;
+            r.note = (!c.passed).then(|| {
+                format!(
+                    "is {} against {}",
+                    c.value.map(|v| format!("{v:.4}")).unwrap_or_else(|| "missing".into()),
+                    c.reference
+                )
+            });
+            r
+        })
+        .collect())
 }

@@ -49,7 +49,8 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
     } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
-    let (extra_gates, drift) = super::drift::rules_for(&repo, &pipeline, &target)?;
+    let (mut extra_gates, drift) = super::drift::rules_for(&repo, &pipeline, &target)?;
+    extra_gates.extend(super::monitor::rules_for(ctx, &repo, &pipeline)?);
     let built = build(
         &repo,
         &pipeline,

@@ -32,13 +32,49 @@ impl Default for LogColumns {
     }
 }
 
+/// One column of labels, compact: numbers while every label is one, else
+/// codes into [`Log::dictionary`] (8 or 4 bytes a row).
+#[derive(Debug, Clone, Default)]
+pub struct Labels {
+    numbers: Vec<f64>,
+    codes: Vec<u32>,
+    text: bool,
+}
+
+impl Labels {
+    pub fn get(&self, i: usize) -> Value {
+        if self.text {
+            Value::Code(self.codes[i])
+        } else {
+            Value::Number(self.numbers[i])
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        if self.text {
+            self.codes.len()
+        } else {
+            self.numbers.len()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the labels are text.
+    pub fn is_text(&self) -> bool {
+        self.text
+    }
+}
+
 /// A log read row-aligned.
 #[derive(Debug, Clone, Default)]
 pub struct Log {
     /// Milliseconds since the Unix epoch (UTC).
     pub ts: Vec<i64>,
-    pub prediction: Vec<Value>,
-    pub target: Vec<Value>,
+    pub prediction: Labels,
+    pub target: Labels,
     /// Present when the log has the score column.
     pub score: Option<Vec<f64>>,
     /// Text labels' dictionary (codes in [`Value::Code`]).
@@ -59,16 +95,65 @@ struct Builder {
 }
 
 impl Builder {
+    fn intern(&mut self, text: &str) -> u32 {
+        if let Some(c) = self.index.get(text) {
+            return *c;
+        }
+        let c = self.index.len() as u32;
+        self.index.insert(text.to_string(), c);
+        self.log.dictionary.push(text.to_string());
+        c
+    }
+
     fn label(&mut self, text: &str) -> Value {
         if let Ok(x) = text.trim().parse::<f64>() {
             return Value::Number(x);
         }
-        let next = self.index.len() as u32;
-        let code = *self.index.entry(text.to_string()).or_insert(next);
-        if code == next {
-            self.log.dictionary.push(text.to_string());
+        Value::Code(self.intern(text))
+    }
+
+    /// Appends `v` to the prediction (`target` false) or target column; a
+    /// first text label turns the column's numbers into codes.
+    fn push_label(&mut self, v: Value, target: bool) {
+        let col = if target { &self.log.target } else { &self.log.prediction };
+        if let (Value::Code(_), false) = (v, col.text) {
+            let numbers = std::mem::take(if target {
+                &mut self.log.target.numbers
+            } else {
+                &mut self.log.prediction.numbers
+            });
+            let codes: Vec<u32> = numbers.iter().map(|x| self.intern(&x.to_string())).collect();
+            let col = if target { &mut self.log.target } else { &mut self.log.prediction };
+            col.codes = codes;
+            col.text = true;
         }
-        Value::Code(code)
+        let is_text = if target { self.log.target.text } else { self.log.prediction.text };
+        let code = match (v, is_text) {
+            (Value::Number(x), true) => Some(self.intern(&x.to_string())),
+            (Value::Code(c), _) => Some(c),
+            (Value::Number(_), false) => None,
+        };
+        let col = if target { &mut self.log.target } else { &mut self.log.prediction };
+        match (v, code) {
+            (_, Some(c)) => col.codes.push(c),
+            (Value::Number(x), None) => col.numbers.push(x),
+            _ => unreachable!("a code always has one"),
+        }
+    }
+}
+
+impl Log {
+    /// The label `text` as this log's target column holds it.
+    pub fn label(&self, text: &str) -> Value {
+        if !self.target.text {
+            if let Ok(x) = text.parse::<f64>() {
+                return Value::Number(x);
+            }
+        }
+        match self.dictionary.iter().position(|d| d == text) {
+            Some(c) => Value::Code(c as u32),
+            None => Value::Code(u32::MAX),
+        }
     }
 }
 
@@ -177,8 +262,8 @@ fn read_delimited(
         };
         let (p, y) = (b.label(p), b.label(y));
         b.log.ts.push(ms);
-        b.log.prediction.push(p);
-        b.log.target.push(y);
+        b.push_label(p, false);
+        b.push_label(y, true);
         if let (Some(v), Some(x)) = (b.log.score.as_mut(), s) {
             v.push(x);
         }
@@ -246,8 +331,8 @@ fn read_json_lines(path: &Path, shown: &str, cols: &LogColumns) -> Result<Log, T
         }
         let (p, y) = (b.label(&p), b.label(&y));
         b.log.ts.push(ms);
-        b.log.prediction.push(p);
-        b.log.target.push(y);
+        b.push_label(p, false);
+        b.push_label(y, true);
         if let (Some(v), Some(x)) = (b.log.score.as_mut(), s) {
             v.push(x);
         }
@@ -276,8 +361,8 @@ impl LogBuilder {
         match (ms, p, y) {
             (Some(ms), Some(p), Some(y)) if !needs_score || s.is_some() => {
                 self.0.log.ts.push(ms);
-                self.0.log.prediction.push(p);
-                self.0.log.target.push(y);
+                self.0.push_label(p, false);
+                self.0.push_label(y, true);
                 if let (Some(v), Some(x)) = (self.0.log.score.as_mut(), s) {
                     v.push(x);
                 }

@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::log::{Log, Value};
 
 /// What the model does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Task {
     Classification,
@@ -80,12 +80,12 @@ pub struct Check {
 /// integer with at most 20 distinct values; otherwise regression.
 pub fn detect_task(log: &Log) -> Task {
     let mut distinct = BTreeSet::new();
-    for y in &log.target {
-        match y {
+    for i in 0..log.target.len() {
+        match log.target.get(i) {
             Value::Code(_) => return Task::Classification,
             Value::Number(x) if x.fract() != 0.0 => return Task::Regression,
             Value::Number(x) => {
-                distinct.insert(*x as i64);
+                distinct.insert(x as i64);
             }
         }
     }
@@ -152,9 +152,10 @@ fn label((a, b): (i64, i64), window: Window) -> String {
 /// decided once for every window.
 pub fn is_binary(log: &Log) -> bool {
     let mut labels: Vec<Value> = Vec::new();
-    for v in log.target.iter().chain(&log.prediction) {
-        if !labels.contains(v) {
-            labels.push(*v);
+    let n = log.target.len();
+    for v in (0..n).map(|i| log.target.get(i)).chain((0..n).map(|i| log.prediction.get(i))) {
+        if !labels.contains(&v) {
+            labels.push(v);
             if labels.len() > 2 {
                 return false;
             }
@@ -180,7 +181,7 @@ pub fn metrics(
             let n = rows.len() as f64;
             let (mut abs, mut sq, mut sum_y) = (0.0, 0.0, 0.0);
             for &i in rows {
-                let (p, y) = (num(log.prediction[i]), num(log.target[i]));
+                let (p, y) = (num(log.prediction.get(i)), num(log.target.get(i)));
                 abs += (y - p).abs();
                 sq += (y - p) * (y - p);
                 sum_y += y;
@@ -188,7 +189,7 @@ pub fn metrics(
             let mean = sum_y / n;
             let ss_tot: f64 = rows
                 .iter()
-                .map(|&i| (num(log.target[i]) - mean).powi(2))
+                .map(|&i| (num(log.target.get(i)) - mean).powi(2))
                 .sum();
             let r2 = if ss_tot == 0.0 {
                 if sq == 0.0 {
@@ -206,12 +207,12 @@ pub fn metrics(
         Task::Classification => {
             let correct = rows
                 .iter()
-                .filter(|&&i| log.prediction[i] == log.target[i])
+                .filter(|&&i| log.prediction.get(i) == log.target.get(i))
                 .count();
             m.insert("accuracy".into(), Some(correct as f64 / rows.len() as f64));
             let mut labels: Vec<Value> = Vec::new();
             for &i in rows {
-                for v in [log.target[i], log.prediction[i]] {
+                for v in [log.target.get(i), log.prediction.get(i)] {
                     if !labels.contains(&v) {
                         labels.push(v);
                     }
@@ -220,7 +221,7 @@ pub fn metrics(
             let prf = |label: Value| {
                 let (mut tp, mut fp, mut fn_) = (0u64, 0u64, 0u64);
                 for &i in rows {
-                    let (p, y) = (log.prediction[i] == label, log.target[i] == label);
+                    let (p, y) = (log.prediction.get(i) == label, log.target.get(i) == label);
                     match (p, y) {
                         (true, true) => tp += 1,
                         (true, false) => fp += 1,
@@ -250,7 +251,7 @@ pub fn metrics(
             m.insert("recall".into(), Some(r));
             m.insert("f1".into(), Some(f));
             let auc = match (&log.score, binary) {
-                (Some(s), true) => roc_auc(rows, s, |i| log.target[i] == positive),
+                (Some(s), true) => roc_auc(rows, s, |i| log.target.get(i) == positive),
                 _ => None,
             };
             m.insert("roc_auc".into(), auc);

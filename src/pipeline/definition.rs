@@ -88,6 +88,8 @@ pub struct Pipeline {
     pub report: Option<yaml::Value>,
     /// mlci.yaml's `drift:` section, parsed by `monitor::rules`.
     pub drift: Option<yaml::Value>,
+    /// mlci.yaml's `monitor:` section (a predictions log to gate on).
+    pub monitor: Option<yaml::Value>,
 }
 
 impl Pipeline {
@@ -170,7 +172,7 @@ impl Hint for PipelineError {
     fn hint(&self) -> Option<String> {
         match self {
             PipelineError::Yaml(e) if e.message.contains("unknown field") => Some(
-                "mlci.yaml accepts the keys dvc.yaml does (stages, vars, params, metrics, plots, artifacts, datasets) plus gates, report, promotion and drift".into(),
+                "mlci.yaml accepts the keys dvc.yaml does (stages, vars, params, metrics, plots, artifacts, datasets) plus gates, report, promotion, drift and monitor".into(),
             ),
             PipelineError::Yaml(_) => Some(
                 "stage fields follow dvc.yaml's schema (cmd, deps, outs, params, metrics, plots, frozen, always_changed, wdir, ...); see the README".into(),

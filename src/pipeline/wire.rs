@@ -123,6 +123,8 @@ pub(super) struct FileWire {
     pub(super) promotion: Option<serde_yaml_value::Value>,
     /// Drift settings and rules (`monitor::rules`).
     pub(super) drift: Option<serde_yaml_value::Value>,
+    /// The predictions log `mlci gate` checks (`commands::monitor`).
+    pub(super) monitor: Option<serde_yaml_value::Value>,
 }
 
 /// y fields: a name, a list of names, or nothing (auto).

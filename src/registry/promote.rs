@@ -473,7 +473,10 @@ fn as_check(r: GateResult, champion: Option<&str>) -> Check {
     let n = |x: f64| crate::review::metrics::diff::fmt_number(x, 6);
     let relative = !matches!(
         r.rule,
-        gate::Rule::Min(_) | gate::Rule::Max(_) | gate::Rule::DriftShare(_)
+        gate::Rule::Min(_)
+            | gate::Rule::Max(_)
+            | gate::Rule::DriftShare(_)
+            | gate::Rule::WithinPct(_)
     );
     let note = match (&r.note, relative, champion) {
         (Some(n), true, None) if n == "no baseline" => Some("no champion in this stage".into()),

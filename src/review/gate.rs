@@ -39,11 +39,17 @@ pub enum Rule {
     /// A `drift:` rule of mlci.yaml: the share of drifted columns stays
     /// below the limit (evaluated by `monitor::rules`, not from metrics).
     DriftShare(f64),
+    /// A `monitor:` check: the latest window's metric stays within this
+    /// percentage of the reference, either way.
+    WithinPct(f64),
 }
 
 impl Rule {
     fn relative(&self) -> bool {
-        !matches!(self, Rule::Min(_) | Rule::Max(_) | Rule::DriftShare(_))
+        !matches!(
+            self,
+            Rule::Min(_) | Rule::Max(_) | Rule::DriftShare(_) | Rule::WithinPct(_)
+        )
     }
 }
 
@@ -251,6 +257,7 @@ pub(crate) fn check(
         Rule::MaxIncreasePct(l) => format!("{key} rises at most {}%", n(l)),
         Rule::MaxDecreasePct(l) => format!("{key} falls at most {}%", n(l)),
         Rule::DriftShare(l) => format!("{key}: drifted share < {}", n(l)),
+        Rule::WithinPct(l) => format!("{key} within ±{}% of the reference", n(l)),
     };
     let value = now.and_then(crate::pipeline::params::number);
     let base = before.and_then(crate::pipeline::params::number);
@@ -298,6 +305,7 @@ pub(crate) fn check(
         Rule::Min(l) => v >= l,
         Rule::Max(l) => v <= l,
         Rule::DriftShare(l) => v < l,
+        Rule::WithinPct(_) => true,
         _ => unreachable!(),
     };
     if !r.passed {

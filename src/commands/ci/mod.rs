@@ -287,17 +287,24 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
     Ok(if gate_failed { Exit::Differs } else { Exit::Ok })
 }
 
-/// mlci.yaml's `drift:` rules on the workspace: gate results and report
-/// sections (none after an error, which the job keeps).
+/// mlci.yaml's `drift:` rules and `monitor:` log on the workspace: gate
+/// results and report sections (none after an error, which the job keeps).
 fn step_drift_rules(
     job: &mut Job,
 ) -> (
     Vec<crate::review::gate::GateResult>,
     Vec<crate::review::report::DriftView>,
 ) {
-    match super::drift::rules_for(&job.repo, &job.pipeline, "workspace") {
-        Ok(d) => d,
-        Err(e) => {
+    let monitor = super::monitor::rules_for(job.ctx, &job.repo, &job.pipeline);
+    match (
+        super::drift::rules_for(&job.repo, &job.pipeline, "workspace"),
+        monitor,
+    ) {
+        (Ok((mut gates, views)), Ok(m)) => {
+            gates.extend(m);
+            (gates, views)
+        }
+        (Err(e), _) | (_, Err(e)) => {
             job.fail(e);
             (Vec::new(), Vec::new())
         }

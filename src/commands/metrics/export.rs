@@ -216,7 +216,7 @@ fn window_metrics(
     let l = crate::monitor::log::read(&ctx.cwd.join(log), &shown, &Default::default())?;
     let task = performance::detect_task(&l);
     let binary = performance::is_binary(&l);
-    let positive = crate::monitor::log::Value::Number(1.0);
+    let positive = l.label("1");
     let mut samples = Vec::new();
     for (name, rows) in performance::windows(&l, window) {
         for (metric, v) in performance::metrics(&l, &rows, task, (positive, binary)) {

@@ -50,6 +50,7 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
         pipeline.gates = wire.gates.clone();
         pipeline.report = wire.report.clone();
         pipeline.drift = wire.drift.clone();
+        pipeline.monitor = wire.monitor.clone();
         if wire.stages.is_some() {
             stages_from = Some((MLCI_YAML, text.clone(), wire.clone()));
         }
@@ -60,6 +61,7 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
                 || wire.report.is_some()
                 || wire.promotion.is_some()
                 || wire.drift.is_some()
+                || wire.monitor.is_some()
             {
                 return Err(PipelineError::File {
                     file: DVC_YAML.into(),
@@ -71,13 +73,15 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
                             "report"
                         } else if wire.promotion.is_some() {
                             "promotion"
-                        } else {
+                        } else if wire.drift.is_some() {
                             "drift"
+                        } else {
+                            "monitor"
                         },
                         None,
                     ),
                     message:
-                        "`gates:`, `report:`, `promotion:` and `drift:` belong in mlci.yaml, not dvc.yaml"
+                        "`gates:`, `report:`, `promotion:`, `drift:` and `monitor:` belong in mlci.yaml, not dvc.yaml"
                             .into(),
                     hint: Some("move them to mlci.yaml; DVC itself would reject them here".into()),
                 });
