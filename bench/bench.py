@@ -189,7 +189,7 @@ def main():
     ap.add_argument("--dvc", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=0)
-    ap.add_argument("--suite", choices=["all", "data", "pipelines", "remotes", "ci", "import", "registry", "drift"],
+    ap.add_argument("--suite", choices=["all", "data", "pipelines", "remotes", "ci", "import", "registry", "drift", "monitor"],
                     default="all")
     ap.add_argument("--evidently-python", help="the Python of a venv with Evidently (bench/run.sh installs it)")
     ap.add_argument("--gto", help="GTO's executable (bench/run.sh installs it)")
@@ -216,6 +216,9 @@ def main():
         return
     if a.suite == "drift":
         drift_suite(a, work)
+        return
+    if a.suite == "monitor":
+        monitor_suite(a, work)
         return
     nfiles, big_mib = (2000, 64) if a.quick else (20000, 1024)
     runs = a.runs or (3 if a.quick else 7)
@@ -315,6 +318,7 @@ def main():
         import_suite(a, work)
         registry_suite(a, work)
         drift_suite(a, work)
+        monitor_suite(a, work)
 
 
 def pipeline_repo(work, name, tool, exe, files):
@@ -553,6 +557,32 @@ def drift_suite(a, work):
         mo, me = median_of(ours), median_of(theirs)
         print(f"  {label:<34}mlci {mo:8.3f}s ({max(mem):.0f} MiB)   evidently {me:8.3f}s   ratio {me / mo:6.1f}x"
               f"   (target >= 20x, mlci < 2 s, < 500 MiB)", flush=True)
+
+
+def monitor_suite(a, work):
+    """`mlci monitor --window day` beside pandas + scikit-learn doing the
+    same (read, group by UTC day, accuracy/precision/recall/F1/ROC AUC per
+    day), end to end, on a 10,000,000-row Parquet predictions log."""
+    if not a.evidently_python:
+        sys.exit("--evidently-python is required for the monitor suite (bench/run.sh installs scikit-learn there)")
+    here = os.path.dirname(os.path.abspath(__file__))
+    data = os.path.join(work, "monitor")
+    os.makedirs(data, exist_ok=True)
+    subprocess.run([a.evidently_python, os.path.join(here, "monitor_data.py"), data], check=True)
+    log = os.path.join(data, "predictions.parquet")
+    runs = a.runs or 3
+    warm(data)
+    ours, mem, theirs = [], [], []
+    for i in range(runs):
+        t, m = run([a.mlci, "monitor", log, "--window", "day"], data)
+        ours.append(t)
+        mem.append(m)
+        if i == 0:
+            theirs.append(run([a.evidently_python, os.path.join(here, "sklearn_monitor.py"), log], data)[0])
+    mo, mt = median_of(ours), median_of(theirs)
+    print("\nmonitor                             (median seconds; ratio = pandas+sklearn / mlci)", flush=True)
+    print(f"  10M rows, daily windows            mlci {mo:8.3f}s ({max(mem):.0f} MiB)   pandas+sklearn {mt:8.3f}s"
+          f"   ratio {mt / mo:6.1f}x   (target >= 10x, mlci < 5 s, < 500 MiB)", flush=True)
 
 
 def remotes(a, work):

@@ -6,7 +6,7 @@
 # in nested directories, one 1 GiB file), times both tools on the same
 # files with the same page-cache state, and prints medians and ratios.
 # --quick uses 2,000 files and a 64 MiB file (for trying the harness).
-# --suite data|pipelines|remotes|ci|import|registry|drift|all picks what runs (default all); the
+# --suite data|pipelines|remotes|ci|import|registry|drift|monitor|all picks what runs (default all); the
 # remote suite also installs SeaweedFS and rclone and starts SeaweedFS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,13 +41,13 @@ if [ ! -x "$WORK/gto-venv/bin/gto" ]; then
 fi
 export DO_NOT_TRACK=1
 
-# Evidently, the drift suite's peer (pandas below 3, which Evidently 0.7
-# does not support).
-if [ ! -x "$WORK/evidently-venv/bin/python" ] || ! "$WORK/evidently-venv/bin/python" -c "import evidently" 2>/dev/null; then
+# Evidently, the drift suite's peer, and scikit-learn, the monitor suite's
+# (pandas below 3, which Evidently 0.7 does not support).
+if [ ! -x "$WORK/evidently-venv/bin/python" ] || ! "$WORK/evidently-venv/bin/python" -c "import evidently, sklearn" 2>/dev/null; then
   echo "==> installing Evidently into $WORK/evidently-venv" >&2
   python3 -m venv "$WORK/evidently-venv"
   "$WORK/evidently-venv/bin/pip" install --quiet --disable-pip-version-check "evidently==0.7.23" "pandas==2.3.3" \
-    "numpy==2.4.6" "scipy==1.17.1" "pyarrow==26.0.1"
+    "numpy==2.4.6" "scipy==1.17.1" "pyarrow==26.0.1" "scikit-learn==1.7.2"
 fi
 
 WORK=$(cd "$WORK" && pwd)
@@ -57,7 +57,7 @@ ARGS=(--work "$WORK" --mlci "$PWD/target/release/mlci" --dvc "$WORK/venv/bin/dvc
 # The remote suite needs an S3 server and a plain fast client: SeaweedFS
 # and rclone from PyPI, SeaweedFS on 127.0.0.1 with telemetry off, stopped
 # at exit.
-case " $* " in *" --suite pipelines "*|*" --suite data "*|*" --suite ci "*|*" --suite import "*|*" --suite registry "*|*" --suite drift "*) ;; *)
+case " $* " in *" --suite pipelines "*|*" --suite data "*|*" --suite ci "*|*" --suite import "*|*" --suite registry "*|*" --suite drift "*|*" --suite monitor "*) ;; *)
   if [ ! -x "$WORK/servers/bin/weed" ]; then
     echo "==> installing SeaweedFS and rclone into $WORK/servers" >&2
     python3 -m venv "$WORK/servers"

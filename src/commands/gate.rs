@@ -36,8 +36,9 @@ pub fn cmd_gate(ctx: &Ctx, args: GateArgs) -> anyhow::Result<Exit> {
         results.get_or_insert_with(Vec::new).extend(extra);
     }
     let Some(results) = results else {
-        ctx.printer
-            .info("no gates: add a `gates:` section (or `drift:` rules, a `monitor:` log) to mlci.yaml");
+        ctx.printer.info(
+            "no gates: add a `gates:` section (or `drift:` rules, a `monitor:` log) to mlci.yaml",
+        );
         return Ok(Exit::Ok);
     };
     let failed = results.iter().filter(|r| !r.passed).count();

@@ -327,14 +327,21 @@ pub(crate) fn rules_for(
             format!("mlci.yaml: `monitor`: {}", e.message),
             "`monitor:` takes `log`, `reference` (a revision or `NAME#STAGE`), and optionally `window`, `task`, `positive`",
         ))?;
-    let window: Window = s.window.parse().map_err(|e: String| crate::error::hinted(
-        format!("mlci.yaml: `monitor.window`: {e}"),
-        "day, week or a row count",
-    ))?;
+    let window: Window = s.window.parse().map_err(|e: String| {
+        crate::error::hinted(
+            format!("mlci.yaml: `monitor.window`: {e}"),
+            "day, week or a row count",
+        )
+    })?;
     // The log's path comes from mlci.yaml: inside the workspace only.
     let path = crate::workspace_path::WorkspacePath::new(&s.log)
         .and_then(|p| p.locate_for_read(&repo.root))
-        .map_err(|e| crate::error::hinted(format!("mlci.yaml: `monitor.log`: {e}"), "name a file inside the repository"))?;
+        .map_err(|e| {
+            crate::error::hinted(
+                format!("mlci.yaml: `monitor.log`: {e}"),
+                "name a file inside the repository",
+            )
+        })?;
     let log = log::read(&path, &s.log, &LogColumns::default())?;
     let task = s.task.unwrap_or_else(|| performance::detect_task(&log));
     let positive = log.label(&s.positive);
@@ -359,7 +366,9 @@ pub(crate) fn rules_for(
             r.note = (!c.passed).then(|| {
                 format!(
                     "is {} against {}",
-                    c.value.map(|v| format!("{v:.4}")).unwrap_or_else(|| "missing".into()),
+                    c.value
+                        .map(|v| format!("{v:.4}"))
+                        .unwrap_or_else(|| "missing".into()),
                     c.reference
                 )
             });

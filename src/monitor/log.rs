@@ -115,25 +115,44 @@ impl Builder {
     /// Appends `v` to the prediction (`target` false) or target column; a
     /// first text label turns the column's numbers into codes.
     fn push_label(&mut self, v: Value, target: bool) {
-        let col = if target { &self.log.target } else { &self.log.prediction };
+        let col = if target {
+            &self.log.target
+        } else {
+            &self.log.prediction
+        };
         if let (Value::Code(_), false) = (v, col.text) {
             let numbers = std::mem::take(if target {
                 &mut self.log.target.numbers
             } else {
                 &mut self.log.prediction.numbers
             });
-            let codes: Vec<u32> = numbers.iter().map(|x| self.intern(&x.to_string())).collect();
-            let col = if target { &mut self.log.target } else { &mut self.log.prediction };
+            let codes: Vec<u32> = numbers
+                .iter()
+                .map(|x| self.intern(&x.to_string()))
+                .collect();
+            let col = if target {
+                &mut self.log.target
+            } else {
+                &mut self.log.prediction
+            };
             col.codes = codes;
             col.text = true;
         }
-        let is_text = if target { self.log.target.text } else { self.log.prediction.text };
+        let is_text = if target {
+            self.log.target.text
+        } else {
+            self.log.prediction.text
+        };
         let code = match (v, is_text) {
             (Value::Number(x), true) => Some(self.intern(&x.to_string())),
             (Value::Code(c), _) => Some(c),
             (Value::Number(_), false) => None,
         };
-        let col = if target { &mut self.log.target } else { &mut self.log.prediction };
+        let col = if target {
+            &mut self.log.target
+        } else {
+            &mut self.log.prediction
+        };
         match (v, code) {
             (_, Some(c)) => col.codes.push(c),
             (Value::Number(x), None) => col.numbers.push(x),

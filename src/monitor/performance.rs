@@ -153,7 +153,10 @@ fn label((a, b): (i64, i64), window: Window) -> String {
 pub fn is_binary(log: &Log) -> bool {
     let mut labels: Vec<Value> = Vec::new();
     let n = log.target.len();
-    for v in (0..n).map(|i| log.target.get(i)).chain((0..n).map(|i| log.prediction.get(i))) {
+    for v in (0..n)
+        .map(|i| log.target.get(i))
+        .chain((0..n).map(|i| log.prediction.get(i)))
+    {
         if !labels.contains(&v) {
             labels.push(v);
             if labels.len() > 2 {

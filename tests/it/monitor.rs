@@ -183,21 +183,39 @@ fn the_monitor_section_gates_the_latest_window() {
     let r = TestRepo::new();
     std::fs::copy(dir.path().join("cls.csv"), r.path("predictions.csv")).unwrap();
     r.write("metrics.json", "{\"accuracy\": 0.9, \"f1\": 0.9}\n");
-    r.write("mlci.yaml", "metrics:\n  - metrics.json\nmonitor:\n  log: predictions.csv\n  reference: HEAD\n");
+    r.write(
+        "mlci.yaml",
+        "metrics:\n  - metrics.json\nmonitor:\n  log: predictions.csv\n  reference: HEAD\n",
+    );
     r.commit_all("model v1");
     // The planted degradation: the latest day is worse than ±20 %.
     let run = r.mlci(&["gate"]);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stdout.contains("FAIL monitor:predictions.csv:accuracy"), "{}", run.stdout);
-    assert!(run.stdout.contains("within ±20% of the reference"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("FAIL monitor:predictions.csv:accuracy"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("within ±20% of the reference"),
+        "{}",
+        run.stdout
+    );
     let ci = r.mlci(&["ci", "--no-pull", "--no-push"]);
     assert_eq!(ci.code, 1, "{ci:?}");
     // A lenient reference passes.
     r.write("metrics.json", "{\"accuracy\": 0.6}\n");
     r.commit_all("weaker reference");
     let run = r.mlci(&["gate"]).ok();
-    assert!(run.stdout.contains("PASS monitor:predictions.csv:accuracy"), "{}", run.stdout);
-    r.write("mlci.yaml", "monitor:\n  log: ../outside.csv\n  reference: HEAD\n");
+    assert!(
+        run.stdout.contains("PASS monitor:predictions.csv:accuracy"),
+        "{}",
+        run.stdout
+    );
+    r.write(
+        "mlci.yaml",
+        "monitor:\n  log: ../outside.csv\n  reference: HEAD\n",
+    );
     let run = r.mlci(&["gate"]).user_error();
     assert!(run.stderr.contains("monitor.log"), "{}", run.stderr);
 }
