@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
     add, checkout, ci, dag, drift, fetch, gate, gc, import_dvc, init, metrics, model, monitor,
-    push, remote, remove, report, repro, status,
+    plan, push, remote, remove, report, repro, status,
 };
 
 /// mlci: the ML lifecycle in Git and CI.
@@ -57,4 +57,5 @@ pub enum Command {
     Retrain(ci::retrain::RetrainArgs),
     Drift(drift::DriftArgs),
     Monitor(monitor::MonitorArgs),
+    Plan(plan::PlanArgs),
 }

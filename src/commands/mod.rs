@@ -15,6 +15,7 @@ pub mod init;
 pub mod metrics;
 pub mod model;
 pub mod monitor;
+pub mod plan;
 pub mod push;
 pub mod remote;
 pub mod remove;
@@ -69,6 +70,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Retrain(args) => ci::retrain::cmd_retrain(&ctx, args),
         Command::Drift(args) => drift::cmd_drift(&ctx, args),
         Command::Monitor(args) => monitor::cmd_monitor(&ctx, args),
+        Command::Plan(args) => plan::cmd_plan(&ctx, args),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod load;
 pub mod lock;
 pub mod params;
 pub mod parsing;
+pub mod plan;
 pub mod repro;
 mod run;
 pub mod runcache;

@@ -23,6 +23,7 @@ mod kill;
 mod metrics;
 mod monitor;
 mod pipeline;
+mod plan;
 mod prometheus;
 mod properties;
 mod registry;

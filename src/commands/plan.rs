@@ -1,0 +1,97 @@
+//! `mlci plan`: the stale stages in waves for a fan-out over several
+//! machines (GitHub Actions matrix jobs, Argo tasks).
+
+use clap::Args;
+
+use super::Ctx;
+use crate::config::Overrides;
+use crate::exit::Exit;
+use crate::pipeline::plan::{self, Wave};
+use crate::track::Workspace;
+
+/// The stages that must run, in waves: a stage's wave is the length of its
+/// longest chain of stale upstream stages, so wave 0 holds the independent
+/// ones. Stages the run cache (local, or the remote's) can restore are not
+/// stale. `--json` prints `{"waves": [{"wave", "stages": [{"name", "deps",
+/// "outs", "reasons"}]}]}`; `--matrix` prints GitHub Actions matrices.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Plan only these stages and what they depend on.
+    pub stages: Vec<String>,
+    #[arg(long, conflicts_with = "matrix")]
+    pub json: bool,
+    /// Print one `strategy.matrix` per wave as `waveN={"include": [...]}`
+    /// lines (for $GITHUB_OUTPUT and `fromJSON`), split into parts of at
+    /// most 256 jobs (`waveN_partP=`), and `waves=N`.
+    #[arg(long)]
+    pub matrix: bool,
+    /// At most N jobs per wave, the wave's stages dealt among them.
+    #[arg(long, value_name = "N", requires = "matrix")]
+    pub runners: Option<usize>,
+    /// The remote whose run records count (default: `core.remote`).
+    #[arg(short, long, value_name = "NAME")]
+    pub remote: Option<String>,
+    /// Consider the local run cache only.
+    #[arg(long)]
+    pub no_remote: bool,
+}
+
+pub fn cmd_plan(ctx: &Ctx, a: PlanArgs) -> anyhow::Result<Exit> {
+    let repo = ctx.repo(&Overrides {
+        remote: a.remote.clone(),
+        ..Overrides::default()
+    })?;
+    let pipeline = crate::pipeline::load(&repo.root)?;
+    let remote = if a.no_remote {
+        None
+    } else {
+        crate::sync::open(&repo.settings, &repo.root)?
+    };
+    let rt = crate::remote::runtime()?;
+    // A remote that cannot be asked counts as not holding the record: the
+    // stage is planned, never skipped on a guess.
+    let remote_has = |key: &str| match &remote {
+        Some(r) => rt.block_on(r.exists(key)).unwrap_or(false),
+        None => false,
+    };
+    let mut ws = Workspace::open(&repo);
+    let waves = plan::plan(&mut ws, &pipeline, &a.stages, &remote_has)?;
+    ws.finish()?;
+    if a.json {
+        ctx.printer.data(&serde_json::to_string_pretty(
+            &serde_json::json!({ "waves": waves }),
+        )?)?;
+    } else if a.matrix {
+        ctx.printer.data(&matrix_lines(&waves, a.runners)?)?;
+    } else if waves.is_empty() {
+        ctx.printer
+            .info("nothing to run: every stage is current or restorable");
+    } else {
+        let mut text = String::new();
+        for w in &waves {
+            text.push_str(&format!("wave {}:\n", w.wave));
+            for s in &w.stages {
+                text.push_str(&format!("  {}: {}\n", s.name, s.reasons.join("; ")));
+            }
+        }
+        ctx.printer.data(text.trim_end())?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// `waveN=...`, `waveN_partP=...` and `waves=N` lines.
+fn matrix_lines(waves: &[Wave], runners: Option<usize>) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let all = plan::matrices(waves, runners);
+    for m in &all {
+        let parts = all.iter().filter(|x| x.wave == m.wave).count();
+        let name = if parts > 1 {
+            format!("wave{}_part{}", m.wave, m.part)
+        } else {
+            format!("wave{}", m.wave)
+        };
+        out.push_str(&format!("{name}={}\n", serde_json::to_string(&m.matrix)?));
+    }
+    out.push_str(&format!("waves={}", waves.len()));
+    Ok(out)
+}
