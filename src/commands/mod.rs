@@ -7,6 +7,7 @@ pub mod checkout;
 pub mod ci;
 pub mod dag;
 pub mod drift;
+pub mod fanout;
 pub mod fetch;
 pub mod gate;
 pub mod gc;

@@ -52,6 +52,25 @@ pub struct ReproArgs {
     /// The remote for `--pull`.
     #[arg(short, long, value_name = "NAME", requires = "pull")]
     pub remote: Option<String>,
+    /// Run only STAGE (several `-s` allowed), none upstream of it: a
+    /// fan-out worker. With `--pull`, its upstream stages' outputs come
+    /// from their records for this commit on the remote.
+    #[arg(
+        short = 's',
+        long = "single-item",
+        value_name = "STAGE",
+        requires = "pull"
+    )]
+    pub single_item: Vec<String>,
+    /// Push the outputs and run records after the repro; a worker also
+    /// publishes each stage's record for this commit (a failure too).
+    #[arg(long, requires = "pull")]
+    pub push: bool,
+    /// With `--pull`: run nothing; install every stage's record for this
+    /// commit and restore from the run cache, and exit 2 naming each stage
+    /// that has a failure record or no record.
+    #[arg(long, requires = "pull", conflicts_with = "single_item")]
+    pub restore_only: bool,
     /// In GitHub Actions, let stage commands inherit the publishing token
     /// and the runner's command files (GITHUB_TOKEN, GITHUB_OUTPUT,
     /// GITHUB_ENV, …), which they do not see by default. Also
@@ -71,6 +90,9 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<Exit> {
         no_run_cache,
         pull,
         remote,
+        single_item,
+        push,
+        restore_only,
         stages_see_ci_secrets,
     } = args;
     let repo = ctx.repo(&Overrides {
@@ -92,7 +114,16 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<Exit> {
     } else {
         None
     };
+    let fan = Fan::new(&repo, pull, single_item, (push, restore_only))?;
+    if let Some(f) = &fan {
+        f.before(ctx, &repo, &pipeline)?;
+    }
+    let targets = match &fan {
+        Some(f) if !f.stages.is_empty() => f.stages.clone(),
+        _ => targets,
+    };
     let mut opts = ReproOptions {
+        single_item: fan.as_ref().is_some_and(|f| !f.stages.is_empty()),
         targets,
         force,
         dry_run,
@@ -125,6 +156,9 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<Exit> {
     if let Some(s) = &source {
         s.finish()?;
     }
+    if let Some(f) = &fan {
+        f.after(ctx, &repo, &result)?;
+    }
     let outcomes = result?;
     let ran = outcomes
         .values()
@@ -143,6 +177,128 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<Exit> {
         ));
     }
     Ok(Exit::Ok)
+}
+
+/// A fan-out step around the repro (see `fanout.rs`): a worker's stages,
+/// or the join, at this commit.
+struct Fan {
+    remote: crate::remote::Remote,
+    commit: String,
+    /// A worker's stages; empty for the join.
+    stages: Vec<String>,
+    push: bool,
+    restore_only: bool,
+}
+
+impl Fan {
+    fn new(
+        repo: &crate::repo::Repo,
+        pull: bool,
+        stages: Vec<String>,
+        (push, restore_only): (bool, bool),
+    ) -> anyhow::Result<Option<Fan>> {
+        if !pull {
+            return Ok(None);
+        }
+        Ok(Some(Fan {
+            remote: crate::sync::require(&repo.settings, &repo.root)?,
+            commit: super::fanout::head(repo)?,
+            stages,
+            push,
+            restore_only,
+        }))
+    }
+
+    /// A worker brings its upstream outputs; the join installs records.
+    fn before(
+        &self,
+        ctx: &Ctx,
+        repo: &crate::repo::Repo,
+        pipeline: &crate::pipeline::Pipeline,
+    ) -> anyhow::Result<()> {
+        if !self.stages.is_empty() {
+            return super::fanout::prepare_worker(
+                ctx,
+                repo,
+                pipeline,
+                &self.remote,
+                (&self.stages, &self.commit),
+            );
+        }
+        let failed =
+            super::fanout::install_records(ctx, repo, pipeline, &self.remote, &self.commit)?;
+        if !self.restore_only {
+            return Ok(());
+        }
+        let rt = crate::remote::runtime()?;
+        let has = |k: &str| rt.block_on(self.remote.exists(k)).unwrap_or(false);
+        let mut ws = Workspace::open(repo);
+        let waves = crate::pipeline::plan::plan(&mut ws, pipeline, &[], &has)?;
+        ws.finish()?;
+        let missing: Vec<String> = waves
+            .iter()
+            .flat_map(|w| &w.stages)
+            .map(|s| match failed.iter().find(|(n, _)| n == &s.name) {
+                Some((n, why)) => format!("`{n}` failed: {why}"),
+                None => format!("`{}` has no record", s.name),
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(super::fanout::FanoutError::NotJoined {
+            commit: self.commit[..8].to_string(),
+            stages: missing,
+        }
+        .into())
+    }
+
+    /// A worker publishes what it did (a failure too); `--push` without
+    /// `-s` pushes the workspace's outputs and run records.
+    fn after(
+        &self,
+        ctx: &Ctx,
+        repo: &crate::repo::Repo,
+        result: &Result<
+            std::collections::BTreeMap<String, Outcome>,
+            crate::pipeline::repro::ReproError,
+        >,
+    ) -> anyhow::Result<()> {
+        use crate::pipeline::repro::ReproError;
+        if !self.push {
+            return Ok(());
+        }
+        if self.stages.is_empty() {
+            if result.is_ok() {
+                let tracked = super::select_with_lock_outs(repo, &repo.root, &[])?;
+                let reporter = super::reporter::for_printer(ctx.printer);
+                let s = crate::sync::Session {
+                    repo,
+                    remote: &self.remote,
+                    run_cache: true,
+                    reporter: reporter.as_ref(),
+                };
+                crate::sync::push(&s, &tracked)?;
+            }
+            return Ok(());
+        }
+        let failed: Vec<(String, String)> = match result {
+            Err(ReproError::StageFailed { stage, why }) => vec![(stage.clone(), why.clone())],
+            Err(ReproError::StagesFailed { stages }) => stages
+                .iter()
+                .map(|s| (s.clone(), "failed".into()))
+                .collect(),
+            Err(_) => return Ok(()),
+            Ok(_) => Vec::new(),
+        };
+        super::fanout::publish_worker(
+            ctx,
+            repo,
+            &self.remote,
+            (&self.stages, &self.commit),
+            &failed,
+        )
+    }
 }
 
 fn gitignores(p: &crate::pipeline::Pipeline) -> String {

@@ -40,6 +40,8 @@ pub struct ReproOptions {
     /// Environment variables stage commands do not inherit (the command
     /// layer withholds the CI runner's publishing token and command files).
     pub withheld_env: Vec<String>,
+    /// Only the targets themselves, no upstream stage (`--single-item`).
+    pub single_item: bool,
 }
 
 /// What happened to one stage.
@@ -169,6 +171,22 @@ pub fn select(
     Ok(dag.select(&idx, downstream))
 }
 
+/// The stages a run considers: [`select`]'s, or only the targets
+/// themselves with `single_item`.
+fn selection(pipeline: &Pipeline, dag: &Dag, opts: &ReproOptions) -> Result<Vec<usize>, DagError> {
+    let mut selected = select(pipeline, dag, &opts.targets, opts.downstream)?;
+    if opts.single_item {
+        let named: Vec<usize> = opts
+            .targets
+            .iter()
+            .filter_map(|t| pipeline.stages_named(t))
+            .flatten()
+            .collect();
+        selected.retain(|i| named.contains(i));
+    }
+    Ok(selected)
+}
+
 struct Finished {
     index: usize,
     result: Result<(), String>,
@@ -183,7 +201,7 @@ pub fn repro(
     interrupted: &AtomicBool,
 ) -> Result<BTreeMap<String, Outcome>, ReproError> {
     let dag = Dag::build(&pipeline.stages)?;
-    let selected = select(pipeline, &dag, &opts.targets, opts.downstream)?;
+    let selected = selection(pipeline, &dag, opts)?;
     let root = ws.repo.root.clone();
     let lock = LockFile::load(&root)?;
     let stages = &pipeline.stages;
@@ -525,8 +543,19 @@ fn try_restore(
     source: Option<&dyn runcache::ObjectSource>,
 ) -> Result<bool, TrackError> {
     let key = runcache::key(stage, inputs);
-    let Some(record) = runcache::lookup(&ws.repo.cache, &key, stage) else {
-        return Ok(false);
+    let record = match runcache::lookup(&ws.repo.cache, &key, stage) {
+        Some(r) => r,
+        // Not here: the remote's record, kept once it checks out.
+        None => match source.and_then(|s| s.record(&key)) {
+            Some(bytes) => match serde_json::from_slice::<runcache::Record>(&bytes) {
+                Ok(r) if runcache::names_declared_outs(&r, stage) => {
+                    runcache::save(&ws.repo.cache, &key, &r.outs).map_err(TrackError::Io)?;
+                    r
+                }
+                _ => return Ok(false),
+            },
+            None => return Ok(false),
+        },
     };
     if let Some(source) = source {
         let oids: Vec<_> = record.outs.iter().filter_map(|o| o.oid()).collect();

@@ -40,6 +40,11 @@ pub trait ObjectSource: Send + Sync {
     /// Brings `oids` (and, for directories, their files) into the cache;
     /// false when it could not (the stage then runs instead).
     fn fetch(&self, oids: &[crate::store::cache::Oid]) -> bool;
+    /// The run record named `key` there, when the local run cache lacks it
+    /// (checked by the caller before it is kept).
+    fn record(&self, _key: &Digest) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// Whether a stage may use the run cache at all: exactly where DVC does

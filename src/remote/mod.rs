@@ -473,6 +473,33 @@ impl Remote {
         Ok(true)
     }
 
+    /// Writes a small key whole (a stage's per-commit record): object stores
+    /// publish a PUT atomically; a directory remote gets a temp file renamed
+    /// into place.
+    pub async fn write_small(&self, key: &str, bytes: &[u8]) -> Result<(), RemoteError> {
+        if self.read_only() {
+            return Err(RemoteError::ReadOnly {
+                remote: self.name.clone(),
+                url: self.url.clone(),
+            });
+        }
+        match &self.store {
+            Store::Dir(c) => {
+                let path = c.root().join(key);
+                let made = path
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| crate::fsutil::write_atomic(&path, bytes));
+                made.map_err(|e| self.dir_error("writing", key, e))
+            }
+            Store::Dal(op) => op
+                .write(key, bytes.to_vec())
+                .await
+                .map(drop)
+                .map_err(|e| self.error("writing", key, e)),
+        }
+    }
+
     /// Deletes one key (tests and repair; push never deletes).
     pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
         match &self.store {

@@ -40,6 +40,11 @@ impl RemoteSource {
 }
 
 impl ObjectSource for RemoteSource {
+    fn record(&self, key: &crate::store::hash::Digest) -> Option<Vec<u8>> {
+        let k = crate::pipeline::runcache::record_key(key);
+        self.rt.block_on(self.remote.read_key(&k)).ok().flatten()
+    }
+
     fn fetch(&self, oids: &[Oid]) -> bool {
         let mut groups: Vec<Group> = oids
             .iter()

@@ -15,6 +15,7 @@ mod drift;
 mod dvc_compat;
 mod dvc_oracle;
 mod example;
+mod fanout;
 mod fs_limits;
 mod gc;
 mod github;

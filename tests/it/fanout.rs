@@ -1,0 +1,225 @@
+//! The fan-out: three clones of one repository as three "runners" running
+//! their share of each wave as parallel processes against SeaweedFS (the
+//! suite's S3 server), then the join in a fourth; compared with a fifth
+//! clone that ran everything alone, and with DVC's outputs of the same
+//! pipeline. A failing stage; two workers racing to push the same objects.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use crate::common::{env_from_test_script, mlci_cmd, unique, Server, TestRepo};
+use crate::plan::SEVEN;
+
+const OUTS: [&str; 7] = [
+    "a.txt", "b.txt", "c.txt", "d.txt", "e.txt", "f.txt", "g.txt",
+];
+
+/// The repository, committed with its remote, and `n` clones.
+fn clones(n: usize, yaml: &str) -> (TestRepo, Vec<TestRepo>) {
+    let origin = TestRepo::new();
+    origin.write("mlci.yaml", yaml);
+    origin.write("in.txt", "one\n");
+    origin.add_remote("store", Server::S3);
+    origin.commit_all("pipeline");
+    let clones = (0..n)
+        .map(|i| origin.clone_to(&unique(&format!("runner{i}"))))
+        .collect();
+    (origin, clones)
+}
+
+/// Runs `mlci repro -s STAGE --pull --push` in each (runner, stages) at
+/// once; returns each run's (code, output).
+fn wave(runners: &[TestRepo], share: &[(usize, &[&str])]) -> Vec<(i32, String)> {
+    let children: Vec<_> = share
+        .iter()
+        .map(|(r, stages)| {
+            let mut cmd = mlci_cmd(&runners[*r].root);
+            cmd.args(["repro", "--pull", "--push"]);
+            for s in *stages {
+                cmd.args(["-s", s]);
+            }
+            cmd.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            )
+        })
+        .collect()
+}
+
+fn ran(outputs: &[(i32, String)]) -> Vec<String> {
+    let mut v: Vec<String> = outputs
+        .iter()
+        .flat_map(|(_, o)| {
+            o.lines()
+                .filter_map(|l| l.strip_prefix("running stage `"))
+                .map(|s| s.trim_end_matches('`').to_string())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn outputs(r: &TestRepo) -> BTreeMap<String, String> {
+    OUTS.iter().map(|o| (o.to_string(), r.read(o))).collect()
+}
+
+#[test]
+fn three_runners_and_a_join_equal_one_machine_and_dvc() {
+    let (origin, runners) = clones(5, SEVEN);
+    // Wave by wave, each runner its share, in parallel.
+    let mut all = Vec::new();
+    for share in [
+        vec![(0, &["a"][..]), (1, &["e"][..]), (2, &["f"][..])],
+        vec![(0, &["b"][..]), (1, &["c"][..]), (2, &["g"][..])],
+        vec![(1, &["d"][..])],
+    ] {
+        let out = wave(&runners, &share);
+        for (code, text) in &out {
+            assert_eq!(*code, 0, "{text}");
+        }
+        all.extend(out);
+    }
+    assert_eq!(
+        ran(&all),
+        ["a", "b", "c", "d", "e", "f", "g"],
+        "every stage ran once"
+    );
+    // A record pushed by one runner restored its stage's outputs on another:
+    // runner 1 ran d from b (runner 0's) and c (its own).
+    assert_eq!(runners[1].read("b.txt"), "one\nb\n");
+    // The join runs nothing and writes mlci.lock.
+    let join = &runners[3];
+    let run = join.mlci(&["repro", "--pull", "--restore-only"]).ok();
+    assert!(!run.stderr.contains("running stage"), "{}", run.stderr);
+    // One machine alone.
+    let alone = &runners[4];
+    alone.mlci(&["repro"]).ok();
+    assert_eq!(
+        join.read("mlci.lock"),
+        alone.read("mlci.lock"),
+        "byte-identical locks"
+    );
+    assert_eq!(outputs(join), outputs(alone));
+    // DVC's outputs of the same pipeline.
+    let dvc_repo = TestRepo::new();
+    dvc_repo.write("dvc.yaml", SEVEN);
+    dvc_repo.write("in.txt", "one\n");
+    dvc_repo.git(&["add", "-A"]);
+    let exe = env_from_test_script("MLCI_TEST_DVC");
+    crate::dvc_oracle::dvc(&exe, &dvc_repo, &["init", "-q", "-f"]);
+    crate::dvc_oracle::dvc(&exe, &dvc_repo, &["repro", "-q"]);
+    assert_eq!(outputs(join), outputs(&dvc_repo));
+    // The plan of the joined checkout: nothing left.
+    let plan = join.mlci(&["plan", "--json"]).ok();
+    assert!(plan.stdout.contains("\"waves\": []"), "{}", plan.stdout);
+    // A later commit has no per-commit records, but `repro --pull` looks
+    // every run key up on the remote: a fresh clone restores, runs nothing.
+    origin.write("README.md", "notes\n");
+    origin.commit_all("notes");
+    let later = origin.clone_to(&unique("later"));
+    let run = later.mlci(&["repro", "--pull"]).ok();
+    // Only e and f run: without deps the run cache cannot key them (DVC's
+    // rule); they join through per-commit records, which this commit lacks.
+    assert_eq!(
+        ran(&[(0, run.stderr.clone())]),
+        ["e", "f"],
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("restored the outputs of `d` from the run cache"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(outputs(&later), outputs(alone));
+}
+
+#[test]
+fn a_failing_stage_stops_its_dependents_and_the_join_names_it() {
+    let yaml = SEVEN.replace("cmd: cat b.txt c.txt > d.txt", "cmd: exit 3");
+    let (_origin, runners) = clones(3, &yaml);
+    for share in [
+        vec![(0, &["a", "e", "f"][..])],
+        vec![(1, &["b", "c", "g"][..])],
+    ] {
+        for (code, text) in wave(&runners, &share) {
+            assert_eq!(code, 0, "{text}");
+        }
+    }
+    let out = wave(&runners, &[(2, &["d"][..])]);
+    assert_eq!(out[0].0, 2, "{}", out[0].1);
+    // Nothing runs below a failed stage: the join names it and runs nothing.
+    let run = runners[0].mlci(&["repro", "--pull", "--restore-only"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("`d` failed"), "{}", run.stderr);
+    assert!(!run.stderr.contains("running stage"), "{}", run.stderr);
+    // A worker whose upstream has no record is refused, naming it.
+    let (_o2, fresh) = clones(1, SEVEN);
+    let out = wave(&fresh, &[(0, &["d"][..])]);
+    assert_eq!(out[0].0, 2, "{}", out[0].1);
+    assert!(
+        out[0].1.contains("upstream stage `b` has no record"),
+        "{}",
+        out[0].1
+    );
+}
+
+#[test]
+fn two_workers_racing_to_push_the_same_objects_leave_every_object_sound() {
+    let origin = TestRepo::new();
+    origin.write_tree("data", 2000);
+    origin.mlci(&["add", "data"]).ok();
+    origin.add_remote("store", Server::S3);
+    origin.commit_all("data");
+    let a = origin.clone_to(&unique("racer-a"));
+    let b = origin.clone_to(&unique("racer-b"));
+    // Both have the objects (the same bytes), and push at once.
+    for r in [&a, &b] {
+        let out = Command::new("cp")
+            .args(["-r"])
+            .arg(origin.path(".mlci/cache"))
+            .arg(r.path(".mlci/"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    let pushes: Vec<_> = [&a, &b]
+        .iter()
+        .map(|r| {
+            mlci_cmd(&r.root)
+                .args(["push", "-j", "16"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for p in pushes {
+        let out = p.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A fresh clone pulls every object and each verifies.
+    let c = origin.clone_to(&unique("racer-check"));
+    c.mlci(&["pull"]).ok();
+    assert_eq!(crate::common::count_files(&c.path("data")), 2000);
+    c.assert_cache_sound();
+    c.mlci(&["status", "--check"]).ok();
+}
