@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    add, checkout, ci, dag, drift, fetch, gate, gc, import_dvc, init, metrics, model, monitor,
-    plan, push, remote, remove, report, repro, status,
+    add, checkout, ci, dag, drift, export, fetch, gate, gc, import_dvc, init, metrics, model,
+    monitor, plan, push, remote, remove, report, repro, status,
 };
 
 /// mlci: the ML lifecycle in Git and CI.
@@ -58,4 +58,5 @@ pub enum Command {
     Drift(drift::DriftArgs),
     Monitor(monitor::MonitorArgs),
     Plan(plan::PlanArgs),
+    Export(export::ExportArgs),
 }

@@ -249,7 +249,19 @@ pub fn install_records(
     commit: &str,
 ) -> anyhow::Result<Vec<(String, String)>> {
     let mut failed = Vec::new();
+    // One listing first: a commit no worker ran costs a single request.
+    let rt = crate::remote::runtime()?;
+    let present: BTreeSet<String> = rt
+        .block_on(remote.list(&format!("commits/{commit}/")))?
+        .into_iter()
+        .collect();
+    if present.is_empty() {
+        return Ok(failed);
+    }
     for stage in &pipeline.stages {
+        if !present.contains(&commit_records::key(commit, &stage.name)) {
+            continue;
+        }
         match commit_records::fetch(remote, commit, stage)? {
             Some(r) if r.ok => install(ctx, repo, remote, &r)?,
             Some(r) => failed.push((stage.name.clone(), r.error.unwrap_or_default())),

@@ -7,6 +7,7 @@ pub mod checkout;
 pub mod ci;
 pub mod dag;
 pub mod drift;
+pub mod export;
 pub mod fanout;
 pub mod fetch;
 pub mod gate;
@@ -72,6 +73,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Drift(args) => drift::cmd_drift(&ctx, args),
         Command::Monitor(args) => monitor::cmd_monitor(&ctx, args),
         Command::Plan(args) => plan::cmd_plan(&ctx, args),
+        Command::Export(args) => export::cmd_export(&ctx, args),
     }
 }
 

@@ -2,6 +2,7 @@
 //! stages), the stage graph, the lock file, why a stage is stale, and
 //! rerunning exactly the stale stages (with a run cache).
 
+pub mod argo;
 pub mod dag;
 pub mod definition;
 pub mod interpolate;

@@ -223,3 +223,86 @@ fn two_workers_racing_to_push_the_same_objects_leave_every_object_sound() {
     c.assert_cache_sound();
     c.mlci(&["status", "--check"]).ok();
 }
+
+/// `mlci export argo`: one task per stage with its dependencies, a join,
+/// credentials from a named secret, names Argo accepts; validated against
+/// Argo's own model (hera's `Workflow`).
+#[test]
+fn the_argo_export_validates_against_argos_model() {
+    let r = TestRepo::new();
+    let extra = "  Train_A:\n    cmd: echo 1 > ta.txt\n    outs: [ta.txt]\n  train-a:\n    cmd: echo 2 > tb.txt\n    outs: [tb.txt]\n  eu:\n    foreach: [west/1, north]\n    do:\n      cmd: echo x > eu-${item}.txt\n      deps: [ta.txt]\n      outs:\n        - eu-${item}.txt\n";
+    r.write("mlci.yaml", format!("{SEVEN}{extra}"));
+    r.git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://bot:ghp_secret0123@example.invalid/octo/churn.git",
+    ]);
+    r.commit_all("pipeline");
+    let run = r
+        .mlci(&[
+            "export",
+            "argo",
+            "--image",
+            "registry.example/mlci:1",
+            "--secret",
+            "s3-creds",
+            "-r",
+            "store",
+        ])
+        .ok();
+    assert!(
+        !run.stdout.contains("ghp_secret0123"),
+        "no credentials in the document"
+    );
+    let mut check = Command::new(env_from_test_script("MLCI_TEST_ORACLE_PYTHON"))
+        .arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/argo_validate.py"),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(run.stdout.as_bytes())
+        .unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        run.stdout
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tasks = v["tasks"].as_object().unwrap();
+    assert_eq!(tasks["d"], serde_json::json!(["b", "c"]));
+    assert_eq!(tasks["a"], serde_json::json!([]));
+    // Lower-cased, `[a-z0-9-]` only, a suffix only on a collision.
+    for name in ["train-a", "train-a-2", "eu-west-1", "eu-north"] {
+        assert!(tasks.contains_key(name), "{name} in {tasks:?}");
+    }
+    assert_eq!(
+        tasks["join"].as_array().unwrap().len(),
+        11,
+        "the join waits for every stage"
+    );
+    assert_eq!(
+        v["args"]["stage"],
+        serde_json::json!([
+            "repro",
+            "--pull",
+            "--push",
+            "-r",
+            "store",
+            "-s",
+            "{{inputs.parameters.stage}}"
+        ])
+    );
+    assert_eq!(v["secret"], serde_json::json!(["s3-creds", "s3-creds"]));
+}

@@ -356,6 +356,7 @@ fn step_pull(job: &mut Job, run_cache: bool) {
                 Err(e) => Err(e.into()),
                 Ok(o) => super::sync::tell_fetch(job.ctx, r, &o)
                     .and_then(|()| super::fetch::checkout(job.ctx, &job.repo, &[], false))
+                    .and_then(|()| join_records(job, r))
                     .map(|()| true),
             }
         });
@@ -370,6 +371,22 @@ fn step_pull(job: &mut Job, run_cache: bool) {
         }
         Err(e) => job.fail(e),
     }
+}
+
+/// The join of a fan-out: every stage a worker recorded for this commit is
+/// installed (lock entry and outputs) before the repro, so it does not run
+/// again; a stage that failed on a worker runs here (and fails here).
+fn join_records(job: &Job, r: &Remote) -> anyhow::Result<()> {
+    let Ok(commit) = super::fanout::head(&job.repo) else {
+        return Ok(());
+    };
+    let failed = super::fanout::install_records(job.ctx, &job.repo, &job.pipeline, r, &commit)?;
+    for (stage, why) in failed {
+        job.ctx.printer.warn(&format!(
+            "stage `{stage}` failed on a fan-out worker: {why}"
+        ));
+    }
+    Ok(())
 }
 
 /// Reruns the stale stages (restoring from the run cache and the remote

@@ -1,0 +1,97 @@
+//! `mlci export argo`: the pipeline as an Argo Workflows `Workflow`.
+
+use clap::{Args, Subcommand};
+
+use super::Ctx;
+use crate::config::Overrides;
+use crate::exit::Exit;
+use crate::pipeline::argo::{self, ArgoOptions};
+
+/// Export the pipeline for an engine that runs it across machines.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(subcommand)]
+    pub command: ExportCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    Argo(ArgoArgs),
+}
+
+/// An Argo Workflows `Workflow` (one YAML document on stdout): a DAG task
+/// per stage running `mlci repro -s STAGE --pull --push` on a checkout of
+/// this commit, and a join task. Submit it with `argo submit -`.
+#[derive(Debug, Args)]
+pub struct ArgoArgs {
+    /// The container image with mlci (and what the stages need).
+    #[arg(long, default_value = "mlci:latest", value_name = "IMAGE")]
+    pub image: String,
+    /// The remote the tasks share (default: the repository's default).
+    #[arg(short, long, value_name = "NAME")]
+    pub remote: Option<String>,
+    /// The Kubernetes secret holding the remote's credentials as
+    /// environment variables.
+    #[arg(long, default_value = "mlci-remote", value_name = "NAME")]
+    pub secret: String,
+    /// The git repository the tasks check out (default: `origin`'s URL,
+    /// without any credentials in it).
+    #[arg(long, value_name = "URL")]
+    pub repo: Option<String>,
+    /// The revision to run (default: HEAD's commit).
+    #[arg(long, default_value = "HEAD", value_name = "REV")]
+    pub rev: String,
+}
+
+pub fn cmd_export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<Exit> {
+    let ExportCommand::Argo(a) = a.command;
+    let repo = ctx.repo(&Overrides::default())?;
+    let pipeline = crate::pipeline::load(&repo.root)?;
+    let revision = crate::git::resolve_commit(&repo.root, &a.rev)
+        .map_err(|e| {
+            crate::error::hinted(
+                format!("revision `{}`: {}", a.rev, e.message()),
+                "name a commit the workflow should run",
+            )
+        })?
+        .to_string();
+    let url = match a.repo {
+        Some(u) => u,
+        None => origin_url(&repo.root).ok_or_else(|| {
+            crate::error::hinted(
+                "this repository has no `origin` remote to check out from",
+                "pass --repo URL",
+            )
+        })?,
+    };
+    let doc = argo::workflow(
+        &pipeline,
+        &ArgoOptions {
+            image: a.image,
+            remote: a.remote,
+            secret: a.secret,
+            repo: strip_credentials(&url),
+            revision,
+        },
+    )?;
+    ctx.printer.data(crate::yaml::to_string(&doc).trim_end())?;
+    Ok(Exit::Ok)
+}
+
+fn origin_url(root: &std::path::Path) -> Option<String> {
+    let repo = git2::Repository::open(root).ok()?;
+    let remote = repo.find_remote("origin").ok()?;
+    remote.url().map(str::to_string)
+}
+
+/// `https://user:token@host/x` → `https://host/x`: a token never reaches
+/// the workflow document.
+fn strip_credentials(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) if !userinfo.contains('/') => format!("{scheme}://{host}"),
+            _ => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
