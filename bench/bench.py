@@ -189,7 +189,7 @@ def main():
     ap.add_argument("--dvc", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=0)
-    ap.add_argument("--suite", choices=["all", "data", "pipelines", "remotes", "ci", "import", "registry", "drift", "monitor"],
+    ap.add_argument("--suite", choices=["all", "data", "pipelines", "remotes", "ci", "import", "registry", "drift", "monitor", "fanout"],
                     default="all")
     ap.add_argument("--evidently-python", help="the Python of a venv with Evidently (bench/run.sh installs it)")
     ap.add_argument("--gto", help="GTO's executable (bench/run.sh installs it)")
@@ -219,6 +219,10 @@ def main():
         return
     if a.suite == "monitor":
         monitor_suite(a, work)
+        fanout_suite(a, work)
+        return
+    if a.suite == "fanout":
+        fanout_suite(a, work)
         return
     nfiles, big_mib = (2000, 64) if a.quick else (20000, 1024)
     runs = a.runs or (3 if a.quick else 7)
@@ -583,6 +587,52 @@ def monitor_suite(a, work):
     print("\nmonitor                             (median seconds; ratio = pandas+sklearn / mlci)", flush=True)
     print(f"  10M rows, daily windows            mlci {mo:8.3f}s ({max(mem):.0f} MiB)   pandas+sklearn {mt:8.3f}s"
           f"   ratio {mt / mo:6.1f}x   (target >= 10x, mlci < 5 s, < 500 MiB)", flush=True)
+
+
+def fanout_suite(a, work):
+    """Eight independent stages of 2 s each: `mlci plan` + three local
+    "runners" (clones running their share with `repro -s --pull --push`
+    against a shared directory remote, in parallel) + the join (`repro
+    --pull --restore-only` in a fourth clone), beside one `mlci repro -j 1`;
+    and the fan-out's own overhead (plan + join with nothing to run)."""
+    base = os.path.join(work, "fanout")
+    shutil.rmtree(base, ignore_errors=True)
+    origin = os.path.join(base, "origin")
+    os.makedirs(origin)
+    sh("git init -q -b main && git config user.email b@b && git config user.name bench", origin)
+    run([a.mlci, "init", "-q"], origin)
+    run([a.mlci, "remote", "add", "-d", "store", os.path.join(base, "remote")], origin)
+    stages = "".join(f"  s{i}:\n    cmd: sleep 2 && echo {i} > out{i}.txt\n    deps: [in.txt]\n    outs: [out{i}.txt]\n"
+                     for i in range(8))
+    with open(os.path.join(origin, "mlci.yaml"), "w") as f:
+        f.write("stages:\n" + stages)
+    with open(os.path.join(origin, "in.txt"), "w") as f:
+        f.write("x\n")
+    sh("git add -A && git commit -qm pipeline", origin)
+    for name in ["alone", "r0", "r1", "r2", "join"]:
+        sh(f"git clone -q origin {name}", base)
+    t_alone = run([a.mlci, "repro", "-j", "1"], os.path.join(base, "alone"))[0]
+    start = time.perf_counter()
+    run([a.mlci, "plan", "--json"], os.path.join(base, "r0"))
+    shares = [[f"s{i}" for i in range(8) if i % 3 == r] for r in range(3)]
+    procs = []
+    for r, share in enumerate(shares):
+        args = [a.mlci, "repro", "--pull", "--push"] + [x for s in share for x in ("-s", s)]
+        procs.append(subprocess.Popen(args, cwd=os.path.join(base, f"r{r}"), env=ENV,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    for p in procs:
+        if p.wait() != 0:
+            sys.exit("a fan-out runner failed")
+    run([a.mlci, "repro", "--pull", "--restore-only"], os.path.join(base, "join"))
+    t_fan = time.perf_counter() - start
+    # The overhead alone: plan and join again, nothing left to run.
+    t_plan = run([a.mlci, "plan", "--json"], os.path.join(base, "join"))[0]
+    t_join = run([a.mlci, "repro", "--pull", "--restore-only"], os.path.join(base, "join"))[0]
+    print("\nfanout                              (8 independent stages of 2 s; seconds)", flush=True)
+    print(f"  plan + 3 runners + join            {t_fan:8.3f}s   repro -j 1 {t_alone:8.3f}s"
+          f"   share {t_fan / t_alone:5.2f}   (target <= 0.45)", flush=True)
+    print(f"  overhead: plan + join, nothing     {t_plan + t_join:8.3f}s   (plan {t_plan:.3f}s, join {t_join:.3f}s;"
+          f" target < 0.2 s)", flush=True)
 
 
 def remotes(a, work):

@@ -6,7 +6,7 @@
 # in nested directories, one 1 GiB file), times both tools on the same
 # files with the same page-cache state, and prints medians and ratios.
 # --quick uses 2,000 files and a 64 MiB file (for trying the harness).
-# --suite data|pipelines|remotes|ci|import|registry|drift|monitor|all picks what runs (default all); the
+# --suite data|pipelines|remotes|ci|import|registry|drift|monitor|fanout|all picks what runs (default all); the
 # remote suite also installs SeaweedFS and rclone and starts SeaweedFS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,7 +57,7 @@ ARGS=(--work "$WORK" --mlci "$PWD/target/release/mlci" --dvc "$WORK/venv/bin/dvc
 # The remote suite needs an S3 server and a plain fast client: SeaweedFS
 # and rclone from PyPI, SeaweedFS on 127.0.0.1 with telemetry off, stopped
 # at exit.
-case " $* " in *" --suite pipelines "*|*" --suite data "*|*" --suite ci "*|*" --suite import "*|*" --suite registry "*|*" --suite drift "*|*" --suite monitor "*) ;; *)
+case " $* " in *" --suite pipelines "*|*" --suite data "*|*" --suite ci "*|*" --suite import "*|*" --suite registry "*|*" --suite drift "*|*" --suite monitor "*|*" --suite fanout "*) ;; *)
   if [ ! -x "$WORK/servers/bin/weed" ]; then
     echo "==> installing SeaweedFS and rclone into $WORK/servers" >&2
     python3 -m venv "$WORK/servers"
