@@ -74,9 +74,16 @@ fn bring(ctx: &Ctx, repo: &Repo, remote: &Remote, tracked: &[Tracked]) -> anyhow
     Ok(())
 }
 
-/// Installs `record` (a success): its lock entry into mlci.lock, its
-/// outputs into the workspace.
-fn install(ctx: &Ctx, repo: &Repo, remote: &Remote, record: &StageRecord) -> anyhow::Result<()> {
+/// Brings `record`'s outputs (a success) into the workspace; with `lock`,
+/// also its lock entry into mlci.lock (the join). A worker writes no other
+/// stage's lock entry.
+fn install(
+    ctx: &Ctx,
+    repo: &Repo,
+    remote: &Remote,
+    record: &StageRecord,
+    lock: bool,
+) -> anyhow::Result<()> {
     let Some(entry) = &record.entry else {
         return Ok(());
     };
@@ -86,7 +93,9 @@ fn install(ctx: &Ctx, repo: &Repo, remote: &Remote, record: &StageRecord) -> any
         .filter_map(|o| o.oid().map(|oid| o.tracked(oid)))
         .collect();
     bring(ctx, repo, remote, &tracked)?;
-    LockFile::update_stage(&repo.root, &record.stage, entry.clone())?;
+    if lock {
+        LockFile::update_stage(&repo.root, &record.stage, entry.clone())?;
+    }
     Ok(())
 }
 
@@ -115,7 +124,7 @@ pub fn prepare_worker(
     for u in ups {
         let stage = &pipeline.stages[u];
         match commit_records::fetch(remote, commit, stage)? {
-            Some(r) if r.ok => install(ctx, repo, remote, &r)?,
+            Some(r) if r.ok => install(ctx, repo, remote, &r, false)?,
             Some(r) => {
                 return Err(FanoutError::UpstreamFailed {
                     stage: stage.name.clone(),
@@ -263,7 +272,7 @@ pub fn install_records(
             continue;
         }
         match commit_records::fetch(remote, commit, stage)? {
-            Some(r) if r.ok => install(ctx, repo, remote, &r)?,
+            Some(r) if r.ok => install(ctx, repo, remote, &r, true)?,
             Some(r) => failed.push((stage.name.clone(), r.error.unwrap_or_default())),
             None => {}
         }

@@ -150,7 +150,8 @@ fn three_runners_and_a_join_equal_one_machine_and_dvc() {
 
 #[test]
 fn a_failing_stage_stops_its_dependents_and_the_join_names_it() {
-    let yaml = SEVEN.replace("cmd: cat b.txt c.txt > d.txt", "cmd: exit 3");
+    let yaml = SEVEN.replace("cmd: cat b.txt c.txt > d.txt", "cmd: exit 3")
+        + "  h:\n    cmd: cat d.txt > h.txt\n    deps: [d.txt]\n    outs: [h.txt]\n";
     let (_origin, runners) = clones(3, &yaml);
     for share in [
         vec![(0, &["a", "e", "f"][..])],
@@ -162,6 +163,17 @@ fn a_failing_stage_stops_its_dependents_and_the_join_names_it() {
     }
     let out = wave(&runners, &[(2, &["d"][..])]);
     assert_eq!(out[0].0, 2, "{}", out[0].1);
+    // Wave 3's dependent is not run: its worker names the failure.
+    let out = wave(&runners, &[(0, &["h"][..])]);
+    assert_eq!(out[0].0, 2, "{}", out[0].1);
+    assert!(
+        out[0]
+            .1
+            .contains("upstream stage `d` failed on another worker"),
+        "{}",
+        out[0].1
+    );
+    assert!(!out[0].1.contains("running stage"), "{}", out[0].1);
     // Nothing runs below a failed stage: the join names it and runs nothing.
     let run = runners[0].mlci(&["repro", "--pull", "--restore-only"]);
     assert_eq!(run.code, 2, "{run:?}");
@@ -180,10 +192,17 @@ fn a_failing_stage_stops_its_dependents_and_the_join_names_it() {
 
 #[test]
 fn two_workers_racing_to_push_the_same_objects_leave_every_object_sound() {
+    // S3 publishes a PUT atomically; a directory remote renames into place.
+    for kind in [Server::S3, Server::Local] {
+        race(kind);
+    }
+}
+
+fn race(kind: Server) {
     let origin = TestRepo::new();
     origin.write_tree("data", 2000);
     origin.mlci(&["add", "data"]).ok();
-    origin.add_remote("store", Server::S3);
+    origin.add_remote("store", kind);
     origin.commit_all("data");
     let a = origin.clone_to(&unique("racer-a"));
     let b = origin.clone_to(&unique("racer-b"));
