@@ -65,7 +65,7 @@ pub fn deliver(ctx: &Ctx, env: &CiEnv, d: &Deliver) -> anyhow::Result<Exit> {
     let mut summary = format!(
         "### mlci: {} of {}\n\n",
         event.action.as_str(),
-        describe(&event)
+        crate::review::report::md_escape(&describe(&event))
     );
     if event.action == Action::Assignment {
         let branch = d.default_branch.clone().or_else(|| env.default_branch());
@@ -84,7 +84,11 @@ pub fn deliver(ctx: &Ctx, env: &CiEnv, d: &Deliver) -> anyhow::Result<Exit> {
             return Ok(Exit::Differs);
         }
         if let Some(reason) = forced_reason(&event) {
-            summary.push_str(&format!("Forced: {reason}\n\n"));
+            // The reason is a tag message's text: escaped in the summary.
+            summary.push_str(&format!(
+                "Forced: {}\n\n",
+                crate::review::report::md_escape(reason)
+            ));
         }
     }
     let mut outputs: Vec<(&str, String)> = vec![

@@ -200,6 +200,14 @@ fn write_from_git(
             return git2::TreeWalkResult::Ok;
         };
         let rel = format!("{dir}{}", e.name().unwrap_or_default());
+        // Tree entry names come from a commit anyone could craft: plain
+        // relative paths only, or nothing is written.
+        if crate::workspace_path::check_relative(&rel).is_err() {
+            failed = Some(std::io::Error::other(format!(
+                "`{rel}` in the commit's tree is not a plain relative path"
+            )));
+            return git2::TreeWalkResult::Abort;
+        }
         let dest = tmp.path().join(&rel);
         let res = dest
             .parent()
