@@ -127,6 +127,28 @@ fn windows_are_checked_against_a_reference_revision() {
         "--check",
     ]);
     assert_eq!(check.code, 1, "{check:?}");
+    // The metrics recorded at the registry's version in a stage.
+    r.write("dvc.yaml", "artifacts:\n  churn:\n    path: metrics.json\n");
+    r.commit_all("declare");
+    r.mlci(&["model", "register", "churn"]).ok();
+    r.mlci(&["model", "promote", "churn", "v0.0.1", "--to", "prod"])
+        .ok();
+    r.write("metrics.json", "{\"accuracy\": 0.5}\n");
+    r.commit_all("a later, worse model");
+    let run = r
+        .mlci(&[
+            "monitor",
+            "predictions.csv",
+            "--reference",
+            "churn#prod",
+            "--json",
+        ])
+        .ok();
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        v["reference"]["accuracy"], 0.9,
+        "the version in prod, not HEAD: {v}"
+    );
     // Prediction drift against a reference log.
     let run = r
         .mlci(&[
