@@ -137,39 +137,49 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
             top_level_plot(entry).map_err(|m| ctx.file_error("plots", format!("`plots`: {m}")))?;
         pipeline.plots.push(def);
     }
-    // Stages from dvc.yaml: mlci.yaml's own top-level metrics and plots
-    // (an mlci.yaml with settings only) count too.
     if file == DVC_YAML {
         if let Some((mtext, mwire)) = &mlci {
-            let mctx = Loader {
-                src,
-                file: MLCI_YAML,
-                text: mtext,
-                unpacking: ctx.unpacking,
-            };
-            for m in mwire.metrics.iter().flatten() {
-                let path = mctx
-                    .resolve_path("", m)
-                    .map_err(|message| PipelineError::File {
-                        file: MLCI_YAML.into(),
-                        line: mctx.line_of(m),
-                        message,
-                        hint: Some(PATH_HINT.into()),
-                    })?;
-                if !pipeline.metrics.contains(&path) {
-                    pipeline.metrics.push(path);
-                }
-            }
-            for entry in mwire.plots.iter().flatten() {
-                let def = top_level_plot(entry)
-                    .map_err(|m| mctx.file_error("plots", format!("`plots`: {m}")))?;
-                pipeline.plots.push(def);
-            }
+            mlci_extras(src, ctx.unpacking, (mtext, mwire), &mut pipeline)?;
         }
     }
     pipeline.unused_keys.sort();
     pipeline.unused_keys.dedup();
     Ok(pipeline)
+}
+
+/// With stages from dvc.yaml, mlci.yaml's own top-level metrics and plots
+/// (an mlci.yaml of settings only) count too.
+fn mlci_extras(
+    src: &dyn Source,
+    unpacking: Unpacking,
+    (text, wire): (&str, &FileWire),
+    pipeline: &mut Pipeline,
+) -> Result<(), PipelineError> {
+    let ctx = Loader {
+        src,
+        file: MLCI_YAML,
+        text,
+        unpacking,
+    };
+    for m in wire.metrics.iter().flatten() {
+        let path = ctx
+            .resolve_path("", m)
+            .map_err(|message| PipelineError::File {
+                file: MLCI_YAML.into(),
+                line: ctx.line_of(m),
+                message,
+                hint: Some(PATH_HINT.into()),
+            })?;
+        if !pipeline.metrics.contains(&path) {
+            pipeline.metrics.push(path);
+        }
+    }
+    for entry in wire.plots.iter().flatten() {
+        let def =
+            top_level_plot(entry).map_err(|m| ctx.file_error("plots", format!("`plots`: {m}")))?;
+        pipeline.plots.push(def);
+    }
+    Ok(())
 }
 
 fn read_file(src: &dyn Source, name: &str) -> Result<Option<(String, FileWire)>, PipelineError> {
