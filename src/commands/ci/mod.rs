@@ -156,6 +156,9 @@ struct Job<'c> {
     /// Stages rerun although nothing they read changed (`mlci retrain
     /// --force-stage`), before the normal repro.
     force: Vec<String>,
+    /// Whether the remote may be read (`--no-pull`: no remote traffic, so
+    /// the run cache's remote source is off too).
+    pull: bool,
 }
 
 impl Job<'_> {
@@ -233,6 +236,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         remote: None,
         error: None,
         force: Vec::new(),
+        pull: !no_pull,
     };
     step_open_remote(&mut job);
     if !no_pull {
@@ -411,7 +415,7 @@ fn step_repro(
     // The run cache's second source gets a remote of its own (it fetches
     // from the stages' worker threads).
     let source = match &job.remote {
-        Some(_) if run_cache => crate::sync::open(&job.repo.settings, &job.repo.root)?
+        Some(_) if run_cache && job.pull => crate::sync::open(&job.repo.settings, &job.repo.root)?
             .map(|r| RemoteSource::new(&job.repo, r).map(Arc::new))
             .transpose()?,
         _ => None,

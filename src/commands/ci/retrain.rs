@@ -147,6 +147,7 @@ pub fn cmd_retrain(ctx: &Ctx, a: RetrainArgs) -> anyhow::Result<Exit> {
         remote: None,
         error: None,
         force: a.force_stage.clone(),
+        pull: true,
     };
     let run_cache = !a.no_run_cache;
     step_open_remote(&mut job);
