@@ -43,10 +43,11 @@ pub struct ReproArgs {
     /// Do not restore outputs from the run cache; always run.
     #[arg(long)]
     pub no_run_cache: bool,
-    /// Get outputs the run cache names but the local cache lacks from the
-    /// remote (the default one, or `-r NAME`), so a stage computed on
-    /// another machine is restored instead of run. Run records come with
-    /// `mlci fetch`/`mlci pull`.
+    /// Use the remote (the default one, or `-r NAME`) as a second run
+    /// cache: a run key the local cache lacks is looked up there, and the
+    /// outputs a record names are fetched, so a stage computed on another
+    /// machine is restored instead of run. Also installs the fan-out
+    /// workers' records for this commit (see `--single-item`).
     #[arg(long)]
     pub pull: bool,
     /// The remote for `--pull`.
