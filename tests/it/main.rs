@@ -23,6 +23,7 @@ mod import_dvc;
 mod kill;
 mod metrics;
 mod monitor;
+mod outputs;
 mod pipeline;
 mod plan;
 mod prometheus;
