@@ -139,47 +139,12 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
     }
     if file == DVC_YAML {
         if let Some((mtext, mwire)) = &mlci {
-            mlci_extras(src, ctx.unpacking, (mtext, mwire), &mut pipeline)?;
+            extras::mlci_extras(src, ctx.unpacking, (mtext, mwire), &mut pipeline)?;
         }
     }
     pipeline.unused_keys.sort();
     pipeline.unused_keys.dedup();
     Ok(pipeline)
-}
-
-/// With stages from dvc.yaml, mlci.yaml's own top-level metrics and plots
-/// (an mlci.yaml of settings only) count too.
-fn mlci_extras(
-    src: &dyn Source,
-    unpacking: Unpacking,
-    (text, wire): (&str, &FileWire),
-    pipeline: &mut Pipeline,
-) -> Result<(), PipelineError> {
-    let ctx = Loader {
-        src,
-        file: MLCI_YAML,
-        text,
-        unpacking,
-    };
-    for m in wire.metrics.iter().flatten() {
-        let path = ctx
-            .resolve_path("", m)
-            .map_err(|message| PipelineError::File {
-                file: MLCI_YAML.into(),
-                line: ctx.line_of(m),
-                message,
-                hint: Some(PATH_HINT.into()),
-            })?;
-        if !pipeline.metrics.contains(&path) {
-            pipeline.metrics.push(path);
-        }
-    }
-    for entry in wire.plots.iter().flatten() {
-        let def =
-            top_level_plot(entry).map_err(|m| ctx.file_error("plots", format!("`plots`: {m}")))?;
-        pipeline.plots.push(def);
-    }
-    Ok(())
 }
 
 fn read_file(src: &dyn Source, name: &str) -> Result<Option<(String, FileWire)>, PipelineError> {
@@ -687,6 +652,7 @@ pub fn source_path(root: &Path, p: &Pipeline) -> Option<PathBuf> {
 }
 
 mod expand;
+mod extras;
 #[cfg(test)]
 mod tests;
 

@@ -1,0 +1,39 @@
+//! mlci.yaml's own top-level `metrics:` and `plots:` when the stages come
+//! from dvc.yaml (an mlci.yaml that holds settings only).
+
+use super::*;
+
+/// With stages from dvc.yaml, mlci.yaml's own top-level metrics and plots
+/// (an mlci.yaml of settings only) count too.
+pub(super) fn mlci_extras(
+    src: &dyn Source,
+    unpacking: Unpacking,
+    (text, wire): (&str, &FileWire),
+    pipeline: &mut Pipeline,
+) -> Result<(), PipelineError> {
+    let ctx = Loader {
+        src,
+        file: MLCI_YAML,
+        text,
+        unpacking,
+    };
+    for m in wire.metrics.iter().flatten() {
+        let path = ctx
+            .resolve_path("", m)
+            .map_err(|message| PipelineError::File {
+                file: MLCI_YAML.into(),
+                line: ctx.line_of(m),
+                message,
+                hint: Some(PATH_HINT.into()),
+            })?;
+        if !pipeline.metrics.contains(&path) {
+            pipeline.metrics.push(path);
+        }
+    }
+    for entry in wire.plots.iter().flatten() {
+        let def =
+            top_level_plot(entry).map_err(|m| ctx.file_error("plots", format!("`plots`: {m}")))?;
+        pipeline.plots.push(def);
+    }
+    Ok(())
+}
