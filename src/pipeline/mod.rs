@@ -16,6 +16,7 @@ mod run;
 pub mod runcache;
 pub mod source;
 pub mod status;
+pub mod supervise;
 mod wire;
 
 pub use definition::{

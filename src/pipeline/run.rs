@@ -25,7 +25,7 @@ pub(super) fn run_stage(
 ) -> Result<(), String> {
     let wdir = root.join(&stage.wdir);
     for cmd in &stage.cmd {
-        let (mut c, shell) = shell_command(cmd);
+        let (mut c, shell) = supervised(shell_command(cmd));
         c.current_dir(&wdir).process_group(0);
         // What DVC gives stage commands (loggers such as dvclive read them),
         // and the same under mlci's name.
@@ -83,6 +83,29 @@ pub(super) fn run_stage(
 /// from reading rc files (so a profile cannot change what a stage does).
 /// Returns the command and the shell's path.
 pub fn shell_command(cmd: &str) -> (Command, String) {
+    let (argv, shell) = shell_argv(cmd);
+    let mut c = Command::new(&argv[0]);
+    c.args(&argv[1..]);
+    (c, shell)
+}
+
+/// The same command run under the stage supervisor (`supervise.rs`), the
+/// leader of the stage's process group that kills the group when mlci dies.
+/// Without a path to our own binary (it cannot happen on Linux short of a
+/// deleted executable) the shell runs unsupervised, as before.
+fn supervised((c, shell): (Command, String)) -> (Command, String) {
+    let Ok(exe) = std::env::current_exe() else {
+        return (c, shell);
+    };
+    let mut s = Command::new(exe);
+    s.arg(super::supervise::ARG)
+        .arg(c.get_program())
+        .args(c.get_args());
+    (s, shell)
+}
+
+/// `shell_command`'s program and arguments.
+fn shell_argv(cmd: &str) -> (Vec<std::ffi::OsString>, String) {
     let shell = std::env::var("SHELL")
         .ok()
         .filter(|s| !s.trim().is_empty())
@@ -91,18 +114,14 @@ pub fn shell_command(cmd: &str) -> (Command, String) {
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
         .unwrap_or_default();
-    let mut c = Command::new(&shell);
+    let mut argv: Vec<std::ffi::OsString> = vec![shell.clone().into()];
     match name.as_str() {
-        "bash" => {
-            c.args(["--noprofile", "--norc"]);
-        }
-        "zsh" => {
-            c.arg("--no-rcs");
-        }
+        "bash" => argv.extend(["--noprofile".into(), "--norc".into()]),
+        "zsh" => argv.push("--no-rcs".into()),
         _ => {}
     }
-    c.arg("-c").arg(cmd);
-    (c, shell)
+    argv.extend(["-c".into(), cmd.into()]);
+    (argv, shell)
 }
 
 fn forward(pipe: impl std::io::Read, stage: &str, stderr: bool, events: &dyn Events) {

@@ -121,3 +121,71 @@ fn kill_9_during_checkout_of_20k_files_leaves_no_partial_directory() {
     assert_eq!(count_files(&repo.path("data")), 20_000);
     repo.mlci(&["status", "--check"]).ok();
 }
+
+/// The pgid of process `pid` (field 5 of `/proc/PID/stat`, after the
+/// parenthesised command name).
+fn pgid_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split(' ').nth(2)?.parse().ok()
+}
+
+/// Live processes in group `pgid` (zombies excluded: they hold nothing).
+fn group_members(pgid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat.rfind(')').and_then(|i| stat.get(i + 2..i + 3));
+            pgid_of(*pid) == Some(pgid) && state != Some("Z")
+        })
+        .collect()
+}
+
+/// When mlci is killed, the stage it was running dies with it: every
+/// process of the stage's group, a background job and a pipeline included,
+/// is gone soon after, so nothing races the rerun's outputs.
+#[test]
+fn kill_9_of_mlci_kills_the_stage_process_group() {
+    let repo = TestRepo::new();
+    repo.write(
+        "dvc.yaml",
+        "stages:\n  long:\n    cmd: (sleep 57 &); echo $$ > started.tmp; mv started.tmp started; sleep 58 | cat; echo late > out.txt\n    outs: [out.txt]\n",
+    );
+    let mut child = mlci_cmd(&repo.root)
+        .args(["repro"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !repo.exists("started") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the stage never started"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "repro ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let shell: u32 = repo.read("started").trim().parse().unwrap();
+    let pgid = pgid_of(shell).expect("the stage's shell is running");
+    assert!(
+        group_members(pgid).len() >= 3,
+        "the shell, its background sleep and its pipeline run in the stage's group"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let start = Instant::now();
+    let mut left = group_members(pgid);
+    while !left.is_empty() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+        left = group_members(pgid);
+    }
+    assert!(
+        left.is_empty(),
+        "the stage's processes {left:?} outlived mlci"
+    );
+    assert!(!repo.exists("out.txt"), "the stage never finished");
+}
