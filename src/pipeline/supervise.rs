@@ -13,6 +13,7 @@
 //! status as its own (the same exit code, or death by the same signal).
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -32,7 +33,7 @@ const POLL: Duration = Duration::from_millis(20);
 /// by the same one, so mlci reports it as it would the shell's).
 pub fn main(args: Vec<OsString>) -> u8 {
     let Some((shell, rest)) = args.split_first() else {
-        eprintln!("mlci: {ARG} needs a command");
+        let _ = writeln!(std::io::stderr(), "error: {ARG} needs a command");
         return 2;
     };
     let parent = process::getppid();
