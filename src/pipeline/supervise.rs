@@ -52,8 +52,9 @@ pub fn main(args: Vec<OsString>) -> u8 {
     let mut child = match Command::new(shell).args(rest).spawn() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!(
-                "mlci: cannot start the shell `{}`: {e}",
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: cannot start the shell `{}`: {e}",
                 shell.to_string_lossy()
             );
             return 127;
