@@ -84,6 +84,17 @@ pub fn pointers_in_all_commits(
     scan_commits(&repo, commits, scan)
 }
 
+/// The ids (40 hex) of every commit reachable from HEAD or any ref.
+pub fn all_commit_ids(root: &Path) -> Result<HashSet<String>, git2::Error> {
+    let repo = Repository::open(root)?;
+    let mut walk = repo.revwalk()?;
+    if repo.head().is_ok() {
+        walk.push_head()?;
+    }
+    walk.push_glob("*")?;
+    walk.map(|id| id.map(|id| id.to_string())).collect()
+}
+
 fn scan_commits(
     repo: &Repository,
     commits: Vec<(String, git2::Oid)>,

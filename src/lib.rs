@@ -14,6 +14,7 @@ pub mod error;
 pub mod example;
 pub mod exit;
 pub mod forge;
+pub mod fsck;
 pub mod fsutil;
 pub mod git;
 pub mod migrate;

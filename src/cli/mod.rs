@@ -41,6 +41,7 @@ pub enum Command {
     Checkout(checkout::CheckoutArgs),
     Remove(remove::RemoveArgs),
     Gc(gc::GcArgs),
+    Fsck(crate::commands::fsck::FsckArgs),
     Repro(repro::ReproArgs),
     Dag(dag::DagArgs),
     Metrics(metrics::MetricsArgs),

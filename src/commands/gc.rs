@@ -1,4 +1,4 @@
-//! `mlci gc`: reclaim local cache space.
+//! `mlci gc`: reclaim cache space, locally or on a remote.
 
 use crate::exit::Exit;
 use std::collections::HashSet;
@@ -14,12 +14,19 @@ use crate::track::{all_tracked, tracked_from_text};
 
 use super::{human_bytes, Ctx};
 
-/// Remove cache objects that no pointer in the chosen scope references.
+/// Remove cache objects (and run records) that no pointer in the chosen
+/// scope references, locally or, with `--remote`, on a remote.
 ///
 /// The scope is required: `--workspace` keeps what the current work tree
 /// uses; `--rev REV` also keeps what those revisions use; `--all-commits`
 /// keeps what any commit reachable from any ref uses. The workspace is
-/// always kept. Remotes are never touched.
+/// always kept. A run record goes when an object it names goes.
+///
+/// With `--remote NAME` the remote is collected instead of the cache: the
+/// same scope, plus per-commit stage records of commits outside it; nothing
+/// younger than the grace period (`--grace`, else `core.gc_grace`, else
+/// 24h) is deleted, so a push or a fan-out worker running elsewhere at the
+/// same time cannot lose what it just wrote. Try `--dry-run` first.
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("scope").multiple(true))]
 pub struct GcArgs {
@@ -35,6 +42,16 @@ pub struct GcArgs {
     /// List what would be removed without removing it.
     #[arg(long)]
     pub dry_run: bool,
+    /// Collect this remote instead of the local cache.
+    #[arg(short, long, value_name = "NAME")]
+    pub remote: Option<String>,
+    /// With `--remote`: keep anything written less than this long ago
+    /// (`24h`, `90m`, `7d`; default `core.gc_grace`, else 24h).
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_grace)]
+    pub grace: Option<std::time::Duration>,
+    /// With `--remote`: deletions in flight at once.
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
     /// Print the plan as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -53,6 +70,9 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<Exit> {
         revs,
         dry_run,
         json,
+        remote,
+        grace,
+        jobs,
     } = args;
     if !workspace && !all_commits && revs.is_empty() {
         return Err(hinted(
@@ -60,8 +80,88 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<Exit> {
             "`mlci gc --workspace` keeps only what the current checkout uses; add `--all-commits` or `--rev REV` to keep history",
         ));
     }
-    let repo = ctx.repo(&Overrides::default())?;
+    if remote.is_none() && (grace.is_some() || jobs.is_some()) {
+        return Err(hinted(
+            "`--grace` and `--jobs` apply to a remote gc only",
+            "add `--remote NAME`, or drop them: the local cache is collected under the repository lock",
+        ));
+    }
+    let repo = ctx.repo(&Overrides {
+        jobs,
+        remote: remote.clone(),
+    })?;
     let _lock = repo.lock()?;
+    let roots = scope_roots(ctx, &repo, all_commits, &revs)?;
+    if remote.is_some() {
+        let commits = scope_commits(&repo.root, workspace, all_commits, &revs)?;
+        let scope = crate::sync::collect::Scope { roots, commits };
+        return collect_remote(ctx, &repo, scope, grace, (dry_run, json));
+    }
+    let (keep, missing) = gc::referenced(&repo.cache, roots);
+    for oid in &missing {
+        ctx.printer.warn(&format!(
+            "directory manifest {oid} is referenced but not in the cache; the files it lists cannot be protected"
+        ));
+    }
+    let plan = gc::plan(&repo.cache, &keep, missing)?;
+    let records = gc::stale_records(&repo.cache, &keep);
+    if json {
+        let removed: Vec<String> = plan.remove.iter().map(|(o, _)| o.to_string()).collect();
+        let records: Vec<&str> = records.iter().map(|(k, _)| k.as_str()).collect();
+        let v = serde_json::json!({
+            "dry_run": dry_run,
+            "removed": removed,
+            "removed_bytes": plan.bytes(),
+            "removed_run_records": records,
+            "kept": plan.kept,
+        });
+        ctx.printer.data(&serde_json::to_string_pretty(&v)?)?;
+    } else if dry_run {
+        let list: String = plan
+            .remove
+            .iter()
+            .map(|(o, s)| format!("{o}\t{s}\n"))
+            .chain(records.iter().map(|(k, _)| format!("{k}\n")))
+            .collect();
+        if !list.is_empty() {
+            ctx.printer.data(&list)?;
+        }
+    }
+    if !dry_run {
+        // Records first: a gc killed part-way leaves no record naming a
+        // deleted object.
+        for (_, path) in &records {
+            crate::fsutil::remove_file_if_exists(path)?;
+        }
+        gc::sweep(&repo.cache, &plan)?;
+        // Objects are gone: directories once known complete may not be.
+        let mut state = crate::store::state::StateDb::load(&repo.state_path());
+        state.clear_complete_dirs();
+        state.forget_objects(plan.remove.iter().map(|(o, _)| &o.digest));
+        for (oid, _) in plan.remove.iter().filter(|(o, _)| o.dir) {
+            crate::fsutil::remove_file_if_exists(&repo.manifest_memo_path(oid))?;
+        }
+        state.save()?;
+    }
+    ctx.printer.info(&format!(
+        "{} {} object(s), {}, and {} run record(s); kept {}",
+        if dry_run { "would remove" } else { "removed" },
+        plan.remove.len(),
+        human_bytes(plan.bytes()),
+        records.len(),
+        plan.kept
+    ));
+    Ok(Exit::Ok)
+}
+
+/// Every object the workspace and the chosen history reference: pointers
+/// and `mlci.lock` outs (unreadable ones at old revisions are warned about).
+fn scope_roots(
+    ctx: &Ctx,
+    repo: &crate::repo::Repo,
+    all_commits: bool,
+    revs: &[String],
+) -> anyhow::Result<HashSet<Oid>> {
     let mut roots: HashSet<Oid> = all_tracked(&repo.root)?
         .into_iter()
         .map(|t| t.pointer.oid)
@@ -74,7 +174,7 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<Exit> {
     let blobs = if all_commits {
         git::pointers_in_all_commits(&repo.root, &SCAN)?
     } else {
-        git::pointers_at(&repo.root, &revs, &SCAN)?
+        git::pointers_at(&repo.root, revs, &SCAN)?
     };
     for blob in blobs {
         if blob.path == crate::pipeline::lock::LOCK_FILE {
@@ -105,51 +205,98 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<Exit> {
             )),
         }
     }
-    let (keep, missing) = gc::referenced(&repo.cache, roots);
-    for oid in &missing {
-        ctx.printer.warn(&format!(
-            "directory manifest {oid} is referenced but not in the cache; the files it lists cannot be protected"
-        ));
+    Ok(roots)
+}
+
+/// The commits whose per-commit stage records a remote gc keeps: HEAD for
+/// the workspace, the named revisions, or every reachable commit.
+fn scope_commits(
+    root: &std::path::Path,
+    workspace: bool,
+    all_commits: bool,
+    revs: &[String],
+) -> anyhow::Result<HashSet<String>> {
+    if all_commits {
+        return Ok(git::all_commit_ids(root)?);
     }
-    let plan = gc::plan(&repo.cache, &keep, missing)?;
+    let mut out = HashSet::new();
+    if workspace {
+        if let Ok(head) = git::resolve_commit(root, "HEAD") {
+            out.insert(head.to_string());
+        }
+    }
+    for rev in revs {
+        out.insert(git::resolve_commit(root, rev)?.to_string());
+    }
+    Ok(out)
+}
+
+/// `gc --remote`: plan, show, and (without `--dry-run`) delete.
+fn collect_remote(
+    ctx: &Ctx,
+    repo: &crate::repo::Repo,
+    scope: crate::sync::collect::Scope,
+    grace: Option<std::time::Duration>,
+    (dry_run, json): (bool, bool),
+) -> anyhow::Result<Exit> {
+    use crate::sync::collect;
+    let remote = crate::sync::require(&repo.settings, &repo.root)?;
+    let grace = grace.unwrap_or(repo.settings.gc_grace);
+    let plan = collect::plan(&remote, &repo.cache, scope, grace)?;
     if json {
-        let removed: Vec<String> = plan.remove.iter().map(|(o, _)| o.to_string()).collect();
-        let v = serde_json::json!({
-            "dry_run": dry_run,
-            "removed": removed,
-            "removed_bytes": plan.bytes(),
-            "kept": plan.kept,
-        });
-        ctx.printer.data(&serde_json::to_string_pretty(&v)?)?;
+        let mut v = serde_json::to_value(&plan)?;
+        v["dry_run"] = serde_json::json!(dry_run);
+        v["remote"] = serde_json::json!(remote.name);
+        ctx.printer
+            .data(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
     } else if dry_run {
         let list: String = plan
-            .remove
+            .objects
             .iter()
-            .map(|(o, s)| format!("{o}\t{s}\n"))
+            .map(|d| format!("{}\t{}\n", d.key, d.size))
+            .chain(
+                plan.run_records
+                    .iter()
+                    .chain(&plan.commit_records)
+                    .map(|k| format!("{k}\n")),
+            )
             .collect();
         if !list.is_empty() {
             ctx.printer.data(&list)?;
         }
     }
     if !dry_run {
-        gc::sweep(&repo.cache, &plan)?;
-        // Objects are gone: directories once known complete may not be.
-        let mut state = crate::store::state::StateDb::load(&repo.state_path());
-        state.clear_complete_dirs();
-        state.forget_objects(plan.remove.iter().map(|(o, _)| &o.digest));
-        for (oid, _) in plan.remove.iter().filter(|(o, _)| o.dir) {
-            crate::fsutil::remove_file_if_exists(&repo.manifest_memo_path(oid))?;
-        }
-        state.save()?;
+        collect::sweep(&remote, &plan)?;
+        // Our own record of what the remote holds is now wrong.
+        let mut known = crate::remote::known::Known::load(&repo.tmp_dir(), &remote.identity);
+        known.clear();
+        known.save()?;
     }
     ctx.printer.info(&format!(
-        "{} {} object(s), {}; kept {}",
+        "{} {} object(s), {}, {} run record(s) and {} stage record(s) on `{}`; kept {}, and {} younger than the grace period ({})",
         if dry_run { "would remove" } else { "removed" },
-        plan.remove.len(),
+        plan.objects.len(),
         human_bytes(plan.bytes()),
-        plan.kept
+        plan.run_records.len(),
+        plan.commit_records.len(),
+        remote.name,
+        plan.kept,
+        plan.young,
+        human_duration(grace),
     ));
     Ok(Exit::Ok)
+}
+
+/// `24h`, `90m`, `30s`: the largest whole unit.
+fn human_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => "0s".into(),
+        s if s % 86_400 == 0 && s > 86_400 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 fn short_rev(rev: &str) -> &str {

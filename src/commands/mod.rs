@@ -10,6 +10,7 @@ pub mod drift;
 pub mod export;
 pub mod fanout;
 pub mod fetch;
+pub mod fsck;
 pub mod gate;
 pub mod gc;
 pub mod import_dvc;
@@ -56,6 +57,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Checkout(args) => checkout::cmd_checkout(&ctx, args),
         Command::Remove(args) => remove::cmd_remove(&ctx, args),
         Command::Gc(args) => gc::cmd_gc(&ctx, args),
+        Command::Fsck(args) => fsck::cmd_fsck(&ctx, args),
         Command::Repro(args) => repro::cmd_repro(&ctx, args),
         Command::Dag(args) => dag::cmd_dag(&ctx, args),
         Command::Metrics(args) => metrics::cmd_metrics(&ctx, args),

@@ -51,6 +51,10 @@ pub struct CoreWire {
     pub link_type: Option<OneOrMany>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jobs: Option<usize>,
+    /// How old an unreferenced object or record on a remote must be before
+    /// `gc --remote` deletes it (`24h`, `90m`, `7d`; ISO 8601 `PT24H`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gc_grace: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,6 +136,24 @@ pub struct Settings {
     /// choice to `core.remote` or the only remote defined.
     pub remote: Option<String>,
     pub remotes: BTreeMap<String, RemoteWire>,
+    /// `core.gc_grace` (default 24 h): see [`CoreWire::gc_grace`].
+    pub gc_grace: std::time::Duration,
+}
+
+/// The grace period of `gc --remote` when `core.gc_grace` is not set.
+pub const DEFAULT_GC_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Parses a grace period as jiff reads durations (`24h`, `1h 30m`, `7d`,
+/// `PT24H`); a negative one is refused.
+pub fn parse_grace(text: &str) -> Result<std::time::Duration, String> {
+    let span: jiff::Span = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("`{text}` is not a duration: {e}"))?;
+    let d = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|e| format!("`{text}`: {e}"))?;
+    std::time::Duration::try_from(d).map_err(|_| format!("`{text}` is negative"))
 }
 
 /// Overrides from the command line (the highest precedence): each command
@@ -303,6 +325,16 @@ fn validate(wire: ConfigWire, file: &Path) -> Result<Settings, ConfigError> {
     if jobs == 0 {
         return Err(invalid("core.jobs", "must be at least 1".into(), None));
     }
+    let gc_grace = match &core.gc_grace {
+        None => DEFAULT_GC_GRACE,
+        Some(t) => parse_grace(t).map_err(|m| {
+            invalid(
+                "core.gc_grace",
+                m,
+                Some("write a duration such as `24h`, `90m` or `7d`".into()),
+            )
+        })?,
+    };
     for (name, remote) in &wire.remotes {
         if remote.url.as_deref().is_none_or(str::is_empty) {
             return Err(invalid(
@@ -333,6 +365,7 @@ fn validate(wire: ConfigWire, file: &Path) -> Result<Settings, ConfigError> {
         default_remote: core.remote,
         remote: None,
         remotes: wire.remotes,
+        gc_grace,
     })
 }
 

@@ -131,6 +131,31 @@ pub fn parse_record_key(key: &str) -> Option<Digest> {
     format!("{shard}{tail}").parse().ok()
 }
 
+/// Every file below `runs/` of the cache, as (key, path), whatever its name.
+pub fn record_files(cache: &Cache) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    let Ok(shards) = std::fs::read_dir(cache.root().join("runs")) else {
+        return out;
+    };
+    for shard in shards.flatten() {
+        let Ok(entries) = std::fs::read_dir(shard.path()) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue; // a temp file being written
+            }
+            out.push((
+                format!("runs/{}/{name}", shard.file_name().to_string_lossy()),
+                e.path(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
 pub fn save(cache: &Cache, key: &Digest, outs: &[LockEntry]) -> std::io::Result<()> {
     let path = record_path(cache, key);
     fs_err::create_dir_all(path.parent().expect("record paths have a parent"))?;

@@ -21,8 +21,17 @@ use crate::store::hash::Digest;
 pub struct Known {
     path: PathBuf,
     keys: FxHashSet<String>,
+    /// The remote's gc epoch (`gc/epoch`) the record was made under: a
+    /// `gc --remote` changes it, and a record of another epoch is dropped.
+    epoch: String,
     dirty: bool,
 }
+
+/// The key on every remote that `gc --remote` rewrites before it deletes.
+pub const EPOCH_KEY: &str = "gc/epoch";
+
+/// The first line of a record that carries its epoch.
+const EPOCH_LINE: &str = "#epoch ";
 
 impl Known {
     /// Loads the record for the remote `identity` (empty when there is
@@ -30,12 +39,21 @@ impl Known {
     pub fn load(tmp_dir: &Path, identity: &str) -> Known {
         let id = Digest::of_bytes(identity.as_bytes()).to_hex();
         let path = tmp_dir.join("remotes").join(format!("{}.known", &id[..16]));
-        let keys = std::fs::read_to_string(&path)
-            .map(|t| t.lines().map(str::to_string).collect())
-            .unwrap_or_default();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut epoch = String::new();
+        let mut keys = FxHashSet::default();
+        for line in text.lines() {
+            match line.strip_prefix(EPOCH_LINE) {
+                Some(e) => epoch = e.to_string(),
+                None => {
+                    keys.insert(line.to_string());
+                }
+            }
+        }
         Known {
             path,
             keys,
+            epoch,
             dirty: false,
         }
     }
@@ -74,6 +92,17 @@ impl Known {
         }
     }
 
+    /// Drops the record when `remote_epoch` (the remote's `gc/epoch`, empty
+    /// when it has none) is not the one it was made under: a gc may have
+    /// deleted what it lists.
+    pub fn adopt_epoch(&mut self, remote_epoch: &str) {
+        if self.epoch != remote_epoch {
+            self.clear();
+            self.epoch = remote_epoch.to_string();
+            self.dirty = true;
+        }
+    }
+
     /// Forgets everything (the remote changed behind our back).
     pub fn clear(&mut self) {
         if !self.keys.is_empty() {
@@ -89,7 +118,11 @@ impl Known {
         }
         let mut keys: Vec<&str> = self.keys.iter().map(String::as_str).collect();
         keys.sort_unstable();
-        let mut text = keys.join("\n");
+        let mut text = String::new();
+        if !self.epoch.is_empty() {
+            text.push_str(&format!("{EPOCH_LINE}{}\n", self.epoch));
+        }
+        text.push_str(&keys.join("\n"));
         text.push('\n');
         if let Some(dir) = self.path.parent() {
             fs_err::create_dir_all(dir)?;

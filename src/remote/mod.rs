@@ -17,6 +17,7 @@
 
 pub mod dir;
 pub mod known;
+pub mod listing;
 pub mod location;
 pub mod transfer;
 

@@ -7,6 +7,7 @@
 //! functions here return outcomes and typed errors (docs/architecture.md).
 
 pub mod at_commit;
+pub mod collect;
 pub mod commit_records;
 mod fetch;
 mod push;

@@ -42,6 +42,8 @@ pub fn push(s: &Session<'_>, tracked: &[Tracked]) -> Result<PushOutcome, SyncErr
     let cache = &repo.cache;
     let rt = remote::runtime()?;
     let mut known = Known::load(&repo.tmp_dir(), &remote.identity);
+    // One small read: a gc on the remote since the record was made voids it.
+    known.adopt_epoch(&rt.block_on(crate::sync::collect::epoch(remote))?);
     // A directory known to be complete on the remote is not even opened.
     let mut groups = shallow(tracked);
     for g in groups.iter_mut() {
