@@ -17,6 +17,7 @@ mod dvc_oracle;
 mod example;
 mod fanout;
 mod fs_limits;
+mod fsck;
 mod gc;
 mod github;
 mod import_dvc;
