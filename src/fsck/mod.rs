@@ -184,40 +184,7 @@ pub fn check(repo: &Repo, opts: &Options<'_>) -> anyhow::Result<Report> {
         }
     }
 
-    // Manifests: of every directory object that is whole, referenced or not;
-    // the files of referenced ones become references.
-    let mut dirs: Vec<Oid> = present.keys().filter(|o| o.dir).copied().collect();
-    dirs.sort();
-    for oid in dirs {
-        if damaged.contains(&oid) {
-            continue;
-        }
-        report.checked.manifests += 1;
-        let parsed = cache
-            .read_verified(&oid)
-            .map_err(|e| e.to_string())
-            .and_then(|b| Manifest::parse(&b).map_err(|e| e.to_string()));
-        match parsed {
-            Ok(m) => {
-                let Some(users) = refs.users.get(&oid).cloned() else {
-                    continue;
-                };
-                for e in m.entries() {
-                    for u in &users {
-                        refs.add(Oid::file(e.sha256), format!("{u}/{}", e.path), Some(e.size));
-                    }
-                }
-            }
-            Err(detail) => {
-                damaged.insert(oid);
-                report.problems.push(problem(
-                    Kind::BadManifest,
-                    &oid,
-                    format!("not a directory manifest: {detail}"),
-                ));
-            }
-        }
-    }
+    manifests(cache, &present, &mut damaged, &mut refs, &mut report);
     // A file object read before its manifest gave its size: check it now.
     for (oid, size) in &present {
         if damaged.contains(oid) {
@@ -281,6 +248,49 @@ pub fn check(repo: &Repo, opts: &Options<'_>) -> anyhow::Result<Report> {
     }
     state.save()?;
     Ok(report)
+}
+
+/// Parses every directory object that is whole, referenced or not; the
+/// files of referenced ones become references (`dir/file`).
+fn manifests(
+    cache: &Cache,
+    present: &HashMap<Oid, u64>,
+    damaged: &mut HashSet<Oid>,
+    refs: &mut Refs,
+    report: &mut Report,
+) {
+    let mut dirs: Vec<Oid> = present.keys().filter(|o| o.dir).copied().collect();
+    dirs.sort();
+    for oid in dirs {
+        if damaged.contains(&oid) {
+            continue;
+        }
+        report.checked.manifests += 1;
+        let parsed = cache
+            .read_verified(&oid)
+            .map_err(|e| e.to_string())
+            .and_then(|b| Manifest::parse(&b).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(m) => {
+                let Some(users) = refs.users.get(&oid).cloned() else {
+                    continue;
+                };
+                for e in m.entries() {
+                    for u in &users {
+                        refs.add(Oid::file(e.sha256), format!("{u}/{}", e.path), Some(e.size));
+                    }
+                }
+            }
+            Err(detail) => {
+                damaged.insert(oid);
+                report.problems.push(problem(
+                    Kind::BadManifest,
+                    &oid,
+                    format!("not a directory manifest: {detail}"),
+                ));
+            }
+        }
+    }
 }
 
 enum Verdict {
