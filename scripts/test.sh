@@ -32,6 +32,11 @@ apt_install() {
 }
 command -v mkfs.xfs >/dev/null || apt_install xfsprogs || true
 command -v setpriv >/dev/null || apt_install util-linux || true
+# strace injects the faults of the crash tests (kill -9 at the Nth system
+# call of a kind, not after a delay).
+command -v strace >/dev/null || apt_install strace || true
+command -v strace >/dev/null || die "strace is required (the fault-injection tests kill mlci at counted system calls with it)"
+export MLCI_TEST_STRACE=$(command -v strace)
 # openssl makes the private CA of the TLS remote test.
 command -v openssl >/dev/null || apt_install openssl || true
 command -v openssl >/dev/null || die "openssl is required (the TLS remote test makes a private CA with it)"

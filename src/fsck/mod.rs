@@ -221,8 +221,14 @@ pub fn check(repo: &Repo, opts: &Options<'_>) -> anyhow::Result<Report> {
         }
         None => HashSet::new(),
     };
-    for oid in missing.iter().filter(|o| !on_remote.contains(o)) {
+    for oid in &missing {
         let detail = match opts.remote {
+            // Not damage (a fetch brings it), but a repair brings it too: a
+            // repair killed after moving an object aside must be resumable.
+            Some(r) if on_remote.contains(oid) && opts.repair => {
+                format!("not in the cache; remote `{}` has it", r.name)
+            }
+            Some(_) if on_remote.contains(oid) => continue,
             Some(r) => format!("in neither the cache nor remote `{}`", r.name),
             None => "not in the cache".to_string(),
         };

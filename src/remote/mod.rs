@@ -75,6 +75,15 @@ pub enum RemoteError {
         key: String,
         message: String,
     },
+    /// An I/O error of a directory remote: the disk it is on, with the
+    /// operating system's error kind (a full disk, a read-only mount).
+    #[error("remote `{remote}`: {op} `{key}`: {source}")]
+    Disk {
+        remote: String,
+        op: &'static str,
+        key: String,
+        source: std::io::Error,
+    },
     #[error("remote `{remote}`: object `{key}` is corrupt (its content hashes to {actual}); it was not used")]
     Corrupt {
         remote: String,
@@ -125,6 +134,7 @@ impl Hint for RemoteError {
                 "the copy on the remote is damaged: push the object again from a machine whose cache has it (`mlci push`), after deleting the bad copy".into()
             }
             RemoteError::ReadOnly { .. } => "HTTP remotes can be fetched from, not pushed to".into(),
+            RemoteError::Disk { source, .. } => return crate::error::io_hint(source),
             _ => return None,
         })
     }
@@ -296,11 +306,11 @@ impl Remote {
 
     /// An I/O error on a directory remote, in the user's terms.
     pub(crate) fn dir_error(&self, op: &'static str, key: &str, e: std::io::Error) -> RemoteError {
-        RemoteError::Storage {
+        RemoteError::Disk {
             remote: self.name.clone(),
             op,
             key: key.into(),
-            message: e.to_string(),
+            source: e,
         }
     }
 
