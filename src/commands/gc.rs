@@ -104,7 +104,7 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<Exit> {
         ));
     }
     let plan = gc::plan(&repo.cache, &keep, missing)?;
-    let records = gc::stale_records(&repo.cache, &keep);
+    let records = crate::pipeline::runcache::stale(&repo.cache, &keep);
     if json {
         let removed: Vec<String> = plan.remove.iter().map(|(o, _)| o.to_string()).collect();
         let records: Vec<&str> = records.iter().map(|(k, _)| k.as_str()).collect();

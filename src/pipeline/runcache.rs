@@ -156,6 +156,28 @@ pub fn record_files(cache: &Cache) -> Vec<(String, PathBuf)> {
     out
 }
 
+/// Run records that no longer restore anything: unreadable, or naming an
+/// object `keep` does not hold (the objects go, so the record goes too).
+/// Returns their keys (`runs/ab/cdef…`) and paths.
+pub fn stale(
+    cache: &Cache,
+    keep: &std::collections::HashSet<crate::store::cache::Oid>,
+) -> Vec<(String, PathBuf)> {
+    record_files(cache)
+        .into_iter()
+        .filter(|(_, path)| {
+            let record = std::fs::read(path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Record>(&b).ok());
+            !record.is_some_and(|r| {
+                r.outs
+                    .iter()
+                    .all(|o| o.oid().is_some_and(|oid| keep.contains(&oid)))
+            })
+        })
+        .collect()
+}
+
 pub fn save(cache: &Cache, key: &Digest, outs: &[LockEntry]) -> std::io::Result<()> {
     let path = record_path(cache, key);
     fs_err::create_dir_all(path.parent().expect("record paths have a parent"))?;

@@ -2,7 +2,7 @@
 //! the chosen scope references. The scope is always explicit (docs/design.md §4:
 //! no scope is an error), and the workspace is always part of it, so gc can
 //! never delete data the current checkout needs. Run records go with the
-//! objects they name: one naming a collected object could restore nothing.
+//! objects they name (`pipeline::runcache::stale`).
 
 use std::collections::HashSet;
 
@@ -66,25 +66,6 @@ pub fn plan(
     }
     plan.remove.sort();
     Ok(plan)
-}
-
-/// Run records that no longer restore anything: unreadable, or naming an
-/// object `keep` does not hold (the objects go, so the record goes too).
-/// Returns their keys (`runs/ab/cdef…`) and paths.
-pub fn stale_records(cache: &Cache, keep: &HashSet<Oid>) -> Vec<(String, std::path::PathBuf)> {
-    crate::pipeline::runcache::record_files(cache)
-        .into_iter()
-        .filter(|(_, path)| {
-            let record = std::fs::read(path)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<crate::pipeline::runcache::Record>(&b).ok());
-            !record.is_some_and(|r| {
-                r.outs
-                    .iter()
-                    .all(|o| o.oid().is_some_and(|oid| keep.contains(&oid)))
-            })
-        })
-        .collect()
 }
 
 pub fn sweep(cache: &Cache, plan: &GcPlan) -> std::io::Result<()> {
