@@ -111,6 +111,7 @@ fn render(p: &Problem) -> String {
         Kind::BadPointer => "bad pointer file",
         Kind::BadRecord => "bad run record",
         Kind::RemoteCorrupt => "damaged remote copy",
+        Kind::RemoteBadRecord => "bad run record on the remote",
     };
     let mut out = match &p.object {
         Some(o) => format!("{what} {o}: {}\n", p.detail),

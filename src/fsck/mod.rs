@@ -57,6 +57,8 @@ pub enum Kind {
     BadRecord,
     /// A copy on the remote whose size or bytes are not its name's.
     RemoteCorrupt,
+    /// A run record on the remote that is not sound (`--full`).
+    RemoteBadRecord,
 }
 
 /// One problem, reported once.
@@ -217,7 +219,11 @@ pub fn check(repo: &Repo, opts: &Options<'_>) -> anyhow::Result<Report> {
                 damaged: &damaged,
                 missing: &missing,
             };
-            remote::check(r, &refs, &local, opts.full, &mut report)?
+            let held = remote::check(r, &refs, &local, opts.full, &mut report)?;
+            if opts.full {
+                report.checked.run_records += remote::records(r, &guarded, &mut report)?;
+            }
+            held
         }
         None => HashSet::new(),
     };
@@ -464,31 +470,13 @@ fn run_records(cache: &Cache, guarded: &BTreeSet<String>, refs: &mut Refs, repor
                 continue;
             }
         };
-        let record: runcache::Record = match serde_json::from_slice(&bytes) {
+        let record = match sound_record(&bytes, guarded) {
             Ok(r) => r,
-            Err(e) => {
-                report.problems.push(bad(format!("does not parse: {e}")));
+            Err(f) => {
+                report.problems.push(bad(f));
                 continue;
             }
         };
-        let mut seen = BTreeSet::new();
-        let mut fault = None;
-        for o in &record.outs {
-            if !seen.insert(o.path.as_str()) {
-                fault = Some(format!("names `{}` twice", o.path));
-            } else if guarded.contains(o.path.as_str()) {
-                fault = Some(format!(
-                    "names `{}`, which is tracked or read by a stage, not a stage's output",
-                    o.path
-                ));
-            } else if o.oid().is_none() {
-                fault = Some(format!("`{}` has a malformed hash `{}`", o.path, o.sha256));
-            }
-        }
-        if let Some(f) = fault {
-            report.problems.push(bad(f));
-            continue;
-        }
         let short = &digest.to_hex()[..10];
         for o in &record.outs {
             if let Some(oid) = o.oid() {
@@ -500,6 +488,34 @@ fn run_records(cache: &Cache, guarded: &BTreeSet<String>, refs: &mut Refs, repor
             }
         }
     }
+}
+
+/// The record `bytes` hold when it is sound: it parses (checked paths),
+/// names each path once, every hash well-formed, and no path in `guarded`
+/// (tracked by a pointer, or read by a stage that does not write it).
+/// Err: what is wrong, in one line.
+pub(crate) fn sound_record(
+    bytes: &[u8],
+    guarded: &BTreeSet<String>,
+) -> Result<runcache::Record, String> {
+    let record: runcache::Record =
+        serde_json::from_slice(bytes).map_err(|e| format!("does not parse: {e}"))?;
+    let mut seen = BTreeSet::new();
+    for o in &record.outs {
+        if !seen.insert(o.path.as_str()) {
+            return Err(format!("names `{}` twice", o.path));
+        }
+        if guarded.contains(o.path.as_str()) {
+            return Err(format!(
+                "names `{}`, which is tracked or read by a stage, not a stage's output",
+                o.path
+            ));
+        }
+        if o.oid().is_none() {
+            return Err(format!("`{}` has a malformed hash `{}`", o.path, o.sha256));
+        }
+    }
+    Ok(record)
 }
 
 /// What to do about a kind of problem.
@@ -517,5 +533,6 @@ fn action(kind: Kind, remote: Option<&str>) -> String {
         Kind::BadPointer => "restore the file from git (`git checkout -- FILE`) or fix it by hand".into(),
         Kind::BadRecord => "`mlci fsck --repair` moves the record aside; mlci never uses it meanwhile".into(),
         Kind::RemoteCorrupt => "delete the bad copy on the remote, then `mlci push` from a machine whose cache has a good one".into(),
+        Kind::RemoteBadRecord => "delete that key on the remote; a fetch refuses it, so it restores nothing meanwhile".into(),
     }
 }

@@ -3,12 +3,12 @@
 //! sizes are the recorded ones, and with `full` whether their bytes hash to
 //! their names (streamed, `jobs` at a time).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt};
 
 use crate::remote::transfer::object_key;
-use crate::remote::{Remote, OBJECTS_PREFIX};
+use crate::remote::{Remote, RemoteError, OBJECTS_PREFIX, RUNS_PREFIX};
 use crate::store::cache::Oid;
 use crate::store::hash::Hasher;
 
@@ -123,4 +123,48 @@ pub(super) fn check(
         .filter(|o| held.contains(o))
         .copied()
         .collect())
+}
+
+/// Reads every run record on `remote` (one request each, so `--full` only)
+/// and reports those that are not sound; returns how many were read. Keys
+/// not shaped as records are not mlci's and are skipped.
+pub(super) fn records(
+    remote: &Remote,
+    guarded: &BTreeSet<String>,
+    report: &mut Report,
+) -> anyhow::Result<usize> {
+    if !remote.can_list() {
+        return Ok(0);
+    }
+    let rt = crate::remote::runtime()?;
+    let keys: Vec<String> = rt
+        .block_on(remote.list(RUNS_PREFIX))?
+        .into_iter()
+        .filter(|k| crate::pipeline::runcache::parse_record_key(k).is_some())
+        .collect();
+    let bad: Vec<(String, String)> = rt.block_on(async {
+        futures::stream::iter(keys.iter().map(|k| async move {
+            let bytes = remote.read_key(k).await?.unwrap_or_default();
+            Ok::<_, RemoteError>(
+                super::sound_record(&bytes, guarded)
+                    .err()
+                    .map(|why| (k.clone(), why)),
+            )
+        }))
+        .buffer_unordered(remote.jobs.max(1))
+        .try_filter_map(|x| async move { Ok(x) })
+        .try_collect()
+        .await
+    })?;
+    for (key, why) in bad {
+        report.problems.push(super::Problem {
+            kind: Kind::RemoteBadRecord,
+            object: Some(key),
+            paths: Vec::new(),
+            detail: format!("on remote `{}`: {why}", remote.name),
+            action: String::new(),
+            repaired: None,
+        });
+    }
+    Ok(keys.len())
 }

@@ -65,7 +65,7 @@ impl crate::error::Hint for CollectError {
 crate::register_hint!(CollectError);
 
 /// What the scope keeps: objects (expanded through manifests by
-/// [`Plan::new`]) and commits whose stage records stay.
+/// [`plan`]) and commits whose stage records stay.
 pub struct Scope {
     pub roots: HashSet<Oid>,
     pub commits: HashSet<String>,

@@ -250,7 +250,8 @@ fn fsck_trusts_an_unchanged_stat_hashes_a_changed_one_and_full_hashes_all() {
 }
 
 /// A damaged copy on the remote: its size gives it away without a
-/// download; a same-size one only `--full` finds, by hashing.
+/// download; a same-size one only `--full` finds, by hashing, as it finds
+/// a poisoned run record there.
 #[test]
 fn fsck_remote_finds_damaged_copies_by_size_and_with_full_by_hash() {
     let repo = pushed(Server::Local);
@@ -275,12 +276,21 @@ fn fsck_remote_finds_damaged_copies_by_size_and_with_full_by_hash() {
         problems(&run),
         [("remote_corrupt".to_string(), model.clone())]
     );
+    // A poisoned run record on the remote: only --full reads records.
+    let poison_key = format!("runs/cc/{}", "3".repeat(62));
+    std::fs::create_dir_all(remote.join("runs/cc")).unwrap();
+    std::fs::write(
+        remote.join(&poison_key),
+        format!("{{\"outs\":[{{\"path\":\"data\",\"sha256\":\"{f0}\",\"size\":1}}]}}"),
+    )
+    .unwrap();
     let run = repo.mlci(&["fsck", "--remote", "store", "--json", "--full"]);
     let mut found = problems(&run);
     found.sort();
     let mut want = vec![
         ("remote_corrupt".to_string(), model),
         ("remote_corrupt".to_string(), f0),
+        ("remote_bad_record".to_string(), poison_key),
     ];
     want.sort();
     assert_eq!(found, want);
