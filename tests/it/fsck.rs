@@ -196,8 +196,8 @@ fn fsck_finds_every_planted_damage_and_repair_fixes_what_the_remote_can() {
     assert_eq!(sha256_file(&repo.object(&f1)), f1);
     assert_eq!(sha256_file(&repo.object(&model)), model);
     assert!(
-        !repo.object(&f2).exists(),
-        "an object the remote holds is no damage: fetching it is `mlci fetch`'s job"
+        repo.object(&f2).exists(),
+        "a repair also fetches what the cache lacks and the remote holds (a killed repair resumes)"
     );
 
     // What no remote can fix is fixed by hand; then fsck is clean.
