@@ -702,7 +702,7 @@ def remotes(a, work):
         cache = {"mlci": ".mlci/cache", "dvc": ".dvc/cache"}
         for kind in ["local", "s3"]:
             settle()
-            t = {k: {tool: [] for tool in exes} for k in ["push", "noop", "pull"]}
+            t = {k: {tool: [] for tool in exes} for k in ["push", "noop", "gc", "pull"]}
             floor = {"push": [], "pull": []}
             for i in range(runs):
                 for tool in (["mlci", "dvc"] if i % 2 == 0 else ["dvc", "mlci"]):
@@ -712,6 +712,12 @@ def remotes(a, work):
                     warm(os.path.join(repo, cache[tool]))
                     t["push"][tool].append(run([exe, "push", "-j", jobs, target[tool]], repo)[0])
                     t["noop"][tool].append(run([exe, "push", "-j", jobs, target[tool]], repo)[0])
+                    # Remote gc with everything referenced: the listing and
+                    # the decision, beside DVC's `gc --cloud` (which also
+                    # collects its local cache, here with nothing to drop).
+                    gc = (["gc", "--remote", "store", "--workspace", "--grace", "0s", "-j", jobs] if tool == "mlci"
+                          else ["gc", "-w", "-c", "-f", "-j", jobs])
+                    t["gc"][tool].append(run([exe, *gc], repo)[0])
                     # The other machine: no workspace copy, an empty cache.
                     trash(os.path.join(repo, path))
                     keep = os.path.join(work, "cache-keep")
@@ -738,7 +744,7 @@ def remotes(a, work):
             purge(os.path.join(work, "remotes"))
             if kind == "s3" and a.rclone:
                 subprocess.run([a.rclone, "delete", "--transfers", "32", "--checkers", "32", s3], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for k, what in [("push", "push"), ("noop", "no-op push"), ("pull", "pull")]:
+            for k, what in [("push", "push"), ("noop", "no-op push"), ("gc", "remote gc"), ("pull", "pull")]:
                 med = {tool: median_of(v) for tool, v in t[k].items()}
                 line = (f"  {what:<10} {label:<14} {kind:<5}  mlci {med['mlci']:8.3f}s   dvc {med['dvc']:8.3f}s"
                         f"   ratio {med['dvc'] / med['mlci']:6.1f}x")
