@@ -79,4 +79,14 @@ JSON
   ARGS+=(--s3-endpoint "http://127.0.0.1:$S3_PORT" --s3-key bench-key --s3-secret bench-secret-0123456789 --rclone "$WORK/servers/bin/rclone")
   ;;
 esac
-python3 bench/bench.py "${ARGS[@]}" "$@"
+# The workloads (tens of GiB at the peak: caches, remotes and DVC's copies)
+# are removed when the run ends, whatever its outcome; the venvs stay for the
+# next run. MLCI_BENCH_KEEP=1 keeps everything for inspection.
+drop_workloads() {
+  [ "${MLCI_BENCH_KEEP:-}" = 1 ] && return 0
+  find "$WORK" -mindepth 1 -maxdepth 1 ! -name venv ! -name '*-venv' ! -name servers ! -name seaweed -exec rm -rf {} +
+}
+status=0
+python3 bench/bench.py "${ARGS[@]}" "$@" || status=$?
+drop_workloads
+exit "$status"

@@ -22,6 +22,23 @@ command -v cargo >/dev/null || die "cargo is required (install Rust with rustup)
 command -v git >/dev/null || die "git is required"
 command -v python3 >/dev/null || die "python3 is required (the example project uses it)"
 
+# --- disk ---------------------------------------------------------------------
+# The build, four venvs, the servers' data and the test repositories take
+# about 6 GiB at their peak. A full disk otherwise surfaces minutes later as
+# an unrelated-looking failure of pip or the linker, so say it first.
+# pip keeps no cache (the venvs are thrown away at the end) and cargo builds
+# without incremental state, which no one reuses on a fresh machine.
+export PIP_NO_CACHE_DIR=1 CARGO_INCREMENTAL=0
+free_mib() { df -Pm "$1" 2>/dev/null | awk 'NR == 2 { print $4 }'; }
+for dir in "${TMPDIR:-/tmp}" .; do
+  avail=$(free_mib "$dir")
+  if [ -n "$avail" ] && [ "$avail" -lt 3072 ]; then
+    die "only ${avail} MiB free on the file system of $dir; the suite needs about 6 GiB (free some space, or point TMPDIR elsewhere)"
+  elif [ -n "$avail" ] && [ "$avail" -lt 6144 ]; then
+    printf 'warning: only %s MiB free on the file system of %s; the suite needs about 6 GiB at its peak\n' "$avail" "$dir" >&2
+  fi
+done
+
 # --- packages -------------------------------------------------------------
 apt_install() {
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -53,7 +70,7 @@ export MLCI_TEST_PROMTOOL=$(command -v promtool) MLCI_TEST_PROMETHEUS=$(command 
   MLCI_TEST_PUSHGATEWAY=$(command -v prometheus-pushgateway)
 
 # --- file systems the tests use ---------------------------------------------
-WORK=$(mktemp -d /tmp/mlci-test.XXXXXX)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/mlci-test.XXXXXX")
 MOUNTS=()
 PIDS=()
 cleanup() {
