@@ -24,10 +24,11 @@ command -v python3 >/dev/null || die "python3 is required (the example project u
 
 # --- disk ---------------------------------------------------------------------
 # The build (4.5 GiB from a clean target), four venvs (1.5 GiB), the
-# servers' data and the test repositories take about 7 GiB at their peak. A full disk otherwise
-# surfaces minutes later as an unrelated-looking failure of pip or the linker, so say it first.
-# pip keeps no cache (the venvs are thrown away at the end) and cargo builds
-# without incremental state, which no one reuses on a fresh machine.
+# servers' data and the test repositories take about 7 GiB at their peak.
+# A full disk otherwise surfaces minutes later as an unrelated-looking
+# failure of pip or the linker, so say it first. pip keeps no cache (the
+# venvs are thrown away at the end) and cargo builds without incremental
+# state, which no one reuses on a fresh machine.
 export PIP_NO_CACHE_DIR=1 CARGO_INCREMENTAL=0
 free_mib() { df -Pm "$1" 2>/dev/null | awk 'NR == 2 { print $4 }'; }
 for dir in "${TMPDIR:-/tmp}" .; do
