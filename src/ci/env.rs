@@ -329,8 +329,6 @@ impl CiEnv {
     }
 }
 
-/// The first eight characters of a commit id from a payload (which may be
-/// anything: never sliced by bytes).
 /// A matrix leg from `toJSON(matrix)`: its values in order, joined by
 /// `, ` (nested values as compact JSON). None for `null` or `{}`.
 fn matrix_leg(json: &str) -> Option<String> {
@@ -347,6 +345,8 @@ fn matrix_leg(json: &str) -> Option<String> {
     )
 }
 
+/// The first eight characters of a commit id from a payload (which may be
+/// anything: never sliced by bytes).
 pub fn short(sha: &str) -> String {
     sha.chars().take(8).collect()
 }

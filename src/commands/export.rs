@@ -85,13 +85,55 @@ fn origin_url(root: &std::path::Path) -> Option<String> {
 }
 
 /// `https://user:token@host/x` → `https://host/x`: a token never reaches
-/// the workflow document.
+/// the workflow document. Over HTTP a user name alone may be the token
+/// (GitHub takes one in either place), so all of it goes; over SSH the user
+/// (`git@`) is how the host is reached and only a password goes.
 fn strip_credentials(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((userinfo, host)) if !userinfo.contains('/') => format!("{scheme}://{host}"),
-            _ => url.to_string(),
-        },
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_string();
+    };
+    let ssh = scheme.to_ascii_lowercase().contains("ssh");
+    match userinfo.split_once(':') {
+        _ if !ssh => format!("{scheme}://{host}{path}"),
+        Some((user, _password)) => format!("{scheme}://{user}@{host}{path}"),
         None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_credentials;
+
+    #[test]
+    fn credentials_never_reach_the_document_and_ssh_users_stay() {
+        for (url, want) in [
+            (
+                "https://bot:ghp_x@github.com/o/r.git",
+                "https://github.com/o/r.git",
+            ),
+            (
+                "https://ghp_x@github.com/o/r.git",
+                "https://github.com/o/r.git",
+            ),
+            ("https://github.com/o/r.git", "https://github.com/o/r.git"),
+            ("https://u:p@host", "https://host"),
+            ("https://host/a@b", "https://host/a@b"),
+            (
+                "ssh://git@github.com/o/r.git",
+                "ssh://git@github.com/o/r.git",
+            ),
+            ("ssh://git:secret@host/r.git", "ssh://git@host/r.git"),
+            ("git+ssh://git@host/r.git", "git+ssh://git@host/r.git"),
+            ("git@github.com:o/r.git", "git@github.com:o/r.git"),
+        ] {
+            assert_eq!(strip_credentials(url), want, "{url}");
+        }
     }
 }

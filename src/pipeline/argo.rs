@@ -7,7 +7,7 @@
 //! meet through the remote's run cache and per-commit records, exactly as
 //! on CI runners.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
@@ -29,11 +29,45 @@ pub struct ArgoOptions {
     pub revision: String,
 }
 
-/// Task names: stage names lower-cased, every character outside
-/// `[a-z0-9-]` turned into `-`, a leading non-alphanumeric prefixed with
-/// `s`, and `-2`, `-3`, … only where two would collide.
+/// The longest task name Argo accepts (`workflowFieldMaxLength` in its
+/// validator).
+const MAX_TASK_NAME: usize = 128;
+
+/// Why a pipeline cannot become a Workflow.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgoError {
+    #[error(transparent)]
+    Dag(#[from] super::dag::DagError),
+    /// Argo substitutes `{{…}}` in every parameter value, so the stage a
+    /// task runs would not be the stage it names.
+    #[error("stage `{stage}`: its name holds `{{{{`, which Argo would substitute as a template expression")]
+    Templated { stage: String },
+}
+
+impl crate::error::Hint for ArgoError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ArgoError::Dag(e) => e.hint(),
+            ArgoError::Templated { .. } => Some(
+                "rename the stage (or the `foreach` item that names it) so that it holds no `{{`"
+                    .into(),
+            ),
+        }
+    }
+}
+
+crate::register_hint!(ArgoError);
+
+/// Task names, as Argo's validator requires them (`[a-zA-Z0-9][-a-zA-Z0-9]*`,
+/// at most 128 characters, unique): stage names lower-cased, every
+/// character outside `[a-z0-9-]` turned into `-`, a leading
+/// non-alphanumeric prefixed with `s`, a name too long cut and ended with 8
+/// hex digits of its stage name's SHA-256, and `-2`, `-3`, … only where two
+/// would collide (counted against every name given out, so a stage named
+/// `a-2` cannot take the suffix another stage gets).
 pub fn task_names(pipeline: &Pipeline) -> Vec<String> {
-    let mut used: BTreeMap<String, usize> = BTreeMap::new();
+    use sha2::{Digest, Sha256};
+    let mut taken: BTreeSet<String> = ["join".to_string()].into();
     let mut out = Vec::new();
     for s in &pipeline.stages {
         let mut base: String = s
@@ -51,18 +85,30 @@ pub fn task_names(pipeline: &Pipeline) -> Vec<String> {
         if !base.starts_with(|c: char| c.is_ascii_alphanumeric()) {
             base = format!("s{base}");
         }
-        if base == "join" {
-            base = "join-stage".into();
+        // Room for a `-NNNN` collision suffix after the cut.
+        if base.len() > MAX_TASK_NAME - 5 {
+            let digest = hex::encode(&Sha256::digest(s.name.as_bytes())[..4]);
+            base = format!("{}-{digest}", &base[..MAX_TASK_NAME - 5 - 9]);
         }
-        let n = used.entry(base.clone()).or_insert(0);
-        *n += 1;
-        out.push(if *n == 1 { base } else { format!("{base}-{n}") });
+        let mut name = base.clone();
+        let mut n = 1;
+        while taken.contains(&name) {
+            n += 1;
+            name = format!("{base}-{n}");
+        }
+        taken.insert(name.clone());
+        out.push(name);
     }
     out
 }
 
 /// The Workflow document.
-pub fn workflow(pipeline: &Pipeline, opts: &ArgoOptions) -> Result<Value, super::dag::DagError> {
+pub fn workflow(pipeline: &Pipeline, opts: &ArgoOptions) -> Result<Value, ArgoError> {
+    if let Some(s) = pipeline.stages.iter().find(|s| s.name.contains("{{")) {
+        return Err(ArgoError::Templated {
+            stage: s.name.clone(),
+        });
+    }
     let dag = Dag::build(&pipeline.stages)?;
     let names = task_names(pipeline);
     let mut tasks: Vec<Value> = dag

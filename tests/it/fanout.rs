@@ -249,7 +249,8 @@ fn race(kind: Server) {
 #[test]
 fn the_argo_export_validates_against_argos_model() {
     let r = TestRepo::new();
-    let extra = "  Train_A:\n    cmd: echo 1 > ta.txt\n    outs: [ta.txt]\n  train-a:\n    cmd: echo 2 > tb.txt\n    outs: [tb.txt]\n  eu:\n    foreach: [west/1, north]\n    do:\n      cmd: echo x > eu-${item}.txt\n      deps: [ta.txt]\n      outs:\n        - eu-${item}.txt\n";
+    let long = "x".repeat(200);
+    let extra = format!("  Train_A:\n    cmd: echo 1 > ta.txt\n    outs: [ta.txt]\n  train-a:\n    cmd: echo 2 > tb.txt\n    outs: [tb.txt]\n  train-a-2:\n    cmd: echo 3 > tc.txt\n    outs: [tc.txt]\n  eu:\n    foreach: [west/1, north, {long}a, {long}b]\n    do:\n      cmd: echo x > eu-${{item}}.txt\n      deps: [ta.txt]\n      outs:\n        - eu-${{item}}.txt\n");
     r.write("mlci.yaml", format!("{SEVEN}{extra}"));
     r.git(&[
         "remote",
@@ -302,13 +303,24 @@ fn the_argo_export_validates_against_argos_model() {
     let tasks = v["tasks"].as_object().unwrap();
     assert_eq!(tasks["d"], serde_json::json!(["b", "c"]));
     assert_eq!(tasks["a"], serde_json::json!([]));
-    // Lower-cased, `[a-z0-9-]` only, a suffix only on a collision.
-    for name in ["train-a", "train-a-2", "eu-west-1", "eu-north"] {
+    // Lower-cased, `[a-z0-9-]` only, a suffix only on a collision (and
+    // never one another stage's name already holds); Argo's own name rule
+    // (pattern, length, uniqueness) is checked by the oracle script.
+    for name in [
+        "train-a",
+        "train-a-2",
+        "train-a-2-2",
+        "eu-west-1",
+        "eu-north",
+    ] {
         assert!(tasks.contains_key(name), "{name} in {tasks:?}");
     }
+    let long_names: Vec<&String> = tasks.keys().filter(|k| k.starts_with("eu-xxx")).collect();
+    assert_eq!(long_names.len(), 2, "{tasks:?}");
+    assert!(long_names.iter().all(|k| k.len() <= 128), "{long_names:?}");
     assert_eq!(
         tasks["join"].as_array().unwrap().len(),
-        11,
+        14,
         "the join waits for every stage"
     );
     assert_eq!(
@@ -324,4 +336,31 @@ fn the_argo_export_validates_against_argos_model() {
         ])
     );
     assert_eq!(v["secret"], serde_json::json!(["s3-creds", "s3-creds"]));
+}
+
+/// Argo substitutes `{{…}}` in parameter values, so a stage whose name
+/// holds `{{` (a `foreach` item from a pull request, say) would run as
+/// another name: the export refuses it, naming the stage, and writes nothing.
+#[test]
+fn the_argo_export_refuses_a_stage_name_argo_would_substitute() {
+    let r = TestRepo::new();
+    r.write(
+        "mlci.yaml",
+        "stages:\n  m:\n    foreach: [ok, \"{{workflow.name}}\"]\n    do:\n      cmd: echo ${item}\n",
+    );
+    r.commit_all("pipeline");
+    let run = r
+        .mlci(&[
+            "export",
+            "argo",
+            "--repo",
+            "https://example.invalid/o/r.git",
+        ])
+        .user_error();
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("stage `m@{{workflow.name}}`"),
+        "{}",
+        run.stderr
+    );
 }
