@@ -10,6 +10,12 @@
 //! data (a metric name, a stage name, a path) with line breaks in it, so
 //! any text with such a line is fenced with `::stop-commands::` and a fresh
 //! random token; mlci's own commands go through [`Printer::command`].
+//!
+//! Data and messages are also made inert for a terminal: control characters
+//! other than a line break or a tab (an escape sequence in a CSV column
+//! name can recolour, hide or rewrite what a terminal shows, and some
+//! terminals act on others) are printed in caret notation, as `cat -v`
+//! does (`^[` for ESC). A stage's own output is passed through as it is.
 
 // The one place that may write to the terminal (clippy's print lints are
 // on for the rest of the crate).
@@ -56,7 +62,7 @@ impl Printer {
 
     /// Writes data to stdout (never suppressed by `--quiet`).
     pub fn data(&self, text: &str) -> io::Result<()> {
-        let text = self.guarded(&self.secrets.scrub(text));
+        let text = self.guarded(&self.secrets.scrub(&inert(text)));
         let mut out = io::stdout().lock();
         out.write_all(text.as_bytes())?;
         if !text.ends_with('\n') {
@@ -85,10 +91,15 @@ impl Printer {
         format!("{}\n{text}{end}{}\n", fence.start(), fence.end())
     }
 
-    /// A message for stderr: secrets masked, fenced when needed, one
-    /// trailing newline.
-    fn line(&self, text: &str) -> String {
-        let mut t = self.guarded(&self.secrets.scrub(text));
+    /// A message for stderr: made inert, secrets masked, fenced when
+    /// needed, one trailing newline; `label` (mlci's own, painted) first.
+    fn line(&self, label: Option<(&str, &str)>, text: &str) -> String {
+        let text = inert(text);
+        let text = match label {
+            Some((label, code)) => format!("{} {text}", self.paint(label, code)),
+            None => text.into_owned(),
+        };
+        let mut t = self.guarded(&self.secrets.scrub(&text));
         if !t.ends_with('\n') {
             t.push('\n');
         }
@@ -124,15 +135,12 @@ impl Printer {
     /// An informational message on stderr.
     pub fn info(&self, text: &str) {
         if !self.quiet {
-            eprint!("{}", self.line(text));
+            eprint!("{}", self.line(None, text));
         }
     }
 
     pub fn warn(&self, text: &str) {
-        eprint!(
-            "{}",
-            self.line(&format!("{} {text}", self.paint("warning:", "33")))
-        );
+        eprint!("{}", self.line(Some(("warning:", "33")), text));
     }
 
     /// Prints an error with its causes and its hint, uv-style.
@@ -141,10 +149,7 @@ impl Printer {
         let mut last = String::new();
         if let Some(head) = chain.next() {
             last = head.to_string();
-            eprint!(
-                "{}",
-                self.line(&format!("{} {last}", self.paint("error:", "31;1")))
-            );
+            eprint!("{}", self.line(Some(("error:", "31;1")), &last));
         }
         for cause in chain {
             // Many errors quote their source in their own message; print
@@ -153,17 +158,11 @@ impl Printer {
             if last.contains(&text) {
                 continue;
             }
-            eprint!(
-                "{}",
-                self.line(&format!("  {} {text}", self.paint("caused by:", "2")))
-            );
+            eprint!("  {}", self.line(Some(("caused by:", "2")), &text));
             last = text;
         }
         if let Some(hint) = crate::error::hint_for(err) {
-            eprint!(
-                "{}",
-                self.line(&format!("{} {hint}", self.paint("hint:", "36;1")))
-            );
+            eprint!("{}", self.line(Some(("hint:", "36;1")), &hint));
         }
     }
 
@@ -173,5 +172,55 @@ impl Printer {
         } else {
             text.to_string()
         }
+    }
+}
+
+/// `text` with every control character other than a line break or a tab in
+/// caret notation (`^[` for ESC, `^?` for DEL, `M-^[` style for the C1
+/// controls U+0080–U+009F), as `cat -v` shows them; a carriage return
+/// stays only right before a line break. Borrowed when there is none.
+pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |(i, c): (usize, char)| match c {
+        '\n' | '\t' => false,
+        '\r' => text.as_bytes().get(i + 1) != Some(&b'\n'),
+        c => c.is_control(),
+    };
+    if !text.char_indices().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for (i, c) in text.char_indices() {
+        if !unsafe_char((i, c)) {
+            out.push(c);
+            continue;
+        }
+        match c as u32 {
+            0x7f => out.push_str("^?"),
+            n @ 0..=0x1f => {
+                out.push('^');
+                out.push(char::from(n as u8 + 0x40));
+            }
+            n => {
+                // C1: U+0080–U+009F, `cat -v`'s meta notation.
+                out.push_str("M-^");
+                out.push(char::from((n - 0x80) as u8 + 0x40));
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inert;
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(inert("plain\ttext\nnext"), "plain\ttext\nnext");
+        assert_eq!(inert("\x1b[31mred\x1b[0m"), "^[[31mred^[[0m");
+        assert_eq!(inert("a\rb\r\nc"), "a^Mb\r\nc");
+        assert_eq!(inert("\x07\x7f\u{9b}2J"), "^G^?M-^[2J");
+        assert_eq!(inert("\u{1b}]52;c;aGk=\x07"), "^[]52;c;aGk=^G");
+        assert_eq!(inert("naïve ✓"), "naïve ✓");
     }
 }

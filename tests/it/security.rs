@@ -838,3 +838,37 @@ fn a_token_that_cannot_name_itself_finds_its_bots_comment_but_never_a_persons() 
         );
     }
 }
+
+/// Text from data reaches a terminal inert: an escape sequence in a CSV
+/// column name, a metrics key or a file name (which can recolour, hide or
+/// rewrite what the terminal shows, or set its clipboard) is printed in
+/// caret notation, on stdout and in error messages alike.
+#[test]
+fn escape_sequences_from_data_never_reach_the_terminal() {
+    let repo = TestRepo::new();
+    let esc_col = "\x1b]52;c;cHduZWQ=\x07col";
+    repo.write("ref.csv", format!("\"{esc_col}\",b\n1,x\n2,y\n3,x\n"));
+    repo.write("cur.csv", format!("\"{esc_col}\",b\n4,x\n5,y\n6,y\n"));
+    let run = repo.mlci(&["drift", "ref.csv", "cur.csv"]).ok();
+    assert!(!run.stdout.contains('\x1b'), "{:?}", run.stdout);
+    assert!(
+        run.stdout.contains("^[]52;c;cHduZWQ=^Gcol"),
+        "{}",
+        run.stdout
+    );
+
+    repo.write(
+        "mlci.yaml",
+        "stages:\n  s:\n    cmd: echo\n    metrics:\n      - m.json: {cache: false}\n",
+    );
+    repo.write("m.json", "{\"\\u001b[2Jwiped\": 1}");
+    let run = repo.mlci(&["metrics", "show"]).ok();
+    assert!(!run.stdout.contains('\x1b'), "{:?}", run.stdout);
+    assert!(run.stdout.contains("^[[2Jwiped"), "{}", run.stdout);
+
+    let run = repo
+        .mlci(&["drift", "ref.csv", "missing\x1b[8m.csv"])
+        .user_error();
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
+    assert!(run.stderr.contains("missing^[[8m.csv"), "{}", run.stderr);
+}
