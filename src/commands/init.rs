@@ -22,7 +22,8 @@ use super::Ctx;
 /// holding a small, real ML project to try mlci on.
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Directory to set up (default: the current directory).
+    /// A directory of the git work tree to set up (default: the current
+    /// directory); mlci's workspace is always the work tree's root.
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Scaffold a built-in example project into DIR (`classifier`).
@@ -63,8 +64,13 @@ pub fn cmd_init(ctx: &Ctx, args: InitArgs) -> anyhow::Result<Exit> {
     fs_err::create_dir_all(&mlci_dir)?;
     write_atomic(&mlci_dir.join(".gitignore"), MLCI_GITIGNORE.as_bytes())?;
     write_atomic(&mlci_dir.join(CONFIG_FILE), initial_config().as_bytes())?;
+    let below = if dir.canonicalize().is_ok_and(|d| d != root) {
+        " (the root of the git work tree: mlci keeps one workspace per repository)"
+    } else {
+        ""
+    };
     ctx.printer.info(&format!(
-        "initialised mlci in {}\nnext: `mlci add <data>` and commit .mlci/config.yaml and .mlci/.gitignore",
+        "initialised mlci in {}{below}\nnext: `mlci add <data>` and commit .mlci/config.yaml and .mlci/.gitignore",
         root.display()
     ));
     Ok(Exit::Ok)

@@ -34,6 +34,11 @@ pub enum RepoError {
         path: String,
         source: std::io::Error,
     },
+    /// A DVC project set up in a subdirectory (`dvc init --subdir`): mlci
+    /// keeps one workspace per git work tree, at its root, so it would read
+    /// another pipeline (the root's) than the one the user is in.
+    #[error("{} is a DVC project in a subdirectory of the git work tree {} (it has its own .dvc/)", project.display(), root.display())]
+    SubdirProject { project: PathBuf, root: PathBuf },
 }
 
 impl Hint for RepoError {
@@ -49,6 +54,9 @@ impl Hint for RepoError {
             ),
             RepoError::OutsideRepo { .. } => Some(
                 "mlci tracks files inside the git work tree; move or copy the data into the repository".into(),
+            ),
+            RepoError::SubdirProject { .. } => Some(
+                "mlci works at the root of a git work tree and does not support projects in subdirectories (`dvc init --subdir`); move the project into a repository of its own (`git subtree split` keeps its history)".into(),
             ),
             _ => None,
         }
@@ -183,15 +191,33 @@ impl Repo {
     }
 }
 
-/// The canonical git work tree root above `cwd`.
+/// The canonical git work tree root above `cwd`. Refused when a directory
+/// between `cwd` and that root is a DVC project of its own (a `.dvc/`
+/// directory): a few `stat` calls, only when `cwd` is below the root.
 pub fn find_root(cwd: &Path) -> Result<PathBuf, RepoError> {
     let root = crate::git::discover_root(cwd)?.ok_or_else(|| RepoError::NotGit {
         dir: cwd.to_path_buf(),
     })?;
-    root.canonicalize().map_err(|source| RepoError::Resolve {
+    let root = root.canonicalize().map_err(|source| RepoError::Resolve {
         path: root.display().to_string(),
         source,
-    })
+    })?;
+    if let Ok(here) = cwd.canonicalize() {
+        let mut dir = here.as_path();
+        while dir != root && dir.starts_with(&root) {
+            if dir.join(".dvc").is_dir() {
+                return Err(RepoError::SubdirProject {
+                    project: dir.to_path_buf(),
+                    root,
+                });
+            }
+            match dir.parent() {
+                Some(up) => dir = up,
+                None => break,
+            }
+        }
+    }
+    Ok(root)
 }
 
 /// Removes `.` and folds `..` without touching the file system.

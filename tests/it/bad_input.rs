@@ -477,3 +477,62 @@ fn is_root() -> bool {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
 }
+
+/// A DVC project set up in a subdirectory (`dvc init --subdir`, common in
+/// monorepos): mlci's workspace is the git work tree's root, so run from
+/// inside such a project it would read another pipeline; it refuses, naming
+/// the project, and writes nothing. From the root (or a plain subdirectory)
+/// it works, and `init` says where it set up.
+#[test]
+fn a_dvc_project_in_a_subdirectory_is_refused_not_mistaken_for_the_root() {
+    let repo = TestRepo::new();
+    repo.write("proj/.dvc/config", "");
+    repo.write(
+        "proj/dvc.yaml",
+        "stages:\n  s:\n    cmd: echo sub > o.txt\n    outs: [o.txt]\n",
+    );
+    repo.write(
+        "mlci.yaml",
+        "stages:\n  root:\n    cmd: echo root > r.txt\n    outs: [r.txt]\n",
+    );
+    repo.commit_all("monorepo");
+    for args in [&["repro"][..], &["status"], &["init"], &["import-dvc"]] {
+        let run = repo.mlci_in("proj", args).user_error();
+        assert!(
+            run.stderr
+                .contains("proj is a DVC project in a subdirectory of the git work tree")
+                && run.stderr.contains("dvc init --subdir"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    assert!(!repo.path("r.txt").exists() && !repo.path("proj/o.txt").exists());
+    repo.mlci(&["repro"]).ok();
+    assert!(repo.path("r.txt").exists());
+    let run = repo.mlci_in("proj/.dvc", &["status"]).user_error();
+    assert!(
+        run.stderr.contains("DVC project in a subdirectory"),
+        "{}",
+        run.stderr
+    );
+
+    let plain = tempfile::tempdir().unwrap();
+    let run = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(plain.path())
+        .status()
+        .unwrap();
+    assert!(run.success());
+    std::fs::create_dir(plain.path().join("sub")).unwrap();
+    let out = mlci_cmd(&plain.path().join("sub"))
+        .arg("init")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("(the root of the git work tree"),
+        "{stderr}"
+    );
+    assert!(plain.path().join(".mlci/config.yaml").is_file());
+}
