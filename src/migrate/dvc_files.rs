@@ -148,6 +148,22 @@ pub fn md5_hex(bytes: &[u8]) -> String {
     hex::encode(md5::Md5::digest(bytes))
 }
 
+/// `path` (as dvc.lock writes it, relative to the stage's wdir) relative
+/// to the root, `..` folded; None when it climbs out of the root.
+pub fn under(wdir: &str, path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = wdir.split('/').filter(|p| !p.is_empty()).collect();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join("/"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -141,12 +141,32 @@ pub fn plan(root: &Path) -> Result<Plan, MigrateError> {
             });
         }
     }
-    if let Some(text) = read(&src, "dvc.lock")? {
-        plan.lock =
-            dvc_files::parse_dvc_lock(&text).map_err(|message| MigrateError::Unreadable {
-                file: "dvc.lock".into(),
-                message,
-            })?;
+    // `dvc.lock` beside each `dvc.yaml`; a stage of `sub/dvc.lock` is
+    // `sub/dvc.yaml:NAME`, as the pipeline names it.
+    use crate::pipeline::source::Source;
+    let nested = src
+        .nested_pipeline_files()
+        .map_err(|e| MigrateError::Unreadable {
+            file: "dvc.yaml".into(),
+            message: e.message,
+        })?;
+    let locks = std::iter::once((String::new(), "dvc.lock".to_string())).chain(
+        nested
+            .iter()
+            .filter_map(|y| y.strip_suffix("dvc.yaml"))
+            .map(|dir| (format!("{dir}dvc.yaml:"), format!("{dir}dvc.lock"))),
+    );
+    for (prefix, lock) in locks {
+        if let Some(text) = read(&src, &lock)? {
+            let stages =
+                dvc_files::parse_dvc_lock(&text).map_err(|message| MigrateError::Unreadable {
+                    file: lock.clone(),
+                    message,
+                })?;
+            for (name, stage) in stages {
+                plan.lock.insert(format!("{prefix}{name}"), stage);
+            }
+        }
     }
     Ok(plan)
 }
@@ -603,14 +623,7 @@ fn stage_entry(
     // dvc.lock paths are relative to the stage's wdir.
     let find = |list: &[DvcOut], path: &str| -> Option<DvcOut> {
         list.iter()
-            .find(|o| {
-                let joined = if stage.wdir.is_empty() {
-                    o.path.clone()
-                } else {
-                    format!("{}/{}", stage.wdir, o.path)
-                };
-                joined == path
-            })
+            .find(|o| dvc_files::under(&stage.wdir, &o.path).as_deref() == Some(path))
             .cloned()
     };
     let mut deps = Vec::new();
@@ -634,10 +647,19 @@ fn stage_entry(
         .map_err(|why| format!("out `{}`: {why}", out.path))?;
         outs.push(entry(out.path.clone(), b));
     }
+    // Params files too are named relative to the wdir in dvc.lock.
+    let params = dvc
+        .params
+        .iter()
+        .map(|(file, values)| {
+            let file = dvc_files::under(&stage.wdir, file).unwrap_or_else(|| file.clone());
+            (file, values.clone())
+        })
+        .collect();
     Ok(LockStage {
         cmd: LockCmd::from_cmds(&stage.cmd),
         deps,
-        params: dvc.params.clone(),
+        params,
         outs,
     })
 }

@@ -98,16 +98,40 @@ impl Pipeline {
     /// `build@…`), either one addressed through its file (`dvc.yaml:train`).
     /// None: the target names no stage.
     pub fn stages_named(&self, target: &str) -> Option<Vec<usize>> {
-        let name = match target.rsplit_once(':') {
-            Some((file, name)) if file.ends_with(DVC_YAML) || file.ends_with(MLCI_YAML) => name,
-            _ => target,
+        let target = target.strip_prefix("./").unwrap_or(target);
+        let is_file = |f: &str| f == DVC_YAML || f == MLCI_YAML || f.ends_with("/dvc.yaml");
+        // A pipeline file names all of its stages (DVC's `dvc repro
+        // sub/dvc.yaml`); `FILE:NAME` one stage or group of it.
+        let (file, name) = match target.rsplit_once(':') {
+            Some((file, name)) if is_file(file) => (Some(file), Some(name)),
+            _ if is_file(target) => (Some(target), None),
+            _ => (None, Some(target)),
         };
-        let group = format!("{name}@");
+        let qualified = match file {
+            Some(f) if f.ends_with("/dvc.yaml") => Some(format!("{f}:")),
+            _ => None,
+        };
         let found: Vec<usize> = self
             .stages
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.name == name || s.name.starts_with(&group))
+            .filter(|(_, s)| {
+                let local = match &qualified {
+                    Some(q) => match s.name.strip_prefix(q.as_str()) {
+                        Some(rest) => rest,
+                        None => return false,
+                    },
+                    // A root file's stages are the unqualified ones.
+                    None if file.is_some() && s.name.contains("/dvc.yaml:") => return false,
+                    None => s.name.as_str(),
+                };
+                match name {
+                    None => true,
+                    Some(n) => {
+                        local == n || local.strip_prefix(n).is_some_and(|r| r.starts_with('@'))
+                    }
+                }
+            })
             .map(|(i, _)| i)
             .collect();
         (!found.is_empty()).then_some(found)

@@ -26,6 +26,29 @@ impl From<String> for Unreadable {
 pub trait Source {
     /// The text of `rel`; None when it does not exist.
     fn read(&self, rel: &str) -> Result<Option<String>, Unreadable>;
+
+    /// The `dvc.yaml` files below the root (`sub/dvc.yaml`, in path
+    /// order), outside directories that are DVC projects of their own
+    /// (holding `.dvc/config`).
+    fn nested_pipeline_files(&self) -> Result<Vec<String>, Unreadable>;
+}
+
+/// From every path of a listing, the nested `dvc.yaml` files outside
+/// sub-projects, sorted; paths that are not plain workspace paths are
+/// left out (they are never read).
+fn nested_dvc_yamls<'a>(paths: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut yamls = Vec::new();
+    let mut projects = Vec::new();
+    for p in paths {
+        if let Some(dir) = p.strip_suffix("/.dvc/config") {
+            projects.push(format!("{dir}/"));
+        } else if p.ends_with("/dvc.yaml") && crate::workspace_path::check_relative(p).is_ok() {
+            yamls.push(p.to_string());
+        }
+    }
+    yamls.retain(|y| !projects.iter().any(|d| y.starts_with(d.as_str())));
+    yamls.sort();
+    yamls
 }
 
 /// The work tree at `root`; files are read only inside it, never through
@@ -46,6 +69,35 @@ impl Source for WorkTree<'_> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.to_string().into()),
         }
+    }
+
+    /// The work tree as git sees it (ignored files, and so the data mlci
+    /// tracks, are not walked; `.git/`, `.mlci/` and `.dvc/` are skipped;
+    /// links are not followed), as DVC finds them: no `git add` needed.
+    fn nested_pipeline_files(&self) -> Result<Vec<String>, Unreadable> {
+        let root = self.0;
+        let mut paths: Vec<String> = ignore::WalkBuilder::new(root)
+            .hidden(false)
+            .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | ".dvc" | ".mlci")))
+            .build()
+            .flatten()
+            .filter(|e| e.depth() > 1 && e.file_name() == "dvc.yaml")
+            .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
+            .filter_map(|e| Some(e.path().strip_prefix(root).ok()?.to_str()?.to_string()))
+            .collect();
+        // The walk skips `.dvc/`; name the sub-projects it would have shown.
+        let mut projects = Vec::new();
+        for p in &paths {
+            let mut dir = Path::new(p).parent();
+            while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+                if root.join(d).join(".dvc").is_dir() {
+                    projects.push(format!("{}/.dvc/config", d.display()));
+                }
+                dir = d.parent();
+            }
+        }
+        paths.extend(projects);
+        Ok(nested_dvc_yamls(paths.iter().map(String::as_str)))
     }
 }
 
@@ -72,5 +124,52 @@ impl Source for GitTree {
             Ok(None) => Ok(None),
             Err(e) => Err(e.message().to_string().into()),
         }
+    }
+
+    fn nested_pipeline_files(&self) -> Result<Vec<String>, Unreadable> {
+        let tree = self
+            .repo
+            .find_commit(self.id)
+            .and_then(|c| c.tree())
+            .map_err(|e| e.message().to_string())?;
+        let mut paths = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if dir.is_empty() {
+                return git2::TreeWalkResult::Ok;
+            }
+            match entry.name() {
+                Some("dvc.yaml") if entry.kind() == Some(git2::ObjectType::Blob) => {
+                    paths.push(format!("{dir}dvc.yaml"))
+                }
+                Some("config") if dir.ends_with("/.dvc/") => paths.push(format!("{dir}config")),
+                _ => {}
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(|e| e.message().to_string())?;
+        Ok(nested_dvc_yamls(paths.iter().map(String::as_str)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nested_dvc_yamls;
+
+    #[test]
+    fn nested_pipelines_outside_sub_projects_in_path_order() {
+        let got = nested_dvc_yamls(
+            [
+                "dvc.yaml",
+                "z/dvc.yaml",
+                "a/b/dvc.yaml",
+                "sub/.dvc/config",
+                "sub/dvc.yaml",
+                "sub/x/dvc.yaml",
+                "a/../x/dvc.yaml",
+                "notdvc.yaml",
+            ]
+            .into_iter(),
+        );
+        assert_eq!(got, ["a/b/dvc.yaml", "z/dvc.yaml"]);
     }
 }

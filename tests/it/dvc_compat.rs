@@ -524,3 +524,66 @@ fn a_dvclive_project_runs_end_to_end_beside_dvc() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `dvc.yaml` files below the root are DVC's pipeline too: their stages are
+/// `sub/dvc.yaml:NAME`, their paths, `wdir`, `vars` and default
+/// `params.yaml` are relative to their directory, they may depend on each
+/// other, and a sub-project (`.dvc/` of its own) is not part of it. `mlci
+/// repro` with no target runs every stale stage, as `dvc repro
+/// --all-pipelines` does (DVC's bare `repro` takes only `./dvc.yaml`); a
+/// pipeline file as a target runs that file's stages, as in DVC.
+#[test]
+fn dvc_yaml_files_below_the_root_run_as_in_dvc() {
+    let p = Pair::unrun(&[
+        ("raw.txt", "raw\n"),
+        (
+            "dvc.yaml",
+            "stages:\n  prep:\n    cmd: cat raw.txt > prep.txt\n    deps: [raw.txt]\n    outs: [prep.txt]\n",
+        ),
+        ("models/params.yaml", "lr: 0.5\nunused: 1\n"),
+        ("models/v.yaml", "tag: v1\n"),
+        (
+            "models/dvc.yaml",
+            "vars: [v.yaml]\nstages:\n  train:\n    cmd: cat ../prep.txt > m.txt && echo ${lr} ${tag} >> m.txt\n    deps: [../prep.txt]\n    params: [lr]\n    outs: [m.txt]\n  score:\n    wdir: ..\n    cmd: wc -c < models/m.txt > score.txt\n    deps: [models/m.txt]\n    metrics:\n      - score.txt:\n          cache: false\n",
+        ),
+        ("other/.dvc/config", ""),
+        (
+            "other/dvc.yaml",
+            "stages:\n  never:\n    cmd: echo no > never.txt\n    outs: [never.txt]\n",
+        ),
+    ]);
+    let all = || {
+        dvc(&p.dvc_exe, &p.dvc, &["repro", "-q", "--all-pipelines"]);
+        p.mlci.mlci(&["repro"]).ok();
+    };
+    p.agree_on_status(&["prep", "models/dvc.yaml:train", "models/dvc.yaml:score"]);
+    all();
+    p.agree_on_status(&[]);
+    same_file(&p, "models/m.txt");
+    same_file(&p, "score.txt");
+    assert!(!p.mlci.exists("other/never.txt") && !p.dvc.exists("other/never.txt"));
+    p.edit(|r| write(r, "models/params.yaml", "lr: 0.7\nunused: 1\n"));
+    p.agree_on_status(&["models/dvc.yaml:train"]);
+    p.edit(|r| write(r, "raw.txt", "raw v2\n"));
+    p.agree_on_status(&["prep", "models/dvc.yaml:train"]);
+    all();
+    same_file(&p, "models/m.txt");
+    same_file(&p, "score.txt");
+    p.agree_on_status(&[]);
+    // A stage below the root is a target by its address, a file by its path.
+    p.edit(|r| write(r, "models/params.yaml", "lr: 0.9\nunused: 1\n"));
+    p.mlci.mlci(&["repro", "models/dvc.yaml:train"]).ok();
+    dvc(
+        &p.dvc_exe,
+        &p.dvc,
+        &["repro", "-q", "models/dvc.yaml:train"],
+    );
+    same_file(&p, "models/m.txt");
+    p.agree_on_status(&["models/dvc.yaml:score"]);
+    p.edit(|r| write(r, "raw.txt", "raw v3\n"));
+    p.mlci.mlci(&["repro", "models/dvc.yaml"]).ok();
+    dvc(&p.dvc_exe, &p.dvc, &["repro", "-q", "models/dvc.yaml"]);
+    same_file(&p, "models/m.txt");
+    same_file(&p, "score.txt");
+    p.agree_on_status(&[]);
+}

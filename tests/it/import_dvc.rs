@@ -342,3 +342,64 @@ fn an_interrupted_import_completes_on_rerun() {
     clone.mlci(&["status", "--check"]).ok();
     assert_eq!(clone.read("data/imgs/499.txt"), "image 499\n");
 }
+
+/// A DVC project with a `dvc.yaml` below the root and a stage with a
+/// `wdir` reading params: every stage DVC ran is recorded from its own
+/// `dvc.lock` (the nested one's beside it, paths relative to the stage's
+/// wdir), so nothing is stale and nothing reruns after the import.
+#[test]
+fn nested_dvc_yaml_and_wdir_stages_are_recorded_from_their_dvc_lock() {
+    let repo = TestRepo::new();
+    dvc(&repo, &["init", "-q"]);
+    repo.write("raw.txt", "raw\n");
+    repo.write(
+        "dvc.yaml",
+        "stages:\n  prep:\n    cmd: cat raw.txt > prep.txt\n    deps: [raw.txt]\n    outs: [prep.txt]\n  w:\n    wdir: sub\n    cmd: echo hi > w.txt\n    params: [k]\n    outs: [w.txt]\n",
+    );
+    repo.write("sub/params.yaml", "k: 1\n");
+    repo.write("models/params.yaml", "lr: 0.5\n");
+    repo.write(
+        "models/dvc.yaml",
+        "stages:\n  train:\n    cmd: cat ../prep.txt > m.txt && echo ${lr} >> m.txt\n    deps: [../prep.txt]\n    params: [lr]\n    outs: [m.txt]\n",
+    );
+    dvc(&repo, &["repro", "-q", "--all-pipelines"]);
+    repo.commit_all("dvc project");
+    repo.mlci(&["init"]).ok();
+    let run = repo.mlci(&["import-dvc"]).ok();
+    assert!(
+        run.stderr.contains("3 stage(s) recorded in mlci.lock"),
+        "{}",
+        run.stderr
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&repo.mlci(&["status", "--json"]).ok().stdout).unwrap();
+    let mut states: Vec<(String, String)> = status["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().into(),
+                s["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    states.sort();
+    assert_eq!(
+        states,
+        [
+            (
+                "models/dvc.yaml:train".to_string(),
+                "up_to_date".to_string()
+            ),
+            ("prep".into(), "up_to_date".into()),
+            ("w".into(), "up_to_date".into()),
+        ],
+        "{status}"
+    );
+    let lock = repo.read("mlci.lock");
+    assert!(
+        lock.contains("sub/params.yaml:") && lock.contains("models/params.yaml:"),
+        "{lock}"
+    );
+}

@@ -14,6 +14,7 @@ pub(super) fn mlci_extras(
     let ctx = Loader {
         src,
         file: MLCI_YAML,
+        dir: "",
         text,
         unpacking,
     };

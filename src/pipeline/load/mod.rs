@@ -20,6 +20,8 @@ use crate::error::Hint;
 use crate::workspace_path::WorkspacePath;
 use crate::yaml;
 
+mod nested;
+
 /// Loads the pipeline of the repository at `root`: stages from mlci.yaml,
 /// or from dvc.yaml when mlci.yaml has no `stages:`. No file at all is an
 /// empty pipeline.
@@ -91,7 +93,13 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
             stages_from = Some((MLCI_YAML, text.clone(), wire.clone()));
         }
     }
+    // `dvc.yaml` files below the root are DVC's too (it runs them all);
+    // stages in mlci.yaml replace every dvc.yaml.
+    let with_nested = stages_from.as_ref().is_none_or(|(f, ..)| *f == DVC_YAML);
     let Some((file, text, wire)) = stages_from else {
+        if with_nested {
+            nested::load_nested(src, unpacking, &mut pipeline)?;
+        }
         return Ok(pipeline);
     };
     pipeline.source = Some(file.to_string());
@@ -104,6 +112,7 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
     let ctx = Loader {
         src,
         file,
+        dir: "",
         text: &text,
         unpacking,
     };
@@ -136,6 +145,9 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
         let def =
             top_level_plot(entry).map_err(|m| ctx.file_error("plots", format!("`plots`: {m}")))?;
         pipeline.plots.push(def);
+    }
+    if with_nested {
+        nested::load_nested(src, unpacking, &mut pipeline)?;
     }
     if file == DVC_YAML {
         if let Some((mtext, mwire)) = &mlci {
@@ -170,7 +182,11 @@ fn read_file(src: &dyn Source, name: &str) -> Result<Option<(String, FileWire)>,
 
 struct Loader<'a> {
     src: &'a dyn Source,
+    /// The pipeline file, relative to the root (`sub/dvc.yaml`).
     file: &'a str,
+    /// Its directory (`""` at the root): its paths, `wdir` and default
+    /// params file are relative to it, as DVC reads them.
+    dir: &'a str,
     text: &'a str,
     /// How a mapping in `cmd` unpacks into flags.
     unpacking: Unpacking,
@@ -204,6 +220,16 @@ impl Loader<'_> {
         }
     }
 
+    /// A stage's name as the pipeline knows it: as written at the root,
+    /// `sub/dvc.yaml:NAME` below it (DVC's address of such a stage).
+    fn qualify(&self, name: &str) -> String {
+        if self.dir.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}:{name}", self.file)
+        }
+    }
+
     fn line_of(&self, needle: &str) -> Option<usize> {
         if needle.is_empty() {
             return None;
@@ -230,7 +256,10 @@ impl Loader<'_> {
             Some(b) => b.clone(),
             None => {
                 let mut c = Json::Object(Default::default());
-                if let Some(p) = crate::pipeline::params::load_from(self.src, DEFAULT_PARAMS)
+                let default = self
+                    .resolve_path(self.dir, DEFAULT_PARAMS)
+                    .unwrap_or_else(|_| DEFAULT_PARAMS.into());
+                if let Some(p) = crate::pipeline::params::load_from(self.src, &default)
                     .map(Some)
                     .or_else(|e| match e {
                         crate::pipeline::params::ParamsError::Missing { .. } => Ok(None),
@@ -321,7 +350,7 @@ impl Loader<'_> {
             Some(w) => self.interpolate(name, w, vars)?,
             None => String::new(),
         };
-        let wdir = self.resolve_path("", &wdir_raw).map_err(|m| {
+        let wdir = self.resolve_path(self.dir, &wdir_raw).map_err(|m| {
             self.stage_error(name, "wdir", format!("`wdir`: {m}"), Some(PATH_HINT.into()))
         })?;
         let vars = match &wire.vars {
@@ -404,7 +433,8 @@ impl Loader<'_> {
         if wire.meta.is_some() {
             out.unused_keys.push(format!("{}: stage `meta`", self.file));
         }
-        if out.stages.iter().any(|st| st.name == name) {
+        let name = &self.qualify(name);
+        if out.stages.iter().any(|st| st.name == *name) {
             return Err(self.stage_error(
                 name,
                 name,

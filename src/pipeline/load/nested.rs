@@ -1,0 +1,80 @@
+//! `dvc.yaml` files below the root. DVC runs the stages of every
+//! `dvc.yaml` in the repository: a stage of `sub/dvc.yaml` is addressed
+//! `sub/dvc.yaml:NAME`, and its paths, `wdir`, `vars` files and default
+//! `params.yaml` are relative to `sub/`. A directory that is a DVC project
+//! of its own (`.dvc/config` in it, `dvc init --subdir`) is skipped, as DVC
+//! skips such sub-repositories. Stages in mlci.yaml replace all of this.
+
+use super::*;
+
+/// Adds the stages and top-level metrics of every nested `dvc.yaml` that
+/// `src` lists, in path order.
+pub(super) fn load_nested(
+    src: &dyn Source,
+    unpacking: Unpacking,
+    pipeline: &mut Pipeline,
+) -> Result<(), PipelineError> {
+    let files = src
+        .nested_pipeline_files()
+        .map_err(|e| PipelineError::File {
+            file: DVC_YAML.into(),
+            line: None,
+            message: format!(
+                "cannot list the dvc.yaml files below the root: {}",
+                e.message
+            ),
+            hint: e.hint,
+        })?;
+    for file in files {
+        let Some(dir) = file.strip_suffix(&format!("/{DVC_YAML}")) else {
+            continue;
+        };
+        let Some((text, wire)) = read_file(src, &file)? else {
+            continue;
+        };
+        if wire.gates.is_some()
+            || wire.report.is_some()
+            || wire.promotion.is_some()
+            || wire.drift.is_some()
+            || wire.monitor.is_some()
+        {
+            return Err(PipelineError::File {
+                file: file.clone(),
+                line: None,
+                message: "`gates:`, `report:`, `promotion:`, `drift:` and `monitor:` belong in mlci.yaml, not dvc.yaml".into(),
+                hint: Some("move them to mlci.yaml at the root; DVC itself would reject them here".into()),
+            });
+        }
+        let ctx = Loader {
+            src,
+            file: &file,
+            dir,
+            text: &text,
+            unpacking,
+        };
+        let base_vars = ctx.load_vars(wire.vars.as_deref().unwrap_or(&[]), None, dir)?;
+        for (name, stage) in wire.stages.unwrap_or_default() {
+            ctx.expand(&name, &stage, &base_vars, pipeline)?;
+        }
+        for m in wire.metrics.unwrap_or_default() {
+            let path = ctx
+                .resolve_path(dir, &m)
+                .map_err(|message| PipelineError::File {
+                    file: file.clone(),
+                    line: ctx.line_of(&m),
+                    message,
+                    hint: Some(PATH_HINT.into()),
+                })?;
+            pipeline.metrics.push(path);
+        }
+        if wire.plots.is_some() {
+            pipeline
+                .unused_keys
+                .push(format!("{file}: top-level `plots` (below the root)"));
+        }
+        if wire.datasets.is_some() {
+            pipeline.unused_keys.push(format!("{file}: `datasets`"));
+        }
+    }
+    Ok(())
+}
