@@ -72,12 +72,15 @@ impl Source for WorkTree<'_> {
     }
 
     /// The work tree as git sees it (ignored files, and so the data mlci
-    /// tracks, are not walked; `.git/`, `.mlci/` and `.dvc/` are skipped;
-    /// links are not followed), as DVC finds them: no `git add` needed.
+    /// tracks, are not walked, nor what `.dvcignore`/`.mlciignore` name;
+    /// `.git/`, `.mlci/` and `.dvc/` are skipped; links are not followed),
+    /// as DVC finds them: no `git add` needed.
     fn nested_pipeline_files(&self) -> Result<Vec<String>, Unreadable> {
         let root = self.0;
         let mut paths: Vec<String> = ignore::WalkBuilder::new(root)
             .hidden(false)
+            .add_custom_ignore_filename(".dvcignore")
+            .add_custom_ignore_filename(".mlciignore")
             .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | ".dvc" | ".mlci")))
             .build()
             .flatten()

@@ -147,3 +147,33 @@ fn interpolation_escapes_and_indices() {
         .contains("`a` has no key `c`"));
     assert!(interpolate("${a}", &vars, None).is_err());
 }
+
+#[test]
+fn nested_dvc_yaml_files_join_unless_mlci_yaml_holds_stages() {
+    let nested = (
+        "m/dvc.yaml",
+        "stages:\n  s:\n    wdir: w\n    cmd: echo ${k}\n    deps: [../in.txt]\n    outs: [o.txt]\n",
+    );
+    let params = ("m/params.yaml", "k: 7\n");
+    // An mlci.yaml of gates alone, or none: the nested stages are in.
+    for root in [vec![("mlci.yaml", "gates: []\n")], vec![]] {
+        let mut files = root.clone();
+        files.extend([nested, params]);
+        let p = load_str(&files).unwrap();
+        let names: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["m/dvc.yaml:s"]);
+        let s = &p.stages[0];
+        assert_eq!((s.wdir.as_str(), s.cmd[0].as_str()), ("m/w", "echo 7"));
+        assert_eq!(s.deps, ["m/in.txt"]);
+        assert_eq!(s.outs[0].path, "m/w/o.txt");
+    }
+    // Stages in mlci.yaml replace every dvc.yaml.
+    let p = load_str(&[
+        ("mlci.yaml", "stages:\n  r:\n    cmd: echo r\n"),
+        nested,
+        params,
+    ])
+    .unwrap();
+    assert_eq!(p.stages.len(), 1);
+    assert_eq!(p.stages[0].name, "r");
+}
