@@ -95,7 +95,7 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
     }
     // `dvc.yaml` files below the root are DVC's too (it runs them all);
     // stages in mlci.yaml replace every dvc.yaml.
-    let with_nested = !mlci.as_ref().is_some_and(|(_, w)| w.stages.is_some());
+    let with_nested = mlci.as_ref().is_none_or(|(_, w)| w.stages.is_none());
     let Some((file, text, wire)) = stages_from else {
         if with_nested {
             nested::load_nested(src, unpacking, &mut pipeline)?;
