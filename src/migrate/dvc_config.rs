@@ -19,6 +19,21 @@ pub struct DvcRemote {
 pub struct DvcConfig {
     pub default_remote: Option<String>,
     pub remotes: Vec<DvcRemote>,
+    /// `[cache] dir`, as written (DVC resolves a relative one from `.dvc/`).
+    pub cache_dir: Option<String>,
+}
+
+impl DvcConfig {
+    /// Where DVC keeps its cache for the repository at `root`: `cache.dir`
+    /// (absolute, or relative to `.dvc/`), else `.dvc/cache`. Only objects
+    /// named by their MD5 and matching it are ever taken from there.
+    pub fn cache_path(&self, root: &Path) -> std::path::PathBuf {
+        match &self.cache_dir {
+            Some(d) if Path::new(d).is_absolute() => Path::new(d).to_path_buf(),
+            Some(d) => root.join(normalize(&Path::new(".dvc").join(d))),
+            None => root.join(".dvc/cache"),
+        }
+    }
 }
 
 /// Reads both files under `root` (either may be missing).
@@ -54,6 +69,10 @@ fn merge_ini(text: &str, cfg: &mut DvcConfig) {
         let (k, v) = (k.trim().to_string(), v.trim().to_string());
         if section == "core" && k == "remote" {
             cfg.default_remote = Some(v);
+            continue;
+        }
+        if section == "cache" && k == "dir" {
+            cfg.cache_dir = Some(v);
             continue;
         }
         let Some(name) = section

@@ -239,6 +239,8 @@ struct Brought {
 
 struct Importer<'a> {
     src: &'a Sources<'a>,
+    /// DVC's cache directory (`cache.dir`, else `.dvc/cache`).
+    dvc_cache: std::path::PathBuf,
     rt: tokio::runtime::Runtime,
     done: Mutex<HashMap<String, Brought>>,
     stored: Mutex<(usize, u64)>,
@@ -292,7 +294,7 @@ impl Importer<'_> {
     /// The bytes of DVC object `md5` (a listing when `dir`), checked
     /// against its name. Err: why it could not be had.
     fn fetch(&self, md5: &str, dir: bool) -> Result<Vec<u8>, String> {
-        let local = self.src.repo.root.join(".dvc/cache");
+        let local = &self.dvc_cache;
         let mut corrupt = None;
         for key in object_keys(md5, dir) {
             if let Ok(bytes) = std::fs::read(local.join(&key)) {
@@ -300,7 +302,8 @@ impl Importer<'_> {
                     return Ok(bytes);
                 }
                 corrupt = Some(format!(
-                    "DVC's cache holds a damaged copy (.dvc/cache/{key})"
+                    "DVC's cache holds a damaged copy ({})",
+                    local.join(&key).display()
                 ));
             }
         }
@@ -367,7 +370,7 @@ impl Importer<'_> {
     fn stream_from_local_cache(&self, md5: &str) -> Option<Brought> {
         use md5::Digest as _;
         use std::io::Read;
-        let local = self.src.repo.root.join(".dvc/cache");
+        let local = &self.dvc_cache;
         for key in object_keys(md5, false) {
             let path = local.join(&key);
             let Ok(mut f) = std::fs::File::open(&path) else {
@@ -517,6 +520,7 @@ impl Importer<'_> {
 pub fn import(plan: &Plan, src: &Sources<'_>) -> Result<Outcome, MigrateError> {
     let imp = Importer {
         src,
+        dvc_cache: plan.config.cache_path(&src.repo.root),
         rt: crate::remote::runtime()?,
         done: Mutex::new(HashMap::new()),
         stored: Mutex::new((0, 0)),

@@ -403,3 +403,55 @@ fn nested_dvc_yaml_and_wdir_stages_are_recorded_from_their_dvc_lock() {
         "{lock}"
     );
 }
+
+/// A DVC project whose cache lives outside the repository (`dvc cache dir
+/// ../shared`, as teams share one cache on a runner), with no remote: the
+/// objects come from that cache, relative to `.dvc/` as DVC resolves it.
+#[test]
+fn objects_come_from_dvcs_cache_dir_when_it_is_moved() {
+    let base = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new();
+    let shared = base.path().join("shared-cache");
+    std::fs::create_dir(&shared).unwrap();
+    dvc(&repo, &["init", "-q"]);
+    let rel = pathdiff(&shared, &repo.path(".dvc"));
+    dvc(&repo, &["cache", "dir", &rel]);
+    repo.write("data/raw.txt", "raw\n");
+    for i in 0..50 {
+        repo.write(&format!("data/imgs/{i:02}.txt"), format!("image {i}\n"));
+    }
+    dvc(&repo, &["add", "-q", "data/raw.txt", "data/imgs"]);
+    assert!(
+        !repo.path(".dvc/cache/files").exists(),
+        "DVC used the moved cache"
+    );
+    repo.commit_all("dvc project");
+    let before = tree(&repo, "data");
+    std::fs::remove_dir_all(repo.path("data/imgs")).unwrap();
+    std::fs::remove_file(repo.path("data/raw.txt")).unwrap();
+    repo.mlci(&["init"]).ok();
+    let run = repo.mlci(&["import-dvc"]).ok();
+    assert!(run.stderr.contains("stored 51 object(s)"), "{}", run.stderr);
+    let mut after = tree(&repo, "data");
+    after.retain(|(p, _)| !p.ends_with(".mlci"));
+    assert_eq!(after, before);
+    repo.mlci(&["status", "--check"]).ok();
+}
+
+/// `to` relative to `from` (both absolute), `/`-separated.
+fn pathdiff(to: &std::path::Path, from: &std::path::Path) -> String {
+    let (to, from) = (to.canonicalize().unwrap(), from.canonicalize().unwrap());
+    let common = to
+        .components()
+        .zip(from.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let ups = from.components().count() - common;
+    let mut parts: Vec<String> = vec!["..".into(); ups];
+    parts.extend(
+        to.components()
+            .skip(common)
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    parts.join("/")
+}
