@@ -35,6 +35,8 @@ pub fn cmd_checkout(ctx: &Ctx, args: CheckoutArgs) -> anyhow::Result<Exit> {
     let repo = ctx.repo(&Overrides::default())?;
     let _lock = repo.lock()?;
     let tracked = select_with_lock_outs(&repo, &ctx.cwd, &targets)?;
+    let (tracked, unpushed) = crate::sync::without_unpushed_absent(&repo, tracked);
+    super::sync::tell_unpushed_absent(ctx, &unpushed);
     let reporter = reporter::for_printer(ctx.printer);
     let mut ws = Workspace::open(&repo);
     let result = ws.checkout(&tracked, force, reporter.as_ref());

@@ -62,6 +62,8 @@ fn fetch_then_checkout(
 /// Restores the workspace from the cache after a fetch.
 pub fn checkout(ctx: &Ctx, repo: &Repo, targets: &[PathBuf], force: bool) -> anyhow::Result<()> {
     let tracked = select_with_lock_outs(repo, &ctx.cwd, targets)?;
+    let (tracked, unpushed) = crate::sync::without_unpushed_absent(repo, tracked);
+    super::sync::tell_unpushed_absent(ctx, &unpushed);
     let reporter = reporter::for_printer(ctx.printer);
     let mut ws = Workspace::open(repo);
     let result = ws.checkout(&tracked, force, reporter.as_ref());

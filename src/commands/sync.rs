@@ -87,6 +87,12 @@ pub fn tell_fetch(ctx: &Ctx, remote: &Remote, o: &FetchOutcome) -> anyhow::Resul
             String::new()
         }
     ));
+    if !o.unpushed.is_empty() {
+        ctx.printer.info(&format!(
+            "not fetched, as the pipeline marks them `push: false` (`mlci repro` makes them): {}",
+            o.unpushed.join(", ")
+        ));
+    }
     if !o.lost.is_empty() {
         return Err(hinted(
             format!(
@@ -99,6 +105,16 @@ pub fn tell_fetch(ctx: &Ctx, remote: &Remote, o: &FetchOutcome) -> anyhow::Resul
         ));
     }
     Ok(())
+}
+
+/// Names the `push: false` outputs a checkout leaves alone (no object here).
+pub fn tell_unpushed_absent(ctx: &Ctx, paths: &[String]) {
+    if !paths.is_empty() {
+        ctx.printer.info(&format!(
+            "not in the cache and marked `push: false`, so not restored (`mlci repro` makes them): {}",
+            paths.join(", ")
+        ));
+    }
 }
 
 /// Tells what a push did; objects in neither place are a warning.
@@ -121,6 +137,12 @@ pub fn tell_push(ctx: &Ctx, remote: &Remote, o: &PushOutcome) {
         },
         o.already
     ));
+    if !o.unpushed.is_empty() {
+        ctx.printer.info(&format!(
+            "not pushed, as the pipeline marks them `push: false`: {}",
+            o.unpushed.join(", ")
+        ));
+    }
     if !o.lost.is_empty() {
         ctx.printer.warn(&format!(
             "in neither the cache nor remote `{}`, so not pushed: {}",

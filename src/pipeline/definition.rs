@@ -17,6 +17,9 @@ pub struct Output {
     pub path: WorkspacePath,
     pub cache: bool,
     pub persist: bool,
+    /// DVC's `push: false`: kept in the cache, never uploaded by a push
+    /// (pulls still ask for it, as DVC's do).
+    pub push: bool,
     pub kind: OutKind,
 }
 
@@ -97,6 +100,16 @@ impl Pipeline {
     /// (`train`, `build@low`), a `foreach`/`matrix` group (`build`: every
     /// `build@…`), either one addressed through its file (`dvc.yaml:train`).
     /// None: the target names no stage.
+    /// The outputs marked `push: false`, repo-relative.
+    pub fn unpushed(&self) -> std::collections::BTreeSet<String> {
+        self.stages
+            .iter()
+            .flat_map(|s| &s.outs)
+            .filter(|o| !o.push)
+            .map(|o| o.path.to_string())
+            .collect()
+    }
+
     pub fn stages_named(&self, target: &str) -> Option<Vec<usize>> {
         let target = target.strip_prefix("./").unwrap_or(target);
         let is_file = |f: &str| f == DVC_YAML || f == MLCI_YAML || f.ends_with("/dvc.yaml");

@@ -58,7 +58,6 @@ pub(super) struct PlotFlags {
     pub(super) desc: Option<String>,
     #[allow(dead_code)]
     pub(super) remote: Option<String>,
-    #[allow(dead_code)]
     pub(super) push: Option<bool>,
 }
 

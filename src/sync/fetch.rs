@@ -22,6 +22,9 @@ pub struct FetchOutcome {
     pub rejected: Vec<String>,
     /// Objects the remote lacks too.
     pub missing: usize,
+    /// `push: false` outputs this cache lacks: not asked for (no remote
+    /// holds them).
+    pub unpushed: Vec<String>,
     /// Tracked paths with objects in neither the cache nor the remote.
     pub lost: Vec<String>,
 }
@@ -32,7 +35,8 @@ pub struct FetchOutcome {
 /// everything else has been fetched.
 pub fn fetch(s: &Session<'_>, tracked: &[Tracked]) -> Result<FetchOutcome, SyncError> {
     let repo = s.repo;
-    let mut groups = shallow(tracked);
+    let (tracked, unpushed) = super::without_unpushed_absent(repo, tracked.to_vec());
+    let mut groups = shallow(&tracked);
     for g in groups.iter_mut() {
         expand(&repo.cache, g);
     }
@@ -53,6 +57,7 @@ pub fn fetch(s: &Session<'_>, tracked: &[Tracked]) -> Result<FetchOutcome, SyncE
         rejected,
         missing: summary.missing.len(),
         lost,
+        unpushed,
     })
 }
 

@@ -196,10 +196,39 @@ pub(crate) fn expand(cache: &Cache, g: &mut Group) {
     }
 }
 
+/// `tracked` without the outputs the pipeline marks `push: false` whose
+/// object this cache lacks (no remote holds them: `mlci repro`
+/// regenerates them), and the paths of those left out.
+pub fn without_unpushed_absent(
+    repo: &crate::repo::Repo,
+    tracked: Vec<Tracked>,
+) -> (Vec<Tracked>, Vec<String>) {
+    let unpushed = crate::pipeline::load(&repo.root)
+        .map(|p| p.unpushed())
+        .unwrap_or_default();
+    if unpushed.is_empty() {
+        return (tracked, Vec::new());
+    }
+    let (absent, kept): (Vec<Tracked>, Vec<Tracked>) = tracked.into_iter().partition(|t| {
+        unpushed.contains(t.target_rel.as_str()) && !repo.cache.contains(&t.pointer.oid)
+    });
+    (
+        kept,
+        absent
+            .into_iter()
+            .map(|t| t.target_rel.to_string())
+            .collect(),
+    )
+}
+
 /// Run records in the local cache whose outputs are all in the cache, with
 /// those outputs' objects: what travels with a push so another machine can
-/// restore the stage instead of rerunning it.
-pub(crate) fn local_run_records(cache: &Cache) -> (Vec<String>, Vec<Oid>) {
+/// restore the stage instead of rerunning it. Records naming a path in
+/// `unpushed` (`push: false` outputs) are left out.
+pub(crate) fn local_run_records(
+    cache: &Cache,
+    unpushed: &BTreeSet<String>,
+) -> (Vec<String>, Vec<Oid>) {
     let mut keys = Vec::new();
     let mut objects = BTreeSet::new();
     let base = cache.root().join("runs");
@@ -225,6 +254,13 @@ pub(crate) fn local_run_records(cache: &Cache) -> (Vec<String>, Vec<Oid>) {
             else {
                 continue;
             };
+            if record
+                .outs
+                .iter()
+                .any(|o| unpushed.contains(o.path.as_str()))
+            {
+                continue;
+            }
             let mut objs = Vec::new();
             let complete = record.outs.iter().all(|o| {
                 let Some(oid) = o.oid() else { return false };

@@ -25,6 +25,8 @@ pub struct PushOutcome {
     /// The known-objects record was wrong (the remote lost objects it was
     /// known to hold), so everything was checked on the remote.
     pub rechecked: bool,
+    /// Tracked paths left out because the pipeline marks them `push: false`.
+    pub unpushed: Vec<String>,
 }
 
 /// Pushes the objects of `tracked` and, when the session moves run
@@ -40,6 +42,27 @@ pub fn push(s: &Session<'_>, tracked: &[Tracked]) -> Result<PushOutcome, SyncErr
         .into());
     }
     let cache = &repo.cache;
+    // Outputs the pipeline marks `push: false` (DVC's flag) stay local, and
+    // so do run records naming them, which could not be restored elsewhere.
+    let unpushed = crate::pipeline::load(&repo.root)
+        .map(|p| p.unpushed())
+        .unwrap_or_default();
+    let kept: Vec<Tracked>;
+    let left_out: Vec<String> = tracked
+        .iter()
+        .filter(|t| unpushed.contains(t.target_rel.as_str()))
+        .map(|t| t.target_rel.to_string())
+        .collect();
+    let tracked = if left_out.is_empty() {
+        tracked
+    } else {
+        kept = tracked
+            .iter()
+            .filter(|t| !unpushed.contains(t.target_rel.as_str()))
+            .cloned()
+            .collect();
+        &kept
+    };
     let rt = remote::runtime()?;
     let mut known = Known::load(&repo.tmp_dir(), &remote.identity);
     // One small read: a gc on the remote since the record was made voids it.
@@ -77,7 +100,7 @@ pub fn push(s: &Session<'_>, tracked: &[Tracked]) -> Result<PushOutcome, SyncErr
         }
     }
     if s.run_cache {
-        let (records, objects) = local_run_records(cache);
+        let (records, objects) = local_run_records(cache, &unpushed);
         local.extend(objects.iter().map(transfer::object_key));
         local.extend(records);
     }
@@ -111,6 +134,7 @@ pub fn push(s: &Session<'_>, tracked: &[Tracked]) -> Result<PushOutcome, SyncErr
     known.save()?;
     let mut outcome = result?;
     outcome.rechecked = !held;
+    outcome.unpushed = left_out;
 
     if !absent.is_empty() {
         let keys: Vec<String> = absent.iter().map(|(_, k)| k.clone()).collect();

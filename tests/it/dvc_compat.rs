@@ -587,3 +587,87 @@ fn dvc_yaml_files_below_the_root_run_as_in_dvc() {
     same_file(&p, "score.txt");
     p.agree_on_status(&[]);
 }
+
+/// An output marked `push: false` stays off the remote, as DVC keeps it off
+/// (and so does the run record naming it, which could not be restored
+/// elsewhere); a fresh clone's `pull` restores the rest and leaves it to
+/// `repro` (DVC's `pull` reports it missing and exits 1: a deliberate
+/// difference, since the flag says no remote holds it).
+#[test]
+fn push_false_outputs_stay_off_the_remote_as_in_dvc() {
+    let p = Pair::new(&[
+        ("in.txt", "in\n"),
+        (
+            "dvc.yaml",
+            "stages:\n  s:\n    cmd: cat in.txt > big.bin && echo small > small.bin\n    deps: [in.txt]\n    outs:\n      - big.bin:\n          push: false\n      - small.bin\n",
+        ),
+    ]);
+    let (m_remote, d_remote) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    dvc(
+        &p.dvc_exe,
+        &p.dvc,
+        &[
+            "remote",
+            "add",
+            "-q",
+            "-d",
+            "r",
+            d_remote.path().to_str().unwrap(),
+        ],
+    );
+    dvc(&p.dvc_exe, &p.dvc, &["push", "-q"]);
+    p.mlci
+        .mlci(&[
+            "remote",
+            "add",
+            "-d",
+            "r",
+            m_remote.path().to_str().unwrap(),
+        ])
+        .ok();
+    let run = p.mlci.mlci(&["push"]).ok();
+    assert!(
+        run.stderr.contains("`push: false`: big.bin"),
+        "{}",
+        run.stderr
+    );
+    let files = |dir: &std::path::Path, under: &str| -> Vec<String> {
+        walkdir::WalkDir::new(dir.join(under))
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect()
+    };
+    assert_eq!(
+        files(d_remote.path(), "files"),
+        ["small\n"],
+        "DVC pushed only small.bin"
+    );
+    assert_eq!(
+        files(m_remote.path(), "sha256"),
+        ["small\n"],
+        "mlci pushed only small.bin"
+    );
+    assert!(
+        files(m_remote.path(), "runs").is_empty(),
+        "no run record names big.bin"
+    );
+
+    p.mlci.commit_all("pipeline");
+    let clone = TestRepo::new();
+    let run = Command::new("git")
+        .args(["clone", "-q"])
+        .arg(&p.mlci.root)
+        .arg(clone.path("c"))
+        .status()
+        .unwrap();
+    assert!(run.success());
+    let c = |args: &[&str]| clone.mlci_in("c", args);
+    let run = c(&["pull"]).ok();
+    assert!(run.stderr.contains("`push: false`"), "{}", run.stderr);
+    assert_eq!(clone.read("c/small.bin"), "small\n");
+    assert!(!clone.exists("c/big.bin"));
+    c(&["repro"]).ok();
+    assert_eq!(clone.read("c/big.bin"), "in\n");
+}

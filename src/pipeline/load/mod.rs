@@ -412,17 +412,17 @@ impl Loader<'_> {
                     path: checked(path(&raw)?),
                     cache: flags.cache.unwrap_or(true),
                     persist: flags.persist.unwrap_or(false),
+                    push: flags.push.unwrap_or(true),
                     kind,
                 });
                 if flags.remote.is_some()
-                    || flags.push.is_some()
                     || flags.kind.is_some()
                     || flags.labels.is_some()
                     || flags.meta.is_some()
                     || flags.desc.is_some()
                 {
                     out.unused_keys.push(format!(
-                        "{}: out flags `remote`, `push`, `type`, `labels`, `meta`, `desc`",
+                        "{}: out flags `remote`, `type`, `labels`, `meta`, `desc`",
                         self.file
                     ));
                 }
@@ -495,6 +495,7 @@ impl Loader<'_> {
                 path: checked(file),
                 cache: flags.cache.unwrap_or(true),
                 persist: flags.persist.unwrap_or(false),
+                push: flags.push.unwrap_or(true),
                 kind: OutKind::Plot,
             });
         }

@@ -33,6 +33,7 @@ fn stages_with_wdir_params_and_flags() {
             path: crate::workspace_path::WorkspacePath::new("models/m.bin").unwrap(),
             cache: true,
             persist: false,
+            push: true,
             kind: OutKind::Out
         }
     );
@@ -42,6 +43,7 @@ fn stages_with_wdir_params_and_flags() {
             path: crate::workspace_path::WorkspacePath::new("cache.db").unwrap(),
             cache: false,
             persist: true,
+            push: true,
             kind: OutKind::Out
         }
     );
