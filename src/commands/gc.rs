@@ -55,6 +55,10 @@ pub struct GcArgs {
     /// Print the plan as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Collect a cache moved with `core.cache_dir`/`MLCI_CACHE_DIR`, which
+    /// other workspaces may share (their objects would go).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// What gc collects from history: pointer files and the root lock file.
@@ -73,6 +77,7 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<Exit> {
         remote,
         grace,
         jobs,
+        force,
     } = args;
     if !workspace && !all_commits && revs.is_empty() {
         return Err(hinted(
@@ -96,6 +101,20 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<Exit> {
         let commits = scope_commits(&repo.root, workspace, all_commits, &revs)?;
         let scope = crate::sync::collect::Scope { roots, commits };
         return collect_remote(ctx, &repo, scope, grace, (dry_run, json));
+    }
+    if let Some(dir) = repo
+        .settings
+        .cache_dir
+        .as_ref()
+        .filter(|_| !dry_run && !force)
+    {
+        return Err(hinted(
+            format!(
+                "the cache is at {} (`core.cache_dir`), which other workspaces may share: gc keeps only what this one uses",
+                repo.root.join(dir).display()
+            ),
+            "see what would go with `--dry-run`; add `--force` when no other workspace uses this cache",
+        ));
     }
     let (keep, missing) = gc::referenced(&repo.cache, roots);
     for oid in &missing {

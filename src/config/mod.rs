@@ -55,6 +55,11 @@ pub struct CoreWire {
     /// `gc --remote` deletes it (`24h`, `90m`, `7d`; ISO 8601 `PT24H`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gc_grace: Option<String>,
+    /// Where the cache lives when not in `.mlci/cache` (DVC's `cache.dir`):
+    /// absolute, or relative to the workspace root. Machine-local: only in
+    /// `config.local.yaml` or `MLCI_CACHE_DIR`, never in the committed file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_dir: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -138,6 +143,9 @@ pub struct Settings {
     pub remotes: BTreeMap<String, RemoteWire>,
     /// `core.gc_grace` (default 24 h): see [`CoreWire::gc_grace`].
     pub gc_grace: std::time::Duration,
+    /// `MLCI_CACHE_DIR`, else `core.cache_dir` of `config.local.yaml`, as
+    /// written (see [`CoreWire::cache_dir`]); None: `.mlci/cache`.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// The grace period of `gc --remote` when `core.gc_grace` is not set.
@@ -190,6 +198,14 @@ impl Settings {
             (&local, local_text.as_deref()),
         )?;
         apply_env(&mut settings)?;
+        if settings.cache_dir.is_some() && settings.link_types.contains(&LinkType::Symlink) {
+            return Err(ConfigError::Invalid {
+                file: local,
+                key: "core.link_type".into(),
+                message: "`symlink` checkouts need the cache inside the workspace, and `core.cache_dir` (or MLCI_CACHE_DIR) moves it out".into(),
+                hint: Some("use `reflink`, `hardlink` or `copy` with a cache elsewhere".into()),
+            });
+        }
         if let Some(j) = overrides.jobs {
             settings.jobs = j.max(1);
             settings.jobs_explicit = Some(settings.jobs);
@@ -217,6 +233,19 @@ impl Settings {
     ) -> Result<Settings, ConfigError> {
         let shared_v = check_text(shared.1, shared.0)?;
         let local_v = check_text(local.1, local.0)?;
+        // The committed file comes with pull requests: it may not send the
+        // cache (and so mlci's writes) anywhere on this machine.
+        if let Some(v) = &shared_v {
+            let wire: ConfigWire = yaml::from_value(v.clone(), shared.0)?;
+            if wire.core.is_some_and(|c| c.cache_dir.is_some()) {
+                return Err(ConfigError::Invalid {
+                    file: shared.0.to_path_buf(),
+                    key: "core.cache_dir".into(),
+                    message: "the cache's place is machine-local: the committed config, which a pull request can change, may not move it".into(),
+                    hint: Some("set `core.cache_dir` in .mlci/config.local.yaml (git-ignored) or MLCI_CACHE_DIR".into()),
+                });
+            }
+        }
         let merged = match (shared_v, local_v) {
             (Some(a), Some(b)) => deep_merge(a, b),
             (Some(a), None) => a,
@@ -366,6 +395,10 @@ fn validate(wire: ConfigWire, file: &Path) -> Result<Settings, ConfigError> {
         remote: None,
         remotes: wire.remotes,
         gc_grace,
+        cache_dir: core
+            .cache_dir
+            .filter(|d| !d.trim().is_empty())
+            .map(PathBuf::from),
     })
 }
 
@@ -398,6 +431,11 @@ fn apply_env(settings: &mut Settings) -> Result<(), ConfigError> {
     if let Ok(v) = std::env::var("MLCI_REMOTE").map(|v| v.trim().to_string()) {
         if !v.is_empty() {
             settings.remote = Some(v);
+        }
+    }
+    if let Ok(v) = std::env::var("MLCI_CACHE_DIR") {
+        if !v.trim().is_empty() {
+            settings.cache_dir = Some(PathBuf::from(v));
         }
     }
     if let Ok(v) = std::env::var("MLCI_JOBS") {

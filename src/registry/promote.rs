@@ -395,7 +395,7 @@ pub fn path_exists_at(root: &Path, commit: git2::Oid, path: &str) -> Result<bool
     if tree.get_path(Path::new(path)).is_ok() {
         return Ok(true);
     }
-    let cache = Cache::new(root.join(".mlci/cache"));
+    let cache = crate::repo::cache_of(root);
     let mut reader = RevReader::new(
         root,
         &cache,

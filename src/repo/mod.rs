@@ -82,7 +82,7 @@ impl Repo {
             return Err(RepoError::NotInitialized { root });
         }
         let settings = Settings::load(&mlci_dir, overrides)?;
-        let cache = Cache::new(mlci_dir.join("cache"));
+        let cache = Cache::new(cache_root(&root, &settings));
         Ok(Repo {
             root,
             settings,
@@ -188,6 +188,27 @@ impl Repo {
             }
         }
         Ok(rel)
+    }
+}
+
+/// Where the cache of the workspace at `root` lives: `core.cache_dir` of
+/// the machine's settings (absolute, or relative to `root`), else
+/// `.mlci/cache`.
+pub fn cache_root(root: &Path, settings: &Settings) -> PathBuf {
+    match &settings.cache_dir {
+        Some(d) => root.join(d),
+        None => root.join(MLCI_DIR).join("cache"),
+    }
+}
+
+/// The cache of the workspace at `root` as its settings place it, for
+/// readers that need no other setting (the default when the settings do
+/// not load: reading then finds nothing rather than failing).
+pub fn cache_of(root: &Path) -> Cache {
+    let mlci_dir = root.join(MLCI_DIR);
+    match Settings::load(&mlci_dir, &crate::config::Overrides::default()) {
+        Ok(settings) => Cache::new(cache_root(root, &settings)),
+        Err(_) => Cache::new(mlci_dir.join("cache")),
     }
 }
 

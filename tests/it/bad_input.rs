@@ -337,7 +337,7 @@ fn config_with_an_unknown_key_or_bad_value() {
     exit: 2
     --- stdout
     --- stderr
-    error: [REPO]/.mlci/config.yaml:3:3: core: unknown field `jobz`, expected one of `remote`, `link_type`, `jobs`, `gc_grace`
+    error: [REPO]/.mlci/config.yaml:3:3: core: unknown field `jobz`, expected one of `remote`, `link_type`, `jobs`, `gc_grace`, `cache_dir`
     hint: see the configuration reference in the README for the keys each section accepts
     ");
     repo.write(".mlci/config.yaml", "core:\n  link_type: [teleport]\n");

@@ -454,3 +454,93 @@ fn an_ignore_file_that_is_a_link_is_not_read() {
         "the link's patterns do not apply: {said}"
     );
 }
+
+/// A cache moved out of the workspace (`core.cache_dir` in the git-ignored
+/// `config.local.yaml`, or `MLCI_CACHE_DIR`), as teams share one cache on a
+/// runner: objects go there, a second workspace with the same setting
+/// checks out from it with no remote, the committed config may not move it
+/// (a pull request could point it anywhere), `symlink` checkouts are
+/// refused with it, and gc asks for `--force` (other workspaces' objects
+/// would go).
+#[test]
+fn a_cache_moved_out_of_the_workspace_is_shared_and_guarded() {
+    let shared = tempfile::tempdir().unwrap();
+    let local = format!("core:\n  cache_dir: {}\n", shared.path().display());
+    let a = TestRepo::new();
+    a.write(".mlci/config.local.yaml", &local);
+    for i in 0..20 {
+        a.write(&format!("data/{i}.txt"), format!("row {i}\n"));
+    }
+    a.mlci(&["add", "data"]).ok();
+    assert!(a.cache_objects().is_empty(), "nothing in .mlci/cache");
+    assert_eq!(
+        count_files(&shared.path().join("sha256")),
+        21,
+        "20 files and a manifest"
+    );
+    a.commit_all("data");
+    a.mlci(&["fsck"]).ok();
+
+    // A second workspace of the same project, same machine: no remote.
+    let b = TestRepo::new();
+    let run = std::process::Command::new("git")
+        .args(["clone", "-q"])
+        .arg(&a.root)
+        .arg(b.path("c"))
+        .status()
+        .unwrap();
+    assert!(run.success());
+    let c = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = crate::common::mlci_cmd(&b.path("c"));
+        cmd.args(args).envs(env.iter().copied());
+        cmd.output().unwrap()
+    };
+    let cache_env = [("MLCI_CACHE_DIR", shared.path().to_str().unwrap())];
+    let out = c(&["checkout"], &cache_env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.path("c/data/7.txt")).unwrap(),
+        "row 7\n"
+    );
+
+    // Machine-local only.
+    let committed = a.read(".mlci/config.yaml");
+    a.write(
+        ".mlci/config.yaml",
+        committed.replacen("core:\n", "core:\n  cache_dir: /etc\n", 1),
+    );
+    let run = a.mlci(&["status"]).user_error();
+    assert!(run.stderr.contains("`core.cache_dir`"), "{}", run.stderr);
+    a.write(".mlci/config.yaml", &committed);
+
+    let run = a
+        .mlci_env(&["status"], &[("MLCI_LINK_TYPE", "symlink")])
+        .user_error();
+    assert!(
+        run.stderr
+            .contains("`symlink` checkouts need the cache inside"),
+        "{}",
+        run.stderr
+    );
+
+    std::fs::remove_dir_all(a.path("data")).unwrap();
+    std::fs::remove_file(a.path("data.mlci")).unwrap();
+    let run = a.mlci(&["gc", "--workspace"]).user_error();
+    assert!(
+        run.stderr.contains("other workspaces may share"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        count_files(&shared.path().join("sha256")),
+        21,
+        "nothing removed"
+    );
+    a.mlci(&["gc", "--workspace", "--dry-run"]).ok();
+    a.mlci(&["gc", "--workspace", "--force"]).ok();
+    assert_eq!(count_files(&shared.path().join("sha256")), 0);
+}
