@@ -288,6 +288,18 @@ fn a_refusing_or_missing_gateway_is_exit_2_naming_the_url() {
         "{}",
         run.stderr
     );
+    // Basic-auth credentials in the URL are sent, never printed.
+    for url in [
+        "http://ops:gw-Secret-0123@127.0.0.1:1",
+        "http://gwtoken-Secret-0123@127.0.0.1:1",
+    ] {
+        let run = r.mlci(&["metrics", "export", "--push", url]).user_error();
+        assert!(
+            !run.stderr.contains("Secret-0123") && run.stderr.contains("pushing to http://"),
+            "{}",
+            run.stderr
+        );
+    }
     r.mlci(&["metrics", "export", "--grouping", "nonsense"])
         .user_error();
 }

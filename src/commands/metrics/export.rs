@@ -43,6 +43,15 @@ pub struct ExportArgs {
 }
 
 pub fn cmd_export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<Exit> {
+    // A gateway URL may carry basic-auth credentials (the HTTP client sends
+    // them as a header): masked in everything this command prints.
+    if let Some(url) = a.push.as_deref().and_then(|u| reqwest::Url::parse(u).ok()) {
+        match url.password() {
+            Some(pw) => ctx.printer.secrets().add(pw),
+            None if !url.username().is_empty() => ctx.printer.secrets().add(url.username()),
+            None => {}
+        }
+    }
     let mut grouping = Vec::new();
     for g in &a.grouping {
         let Some((k, v)) = g.split_once('=') else {
