@@ -83,6 +83,9 @@ pub struct Pipeline {
     pub stages: Vec<Stage>,
     /// Top-level metrics files (repo-relative).
     pub metrics: Vec<String>,
+    /// Top-level `params:` files (repo-relative): shown by `params diff`
+    /// beside the stages' own, as DVC shows them.
+    pub params: Vec<String>,
     /// Plot definitions, from stage `plots:` and the top-level `plots:`.
     pub plots: Vec<PlotDef>,
     /// Keys present that mlci accepts but does not act on yet.

@@ -413,6 +413,61 @@ fn params_diff_shows_the_values_dvc_shows() {
     }
 }
 
+/// Which params files `params diff` shows, as DVC collects them: those the
+/// stages read, a pipeline file's top-level `params:` (relative to its
+/// directory, a nested `dvc.yaml`'s too), and the root `params.yaml` even
+/// when no stage reads it; not a `params.yaml` below the root that nothing
+/// names.
+#[test]
+fn params_diff_shows_the_files_dvc_shows() {
+    let p = Pair::with_stale(
+        &[
+        ("params.yaml", "unused: 1\n"),
+        ("cfg/train.yaml", "lr: 0.1\n"),
+        ("sub/params.yaml", "b: 1\n"),
+        ("sub/extra.json", "{\"depth\": 3}\n"),
+        ("stage.yaml", "k: 1\n"),
+        (
+            "dvc.yaml",
+            "params:\n  - cfg/train.yaml\nstages:\n  s:\n    cmd: echo\n    params:\n      - stage.yaml:\n          - k\n",
+        ),
+        ("sub/dvc.yaml", "params:\n  - extra.json\nstages:\n  t:\n    cmd: echo\n"),
+    ],
+        // A stage with no deps and no outs is always changed, in both.
+        &["sub/dvc.yaml:t"],
+    );
+    p.mlci.commit_all("base");
+    p.dvc.commit_all("base");
+    p.edit(|r| {
+        write(r, "params.yaml", "unused: 2\n");
+        write(r, "cfg/train.yaml", "lr: 0.2\n");
+        write(r, "sub/params.yaml", "b: 2\n");
+        write(r, "sub/extra.json", "{\"depth\": 4}\n");
+        write(r, "stage.yaml", "k: 2\n");
+    });
+    // (file, param, old, new) rows of both tools' tables.
+    let rows = |text: &str| -> BTreeSet<Vec<String>> {
+        text.lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().take(4).map(String::from).collect())
+            .collect()
+    };
+    let d = rows(&dvc(&p.dvc_exe, &p.dvc, &["params", "diff"]));
+    let m = rows(&p.mlci.mlci(&["params", "diff"]).ok().stdout);
+    assert_eq!(m, d, "mlci vs dvc");
+    let files: BTreeSet<&str> = d.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        files,
+        BTreeSet::from([
+            "params.yaml",
+            "cfg/train.yaml",
+            "sub/extra.json",
+            "stage.yaml"
+        ]),
+        "what DVC shows: {d:?}"
+    );
+}
+
 // The layout DVC users favour, end to end, DVC beside mlci.
 
 const TRAIN_PY: &str = r#"import re

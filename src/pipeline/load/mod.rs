@@ -134,13 +134,9 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
                 })
         })
         .collect::<Result<_, _>>()?;
-    // Top-level `params` and `metrics` feed `params diff` / `metrics diff`
-    // (not built yet): kept, and mentioned.
-    if wire.params.is_some() {
-        pipeline
-            .unused_keys
-            .push(format!("{file}: top-level `params`"));
-    }
+    pipeline
+        .params
+        .extend(ctx.top_level_params(wire.params.as_deref().unwrap_or(&[]))?);
     for entry in wire.plots.iter().flatten() {
         let def =
             top_level_plot(entry).map_err(|m| ctx.file_error("plots", format!("`plots`: {m}")))?;
@@ -218,6 +214,30 @@ impl Loader<'_> {
             message,
             hint: None,
         }
+    }
+
+    /// A pipeline file's top-level `params:` (files, relative to its
+    /// directory; a `{file: keys}` entry names its file).
+    fn top_level_params(&self, specs: &[ParamSpec]) -> Result<Vec<String>, PipelineError> {
+        let mut files = Vec::new();
+        for spec in specs {
+            let names: Vec<&String> = match spec {
+                ParamSpec::Key(f) => vec![f],
+                ParamSpec::Files(map) => map.keys().collect(),
+            };
+            for f in names {
+                let path =
+                    self.resolve_path(self.dir, f)
+                        .map_err(|message| PipelineError::File {
+                            file: self.file.into(),
+                            line: self.line_of(f),
+                            message: format!("`params`: {message}"),
+                            hint: Some(PATH_HINT.into()),
+                        })?;
+                files.push(path);
+            }
+        }
+        Ok(files)
     }
 
     /// A stage's name as the pipeline knows it: as written at the root,

@@ -67,6 +67,8 @@ pub(super) fn load_nested(
                 })?;
             pipeline.metrics.push(path);
         }
+        let params = ctx.top_level_params(wire.params.as_deref().unwrap_or(&[]))?;
+        pipeline.params.extend(params);
         if wire.plots.is_some() {
             pipeline
                 .unused_keys

@@ -314,12 +314,16 @@ pub fn metric_files(p: &Pipeline) -> Vec<String> {
     files
 }
 
-/// The params files the pipeline's stages read.
+/// The params files `params diff` shows, as DVC collects them: those the
+/// stages read, the top-level `params:` files, and the root `params.yaml`
+/// (whether a stage reads it or not; absent, it adds nothing).
 pub fn params_files(p: &Pipeline) -> Vec<String> {
     let mut files: Vec<String> = p
         .stages
         .iter()
         .flat_map(|s| s.params.iter().map(|d| d.file.clone()))
+        .chain(p.params.iter().cloned())
+        .chain([crate::pipeline::DEFAULT_PARAMS.to_string()])
         .collect();
     files.sort();
     files.dedup();
