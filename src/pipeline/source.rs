@@ -141,7 +141,11 @@ impl Source for GitTree {
                 return git2::TreeWalkResult::Ok;
             }
             match entry.name() {
-                Some("dvc.yaml") if entry.kind() == Some(git2::ObjectType::Blob) => {
+                // A link is a blob too; as in the work tree, not followed.
+                Some("dvc.yaml")
+                    if entry.kind() == Some(git2::ObjectType::Blob)
+                        && entry.filemode() != 0o120000 =>
+                {
                     paths.push(format!("{dir}dvc.yaml"))
                 }
                 Some("config") if dir.ends_with("/.dvc/") => paths.push(format!("{dir}config")),
