@@ -69,10 +69,23 @@ pub(super) fn load_nested(
         }
         let params = ctx.top_level_params(wire.params.as_deref().unwrap_or(&[]))?;
         pipeline.params.extend(params);
-        if wire.plots.is_some() {
-            pipeline
-                .unused_keys
-                .push(format!("{file}: top-level `plots` (below the root)"));
+        for entry in wire.plots.iter().flatten() {
+            let mut def = top_level_plot(entry)
+                .map_err(|m| ctx.file_error("plots", format!("`plots`: {m}")))?;
+            let was_path = def.sources.iter().any(|src| src.file == def.id);
+            for src in def.sources.iter_mut() {
+                src.file = ctx
+                    .resolve_path(dir, &src.file)
+                    .map_err(|message| ctx.file_error("plots", format!("`plots`: {message}")))?;
+            }
+            // A path id is rebased like its file; a named plot keeps DVC's
+            // `FILE::NAME` form, so two files' names cannot collide.
+            def.id = if was_path {
+                ctx.resolve_path(dir, &def.id).unwrap_or(def.id)
+            } else {
+                format!("{file}::{}", def.id)
+            };
+            pipeline.plots.push(def);
         }
         if wire.datasets.is_some() {
             pipeline.unused_keys.push(format!("{file}: `datasets`"));

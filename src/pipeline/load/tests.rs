@@ -179,3 +179,17 @@ fn nested_dvc_yaml_files_join_unless_mlci_yaml_holds_stages() {
     assert_eq!(p.stages.len(), 1);
     assert_eq!(p.stages[0].name, "r");
 }
+
+#[test]
+fn nested_top_level_metrics_params_and_plots_are_rebased() {
+    let p = load_str(&[(
+        "m/dvc.yaml",
+        "metrics: [eval/m.json]\nparams: [cfg.yaml]\nplots:\n  - loss.csv:\n      x: step\n  - curve:\n      y:\n        loss.csv: loss\nstages:\n  s:\n    cmd: echo\n",
+    )])
+    .unwrap();
+    assert_eq!(p.metrics, ["m/eval/m.json"]);
+    assert_eq!(p.params, ["m/cfg.yaml"]);
+    let ids: Vec<&str> = p.plots.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["m/loss.csv", "m/dvc.yaml::curve"]);
+    assert!(p.plots.iter().all(|d| d.sources[0].file == "m/loss.csv"));
+}
