@@ -1,5 +1,5 @@
-//! mlci.yaml's own top-level `metrics:` and `plots:` when the stages come
-//! from dvc.yaml (an mlci.yaml that holds settings only).
+//! mlci.yaml's own top-level `metrics:`, `params:` and `plots:` when the
+//! stages come from dvc.yaml (an mlci.yaml that holds settings only).
 
 use super::*;
 
@@ -29,6 +29,11 @@ pub(super) fn mlci_extras(
             })?;
         if !pipeline.metrics.contains(&path) {
             pipeline.metrics.push(path);
+        }
+    }
+    for f in ctx.top_level_params(wire.params.as_deref().unwrap_or(&[]))? {
+        if !pipeline.params.contains(&f) {
+            pipeline.params.push(f);
         }
     }
     for entry in wire.plots.iter().flatten() {
