@@ -28,9 +28,14 @@ pub struct ReproArgs {
     /// Run the selected stages even when they are up to date.
     #[arg(short, long)]
     pub force: bool,
-    /// Print what would run and why, without running anything.
-    #[arg(long)]
+    /// Print what would run and why, without running anything (`--dry`,
+    /// DVC's spelling, works too).
+    #[arg(long, alias = "dry")]
     pub dry_run: bool,
+    /// Every stage of every pipeline file: what mlci does without targets
+    /// anyway (accepted so DVC's `repro --all-pipelines` scripts run).
+    #[arg(short = 'P', long, conflicts_with = "targets")]
+    pub all_pipelines: bool,
     /// Also run the stages downstream of the targets.
     #[arg(long)]
     pub downstream: bool,
@@ -85,6 +90,7 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<Exit> {
         targets,
         force,
         dry_run,
+        all_pipelines: _,
         downstream,
         keep_going,
         jobs,

@@ -641,6 +641,22 @@ fn dvc_yaml_files_below_the_root_run_as_in_dvc() {
     same_file(&p, "models/m.txt");
     same_file(&p, "score.txt");
     p.agree_on_status(&[]);
+    // DVC's spellings: `--all-pipelines`/`-P` and `--dry` plan the same runs.
+    p.edit(|r| write(r, "raw.txt", "raw v4\n"));
+    let m = p.mlci.mlci(&["repro", "-P", "--dry"]).ok().stdout;
+    let d = dvc(&p.dvc_exe, &p.dvc, &["repro", "--all-pipelines", "--dry"]);
+    let mlci: BTreeSet<&str> = m
+        .lines()
+        .filter_map(|l| l.strip_prefix("would run `"))
+        .map(|l| &l[..l.find('`').unwrap()])
+        .collect();
+    let dvc_runs: BTreeSet<&str> = d
+        .lines()
+        .filter_map(|l| l.strip_prefix("Running stage '"))
+        .map(|l| &l[..l.find('\'').unwrap()])
+        .collect();
+    assert_eq!(mlci, dvc_runs, "mlci:\n{m}\ndvc:\n{d}");
+    assert!(mlci.contains("prep"), "{m}");
 }
 
 /// An output marked `push: false` stays off the remote, as DVC keeps it off
