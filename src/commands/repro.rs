@@ -36,6 +36,14 @@ pub struct ReproArgs {
     /// anyway (accepted so DVC's `repro --all-pipelines` scripts run).
     #[arg(short = 'P', long, conflicts_with = "targets")]
     pub all_pipelines: bool,
+    /// The whole pipeline each target belongs to: every stage connected to
+    /// it, upstream or downstream (DVC's `--pipeline`).
+    #[arg(short = 'p', long)]
+    pub pipeline: bool,
+    /// Targets are directories: every stage of the `dvc.yaml` files at or
+    /// below each (DVC's `--recursive`).
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
     /// Also run the stages downstream of the targets.
     #[arg(long)]
     pub downstream: bool,
@@ -91,6 +99,8 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<Exit> {
         force,
         dry_run,
         all_pipelines: _,
+        pipeline: whole_pipeline,
+        recursive,
         downstream,
         keep_going,
         jobs,
@@ -114,6 +124,7 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<Exit> {
             .info("no stages: define them under `stages:` in mlci.yaml (or dvc.yaml)");
         return Ok(Exit::Ok);
     }
+    let targets = widen_targets(&pipeline, targets, recursive, whole_pipeline)?;
     let interrupted = interrupt_flag()?;
     let source = if pull {
         let remote = crate::sync::require(&repo.settings, &repo.root)?;
@@ -321,4 +332,62 @@ fn gitignores(p: &crate::pipeline::Pipeline) -> String {
     v.sort();
     v.dedup();
     v.join(" ")
+}
+
+/// DVC's `--recursive` (directory targets become the stages of the
+/// pipeline files at or below them) and `--pipeline` (each target's whole
+/// connected pipeline), as stage names.
+fn widen_targets(
+    pipeline: &crate::pipeline::Pipeline,
+    targets: Vec<String>,
+    recursive: bool,
+    whole: bool,
+) -> anyhow::Result<Vec<String>> {
+    let mut targets = targets;
+    if recursive {
+        let mut names = Vec::new();
+        for t in &targets {
+            let dir = t.trim_start_matches("./").trim_end_matches('/');
+            let under: Vec<String> = pipeline
+                .stages
+                .iter()
+                .filter(|s| match s.name.split_once("/dvc.yaml:") {
+                    Some((d, _)) => {
+                        dir.is_empty()
+                            || dir == "."
+                            || d == dir
+                            || d.starts_with(&format!("{dir}/"))
+                    }
+                    None => dir.is_empty() || dir == ".",
+                })
+                .map(|s| s.name.clone())
+                .collect();
+            if under.is_empty() {
+                return Err(crate::error::hinted(
+                    format!("no pipeline file at or below `{t}` has stages"),
+                    "with -R/--recursive each target is a directory holding dvc.yaml files",
+                ));
+            }
+            names.extend(under);
+        }
+        targets = names;
+    }
+    if whole && !targets.is_empty() {
+        let dag = crate::pipeline::dag::Dag::build(&pipeline.stages)?;
+        let picked = crate::pipeline::repro::select(pipeline, &dag, &targets, false)?;
+        let mut keep: std::collections::BTreeSet<usize> = picked.iter().copied().collect();
+        let mut stack = picked;
+        while let Some(i) = stack.pop() {
+            for &j in dag.upstream[i].iter().chain(&dag.downstream[i]) {
+                if keep.insert(j) {
+                    stack.push(j);
+                }
+            }
+        }
+        targets = keep
+            .into_iter()
+            .map(|i| pipeline.stages[i].name.clone())
+            .collect();
+    }
+    Ok(targets)
 }

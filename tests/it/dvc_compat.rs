@@ -643,20 +643,37 @@ fn dvc_yaml_files_below_the_root_run_as_in_dvc() {
     p.agree_on_status(&[]);
     // DVC's spellings: `--all-pipelines`/`-P` and `--dry` plan the same runs.
     p.edit(|r| write(r, "raw.txt", "raw v4\n"));
-    let m = p.mlci.mlci(&["repro", "-P", "--dry"]).ok().stdout;
-    let d = dvc(&p.dvc_exe, &p.dvc, &["repro", "--all-pipelines", "--dry"]);
-    let mlci: BTreeSet<&str> = m
-        .lines()
-        .filter_map(|l| l.strip_prefix("would run `"))
-        .map(|l| &l[..l.find('`').unwrap()])
-        .collect();
-    let dvc_runs: BTreeSet<&str> = d
-        .lines()
-        .filter_map(|l| l.strip_prefix("Running stage '"))
-        .map(|l| &l[..l.find('\'').unwrap()])
-        .collect();
-    assert_eq!(mlci, dvc_runs, "mlci:\n{m}\ndvc:\n{d}");
-    assert!(mlci.contains("prep"), "{m}");
+    let planned = |mlci_args: &[&str], dvc_args: &[&str]| {
+        let m = p.mlci.mlci(mlci_args).ok().stdout;
+        let d = dvc(&p.dvc_exe, &p.dvc, dvc_args);
+        let mlci: BTreeSet<String> = m
+            .lines()
+            .filter_map(|l| l.strip_prefix("would run `"))
+            .map(|l| l[..l.find('`').unwrap()].to_string())
+            .collect();
+        let dvc_runs: BTreeSet<String> = d
+            .lines()
+            .filter_map(|l| l.strip_prefix("Running stage '"))
+            .map(|l| l[..l.find('\'').unwrap()].to_string())
+            .collect();
+        assert_eq!(mlci, dvc_runs, "{mlci_args:?}\nmlci:\n{m}\ndvc:\n{d}");
+        mlci
+    };
+    let all = planned(
+        &["repro", "-P", "--dry"],
+        &["repro", "--all-pipelines", "--dry"],
+    );
+    assert!(all.contains("prep"), "{all:?}");
+    // `-R DIR`: the stages of the pipeline files at or below DIR (and what
+    // they need); `-p TARGET`: the whole pipeline TARGET belongs to.
+    planned(
+        &["repro", "-R", "models", "--dry"],
+        &["repro", "-R", "models", "--dry"],
+    );
+    planned(
+        &["repro", "-p", "models/dvc.yaml:score", "--dry"],
+        &["repro", "-p", "models/dvc.yaml:score", "--dry"],
+    );
 }
 
 /// An output marked `push: false` stays off the remote, as DVC keeps it off
