@@ -264,9 +264,18 @@ pub fn split_targets(
         paths: Vec::new(),
     };
     for t in targets {
+        // A name that is also a file in the workspace is a path, except a
+        // pipeline file, which stands for its stages (`dvc status sub/dvc.yaml`).
+        let pipeline_file = |name: &str| {
+            let file = name.rsplit_once(':').map_or(name, |(f, _)| f);
+            let file = file.strip_prefix("./").unwrap_or(file);
+            file == crate::pipeline::definition::DVC_YAML
+                || file == crate::pipeline::definition::MLCI_YAML
+                || file.ends_with("/dvc.yaml")
+        };
         let named = t
             .to_str()
-            .filter(|_| std::fs::symlink_metadata(cwd.join(t)).is_err())
+            .filter(|name| pipeline_file(name) || std::fs::symlink_metadata(cwd.join(t)).is_err())
             .and_then(|name| pipeline.stages_named(name));
         match named {
             Some(found) => out.stages.extend(found),

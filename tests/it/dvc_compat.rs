@@ -674,6 +674,31 @@ fn dvc_yaml_files_below_the_root_run_as_in_dvc() {
         &["repro", "-p", "models/dvc.yaml:score", "--dry"],
         &["repro", "-p", "models/dvc.yaml:score", "--dry"],
     );
+    // A pipeline file as a `status` target stands for its stages, in both.
+    p.edit(|r| write(r, "models/params.yaml", "lr: 0.95\nunused: 1\n"));
+    let m: serde_json::Value = serde_json::from_str(
+        &p.mlci
+            .mlci(&["status", "--json", "models/dvc.yaml"])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    let m: BTreeSet<String> = m["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == "stale")
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    let d: serde_json::Value = serde_json::from_str(&dvc(
+        &p.dvc_exe,
+        &p.dvc,
+        &["status", "--json", "models/dvc.yaml"],
+    ))
+    .unwrap();
+    let d: BTreeSet<String> = d.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(m, d, "status models/dvc.yaml");
+    assert!(m.contains("models/dvc.yaml:train"), "{m:?}");
 }
 
 /// An output marked `push: false` stays off the remote, as DVC keeps it off
