@@ -195,6 +195,10 @@ pub fn publish_worker(
     failed: &[(String, String)],
 ) -> anyhow::Result<()> {
     let lock = LockFile::load(&repo.root)?;
+    // `push: false` outputs stay local here too.
+    let unpushed = crate::pipeline::load(&repo.root)
+        .map(|p| p.unpushed())
+        .unwrap_or_default();
     let mut done = Vec::new();
     let mut tracked = Vec::new();
     for t in targets {
@@ -206,7 +210,11 @@ pub fn publish_worker(
                 entry
                     .outs
                     .iter()
-                    .filter_map(|o| o.oid().map(|oid| o.tracked(oid))),
+                    .filter_map(|o| o.oid().map(|oid| o.tracked(oid)))
+                    .map(|t| crate::track::Tracked {
+                        push: !unpushed.contains(t.target_rel.as_str()),
+                        ..t
+                    }),
             );
             done.push((t.clone(), entry.clone()));
         }

@@ -201,7 +201,7 @@ fn scope_roots(
             // keeping a few extra objects is the safe side).
             match crate::pipeline::lock::LockFile::parse(&blob.text) {
                 Ok(lock) => roots.extend(
-                    crate::pipeline::lock::lock_outs(&lock, &|_| true)
+                    crate::pipeline::lock::lock_outs(&lock, &|_| Some(true))
                         .into_iter()
                         .map(|t| t.pointer.oid),
                 ),

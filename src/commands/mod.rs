@@ -124,23 +124,28 @@ pub fn select_with_lock_outs(
 }
 
 /// Cached stage outputs from mlci.lock (an output the pipeline marks
-/// `cache: false` lives in git and is not restored).
+/// `cache: false` lives in git and is not restored), each with the
+/// pipeline's `push` flag.
 pub fn lock_tracked(root: &Path) -> anyhow::Result<Vec<Tracked>> {
     let lock = crate::pipeline::lock::LockFile::load(root)?;
     if lock.stages.is_empty() {
         return Ok(Vec::new());
     }
     let pipeline = crate::pipeline::load(root).ok();
-    let cached = |path: &str| match &pipeline {
-        Some(p) => p
-            .stages
-            .iter()
-            .flat_map(|s| &s.outs)
-            .find(|o| o.path == path)
-            .is_none_or(|o| o.cache),
-        None => true,
+    let pushed = |path: &str| {
+        let out = pipeline.as_ref().and_then(|p| {
+            p.stages
+                .iter()
+                .flat_map(|s| &s.outs)
+                .find(|o| o.path == path)
+        });
+        match out {
+            Some(o) if !o.cache => None,
+            Some(o) => Some(o.push),
+            None => Some(true),
+        }
     };
-    Ok(crate::pipeline::lock::lock_outs(&lock, &cached))
+    Ok(crate::pipeline::lock::lock_outs(&lock, &pushed))
 }
 
 fn select_from(

@@ -171,6 +171,7 @@ impl LockEntry {
             .to_string();
         Tracked {
             only: None,
+            push: true,
             pointer_rel: LOCK_FILE.to_string(),
             target_rel: self.path.clone(),
             pointer: Pointer {
@@ -184,15 +185,20 @@ impl LockEntry {
 }
 
 /// The cached stage outputs recorded in a lock file, as tracked paths.
-pub fn lock_outs(lock: &LockFile, cached: &dyn Fn(&str) -> bool) -> Vec<Tracked> {
+/// `pushed(path)`: None for an output that is not cached (it lives in
+/// git), else whether it may be pushed (`push: false` in the pipeline).
+pub fn lock_outs(lock: &LockFile, pushed: &dyn Fn(&str) -> Option<bool>) -> Vec<Tracked> {
     let mut out = Vec::new();
     for stage in lock.stages.values() {
         for o in &stage.outs {
             let Some(oid) = o.oid() else { continue };
-            if !cached(&o.path) {
+            let Some(push) = pushed(&o.path) else {
                 continue;
-            }
-            out.push(o.tracked(oid));
+            };
+            out.push(Tracked {
+                push,
+                ..o.tracked(oid)
+            });
         }
     }
     out

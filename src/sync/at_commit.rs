@@ -68,7 +68,7 @@ pub fn tracked_at(
     };
     let lock = LockFile::parse(&String::from_utf8_lossy(&text))
         .map_err(|e| read_err(LOCK_FILE, e.to_string()))?;
-    Ok(lock_outs(&lock, &|_| true)
+    Ok(lock_outs(&lock, &|_| Some(true))
         .into_iter()
         .find(|t| t.target_rel.as_str() == path))
 }

@@ -203,15 +203,9 @@ pub fn without_unpushed_absent(
     repo: &crate::repo::Repo,
     tracked: Vec<Tracked>,
 ) -> (Vec<Tracked>, Vec<String>) {
-    let unpushed = crate::pipeline::load(&repo.root)
-        .map(|p| p.unpushed())
-        .unwrap_or_default();
-    if unpushed.is_empty() {
-        return (tracked, Vec::new());
-    }
-    let (absent, kept): (Vec<Tracked>, Vec<Tracked>) = tracked.into_iter().partition(|t| {
-        unpushed.contains(t.target_rel.as_str()) && !repo.cache.contains(&t.pointer.oid)
-    });
+    let (absent, kept): (Vec<Tracked>, Vec<Tracked>) = tracked
+        .into_iter()
+        .partition(|t| !t.push && !repo.cache.contains(&t.pointer.oid));
     (
         kept,
         absent

@@ -44,23 +44,17 @@ pub fn push(s: &Session<'_>, tracked: &[Tracked]) -> Result<PushOutcome, SyncErr
     let cache = &repo.cache;
     // Outputs the pipeline marks `push: false` (DVC's flag) stay local, and
     // so do run records naming them, which could not be restored elsewhere.
-    let unpushed = crate::pipeline::load(&repo.root)
-        .map(|p| p.unpushed())
-        .unwrap_or_default();
-    let kept: Vec<Tracked>;
     let left_out: Vec<String> = tracked
         .iter()
-        .filter(|t| unpushed.contains(t.target_rel.as_str()))
+        .filter(|t| !t.push)
         .map(|t| t.target_rel.to_string())
         .collect();
+    let unpushed: BTreeSet<String> = left_out.iter().cloned().collect();
+    let kept: Vec<Tracked>;
     let tracked = if left_out.is_empty() {
         tracked
     } else {
-        kept = tracked
-            .iter()
-            .filter(|t| !unpushed.contains(t.target_rel.as_str()))
-            .cloned()
-            .collect();
+        kept = tracked.iter().filter(|t| t.push).cloned().collect();
         &kept
     };
     let rt = remote::runtime()?;

@@ -135,6 +135,9 @@ pub struct Tracked {
     /// that a command was asked about: it then works on that part alone
     /// (`mlci pull data/imgs/a.txt`), as DVC's granular targets do.
     pub only: Option<String>,
+    /// False for a stage output the pipeline marks `push: false`: never
+    /// pushed, and left to `repro` when the cache lacks it.
+    pub push: bool,
 }
 
 impl Tracked {
@@ -282,6 +285,7 @@ pub fn tracked_from_text(pointer_rel: &str, text: &str) -> Result<Tracked, Track
         pointer_rel: pointer_rel.to_string(),
         target_rel,
         pointer,
+        push: true,
     })
 }
 

@@ -60,35 +60,7 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
     }
     if stages_from.is_none() {
         if let Some((text, wire)) = read_file(src, DVC_YAML)? {
-            if wire.gates.is_some()
-                || wire.report.is_some()
-                || wire.promotion.is_some()
-                || wire.drift.is_some()
-                || wire.monitor.is_some()
-            {
-                return Err(PipelineError::File {
-                    file: DVC_YAML.into(),
-                    line: yaml::line_of_key(
-                        &text,
-                        if wire.gates.is_some() {
-                            "gates"
-                        } else if wire.report.is_some() {
-                            "report"
-                        } else if wire.promotion.is_some() {
-                            "promotion"
-                        } else if wire.drift.is_some() {
-                            "drift"
-                        } else {
-                            "monitor"
-                        },
-                        None,
-                    ),
-                    message:
-                        "`gates:`, `report:`, `promotion:`, `drift:` and `monitor:` belong in mlci.yaml, not dvc.yaml"
-                            .into(),
-                    hint: Some("move them to mlci.yaml; DVC itself would reject them here".into()),
-                });
-            }
+            mlci_only_sections(DVC_YAML, &text, &wire)?;
             stages_from = Some((DVC_YAML, text, wire));
         } else if let Some((text, wire)) = &mlci {
             stages_from = Some((MLCI_YAML, text.clone(), wire.clone()));
@@ -154,6 +126,29 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
     pipeline.unused_keys.sort();
     pipeline.unused_keys.dedup();
     Ok(pipeline)
+}
+
+/// A `dvc.yaml` (`file`) holding sections only mlci.yaml may hold is an
+/// error naming the first one's line.
+fn mlci_only_sections(file: &str, text: &str, wire: &FileWire) -> Result<(), PipelineError> {
+    let present = [
+        ("gates", wire.gates.is_some()),
+        ("report", wire.report.is_some()),
+        ("promotion", wire.promotion.is_some()),
+        ("drift", wire.drift.is_some()),
+        ("monitor", wire.monitor.is_some()),
+    ];
+    let Some((key, _)) = present.iter().find(|(_, set)| *set) else {
+        return Ok(());
+    };
+    Err(PipelineError::File {
+        file: file.into(),
+        line: yaml::line_of_key(text, key, None),
+        message:
+            "`gates:`, `report:`, `promotion:`, `drift:` and `monitor:` belong in mlci.yaml, not dvc.yaml"
+                .into(),
+        hint: Some("move them to mlci.yaml at the root; DVC itself would reject them here".into()),
+    })
 }
 
 fn read_file(src: &dyn Source, name: &str) -> Result<Option<(String, FileWire)>, PipelineError> {

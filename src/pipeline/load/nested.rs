@@ -32,19 +32,7 @@ pub(super) fn load_nested(
         let Some((text, wire)) = read_file(src, &file)? else {
             continue;
         };
-        if wire.gates.is_some()
-            || wire.report.is_some()
-            || wire.promotion.is_some()
-            || wire.drift.is_some()
-            || wire.monitor.is_some()
-        {
-            return Err(PipelineError::File {
-                file: file.clone(),
-                line: None,
-                message: "`gates:`, `report:`, `promotion:`, `drift:` and `monitor:` belong in mlci.yaml, not dvc.yaml".into(),
-                hint: Some("move them to mlci.yaml at the root; DVC itself would reject them here".into()),
-            });
-        }
+        mlci_only_sections(&file, &text, &wire)?;
         let ctx = Loader {
             src,
             file: &file,
