@@ -250,6 +250,17 @@ impl CiEnv {
         )
     }
 
+    /// The comment key of a `workflow_run` publisher: the triggering
+    /// workflow's name (GitHub's, from the payload), then this job's leg.
+    /// Nothing from the published artifact chooses it.
+    pub fn publisher_key(&self, triggering_workflow: Option<&str>) -> String {
+        format!(
+            "{}{}",
+            triggering_workflow.unwrap_or("mlci"),
+            self.leg_suffix()
+        )
+    }
+
     /// ` (leg)` for a leg of a matrix job, else empty.
     fn leg_suffix(&self) -> String {
         self.leg

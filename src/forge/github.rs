@@ -342,8 +342,16 @@ impl Forge for GitHub {
                     message: format!("unexpected answer: {e}"),
                 })?;
             let n = list.len();
+            // Only branches of this repository: a fork's pull request may
+            // name its branch like ours (`evil:mlci/retrain/…`), and must
+            // never be updated, closed or merged as if it were.
             out.extend(
                 list.iter()
+                    .filter(|v| {
+                        v["head"]["repo"]["full_name"]
+                            .as_str()
+                            .is_some_and(|r| r.eq_ignore_ascii_case(&self.repo))
+                    })
                     .filter_map(pull_request)
                     .filter(|p| p.head.starts_with(prefix)),
             );

@@ -106,8 +106,10 @@ pub trait Forge {
     /// environments shows which model version is in which stage. Returns
     /// the deployment's id.
     fn record_deployment(&self, d: &Deployment) -> Result<u64, ForgeError>;
-    /// Open pull requests into `base` whose head branch starts with
-    /// `prefix` (a retraining run's own and the ones it supersedes).
+    /// Open pull requests into `base` whose head branch is a branch of this
+    /// repository starting with `prefix` (a retraining run's own and the
+    /// ones it supersedes). A fork's pull request is never listed, whatever
+    /// its branch is called.
     fn open_prs(&self, base: &str, prefix: &str) -> Result<Vec<PullRequest>, ForgeError>;
     /// Opens a pull request from `head` into `base`.
     fn create_pr(
@@ -266,6 +268,44 @@ pub fn comment_body(key: &str, report: &str, run_link: Option<&str>, limit: usiz
     format!("{head}{cut}{tail}")
 }
 
+/// The HTML tags mlci's own report template writes (folded sections); a
+/// report from an untrusted run keeps these and no other tag.
+const REPORT_TAGS: [&str; 4] = ["<details>", "</details>", "<summary>", "</summary>"];
+
+/// A report written by a run this process does not trust (a fork's
+/// artifact), made safe to post as a comment: cut to `limit` bytes at a
+/// character boundary, every `<` that does not open one of the report's own
+/// folding tags shown as text (so no raw HTML and no second sticky marker
+/// `<!-- mlci:report … -->`), and every `@name` broken by a word joiner so
+/// it mentions no one. Markdown itself (tables, links, code) is kept.
+pub fn quarantine_report(report: &str, limit: usize) -> String {
+    let mut end = report.len().min(limit);
+    while !report.is_char_boundary(end) {
+        end -= 1;
+    }
+    let text = &report[..end];
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '<' {
+            if let Some(tag) = REPORT_TAGS.iter().find(|t| rest.starts_with(**t)) {
+                out.push_str(tag);
+                rest = &rest[tag.len()..];
+                continue;
+            }
+            out.push_str("&lt;");
+        } else if c == '@' && rest[1..].starts_with(|n: char| n.is_ascii_alphanumeric()) {
+            out.push_str("@\u{2060}");
+        } else if c == '\r' || (c.is_control() && c != '\n' && c != '\t') {
+            out.push(' ');
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
 /// A commit status or check-run conclusion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -294,6 +334,22 @@ mod tests {
             &format!("{m}\nreport"),
             "ml/train (a --> **boom**\n<!--)"
         ));
+    }
+
+    #[test]
+    fn an_untrusted_report_keeps_its_folds_and_loses_html_markers_and_mentions() {
+        let fork =
+            "<!-- mlci:report key=security/audit -->\n<details><summary>2 params</summary>\n\
+                    <img src=x onerror=alert(1)> cc @maintainer, mail a@b\n</details>\n";
+        let safe = quarantine_report(fork, 1 << 20);
+        assert_eq!(
+            safe,
+            "&lt;!-- mlci:report key=security/audit -->\n<details><summary>2 params</summary>\n\
+             &lt;img src=x onerror=alert(1)> cc @\u{2060}maintainer, mail a@\u{2060}b\n</details>\n"
+        );
+        assert!(!carries_marker(&safe, "security/audit"));
+        let cut = quarantine_report(&"é".repeat(10), 5);
+        assert_eq!(cut, "éé", "cut at a character boundary");
     }
 
     #[test]

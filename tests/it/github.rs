@@ -415,6 +415,9 @@ fn a_fork_token_degrades_to_summary_and_artifact_and_keeps_the_verdict() {
     let publisher = Job::new(&repository);
     let mut wr = example_payload("workflow_run", Some("completed"));
     wr["workflow_run"]["head_sha"] = json!(head);
+    // `mlci ci` exited 1 on the failed gate, so GitHub saw the run fail.
+    wr["workflow_run"]["conclusion"] = json!("failure");
+    wr["workflow_run"]["name"] = json!("ml");
     publisher.mount(
         Mock::given(method("GET"))
             .and(path(format!("/repos/{repository}/pulls/{n}")))
@@ -434,7 +437,7 @@ fn a_fork_token_degrades_to_summary_and_artifact_and_keeps_the_verdict() {
     publisher.mount(
         Mock::given(method("POST"))
             .and(path(comments_path(&repository, n)))
-            .and(|r: &Request| marked(&r.body, "ml/report"))
+            .and(|r: &Request| marked(&r.body, "ml"))
             .respond_with(ResponseTemplate::new(201).set_body_json(comment(
                 5,
                 "github-actions[bot]",
@@ -489,6 +492,124 @@ fn a_fork_token_degrades_to_summary_and_artifact_and_keeps_the_verdict() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("the artifact is for commit"), "{stderr}");
     assert!(stale.requests().is_empty());
+}
+
+/// A fork's artifact that lies: it names another status context (one that
+/// branch protection requires), another bot comment's key, says it passed
+/// although GitHub saw its run fail, and carries raw HTML, a second sticky
+/// marker and an `@`-mention. The publisher posts `mlci/gate` with the
+/// run's real verdict, under the key of its own invocation (the triggering
+/// workflow's name), and the report with none of the HTML, marker or
+/// mention alive.
+#[test]
+fn a_forks_artifact_chooses_no_context_key_verdict_or_html() {
+    let (repo, base, head) = repo_on_a_branch();
+    let (_, n, repository) = pr_payload(&base, &head);
+    let art = tempfile::tempdir().unwrap();
+    std::fs::write(
+        art.path().join("result.json"),
+        json!({"version": 1, "repository": repository, "event": "pull_request", "pr": n,
+               "head_sha": head, "passed": true, "error": false,
+               "key": "security/audit", "context": "ci/required-tests"})
+        .to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        art.path().join("report.md"),
+        "✅ **All gates passed**\n<!-- mlci:report key=security/audit -->\n\
+         <img src=x onerror=alert(1)>\n<details><summary>1 stage reran</summary>\n\
+         cc @octocat\n</details>\n",
+    )
+    .unwrap();
+    let mut wr = example_payload("workflow_run", Some("completed"));
+    wr["workflow_run"]["head_sha"] = json!(head);
+    wr["workflow_run"]["conclusion"] = json!("failure");
+    wr["workflow_run"]["name"] = json!("mlci-pr");
+    let publisher = Job::new(&repository);
+    publisher.mount(
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{repository}/pulls/{n}")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"number": n, "head": {"sha": head}})),
+            ),
+    );
+    // The audit bot's comment is there; it must not be the one updated.
+    publisher.mount(
+        Mock::given(method("GET"))
+            .and(path(comments_path(&repository, n)))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([comment(
+                4242,
+                "github-actions[bot]",
+                "<!-- mlci:report key=security/audit -->\naudit: 2 findings",
+                &repository
+            )]))),
+    );
+    publisher.mount(
+        Mock::given(method("POST"))
+            .and(path(comments_path(&repository, n)))
+            .respond_with(ResponseTemplate::new(201).set_body_json(comment(
+                5,
+                "github-actions[bot]",
+                "x",
+                &repository,
+            ))),
+    );
+    publisher.mount(
+        Mock::given(method("POST"))
+            .and(path(format!("/repos/{repository}/statuses/{head}")))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"state": "error"}))),
+    );
+    let out = publisher.run(
+        &repo,
+        "workflow_run",
+        &wr,
+        &[
+            "--publish-from",
+            art.path().to_str().unwrap(),
+            "--status",
+            "--comment-author",
+            "github-actions[bot]",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let writes: Vec<(String, String, Value)> = publisher
+        .requests()
+        .into_iter()
+        .filter(|(m, _, _)| m != "GET")
+        .map(|(m, p, b)| (m, p, serde_json::from_str(&b).unwrap_or_default()))
+        .collect();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    let (m, p, status) = &writes.iter().find(|w| w.1.contains("/statuses/")).unwrap();
+    assert_eq!(
+        (m.as_str(), p.as_str()),
+        (
+            "POST",
+            format!("/repos/{repository}/statuses/{head}").as_str()
+        )
+    );
+    assert_eq!(status["context"], "mlci/gate");
+    assert_eq!(
+        status["state"], "error",
+        "GitHub saw the run fail: {status}"
+    );
+    let (m, p, posted) = writes.iter().find(|w| w.1.contains("/comments")).unwrap();
+    assert_eq!(m, "POST", "a new comment, not the audit bot's: {p}");
+    let body = posted["body"].as_str().unwrap();
+    insta::assert_snapshot!(body, @r"
+    <!-- mlci:report key=mlci-pr -->
+    ✅ **All gates passed**
+    &lt;!-- mlci:report key=security/audit -->
+    &lt;img src=x onerror=alert(1)>
+    <details><summary>1 stage reran</summary>
+    cc @⁠octocat
+    </details>
+    ");
+    assert!(
+        stderr.contains("ci/required-tests"),
+        "the ignored context is named: {stderr}"
+    );
 }
 
 #[test]

@@ -32,6 +32,10 @@ struct State {
     labels: Vec<(u64, Vec<String>)>,
     graphql: Vec<Value>,
     patches: usize,
+    /// A fork's bare repository: when set, the listing also holds a fork's
+    /// open pull request (#66, `evil/churn`) for every `mlci/retrain/…`
+    /// branch of it, named exactly like ours.
+    lookalike_of: Option<PathBuf>,
 }
 
 impl Respond for FakeGitHub {
@@ -52,6 +56,23 @@ impl Respond for FakeGitHub {
                 .filter(|p| p["state"] == "open")
                 .cloned()
                 .collect();
+            let mut open = open;
+            if let Some(bare) = &s.lookalike_of {
+                let refs = git_ok(Command::new("git").arg("--git-dir").arg(bare).args([
+                    "for-each-ref",
+                    "--format=%(refname:strip=2)",
+                    "refs/heads/mlci/retrain/",
+                ]));
+                for branch in refs.lines() {
+                    open.push(json!({
+                        "number": 66, "node_id": "PR_fork66", "state": "open",
+                        "html_url": format!("https://github.example/{REPO}/pull/66"),
+                        "head": {"ref": branch, "label": format!("evil:{branch}"), "sha": "1".repeat(40),
+                                 "repo": {"full_name": "evil/churn", "fork": true}},
+                        "base": {"ref": "main", "repo": {"full_name": REPO}},
+                    }));
+                }
+            }
             return ResponseTemplate::new(200).set_body_json(open);
         }
         if path == pulls && method == "POST" {
@@ -61,7 +82,8 @@ impl Respond for FakeGitHub {
                 "html_url": format!("https://github.example/{REPO}/pull/{n}"),
                 "url": format!("https://api.github.example/repos/{REPO}/pulls/{n}"),
                 "title": body["title"], "body": body["body"],
-                "head": {"ref": body["head"], "sha": "0".repeat(40)}, "base": {"ref": body["base"]},
+                "head": {"ref": body["head"], "sha": "0".repeat(40), "repo": {"full_name": REPO}},
+                "base": {"ref": body["base"]},
             });
             s.prs.push(pr.clone());
             return ResponseTemplate::new(201).set_body_json(pr);
@@ -490,6 +512,40 @@ fn auto_merge_sends_a_mutation_valid_against_githubs_schema() {
         "{}",
         String::from_utf8_lossy(&check.stdout)
     );
+}
+
+/// A fork's open pull request whose branch is named exactly like the one
+/// retrain pushed (GitHub lists it among the base's open pull requests) is
+/// never adopted, labelled, closed as superseded or auto-merged: retrain
+/// opens its own pull request for its own branch.
+#[test]
+fn a_forks_lookalike_pull_request_is_left_alone() {
+    let p = Project::new();
+    let job = Job::new(REPO);
+    let gh = fake(&job);
+    gh.0.lock().unwrap().lookalike_of = Some(p.bare.clone());
+    p.data(6);
+    let out = p.run(&job, &job.api(), &["--auto-merge"], true);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains("opened pull request #1"),
+        "{}",
+        text(&out)
+    );
+    let s = gh.0.lock().unwrap();
+    assert_eq!(s.prs.len(), 1, "retrain opened its own pull request");
+    assert_eq!(s.patches, 0, "no pull request was rewritten");
+    assert!(s.labels.iter().all(|(n, _)| *n == 1), "{:?}", s.labels);
+    assert!(
+        s.comments.iter().all(|(n, _)| *n != 66),
+        "#66 was not closed"
+    );
+    assert_eq!(s.graphql.len(), 1);
+    assert_eq!(s.graphql[0]["variables"]["pullRequestId"], "PR_node1");
+    drop(s);
+    for (method, path, _) in job.requests() {
+        assert!(!path.contains("/66"), "{method} {path}");
+    }
 }
 
 /// A push the remote refuses (a protected branch pattern, by a

@@ -193,11 +193,54 @@ fn publish_to_forge(
     Ok(url)
 }
 
+/// The largest `result.json` and `report.md` the publisher reads from an
+/// artifact, in bytes: the record is a few hundred bytes, and a comment
+/// holds 65,536 characters (at most four bytes each).
+const RECORD_LIMIT: u64 = 64 * 1024;
+const REPORT_READ_LIMIT: u64 = 4 * crate::forge::BODY_LIMIT as u64;
+
+/// Reads at most `limit` bytes of `path` (an artifact file a fork wrote).
+fn read_capped(path: &Path, limit: u64) -> anyhow::Result<(String, bool)> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    fs_err::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    let cut = bytes.len() as u64 > limit;
+    bytes.truncate(limit as usize);
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), cut))
+}
+
+/// The verdict the publisher posts, from its own reading: GitHub's
+/// conclusion of the triggering run (`workflow_run.conclusion`) and the
+/// record's word, where the record may only make the verdict worse. A run
+/// GitHub saw fail can never be published as passed.
+fn published_verdict(conclusion: Option<&str>, record: &PublishRecord) -> Verdict {
+    let said = if record.error {
+        Verdict::Error
+    } else if record.passed {
+        Verdict::Passed
+    } else {
+        Verdict::Failed
+    };
+    match (conclusion, said) {
+        (Some("success"), said) => said,
+        // `mlci ci` exits 1 on a failed gate, which fails the job.
+        (Some("failure"), Verdict::Failed) => Verdict::Failed,
+        _ => Verdict::Error,
+    }
+}
+
 /// `mlci ci --publish-from DIR` in a `workflow_run` workflow: posts what a
-/// pull request's run saved, without running its code. The artifact is
-/// untrusted: it must be for the commit that triggered this run, which
-/// must still be the pull request's head, and the status says whose word
-/// the verdict is.
+/// pull request's run saved, without running its code. Everything in the
+/// artifact is untrusted: it must be for the commit that triggered this
+/// run, which must still be the pull request's head; the comment key and
+/// the status context are this invocation's own (`--comment-key` or the
+/// triggering workflow's name; `mlci/gate` or this job's leg), never the
+/// record's; the verdict is GitHub's conclusion of the run, which the
+/// record may only worsen; and the report is posted through
+/// [`crate::forge::quarantine_report`]. The status says whose word the
+/// verdict is.
 pub(super) fn publish_saved(
     ctx: &Ctx,
     env: &CiEnv,
@@ -212,15 +255,22 @@ pub(super) fn publish_saved(
         ));
     };
     let record_path = dir.join("result.json");
-    let record: PublishRecord = serde_json::from_str(&fs_err::read_to_string(&record_path)?)
-        .map_err(|e| {
-            hinted(
-                format!("{}: not an mlci result: {e}", record_path.display()),
-                "download the artifact that `mlci ci` wrote (its `artifact-dir` output)",
-            )
-        })?;
-    let report = fs_err::read_to_string(dir.join("report.md"))?;
-    let trusted_head = env.payload["workflow_run"]["head_sha"]
+    let (text, cut) = read_capped(&record_path, RECORD_LIMIT)?;
+    let record: PublishRecord = if cut {
+        Err(format!("larger than {RECORD_LIMIT} bytes"))
+    } else {
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    }
+    .map_err(|e| {
+        hinted(
+            format!("{}: not an mlci result: {e}", record_path.display()),
+            "download the artifact that `mlci ci` wrote (its `artifact-dir` output)",
+        )
+    })?;
+    let (report, _) = read_capped(&dir.join("report.md"), REPORT_READ_LIMIT)?;
+    let report = crate::forge::quarantine_report(&report, REPORT_READ_LIMIT as usize);
+    let run = &env.payload["workflow_run"];
+    let trusted_head = run["head_sha"]
         .as_str()
         .ok_or_else(|| {
             hinted(
@@ -237,6 +287,14 @@ pub(super) fn publish_saved(
             ),
             "download the artifact of the triggering run (`run-id: ${{ github.event.workflow_run.id }}`)",
         ));
+    }
+    if let (Some(theirs), Some(ours)) = (&record.repository, &env.repository) {
+        if !theirs.eq_ignore_ascii_case(ours) {
+            return Err(hinted(
+            format!("the artifact is for repository {theirs}, not {ours}"),
+            "download the artifact of the triggering run (`run-id: ${{ github.event.workflow_run.id }}`)",
+            ));
+        }
     }
     let Some(pr) = record.pr else {
         ctx.printer
@@ -257,23 +315,25 @@ pub(super) fn publish_saved(
             "a newer push is being checked; its own run will publish",
         ));
     }
-    let verdict = if record.error {
-        Verdict::Error
-    } else if record.passed {
-        Verdict::Passed
-    } else {
-        Verdict::Failed
-    };
-    let run_link = env.payload["workflow_run"]["html_url"]
-        .as_str()
-        .map(str::to_string);
+    let verdict = published_verdict(run["conclusion"].as_str(), &record);
+    let context = env.status_context();
+    if record.context != context {
+        ctx.printer.warn(&format!(
+            "the artifact asks for status context `{}`: ignored, this job publishes `{context}` (set MLCI_JOB_LEG or MLCI_MATRIX on the publisher to publish a leg)",
+            crate::review::report::md_escape(&record.context)
+        ));
+    }
+    let run_link = run["html_url"].as_str().map(str::to_string);
     let mut url = String::new();
     if p.comment {
         let login = p
             .author
             .clone()
             .map_or_else(|| gh.identity(), Author::Login);
-        let key = p.key.clone().unwrap_or(record.key.clone());
+        let key = p
+            .key
+            .clone()
+            .unwrap_or_else(|| env.publisher_key(run["name"].as_str()));
         let posted = gh.upsert_comment(pr, &key, &report, run_link.as_deref(), &login)?;
         ctx.printer.info(&format!(
             "{} the report comment on pull request #{pr}: {}",
@@ -291,13 +351,7 @@ pub(super) fn publish_saved(
                 Verdict::Error => "the run failed",
             }
         );
-        gh.set_status(
-            &trusted_head,
-            &record.context,
-            verdict,
-            &text,
-            run_link.as_deref(),
-        )?;
+        gh.set_status(&trusted_head, &context, verdict, &text, run_link.as_deref())?;
     }
     env.set_outputs(&[
         ("passed", (verdict == Verdict::Passed).to_string()),
@@ -307,4 +361,39 @@ pub(super) fn publish_saved(
     // the `passed` output above), not the publisher's: a publisher that
     // published it succeeded.
     Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(passed: bool, error: bool) -> PublishRecord {
+        PublishRecord {
+            version: 1,
+            repository: None,
+            event: "pull_request".into(),
+            pr: Some(1),
+            head_sha: None,
+            passed,
+            error,
+            key: "k".into(),
+            context: "ci/required-tests".into(),
+        }
+    }
+
+    #[test]
+    fn the_record_can_only_worsen_what_github_saw() {
+        let cases = [
+            (Some("success"), record(true, false), Verdict::Passed),
+            (Some("success"), record(false, false), Verdict::Failed),
+            (Some("success"), record(true, true), Verdict::Error),
+            (Some("failure"), record(false, false), Verdict::Failed),
+            (Some("failure"), record(true, false), Verdict::Error),
+            (Some("cancelled"), record(true, false), Verdict::Error),
+            (None, record(true, false), Verdict::Error),
+        ];
+        for (conclusion, r, want) in cases {
+            assert_eq!(published_verdict(conclusion, &r), want, "{conclusion:?}");
+        }
+    }
 }
