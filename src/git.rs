@@ -227,6 +227,32 @@ pub fn default_base(root: &Path) -> Result<(String, git2::Oid), git2::Error> {
     Ok((format!("merge-base of HEAD and {default}"), base))
 }
 
+/// Why this clone does not hold the whole history, if it does not: a
+/// shallow clone (actions/checkout's default `fetch-depth: 1`), or a
+/// single-branch clone (a remote whose fetch refspecs name no branch
+/// pattern: other branches, and the tags on them, are never fetched).
+/// Commands that delete what history references must not act on it.
+pub fn partial_history(root: &Path) -> Result<Option<String>, git2::Error> {
+    let repo = Repository::open(root)?;
+    if repo.is_shallow() {
+        return Ok(Some("this clone is shallow".into()));
+    }
+    for name in repo.remotes()?.iter().flatten() {
+        let remote = repo.find_remote(name)?;
+        let specs = remote.fetch_refspecs()?;
+        let all_branches = specs
+            .iter()
+            .flatten()
+            .any(|s| s.trim_start_matches('+').starts_with("refs/heads/*:"));
+        if !all_branches {
+            return Ok(Some(format!(
+                "this clone fetches single branches from `{name}`"
+            )));
+        }
+    }
+    Ok(None)
+}
+
 /// The merge-base of commits `a` and `b` (full hex ids). When either is
 /// missing from a shallow clone (actions/checkout's default), the history
 /// is fetched from `origin` first with the git CLI.

@@ -20,13 +20,16 @@ use super::{human_bytes, Ctx};
 /// The scope is required: `--workspace` keeps what the current work tree
 /// uses; `--rev REV` also keeps what those revisions use; `--all-commits`
 /// keeps what any commit reachable from any ref uses. The workspace is
-/// always kept. A run record goes when an object it names goes.
+/// always kept, and so is every commit a model registry tag names (an
+/// active version or a stage assignment). A run record goes when an object
+/// it names goes.
 ///
 /// With `--remote NAME` the remote is collected instead of the cache: the
 /// same scope, plus per-commit stage records of commits outside it; nothing
 /// younger than the grace period (`--grace`, else `core.gc_grace`, else
 /// 24h) is deleted, so a push or a fan-out worker running elsewhere at the
-/// same time cannot lose what it just wrote. Try `--dry-run` first.
+/// same time cannot lose what it just wrote. A remote is shared, so its gc
+/// refuses a shallow or single-branch clone. Try `--dry-run` first.
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("scope").multiple(true))]
 pub struct GcArgs {
@@ -96,6 +99,32 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<Exit> {
         remote: remote.clone(),
     })?;
     let _lock = repo.lock()?;
+    if remote.is_some() {
+        if let Some(why) = git::partial_history(&repo.root)? {
+            return Err(hinted(
+                format!(
+                    "gc --remote deletes from a shared remote, and {why}: commits and registry tags it cannot see would lose their data"
+                ),
+                "fetch the whole history first: `fetch-depth: 0` in actions/checkout, or `git fetch --unshallow --tags` (a single-branch clone also needs `git config remote.origin.fetch '+refs/heads/*:refs/remotes/origin/*'`)",
+            ));
+        }
+    }
+    // What the registry names is never collected, whatever the scope.
+    let protected = crate::registry::protected_commits(&repo.root)?;
+    for p in &protected {
+        let stages = if p.stages.is_empty() {
+            String::new()
+        } else {
+            format!(" (in {})", p.stages.join(", "))
+        };
+        ctx.printer.info(&format!(
+            "keeping what {}{stages} uses (registry, commit {})",
+            p.label,
+            short_rev(&p.commit)
+        ));
+    }
+    let mut revs = revs;
+    revs.extend(protected.into_iter().map(|p| p.commit));
     let roots = scope_roots(ctx, &repo, all_commits, &revs)?;
     if remote.is_some() {
         let commits = scope_commits(&repo.root, workspace, all_commits, &revs)?;
@@ -191,7 +220,11 @@ fn scope_roots(
             .map(|t| t.pointer.oid),
     );
     let blobs = if all_commits {
-        git::pointers_in_all_commits(&repo.root, &SCAN)?
+        // Every reachable commit; the revisions too (a registry tag's
+        // commit is reachable from its tag, but say so explicitly).
+        let mut blobs = git::pointers_in_all_commits(&repo.root, &SCAN)?;
+        blobs.extend(git::pointers_at(&repo.root, revs, &SCAN)?);
+        blobs
     } else {
         git::pointers_at(&repo.root, revs, &SCAN)?
     };

@@ -131,6 +131,45 @@ pub fn open_artifact(root: &Path, name: &str) -> Result<Registry, RegistryError>
     Ok(Registry::build(tags::read_events(root, Some(name))?))
 }
 
+/// A commit the registry still names: an active version (registered, or
+/// assigned a stage, and not deregistered), with the stages it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Protected {
+    /// `churn@v1.2.0`, or `churn@<commit>` for a stage-only version.
+    pub label: String,
+    /// The stages the version is in now (`prod`, …), possibly none.
+    pub stages: Vec<String>,
+    /// The commit (40 hex).
+    pub commit: String,
+}
+
+/// Every commit the registry at `root` still names, so that no clean-up
+/// ever collects what a version in `prod` needs (a deprecated artifact's
+/// versions included: deprecation hides, it does not delete). In tag order
+/// of artifact name, then version.
+///
+/// # Errors
+/// The tags cannot be read.
+pub fn protected_commits(root: &Path) -> Result<Vec<Protected>, RegistryError> {
+    let reg = open(root)?;
+    let mut out = Vec::new();
+    for art in reg.artifacts.values() {
+        let stages = art.stages(&reg.events);
+        for v in art.active_versions(&reg.events, false) {
+            out.push(Protected {
+                label: format!("{}@{}", art.name, v.version),
+                stages: stages
+                    .iter()
+                    .filter(|(_, held)| held.commit == v.commit && held.version == v.version)
+                    .map(|(s, _)| s.clone())
+                    .collect(),
+                commit: v.commit.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// `seconds` since the epoch as RFC 3339 at UTC offset `offset_minutes`
 /// (`2026-11-30T04:05:06+01:00`).
 pub fn rfc3339(seconds: i64, offset_minutes: i32) -> String {

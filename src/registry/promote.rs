@@ -395,7 +395,13 @@ pub fn path_exists_at(root: &Path, commit: git2::Oid, path: &str) -> Result<bool
     if tree.get_path(Path::new(path)).is_ok() {
         return Ok(true);
     }
-    let cache = crate::repo::cache_of(root);
+    let cache = crate::repo::cache_of(root).map_err(|e| {
+        use crate::error::Hint as _;
+        RegistryError::Refused {
+            message: e.to_string(),
+            hint: e.hint().unwrap_or_default(),
+        }
+    })?;
     let mut reader = RevReader::new(
         root,
         &cache,

@@ -3,6 +3,7 @@
 //! repo-relative paths.
 
 pub mod lock;
+pub mod machinery;
 
 use std::path::{Component, Path, PathBuf};
 
@@ -37,6 +38,9 @@ pub enum RepoError {
     /// A DVC project set up in a subdirectory (`dvc init --subdir`): mlci
     /// keeps one workspace per git work tree, at its root, so it would read
     /// another pipeline (the root's) than the one the user is in.
+    /// Machine-local machinery that git tracks (see [`machinery::check`]).
+    #[error("`{path}` is tracked by git{}, but it is this machine's own and is never taken from a commit", if *link { " as a symbolic link" } else { "" })]
+    TrackedMachinery { path: String, link: bool },
     #[error("{} is a DVC project in a subdirectory of the git work tree {} (it has its own .dvc/)", project.display(), root.display())]
     SubdirProject { project: PathBuf, root: PathBuf },
 }
@@ -58,6 +62,9 @@ impl Hint for RepoError {
             RepoError::SubdirProject { .. } => Some(
                 "mlci works at the root of a git work tree and does not support projects in subdirectories (`dvc init --subdir`); move the project into a repository of its own (`git subtree split` keeps its history)".into(),
             ),
+            RepoError::TrackedMachinery { path, .. } => Some(format!(
+                "remove it from git and commit that (`git rm -r --cached {path}`); machine-local settings such as core.cache_dir go in an untracked .mlci/config.local.yaml or the environment (MLCI_CACHE_DIR)"
+            )),
             _ => None,
         }
     }
@@ -81,6 +88,7 @@ impl Repo {
         if !mlci_dir.is_dir() {
             return Err(RepoError::NotInitialized { root });
         }
+        machinery::check(&root)?;
         let settings = Settings::load(&mlci_dir, overrides)?;
         let cache = Cache::new(cache_root(&root, &settings));
         Ok(Repo {
@@ -202,14 +210,20 @@ pub fn cache_root(root: &Path, settings: &Settings) -> PathBuf {
 }
 
 /// The cache of the workspace at `root` as its settings place it, for
-/// readers that need no other setting (the default when the settings do
-/// not load: reading then finds nothing rather than failing).
-pub fn cache_of(root: &Path) -> Cache {
+/// readers that need no other setting (a plain GTO repository without
+/// `.mlci/` reads an empty cache there).
+///
+/// # Errors
+/// The workspace's machinery is tracked by git ([`machinery::check`]), or
+/// its settings do not load.
+pub fn cache_of(root: &Path) -> Result<Cache, RepoError> {
     let mlci_dir = root.join(MLCI_DIR);
-    match Settings::load(&mlci_dir, &crate::config::Overrides::default()) {
-        Ok(settings) => Cache::new(cache_root(root, &settings)),
-        Err(_) => Cache::new(mlci_dir.join("cache")),
+    machinery::check(root)?;
+    if !mlci_dir.is_dir() {
+        return Ok(Cache::new(mlci_dir.join("cache")));
     }
+    let settings = Settings::load(&mlci_dir, &crate::config::Overrides::default())?;
+    Ok(Cache::new(cache_root(root, &settings)))
 }
 
 /// The canonical git work tree root above `cwd`. Refused when a directory

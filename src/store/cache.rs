@@ -515,20 +515,33 @@ impl Cache {
 
     /// Deletes temp files left by killed processes. Only safe under the repo
     /// lock, when no other mlci process can be writing one.
+    ///
+    /// Never follows a link below the cache root: a `tmp`, `sha256` or shard
+    /// that is a symbolic link (whoever made it) is left alone, so a sweep
+    /// cannot delete files outside the cache.
     pub fn clean_tmp(&self) -> io::Result<u64> {
+        let real_dir = |p: &Path| p.symlink_metadata().is_ok_and(|m| m.is_dir());
         let mut n = 0;
-        let mut dirs = vec![self.tmp_dir()];
-        if let Ok(rd) = std::fs::read_dir(self.root.join("sha256")) {
-            dirs.extend(rd.flatten().map(|e| e.path()));
+        // (directory, whether everything in it is a temp): all of tmp/, only
+        // dot-named temps in the shards (objects never start with a dot).
+        let mut dirs = vec![(self.tmp_dir(), true)];
+        let objects = self.root.join("sha256");
+        if real_dir(&objects) {
+            if let Ok(rd) = std::fs::read_dir(&objects) {
+                // `DirEntry::file_type` does not follow links.
+                dirs.extend(
+                    rd.flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| (e.path(), false)),
+                );
+            }
         }
-        for (i, dir) in dirs.iter().enumerate() {
+        for (dir, all_temp) in dirs.iter().filter(|(d, _)| real_dir(d)) {
             let Ok(rd) = std::fs::read_dir(dir) else {
                 continue;
             };
             for entry in rd.flatten() {
-                // Everything in tmp/; only dot-named temps in the shards
-                // (objects never start with a dot).
-                let temp = i == 0 || entry.file_name().to_string_lossy().starts_with('.');
+                let temp = *all_temp || entry.file_name().to_string_lossy().starts_with('.');
                 if temp && std::fs::remove_file(entry.path()).is_ok() {
                     n += 1;
                 }
@@ -651,6 +664,27 @@ mod tests {
         assert!(std::fs::metadata(&obj).unwrap().permissions().readonly());
         cache.verify(&Oid::file(d)).unwrap();
         assert_eq!(std::fs::read_dir(cache.tmp_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_temp_sweep_follows_no_link_out_of_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("keep.txt"), "x").unwrap();
+        std::fs::write(outside.join(".hidden"), "x").unwrap();
+        let cache = Cache::new(dir.path().join("cache"));
+        std::fs::create_dir_all(cache.root().join("sha256/ab")).unwrap();
+        std::fs::write(cache.root().join("sha256/ab/.tmp-1"), "t").unwrap();
+        std::os::unix::fs::symlink(&outside, cache.tmp_dir()).unwrap();
+        std::os::unix::fs::symlink(&outside, cache.root().join("sha256/cd")).unwrap();
+        assert_eq!(cache.clean_tmp().unwrap(), 1, "only the shard's own temp");
+        assert!(outside.join("keep.txt").exists() && outside.join(".hidden").exists());
+        // With sha256 itself a link, nothing below it is swept either.
+        std::fs::remove_dir_all(cache.root().join("sha256")).unwrap();
+        std::os::unix::fs::symlink(&outside, cache.root().join("sha256")).unwrap();
+        assert_eq!(cache.clean_tmp().unwrap(), 0);
+        assert!(outside.join(".hidden").exists());
     }
 
     #[test]

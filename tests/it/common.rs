@@ -118,6 +118,12 @@ impl TestRepo {
         repo
     }
 
+    /// A repository already made at `root` (a clone the test made its own
+    /// way). The caller cleans up.
+    pub fn at_existing(root: PathBuf) -> TestRepo {
+        TestRepo { _tmp: None, root }
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }

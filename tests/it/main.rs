@@ -21,6 +21,7 @@ mod fs_limits;
 mod fsck;
 mod gc;
 mod github;
+mod hostile;
 mod import_dvc;
 mod kill;
 mod metrics;

@@ -22,13 +22,16 @@ use crate::workspace_path::WorkspacePath;
 pub struct GetArgs {
     /// `NAME`, `NAME@vX.Y.Z`, `NAME@latest` or `NAME#STAGE`.
     pub spec: String,
-    /// Where to write it (default: the artifact's file name, here).
+    /// Where to write it (default: the artifact's file name, here). An
+    /// existing directory, or a PATH ending in `/`, receives the artifact
+    /// inside it, as with `cp`.
     #[arg(short, long, value_name = "PATH")]
     pub out: Option<PathBuf>,
     /// The remote to fetch from (default: `core.remote`, or the only one).
     #[arg(short, long, value_name = "NAME")]
     pub remote: Option<String>,
-    /// Replace PATH when it exists.
+    /// Replace what is at the target: a file or link, or an earlier copy of
+    /// a directory artifact. Never the repository or the current directory.
     #[arg(long)]
     pub force: bool,
     /// Print what was written as JSON.
@@ -41,14 +44,71 @@ pub struct GetArgs {
 pub enum GetError {
     #[error("{0} exists")]
     Exists(String),
+    #[error("{path} is a directory, and the artifact is a file")]
+    DirectoryInTheWay { path: String },
+    #[error("{path} holds the repository or the current directory: it is never replaced")]
+    Protected { path: String },
 }
 
 impl crate::error::Hint for GetError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             GetError::Exists(_) => "pass --force to replace it, or -o to write elsewhere".into(),
+            GetError::DirectoryInTheWay { .. } | GetError::Protected { .. } => {
+                "name a file or a new path with -o (an existing directory receives the artifact inside it, as with cp)".into()
+            }
         })
     }
+}
+
+/// Where the artifact lands: `-o PATH` as given, or inside it when it is
+/// an existing directory or ends with `/` (as `cp` and `dvc get` do); the
+/// artifact's file name in `cwd` without `-o`.
+fn target(cwd: &Path, out: Option<&Path>, file_name: &str) -> PathBuf {
+    let Some(o) = out else {
+        return cwd.join(file_name);
+    };
+    let into = o.as_os_str().to_string_lossy().ends_with('/') || cwd.join(o).is_dir();
+    // `-o .` names the directory, not a `.` entry in it.
+    let given: PathBuf = cwd
+        .join(o)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    if into {
+        given.join(file_name)
+    } else {
+        given
+    }
+}
+
+/// Whether `out` may be written: nothing there, or `--force` and a file or
+/// link, or a directory when the artifact is a directory too (its earlier
+/// copy). Never a directory that holds one of `keep` (the repository root,
+/// the current directory), whatever `--force` says.
+fn check_replace(out: &Path, force: bool, is_dir: bool, keep: &[&Path]) -> Result<(), GetError> {
+    let Ok(meta) = out.symlink_metadata() else {
+        return Ok(());
+    };
+    let shown = out.display().to_string();
+    if !force {
+        return Err(GetError::Exists(shown));
+    }
+    if meta.is_dir() {
+        let real = out.canonicalize().unwrap_or_else(|_| out.to_path_buf());
+        let holds = keep.iter().any(|k| {
+            k.canonicalize()
+                .unwrap_or_else(|_| k.to_path_buf())
+                .starts_with(&real)
+        });
+        if holds {
+            return Err(GetError::Protected { path: shown });
+        }
+        if !is_dir {
+            return Err(GetError::DirectoryInTheWay { path: shown });
+        }
+    }
+    Ok(())
 }
 
 crate::register_hint!(GetError);
@@ -69,17 +129,20 @@ pub fn cmd_get(ctx: &Ctx, a: GetArgs) -> anyhow::Result<Exit> {
         name: name.clone(),
         rev: short.into(),
     })?;
-    let out = match &a.out {
-        Some(o) => ctx.cwd.join(o),
-        None => ctx
-            .cwd
-            .join(decl.path.rsplit('/').next().unwrap_or(&decl.path)),
-    };
-    if out.symlink_metadata().is_ok() && !a.force {
-        return Err(GetError::Exists(out.display().to_string()).into());
-    }
+    let file_name = decl.path.rsplit('/').next().unwrap_or(&decl.path);
+    let out = target(&ctx.cwd, a.out.as_deref(), file_name);
     let git = git2::Repository::open(&repo.root).map_err(RegistryError::git)?;
-    let written = match crate::sync::at_commit::tracked_at(&git, commit, &decl.path)? {
+    let tracked = crate::sync::at_commit::tracked_at(&git, commit, &decl.path)?;
+    let is_dir = match &tracked {
+        Some(t) => t.pointer.oid.dir,
+        None => {
+            let tree = git.find_commit(commit)?.tree()?;
+            tree.get_path(Path::new(&decl.path))
+                .is_ok_and(|e| e.kind() == Some(git2::ObjectType::Tree))
+        }
+    };
+    check_replace(&out, a.force, is_dir, &[&repo.root, &ctx.cwd])?;
+    let written = match tracked {
         Some(t) => {
             let reporter = crate::commands::reporter::for_printer(ctx.printer);
             crate::sync::at_commit::fetch_missing(&repo, &t, reporter.as_ref())?;

@@ -73,7 +73,7 @@ pub(crate) fn place(ctx: &Ctx) -> anyhow::Result<Place> {
         });
     }
     Ok(Place {
-        cache: crate::repo::cache_of(&root),
+        cache: crate::repo::cache_of(&root)?,
         root,
     })
 }
