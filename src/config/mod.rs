@@ -231,8 +231,8 @@ impl Settings {
         shared: (&Path, Option<&str>),
         local: (&Path, Option<&str>),
     ) -> Result<Settings, ConfigError> {
-        let shared_v = check_text(shared.1, shared.0)?;
-        let local_v = check_text(local.1, local.0)?;
+        let shared_v = check_text(shared.1, shared.0, true)?;
+        let local_v = check_text(local.1, local.0, false)?;
         // The committed file comes with pull requests: it may not send the
         // cache (and so mlci's writes) anywhere on this machine.
         if let Some(v) = &shared_v {
@@ -258,6 +258,36 @@ impl Settings {
             yaml::from_value(merged, shared.0)?
         };
         validate(wire, shared.0)
+    }
+}
+
+/// The dotted key of the first string in `v` that carries credentials of a
+/// known shape ([`crate::secrets::scrub_shapes`] would mask part of it):
+/// `remotes.store.endpoint`, `monitor.gateway`, … The value is never part
+/// of the answer, so no message can print it.
+fn credentials_in(v: &Value, at: &str) -> Option<String> {
+    let join = |k: &str| {
+        if at.is_empty() {
+            k.to_string()
+        } else {
+            format!("{at}.{k}")
+        }
+    };
+    match v {
+        Value::String(text) => {
+            matches!(crate::secrets::scrub_shapes(text), std::borrow::Cow::Owned(ref o) if o != text)
+                .then(|| at.to_string())
+        }
+        Value::Mapping(m) => m.iter().find_map(|(k, v)| {
+            let k = k.as_str().map_or_else(|| format!("{k:?}"), str::to_string);
+            credentials_in(v, &join(&k))
+        }),
+        Value::Sequence(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| credentials_in(v, &join(&i.to_string()))),
+        Value::Tagged(t) => credentials_in(&t.value, at),
+        _ => None,
     }
 }
 
@@ -298,7 +328,14 @@ pub fn read_text(path: &Path) -> Result<Option<String>, ConfigError> {
 
 /// Checks one config file's text against the schema on its own, so errors
 /// carry that file's line numbers.
-fn check_text(text: Option<&str>, path: &Path) -> Result<Option<Value>, ConfigError> {
+/// Parses one config file's text (None when absent or only comments). The
+/// committed file (`committed`) may hold no credentials, checked before
+/// anything else so that no later message can quote one.
+fn check_text(
+    text: Option<&str>,
+    path: &Path,
+    committed: bool,
+) -> Result<Option<Value>, ConfigError> {
     let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
         return Ok(None);
     };
@@ -307,6 +344,14 @@ fn check_text(text: Option<&str>, path: &Path) -> Result<Option<Value>, ConfigEr
     let value: Value = yaml::parse(text, path)?;
     if value.is_null() {
         return Ok(None);
+    }
+    if let Some(key) = credentials_in(&value, "").filter(|_| committed) {
+        return Err(ConfigError::Invalid {
+            file: path.to_path_buf(),
+            key,
+            message: "credentials do not belong in the committed config (the value holds a URL's user information or an authorization)".into(),
+            hint: Some("keep the value without them here and put the credentials in .mlci/config.local.yaml (git-ignored; `mlci remote modify NAME KEY VALUE --local` writes there) or in the environment (AWS_SECRET_ACCESS_KEY, …)".into()),
+        });
     }
     let _: ConfigWire = yaml::parse(text, path)?;
     Ok(Some(value))

@@ -103,11 +103,7 @@ impl GitHub {
     }
 
     fn scrub(&self, text: &str) -> String {
-        if self.token.len() >= 4 {
-            text.replace(&self.token, "***")
-        } else {
-            text.to_string()
-        }
+        crate::secrets::scrub_known(text, &[&self.token])
     }
 
     /// Sends one request, waiting out rate limits.

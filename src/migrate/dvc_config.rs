@@ -161,9 +161,44 @@ pub fn convert(r: &DvcRemote) -> Converted {
         ],
         _ => &[],
     };
+    // Credentials in the URL (DVC accepts them in config.local): the URL
+    // goes to the committed config without them, the credentials to the
+    // local one under the backend's own keys.
+    if let Some((bare, user, password)) = split_userinfo(&out.url) {
+        let keys = match scheme.as_deref() {
+            Some("s3") => Some(("access_key_id", "secret_access_key")),
+            Some("webdav" | "webdavs" | "http" | "https") => Some(("user", "password")),
+            _ => None,
+        };
+        match (keys, password) {
+            (Some((user_key, password_key)), password) => {
+                out.url = bare;
+                out.local.insert(user_key.into(), user);
+                if let Some(p) = password {
+                    out.local.insert(password_key.into(), p);
+                }
+            }
+            // sftp://user@host is how the host is reached; a password has
+            // no mlci setting (keys or the SSH agent).
+            (None, Some(_)) if scheme.as_deref() == Some("ssh") => {
+                out.url = format!("sftp://{user}@{}", bare.trim_start_matches("sftp://"));
+                out.unmapped.push("the password in the URL".into());
+            }
+            (None, None) if scheme.as_deref() == Some("ssh") => {}
+            (None, _) => {
+                out.url = bare;
+                out.unmapped.push("the credentials in the URL".into());
+            }
+        }
+    }
     for (k, v) in &r.settings {
         match table.iter().find(|(d, _, _)| d == k) {
             Some((_, m, true)) => {
+                out.local.insert(m.to_string(), v.clone());
+            }
+            // A setting that holds credentials (an endpoint URL with them)
+            // is a secret wherever DVC kept it.
+            Some((_, m, false)) if crate::secrets::scrub_shapes(v) != v.as_str() => {
                 out.local.insert(m.to_string(), v.clone());
             }
             Some((_, m, false)) => {
@@ -176,6 +211,23 @@ pub fn convert(r: &DvcRemote) -> Converted {
         }
     }
     out
+}
+
+/// `scheme://user[:password]@rest` as (`scheme://rest`, user, password),
+/// or None when the URL has no user information.
+fn split_userinfo(url: &str) -> Option<(String, String, Option<String>)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (userinfo, host) = rest[..authority_end].rsplit_once('@')?;
+    let (user, password) = match userinfo.split_once(':') {
+        Some((u, p)) => (u.to_string(), Some(p.to_string())),
+        None => (userinfo.to_string(), None),
+    };
+    Some((
+        format!("{scheme}://{host}{}", &rest[authority_end..]),
+        user,
+        password,
+    ))
 }
 
 /// `sftp://host/path` with `:port` added to the host.
@@ -216,6 +268,39 @@ fn normalize(p: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_dvc_urls_go_to_the_local_config() {
+        let remote = |url: &str, settings: &[(&str, &str)]| DvcRemote {
+            name: "store".into(),
+            url: url.into(),
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let c = convert(&remote(
+            "s3://AKIAEXAMPLE:Secret999@bucket/dvc",
+            &[
+                ("endpointurl", "http://minio:Endpoint777@127.0.0.1:9"),
+                ("region", "eu"),
+            ],
+        ));
+        assert_eq!(c.url, "s3://bucket/dvc");
+        assert_eq!(c.local["access_key_id"], "AKIAEXAMPLE");
+        assert_eq!(c.local["secret_access_key"], "Secret999");
+        assert_eq!(c.local["endpoint"], "http://minio:Endpoint777@127.0.0.1:9");
+        assert_eq!(c.shared.keys().collect::<Vec<_>>(), ["region"]);
+        let c = convert(&remote("https://user:Web555@127.0.0.1:9/dvc", &[]));
+        assert_eq!(c.url, "https://127.0.0.1:9/dvc");
+        assert_eq!(
+            (c.local["user"].as_str(), c.local["password"].as_str()),
+            ("user", "Web555")
+        );
+        let c = convert(&remote("ssh://me:pw@host/srv", &[]));
+        assert_eq!(c.url, "sftp://me@host/srv");
+        assert_eq!(c.unmapped, ["the password in the URL"]);
+    }
 
     #[test]
     fn remotes_and_their_settings() {

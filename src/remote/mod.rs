@@ -542,15 +542,11 @@ fn looks_unreachable(message: &str) -> bool {
     .any(|p| m.contains(p))
 }
 
-/// Replaces every secret in `text` with `***`.
+/// Replaces the remote's own credentials, and any credential of a known
+/// shape, in `text` with `***` (the one scrubber, [`crate::secrets`]).
 pub fn scrub(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for s in secrets {
-        if !s.is_empty() {
-            out = out.replace(s.as_str(), "***");
-        }
-    }
-    out
+    let known: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    crate::secrets::scrub_known(text, &known)
 }
 
 /// The remote a command should use: `-r NAME`, else `core.remote`, else

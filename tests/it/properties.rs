@@ -166,3 +166,75 @@ proptest! {
         }
     }
 }
+
+/// A URL-like setting with credentials, as a user or an attacker writes it.
+fn credentialed_url() -> impl Strategy<Value = (String, String, String)> {
+    (
+        prop::sample::select(vec![
+            "http", "https", "s3", "webdav", "webdavs", "gs", "azure", "sftp", "ssh",
+        ]),
+        "[A-Za-z0-9._~-]{1,12}",
+        "[A-Za-z0-9._~!$&'*+=;,-]{1,24}",
+        "[a-z0-9.-]{1,12}(:[0-9]{1,5})?",
+    )
+        .prop_map(|(scheme, user, password, host)| {
+            (
+                format!("{scheme}://{user}:{password}@{host}/p"),
+                user,
+                password,
+            )
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Whatever text surrounds it and however short it is, a URL's
+    /// password and an echoed `Basic` header never survive the scrubber.
+    #[test]
+    fn no_url_password_or_basic_credential_survives_the_scrubber(
+        (url, user, password) in credentialed_url(),
+        before in "[ -~]{0,20}",
+        after in "[ -~]{0,20}",
+    ) {
+        use base64::Engine as _;
+        let text = format!("{before} {url} {after}");
+        let out = mlci::secrets::scrub_shapes(&text);
+        prop_assert!(!out.contains(&format!(":{password}@")), "{text} -> {out}");
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let header = format!("{before} Authorization: Basic {basic}\n{after}");
+        let out = mlci::secrets::scrub_shapes(&header);
+        prop_assert!(!out.contains(&basic), "{header} -> {out}");
+        let known = mlci::secrets::scrub_known(&format!("{before}{password}{after}"), &[&password]);
+        prop_assert!(password.len() < mlci::secrets::MIN_KNOWN_LEN || !known.contains(&password));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// A credential in any URL-like setting of the committed config is
+    /// refused by `remote modify` and by every command that loads a
+    /// committed file holding one, and no output shows it.
+    #[test]
+    fn no_setting_value_reaches_an_output_unscrubbed(
+        (url, _, password) in credentialed_url(),
+        key in prop::sample::select(vec!["endpoint", "url", "gateway"]),
+    ) {
+        let repo = crate::common::TestRepo::new();
+        repo.mlci(&["remote", "add", "-d", "store", "s3://bucket/p"]).ok();
+        let run = repo.mlci(&["remote", "modify", "store", key, &url]);
+        prop_assert_eq!(run.code, 2, "{}", run.stderr);
+        prop_assert!(!run.stderr.contains(&format!(":{password}@")), "{}", run.stderr);
+        let config = repo.read(".mlci/config.yaml");
+        prop_assert!(!config.contains(&url));
+        repo.write(".mlci/config.yaml", format!("{config}monitor:\n  {key}: '{}'\n", url.replace('\'', "''")));
+        for args in [&["status"][..], &["remote", "list"], &["push"]] {
+            let run = repo.mlci(args);
+            prop_assert_eq!(run.code, 2, "{:?}: {}", args, run.stderr);
+            prop_assert!(run.stderr.contains("credentials do not belong in the committed config"), "{}", run.stderr);
+            prop_assert!(!run.stderr.contains(&format!(":{password}@")), "{}", run.stderr);
+            prop_assert!(!run.stdout.contains(&format!(":{password}@")), "{}", run.stdout);
+        }
+    }
+}
