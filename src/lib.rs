@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod escape;
 pub mod example;
 pub mod exit;
 pub mod forge;

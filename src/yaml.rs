@@ -53,6 +53,110 @@ pub fn to_string<T: Serialize>(value: &T) -> String {
     serde_yaml::to_string(value).expect("serialising plain data to YAML cannot fail")
 }
 
+/// `value` as a YAML document a YAML 1.1 reader (Go's yaml.v2 in Argo and
+/// kubectl, PyYAML) reads back exactly: block style, every string in
+/// double quotes (JSON's escapes, which YAML's double-quoted style
+/// includes), so no value such as `on`, `no`, `y`, `1_000`, `0o17` or
+/// `2024-01-01` is read as a boolean, number or date; keys plain when
+/// they are plain words no YAML version reads otherwise.
+pub fn to_string_quoted<T: Serialize>(value: &T) -> String {
+    let v = serde_yaml::to_value(value).expect("plain data converts to a YAML value");
+    let mut out = String::new();
+    emit(&v, 0, &mut out);
+    out
+}
+
+/// A YAML 1.1 boolean or null word, which must be quoted to stay a string.
+fn yaml11_word(s: &str) -> bool {
+    matches!(
+        s.to_ascii_lowercase().as_str(),
+        "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null" | "~"
+    )
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    Some(match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => serde_json::to_string(s).expect("a string serialises"),
+        Value::Sequence(items) if items.is_empty() => "[]".into(),
+        Value::Mapping(m) if m.is_empty() => "{}".into(),
+        Value::Tagged(t) => return scalar(&t.value),
+        _ => return None,
+    })
+}
+
+fn key(k: &Value) -> String {
+    match k {
+        Value::String(s)
+            if !s.is_empty()
+                && !yaml11_word(s)
+                && s.starts_with(|c: char| c.is_ascii_alphabetic())
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+        {
+            s.clone()
+        }
+        Value::String(s) => serde_json::to_string(s).expect("a string serialises"),
+        other => scalar(other).unwrap_or_else(|| "\"\"".into()),
+    }
+}
+
+fn emit(v: &Value, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Mapping(m) if !m.is_empty() => {
+            for (k, v) in m {
+                out.push_str(&pad);
+                out.push_str(&key(k));
+                out.push(':');
+                match scalar(v) {
+                    Some(s) => {
+                        out.push(' ');
+                        out.push_str(&s);
+                        out.push('\n');
+                    }
+                    None => {
+                        out.push('\n');
+                        // Sequences under a key sit at the key's indent.
+                        let child = if matches!(v, Value::Sequence(_)) {
+                            indent
+                        } else {
+                            indent + 2
+                        };
+                        emit(v, child, out);
+                    }
+                }
+            }
+        }
+        Value::Sequence(items) if !items.is_empty() => {
+            for item in items {
+                match scalar(item) {
+                    Some(s) => {
+                        out.push_str(&pad);
+                        out.push_str("- ");
+                        out.push_str(&s);
+                        out.push('\n');
+                    }
+                    None => {
+                        let mut child = String::new();
+                        emit(item, indent + 2, &mut child);
+                        out.push_str(&pad);
+                        out.push_str("- ");
+                        out.push_str(&child[indent + 2..]);
+                    }
+                }
+            }
+        }
+        other => {
+            out.push_str(&pad);
+            out.push_str(&scalar(other).unwrap_or_default());
+            out.push('\n');
+        }
+    }
+}
+
 /// The 1-based line of the first `key:` in `text` (for semantic errors found
 /// after parsing, when the parser's positions are gone). Falls back to None.
 pub fn line_of_key(text: &str, key: &str, value: Option<&str>) -> Option<usize> {
@@ -76,4 +180,31 @@ pub fn from_value<T: DeserializeOwned>(v: Value, file: &Path) -> Result<T, YamlE
         column: None,
         message: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_documents_read_back_exactly_and_quote_yaml11_words() {
+        #[derive(serde::Serialize)]
+        struct Doc {
+            names: Vec<&'static str>,
+            nested: Vec<std::collections::BTreeMap<&'static str, Vec<&'static str>>>,
+            on: bool,
+        }
+        let doc = Doc {
+            names: vec!["on", "no", "y", "1_000", "0o17", "2024-01-01", "a\"b\nc"],
+            nested: vec![[("yes", vec!["x"]), ("k", vec![])].into_iter().collect()],
+            on: true,
+        };
+        let text = to_string_quoted(&doc);
+        assert_eq!(
+            text,
+            "names:\n- \"on\"\n- \"no\"\n- \"y\"\n- \"1_000\"\n- \"0o17\"\n- \"2024-01-01\"\n- \"a\\\"b\\nc\"\nnested:\n- k: []\n  \"yes\":\n  - \"x\"\n\"on\": true\n"
+        );
+        let back: Value = serde_yaml::from_str(&text).unwrap();
+        assert_eq!(back, serde_yaml::to_value(&doc).unwrap());
+    }
 }

@@ -74,7 +74,8 @@ pub fn cmd_export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<Exit> {
             revision,
         },
     )?;
-    ctx.printer.data(crate::yaml::to_string(&doc).trim_end())?;
+    ctx.printer
+        .data(crate::yaml::to_string_quoted(&doc).trim_end())?;
     Ok(Exit::Ok)
 }
 

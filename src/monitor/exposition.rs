@@ -52,11 +52,30 @@ impl Format {
     }
 }
 
-/// A label value, escaped (backslash, double quote, newline).
+/// A label value, escaped (backslash, double quote, newline, as the format
+/// says); any other control character, which the format would carry raw,
+/// is written in caret notation (`^[` for ESC), as a terminal shows it, so
+/// the exposition on stdout and in a push are the same bytes.
 pub fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\u{7f}' => out.push_str("^?"),
+            c if (c as u32) < 0x20 => {
+                out.push('^');
+                out.push(char::from(c as u8 + 0x40));
+            }
+            c if c.is_control() => {
+                out.push_str("M-^");
+                out.push(char::from((c as u32 - 0x80) as u8 + 0x40));
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn escape_help(v: &str) -> String {

@@ -36,7 +36,9 @@ crate::register_hint!(PushError);
 
 /// One path segment pair of the grouping key.
 fn segment(label: &str, value: &str) -> String {
-    if value.is_empty() || value.contains('/') {
+    // `.` and `..` would be read as path steps (a client or proxy folds
+    // them, and the push lands in another group): base64 like `/`.
+    if value.is_empty() || value.contains('/') || value.chars().all(|c| c == '.') {
         let enc = base64::engine::general_purpose::URL_SAFE.encode(value.as_bytes());
         let enc = if enc.is_empty() { "=".to_string() } else { enc };
         format!("{label}@base64/{enc}")
@@ -121,6 +123,20 @@ pub fn push(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_segments_cannot_move_a_push_to_another_group() {
+        let url = group_url(
+            "http://h:9",
+            "..",
+            &[("stage".into(), ".".into()), ("x".into(), "a.b".into())],
+        );
+        assert_eq!(
+            url,
+            "http://h:9/metrics/job@base64/Li4=/stage@base64/Lg==/x/a.b"
+        );
+        assert!(!url.split('/').any(|s| s == "." || s == ".."), "{url}");
+    }
 
     #[test]
     fn grouping_values_with_slashes_or_empty_are_base64() {

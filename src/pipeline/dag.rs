@@ -188,13 +188,39 @@ pub fn render(stages: &[Stage], dag: &Dag, format: &str) -> String {
             edges.push((stages[i].name.as_str(), stages[d].name.as_str()));
         }
     }
-    let id = |name: &str| name.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+    // Mermaid node ids: the name's letters and digits, made unique (`a-b`
+    // and `a_b` are two stages) and never Mermaid's keyword `end`; the
+    // name itself is the quoted label.
+    let mut ids: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
+    let mut taken = std::collections::HashSet::new();
+    for &i in &dag.order {
+        let name = stages[i].name.as_str();
+        let mut id: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        if id.eq_ignore_ascii_case("end") || id.is_empty() {
+            id.push('_');
+        }
+        let base = id.clone();
+        let mut n = 1;
+        while !taken.insert(id.clone()) {
+            n += 1;
+            id = format!("{base}_{n}");
+        }
+        ids.insert(name, id);
+    }
+    let id = |name: &str| ids[name].clone();
     match format {
         "mermaid" => {
             let mut s = String::from("flowchart TD\n");
             for &i in &dag.order {
                 let n = &stages[i].name;
-                s.push_str(&format!("    {}[\"{}\"]\n", id(n), n));
+                s.push_str(&format!(
+                    "    {}[{}]\n",
+                    id(n),
+                    crate::escape::mermaid_string(n)
+                ));
             }
             for (a, b) in edges {
                 s.push_str(&format!("    {} --> {}\n", id(a), id(b)));
@@ -202,12 +228,13 @@ pub fn render(stages: &[Stage], dag: &Dag, format: &str) -> String {
             s
         }
         "dot" => {
+            let q = crate::escape::dot_string;
             let mut s = String::from("digraph pipeline {\n");
             for &i in &dag.order {
-                s.push_str(&format!("    \"{}\";\n", stages[i].name));
+                s.push_str(&format!("    {};\n", q(&stages[i].name)));
             }
             for (a, b) in edges {
-                s.push_str(&format!("    \"{a}\" -> \"{b}\";\n"));
+                s.push_str(&format!("    {} -> {};\n", q(a), q(b)));
             }
             s.push_str("}\n");
             s

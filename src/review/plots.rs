@@ -172,22 +172,9 @@ pub(crate) fn num(v: f64) -> String {
 }
 
 /// A Mermaid string: the text comes from plot files and mlci.yaml (the pull
-/// request), so nothing in it may end the string, the line or the fenced
-/// block it sits in: quotes become `'`, control characters (a newline) and
-/// backticks become spaces and `'`, and `<`/`>` are dropped to `‹`/`›` so
-/// Mermaid's own HTML labels cannot be opened.
+/// request), see [`crate::escape::mermaid_string`].
 pub(crate) fn quote(s: &str) -> String {
-    let clean: String = s
-        .chars()
-        .map(|c| match c {
-            '"' | '`' => '\'',
-            '<' => '‹',
-            '>' => '›',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect();
-    format!("\"{clean}\"")
+    crate::escape::mermaid_string(s)
 }
 
 /// The head of a Mermaid `xychart-beta` block: title, the x axis with

@@ -250,7 +250,7 @@ fn race(kind: Server) {
 fn the_argo_export_validates_against_argos_model() {
     let r = TestRepo::new();
     let long = "x".repeat(200);
-    let extra = format!("  Train_A:\n    cmd: echo 1 > ta.txt\n    outs: [ta.txt]\n  train-a:\n    cmd: echo 2 > tb.txt\n    outs: [tb.txt]\n  train-a-2:\n    cmd: echo 3 > tc.txt\n    outs: [tc.txt]\n  eu:\n    foreach: [west/1, north, {long}a, {long}b]\n    do:\n      cmd: echo x > eu-${{item}}.txt\n      deps: [ta.txt]\n      outs:\n        - eu-${{item}}.txt\n");
+    let extra = format!("  Train_A:\n    cmd: echo 1 > ta.txt\n    outs: [ta.txt]\n  train-a:\n    cmd: echo 2 > tb.txt\n    outs: [tb.txt]\n  train-a-2:\n    cmd: echo 3 > tc.txt\n    outs: [tc.txt]\n  eu:\n    foreach: [west/1, north, {long}a, {long}b]\n    do:\n      cmd: echo x > eu-${{item}}.txt\n      deps: [ta.txt]\n      outs:\n        - eu-${{item}}.txt\n  \"on\":\n    cmd: echo on > on.txt\n    deps: [ta.txt]\n    outs: [on.txt]\n  \"1_000\":\n    cmd: echo k > k.txt\n    deps: [on.txt]\n    outs: [k.txt]\n");
     r.write("mlci.yaml", format!("{SEVEN}{extra}"));
     r.git(&[
         "remote",
@@ -320,9 +320,14 @@ fn the_argo_export_validates_against_argos_model() {
     assert!(long_names.iter().all(|k| k.len() <= 128), "{long_names:?}");
     assert_eq!(
         tasks["join"].as_array().unwrap().len(),
-        14,
+        16,
         "the join waits for every stage"
     );
+    // Names a YAML 1.1 reader would type (`on` a boolean, `1_000` a
+    // number) stay strings: every scalar is quoted.
+    assert_eq!(tasks["1-000"], serde_json::json!(["on"]));
+    assert_eq!(v["params"]["on"], serde_json::json!(["'on'"]));
+    assert_eq!(v["params"]["1-000"], serde_json::json!(["'1_000'"]));
     assert_eq!(
         v["args"]["stage"],
         serde_json::json!([

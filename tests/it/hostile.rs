@@ -286,3 +286,132 @@ fn model_get_writes_into_directories_and_never_removes_the_repository() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(repo.exists(".git/HEAD"));
 }
+
+/// `dag --dot` and `dag --mermaid` quote stage names (from the pull
+/// request's pipeline) so none ends its label and adds statements; two
+/// names that differ only in punctuation stay two nodes.
+#[test]
+fn dag_labels_are_escaped_for_dot_and_mermaid() {
+    let repo = TestRepo::new();
+    repo.write(
+        "mlci.yaml",
+        "stages:\n  'a\" ; evil [label=\"INJ':\n    cmd: echo a > a.txt\n    outs: [a.txt]\n  \"b\\\"]\\n  click b \\\"javascript:alert(1)\\\"\":\n    cmd: cat a.txt > b.txt\n    deps: [a.txt]\n    outs: [b.txt]\n  a-b:\n    cmd: echo > c.txt\n    outs: [c.txt]\n  a_b:\n    cmd: echo > d.txt\n    outs: [d.txt]\n  end:\n    cmd: echo > e.txt\n    outs: [e.txt]\n",
+    );
+    snapshot!(repo, repo.mlci(&["dag", "--dot"]).ok(), @r#"
+        exit: 0
+        --- stdout
+        digraph pipeline {
+            "a\" ; evil [label=\"INJ";
+            "a-b";
+            "a_b";
+            "b\"]   click b \"javascript:alert(1)\"";
+            "end";
+            "a\" ; evil [label=\"INJ" -> "b\"]   click b \"javascript:alert(1)\"";
+        }
+        --- stderr
+    "#);
+    snapshot!(repo, repo.mlci(&["dag", "--mermaid"]).ok(), @r#"
+        exit: 0
+        --- stdout
+        flowchart TD
+            a____evil__label__INJ["a' ; evil [label='INJ"]
+            a_b["a-b"]
+            a_b_2["a_b"]
+            b_____click_b__javascript_alert_1__["b']   click b 'javascript:alert(1)'"]
+            end_["end"]
+            a____evil__label__INJ --> b_____click_b__javascript_alert_1__
+        --- stderr
+    "#);
+}
+
+/// The job summary of a registry tag shows the artifact's `type:` (any
+/// string in the tagged commit's mlci.yaml) as code: no HTML, no heading.
+#[test]
+fn a_registry_events_summary_shows_the_artifacts_text_as_code() {
+    let repo = TestRepo::new();
+    repo.write("model.pkl", "model\n");
+    repo.write(
+        "mlci.yaml",
+        "artifacts:\n  churn:\n    path: model.pkl\n    type: \"model <img src=x onerror=alert(1)>\\n\\n## Approved by security team\\n`\"\n",
+    );
+    repo.commit_all("base");
+    repo.git(&["tag", "-a", "churn@v0.0.1", "-m", "Registered"]);
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, r#"{"ref":"refs/tags/churn@v0.0.1"}"#).unwrap();
+    let summary = dir.path().join("summary.md");
+    let out = dir.path().join("out.txt");
+    repo.mlci_env(
+        &["ci", "--no-comment"],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+            ("GITHUB_REF", "refs/tags/churn@v0.0.1"),
+            ("GITHUB_OUTPUT", out.to_str().unwrap()),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ],
+    )
+    .ok();
+    let text = std::fs::read_to_string(&summary).unwrap();
+    let commit = repo.git(&["rev-parse", "HEAD"]);
+    insta::assert_snapshot!(text.replace(commit.trim(), "[COMMIT]"), @r"
+        ### mlci: registration of churn v0.0.1
+
+        - `event`: `registration`
+        - `name`: `churn`
+        - `version`: `v0.0.1`
+        - `stage`: —
+        - `type`: `` model <img src=x onerror=alert(1)>  ## Approved by security team ` ``
+        - `path`: `model.pkl`
+        - `commit`: `[COMMIT]`
+        - `tag`: `churn@v0.0.1`
+    ");
+}
+
+/// A label value with control characters: the exposition printed on
+/// stdout and the body a push sends are the same bytes (no raw escape
+/// sequence in either), and `.`/`..` grouping values stay in their group.
+#[test]
+fn an_export_is_the_same_bytes_on_stdout_and_in_a_push() {
+    let repo = TestRepo::new();
+    repo.write("mlci.yaml", "metrics:\n  - metrics.json\n");
+    repo.write(
+        "metrics.json",
+        "{\"auc\\u001b[31m\\u0007\": 0.9, \"b\\\"\\\\\\n\": 1}\n",
+    );
+    repo.commit_all("metrics");
+    let stdout = repo.mlci(&["metrics", "export"]).ok().stdout;
+    assert!(stdout.contains("auc^[[31m^G"), "{stdout}");
+    assert!(!stdout.contains('\u{1b}'), "{stdout}");
+    let server = crate::common::PyServer::start(
+        r#"
+import http.server, sys
+log, port_file = sys.argv[1], sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_PUT(self):
+        n = int(self.headers.get('Content-Length') or 0)
+        open(log, 'ab').write(self.path.encode() + b'\n' + self.rfile.read(n))
+        self.send_response(200); self.send_header('Content-Length', '0'); self.end_headers()
+s = http.server.HTTPServer(('127.0.0.1', 0), H)
+open(port_file, 'w').write(str(s.server_address[1])); s.serve_forever()
+"#,
+        &[repo.path("pushed.log").to_str().unwrap()],
+    );
+    repo.mlci(&[
+        "metrics",
+        "export",
+        "--push",
+        &server.url(),
+        "--job",
+        "..",
+        "--grouping",
+        "stage=.",
+    ])
+    .ok();
+    let pushed = std::fs::read_to_string(repo.path("pushed.log")).unwrap();
+    let (path, body) = pushed.split_once('\n').unwrap();
+    assert_eq!(path, "/metrics/job@base64/Li4=/stage@base64/Lg==");
+    assert_eq!(body.trim_end(), stdout.trim_end());
+}

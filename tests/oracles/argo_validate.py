@@ -32,4 +32,7 @@ print(json.dumps({
     "templates": [t.name for t in wf.spec.templates],
     "args": {t.name: (t.container.args if t.container else None) for t in wf.spec.templates},
     "secret": [t.container.env_from[0].secret_ref.name for t in wf.spec.templates if t.container],
+    # Each task's `stage` parameter as a YAML 1.1 reader (PyYAML) typed it:
+    # an unquoted `on` would arrive as the boolean True.
+    "params": {t.name: [repr(p.value) for p in (t.arguments.parameters if t.arguments else [])] for t in dag.dag.tasks},
 }))

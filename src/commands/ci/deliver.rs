@@ -72,7 +72,8 @@ pub fn deliver(ctx: &Ctx, env: &CiEnv, d: &Deliver) -> anyhow::Result<Exit> {
         let (lines, refused) = check_assignment(&place, &registry, &event, branch.as_deref())?;
         if !lines.is_empty() {
             ctx.printer.data(lines.trim_end())?;
-            summary.push_str(&format!("```\n{lines}```\n\n"));
+            let fence = crate::review::report::md_fence(&lines);
+            summary.push_str(&format!("{fence}\n{lines}{fence}\n\n"));
         }
         if refused {
             summary.push_str("**Refused**: the promotion breaks the policy and its tag carries no forced reason; nothing is handed to deployment.\n");
@@ -133,10 +134,16 @@ pub fn deliver(ctx: &Ctx, env: &CiEnv, d: &Deliver) -> anyhow::Result<Exit> {
         ));
         outputs.push(("deployment_id", id.to_string()));
     }
+    // Every value comes from the tag or the tagged commit's files (a
+    // `type:` is any string): shown as code, never as Markdown or HTML.
     for (k, v) in &outputs {
         summary.push_str(&format!(
             "- `{k}`: {}\n",
-            if v.is_empty() { "—" } else { v }
+            if v.is_empty() {
+                "—".to_string()
+            } else {
+                crate::review::report::md_code(v)
+            }
         ));
     }
     env.set_outputs(&outputs)?;

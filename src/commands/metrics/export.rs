@@ -90,7 +90,12 @@ pub fn cmd_export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<Exit> {
         ("repository", repository(&repo.root)),
         ("revision", rev.short()),
     ];
-    let text = exposition::render(&families, &common, a.format);
+    // Scrubbed once, so stdout and a push carry the same bytes.
+    let text = ctx
+        .printer
+        .secrets()
+        .scrub(&exposition::render(&families, &common, a.format))
+        .into_owned();
     match &a.push {
         None => ctx.printer.data(text.trim_end())?,
         Some(url) => {

@@ -267,6 +267,18 @@ pub fn md_code(text: &str) -> String {
     format!("{fence}{pad}{clean}{pad}{fence}")
 }
 
+/// A code fence for `text` that no line of it can close: backticks, one
+/// more than the longest run inside, and at least three (CommonMark §4.5).
+pub fn md_fence(text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    "`".repeat((longest + 1).max(3))
+}
+
 /// Escapes text from data for GitHub-flavoured Markdown, in a table cell or
 /// inline: no HTML can open (`<`), no code span or fence can open or close
 /// (backticks), no link can be formed (`[`, `]`), no cell can end (`|`), and

@@ -1,0 +1,59 @@
+//! Text from data (a pull request's stage names, titles, labels) as it
+//! lands in a quoted string of another language: Mermaid and Graphviz DOT.
+//! Each function returns the whole quoted string, so a caller cannot forget
+//! the quotes, and nothing inside can end the string, the line or the block
+//! it sits in. Markdown's own escapes live with the report
+//! ([`crate::review::report::md_escape`]), YAML's with the YAML crate
+//! ([`crate::yaml::to_string_quoted`]).
+
+/// A Mermaid string: quotes become `'`, control characters (a newline)
+/// and backticks become spaces and `'`, and `<`/`>` become `‹`/`›` so
+/// Mermaid's own HTML labels cannot be opened.
+pub fn mermaid_string(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| match c {
+            '"' | '`' => '\'',
+            '<' => '‹',
+            '>' => '›',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect();
+    format!("\"{clean}\"")
+}
+
+/// A Graphviz DOT string (an ID in double quotes): `"` and `\` escaped,
+/// control characters (a newline) as spaces, so a name cannot end the ID
+/// and add statements of its own.
+pub fn dot_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_ends_the_string() {
+        assert_eq!(
+            mermaid_string("b\"]\n  click b \"javascript:x\""),
+            "\"b']   click b 'javascript:x'\""
+        );
+        assert_eq!(
+            dot_string("a\"; evil [label=\"INJ\"]\n\\"),
+            "\"a\\\"; evil [label=\\\"INJ\\\"] \\\\\""
+        );
+    }
+}
