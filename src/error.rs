@@ -77,7 +77,26 @@ pub fn hint_for(err: &anyhow::Error) -> Option<String> {
             .filter_map(|c| c.downcast_ref::<io::Error>())
             .find_map(io_hint);
     }
-    found
+    found.or_else(|| library_hint(err))
+}
+
+/// The last resort for an error a library raised with no hint of its own:
+/// text that is not UTF-8, and git's own refusals.
+fn library_hint(err: &anyhow::Error) -> Option<String> {
+    let utf8 = err.chain().any(|c| {
+        c.is::<std::str::Utf8Error>()
+            || c.is::<std::string::FromUtf8Error>()
+            || c.to_string().contains("valid UTF-8")
+    });
+    if utf8 {
+        return Some("mlci reads pipeline, params, metrics and config files as UTF-8 text: save the file as UTF-8".into());
+    }
+    if err.chain().any(|c| c.is::<git2::Error>()) {
+        return Some(
+            "git could not do it: `git status` and `git fsck` in this repository say more".into(),
+        );
+    }
+    None
 }
 
 /// Hints for the operating-system errors users can act on; domain errors

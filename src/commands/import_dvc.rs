@@ -73,7 +73,7 @@ pub fn cmd_import_dvc(ctx: &Ctx, args: ImportDvcArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     // The remotes first, so the objects can come from them.
-    carry_remotes(ctx, &repo, &plan, &converted)?;
+    let remotes_left = carry_remotes(ctx, &repo, &plan, &converted)?;
     let repo = ctx.repo(&overrides)?;
     let mut remotes: Vec<Remote> = Vec::new();
     let order = plan
@@ -99,7 +99,8 @@ pub fn cmd_import_dvc(ctx: &Ctx, args: ImportDvcArgs) -> anyhow::Result<Exit> {
         jobs: repo.settings.jobs,
         reporter: progress.as_ref(),
     };
-    let outcome = migrate::import(&plan, &sources)?;
+    let mut outcome = migrate::import(&plan, &sources)?;
+    outcome.problems.extend(remotes_left);
     ctx.printer.info(&format!(
         "stored {} object(s) ({}), {} already brought over by an earlier run; wrote {} pointer(s) ({} already in place); {} stage(s) recorded in mlci.lock",
         outcome.objects,
@@ -157,19 +158,37 @@ pub fn cmd_import_dvc(ctx: &Ctx, args: ImportDvcArgs) -> anyhow::Result<Exit> {
 }
 
 /// Adds each DVC remote as an mlci remote of the same name (unless one
-/// exists), the default one as the default.
+/// exists), the default one as the default. A remote mlci refuses (a name
+/// or a place `mlci remote add` would refuse) is left behind with a
+/// warning: returned as (what, why), so the migration reads incomplete.
 fn carry_remotes(
     ctx: &Ctx,
     repo: &crate::repo::Repo,
     plan: &migrate::Plan,
     converted: &[(dvc_config::DvcRemote, dvc_config::Converted)],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<(String, String)>> {
     let mut files = super::remote::Files::load(&repo.mlci_dir())?;
     let mut added = Vec::new();
+    let mut left = Vec::new();
     for (r, c) in converted {
         let default = plan.config.default_remote.as_deref() == Some(r.name.as_str());
-        if files.add_if_absent(&r.name, &c.url, &c.shared, &c.local, default) {
-            added.push(r.name.clone());
+        // Each remote is checked on its own, so one refusal keeps the rest.
+        let before = files.clone();
+        let refused = match files.add_if_absent(&r.name, &c.url, &c.shared, &c.local, default) {
+            Ok(false) => continue,
+            Ok(true) => files.check(&repo.root).err(),
+            Err(e) => Some(e),
+        };
+        match refused {
+            None => added.push(r.name.clone()),
+            Some(e) => {
+                files = before;
+                let why = crate::error::hint_for(&e)
+                    .map_or_else(|| e.to_string(), |h| format!("{e} ({h})"));
+                ctx.printer
+                    .warn(&format!("DVC remote `{}` is not carried over: {e}", r.name));
+                left.push((format!("DVC remote `{}`", r.name), why));
+            }
         }
     }
     if !added.is_empty() {
@@ -177,7 +196,7 @@ fn carry_remotes(
         ctx.printer
             .info(&format!("added remote(s): {}", added.join(", ")));
     }
-    Ok(())
+    Ok(left)
 }
 
 /// Says what is left to do; exit 1 when the migration is incomplete.

@@ -227,7 +227,9 @@ fn render(statuses: &[DataStatus]) -> String {
             DataState::Modified => notes.push("modified".to_string()),
             DataState::Deleted => notes.push("deleted".to_string()),
         }
-        if !s.in_cache {
+        if let Some(why) = &s.damaged {
+            notes.push(format!("invalid in the cache ({why})"));
+        } else if !s.in_cache {
             notes.push("not in cache".into());
         }
         if notes.is_empty() {

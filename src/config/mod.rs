@@ -291,6 +291,17 @@ fn credentials_in(v: &Value, at: &str) -> Option<String> {
     }
 }
 
+/// Whether `name` may name a remote: letters, digits, `-`, `_` and `.`,
+/// not `.` or `..` alone (names reach messages, flags and file names).
+pub fn valid_remote_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
 /// The `parsing` keys set in `.mlci/config.yaml` and `config.local.yaml`
 /// under `root`, later files winning: (file, key, value, line).
 pub fn parsing_keys(root: &Path) -> Result<Vec<(String, String, String, usize)>, ConfigError> {
@@ -410,6 +421,13 @@ fn validate(wire: ConfigWire, file: &Path) -> Result<Settings, ConfigError> {
         })?,
     };
     for (name, remote) in &wire.remotes {
+        if !valid_remote_name(name) {
+            return Err(invalid(
+                &format!("remotes.{name}"),
+                format!("`{name}` is not a valid remote name"),
+                Some("use letters, digits, `-`, `_` and `.` (not `.` or `..` alone)".into()),
+            ));
+        }
         if remote.url.as_deref().is_none_or(str::is_empty) {
             return Err(invalid(
                 &format!("remotes.{name}.url"),

@@ -153,6 +153,9 @@ pub(super) fn top_level_plot(entry: &yaml::Value) -> Result<PlotDef, String> {
         }
     };
     let Some(spec) = spec else {
+        // A bare entry is a file: the same rule as every path from the
+        // pipeline (inside the workspace, out of .git/ and .mlci/).
+        WorkspacePath::new(&id).map_err(|e| format!("plot `{id}`: {e}"))?;
         return Ok(PlotDef {
             id: id.clone(),
             sources: vec![PlotSource {

@@ -201,6 +201,33 @@ pub fn resolve(
             } else {
                 repo_root.join(path)
             };
+            // A remote is written to and collected by `gc --remote`: never
+            // inside git's or mlci's own directories (a pull request's
+            // config could otherwise point it at .git/objects).
+            let lexical: std::path::PathBuf =
+                abs.components()
+                    .fold(std::path::PathBuf::new(), |mut p, c| {
+                        match c {
+                            std::path::Component::ParentDir => {
+                                p.pop();
+                            }
+                            std::path::Component::CurDir => {}
+                            c => p.push(c),
+                        }
+                        p
+                    });
+            let real = lexical.canonicalize().unwrap_or_else(|_| lexical.clone());
+            let root_real = repo_root
+                .canonicalize()
+                .unwrap_or_else(|_| repo_root.to_path_buf());
+            for own in [".git", crate::repo::MLCI_DIR] {
+                if lexical.starts_with(repo_root.join(own)) || real.starts_with(root_real.join(own))
+                {
+                    return Err(bad_url(format!(
+                        "a remote cannot live inside the repository's {own}/ (push writes there and `gc --remote` deletes there)"
+                    )));
+                }
+            }
             let root = abs.to_string_lossy().into_owned();
             config.insert("root".into(), root);
         }

@@ -26,6 +26,8 @@ pub enum RepoError {
     OutsideRepo { path: String, root: PathBuf },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("`{path}` is the repository's root, which mlci does not track as one output")]
+    IsRoot { path: String },
     #[error("`{path}`: the file name is not valid UTF-8")]
     NotUtf8 { path: String },
     #[error("`{path}` is inside {area}/, which mlci manages itself")]
@@ -58,6 +60,9 @@ impl Hint for RepoError {
             ),
             RepoError::OutsideRepo { .. } => Some(
                 "mlci tracks files inside the git work tree; move or copy the data into the repository".into(),
+            ),
+            RepoError::IsRoot { .. } => Some(
+                "name the data inside it (`mlci add data/` or `mlci add model.pkl`): the root holds git's and mlci's own files".into(),
             ),
             RepoError::SubdirProject { .. } => Some(
                 "mlci works at the root of a git work tree and does not support projects in subdirectories (`dvc init --subdir`); move the project into a repository of its own (`git subtree split` keeps its history)".into(),
@@ -185,10 +190,7 @@ impl Repo {
             })?;
         let rel = crate::fsutil::to_slash(rel);
         if rel.is_empty() {
-            return Err(RepoError::OutsideRepo {
-                path: shown,
-                root: self.root.clone(),
-            });
+            return Err(RepoError::IsRoot { path: shown });
         }
         for (area, dir) in [(".git", ".git"), (MLCI_DIR, MLCI_DIR)] {
             if rel == dir || rel.starts_with(&format!("{dir}/")) {

@@ -10,6 +10,10 @@ use rayon::prelude::*;
 
 use super::*;
 
+/// The longest file name the common file systems take, in bytes (ext4,
+/// XFS, btrfs, APFS, NTFS in UTF-16 units).
+const NAME_MAX: usize = 255;
+
 impl Workspace<'_> {
     /// `mlci add`: hashes and caches each target, then writes its pointer
     /// and `.gitignore` entry. All targets are checked before any is added.
@@ -38,6 +42,15 @@ impl Workspace<'_> {
             }
             if rel.ends_with(&format!(".{EXTENSION}")) {
                 return Err(TrackError::IsPointer { path: rel.clone() });
+            }
+            // Checked before any hashing: the pointer is written last.
+            let name_len = abs.file_name().map_or(0, |n| n.len()) + 1 + EXTENSION.len();
+            if name_len > NAME_MAX {
+                return Err(TrackError::NameTooLong {
+                    path: rel.clone(),
+                    len: name_len,
+                    max: NAME_MAX,
+                });
             }
             if crate::git::is_tracked(&self.repo.root, rel)? {
                 return Err(TrackError::GitTracked { path: rel.clone() });

@@ -55,6 +55,14 @@ pub enum TrackError {
     LinkOutside { path: String, target: String },
     #[error("`{path}` is not a regular file or directory")]
     Special { path: String },
+    /// The pointer file's name (`NAME.mlci`) would exceed the file
+    /// system's limit on one name (255 bytes on the common ones).
+    #[error("`{path}`: its pointer file's name would be {len} bytes, over the file system's limit of {max}")]
+    NameTooLong {
+        path: String,
+        len: usize,
+        max: usize,
+    },
     #[error("`{path}` is a pointer file; add the data it describes instead")]
     IsPointer { path: String },
     #[error(transparent)]
@@ -99,6 +107,7 @@ impl Hint for TrackError {
                 format!("track either the directory or the files in it, not both; `mlci remove {other}` stops tracking the other")
             }
             TrackError::Symlink { .. } => "add the file or directory the link points to".into(),
+            TrackError::NameTooLong { .. } => "shorten the file's name, or add the directory that holds it (one pointer for the whole directory)".into(),
             TrackError::LinkOutside { .. } => "a link inside a tracked directory or stage output is stored as the file it points to, which must be inside the workspace: copy the file in, or point the link at a file in the workspace".into(),
             TrackError::Special { path } => {
                 format!("mlci tracks regular files; move `{path}` out of the way and add again")
@@ -207,6 +216,10 @@ pub struct DataStatus {
     pub state: DataState,
     /// Whether the cache holds everything the pointer names.
     pub in_cache: bool,
+    /// Why the cache's copy of a directory manifest cannot be used although
+    /// it is there (damaged, or not a manifest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub damaged: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<DirDiff>,
 }

@@ -39,6 +39,7 @@ impl Workspace<'_> {
             pointer: t.pointer_rel.clone(),
             state: DataState::Unchanged,
             in_cache: cache.contains(&t.pointer.oid),
+            damaged: None,
             changes: None,
         };
         let meta = match abs.symlink_metadata() {
@@ -46,7 +47,7 @@ impl Workspace<'_> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 status.state = DataState::Deleted;
                 if t.pointer.oid.dir {
-                    status.in_cache = self.dir_in_cache(&t.pointer.oid);
+                    (status.in_cache, status.damaged) = self.dir_in_cache(&t.pointer.oid);
                 }
                 return Ok(status);
             }
@@ -73,7 +74,7 @@ impl Workspace<'_> {
         }
         if !meta.is_dir() {
             status.state = DataState::Modified;
-            status.in_cache = self.dir_in_cache(&t.pointer.oid);
+            (status.in_cache, status.damaged) = self.dir_in_cache(&t.pointer.oid);
             return Ok(status);
         }
         let found = walk_in(&self.repo.root, &abs)?;
@@ -82,7 +83,7 @@ impl Workspace<'_> {
         let now = crate::store::state::now_ns();
         let (fp, settled) = crate::store::walk::fingerprint(&found, now);
         if self.state.listing_digest(&t.target_rel, fp) == Some(t.pointer.oid.digest) {
-            status.in_cache = self.dir_in_cache(&t.pointer.oid);
+            (status.in_cache, status.damaged) = self.dir_in_cache(&t.pointer.oid);
             return Ok(status);
         }
         reporter.start(
@@ -97,7 +98,7 @@ impl Workspace<'_> {
         if let (Some(d), true) = (digest, settled) {
             self.state.remember_listing(&t.target_rel, fp, d);
         }
-        status.in_cache = self.dir_in_cache(&t.pointer.oid);
+        (status.in_cache, status.damaged) = self.dir_in_cache(&t.pointer.oid);
         if digest != Some(t.pointer.oid.digest) {
             status.state = DataState::Modified;
             status.changes = Some(self.explain(&t.pointer.oid, &scanned));
@@ -114,6 +115,7 @@ impl Workspace<'_> {
             pointer: t.pointer_rel.clone(),
             state: DataState::Unchanged,
             in_cache: false,
+            damaged: None,
             changes: None,
         };
         let abs = self.repo.abs(&t.target_rel);
@@ -158,25 +160,30 @@ impl Workspace<'_> {
         Ok(status)
     }
 
-    /// Whether the manifest and every object it lists are in the cache. A
-    /// positive answer is remembered in the state (gc clears it), so a
-    /// no-op status costs one stat for the manifest, not one per object.
-    pub(super) fn dir_in_cache(&mut self, oid: &Oid) -> bool {
+    /// Whether the manifest and every object it lists are in the cache, and
+    /// why not when the manifest is there but damaged or not a manifest (so
+    /// status says "invalid", not "not in cache"). A positive answer is
+    /// remembered in the state (gc clears it), so a no-op status costs one
+    /// stat for the manifest, not one per object.
+    pub(super) fn dir_in_cache(&mut self, oid: &Oid) -> (bool, Option<String>) {
         let cache = &self.repo.cache;
         if self.state.dir_known_complete(&oid.digest) {
-            return cache.contains(oid);
+            return (cache.contains(oid), None);
         }
-        let complete = match self.read_manifest(oid) {
-            Ok(m) => m
-                .entries()
-                .par_iter()
-                .all(|e| cache.contains(&Oid::file(e.sha256))),
-            Err(_) => false,
+        let (complete, damaged) = match self.read_manifest(oid) {
+            Ok(m) => (
+                m.entries()
+                    .par_iter()
+                    .all(|e| cache.contains(&Oid::file(e.sha256))),
+                None,
+            ),
+            Err(_) if !cache.contains(oid) => (false, None),
+            Err(e) => (false, Some(e.to_string())),
         };
         if complete {
             self.state.mark_dir_complete(&oid.digest);
         }
-        complete
+        (complete, damaged)
     }
 
     /// The directory manifest `oid` from the cache, hash-checked and

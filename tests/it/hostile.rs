@@ -415,3 +415,122 @@ open(port_file, 'w').write(str(s.server_address[1])); s.serve_forever()
     assert_eq!(path, "/metrics/job@base64/Li4=/stage@base64/Lg==");
     assert_eq!(body.trim_end(), stdout.trim_end());
 }
+
+/// Every refusal says why, naming what it refused, with a hint: the root
+/// given to `add`, a name too long for its pointer file, a plot outside
+/// the workspace, text that is not UTF-8, a manifest in the cache that is
+/// not one (invalid, not "missing").
+#[test]
+fn every_refusal_says_why_with_a_hint() {
+    let repo = TestRepo::new();
+    snapshot!(repo, repo.mlci(&["add", "."]).user_error(), @r"
+        exit: 2
+        --- stdout
+        --- stderr
+        error: `.` is the repository's root, which mlci does not track as one output
+        hint: name the data inside it (`mlci add data/` or `mlci add model.pkl`): the root holds git's and mlci's own files
+    ");
+    let long = "a".repeat(251);
+    repo.write(&long, "x\n");
+    let run = repo.mlci(&["add", &long]).user_error();
+    assert!(
+        run.stderr.contains(
+            "its pointer file's name would be 256 bytes, over the file system's limit of 255"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("\nhint: shorten the file's name"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(repo.path(&long)).unwrap();
+    repo.write(
+        "mlci.yaml",
+        "stages:\n  s:\n    cmd: echo\nplots:\n  - /etc/passwd\n",
+    );
+    snapshot!(repo, repo.mlci(&["dag"]).user_error(), @r"
+        exit: 2
+        --- stdout
+        --- stderr
+        error: mlci.yaml:4: `plots`: plot `/etc/passwd`: `/etc/passwd` is absolute
+        hint: a plot names files inside the repository, relative to the pipeline file's directory (`eval/roc.csv`), or an id mapping such files to fields
+    ");
+    repo.write(
+        "mlci.yaml",
+        "stages:\n  s:\n    cmd: echo\n    params: [lr]\n",
+    );
+    repo.write("params.yaml", b"\xff\xfe: 1\n");
+    snapshot!(repo, repo.mlci(&["status"]).user_error(), @r"
+        exit: 2
+        --- stdout
+        --- stderr
+        error: params.yaml: params file `params.yaml`: stream did not contain valid UTF-8
+        hint: mlci reads pipeline, params, metrics and config files as UTF-8 text: save the file as UTF-8
+    ");
+    std::fs::remove_file(repo.path("mlci.yaml")).unwrap();
+    // A manifest whose bytes match its name but that is not a manifest.
+    repo.write("d/a", "hi\n");
+    repo.mlci(&["add", "d"]).ok();
+    let bad = "not a manifest";
+    std::fs::write(repo.root.parent().unwrap().join("bad"), bad).unwrap();
+    let hash = crate::common::sha256_file(&repo.root.parent().unwrap().join("bad"));
+    repo.write(
+        &format!(".mlci/cache/sha256/{}/{}.dir", &hash[..2], &hash[2..]),
+        bad,
+    );
+    let pointer = repo.read("d.mlci");
+    let old = pointer
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("sha256: "))
+        .unwrap()
+        .to_string();
+    repo.write("d.mlci", pointer.replace(&old, &format!("{hash}.dir")));
+    std::fs::remove_dir_all(repo.path("d")).unwrap();
+    std::fs::remove_dir_all(repo.path(".mlci/tmp")).ok();
+    let run = repo.mlci(&["status"]).ok();
+    assert!(
+        run.stdout
+            .contains("d: deleted, invalid in the cache (directory manifest "),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("not in cache"), "{}", run.stdout);
+}
+
+/// `import-dvc` refuses what `remote add` refuses (a name, a place inside
+/// `.git/`), carries the other remotes over, and exits 1: it left
+/// something behind.
+#[test]
+fn import_dvc_leaves_refused_remotes_behind_and_says_so() {
+    let repo = TestRepo::new();
+    repo.write(
+        ".dvc/config",
+        "[core]\n    remote = good\n['remote \"bad name/..\"']\n    url = /tmp/elsewhere\n['remote \"git\"']\n    url = ../.git/objects\n['remote \"good\"']\n    url = ../../dvc-store\n",
+    );
+    let run = repo.mlci(&["import-dvc"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("DVC remote `bad name/..` is not carried over: `bad name/..` is not a valid remote name"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("a remote cannot live inside the repository's .git/"),
+        "{}",
+        run.stderr
+    );
+    let config = repo.read(".mlci/config.yaml");
+    assert!(
+        config.contains("good:")
+            && !config.contains("bad name")
+            && !config.contains(".git/objects"),
+        "{config}"
+    );
+    // The same refusals from the committed config itself.
+    repo.write(".mlci/config.yaml", "remotes:\n  ..:\n    url: /tmp/x\n");
+    let run = repo.mlci(&["status"]).user_error();
+    assert!(
+        run.stderr.contains("`..` is not a valid remote name"),
+        "{}",
+        run.stderr
+    );
+}

@@ -170,14 +170,10 @@ pub(super) fn require_defined(files: &Files, root: &Path, name: &str) -> anyhow:
 }
 
 pub(super) fn check_name(name: &str) -> anyhow::Result<()> {
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
-    if !ok {
+    if !crate::config::valid_remote_name(name) {
         return Err(hinted(
             format!("`{name}` is not a valid remote name"),
-            "use letters, digits, `-`, `_` and `.`",
+            "use letters, digits, `-`, `_` and `.` (not `.` or `..` alone)",
         ));
     }
     Ok(())
@@ -196,6 +192,7 @@ pub(super) fn scalar(v: &str) -> Value {
 }
 
 /// Both config files, parsed.
+#[derive(Clone)]
 pub(crate) struct Files {
     shared_path: PathBuf,
     local_path: PathBuf,
@@ -232,9 +229,10 @@ impl Files {
         shared: &std::collections::BTreeMap<String, String>,
         local: &std::collections::BTreeMap<String, String>,
         default: bool,
-    ) -> bool {
+    ) -> anyhow::Result<bool> {
+        check_name(name)?;
         if self.shared_remote(name).is_some() || self.local_remote(name).is_some() {
-            return false;
+            return Ok(false);
         }
         set_path(
             &mut self.shared,
@@ -256,7 +254,7 @@ impl Files {
                 Some(Value::String(name.into())),
             );
         }
-        true
+        Ok(true)
     }
 
     fn shared_remote(&self, name: &str) -> Option<&Value> {
@@ -284,6 +282,11 @@ impl Files {
             format!("{header}{}", render(&self.shared)),
             format!("{local_header}{}", render(&self.local)),
         )
+    }
+
+    /// Whether the files as edited would be accepted by [`Files::save`].
+    pub(crate) fn check(&self, root: &Path) -> anyhow::Result<()> {
+        self.validate(root).map(drop)
     }
 
     /// Checks the merged result and every remote's URL and keys.

@@ -37,8 +37,7 @@ pub(super) fn mlci_extras(
         }
     }
     for entry in wire.plots.iter().flatten() {
-        let def =
-            top_level_plot(entry).map_err(|m| ctx.file_error("plots", format!("`plots`: {m}")))?;
+        let def = top_level_plot(entry).map_err(|m| ctx.plots_error(&m))?;
         pipeline.plots.push(def);
     }
     Ok(())

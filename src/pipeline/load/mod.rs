@@ -111,8 +111,7 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
         .params
         .extend(ctx.top_level_params(wire.params.as_deref().unwrap_or(&[]))?);
     for entry in wire.plots.iter().flatten() {
-        let def =
-            top_level_plot(entry).map_err(|m| ctx.file_error("plots", format!("`plots`: {m}")))?;
+        let def = top_level_plot(entry).map_err(|m| ctx.plots_error(&m))?;
         pipeline.plots.push(def);
     }
     if with_nested {
@@ -200,6 +199,16 @@ impl Loader<'_> {
             stage: stage.into(),
             message,
             hint,
+        }
+    }
+
+    /// A top-level `plots:` entry refused, with what a plot may name.
+    fn plots_error(&self, message: &str) -> PipelineError {
+        PipelineError::File {
+            file: self.file.into(),
+            line: self.line_of("plots"),
+            message: format!("`plots`: {message}"),
+            hint: Some("a plot names files inside the repository, relative to the pipeline file's directory (`eval/roc.csv`), or an id mapping such files to fields".into()),
         }
     }
 

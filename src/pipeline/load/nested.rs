@@ -58,13 +58,12 @@ pub(super) fn load_nested(
         let params = ctx.top_level_params(wire.params.as_deref().unwrap_or(&[]))?;
         pipeline.params.extend(params);
         for entry in wire.plots.iter().flatten() {
-            let mut def = top_level_plot(entry)
-                .map_err(|m| ctx.file_error("plots", format!("`plots`: {m}")))?;
+            let mut def = top_level_plot(entry).map_err(|m| ctx.plots_error(&m))?;
             let was_path = def.sources.iter().any(|src| src.file == def.id);
             for src in def.sources.iter_mut() {
                 src.file = ctx
                     .resolve_path(dir, &src.file)
-                    .map_err(|message| ctx.file_error("plots", format!("`plots`: {message}")))?;
+                    .map_err(|message| ctx.plots_error(&message))?;
             }
             // A path id is rebased like its file; a named plot keeps DVC's
             // `FILE::NAME` form, so two files' names cannot collide.
