@@ -2,9 +2,9 @@
 //! lands in a quoted string of another language: Mermaid and Graphviz DOT.
 //! Each function returns the whole quoted string, so a caller cannot forget
 //! the quotes, and nothing inside can end the string, the line or the block
-//! it sits in. Markdown's own escapes live with the report
-//! ([`crate::review::report::md_escape`]), YAML's with the YAML crate
-//! ([`crate::yaml::to_string_quoted`]).
+//! it sits in. Markdown's own escapes live with the report (`md_escape`,
+//! `md_code`, `md_fence`), YAML's with the YAML module
+//! (`to_string_quoted`).
 
 /// A Mermaid string: quotes become `'`, control characters (a newline)
 /// and backticks become spaces and `'`, and `<`/`>` become `‹`/`›` so

@@ -23,7 +23,7 @@
 
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// The directory mlci keeps its own state in, at the workspace root.
 const MLCI_DIR: &str = ".mlci";
@@ -296,6 +296,28 @@ impl From<WorkspacePath> for String {
     fn from(p: WorkspacePath) -> String {
         p.0
     }
+}
+
+/// Which of the workspace's own directories (`.git` or `.mlci`) holds
+/// `path` (absolute), lexically (`..` folded) or once links are resolved;
+/// None when neither does. For places a setting names, such as a directory
+/// remote, which must never be inside them.
+pub fn own_dir_holding(root: &Path, path: &Path) -> Option<&'static str> {
+    let lexical: PathBuf = path.components().fold(PathBuf::new(), |mut p, c| {
+        match c {
+            Component::ParentDir => {
+                p.pop();
+            }
+            Component::CurDir => {}
+            c => p.push(c),
+        }
+        p
+    });
+    let real = lexical.canonicalize().unwrap_or_else(|_| lexical.clone());
+    let root_real = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    [".git", ".mlci"]
+        .into_iter()
+        .find(|own| lexical.starts_with(root.join(own)) || real.starts_with(root_real.join(own)))
 }
 
 #[cfg(test)]

@@ -204,29 +204,10 @@ pub fn resolve(
             // A remote is written to and collected by `gc --remote`: never
             // inside git's or mlci's own directories (a pull request's
             // config could otherwise point it at .git/objects).
-            let lexical: std::path::PathBuf =
-                abs.components()
-                    .fold(std::path::PathBuf::new(), |mut p, c| {
-                        match c {
-                            std::path::Component::ParentDir => {
-                                p.pop();
-                            }
-                            std::path::Component::CurDir => {}
-                            c => p.push(c),
-                        }
-                        p
-                    });
-            let real = lexical.canonicalize().unwrap_or_else(|_| lexical.clone());
-            let root_real = repo_root
-                .canonicalize()
-                .unwrap_or_else(|_| repo_root.to_path_buf());
-            for own in [".git", crate::repo::MLCI_DIR] {
-                if lexical.starts_with(repo_root.join(own)) || real.starts_with(root_real.join(own))
-                {
-                    return Err(bad_url(format!(
-                        "a remote cannot live inside the repository's {own}/ (push writes there and `gc --remote` deletes there)"
-                    )));
-                }
+            if let Some(own) = crate::workspace_path::own_dir_holding(repo_root, &abs) {
+                return Err(bad_url(format!(
+                    "a remote cannot live inside the repository's {own}/ (push writes there and `gc --remote` deletes there)"
+                )));
             }
             let root = abs.to_string_lossy().into_owned();
             config.insert("root".into(), root);
@@ -646,81 +627,5 @@ fn split_first(rest: &str) -> (&str, &str) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, Value> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-            .collect()
-    }
-
-    #[test]
-    fn urls_map_to_services() {
-        let root = Path::new("/repo");
-        let l = resolve(
-            "r",
-            "s3://bkt/a/b/",
-            &opts(&[("endpoint", "http://x:1")]),
-            root,
-        )
-        .unwrap();
-        assert_eq!(l.backend, Backend::S3);
-        assert_eq!(l.config["bucket"], "bkt");
-        assert_eq!(l.config["root"], "/a/b");
-        assert_eq!(l.config["endpoint"], "http://x:1");
-        let l = resolve("r", "../store", &BTreeMap::new(), root).unwrap();
-        assert_eq!(l.backend, Backend::Local);
-        assert_eq!(l.config["root"], "/repo/../store");
-        let l = resolve("r", "sftp://me@host:2222/srv/x", &BTreeMap::new(), root).unwrap();
-        assert_eq!(l.config["endpoint"], "ssh://me@host:2222");
-        assert_eq!(l.config["root"], "/srv/x");
-        assert_eq!(l.config["known_hosts_strategy"], "strict");
-        let l = resolve("r", "webdavs://h:8443/dav", &BTreeMap::new(), root).unwrap();
-        assert_eq!(l.config["endpoint"], "https://h:8443");
-        let l = resolve(
-            "r",
-            "azure://cont/p",
-            &opts(&[("account_name", "acct"), ("account_key", "c2VjcmV0")]),
-            root,
-        )
-        .unwrap();
-        assert_eq!(l.config["container"], "cont");
-        assert_eq!(l.config["endpoint"], "https://acct.blob.core.windows.net");
-        assert_eq!(l.secrets, ["c2VjcmV0"]);
-    }
-
-    #[test]
-    fn bad_urls_and_keys_are_named() {
-        let root = Path::new("/repo");
-        let e = resolve("r", "ftp://x/y", &BTreeMap::new(), root).unwrap_err();
-        assert!(e.to_string().contains("unknown scheme `ftp://`"), "{e}");
-        let e = resolve("r", "s3://", &BTreeMap::new(), root).unwrap_err();
-        assert!(e.to_string().contains("bucket"), "{e}");
-        let e = resolve("r", "s3://b", &opts(&[("regoin", "x")]), root).unwrap_err();
-        assert!(e.to_string().contains("`remotes.r.regoin`"), "{e}");
-        let e = resolve("r", "https://u:p@h/x", &BTreeMap::new(), root).unwrap_err();
-        assert!(e.to_string().contains("credentials"), "{e}");
-    }
-
-    #[test]
-    fn azure_connection_strings_give_account_key_and_endpoint() {
-        let cs = "DefaultEndpointsProtocol=http;AccountName=devacct;AccountKey=c2VjcmV0;BlobEndpoint=http://127.0.0.1:9/devacct/;";
-        let got: BTreeMap<String, String> = azure_connection_string(cs).into_iter().collect();
-        assert_eq!(got["account_name"], "devacct");
-        assert_eq!(got["account_key"], "c2VjcmV0");
-        assert_eq!(got["endpoint"], "http://127.0.0.1:9/devacct");
-        let cloud = "AccountName=prod;AccountKey=a2V5;EndpointSuffix=core.chinacloudapi.cn";
-        let got: BTreeMap<String, String> = azure_connection_string(cloud).into_iter().collect();
-        assert_eq!(got["endpoint"], "https://prod.blob.core.chinacloudapi.cn");
-    }
-
-    #[test]
-    fn ssh_host_patterns_match_as_openssh_matches_them() {
-        assert!(wildcard("models-*", "models-store"));
-        assert!(wildcard("*.example.com", "a.example.com"));
-        assert!(wildcard("h?st", "host"));
-        assert!(!wildcard("models-*", "other"));
-    }
-}
+#[path = "location_tests.rs"]
+mod tests;
