@@ -135,7 +135,17 @@ impl Hint for RemoteError {
             }
             RemoteError::ReadOnly { .. } => "HTTP remotes can be fetched from, not pushed to".into(),
             RemoteError::Disk { source, .. } => return crate::error::io_hint(source),
-            _ => return None,
+            RemoteError::Storage { remote, message, .. } => {
+                let m = message.to_ascii_lowercase();
+                if m.contains("nosuchbucket") || m.contains("containernotfound") || m.contains("bucket does not exist") {
+                    format!("the bucket (or container) in remote `{remote}`'s URL does not exist on that server: check the URL (`mlci remote list`) and the endpoint, or create it")
+                } else if m.contains("400") || m.contains("invalid") {
+                    format!("the server refused the request as malformed: check remote `{remote}`'s endpoint, region and URL (`mlci remote list`)")
+                } else {
+                    format!("check that remote `{remote}` is reachable and its settings (`mlci remote list`); a rerun resumes where this one stopped")
+                }
+            }
+            RemoteError::Local(source) => return crate::error::io_hint(source),
         })
     }
 }

@@ -534,3 +534,49 @@ fn import_dvc_leaves_refused_remotes_behind_and_says_so() {
         run.stderr
     );
 }
+
+/// A storage server's refusal (a bucket that does not exist, on the real
+/// S3 server) is mlci's message naming the remote, with a hint, not a
+/// library's dump.
+#[test]
+fn a_storage_servers_refusal_names_the_remote_with_a_hint() {
+    use crate::common::env_from_test_script as env;
+    let repo = TestRepo::new();
+    let endpoint = env("MLCI_TEST_S3_ENDPOINT");
+    repo.mlci(&["remote", "add", "-d", "store", "s3://no-such-bucket-mlci/p"])
+        .ok();
+    repo.mlci(&["remote", "modify", "store", "endpoint", &endpoint])
+        .ok();
+    repo.mlci(&[
+        "remote",
+        "modify",
+        "store",
+        "access_key_id",
+        &env("MLCI_TEST_S3_KEY"),
+        "--local",
+    ])
+    .ok();
+    repo.mlci(&[
+        "remote",
+        "modify",
+        "store",
+        "secret_access_key",
+        &env("MLCI_TEST_S3_SECRET"),
+        "--local",
+    ])
+    .ok();
+    repo.write("a.txt", "a\n");
+    repo.mlci(&["add", "a.txt"]).ok();
+    let run = repo.mlci(&["push"]).user_error();
+    let text = run.stderr.replace(&endpoint, "[ENDPOINT]");
+    assert!(text.starts_with("error: remote `store`: "), "{text}");
+    assert!(text.contains("NoSuchBucket"), "{text}");
+    assert!(
+        text.contains("\nhint: the bucket (or container) in remote `store`'s URL does not exist on that server"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Error {") && !text.contains("backtrace"),
+        "no debug dump: {text}"
+    );
+}
