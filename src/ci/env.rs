@@ -295,10 +295,14 @@ impl CiEnv {
     /// A text over GitHub's limit is cut at a line end, with a note that
     /// the full report is in the step's log (GitHub would drop the whole
     /// summary otherwise). Returns whether it was cut.
+    /// Credentials of a known shape are masked first
+    /// ([`crate::secrets::scrub_shapes`]): the summary is an output too.
     pub fn append_summary(&self, text: &str) -> std::io::Result<bool> {
         let Some(path) = &self.step_summary else {
             return Ok(false);
         };
+        let text = crate::secrets::scrub_shapes(text);
+        let text = text.as_ref();
         // What this step already wrote counts toward the same limit.
         let used = std::fs::metadata(path)
             .map(|m| m.len() as usize)
@@ -334,6 +338,7 @@ impl CiEnv {
         };
         let mut text = String::new();
         for (k, v) in outputs {
+            let v = crate::secrets::scrub_shapes(v);
             text.push_str(&format!("{k}={}\n", v.replace(['\n', '\r'], " ")));
         }
         append(path, &text)
