@@ -8,6 +8,7 @@
 mod action;
 mod architecture;
 mod bad_input;
+mod bounded;
 mod ci;
 mod common;
 mod delivery;

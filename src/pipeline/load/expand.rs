@@ -12,7 +12,63 @@ use super::super::wire::*;
 use super::Loader;
 use crate::yaml;
 
+/// The most stages one pipeline may expand to (`foreach` items and `matrix`
+/// combinations, counted before anything is expanded), unless
+/// `MLCI_MAX_STAGES` says otherwise: a real sweep is hundreds to a few
+/// thousand stages, and a few kilobytes of `matrix` axes can name 10^9.
+pub const DEFAULT_MAX_STAGES: usize = 10_000;
+
+/// The environment variable that raises (or lowers) the stage ceiling.
+pub const MAX_STAGES_VAR: &str = "MLCI_MAX_STAGES";
+
+/// How many stages a matrix's axes make, saturating: the product is taken
+/// first, so 1,000^3 is refused in microseconds, not after 10^9
+/// combinations were built.
+fn combinations(axes: &[(String, Vec<Json>)]) -> usize {
+    axes.iter()
+        .try_fold(1usize, |acc, (_, v)| acc.checked_mul(v.len()))
+        .unwrap_or(usize::MAX)
+}
+
+fn max_stages() -> usize {
+    std::env::var(MAX_STAGES_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_MAX_STAGES)
+}
+
 impl Loader<'_> {
+    /// Refuses an expansion of `n` stages that would take the pipeline past
+    /// the ceiling, before any of them is built.
+    fn check_expansion(
+        &self,
+        name: &str,
+        key: &str,
+        n: usize,
+        out: &Pipeline,
+    ) -> Result<(), PipelineError> {
+        let limit = max_stages();
+        let total = out.stages.len().saturating_add(n);
+        if total <= limit {
+            return Ok(());
+        }
+        let shown = if n == usize::MAX {
+            "more than 10^19".to_string()
+        } else {
+            n.to_string()
+        };
+        Err(self.stage_error(
+            name,
+            key,
+            format!(
+                "`{key}` expands to {shown} stages, which takes the pipeline past its limit of {limit} stages"
+            ),
+            Some(format!(
+                "split the sweep into smaller ones; a pipeline that really needs more stages can raise the limit with {MAX_STAGES_VAR}=N"
+            )),
+        ))
+    }
+
     /// Expands `foreach`/`matrix` and adds the resulting stages.
     pub(super) fn expand(
         &self,
@@ -43,6 +99,12 @@ impl Loader<'_> {
                 other => serde_json::to_value(other)
                     .map_err(|e| self.stage_error(name, "foreach", e.to_string(), None))?,
             };
+            let n = match &items {
+                Json::Array(list) => list.len(),
+                Json::Object(map) => map.len(),
+                _ => 0,
+            };
+            self.check_expansion(name, "foreach", n, out)?;
             match items {
                 Json::Array(list) => {
                     let scalar = list.iter().all(|v| !v.is_object() && !v.is_array());
@@ -89,6 +151,7 @@ impl Loader<'_> {
                 };
                 axes.push((key.clone(), list));
             }
+            self.check_expansion(name, "matrix", combinations(&axes), out)?;
             let mut combos: Vec<Vec<(String, usize, Json)>> = vec![Vec::new()];
             for (key, values) in &axes {
                 let mut next = Vec::new();
