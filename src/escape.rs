@@ -6,6 +6,24 @@
 //! `md_code`, `md_fence`), YAML's with the YAML module
 //! (`to_string_quoted`).
 
+/// Appends control character `c` in caret notation, as `cat -v` shows it:
+/// `^[` for ESC, `^?` for DEL, `M-^[` style for the C1 controls
+/// (U+0080–U+009F). Other characters are appended as they are.
+pub fn push_caret(out: &mut String, c: char) {
+    match c as u32 {
+        0x7f => out.push_str("^?"),
+        n @ 0..=0x1f => {
+            out.push('^');
+            out.push(char::from(n as u8 + 0x40));
+        }
+        n @ 0x80..=0x9f => {
+            out.push_str("M-^");
+            out.push(char::from((n - 0x80) as u8 + 0x40));
+        }
+        _ => out.push(c),
+    }
+}
+
 /// A Mermaid string: quotes become `'`, control characters (a newline)
 /// and backticks become spaces and `'`, and `<`/`>` become `‹`/`›` so
 /// Mermaid's own HTML labels cannot be opened.

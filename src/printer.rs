@@ -194,18 +194,7 @@ pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
             out.push(c);
             continue;
         }
-        match c as u32 {
-            0x7f => out.push_str("^?"),
-            n @ 0..=0x1f => {
-                out.push('^');
-                out.push(char::from(n as u8 + 0x40));
-            }
-            n => {
-                // C1: U+0080–U+009F, `cat -v`'s meta notation.
-                out.push_str("M-^");
-                out.push(char::from((n - 0x80) as u8 + 0x40));
-            }
-        }
+        crate::escape::push_caret(&mut out, c);
     }
     std::borrow::Cow::Owned(out)
 }

@@ -303,21 +303,28 @@ impl From<WorkspacePath> for String {
 /// None when neither does. For places a setting names, such as a directory
 /// remote, which must never be inside them.
 pub fn own_dir_holding(root: &Path, path: &Path) -> Option<&'static str> {
-    let lexical: PathBuf = path.components().fold(PathBuf::new(), |mut p, c| {
-        match c {
-            Component::ParentDir => {
-                p.pop();
-            }
-            Component::CurDir => {}
-            c => p.push(c),
-        }
-        p
-    });
+    let lexical = fold_dots(path);
     let real = lexical.canonicalize().unwrap_or_else(|_| lexical.clone());
     let root_real = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     [".git", ".mlci"]
         .into_iter()
         .find(|own| lexical.starts_with(root.join(own)) || real.starts_with(root_real.join(own)))
+}
+
+/// `path` with `.` removed and `..` folded, without touching the file
+/// system.
+pub fn fold_dots(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -220,11 +220,9 @@ fn scope_roots(
             .map(|t| t.pointer.oid),
     );
     let blobs = if all_commits {
-        // Every reachable commit; the revisions too (a registry tag's
-        // commit is reachable from its tag, but say so explicitly).
-        let mut blobs = git::pointers_in_all_commits(&repo.root, &SCAN)?;
-        blobs.extend(git::pointers_at(&repo.root, revs, &SCAN)?);
-        blobs
+        // Every commit reachable from any ref: the revisions, registry
+        // tags' commits among them, are in it already.
+        git::pointers_in_all_commits(&repo.root, &SCAN)?
     } else {
         git::pointers_at(&repo.root, revs, &SCAN)?
     };

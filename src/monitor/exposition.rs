@@ -63,15 +63,7 @@ pub fn escape_label(v: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
-            '\u{7f}' => out.push_str("^?"),
-            c if (c as u32) < 0x20 => {
-                out.push('^');
-                out.push(char::from(c as u8 + 0x40));
-            }
-            c if c.is_control() => {
-                out.push_str("M-^");
-                out.push(char::from((c as u32 - 0x80) as u8 + 0x40));
-            }
+            c if c.is_control() => crate::escape::push_caret(&mut out, c),
             c => out.push(c),
         }
     }

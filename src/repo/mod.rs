@@ -5,7 +5,7 @@
 pub mod lock;
 pub mod machinery;
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::config::{Overrides, Settings};
 use crate::error::Hint;
@@ -149,7 +149,7 @@ impl Repo {
         } else {
             cwd.join(input)
         };
-        let lexical = normalize(&joined);
+        let lexical = crate::workspace_path::fold_dots(&joined);
         // Resolve symlinks in the directories above the final component; the
         // final component itself is what the user names and may not exist.
         let (parent, name) = match (lexical.parent(), lexical.file_name()) {
@@ -255,19 +255,4 @@ pub fn find_root(cwd: &Path) -> Result<PathBuf, RepoError> {
         }
     }
     Ok(root)
-}
-
-/// Removes `.` and folds `..` without touching the file system.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }

@@ -251,13 +251,7 @@ pub fn md_code(text: &str) -> String {
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    let mut longest = 0;
-    let mut run = 0;
-    for c in clean.chars() {
-        run = if c == '`' { run + 1 } else { 0 };
-        longest = longest.max(run);
-    }
-    let fence = "`".repeat(longest + 1);
+    let fence = "`".repeat(longest_backtick_run(&clean) + 1);
     // A span that starts or ends with a backtick needs a space of padding.
     let pad = if clean.starts_with('`') || clean.ends_with('`') {
         " "
@@ -270,13 +264,18 @@ pub fn md_code(text: &str) -> String {
 /// A code fence for `text` that no line of it can close: backticks, one
 /// more than the longest run inside, and at least three (CommonMark §4.5).
 pub fn md_fence(text: &str) -> String {
+    "`".repeat((longest_backtick_run(text) + 1).max(3))
+}
+
+/// The longest run of backticks in `text`.
+fn longest_backtick_run(text: &str) -> usize {
     let mut longest = 0;
     let mut run = 0;
     for c in text.chars() {
         run = if c == '`' { run + 1 } else { 0 };
         longest = longest.max(run);
     }
-    "`".repeat((longest + 1).max(3))
+    longest
 }
 
 /// Escapes text from data for GitHub-flavoured Markdown, in a table cell or
