@@ -192,6 +192,38 @@ pub fn file_in(
     Ok(content)
 }
 
+/// A file read through a size bound.
+pub enum Within {
+    Bytes(Vec<u8>),
+    /// Over the bound: its size, read from the object's header.
+    TooLarge(u64),
+}
+
+/// Like [`file_in`], but the blob is loaded only when its size (from the
+/// object database's header) is at most `limit` bytes.
+pub fn file_in_within(
+    repo: &Repository,
+    commit: git2::Oid,
+    path: &str,
+    limit: u64,
+) -> Result<Option<Within>, git2::Error> {
+    let tree = repo.find_commit(commit)?.tree()?;
+    let entry = match tree.get_path(Path::new(path)) {
+        Ok(e) => e,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if entry.kind() != Some(git2::ObjectType::Blob) {
+        return Ok(None);
+    }
+    let (size, _) = repo.odb()?.read_header(entry.id())?;
+    if size as u64 > limit {
+        return Ok(Some(Within::TooLarge(size as u64)));
+    }
+    let blob = repo.find_blob(entry.id())?;
+    Ok(Some(Within::Bytes(blob.content().to_vec())))
+}
+
 /// The default base of a comparison: the merge-base of HEAD with the default
 /// branch when HEAD is on another branch, else HEAD itself. The default
 /// branch is `origin/HEAD`'s target, else `main`, else `master`.

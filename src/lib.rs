@@ -18,6 +18,7 @@ pub mod forge;
 pub mod fsck;
 pub mod fsutil;
 pub mod git;
+pub mod limits;
 pub mod migrate;
 pub mod monitor;
 pub mod pipeline;

@@ -30,7 +30,12 @@ impl fmt::Display for YamlError {
 }
 
 /// Parses `text` (the content of `file`) into `T`.
+///
+/// Text over `MLCI_MAX_YAML_BYTES` (16 MiB) or nested deeper than
+/// [`crate::limits::YAML_DEPTH`] is refused first, in one linear pass: the
+/// parser's time grows with the square of the nesting.
 pub fn parse<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, YamlError> {
+    bounded(text, file)?;
     serde_yaml::from_str(text).map_err(|e| {
         let loc = e.location();
         // The crate appends " at line X column Y"; we print the location in
@@ -46,6 +51,91 @@ pub fn parse<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, YamlErro
             message,
         }
     })
+}
+
+/// Refuses text larger than the YAML bound, or with flow collections
+/// (`[`, `{`) nested deeper than [`crate::limits::YAML_DEPTH`]; one pass
+/// over the bytes, skipping quoted scalars and comments.
+fn bounded(text: &str, file: &Path) -> Result<(), YamlError> {
+    use crate::limits::{self, Limit};
+    let refuse = |line: Option<usize>, message: String| YamlError {
+        file: file.to_path_buf(),
+        line,
+        column: None,
+        message,
+    };
+    let shown = file.display().to_string();
+    if let Err(e) = limits::check(&shown, text.len() as u64, Limit::YamlBytes) {
+        return Err(refuse(
+            None,
+            format!(
+                "{} bytes is over the limit of {} bytes (raise it with {}=N)",
+                limits::thousands(text.len() as u64),
+                limits::thousands(e.limit),
+                Limit::YamlBytes.setting()
+            ),
+        ));
+    }
+    let bytes = text.as_bytes();
+    let (mut depth, mut line, mut i) = (0usize, 1usize, 0usize);
+    // Whether the previous byte was blank or a line start (a `#` there
+    // opens a comment).
+    let mut blank_before = true;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'\n' => line += 1,
+            b'#' if blank_before => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' | b'\''
+                if blank_before
+                    || matches!(
+                        bytes.get(i.wrapping_sub(1)),
+                        Some(b':' | b',' | b'[' | b'{')
+                    ) =>
+            {
+                // A quoted scalar: skip to its closing quote (`\"` escapes
+                // in double quotes, `''` in single ones).
+                i += 1;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'\\' if b == b'"' => i += 1,
+                        b'\n' => line += 1,
+                        q if q == b => {
+                            if b == b'\'' && bytes.get(i + 1) == Some(&b'\'') {
+                                i += 1;
+                            } else {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limits::YAML_DEPTH {
+                    return Err(refuse(
+                        Some(line),
+                        format!(
+                            "collections nested deeper than {} levels",
+                            limits::YAML_DEPTH
+                        ),
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        blank_before = matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+        i += 1;
+    }
+    Ok(())
 }
 
 /// Serialises `value` as YAML.

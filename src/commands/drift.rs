@@ -13,7 +13,7 @@ use crate::exit::Exit;
 use crate::monitor::dataset;
 use crate::monitor::drift::{self, Drift, Method};
 use crate::monitor::rules::Section;
-use crate::monitor::table::{Kind, Table, TableError};
+use crate::monitor::table::{Dataset, Kind, TableError};
 
 /// Drift between two versions of a dataset, column by column, with
 /// Evidently's default tests (KS, chi-square, z, Wasserstein, Jensen–
@@ -118,7 +118,7 @@ pub fn cmd_drift(ctx: &Ctx, a: DriftArgs) -> anyhow::Result<Exit> {
 }
 
 /// One side: a file, a directory of shards, or `PATH@REV`.
-fn load_side(ctx: &Ctx, spec: &str, kinds: &BTreeMap<String, Kind>) -> anyhow::Result<Table> {
+fn load_side(ctx: &Ctx, spec: &str, kinds: &BTreeMap<String, Kind>) -> anyhow::Result<Dataset> {
     let plain = ctx.cwd.join(spec);
     if plain.exists() {
         return Ok(dataset::read_path(&plain, spec, kinds)?);

@@ -72,6 +72,9 @@ pub fn cmd_monitor(ctx: &Ctx, a: MonitorArgs) -> anyhow::Result<Exit> {
     let shown = a.log.display().to_string();
     let log = log::read(&ctx.cwd.join(&a.log), &shown, &cols)?;
     let task = a.task.unwrap_or_else(|| performance::detect_task(&log));
+    if task == performance::Task::Classification {
+        performance::check_labels(&log, &shown)?;
+    }
     let positive = log.label(&a.positive);
     let reference = match &a.reference {
         Some(r) => Some(reference_metrics(ctx, r)?),
@@ -85,7 +88,7 @@ pub fn cmd_monitor(ctx: &Ctx, a: MonitorArgs) -> anyhow::Result<Exit> {
         Some(p) => {
             let l = log::read(&ctx.cwd.join(p), &p.display().to_string(), &cols)?;
             let all: Vec<usize> = (0..l.ts.len()).collect();
-            Some(predictions_table(&l, &all))
+            Some(predictions_table(&l, &all).into())
         }
         None => None,
     };
@@ -100,7 +103,7 @@ pub fn cmd_monitor(ctx: &Ctx, a: MonitorArgs) -> anyhow::Result<Exit> {
         let pred = match &reference_predictions {
             Some(r) => drift::compare(
                 r,
-                &predictions_table(&log, rows),
+                &predictions_table(&log, rows).into(),
                 &Options::default(),
                 &crate::progress::Silent,
             )?

@@ -144,7 +144,15 @@ pub(super) fn records(
         .collect();
     let bad: Vec<(String, String)> = rt.block_on(async {
         futures::stream::iter(keys.iter().map(|k| async move {
-            let bytes = remote.read_key(k).await?.unwrap_or_default();
+            let bytes = match remote.read_key(k, crate::limits::RECORD_BYTES).await {
+                Err(RemoteError::Oversized { limit, .. }) => {
+                    return Ok(Some((
+                        k.clone(),
+                        format!("it is larger than {limit} bytes"),
+                    )))
+                }
+                other => other?.unwrap_or_default(),
+            };
             Ok::<_, RemoteError>(
                 super::sound_record(&bytes, guarded)
                     .err()

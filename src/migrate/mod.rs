@@ -309,7 +309,10 @@ impl Importer<'_> {
         }
         for remote in &self.src.remotes {
             for key in object_keys(md5, dir) {
-                match self.rt.block_on(remote.read_key(&key)) {
+                match self
+                    .rt
+                    .block_on(remote.read_key(&key, crate::limits::MANIFEST_BYTES))
+                {
                     Ok(Some(bytes)) if md5_hex(&bytes) == md5 => return Ok(bytes),
                     Ok(Some(_)) => {
                         corrupt = Some(format!(

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::table::{self, Kind, Table, TableError};
+use super::table::{self, Dataset, Kind, Table, TableError};
 use super::MonitorError;
 use crate::progress::Reporter;
 use crate::repo::Repo;
@@ -27,9 +27,9 @@ pub fn read_path(
     path: &Path,
     shown: &str,
     kinds: &BTreeMap<String, Kind>,
-) -> Result<Table, MonitorError> {
+) -> Result<Dataset, MonitorError> {
     if !path.is_dir() {
-        return Ok(table::read(path, shown, kinds)?);
+        return Ok(table::open(path, shown, kinds)?);
     }
     let mut shards: Vec<std::path::PathBuf> = walkdir::WalkDir::new(path)
         .into_iter()
@@ -46,42 +46,61 @@ pub fn read_path(
         let rel = s.strip_prefix(path).unwrap_or(s).display().to_string();
         append(&mut all, table::read(s, &format!("{shown}/{rel}"), kinds)?);
     }
-    Ok(all)
+    Ok(all.into())
 }
 
 /// Appends shard `t` to `all` (columns matched by name; a column a shard
-/// lacks counts as missing there).
+/// lacks counts as missing there). Linear in the columns and values.
 pub fn append(all: &mut Table, t: Table) {
+    use std::collections::{HashMap, HashSet};
     let before = all.rows;
-    let names: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
+    let names: HashSet<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
     for c in all.columns.iter_mut() {
-        if !names.contains(&c.name) {
+        if !names.contains(c.name.as_str()) {
             c.missing += t.rows;
         }
     }
+    let mut at: HashMap<String, usize> = all
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.clone(), i))
+        .collect();
     for mut col in t.columns {
-        match all.columns.iter_mut().find(|c| c.name == col.name) {
-            Some(c) => {
+        match at.get(&col.name) {
+            Some(&i) => {
+                let c = &mut all.columns[i];
                 c.missing += col.missing;
                 c.numbers.append(&mut col.numbers);
-                // Categories re-coded into the first shard's dictionary.
-                let mut index: std::collections::HashMap<String, u32> = c
+                // Categories re-coded into the first shard's dictionary:
+                // each of this shard's categories looked up once.
+                let index: HashMap<&str, u32> = c
                     .categories
                     .iter()
                     .enumerate()
-                    .map(|(i, k)| (k.clone(), i as u32))
+                    .map(|(i, k)| (k.as_str(), i as u32))
                     .collect();
-                for code in col.codes {
-                    let name = &col.categories[code as usize];
-                    let idx = *index.entry(name.clone()).or_insert_with(|| {
-                        c.categories.push(name.clone());
-                        (c.categories.len() - 1) as u32
-                    });
-                    c.codes.push(idx);
-                }
+                let mut added: Vec<String> = Vec::new();
+                let recode: Vec<u32> = col
+                    .categories
+                    .iter()
+                    .map(|name| match index.get(name.as_str()) {
+                        Some(i) => *i,
+                        None => {
+                            let i = (c.categories.len() + added.len()) as u32;
+                            added.push(name.clone());
+                            i
+                        }
+                    })
+                    .collect();
+                drop(index);
+                c.categories.extend(added);
+                c.codes
+                    .extend(col.codes.iter().map(|code| recode[*code as usize]));
             }
             None => {
                 col.missing += before;
+                at.insert(col.name.clone(), all.columns.len());
                 all.columns.push(col);
             }
         }
@@ -96,7 +115,7 @@ pub fn read_at(
     rev: &str,
     kinds: &BTreeMap<String, Kind>,
     reporter: &dyn Reporter,
-) -> Result<Table, MonitorError> {
+) -> Result<Dataset, MonitorError> {
     let shown = format!("{rel}@{rev}");
     let commit = crate::git::resolve_commit(&repo.root, rev).map_err(|e| MonitorError::Rev {
         shown: shown.clone(),
@@ -119,13 +138,13 @@ pub fn read_at(
         let tmp = tempfile::Builder::new().prefix("mlci-drift").tempdir()?;
         let file = tmp.path().join(rel.rsplit('/').next().unwrap_or(rel));
         fs_err::write(&file, bytes)?;
-        return Ok(table::read(&file, &shown, kinds)?);
+        return Ok(table::open(&file, &shown, kinds)?.keeping(tmp));
     };
     crate::sync::at_commit::fetch_missing(repo, &t, reporter)
         .map_err(|e| MonitorError::Fetch(format!("{e:#}")))?;
     let oid = t.pointer.oid;
     if !oid.dir {
-        return Ok(table::read(&repo.cache.object_path(&oid), &shown, kinds)?);
+        return Ok(table::open(&repo.cache.object_path(&oid), &shown, kinds)?);
     }
     // A directory of shards, in name order: each read from its cache
     // object, its format from its name in the manifest.
@@ -151,5 +170,5 @@ pub fn read_at(
     if !any {
         return Err(TableError::Empty { file: shown }.into());
     }
-    Ok(all)
+    Ok(all.into())
 }

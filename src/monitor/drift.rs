@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::stats;
-use super::table::{Column, Kind, Table};
+use super::table::{Column, Dataset, Kind};
 
 /// A drift test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,6 +151,8 @@ pub enum DriftError {
     NoValues { column: String, side: &'static str },
     #[error("column `{0}` is in neither table")]
     Unknown(String),
+    #[error(transparent)]
+    Table(#[from] super::table::TableError),
 }
 
 impl crate::error::Hint for DriftError {
@@ -160,6 +162,7 @@ impl crate::error::Hint for DriftError {
             DriftError::NeedsNumbers { .. } => "use chisquare, z, jensenshannon or psi for a categorical column".into(),
             DriftError::NoValues { .. } => "every value of the column is missing there: leave it out with `--column`, or fix the data".into(),
             DriftError::Unknown(_) => "name columns both tables have".into(),
+            DriftError::Table(e) => return crate::error::Hint::hint(e),
         })
     }
 }
@@ -169,38 +172,34 @@ crate::register_hint!(DriftError);
 /// Compares every column both tables have (or `opts.only`), in parallel,
 /// reporting each compared column to `reporter`.
 pub fn compare(
-    reference: &Table,
-    current: &Table,
+    reference: &Dataset,
+    current: &Dataset,
     opts: &Options,
     reporter: &dyn crate::progress::Reporter,
 ) -> Result<Drift, DriftError> {
     use rayon::prelude::*;
-    let cur: HashMap<&str, &Column> = current
-        .columns
-        .iter()
-        .map(|c| (c.name.as_str(), c))
-        .collect();
-    let refs: HashMap<&str, &Column> = reference
-        .columns
-        .iter()
-        .map(|c| (c.name.as_str(), c))
-        .collect();
     for c in &opts.only {
-        if !refs.contains_key(c.as_str()) || !cur.contains_key(c.as_str()) {
+        if !reference.has(c) || !current.has(c) {
             return Err(DriftError::Unknown(c.clone()));
         }
     }
-    let pairs: Vec<(&Column, &Column)> = reference
-        .columns
-        .iter()
-        .filter(|c| opts.only.is_empty() || opts.only.contains(&c.name))
-        .filter_map(|r| cur.get(r.name.as_str()).map(|c| (r, *c)))
+    let only: HashSet<&str> = opts.only.iter().map(String::as_str).collect();
+    let names: Vec<&str> = reference
+        .names()
+        .into_iter()
+        .filter(|n| only.is_empty() || only.contains(n))
+        .filter(|n| current.has(n))
         .collect();
-    reporter.start("comparing columns", Some(pairs.len() as u64));
-    let columns: Vec<ColumnDrift> = pairs
+    reporter.start("comparing columns", Some(names.len() as u64));
+    // Each worker decodes (when the dataset is lazy) both sides of one
+    // column, compares them and lets them go: memory holds a column pair
+    // per worker, not the tables.
+    let columns: Vec<ColumnDrift> = names
         .par_iter()
-        .map(|(r, c)| {
-            let d = column_drift(r, c, opts);
+        .map(|name| {
+            let r = reference.column(name).expect("listed")?;
+            let c = current.column(name).expect("checked")?;
+            let d = column_drift(&r, &c, opts);
             reporter.inc(1);
             d
         })
@@ -222,16 +221,16 @@ pub fn compare(
         },
         columns,
         only_in_reference: reference
-            .columns
-            .iter()
-            .filter(|c| !cur.contains_key(c.name.as_str()))
-            .map(|c| c.name.clone())
+            .names()
+            .into_iter()
+            .filter(|n| !current.has(n))
+            .map(String::from)
             .collect(),
         only_in_current: current
-            .columns
-            .iter()
-            .filter(|c| !refs.contains_key(c.name.as_str()))
-            .map(|c| c.name.clone())
+            .names()
+            .into_iter()
+            .filter(|n| !reference.has(n))
+            .map(String::from)
             .collect(),
     })
 }
@@ -470,7 +469,7 @@ fn run_counts(s: &[f64]) -> HashMap<Key, u64> {
 
 fn sorted(v: &[f64]) -> Vec<f64> {
     let mut s = v.to_vec();
-    s.sort_unstable_by(f64::total_cmp);
+    stats::sort_f64(&mut s);
     s
 }
 

@@ -1,6 +1,7 @@
-//! Parquet columns through the Arrow project's `parquet` crate: one record
-//! batch reader per column (a projection of that column alone), run in
-//! parallel, each streaming its column in batches of 64 Ki rows. Numeric
+//! Parquet columns through the Arrow project's `parquet` crate: the footer
+//! parsed once, then one record batch reader per column (a projection of
+//! that column alone), each streaming its column in batches of 64 Ki rows,
+//! when the column is asked for. Numeric
 //! Arrow types are numeric columns (cast to `f64`); strings, booleans and
 //! dictionaries are categorical (cast to text); nulls and NaN are missing.
 
@@ -9,7 +10,7 @@ use std::path::Path;
 
 use arrow_array::{Array, Float64Array, StringArray};
 use arrow_schema::DataType;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 use rayon::prelude::*;
 
@@ -24,33 +25,108 @@ fn err(shown: &str, e: impl std::fmt::Display) -> TableError {
     }
 }
 
+/// A Parquet file opened once (its footer parsed once), whose columns are
+/// decoded one at a time when asked: a wide table is never in memory
+/// whole, and columns decode in parallel on rayon's workers.
+pub struct Columns {
+    path: std::path::PathBuf,
+    shown: String,
+    metadata: ArrowReaderMetadata,
+    /// Name → (index, Arrow type), in file order.
+    fields: Vec<(String, DataType)>,
+    index: std::collections::HashMap<String, usize>,
+    kinds: BTreeMap<String, Kind>,
+}
+
+impl Columns {
+    /// Opens `path` and reads its footer; refuses more columns than the
+    /// column bound.
+    pub fn open(
+        path: &Path,
+        shown: &str,
+        kinds: &BTreeMap<String, Kind>,
+    ) -> Result<Columns, TableError> {
+        let file = std::fs::File::open(path).map_err(|e| err(shown, e))?;
+        let metadata =
+            ArrowReaderMetadata::load(&file, Default::default()).map_err(|e| err(shown, e))?;
+        let fields: Vec<(String, DataType)> = metadata
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect();
+        crate::limits::check(shown, fields.len() as u64, crate::limits::Limit::Columns)?;
+        let index = fields
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| (n.clone(), i))
+            .collect();
+        Ok(Columns {
+            path: path.to_path_buf(),
+            shown: shown.to_string(),
+            metadata,
+            fields,
+            index,
+            kinds: kinds.clone(),
+        })
+    }
+
+    /// Rows, from the footer.
+    pub fn rows(&self) -> u64 {
+        self.metadata.metadata().file_metadata().num_rows().max(0) as u64
+    }
+
+    /// Column names in file order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(|(n, _)| n.as_str())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    /// Decodes the column `name` (None when the file has none).
+    pub fn column(&self, name: &str) -> Option<Result<Column, TableError>> {
+        let i = *self.index.get(name)?;
+        let (name, ty) = &self.fields[i];
+        Some(read_column(
+            self,
+            i,
+            name,
+            ty,
+            self.kinds.get(name).copied(),
+        ))
+    }
+
+    /// Every column, decoded in parallel.
+    pub fn read_all(&self) -> Result<Table, TableError> {
+        let columns: Vec<Column> = (0..self.fields.len())
+            .into_par_iter()
+            .map(|i| {
+                let (name, ty) = &self.fields[i];
+                read_column(self, i, name, ty, self.kinds.get(name).copied())
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Table {
+            columns,
+            rows: self.rows(),
+        })
+    }
+}
+
 /// Reads every top-level column of the Parquet file at `path`.
 pub fn read(path: &Path, shown: &str, kinds: &BTreeMap<String, Kind>) -> Result<Table, TableError> {
-    let file = std::fs::File::open(path).map_err(|e| err(shown, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| err(shown, e))?;
-    let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
-    let fields: Vec<(usize, String, DataType)> = builder
-        .schema()
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (i, f.name().clone(), f.data_type().clone()))
-        .collect();
-    let columns: Vec<Column> = fields
-        .par_iter()
-        .map(|(i, name, ty)| read_column(path, shown, *i, name, ty, kinds.get(name).copied()))
-        .collect::<Result<_, _>>()?;
-    Ok(Table { columns, rows })
+    Columns::open(path, shown, kinds)?.read_all()
 }
 
 fn read_column(
-    path: &Path,
-    shown: &str,
+    file: &Columns,
     index: usize,
     name: &str,
     ty: &DataType,
     forced: Option<Kind>,
 ) -> Result<Column, TableError> {
+    let shown = file.shown.as_str();
     let numeric = ty.is_numeric();
     if !numeric && !is_text_like(ty) {
         return Err(err(
@@ -58,8 +134,8 @@ fn read_column(
             format!("column `{name}` has type {ty}, which drift cannot compare"),
         ));
     }
-    let file = std::fs::File::open(path).map_err(|e| err(shown, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| err(shown, e))?;
+    let handle = std::fs::File::open(&file.path).map_err(|e| err(shown, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, file.metadata.clone());
     let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
     let reader = builder
         .with_projection(mask)

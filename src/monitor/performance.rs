@@ -167,6 +167,49 @@ pub fn is_binary(log: &Log) -> bool {
     true
 }
 
+/// A label as a hash key (-0.0 is 0.0, as `==` has it).
+#[derive(Hash, PartialEq, Eq, Clone, Copy)]
+enum LabelKey {
+    Number(u64),
+    Code(u32),
+}
+
+impl LabelKey {
+    fn of(v: Value) -> LabelKey {
+        match v {
+            Value::Number(x) => LabelKey::Number(if x == 0.0 { 0.0f64 } else { x }.to_bits()),
+            Value::Code(c) => LabelKey::Code(c),
+        }
+    }
+}
+
+/// Refuses a log with more distinct labels (targets and predictions) than
+/// the label bound: a classifier's metrics are per label, and a float
+/// column read as labels would make one per row.
+pub fn check_labels(log: &Log, shown: &str) -> Result<(), crate::limits::LimitError> {
+    use crate::limits::Limit;
+    let bound = Limit::Labels.value() as usize;
+    let mut seen = std::collections::HashSet::new();
+    let n = log.target.len();
+    for v in (0..n)
+        .map(|i| log.target.get(i))
+        .chain((0..n).map(|i| log.prediction.get(i)))
+    {
+        seen.insert(LabelKey::of(v));
+        if seen.len() > bound {
+            return Err(crate::limits::LimitError::new(
+                shown,
+                format!(
+                    "more than {} distinct labels",
+                    crate::limits::thousands(bound as u64)
+                ),
+                Limit::Labels,
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The metrics of the rows `rows` of `log`; `binary` from [`is_binary`].
 pub fn metrics(
     log: &Log,
@@ -213,25 +256,22 @@ pub fn metrics(
                 .filter(|&&i| log.prediction.get(i) == log.target.get(i))
                 .count();
             m.insert("accuracy".into(), Some(correct as f64 / rows.len() as f64));
-            let mut labels: Vec<Value> = Vec::new();
+            // Each label's (tp, fp, fn) in one pass over the rows, labels
+            // in order of first appearance (target, then prediction).
+            let mut counts: indexmap::IndexMap<LabelKey, (u64, u64, u64)> =
+                indexmap::IndexMap::new();
             for &i in rows {
-                for v in [log.target.get(i), log.prediction.get(i)] {
-                    if !labels.contains(&v) {
-                        labels.push(v);
-                    }
+                let (y, p) = (log.target.get(i), log.prediction.get(i));
+                counts.entry(LabelKey::of(y)).or_default();
+                counts.entry(LabelKey::of(p)).or_default();
+                if p == y {
+                    counts[&LabelKey::of(y)].0 += 1;
+                } else {
+                    counts[&LabelKey::of(p)].1 += 1;
+                    counts[&LabelKey::of(y)].2 += 1;
                 }
             }
-            let prf = |label: Value| {
-                let (mut tp, mut fp, mut fn_) = (0u64, 0u64, 0u64);
-                for &i in rows {
-                    let (p, y) = (log.prediction.get(i) == label, log.target.get(i) == label);
-                    match (p, y) {
-                        (true, true) => tp += 1,
-                        (true, false) => fp += 1,
-                        (false, true) => fn_ += 1,
-                        _ => {}
-                    }
-                }
+            let prf = |(tp, fp, fn_): (u64, u64, u64)| {
                 let div = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
                 (
                     div(tp, tp + fp),
@@ -240,9 +280,12 @@ pub fn metrics(
                 )
             };
             let (p, r, f) = if binary {
-                prf(positive)
+                prf(counts
+                    .get(&LabelKey::of(positive))
+                    .copied()
+                    .unwrap_or_default())
             } else {
-                let all: Vec<(f64, f64, f64)> = labels.iter().map(|l| prf(*l)).collect();
+                let all: Vec<(f64, f64, f64)> = counts.values().map(|c| prf(*c)).collect();
                 let k = all.len() as f64;
                 (
                     all.iter().map(|x| x.0).sum::<f64>() / k,

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::drift::{self, ColumnOptions, Drift, Method, Options};
-use super::table::{Kind, Table};
+use super::table::{Dataset, Kind};
 use super::{dataset, MonitorError};
 use crate::progress::Reporter;
 use crate::repo::Repo;
@@ -105,8 +105,8 @@ pub struct Outcome {
     pub reference: String,
     pub drift: Drift,
     pub gate: GateResult,
-    pub reference_table: Table,
-    pub current_table: Table,
+    pub reference_table: Dataset,
+    pub current_table: Dataset,
 }
 
 /// Evaluates every rule with the dataset as it is at `target` (the work
@@ -174,7 +174,7 @@ fn read_side(
     target: &Rev,
     kinds: &BTreeMap<String, Kind>,
     reporter: &dyn Reporter,
-) -> Result<Table, MonitorError> {
+) -> Result<Dataset, MonitorError> {
     let p = checked(path)?;
     match target {
         Rev::Workspace => {

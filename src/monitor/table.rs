@@ -15,6 +15,8 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 
+use crate::limits::{self, Limit, LimitError};
+
 /// A column's type for the drift tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -79,6 +81,120 @@ pub struct Table {
     pub rows: u64,
 }
 
+/// One side of a comparison, ready to give its columns by name: decoded
+/// whole (CSV/TSV, JSON Lines, a directory of shards), or a Parquet file
+/// whose columns are decoded one at a time when asked, so memory holds the
+/// columns being compared, not the table.
+pub struct Dataset {
+    source: Source,
+    /// A temporary copy the source reads (a table committed to git).
+    _kept: Option<tempfile::TempDir>,
+}
+
+enum Source {
+    Decoded {
+        table: Table,
+        index: HashMap<String, usize>,
+    },
+    Parquet(super::parquet::Columns),
+}
+
+impl From<Table> for Dataset {
+    fn from(table: Table) -> Dataset {
+        let index = table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i))
+            .collect();
+        Dataset {
+            source: Source::Decoded { table, index },
+            _kept: None,
+        }
+    }
+}
+
+impl Dataset {
+    /// Keeps `dir` (holding the file this dataset reads) alive with it.
+    pub fn keeping(mut self, dir: tempfile::TempDir) -> Dataset {
+        self._kept = Some(dir);
+        self
+    }
+
+    pub fn rows(&self) -> u64 {
+        match &self.source {
+            Source::Decoded { table, .. } => table.rows,
+            Source::Parquet(p) => p.rows(),
+        }
+    }
+
+    /// Column names in file order.
+    pub fn names(&self) -> Vec<&str> {
+        match &self.source {
+            Source::Decoded { table, .. } => {
+                table.columns.iter().map(|c| c.name.as_str()).collect()
+            }
+            Source::Parquet(p) => p.names().collect(),
+        }
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        match &self.source {
+            Source::Decoded { index, .. } => index.contains_key(name),
+            Source::Parquet(p) => p.has(name),
+        }
+    }
+
+    /// The column `name`, borrowed when decoded already, else decoded now
+    /// (None when the dataset has no such column).
+    pub fn column(&self, name: &str) -> Option<Result<std::borrow::Cow<'_, Column>, TableError>> {
+        match &self.source {
+            Source::Decoded { table, index } => index
+                .get(name)
+                .map(|i| Ok(std::borrow::Cow::Borrowed(&table.columns[*i]))),
+            Source::Parquet(p) => p.column(name).map(|r| r.map(std::borrow::Cow::Owned)),
+        }
+    }
+}
+
+/// Opens the table at `path` (shown as `shown`) as a [`Dataset`]: Parquet
+/// lazily, other formats decoded (see [`read`]).
+pub fn open(
+    path: &Path,
+    shown: &str,
+    kinds: &BTreeMap<String, Kind>,
+) -> Result<Dataset, TableError> {
+    if format_of(path, shown) == "parquet" {
+        let p = super::parquet::Columns::open(path, shown, kinds)?;
+        if p.rows() == 0 {
+            return Err(TableError::Empty { file: shown.into() });
+        }
+        return Ok(Dataset {
+            source: Source::Parquet(p),
+            _kept: None,
+        });
+    }
+    read(path, shown, kinds).map(Dataset::from)
+}
+
+/// The format of `path` from its extension, or from the name shown (a
+/// cache object has no extension; the name, without `@REV`, says it).
+fn format_of(path: &Path, shown: &str) -> String {
+    let named = shown.rsplit_once('@').map_or(shown, |(p, _)| p);
+    let ext = path
+        .extension()
+        .or_else(|| Path::new(named).extension())
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "tab" => "tsv".into(),
+        "ndjson" => "jsonl".into(),
+        "pq" => "parquet".into(),
+        _ => ext,
+    }
+}
+
 /// Why a table could not be read (exit 2, naming the file and column).
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
@@ -102,6 +218,8 @@ pub enum TableError {
     Empty { file: String },
     #[error("{file}: `{ext}` is not a format mlci reads")]
     Format { file: String, ext: String },
+    #[error(transparent)]
+    Limit(#[from] LimitError),
 }
 
 impl crate::error::Hint for TableError {
@@ -112,6 +230,7 @@ impl crate::error::Hint for TableError {
             TableError::NotNumber { .. } => "set the column's type to categorical, or clean the value".into(),
             TableError::Empty { .. } => "drift compares two non-empty tables".into(),
             TableError::Format { .. } => "name a .csv, .tsv, .jsonl/.ndjson or .parquet file (a directory of such shards is one dataset)".into(),
+            TableError::Limit(e) => return crate::error::Hint::hint(e),
         })
     }
 }
@@ -261,20 +380,12 @@ impl Builder {
 /// Reads the table at `path` (shown as `shown`); the format comes from the
 /// extension; `kinds` forces column types.
 pub fn read(path: &Path, shown: &str, kinds: &BTreeMap<String, Kind>) -> Result<Table, TableError> {
-    // A cache object has no extension: the name shown (without `@REV`)
-    // says the format then.
-    let named = shown.rsplit_once('@').map_or(shown, |(p, _)| p);
-    let ext = path
-        .extension()
-        .or_else(|| Path::new(named).extension())
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let ext = format_of(path, shown);
     let table = match ext.as_str() {
         "csv" => read_delimited(path, shown, kinds, b',')?,
-        "tsv" | "tab" => read_delimited(path, shown, kinds, b'\t')?,
-        "jsonl" | "ndjson" => read_json_lines(path, shown, kinds)?,
-        "parquet" | "pq" => super::parquet::read(path, shown, kinds)?,
+        "tsv" => read_delimited(path, shown, kinds, b'\t')?,
+        "jsonl" => read_json_lines(path, shown, kinds)?,
+        "parquet" => super::parquet::read(path, shown, kinds)?,
         _ => {
             return Err(TableError::Format {
                 file: shown.into(),
@@ -306,6 +417,8 @@ fn read_delimited(
         .from_path(path)
         .map_err(|e| read_err(shown, e))?;
     let headers = reader.headers().map_err(|e| read_err(shown, e))?.clone();
+    limits::check(shown, headers.len() as u64, Limit::Columns)?;
+    let row_cap = Limit::RowBytes.value();
     let mut builders: Vec<Builder> = headers
         .iter()
         .map(|h| Builder::new(h, kinds.get(h).copied()))
@@ -317,6 +430,14 @@ fn read_delimited(
         .map_err(|e| read_err(shown, e))?
     {
         rows += 1;
+        if record.as_byte_record().as_slice().len() as u64 > row_cap {
+            return Err(LimitError::new(
+                format!("{shown}: row {rows}"),
+                "the row",
+                Limit::RowBytes,
+            )
+            .into());
+        }
         for (b, field) in builders.iter_mut().zip(record.iter()) {
             b.text(field, rows);
         }
@@ -333,28 +454,50 @@ fn read_json_lines(
     shown: &str,
     kinds: &BTreeMap<String, Kind>,
 ) -> Result<Table, TableError> {
-    use std::io::BufRead;
+    use std::io::{BufRead, Read};
     let file = std::fs::File::open(path).map_err(|e| read_err(shown, e))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let row_cap = Limit::RowBytes.value();
     let mut builders: IndexMap<String, Builder> = IndexMap::new();
+    // Rows that have each column (by builder index); the rest are missing,
+    // counted once at the end so each row costs only its own keys.
+    let mut present: Vec<u64> = Vec::new();
     let mut rows = 0u64;
-    for (i, line) in std::io::BufReader::with_capacity(1 << 20, file)
-        .lines()
-        .enumerate()
-    {
-        let line = line.map_err(|e| read_err(shown, e))?;
-        if line.trim().is_empty() {
+    let mut line = Vec::new();
+    for i in 0usize.. {
+        line.clear();
+        // A line is read through a cap: one row never costs more memory
+        // than the row bound.
+        let n = (&mut reader)
+            .take(row_cap + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| read_err(shown, e))?;
+        if n == 0 {
+            break;
+        }
+        if line.len() as u64 > row_cap {
+            return Err(
+                LimitError::new(format!("{shown}:{}", i + 1), "the line", Limit::RowBytes).into(),
+            );
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&line)
+        let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&line)
             .map_err(|e| read_err(shown, format!("line {}: {e}", i + 1)))?;
         rows += 1;
         for (k, v) in &obj {
-            let b = builders.entry(k.clone()).or_insert_with(|| {
-                let mut b = Builder::new(k, kinds.get(k).copied());
-                // Rows before this column first appeared lack it.
-                b.missing = rows - 1;
-                b
-            });
+            let at = match builders.get_index_of(k.as_str()) {
+                Some(at) => at,
+                None => {
+                    limits::check(shown, builders.len() as u64 + 1, Limit::Columns)?;
+                    builders.insert(k.clone(), Builder::new(k, kinds.get(k).copied()));
+                    present.push(0);
+                    builders.len() - 1
+                }
+            };
+            present[at] += 1;
+            let b = &mut builders[at];
             match v {
                 serde_json::Value::Null => b.missing += 1,
                 serde_json::Value::Number(n) => {
@@ -387,16 +530,14 @@ fn read_json_lines(
                 }
             }
         }
-        // Columns this row lacks.
-        for (k, b) in builders.iter_mut() {
-            if !obj.contains_key(k) {
-                b.missing += 1;
-            }
-        }
     }
     let columns = builders
         .into_values()
-        .map(|b| b.finish(shown))
+        .zip(present)
+        .map(|(mut b, seen)| {
+            b.missing += rows - seen;
+            b.finish(shown)
+        })
         .collect::<Result<_, _>>()?;
     Ok(Table { columns, rows })
 }

@@ -4,7 +4,7 @@
 //! data: in Mermaid they keep letters, digits and `_.-` only.
 
 use super::drift::{ColumnDrift, Drift};
-use super::table::{Column, Kind, Table};
+use super::table::{Column, Dataset, Kind};
 use crate::review::metrics::diff::{md_table, plain_table};
 
 fn fmt(x: f64) -> String {
@@ -137,12 +137,12 @@ pub fn scores_chart(d: &Drift) -> Option<String> {
 /// Reference (bars) against current (line) for `name`: shares in 10
 /// equal bins over both sides' range for a numeric column, of the 10 most
 /// common reference categories for a categorical one.
-pub fn histogram(name: &str, reference: &Table, current: &Table) -> Option<String> {
-    let r = reference.columns.iter().find(|c| c.name == name)?;
-    let c = current.columns.iter().find(|c| c.name == name)?;
+pub fn histogram(name: &str, reference: &Dataset, current: &Dataset) -> Option<String> {
+    let r = reference.column(name)?.ok()?;
+    let c = current.column(name)?.ok()?;
     let (labels, rs, cs) = match r.kind {
-        Kind::Numeric => numeric_bins(r, c)?,
-        Kind::Categorical => categorical_bins(r, c),
+        Kind::Numeric => numeric_bins(&r, &c)?,
+        Kind::Categorical => categorical_bins(&r, &c),
     };
     let list = |v: &[f64]| {
         v.iter()

@@ -96,6 +96,12 @@ pub enum RemoteError {
         oid: String,
         actual: String,
     },
+    #[error("remote `{remote}`: `{key}` holds more than the {limit} bytes expected of it; it was not used")]
+    Oversized {
+        remote: String,
+        key: String,
+        limit: u64,
+    },
     #[error("remote `{remote}` ({url}) is read-only")]
     ReadOnly { remote: String, url: String },
     #[error("local cache: {0}")]
@@ -133,6 +139,7 @@ impl Hint for RemoteError {
             RemoteError::Corrupt { .. } => {
                 "the copy on the remote is damaged: push the object again from a machine whose cache has it (`mlci push`), after deleting the bad copy".into()
             }
+            RemoteError::Oversized { .. } => "the size comes from the pointer, manifest or record that names the key (a record is at most 1 MiB): the copy on the remote is damaged, or the server is not what it seems; push the object again from a cache that has it".into(),
             RemoteError::ReadOnly { .. } => "HTTP remotes can be fetched from, not pushed to".into(),
             RemoteError::Disk { source, .. } => return crate::error::io_hint(source),
             RemoteError::Storage { remote, message, .. } => {
@@ -420,23 +427,66 @@ impl Remote {
         Ok(out)
     }
 
-    /// The bytes of `key`, None when it is not there (reading another
-    /// tool's layout: a DVC remote being migrated).
-    pub async fn read_key(&self, key: &str) -> Result<Option<Vec<u8>>, RemoteError> {
+    /// The bytes of `key`, None when it is not there; streamed, and
+    /// refused (`Oversized`) as soon as more than `cap` bytes arrive, so
+    /// memory follows what the caller expects, never what the server
+    /// claims or sends.
+    pub async fn read_key(&self, key: &str, cap: u64) -> Result<Option<Vec<u8>>, RemoteError> {
+        let oversized = || RemoteError::Oversized {
+            remote: self.name.clone(),
+            key: key.to_string(),
+            limit: cap,
+        };
         let op = match &self.store {
             Store::Dir(c) => {
-                return match std::fs::read(c.root().join(key)) {
-                    Ok(b) => Ok(Some(b)),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(self.dir_error("reading", key, e)),
+                use std::io::Read;
+                let file = match std::fs::File::open(c.root().join(key)) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(self.dir_error("reading", key, e)),
+                };
+                let mut bytes = Vec::new();
+                file.take(cap.saturating_add(1))
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| self.dir_error("reading", key, e))?;
+                if bytes.len() as u64 > cap {
+                    return Err(oversized());
                 }
+                return Ok(Some(bytes));
             }
             Store::Dal(op) => op,
         };
-        match op.read(key).await {
-            Ok(buf) => Ok(Some(buf.to_vec())),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.error("reading", key, e)),
+        let not_found = |e: &opendal::Error| e.kind() == ErrorKind::NotFound;
+        let reader = match op.reader(key).await {
+            Ok(r) => r,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(self.error("reading", key, e)),
+        };
+        let mut stream = match reader.into_bytes_stream(..).await {
+            Ok(s) => s,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(self.error("reading", key, e)),
+        };
+        let mut bytes = Vec::new();
+        loop {
+            match futures::TryStreamExt::try_next(&mut stream).await {
+                Ok(Some(chunk)) => {
+                    if (bytes.len() + chunk.len()) as u64 > cap {
+                        return Err(oversized());
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(Some(bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => {
+                    return Err(RemoteError::Storage {
+                        remote: self.name.clone(),
+                        op: "reading",
+                        key: key.to_string(),
+                        message: scrub(&e.to_string(), &self.secrets),
+                    })
+                }
+            }
         }
     }
 

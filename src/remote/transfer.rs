@@ -374,11 +374,12 @@ async fn download_one<'w>(
     };
     let not_found = |e: &opendal::Error| e.kind() == ErrorKind::NotFound;
     let Some(oid) = want.oid else {
-        // A run record: small JSON, checked for shape before it is kept.
-        let bytes = match op.read(key).await {
-            Ok(b) => b.to_vec(),
-            Err(e) if not_found(&e) => return Ok((want, None)),
-            Err(e) => return Err(remote.error("downloading", key, e)),
+        // A run record: small JSON, read through the record bound and
+        // checked for shape before it is kept.
+        let bytes = match remote.read_key(key, crate::limits::RECORD_BYTES).await {
+            Ok(Some(b)) => b,
+            Ok(None) | Err(RemoteError::Oversized { .. }) => return Ok((want, None)),
+            Err(e) => return Err(e),
         };
         if !crate::pipeline::runcache::is_record(&bytes) {
             // Not kept, reported by the caller as a rejected record.
@@ -391,11 +392,13 @@ async fn download_one<'w>(
         crate::fsutil::write_atomic_nosync(&path, &bytes)?;
         return Ok((want, Some(bytes.len() as u64)));
     };
-    if want.size.is_none_or(|s| s <= SMALL_FILE) {
-        let bytes = match op.read(key).await {
-            Ok(b) => b.to_vec(),
-            Err(e) if not_found(&e) => return Ok((want, None)),
-            Err(e) => return Err(remote.error("downloading", key, e)),
+    // The size the pointer or manifest gives is a hard cap on the bytes
+    // read (a manifest without one: the manifest bound), whatever the
+    // server says or sends.
+    let cap = want.size.unwrap_or(crate::limits::MANIFEST_BYTES);
+    if cap <= SMALL_FILE || want.size.is_none() {
+        let Some(bytes) = remote.read_key(key, cap).await? else {
+            return Ok((want, None));
         };
         cache.put_checked(&oid, &bytes)?.map_err(corrupt)?;
         return Ok((want, Some(bytes.len() as u64)));
@@ -421,6 +424,13 @@ async fn download_one<'w>(
         match stream.try_next().await {
             Ok(Some(chunk)) => {
                 size += chunk.len() as u64;
+                if size > cap {
+                    return Err(RemoteError::Oversized {
+                        remote: remote.name.clone(),
+                        key: key.clone(),
+                        limit: cap,
+                    });
+                }
                 incoming.write(&chunk)?;
             }
             Ok(None) => break,

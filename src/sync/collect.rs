@@ -134,7 +134,9 @@ pub fn plan(
         };
         if scope.commits.contains(commit) {
             plan.kept += 1;
-            let bytes = rt.block_on(remote.read_key(&l.key))?.unwrap_or_default();
+            let bytes = rt
+                .block_on(remote.read_key(&l.key, crate::limits::RECORD_BYTES))?
+                .unwrap_or_default();
             if let Ok(StageRecord { entry: Some(e), .. }) = serde_json::from_slice(&bytes) {
                 roots.extend(e.outs.iter().filter_map(|o| o.oid()));
             }
@@ -157,7 +159,11 @@ pub fn plan(
         futures::stream::iter(candidates.iter().map(|l| {
             let keep = &keep;
             async move {
-                let bytes = remote.read_key(&l.key).await?.unwrap_or_default();
+                // A record over the bound is no record: not kept.
+                let bytes = match remote.read_key(&l.key, crate::limits::RECORD_BYTES).await {
+                    Err(RemoteError::Oversized { .. }) => Vec::new(),
+                    other => other?.unwrap_or_default(),
+                };
                 let useful = serde_json::from_slice::<runcache::Record>(&bytes).is_ok_and(|r| {
                     r.outs
                         .iter()
@@ -230,7 +236,7 @@ pub async fn epoch(remote: &Remote) -> Result<String, RemoteError> {
     if remote.read_only() {
         return Ok(String::new());
     }
-    let text = remote.read_key(EPOCH_KEY).await?.unwrap_or_default();
+    let text = remote.read_key(EPOCH_KEY, 4096).await?.unwrap_or_default();
     let text = String::from_utf8_lossy(&text).trim().to_string();
     let ok = text.len() <= 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
     Ok(if ok { text } else { String::new() })
@@ -252,7 +258,7 @@ fn expand(
         let bytes = match cache.read_verified(&oid) {
             Ok(b) => Some(b),
             Err(_) => rt
-                .block_on(remote.read_key(&object_key(&oid)))?
+                .block_on(remote.read_key(&object_key(&oid), crate::limits::MANIFEST_BYTES))?
                 .filter(|b| Digest::of_bytes(b) == oid.digest),
         };
         let manifest = bytes.and_then(|b| Manifest::parse(&b).ok());

@@ -8,6 +8,7 @@
 //! when it names its stage, and its lock entry's outputs are exactly the
 //! stage's declared ones (paths checked when parsed).
 
+use crate::limits::RECORD_BYTES;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -50,8 +51,11 @@ pub fn fetch(
     stage: &Stage,
 ) -> Result<Option<StageRecord>, RemoteError> {
     let rt = crate::remote::runtime()?;
-    let Some(bytes) = rt.block_on(remote.read_key(&key(commit, &stage.name)))? else {
-        return Ok(None);
+    // A record over the bound is not a valid one.
+    let bytes = match rt.block_on(remote.read_key(&key(commit, &stage.name), RECORD_BYTES)) {
+        Ok(Some(b)) => b,
+        Ok(None) | Err(RemoteError::Oversized { .. }) => return Ok(None),
+        Err(e) => return Err(e),
     };
     let Ok(record) = serde_json::from_slice::<StageRecord>(&bytes) else {
         return Ok(None);

@@ -42,7 +42,10 @@ impl RemoteSource {
 impl ObjectSource for RemoteSource {
     fn record(&self, key: &crate::store::hash::Digest) -> Option<Vec<u8>> {
         let k = crate::pipeline::runcache::record_key(key);
-        self.rt.block_on(self.remote.read_key(&k)).ok().flatten()
+        self.rt
+            .block_on(self.remote.read_key(&k, crate::limits::RECORD_BYTES))
+            .ok()
+            .flatten()
     }
 
     fn fetch(&self, oids: &[Oid]) -> bool {

@@ -229,6 +229,9 @@ fn window_metrics(
     let shown = log.display().to_string();
     let l = crate::monitor::log::read(&ctx.cwd.join(log), &shown, &Default::default())?;
     let task = performance::detect_task(&l);
+    if task == performance::Task::Classification {
+        performance::check_labels(&l, &shown)?;
+    }
     let binary = performance::is_binary(&l);
     let positive = l.label("1");
     let mut samples = Vec::new();

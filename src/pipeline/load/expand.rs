@@ -10,16 +10,8 @@ use super::super::definition::*;
 use super::super::interpolate::{merge, to_str};
 use super::super::wire::*;
 use super::Loader;
+use crate::limits::Limit;
 use crate::yaml;
-
-/// The most stages one pipeline may expand to (`foreach` items and `matrix`
-/// combinations, counted before anything is expanded), unless
-/// `MLCI_MAX_STAGES` says otherwise: a real sweep is hundreds to a few
-/// thousand stages, and a few kilobytes of `matrix` axes can name 10^9.
-pub const DEFAULT_MAX_STAGES: usize = 10_000;
-
-/// The environment variable that raises (or lowers) the stage ceiling.
-pub const MAX_STAGES_VAR: &str = "MLCI_MAX_STAGES";
 
 /// How many stages a matrix's axes make, saturating: the product is taken
 /// first, so 1,000^3 is refused in microseconds, not after 10^9
@@ -28,13 +20,6 @@ fn combinations(axes: &[(String, Vec<Json>)]) -> usize {
     axes.iter()
         .try_fold(1usize, |acc, (_, v)| acc.checked_mul(v.len()))
         .unwrap_or(usize::MAX)
-}
-
-fn max_stages() -> usize {
-    std::env::var(MAX_STAGES_VAR)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFAULT_MAX_STAGES)
 }
 
 impl Loader<'_> {
@@ -47,7 +32,8 @@ impl Loader<'_> {
         n: usize,
         out: &Pipeline,
     ) -> Result<(), PipelineError> {
-        let limit = max_stages();
+        // The bound and its setting: `limits::Limit::Stages`.
+        let limit = Limit::Stages.value() as usize;
         let total = out.stages.len().saturating_add(n);
         if total <= limit {
             return Ok(());
@@ -64,7 +50,8 @@ impl Loader<'_> {
                 "`{key}` expands to {shown} stages, which takes the pipeline past its limit of {limit} stages"
             ),
             Some(format!(
-                "split the sweep into smaller ones; a pipeline that really needs more stages can raise the limit with {MAX_STAGES_VAR}=N"
+                "split the sweep into smaller ones; a pipeline that really needs more stages can raise the limit with {}=N",
+                Limit::Stages.setting()
             )),
         ))
     }

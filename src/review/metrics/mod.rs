@@ -80,7 +80,11 @@ pub enum MetricsError {
         rev: String,
         message: String,
     },
+    #[error(transparent)]
+    Limit(#[from] crate::limits::LimitError),
 }
+
+use crate::limits::{Limit, LimitError};
 
 impl Hint for MetricsError {
     fn hint(&self) -> Option<String> {
@@ -89,6 +93,7 @@ impl Hint for MetricsError {
             MetricsError::Parse { .. } => "metrics and params files must be YAML, JSON or TOML".into(),
             MetricsError::NotInCache { .. } => "`mlci pull` fetches it from a remote, or `mlci repro` at that revision recreates it".into(),
             MetricsError::Read { .. } => return None,
+            MetricsError::Limit(e) => return e.hint(),
         })
     }
 }
@@ -128,7 +133,24 @@ impl<'a> RevReader<'a> {
             self.git = Some(repo);
         }
         let repo = self.git.as_ref().expect("opened above");
-        crate::git::file_in(repo, id, path).map_err(|e| self.read_err(path, e.message()))
+        // The size from the object's header, before it is loaded.
+        match crate::git::file_in_within(repo, id, path, Limit::MetricsBytes.value())
+            .map_err(|e| self.read_err(path, e.message()))?
+        {
+            Some(crate::git::Within::Bytes(b)) => Ok(Some(b)),
+            Some(crate::git::Within::TooLarge(n)) => Err(self.too_large(path, n)),
+            None => Ok(None),
+        }
+    }
+
+    /// The refusal of `path` at this revision, `size` bytes.
+    fn too_large(&self, path: &str, size: u64) -> MetricsError {
+        LimitError::new(
+            format!("{path} at {}", self.rev.label()),
+            format!("{} bytes", crate::limits::thousands(size)),
+            Limit::MetricsBytes,
+        )
+        .into()
     }
 
     fn read_err(&self, file: &str, message: impl ToString) -> MetricsError {
@@ -148,10 +170,15 @@ impl<'a> RevReader<'a> {
                 let abs = crate::workspace_path::WorkspacePath::new(path)
                     .and_then(|p| p.locate_for_read(self.root))
                     .map_err(|e| self.read_err(path, e))?;
-                return match std::fs::read(abs) {
+                return match crate::limits::read_bytes(&abs, Limit::MetricsBytes) {
                     Ok(b) => Ok(Some(b)),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(self.read_err(path, e)),
+                    Err(crate::limits::Capped::TooLarge(n)) => Err(self.too_large(path, n)),
+                    Err(crate::limits::Capped::Io(e))
+                        if e.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        Ok(None)
+                    }
+                    Err(crate::limits::Capped::Io(e)) => Err(self.read_err(path, e)),
                 };
             }
             Rev::Commit { id, .. } => *id,
@@ -236,6 +263,11 @@ impl<'a> RevReader<'a> {
 
     /// A verified object from the cache, for file `path`.
     fn cached(&self, path: &str, oid: &Oid) -> Result<Vec<u8>, MetricsError> {
+        if let Ok(m) = std::fs::metadata(self.cache.object_path(oid)) {
+            if m.len() > Limit::MetricsBytes.value() {
+                return Err(self.too_large(path, m.len()));
+            }
+        }
         match self.cache.read_verified(oid) {
             Ok(b) => Ok(b),
             Err(crate::store::cache::CacheError::Missing { .. }) => Err(MetricsError::NotInCache {
