@@ -70,7 +70,7 @@ pub fn run_transfer<T>(
 pub fn tell_fetch(ctx: &Ctx, remote: &Remote, o: &FetchOutcome) -> anyhow::Result<()> {
     if !o.rejected.is_empty() {
         ctx.printer.warn(&format!(
-            "ignored {} malformed run record(s) on remote `{}` (a path outside the stage's outs, or not a record): {}",
+            "ignored {} malformed run record(s) on remote `{}` (a path outside the stage's outs, not a record, or over 1 MiB): {}",
             o.rejected.len(),
             remote.name,
             o.rejected.join(", ")

@@ -191,19 +191,32 @@ pub fn compare(
         .filter(|n| current.has(n))
         .collect();
     reporter.start("comparing columns", Some(names.len() as u64));
-    // Each worker decodes (when the dataset is lazy) both sides of one
-    // column, compares them and lets them go: memory holds a column pair
-    // per worker, not the tables.
-    let columns: Vec<ColumnDrift> = names
-        .par_iter()
-        .map(|name| {
-            let r = reference.column(name).expect("listed")?;
-            let c = current.column(name).expect("checked")?;
-            let d = column_drift(&r, &c, opts);
-            reporter.inc(1);
-            d
+    // Each worker decodes (when the dataset is lazy) both sides of a group
+    // of columns, compares them and lets them go: memory holds a group's
+    // columns per worker (about 16 MiB a side), not the tables.
+    let rows = reference.rows().max(current.rows());
+    let group = match (reference.group_size(rows), current.group_size(rows)) {
+        (None, None) => 1,
+        (a, b) => a.into_iter().chain(b).min().unwrap_or(1).max(1),
+    };
+    let groups: Vec<Vec<ColumnDrift>> = names
+        .par_chunks(group)
+        .map(|g| {
+            let refs = reference.columns(g);
+            let curs = current.columns(g);
+            refs.into_iter()
+                .zip(curs)
+                .map(|(r, c)| {
+                    let r = r.expect("listed")?;
+                    let c = c.expect("checked")?;
+                    let d = column_drift(&r, &c, opts);
+                    reporter.inc(1);
+                    d
+                })
+                .collect::<Result<Vec<_>, DriftError>>()
         })
         .collect::<Result<_, _>>()?;
+    let columns: Vec<ColumnDrift> = groups.into_iter().flatten().collect();
     reporter.finish();
     let drifted = columns.iter().filter(|c| c.drifted).count();
     let share = if columns.is_empty() {

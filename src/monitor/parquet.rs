@@ -85,30 +85,65 @@ impl Columns {
         self.index.contains_key(name)
     }
 
-    /// Decodes the column `name` (None when the file has none).
-    pub fn column(&self, name: &str) -> Option<Result<Column, TableError>> {
-        let i = *self.index.get(name)?;
-        let (name, ty) = &self.fields[i];
-        Some(read_column(
-            self,
-            i,
-            name,
-            ty,
-            self.kinds.get(name).copied(),
-        ))
+    /// Decodes the columns `names` with one reader, in the order given
+    /// (None for a name the file lacks).
+    pub fn columns(&self, names: &[&str]) -> Vec<Option<Result<Column, TableError>>> {
+        let mut wanted: Vec<usize> = names
+            .iter()
+            .filter_map(|n| self.index.get(*n).copied())
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut decoded: std::collections::HashMap<usize, Result<Column, TableError>> =
+            match read_columns(self, &wanted) {
+                Ok(cols) => wanted
+                    .iter()
+                    .copied()
+                    .zip(cols.into_iter().map(Ok))
+                    .collect(),
+                Err(e) => {
+                    // One error for the group, reported at its first name.
+                    let mut m = std::collections::HashMap::new();
+                    if let Some(first) = wanted.first() {
+                        m.insert(*first, Err(e));
+                    }
+                    m
+                }
+            };
+        names
+            .iter()
+            .map(|n| {
+                let i = self.index.get(*n)?;
+                Some(decoded.remove(i).unwrap_or_else(|| {
+                    Err(err(&self.shown, format!("column `{n}` could not be read")))
+                }))
+            })
+            .collect()
     }
 
-    /// Every column, decoded in parallel.
+    /// How many columns one reader should decode at once: columns of
+    /// `rows` values within about 16 MiB, and at most a quarter of a
+    /// worker's share of the columns, so groups still spread over workers.
+    pub fn group_size(&self, rows: u64) -> usize {
+        const BUDGET: u64 = 16 << 20;
+        let by_memory = (BUDGET / (rows.max(1) * 8)).max(1) as usize;
+        let share = self
+            .fields
+            .len()
+            .div_ceil(4 * rayon::current_num_threads().max(1));
+        by_memory.min(share.max(1))
+    }
+
+    /// Every column, decoded in parallel, in groups.
     pub fn read_all(&self) -> Result<Table, TableError> {
-        let columns: Vec<Column> = (0..self.fields.len())
-            .into_par_iter()
-            .map(|i| {
-                let (name, ty) = &self.fields[i];
-                read_column(self, i, name, ty, self.kinds.get(name).copied())
-            })
+        let group = self.group_size(self.rows());
+        let indices: Vec<usize> = (0..self.fields.len()).collect();
+        let groups: Vec<Vec<Column>> = indices
+            .par_chunks(group)
+            .map(|g| read_columns(self, g))
             .collect::<Result<_, _>>()?;
         Ok(Table {
-            columns,
+            columns: groups.into_iter().flatten().collect(),
             rows: self.rows(),
         })
     }
@@ -119,65 +154,75 @@ pub fn read(path: &Path, shown: &str, kinds: &BTreeMap<String, Kind>) -> Result<
     Columns::open(path, shown, kinds)?.read_all()
 }
 
-fn read_column(
-    file: &Columns,
-    index: usize,
-    name: &str,
-    ty: &DataType,
-    forced: Option<Kind>,
-) -> Result<Column, TableError> {
+/// Decodes the columns at `indices` (ascending, distinct) with one reader:
+/// a reader's set-up costs time in the file's column count, so a wide file
+/// is read in groups, not one reader per column.
+fn read_columns(file: &Columns, indices: &[usize]) -> Result<Vec<Column>, TableError> {
     let shown = file.shown.as_str();
-    let numeric = ty.is_numeric();
-    if !numeric && !is_text_like(ty) {
-        return Err(err(
-            shown,
-            format!("column `{name}` has type {ty}, which drift cannot compare"),
-        ));
+    let mut outs = Vec::with_capacity(indices.len());
+    let mut numeric = Vec::with_capacity(indices.len());
+    for &i in indices {
+        let (name, ty) = &file.fields[i];
+        let forced = file.kinds.get(name).copied();
+        if !ty.is_numeric() && !is_text_like(ty) {
+            return Err(err(
+                shown,
+                format!("column `{name}` has type {ty}, which drift cannot compare"),
+            ));
+        }
+        numeric.push(ty.is_numeric() && forced != Some(Kind::Categorical));
+        outs.push(Append::new(name, forced));
     }
     let handle = std::fs::File::open(&file.path).map_err(|e| err(shown, e))?;
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, file.metadata.clone());
-    let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
+    let mask = ProjectionMask::roots(builder.parquet_schema(), indices.iter().copied());
     let reader = builder
         .with_projection(mask)
         .with_batch_size(BATCH)
         .build()
         .map_err(|e| err(shown, e))?;
-    let mut out = Append::new(name, forced);
-    let mut row = 0u64;
+    let mut first_row = 0u64;
     for batch in reader {
         let batch = batch.map_err(|e| err(shown, e))?;
-        let array = batch.column(0);
-        if numeric && forced != Some(Kind::Categorical) {
-            let cast = arrow_cast::cast(array, &DataType::Float64).map_err(|e| err(shown, e))?;
-            let values = cast
-                .as_any()
-                .downcast_ref::<Float64Array>()
-                .expect("cast to f64");
-            for i in 0..values.len() {
-                row += 1;
-                if values.is_null(i) {
-                    out.missing();
-                } else {
-                    out.number(values.value(i), row);
+        // The projected batch holds the columns in file order, as
+        // `indices` is.
+        for (k, out) in outs.iter_mut().enumerate() {
+            let array = batch.column(k);
+            let mut row = first_row;
+            if numeric[k] {
+                let cast =
+                    arrow_cast::cast(array, &DataType::Float64).map_err(|e| err(shown, e))?;
+                let values = cast
+                    .as_any()
+                    .downcast_ref::<Float64Array>()
+                    .expect("cast to f64");
+                for i in 0..values.len() {
+                    row += 1;
+                    if values.is_null(i) {
+                        out.missing();
+                    } else {
+                        out.number(values.value(i), row);
+                    }
                 }
-            }
-        } else {
-            let cast = arrow_cast::cast(array, &DataType::Utf8).map_err(|e| err(shown, e))?;
-            let values = cast
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .expect("cast to text");
-            for i in 0..values.len() {
-                row += 1;
-                if values.is_null(i) {
-                    out.missing();
-                } else {
-                    out.text(values.value(i), row);
+            } else {
+                let cast = arrow_cast::cast(array, &DataType::Utf8).map_err(|e| err(shown, e))?;
+                let values = cast
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .expect("cast to text");
+                for i in 0..values.len() {
+                    row += 1;
+                    if values.is_null(i) {
+                        out.missing();
+                    } else {
+                        out.text(values.value(i), row);
+                    }
                 }
             }
         }
+        first_row += batch.num_rows() as u64;
     }
-    out.finish(shown)
+    outs.into_iter().map(|o| o.finish(shown)).collect()
 }
 
 fn is_text_like(ty: &DataType) -> bool {

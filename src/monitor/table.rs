@@ -10,6 +10,7 @@
 //! counted and left out: empty fields and pandas' default NA spellings in
 //! CSV, `null` in JSON, nulls and NaN in Parquet.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -147,12 +148,33 @@ impl Dataset {
 
     /// The column `name`, borrowed when decoded already, else decoded now
     /// (None when the dataset has no such column).
-    pub fn column(&self, name: &str) -> Option<Result<std::borrow::Cow<'_, Column>, TableError>> {
+    pub fn column(&self, name: &str) -> Option<Result<Cow<'_, Column>, TableError>> {
+        self.columns(&[name]).pop().flatten()
+    }
+
+    /// The columns `names`, in that order (see [`Dataset::column`]); a
+    /// lazy dataset decodes them with one reader.
+    pub fn columns(&self, names: &[&str]) -> Vec<Option<Result<Cow<'_, Column>, TableError>>> {
         match &self.source {
-            Source::Decoded { table, index } => index
-                .get(name)
-                .map(|i| Ok(std::borrow::Cow::Borrowed(&table.columns[*i]))),
-            Source::Parquet(p) => p.column(name).map(|r| r.map(std::borrow::Cow::Owned)),
+            Source::Decoded { table, index } => names
+                .iter()
+                .map(|n| index.get(*n).map(|i| Ok(Cow::Borrowed(&table.columns[*i]))))
+                .collect(),
+            Source::Parquet(p) => p
+                .columns(names)
+                .into_iter()
+                .map(|c| c.map(|r| r.map(Cow::Owned)))
+                .collect(),
+        }
+    }
+
+    /// How many columns to ask for at once when the dataset is lazy (see
+    /// [`super::parquet::Columns::group_size`]); None when decoded (any
+    /// number: they are borrowed).
+    pub fn group_size(&self, rows: u64) -> Option<usize> {
+        match &self.source {
+            Source::Decoded { .. } => None,
+            Source::Parquet(p) => Some(p.group_size(rows)),
         }
     }
 }

@@ -56,6 +56,57 @@ pub fn overlaps(a: &str, b: &str) -> bool {
         || b.is_empty()
 }
 
+/// Every stage output by path, so the outputs that overlap a path are
+/// found by looking up its ancestors and the range below it: linear in the
+/// outputs overall, where comparing every pair was quadratic.
+pub struct OutIndex<'a> {
+    /// Path → (stage, output) of every output with that path.
+    by_path: BTreeMap<&'a str, Vec<(usize, usize)>>,
+}
+
+impl<'a> OutIndex<'a> {
+    pub fn new(stages: &'a [Stage]) -> OutIndex<'a> {
+        let mut by_path: BTreeMap<&str, Vec<(usize, usize)>> = BTreeMap::new();
+        for (i, s) in stages.iter().enumerate() {
+            for (k, o) in s.outs.iter().enumerate() {
+                by_path.entry(o.path.as_str()).or_default().push((i, k));
+            }
+        }
+        OutIndex { by_path }
+    }
+
+    /// Calls `each(stage, output)` for every output that [`overlaps`]
+    /// `path` (the same path, a directory holding it, a path inside it).
+    pub fn overlapping(&self, path: &str, mut each: impl FnMut(usize, usize)) {
+        let mut emit = |v: &Vec<(usize, usize)>| v.iter().for_each(|(i, k)| each(*i, *k));
+        if path.is_empty() {
+            self.by_path.values().for_each(&mut emit);
+            return;
+        }
+        // The path itself and the directories above it (and the empty
+        // path, which overlaps every path).
+        if let Some(v) = self.by_path.get("") {
+            emit(v);
+        }
+        if let Some(v) = self.by_path.get(path) {
+            emit(v);
+        }
+        for (at, _) in path.match_indices('/') {
+            if let Some(v) = self.by_path.get(&path[..at]) {
+                emit(v);
+            }
+        }
+        // Paths below it: those starting with `path/` (`0` follows `/`).
+        let (lo, hi) = (format!("{path}/"), format!("{path}0"));
+        for (_, v) in self.by_path.range::<str, _>((
+            std::ops::Bound::Included(lo.as_str()),
+            std::ops::Bound::Excluded(hi.as_str()),
+        )) {
+            emit(v);
+        }
+    }
+}
+
 /// The graph over stage indices.
 #[derive(Debug)]
 pub struct Dag {
@@ -69,33 +120,40 @@ pub struct Dag {
 impl Dag {
     pub fn build(stages: &[Stage]) -> Result<Dag, DagError> {
         let n = stages.len();
+        let index = OutIndex::new(stages);
         for (i, a) in stages.iter().enumerate() {
-            for b in &stages[i + 1..] {
-                for oa in &a.outs {
-                    if let Some(ob) = b.outs.iter().find(|ob| overlaps(&oa.path, &ob.path)) {
-                        return Err(DagError::SharedOut {
-                            a: a.name.clone(),
-                            b: b.name.clone(),
-                            path: if oa.path.len() <= ob.path.len() {
-                                oa.path.to_string()
-                            } else {
-                                ob.path.to_string()
-                            },
-                        });
+            // The first later stage whose output overlaps one of `a`'s,
+            // then `a`'s first such output and that stage's first one: the
+            // pair a scan over every pair in order would name.
+            let mut first: Option<(usize, usize, usize)> = None;
+            for (x, oa) in a.outs.iter().enumerate() {
+                index.overlapping(&oa.path, |j, y| {
+                    if j > i && first.is_none_or(|f| (j, x, y) < f) {
+                        first = Some((j, x, y));
                     }
-                }
+                });
+            }
+            if let Some((j, x, y)) = first {
+                let (oa, ob) = (&a.outs[x].path, &stages[j].outs[y].path);
+                return Err(DagError::SharedOut {
+                    a: a.name.clone(),
+                    b: stages[j].name.clone(),
+                    path: if oa.len() <= ob.len() {
+                        oa.to_string()
+                    } else {
+                        ob.to_string()
+                    },
+                });
             }
         }
         let mut upstream = vec![BTreeSet::new(); n];
         let mut downstream = vec![BTreeSet::new(); n];
         for (i, s) in stages.iter().enumerate() {
             for dep in &s.deps {
-                for (j, w) in stages.iter().enumerate() {
-                    if w.outs.iter().any(|o| overlaps(&o.path, dep)) {
-                        upstream[i].insert(j);
-                        downstream[j].insert(i);
-                    }
-                }
+                index.overlapping(dep, |j, _| {
+                    upstream[i].insert(j);
+                    downstream[j].insert(i);
+                });
             }
         }
         // Kahn's algorithm, picking ready stages by name for a stable order.

@@ -238,3 +238,57 @@ proptest! {
         }
     }
 }
+
+/// A stage writing `outs`, for the graph's index.
+fn stage_writing(name: &str, outs: &[String]) -> mlci::pipeline::Stage {
+    use mlci::pipeline::definition::{OutKind, Output};
+    mlci::pipeline::Stage {
+        name: name.into(),
+        cmd: vec![],
+        wdir: String::new(),
+        deps: vec![],
+        outs: outs
+            .iter()
+            .map(|p| Output {
+                path: WorkspacePath::new(p).unwrap(),
+                cache: true,
+                persist: false,
+                push: true,
+                kind: OutKind::Out,
+            })
+            .collect(),
+        params: vec![],
+        frozen: false,
+        always_changed: false,
+        desc: None,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The output index finds exactly the outputs a scan over every pair
+    /// finds (same path, a directory holding it, a path inside it), on
+    /// paths from a small alphabet so that prefixes (`a` and `ab`, `a/b`
+    /// and `a/b0`) collide often.
+    #[test]
+    fn output_index_finds_what_a_scan_finds(
+        outs in prop::collection::vec(prop::collection::vec("[ab0]{1,2}(/[ab0]{1,2}){0,2}", 0..4), 1..6),
+        probe in "[ab0]{1,2}(/[ab0]{1,2}){0,2}",
+    ) {
+        let stages: Vec<_> = outs.iter().enumerate().map(|(i, o)| stage_writing(&format!("s{i}"), o)).collect();
+        let index = mlci::pipeline::dag::OutIndex::new(&stages);
+        let mut found = Vec::new();
+        index.overlapping(&probe, |i, k| found.push((i, k)));
+        found.sort_unstable();
+        let mut want = Vec::new();
+        for (i, s) in stages.iter().enumerate() {
+            for (k, o) in s.outs.iter().enumerate() {
+                if mlci::pipeline::dag::overlaps(o.path.as_str(), &probe) {
+                    want.push((i, k));
+                }
+            }
+        }
+        prop_assert_eq!(found, want);
+    }
+}

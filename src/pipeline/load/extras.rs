@@ -17,6 +17,7 @@ pub(super) fn mlci_extras(
         dir: "",
         text,
         unpacking,
+        taken: Default::default(),
     };
     for m in wire.metrics.iter().flatten() {
         let path = ctx

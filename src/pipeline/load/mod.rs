@@ -88,6 +88,7 @@ pub fn load_from(src: &dyn Source, unpacking: Unpacking) -> Result<Pipeline, Pip
         dir: "",
         text: &text,
         unpacking,
+        taken: Default::default(),
     };
     let base_vars = ctx.load_vars(wire.vars.as_deref().unwrap_or(&[]), None, "")?;
     for (name, stage) in wire.stages.unwrap_or_default() {
@@ -181,6 +182,10 @@ struct Loader<'a> {
     text: &'a str,
     /// How a mapping in `cmd` unpacks into flags.
     unpacking: Unpacking,
+    /// The names of the pipeline's first `.0` stages, for the duplicate
+    /// check: stages are only appended, so it catches up incrementally and
+    /// each name is hashed once (a scan per stage was quadratic).
+    taken: std::cell::RefCell<(usize, std::collections::HashSet<String>)>,
 }
 
 impl Loader<'_> {
@@ -363,7 +368,14 @@ impl Loader<'_> {
             out.unused_keys.push(format!("{}: stage `meta`", self.file));
         }
         let name = &self.qualify(name);
-        if out.stages.iter().any(|st| st.name == *name) {
+        let duplicate = {
+            let mut taken = self.taken.borrow_mut();
+            let (seen, names) = &mut *taken;
+            names.extend(out.stages[*seen..].iter().map(|st| st.name.clone()));
+            *seen = out.stages.len();
+            names.contains(name.as_str())
+        };
+        if duplicate {
             return Err(self.stage_error(
                 name,
                 name,

@@ -39,6 +39,7 @@ pub(super) fn load_nested(
             dir,
             text: &text,
             unpacking,
+            taken: Default::default(),
         };
         let base_vars = ctx.load_vars(wire.vars.as_deref().unwrap_or(&[]), None, dir)?;
         for (name, stage) in wire.stages.unwrap_or_default() {
