@@ -177,18 +177,18 @@ pub async fn upload(
     let mut puts = futures::stream::iter(
         sized
             .iter()
-            .map(|&(k, size)| upload_one(remote, cache.root(), k, size, &counter)),
+            .map(|&(k, size)| upload_one(remote, cache.root(), k, size, &counter, reporter)),
     )
     .buffer_unordered(jobs.max(1));
     let mut summary = Summary::default();
     let mut result = Ok(());
     while let Some(done) = puts.next().await {
         match done {
-            Ok((key, size)) => {
+            Ok((key, size, reported)) => {
                 known.insert(key);
                 summary.objects += 1;
                 summary.bytes += size;
-                reporter.transferred(1, size);
+                reporter.transferred(1, size - reported);
             }
             Err(e) => {
                 result = Err(e);
@@ -206,7 +206,11 @@ async fn upload_one<'k>(
     key: &'k str,
     size: u64,
     counter: &AtomicU64,
-) -> Result<(&'k str, u64), RemoteError> {
+    reporter: &dyn crate::progress::Reporter,
+) -> Result<(&'k str, u64, u64), RemoteError> {
+    // Bytes already shown on the progress bar (a multipart upload's parts
+    // as they are handed over), so a large object moves the bar as it goes.
+    let mut reported = 0u64;
     let path = cache_root.join(key);
     // Run records are not content-addressed; objects are checked against
     // their name before the remote publishes them.
@@ -260,6 +264,8 @@ async fn upload_one<'k>(
                 let _ = writer.abort().await;
                 return Err(remote.error("uploading", key, e));
             }
+            reporter.transferred(0, n as u64);
+            reported += n as u64;
         }
         // Checked before `close`, which is what publishes the object.
         let actual = hasher.finish();
@@ -278,7 +284,7 @@ async fn upload_one<'k>(
             return Err(remote.error("uploading", key, e));
         }
     }
-    Ok((key, size))
+    Ok((key, size, reported))
 }
 
 /// One thing to download: its key, and its size when a pointer or
@@ -331,17 +337,18 @@ pub async fn download(
         reporter.finish();
         return s;
     }
-    let mut gets = futures::stream::iter(wants.iter().map(|w| download_one(remote, cache, w)))
-        .buffer_unordered(jobs.max(1));
+    let mut gets =
+        futures::stream::iter(wants.iter().map(|w| download_one(remote, cache, w, reporter)))
+            .buffer_unordered(jobs.max(1));
     let mut summary = Summary::default();
     let mut result = Ok(());
     while let Some(done) = gets.next().await {
         match done {
-            Ok((want, Some(size))) => {
+            Ok((want, Some((size, reported)))) => {
                 known.insert(&want.key);
                 summary.objects += 1;
                 summary.bytes += size;
-                reporter.transferred(1, size);
+                reporter.transferred(1, size - reported);
             }
             Ok((want, None)) => {
                 known.remove(&want.key);
@@ -359,12 +366,15 @@ pub async fn download(
     result.map(|()| summary)
 }
 
-/// Fetches one key; `None` when the remote does not have it.
+/// Fetches one key: its size and the bytes of it already shown on the
+/// progress bar (a streamed object's chunks as they arrive); `None` when
+/// the remote does not have it.
 async fn download_one<'w>(
     remote: &Remote,
     cache: &Cache,
     want: &'w Want,
-) -> Result<(&'w Want, Option<u64>), RemoteError> {
+    reporter: &dyn crate::progress::Reporter,
+) -> Result<(&'w Want, Option<(u64, u64)>), RemoteError> {
     let op = remote.op();
     let key = &want.key;
     let corrupt = |actual: crate::store::hash::Digest| RemoteError::Corrupt {
@@ -390,7 +400,7 @@ async fn download_one<'w>(
             fs_err::create_dir_all(dir)?;
         }
         crate::fsutil::write_atomic_nosync(&path, &bytes)?;
-        return Ok((want, Some(bytes.len() as u64)));
+        return Ok((want, Some((bytes.len() as u64, 0))));
     };
     // The size the pointer or manifest gives is a hard cap on the bytes
     // read (a manifest without one: the manifest bound), whatever the
@@ -401,7 +411,7 @@ async fn download_one<'w>(
             return Ok((want, None));
         };
         cache.put_checked(&oid, &bytes)?.map_err(corrupt)?;
-        return Ok((want, Some(bytes.len() as u64)));
+        return Ok((want, Some((bytes.len() as u64, 0))));
     }
     let reader = match op
         .reader_with(key)
@@ -432,6 +442,7 @@ async fn download_one<'w>(
                     });
                 }
                 incoming.write(&chunk)?;
+                reporter.transferred(0, chunk.len() as u64);
             }
             Ok(None) => break,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((want, None)),
@@ -446,5 +457,5 @@ async fn download_one<'w>(
         }
     }
     incoming.finish(&oid)?.map_err(corrupt)?;
-    Ok((want, Some(size)))
+    Ok((want, Some((size, size))))
 }
