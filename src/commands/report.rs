@@ -49,8 +49,7 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
     } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
-    let (mut extra_gates, drift) = super::drift::rules_for(&repo, &pipeline, &target)?;
-    extra_gates.extend(super::monitor::rules_for(ctx, &repo, &pipeline)?);
+    let (extra_gates, drift) = super::gate::rules_at(ctx, &repo, &pipeline, &target)?;
     let built = build(
         &repo,
         &pipeline,
@@ -66,6 +65,9 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
             base_label: None,
             extra_gates,
             drift,
+            pipeline_run: crate::review::outcome::PipelineRun::Ok,
+            stale: Vec::new(),
+            require_fresh: false,
         },
     )?;
     // Whatever reached the report (a metric value, a plot label), no

@@ -358,6 +358,27 @@ impl Forge for GitHub {
         Ok(out)
     }
 
+    fn prs_of_commit(&self, sha: &str) -> Result<Vec<PullRequest>, ForgeError> {
+        let path = format!("/repos/{}/commits/{}/pulls", self.repo, query_escape(sha));
+        let answer = self.send(Method::GET, &path, None)?;
+        let list: Vec<Value> =
+            serde_json::from_str(&answer.body).map_err(|e| ForgeError::Http {
+                status: answer.status,
+                method: Method::GET,
+                path: path.clone(),
+                message: format!("unexpected answer: {e}"),
+            })?;
+        Ok(list
+            .iter()
+            .filter(|v| {
+                v["head"]["repo"]["full_name"]
+                    .as_str()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(&self.repo))
+            })
+            .filter_map(pull_request)
+            .collect())
+    }
+
     fn create_pr(
         &self,
         head: &str,

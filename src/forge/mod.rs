@@ -111,6 +111,10 @@ pub trait Forge {
     /// ones it supersedes). A fork's pull request is never listed, whatever
     /// its branch is called.
     fn open_prs(&self, base: &str, prefix: &str) -> Result<Vec<PullRequest>, ForgeError>;
+    /// The pull requests of this repository's own branches that commit
+    /// `sha` belongs to (a squash or rebase merge's commit names none in
+    /// its message; the forge knows which pull request made it).
+    fn prs_of_commit(&self, sha: &str) -> Result<Vec<PullRequest>, ForgeError>;
     /// Opens a pull request from `head` into `base`.
     fn create_pr(
         &self,
@@ -219,6 +223,13 @@ pub fn carries_marker(body: &str, key: &str) -> bool {
     body.lines()
         .next()
         .is_some_and(|first| first.trim_end_matches('\r') == marker(key))
+}
+
+/// Whether any line of `text` is the marker of `key` (a squash-merge's
+/// message holds the pull request's body below its title).
+pub fn carries_marker_anywhere(text: &str, key: &str) -> bool {
+    let m = marker(key);
+    text.lines().any(|l| l.trim_end_matches('\r') == m)
 }
 
 /// GitHub's limit on a comment body, in characters.

@@ -199,10 +199,7 @@ pub fn check_labels(log: &Log, shown: &str) -> Result<(), crate::limits::LimitEr
         if seen.len() > bound {
             return Err(crate::limits::LimitError::new(
                 shown,
-                format!(
-                    "more than {} distinct labels",
-                    crate::limits::thousands(bound as u64)
-                ),
+                "the count of distinct labels",
                 Limit::Labels,
             ));
         }

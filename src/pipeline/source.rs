@@ -70,7 +70,7 @@ impl Source for WorkTree<'_> {
         match crate::limits::read_bytes(&abs, Limit::YamlBytes) {
             Ok(b) => String::from_utf8(b)
                 .map(Some)
-                .map_err(|_| "is not UTF-8 text".to_string().into()),
+                .map_err(|_| "stream did not contain valid UTF-8".to_string().into()),
             Err(Capped::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(Capped::Io(e)) => Err(e.to_string().into()),
             Err(Capped::TooLarge(n)) => Err(too_large(n)),
@@ -144,7 +144,7 @@ impl Source for GitTree {
         match crate::git::file_in_within(&self.repo, self.id, rel, Limit::YamlBytes.value()) {
             Ok(Some(Within::Bytes(bytes))) => String::from_utf8(bytes)
                 .map(Some)
-                .map_err(|_| "is not UTF-8 text".to_string().into()),
+                .map_err(|_| "stream did not contain valid UTF-8".to_string().into()),
             Ok(Some(Within::TooLarge(n))) => Err(too_large(n)),
             Ok(None) => Ok(None),
             Err(e) => Err(e.message().to_string().into()),

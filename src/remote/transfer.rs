@@ -337,9 +337,12 @@ pub async fn download(
         reporter.finish();
         return s;
     }
-    let mut gets =
-        futures::stream::iter(wants.iter().map(|w| download_one(remote, cache, w, reporter)))
-            .buffer_unordered(jobs.max(1));
+    let mut gets = futures::stream::iter(
+        wants
+            .iter()
+            .map(|w| download_one(remote, cache, w, reporter)),
+    )
+    .buffer_unordered(jobs.max(1));
     let mut summary = Summary::default();
     let mut result = Ok(());
     while let Some(done) = gets.next().await {

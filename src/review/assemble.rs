@@ -10,6 +10,7 @@ use crate::progress::Silent;
 use crate::repo::Repo;
 use crate::review::compare::{compare, evaluate_gates, Comparison, Kind, ReviewError};
 use crate::review::metrics::RevReader;
+use crate::review::outcome::{Outcome, PipelineRun, StaleFile};
 use crate::review::plots::{is_image, lines, parse_records, svg};
 use crate::review::report::{
     md_code, md_escape, render, Context, Links, RevInfo, RowView, StageView, DEFAULT_TEMPLATE,
@@ -37,12 +38,21 @@ pub struct ReportOptions {
     pub extra_gates: Vec<crate::review::gate::GateResult>,
     /// The drift section.
     pub drift: Vec<crate::review::report::DriftView>,
+    /// How the pipeline went in this job (`mlci report`: `Ok`, the
+    /// workspace judged as is).
+    pub pipeline_run: PipelineRun,
+    /// Committed files the job's run recomputed with other content.
+    pub stale: Vec<StaleFile>,
+    /// Whether stale committed results fail the job.
+    pub require_fresh: bool,
 }
 
-/// A rendered report and the gate results behind its verdict.
+/// A rendered report, the gate results behind its verdict, and the job's
+/// outcome (the one verdict every surface publishes).
 pub struct Built {
     pub text: String,
     pub gates: Option<Vec<crate::review::gate::GateResult>>,
+    pub outcome: Outcome,
 }
 
 /// Compares, evaluates the gates, draws the plots and renders the template.
@@ -63,6 +73,9 @@ pub fn build(
         base_label,
         extra_gates,
         drift,
+        pipeline_run,
+        stale,
+        require_fresh,
     } = opts;
     let (all, precision) = (*all, *precision);
     let cmp = compare(
@@ -113,8 +126,18 @@ pub fn build(
     if let Some(results) = &gate_results {
         verdict = gate_verdict(results, &verdict);
     }
+    let outcome = Outcome {
+        pipeline: pipeline_run.clone(),
+        stale: stale.clone(),
+        require_fresh: *require_fresh,
+        gates: gate_results.clone().unwrap_or_default(),
+    };
+    let verdict = outcome_verdict(&outcome, verdict);
     let context = Context {
         verdict,
+        pipeline: outcome.pipeline.clone(),
+        stale: outcome.stale.iter().map(|f| f.path.clone()).collect(),
+        refresh: outcome.refresh_commands(),
         base: RevInfo {
             label: base_label.clone().unwrap_or_else(|| cmp.base_label.clone()),
             commit: cmp.base.short(),
@@ -149,7 +172,48 @@ pub fn build(
     Ok(Built {
         text,
         gates: gate_results,
+        outcome,
     })
+}
+
+/// The headline: a pipeline that did not succeed decides it (gates judged
+/// on the committed metrics say nothing about this change), then stale
+/// committed results under `--require-fresh`, else the gates' `verdict`.
+fn outcome_verdict(
+    outcome: &Outcome,
+    verdict: crate::review::report::Verdict,
+) -> crate::review::report::Verdict {
+    let plain = |s: &str| s.to_string();
+    let ticked = |s: &str| format!("`{s}`");
+    if let Some(head) = outcome.pipeline.headline(&ticked, &plain) {
+        return crate::review::report::Verdict {
+            status: "error".into(),
+            icon: "❌".into(),
+            summary_md: outcome
+                .pipeline
+                .headline(&md_code, &md_escape)
+                .unwrap_or_default(),
+            summary: head,
+        };
+    } else if outcome.stale_fails() {
+        let head = format!(
+            "Committed results are stale: {}. {}",
+            outcome
+                .stale
+                .iter()
+                .map(|f| format!("`{}`", f.path))
+                .collect::<Vec<_>>()
+                .join(", "),
+            verdict.summary
+        );
+        return crate::review::report::Verdict {
+            status: "fail".into(),
+            icon: "❌".into(),
+            summary_md: md_escape(&head),
+            summary: head,
+        };
+    }
+    verdict
 }
 
 /// The template to render and its name for errors: `--template`, else

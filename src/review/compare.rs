@@ -39,6 +39,8 @@ pub enum ReviewError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    #[error("{file}: {message}")]
+    Direction { file: String, message: String },
 }
 
 impl crate::error::Hint for ReviewError {
@@ -58,6 +60,9 @@ impl crate::error::Hint for ReviewError {
             ),
             ReviewError::Io(e) => crate::error::io_hint(e),
             ReviewError::Json(_) => None,
+            ReviewError::Direction { .. } => Some(
+                "for example `report: {direction: {loss: min, val_accuracy: max}}`".into(),
+            ),
         }
     }
 }
@@ -176,7 +181,22 @@ pub fn compare(
             rows[i].extend(diff(f, &old, &new));
         }
     }
-    let [metrics, params] = rows;
+    let [mut metrics, params] = rows;
+    // Which way is better, from the target's mlci.yaml and common names.
+    let directions = crate::review::direction::Directions::from_report(
+        new_pipeline.report.as_ref(),
+    )
+    .map_err(|message| ReviewError::Direction {
+        file: new_pipeline
+            .source
+            .clone()
+            .unwrap_or_else(|| "mlci.yaml".into()),
+        message,
+    })?;
+    for r in &mut metrics {
+        r.direction = directions.of(&r.path, &r.key);
+        r.verdict = crate::review::direction::verdict(r.direction, r.change);
+    }
     Ok(Comparison {
         base: base_rev,
         base_label,

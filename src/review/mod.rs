@@ -4,8 +4,10 @@
 
 pub mod assemble;
 pub mod compare;
+pub mod direction;
 pub mod gate;
 pub mod metrics;
+pub mod outcome;
 pub mod plot_kinds;
 pub mod plots;
 pub mod report;

@@ -33,6 +33,7 @@ use crate::pipeline::runcache::ObjectSource;
 use crate::pipeline::Pipeline;
 use crate::remote::Remote;
 use crate::repo::Repo;
+use crate::review::outcome::PipelineRun;
 use crate::review::report::StageView;
 use crate::sync::{RemoteSource, Session};
 use crate::track::Workspace;
@@ -71,6 +72,12 @@ pub struct CiArgs {
     /// Do not push new outputs and run records after repro.
     #[arg(long)]
     pub no_push: bool,
+    /// Fail the check (exit 1) when the run recomputed results the pull
+    /// request commits (`mlci.lock`, `cache: false` metrics and plots)
+    /// with other content: main then never receives results its code did
+    /// not produce. Also MLCI_REQUIRE_FRESH=1.
+    #[arg(long, env = "MLCI_REQUIRE_FRESH")]
+    pub require_fresh: bool,
     /// The remote (default: `core.remote`, or the only one defined).
     #[arg(short, long, value_name = "NAME")]
     pub remote: Option<String>,
@@ -124,10 +131,12 @@ pub struct CiArgs {
     pub default_branch: Option<String>,
 }
 
-/// Prints repro progress like `mlci repro` and remembers what ran and why.
+/// Prints repro progress like `mlci repro` and remembers what ran, why,
+/// and the first stage that failed.
 struct Collect<'p> {
     print: Printing<'p>,
     ran: Mutex<Vec<StageView>>,
+    failed: Mutex<Option<(String, String)>>,
 }
 
 impl Events for Collect<'_> {
@@ -137,10 +146,41 @@ impl Events for Collect<'_> {
             Event::Restored { stage } => {
                 Some(StageView::noted(stage, "restored from the run cache"))
             }
+            Event::Failed { stage, why } => {
+                let mut views = self.ran.lock().expect("lock");
+                if let Some(v) = views.iter_mut().rev().find(|v| v.name == *stage) {
+                    v.failed(why);
+                }
+                self.failed
+                    .lock()
+                    .expect("lock")
+                    .get_or_insert_with(|| (stage.to_string(), why.to_string()));
+                None
+            }
             _ => None,
         };
         self.ran.lock().expect("lock").extend(ran);
         self.print.event(e);
+    }
+}
+
+/// What the repro step saw: the stages that ran and the first failure.
+struct Ran {
+    stages: Vec<StageView>,
+    failed: Option<(String, String)>,
+}
+
+/// How the pipeline went: a failed stage (as the repro step saw it), else
+/// the job's first error before or during the run, else fine.
+fn pipeline_run(ran: Option<&Ran>, error: Option<&anyhow::Error>) -> PipelineRun {
+    if let Some((stage, why)) = ran.and_then(|r| r.failed.clone()) {
+        return PipelineRun::Failed { stage, why };
+    }
+    match error {
+        Some(e) => PipelineRun::CouldNotRun {
+            why: e.to_string().lines().next().unwrap_or_default().to_string(),
+        },
+        None => PipelineRun::Ok,
     }
 }
 
@@ -177,6 +217,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         stages_see_ci_secrets,
         no_pull,
         no_push,
+        require_fresh,
         remote,
         template,
         plots_dir,
@@ -252,6 +293,16 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
             stages_see_ci_secrets,
         )?)
     };
+    let pipeline_run = pipeline_run(ran.as_ref(), job.error.as_ref());
+    // Results this run recomputed that the pull request commits: named in
+    // the report (and failing it under --require-fresh).
+    let stale = match &ran {
+        Some(r) if pipeline_run.is_ok() && !r.stages.is_empty() => {
+            crate::review::outcome::stale_committed(&job.repo.root, &job.pipeline)
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
     if !no_push && job.error.is_none() {
         step_push(&mut job, !no_run_cache);
     }
@@ -268,19 +319,34 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         all: false,
         precision: 5,
         plots_dir: plots_dir.map(|d| ctx.cwd.join(d)),
-        ran,
+        ran: ran.map(|r| r.stages),
         run_link: job.env.run_link(),
         extra_gates,
         drift,
+        pipeline_run,
+        stale,
+        require_fresh,
     };
-    let mut gate_failed = false;
-    match build(&job.repo, &job.pipeline, &opts) {
+    step_report(job, &opts, report_file, &publish)
+}
+
+/// Builds the report from the job's outcome, publishes it, and gives the
+/// exit code: 2 on any error of the job, 1 when the outcome fails, else 0.
+fn step_report(
+    mut job: Job,
+    opts: &ReportOptions,
+    report_file: Option<PathBuf>,
+    publish: &publish::Publish,
+) -> anyhow::Result<Exit> {
+    let ctx = job.ctx;
+    let mut failed = false;
+    match build(&job.repo, &job.pipeline, opts) {
         Ok(mut built) => {
             // Whatever reached the report, no credential of this process
             // leaves in it.
             built.text = ctx.printer.secrets().scrub(&built.text).into_owned();
-            gate_failed = built.gates.iter().flatten().any(|r| !r.passed);
-            step_publish(&mut job, &built, report_file, &publish)?;
+            failed = built.outcome.verdict() == Verdict::Failed;
+            step_publish(&mut job, &built, report_file, publish)?;
         }
         Err(e) => job.fail(e.into()),
     }
@@ -288,7 +354,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         ctx.printer.error(&e);
         return Ok(Exit::Error);
     }
-    Ok(if gate_failed { Exit::Differs } else { Exit::Ok })
+    Ok(if failed { Exit::Differs } else { Exit::Ok })
 }
 
 /// mlci.yaml's `drift:` rules and `monitor:` log on the workspace: gate
@@ -299,16 +365,9 @@ fn step_drift_rules(
     Vec<crate::review::gate::GateResult>,
     Vec<crate::review::report::DriftView>,
 ) {
-    let monitor = super::monitor::rules_for(job.ctx, &job.repo, &job.pipeline);
-    match (
-        super::drift::rules_for(&job.repo, &job.pipeline, "workspace"),
-        monitor,
-    ) {
-        (Ok((mut gates, views)), Ok(m)) => {
-            gates.extend(m);
-            (gates, views)
-        }
-        (Err(e), _) | (_, Err(e)) => {
+    match super::gate::rules_at(job.ctx, &job.repo, &job.pipeline, "workspace") {
+        Ok(rules) => rules,
+        Err(e) => {
             job.fail(e);
             (Vec::new(), Vec::new())
         }
@@ -400,15 +459,19 @@ fn step_repro(
     jobs: usize,
     run_cache: bool,
     stages_see_ci_secrets: bool,
-) -> anyhow::Result<Vec<StageView>> {
+) -> anyhow::Result<Ran> {
     let collect = Collect {
         print: Printing {
             printer: job.ctx.printer,
         },
         ran: Mutex::new(Vec::new()),
+        failed: Mutex::new(None),
     };
     if job.pipeline.stages.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Ran {
+            stages: Vec::new(),
+            failed: None,
+        });
     }
     let _lock = job.repo.lock()?;
     let interrupted = interrupt_flag()?;
@@ -448,7 +511,10 @@ fn step_repro(
     if let Err(e) = result {
         job.fail(e.into());
     }
-    Ok(collect.ran.into_inner().expect("lock"))
+    Ok(Ran {
+        stages: collect.ran.into_inner().expect("lock"),
+        failed: collect.failed.into_inner().expect("lock"),
+    })
 }
 
 /// Pushes new outputs and run records.
@@ -557,16 +623,15 @@ fn step_publish(
             "the report is over GitHub's 1 MiB job-summary limit: the summary has the start of it, this log and the report file have all of it",
         );
     }
-    let results = built.gates.as_deref().unwrap_or(&[]);
-    let gate_failed = results.iter().any(|r| !r.passed);
+    let results = &built.outcome.gates;
+    // One verdict, from the outcome; an error the job met after the report
+    // was built (a push) still makes it an error.
     let verdict = if job.error.is_some() {
         Verdict::Error
-    } else if gate_failed {
-        Verdict::Failed
     } else {
-        Verdict::Passed
+        built.outcome.verdict()
     };
-    let published = publish::publish_report(ctx, &env, p, &built.text, verdict, results);
+    let published = publish::publish_report(ctx, &env, p, &built.text, verdict, &built.outcome);
     let (comment_url, saved_to) = match published {
         Ok(out) => out,
         Err(e) => {
@@ -575,7 +640,7 @@ fn step_publish(
         }
     };
     let mut outputs = vec![
-        ("passed", (!gate_failed && job.error.is_none()).to_string()),
+        ("passed", (verdict == Verdict::Passed).to_string()),
         ("report-path", path.display().to_string()),
         ("comment-url", comment_url.unwrap_or_default()),
     ];

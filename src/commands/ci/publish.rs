@@ -28,6 +28,16 @@ pub struct PublishRecord {
     /// job ran once; records from before legs read as that).
     #[serde(default = "default_context")]
     pub context: String,
+    /// How the pipeline went (`{"state": "failed", "stage", "why"}`, ...).
+    #[serde(default = "pipeline_ok")]
+    pub pipeline: crate::review::outcome::PipelineRun,
+    /// Committed files the run recomputed with other content.
+    #[serde(default)]
+    pub stale: Vec<String>,
+}
+
+fn pipeline_ok() -> crate::review::outcome::PipelineRun {
+    crate::review::outcome::PipelineRun::Ok
 }
 
 fn default_context() -> String {
@@ -84,8 +94,9 @@ pub(super) fn publish_report(
     p: &Publish,
     report: &str,
     verdict: Verdict,
-    gates: &[GateResult],
+    outcome: &crate::review::outcome::Outcome,
 ) -> anyhow::Result<(Option<String>, Option<PathBuf>)> {
+    let gates = outcome.gates.as_slice();
     let saved_to = p.artifact_dir.clone().or_else(|| env.artifact_dir());
     if let Some(dir) = &saved_to {
         let record = PublishRecord {
@@ -98,6 +109,8 @@ pub(super) fn publish_report(
             context: env.status_context(),
             error: verdict == Verdict::Error,
             key: p.key.clone().unwrap_or_else(|| env.default_key()),
+            pipeline: outcome.pipeline.clone(),
+            stale: outcome.stale.iter().map(|f| f.path.clone()).collect(),
         };
         save_record(dir, &record, report)?;
     }
@@ -378,6 +391,8 @@ mod tests {
             error,
             key: "k".into(),
             context: "ci/required-tests".into(),
+            pipeline: crate::review::outcome::PipelineRun::Ok,
+            stale: vec![],
         }
     }
 

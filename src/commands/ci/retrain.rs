@@ -98,16 +98,37 @@ pub struct RetrainArgs {
 
 /// Whether this run was started by the merge of a retraining pull request
 /// (a `push` whose head commit is a retraining commit or its merge): such
-/// a run must not retrain again.
-pub fn started_by_retrain_merge(env: &CiEnv) -> bool {
+/// a run must not retrain again. Recognised however the pull request was
+/// merged, never by its title: a merge commit names the branch, a rebase
+/// keeps the commit's trailer, a squash with the description keeps the
+/// body's trailer and marker, and a squash with the title alone is asked
+/// of the forge (which pull request made this commit, from which branch).
+/// Err: none of these tell, and the forge could not be asked.
+pub fn started_by_retrain_merge(
+    env: &CiEnv,
+    forge: impl FnOnce() -> anyhow::Result<Box<dyn crate::forge::Forge>>,
+) -> anyhow::Result<bool> {
     if env.event_name != "push" {
-        return false;
+        return Ok(false);
     }
     let message = env.payload["head_commit"]["message"]
         .as_str()
         .unwrap_or_default();
-    message.contains(TRAILER) || message.contains(&format!("/{BRANCH_PREFIX}"))
+    if message.contains(TRAILER)
+        || message.contains(&format!("/{BRANCH_PREFIX}"))
+        || crate::forge::carries_marker_anywhere(message, REPORT_KEY)
+    {
+        return Ok(true);
+    }
+    let Some(sha) = env.payload["head_commit"]["id"].as_str() else {
+        return Ok(false);
+    };
+    let prs = forge()?.prs_of_commit(sha)?;
+    Ok(prs.iter().any(|p| p.head.starts_with(BRANCH_PREFIX)))
 }
+
+/// The comment key of a retraining pull request's body.
+const REPORT_KEY: &str = "mlci-retrain";
 
 pub fn cmd_retrain(ctx: &Ctx, a: RetrainArgs) -> anyhow::Result<Exit> {
     let env = CiEnv::from_env();
@@ -118,7 +139,23 @@ pub fn cmd_retrain(ctx: &Ctx, a: RetrainArgs) -> anyhow::Result<Exit> {
             ctx.printer.unscrubbed(&crate::ci::workflow::mask(t))?;
         }
     }
-    if started_by_retrain_merge(&env) {
+    let merged = started_by_retrain_merge(&env, || match token.as_deref() {
+        Some(t) => super::publish::forge_for(&env, t),
+        None => Err(anyhow::anyhow!("no token")),
+    });
+    let merged = match merged {
+        Ok(m) => m,
+        Err(e) => {
+            // Retraining on an unrecognised merge is the loop the guard
+            // exists for; a squash merge under the title alone is told
+            // only by the forge.
+            ctx.printer.warn(&format!(
+                "could not ask the forge which pull request made this commit ({e}); a retraining pull request squash-merged under its title alone is not recognised"
+            ));
+            false
+        }
+    };
+    if merged {
         let note =
             "this run was started by the merge of a retraining pull request: nothing to retrain";
         ctx.printer.info(note);
@@ -178,7 +215,7 @@ pub fn cmd_retrain(ctx: &Ctx, a: RetrainArgs) -> anyhow::Result<Exit> {
     if let Some(e) = job.error.take() {
         return Err(e);
     }
-    propose(&job, &a, token.as_deref(), identity, ran)
+    propose(&job, &a, token.as_deref(), identity, ran.map(|r| r.stages))
 }
 
 /// Whether any of mlci.yaml's `drift:` rules fails on the workspace (the
@@ -219,6 +256,35 @@ fn parse_identity(text: &str) -> anyhow::Result<(String, String)> {
 }
 
 /// Steps 1-4 of the module doc, after the repro.
+/// The retraining report: the workspace against the base branch's tip,
+/// judged by the same rules `mlci ci` and `mlci gate` judge.
+fn report_against(
+    job: &Job,
+    tip: git2::Oid,
+    branch: &str,
+    ran: Option<Vec<crate::review::report::StageView>>,
+) -> anyhow::Result<crate::review::assemble::Built> {
+    let (extra_gates, drift) =
+        crate::commands::gate::rules_at(job.ctx, &job.repo, &job.pipeline, "workspace")?;
+    let opts = ReportOptions {
+        extra_gates,
+        drift,
+        base: Some(tip.to_string()),
+        base_label: Some(branch.to_string()),
+        target: "workspace".into(),
+        template: None,
+        all: false,
+        precision: 5,
+        plots_dir: None,
+        ran,
+        run_link: job.env.run_link(),
+        pipeline_run: crate::review::outcome::PipelineRun::Ok,
+        stale: Vec::new(),
+        require_fresh: false,
+    };
+    Ok(build(&job.repo, &job.pipeline, &opts)?)
+}
+
 fn propose(
     job: &Job,
     a: &RetrainArgs,
@@ -256,22 +322,7 @@ fn propose(
     };
     let key = super::retrain_files::content_key(&changed);
     let head = format!("{BRANCH_PREFIX}{key}");
-    let (extra_gates, drift) =
-        crate::commands::drift::rules_for(&job.repo, &job.pipeline, "workspace")?;
-    let opts = ReportOptions {
-        extra_gates,
-        drift,
-        base: Some(tip.to_string()),
-        base_label: Some(branch.clone()),
-        target: "workspace".into(),
-        template: None,
-        all: false,
-        precision: 5,
-        plots_dir: None,
-        ran,
-        run_link: job.env.run_link(),
-    };
-    let mut built = build(&job.repo, &job.pipeline, &opts)?;
+    let mut built = report_against(job, tip, &branch, ran)?;
     built.text = ctx.printer.secrets().scrub(&built.text).into_owned();
     let gate_failed = built.gates.iter().flatten().any(|r| !r.passed);
     let files: Vec<(String, Vec<u8>)> = changed
@@ -288,7 +339,7 @@ fn propose(
     let forge = super::publish::forge_for(&job.env, token)?;
     let title = format!("Retrain on new data ({key})");
     let body = comment_body(
-        "mlci-retrain",
+        REPORT_KEY,
         &built.text,
         job.env.run_link().as_deref(),
         BODY_LIMIT,

@@ -16,6 +16,10 @@ pub struct Row {
     pub change: Option<f64>,
     /// (new - old) / |old|, when both are numbers and old is not 0.
     pub relative: Option<f64>,
+    /// Which way is better for this metric (None: unknown, or a param).
+    pub direction: Option<crate::review::direction::Direction>,
+    /// `better`, `worse` or `same` under `direction`; None when unknown.
+    pub verdict: Option<&'static str>,
 }
 
 impl Row {
@@ -58,6 +62,8 @@ pub fn diff(path: &str, old: &BTreeMap<String, Json>, new: &BTreeMap<String, Jso
                 new: n,
                 change,
                 relative,
+                direction: None,
+                verdict: None,
             }
         })
         .collect()

@@ -29,8 +29,13 @@ pub struct RowView {
     pub new: String,
     /// `+0.01 (+1.2%)`, `added`, `removed`, `changed` or empty.
     pub change: String,
-    /// `▲ `, `▼ ` or empty.
+    /// `▲ `, `▼ ` or empty, after 🟢 when the change is better and 🔴 when
+    /// worse (the metric's direction known).
     pub arrow: String,
+    /// `better`, `worse`, `same`, or None when the direction is unknown.
+    pub verdict: Option<String>,
+    /// `max`, `min`, or None when unknown.
+    pub direction: Option<String>,
     /// `changed`, `added`, `removed` or `unchanged`.
     pub status: String,
     pub old_value: Option<Json>,
@@ -53,7 +58,19 @@ impl RowView {
             old: fmt_value(&r.old, precision),
             new: fmt_value(&r.new, precision),
             change: fmt_change(r, precision),
-            arrow: arrow(r).to_string(),
+            arrow: match r.verdict {
+                Some("better") => format!("🟢 {}", arrow(r)),
+                Some("worse") => format!("🔴 {}", arrow(r)),
+                _ => arrow(r).to_string(),
+            },
+            verdict: r.verdict.map(str::to_string),
+            direction: r.direction.map(|d| {
+                match d {
+                    crate::review::direction::Direction::Max => "max",
+                    crate::review::direction::Direction::Min => "min",
+                }
+                .to_string()
+            }),
             status: status.into(),
             old_value: r.old.clone(),
             new_value: r.new.clone(),
@@ -72,6 +89,8 @@ pub struct StageView {
     /// The same as Markdown joined by `; `, every piece of data escaped:
     /// print with `| safe`.
     pub reasons_md: String,
+    /// `failed` when the stage failed in this job, else empty.
+    pub outcome: String,
 }
 
 impl StageView {
@@ -84,7 +103,16 @@ impl StageView {
                 .map(|r| r.describe(&md_code, &md_escape))
                 .collect::<Vec<_>>()
                 .join("; "),
+            outcome: String::new(),
         }
+    }
+
+    /// Marks the stage failed, `why` (plain text, data in backticks) added
+    /// to its reasons.
+    pub fn failed(&mut self, why: &str) {
+        self.outcome = "failed".into();
+        self.reasons.push(why.to_string());
+        self.reasons_md.push_str(&format!("; {}", md_escape(why)));
     }
 
     /// A stage with one reason of mlci's own wording (no data in it).
@@ -93,6 +121,7 @@ impl StageView {
             name: name.to_string(),
             reasons: vec![note.to_string()],
             reasons_md: md_escape(note),
+            outcome: String::new(),
         }
     }
 }
@@ -120,6 +149,13 @@ pub struct Links {
 #[derive(Debug, Clone, Serialize)]
 pub struct Context {
     pub verdict: Verdict,
+    /// How the pipeline went in this job: `{"state": "ok"}`, `{"state":
+    /// "failed", "stage", "why"}` or `{"state": "could_not_run", "why"}`.
+    pub pipeline: crate::review::outcome::PipelineRun,
+    /// Committed files this job's run recomputed with other content.
+    pub stale: Vec<String>,
+    /// The commands that refresh them (None when nothing is stale).
+    pub refresh: Option<String>,
     pub base: RevInfo,
     pub target: RevInfo,
     /// Changed metrics (all of them with `--all`).
@@ -157,13 +193,25 @@ impl Context {
     pub fn summarize(metrics: &[RowView], params: &[RowView], stages: &[StageView]) -> Verdict {
         let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
         let mut parts = Vec::new();
-        let up = metrics.iter().filter(|m| m.arrow.starts_with('▲')).count();
-        let down = metrics.iter().filter(|m| m.arrow.starts_with('▼')).count();
+        let count = |f: &dyn Fn(&RowView) -> bool| metrics.iter().filter(|m| f(m)).count();
+        let up = count(&|m| m.abs_change.is_some_and(|c| c > 0.0));
+        let down = count(&|m| m.abs_change.is_some_and(|c| c < 0.0));
+        let better = count(&|m| m.verdict.as_deref() == Some("better"));
+        let worse = count(&|m| m.verdict.as_deref() == Some("worse"));
         if metrics.is_empty() {
             parts.push("no metric changed".to_string());
         } else {
             let mut s = plural(metrics.len(), "metric") + " changed";
-            if up + down > 0 {
+            // Better and worse where the direction is known; the rest
+            // only moved.
+            let unknown = up + down - (better + worse).min(up + down);
+            if better + worse > 0 {
+                s.push_str(&format!(" ({better} better, {worse} worse"));
+                if unknown > 0 {
+                    s.push_str(&format!(", {unknown} of unknown direction"));
+                }
+                s.push(')');
+            } else if up + down > 0 {
                 s.push_str(&format!(" ({up} up, {down} down)"));
             }
             parts.push(s);
@@ -305,6 +353,9 @@ mod tests {
 
     fn ctx() -> Context {
         Context {
+            pipeline: crate::review::outcome::PipelineRun::Ok,
+            stale: vec![],
+            refresh: None,
             verdict: Verdict {
                 status: "none".into(),
                 icon: "📊".into(),

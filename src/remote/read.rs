@@ -1,0 +1,140 @@
+//! Reading keys from a remote with bounded memory: a small key whole
+//! through a cap (the size its pointer, manifest or record kind allows), a
+//! large one of another tool's layout in chunks.
+
+use opendal::ErrorKind;
+
+use super::{scrub, Remote, RemoteError, Store};
+
+impl Remote {
+    /// The bytes of `key`, None when it is not there; streamed, and
+    /// refused (`Oversized`) as soon as more than `cap` bytes arrive, so
+    /// memory follows what the caller expects, never what the server
+    /// claims or sends.
+    pub async fn read_key(&self, key: &str, cap: u64) -> Result<Option<Vec<u8>>, RemoteError> {
+        let oversized = || RemoteError::Oversized {
+            remote: self.name.clone(),
+            key: key.to_string(),
+            limit: cap,
+        };
+        let op = match &self.store {
+            Store::Dir(c) => {
+                use std::io::Read;
+                let file = match std::fs::File::open(c.root().join(key)) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(self.dir_error("reading", key, e)),
+                };
+                let mut bytes = Vec::new();
+                file.take(cap.saturating_add(1))
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| self.dir_error("reading", key, e))?;
+                if bytes.len() as u64 > cap {
+                    return Err(oversized());
+                }
+                return Ok(Some(bytes));
+            }
+            Store::Dal(op) => op,
+        };
+        let not_found = |e: &opendal::Error| e.kind() == ErrorKind::NotFound;
+        let reader = match op.reader(key).await {
+            Ok(r) => r,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(self.error("reading", key, e)),
+        };
+        let mut stream = match reader.into_bytes_stream(..).await {
+            Ok(s) => s,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(self.error("reading", key, e)),
+        };
+        let mut bytes = Vec::new();
+        loop {
+            match futures::TryStreamExt::try_next(&mut stream).await {
+                Ok(Some(chunk)) => {
+                    if (bytes.len() + chunk.len()) as u64 > cap {
+                        return Err(oversized());
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(Some(bytes)),
+                Err(e) => {
+                    // The stream's errors are the storage layer's, wrapped
+                    // as I/O errors: unwrapped, they get the same messages
+                    // and hints as every other request's.
+                    let plain = e.kind();
+                    return match e.into_inner().map(|i| i.downcast::<opendal::Error>()) {
+                        Some(Ok(dal)) if dal.kind() == ErrorKind::NotFound => Ok(None),
+                        Some(Ok(dal)) => Err(self.error("reading", key, *dal)),
+                        _ if plain == std::io::ErrorKind::NotFound => Ok(None),
+                        other => Err(RemoteError::Storage {
+                            remote: self.name.clone(),
+                            op: "reading",
+                            key: key.to_string(),
+                            message: scrub(
+                                &other
+                                    .and_then(|r| r.err())
+                                    .map(|i| i.to_string())
+                                    .unwrap_or_else(|| plain.to_string()),
+                                &self.secrets,
+                            ),
+                        }),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Streams `key` to `each` in chunks of at most 8 MiB (bounded memory
+    /// for big objects of another tool's layout). Ok(false) when `key` is
+    /// not there.
+    pub async fn read_key_chunks(
+        &self,
+        key: &str,
+        mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<bool, RemoteError> {
+        const CHUNK: u64 = 8 << 20;
+        let op = match &self.store {
+            Store::Dir(c) => {
+                use std::io::Read;
+                let mut f = match std::fs::File::open(c.root().join(key)) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                    Err(e) => return Err(self.dir_error("reading", key, e)),
+                };
+                let mut buf = vec![0u8; CHUNK as usize];
+                loop {
+                    let n = f
+                        .read(&mut buf)
+                        .map_err(|e| self.dir_error("reading", key, e))?;
+                    if n == 0 {
+                        return Ok(true);
+                    }
+                    each(&buf[..n]).map_err(|e| self.dir_error("reading", key, e))?;
+                }
+            }
+            Store::Dal(op) => op,
+        };
+        let size = match op.stat(key).await {
+            Ok(m) => m.content_length(),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(self.error("checking", key, e)),
+        };
+        let reader = op
+            .reader(key)
+            .await
+            .map_err(|e| self.error("reading", key, e))?;
+        let mut at = 0;
+        while at < size {
+            let end = (at + CHUNK).min(size);
+            let buf = reader
+                .read(at..end)
+                .await
+                .map_err(|e| self.error("reading", key, e))?;
+            for chunk in buf {
+                each(&chunk).map_err(|e| self.dir_error("reading", key, e))?;
+            }
+            at = end;
+        }
+        Ok(true)
+    }
+}
