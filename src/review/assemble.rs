@@ -122,6 +122,7 @@ pub fn build(
             .collect::<Vec<_>>(),
         &params,
         &stages,
+        ran.is_some(),
     );
     if let Some(results) = &gate_results {
         verdict = gate_verdict(results, &verdict);
@@ -191,26 +192,32 @@ fn outcome_verdict(
             icon: "❌".into(),
             summary_md: outcome
                 .pipeline
-                .headline(&md_code, &md_escape)
+                .headline(&md_code, &crate::review::report::md_ticked)
                 .unwrap_or_default(),
             summary: head,
         };
     } else if outcome.stale_fails() {
-        let head = format!(
-            "Committed results are stale: {}. {}",
+        let files = |quote: &dyn Fn(&str) -> String| {
             outcome
                 .stale
                 .iter()
-                .map(|f| format!("`{}`", f.path))
+                .map(|f| quote(&f.path))
                 .collect::<Vec<_>>()
-                .join(", "),
-            verdict.summary
-        );
+                .join(", ")
+        };
         return crate::review::report::Verdict {
             status: "fail".into(),
             icon: "❌".into(),
-            summary_md: md_escape(&head),
-            summary: head,
+            summary: format!(
+                "Committed results are stale: {}. {}",
+                files(&ticked),
+                verdict.summary
+            ),
+            summary_md: format!(
+                "Committed results are stale: {}. {}",
+                files(&md_code),
+                verdict.summary_md
+            ),
         };
     }
     verdict

@@ -275,38 +275,44 @@ fn the_ci_report_of_a_pull_request_names_its_base_branch() {
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect();
     insta::with_settings!({ filters => filters }, {
-        insta::assert_snapshot!(format!("exit: {}\n--- stdout\n{}", run.code, run.stdout), @r"
-    exit: 1
-    --- stdout
-    ::stop-commands::[TOKEN]
-    ::[TOKEN]::
-    ::stop-commands::[TOKEN]
-    ❌ **1 of 1 gate rule failed: `acc >= 0.8` (is 0.7). 1 metric changed (0 up, 1 down), 1 stage stale**
+        insta::assert_snapshot!(format!("exit: {}\n--- stdout\n{}", run.code, run.stdout), @r#"
+            exit: 1
+            --- stdout
+            ::stop-commands::[TOKEN]
+            ::[TOKEN]::
+            ::stop-commands::[TOKEN]
+            ❌ **1 of 1 gate rule failed: `acc >= 0.8` (is 0.7). 1 metric changed (0 better, 1 worse), 1 stage reran**
 
-    Comparing `workspace` with `main` (`[SHORT]`).
+            Comparing `workspace` with `main` (`[SHORT]`).
 
-    ### Gates
+            ⚠️ **Committed results are stale.** This run recomputed `metrics.json`, `mlci.lock`: the pull request commits results its code did not produce. Refresh them and commit:
 
-    | | Metric | Rule | Value | Note |
-    |---|---|---|---:|---|
-    | ❌ | metrics.json:acc | acc >= 0.8 | 0.7 | is 0.7 |
+            ```
+            mlci repro && git add metrics.json mlci.lock && git commit -m "Refresh results"
+            ```
 
-    ### Metrics
+            ### Gates
 
-    | Path | Metric | main | workspace | Change |
-    |---|---|---:|---:|---|
-    | metrics.json | acc | 0.85 | 0.7 | ▼ -0.15 (-17.65%) |
+            | | Metric | Rule | Value | Note |
+            |---|---|---|---:|---|
+            | ❌ | metrics.json:acc | acc >= 0.8 | 0.7 | is 0.7 |
 
-    <details><summary>1 stage reran</summary>
+            ### Metrics
 
-    - **train**: dep `src.json` changed (93d03833 → 07bcee3c)
+            | Path | Metric | main | workspace | Change |
+            |---|---|---:|---:|---|
+            | metrics.json | acc | 0.85 | 0.7 | 🔴 ▼ -0.15 (-17.65%) |
 
-    </details>
+            <details><summary>1 stage reran</summary>
 
-    [Workflow run](https://github.com/acme/models/actions/runs/42)
-    ::[TOKEN]::
-    ::error file=metrics.json,title=mlci gate::gate failed: acc >= 0.8 (is 0.7)
-    ");
+            - **train**: dep `src.json` changed (93d03833 → 07bcee3c)
+
+            </details>
+
+            [Workflow run](https://github.com/acme/models/actions/runs/42)
+            ::[TOKEN]::
+            ::error file=metrics.json,title=mlci gate::gate failed: acc >= 0.8 (is 0.7)
+        "#);
     });
 }
 
@@ -324,38 +330,44 @@ fn the_ci_report_of_a_push_names_the_previous_head() {
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect();
     insta::with_settings!({ filters => filters }, {
-        insta::assert_snapshot!(format!("exit: {}\n--- stdout\n{}", run.code, run.stdout), @r"
-    exit: 1
-    --- stdout
-    ::stop-commands::[TOKEN]
-    ::[TOKEN]::
-    ::stop-commands::[TOKEN]
-    ❌ **1 of 1 gate rule failed: `acc >= 0.8` (is 0.7). 1 metric changed (0 up, 1 down), 1 stage stale**
+        insta::assert_snapshot!(format!("exit: {}\n--- stdout\n{}", run.code, run.stdout), @r#"
+            exit: 1
+            --- stdout
+            ::stop-commands::[TOKEN]
+            ::[TOKEN]::
+            ::stop-commands::[TOKEN]
+            ❌ **1 of 1 gate rule failed: `acc >= 0.8` (is 0.7). 1 metric changed (0 better, 1 worse), 1 stage reran**
 
-    Comparing `workspace` with `previous head` (`[SHORT]`).
+            Comparing `workspace` with `previous head` (`[SHORT]`).
 
-    ### Gates
+            ⚠️ **Committed results are stale.** This run recomputed `metrics.json`, `mlci.lock`: the pull request commits results its code did not produce. Refresh them and commit:
 
-    | | Metric | Rule | Value | Note |
-    |---|---|---|---:|---|
-    | ❌ | metrics.json:acc | acc >= 0.8 | 0.7 | is 0.7 |
+            ```
+            mlci repro && git add metrics.json mlci.lock && git commit -m "Refresh results"
+            ```
 
-    ### Metrics
+            ### Gates
 
-    | Path | Metric | previous head | workspace | Change |
-    |---|---|---:|---:|---|
-    | metrics.json | acc | 0.85 | 0.7 | ▼ -0.15 (-17.65%) |
+            | | Metric | Rule | Value | Note |
+            |---|---|---|---:|---|
+            | ❌ | metrics.json:acc | acc >= 0.8 | 0.7 | is 0.7 |
 
-    <details><summary>1 stage reran</summary>
+            ### Metrics
 
-    - **train**: dep `src.json` changed (93d03833 → 07bcee3c)
+            | Path | Metric | previous head | workspace | Change |
+            |---|---|---:|---:|---|
+            | metrics.json | acc | 0.85 | 0.7 | 🔴 ▼ -0.15 (-17.65%) |
 
-    </details>
+            <details><summary>1 stage reran</summary>
 
-    [Workflow run](https://github.com/acme/models/actions/runs/42)
-    ::[TOKEN]::
-    ::error file=metrics.json,title=mlci gate::gate failed: acc >= 0.8 (is 0.7)
-    ");
+            - **train**: dep `src.json` changed (93d03833 → 07bcee3c)
+
+            </details>
+
+            [Workflow run](https://github.com/acme/models/actions/runs/42)
+            ::[TOKEN]::
+            ::error file=metrics.json,title=mlci gate::gate failed: acc >= 0.8 (is 0.7)
+        "#);
     });
 }
 

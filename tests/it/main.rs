@@ -36,5 +36,6 @@ mod registry;
 mod remote;
 mod retrain;
 mod security;
+mod signal;
 mod storage_faults;
 mod tracking;

@@ -240,42 +240,42 @@ fn default_report_snapshot() {
     let repo = history();
     repo.write("params.yaml", "train:\n  lr: 0.01\n  epochs: 4\n");
     snapshot!(repo, repo.mlci(&["report", "--base", "HEAD~2"]), @r"
-    exit: 0
-    --- stdout
-    📊 **8 metrics changed (4 up, 1 down), 4 params changed, 1 stage stale**
+        exit: 0
+        --- stdout
+        📊 **8 metrics changed (3 better, 0 worse, 2 of unknown direction), 4 params changed, 1 stage stale**
 
-    Comparing `workspace` with `HEAD~2` (`[SHORT]`).
+        Comparing `workspace` with `HEAD~2` (`[SHORT]`).
 
-    ### Metrics
+        ### Metrics
 
-    | Path | Metric | HEAD~2 | workspace | Change |
-    |---|---|---:|---:|---|
-    | eval.json | acc | 0.8 | 0.9 | ▲ +0.1 (+12.5%) |
-    | eval.json | loss | 0.5 | 0 | ▼ -0.5 (-100%) |
-    | eval.json | model | resnet | vit | changed |
-    | eval.json | new_only | — | 2 | added |
-    | eval.json | old_only | 1 | — | removed |
-    | eval.json | per_class.cat | 0.7 | 0.75 | ▲ +0.05 (+7.14%) |
-    | eval.json | per_class.dog | 0.9 | 0.95 | ▲ +0.05 (+5.56%) |
-    | scores.yaml | f1 | 0.6 | 0.65 | ▲ +0.05 (+8.33%) |
+        | Path | Metric | HEAD~2 | workspace | Change |
+        |---|---|---:|---:|---|
+        | eval.json | acc | 0.8 | 0.9 | 🟢 ▲ +0.1 (+12.5%) |
+        | eval.json | loss | 0.5 | 0 | 🟢 ▼ -0.5 (-100%) |
+        | eval.json | model | resnet | vit | changed |
+        | eval.json | new_only | — | 2 | added |
+        | eval.json | old_only | 1 | — | removed |
+        | eval.json | per_class.cat | 0.7 | 0.75 | ▲ +0.05 (+7.14%) |
+        | eval.json | per_class.dog | 0.9 | 0.95 | ▲ +0.05 (+5.56%) |
+        | scores.yaml | f1 | 0.6 | 0.65 | 🟢 ▲ +0.05 (+8.33%) |
 
-    <details><summary>4 params changed</summary>
+        <details><summary>4 params changed</summary>
 
-    | Path | Param | HEAD~2 | workspace | Change |
-    |---|---|---:|---:|---|
-    | config.toml | batch | 32 | 64 | ▲ +32 (+100%) |
-    | config.toml | opt | adam | sgd | changed |
-    | params.yaml | train.epochs | 3 | 4 | ▲ +1 (+33.33%) |
-    | params.yaml | train.lr | 0.1 | 0.01 | ▼ -0.09 (-90%) |
+        | Path | Param | HEAD~2 | workspace | Change |
+        |---|---|---:|---:|---|
+        | config.toml | batch | 32 | 64 | ▲ +32 (+100%) |
+        | config.toml | opt | adam | sgd | changed |
+        | params.yaml | train.epochs | 3 | 4 | ▲ +1 (+33.33%) |
+        | params.yaml | train.lr | 0.1 | 0.01 | ▼ -0.09 (-90%) |
 
-    </details>
+        </details>
 
-    <details><summary>1 stage would rerun</summary>
+        <details><summary>1 stage would rerun</summary>
 
-    - **train**: param `train.lr` 0.05 → 0.01
+        - **train**: param `train.lr` 0.05 → 0.01
 
-    </details>
-    --- stderr
+        </details>
+        --- stderr
     ");
 }
 
@@ -299,7 +299,7 @@ fn custom_templates_from_flag_and_mlci_yaml_and_errors_with_file_and_line() {
         .ok();
     assert_eq!(
         run.stdout,
-        "4 metrics changed (2 up, 1 down), 2 params changed|acc=0.9;loss=0.0;model=vit;per_class.dog=0.95;\n"
+        "4 metrics changed (2 better, 0 worse, 1 of unknown direction), 2 params changed|acc=0.9;loss=0.0;model=vit;per_class.dog=0.95;\n"
     );
     repo.write(
         "mlci.yaml",
@@ -317,9 +317,9 @@ fn custom_templates_from_flag_and_mlci_yaml_and_errors_with_file_and_line() {
         ])
         .ok();
     assert!(run.stderr.contains("wrote "), "{}", run.stderr);
-    assert!(repo
-        .read("out/report.md")
-        .starts_with("4 metrics changed (2 up, 1 down), 2 params changed|"));
+    assert!(repo.read("out/report.md").starts_with(
+        "4 metrics changed (2 better, 0 worse, 1 of unknown direction), 2 params changed|"
+    ));
     repo.write("tpl/bad.md.j2", "fine line\n{% for m in %}\n{% endfor %}\n");
     let run = repo
         .mlci(&["report", "--template", "tpl/bad.md.j2"])

@@ -178,6 +178,8 @@ fn gate_and_drift(
             });
         }
     }
+    // The same rules `mlci gate` judges: the monitor log's too.
+    gates.extend(crate::commands::monitor::rules_for(ctx, repo, pipeline)?);
     let passed = gates
         .iter()
         .map(|g| Sample {

@@ -112,7 +112,7 @@ impl StageView {
     pub fn failed(&mut self, why: &str) {
         self.outcome = "failed".into();
         self.reasons.push(why.to_string());
-        self.reasons_md.push_str(&format!("; {}", md_escape(why)));
+        self.reasons_md.push_str(&format!("; {}", md_ticked(why)));
     }
 
     /// A stage with one reason of mlci's own wording (no data in it).
@@ -190,7 +190,14 @@ pub struct DriftView {
 
 impl Context {
     /// The verdict when no gate decides: what changed, in one line.
-    pub fn summarize(metrics: &[RowView], params: &[RowView], stages: &[StageView]) -> Verdict {
+    /// `stages` are those that reran in this job when `reran`, else the
+    /// stale ones.
+    pub fn summarize(
+        metrics: &[RowView],
+        params: &[RowView],
+        stages: &[StageView],
+        reran: bool,
+    ) -> Verdict {
         let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
         let mut parts = Vec::new();
         let count = |f: &dyn Fn(&RowView) -> bool| metrics.iter().filter(|m| f(m)).count();
@@ -220,7 +227,8 @@ impl Context {
             parts.push(plural(params.len(), "param") + " changed");
         }
         if !stages.is_empty() {
-            parts.push(plural(stages.len(), "stage") + " stale");
+            let word = if reran { " reran" } else { " stale" };
+            parts.push(plural(stages.len(), "stage") + word);
         }
         let mut summary = parts.join(", ");
         if let Some(first) = summary.get(..1) {
@@ -324,6 +332,21 @@ fn longest_backtick_run(text: &str) -> usize {
         longest = longest.max(run);
     }
     longest
+}
+
+/// Plain text whose data is in backticks (`` `python3 train.py` exited with
+/// code 3 ``) as Markdown: each backticked span a code span, the rest
+/// escaped; text with unpaired backticks is escaped whole.
+pub fn md_ticked(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    if parts.len() % 2 == 0 {
+        return md_escape(text);
+    }
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| if i % 2 == 1 { md_code(p) } else { md_escape(p) })
+        .collect()
 }
 
 /// Escapes text from data for GitHub-flavoured Markdown, in a table cell or
