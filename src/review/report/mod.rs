@@ -339,7 +339,7 @@ fn longest_backtick_run(text: &str) -> usize {
 /// escaped; text with unpaired backticks is escaped whole.
 pub fn md_ticked(text: &str) -> String {
     let parts: Vec<&str> = text.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         return md_escape(text);
     }
     parts
