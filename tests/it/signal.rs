@@ -229,7 +229,7 @@ fn a_run_that_made_committed_results_stale_names_them_and_can_fail_on_them() {
         serde_json::json!(["mlci.lock", "scores.json"])
     );
     assert_eq!(record["passed"], true);
-    assert_eq!(gate_passes(&repo), true);
+    assert!(gate_passes(&repo));
     // --require-fresh: the same run fails the check.
     repo.git(&["checkout", "-q", "--", "."]);
     let (code, dir) = ci_in_actions(&repo, &["--require-fresh"]);
