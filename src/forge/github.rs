@@ -296,10 +296,11 @@ impl Forge for GitHub {
         title: &str,
         report: &str,
     ) -> Result<(), ForgeError> {
+        // An error is a failure: a required check concluding `neutral`
+        // would let a pull request whose pipeline failed merge.
         let conclusion = match verdict {
             Verdict::Passed => "success",
-            Verdict::Failed => "failure",
-            Verdict::Error => "neutral",
+            Verdict::Failed | Verdict::Error => "failure",
         };
         let summary: String = report.chars().take(BODY_LIMIT - 1).collect();
         self.send(

@@ -1066,3 +1066,73 @@ pub fn assert_no_violations(text: &str) {
         violations.join("\n")
     );
 }
+
+/// The commit status and the check run say what `mlci gate` says on the
+/// same run (a failing gate: failure), and a failed stage is never
+/// published as a pass or as a neutral check a required check lets merge.
+#[test]
+fn the_status_and_check_run_say_what_the_outcome_says() {
+    for (failing_stage, state, conclusion) in
+        [(false, "failure", "failure"), (true, "error", "failure")]
+    {
+        let (repo, base, head) = repo_on_a_branch();
+        if failing_stage {
+            let yaml = repo
+                .read("mlci.yaml")
+                .replace("cp src.json metrics.json", "exit 4");
+            repo.write("mlci.yaml", yaml);
+            repo.commit_all("the stage fails");
+        }
+        let head = if failing_stage {
+            repo.git(&["rev-parse", "HEAD"]).trim().to_string()
+        } else {
+            head
+        };
+        let mut push = example_payload("push", None);
+        push["before"] = json!(base);
+        push["after"] = json!(head);
+        let repository = push["repository"]["full_name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let job = Job::new(&repository);
+        let want_state = state.to_string();
+        job.mount(
+            Mock::given(method("POST"))
+                .and(path(format!("/repos/{repository}/statuses/{head}")))
+                .and(move |r: &Request| {
+                    let v: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                    v["state"] == want_state.as_str()
+                })
+                .respond_with(ResponseTemplate::new(201).set_body_json(json!({})))
+                .expect(1),
+        );
+        let want_conclusion = conclusion.to_string();
+        job.mount(
+            Mock::given(method("POST"))
+                .and(path(format!("/repos/{repository}/check-runs")))
+                .and(move |r: &Request| {
+                    let v: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                    v["conclusion"] == want_conclusion.as_str()
+                })
+                .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+                .expect(1),
+        );
+        let out = job.run(&repo, "push", &push, &["--status", "--check-run"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(if failing_stage { 2 } else { 1 }),
+            "{stderr}"
+        );
+        job.verify();
+        assert!(job.read("output.txt").contains("passed=false\n"));
+        // `mlci gate` on the workspace the run left says the same when the
+        // pipeline ran (acc 0.7 fails); a failed stage is an error whatever
+        // the gate says.
+        if !failing_stage {
+            let gate = repo.mlci(&["gate", "--base", &base]);
+            assert_eq!(gate.code, 1, "{}", gate.stderr);
+        }
+    }
+}

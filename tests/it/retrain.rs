@@ -45,6 +45,17 @@ impl Respond for FakeGitHub {
         let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
         let pulls = format!("/repos/{REPO}/pulls");
         let method = r.method.as_str();
+        // The pull requests of a commit: a squash-merged retraining pull
+        // request (#7) for the commit `5quash…`, none for any other.
+        if path.starts_with(&format!("/repos/{REPO}/commits/")) && path.ends_with("/pulls") {
+            let list = if path.contains("/commits/5quash") {
+                json!([{"number": 7, "node_id": "PR_7", "html_url": "https://github.example/pull/7", "state": "closed",
+                        "head": {"ref": "mlci/retrain/0123abcd", "repo": {"full_name": REPO}}}])
+            } else {
+                json!([])
+            };
+            return ResponseTemplate::new(200).set_body_json(list);
+        }
         if path == "/graphql" {
             s.graphql.push(body);
             return ResponseTemplate::new(200).set_body_json(json!({"data": {"enablePullRequestAutoMerge": {"pullRequest": {"number": 1, "autoMergeRequest": {"enabledAt": "2026-11-30T00:00:00Z"}}}}}));
@@ -623,6 +634,52 @@ fn the_merge_of_a_retraining_pull_request_does_not_retrain() {
     let on = wf["on"].as_mapping().unwrap();
     let triggers: Vec<&str> = on.keys().map(|k| k.as_str().unwrap()).collect();
     assert_eq!(triggers, ["schedule", "workflow_dispatch"]);
+}
+
+/// A retraining pull request squash-merged under GitHub's "pull request
+/// title" setting (the message is the title alone) or "title and
+/// description" (the body's marker below it) is recognised too: by the
+/// body, else by asking the forge which pull request made the commit;
+/// never by the title.
+#[test]
+fn a_squash_merged_retraining_pull_request_does_not_retrain() {
+    let p = Project::new();
+    p.data(9);
+    let job = Job::new(REPO);
+    fake(&job);
+    let run = |id: &str, message: &str| {
+        let payload = json!({"ref": "refs/heads/main", "head_commit": {"id": id, "message": message}, "repository": {"full_name": REPO, "default_branch": "main"}});
+        let event = job.path("push.json");
+        std::fs::write(&event, payload.to_string()).unwrap();
+        crate::common::mlci_cmd(&p.repo.root)
+            .arg("retrain")
+            .env("DATA_SOURCE", &p.source)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_EVENT_NAME", "push")
+            .env("GITHUB_EVENT_PATH", &event)
+            .env("GITHUB_REPOSITORY", REPO)
+            .env("GITHUB_TOKEN", TOKEN)
+            .env("GITHUB_API_URL", job.api())
+            .output()
+            .unwrap()
+    };
+    for (id, message) in [
+        ("5quash0000000000000000000000000000000000", "Retrain on new data (0123abcd) (#7)"),
+        (
+            "1111111111111111111111111111111111111111",
+            "Retrain on new data (0123abcd) (#7)\n\n<!-- mlci:report key=mlci-retrain -->\n1 metric changed",
+        ),
+    ] {
+        let out = run(id, message);
+        assert_eq!(code(&out), 0, "{}", text(&out));
+        assert!(
+            text(&out).contains("started by the merge of a retraining pull request"),
+            "{message}: {}",
+            text(&out)
+        );
+        assert_eq!(p.branches(), ["main"]);
+        assert!(!p.repo.read("data.csv").contains("row8"), "nothing reran");
+    }
 }
 
 fn docs_workflow(name: &str) -> PathBuf {
