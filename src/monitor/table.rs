@@ -169,7 +169,7 @@ impl Dataset {
     }
 
     /// How many columns to ask for at once when the dataset is lazy (see
-    /// [`super::parquet::Columns::group_size`]); None when decoded (any
+    /// the Parquet reader's `group_size`); None when decoded (any
     /// number: they are borrowed).
     pub fn group_size(&self, rows: u64) -> Option<usize> {
         match &self.source {
