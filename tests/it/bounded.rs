@@ -246,35 +246,37 @@ fn fastest(repo: &TestRepo, args: &[&str], env: &[(&str, &str)]) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// Doubling the input at most a bit more than doubles the work: `make(n)`
-/// writes an input of size `n`, then `args` runs on it. A quadratic
-/// reader takes four times as long; the bound (3×, plus 50 ms for start-up
-/// noise) leaves room for a noisy machine.
-fn doubles_linearly(what: &str, repo: &TestRepo, n: usize, make: impl Fn(usize), args: &[&str]) {
+/// Four times the input costs about four times the work: `make(n)` writes
+/// an input of size `n`, then `args` runs on it. A quadratic reader takes
+/// sixteen times as long; the bound (10×, plus 100 ms for start-up) leaves
+/// room for a machine busy with the rest of the suite, where a doubling
+/// measured 2× alone and up to 3.7× under load.
+fn grows_linearly(what: &str, repo: &TestRepo, n: usize, make: impl Fn(usize), args: &[&str]) {
     let env = [("MLCI_MAX_STAGES", "1000000")];
     make(n);
     let one = fastest(repo, args, &env);
-    make(2 * n);
-    let two = fastest(repo, args, &env);
-    eprintln!("{what}: {n} in {one:.3} s, {} in {two:.3} s", 2 * n);
+    make(4 * n);
+    let four = fastest(repo, args, &env);
+    eprintln!("{what}: {n} in {one:.3} s, {} in {four:.3} s", 4 * n);
     assert!(
-        two < 3.0 * one + 0.05,
-        "{what}: {n} took {one:.3} s, {} took {two:.3} s (more than linear)",
-        2 * n
+        four < 10.0 * one + 0.1,
+        "{what}: {n} took {one:.3} s, {} took {four:.3} s (more than linear)",
+        4 * n
     );
 }
 
 /// Each reader is linear in its input: JSON Lines and CSV in columns,
 /// Parquet in columns, a pipeline in generated stages, `monitor` in
-/// distinct labels. (Time compared within one test, least of three runs;
-/// the benchmark measures speed.)
+/// distinct labels. (Time compared within one test, least of three runs,
+/// a ratio that tells linear from quadratic; the benchmark measures
+/// speed.)
 #[test]
 fn every_reader_is_linear_in_its_input() {
     let repo = TestRepo::new();
-    doubles_linearly(
+    grows_linearly(
         "JSON Lines, a new key per line",
         &repo,
-        20_000,
+        10_000,
         |n| {
             let mut s = String::new();
             for i in 0..n {
@@ -284,10 +286,10 @@ fn every_reader_is_linear_in_its_input() {
         },
         &["drift", "w.jsonl", "w.jsonl", "--json"],
     );
-    doubles_linearly(
+    grows_linearly(
         "CSV, wide",
         &repo,
-        20_000,
+        10_000,
         |n| {
             let header: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
             let row: Vec<String> = (0..n).map(|i| (i % 7).to_string()).collect();
@@ -304,10 +306,10 @@ fn every_reader_is_linear_in_its_input() {
         &["drift", "w.csv", "w.csv", "--json"],
     );
     let python = crate::common::env_from_test_script("MLCI_TEST_ORACLE_PYTHON");
-    doubles_linearly(
+    grows_linearly(
         "Parquet, wide",
         &repo,
-        2_000,
+        1_000,
         |n| {
             let out = std::process::Command::new(&python)
                 .args([
@@ -328,10 +330,10 @@ fn every_reader_is_linear_in_its_input() {
         },
         &["drift", "w.parquet", "w.parquet", "--json"],
     );
-    doubles_linearly(
+    grows_linearly(
         "a foreach's stages",
         &repo,
-        4_000,
+        2_000,
         |n| {
             let items: Vec<String> = (0..n).map(|i| i.to_string()).collect();
             repo.write(
@@ -344,10 +346,10 @@ fn every_reader_is_linear_in_its_input() {
         },
         &["dag"],
     );
-    doubles_linearly(
+    grows_linearly(
         "monitor, distinct labels",
         &repo,
-        20_000,
+        10_000,
         |n| {
             let mut s = String::from("timestamp,prediction,target\n");
             for i in 0..n {
