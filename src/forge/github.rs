@@ -321,6 +321,27 @@ impl Forge for GitHub {
         self.deploy(d)
     }
 
+    fn finish_deployment(
+        &self,
+        id: u64,
+        succeeded: bool,
+        log_url: Option<&str>,
+    ) -> Result<(), ForgeError> {
+        let mut status = json!({
+            "state": if succeeded { "success" } else { "failure" },
+            "auto_inactive": succeeded,
+        });
+        if let Some(url) = log_url {
+            status["log_url"] = json!(url);
+        }
+        self.send(
+            Method::POST,
+            &format!("/repos/{}/deployments/{id}/statuses", self.repo),
+            Some(&status),
+        )?;
+        Ok(())
+    }
+
     fn open_prs(&self, base: &str, prefix: &str) -> Result<Vec<PullRequest>, ForgeError> {
         let mut out = Vec::new();
         // Bounded: 10 pages of 100 open pull requests into one base.
@@ -510,11 +531,12 @@ impl GitHub {
                 path: path.clone(),
                 message: "no deployment id in the answer".into(),
             })?;
+        // In progress until the deploy job says how it ended: the
+        // environment's page never shows a version as live that is not.
         let mut status = json!({
-            "state": "success",
+            "state": "in_progress",
             "description": description,
             "environment": d.environment,
-            "auto_inactive": true,
         });
         if let Some(url) = &d.log_url {
             status["log_url"] = json!(url);

@@ -102,10 +102,18 @@ pub trait Forge {
     /// The current head commit of pull request `pr`.
     fn pr_head_sha(&self, pr: u64) -> Result<String, ForgeError>;
     /// Records that `d.sha` is deployed to environment `d.environment`
-    /// (a deployment and its `success` status), so the forge's page of
-    /// environments shows which model version is in which stage. Returns
-    /// the deployment's id.
+    /// (a deployment and its `in_progress` status: the deploy job that
+    /// follows reports how it ended, [`Forge::finish_deployment`]).
+    /// Returns the deployment's id.
     fn record_deployment(&self, d: &Deployment) -> Result<u64, ForgeError>;
+    /// Sets deployment `id`'s final status (`success` makes it the
+    /// environment's active one; `failure`), linking `log_url`.
+    fn finish_deployment(
+        &self,
+        id: u64,
+        succeeded: bool,
+        log_url: Option<&str>,
+    ) -> Result<(), ForgeError>;
     /// Open pull requests into `base` whose head branch is a branch of this
     /// repository starting with `prefix` (a retraining run's own and the
     /// ones it supersedes). A fork's pull request is never listed, whatever

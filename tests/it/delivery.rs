@@ -265,3 +265,76 @@ fn deployment_answer() -> Value {
         "transient_environment": false, "production_environment": true,
     })
 }
+
+/// The hand-off records the deployment in progress; the deploy job's last
+/// step (`ci --finish-deployment ID`) marks it successful, which makes it
+/// the environment's active one, or failed (`--deployment-failed`).
+#[test]
+fn a_deployment_is_successful_only_when_the_deploy_job_says_so() {
+    let r = registry_repo();
+    r.mlci(&["model", "promote", "churn", "v0.0.1", "--to", "prod"])
+        .ok();
+    let job = Job::new("octo/models");
+    job.mount(
+        Mock::given(method("POST"))
+            .and(path("/repos/octo/models/deployments"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 77}))),
+    );
+    job.mount(
+        Mock::given(method("POST"))
+            .and(path("/repos/octo/models/deployments/77/statuses"))
+            .and(|req: &wiremock::Request| {
+                let v: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+                v["state"] == "in_progress" && v["environment"] == "prod"
+            })
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+            .expect(1),
+    );
+    let sha = head(&r);
+    let out = job.run(
+        &r,
+        "push",
+        &tag_push("churn#prod#2", &sha, "octo/models"),
+        &["--deployment"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    job.verify();
+    for (flags, state) in [
+        (vec![], "success"),
+        (vec!["--deployment-failed"], "failure"),
+    ] {
+        let done = Job::new("octo/models");
+        let want = state.to_string();
+        done.mount(
+            Mock::given(method("POST"))
+                .and(path("/repos/octo/models/deployments/77/statuses"))
+                .and(move |req: &wiremock::Request| {
+                    let v: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+                    v["state"] == want.as_str() && v["auto_inactive"] == (want == "success")
+                })
+                .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 2})))
+                .expect(1),
+        );
+        let mut args = vec!["--finish-deployment", "77"];
+        args.extend(flags);
+        let out = done.run(
+            &r,
+            "push",
+            &tag_push("churn#prod#2", &sha, "octo/models"),
+            &args,
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        done.verify();
+        assert_eq!(done.requests().len(), 1, "{:?}", done.requests());
+    }
+}

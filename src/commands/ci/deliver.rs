@@ -219,3 +219,27 @@ fn check_assignment(
     let failed = checks.iter().any(|c| !c.passed);
     Ok((lines, failed && forced_reason(event).is_none()))
 }
+
+/// `mlci ci --finish-deployment ID`: the deploy job's last step sets the
+/// deployment's final status (recorded `in_progress` by the hand-off).
+pub(super) fn finish(
+    ctx: &Ctx,
+    env: &CiEnv,
+    token: Option<&str>,
+    id: u64,
+    succeeded: bool,
+) -> anyhow::Result<Exit> {
+    let Some(token) = token else {
+        return Err(crate::error::hinted(
+            "--finish-deployment needs a token",
+            "give the job `deployments: write` and pass GITHUB_TOKEN",
+        ));
+    };
+    let forge = super::publish::forge_for(env, token)?;
+    forge.finish_deployment(id, succeeded, env.run_link().as_deref())?;
+    ctx.printer.info(&format!(
+        "deployment {id} marked {}",
+        if succeeded { "successful" } else { "failed" }
+    ));
+    Ok(Exit::Ok)
+}

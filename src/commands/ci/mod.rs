@@ -125,6 +125,14 @@ pub struct CiArgs {
     /// `deployments: write`).
     #[arg(long)]
     pub deployment: bool,
+    /// In the deploy job, after the deployment: mark the GitHub Deployment
+    /// ID (the hand-off's `deployment-id` output) successful, which makes
+    /// it the environment's active one; with `--deployment-failed`, failed.
+    #[arg(long, value_name = "ID")]
+    pub finish_deployment: Option<u64>,
+    /// With --finish-deployment: the deployment failed.
+    #[arg(long, requires = "finish_deployment")]
+    pub deployment_failed: bool,
     /// The branch whose mlci.yaml holds the promotion policy (default: the
     /// event's repository default branch).
     #[arg(long, value_name = "BRANCH")]
@@ -231,6 +239,8 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         artifact_dir,
         publish_from,
         deployment,
+        finish_deployment,
+        deployment_failed,
         default_branch,
     } = args;
     let env = CiEnv::from_env();
@@ -241,6 +251,9 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
             // Before anything could print it.
             ctx.printer.unscrubbed(&workflow::mask(t))?;
         }
+    }
+    if let Some(id) = finish_deployment {
+        return deliver::finish(ctx, &env, token.as_deref(), id, !deployment_failed);
     }
     // A pushed registry tag is the deploy hand-off, not a CI run.
     if let Some(tag) = deliver::registry_tag(&env) {
