@@ -740,3 +740,50 @@ fn if_drift_retrains_only_when_a_drift_rule_fails() {
     assert_eq!(s.prs.len(), 1);
     assert!(s.prs[0]["body"].as_str().unwrap().contains("### Drift"));
 }
+
+/// `mlci retrain` judges the rules `mlci ci` and `mlci gate` judge: a
+/// failing `monitor:` check fails the proposal's gate, so it is opened for
+/// review and never auto-merged.
+#[test]
+fn retrain_judges_the_monitor_rules_as_gate_does() {
+    let p = Project::new();
+    p.repo.write("ref.json", "{\"accuracy\": 0.9}\n");
+    // The latest day's accuracy is 0.5: outside ±20 % of 0.9.
+    p.repo.write(
+        "predictions.csv",
+        "timestamp,prediction,target\n2026-01-01T00:00:00Z,1,1\n2026-01-01T01:00:00Z,0,1\n",
+    );
+    let mut yaml = std::fs::read_to_string(p.repo.path("mlci.yaml")).unwrap();
+    yaml.push_str("metrics:\n  - ref.json\nmonitor:\n  log: predictions.csv\n  reference: HEAD\n");
+    p.repo.write("mlci.yaml", yaml);
+    p.repo.commit_all("a monitored model");
+    p.repo
+        .git(&["push", "-q", p.bare.to_str().unwrap(), "main"]);
+    p.repo.git(&["fetch", "-q", "origin"]);
+    let gate = p.repo.mlci(&["gate"]);
+    assert_eq!(gate.code, 1, "{}", gate.stdout);
+    assert!(
+        gate.stdout
+            .contains("FAIL monitor:predictions.csv:accuracy"),
+        "{}",
+        gate.stdout
+    );
+    p.data(9);
+    let job = Job::new(REPO);
+    let gh = fake(&job);
+    let out = p.run(&job, &job.api(), &["--auto-merge"], true);
+    assert_eq!(
+        code(&out),
+        1,
+        "the monitor check fails the gate: {}",
+        text(&out)
+    );
+    assert!(
+        job.read("output.txt").contains("passed=false"),
+        "{}",
+        job.read("output.txt")
+    );
+    let s = gh.0.lock().unwrap();
+    assert_eq!(s.prs.len(), 1, "proposed for review");
+    assert!(s.graphql.is_empty(), "never auto-merged");
+}
