@@ -67,6 +67,9 @@ impl Events for Printing<'_> {
             Event::Failed { stage, why } => {
                 self.printer.warn(&format!("stage `{stage}` failed: {why}"))
             }
+            // The error that stopped the run is printed; the stages it left
+            // unrun are listed in the CI report, not here (as DVC).
+            Event::Skipped { .. } => {}
         }
     }
 }

@@ -84,6 +84,11 @@ pub enum Event<'a> {
         stage: &'a str,
         why: &'a str,
     },
+    /// Not run after a failure: `why` says how it was reached.
+    Skipped {
+        stage: &'a str,
+        why: &'a str,
+    },
 }
 
 pub trait Events: Sync {
@@ -241,6 +246,7 @@ pub fn repro(
                         Some(Outcome::Failed | Outcome::NotRun)
                     )
                 }) {
+                    skipped(events, &stages[s], "a stage it depends on failed");
                     tally.outcomes.insert(s, Outcome::NotRun);
                     pending.remove(i);
                     continue;
@@ -304,9 +310,8 @@ pub fn repro(
         first_failure,
         ..
     } = tally;
-    for s in pending {
-        outcomes.entry(s).or_insert(Outcome::NotRun);
-    }
+    let stop = first_failure.is_some() || !failed.is_empty();
+    left_unrun(pending, &mut outcomes, stop, stages, events);
     if !opts.dry_run {
         // Entries of stages no longer in the pipeline would only mislead.
         LockFile::retain_stages(&root, |name| stages.iter().any(|s| s.name == name))?;
@@ -325,6 +330,30 @@ pub fn repro(
         .map(|(i, o)| (stages[i].name.clone(), o))
         .collect())
 }
+/// Marks the stages never started as not run, announcing each as skipped
+/// when a failure stopped the run.
+fn left_unrun(
+    pending: Vec<usize>,
+    outcomes: &mut BTreeMap<usize, Outcome>,
+    stopped: bool,
+    stages: &[Stage],
+    events: &dyn Events,
+) {
+    for s in pending {
+        if stopped && !outcomes.contains_key(&s) {
+            skipped(events, &stages[s], "the run stopped at the first failure");
+        }
+        outcomes.entry(s).or_insert(Outcome::NotRun);
+    }
+}
+
+fn skipped(events: &dyn Events, stage: &Stage, why: &str) {
+    events.event(Event::Skipped {
+        stage: &stage.name,
+        why,
+    });
+}
+
 /// What every scheduling decision of one `repro` reads.
 struct Plan<'a> {
     pipeline: &'a Pipeline,

@@ -152,7 +152,7 @@ pub fn build(
         params,
         stages,
         stages_heading: if ran.is_some() {
-            "reran".into()
+            "in this run".into()
         } else {
             "would rerun".into()
         },

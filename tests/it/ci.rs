@@ -49,7 +49,7 @@ fn locally_ci_reruns_reports_and_exits_with_the_verdict() {
     );
     assert!(
         run.stdout
-            .contains("<details><summary>1 stage reran</summary>"),
+            .contains("<details><summary>1 stage in this run</summary>"),
         "{}",
         run.stdout
     );
@@ -303,7 +303,7 @@ fn the_ci_report_of_a_pull_request_names_its_base_branch() {
             |---|---|---:|---:|---|
             | metrics.json | acc | 0.85 | 0.7 | 🔴 ▼ -0.15 (-17.65%) |
 
-            <details><summary>1 stage reran</summary>
+            <details><summary>1 stage in this run</summary>
 
             - **train**: dep `src.json` changed (93d03833 → 07bcee3c)
 
@@ -358,7 +358,7 @@ fn the_ci_report_of_a_push_names_the_previous_head() {
             |---|---|---:|---:|---|
             | metrics.json | acc | 0.85 | 0.7 | 🔴 ▼ -0.15 (-17.65%) |
 
-            <details><summary>1 stage reran</summary>
+            <details><summary>1 stage in this run</summary>
 
             - **train**: dep `src.json` changed (93d03833 → 07bcee3c)
 

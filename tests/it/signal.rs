@@ -147,9 +147,10 @@ fn a_failed_stage_reads_as_failed_on_every_surface() {
 
         </details>
 
-        <details><summary>1 stage reran</summary>
+        <details><summary>2 stages in this run</summary>
 
         - **train** (failed): dep `train.py` changed (e99b76de → bcc1fb43); dep `params.yaml` changed (054a5d75 → 4869844e); `python3 train.py` exited with code 3
+        - **evaluate** (skipped): not run: the run stopped at the first failure
 
         </details>
 
@@ -213,7 +214,7 @@ fn a_run_that_made_committed_results_stale_names_them_and_can_fail_on_them() {
 
         </details>
 
-        <details><summary>2 stages reran</summary>
+        <details><summary>2 stages in this run</summary>
 
         - **train**: dep `params.yaml` changed (054a5d75 → 4869844e)
         - **evaluate**: dep `model.txt` changed (917df332 → 53787963)

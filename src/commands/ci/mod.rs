@@ -15,6 +15,8 @@
 
 mod deliver;
 mod publish;
+mod ran;
+use ran::{pipeline_run, Collect, Ran};
 pub mod retrain;
 mod retrain_files;
 
@@ -28,13 +30,11 @@ use crate::ci::workflow;
 use crate::config::Overrides;
 use crate::exit::Exit;
 use crate::forge::Verdict;
-use crate::pipeline::repro::{repro, Event, Events, ReproOptions};
+use crate::pipeline::repro::{repro, ReproOptions};
 use crate::pipeline::runcache::ObjectSource;
 use crate::pipeline::Pipeline;
 use crate::remote::Remote;
 use crate::repo::Repo;
-use crate::review::outcome::PipelineRun;
-use crate::review::report::StageView;
 use crate::sync::{RemoteSource, Session};
 use crate::track::Workspace;
 
@@ -137,59 +137,6 @@ pub struct CiArgs {
     /// event's repository default branch).
     #[arg(long, value_name = "BRANCH")]
     pub default_branch: Option<String>,
-}
-
-/// Prints repro progress like `mlci repro` and remembers what ran, why,
-/// and the first stage that failed.
-struct Collect<'p> {
-    print: Printing<'p>,
-    ran: Mutex<Vec<StageView>>,
-    failed: Mutex<Option<(String, String)>>,
-}
-
-impl Events for Collect<'_> {
-    fn event(&self, e: Event<'_>) {
-        let ran = match &e {
-            Event::Running { stage, reasons, .. } => Some(StageView::new(stage, reasons)),
-            Event::Restored { stage } => {
-                Some(StageView::noted(stage, "restored from the run cache"))
-            }
-            Event::Failed { stage, why } => {
-                let mut views = self.ran.lock().expect("lock");
-                if let Some(v) = views.iter_mut().rev().find(|v| v.name == *stage) {
-                    v.failed(why);
-                }
-                self.failed
-                    .lock()
-                    .expect("lock")
-                    .get_or_insert_with(|| (stage.to_string(), why.to_string()));
-                None
-            }
-            _ => None,
-        };
-        self.ran.lock().expect("lock").extend(ran);
-        self.print.event(e);
-    }
-}
-
-/// What the repro step saw: the stages that ran and the first failure.
-struct Ran {
-    stages: Vec<StageView>,
-    failed: Option<(String, String)>,
-}
-
-/// How the pipeline went: a failed stage (as the repro step saw it), else
-/// the job's first error before or during the run, else fine.
-fn pipeline_run(ran: Option<&Ran>, error: Option<&anyhow::Error>) -> PipelineRun {
-    if let Some((stage, why)) = ran.and_then(|r| r.failed.clone()) {
-        return PipelineRun::Failed { stage, why };
-    }
-    match error {
-        Some(e) => PipelineRun::CouldNotRun {
-            why: e.to_string().lines().next().unwrap_or_default().to_string(),
-        },
-        None => PipelineRun::Ok,
-    }
 }
 
 /// The job's state between steps: the repository, the remote once opened,

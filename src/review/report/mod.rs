@@ -227,8 +227,14 @@ impl Context {
             parts.push(plural(params.len(), "param") + " changed");
         }
         if !stages.is_empty() {
-            let word = if reran { " reran" } else { " stale" };
-            parts.push(plural(stages.len(), "stage") + word);
+            // In a run: the stages that ran (failed ones too), not those
+            // a failure left unrun.
+            let ran = stages.iter().filter(|s| s.outcome != "skipped").count();
+            if reran && ran > 0 {
+                parts.push(plural(ran, "stage") + " reran");
+            } else if !reran {
+                parts.push(plural(stages.len(), "stage") + " stale");
+            }
         }
         let mut summary = parts.join(", ");
         if let Some(first) = summary.get(..1) {
