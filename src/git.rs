@@ -181,15 +181,10 @@ pub fn file_in(
     commit: git2::Oid,
     path: &str,
 ) -> Result<Option<Vec<u8>>, git2::Error> {
-    let tree = repo.find_commit(commit)?.tree()?;
-    let entry = match tree.get_path(Path::new(path)) {
-        Ok(e) => e,
-        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let object = entry.to_object(repo)?;
-    let content = object.as_blob().map(|b| b.content().to_vec());
-    Ok(content)
+    Ok(match file_in_within(repo, commit, path, u64::MAX)? {
+        Some(Within::Bytes(b)) => Some(b),
+        _ => None,
+    })
 }
 
 /// A file read through a size bound.
@@ -216,9 +211,12 @@ pub fn file_in_within(
     if entry.kind() != Some(git2::ObjectType::Blob) {
         return Ok(None);
     }
-    let (size, _) = repo.odb()?.read_header(entry.id())?;
-    if size as u64 > limit {
-        return Ok(Some(Within::TooLarge(size as u64)));
+    // The header costs an object lookup of its own: only with a bound.
+    if limit != u64::MAX {
+        let (size, _) = repo.odb()?.read_header(entry.id())?;
+        if size as u64 > limit {
+            return Ok(Some(Within::TooLarge(size as u64)));
+        }
     }
     let blob = repo.find_blob(entry.id())?;
     Ok(Some(Within::Bytes(blob.content().to_vec())))

@@ -134,29 +134,6 @@ pub fn check(file: &str, n: u64, kind: Limit) -> Result<(), LimitError> {
     Ok(())
 }
 
-/// The text of `path` (shown as `shown`), refused before it is read when
-/// it is larger than `kind` allows, and read through a cap so a file that
-/// grows meanwhile is refused too.
-pub fn read_text(path: &Path, shown: &str, kind: Limit) -> Result<String, ReadError> {
-    let file = std::fs::File::open(path).map_err(|e| ReadError::Io {
-        source: e,
-        path: path.to_path_buf(),
-    })?;
-    let limit = kind.value();
-    if let Ok(m) = file.metadata() {
-        check(shown, m.len(), kind)?;
-    }
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| ReadError::Io {
-            source: e,
-            path: path.to_path_buf(),
-        })?;
-    check(shown, bytes.len() as u64, kind)?;
-    String::from_utf8(bytes).map_err(|_| ReadError::NotText(shown.to_string()))
-}
-
 /// The bytes of `path`, or its size when that is over `kind`'s bound
 /// (from its metadata before reading, or from a cap while reading).
 pub fn read_bytes(path: &Path, kind: Limit) -> Result<Vec<u8>, Capped> {
@@ -183,20 +160,6 @@ pub enum Capped {
     Io(std::io::Error),
     /// The size seen (at least), in bytes.
     TooLarge(u64),
-}
-
-/// Why [`read_text`] failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    #[error(transparent)]
-    Limit(#[from] LimitError),
-    #[error("{}: {source}", .path.display())]
-    Io {
-        source: std::io::Error,
-        path: std::path::PathBuf,
-    },
-    #[error("{0}: not UTF-8 text")]
-    NotText(String),
 }
 
 /// `n` with thousands separators (`94,371,840`).

@@ -181,14 +181,7 @@ impl GitHub {
                 "/repos/{}/issues/{pr}/comments?per_page=100&page={page}",
                 self.repo
             );
-            let answer = self.send(Method::GET, &path, None)?;
-            let comments: Vec<Comment> =
-                serde_json::from_str(&answer.body).map_err(|e| ForgeError::Http {
-                    status: answer.status,
-                    method: Method::GET,
-                    path: path.clone(),
-                    message: format!("unexpected answer: {e}"),
-                })?;
+            let comments: Vec<Comment> = self.get_json(&path)?;
             let n = comments.len();
             if let Some(c) = comments.into_iter().find(|c| {
                 c.user.as_ref().is_some_and(|u| author.matches(&u.login))
@@ -351,28 +344,9 @@ impl Forge for GitHub {
                 self.repo,
                 query_escape(base)
             );
-            let answer = self.send(Method::GET, &path, None)?;
-            let list: Vec<Value> =
-                serde_json::from_str(&answer.body).map_err(|e| ForgeError::Http {
-                    status: answer.status,
-                    method: Method::GET,
-                    path: path.clone(),
-                    message: format!("unexpected answer: {e}"),
-                })?;
+            let list: Vec<Value> = self.get_json(&path)?;
             let n = list.len();
-            // Only branches of this repository: a fork's pull request may
-            // name its branch like ours (`evil:mlci/retrain/…`), and must
-            // never be updated, closed or merged as if it were.
-            out.extend(
-                list.iter()
-                    .filter(|v| {
-                        v["head"]["repo"]["full_name"]
-                            .as_str()
-                            .is_some_and(|r| r.eq_ignore_ascii_case(&self.repo))
-                    })
-                    .filter_map(pull_request)
-                    .filter(|p| p.head.starts_with(prefix)),
-            );
+            out.extend(self.own_prs(&list).filter(|p| p.head.starts_with(prefix)));
             if n < 100 {
                 break;
             }
@@ -382,23 +356,8 @@ impl Forge for GitHub {
 
     fn prs_of_commit(&self, sha: &str) -> Result<Vec<PullRequest>, ForgeError> {
         let path = format!("/repos/{}/commits/{}/pulls", self.repo, query_escape(sha));
-        let answer = self.send(Method::GET, &path, None)?;
-        let list: Vec<Value> =
-            serde_json::from_str(&answer.body).map_err(|e| ForgeError::Http {
-                status: answer.status,
-                method: Method::GET,
-                path: path.clone(),
-                message: format!("unexpected answer: {e}"),
-            })?;
-        Ok(list
-            .iter()
-            .filter(|v| {
-                v["head"]["repo"]["full_name"]
-                    .as_str()
-                    .is_some_and(|r| r.eq_ignore_ascii_case(&self.repo))
-            })
-            .filter_map(pull_request)
-            .collect())
+        let list: Vec<Value> = self.get_json(&path)?;
+        Ok(self.own_prs(&list).collect())
     }
 
     fn create_pr(
@@ -555,6 +514,30 @@ impl GitHub {
 pub const ENABLE_AUTO_MERGE: &str = "mutation($pullRequestId: ID!, $mergeMethod: PullRequestMergeMethod!) { enablePullRequestAutoMerge(input: {pullRequestId: $pullRequestId, mergeMethod: $mergeMethod}) { pullRequest { number autoMergeRequest { enabledAt } } } }";
 
 impl GitHub {
+    /// `GET path`, its body read as JSON of type `T`.
+    fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ForgeError> {
+        let answer = self.send(Method::GET, path, None)?;
+        serde_json::from_str(&answer.body).map_err(|e| ForgeError::Http {
+            status: answer.status,
+            method: Method::GET,
+            path: path.to_string(),
+            message: format!("unexpected answer: {e}"),
+        })
+    }
+
+    /// The pull requests in `list` whose head branch is in this repository:
+    /// a fork's pull request may name its branch like ours
+    /// (`evil:mlci/retrain/…`), and must never be taken for one of ours.
+    fn own_prs<'a>(&'a self, list: &'a [Value]) -> impl Iterator<Item = PullRequest> + 'a {
+        list.iter()
+            .filter(|v| {
+                v["head"]["repo"]["full_name"]
+                    .as_str()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(&self.repo))
+            })
+            .filter_map(pull_request)
+    }
+
     /// GraphQL's endpoint: `/graphql` beside GitHub's REST root, or
     /// `/api/graphql` on GitHub Enterprise Server (REST at `/api/v3`).
     fn graphql_path(&self) -> String {
