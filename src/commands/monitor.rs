@@ -16,12 +16,14 @@ use crate::monitor::drift::{self, Options};
 use crate::monitor::log::{self, Log, LogColumns, Value};
 use crate::monitor::performance::{self, Task, Window};
 use crate::monitor::table::{Column, Kind, Table};
+use crate::review::direction::default_for;
 
 /// Model performance per window of a predictions log (columns
 /// `timestamp`, `prediction`, `score`, `target` by default): accuracy,
 /// precision, recall, F1 and ROC AUC for classifiers, MAE, RMSE and R² for
-/// regressors, each checked against reference values (±20 % for
-/// classification metrics, ±10 % for regression, Evidently's defaults), and
+/// regressors, each checked against reference values (at most 20 % worse
+/// for classification metrics, 10 % for regression: Evidently's
+/// tolerances, judged the worse way only), and
 /// the drift of the predictions. Needs no repository unless `--reference`
 /// names a revision or registry version.
 #[derive(Debug, Args)]
@@ -98,7 +100,7 @@ pub fn cmd_monitor(ctx: &Ctx, a: MonitorArgs) -> anyhow::Result<Exit> {
         let m = performance::metrics(&log, rows, task, (positive, binary));
         let checks = reference
             .as_ref()
-            .map(|r| performance::check(&m, r, task))
+            .map(|r| performance::check(&m, r, task, &default_for))
             .unwrap_or_default();
         let pred = match &reference_predictions {
             Some(r) => drift::compare(
@@ -321,7 +323,7 @@ pub(crate) fn rules_for(
     repo: &crate::repo::Repo,
     pipeline: &crate::pipeline::Pipeline,
 ) -> anyhow::Result<Vec<crate::review::gate::GateResult>> {
-    use crate::review::gate::{self, Rule};
+    use crate::review::gate;
     let Some(value) = &pipeline.monitor else {
         return Ok(Vec::new());
     };
@@ -354,14 +356,13 @@ pub(crate) fn rules_for(
         return Ok(Vec::new());
     };
     let m = performance::metrics(&log, rows, task, (positive, performance::is_binary(&log)));
-    let tol = performance::tolerance(task);
-    Ok(performance::check(&m, &reference, task)
+    Ok(performance::check(&m, &reference, task, &default_for)
         .into_iter()
         .map(|c| {
             let mut r = gate::check(
                 &format!("monitor:{}:{}", s.log, c.metric),
                 &format!("{} ({name})", c.metric),
-                Rule::WithinPct(tol * 100.0),
+                c.rule(),
                 c.value.map(serde_json::Value::from).as_ref(),
                 Some(&serde_json::Value::from(c.reference)),
             );

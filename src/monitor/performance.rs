@@ -10,12 +10,16 @@
 //!   curve does).
 //! - Regression: MAE, RMSE and R² (1 − SS_res / SS_tot; a constant target
 //!   gives 1 when predicted exactly, else 0, as sklearn's `force_finite`).
-//! - Checks: Evidently's defaults — within ±20 % (relative) of the
-//!   reference for classification metrics, ±10 % for regression ones.
+//! - Checks: Evidently's tolerances, 20 % (relative) of the reference for
+//!   classification metrics and 10 % for regression ones, judged the worse
+//!   way only when the metric's better direction is known (all of these
+//!   are): a model that got better passes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
+
+use crate::review::direction::Direction;
 
 use super::log::{Log, Value};
 
@@ -71,9 +75,26 @@ pub struct Check {
     pub metric: String,
     pub value: Option<f64>,
     pub reference: f64,
-    /// The allowed relative change (0.2 = ±20 %).
+    /// The allowed relative change (0.2 = 20 %): either way when the
+    /// metric's better direction is unknown, else only the worse way.
     pub tolerance: f64,
+    /// Which way is better (`max` / `min`), None when unknown.
+    pub direction: Option<Direction>,
     pub passed: bool,
+}
+
+impl Check {
+    /// The rule this check applies, for the gate results: its tolerance
+    /// in percent, one-sided when the direction is known.
+    pub fn rule(&self) -> crate::review::gate::Rule {
+        use crate::review::gate::Rule;
+        let pct = self.tolerance * 100.0;
+        match self.direction {
+            None => Rule::WithinPct(pct),
+            Some(Direction::Max) => Rule::AtMostPctBelow(pct),
+            Some(Direction::Min) => Rule::AtMostPctAbove(pct),
+        }
+    }
 }
 
 /// Decides the task: classification when every target is text, or an
@@ -343,28 +364,69 @@ pub fn tolerance(task: Task) -> f64 {
     }
 }
 
-/// Checks each metric with a reference value.
+/// Checks each metric with a reference value: within the task's tolerance
+/// of it, only the worse way for a metric whose direction `direction_of`
+/// knows (a model that got better never fails its check), either way
+/// otherwise (Evidently's two-sided test).
 pub fn check(
     metrics: &BTreeMap<String, Option<f64>>,
     reference: &BTreeMap<String, f64>,
     task: Task,
+    direction_of: &dyn Fn(&str) -> Option<Direction>,
 ) -> Vec<Check> {
     let tol = tolerance(task);
     metrics
         .iter()
         .filter_map(|(k, v)| {
             let r = *reference.get(k)?;
-            let passed = match v {
-                Some(x) => (x - r).abs() <= tol * r.abs(),
-                None => false,
+            let direction = direction_of(k);
+            let slack = tol * r.abs();
+            let passed = match (v, direction) {
+                (Some(x), _) if x.is_nan() => false,
+                (Some(x), None) => (x - r).abs() <= slack,
+                (Some(x), Some(Direction::Max)) => *x >= r - slack,
+                (Some(x), Some(Direction::Min)) => *x <= r + slack,
+                (None, _) => false,
             };
             Some(Check {
                 metric: k.clone(),
                 value: *v,
                 reference: r,
                 tolerance: tol,
+                direction,
                 passed,
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::review::direction::default_for;
+
+    /// Each metric against a reference of 0.5 (classification: 20 %).
+    fn passes(metric: &str, value: f64) -> bool {
+        let metrics = BTreeMap::from([(metric.to_string(), Some(value))]);
+        let reference = BTreeMap::from([(metric.to_string(), 0.5)]);
+        let checks = check(&metrics, &reference, Task::Classification, &default_for);
+        checks[0].passed
+    }
+
+    #[test]
+    fn a_check_fails_only_the_worse_way_when_the_direction_is_known() {
+        // Higher is better: 20 % below passes, further fails, any rise passes.
+        assert!(passes("accuracy", 0.4));
+        assert!(!passes("accuracy", 0.39));
+        assert!(passes("accuracy", 0.99));
+        // Lower is better: the mirror image.
+        assert!(passes("mae", 0.6));
+        assert!(!passes("mae", 0.61));
+        assert!(passes("mae", 0.01));
+        // Unknown direction: Evidently's two-sided test.
+        assert!(passes("widgets", 0.6));
+        assert!(!passes("widgets", 0.61));
+        assert!(!passes("widgets", 0.39));
+        assert!(!passes("accuracy", f64::NAN));
+    }
 }

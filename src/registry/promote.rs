@@ -477,13 +477,7 @@ pub fn check(
 
 fn as_check(r: GateResult, champion: Option<&str>) -> Check {
     let n = |x: f64| crate::review::metrics::diff::fmt_number(x, 6);
-    let relative = !matches!(
-        r.rule,
-        gate::Rule::Min(_)
-            | gate::Rule::Max(_)
-            | gate::Rule::DriftShare(_)
-            | gate::Rule::WithinPct(_)
-    );
+    let relative = r.rule.relative();
     let note = match (&r.note, relative, champion) {
         (Some(n), true, None) if n == "no baseline" => Some("no champion in this stage".into()),
         (note, true, Some(c)) if !r.passed => Some(format!(

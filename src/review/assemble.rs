@@ -84,13 +84,20 @@ pub fn build(
         target,
         &[Kind::Metrics, Kind::Params],
     )?;
+    let kept = committed_only(pipeline, pipeline_run, ran.as_deref());
+    // A metric the run did not recompute is shown even when unchanged:
+    // the reviewer sees which values are the committed ones.
+    let shown = |r: &crate::review::metrics::diff::Row| all || r.changed() || kept(&r.path);
     let metrics_changed: Vec<RowView> = cmp
         .metrics
         .iter()
-        .filter(|r| all || r.changed())
-        .map(|r| RowView::from_row(r, precision))
+        .filter(|r| shown(r))
+        .map(|r| RowView {
+            recomputed: !kept(&r.path),
+            ..RowView::from_row(r, precision)
+        })
         .collect();
-    let unchanged = cmp.metrics.iter().filter(|r| !r.changed()).count();
+    let unchanged = cmp.metrics.iter().filter(|r| !shown(r)).count();
     let params: Vec<RowView> = cmp
         .params
         .iter()
@@ -175,6 +182,36 @@ pub fn build(
         gates: gate_results,
         outcome,
     })
+}
+
+/// Which metric files hold committed values this job's run did not
+/// recompute: the outputs of stages that failed or were skipped, or every
+/// file when the pipeline could not run at all. Nothing when it went well.
+fn committed_only<'a>(
+    pipeline: &'a crate::pipeline::Pipeline,
+    run: &PipelineRun,
+    ran: Option<&[StageView]>,
+) -> Box<dyn Fn(&str) -> bool + 'a> {
+    match run {
+        PipelineRun::Ok => Box::new(|_| false),
+        PipelineRun::CouldNotRun { .. } => Box::new(|_| true),
+        PipelineRun::Failed { .. } => {
+            let unfinished: std::collections::HashSet<&str> = ran
+                .unwrap_or_default()
+                .iter()
+                .filter(|s| s.outcome == "failed" || s.outcome == "skipped")
+                .map(|s| s.name.as_str())
+                .collect();
+            let paths: std::collections::HashSet<String> = pipeline
+                .stages
+                .iter()
+                .filter(|s| unfinished.contains(s.name.as_str()))
+                .flat_map(|s| &s.outs)
+                .map(|o| o.path.to_string())
+                .collect();
+            Box::new(move |p| paths.contains(p))
+        }
+    }
 }
 
 /// The headline: a pipeline that did not succeed decides it (gates judged

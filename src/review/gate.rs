@@ -39,16 +39,29 @@ pub enum Rule {
     /// A `drift:` rule of mlci.yaml: the share of drifted columns stays
     /// below the limit (evaluated by `monitor::rules`, not from metrics).
     DriftShare(f64),
-    /// A `monitor:` check: the latest window's metric stays within this
-    /// percentage of the reference, either way.
+    /// A `monitor:` check of a metric whose better direction is unknown:
+    /// the latest window's value stays within this percentage of the
+    /// reference, either way.
     WithinPct(f64),
+    /// A `monitor:` check of a metric where higher is better: at most this
+    /// percentage below the reference (any rise passes).
+    AtMostPctBelow(f64),
+    /// A `monitor:` check of a metric where lower is better: at most this
+    /// percentage above the reference (any fall passes).
+    AtMostPctAbove(f64),
 }
 
 impl Rule {
-    fn relative(&self) -> bool {
+    /// Whether the rule judges a change from a baseline (else a value).
+    pub fn relative(&self) -> bool {
         !matches!(
             self,
-            Rule::Min(_) | Rule::Max(_) | Rule::DriftShare(_) | Rule::WithinPct(_)
+            Rule::Min(_)
+                | Rule::Max(_)
+                | Rule::DriftShare(_)
+                | Rule::WithinPct(_)
+                | Rule::AtMostPctBelow(_)
+                | Rule::AtMostPctAbove(_)
         )
     }
 }
@@ -258,6 +271,8 @@ pub(crate) fn check(
         Rule::MaxDecreasePct(l) => format!("{key} falls at most {}%", n(l)),
         Rule::DriftShare(l) => format!("{key}: drifted share < {}", n(l)),
         Rule::WithinPct(l) => format!("{key} within ±{}% of the reference", n(l)),
+        Rule::AtMostPctBelow(l) => format!("{key} at most {}% below the reference", n(l)),
+        Rule::AtMostPctAbove(l) => format!("{key} at most {}% above the reference", n(l)),
     };
     let value = now.and_then(crate::pipeline::params::number);
     let base = before.and_then(crate::pipeline::params::number);
@@ -305,7 +320,8 @@ pub(crate) fn check(
         Rule::Min(l) => v >= l,
         Rule::Max(l) => v <= l,
         Rule::DriftShare(l) => v < l,
-        Rule::WithinPct(_) => true,
+        // Judged by the monitor against its reference; set by the caller.
+        Rule::WithinPct(_) | Rule::AtMostPctBelow(_) | Rule::AtMostPctAbove(_) => true,
         _ => unreachable!(),
     };
     if !r.passed {

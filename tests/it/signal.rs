@@ -137,7 +137,10 @@ fn a_failed_stage_reads_as_failed_on_every_surface() {
 
         ### Metrics
 
-        No metric changed (2 unchanged).
+        | Path | Metric | main | workspace | Change |
+        |---|---|---:|---:|---|
+        | scores.json | accuracy | 0.81 | 0.81 | 0 (0%) _committed, not recomputed_ |
+        | scores.json | loss | 0.4 | 0.4 | 0 (0%) _committed, not recomputed_ |
 
         <details><summary>1 param changed</summary>
 

@@ -42,6 +42,10 @@ pub struct RowView {
     pub new_value: Option<Json>,
     pub abs_change: Option<f64>,
     pub rel_change: Option<f64>,
+    /// False when this job's run did not recompute the metric (the stage
+    /// that writes it failed or was skipped, or the pipeline could not
+    /// run): `new` is the committed value.
+    pub recomputed: bool,
 }
 
 impl RowView {
@@ -76,6 +80,7 @@ impl RowView {
             new_value: r.new.clone(),
             abs_change: r.change,
             rel_change: r.relative,
+            recomputed: true,
         }
     }
 }
