@@ -472,6 +472,30 @@ pub fn fetch_branch(
     Ok(Some(id))
 }
 
+/// GitHub Actions' bot, the identity of what mlci writes on a runner.
+pub const ACTIONS_BOT: &str =
+    "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>";
+
+/// The identity git should write with in `root` when its configuration
+/// has none and `in_actions` (a hosted runner configures no `user.name`,
+/// so a tag or commit there would fail): GitHub Actions' bot. None when
+/// git has an identity, or outside Actions (git's own error then says how
+/// to set one).
+pub fn fallback_identity(root: &Path, in_actions: bool) -> Option<(&'static str, &'static str)> {
+    let (name, email) = ACTIONS_BOT.split_once(" <")?;
+    if !in_actions {
+        return None;
+    }
+    let known = std::process::Command::new("git")
+        .args(["var", "GIT_COMMITTER_IDENT"])
+        .current_dir(root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    (!known).then_some((name, email.trim_end_matches('>')))
+}
+
 /// A commit on top of `parent` whose tree is `parent`'s with `files`
 /// (repo-relative path, content) written in, made through an in-memory
 /// index: the work tree, the index file and every ref stay as they are.

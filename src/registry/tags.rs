@@ -97,7 +97,12 @@ fn event(
 /// Creates annotated tag `name` on `commit` with `message`, through
 /// `git tag -a` (never replacing an existing tag).
 pub fn create(root: &Path, name: &str, commit: &str, message: &str) -> Result<(), RegistryError> {
-    let out = Command::new("git")
+    let mut git = Command::new("git");
+    if let Some((who, email)) = crate::git::fallback_identity(root, crate::ci::env::in_actions()) {
+        git.env("GIT_COMMITTER_NAME", who)
+            .env("GIT_COMMITTER_EMAIL", email);
+    }
+    let out = git
         .args(["tag", "-a", "--no-sign", "-F", "-", "--", name, commit])
         .current_dir(root)
         .stdin(std::process::Stdio::piped())

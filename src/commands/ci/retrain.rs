@@ -36,8 +36,7 @@ pub const BRANCH_PREFIX: &str = "mlci/retrain/";
 /// The trailer of a retraining commit: what the guard against retraining
 /// on the merge of a retraining pull request looks for.
 pub const TRAILER: &str = "Mlci-Retrain:";
-const GITHUB_ACTIONS_BOT: &str =
-    "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>";
+const GITHUB_ACTIONS_BOT: &str = crate::git::ACTIONS_BOT;
 
 /// Retrain on new data and propose the result as one pull request: rerun
 /// what changed (stages marked `always_changed` always rerun), push data
