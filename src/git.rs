@@ -476,13 +476,20 @@ pub fn fetch_branch(
 pub const ACTIONS_BOT: &str =
     "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>";
 
+/// [`ACTIONS_BOT`] as `(name, email)`.
+pub fn actions_bot() -> (&'static str, &'static str) {
+    let (name, email) = ACTIONS_BOT
+        .split_once(" <")
+        .expect("the bot identity is `name <email>`");
+    (name, email.trim_end_matches('>'))
+}
+
 /// The identity git should write with in `root` when its configuration
 /// has none and `in_actions` (a hosted runner configures no `user.name`,
 /// so a tag or commit there would fail): GitHub Actions' bot. None when
 /// git has an identity, or outside Actions (git's own error then says how
 /// to set one).
 pub fn fallback_identity(root: &Path, in_actions: bool) -> Option<(&'static str, &'static str)> {
-    let (name, email) = ACTIONS_BOT.split_once(" <")?;
     if !in_actions {
         return None;
     }
@@ -493,7 +500,7 @@ pub fn fallback_identity(root: &Path, in_actions: bool) -> Option<(&'static str,
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    (!known).then_some((name, email.trim_end_matches('>')))
+    (!known).then(actions_bot)
 }
 
 /// A commit on top of `parent` whose tree is `parent`'s with `files`

@@ -3,5 +3,6 @@
 //! orchestrates the job's steps over these, the domain and a
 //! [`crate::forge::Forge`].
 
+pub mod commit_back;
 pub mod env;
 pub mod workflow;

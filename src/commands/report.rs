@@ -68,6 +68,7 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
             pipeline_run: crate::review::outcome::PipelineRun::Ok,
             stale: Vec::new(),
             require_fresh: false,
+            refreshed: None,
         },
     )?;
     // Whatever reached the report (a metric value, a plot label), no

@@ -199,7 +199,9 @@ pub fn compare(
         (None, None) => 1,
         (a, b) => a.into_iter().chain(b).min().unwrap_or(1).max(1),
     };
-    let groups: Vec<Vec<ColumnDrift>> = names
+    // Collected in column order before the first error is taken: rayon's
+    // short-circuit would report whichever failing column finished first.
+    let groups: Vec<Result<Vec<ColumnDrift>, DriftError>> = names
         .par_chunks(group)
         .map(|g| {
             let refs = reference.columns(g);
@@ -215,8 +217,11 @@ pub fn compare(
                 })
                 .collect::<Result<Vec<_>, DriftError>>()
         })
-        .collect::<Result<_, _>>()?;
-    let columns: Vec<ColumnDrift> = groups.into_iter().flatten().collect();
+        .collect();
+    let mut columns: Vec<ColumnDrift> = Vec::with_capacity(names.len());
+    for g in groups {
+        columns.extend(g?);
+    }
     reporter.finish();
     let drifted = columns.iter().filter(|c| c.drifted).count();
     let share = if columns.is_empty() {

@@ -45,6 +45,8 @@ pub struct ReportOptions {
     pub stale: Vec<StaleFile>,
     /// Whether stale committed results fail the job.
     pub require_fresh: bool,
+    /// The stale files as pushed to the pull request's branch.
+    pub refreshed: Option<crate::ci::commit_back::Refreshed>,
 }
 
 /// A rendered report, the gate results behind its verdict, and the job's
@@ -76,6 +78,7 @@ pub fn build(
         pipeline_run,
         stale,
         require_fresh,
+        refreshed,
     } = opts;
     let (all, precision) = (*all, *precision);
     let cmp = compare(
@@ -138,6 +141,7 @@ pub fn build(
         pipeline: pipeline_run.clone(),
         stale: stale.clone(),
         require_fresh: *require_fresh,
+        refreshed: refreshed.clone(),
         gates: gate_results.clone().unwrap_or_default(),
     };
     let verdict = outcome_verdict(&outcome, verdict);
@@ -146,6 +150,7 @@ pub fn build(
         pipeline: outcome.pipeline.clone(),
         stale: outcome.stale.iter().map(|f| f.path.clone()).collect(),
         refresh: outcome.refresh_commands(),
+        refreshed: outcome.refreshed.clone(),
         base: RevInfo {
             label: base_label.clone().unwrap_or_else(|| cmp.base_label.clone()),
             commit: cmp.base.short(),

@@ -109,6 +109,9 @@ pub struct Outcome {
     pub stale: Vec<StaleFile>,
     /// Whether stale committed results fail the job (`--require-fresh`).
     pub require_fresh: bool,
+    /// The stale files, committed and pushed to the pull request's branch
+    /// (`--commit-back`).
+    pub refreshed: Option<crate::ci::commit_back::Refreshed>,
     /// Every gate's result (metric gates, drift rules, monitor rules).
     pub gates: Vec<GateResult>,
 }
@@ -129,7 +132,7 @@ impl Outcome {
 
     /// Whether stale committed results fail this job.
     pub fn stale_fails(&self) -> bool {
-        self.require_fresh && !self.stale.is_empty()
+        self.require_fresh && !self.stale.is_empty() && self.refreshed.is_none()
     }
 
     /// The commands that refresh the stale files, for the report.
@@ -160,6 +163,7 @@ mod tests {
                 vec![]
             },
             require_fresh: strict,
+            refreshed: None,
             gates: gate_passes
                 .iter()
                 .map(|p| {

@@ -79,7 +79,21 @@ impl Runner {
         let file = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("docs/workflows")
             .join(name);
-        let wf: Yaml = serde_yaml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        self.run_text(name, &text, event, payload, (sha, git_ref))
+    }
+
+    /// Like [`Runner::run`], for a workflow's text (a shipped one as a
+    /// user configured it).
+    pub fn run_text(
+        &self,
+        name: &str,
+        text: &str,
+        event: &str,
+        payload: &Value,
+        (sha, git_ref): (&str, &str),
+    ) -> Option<BTreeMap<String, JobRun>> {
+        let wf: Yaml = serde_yaml::from_str(text).unwrap();
         if !self.triggered(&wf, event, payload, git_ref) {
             return None;
         }

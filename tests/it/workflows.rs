@@ -691,3 +691,105 @@ gates:
         )
         .is_none());
 }
+
+/// `commit-back: "true"` on pr.yml: a pull request whose author changed
+/// the inputs without reproducing gets the recomputed results pushed to
+/// its branch on top of its head; a fork's keeps them named as stale.
+#[test]
+fn commit_back_pushes_the_recomputed_results_to_a_same_repository_branch() {
+    let p = Project::new();
+    let runner = p.runner();
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/workflows/pr.yml"),
+    )
+    .unwrap();
+    let configured = shipped.replace(
+        "status: \"true\"",
+        "status: \"true\"\n          commit-back: \"true\"",
+    );
+    assert_ne!(configured, shipped);
+    let (payload, head, git_ref) = p.pull_request(r#"{"acc": 0.9}"#);
+    let mut fork = payload.clone();
+    fork["pull_request"]["head"]["repo"] = json!({"full_name": "evil/churn", "fork": true});
+    let jobs = runner
+        .run_text(
+            "pr.yml",
+            &configured,
+            "pull_request",
+            &fork,
+            (&head, &git_ref),
+        )
+        .unwrap();
+    assert_eq!(jobs["ml"].conclusion, "success", "{:?}", jobs["ml"]);
+    let tip = |b: &str| {
+        git(Command::new("git")
+            .arg("--git-dir")
+            .arg(&p.origin)
+            .args(["rev-parse", b]))
+        .trim()
+        .to_string()
+    };
+    assert_eq!(tip("feature"), head, "a fork's branch is never written");
+    assert!(p.state(|s| s.comments[0]["body"]
+        .as_str()
+        .unwrap()
+        .contains("Committed results are stale")));
+    let jobs = runner
+        .run_text(
+            "pr.yml",
+            &configured,
+            "pull_request",
+            &payload,
+            (&head, &git_ref),
+        )
+        .unwrap();
+    assert_eq!(jobs["ml"].conclusion, "success", "{:?}", jobs["ml"]);
+    let new = tip("feature");
+    assert_eq!(tip("feature~1"), head, "one commit on top of the head");
+    let author = git(Command::new("git").arg("--git-dir").arg(&p.origin).args([
+        "show",
+        "-s",
+        "--format=%an <%ae>",
+        &new,
+    ]));
+    assert_eq!(
+        author.trim(),
+        "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
+    );
+    let files = git(Command::new("git").arg("--git-dir").arg(&p.origin).args([
+        "diff",
+        "--name-only",
+        &head,
+        &new,
+    ]));
+    assert_eq!(files, "metrics.json\nmlci.lock\n");
+    p.state(|s| {
+        let body = s.comments[0]["body"].as_str().unwrap();
+        let short = &new[..7];
+        assert!(
+            body.contains(&format!("🔄 **Committed results refreshed.** This run recomputed `metrics.json`, `mlci.lock` and pushed them to `feature` as `{short}`")),
+            "{body}"
+        );
+    });
+    // The refreshed head is fresh: a run on it finds nothing stale.
+    let mut again = payload.clone();
+    again["pull_request"]["head"]["sha"] = json!(new);
+    let jobs = runner
+        .run_text(
+            "pr.yml",
+            &configured,
+            "pull_request",
+            &again,
+            (&new, &git_ref),
+        )
+        .unwrap();
+    assert_eq!(jobs["ml"].conclusion, "success", "{:?}", jobs["ml"]);
+    assert_eq!(tip("feature"), new, "nothing more to push");
+    p.state(|s| {
+        let body = s.comments[0]["body"].as_str().unwrap();
+        assert!(
+            !body.contains("stale") && !body.contains("refreshed"),
+            "{body}"
+        );
+    });
+}

@@ -78,6 +78,11 @@ pub struct CiArgs {
     /// not produce. Also MLCI_REQUIRE_FRESH=1.
     #[arg(long, env = "MLCI_REQUIRE_FRESH")]
     pub require_fresh: bool,
+    /// On a same-repository pull request: commit the stale results on top
+    /// of its head and push them to its branch (a push with the workflow's
+    /// own token starts no workflow: docs/ci.md). Also MLCI_COMMIT_BACK=1.
+    #[arg(long, env = "MLCI_COMMIT_BACK")]
+    pub commit_back: bool,
     /// The remote (default: `core.remote`, or the only one defined).
     #[arg(short, long, value_name = "NAME")]
     pub remote: Option<String>,
@@ -173,6 +178,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         no_pull,
         no_push,
         require_fresh,
+        commit_back,
         remote,
         template,
         plots_dir,
@@ -254,18 +260,15 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         )?)
     };
     let pipeline_run = pipeline_run(ran.as_ref(), job.error.as_ref());
-    // Results this run recomputed that the pull request commits: named in
-    // the report (and failing it under --require-fresh).
-    let stale = match &ran {
-        Some(r) if pipeline_run.is_ok() && !r.stages.is_empty() => {
-            crate::review::outcome::stale_committed(&job.repo.root, &job.pipeline)
-                .unwrap_or_default()
-        }
-        _ => Vec::new(),
-    };
+    let stale = step_stale(&job, ran.as_ref(), &pipeline_run);
     if !no_push && job.error.is_none() {
         step_push(&mut job, !no_run_cache);
     }
+    // After the push: the refreshed lock names outputs the remote holds.
+    let refreshed = match commit_back && !stale.is_empty() && job.error.is_none() {
+        true => step_commit_back(&job, &stale, publish.token.as_deref()),
+        false => None,
+    };
     let (base, base_label) = match base {
         Some(b) => (Some(b), None),
         None => step_event_base(&mut job),
@@ -286,8 +289,45 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         pipeline_run,
         stale,
         require_fresh,
+        refreshed,
     };
     step_report(job, &opts, report_file, &publish)
+}
+
+/// Results this run recomputed that the pull request commits: named in
+/// the report (and failing it under --require-fresh).
+fn step_stale(
+    job: &Job,
+    ran: Option<&ran::Ran>,
+    pipeline_run: &crate::review::outcome::PipelineRun,
+) -> Vec<crate::review::outcome::StaleFile> {
+    match ran {
+        Some(r) if pipeline_run.is_ok() && !r.stages.is_empty() => {
+            crate::review::outcome::stale_committed(&job.repo.root, &job.pipeline)
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Commits the stale results back to the pull request's branch; a refusal
+/// (a fork, no token, a branch that moved) is a warning and the report
+/// names the stale files as without the flag.
+fn step_commit_back(
+    job: &Job,
+    stale: &[crate::review::outcome::StaleFile],
+    token: Option<&str>,
+) -> Option<crate::ci::commit_back::Refreshed> {
+    let files: Vec<String> = stale.iter().map(|f| f.path.clone()).collect();
+    match crate::ci::commit_back::commit_back(&job.repo.root, &job.env, &files, ("origin", token)) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            job.ctx
+                .printer
+                .warn(&format!("{e}; the stale results stay named in the report"));
+            None
+        }
+    }
 }
 
 /// Builds the report from the job's outcome, publishes it, and gives the

@@ -280,6 +280,7 @@ fn report_against(
         pipeline_run: crate::review::outcome::PipelineRun::Ok,
         stale: Vec::new(),
         require_fresh: false,
+        refreshed: None,
     };
     Ok(build(&job.repo, &job.pipeline, &opts)?)
 }

@@ -161,6 +161,9 @@ pub struct Context {
     pub stale: Vec<String>,
     /// The commands that refresh them (None when nothing is stale).
     pub refresh: Option<String>,
+    /// The stale files as committed and pushed to the pull request's
+    /// branch (`--commit-back`): `commit` (40 hex), `branch`.
+    pub refreshed: Option<crate::ci::commit_back::Refreshed>,
     pub base: RevInfo,
     pub target: RevInfo,
     /// Changed metrics (all of them with `--all`).
@@ -390,6 +393,7 @@ mod tests {
             pipeline: crate::review::outcome::PipelineRun::Ok,
             stale: vec![],
             refresh: None,
+            refreshed: None,
             verdict: Verdict {
                 status: "none".into(),
                 icon: "📊".into(),
