@@ -6,9 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::config::Overrides;
-use crate::track::Workspace;
 
-use super::{reporter, select_with_lock_outs, Ctx};
+use super::Ctx;
 
 /// Restore tracked files and directories, and the cached outputs of
 /// pipeline stages, from the cache to match their pointer files and
@@ -34,23 +33,6 @@ pub fn cmd_checkout(ctx: &Ctx, args: CheckoutArgs) -> anyhow::Result<Exit> {
     let CheckoutArgs { targets, force } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let _lock = repo.lock()?;
-    let tracked = select_with_lock_outs(&repo, &ctx.cwd, &targets)?;
-    let (tracked, unpushed) = crate::sync::without_unpushed_absent(&repo, tracked);
-    super::sync::tell_unpushed_absent(ctx, &unpushed);
-    let reporter = reporter::for_printer(ctx.printer);
-    let mut ws = Workspace::open(&repo);
-    let result = ws.checkout(&tracked, force, reporter.as_ref());
-    ws.finish()?;
-    let s = result?;
-    ctx.printer.info(&format!(
-        "restored {} file(s), {} already up to date{}",
-        s.restored,
-        s.unchanged,
-        if s.removed > 0 {
-            format!(", removed {} not in the tracked version", s.removed)
-        } else {
-            String::new()
-        }
-    ));
+    super::sync::restore(ctx, &repo, &targets, force)?;
     Ok(Exit::Ok)
 }

@@ -9,11 +9,11 @@ use std::path::Path;
 use clap::Args;
 
 use super::Ctx;
+use crate::data::dataset;
+use crate::data::table::{Dataset, Kind, TableError};
+use crate::drift::rules::Section;
+use crate::drift::{self, Drift, Method};
 use crate::exit::Exit;
-use crate::monitor::dataset;
-use crate::monitor::drift::{self, Drift, Method};
-use crate::monitor::rules::Section;
-use crate::monitor::table::{Dataset, Kind, TableError};
 
 /// Drift between two versions of a dataset, column by column, with
 /// Evidently's default tests (KS, chi-square, z, Wasserstein, Jensen–
@@ -144,30 +144,5 @@ fn load_side(ctx: &Ctx, spec: &str, kinds: &BTreeMap<String, Kind>) -> anyhow::R
 
 /// The table (or Markdown) of a comparison.
 fn render(d: &Drift, md: bool) -> String {
-    crate::monitor::view::table(d, md)
-}
-
-/// mlci.yaml's `drift:` rules with the datasets as they are at `target`
-/// (`workspace` or a revision): their gate results and report sections.
-pub(crate) fn rules_for(
-    repo: &crate::repo::Repo,
-    pipeline: &crate::pipeline::Pipeline,
-    target: &str,
-) -> anyhow::Result<(
-    Vec<crate::review::gate::GateResult>,
-    Vec<crate::review::report::DriftView>,
-)> {
-    let section = Section::parse(pipeline.drift.as_ref())?;
-    if section.rules.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let rev = crate::review::metrics::Rev::parse(&repo.root, target)?;
-    let outcomes = crate::monitor::rules::evaluate(repo, &section, &rev, &crate::progress::Silent)?;
-    Ok((
-        outcomes.iter().map(|o| o.gate.clone()).collect(),
-        outcomes
-            .iter()
-            .map(crate::monitor::view::report_view)
-            .collect(),
-    ))
+    crate::drift::view::table(d, md)
 }

@@ -2,14 +2,10 @@
 //! from a remote into the cache (and, for pull, into the workspace).
 
 use crate::exit::Exit;
-use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::repo::Repo;
-use crate::track::Workspace;
-
-use super::{reporter, select_with_lock_outs, sync, Ctx};
+use super::{sync, Ctx};
 
 /// Download tracked data, stage outputs and run records from a remote into
 /// the cache, without touching the workspace.
@@ -53,25 +49,8 @@ fn fetch_then_checkout(
         let outcome = crate::sync::fetch(session, tracked)?;
         sync::tell_fetch(ctx, session.remote, &outcome)?;
         if let Some(force) = checkout_force {
-            checkout(ctx, repo, &args.targets, force)?;
+            sync::restore(ctx, repo, &args.targets, force)?;
         }
         Ok(Exit::Ok)
     })
-}
-
-/// Restores the workspace from the cache after a fetch.
-pub fn checkout(ctx: &Ctx, repo: &Repo, targets: &[PathBuf], force: bool) -> anyhow::Result<()> {
-    let tracked = select_with_lock_outs(repo, &ctx.cwd, targets)?;
-    let (tracked, unpushed) = crate::sync::without_unpushed_absent(repo, tracked);
-    super::sync::tell_unpushed_absent(ctx, &unpushed);
-    let reporter = reporter::for_printer(ctx.printer);
-    let mut ws = Workspace::open(repo);
-    let result = ws.checkout(&tracked, force, reporter.as_ref());
-    ws.finish()?;
-    let s = result?;
-    ctx.printer.info(&format!(
-        "restored {} file(s), {} already up to date",
-        s.restored, s.unchanged
-    ));
-    Ok(())
 }

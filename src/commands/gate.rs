@@ -24,30 +24,12 @@ pub struct GateArgs {
     pub json: bool,
 }
 
-/// The rules judged beside the metric gates, the same for every command
-/// that judges (`gate`, `report`, `ci`, `retrain`): mlci.yaml's `drift:`
-/// rules with the datasets at `target`, and its `monitor:` log's latest
-/// window; their gate results and the drift rules' report sections.
-pub(crate) fn rules_at(
-    ctx: &Ctx,
-    repo: &crate::repo::Repo,
-    pipeline: &crate::pipeline::Pipeline,
-    target: &str,
-) -> anyhow::Result<(
-    Vec<crate::review::gate::GateResult>,
-    Vec<crate::review::report::DriftView>,
-)> {
-    let (mut gates, views) = super::drift::rules_for(repo, pipeline, target)?;
-    gates.extend(super::monitor::rules_for(ctx, repo, pipeline)?);
-    Ok((gates, views))
-}
-
 pub fn cmd_gate(ctx: &Ctx, args: GateArgs) -> anyhow::Result<Exit> {
     let GateArgs { base, target, json } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
     let cmp = compare(&repo, base.as_deref(), &target, &[Kind::Metrics])?;
-    let (extra, _) = rules_at(ctx, &repo, &pipeline, &target)?;
+    let (extra, _) = crate::monitoring::rules::judged_beside_gates(&repo, &pipeline, &target)?;
     let mut results = evaluate_gates(&pipeline, &cmp)?;
     if !extra.is_empty() {
         results.get_or_insert_with(Vec::new).extend(extra);

@@ -8,9 +8,7 @@ use clap::Args;
 use crate::config::Overrides;
 use crate::error::hinted;
 use crate::git;
-use crate::store::cache::Oid;
 use crate::store::gc;
-use crate::track::{all_tracked, tracked_from_text};
 
 use super::{human_bytes, Ctx};
 
@@ -63,12 +61,6 @@ pub struct GcArgs {
     #[arg(long)]
     pub force: bool,
 }
-
-/// What gc collects from history: pointer files and the root lock file.
-const SCAN: git::ScanFor = git::ScanFor {
-    pointer_extension: crate::track::pointer::EXTENSION,
-    lock_file: crate::pipeline::lock::LOCK_FILE,
-};
 
 pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<Exit> {
     let GcArgs {
@@ -125,7 +117,16 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<Exit> {
     }
     let mut revs = revs;
     revs.extend(protected.into_iter().map(|p| p.commit));
-    let roots = scope_roots(ctx, &repo, all_commits, &revs)?;
+    let scope = crate::sync::scope::referenced(&repo, all_commits, &revs)?;
+    for i in &scope.ignored {
+        ctx.printer.warn(&format!(
+            "ignoring {} at {}: {}",
+            i.path,
+            short_rev(&i.rev),
+            i.why
+        ));
+    }
+    let roots = scope.roots;
     if remote.is_some() {
         let commits = scope_commits(&repo.root, workspace, all_commits, &revs)?;
         let scope = crate::sync::collect::Scope { roots, commits };
@@ -200,62 +201,6 @@ pub fn cmd_gc(ctx: &Ctx, args: GcArgs) -> anyhow::Result<Exit> {
         plan.kept
     ));
     Ok(Exit::Ok)
-}
-
-/// Every object the workspace and the chosen history reference: pointers
-/// and `mlci.lock` outs (unreadable ones at old revisions are warned about).
-fn scope_roots(
-    ctx: &Ctx,
-    repo: &crate::repo::Repo,
-    all_commits: bool,
-    revs: &[String],
-) -> anyhow::Result<HashSet<Oid>> {
-    let mut roots: HashSet<Oid> = all_tracked(&repo.root)?
-        .into_iter()
-        .map(|t| t.pointer.oid)
-        .collect();
-    roots.extend(
-        super::lock_tracked(&repo.root)?
-            .into_iter()
-            .map(|t| t.pointer.oid),
-    );
-    let blobs = if all_commits {
-        // Every commit reachable from any ref: the revisions, registry
-        // tags' commits among them, are in it already.
-        git::pointers_in_all_commits(&repo.root, &SCAN)?
-    } else {
-        git::pointers_at(&repo.root, revs, &SCAN)?
-    };
-    for blob in blobs {
-        if blob.path == crate::pipeline::lock::LOCK_FILE {
-            // Every output a lock file at that revision names (cached or not:
-            // keeping a few extra objects is the safe side).
-            match crate::pipeline::lock::LockFile::parse(&blob.text) {
-                Ok(lock) => roots.extend(
-                    crate::pipeline::lock::lock_outs(&lock, &|_| Some(true))
-                        .into_iter()
-                        .map(|t| t.pointer.oid),
-                ),
-                Err(e) => ctx.printer.warn(&format!(
-                    "ignoring {} at {}: {e}",
-                    blob.path,
-                    short_rev(&blob.rev)
-                )),
-            }
-            continue;
-        }
-        match tracked_from_text(&blob.path, &blob.text) {
-            Ok(t) => {
-                roots.insert(t.pointer.oid);
-            }
-            Err(e) => ctx.printer.warn(&format!(
-                "ignoring {} at {}: {e}",
-                blob.path,
-                short_rev(&blob.rev)
-            )),
-        }
-    }
-    Ok(roots)
 }
 
 /// The commits whose per-commit stage records a remote gc keeps: HEAD for

@@ -8,7 +8,8 @@ use crate::config::Overrides;
 use crate::migrate::{self, dvc_config, Sources};
 use crate::remote::Remote;
 
-use super::{human_bytes, reporter, select_with_lock_outs, sync, Ctx};
+use super::{human_bytes, reporter, sync, Ctx};
+use crate::targets::select_with_lock_outs;
 
 /// Carry a DVC repository over: DVC's remotes become mlci remotes (secrets
 /// from `.dvc/config.local` go to the git-ignored local config), every
@@ -167,7 +168,7 @@ fn carry_remotes(
     plan: &migrate::Plan,
     converted: &[(dvc_config::DvcRemote, dvc_config::Converted)],
 ) -> anyhow::Result<Vec<(String, String)>> {
-    let mut files = super::remote::Files::load(&repo.mlci_dir())?;
+    let mut files = crate::remote::config_edit::Files::load(&repo.mlci_dir())?;
     let mut added = Vec::new();
     let mut left = Vec::new();
     for (r, c) in converted {

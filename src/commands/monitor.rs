@@ -4,19 +4,16 @@
 //! Exit 0 whatever it finds, 1 with `--check` when a window fails, 2 on an
 //! error.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::json;
 
 use super::Ctx;
+use crate::data::log::{self, LogColumns};
 use crate::exit::Exit;
-use crate::monitor::drift::{self, Options};
-use crate::monitor::log::{self, Log, LogColumns, Value};
-use crate::monitor::performance::{self, Task, Window};
-use crate::monitor::table::{Column, Kind, Table};
-use crate::review::direction::default_for;
+use crate::monitoring::performance::{self, Task, Window};
+use crate::monitoring::{rules, Judge};
 
 /// Model performance per window of a predictions log (columns
 /// `timestamp`, `prediction`, `score`, `target` by default): accuracy,
@@ -77,55 +74,34 @@ pub fn cmd_monitor(ctx: &Ctx, a: MonitorArgs) -> anyhow::Result<Exit> {
     if task == performance::Task::Classification {
         performance::check_labels(&log, &shown)?;
     }
-    let positive = log.label(&a.positive);
     let reference = match &a.reference {
-        Some(r) => Some(reference_metrics(ctx, r)?),
-        None => None,
-    };
-    let groups = performance::windows(&log, a.window);
-    let binary = performance::is_binary(&log);
-    // Prediction drift needs reference predictions: the log a model was
-    // validated on.
-    let reference_predictions = match &a.reference_log {
-        Some(p) => {
-            let l = log::read(&ctx.cwd.join(p), &p.display().to_string(), &cols)?;
-            let all: Vec<usize> = (0..l.ts.len()).collect();
-            Some(predictions_table(&l, &all).into())
+        Some(spec) => {
+            let place = crate::repo::Place::find(&ctx.cwd)?;
+            Some(rules::reference_metrics(&place.root, &place.cache, spec)?)
         }
         None => None,
     };
-    let mut windows = Vec::new();
-    let mut failed = false;
-    for (name, rows) in &groups {
-        let m = performance::metrics(&log, rows, task, (positive, binary));
-        let checks = reference
-            .as_ref()
-            .map(|r| performance::check(&m, r, task, &default_for))
-            .unwrap_or_default();
-        let pred = match &reference_predictions {
-            Some(r) => drift::compare(
-                r,
-                &predictions_table(&log, rows).into(),
-                &Options::default(),
-                &crate::progress::Silent,
-            )?
-            .columns
-            .into_iter()
-            .next(),
-            None => None,
-        };
-        let drifted = pred.as_ref().is_some_and(|c| c.drifted);
-        let passed = checks.iter().all(|c| c.passed) && !drifted;
-        failed |= !passed;
-        windows.push(json!({
-            "window": name,
-            "rows": rows.len(),
-            "metrics": m,
-            "checks": checks,
-            "prediction_drift": pred,
-            "passed": passed,
-        }));
-    }
+    // Prediction drift needs reference predictions: the log a model was
+    // validated on.
+    let reference_log = match &a.reference_log {
+        Some(p) => Some(log::read(
+            &ctx.cwd.join(p),
+            &p.display().to_string(),
+            &cols,
+        )?),
+        None => None,
+    };
+    let windows = crate::monitoring::judge_windows(
+        &log,
+        &Judge {
+            task,
+            positive: log.label(&a.positive),
+            window: a.window,
+            reference: reference.as_ref(),
+            reference_log: reference_log.as_ref(),
+        },
+    )?;
+    let failed = windows.iter().any(|w| !w.passed);
     if log.skipped > 0 {
         ctx.printer.warn(&format!(
             "{} rows of {shown} lack a timestamp, prediction, target or score: left out",
@@ -147,94 +123,6 @@ pub fn cmd_monitor(ctx: &Ctx, a: MonitorArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Ok
     })
-}
-
-/// The predictions of `rows` as a one-column table for the drift test.
-fn predictions_table(log: &Log, rows: &[usize]) -> Table {
-    let numeric = rows
-        .iter()
-        .all(|&i| matches!(log.prediction.get(i), Value::Number(_)));
-    let mut col = Column {
-        name: "prediction".into(),
-        kind: if numeric {
-            Kind::Numeric
-        } else {
-            Kind::Categorical
-        },
-        numbers: Vec::new(),
-        codes: Vec::new(),
-        categories: Vec::new(),
-        missing: 0,
-    };
-    let mut index: BTreeMap<String, u32> = BTreeMap::new();
-    for &i in rows {
-        match log.prediction.get(i) {
-            Value::Number(x) if numeric => col.numbers.push(x),
-            v => {
-                let text = match v {
-                    Value::Number(x) => x.to_string(),
-                    Value::Code(c) => log.dictionary[c as usize].clone(),
-                };
-                let next = index.len() as u32;
-                let code = *index.entry(text.clone()).or_insert(next);
-                if code == next {
-                    col.categories.push(text);
-                }
-                col.codes.push(code);
-            }
-        }
-    }
-    Table {
-        columns: vec![col],
-        rows: rows.len() as u64,
-    }
-}
-
-/// Reference metrics by name (accuracy, f1, mae, …): from the metrics
-/// files at a git revision, or at a registry version's commit. A key
-/// matches when it is the name or ends with `.name`.
-fn reference_metrics(ctx: &Ctx, spec: &str) -> anyhow::Result<BTreeMap<String, f64>> {
-    let place = super::model::place(ctx)?;
-    let commit =
-        if spec.contains('#') || spec.contains("@v") {
-            let (name, sel) = crate::registry::parse_shortcut(spec)?;
-            let reg = crate::registry::open_artifact(&place.root, &name)?;
-            git2::Oid::from_str(&reg.select(&name, &sel)?.commit)?
-        } else {
-            crate::git::resolve_commit(&place.root, spec).map_err(|e| {
-                crate::error::hinted(
-                format!("--reference: revision `{spec}` does not exist: {}", e.message()),
-                "name a commit, branch or tag, or a registry version (`NAME@vX.Y.Z`, `NAME#STAGE`)",
-            )
-            })?
-        };
-    let values = crate::registry::promote::metrics_at(&place.root, &place.cache, commit)?;
-    let mut out = BTreeMap::new();
-    for name in [
-        "accuracy",
-        "precision",
-        "recall",
-        "f1",
-        "roc_auc",
-        "mae",
-        "rmse",
-        "r2",
-    ] {
-        let found = values
-            .values()
-            .flat_map(|m| m.iter())
-            .find(|(k, _)| k.as_str() == name || k.ends_with(&format!(".{name}")));
-        if let Some(x) = found.and_then(|(_, v)| crate::pipeline::params::number(v)) {
-            out.insert(name.to_string(), x);
-        }
-    }
-    if out.is_empty() {
-        return Err(crate::error::hinted(
-            format!("--reference {spec}: no metric named accuracy, precision, recall, f1, roc_auc, mae, rmse or r2 in its metrics files"),
-            "record the model's metrics under those names in a metrics file the pipeline declares",
-        ));
-    }
-    Ok(out)
 }
 
 fn fmt(v: &serde_json::Value) -> String {
@@ -292,91 +180,4 @@ fn render(out: &serde_json::Value, md: bool) -> String {
     } else {
         crate::review::metrics::diff::plain_table(&header, &rows)
     }
-}
-
-/// mlci.yaml's `monitor:` section: a predictions log `mlci gate` and
-/// `mlci ci` check, window by window, against a reference.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Section {
-    log: String,
-    reference: String,
-    #[serde(default = "day")]
-    window: String,
-    task: Option<Task>,
-    #[serde(default = "one")]
-    positive: String,
-}
-
-fn day() -> String {
-    "day".into()
-}
-
-fn one() -> String {
-    "1".into()
-}
-
-/// The latest window's checks of mlci.yaml's `monitor:` log as gate
-/// results (none without the section).
-pub(crate) fn rules_for(
-    ctx: &Ctx,
-    repo: &crate::repo::Repo,
-    pipeline: &crate::pipeline::Pipeline,
-) -> anyhow::Result<Vec<crate::review::gate::GateResult>> {
-    use crate::review::gate;
-    let Some(value) = &pipeline.monitor else {
-        return Ok(Vec::new());
-    };
-    let s: Section = crate::yaml::from_value(value.clone(), std::path::Path::new("mlci.yaml"))
-        .map_err(|e| crate::error::hinted(
-            format!("mlci.yaml: `monitor`: {}", e.message),
-            "`monitor:` takes `log`, `reference` (a revision or `NAME#STAGE`), and optionally `window`, `task`, `positive`",
-        ))?;
-    let window: Window = s.window.parse().map_err(|e: String| {
-        crate::error::hinted(
-            format!("mlci.yaml: `monitor.window`: {e}"),
-            "day, week or a row count",
-        )
-    })?;
-    // The log's path comes from mlci.yaml: inside the workspace only.
-    let path = crate::workspace_path::WorkspacePath::new(&s.log)
-        .and_then(|p| p.locate_for_read(&repo.root))
-        .map_err(|e| {
-            crate::error::hinted(
-                format!("mlci.yaml: `monitor.log`: {e}"),
-                "name a file inside the repository",
-            )
-        })?;
-    let log = log::read(&path, &s.log, &LogColumns::default())?;
-    let task = s.task.unwrap_or_else(|| performance::detect_task(&log));
-    let positive = log.label(&s.positive);
-    let reference = reference_metrics(ctx, &s.reference)?;
-    let groups = performance::windows(&log, window);
-    let Some((name, rows)) = groups.last() else {
-        return Ok(Vec::new());
-    };
-    let m = performance::metrics(&log, rows, task, (positive, performance::is_binary(&log)));
-    Ok(performance::check(&m, &reference, task, &default_for)
-        .into_iter()
-        .map(|c| {
-            let mut r = gate::check(
-                &format!("monitor:{}:{}", s.log, c.metric),
-                &format!("{} ({name})", c.metric),
-                c.rule(),
-                c.value.map(serde_json::Value::from).as_ref(),
-                Some(&serde_json::Value::from(c.reference)),
-            );
-            r.passed = c.passed;
-            r.note = (!c.passed).then(|| {
-                format!(
-                    "is {} against {}",
-                    c.value
-                        .map(|v| format!("{v:.4}"))
-                        .unwrap_or_else(|| "missing".into()),
-                    c.reference
-                )
-            });
-            r
-        })
-        .collect())
 }

@@ -8,7 +8,8 @@ use clap::Args;
 use crate::config::Overrides;
 use crate::track::Workspace;
 
-use super::{select_tracked, Ctx};
+use super::Ctx;
+use crate::targets::select_tracked;
 
 /// Stop tracking paths: deletes their `.mlci` pointer files and
 /// `.gitignore` entries. The data itself stays in the workspace and the

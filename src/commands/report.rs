@@ -49,7 +49,8 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
     } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
-    let (extra_gates, drift) = super::gate::rules_at(ctx, &repo, &pipeline, &target)?;
+    let (extra_gates, drift) =
+        crate::monitoring::rules::judged_beside_gates(&repo, &pipeline, &target)?;
     let built = build(
         &repo,
         &pipeline,

@@ -220,7 +220,7 @@ impl Fan {
         }
         Ok(Some(Fan {
             remote: crate::sync::require(&repo.settings, &repo.root)?,
-            commit: super::fanout::head(repo)?,
+            commit: crate::sync::fanout::head(repo)?,
             stages,
             push,
             restore_only,
@@ -234,41 +234,34 @@ impl Fan {
         repo: &crate::repo::Repo,
         pipeline: &crate::pipeline::Pipeline,
     ) -> anyhow::Result<()> {
+        let reporter = super::reporter::for_printer(ctx.printer);
+        let reporter = reporter.as_ref();
         if !self.stages.is_empty() {
-            return super::fanout::prepare_worker(
-                ctx,
+            return Ok(crate::sync::fanout::prepare_worker(
+                reporter,
                 repo,
                 pipeline,
                 &self.remote,
                 (&self.stages, &self.commit),
-            );
+            )?);
         }
-        let failed =
-            super::fanout::install_records(ctx, repo, pipeline, &self.remote, &self.commit)?;
-        if !self.restore_only {
-            return Ok(());
+        let failed = crate::sync::fanout::install_records(
+            reporter,
+            repo,
+            pipeline,
+            &self.remote,
+            &self.commit,
+        )?;
+        if self.restore_only {
+            crate::sync::fanout::require_joined(
+                repo,
+                pipeline,
+                &self.remote,
+                &self.commit,
+                &failed,
+            )?;
         }
-        let rt = crate::remote::runtime()?;
-        let has = |k: &str| rt.block_on(self.remote.exists(k)).unwrap_or(false);
-        let mut ws = Workspace::open(repo);
-        let waves = crate::pipeline::plan::plan(&mut ws, pipeline, &[], &has)?;
-        ws.finish()?;
-        let missing: Vec<String> = waves
-            .iter()
-            .flat_map(|w| &w.stages)
-            .map(|s| match failed.iter().find(|(n, _)| n == &s.name) {
-                Some((n, why)) => format!("`{n}` failed: {why}"),
-                None => format!("`{}` has no record", s.name),
-            })
-            .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        Err(super::fanout::FanoutError::NotJoined {
-            commit: self.commit[..8].to_string(),
-            stages: missing,
-        }
-        .into())
+        Ok(())
     }
 
     /// A worker publishes what it did (a failure too); `--push` without
@@ -288,7 +281,7 @@ impl Fan {
         }
         if self.stages.is_empty() {
             if result.is_ok() {
-                let tracked = super::select_with_lock_outs(repo, &repo.root, &[])?;
+                let tracked = crate::targets::select_with_lock_outs(repo, &repo.root, &[])?;
                 let reporter = super::reporter::for_printer(ctx.printer);
                 let s = crate::sync::Session {
                     repo,
@@ -309,13 +302,21 @@ impl Fan {
             Err(_) => return Ok(()),
             Ok(_) => Vec::new(),
         };
-        super::fanout::publish_worker(
-            ctx,
+        let reporter = super::reporter::for_printer(ctx.printer);
+        let recorded = crate::sync::fanout::publish_worker(
+            reporter.as_ref(),
             repo,
             &self.remote,
             (&self.stages, &self.commit),
             &failed,
-        )
+        )?;
+        for stage in recorded {
+            ctx.printer.info(&format!(
+                "recorded `{stage}` for commit {}",
+                &self.commit[..8]
+            ));
+        }
+        Ok(())
     }
 }
 

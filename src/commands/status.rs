@@ -11,8 +11,9 @@ use crate::pipeline::status::{stage_reasons, Reason};
 use crate::repo::lock::LockError;
 use crate::track::{DataState, DataStatus, Workspace};
 
-use super::{reporter, select_tracked, Ctx};
+use super::{reporter, Ctx};
 use crate::sync::{RemotePath, RemoteState};
+use crate::targets::select_tracked;
 
 /// Show what changed in tracked files and directories.
 ///
@@ -85,7 +86,7 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
     let pipeline = crate::pipeline::load(&repo.root)?;
     // Stage and group names select stages, as in `dvc status build`; the
     // other targets are tracked paths.
-    let split = super::split_targets(&pipeline, &ctx.cwd, &targets);
+    let split = crate::targets::split_targets(&pipeline, &ctx.cwd, &targets);
     let tracked = if targets.is_empty() || !split.paths.is_empty() {
         select_tracked(&repo, &ctx.cwd, &split.paths)?
     } else {
@@ -111,7 +112,7 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
     let remote = match remote {
         Some(_) => {
             let remote = crate::sync::require(&repo.settings, &repo.root)?;
-            let tracked = super::select_with_lock_outs(&repo, &ctx.cwd, &split.paths)?;
+            let tracked = crate::targets::select_with_lock_outs(&repo, &ctx.cwd, &split.paths)?;
             let session = crate::sync::Session {
                 repo: &repo,
                 remote: &remote,

@@ -9,7 +9,8 @@ use crate::repo::Repo;
 use crate::sync::{FetchOutcome, PushOutcome, Session};
 use crate::track::Tracked;
 
-use super::{human_bytes, reporter, select_with_lock_outs, Ctx};
+use super::{human_bytes, reporter, Ctx};
+use crate::targets::select_with_lock_outs;
 
 /// What push, fetch and pull take: what to move, where, how many at once.
 #[derive(Debug, clap::Args)]
@@ -150,4 +151,19 @@ pub fn tell_push(ctx: &Ctx, remote: &Remote, o: &PushOutcome) {
             o.lost.join(", ")
         ));
     }
+}
+
+/// Restores the workspace from the cache (`crate::sync::restore`) and
+/// tells what it did: `checkout`, `pull` and `ci` say it the same way.
+pub fn restore(
+    ctx: &Ctx,
+    repo: &crate::repo::Repo,
+    targets: &[std::path::PathBuf],
+    force: bool,
+) -> anyhow::Result<()> {
+    let reporter = reporter::for_printer(ctx.printer);
+    let r = crate::sync::restore(repo, &ctx.cwd, targets, force, reporter.as_ref())?;
+    tell_unpushed_absent(ctx, &r.unpushed);
+    ctx.printer.info(&r.summary.describe());
+    Ok(())
 }

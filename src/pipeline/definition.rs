@@ -92,7 +92,7 @@ pub struct Pipeline {
     pub unused_keys: Vec<String>,
     pub gates: Option<yaml::Value>,
     pub report: Option<yaml::Value>,
-    /// mlci.yaml's `drift:` section, parsed by `monitor::rules`.
+    /// mlci.yaml's `drift:` section, parsed by `drift::rules`.
     pub drift: Option<yaml::Value>,
     /// mlci.yaml's `monitor:` section (a predictions log to gate on).
     pub monitor: Option<yaml::Value>,

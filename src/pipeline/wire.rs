@@ -120,7 +120,7 @@ pub(super) struct FileWire {
     /// Read by the registry from the default branch's tip
     /// (`registry::policy`), never from here.
     pub(super) promotion: Option<serde_yaml_value::Value>,
-    /// Drift settings and rules (`monitor::rules`).
+    /// Drift settings and rules (`drift::rules`).
     pub(super) drift: Option<serde_yaml_value::Value>,
     /// The predictions log `mlci gate` checks (`commands::monitor`).
     pub(super) monitor: Option<serde_yaml_value::Value>,

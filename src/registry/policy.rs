@@ -54,6 +54,23 @@ struct FileWire {
 
 impl Policy {
     /// Reads the `promotion:` section of `mlci.yaml` in `src`.
+    /// The policy in mlci.yaml at the tip of the default branch
+    /// (`branch`, else the git remote's HEAD, else main or master): the
+    /// policy a merged change is judged by, whatever a pull request's
+    /// branch says.
+    pub fn at_default_branch_tip(
+        root: &std::path::Path,
+        git_remote: &str,
+        branch: Option<&str>,
+    ) -> Result<Policy, RegistryError> {
+        let (label, id) = crate::git::default_branch_tip(root, git_remote, branch)
+            .map_err(RegistryError::git)?
+            .ok_or(RegistryError::NoDefaultBranch)?;
+        let tree = crate::pipeline::source::GitTree::open(root, id).map_err(RegistryError::Git)?;
+        let origin = format!("mlci.yaml at {label} ({})", &id.to_string()[..8]);
+        Policy::read(&tree, origin)
+    }
+
     pub fn read(src: &dyn Source, origin: String) -> Result<Policy, RegistryError> {
         let bad = |line: Option<usize>, message: String| RegistryError::Policy {
             origin: origin.clone(),

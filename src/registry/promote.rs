@@ -425,6 +425,29 @@ pub struct Check {
     pub note: Option<String>,
 }
 
+impl Check {
+    /// `PASS auc >= 0.85 (0.91)`, `FAIL auc falls at most 0.01 vs the
+    /// champion (0.88, champion 0.91): changed by -0.03 from 0.91`, with a
+    /// newline.
+    pub fn line(&self) -> String {
+        let values = match (&self.value, &self.champion) {
+            (Some(v), Some(ch)) => format!(" ({v}, champion {ch})"),
+            (Some(v), None) => format!(" ({v})"),
+            _ => String::new(),
+        };
+        let note = self
+            .note
+            .as_ref()
+            .map(|n| format!(": {n}"))
+            .unwrap_or_default();
+        format!(
+            "{} {}{values}{note}\n",
+            if self.passed { "PASS" } else { "FAIL" },
+            self.text
+        )
+    }
+}
+
 /// The verdict on assigning `stage` to `version` of `name` under `policy`:
 /// every check, passed or not. Metrics are read at each version's commit
 /// through `cache` (files in git need nothing else).

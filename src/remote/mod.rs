@@ -15,6 +15,7 @@
 //! tokio runtime and blocks on these futures; the rest of the domain stays
 //! synchronous.
 
+pub mod config_edit;
 pub mod dir;
 pub mod known;
 pub mod listing;

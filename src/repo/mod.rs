@@ -228,6 +228,26 @@ pub fn cache_of(root: &Path) -> Result<Cache, RepoError> {
     Ok(Cache::new(cache_root(root, &settings)))
 }
 
+/// Where a registry and its metrics are read: the git work tree root, and
+/// the cache metrics are read through (the repository's when it has
+/// `.mlci/`, else where it would be: a plain GTO repository needs no mlci
+/// set-up to be read).
+pub struct Place {
+    pub root: PathBuf,
+    pub cache: Cache,
+}
+
+impl Place {
+    /// The place of the repository above `cwd`.
+    pub fn find(cwd: &Path) -> Result<Place, RepoError> {
+        let root = find_root(cwd)?;
+        Ok(Place {
+            cache: cache_of(&root)?,
+            root,
+        })
+    }
+}
+
 /// The canonical git work tree root above `cwd`. Refused when a directory
 /// between `cwd` and that root is a DVC project of its own (a `.dvc/`
 /// directory): a few `stat` calls, only when `cwd` is below the root.

@@ -37,7 +37,7 @@ pub enum Rule {
     MaxIncreasePct(f64),
     MaxDecreasePct(f64),
     /// A `drift:` rule of mlci.yaml: the share of drifted columns stays
-    /// below the limit (evaluated by `monitor::rules`, not from metrics).
+    /// below the limit (evaluated by `drift::rules`, not from metrics).
     DriftShare(f64),
     /// A `monitor:` check of a metric whose better direction is unknown:
     /// the latest window's value stays within this percentage of the

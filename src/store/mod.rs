@@ -10,6 +10,7 @@ pub mod gc;
 pub mod hash;
 pub mod link;
 pub mod manifest;
+pub mod materialise;
 pub mod state;
 pub mod walk;
 pub mod whole;

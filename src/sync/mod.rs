@@ -9,8 +9,10 @@
 pub mod at_commit;
 pub mod collect;
 pub mod commit_records;
+pub mod fanout;
 mod fetch;
 mod push;
+pub mod scope;
 mod source;
 mod status;
 
@@ -194,6 +196,58 @@ pub(crate) fn expand(cache: &Cache, g: &mut Group) {
         }
         None => g.manifest_missing = true,
     }
+}
+
+/// Why a restore could not finish (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Target(#[from] crate::targets::TargetError),
+    #[error(transparent)]
+    Track(#[from] crate::track::TrackError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl crate::error::Hint for RestoreError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            RestoreError::Target(e) => e.hint(),
+            RestoreError::Track(e) => e.hint(),
+            RestoreError::Io(_) => None,
+        }
+    }
+}
+
+crate::register_hint!(RestoreError);
+
+/// What a restore did, and the `push: false` outputs it left out (their
+/// objects are in no cache or remote: `mlci repro` regenerates them).
+pub struct Restored {
+    pub summary: crate::track::CheckoutSummary,
+    pub unpushed: Vec<String>,
+}
+
+/// Restores the workspace from the cache: the tracked paths and cached
+/// stage outputs `targets` select (all when empty, relative to `cwd`), each
+/// object verified on the way; local changes not in the cache are kept
+/// unless `force`. One walk for `checkout`, `pull` and `ci`.
+pub fn restore(
+    repo: &crate::repo::Repo,
+    cwd: &std::path::Path,
+    targets: &[std::path::PathBuf],
+    force: bool,
+    reporter: &dyn crate::progress::Reporter,
+) -> Result<Restored, RestoreError> {
+    let tracked = crate::targets::select_with_lock_outs(repo, cwd, targets)?;
+    let (tracked, unpushed) = without_unpushed_absent(repo, tracked);
+    let mut ws = crate::track::Workspace::open(repo);
+    let result = ws.checkout(&tracked, force, reporter);
+    ws.finish()?;
+    Ok(Restored {
+        summary: result?,
+        unpushed,
+    })
 }
 
 /// `tracked` without the outputs the pipeline marks `push: false` whose

@@ -231,6 +231,23 @@ pub struct CheckoutSummary {
     pub removed: u64,
 }
 
+impl CheckoutSummary {
+    /// `restored 3 file(s), 1 already up to date[, removed 2 not in the
+    /// tracked version]`: what `checkout`, `pull` and `ci` say.
+    pub fn describe(&self) -> String {
+        format!(
+            "restored {} file(s), {} already up to date{}",
+            self.restored,
+            self.unchanged,
+            if self.removed > 0 {
+                format!(", removed {} not in the tracked version", self.removed)
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
 /// Pointer files in the work tree, found with git's ignore rules (tracked
 /// data is git-ignored, so its directories are not walked).
 pub fn find_pointers(root: &Path) -> Result<Vec<String>, TrackError> {

@@ -11,7 +11,6 @@
 use std::path::Path;
 
 use crate::ci::env::CiEnv;
-use crate::commands::model::write::{check_line, policy_at_tip};
 use crate::commands::Ctx;
 use crate::exit::Exit;
 use crate::forge::Deployment;
@@ -37,7 +36,7 @@ pub fn registry_tag(env: &CiEnv) -> Option<String> {
 /// breaks the policy without a forced reason (no outputs then), 2 on an
 /// error, else 0.
 pub fn deliver(ctx: &Ctx, env: &CiEnv, d: &Deliver) -> anyhow::Result<Exit> {
-    let place = crate::commands::model::place(ctx)?;
+    let place = crate::repo::Place::find(&ctx.cwd)?;
     let root = &place.root;
     let Some(parsed) = crate::registry::tag::parse(d.tag) else {
         return Err(crate::error::hinted(
@@ -174,13 +173,13 @@ fn forced_reason(e: &Event) -> Option<&str> {
 /// The policy's checks on `event` (an assignment) as the registry stood
 /// before it: the checks as text, and whether the hand-off is refused.
 fn check_assignment(
-    place: &crate::commands::model::Place,
+    place: &crate::repo::Place,
     registry: &Registry,
     event: &Event,
     branch: Option<&str>,
 ) -> anyhow::Result<(String, bool)> {
     let root: &Path = &place.root;
-    let policy = policy_at_tip(root, "origin", branch)?;
+    let policy = crate::registry::policy::Policy::at_default_branch_tip(root, "origin", branch)?;
     let before = Registry::build(
         registry
             .events
@@ -215,7 +214,10 @@ fn check_assignment(
             version: event.version.clone().unwrap_or_default(),
         })?;
     let checks = promote::check(root, &place.cache, &before, &policy, (name, version, stage))?;
-    let lines: String = checks.iter().map(check_line).collect();
+    let lines: String = checks
+        .iter()
+        .map(crate::registry::promote::Check::line)
+        .collect();
     let failed = checks.iter().any(|c| !c.passed);
     Ok((lines, failed && forced_reason(event).is_none()))
 }

@@ -365,10 +365,10 @@ fn step_drift_rules(
     Vec<crate::review::gate::GateResult>,
     Vec<crate::review::report::DriftView>,
 ) {
-    match super::gate::rules_at(job.ctx, &job.repo, &job.pipeline, "workspace") {
+    match crate::monitoring::rules::judged_beside_gates(&job.repo, &job.pipeline, "workspace") {
         Ok(rules) => rules,
         Err(e) => {
-            job.fail(e);
+            job.fail(e.into());
             (Vec::new(), Vec::new())
         }
     }
@@ -405,7 +405,7 @@ fn session<'a>(
 /// Fetches data and run records, then checks the workspace out.
 fn step_pull(job: &mut Job, run_cache: bool) {
     let Some(r) = &job.remote else { return };
-    let tracked = super::select_with_lock_outs(&job.repo, &job.repo.root, &[]);
+    let tracked = crate::targets::select_with_lock_outs(&job.repo, &job.repo.root, &[]);
     let reporter = super::reporter::for_printer(job.ctx.printer);
     let fetched = job
         .repo
@@ -418,7 +418,7 @@ fn step_pull(job: &mut Job, run_cache: bool) {
                 Err(e) if e.is_auth() && job.env.from_fork() => Ok(false),
                 Err(e) => Err(e.into()),
                 Ok(o) => super::sync::tell_fetch(job.ctx, r, &o)
-                    .and_then(|()| super::fetch::checkout(job.ctx, &job.repo, &[], false))
+                    .and_then(|()| super::sync::restore(job.ctx, &job.repo, &[], false))
                     .and_then(|()| join_records(job, r))
                     .map(|()| true),
             }
@@ -440,10 +440,17 @@ fn step_pull(job: &mut Job, run_cache: bool) {
 /// installed (lock entry and outputs) before the repro, so it does not run
 /// again; a stage that failed on a worker runs here (and fails here).
 fn join_records(job: &Job, r: &Remote) -> anyhow::Result<()> {
-    let Ok(commit) = super::fanout::head(&job.repo) else {
+    let Ok(commit) = crate::sync::fanout::head(&job.repo) else {
         return Ok(());
     };
-    let failed = super::fanout::install_records(job.ctx, &job.repo, &job.pipeline, r, &commit)?;
+    let reporter = super::reporter::for_printer(job.ctx.printer);
+    let failed = crate::sync::fanout::install_records(
+        reporter.as_ref(),
+        &job.repo,
+        &job.pipeline,
+        r,
+        &commit,
+    )?;
     for (stage, why) in failed {
         job.ctx.printer.warn(&format!(
             "stage `{stage}` failed on a fan-out worker: {why}"
@@ -520,7 +527,7 @@ fn step_repro(
 /// Pushes new outputs and run records.
 fn step_push(job: &mut Job, run_cache: bool) {
     let Some(r) = &job.remote else { return };
-    let tracked = super::select_with_lock_outs(&job.repo, &job.repo.root, &[]);
+    let tracked = crate::targets::select_with_lock_outs(&job.repo, &job.repo.root, &[]);
     let reporter = super::reporter::for_printer(job.ctx.printer);
     let pushed = job
         .repo

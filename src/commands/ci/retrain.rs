@@ -220,8 +220,7 @@ pub fn cmd_retrain(ctx: &Ctx, a: RetrainArgs) -> anyhow::Result<Exit> {
 /// Whether any of mlci.yaml's `drift:` rules fails on the workspace (the
 /// verdict `mlci gate` gives); an error when there are none.
 fn drift_fails(job: &Job) -> anyhow::Result<bool> {
-    let (results, views) =
-        crate::commands::drift::rules_for(&job.repo, &job.pipeline, "workspace")?;
+    let (results, views) = crate::drift::rules::gates_at(&job.repo, &job.pipeline, "workspace")?;
     if results.is_empty() {
         return Err(crate::error::hinted(
             "--if-drift: mlci.yaml has no `drift:` rules to decide with",
@@ -264,7 +263,7 @@ fn report_against(
     ran: Option<Vec<crate::review::report::StageView>>,
 ) -> anyhow::Result<crate::review::assemble::Built> {
     let (extra_gates, drift) =
-        crate::commands::gate::rules_at(job.ctx, &job.repo, &job.pipeline, "workspace")?;
+        crate::monitoring::rules::judged_beside_gates(&job.repo, &job.pipeline, "workspace")?;
     let opts = ReportOptions {
         extra_gates,
         drift,

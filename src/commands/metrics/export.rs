@@ -9,7 +9,7 @@ use clap::Args;
 use crate::commands::Ctx;
 use crate::config::Overrides;
 use crate::exit::Exit;
-use crate::monitor::exposition::{self, Family, Format, Sample};
+use crate::prometheus::exposition::{self, Family, Format, Sample};
 use crate::review::metrics::{metric_files, params_files, Rev, RevReader};
 
 /// Export metrics for Prometheus and Grafana: `mlci_metric`, `mlci_param`,
@@ -39,7 +39,7 @@ pub struct ExportArgs {
     pub monitor_log: Option<PathBuf>,
     /// The log's windows: `day`, `week` or a row count.
     #[arg(long, default_value = "day", value_name = "WINDOW")]
-    pub window: crate::monitor::performance::Window,
+    pub window: crate::monitoring::performance::Window,
 }
 
 pub fn cmd_export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<Exit> {
@@ -99,11 +99,11 @@ pub fn cmd_export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<Exit> {
     match &a.push {
         None => ctx.printer.data(text.trim_end())?,
         Some(url) => {
-            crate::monitor::pushgateway::push(url, &a.job, &grouping, text, a.format)?;
+            crate::prometheus::pushgateway::push(url, &a.job, &grouping, text, a.format)?;
             ctx.printer.info(&format!(
                 "pushed {} samples to {}",
                 families.iter().map(|f| f.samples.len()).sum::<usize>(),
-                crate::monitor::pushgateway::group_url(url, &a.job, &grouping)
+                crate::prometheus::pushgateway::group_url(url, &a.job, &grouping)
             ));
         }
     }
@@ -153,10 +153,10 @@ fn gate_and_drift(
         Ok(results) => gates.extend(results.into_iter().flatten()),
         Err(e) => ctx.printer.warn(&format!("gates not exported: {e}")),
     }
-    let section = crate::monitor::rules::Section::parse(pipeline.drift.as_ref())?;
+    let section = crate::drift::rules::Section::parse(pipeline.drift.as_ref())?;
     let target = Rev::parse(&repo.root, rev)?;
     let outcomes =
-        crate::monitor::rules::evaluate(repo, &section, &target, &crate::progress::Silent)?;
+        crate::drift::rules::evaluate(repo, &section, &target, &crate::progress::Silent)?;
     let (mut share, mut stat) = (Vec::new(), Vec::new());
     for o in &outcomes {
         gates.push(o.gate.clone());
@@ -179,7 +179,7 @@ fn gate_and_drift(
         }
     }
     // The same rules `mlci gate` judges: the monitor log's too.
-    gates.extend(crate::commands::monitor::rules_for(ctx, repo, pipeline)?);
+    gates.extend(crate::monitoring::rules::rules_for(repo, pipeline)?);
     let passed = gates
         .iter()
         .map(|g| Sample {
@@ -225,11 +225,11 @@ fn model_info(root: &std::path::Path) -> anyhow::Result<Family> {
 fn window_metrics(
     ctx: &Ctx,
     log: &std::path::Path,
-    window: crate::monitor::performance::Window,
+    window: crate::monitoring::performance::Window,
 ) -> anyhow::Result<Family> {
-    use crate::monitor::performance;
+    use crate::monitoring::performance;
     let shown = log.display().to_string();
-    let l = crate::monitor::log::read(&ctx.cwd.join(log), &shown, &Default::default())?;
+    let l = crate::data::log::read(&ctx.cwd.join(log), &shown, &Default::default())?;
     let task = performance::detect_task(&l);
     if task == performance::Task::Classification {
         performance::check_labels(&l, &shown)?;

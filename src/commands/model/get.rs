@@ -10,9 +10,6 @@ use crate::commands::Ctx;
 use crate::config::Overrides;
 use crate::exit::Exit;
 use crate::registry::{self, declare, RegistryError};
-use crate::store::cache::{Cache, Oid};
-use crate::store::manifest::Manifest;
-use crate::workspace_path::WorkspacePath;
 
 /// Download an artifact as of a version or stage: `NAME` (the latest
 /// version), `NAME@vX.Y.Z`, or `NAME#STAGE`. Objects missing from the cache
@@ -146,7 +143,7 @@ pub fn cmd_get(ctx: &Ctx, a: GetArgs) -> anyhow::Result<Exit> {
         Some(t) => {
             let reporter = crate::commands::reporter::for_printer(ctx.printer);
             crate::sync::at_commit::fetch_missing(&repo, &t, reporter.as_ref())?;
-            write_from_cache(&repo.cache, &t.pointer.oid, &out)?
+            crate::store::materialise::write_object(&repo.cache, &t.pointer.oid, &out)?
         }
         None => write_from_git(&git, commit, &decl.path, &out)?.ok_or_else(|| {
             RegistryError::PathMissing {
@@ -172,63 +169,6 @@ pub fn cmd_get(ctx: &Ctx, a: GetArgs) -> anyhow::Result<Exit> {
         ));
     }
     Ok(Exit::Ok)
-}
-
-/// Writes object `oid` (a file, or a directory's files) to `out`, each file
-/// verified while it is copied, through a temporary name beside `out`.
-/// Returns the number of files.
-fn write_from_cache(cache: &Cache, oid: &Oid, out: &Path) -> anyhow::Result<usize> {
-    let parent = out.parent().unwrap_or(Path::new("."));
-    fs_err::create_dir_all(parent)?;
-    if !oid.dir {
-        let tmp = tempfile::NamedTempFile::new_in(parent)?;
-        copy_verified(cache, oid, tmp.as_file(), tmp.path())?;
-        replace(out)?;
-        tmp.persist(out)?;
-        return Ok(1);
-    }
-    let manifest = Manifest::parse(&cache.read_verified(oid)?)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".mlci-get")
-        .tempdir_in(parent)?;
-    for e in manifest.entries() {
-        // Manifest entries come from a remote: plain relative paths only.
-        let rel = WorkspacePath::new(&e.path)?;
-        let dest = tmp.path().join(rel.as_str());
-        if let Some(d) = dest.parent() {
-            fs_err::create_dir_all(d)?;
-        }
-        let f = fs_err::File::create(&dest)?;
-        copy_verified(cache, &Oid::file(e.sha256), f.file(), &dest)?;
-    }
-    replace(out)?;
-    fs_err::rename(tmp.keep(), out)?;
-    Ok(manifest.entries().len())
-}
-
-/// Copies object `oid` into `to` (open at `path`, which the hash is read
-/// back from) and checks the hash of what landed.
-fn copy_verified(cache: &Cache, oid: &Oid, to: &std::fs::File, path: &Path) -> anyhow::Result<()> {
-    let src = cache.open_object(oid)?;
-    let (digest, _) = crate::store::copy::copy_file_and_hash(&src, to.try_clone()?, path)?;
-    if digest != oid.digest {
-        return Err(crate::store::cache::CacheError::Corrupt {
-            oid: *oid,
-            actual: digest,
-            path: cache.object_path(oid),
-        }
-        .into());
-    }
-    Ok(())
-}
-
-/// Removes what is at `out` (a file, link or directory) before the rename.
-fn replace(out: &Path) -> std::io::Result<()> {
-    match out.symlink_metadata() {
-        Ok(m) if m.is_dir() => fs_err::remove_dir_all(out),
-        Ok(_) => fs_err::remove_file(out),
-        Err(_) => Ok(()),
-    }
 }
 
 /// Writes `path` as committed in git (a file or a directory's files);
@@ -288,7 +228,7 @@ fn write_from_git(
     if let Some(e) = failed {
         return Err(e.into());
     }
-    replace(out)?;
+    crate::store::materialise::replace(out)?;
     fs_err::rename(tmp.keep(), out)?;
     Ok(Some(n))
 }

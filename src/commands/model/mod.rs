@@ -7,13 +7,10 @@ mod get;
 mod read;
 pub(crate) mod write;
 
-use std::path::PathBuf;
-
 use clap::{Args, Subcommand};
 
 use super::Ctx;
 use crate::exit::Exit;
-use crate::store::cache::Cache;
 
 /// The model registry: versions and stage assignments as git tags that GTO
 /// reads too. See docs/registry.md.
@@ -55,27 +52,18 @@ pub fn cmd_model(ctx: &Ctx, args: ModelArgs) -> anyhow::Result<Exit> {
     }
 }
 
-/// Where the registry is: the git work tree root, and the cache metrics are
-/// read through (the repository's when it has `.mlci/`, else where it
-/// would be: a plain GTO repository needs no mlci set-up to be read).
-pub(crate) struct Place {
-    pub root: PathBuf,
-    pub cache: Cache,
-}
-
-pub(crate) fn place(ctx: &Ctx) -> anyhow::Result<Place> {
+/// The registry's place ([`crate::repo::Place`]); a repository with
+/// `.mlci/` is opened through the context, so its credentials are masked.
+pub(super) fn place(ctx: &Ctx) -> anyhow::Result<crate::repo::Place> {
     let root = crate::repo::find_root(&ctx.cwd)?;
     if root.join(".mlci").is_dir() {
         let repo = ctx.repo(&crate::config::Overrides::default())?;
-        return Ok(Place {
+        return Ok(crate::repo::Place {
             root: repo.root,
             cache: repo.cache,
         });
     }
-    Ok(Place {
-        cache: crate::repo::cache_of(&root)?,
-        root,
-    })
+    Ok(crate::repo::Place::find(&root)?)
 }
 
 /// Flags every command that creates tags shares.

@@ -8,7 +8,6 @@ use crate::commands::Ctx;
 use crate::exit::Exit;
 use crate::registry::policy::Policy;
 use crate::registry::promote::{self, Bump, NewTag, Writer};
-use crate::registry::RegistryError;
 
 /// Register a version of an artifact: tag `NAME@vX.Y.Z` on REV. Without
 /// `--version` the first is v0.0.1 and later ones bump the patch (or what
@@ -113,7 +112,8 @@ pub fn cmd_register(ctx: &Ctx, a: RegisterArgs) -> anyhow::Result<Exit> {
 pub fn cmd_promote(ctx: &Ctx, a: PromoteArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
     let w = Writer::open(&p.root, &a.name)?;
-    let policy = policy_at_tip(&p.root, &a.push.git_remote, a.default_branch.as_deref())?;
+    let policy =
+        Policy::at_default_branch_tip(&p.root, &a.push.git_remote, a.default_branch.as_deref())?;
     w.check_stage(&a.to, &policy)?;
     let version = w.version(&a.name, &a.version)?;
     let checks = promote::check(
@@ -126,7 +126,7 @@ pub fn cmd_promote(ctx: &Ctx, a: PromoteArgs) -> anyhow::Result<Exit> {
     let failed = checks.iter().filter(|c| !c.passed).count();
     let mut text = String::new();
     for c in &checks {
-        text.push_str(&check_line(c));
+        text.push_str(&c.line());
     }
     if !text.is_empty() {
         ctx.printer.data(text.trim_end())?;
@@ -190,40 +190,6 @@ pub fn cmd_deprecate(ctx: &Ctx, a: DeprecateArgs) -> anyhow::Result<Exit> {
     let w = Writer::open(&p.root, &a.name)?;
     let t = w.deprecate(&a.name, a.push.message.as_deref())?;
     finish(ctx, &p.root, &t, &a.push)
-}
-
-/// The promotion policy at the default branch's tip.
-pub(crate) fn policy_at_tip(
-    root: &std::path::Path,
-    git_remote: &str,
-    branch: Option<&str>,
-) -> anyhow::Result<Policy> {
-    let (label, id) = crate::git::default_branch_tip(root, git_remote, branch)
-        .map_err(RegistryError::git)?
-        .ok_or(RegistryError::NoDefaultBranch)?;
-    let tree = crate::pipeline::source::GitTree::open(root, id).map_err(RegistryError::Git)?;
-    let origin = format!("mlci.yaml at {label} ({})", &id.to_string()[..8]);
-    Ok(Policy::read(&tree, origin)?)
-}
-
-/// `PASS auc >= 0.85 (0.91)`, `FAIL auc falls at most 0.01 vs the
-/// champion (0.88, champion 0.91): changed by -0.03 from 0.91`.
-pub(crate) fn check_line(c: &promote::Check) -> String {
-    let values = match (&c.value, &c.champion) {
-        (Some(v), Some(ch)) => format!(" ({v}, champion {ch})"),
-        (Some(v), None) => format!(" ({v})"),
-        _ => String::new(),
-    };
-    let note = c
-        .note
-        .as_ref()
-        .map(|n| format!(": {n}"))
-        .unwrap_or_default();
-    format!(
-        "{} {}{values}{note}\n",
-        if c.passed { "PASS" } else { "FAIL" },
-        c.text
-    )
 }
 
 /// Creates the tag, tells what it records, and pushes it when asked.

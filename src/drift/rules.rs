@@ -22,14 +22,40 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::drift::{self, ColumnOptions, Drift, Method, Options};
-use super::table::{Dataset, Kind};
-use super::{dataset, MonitorError};
+use crate::data::table::{Dataset, Kind};
+use crate::data::{dataset, DataError};
+use crate::drift::{self, ColumnOptions, Drift, Method, Options};
 use crate::progress::Reporter;
 use crate::repo::Repo;
 use crate::review::gate::{self, GateResult, Rule};
 use crate::review::metrics::Rev;
 use crate::workspace_path::WorkspacePath;
+
+/// Why mlci.yaml's `drift:` rules could not be evaluated (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Drift(#[from] drift::DriftError),
+    #[error("mlci.yaml: `drift`: {0}")]
+    Definition(String),
+    #[error(transparent)]
+    Rev(#[from] crate::review::metrics::MetricsError),
+}
+
+impl crate::error::Hint for RulesError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            RulesError::Data(e) => e.hint(),
+            RulesError::Drift(e) => e.hint(),
+            RulesError::Rev(e) => e.hint(),
+            RulesError::Definition(_) => Some("`drift:` takes `share`, `columns: {NAME: {type, method, threshold, bins}}` and `rules: [{dataset, reference | reference_path, columns, share}]` (see docs/drift.md)".into()),
+        }
+    }
+}
+
+crate::register_hint!(RulesError);
 
 /// The section as written.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -57,15 +83,15 @@ pub struct RuleDef {
 
 impl Section {
     /// Reads the section from the pipeline's `drift:` value.
-    pub fn parse(value: Option<&crate::yaml::Value>) -> Result<Section, MonitorError> {
+    pub fn parse(value: Option<&crate::yaml::Value>) -> Result<Section, RulesError> {
         let Some(v) = value else {
             return Ok(Section::default());
         };
         let s: Section = crate::yaml::from_value(v.clone(), std::path::Path::new("mlci.yaml"))
-            .map_err(|e| MonitorError::Definition(e.message))?;
+            .map_err(|e| RulesError::Definition(e.message))?;
         for r in &s.rules {
             if r.reference.is_some() == r.reference_path.is_some() {
-                return Err(MonitorError::Definition(format!(
+                return Err(RulesError::Definition(format!(
                     "rule on `{}` needs exactly one of `reference` (a revision) and `reference_path`",
                     r.dataset
                 )));
@@ -116,7 +142,7 @@ pub fn evaluate(
     section: &Section,
     target: &Rev,
     reporter: &dyn Reporter,
-) -> Result<Vec<Outcome>, MonitorError> {
+) -> Result<Vec<Outcome>, RulesError> {
     let kinds = section.kinds();
     let mut out = Vec::new();
     for rule in &section.rules {
@@ -163,8 +189,8 @@ pub fn evaluate(
     Ok(out)
 }
 
-fn checked(path: &str) -> Result<WorkspacePath, MonitorError> {
-    WorkspacePath::new(path).map_err(|e| MonitorError::Definition(format!("`{path}`: {e}")))
+fn checked(path: &str) -> Result<WorkspacePath, RulesError> {
+    WorkspacePath::new(path).map_err(|e| RulesError::Definition(format!("`{path}`: {e}")))
 }
 
 /// `path` as it is at `target`.
@@ -174,17 +200,40 @@ fn read_side(
     target: &Rev,
     kinds: &BTreeMap<String, Kind>,
     reporter: &dyn Reporter,
-) -> Result<Dataset, MonitorError> {
+) -> Result<Dataset, RulesError> {
     let p = checked(path)?;
     match target {
         Rev::Workspace => {
             let abs = p
                 .locate_for_read(&repo.root)
-                .map_err(|e| MonitorError::Definition(format!("`{path}`: {e}")))?;
-            dataset::read_path(&abs, path, kinds)
+                .map_err(|e| RulesError::Definition(format!("`{path}`: {e}")))?;
+            Ok(dataset::read_path(&abs, path, kinds)?)
         }
-        Rev::Commit { id, .. } => {
-            dataset::read_at(repo, p.as_str(), &id.to_string(), kinds, reporter)
-        }
+        Rev::Commit { id, .. } => Ok(dataset::read_at(
+            repo,
+            p.as_str(),
+            &id.to_string(),
+            kinds,
+            reporter,
+        )?),
     }
+}
+
+/// mlci.yaml's `drift:` rules with the datasets as they are at `target`
+/// (`workspace` or a revision): their gate results and report sections.
+pub fn gates_at(
+    repo: &Repo,
+    pipeline: &crate::pipeline::Pipeline,
+    target: &str,
+) -> Result<(Vec<GateResult>, Vec<crate::review::report::DriftView>), RulesError> {
+    let section = Section::parse(pipeline.drift.as_ref())?;
+    if section.rules.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let rev = Rev::parse(&repo.root, target)?;
+    let outcomes = evaluate(repo, &section, &rev, &crate::progress::Silent)?;
+    Ok((
+        outcomes.iter().map(|o| o.gate.clone()).collect(),
+        outcomes.iter().map(super::view::report_view).collect(),
+    ))
 }

@@ -19,8 +19,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::stats;
-use super::table::{Column, Dataset, Kind};
+use crate::data::table::{Column, Dataset, Kind};
+
+pub mod rules;
+pub mod stats;
+pub mod view;
 
 /// A drift test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,7 +155,7 @@ pub enum DriftError {
     #[error("column `{0}` is in neither table")]
     Unknown(String),
     #[error(transparent)]
-    Table(#[from] super::table::TableError),
+    Table(#[from] crate::data::table::TableError),
 }
 
 impl crate::error::Hint for DriftError {

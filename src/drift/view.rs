@@ -3,8 +3,8 @@
 //! against current for a column. Column names and categories come from
 //! data: in Mermaid they keep letters, digits and `_.-` only.
 
-use super::drift::{ColumnDrift, Drift};
-use super::table::{Column, Dataset, Kind};
+use super::{ColumnDrift, Drift};
+use crate::data::table::{Column, Dataset, Kind};
 use crate::review::metrics::diff::{md_table, plain_table};
 
 fn fmt(x: f64) -> String {

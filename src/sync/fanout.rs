@@ -4,7 +4,8 @@
 //! and publishes their outputs, run records and per-commit records; the
 //! join (`--pull` without `--single-item`) installs every stage's
 //! per-commit record for this commit before the repro, so nothing runs
-//! that a worker already ran. See `sync::commit_records`.
+//! that a worker already ran. The records are `commit_records`; the
+//! command (`mlci repro`, `mlci ci`) only calls these steps and prints.
 
 use std::collections::BTreeSet;
 
@@ -16,7 +17,7 @@ use crate::repo::Repo;
 use crate::sync::commit_records::{self, StageRecord};
 use crate::track::Tracked;
 
-use super::Ctx;
+use crate::progress::Reporter;
 
 /// Why a fan-out step cannot go on (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,20 @@ pub enum FanoutError {
     NotJoined { commit: String, stages: Vec<String> },
     #[error("the fan-out needs a commit: {0}")]
     NoCommit(String),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
+    #[error(transparent)]
+    Sync(#[from] crate::sync::SyncError),
+    #[error(transparent)]
+    Track(#[from] crate::track::TrackError),
+    #[error(transparent)]
+    Lock(#[from] crate::pipeline::lock::LockFileError),
+    #[error(transparent)]
+    Dag(#[from] crate::pipeline::dag::DagError),
+    #[error(transparent)]
+    Status(#[from] crate::pipeline::repro::ReproError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 impl crate::error::Hint for FanoutError {
@@ -42,6 +57,13 @@ impl crate::error::Hint for FanoutError {
             FanoutError::UpstreamFailed { .. } => "fix the upstream stage; this one runs after it".into(),
             FanoutError::NotJoined { .. } => "run those stages on a worker (`mlci repro -s STAGE --pull --push`), or drop --restore-only".into(),
             FanoutError::NoCommit(_) => "fan-out workers and the join run in a git checkout of one commit".into(),
+            FanoutError::Remote(e) => return e.hint(),
+            FanoutError::Sync(e) => return e.hint(),
+            FanoutError::Track(e) => return e.hint(),
+            FanoutError::Lock(e) => return e.hint(),
+            FanoutError::Dag(e) => return e.hint(),
+            FanoutError::Status(e) => return e.hint(),
+            FanoutError::Io(_) => return None,
         })
     }
 }
@@ -49,23 +71,27 @@ impl crate::error::Hint for FanoutError {
 crate::register_hint!(FanoutError);
 
 /// The commit this checkout is at (40 hex).
-pub fn head(repo: &Repo) -> anyhow::Result<String> {
+pub fn head(repo: &Repo) -> Result<String, FanoutError> {
     crate::git::resolve_commit(&repo.root, "HEAD")
         .map(|id| id.to_string())
-        .map_err(|e| FanoutError::NoCommit(e.message().to_string()).into())
+        .map_err(|e| FanoutError::NoCommit(e.message().to_string()))
 }
 
 /// Fetches and checks out `tracked` from `remote`.
-fn bring(ctx: &Ctx, repo: &Repo, remote: &Remote, tracked: &[Tracked]) -> anyhow::Result<()> {
+fn bring(
+    reporter: &dyn Reporter,
+    repo: &Repo,
+    remote: &Remote,
+    tracked: &[Tracked],
+) -> Result<(), FanoutError> {
     if tracked.is_empty() {
         return Ok(());
     }
-    let reporter = super::reporter::for_printer(ctx.printer);
     let session = crate::sync::Session {
         repo,
         remote,
         run_cache: false,
-        reporter: reporter.as_ref(),
+        reporter,
     };
     crate::sync::fetch(&session, tracked)?;
     let mut ws = crate::track::Workspace::open(repo);
@@ -78,12 +104,12 @@ fn bring(ctx: &Ctx, repo: &Repo, remote: &Remote, tracked: &[Tracked]) -> anyhow
 /// also its lock entry into mlci.lock (the join). A worker writes no other
 /// stage's lock entry.
 fn install(
-    ctx: &Ctx,
+    reporter: &dyn Reporter,
     repo: &Repo,
     remote: &Remote,
     record: &StageRecord,
     lock: bool,
-) -> anyhow::Result<()> {
+) -> Result<(), FanoutError> {
     let Some(entry) = &record.entry else {
         return Ok(());
     };
@@ -92,7 +118,7 @@ fn install(
         .iter()
         .filter_map(|o| o.oid().map(|oid| o.tracked(oid)))
         .collect();
-    bring(ctx, repo, remote, &tracked)?;
+    bring(reporter, repo, remote, &tracked)?;
     if lock {
         LockFile::update_stage(&repo.root, &record.stage, entry.clone())?;
     }
@@ -103,12 +129,12 @@ fn install(
 /// `targets` (and not among them), from their records for `commit`; an
 /// upstream stage without a record must be current in this checkout.
 pub fn prepare_worker(
-    ctx: &Ctx,
+    reporter: &dyn Reporter,
     repo: &Repo,
     pipeline: &Pipeline,
     remote: &Remote,
     (targets, commit): (&[String], &str),
-) -> anyhow::Result<()> {
+) -> Result<(), FanoutError> {
     let dag = Dag::build(&pipeline.stages)?;
     let chosen: BTreeSet<usize> = targets
         .iter()
@@ -124,13 +150,12 @@ pub fn prepare_worker(
     for u in ups {
         let stage = &pipeline.stages[u];
         match commit_records::fetch(remote, commit, stage)? {
-            Some(r) if r.ok => install(ctx, repo, remote, &r, false)?,
+            Some(r) if r.ok => install(reporter, repo, remote, &r, false)?,
             Some(r) => {
                 return Err(FanoutError::UpstreamFailed {
                     stage: stage.name.clone(),
                     why: r.error.unwrap_or_default(),
-                }
-                .into())
+                })
             }
             None if current.contains(&stage.name) => {
                 // Current per mlci.lock: its outputs are on the remote.
@@ -145,15 +170,14 @@ pub fn prepare_worker(
                             .collect()
                     })
                     .unwrap_or_default();
-                bring(ctx, repo, remote, &outs)?;
+                bring(reporter, repo, remote, &outs)?;
             }
             None => {
                 return Err(FanoutError::NoUpstream {
                     stage: stage.name.clone(),
                     commit: commit[..8].to_string(),
                     remote: remote.name.clone(),
-                }
-                .into())
+                })
             }
         }
     }
@@ -162,7 +186,7 @@ pub fn prepare_worker(
 
 /// Names of the stages that are current per mlci.lock, judged by what is
 /// committed (outputs need not be in the workspace).
-fn current_stages(repo: &Repo, pipeline: &Pipeline) -> anyhow::Result<BTreeSet<String>> {
+fn current_stages(repo: &Repo, pipeline: &Pipeline) -> Result<BTreeSet<String>, FanoutError> {
     let mut ws = crate::track::Workspace::open(repo);
     let states =
         crate::pipeline::status::stage_reasons(&mut ws, pipeline, &crate::progress::Silent)?;
@@ -186,14 +210,15 @@ fn current_stages(repo: &Repo, pipeline: &Pipeline) -> anyhow::Result<BTreeSet<S
 
 /// After a worker's repro: pushes its stages' outputs and run records, then
 /// publishes each stage's record for `commit` (objects before the records
-/// that name them). `failed` holds the stages that failed and why.
+/// that name them). `failed` holds the stages that failed and why. Returns
+/// the stages recorded as done.
 pub fn publish_worker(
-    ctx: &Ctx,
+    reporter: &dyn Reporter,
     repo: &Repo,
     remote: &Remote,
     (targets, commit): (&[String], &str),
     failed: &[(String, String)],
-) -> anyhow::Result<()> {
+) -> Result<Vec<String>, FanoutError> {
     let lock = LockFile::load(&repo.root)?;
     // `push: false` outputs stay local here too.
     let unpushed = crate::pipeline::load(&repo.root)
@@ -219,14 +244,14 @@ pub fn publish_worker(
             done.push((t.clone(), entry.clone()));
         }
     }
-    let reporter = super::reporter::for_printer(ctx.printer);
     let session = crate::sync::Session {
         repo,
         remote,
         run_cache: true,
-        reporter: reporter.as_ref(),
+        reporter,
     };
     crate::sync::push(&session, &tracked)?;
+    let mut recorded = Vec::new();
     for (stage, entry) in done {
         commit_records::publish(
             remote,
@@ -238,8 +263,7 @@ pub fn publish_worker(
                 error: None,
             },
         )?;
-        ctx.printer
-            .info(&format!("recorded `{stage}` for commit {}", &commit[..8]));
+        recorded.push(stage);
     }
     for (stage, why) in failed {
         commit_records::publish(
@@ -253,18 +277,18 @@ pub fn publish_worker(
             },
         )?;
     }
-    Ok(())
+    Ok(recorded)
 }
 
 /// The join: installs every stage's successful record for `commit`;
 /// returns the stages with a failure record (and why).
 pub fn install_records(
-    ctx: &Ctx,
+    reporter: &dyn Reporter,
     repo: &Repo,
     pipeline: &Pipeline,
     remote: &Remote,
     commit: &str,
-) -> anyhow::Result<Vec<(String, String)>> {
+) -> Result<Vec<(String, String)>, FanoutError> {
     let mut failed = Vec::new();
     // One listing first: a commit no worker ran costs a single request.
     let rt = crate::remote::runtime()?;
@@ -280,10 +304,42 @@ pub fn install_records(
             continue;
         }
         match commit_records::fetch(remote, commit, stage)? {
-            Some(r) if r.ok => install(ctx, repo, remote, &r, true)?,
+            Some(r) if r.ok => install(reporter, repo, remote, &r, true)?,
             Some(r) => failed.push((stage.name.clone(), r.error.unwrap_or_default())),
             None => {}
         }
     }
     Ok(failed)
+}
+
+/// `--restore-only`: every stage the join would still run has a record
+/// (else [`FanoutError::NotJoined`], naming each stage and why: a failure
+/// on a worker, or no record).
+pub fn require_joined(
+    repo: &Repo,
+    pipeline: &Pipeline,
+    remote: &Remote,
+    commit: &str,
+    failed: &[(String, String)],
+) -> Result<(), FanoutError> {
+    let rt = crate::remote::runtime()?;
+    let has = |k: &str| rt.block_on(remote.exists(k)).unwrap_or(false);
+    let mut ws = crate::track::Workspace::open(repo);
+    let waves = crate::pipeline::plan::plan(&mut ws, pipeline, &[], &has)?;
+    ws.finish()?;
+    let missing: Vec<String> = waves
+        .iter()
+        .flat_map(|w| &w.stages)
+        .map(|s| match failed.iter().find(|(n, _)| n == &s.name) {
+            Some((n, why)) => format!("`{n}` failed: {why}"),
+            None => format!("`{}` has no record", s.name),
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(FanoutError::NotJoined {
+        commit: commit[..8].to_string(),
+        stages: missing,
+    })
 }

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::review::direction::Direction;
 
-use super::log::{Log, Value};
+use crate::data::log::{Log, Value};
 
 /// What the model does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]

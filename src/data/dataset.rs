@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::table::{self, Dataset, Kind, Table, TableError};
-use super::MonitorError;
+use super::DataError;
 use crate::progress::Reporter;
 use crate::repo::Repo;
 use crate::store::cache::Oid;
@@ -27,7 +27,7 @@ pub fn read_path(
     path: &Path,
     shown: &str,
     kinds: &BTreeMap<String, Kind>,
-) -> Result<Dataset, MonitorError> {
+) -> Result<Dataset, DataError> {
     if !path.is_dir() {
         return Ok(table::open(path, shown, kinds)?);
     }
@@ -115,19 +115,19 @@ pub fn read_at(
     rev: &str,
     kinds: &BTreeMap<String, Kind>,
     reporter: &dyn Reporter,
-) -> Result<Dataset, MonitorError> {
+) -> Result<Dataset, DataError> {
     let shown = format!("{rel}@{rev}");
-    let commit = crate::git::resolve_commit(&repo.root, rev).map_err(|e| MonitorError::Rev {
+    let commit = crate::git::resolve_commit(&repo.root, rev).map_err(|e| DataError::Rev {
         shown: shown.clone(),
         rev: rev.into(),
         message: e.message().to_string(),
     })?;
     let git = git2::Repository::open(&repo.root)
-        .map_err(|e| MonitorError::Other(e.message().to_string()))?;
+        .map_err(|e| DataError::Other(e.message().to_string()))?;
     let Some(t) = crate::sync::at_commit::tracked_at(&git, commit, rel)? else {
         // A small dataset kept in git itself.
         let bytes = crate::git::file_in(&git, commit, rel)
-            .map_err(|e| MonitorError::Other(e.message().to_string()))?;
+            .map_err(|e| DataError::Other(e.message().to_string()))?;
         let Some(bytes) = bytes else {
             return Err(TableError::Read {
                 file: shown,
@@ -141,7 +141,7 @@ pub fn read_at(
         return Ok(table::open(&file, &shown, kinds)?.keeping(tmp));
     };
     crate::sync::at_commit::fetch_missing(repo, &t, reporter)
-        .map_err(|e| MonitorError::Fetch(format!("{e:#}")))?;
+        .map_err(|e| DataError::Fetch(format!("{e:#}")))?;
     let oid = t.pointer.oid;
     if !oid.dir {
         return Ok(table::open(&repo.cache.object_path(&oid), &shown, kinds)?);
@@ -151,15 +151,15 @@ pub fn read_at(
     let bytes = repo
         .cache
         .read_verified(&oid)
-        .map_err(|e| MonitorError::Other(e.to_string()))?;
-    let manifest = Manifest::parse(&bytes).map_err(|e| MonitorError::Other(e.to_string()))?;
+        .map_err(|e| DataError::Other(e.to_string()))?;
+    let manifest = Manifest::parse(&bytes).map_err(|e| DataError::Other(e.to_string()))?;
     let mut entries = manifest.entries().to_vec();
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     let mut all = Table::default();
     let mut any = false;
     for e in entries.iter().filter(|e| is_shard(&e.path)) {
         // Manifest entries come from data: plain relative paths only.
-        WorkspacePath::new(&e.path).map_err(|u| MonitorError::Other(u.to_string()))?;
+        WorkspacePath::new(&e.path).map_err(|u| DataError::Other(u.to_string()))?;
         let object = repo.cache.object_path(&Oid::file(e.sha256));
         append(
             &mut all,
