@@ -155,6 +155,24 @@ impl CiEnv {
         }
     }
 
+    /// The forge this run publishes to with `token`: GitHub at the
+    /// run's API URL, for the run's repository.
+    pub fn forge(
+        &self,
+        token: &str,
+    ) -> Result<Box<dyn crate::forge::Forge>, crate::forge::ForgeError> {
+        let Some(repository) = &self.repository else {
+            return Err(crate::forge::ForgeError::Config(
+                "GITHUB_REPOSITORY is not set: mlci publishes from a GitHub Actions job".into(),
+            ));
+        };
+        Ok(Box::new(crate::forge::github::GitHub::new(
+            &self.api_url,
+            repository,
+            token,
+        )?))
+    }
+
     /// The pull request number, for pull request events.
     pub fn pr_number(&self) -> Option<u64> {
         if !self.is_pull_request() {

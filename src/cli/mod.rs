@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
     add, checkout, ci, dag, drift, export, fetch, gate, gc, import_dvc, init, metrics, model,
-    monitor, plan, push, remote, remove, report, repro, status,
+    monitor, plan, push, remote, remove, report, repro, retrain, status,
 };
 
 /// mlci: the ML lifecycle in Git and CI.
@@ -55,7 +55,7 @@ pub enum Command {
     ImportDvc(import_dvc::ImportDvcArgs),
     Pull(fetch::PullArgs),
     Model(model::ModelArgs),
-    Retrain(ci::retrain::RetrainArgs),
+    Retrain(retrain::RetrainArgs),
     Drift(drift::DriftArgs),
     Monitor(monitor::MonitorArgs),
     Plan(plan::PlanArgs),

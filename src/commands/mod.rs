@@ -14,6 +14,7 @@ pub mod gate;
 pub mod gc;
 pub mod import_dvc;
 pub mod init;
+mod job;
 pub mod metrics;
 pub mod model;
 pub mod monitor;
@@ -24,6 +25,7 @@ pub mod remove;
 pub mod report;
 pub mod reporter;
 pub mod repro;
+pub mod retrain;
 pub mod stages;
 pub mod status;
 pub mod sync;
@@ -69,7 +71,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Pull(args) => fetch::cmd_pull(&ctx, args),
         Command::ImportDvc(args) => import_dvc::cmd_import_dvc(&ctx, args),
         Command::Model(args) => model::cmd_model(&ctx, args),
-        Command::Retrain(args) => ci::retrain::cmd_retrain(&ctx, args),
+        Command::Retrain(args) => retrain::cmd_retrain(&ctx, args),
         Command::Drift(args) => drift::cmd_drift(&ctx, args),
         Command::Monitor(args) => monitor::cmd_monitor(&ctx, args),
         Command::Plan(args) => plan::cmd_plan(&ctx, args),

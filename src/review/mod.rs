@@ -10,4 +10,5 @@ pub mod metrics;
 pub mod outcome;
 pub mod plot_kinds;
 pub mod plots;
+pub mod proposal;
 pub mod report;

@@ -120,3 +120,131 @@ fn no_source_file_is_over_700_lines() {
         .collect();
     assert!(long.is_empty(), "split these files: {long:?}");
 }
+
+/// Edge helpers every command may use: how progress is drawn (`reporter`),
+/// how a transfer is told (`sync`), how stages run at the edge (`stages`),
+/// the CI job's shared steps (`job`), and the context in `commands/mod.rs`.
+const SHARED_EDGE: &[&str] = &["reporter", "sync", "stages", "job"];
+
+/// For each file under `commands/` (path relative to it, its text): the
+/// other command modules it names. A command module is a file or folder of
+/// `commands/`; `super::` is resolved from the file's place.
+fn command_imports(files: &[(String, String)]) -> Vec<String> {
+    let commands: BTreeSet<String> = files
+        .iter()
+        .map(|(rel, _)| {
+            rel.split('/')
+                .next()
+                .unwrap()
+                .trim_end_matches(".rs")
+                .to_string()
+        })
+        .filter(|c| c != "mod")
+        .collect();
+    let mut found = Vec::new();
+    for (rel, text) in files {
+        let parts: Vec<&str> = rel.split('/').collect();
+        let own = parts[0].trim_end_matches(".rs");
+        if own == "mod" {
+            continue;
+        }
+        // What `super::` is from this file: `commands` for a command's own
+        // file or folder's mod.rs; the command's folder one level deeper.
+        let to_commands = if parts.len() == 1 || parts.last() == Some(&"mod.rs") {
+            vec!["super::".to_string(), "crate::commands::".to_string()]
+        } else {
+            vec![
+                "super::super::".to_string(),
+                "crate::commands::".to_string(),
+            ]
+        };
+        for prefix in &to_commands {
+            for (i, _) in text.match_indices(prefix.as_str()) {
+                // `super::super::x` also matches `super::` at its second
+                // half: only whole prefixes count.
+                if prefix == "super::" && text[..i].ends_with("super::") {
+                    continue;
+                }
+                let rest = &text[i + prefix.len()..];
+                let names: Vec<String> = if let Some(list) = rest.strip_prefix('{') {
+                    list.split('}')
+                        .next()
+                        .unwrap()
+                        .split(',')
+                        .map(|n| n.trim().split("::").next().unwrap().to_string())
+                        .collect()
+                } else {
+                    vec![rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect()]
+                };
+                for n in names {
+                    if n != own && commands.contains(&n) && !SHARED_EDGE.contains(&n.as_str()) {
+                        found.push(format!("commands/{rel} uses command `{n}`"));
+                    }
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[test]
+fn no_command_uses_another_command() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/commands");
+    let files: Vec<(String, String)> = rust_files(&dir)
+        .into_iter()
+        .map(|f| {
+            let rel = f.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
+            (rel, std::fs::read_to_string(&f).unwrap())
+        })
+        .collect();
+    assert!(files.len() > 30, "the commands were read");
+    let found = command_imports(&files);
+    assert!(
+        found.is_empty(),
+        "commands only orchestrate: move what they share into a domain room\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_command_check_finds_a_command_using_another() {
+    let files = |gate: &str| {
+        vec![
+            ("mod.rs".to_string(), "pub mod gate;".to_string()),
+            ("gate.rs".to_string(), gate.to_string()),
+            ("drift.rs".to_string(), String::new()),
+            ("sync.rs".to_string(), String::new()),
+            (
+                "ci/mod.rs".to_string(),
+                "use super::sync::tell;".to_string(),
+            ),
+            (
+                "ci/publish.rs".to_string(),
+                "use super::super::drift::x; use super::Job;".to_string(),
+            ),
+        ]
+    };
+    assert_eq!(
+        command_imports(&files("let x = super::drift::rules();")),
+        [
+            "commands/ci/publish.rs uses command `drift`",
+            "commands/gate.rs uses command `drift`"
+        ]
+    );
+    assert_eq!(
+        command_imports(&files("use super::{drift, Ctx};")),
+        [
+            "commands/ci/publish.rs uses command `drift`",
+            "commands/gate.rs uses command `drift`"
+        ]
+    );
+    assert_eq!(
+        command_imports(&files("use crate::commands::sync::tell; use super::Ctx;")),
+        ["commands/ci/publish.rs uses command `drift`"]
+    );
+}

@@ -116,7 +116,7 @@ pub fn deliver(ctx: &Ctx, env: &CiEnv, d: &Deliver) -> anyhow::Result<Exit> {
                 "give the job `deployments: write` and pass GITHUB_TOKEN",
             ));
         };
-        let forge = super::publish::forge_for(env, token)?;
+        let forge = env.forge(token)?;
         let id = forge.record_deployment(&Deployment {
             sha: event.commit.clone(),
             environment: event.stage.clone().unwrap_or_default(),
@@ -237,7 +237,7 @@ pub(super) fn finish(
             "give the job `deployments: write` and pass GITHUB_TOKEN",
         ));
     };
-    let forge = super::publish::forge_for(env, token)?;
+    let forge = env.forge(token)?;
     forge.finish_deployment(id, succeeded, env.run_link().as_deref())?;
     ctx.printer.info(&format!(
         "deployment {id} marked {}",

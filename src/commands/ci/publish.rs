@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::ci::env::CiEnv;
 use crate::exit::Exit;
-use crate::forge::github::GitHub;
-use crate::forge::{Author, Forge, ForgeError, Verdict};
+use crate::forge::{Author, ForgeError, Verdict};
 use crate::review::gate::GateResult;
 
 use super::super::Ctx;
@@ -120,17 +119,6 @@ pub(super) fn publish_report(
     ))
 }
 
-/// The forge this run publishes to, when it has a token.
-pub(super) fn forge_for(env: &CiEnv, token: &str) -> anyhow::Result<Box<dyn Forge>> {
-    let Some(repository) = &env.repository else {
-        return Err(crate::error::hinted(
-            "GITHUB_REPOSITORY is not set",
-            "mlci ci publishes from a GitHub Actions job",
-        ));
-    };
-    Ok(Box::new(GitHub::new(&env.api_url, repository, token)?))
-}
-
 fn publish_to_forge(
     ctx: &Ctx,
     env: &CiEnv,
@@ -148,7 +136,7 @@ fn publish_to_forge(
             .warn("no GITHUB_TOKEN: the report is only in the job summary");
         return Ok(None);
     };
-    let gh = forge_for(env, token)?;
+    let gh = env.forge(token)?;
     let run_link = env.run_link();
     let read_only = |e: &ForgeError| e.is_read_only();
     let mut url = None;
@@ -320,7 +308,7 @@ pub(super) fn publish_saved(
             "pass `github-token`",
         ));
     };
-    let gh = forge_for(env, token)?;
+    let gh = env.forge(token)?;
     let head = gh.pr_head_sha(pr)?;
     if head != trusted_head {
         return Err(hinted(

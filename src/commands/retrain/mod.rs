@@ -23,7 +23,7 @@
 
 use clap::Args;
 
-use super::{step_open_remote, step_pull, step_push, step_repro, Job};
+use super::job::{step_open_remote, step_pull, step_push, step_repro, Job};
 use crate::ci::env::CiEnv;
 use crate::commands::Ctx;
 use crate::config::Overrides;
@@ -139,7 +139,7 @@ pub fn cmd_retrain(ctx: &Ctx, a: RetrainArgs) -> anyhow::Result<Exit> {
         }
     }
     let merged = started_by_retrain_merge(&env, || match token.as_deref() {
-        Some(t) => super::publish::forge_for(&env, t),
+        Some(t) => Ok(env.forge(t)?),
         None => Err(anyhow::anyhow!("no token")),
     });
     let merged = match merged {
@@ -300,7 +300,7 @@ fn propose(
             "name the base with --default-branch",
         )
     })?;
-    let changed = super::retrain_files::changed(&job.repo, &job.pipeline, tip)?;
+    let changed = crate::review::proposal::changed(&job.repo, &job.pipeline, tip)?;
     let short = &tip.to_string()[..8];
     if !changed.iter().any(|c| c.proposes) {
         let note = format!(
@@ -319,7 +319,7 @@ fn propose(
             "pass --token or set GITHUB_TOKEN (a GitHub App token or a fine-grained token, so the pull request's checks run: see docs/retrain.md)",
         ));
     };
-    let key = super::retrain_files::content_key(&changed);
+    let key = crate::review::proposal::content_key(&changed);
     let head = format!("{BRANCH_PREFIX}{key}");
     let mut built = report_against(job, tip, &branch, ran)?;
     built.text = ctx.printer.secrets().scrub(&built.text).into_owned();
@@ -335,7 +335,7 @@ fn propose(
     );
     let commit = crate::git::commit_on(root, tip, &files, &message, (&name, &email))?;
     push_branch(ctx, root, a, token, &head, commit)?;
-    let forge = super::publish::forge_for(&job.env, token)?;
+    let forge = job.env.forge(token)?;
     let title = format!("Retrain on new data ({key})");
     let body = comment_body(
         REPORT_KEY,

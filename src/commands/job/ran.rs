@@ -10,10 +10,10 @@ use crate::review::report::StageView;
 
 /// Prints repro progress like `mlci repro` and remembers what ran, why,
 /// and the first stage that failed.
-pub(super) struct Collect<'p> {
-    pub(super) print: Printing<'p>,
-    pub(super) ran: Mutex<Vec<StageView>>,
-    pub(super) failed: Mutex<Option<(String, String)>>,
+pub(in crate::commands) struct Collect<'p> {
+    pub(in crate::commands) print: Printing<'p>,
+    pub(in crate::commands) ran: Mutex<Vec<StageView>>,
+    pub(in crate::commands) failed: Mutex<Option<(String, String)>>,
 }
 
 impl Events for Collect<'_> {
@@ -47,14 +47,17 @@ impl Events for Collect<'_> {
 }
 
 /// What the repro step saw: the stages that ran and the first failure.
-pub(super) struct Ran {
-    pub(super) stages: Vec<StageView>,
-    pub(super) failed: Option<(String, String)>,
+pub(in crate::commands) struct Ran {
+    pub(in crate::commands) stages: Vec<StageView>,
+    pub(in crate::commands) failed: Option<(String, String)>,
 }
 
 /// How the pipeline went: a failed stage (as the repro step saw it), else
 /// the job's first error before or during the run, else fine.
-pub(super) fn pipeline_run(ran: Option<&Ran>, error: Option<&anyhow::Error>) -> PipelineRun {
+pub(in crate::commands) fn pipeline_run(
+    ran: Option<&Ran>,
+    error: Option<&anyhow::Error>,
+) -> PipelineRun {
     if let Some((stage, why)) = ran.and_then(|r| r.failed.clone()) {
         return PipelineRun::Failed { stage, why };
     }
