@@ -11,6 +11,10 @@ use crate::review::assemble::{build, ReportOptions};
 
 use super::Ctx;
 
+/// Render the pull-request report locally: how metrics and params changed
+/// between two revisions, the gates' verdict (with mlci.yaml's `drift:` and
+/// `monitor:` rules), the stages that would rerun, and the plots, as
+/// Markdown on stdout (or a file), from the default template or your own.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// The revision to compare from (default: the merge-base with the default branch, or HEAD).

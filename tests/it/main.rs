@@ -10,6 +10,7 @@ mod architecture;
 mod bad_input;
 mod bounded;
 mod ci;
+mod cli_reference;
 mod common;
 mod delivery;
 mod drift;
