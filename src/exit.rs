@@ -10,6 +10,8 @@ pub enum Exit {
     Differs,
     /// Usage, configuration or runtime error (a failed stage included).
     Error,
+    /// A bug in mlci (a panic): never the user's input's fault.
+    Internal,
 }
 
 impl From<Exit> for u8 {
@@ -18,6 +20,7 @@ impl From<Exit> for u8 {
             Exit::Ok => 0,
             Exit::Differs => 1,
             Exit::Error => 2,
+            Exit::Internal => 3,
         }
     }
 }

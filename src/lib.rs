@@ -53,7 +53,30 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    u8::from(run_to_exit(args))
+    std::panic::set_hook(Box::new(|info| {
+        // A panic is a bug in mlci, whatever the input: say so, where, and
+        // what to report (no backtrace unless RUST_BACKTRACE asks for one).
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        Printer::usage_error(&format!(
+            "error: internal error: {what}{at}\n\
+             hint: this is a bug in mlci, not in your input; please report it with the command \
+             that was run and this message (exit 3)\n"
+        ));
+    }));
+    let args: Vec<T> = args.into_iter().collect();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_to_exit(args))) {
+        Ok(exit) => u8::from(exit),
+        Err(_) => u8::from(Exit::Internal),
+    }
 }
 
 fn run_to_exit<I, T>(args: I) -> Exit
@@ -79,6 +102,11 @@ where
             return Exit::Error;
         }
     };
+    // Debug builds only: the suite's way to check the panic path.
+    #[cfg(debug_assertions)]
+    if std::env::var_os("MLCI_DEBUG_PANIC").is_some() {
+        panic!("MLCI_DEBUG_PANIC is set");
+    }
     let printer = Printer::new(cli.global.quiet);
     match commands::dispatch(cli, &printer) {
         Ok(exit) => exit,

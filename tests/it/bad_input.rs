@@ -536,3 +536,23 @@ fn a_dvc_project_in_a_subdirectory_is_refused_not_mistaken_for_the_root() {
     );
     assert!(plain.path().join(".mlci/config.yaml").is_file());
 }
+
+/// A panic is a bug in mlci: exit 3 (never 2, which is the input's fault)
+/// and a message that says so, with no backtrace unless asked for.
+#[test]
+fn a_panic_reads_as_a_bug_in_mlci_and_exits_3() {
+    let repo = TestRepo::new();
+    let run = repo.mlci_env(
+        &["status"],
+        &[("MLCI_DEBUG_PANIC", "1"), ("RUST_BACKTRACE", "0")],
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    let stderr = regex::Regex::new(r"at src/lib\.rs:\d+")
+        .unwrap()
+        .replace(&run.stderr, "at src/lib.rs:[LINE]")
+        .into_owned();
+    insta::assert_snapshot!(stderr, @r"
+        error: internal error: MLCI_DEBUG_PANIC is set at src/lib.rs:[LINE]
+        hint: this is a bug in mlci, not in your input; please report it with the command that was run and this message (exit 3)
+    ");
+}
