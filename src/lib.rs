@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod data;
 pub mod drift;
+pub mod environment;
 pub mod error;
 pub mod escape;
 pub mod example;
@@ -104,7 +105,7 @@ where
     };
     // Debug builds only: the suite's way to check the panic path.
     #[cfg(debug_assertions)]
-    if std::env::var_os("MLCI_DEBUG_PANIC").is_some() {
+    if crate::environment::get_os("MLCI_DEBUG_PANIC").is_some() {
         panic!("MLCI_DEBUG_PANIC is set");
     }
     let printer = Printer::new(cli.global.quiet);

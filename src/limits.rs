@@ -69,8 +69,7 @@ impl Limit {
     /// Its value now: the setting when it holds a whole number, else the
     /// default.
     pub fn value(self) -> u64 {
-        std::env::var(self.setting())
-            .ok()
+        crate::environment::get(self.setting())
             .and_then(|v| v.trim().replace('_', "").parse().ok())
             .unwrap_or_else(|| self.default_value())
     }

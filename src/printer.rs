@@ -39,7 +39,7 @@ pub struct Printer {
 impl Printer {
     pub fn new(quiet: bool) -> Self {
         let tty = io::stderr().is_terminal();
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let no_color = crate::environment::get_os("NO_COLOR").is_some();
         Printer {
             quiet,
             color: tty && !no_color,

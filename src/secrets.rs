@@ -148,7 +148,7 @@ impl Secrets {
     /// The secrets in this process's environment.
     pub fn from_env() -> Secrets {
         let s = Secrets::default();
-        for (name, value) in std::env::vars_os() {
+        for (name, value) in crate::environment::every() {
             if let (Some(name), Some(value)) = (name.to_str(), value.to_str()) {
                 if is_secret_name(name) {
                     s.add_guessed(value);

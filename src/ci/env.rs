@@ -57,7 +57,7 @@ impl std::fmt::Debug for Token {
 
 /// Whether this process runs as a step of GitHub Actions.
 pub fn in_actions() -> bool {
-    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+    crate::environment::get("GITHUB_ACTIONS").is_some_and(|v| v == "true")
 }
 
 /// The revision an event says to compare with, how to name it in the
@@ -82,7 +82,7 @@ pub enum EventBase {
 impl CiEnv {
     /// Reads the environment.
     pub fn from_env() -> CiEnv {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let var = crate::environment::get;
         let payload = var("GITHUB_EVENT_PATH")
             .and_then(|p| std::fs::read_to_string(p).ok())
             .and_then(|t| serde_json::from_str(&t).ok())

@@ -30,7 +30,7 @@ pub const PASS_ENV_VAR: &str = "MLCI_STAGES_SEE_CI_SECRETS";
 /// What a stage command must not inherit, given the `--stages-see-ci-secrets`
 /// flag and [`PASS_ENV_VAR`].
 pub fn withheld_env(opt_in: bool) -> Vec<String> {
-    let env_opt_in = std::env::var(PASS_ENV_VAR).is_ok_and(|v| v == "1" || v == "true");
+    let env_opt_in = crate::environment::get(PASS_ENV_VAR).is_some_and(|v| v == "1" || v == "true");
     if opt_in || env_opt_in {
         return Vec::new();
     }

@@ -481,7 +481,7 @@ fn parse_link_types(items: &[&str]) -> Result<Vec<LinkType>, String> {
 
 /// `MLCI_LINK_TYPE=reflink,copy` and `MLCI_JOBS=8` override the files.
 fn apply_env(settings: &mut Settings) -> Result<(), ConfigError> {
-    if let Ok(v) = std::env::var("MLCI_LINK_TYPE") {
+    if let Some(v) = crate::environment::get("MLCI_LINK_TYPE") {
         let items: Vec<&str> = v.split(',').collect();
         settings.link_types = parse_link_types(&items).map_err(|bad| ConfigError::Env {
             var: "MLCI_LINK_TYPE".into(),
@@ -491,17 +491,17 @@ fn apply_env(settings: &mut Settings) -> Result<(), ConfigError> {
             ),
         })?;
     }
-    if let Ok(v) = std::env::var("MLCI_REMOTE").map(|v| v.trim().to_string()) {
+    if let Some(v) = crate::environment::get("MLCI_REMOTE").map(|v| v.trim().to_string()) {
         if !v.is_empty() {
             settings.remote = Some(v);
         }
     }
-    if let Ok(v) = std::env::var("MLCI_CACHE_DIR") {
+    if let Some(v) = crate::environment::get("MLCI_CACHE_DIR") {
         if !v.trim().is_empty() {
             settings.cache_dir = Some(PathBuf::from(v));
         }
     }
-    if let Ok(v) = std::env::var("MLCI_JOBS") {
+    if let Some(v) = crate::environment::get("MLCI_JOBS") {
         settings.jobs =
             v.parse::<usize>()
                 .ok()

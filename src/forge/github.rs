@@ -87,8 +87,7 @@ impl GitHub {
             .personal_token(token.to_string())
             .build_with_reqwest(client)
             .map_err(|e| ForgeError::Config(format!("building the GitHub client: {e}")))?;
-        let max_wait = std::env::var("MLCI_GITHUB_MAX_WAIT")
-            .ok()
+        let max_wait = crate::environment::get("MLCI_GITHUB_MAX_WAIT")
             .and_then(|v| v.parse().ok())
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_MAX_WAIT);

@@ -29,7 +29,7 @@ pub(super) fn run_stage(
         c.current_dir(&wdir).process_group(0);
         // What DVC gives stage commands (loggers such as dvclive read them),
         // and the same under mlci's name.
-        if std::env::var_os("DVC_ROOT").is_none() {
+        if crate::environment::get_os("DVC_ROOT").is_none() {
             c.env("DVC_ROOT", root);
         }
         c.env("DVC_STAGE", &stage.name)
@@ -106,8 +106,7 @@ fn supervised((c, shell): (Command, String)) -> (Command, String) {
 
 /// `shell_command`'s program and arguments.
 fn shell_argv(cmd: &str) -> (Vec<std::ffi::OsString>, String) {
-    let shell = std::env::var("SHELL")
-        .ok()
+    let shell = crate::environment::get("SHELL")
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "/bin/sh".into());
     let name = Path::new(&shell)

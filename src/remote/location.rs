@@ -347,7 +347,7 @@ fn provider_env(
     config: &mut BTreeMap<String, String>,
     secrets: &mut Vec<String>,
 ) {
-    let env = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
+    let env = crate::environment::get;
     match backend {
         Backend::S3 => {
             // As the AWS CLI and boto3 read it: the remote's setting, then
@@ -479,7 +479,7 @@ fn sftp_authority(authority: &str, config: &mut BTreeMap<String, String>) -> Str
 /// `!` negations, several per line. Empty when there is no such file.
 fn ssh_config(host: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let Some(home) = std::env::var_os("HOME") else {
+    let Some(home) = crate::environment::get_os("HOME") else {
         return out;
     };
     let Ok(text) = std::fs::read_to_string(Path::new(&home).join(".ssh/config")) else {
@@ -537,7 +537,7 @@ fn wildcard(pattern: &str, text: &str) -> bool {
 
 /// `~/x` with the home directory.
 fn expand_home(path: &str) -> String {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+    match (path.strip_prefix("~/"), crate::environment::get_os("HOME")) {
         (Some(rest), Some(home)) => Path::new(&home).join(rest).to_string_lossy().into_owned(),
         _ => path.to_string(),
     }
@@ -548,9 +548,11 @@ fn expand_home(path: &str) -> String {
 /// `[default]` for the default profile, `key = value` lines (INI, as the
 /// AWS CLI reads it).
 fn aws_profile_setting(profile: &str, key: &str) -> Option<String> {
-    let path = std::env::var_os("AWS_CONFIG_FILE")
+    let path = crate::environment::get_os("AWS_CONFIG_FILE")
         .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".aws/config")))?;
+        .or_else(|| {
+            crate::environment::get_os("HOME").map(|h| Path::new(&h).join(".aws/config"))
+        })?;
     let text = std::fs::read_to_string(path).ok()?;
     let wanted = [format!("profile {profile}"), profile.to_string()];
     let mut in_section = false;

@@ -523,7 +523,7 @@ pub fn choose(
 /// read it: `AWS_CA_BUNDLE` for S3, else `SSL_CERT_FILE` for any HTTP
 /// backend.
 fn ca_bundle(backend: location::Backend) -> Option<std::path::PathBuf> {
-    let var = |v: &str| std::env::var_os(v).filter(|p| !p.is_empty());
+    let var = crate::environment::get_os;
     let aws = match backend {
         location::Backend::S3 => var("AWS_CA_BUNDLE"),
         _ => None,

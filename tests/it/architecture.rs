@@ -248,3 +248,40 @@ fn the_command_check_finds_a_command_using_another() {
         ["commands/ci/publish.rs uses command `drift`"]
     );
 }
+
+/// Every environment variable named in the sources (read through
+/// `environment::get`/`get_os`, or by clap's `env = "…"`) is in the one
+/// catalogue that docs/environment.md is rendered from.
+#[test]
+fn every_environment_variable_read_is_catalogued() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    // `get`/`get_os` and the local names they are bound to (`var`, `env`),
+    // clap's `env = "…"`, and the limits' settings (`=> "MLCI_MAX_…"`).
+    let re = regex::Regex::new(
+        r#"\b(?:get|get_os|var|env)\("([A-Z][A-Z0-9_]+)"\)|env = "([A-Z0-9_]+)"|=> "(MLCI_[A-Z0-9_]+)""#,
+    )
+    .unwrap();
+    let mut named = BTreeSet::new();
+    for f in rust_files(&src) {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for c in re.captures_iter(&text) {
+            named.insert(
+                c.get(1)
+                    .or(c.get(2))
+                    .or(c.get(3))
+                    .unwrap()
+                    .as_str()
+                    .to_string(),
+            );
+        }
+    }
+    assert!(named.len() > 20, "the sources were read: {named:?}");
+    let missing: Vec<&String> = named
+        .iter()
+        .filter(|n| !mlci::environment::known(n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "add these to src/environment.rs: {missing:?}"
+    );
+}

@@ -261,10 +261,8 @@ fn window_metrics(
 /// `owner/name`: GITHUB_REPOSITORY, else the `origin` remote's path, else
 /// the work tree's directory name.
 fn repository(root: &std::path::Path) -> String {
-    if let Ok(r) = std::env::var("GITHUB_REPOSITORY") {
-        if !r.is_empty() {
-            return r;
-        }
+    if let Some(r) = crate::environment::get("GITHUB_REPOSITORY") {
+        return r;
     }
     let from_origin = git2::Repository::open(root).ok().and_then(|g| {
         let remote = g.find_remote("origin").ok()?;

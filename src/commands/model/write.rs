@@ -219,7 +219,7 @@ fn finish(ctx: &Ctx, root: &std::path::Path, t: &NewTag, push: &PushFlags) -> an
     let token = push
         .token
         .clone()
-        .or_else(|| std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty()));
+        .or_else(|| crate::environment::get("GITHUB_TOKEN"));
     if let Some(tok) = &token {
         ctx.printer.secrets().add(tok);
     }
