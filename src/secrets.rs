@@ -115,17 +115,7 @@ pub fn scrub_shapes(text: &str) -> Cow<'_, str> {
 /// credential of a known shape masked: for errors built where no
 /// [`Secrets`] is at hand (a remote's, the forge's).
 pub fn scrub_known(text: &str, known: &[&str]) -> String {
-    let mut out = scrub_shapes(text).into_owned();
-    let mut known: Vec<&str> = known
-        .iter()
-        .copied()
-        .filter(|k| k.len() >= MIN_KNOWN_LEN)
-        .collect();
-    known.sort_by_key(|k| std::cmp::Reverse(k.len()));
-    for k in known {
-        out = out.replace(k, MASK);
-    }
-    out
+    Secrets::known(known).scrub(text).into_owned()
 }
 
 #[derive(Debug, Default)]
@@ -154,6 +144,16 @@ impl Secrets {
                     s.add_guessed(value);
                 }
             }
+        }
+        s
+    }
+
+    /// The secrets of `values`, each added as [`Secrets::add`] does (no
+    /// environment): one rule for the remotes' and the forge's errors.
+    pub fn known(values: &[&str]) -> Secrets {
+        let s = Secrets::default();
+        for v in values {
+            s.add(v);
         }
         s
     }

@@ -59,7 +59,7 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
         &repo,
         &pipeline,
         &ReportOptions {
-            base,
+            base: base.as_deref().map(crate::review::compare::Base::rev),
             target,
             template: template.map(|t| ctx.cwd.join(t)),
             all,
@@ -67,7 +67,6 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
             plots_dir: plots_dir.map(|d| ctx.cwd.join(d)),
             ran: None,
             run_link: None,
-            base_label: None,
             extra_gates,
             drift,
             pipeline_run: crate::review::outcome::PipelineRun::Ok,

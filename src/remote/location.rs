@@ -253,7 +253,7 @@ pub fn resolve(
     }
 
     provider_env(backend, &mut config, &mut secrets);
-    secrets.retain(|s| s.len() >= 4);
+    secrets.retain(|s| s.len() >= crate::secrets::MIN_KNOWN_LEN);
     Ok(Location {
         backend,
         config,

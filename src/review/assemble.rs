@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::pipeline::status::stage_reasons;
 use crate::progress::Silent;
 use crate::repo::Repo;
-use crate::review::compare::{compare, evaluate_gates, Comparison, Kind, ReviewError};
+use crate::review::compare::{evaluate_gates, Comparison, Kind, ReviewError};
 use crate::review::metrics::RevReader;
 use crate::review::outcome::{Outcome, PipelineRun, StaleFile};
 use crate::review::plots::{is_image, lines, parse_records, svg};
@@ -20,7 +20,10 @@ use crate::workspace_path::WorkspacePath;
 
 /// What to render.
 pub struct ReportOptions {
-    pub base: Option<String>,
+    /// The base (default: the merge-base with the default branch), with
+    /// its label when the caller knows better than the revision text (in
+    /// CI: the pull request's base branch).
+    pub base: Option<crate::review::compare::Base>,
     pub target: String,
     pub template: Option<PathBuf>,
     pub all: bool,
@@ -30,9 +33,6 @@ pub struct ReportOptions {
     pub ran: Option<Vec<StageView>>,
     /// The CI run's URL.
     pub run_link: Option<String>,
-    /// How to name the base when the caller knows better than the revision
-    /// text (in CI: the pull request's base branch).
-    pub base_label: Option<String>,
     /// Results of rules evaluated outside the comparison (mlci.yaml's
     /// `drift:` rules), counted with the gates.
     pub extra_gates: Vec<crate::review::gate::GateResult>,
@@ -72,7 +72,6 @@ pub fn build(
         plots_dir,
         ran,
         run_link,
-        base_label,
         extra_gates,
         drift,
         pipeline_run,
@@ -81,9 +80,9 @@ pub fn build(
         refreshed,
     } = opts;
     let (all, precision) = (*all, *precision);
-    let cmp = compare(
+    let cmp = crate::review::compare::compare_with(
         repo,
-        base.as_deref(),
+        base.as_ref(),
         target,
         &[Kind::Metrics, Kind::Params],
     )?;
@@ -152,7 +151,7 @@ pub fn build(
         refresh: outcome.refresh_commands(),
         refreshed: outcome.refreshed.clone(),
         base: RevInfo {
-            label: base_label.clone().unwrap_or_else(|| cmp.base_label.clone()),
+            label: cmp.base_label.clone(),
             commit: cmp.base.short(),
         },
         target: RevInfo {

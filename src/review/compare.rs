@@ -121,6 +121,27 @@ pub struct Comparison {
     pub plot_files: [std::collections::BTreeSet<String>; 2],
 }
 
+/// The base of a comparison: a revision as the user or the event named it,
+/// and how to name it to a reader when the revision text is not that name
+/// (a pull request's base is a 40-hex merge-base; its reader knows it as
+/// `main`). The label travels with the revision into every heading, legend
+/// and caption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Base {
+    pub rev: String,
+    pub label: Option<String>,
+}
+
+impl Base {
+    /// A base named by its revision alone.
+    pub fn rev(rev: &str) -> Base {
+        Base {
+            rev: rev.into(),
+            label: None,
+        }
+    }
+}
+
 /// Resolves `--base`/`--target` (with the default base) and diffs the
 /// pipeline's metrics and params files between them.
 pub fn compare(
@@ -129,10 +150,20 @@ pub fn compare(
     target: &str,
     kinds: &[Kind],
 ) -> Result<Comparison, ReviewError> {
+    compare_with(repo, base.map(Base::rev).as_ref(), target, kinds)
+}
+
+/// [`compare`] with a base that may carry its label.
+pub fn compare_with(
+    repo: &Repo,
+    base: Option<&Base>,
+    target: &str,
+    kinds: &[Kind],
+) -> Result<Comparison, ReviewError> {
     let (base_rev, base_label) = match base {
         Some(b) => {
-            let r = Rev::parse(&repo.root, b)?;
-            let l = r.label();
+            let r = Rev::parse(&repo.root, &b.rev)?;
+            let l = b.label.clone().unwrap_or_else(|| r.label());
             (r, l)
         }
         None => {

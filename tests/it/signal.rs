@@ -339,3 +339,34 @@ fn a_metric_that_should_go_down_reads_better_when_it_does() {
     assert_eq!(gate_lines.len(), 2, "{export}");
     assert!(gate_lines.iter().all(|l| l.ends_with(" 1")), "{export}");
 }
+
+/// The base keeps its label everywhere the report names it: in CI the
+/// pull request's base branch, never the 40-hex merge-base, in the
+/// heading and in every plot's legend.
+#[test]
+fn the_base_is_named_by_its_branch_in_the_heading_and_the_plots() {
+    let repo = TestRepo::new();
+    repo.write(
+        "mlci.yaml",
+        "stages:\n  train:\n    cmd: python3 train.py\n    deps: [train.py]\n    plots:\n      - loss.csv: {cache: false, x: step, y: loss}\n",
+    );
+    repo.write(
+        "train.py",
+        "open('loss.csv', 'w').write('step,loss\\n1,0.9\\n2,0.5\\n3,0.3\\n')\n",
+    );
+    repo.mlci(&["repro"]).ok();
+    repo.commit_all("base");
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.write(
+        "train.py",
+        "open('loss.csv', 'w').write('step,loss\\n1,0.8\\n2,0.4\\n3,0.2\\n')\n",
+    );
+    repo.commit_all("faster");
+    let (code, dir) = ci_in_actions(&repo, &[]);
+    assert_eq!(code, 0);
+    let text = read(dir.path(), "mlci-report.md");
+    let base = repo.git(&["rev-parse", "main"]).trim().to_string();
+    assert!(!text.contains(&base), "the raw base sha leaks: {text}");
+    let plots = &text[text.find("plot").expect("a plots section")..];
+    assert!(plots.contains("main"), "{plots}");
+}

@@ -233,14 +233,13 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         true => step_commit_back(&job, &stale, publish.token.as_deref()),
         false => None,
     };
-    let (base, base_label) = match base {
-        Some(b) => (Some(b), None),
+    let base = match base {
+        Some(b) => Some(crate::review::compare::Base::rev(&b)),
         None => step_event_base(&mut job),
     };
     let (extra_gates, drift) = step_drift_rules(&mut job);
     let opts = ReportOptions {
         base,
-        base_label,
         target: "workspace".into(),
         template: template.map(|t| ctx.cwd.join(t)),
         all: false,
@@ -341,10 +340,8 @@ fn step_drift_rules(
 /// The base the event implies (docs/design.md §5) and its name as a person
 /// would say it: a pull request's base branch (its merge-base's short sha
 /// shows beside it), the previous head of a push. None: the default base.
-fn step_event_base(job: &mut Job) -> (Option<String>, Option<String>) {
-    let Some(event_base) = job.env.base() else {
-        return (None, None);
-    };
+fn step_event_base(job: &mut Job) -> Option<crate::review::compare::Base> {
+    let event_base = job.env.base()?;
     let root = &job.repo.root;
     let resolved = match event_base {
         EventBase::MergeBase {
@@ -370,11 +367,14 @@ fn step_event_base(job: &mut Job) -> (Option<String>, Option<String>) {
                 "comparing with {why} ({})",
                 crate::ci::env::short(&sha)
             ));
-            (Some(sha), Some(label))
+            Some(crate::review::compare::Base {
+                rev: sha,
+                label: Some(label),
+            })
         }
         Err(e) => {
             job.fail(e);
-            (None, None)
+            None
         }
     }
 }

@@ -267,8 +267,10 @@ fn report_against(
     let opts = ReportOptions {
         extra_gates,
         drift,
-        base: Some(tip.to_string()),
-        base_label: Some(branch.to_string()),
+        base: Some(crate::review::compare::Base {
+            rev: tip.to_string(),
+            label: Some(branch.to_string()),
+        }),
         target: "workspace".into(),
         template: None,
         all: false,
