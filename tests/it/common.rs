@@ -56,8 +56,57 @@ impl Run {
             self.stderr
         );
         assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        pin_error(&self.stderr);
         self
     }
+}
+
+/// Pins an error a user reads (its whole text, hint included) by a
+/// snapshot named after the running test and the error's place in it
+/// (`tests/it/snapshots/it__errors__MODULE__TEST-N.snap`), with what
+/// changes from run to run filtered: temporary directories, hashes, the
+/// suite's unique names, ports, process ids and durations.
+pub fn pin_error(stderr: &str) {
+    use std::cell::Cell;
+    thread_local! {
+        static N: Cell<usize> = const { Cell::new(0) };
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .replace("::", "__");
+    let n = N.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    let filters = [
+        (r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]"),
+        (r"/tmp/mlci-test\.[A-Za-z0-9]+", "[SUITE]"),
+        (r"/tmp/[A-Za-z0-9_.-]*\.[A-Za-z0-9]{6}\b", "[TMP]"),
+        (r"\b[0-9a-f]{64}\b", "[SHA256]"),
+        (r"\b[0-9a-f]{40}\b", "[SHA1]"),
+        (r"-\d+-\d+-\d+\b", "-[UNIQUE]"),
+        (r"\b\d+-\d{6,}-\d+\b", "[TMPNAME]"),
+        (r"(\w)-\d{4,}\b", "$1-[N]"),
+        // Short commit ids, but not plain numbers of the same length:
+        // those are wrapped first so no word boundary falls inside them,
+        // and unwrapped after.
+        (r"\b([0-9]{8}|[0-9]{10})\b", "QQ${1}QQ"),
+        (r"\b[0-9a-f]{10}\b", "[SHORT]"),
+        (r"\b[0-9a-f]{8}\b", "[SHORT]"),
+        (r"QQ([0-9]+)QQ", "$1"),
+        (r"(127\.0\.0\.1|localhost|\[::1\]):\d+", "$1:[PORT]"),
+        (r"\bpid \d+", "pid [PID]"),
+        (r"\b\d+(\.\d+)?(ms|s)\b", "[DURATION]"),
+    ];
+    insta::with_settings!({
+        filters => filters.to_vec(),
+        snapshot_path => "snapshots/errors",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!(format!("{test}-{n}"), stderr);
+    });
 }
 
 /// A command for the mlci binary with an environment that ignores the
