@@ -6,6 +6,9 @@
 //! modules below never print and never exit; the `commands` layer owns all
 //! output through one [`printer::Printer`].
 
+// An item is `pub` only when it is reachable from outside the crate;
+// inside a private module say `pub(crate)` (the compiler holds the rule).
+#![warn(unreachable_pub)]
 pub mod ci;
 pub mod cli;
 pub mod commands;

@@ -363,7 +363,7 @@ fn read_json_lines(path: &Path, shown: &str, cols: &LogColumns) -> Result<Log, T
 pub(super) struct LogBuilder(Builder);
 
 impl LogBuilder {
-    pub fn new(with_score: bool) -> LogBuilder {
+    pub(super) fn new(with_score: bool) -> LogBuilder {
         LogBuilder(Builder {
             log: Log {
                 score: with_score.then(Vec::new),
@@ -372,10 +372,16 @@ impl LogBuilder {
             index: HashMap::new(),
         })
     }
-    pub fn text_label(&mut self, s: &str) -> Value {
+    pub(super) fn text_label(&mut self, s: &str) -> Value {
         self.0.label(s)
     }
-    pub fn push(&mut self, ms: Option<i64>, p: Option<Value>, y: Option<Value>, s: Option<f64>) {
+    pub(super) fn push(
+        &mut self,
+        ms: Option<i64>,
+        p: Option<Value>,
+        y: Option<Value>,
+        s: Option<f64>,
+    ) {
         let needs_score = self.0.log.score.is_some();
         match (ms, p, y) {
             (Some(ms), Some(p), Some(y)) if !needs_score || s.is_some() => {
@@ -389,10 +395,10 @@ impl LogBuilder {
             _ => self.0.log.skipped += 1,
         }
     }
-    pub fn parse_time(s: &str) -> Option<i64> {
+    pub(super) fn parse_time(s: &str) -> Option<i64> {
         parse_time(s)
     }
-    pub fn finish(self) -> Log {
+    pub(super) fn finish(self) -> Log {
         self.0.log
     }
 }

@@ -28,7 +28,7 @@ fn err(shown: &str, e: impl std::fmt::Display) -> TableError {
 /// A Parquet file opened once (its footer parsed once), whose columns are
 /// decoded one at a time when asked: a wide table is never in memory
 /// whole, and columns decode in parallel on rayon's workers.
-pub struct Columns {
+pub(super) struct Columns {
     path: std::path::PathBuf,
     shown: String,
     metadata: ArrowReaderMetadata,
@@ -41,7 +41,7 @@ pub struct Columns {
 impl Columns {
     /// Opens `path` and reads its footer; refuses more columns than the
     /// column bound.
-    pub fn open(
+    pub(super) fn open(
         path: &Path,
         shown: &str,
         kinds: &BTreeMap<String, Kind>,
@@ -72,22 +72,22 @@ impl Columns {
     }
 
     /// Rows, from the footer.
-    pub fn rows(&self) -> u64 {
+    pub(super) fn rows(&self) -> u64 {
         self.metadata.metadata().file_metadata().num_rows().max(0) as u64
     }
 
     /// Column names in file order.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
+    pub(super) fn names(&self) -> impl Iterator<Item = &str> {
         self.fields.iter().map(|(n, _)| n.as_str())
     }
 
-    pub fn has(&self, name: &str) -> bool {
+    pub(super) fn has(&self, name: &str) -> bool {
         self.index.contains_key(name)
     }
 
     /// Decodes the columns `names` with one reader, in the order given
     /// (None for a name the file lacks).
-    pub fn columns(&self, names: &[&str]) -> Vec<Option<Result<Column, TableError>>> {
+    pub(super) fn columns(&self, names: &[&str]) -> Vec<Option<Result<Column, TableError>>> {
         let mut wanted: Vec<usize> = names
             .iter()
             .filter_map(|n| self.index.get(*n).copied())
@@ -124,7 +124,7 @@ impl Columns {
     /// How many columns one reader should decode at once: columns of
     /// `rows` values within about 16 MiB, and at most a quarter of a
     /// worker's share of the columns, so groups still spread over workers.
-    pub fn group_size(&self, rows: u64) -> usize {
+    pub(super) fn group_size(&self, rows: u64) -> usize {
         const BUDGET: u64 = 16 << 20;
         let by_memory = (BUDGET / (rows.max(1) * 8)).max(1) as usize;
         let share = self
@@ -135,7 +135,7 @@ impl Columns {
     }
 
     /// Every column, decoded in parallel, in groups.
-    pub fn read_all(&self) -> Result<Table, TableError> {
+    pub(super) fn read_all(&self) -> Result<Table, TableError> {
         let group = self.group_size(self.rows());
         let indices: Vec<usize> = (0..self.fields.len()).collect();
         let groups: Vec<Vec<Column>> = indices
@@ -150,7 +150,11 @@ impl Columns {
 }
 
 /// Reads every top-level column of the Parquet file at `path`.
-pub fn read(path: &Path, shown: &str, kinds: &BTreeMap<String, Kind>) -> Result<Table, TableError> {
+pub(super) fn read(
+    path: &Path,
+    shown: &str,
+    kinds: &BTreeMap<String, Kind>,
+) -> Result<Table, TableError> {
     Columns::open(path, shown, kinds)?.read_all()
 }
 
@@ -235,7 +239,7 @@ fn is_text_like(ty: &DataType) -> bool {
 
 /// A predictions log's columns, row-aligned: one reader over the (three or
 /// four) columns used.
-pub fn read_log(
+pub(super) fn read_log(
     path: &Path,
     shown: &str,
     cols: &super::log::LogColumns,

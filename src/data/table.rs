@@ -568,13 +568,13 @@ fn read_json_lines(
 pub(super) struct Append(Builder);
 
 impl Append {
-    pub fn new(name: &str, forced: Option<Kind>) -> Append {
+    pub(super) fn new(name: &str, forced: Option<Kind>) -> Append {
         Append(Builder::new(name, forced))
     }
-    pub fn number(&mut self, x: f64, row: u64) {
+    pub(super) fn number(&mut self, x: f64, row: u64) {
         self.0.number(x, || x.to_string(), row);
     }
-    pub fn text(&mut self, s: &str, row: u64) {
+    pub(super) fn text(&mut self, s: &str, row: u64) {
         if self.0.forced == Some(Kind::Numeric) {
             self.0.text(s, row);
         } else {
@@ -582,10 +582,10 @@ impl Append {
             self.0.category(s);
         }
     }
-    pub fn missing(&mut self) {
+    pub(super) fn missing(&mut self) {
         self.0.missing += 1;
     }
-    pub fn finish(self, shown: &str) -> Result<Column, TableError> {
+    pub(super) fn finish(self, shown: &str) -> Result<Column, TableError> {
         self.0.finish(shown)
     }
 }

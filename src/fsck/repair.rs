@@ -27,7 +27,7 @@ pub struct Repaired {
 }
 
 /// The directory damaged objects and records are moved to.
-pub fn lost_found(repo: &Repo) -> PathBuf {
+pub(super) fn lost_found(repo: &Repo) -> PathBuf {
     repo.cache.root().join("lost-found")
 }
 

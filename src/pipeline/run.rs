@@ -82,7 +82,7 @@ pub(super) fn run_stage(
 /// `$SHELL` when set, else `/bin/sh`, with the flags that keep bash and zsh
 /// from reading rc files (so a profile cannot change what a stage does).
 /// Returns the command and the shell's path.
-pub fn shell_command(cmd: &str) -> (Command, String) {
+pub(super) fn shell_command(cmd: &str) -> (Command, String) {
     let (argv, shell) = shell_argv(cmd);
     let mut c = Command::new(&argv[0]);
     c.args(&argv[1..]);

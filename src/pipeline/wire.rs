@@ -64,7 +64,7 @@ pub(super) struct PlotFlags {
 /// Re-export of the YAML value type under a private name, so the wire types
 /// can hold arbitrary values without naming the YAML crate.
 pub(super) mod serde_yaml_value {
-    pub type Value = crate::yaml::Value;
+    pub(crate) type Value = crate::yaml::Value;
 }
 
 #[derive(Debug, Clone, Deserialize)]

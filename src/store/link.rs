@@ -240,11 +240,11 @@ fn is_unsupported(e: &io::Error) -> bool {
 
 /// errno values we branch on, spelled out to avoid a libc dependency.
 mod libc_errno {
-    pub const EXDEV: i32 = 18;
-    pub const EINVAL: i32 = 22;
-    pub const ENOTTY: i32 = 25;
-    pub const EPERM: i32 = 1;
-    pub const EOPNOTSUPP: i32 = 95;
+    pub(super) const EXDEV: i32 = 18;
+    pub(super) const EINVAL: i32 = 22;
+    pub(super) const ENOTTY: i32 = 25;
+    pub(super) const EPERM: i32 = 1;
+    pub(super) const EOPNOTSUPP: i32 = 95;
 }
 
 fn link_or_unsupported(res: io::Result<()>, tmp: &Path) -> Result<bool, CacheError> {

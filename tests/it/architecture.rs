@@ -108,17 +108,26 @@ fn the_cycle_check_finds_a_cycle() {
     assert_eq!(cycle_from(&g, "a"), None);
 }
 
+/// Files should split at seams, not at a number: past 700 lines the suite
+/// warns (a file that long usually holds two rooms); past 1,000 it fails.
 #[test]
-fn no_source_file_is_over_700_lines() {
+fn no_source_file_is_over_1000_lines_and_long_ones_are_named() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let long: Vec<String> = rust_files(&src)
-        .into_iter()
-        .filter_map(|f| {
-            let n = std::fs::read_to_string(&f).unwrap().lines().count();
-            (n > 700).then(|| format!("{} ({n} lines)", f.display()))
-        })
-        .collect();
-    assert!(long.is_empty(), "split these files: {long:?}");
+    let mut long = Vec::new();
+    let mut too_long = Vec::new();
+    for f in rust_files(&src) {
+        let n = std::fs::read_to_string(&f).unwrap().lines().count();
+        let shown = format!("{} ({n} lines)", f.display());
+        if n > 1000 {
+            too_long.push(shown);
+        } else if n > 700 {
+            long.push(shown);
+        }
+    }
+    if !long.is_empty() {
+        eprintln!("warning: long files, look for a seam to split at: {long:?}");
+    }
+    assert!(too_long.is_empty(), "split these files: {too_long:?}");
 }
 
 /// Edge helpers every command may use: how progress is drawn (`reporter`),

@@ -19,7 +19,7 @@ use crate::registry::promote::{self, FORCED_TRAILER};
 use crate::registry::{declare, Action, Event, Registry, RegistryError};
 
 /// What the hand-off needs from `mlci ci`'s flags.
-pub struct Deliver<'a> {
+pub(super) struct Deliver<'a> {
     pub tag: &'a str,
     pub deployment: bool,
     pub token: Option<&'a str>,
@@ -27,7 +27,7 @@ pub struct Deliver<'a> {
 }
 
 /// The registry tag this run's `push` event pushed, if it pushed one.
-pub fn registry_tag(env: &CiEnv) -> Option<String> {
+pub(super) fn registry_tag(env: &CiEnv) -> Option<String> {
     env.pushed_tag()
         .filter(|t| crate::registry::tag::parse(t).is_some())
 }
@@ -35,7 +35,7 @@ pub fn registry_tag(env: &CiEnv) -> Option<String> {
 /// Runs the hand-off for registry tag `d.tag`. Exit 1 when an assignment
 /// breaks the policy without a forced reason (no outputs then), 2 on an
 /// error, else 0.
-pub fn deliver(ctx: &Ctx, env: &CiEnv, d: &Deliver) -> anyhow::Result<Exit> {
+pub(super) fn deliver(ctx: &Ctx, env: &CiEnv, d: &Deliver) -> anyhow::Result<Exit> {
     let place = crate::repo::Place::find(&ctx.cwd)?;
     let root = &place.root;
     let Some(parsed) = crate::registry::tag::parse(d.tag) else {

@@ -42,7 +42,7 @@ pub struct ExportArgs {
     pub window: crate::monitoring::performance::Window,
 }
 
-pub fn cmd_export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<Exit> {
+pub(super) fn cmd_export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<Exit> {
     // A gateway URL may carry basic-auth credentials (the HTTP client sends
     // them as a header): masked in everything this command prints.
     if let Some(url) = a.push.as_deref().and_then(|u| reqwest::Url::parse(u).ok()) {

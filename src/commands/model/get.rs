@@ -38,7 +38,7 @@ pub struct GetArgs {
 
 /// Why the download stopped (exit 2).
 #[derive(Debug, thiserror::Error)]
-pub enum GetError {
+pub(super) enum GetError {
     #[error("{0} exists")]
     Exists(String),
     #[error("{path} is a directory, and the artifact is a file")]
@@ -110,7 +110,7 @@ fn check_replace(out: &Path, force: bool, is_dir: bool, keep: &[&Path]) -> Resul
 
 crate::register_hint!(GetError);
 
-pub fn cmd_get(ctx: &Ctx, a: GetArgs) -> anyhow::Result<Exit> {
+pub(super) fn cmd_get(ctx: &Ctx, a: GetArgs) -> anyhow::Result<Exit> {
     let repo = ctx.repo(&Overrides {
         remote: a.remote.clone(),
         ..Overrides::default()

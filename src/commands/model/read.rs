@@ -58,7 +58,7 @@ pub struct WhichArgs {
     pub json: bool,
 }
 
-pub fn cmd_list(ctx: &Ctx, a: ListArgs) -> anyhow::Result<Exit> {
+pub(super) fn cmd_list(ctx: &Ctx, a: ListArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
     let reg = registry::open(&p.root)?;
     let ev = &reg.events;
@@ -128,7 +128,7 @@ pub fn cmd_list(ctx: &Ctx, a: ListArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-pub fn cmd_show(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<Exit> {
+pub(super) fn cmd_show(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
     let reg = registry::open_artifact(&p.root, &a.name)?;
     let ev = &reg.events;
@@ -249,7 +249,7 @@ fn metrics_cell(m: &Json) -> String {
     }
 }
 
-pub fn cmd_history(ctx: &Ctx, a: HistoryArgs) -> anyhow::Result<Exit> {
+pub(super) fn cmd_history(ctx: &Ctx, a: HistoryArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
     let reg = registry::open_artifact(&p.root, &a.name)?;
     let art = reg.require(&a.name)?;
@@ -279,7 +279,7 @@ pub fn cmd_history(ctx: &Ctx, a: HistoryArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-pub fn cmd_which(ctx: &Ctx, a: WhichArgs) -> anyhow::Result<Exit> {
+pub(super) fn cmd_which(ctx: &Ctx, a: WhichArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
     let reg = registry::open_artifact(&p.root, &a.name)?;
     reg.require(&a.name)?;

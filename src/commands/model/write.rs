@@ -96,7 +96,7 @@ pub struct DeprecateArgs {
     pub push: PushFlags,
 }
 
-pub fn cmd_register(ctx: &Ctx, a: RegisterArgs) -> anyhow::Result<Exit> {
+pub(crate) fn cmd_register(ctx: &Ctx, a: RegisterArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
     let w = Writer::open(&p.root, &a.name)?;
     let t = w.register(
@@ -109,7 +109,7 @@ pub fn cmd_register(ctx: &Ctx, a: RegisterArgs) -> anyhow::Result<Exit> {
     finish(ctx, &p.root, &t, &a.push)
 }
 
-pub fn cmd_promote(ctx: &Ctx, a: PromoteArgs) -> anyhow::Result<Exit> {
+pub(crate) fn cmd_promote(ctx: &Ctx, a: PromoteArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
     let w = Writer::open(&p.root, &a.name)?;
     let policy =
@@ -171,21 +171,21 @@ pub fn cmd_promote(ctx: &Ctx, a: PromoteArgs) -> anyhow::Result<Exit> {
     finish(ctx, &p.root, &t, &a.push)
 }
 
-pub fn cmd_unassign(ctx: &Ctx, a: UnassignArgs) -> anyhow::Result<Exit> {
+pub(crate) fn cmd_unassign(ctx: &Ctx, a: UnassignArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
     let w = Writer::open(&p.root, &a.name)?;
     let t = w.unassign(&a.name, &a.version, &a.stage, a.push.message.as_deref())?;
     finish(ctx, &p.root, &t, &a.push)
 }
 
-pub fn cmd_deregister(ctx: &Ctx, a: DeregisterArgs) -> anyhow::Result<Exit> {
+pub(crate) fn cmd_deregister(ctx: &Ctx, a: DeregisterArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
     let w = Writer::open(&p.root, &a.name)?;
     let t = w.deregister(&a.name, &a.version, a.push.message.as_deref())?;
     finish(ctx, &p.root, &t, &a.push)
 }
 
-pub fn cmd_deprecate(ctx: &Ctx, a: DeprecateArgs) -> anyhow::Result<Exit> {
+pub(crate) fn cmd_deprecate(ctx: &Ctx, a: DeprecateArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
     let w = Writer::open(&p.root, &a.name)?;
     let t = w.deprecate(&a.name, a.push.message.as_deref())?;
