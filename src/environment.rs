@@ -117,10 +117,10 @@ mod tests {
         let page = super::reference();
         #[allow(clippy::disallowed_methods)]
         if std::env::var_os("MLCI_UPDATE_DOCS").is_some() {
-            std::fs::write(&file, &page).unwrap();
+            fs_err::write(&file, &page).unwrap();
         }
         assert_eq!(
-            std::fs::read_to_string(&file).unwrap_or_default(),
+            fs_err::read_to_string(&file).unwrap_or_default(),
             page,
             "rewrite docs/environment.md from src/environment.rs"
         );

@@ -159,9 +159,9 @@ pub fn remove_paths(root: &Path, paths: &[String]) -> Result<usize, git2::Error>
         }
         let abs = root.join(p);
         let _ = if abs.is_dir() {
-            std::fs::remove_dir_all(&abs)
+            fs_err::remove_dir_all(&abs)
         } else {
-            std::fs::remove_file(&abs)
+            fs_err::remove_file(&abs)
         };
     }
     index.write()?;

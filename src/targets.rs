@@ -218,7 +218,7 @@ pub fn split_targets(
         };
         let named = t
             .to_str()
-            .filter(|name| pipeline_file(name) || std::fs::symlink_metadata(cwd.join(t)).is_err())
+            .filter(|name| pipeline_file(name) || fs_err::symlink_metadata(cwd.join(t)).is_err())
             .and_then(|name| pipeline.stages_named(name));
         match named {
             Some(found) => out.stages.extend(found),

@@ -68,7 +68,7 @@ pub fn commit_back(
     let parent = git2::Oid::from_str(sha).map_err(git)?;
     let mut contents = Vec::new();
     for f in files {
-        let bytes = std::fs::read(root.join(f))
+        let bytes = fs_err::read(root.join(f))
             .map_err(|e| CommitBackError::Git(format!("reading {f}: {e}")))?;
         contents.push((f.clone(), bytes));
     }

@@ -84,7 +84,7 @@ impl CiEnv {
     pub fn from_env() -> CiEnv {
         let var = crate::environment::get;
         let payload = var("GITHUB_EVENT_PATH")
-            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|p| fs_err::read_to_string(p).ok())
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or(Value::Null);
         CiEnv {
@@ -322,7 +322,7 @@ impl CiEnv {
         let text = crate::secrets::scrub_shapes(text);
         let text = text.as_ref();
         // What this step already wrote counts toward the same limit.
-        let used = std::fs::metadata(path)
+        let used = fs_err::metadata(path)
             .map(|m| m.len() as usize)
             .unwrap_or(0);
         let room = crate::forge::SUMMARY_LIMIT

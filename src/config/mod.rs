@@ -327,7 +327,7 @@ pub fn parsing_keys(root: &Path) -> Result<Vec<(String, String, String, usize)>,
 
 /// The text of a config file, None when it does not exist.
 pub fn read_text(path: &Path) -> Result<Option<String>, ConfigError> {
-    match std::fs::read_to_string(path) {
+    match fs_err::read_to_string(path) {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(ConfigError::Io {
@@ -527,9 +527,9 @@ mod tests {
 
     fn load(shared: &str, local: Option<&str>) -> Result<Settings, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(CONFIG_FILE), shared).unwrap();
+        fs_err::write(dir.path().join(CONFIG_FILE), shared).unwrap();
         if let Some(l) = local {
-            std::fs::write(dir.path().join(LOCAL_CONFIG_FILE), l).unwrap();
+            fs_err::write(dir.path().join(LOCAL_CONFIG_FILE), l).unwrap();
         }
         Settings::load(dir.path(), &Overrides::default())
     }

@@ -324,7 +324,7 @@ fn verify(
         return Verdict::Damaged(format!("{size} bytes where {want} are recorded"));
     }
     let path = cache.object_path(oid);
-    let key = match std::fs::symlink_metadata(&path) {
+    let key = match fs_err::symlink_metadata(&path) {
         Ok(m) => StatKey::of(&m),
         Err(e) => return Verdict::Damaged(format!("cannot stat {}: {e}", path.display())),
     };
@@ -461,7 +461,7 @@ fn run_records(cache: &Cache, guarded: &BTreeSet<String>, refs: &mut Refs, repor
             ));
             continue;
         };
-        let bytes = match std::fs::read(&path) {
+        let bytes = match fs_err::read(&path) {
             Ok(b) => b,
             Err(e) => {
                 report

@@ -260,7 +260,7 @@ struct Memo {
 
 impl Memo {
     fn open(path: &Path) -> Memo {
-        let known = std::fs::read_to_string(path)
+        let known = fs_err::read_to_string(path)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| {
@@ -297,7 +297,7 @@ impl Importer<'_> {
         let local = &self.dvc_cache;
         let mut corrupt = None;
         for key in object_keys(md5, dir) {
-            if let Ok(bytes) = std::fs::read(local.join(&key)) {
+            if let Ok(bytes) = fs_err::read(local.join(&key)) {
                 if md5_hex(&bytes) == md5 {
                     return Ok(bytes);
                 }
@@ -376,6 +376,7 @@ impl Importer<'_> {
         let local = &self.dvc_cache;
         for key in object_keys(md5, false) {
             let path = local.join(&key);
+            #[allow(clippy::disallowed_methods)] // its error names the path as shown, or is matched by kind
             let Ok(mut f) = std::fs::File::open(&path) else {
                 continue;
             };
@@ -417,7 +418,7 @@ impl Importer<'_> {
         use std::io::Write;
         let cache = &self.src.repo.cache;
         let tmp_dir = cache.tmp_dir();
-        std::fs::create_dir_all(&tmp_dir).map_err(|e| e.to_string())?;
+        fs_err::create_dir_all(&tmp_dir).map_err(|e| e.to_string())?;
         let mut damaged = None;
         for remote in &self.src.remotes {
             for key in object_keys(md5, false) {
@@ -565,7 +566,7 @@ pub fn import(plan: &Plan, src: &Sources<'_>) -> Result<Outcome, MigrateError> {
                 file: t.dvc_file.clone(),
                 message: e.to_string(),
             })?;
-        let same = std::fs::read_to_string(&pointer_abs)
+        let same = fs_err::read_to_string(&pointer_abs)
             .ok()
             .and_then(|text| Pointer::parse(&text, &pointer_abs).ok())
             .is_some_and(|p| p.oid == pointer.oid);
@@ -687,7 +688,7 @@ fn workspace_match(root: &Path, path: &str, recorded: &DvcOut) -> Option<Brought
         return None;
     }
     let abs = WorkspacePath::new(path).ok()?.locate_for_read(root).ok()?;
-    let bytes = std::fs::read(abs).ok()?;
+    let bytes = fs_err::read(abs).ok()?;
     (Some(md5_hex(&bytes).as_str()) == recorded.digest()).then(|| Brought {
         oid: Oid::file(Digest::of_bytes(&bytes)),
         size: bytes.len() as u64,

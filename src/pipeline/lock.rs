@@ -108,7 +108,7 @@ impl LockFile {
             .map_err(|e| {
                 LockFileError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
             })?;
-        let text = match std::fs::read_to_string(abs) {
+        let text = match fs_err::read_to_string(abs) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockFile::default()),
             Err(e) => return Err(LockFileError::Io(e)),

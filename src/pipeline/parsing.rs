@@ -20,7 +20,7 @@ pub fn unpacking(root: &Path) -> Result<Unpacking, PipelineError> {
         else {
             continue;
         };
-        let Ok(text) = std::fs::read_to_string(&path) else {
+        let Ok(text) = fs_err::read_to_string(&path) else {
             continue;
         };
         apply_ini(&text, file, &mut u)?;

@@ -501,7 +501,7 @@ fn verify_frozen(
     if let Some(o) = stage
         .outs
         .iter()
-        .find(|o| std::fs::symlink_metadata(plan.root.join(o.path.as_str())).is_err())
+        .find(|o| fs_err::symlink_metadata(plan.root.join(o.path.as_str())).is_err())
     {
         return Err(ReproError::FrozenOutMissing {
             stage: stage.name.clone(),
@@ -537,7 +537,7 @@ fn prepare_outs(root: &Path, stage: &Stage) -> Result<(), TrackError> {
         .collect::<Result<Vec<_>, _>>()?;
     for (o, p) in stage.outs.iter().zip(located) {
         if !o.persist {
-            match std::fs::symlink_metadata(&p) {
+            match fs_err::symlink_metadata(&p) {
                 Ok(m) if m.is_dir() => {
                     make_writable(&p);
                     fs_err::remove_dir_all(&p)?
@@ -558,7 +558,7 @@ fn make_writable(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
     for e in walkdir::WalkDir::new(dir).into_iter().flatten() {
         if e.file_type().is_dir() {
-            let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o755));
+            let _ = fs_err::set_permissions(e.path(), std::fs::Permissions::from_mode(0o755));
         }
     }
 }

@@ -95,7 +95,7 @@ pub fn record_key(key: &Digest) -> String {
 /// checked [`crate::workspace_path::WorkspacePath`] by parsing), so a
 /// poisoned record can restore nothing the stage does not write anyway.
 pub fn lookup(cache: &Cache, key: &Digest, stage: &Stage) -> Option<Record> {
-    let bytes = std::fs::read(record_path(cache, key)).ok()?;
+    let bytes = fs_err::read(record_path(cache, key)).ok()?;
     let record: Record = serde_json::from_slice(&bytes).ok()?;
     names_declared_outs(&record, stage).then_some(record)
 }
@@ -134,11 +134,11 @@ pub fn parse_record_key(key: &str) -> Option<Digest> {
 /// Every file below `runs/` of the cache, as (key, path), whatever its name.
 pub fn record_files(cache: &Cache) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
-    let Ok(shards) = std::fs::read_dir(cache.root().join("runs")) else {
+    let Ok(shards) = fs_err::read_dir(cache.root().join("runs")) else {
         return out;
     };
     for shard in shards.flatten() {
-        let Ok(entries) = std::fs::read_dir(shard.path()) else {
+        let Ok(entries) = fs_err::read_dir(shard.path()) else {
             continue;
         };
         for e in entries.flatten() {
@@ -166,7 +166,7 @@ pub fn stale(
     record_files(cache)
         .into_iter()
         .filter(|(_, path)| {
-            let record = std::fs::read(path)
+            let record = fs_err::read(path)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Record>(&b).ok());
             !record.is_some_and(|r| {

@@ -364,7 +364,7 @@ fn missing_outs(ws: &Workspace, stage: &Stage) -> Vec<Reason> {
     stage
         .outs
         .iter()
-        .filter(|o| std::fs::symlink_metadata(ws.repo.root.join(o.path.as_str())).is_err())
+        .filter(|o| fs_err::symlink_metadata(ws.repo.root.join(o.path.as_str())).is_err())
         .map(|o| Reason::OutMissing {
             path: o.path.to_string(),
         })

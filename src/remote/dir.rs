@@ -23,7 +23,7 @@ pub fn list(root: &Path, prefix: &str) -> io::Result<Vec<String>> {
     let base = root.join(prefix);
     let mut stack = vec![base];
     while let Some(dir) = stack.pop() {
-        let rd = match std::fs::read_dir(&dir) {
+        let rd = match fs_err::read_dir(&dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(crate::fsutil::with_path(e, &dir)),
@@ -203,6 +203,7 @@ fn fetch_one(
     let key = &want.key;
     let src = dir.root().join(key);
     let fail = |e: io::Error| remote.dir_error("downloading", key, e);
+    #[allow(clippy::disallowed_methods)] // its error names the path as shown, or is matched by kind
     let file = match std::fs::File::open(&src) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),

@@ -39,7 +39,7 @@ impl Known {
     pub fn load(tmp_dir: &Path, identity: &str) -> Known {
         let id = Digest::of_bytes(identity.as_bytes()).to_hex();
         let path = tmp_dir.join("remotes").join(format!("{}.known", &id[..16]));
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let text = fs_err::read_to_string(&path).unwrap_or_default();
         let mut epoch = String::new();
         let mut keys = FxHashSet::default();
         for line in text.lines() {

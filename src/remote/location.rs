@@ -482,7 +482,7 @@ fn ssh_config(host: &str) -> BTreeMap<String, String> {
     let Some(home) = crate::environment::get_os("HOME") else {
         return out;
     };
-    let Ok(text) = std::fs::read_to_string(Path::new(&home).join(".ssh/config")) else {
+    let Ok(text) = fs_err::read_to_string(Path::new(&home).join(".ssh/config")) else {
         return out;
     };
     let mut applies = true; // settings before any `Host` apply to all
@@ -553,7 +553,7 @@ fn aws_profile_setting(profile: &str, key: &str) -> Option<String> {
         .or_else(|| {
             crate::environment::get_os("HOME").map(|h| Path::new(&h).join(".aws/config"))
         })?;
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = fs_err::read_to_string(path).ok()?;
     let wanted = [format!("profile {profile}"), profile.to_string()];
     let mut in_section = false;
     for line in text.lines() {

@@ -444,7 +444,7 @@ impl Remote {
                 let path = c.root().join(key);
                 let made = path
                     .parent()
-                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .map_or(Ok(()), fs_err::create_dir_all)
                     .and_then(|()| crate::fsutil::write_atomic(&path, bytes));
                 made.map_err(|e| self.dir_error("writing", key, e))
             }
@@ -533,7 +533,7 @@ fn ca_bundle(backend: location::Backend) -> Option<std::path::PathBuf> {
 
 /// `op` on an HTTP client that also trusts the certificates in `path`.
 fn with_ca_bundle(op: Operator, path: &Path) -> Result<Operator, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let pem = fs_err::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem)
         .map_err(|e| format!("{}: not a PEM certificate bundle: {e}", path.display()))?;
     if certs.is_empty() {

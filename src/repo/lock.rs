@@ -46,7 +46,7 @@ impl RepoLock {
             source,
         };
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
+            fs_err::create_dir_all(parent).map_err(io)?;
         }
         let mut file = File::options()
             .read(true)

@@ -92,7 +92,7 @@ pub fn stale_committed(
         let now = crate::workspace_path::WorkspacePath::new(&p)
             .ok()
             .and_then(|w| w.locate_for_read(root).ok())
-            .and_then(|abs| std::fs::read(abs).ok());
+            .and_then(|abs| fs_err::read(abs).ok());
         if now.as_deref() != Some(committed.as_slice()) {
             out.push(StaleFile { path: p });
         }

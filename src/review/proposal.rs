@@ -61,7 +61,7 @@ pub fn changed(repo: &Repo, pipeline: &Pipeline, tip: git2::Oid) -> anyhow::Resu
     for (path, proposes) in candidates {
         // Paths from the pipeline are untrusted: read inside the workspace.
         let abs = WorkspacePath::new(&path)?.locate_for_read(root)?;
-        let bytes = match std::fs::read(&abs) {
+        let bytes = match fs_err::read(&abs) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(crate::fsutil::with_path(e, &abs).into()),

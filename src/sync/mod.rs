@@ -280,11 +280,11 @@ pub(crate) fn local_run_records(
     let mut keys = Vec::new();
     let mut objects = BTreeSet::new();
     let base = cache.root().join("runs");
-    let Ok(shards) = std::fs::read_dir(&base) else {
+    let Ok(shards) = fs_err::read_dir(&base) else {
         return (keys, Vec::new());
     };
     for shard in shards.flatten() {
-        let Ok(entries) = std::fs::read_dir(shard.path()) else {
+        let Ok(entries) = fs_err::read_dir(shard.path()) else {
             continue;
         };
         for e in entries.flatten() {
@@ -296,7 +296,7 @@ pub(crate) fn local_run_records(
             if runcache::parse_record_key(&key).is_none() {
                 continue;
             }
-            let Some(record) = std::fs::read(e.path())
+            let Some(record) = fs_err::read(e.path())
                 .ok()
                 .and_then(|b| serde_json::from_slice::<runcache::Record>(&b).ok())
             else {

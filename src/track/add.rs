@@ -290,7 +290,7 @@ impl Workspace<'_> {
             size,
             nfiles,
         };
-        let previous = std::fs::read_to_string(&pointer_abs)
+        let previous = fs_err::read_to_string(&pointer_abs)
             .ok()
             .and_then(|t| Pointer::parse(&t, Path::new(&pointer_rel)).ok());
         let changed = previous.as_ref() != Some(&pointer);
@@ -364,9 +364,9 @@ pub(super) fn follow_inner_link(
         path: path.to_string(),
         target,
     };
-    let real = std::fs::canonicalize(abs)
+    let real = fs_err::canonicalize(abs)
         .map_err(|_| outside(format!("`{}`, which does not exist", link_text(abs))))?;
-    let root = std::fs::canonicalize(root).map_err(|e| TrackError::Io(with_path(e, root)))?;
+    let root = fs_err::canonicalize(root).map_err(|e| TrackError::Io(with_path(e, root)))?;
     let inside = real
         .strip_prefix(&root)
         .ok()
@@ -379,7 +379,7 @@ pub(super) fn follow_inner_link(
 }
 
 fn link_text(abs: &Path) -> String {
-    std::fs::read_link(abs)
+    fs_err::read_link(abs)
         .map(|t| t.display().to_string())
         .unwrap_or_default()
 }
@@ -431,7 +431,7 @@ pub(super) fn scan_one(
             Some(st) => st,
             None => StatKey::of(&fs_err::symlink_metadata(abs)?),
         },
-        Kind::Symlink => match std::fs::read_link(abs) {
+        Kind::Symlink => match fs_err::read_link(abs) {
             Ok(target) if target.starts_with(cache_root) => StatKey::of(&fs_err::metadata(abs)?),
             // A link to a file elsewhere in the workspace counts as that
             // file (how directories with links are stored); the cache sits

@@ -447,7 +447,7 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         // After a successful publish the path is gone and this is a no-op.
-        let _ = std::fs::remove_dir_all(&self.path);
+        let _ = fs_err::remove_dir_all(&self.path);
     }
 }
 
@@ -473,7 +473,7 @@ fn remove_planned(plan: &CheckoutPlan, summary: &mut CheckoutSummary) -> Result<
     dirs.dedup();
     for d in dirs {
         let mut d = d;
-        while d.starts_with(root) && d != root.as_path() && std::fs::remove_dir(d).is_ok() {
+        while d.starts_with(root) && d != root.as_path() && fs_err::remove_dir(d).is_ok() {
             match d.parent() {
                 Some(p) => d = p,
                 None => break,

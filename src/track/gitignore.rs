@@ -81,16 +81,16 @@ mod tests {
     #[test]
     fn add_and_remove_entries() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(".gitignore"), "*.pyc").unwrap();
+        fs_err::write(dir.path().join(".gitignore"), "*.pyc").unwrap();
         assert!(add_entry(dir.path(), "raw").unwrap());
         assert!(!add_entry(dir.path(), "raw").unwrap());
         assert!(add_entry(dir.path(), "weird[1].bin").unwrap());
-        let text = std::fs::read_to_string(dir.path().join(".gitignore")).unwrap();
+        let text = fs_err::read_to_string(dir.path().join(".gitignore")).unwrap();
         assert_eq!(text, "*.pyc\n/raw\n/weird\\[1].bin\n");
         assert!(remove_entry(dir.path(), "raw").unwrap());
         assert!(remove_entry(dir.path(), "weird[1].bin").unwrap());
         assert_eq!(
-            std::fs::read_to_string(dir.path().join(".gitignore")).unwrap(),
+            fs_err::read_to_string(dir.path().join(".gitignore")).unwrap(),
             "*.pyc\n"
         );
     }

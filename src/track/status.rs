@@ -191,7 +191,7 @@ impl Workspace<'_> {
     /// one was kept by an earlier read (and the object is still cached).
     pub fn read_manifest(&self, oid: &Oid) -> Result<Manifest, TrackError> {
         let memo = self.repo.manifest_memo_path(oid);
-        if let Ok(bytes) = std::fs::read(&memo) {
+        if let Ok(bytes) = fs_err::read(&memo) {
             if let Some(m) = Manifest::from_memo(&bytes, &oid.digest) {
                 if self.repo.cache.contains(oid) {
                     return Ok(m);

@@ -12,15 +12,15 @@ fn repo() -> (tempfile::TempDir, Repo) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
     git2::Repository::init(&root).unwrap();
-    std::fs::create_dir_all(root.join(".mlci")).unwrap();
+    fs_err::create_dir_all(root.join(".mlci")).unwrap();
     let repo = Repo::discover(&root, &Overrides::default()).unwrap();
     (dir, repo)
 }
 
 fn write(root: &Path, rel: &str, text: &str) {
     let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
+    fs_err::create_dir_all(p.parent().unwrap()).unwrap();
+    fs_err::write(p, text).unwrap();
 }
 
 fn add(repo: &Repo, rel: &str) -> Tracked {
@@ -52,8 +52,8 @@ fn status_tells_modified_deleted_and_what_changed_inside_a_directory() {
     let file = add(&repo, "f");
     write(&repo.root, "d/a", "A");
     write(&repo.root, "d/c", "c");
-    std::fs::remove_file(repo.root.join("d/b")).unwrap();
-    std::fs::remove_file(repo.root.join("f")).unwrap();
+    fs_err::remove_file(repo.root.join("d/b")).unwrap();
+    fs_err::remove_file(repo.root.join("f")).unwrap();
     let mut ws = Workspace::open(&repo);
     let st = ws.status(&[dir, file], &Silent).unwrap();
     assert_eq!(st[0].state, DataState::Modified);
@@ -79,7 +79,7 @@ fn checkout_plans_before_it_acts_and_never_loses_uncached_work() {
     // A local change whose content is in no cache: a conflict, and nothing
     // is touched, not even the file that could be restored.
     write(&repo.root, "d/a", "unsaved work");
-    std::fs::remove_file(repo.root.join("d/b")).unwrap();
+    fs_err::remove_file(repo.root.join("d/b")).unwrap();
     let mut ws = Workspace::open(&repo);
     let mut conflicts = Vec::new();
     let plan = ws
@@ -92,7 +92,7 @@ fn checkout_plans_before_it_acts_and_never_loses_uncached_work() {
         .unwrap_err();
     assert!(matches!(err, TrackError::Conflicts { .. }), "{err}");
     assert_eq!(
-        std::fs::read_to_string(repo.root.join("d/a")).unwrap(),
+        fs_err::read_to_string(repo.root.join("d/a")).unwrap(),
         "unsaved work"
     );
     assert!(!repo.root.join("d/b").exists());
@@ -102,7 +102,7 @@ fn checkout_plans_before_it_acts_and_never_loses_uncached_work() {
     assert!(conflicts.is_empty());
     assert_eq!(plan.writes.len(), 2);
     ws.checkout(&[t], true, &Silent).unwrap();
-    assert_eq!(std::fs::read_to_string(repo.root.join("d/a")).unwrap(), "a");
+    assert_eq!(fs_err::read_to_string(repo.root.join("d/a")).unwrap(), "a");
 }
 
 #[test]

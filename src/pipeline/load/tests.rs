@@ -6,8 +6,8 @@ fn load_str(files: &[(&str, &str)]) -> Result<Pipeline, PipelineError> {
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {
         let p = dir.path().join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
+        fs_err::create_dir_all(p.parent().unwrap()).unwrap();
+        fs_err::write(p, text).unwrap();
     }
     load(dir.path())
 }

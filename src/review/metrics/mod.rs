@@ -263,7 +263,7 @@ impl<'a> RevReader<'a> {
 
     /// A verified object from the cache, for file `path`.
     fn cached(&self, path: &str, oid: &Oid) -> Result<Vec<u8>, MetricsError> {
-        if let Ok(m) = std::fs::metadata(self.cache.object_path(oid)) {
+        if let Ok(m) = fs_err::metadata(self.cache.object_path(oid)) {
             if m.len() > Limit::MetricsBytes.value() {
                 return Err(self.too_large(path, m.len()));
             }
