@@ -46,7 +46,8 @@ impl Columns {
         shown: &str,
         kinds: &BTreeMap<String, Kind>,
     ) -> Result<Columns, TableError> {
-        #[allow(clippy::disallowed_methods)] // its error names the path as shown, or is matched by kind
+        #[allow(clippy::disallowed_methods)]
+        // its error names the path as shown, or is matched by kind
         let file = std::fs::File::open(path).map_err(|e| err(shown, e))?;
         let metadata =
             ArrowReaderMetadata::load(&file, Default::default()).map_err(|e| err(shown, e))?;

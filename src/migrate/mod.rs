@@ -376,7 +376,8 @@ impl Importer<'_> {
         let local = &self.dvc_cache;
         for key in object_keys(md5, false) {
             let path = local.join(&key);
-            #[allow(clippy::disallowed_methods)] // its error names the path as shown, or is matched by kind
+            #[allow(clippy::disallowed_methods)]
+            // its error names the path as shown, or is matched by kind
             let Ok(mut f) = std::fs::File::open(&path) else {
                 continue;
             };

@@ -20,7 +20,8 @@ impl Remote {
         let op = match &self.store {
             Store::Dir(c) => {
                 use std::io::Read;
-                #[allow(clippy::disallowed_methods)] // its error names the path as shown, or is matched by kind
+                #[allow(clippy::disallowed_methods)]
+                // its error names the path as shown, or is matched by kind
                 let file = match std::fs::File::open(c.root().join(key)) {
                     Ok(f) => f,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -97,7 +98,8 @@ impl Remote {
         let op = match &self.store {
             Store::Dir(c) => {
                 use std::io::Read;
-                #[allow(clippy::disallowed_methods)] // its error names the path as shown, or is matched by kind
+                #[allow(clippy::disallowed_methods)]
+                // its error names the path as shown, or is matched by kind
                 let mut f = match std::fs::File::open(c.root().join(key)) {
                     Ok(f) => f,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),

@@ -88,9 +88,15 @@ pub fn pin_error(stderr: &str) {
         (r"-\d+-\d+-\d+\b", "-[UNIQUE]"),
         (r"\b\d+-\d{6,}-\d+\b", "[TMPNAME]"),
         (r"(\w)-\d{4,}\b", "$1-[N]"),
-        // Short commit ids, but not plain numbers of the same length:
-        // those are wrapped first so no word boundary falls inside them,
-        // and unwrapped after.
+        // Short commit ids: where mlci names a commit (`at abc12345`,
+        // `(abc12345)`), whatever its digits; elsewhere only with a letter
+        // in it: plain numbers of the same length are wrapped first so no
+        // word boundary falls inside them, and unwrapped after.
+        (
+            r"\b(at|commit|revision) ([0-9a-f]{10}|[0-9a-f]{8})\b",
+            "$1 [SHORT]",
+        ),
+        (r"([(`@])([0-9a-f]{10}|[0-9a-f]{8})\b", "$1[SHORT]"),
         (r"\b([0-9]{8}|[0-9]{10})\b", "QQ${1}QQ"),
         (r"\b[0-9a-f]{10}\b", "[SHORT]"),
         (r"\b[0-9a-f]{8}\b", "[SHORT]"),
