@@ -30,6 +30,7 @@ mod gc;
 mod github;
 mod hostile;
 mod import_dvc;
+mod json_convention;
 mod kill;
 mod metrics;
 mod monitor;

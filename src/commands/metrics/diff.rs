@@ -58,8 +58,8 @@ pub(super) fn run_diff(ctx: &Ctx, args: DiffArgs, kind: Kind) -> anyhow::Result<
     let (old_h, new_h) = (base_rev.label(), target_rev.label());
     let text = match format.format() {
         Format::Json => serde_json::to_string_pretty(&serde_json::json!({
-            "base": { "rev": base_label, "commit": base_rev.short() },
-            "target": { "rev": target_rev.label(), "commit": target_rev.short() },
+            "base": { "rev": base_label, "commit": base_rev.commit() },
+            "target": { "rev": target_rev.label(), "commit": target_rev.commit() },
             "rows": rows,
         }))?,
         Format::Md => {

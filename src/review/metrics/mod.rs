@@ -49,6 +49,14 @@ impl Rev {
         }
     }
 
+    /// The commit, 40 hex; None for the work tree (JSON writes null).
+    pub fn commit(&self) -> Option<String> {
+        match self {
+            Rev::Workspace => None,
+            Rev::Commit { id, .. } => Some(id.to_string()),
+        }
+    }
+
     /// A short commit id, or `workspace`.
     pub fn short(&self) -> String {
         match self {
