@@ -22,6 +22,7 @@ mod drift;
 mod dvc_compat;
 mod dvc_oracle;
 mod example;
+mod fake_github;
 mod fanout;
 mod faults;
 mod fs_limits;

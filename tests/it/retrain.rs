@@ -8,140 +8,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use wiremock::matchers::path_regex;
-use wiremock::{Mock, Request, Respond, ResponseTemplate};
+use wiremock::Mock;
 
 use crate::common::{env_from_test_script, PyServer, TestRepo};
+use crate::fake_github::FakeGitHub;
 use crate::github::{assert_no_violations, Job, Prism};
 
 const TOKEN: &str = "ghs_retrainTestToken0123456789";
 const REPO: &str = "octo/churn";
-
-/// GitHub's pull request side, with state: pull requests, comments,
-/// labels and the GraphQL calls, as the fake received them.
-#[derive(Clone, Default)]
-struct FakeGitHub(Arc<Mutex<State>>);
-
-#[derive(Default)]
-struct State {
-    prs: Vec<Value>,
-    comments: Vec<(u64, String)>,
-    labels: Vec<(u64, Vec<String>)>,
-    graphql: Vec<Value>,
-    patches: usize,
-    /// A fork's bare repository: when set, the listing also holds a fork's
-    /// open pull request (#66, `evil/churn`) for every `mlci/retrain/…`
-    /// branch of it, named exactly like ours.
-    lookalike_of: Option<PathBuf>,
-}
-
-impl Respond for FakeGitHub {
-    fn respond(&self, r: &Request) -> ResponseTemplate {
-        let mut s = self.0.lock().unwrap();
-        let path = r.url.path().to_string();
-        let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-        let pulls = format!("/repos/{REPO}/pulls");
-        let method = r.method.as_str();
-        // The pull requests of a commit: a squash-merged retraining pull
-        // request (#7) for the commit `5quash…`, none for any other.
-        if path.starts_with(&format!("/repos/{REPO}/commits/")) && path.ends_with("/pulls") {
-            let list = if path.contains("/commits/5quash") {
-                json!([{"number": 7, "node_id": "PR_7", "html_url": "https://github.example/pull/7", "state": "closed",
-                        "head": {"ref": "mlci/retrain/0123abcd", "repo": {"full_name": REPO}}}])
-            } else {
-                json!([])
-            };
-            return ResponseTemplate::new(200).set_body_json(list);
-        }
-        if path == "/graphql" {
-            s.graphql.push(body);
-            return ResponseTemplate::new(200).set_body_json(json!({"data": {"enablePullRequestAutoMerge": {"pullRequest": {"number": 1, "autoMergeRequest": {"enabledAt": "2026-11-30T00:00:00Z"}}}}}));
-        }
-        if path == pulls && method == "GET" {
-            let open: Vec<Value> = s
-                .prs
-                .iter()
-                .filter(|p| p["state"] == "open")
-                .cloned()
-                .collect();
-            let mut open = open;
-            if let Some(bare) = &s.lookalike_of {
-                let refs = git_ok(Command::new("git").arg("--git-dir").arg(bare).args([
-                    "for-each-ref",
-                    "--format=%(refname:strip=2)",
-                    "refs/heads/mlci/retrain/",
-                ]));
-                for branch in refs.lines() {
-                    open.push(json!({
-                        "number": 66, "node_id": "PR_fork66", "state": "open",
-                        "html_url": format!("https://github.example/{REPO}/pull/66"),
-                        "head": {"ref": branch, "label": format!("evil:{branch}"), "sha": "1".repeat(40),
-                                 "repo": {"full_name": "evil/churn", "fork": true}},
-                        "base": {"ref": "main", "repo": {"full_name": REPO}},
-                    }));
-                }
-            }
-            return ResponseTemplate::new(200).set_body_json(open);
-        }
-        if path == pulls && method == "POST" {
-            let n = s.prs.len() as u64 + 1;
-            let pr = json!({
-                "number": n, "id": n, "node_id": format!("PR_node{n}"), "state": "open",
-                "html_url": format!("https://github.example/{REPO}/pull/{n}"),
-                "url": format!("https://api.github.example/repos/{REPO}/pulls/{n}"),
-                "title": body["title"], "body": body["body"],
-                "head": {"ref": body["head"], "sha": "0".repeat(40), "repo": {"full_name": REPO}},
-                "base": {"ref": body["base"]},
-            });
-            s.prs.push(pr.clone());
-            return ResponseTemplate::new(201).set_body_json(pr);
-        }
-        if let Some(n) = path
-            .strip_prefix(&format!("{pulls}/"))
-            .and_then(|n| n.parse::<usize>().ok())
-        {
-            s.patches += 1;
-            let pr = &mut s.prs[n - 1];
-            for k in ["title", "body", "state"] {
-                if !body[k].is_null() {
-                    pr[k] = body[k].clone();
-                }
-            }
-            return ResponseTemplate::new(200).set_body_json(pr.clone());
-        }
-        let issue = |suffix: &str| {
-            path.strip_prefix(&format!("/repos/{REPO}/issues/"))
-                .and_then(|rest| rest.strip_suffix(suffix))
-                .and_then(|n| n.parse::<u64>().ok())
-        };
-        if let Some(n) = issue("/comments") {
-            s.comments
-                .push((n, body["body"].as_str().unwrap_or_default().to_string()));
-            return ResponseTemplate::new(201)
-                .set_body_json(json!({"id": 1, "body": body["body"]}));
-        }
-        if let Some(n) = issue("/labels") {
-            let labels: Vec<String> = body["labels"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|l| l.as_str().unwrap().to_string())
-                .collect();
-            s.labels.push((n, labels.clone()));
-            return ResponseTemplate::new(200).set_body_json(
-                labels
-                    .iter()
-                    .map(|l| json!({"id": 1, "name": l}))
-                    .collect::<Vec<_>>(),
-            );
-        }
-        ResponseTemplate::new(404)
-            .set_body_json(json!({"message": format!("the fake has no {method} {path}")}))
-    }
-}
 
 /// The project: an ingest stage that always reruns (it copies the newest
 /// data from outside the repository), a training stage whose metric is the
@@ -307,7 +184,7 @@ fn text(out: &Output) -> String {
 }
 
 fn fake(job: &Job) -> FakeGitHub {
-    let f = FakeGitHub::default();
+    let f = FakeGitHub::new(REPO);
     job.mount(Mock::given(path_regex(".*")).respond_with(f.clone()));
     f
 }
@@ -461,7 +338,11 @@ fn retraining_proposes_one_pull_request_per_data_and_supersedes_older_ones() {
         assert_eq!(s.prs[1]["state"], "open");
         assert_eq!(s.comments.len(), 1);
         assert!(
-            s.comments[0].1.contains("Superseded by #2") && s.comments[0].1.contains("/pull/2"),
+            s.comments[0]["body"]
+                .as_str()
+                .unwrap()
+                .contains("Superseded by #2")
+                && s.comments[0]["body"].as_str().unwrap().contains("/pull/2"),
             "{:?}",
             s.comments
         );
@@ -548,7 +429,7 @@ fn a_forks_lookalike_pull_request_is_left_alone() {
     assert_eq!(s.patches, 0, "no pull request was rewritten");
     assert!(s.labels.iter().all(|(n, _)| *n == 1), "{:?}", s.labels);
     assert!(
-        s.comments.iter().all(|(n, _)| *n != 66),
+        s.comments.iter().all(|c| c["issue"] != 66),
         "#66 was not closed"
     );
     assert_eq!(s.graphql.len(), 1);

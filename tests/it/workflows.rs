@@ -9,129 +9,17 @@
 //! starts the deployment, which deploys the version the tag assigned and
 //! is marked successful only by the deploy job.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
-use wiremock::matchers::any;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::MockServer;
 
 use crate::common::{env_from_test_script, unique, TestRepo};
+use crate::fake_github::{FakeGitHub, State};
 use crate::runner::{Runner, WORKFLOW_TOKEN};
 
 const REPOSITORY: &str = "acme/churn";
-
-/// GitHub's side, with state: comments, statuses, check runs, deployments
-/// and their statuses, each with the token it came with.
-#[derive(Clone, Default)]
-struct FakeGitHub(Arc<Mutex<State>>);
-
-#[derive(Default)]
-struct State {
-    comments: Vec<Value>,
-    /// (sha, state, context, token)
-    statuses: Vec<(String, String, String, String)>,
-    deployments: Vec<Value>,
-    /// (deployment id, state)
-    deployment_states: Vec<(u64, String)>,
-    /// Pull requests opened, with the token that opened each.
-    prs: Vec<Value>,
-    /// The token of each GraphQL call.
-    graphql: Vec<String>,
-    /// The head of each pull request, for the publisher's check.
-    heads: BTreeMap<u64, String>,
-}
-
-impl Respond for FakeGitHub {
-    fn respond(&self, r: &Request) -> ResponseTemplate {
-        let mut s = self.0.lock().unwrap();
-        let path = r.url.path().to_string();
-        let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-        let token = r
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .rsplit(' ')
-            .next()
-            .unwrap_or("")
-            .to_string();
-        let repo = format!("/repos/{REPOSITORY}");
-        let rest = path.strip_prefix(&repo).unwrap_or(&path).to_string();
-        let method = r.method.as_str();
-        let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
-        match (method, parts.as_slice()) {
-            ("GET", ["issues", _, "comments"]) => {
-                ResponseTemplate::new(200).set_body_json(s.comments.clone())
-            }
-            ("POST", ["issues", n, "comments"]) => {
-                let id = 100 + s.comments.len() as u64;
-                let c = json!({"id": id, "body": body["body"], "issue": n,
-                    "html_url": format!("https://github.example/{REPOSITORY}/pull/{n}#issuecomment-{id}"),
-                    "user": {"login": "github-actions[bot]", "type": "Bot"}});
-                s.comments.push(c.clone());
-                ResponseTemplate::new(201).set_body_json(c)
-            }
-            ("PATCH", ["issues", "comments", id]) => {
-                let id: u64 = id.parse().unwrap();
-                let c = s.comments.iter_mut().find(|c| c["id"] == id).unwrap();
-                c["body"] = body["body"].clone();
-                ResponseTemplate::new(200).set_body_json(c.clone())
-            }
-            ("POST", ["statuses", sha]) => {
-                s.statuses.push((
-                    sha.to_string(),
-                    body["state"].as_str().unwrap().into(),
-                    body["context"].as_str().unwrap().into(),
-                    token,
-                ));
-                ResponseTemplate::new(201).set_body_json(json!({"id": 1, "state": body["state"]}))
-            }
-            ("GET", ["pulls", n]) => match s.heads.get(&n.parse().unwrap()) {
-                Some(h) => ResponseTemplate::new(200)
-                    .set_body_json(json!({"number": n, "head": {"sha": h}})),
-                None => ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})),
-            },
-            ("POST", ["deployments"]) => {
-                let id = 500 + s.deployments.len() as u64;
-                let mut d = body.clone();
-                d["id"] = json!(id);
-                s.deployments.push(d.clone());
-                ResponseTemplate::new(201).set_body_json(d)
-            }
-            ("POST", ["deployments", id, "statuses"]) => {
-                s.deployment_states
-                    .push((id.parse().unwrap(), body["state"].as_str().unwrap().into()));
-                ResponseTemplate::new(201).set_body_json(json!({"id": 1, "state": body["state"]}))
-            }
-            ("GET", ["commits", _, "pulls"]) => ResponseTemplate::new(200).set_body_json(json!([])),
-            ("GET", ["pulls"]) => ResponseTemplate::new(200).set_body_json(s.prs.clone()),
-            ("POST", ["pulls"]) => {
-                let n = 20 + s.prs.len() as u64;
-                let pr = json!({"number": n, "node_id": format!("PR_{n}"), "state": "open",
-                    "html_url": format!("https://github.example/{REPOSITORY}/pull/{n}"),
-                    "title": body["title"], "body": body["body"],
-                    "head": {"ref": body["head"], "sha": "0".repeat(40), "repo": {"full_name": REPOSITORY}},
-                    "base": {"ref": body["base"], "repo": {"full_name": REPOSITORY}}, "token": token});
-                s.prs.push(pr.clone());
-                ResponseTemplate::new(201).set_body_json(pr)
-            }
-            ("POST", ["issues", _, "labels"]) => {
-                ResponseTemplate::new(200).set_body_json(json!([]))
-            }
-            ("POST", ["graphql"]) | ("POST", ["api", "graphql"]) => {
-                s.graphql.push(token);
-                ResponseTemplate::new(200).set_body_json(json!({"data": {"enablePullRequestAutoMerge": {"pullRequest": {"number": 20}}}}))
-            }
-            ("GET", ["user"]) => ResponseTemplate::new(403)
-                .set_body_json(json!({"message": "Resource not accessible by integration"})),
-            _ => ResponseTemplate::new(404)
-                .set_body_json(json!({"message": format!("the fake has no {method} {path}")})),
-        }
-    }
-}
 
 /// A project on a bare `origin`: a training stage whose metric comes from
 /// `src.json`, a gate `acc >= 0.8`, and an S3 remote whose endpoint is
@@ -195,12 +83,8 @@ impl Project {
             .build()
             .unwrap();
         let server = rt.block_on(MockServer::start());
-        let github = FakeGitHub::default();
-        rt.block_on(
-            Mock::given(any())
-                .respond_with(github.clone())
-                .mount(&server),
-        );
+        let github = FakeGitHub::new(REPOSITORY);
+        github.mount(&rt, &server);
         let p = Project {
             repo,
             origin,
@@ -668,7 +552,12 @@ gates:
     let branch = p.state(|s| {
         assert_eq!(s.prs.len(), 1, "{:?}", s.prs);
         assert_eq!(s.prs[0]["token"], crate::runner::APP_TOKEN);
-        assert!(s.graphql.iter().all(|t| t == crate::runner::APP_TOKEN) && s.graphql.len() == 1);
+        assert!(
+            s.graphql_tokens
+                .iter()
+                .all(|t| t == crate::runner::APP_TOKEN)
+                && s.graphql_tokens.len() == 1
+        );
         s.prs[0]["head"]["ref"].as_str().unwrap().to_string()
     });
     let tip = git(Command::new("git")
