@@ -6,7 +6,7 @@ use clap::Args;
 use crate::config::Overrides;
 
 use super::Ctx;
-use crate::review::compare::{compare, evaluate_gates, Kind};
+use crate::review::compare::{evaluate_gates, Kind};
 
 /// Evaluate the gates in mlci.yaml: each rule with its value and verdict.
 /// Exits 1 when any gate fails (make the job a required check to block
@@ -28,7 +28,15 @@ pub fn cmd_gate(ctx: &Ctx, args: GateArgs) -> anyhow::Result<Exit> {
     let GateArgs { base, target, json } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
-    let cmp = compare(&repo, base.as_deref(), &target, &[Kind::Metrics])?;
+    let cmp = crate::review::compare::compare_with(
+        &repo,
+        base.as_deref()
+            .map(crate::review::compare::Base::rev)
+            .as_ref(),
+        &target,
+        &[Kind::Metrics],
+        Some(&pipeline),
+    )?;
     let (extra, _) = crate::monitoring::rules::judged_beside_gates(&repo, &pipeline, &target)?;
     let mut results = evaluate_gates(&pipeline, &cmp)?;
     if !extra.is_empty() {

@@ -85,6 +85,7 @@ pub fn build(
         base.as_ref(),
         target,
         &[Kind::Metrics, Kind::Params],
+        Some(pipeline),
     )?;
     let kept = committed_only(pipeline, pipeline_run, ran.as_deref());
     // A metric the run did not recompute is shown even when unchanged:

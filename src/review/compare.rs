@@ -93,6 +93,18 @@ pub fn pipeline_at(repo: &Repo, rev: &Rev) -> Result<crate::pipeline::Pipeline, 
     })
 }
 
+/// The pipeline of one side: the loaded one for the work tree when given.
+fn side_pipeline(
+    repo: &Repo,
+    rev: &Rev,
+    loaded: Option<&crate::pipeline::Pipeline>,
+) -> Result<crate::pipeline::Pipeline, ReviewError> {
+    match (rev, loaded) {
+        (Rev::Workspace, Some(p)) => Ok(p.clone()),
+        _ => pipeline_at(repo, rev),
+    }
+}
+
 fn files_of(pipeline: &crate::pipeline::Pipeline, kind: Kind) -> Vec<String> {
     match kind {
         Kind::Metrics => metric_files(pipeline),
@@ -150,15 +162,18 @@ pub fn compare(
     target: &str,
     kinds: &[Kind],
 ) -> Result<Comparison, ReviewError> {
-    compare_with(repo, base.map(Base::rev).as_ref(), target, kinds)
+    compare_with(repo, base.map(Base::rev).as_ref(), target, kinds, None)
 }
 
-/// [`compare`] with a base that may carry its label.
+/// [`compare`] with a base that may carry its label, and the work tree's
+/// pipeline as the command already loaded it (so a command that judges
+/// the work tree loads its pipeline once).
 pub fn compare_with(
     repo: &Repo,
     base: Option<&Base>,
     target: &str,
     kinds: &[Kind],
+    workspace_pipeline: Option<&crate::pipeline::Pipeline>,
 ) -> Result<Comparison, ReviewError> {
     let (base_rev, base_label) = match base {
         Some(b) => {
@@ -185,8 +200,8 @@ pub fn compare_with(
     let mut new_reader = RevReader::new(&repo.root, &repo.cache, target_rev.clone());
     // Each side's pipeline, loaded once for every kind and the plots.
     let (old_pipeline, new_pipeline) = (
-        pipeline_at(repo, &base_rev)?,
-        pipeline_at(repo, &target_rev)?,
+        side_pipeline(repo, &base_rev, workspace_pipeline)?,
+        side_pipeline(repo, &target_rev, workspace_pipeline)?,
     );
     let mut rows = [Vec::new(), Vec::new()];
     for (i, kind) in [Kind::Metrics, Kind::Params].into_iter().enumerate() {
