@@ -33,6 +33,6 @@ pub fn cmd_checkout(ctx: &Ctx, args: CheckoutArgs) -> anyhow::Result<Exit> {
     let CheckoutArgs { targets, force } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let _lock = repo.lock()?;
-    super::sync::restore(ctx, &repo, &targets, force)?;
+    super::transfers::restore(ctx, &repo, &targets, force)?;
     Ok(Exit::Ok)
 }

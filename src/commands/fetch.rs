@@ -5,7 +5,7 @@ use crate::exit::Exit;
 
 use clap::Args;
 
-use super::{sync, Ctx};
+use super::{transfers, Ctx};
 
 /// Download tracked data, stage outputs and run records from a remote into
 /// the cache, without touching the workspace.
@@ -16,7 +16,7 @@ use super::{sync, Ctx};
 #[derive(Debug, Args)]
 pub struct FetchArgs {
     #[command(flatten)]
-    pub transfer: sync::TransferArgs,
+    pub transfer: transfers::TransferArgs,
 }
 
 /// `mlci fetch`, then `mlci checkout` of the same targets.
@@ -42,14 +42,14 @@ pub fn cmd_pull(ctx: &Ctx, args: PullArgs) -> anyhow::Result<Exit> {
 /// `pull`, under one repository lock.
 fn fetch_then_checkout(
     ctx: &Ctx,
-    args: sync::TransferArgs,
+    args: transfers::TransferArgs,
     checkout_force: Option<bool>,
 ) -> anyhow::Result<Exit> {
-    sync::run_transfer(ctx, &args, |repo, session, tracked| {
+    transfers::run_transfer(ctx, &args, |repo, session, tracked| {
         let outcome = crate::sync::fetch(session, tracked)?;
-        sync::tell_fetch(ctx, session.remote, &outcome)?;
+        transfers::tell_fetch(ctx, session.remote, &outcome)?;
         if let Some(force) = checkout_force {
-            sync::restore(ctx, repo, &args.targets, force)?;
+            transfers::restore(ctx, repo, &args.targets, force)?;
         }
         Ok(Exit::Ok)
     })

@@ -8,7 +8,7 @@ use crate::config::Overrides;
 use crate::migrate::{self, dvc_config, Sources};
 use crate::remote::Remote;
 
-use super::{human_bytes, reporter, sync, Ctx};
+use super::{human_bytes, reporter, transfers, Ctx};
 use crate::targets::select_with_lock_outs;
 
 /// Carry a DVC repository over: DVC's remotes become mlci remotes (secrets
@@ -139,7 +139,7 @@ pub fn cmd_import_dvc(ctx: &Ctx, args: ImportDvcArgs) -> anyhow::Result<Exit> {
             reporter: rep.as_ref(),
         };
         let pushed = crate::sync::push(&session, &tracked)?;
-        sync::tell_push(ctx, &remote, &pushed);
+        transfers::tell_push(ctx, &remote, &pushed);
     }
     let exit = verdict(ctx, &outcome);
     if args.remove_dvc && exit == Exit::Ok {

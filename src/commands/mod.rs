@@ -28,7 +28,7 @@ pub mod repro;
 pub mod retrain;
 pub mod stages;
 pub mod status;
-pub mod sync;
+pub mod transfers;
 
 use std::path::PathBuf;
 

@@ -4,7 +4,7 @@ use crate::exit::Exit;
 
 use clap::Args;
 
-use super::{sync, Ctx};
+use super::{transfers, Ctx};
 
 /// Upload tracked data, stage outputs and run records to a remote.
 ///
@@ -16,13 +16,13 @@ use super::{sync, Ctx};
 #[derive(Debug, Args)]
 pub struct PushArgs {
     #[command(flatten)]
-    pub transfer: sync::TransferArgs,
+    pub transfer: transfers::TransferArgs,
 }
 
 pub fn cmd_push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<Exit> {
-    sync::run_transfer(ctx, &args.transfer, |_, session, tracked| {
+    transfers::run_transfer(ctx, &args.transfer, |_, session, tracked| {
         let outcome = crate::sync::push(session, tracked)?;
-        sync::tell_push(ctx, session.remote, &outcome);
+        transfers::tell_push(ctx, session.remote, &outcome);
         Ok(Exit::Ok)
     })
 }

@@ -131,9 +131,9 @@ fn no_source_file_is_over_1000_lines_and_long_ones_are_named() {
 }
 
 /// Edge helpers every command may use: how progress is drawn (`reporter`),
-/// how a transfer is told (`sync`), how stages run at the edge (`stages`),
+/// how a transfer is run and told (`transfers`), how stages run at the edge (`stages`),
 /// the CI job's shared steps (`job`), and the context in `commands/mod.rs`.
-const SHARED_EDGE: &[&str] = &["reporter", "sync", "stages", "job"];
+const SHARED_EDGE: &[&str] = &["reporter", "transfers", "stages", "job"];
 
 /// For each file under `commands/` (path relative to it, its text): the
 /// other command modules it names. A command module is a file or folder of

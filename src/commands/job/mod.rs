@@ -89,8 +89,8 @@ pub(super) fn step_pull(job: &mut Job, run_cache: bool) {
             match outcome {
                 Err(e) if e.is_auth() && job.env.from_fork() => Ok(false),
                 Err(e) => Err(e.into()),
-                Ok(o) => super::sync::tell_fetch(job.ctx, r, &o)
-                    .and_then(|()| super::sync::restore(job.ctx, &job.repo, &[], false))
+                Ok(o) => super::transfers::tell_fetch(job.ctx, r, &o)
+                    .and_then(|()| super::transfers::restore(job.ctx, &job.repo, &[], false))
                     .and_then(|()| join_records(job, r))
                     .map(|()| true),
             }
@@ -213,7 +213,7 @@ pub(super) fn step_push(job: &mut Job, run_cache: bool) {
             }
         });
     match pushed {
-        Ok(Some(outcome)) => super::sync::tell_push(job.ctx, r, &outcome),
+        Ok(Some(outcome)) => super::transfers::tell_push(job.ctx, r, &outcome),
         Ok(None) => job.ctx.printer.warn(&format!(
             "remote `{}` has no usable credentials (a fork's pull request has none): push skipped",
             r.name

@@ -2,7 +2,7 @@
 //! subcommand; the comparison itself is the review domain's.
 
 mod diff;
-mod export;
+mod prometheus;
 mod show;
 
 pub use diff::DiffArgs;
@@ -27,7 +27,7 @@ pub struct MetricsArgs {
 pub enum MetricsCommand {
     Show(ShowArgs),
     Diff(DiffArgs),
-    Export(export::ExportArgs),
+    Export(prometheus::ExportArgs),
 }
 
 /// Params: how they changed between two revisions.
@@ -80,7 +80,7 @@ pub fn cmd_metrics(ctx: &Ctx, args: MetricsArgs) -> anyhow::Result<Exit> {
     match args.command {
         MetricsCommand::Show(a) => show::show(ctx, a),
         MetricsCommand::Diff(a) => diff::run_diff(ctx, a, Kind::Metrics),
-        MetricsCommand::Export(a) => export::cmd_export(ctx, a),
+        MetricsCommand::Export(a) => prometheus::cmd_export(ctx, a),
     }
 }
 
