@@ -227,10 +227,10 @@ fn the_command_check_finds_a_command_using_another() {
             ("mod.rs".to_string(), "pub mod gate;".to_string()),
             ("gate.rs".to_string(), gate.to_string()),
             ("drift.rs".to_string(), String::new()),
-            ("sync.rs".to_string(), String::new()),
+            ("transfers.rs".to_string(), String::new()),
             (
                 "ci/mod.rs".to_string(),
-                "use super::sync::tell;".to_string(),
+                "use super::transfers::tell;".to_string(),
             ),
             (
                 "ci/publish.rs".to_string(),
@@ -253,7 +253,9 @@ fn the_command_check_finds_a_command_using_another() {
         ]
     );
     assert_eq!(
-        command_imports(&files("use crate::commands::sync::tell; use super::Ctx;")),
+        command_imports(&files(
+            "use crate::commands::transfers::tell; use super::Ctx;"
+        )),
         ["commands/ci/publish.rs uses command `drift`"]
     );
 }
