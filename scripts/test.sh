@@ -55,6 +55,10 @@ command -v setpriv >/dev/null || apt_install util-linux || true
 command -v strace >/dev/null || apt_install strace || true
 command -v strace >/dev/null || die "strace is required (the fault-injection tests kill mlci at counted system calls with it)"
 export MLCI_TEST_STRACE=$(command -v strace)
+# jq: the shipped promote.yml uses it, as GitHub's hosted runners have it;
+# the workflow tests run that file as copied.
+command -v jq >/dev/null || apt_install jq || true
+command -v jq >/dev/null || die "jq is required (docs/workflows/promote.yml runs in the workflow tests)"
 # openssl makes the private CA of the TLS remote test.
 command -v openssl >/dev/null || apt_install openssl || true
 command -v openssl >/dev/null || die "openssl is required (the TLS remote test makes a private CA with it)"
