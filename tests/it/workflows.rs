@@ -139,6 +139,14 @@ impl Project {
         r
     }
 
+    /// `git ARGS` in the bare origin; its stdout.
+    fn origin_git(&self, args: &[&str]) -> String {
+        git(Command::new("git")
+            .arg("--git-dir")
+            .arg(&self.origin)
+            .args(args))
+    }
+
     fn state<T>(&self, f: impl FnOnce(&State) -> T) -> T {
         f(&self.github.0.lock().unwrap())
     }
@@ -356,22 +364,14 @@ fn promote_yml_registers_and_promotes_when_the_model_changed() {
         "{:?}",
         jobs["promote"]
     );
-    let tags = git(Command::new("git")
-        .arg("--git-dir")
-        .arg(&p.origin)
-        .args(["tag", "--list"]));
+    let tags = p.origin_git(&["tag", "--list"]);
     let tags: Vec<&str> = tags.lines().collect();
     assert_eq!(
         tags,
         ["churn#staging#1", "churn@v0.0.1"],
         "the registry tags reached origin"
     );
-    let at = |t: &str| {
-        git(Command::new("git")
-            .arg("--git-dir")
-            .arg(&p.origin)
-            .args(["rev-list", "-n1", t]))
-    };
+    let at = |t: &str| p.origin_git(&["rev-list", "-n1", t]);
     assert_eq!(at("churn@v0.0.1").trim(), after);
 }
 
@@ -417,11 +417,7 @@ fn deploy_yml_deploys_the_tagged_version_and_marks_it_live_only_after() {
     p.repo
         .git(&["push", "-q", p.origin.to_str().unwrap(), "--tags"]);
     let tools = tempfile::tempdir().unwrap();
-    let sha = git(Command::new("git").arg("--git-dir").arg(&p.origin).args([
-        "rev-list",
-        "-n1",
-        "churn#prod#1",
-    ]));
+    let sha = p.origin_git(&["rev-list", "-n1", "churn#prod#1"]);
     let sha = sha.trim();
     for (fail, last) in [(false, "success"), (true, "failure")] {
         docker(tools.path(), fail);
@@ -560,14 +556,8 @@ gates:
         );
         s.prs[0]["head"]["ref"].as_str().unwrap().to_string()
     });
-    let tip = git(Command::new("git")
-        .arg("--git-dir")
-        .arg(&p.origin)
-        .args(["rev-parse", &format!("refs/heads/{branch}")]));
-    let metrics = git(Command::new("git")
-        .arg("--git-dir")
-        .arg(&p.origin)
-        .args(["show", &format!("{}:metrics.json", tip.trim())]));
+    let tip = p.origin_git(&["rev-parse", &format!("refs/heads/{branch}")]);
+    let metrics = p.origin_git(&["show", &format!("{}:metrics.json", tip.trim())]);
     assert_eq!(metrics, r#"{"acc": 0.9}"#);
     // Its merge is a push to main, which the workflow's triggers leave out.
     let merged = push_event(&main, tip.trim(), "refs/heads/main");
@@ -610,14 +600,7 @@ fn commit_back_pushes_the_recomputed_results_to_a_same_repository_branch() {
         )
         .unwrap();
     assert_eq!(jobs["ml"].conclusion, "success", "{:?}", jobs["ml"]);
-    let tip = |b: &str| {
-        git(Command::new("git")
-            .arg("--git-dir")
-            .arg(&p.origin)
-            .args(["rev-parse", b]))
-        .trim()
-        .to_string()
-    };
+    let tip = |b: &str| p.origin_git(&["rev-parse", b]).trim().to_string();
     assert_eq!(tip("feature"), head, "a fork's branch is never written");
     assert!(p.state(|s| s.comments[0]["body"]
         .as_str()
@@ -635,22 +618,12 @@ fn commit_back_pushes_the_recomputed_results_to_a_same_repository_branch() {
     assert_eq!(jobs["ml"].conclusion, "success", "{:?}", jobs["ml"]);
     let new = tip("feature");
     assert_eq!(tip("feature~1"), head, "one commit on top of the head");
-    let author = git(Command::new("git").arg("--git-dir").arg(&p.origin).args([
-        "show",
-        "-s",
-        "--format=%an <%ae>",
-        &new,
-    ]));
+    let author = p.origin_git(&["show", "-s", "--format=%an <%ae>", &new]);
     assert_eq!(
         author.trim(),
         "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
     );
-    let files = git(Command::new("git").arg("--git-dir").arg(&p.origin).args([
-        "diff",
-        "--name-only",
-        &head,
-        &new,
-    ]));
+    let files = p.origin_git(&["diff", "--name-only", &head, &new]);
     assert_eq!(files, "metrics.json\nmlci.lock\n");
     p.state(|s| {
         let body = s.comments[0]["body"].as_str().unwrap();
