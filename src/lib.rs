@@ -35,6 +35,7 @@ pub mod registry;
 pub mod remote;
 pub mod repo;
 pub mod review;
+pub mod revision;
 pub mod secrets;
 pub mod store;
 pub mod sync;

@@ -184,7 +184,7 @@ fn carry_remotes(
             None => added.push(r.name.clone()),
             Some(e) => {
                 files = before;
-                let why = crate::error::hint_for(&e)
+                let why = crate::error::Hint::hint(&e)
                     .map_or_else(|| e.to_string(), |h| format!("{e} ({h})"));
                 ctx.printer
                     .warn(&format!("DVC remote `{}` is not carried over: {e}", r.name));

@@ -9,6 +9,7 @@ use super::table::{self, Dataset, Kind, Table, TableError};
 use super::DataError;
 use crate::progress::Reporter;
 use crate::repo::Repo;
+use crate::revision::{Rev, RevReader};
 use crate::store::cache::Oid;
 use crate::store::manifest::Manifest;
 use crate::workspace_path::WorkspacePath;
@@ -122,13 +123,14 @@ pub fn read_at(
         rev: rev.into(),
         message: e.message().to_string(),
     })?;
-    let git = git2::Repository::open(&repo.root)
-        .map_err(|e| DataError::Other(e.message().to_string()))?;
-    let Some(t) = crate::sync::at_commit::tracked_at(&git, commit, rel)? else {
+    let at = Rev::Commit {
+        name: rev.into(),
+        id: commit,
+    };
+    let mut reader = RevReader::new(&repo.root, &repo.cache, at);
+    let Some(t) = reader.tracked(rel)? else {
         // A small dataset kept in git itself.
-        let bytes = crate::git::file_in(&git, commit, rel)
-            .map_err(|e| DataError::Other(e.message().to_string()))?;
-        let Some(bytes) = bytes else {
+        let Some(bytes) = reader.git_file(rel)? else {
             return Err(TableError::Read {
                 file: shown,
                 message: "is neither tracked nor in git at that revision".into(),
@@ -140,7 +142,7 @@ pub fn read_at(
         fs_err::write(&file, bytes)?;
         return Ok(table::open(&file, &shown, kinds)?.keeping(tmp));
     };
-    crate::sync::at_commit::fetch_missing(repo, &t, reporter)
+    crate::revision::fetch::fetch_missing(repo, &t, reporter)
         .map_err(|e| DataError::Fetch(format!("{e:#}")))?;
     let oid = t.pointer.oid;
     if !oid.dir {

@@ -18,7 +18,7 @@ pub enum DataError {
     #[error(transparent)]
     Table(#[from] table::TableError),
     #[error(transparent)]
-    AtCommit(#[from] crate::sync::at_commit::AtCommitError),
+    AtCommit(#[from] crate::revision::RevisionError),
     #[error("{shown}: revision `{rev}` does not exist: {message}")]
     Rev {
         shown: String,

@@ -28,7 +28,7 @@ use crate::drift::{self, ColumnOptions, Drift, Method, Options};
 use crate::progress::Reporter;
 use crate::repo::Repo;
 use crate::review::gate::{self, GateResult, Rule};
-use crate::review::metrics::Rev;
+use crate::revision::Rev;
 use crate::workspace_path::WorkspacePath;
 
 /// Why mlci.yaml's `drift:` rules could not be evaluated (exit 2).
@@ -41,7 +41,7 @@ pub enum RulesError {
     #[error("mlci.yaml: `drift`: {0}")]
     Definition(String),
     #[error(transparent)]
-    Rev(#[from] crate::review::metrics::MetricsError),
+    Rev(#[from] crate::revision::RevisionError),
 }
 
 impl crate::error::Hint for RulesError {

@@ -12,7 +12,7 @@ use super::tag::{self, Action, TagName};
 use super::RegistryError;
 use crate::pipeline::source::{GitTree, WorkTree};
 use crate::review::gate::{self, GateResult, Values};
-use crate::review::metrics::{Rev, RevReader};
+use crate::revision::{Rev, RevReader};
 use crate::store::cache::Cache;
 
 /// How `register` picks the version when none is given.

@@ -7,30 +7,58 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{read_text, Settings, CONFIG_FILE, LOCAL_CONFIG_FILE};
-use crate::error::hinted;
-use crate::remote::location;
-use crate::yaml::{self, Value};
+use crate::config::{read_text, ConfigError, Settings, CONFIG_FILE, LOCAL_CONFIG_FILE};
+use crate::error::Hint;
+use crate::remote::{location, RemoteError};
+use crate::yaml::{self, Value, YamlError};
+
+/// Why an edit of the remotes was refused or could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigEditError {
+    #[error("`{0}` is not a valid remote name")]
+    BadName(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Yaml(#[from] YamlError),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl Hint for ConfigEditError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ConfigEditError::BadName(_) => {
+                Some("use letters, digits, `-`, `_` and `.` (not `.` or `..` alone)".into())
+            }
+            ConfigEditError::Config(e) => e.hint(),
+            ConfigEditError::Yaml(_) | ConfigEditError::Io(_) => None,
+            ConfigEditError::Remote(e) => e.hint(),
+        }
+    }
+}
+
+crate::register_hint!(ConfigEditError);
 
 /// Fails with the names that are defined unless remote `name` is one.
-pub fn require_defined(files: &Files, root: &Path, name: &str) -> anyhow::Result<()> {
+pub fn require_defined(files: &Files, root: &Path, name: &str) -> Result<(), ConfigEditError> {
     if files.shared_remote(name).is_some() || files.local_remote(name).is_some() {
         return Ok(());
     }
     let settings = files.validate(root)?;
-    Err(crate::remote::RemoteError::Unknown {
+    Err(RemoteError::Unknown {
         name: name.to_string(),
         known: settings.remotes.keys().cloned().collect(),
     }
     .into())
 }
 
-pub fn check_name(name: &str) -> anyhow::Result<()> {
+/// Refuses a name that could not be a YAML key and a cache path both.
+pub fn check_name(name: &str) -> Result<(), ConfigEditError> {
     if !crate::config::valid_remote_name(name) {
-        return Err(hinted(
-            format!("`{name}` is not a valid remote name"),
-            "use letters, digits, `-`, `_` and `.` (not `.` or `..` alone)",
-        ));
+        return Err(ConfigEditError::BadName(name.into()));
     }
     Ok(())
 }
@@ -59,10 +87,10 @@ pub struct Files {
 }
 
 impl Files {
-    pub fn load(dir: &Path) -> anyhow::Result<Files> {
+    pub fn load(dir: &Path) -> Result<Files, ConfigEditError> {
         let shared_path = dir.join(CONFIG_FILE);
         let local_path = dir.join(LOCAL_CONFIG_FILE);
-        let parse = |path: &Path| -> anyhow::Result<Value> {
+        let parse = |path: &Path| -> Result<Value, ConfigEditError> {
             Ok(match read_text(path)? {
                 Some(t) if !t.trim().is_empty() => yaml::parse(&t, path)?,
                 _ => Value::Mapping(Default::default()),
@@ -87,7 +115,7 @@ impl Files {
         shared: &std::collections::BTreeMap<String, String>,
         local: &std::collections::BTreeMap<String, String>,
         default: bool,
-    ) -> anyhow::Result<bool> {
+    ) -> Result<bool, ConfigEditError> {
         check_name(name)?;
         if self.shared_remote(name).is_some() || self.local_remote(name).is_some() {
             return Ok(false);
@@ -143,12 +171,12 @@ impl Files {
     }
 
     /// Whether the files as edited would be accepted by [`Files::save`].
-    pub fn check(&self, root: &Path) -> anyhow::Result<()> {
+    pub fn check(&self, root: &Path) -> Result<(), ConfigEditError> {
         self.validate(root).map(drop)
     }
 
     /// Checks the merged result and every remote's URL and keys.
-    pub fn validate(&self, root: &Path) -> anyhow::Result<Settings> {
+    pub fn validate(&self, root: &Path) -> Result<Settings, ConfigEditError> {
         let (shared, local) = self.texts();
         let settings = Settings::from_texts(
             (&self.shared_path, Some(&shared)),
@@ -160,7 +188,7 @@ impl Files {
         Ok(settings)
     }
 
-    pub fn save(&self, root: &Path) -> anyhow::Result<()> {
+    pub fn save(&self, root: &Path) -> Result<(), ConfigEditError> {
         self.validate(root)?;
         let (shared, local) = self.texts();
         crate::fsutil::write_atomic(&self.shared_path, shared.as_bytes())?;

@@ -9,12 +9,12 @@ use crate::pipeline::status::stage_reasons;
 use crate::progress::Silent;
 use crate::repo::Repo;
 use crate::review::compare::{evaluate_gates, Comparison, Kind, ReviewError};
-use crate::review::metrics::RevReader;
 use crate::review::outcome::{Outcome, PipelineRun, StaleFile};
 use crate::review::plots::{is_image, lines, parse_records, svg};
 use crate::review::report::{
     md_code, md_escape, render, Context, Links, RevInfo, RowView, StageView, DEFAULT_TEMPLATE,
 };
+use crate::revision::RevReader;
 use crate::track::Workspace;
 use crate::workspace_path::WorkspacePath;
 
@@ -111,7 +111,7 @@ pub fn build(
     // Stale stages, with reasons, when the target is the work tree.
     let stages = match ran {
         Some(ran) => ran.clone(),
-        None if matches!(cmp.target, crate::review::metrics::Rev::Workspace) => {
+        None if matches!(cmp.target, crate::revision::Rev::Workspace) => {
             stale_stages(repo, pipeline)?
         }
         None => Vec::new(),

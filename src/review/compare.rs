@@ -7,7 +7,8 @@ use crate::pipeline::PipelineError;
 use crate::repo::Repo;
 use crate::review::gate::{self, GateError, GateResult};
 use crate::review::metrics::diff::{diff, Row};
-use crate::review::metrics::{metric_files, params_files, MetricsError, Rev, RevReader};
+use crate::review::metrics::{metric_files, params_files};
+use crate::revision::{Rev, RevReader, RevisionError};
 
 /// Why a comparison could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +18,7 @@ pub enum ReviewError {
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
     #[error(transparent)]
-    Metrics(#[from] MetricsError),
+    Metrics(#[from] RevisionError),
     #[error(transparent)]
     Gate(#[from] GateError),
     #[error(transparent)]

@@ -69,11 +69,9 @@ pub struct StaleFile {
 pub fn stale_committed(
     root: &std::path::Path,
     pipeline: &crate::pipeline::Pipeline,
-) -> Result<Vec<StaleFile>, git2::Error> {
-    let repo = git2::Repository::open(root)?;
-    let head = repo.head()?.peel_to_commit()?.id();
-    let mut paths: Vec<String> = vec![crate::pipeline::lock::LOCK_FILE.to_string()];
-    paths.extend(
+) -> anyhow::Result<Vec<StaleFile>> {
+    let head = git2::Repository::open(root)?.head()?.peel_to_commit()?.id();
+    let paths = std::iter::once(crate::pipeline::lock::LOCK_FILE.to_string()).chain(
         pipeline
             .stages
             .iter()
@@ -81,23 +79,11 @@ pub fn stale_committed(
             .filter(|o| !o.cache)
             .map(|o| o.path.to_string()),
     );
-    paths.sort();
-    paths.dedup();
-    let mut out = Vec::new();
-    for p in paths {
-        let Some(committed) = crate::git::file_in(&repo, head, &p)? else {
-            continue;
-        };
-        // Outputs come from mlci.yaml: read only inside the workspace.
-        let now = crate::workspace_path::WorkspacePath::new(&p)
-            .ok()
-            .and_then(|w| w.locate_for_read(root).ok())
-            .and_then(|abs| fs_err::read(abs).ok());
-        if now.as_deref() != Some(committed.as_slice()) {
-            out.push(StaleFile { path: p });
-        }
-    }
-    Ok(out)
+    Ok(crate::revision::worktree_changes(root, head, paths)?
+        .into_iter()
+        .filter(|c| c.committed.is_some())
+        .map(|c| StaleFile { path: c.path })
+        .collect())
 }
 
 /// The job's outcome.

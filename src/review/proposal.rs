@@ -8,7 +8,6 @@ use crate::pipeline::definition::OutKind;
 use crate::pipeline::lock::LOCK_FILE;
 use crate::pipeline::Pipeline;
 use crate::repo::Repo;
-use crate::workspace_path::WorkspacePath;
 
 /// One file that differs from the tip.
 pub struct Changed {
@@ -54,28 +53,20 @@ pub fn changed(repo: &Repo, pipeline: &Pipeline, tip: git2::Oid) -> anyhow::Resu
             candidates.push((p, false));
         }
     }
-    candidates.sort();
-    candidates.dedup_by(|a, b| a.0 == b.0);
-    let git = git2::Repository::open(root)?;
-    let mut out = Vec::new();
-    for (path, proposes) in candidates {
-        // Paths from the pipeline are untrusted: read inside the workspace.
-        let abs = WorkspacePath::new(&path)?.locate_for_read(root)?;
-        let bytes = match fs_err::read(&abs) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(crate::fsutil::with_path(e, &abs).into()),
-        };
-        if crate::git::file_in(&git, tip, &path)?.as_deref() == Some(bytes.as_slice()) {
-            continue;
-        }
-        out.push(Changed {
-            path,
-            bytes,
-            proposes,
-        });
-    }
-    Ok(out)
+    let proposes: std::collections::BTreeMap<String, bool> = candidates.iter().cloned().collect();
+    let changes =
+        crate::revision::worktree_changes(root, tip, candidates.into_iter().map(|c| c.0))?;
+    Ok(changes
+        .into_iter()
+        .filter_map(|c| {
+            let bytes = c.now?;
+            Some(Changed {
+                proposes: proposes.get(&c.path).copied().unwrap_or(false),
+                path: c.path,
+                bytes,
+            })
+        })
+        .collect())
 }
 
 /// Eight hex characters of SHA-256 over the changed files' paths and

@@ -6,7 +6,6 @@
 //! push steps of `mlci ci`; the commands choose targets and print, the
 //! functions here return outcomes and typed errors (docs/architecture.md).
 
-pub mod at_commit;
 pub mod collect;
 pub mod commit_records;
 pub mod fanout;

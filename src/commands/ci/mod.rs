@@ -266,8 +266,16 @@ fn step_stale(
 ) -> Vec<crate::review::outcome::StaleFile> {
     match ran {
         Some(r) if pipeline_run.is_ok() && !r.stages.is_empty() => {
-            crate::review::outcome::stale_committed(&job.repo.root, &job.pipeline)
-                .unwrap_or_default()
+            match crate::review::outcome::stale_committed(&job.repo.root, &job.pipeline) {
+                Ok(stale) => stale,
+                Err(e) => {
+                    // Said, never taken as fresh in silence.
+                    job.ctx.printer.warn(&format!(
+                        "could not compare the committed results with this run's: {e:#}"
+                    ));
+                    Vec::new()
+                }
+            }
         }
         _ => Vec::new(),
     }

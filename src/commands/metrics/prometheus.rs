@@ -10,7 +10,8 @@ use crate::commands::Ctx;
 use crate::config::Overrides;
 use crate::exit::Exit;
 use crate::prometheus::exposition::{self, Family, Format, Sample};
-use crate::review::metrics::{metric_files, params_files, Rev, RevReader};
+use crate::review::metrics::{metric_files, params_files};
+use crate::revision::{Rev, RevReader};
 
 /// Export metrics for Prometheus and Grafana: `mlci_metric`, `mlci_param`,
 /// `mlci_gate_passed`, `mlci_drift_share`, `mlci_drift_statistic`,

@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 
 use crate::review::compare::{files, Kind};
 use crate::review::metrics::diff::{fmt_value, md_table, plain_table};
-use crate::review::metrics::{Rev, RevReader};
+use crate::revision::{Rev, RevReader};
 
 use super::super::Ctx;
 use super::{Format, FormatArgs};

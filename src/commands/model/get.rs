@@ -10,6 +10,7 @@ use crate::commands::Ctx;
 use crate::config::Overrides;
 use crate::exit::Exit;
 use crate::registry::{self, declare, RegistryError};
+use crate::revision::{Rev, RevReader};
 
 /// Download an artifact as of a version or stage: `NAME` (the latest
 /// version), `NAME@vX.Y.Z`, or `NAME#STAGE`. Objects missing from the cache
@@ -128,31 +129,32 @@ pub(super) fn cmd_get(ctx: &Ctx, a: GetArgs) -> anyhow::Result<Exit> {
     })?;
     let file_name = decl.path.rsplit('/').next().unwrap_or(&decl.path);
     let out = target(&ctx.cwd, a.out.as_deref(), file_name);
-    let git = git2::Repository::open(&repo.root).map_err(RegistryError::git)?;
-    let tracked = crate::sync::at_commit::tracked_at(&git, commit, &decl.path)?;
+    let at = Rev::Commit {
+        name: short.into(),
+        id: commit,
+    };
+    let mut reader = RevReader::new(&repo.root, &repo.cache, at);
+    let tracked = reader.tracked(&decl.path)?;
     let is_dir = match &tracked {
         Some(t) => t.pointer.oid.dir,
-        None => {
-            let tree = git.find_commit(commit)?.tree()?;
-            tree.get_path(Path::new(&decl.path))
-                .is_ok_and(|e| e.kind() == Some(git2::ObjectType::Tree))
-        }
+        None => reader.is_git_dir(&decl.path)?,
     };
     check_replace(&out, a.force, is_dir, &[&repo.root, &ctx.cwd])?;
-    let written = match tracked {
-        Some(t) => {
-            let reporter = crate::commands::reporter::for_printer(ctx.printer);
-            crate::sync::at_commit::fetch_missing(&repo, &t, reporter.as_ref())?;
-            crate::store::materialise::write_object(&repo.cache, &t.pointer.oid, &out)?
-        }
-        None => write_from_git(&git, commit, &decl.path, &out)?.ok_or_else(|| {
-            RegistryError::PathMissing {
-                name: name.clone(),
-                path: decl.path.clone(),
-                rev: short.into(),
+    let written =
+        match tracked {
+            Some(t) => {
+                let reporter = crate::commands::reporter::for_printer(ctx.printer);
+                crate::revision::fetch::fetch_missing(&repo, &t, reporter.as_ref())?;
+                crate::store::materialise::write_object(&repo.cache, &t.pointer.oid, &out)?
             }
-        })?,
-    };
+            None => reader.write_git_path(&decl.path, &out)?.ok_or_else(|| {
+                RegistryError::PathMissing {
+                    name: name.clone(),
+                    path: decl.path.clone(),
+                    rev: short.into(),
+                }
+            })?,
+        };
     if a.json {
         ctx.printer
             .data(&serde_json::to_string_pretty(&serde_json::json!({
@@ -169,66 +171,4 @@ pub(super) fn cmd_get(ctx: &Ctx, a: GetArgs) -> anyhow::Result<Exit> {
         ));
     }
     Ok(Exit::Ok)
-}
-
-/// Writes `path` as committed in git (a file or a directory's files);
-/// None when the commit has no such path.
-fn write_from_git(
-    git: &git2::Repository,
-    commit: git2::Oid,
-    path: &str,
-    out: &Path,
-) -> anyhow::Result<Option<usize>> {
-    let tree = git.find_commit(commit)?.tree()?;
-    let Ok(entry) = tree.get_path(Path::new(path)) else {
-        return Ok(None);
-    };
-    let obj = entry.to_object(git)?;
-    let parent = out.parent().unwrap_or(Path::new("."));
-    fs_err::create_dir_all(parent)?;
-    if let Some(blob) = obj.as_blob() {
-        crate::fsutil::write_atomic(out, blob.content())?;
-        return Ok(Some(1));
-    }
-    let Some(sub) = obj.as_tree() else {
-        return Ok(None);
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".mlci-get")
-        .tempdir_in(parent)?;
-    let mut n = 0;
-    let mut failed = None;
-    sub.walk(git2::TreeWalkMode::PreOrder, |dir, e| {
-        let Some(blob) = e.to_object(git).ok().and_then(|o| o.into_blob().ok()) else {
-            return git2::TreeWalkResult::Ok;
-        };
-        let rel = format!("{dir}{}", e.name().unwrap_or_default());
-        // Tree entry names come from a commit anyone could craft: plain
-        // relative paths only, or nothing is written.
-        if crate::workspace_path::check_relative(&rel).is_err() {
-            failed = Some(std::io::Error::other(format!(
-                "`{rel}` in the commit's tree is not a plain relative path"
-            )));
-            return git2::TreeWalkResult::Abort;
-        }
-        let dest = tmp.path().join(&rel);
-        let res = dest
-            .parent()
-            .map_or(Ok(()), fs_err::create_dir_all)
-            .and_then(|_| fs_err::write(&dest, blob.content()));
-        match res {
-            Ok(()) => n += 1,
-            Err(err) => {
-                failed = Some(err);
-                return git2::TreeWalkResult::Abort;
-            }
-        }
-        git2::TreeWalkResult::Ok
-    })?;
-    if let Some(e) = failed {
-        return Err(e.into());
-    }
-    crate::store::materialise::replace(out)?;
-    fs_err::rename(tmp.keep(), out)?;
-    Ok(Some(n))
 }
