@@ -296,3 +296,22 @@ fn every_environment_variable_read_is_catalogued() {
         "add these to src/environment.rs: {missing:?}"
     );
 }
+
+/// Tests run git through the harness (`common::git_in`, `git_bare`,
+/// `git_clone`, `TestRepo::git`): one hermetic environment (no user
+/// config, a fixed identity) and one failure message, not a copy per file.
+#[test]
+fn tests_run_git_through_the_harness() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it");
+    let needle = ["Command::new(", "\"git\")"].concat();
+    let offenders: Vec<String> = rust_files(&dir)
+        .into_iter()
+        .filter(|p| !p.ends_with("common.rs"))
+        .filter(|p| std::fs::read_to_string(p).unwrap().contains(&needle))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "run git through common::git_in / git_bare / git_clone: {offenders:?}"
+    );
+}

@@ -517,12 +517,7 @@ fn a_dvc_project_in_a_subdirectory_is_refused_not_mistaken_for_the_root() {
     );
 
     let plain = tempfile::tempdir().unwrap();
-    let run = std::process::Command::new("git")
-        .args(["init", "-q"])
-        .current_dir(plain.path())
-        .status()
-        .unwrap();
-    assert!(run.success());
+    crate::common::git_in(plain.path(), &["init", "-q"]);
     std::fs::create_dir(plain.path().join("sub")).unwrap();
     let out = mlci_cmd(&plain.path().join("sub"))
         .arg("init")

@@ -198,16 +198,7 @@ fn a_shallow_clone_fetches_the_history_the_merge_base_needs() {
     let parent = tempfile::tempdir().unwrap();
     let clone = parent.path().join("clone");
     let url = format!("file://{}", origin.root.display());
-    let out = std::process::Command::new("git")
-        .args(["clone", "-q", "--depth", "1", "--branch", "feature", &url])
-        .arg(&clone)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::git_clone(&url, &clone, &["--depth", "1", "--branch", "feature"]);
     let dir = tempfile::tempdir().unwrap();
     let event = dir.path().join("event.json");
     let payload = serde_json::json!({"pull_request": {"number": 3, "head": {"sha": head}, "base": {"sha": base}}});

@@ -146,6 +146,43 @@ pub fn hermetic(cmd: &mut Command, dir: &Path) {
         .env("HOME", dir);
 }
 
+/// Runs git in `dir` (hermetic: no user or system config, a fixed
+/// identity, `HOME` at `dir`) and returns its stdout; panics with git's
+/// stderr on failure. Every git command the tests run goes through here.
+pub fn git_in(dir: &Path, args: &[&str]) -> String {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir).args(args);
+    hermetic(&mut cmd, dir);
+    let out = cmd.output().expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs git on the bare repository `git_dir` (`git --git-dir`).
+pub fn git_bare(git_dir: &Path, args: &[&str]) -> String {
+    let dir = git_dir.to_str().expect("a UTF-8 path");
+    let all: Vec<&str> = ["--git-dir", dir].iter().chain(args).copied().collect();
+    git_in(git_dir.parent().expect("a parent"), &all)
+}
+
+/// `git clone -q FLAGS SRC DEST` (`src` a path or URL).
+pub fn git_clone(src: impl AsRef<std::ffi::OsStr>, dest: &Path, flags: &[&str]) {
+    let src = src.as_ref().to_str().expect("a UTF-8 source");
+    let dest_s = dest.to_str().expect("a UTF-8 path");
+    let all: Vec<&str> = ["clone", "-q"]
+        .iter()
+        .chain(flags)
+        .chain(&["--", src, dest_s])
+        .copied()
+        .collect();
+    git_in(dest.parent().expect("a parent"), &all);
+}
+
 /// A temporary git repository with `mlci init` done.
 pub struct TestRepo {
     _tmp: Option<tempfile::TempDir>,
@@ -207,18 +244,9 @@ impl TestRepo {
         )
     }
 
-    /// Runs the git CLI; panics on failure.
+    /// Runs the git CLI in the repository; panics on failure.
     pub fn git(&self, args: &[&str]) -> String {
-        let mut cmd = Command::new("git");
-        cmd.current_dir(&self.root).args(args);
-        hermetic(&mut cmd, &self.root);
-        let out = cmd.output().expect("run git");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        git_in(&self.root, args)
     }
 
     pub fn commit_all(&self, msg: &str) {
@@ -456,17 +484,7 @@ impl TestRepo {
     /// machine, as far as mlci can tell.
     pub fn clone_to(&self, name: &str) -> TestRepo {
         let dest = self.root.parent().unwrap().join(name);
-        let out = Command::new("git")
-            .args(["clone", "-q"])
-            .arg(&self.root)
-            .arg(&dest)
-            .output()
-            .expect("git clone");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        git_clone(&self.root, &dest, &[]);
         let local = self.path(".mlci/config.local.yaml");
         if local.exists() {
             std::fs::copy(&local, dest.join(".mlci/config.local.yaml")).unwrap();

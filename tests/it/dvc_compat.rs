@@ -769,13 +769,7 @@ fn push_false_outputs_stay_off_the_remote_as_in_dvc() {
 
     p.mlci.commit_all("pipeline");
     let clone = TestRepo::new();
-    let run = Command::new("git")
-        .args(["clone", "-q"])
-        .arg(&p.mlci.root)
-        .arg(clone.path("c"))
-        .status()
-        .unwrap();
-    assert!(run.success());
+    crate::common::git_clone(&p.mlci.root, &clone.path("c"), &[]);
     let c = |args: &[&str]| clone.mlci_in("c", args);
     let run = c(&["pull"]).ok();
     assert!(run.stderr.contains("`push: false`"), "{}", run.stderr);

@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
@@ -242,26 +241,23 @@ impl Respond for FakeGitHub {
 
 /// A fork's open pull request (#66) for each retraining branch of `bare`.
 fn lookalikes(bare: &std::path::Path, repo: &str) -> Vec<Value> {
-    let out = Command::new("git")
-        .arg("--git-dir")
-        .arg(bare)
-        .args([
+    crate::common::git_bare(
+        bare,
+        &[
             "for-each-ref",
             "--format=%(refname:strip=2)",
             "refs/heads/mlci/retrain/",
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|branch| {
-            json!({
-                "number": 66, "node_id": "PR_fork66", "state": "open",
-                "html_url": format!("https://github.example/{repo}/pull/66"),
-                "head": {"ref": branch, "label": format!("evil:{branch}"), "sha": "1".repeat(40),
-                         "repo": {"full_name": "evil/churn", "fork": true}},
-                "base": {"ref": "main", "repo": {"full_name": repo}},
-            })
+        ],
+    )
+    .lines()
+    .map(|branch| {
+        json!({
+            "number": 66, "node_id": "PR_fork66", "state": "open",
+            "html_url": format!("https://github.example/{repo}/pull/66"),
+            "head": {"ref": branch, "label": format!("evil:{branch}"), "sha": "1".repeat(40),
+                     "repo": {"full_name": "evil/churn", "fork": true}},
+            "base": {"ref": "main", "repo": {"full_name": repo}},
         })
-        .collect()
+    })
+    .collect()
 }

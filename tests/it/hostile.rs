@@ -144,18 +144,7 @@ fn remote_gc_refuses_partial_history_and_keeps_what_the_registry_names() {
         (&shallow, &["--depth", "1"][..]),
         (&single, &["--single-branch", "--no-tags"]),
     ] {
-        let out = std::process::Command::new("git")
-            .args(["clone", "-q"])
-            .args(flags)
-            .arg(&url)
-            .arg(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::common::git_clone(&url, dir, flags);
         std::fs::copy(
             repo.path(".mlci/config.local.yaml"),
             dir.join(".mlci/config.local.yaml"),

@@ -685,12 +685,7 @@ fn push_authenticates_through_a_one_shot_credential_helper() {
     let r = declared();
     let served = tempfile::tempdir().unwrap();
     let bare = served.path().join("models.git");
-    let out = Command::new("git")
-        .args(["init", "-q", "--bare"])
-        .arg(&bare)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    crate::common::git_in(served.path(), &["init", "-q", "--bare", "models.git"]);
     let log = served.path().join("requests.log");
     let server = crate::common::PyServer::start(
         include_str!("../servers/git_http.py"),
@@ -728,11 +723,7 @@ fn push_authenticates_through_a_one_shot_credential_helper() {
     for text in [&run.stdout, &run.stderr] {
         assert!(!text.contains(TOKEN), "the token leaked: {text}");
     }
-    let remote_tags = Command::new("git")
-        .args(["--git-dir", bare.to_str().unwrap(), "tag", "--list"])
-        .output()
-        .unwrap();
-    let remote_tags = String::from_utf8_lossy(&remote_tags.stdout);
+    let remote_tags = crate::common::git_bare(&bare, &["tag", "--list"]);
     assert!(
         remote_tags.contains("models/eu=churn@v0.0.1"),
         "{remote_tags}"

@@ -36,10 +36,9 @@ impl Project {
     fn new() -> Project {
         let served = tempfile::tempdir().unwrap();
         let bare = served.path().join("churn.git");
-        git_ok(
-            Command::new("git")
-                .args(["init", "-q", "--bare", "-b", "main"])
-                .arg(&bare),
+        crate::common::git_in(
+            served.path(),
+            &["init", "-q", "--bare", "-b", "main", "churn.git"],
         );
         let log = served.path().join("requests.log");
         let server = PyServer::start(
@@ -92,21 +91,12 @@ impl Project {
 
     /// Branches of the bare origin.
     fn branches(&self) -> Vec<String> {
-        let out = git_ok(Command::new("git").arg("--git-dir").arg(&self.bare).args([
-            "for-each-ref",
-            "--format=%(refname:short)",
-            "refs/heads/",
-        ]));
+        let out = self.bare_git(&["for-each-ref", "--format=%(refname:short)", "refs/heads/"]);
         out.lines().map(str::to_string).collect()
     }
 
     fn bare_git(&self, args: &[&str]) -> String {
-        git_ok(
-            Command::new("git")
-                .arg("--git-dir")
-                .arg(&self.bare)
-                .args(args),
-        )
+        crate::common::git_bare(&self.bare, args)
     }
 
     /// `mlci retrain` as a scheduled Actions run against `api`.
@@ -157,18 +147,6 @@ impl Project {
             .filter(|l| l.contains("\"POST\"") && l.contains("\"push\": true"))
             .count()
     }
-}
-
-fn git_ok(cmd: &mut Command) -> String {
-    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null");
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn code(out: &Output) -> i32 {
@@ -288,34 +266,12 @@ fn retraining_proposes_one_pull_request_per_data_and_supersedes_older_ones() {
     // Someone pushed onto the branch meanwhile: the same data again puts
     // the branch back with --force-with-lease on the tip it saw.
     let clone = tempfile::tempdir().unwrap();
-    git_ok(
-        Command::new("git")
-            .args(["clone", "-q", "-b", &first[0]])
-            .arg(&p.bare)
-            .arg(clone.path().join("c")),
-    );
+    crate::common::git_clone(&p.bare, &clone.path().join("c"), &["-b", &first[0]]);
     let c = clone.path().join("c");
     std::fs::write(c.join("note.txt"), "by hand").unwrap();
-    git_ok(
-        Command::new("git")
-            .current_dir(&c)
-            .args(["add", "note.txt"]),
-    );
-    git_ok(Command::new("git").current_dir(&c).args([
-        "-c",
-        "user.name=a",
-        "-c",
-        "user.email=a@b",
-        "commit",
-        "-q",
-        "-m",
-        "by hand",
-    ]));
-    git_ok(
-        Command::new("git")
-            .current_dir(&c)
-            .args(["push", "-q", "origin", &first[0]]),
-    );
+    crate::common::git_in(&c, &["add", "note.txt"]);
+    crate::common::git_in(&c, &["commit", "-q", "-m", "by hand"]);
+    crate::common::git_in(&c, &["push", "-q", "origin", &first[0]]);
     let out = p.run(&job, &api, &[], true);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let files = p.bare_git(&["diff", "--name-only", "main", &first[0]]);

@@ -177,13 +177,14 @@ impl Runner {
                     }
                 }
                 if let Some(paths) = list("paths") {
-                    let changed = git_out(
-                        Command::new("git")
-                            .arg("--git-dir")
-                            .arg(&self.origin)
-                            .args(["diff", "--name-only"])
-                            .arg(payload["before"].as_str().unwrap())
-                            .arg(payload["after"].as_str().unwrap()),
+                    let changed = crate::common::git_bare(
+                        &self.origin,
+                        &[
+                            "diff",
+                            "--name-only",
+                            payload["before"].as_str().unwrap(),
+                            payload["after"].as_str().unwrap(),
+                        ],
                     );
                     return changed.lines().any(|f| any(&paths, f));
                 }
@@ -325,7 +326,7 @@ impl Runner {
     }
 
     fn checkout(&self, workspace: &Path, wanted: &str, depth: &str, ctx: &Value) -> bool {
-        let git = |args: &[&str]| git_out(Command::new("git").current_dir(workspace).args(args));
+        let git = |args: &[&str]| crate::common::git_in(workspace, args);
         let origin = format!("file://{}", self.origin.display());
         git(&["init", "-q"]);
         git(&["remote", "add", "origin", &origin]);
@@ -449,16 +450,6 @@ fn bash(script: &str, env: &BTreeMap<String, String>, dir: &Path) -> bool {
         String::from_utf8_lossy(&out.stderr)
     );
     out.status.success()
-}
-
-fn git_out(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn copy_dir(from: &Path, to: &Path) -> bool {

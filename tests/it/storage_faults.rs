@@ -196,13 +196,7 @@ fn disk_full_during_checkout_repro_pull_and_push() {
     origin.mlci(&["push"]).ok();
     origin.commit_all("big");
     let clone = fs.path.join("pl");
-    must(
-        Command::new("git")
-            .arg("clone")
-            .arg("-q")
-            .arg(&origin.root)
-            .arg(&clone),
-    );
+    crate::common::git_clone(&origin.root, &clone, &[]);
     let puller = TestRepo::at(clone);
     std::fs::copy(
         origin.path(".mlci/config.local.yaml"),

@@ -483,13 +483,7 @@ fn a_cache_moved_out_of_the_workspace_is_shared_and_guarded() {
 
     // A second workspace of the same project, same machine: no remote.
     let b = TestRepo::new();
-    let run = std::process::Command::new("git")
-        .args(["clone", "-q"])
-        .arg(&a.root)
-        .arg(b.path("c"))
-        .status()
-        .unwrap();
-    assert!(run.success());
+    crate::common::git_clone(&a.root, &b.path("c"), &[]);
     let c = |args: &[&str], env: &[(&str, &str)]| {
         let mut cmd = crate::common::mlci_cmd(&b.path("c"));
         cmd.args(args).envs(env.iter().copied());

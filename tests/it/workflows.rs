@@ -10,7 +10,6 @@
 //! is marked successful only by the deploy job.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use serde_json::{json, Value};
 use wiremock::MockServer;
@@ -60,9 +59,10 @@ impl Project {
     fn with(pipeline: &str, first_run: &[(&str, &str)]) -> Project {
         let repo = TestRepo::new();
         let origin = repo.root.parent().unwrap().join("origin.git");
-        git(Command::new("git")
-            .args(["init", "-q", "--bare", "-b", "main"])
-            .arg(&origin));
+        crate::common::git_in(
+            repo.root.parent().unwrap(),
+            &["init", "-q", "--bare", "-b", "main", "origin.git"],
+        );
         let env = env_from_test_script;
         let s3 = (env("MLCI_TEST_S3_KEY"), env("MLCI_TEST_S3_SECRET"));
         repo.write("mlci.yaml", pipeline);
@@ -141,10 +141,7 @@ impl Project {
 
     /// `git ARGS` in the bare origin; its stdout.
     fn origin_git(&self, args: &[&str]) -> String {
-        git(Command::new("git")
-            .arg("--git-dir")
-            .arg(&self.origin)
-            .args(args))
+        crate::common::git_bare(&self.origin, args)
     }
 
     fn state<T>(&self, f: impl FnOnce(&State) -> T) -> T {
@@ -169,16 +166,6 @@ impl Project {
         });
         (payload, head, "refs/pull/7/merge".to_string())
     }
-}
-
-fn git(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
