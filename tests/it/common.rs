@@ -67,17 +67,31 @@ impl Run {
 /// changes from run to run filtered: temporary directories, hashes, the
 /// suite's unique names, ports, process ids and durations.
 pub fn pin_error(stderr: &str) {
-    use std::cell::Cell;
+    pin("errors", stderr);
+}
+
+/// Pins an output a user reads (a report, a summary, a listing) the same
+/// way, under `tests/it/snapshots/outputs/`.
+pub fn pin_output(stdout: &str) {
+    pin("outputs", stdout);
+}
+
+fn pin(kind: &'static str, text: &str) {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
     thread_local! {
-        static N: Cell<usize> = const { Cell::new(0) };
+        // Counted per kind, so pinning an output never renumbers errors.
+        static N: RefCell<BTreeMap<&'static str, usize>> = const { RefCell::new(BTreeMap::new()) };
     }
     let test = std::thread::current()
         .name()
         .unwrap_or("unnamed")
         .replace("::", "__");
     let n = N.with(|c| {
-        c.set(c.get() + 1);
-        c.get()
+        let mut c = c.borrow_mut();
+        let n = c.entry(kind).or_insert(0);
+        *n += 1;
+        *n
     });
     let filters = [
         (r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]"),
@@ -85,6 +99,8 @@ pub fn pin_error(stderr: &str) {
         (r"/tmp/[A-Za-z0-9_.-]*\.[A-Za-z0-9]{6}\b", "[TMP]"),
         (r"\b[0-9a-f]{64}\b", "[SHA256]"),
         (r"\b[0-9a-f]{40}\b", "[SHA1]"),
+        // Actions' stop-commands tokens, random per run.
+        (r"\b[0-9a-f]{32}\b", "[TOKEN]"),
         (r"-\d+-\d+-\d+\b", "-[UNIQUE]"),
         (r"\b\d+-\d{6,}-\d+\b", "[TMPNAME]"),
         (r"(\w)-\d{4,}\b", "$1-[N]"),
@@ -107,11 +123,11 @@ pub fn pin_error(stderr: &str) {
     ];
     insta::with_settings!({
         filters => filters.to_vec(),
-        snapshot_path => "snapshots/errors",
+        snapshot_path => format!("snapshots/{kind}"),
         prepend_module_to_snapshot => false,
         omit_expression => true,
     }, {
-        insta::assert_snapshot!(format!("{test}-{n}"), stderr);
+        insta::assert_snapshot!(format!("{test}-{n}"), text);
     });
 }
 

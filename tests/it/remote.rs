@@ -93,11 +93,7 @@ fn round_trip(kind: Server, small: usize, big: usize) {
     assert_eq!(b.assert_cache_sound(), total);
     let status = b.mlci(&["status", "--remote", "--check"]);
     assert_eq!(status.code, 0, "{}\n{}", status.stdout, status.stderr);
-    assert!(
-        status.stdout.contains("2 tracked path(s) in sync"),
-        "{}",
-        status.stdout
-    );
+    crate::common::pin_output(&status.stdout);
 }
 
 // 40 MiB: above the 16 MiB part size, so S3 and Azure take it in parts.
@@ -301,11 +297,7 @@ fn an_emptied_remote_is_reported_and_refilled() {
         "{}",
         status.stdout
     );
-    assert!(
-        status.stdout.contains("model.bin: not pushed"),
-        "{}",
-        status.stdout
-    );
+    crate::common::pin_output(&status.stdout);
     let push = a.mlci(&["push"]).ok();
     assert!(
         push.stderr.contains("pushed 32 object(s)"),
