@@ -44,7 +44,8 @@ pub struct ReproArgs {
     /// below each (DVC's `--recursive`).
     #[arg(short = 'R', long)]
     pub recursive: bool,
-    /// Also run the stages downstream of the targets.
+    /// Run the targets and the stages downstream of them, not the stages
+    /// that feed them (DVC's `--downstream`).
     #[arg(long)]
     pub downstream: bool,
     /// Keep running independent stages after one fails.

@@ -113,7 +113,14 @@ pub struct Dag {
     /// `upstream[i]`: stages whose outputs stage `i` reads.
     pub upstream: Vec<BTreeSet<usize>>,
     pub downstream: Vec<BTreeSet<usize>>,
-    /// All stages, upstream before downstream, ties by name.
+    /// `inputs[i]`: stage `i`'s upstream stages in DVC's edge order (its
+    /// dependencies as declared, each one's writer).
+    pub inputs: Vec<Vec<usize>>,
+    /// All stages in the order DVC runs them: a depth-first post-order
+    /// over the stages in pipeline-file order, each stage's inputs before
+    /// it in [`Dag::inputs`] order (`networkx.dfs_postorder_nodes` over
+    /// DVC's stage graph, whose nodes are in the order DVC collects the
+    /// pipeline files and whose edges run from a stage to its inputs).
     pub order: Vec<usize>,
 }
 
@@ -148,69 +155,103 @@ impl Dag {
         }
         let mut upstream = vec![BTreeSet::new(); n];
         let mut downstream = vec![BTreeSet::new(); n];
+        // Each stage's upstream in DVC's edge order: by dependency as
+        // declared, each dependency's writers as found.
+        let mut inputs: Vec<Vec<usize>> = vec![Vec::new(); n];
         for (i, s) in stages.iter().enumerate() {
             for dep in &s.deps {
                 index.overlapping(dep, |j, _| {
-                    upstream[i].insert(j);
+                    if upstream[i].insert(j) {
+                        inputs[i].push(j);
+                    }
                     downstream[j].insert(i);
                 });
             }
         }
-        // Kahn's algorithm, picking ready stages by name for a stable order.
+        // A cycle first, by name, as Kahn's algorithm leaves it.
         let mut indegree: Vec<usize> = upstream.iter().map(BTreeSet::len).collect();
-        let by_name = |i: &usize| stages[*i].name.clone();
-        let mut ready: BTreeMap<String, usize> = (0..n)
-            .filter(|i| indegree[*i] == 0)
-            .map(|i| (by_name(&i), i))
-            .collect();
-        let mut order = Vec::with_capacity(n);
-        while let Some((_, i)) = ready.pop_first() {
-            order.push(i);
+        let mut ready: Vec<usize> = (0..n).filter(|i| indegree[*i] == 0).collect();
+        let mut seen = 0;
+        while let Some(i) = ready.pop() {
+            seen += 1;
             for &d in &downstream[i] {
                 indegree[d] -= 1;
                 if indegree[d] == 0 {
-                    ready.insert(by_name(&d), d);
+                    ready.push(d);
                 }
             }
         }
-        if order.len() < n {
+        if seen < n {
             return Err(DagError::Cycle {
                 cycle: find_cycle(stages, &upstream, &indegree),
             });
         }
+        let everything = vec![true; n];
+        let order = postorder(&inputs, &everything);
         Ok(Dag {
             upstream,
             downstream,
+            inputs,
             order,
         })
     }
 
-    /// `targets` plus everything upstream of them (and downstream, when
-    /// asked), in graph order.
+    /// What a run of `targets` considers, in the order DVC runs it: the
+    /// targets with everything upstream of them, or with
+    /// `with_downstream` the targets and everything downstream of them
+    /// (DVC's `--downstream`: what feeds a target is not rerun); then
+    /// [`Dag::order`]'s walk over only those stages.
     pub fn select(&self, targets: &[usize], with_downstream: bool) -> Vec<usize> {
-        let mut keep = BTreeSet::new();
+        let mut keep = vec![false; self.inputs.len()];
         let mut stack: Vec<usize> = targets.to_vec();
         while let Some(i) = stack.pop() {
-            if keep.insert(i) {
-                stack.extend(self.upstream[i].iter().copied());
-            }
-        }
-        if with_downstream {
-            let mut stack: Vec<usize> = targets.to_vec();
-            let mut seen = BTreeSet::new();
-            while let Some(i) = stack.pop() {
-                if seen.insert(i) {
-                    keep.insert(i);
+            if !keep[i] {
+                keep[i] = true;
+                if with_downstream {
                     stack.extend(self.downstream[i].iter().copied());
+                } else {
+                    stack.extend(self.upstream[i].iter().copied());
                 }
             }
         }
-        self.order
-            .iter()
-            .copied()
-            .filter(|i| keep.contains(i))
-            .collect()
+        postorder(&self.inputs, &keep)
     }
+}
+
+/// The stages `keep` marks, each after its kept inputs: a depth-first
+/// post-order from each stage in index order, following `inputs` in their
+/// order. Iterative, so a long chain cannot overflow the stack.
+fn postorder(inputs: &[Vec<usize>], keep: &[bool]) -> Vec<usize> {
+    let n = inputs.len();
+    let mut done = vec![false; n];
+    let mut order = Vec::with_capacity(n);
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    for root in (0..n).filter(|i| keep[*i]) {
+        if done[root] {
+            continue;
+        }
+        done[root] = true;
+        stack.push((root, 0));
+        while let Some((node, next)) = stack.last_mut() {
+            let node = *node;
+            match inputs[node][*next..]
+                .iter()
+                .position(|j| keep[*j] && !done[*j])
+            {
+                Some(k) => {
+                    let j = inputs[node][*next + k];
+                    *next += k + 1;
+                    done[j] = true;
+                    stack.push((j, 0));
+                }
+                None => {
+                    order.push(node);
+                    stack.pop();
+                }
+            }
+        }
+    }
+    order
 }
 
 /// One cycle among the stages left with unmet inputs, by name.

@@ -29,14 +29,14 @@ pub trait Source {
     /// The text of `rel`; None when it does not exist.
     fn read(&self, rel: &str) -> Result<Option<String>, Unreadable>;
 
-    /// The `dvc.yaml` files below the root (`sub/dvc.yaml`, in path
-    /// order), outside directories that are DVC projects of their own
-    /// (holding `.dvc/config`).
+    /// The `dvc.yaml` files below the root (`sub/dvc.yaml`) in the order
+    /// DVC collects them (see [`walk_order`]), outside directories that
+    /// are DVC projects of their own (holding `.dvc/config`).
     fn nested_pipeline_files(&self) -> Result<Vec<String>, Unreadable>;
 }
 
 /// From every path of a listing, the nested `dvc.yaml` files outside
-/// sub-projects, sorted; paths that are not plain workspace paths are
+/// sub-projects, unordered; paths that are not plain workspace paths are
 /// left out (they are never read).
 fn nested_dvc_yamls<'a>(paths: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut yamls = Vec::new();
@@ -49,8 +49,28 @@ fn nested_dvc_yamls<'a>(paths: impl Iterator<Item = &'a str>) -> Vec<String> {
         }
     }
     yamls.retain(|y| !projects.iter().any(|d| y.starts_with(d.as_str())));
-    yamls.sort();
     yamls
+}
+
+/// Sorts repo-relative file paths as a top-down walk visits them, the way
+/// DVC collects its pipeline files (`os.walk`): a directory's own files
+/// before anything in its subdirectories, and subdirectories in the order
+/// `rank(parent, name)` gives (the directory listing's order in the work
+/// tree, as DVC's walk sees it; the name in a git tree, which is sorted).
+pub fn walk_order<K: Ord>(paths: &mut [String], rank: impl Fn(&str, &str) -> K) {
+    paths.sort_by_cached_key(|p| {
+        let mut key = Vec::new();
+        let mut parent = "";
+        let mut rest = p.as_str();
+        while let Some((dir, tail)) = rest.split_once('/') {
+            key.push(Some(rank(parent, dir)));
+            parent = &p[..p.len() - tail.len() - 1];
+            rest = tail;
+        }
+        // The file itself: before every subdirectory of its directory.
+        key.push(None);
+        key
+    });
 }
 
 /// The work tree at `root`; files are read only inside it, never through
@@ -106,7 +126,22 @@ impl Source for WorkTree<'_> {
             }
         }
         paths.extend(projects);
-        Ok(nested_dvc_yamls(paths.iter().map(String::as_str)))
+        let mut yamls = nested_dvc_yamls(paths.iter().map(String::as_str));
+        // Each directory on the way listed once, in the file system's own
+        // order (what DVC's walk meets), the name breaking no ties.
+        let listings: std::cell::RefCell<
+            std::collections::HashMap<String, Vec<std::ffi::OsString>>,
+        > = Default::default();
+        walk_order(&mut yamls, |parent, name| {
+            let mut listings = listings.borrow_mut();
+            let names = listings.entry(parent.to_string()).or_insert_with(|| {
+                fs_err::read_dir(root.join(parent))
+                    .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+                    .unwrap_or_default()
+            });
+            names.iter().position(|n| n == name).unwrap_or(usize::MAX)
+        });
+        Ok(yamls)
     }
 }
 
@@ -176,17 +211,32 @@ impl Source for GitTree {
             git2::TreeWalkResult::Ok
         })
         .map_err(|e| e.message().to_string())?;
-        Ok(nested_dvc_yamls(paths.iter().map(String::as_str)))
+        let mut yamls = nested_dvc_yamls(paths.iter().map(String::as_str));
+        walk_order(&mut yamls, |_, name| name.to_string());
+        Ok(yamls)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::nested_dvc_yamls;
+    use super::{nested_dvc_yamls, walk_order};
 
     #[test]
-    fn nested_pipelines_outside_sub_projects_in_path_order() {
-        let got = nested_dvc_yamls(
+    fn a_walk_meets_a_directory_s_files_before_its_subdirectories() {
+        let mut paths: Vec<String> = ["b/z/dvc.yaml", "a/b/dvc.yaml", "b/dvc.yaml", "a/dvc.yaml"]
+            .map(String::from)
+            .to_vec();
+        // Listing order: `b` before `a`.
+        walk_order(&mut paths, |_, name| usize::from(name != "b"));
+        assert_eq!(
+            paths,
+            ["b/dvc.yaml", "b/z/dvc.yaml", "a/dvc.yaml", "a/b/dvc.yaml"]
+        );
+    }
+
+    #[test]
+    fn nested_pipelines_outside_sub_projects() {
+        let mut got = nested_dvc_yamls(
             [
                 "dvc.yaml",
                 "z/dvc.yaml",
@@ -199,6 +249,7 @@ mod tests {
             ]
             .into_iter(),
         );
+        got.sort();
         assert_eq!(got, ["a/b/dvc.yaml", "z/dvc.yaml"]);
     }
 }

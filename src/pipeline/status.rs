@@ -379,19 +379,19 @@ pub struct StageState {
     pub reasons: Vec<Reason>,
 }
 
-/// Every stage in graph order with why it is stale, judged against the
-/// repository's mlci.lock.
+/// Every stage in pipeline-file order (as `dvc status` lists them) with
+/// why it is stale, judged against the repository's mlci.lock.
 pub fn stage_reasons(
     ws: &mut Workspace,
     pipeline: &Pipeline,
     reporter: &dyn Reporter,
 ) -> Result<Vec<StageState>, crate::pipeline::repro::ReproError> {
-    let dag = crate::pipeline::dag::Dag::build(&pipeline.stages)?;
+    // Built for its checks: a cycle or a shared output is an error here too.
+    crate::pipeline::dag::Dag::build(&pipeline.stages)?;
     let lock = crate::pipeline::lock::LockFile::load(&ws.repo.root)?;
     let mut params = ParamsCache::default();
     let mut out = Vec::new();
-    for &i in &dag.order {
-        let stage = &pipeline.stages[i];
+    for stage in &pipeline.stages {
         let inputs = if stage.frozen {
             Inputs::default()
         } else {

@@ -291,9 +291,9 @@ fn dag_labels_are_escaped_for_dot_and_mermaid() {
         --- stdout
         digraph pipeline {
             "a\" ; evil [label=\"INJ";
+            "b\"]   click b \"javascript:alert(1)\"";
             "a-b";
             "a_b";
-            "b\"]   click b \"javascript:alert(1)\"";
             "end";
             "a\" ; evil [label=\"INJ" -> "b\"]   click b \"javascript:alert(1)\"";
         }
@@ -304,9 +304,9 @@ fn dag_labels_are_escaped_for_dot_and_mermaid() {
         --- stdout
         flowchart TD
             a____evil__label__INJ["a' ; evil [label='INJ"]
+            b_____click_b__javascript_alert_1__["b']   click b 'javascript:alert(1)'"]
             a_b["a-b"]
             a_b_2["a_b"]
-            b_____click_b__javascript_alert_1__["b']   click b 'javascript:alert(1)'"]
             end_["end"]
             a____evil__label__INJ --> b_____click_b__javascript_alert_1__
         --- stderr

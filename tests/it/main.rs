@@ -21,6 +21,7 @@ mod delivery;
 mod drift;
 mod dvc_compat;
 mod dvc_oracle;
+mod dvc_projects;
 mod example;
 mod fake_github;
 mod fanout;

@@ -1,0 +1,286 @@
+//! Test projects shaped like real public DVC projects (their pipeline
+//! habits, not their code: a course's linear pipeline with an unrelated
+//! reporting stage, a book companion's several pipeline files with `wdir`,
+//! a data team's `foreach`/`matrix` fan-out with `cache: false` metrics and
+//! plots), each run by DVC and by mlci on the same files. DVC is the
+//! oracle: the order the stages ran in (each appends its name to a log no
+//! stage declares, as a real project's undeclared reads depend on it), the
+//! `repro --dry-run` order, the lock contents (cmd, params, every dep and
+//! out with its size, paths from the repository root), the metrics and the
+//! plot data must be the same.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::dvc_oracle::{dvc, write, Pair};
+
+/// Stages run, in order, from the log every command appends to.
+fn ran(log: &str) -> Vec<String> {
+    log.lines().map(str::to_string).collect()
+}
+
+/// `a/b/../c` → `a/c`; `.` parts dropped.
+fn normal(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in path.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+/// Every stage of DVC's lock files (`dvc.lock` beside each pipeline file
+/// in `files`), as `{name: {cmd, params, deps, outs}}` with paths from the
+/// root: DVC writes them relative to the stage's `wdir`.
+fn dvc_locks(p: &Pair, files: &[&str]) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for file in files {
+        let dir = file.strip_suffix("dvc.yaml").unwrap().trim_end_matches('/');
+        let yaml: Value = serde_yaml::from_str(&p.dvc.read(file)).unwrap();
+        let lock_rel = if dir.is_empty() {
+            "dvc.lock".to_string()
+        } else {
+            format!("{dir}/dvc.lock")
+        };
+        let lock: Value = serde_yaml::from_str(&p.dvc.read(&lock_rel)).unwrap();
+        for (name, stage) in lock["stages"].as_object().unwrap() {
+            let base = name.split('@').next().unwrap();
+            let wdir = yaml["stages"][base]["wdir"].as_str().unwrap_or(".");
+            let at = |rel: &str| normal(&format!("{dir}/{wdir}/{rel}"));
+            let qualified = if dir.is_empty() {
+                name.clone()
+            } else {
+                format!("{file}:{name}")
+            };
+            out.insert(qualified, shape(stage, &at));
+        }
+    }
+    out
+}
+
+/// mlci's lock in the same shape (its paths are from the root already).
+fn mlci_lock(p: &Pair) -> BTreeMap<String, Value> {
+    let lock: Value = serde_yaml::from_str(&p.mlci.read("mlci.lock")).unwrap();
+    lock["stages"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, stage)| (name.clone(), shape(stage, &|rel: &str| normal(rel))))
+        .collect()
+}
+
+fn shape(stage: &Value, at: &dyn Fn(&str) -> String) -> Value {
+    let files = |key: &str| -> BTreeMap<String, Value> {
+        stage[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| (at(e["path"].as_str().unwrap()), e["size"].clone()))
+            .collect()
+    };
+    let params: BTreeMap<String, Value> = stage["params"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(f, v)| (at(f), v.clone()))
+        .collect();
+    json!({
+        "cmd": stage["cmd"],
+        "deps": files("deps"),
+        "outs": files("outs"),
+        "params": params,
+    })
+}
+
+/// The stages `repro --dry-run` names, in order: (mlci, DVC).
+fn planned(p: &Pair) -> (Vec<String>, Vec<String>) {
+    let m = p.mlci.mlci(&["repro", "-P", "--dry-run"]).ok().stdout;
+    let d = dvc(&p.dvc_exe, &p.dvc, &["repro", "--all-pipelines", "--dry"]);
+    let mlci = m
+        .lines()
+        .filter_map(|l| l.strip_prefix("would run `"))
+        .map(|l| l[..l.find('`').unwrap()].to_string())
+        .collect();
+    let dvc_order = d
+        .lines()
+        .filter_map(|l| l.strip_prefix("Running stage '"))
+        .map(|l| l[..l.find('\'').unwrap()].to_string())
+        .collect();
+    (mlci, dvc_order)
+}
+
+/// Runs both, then compares the run order, the locks and `files`.
+#[track_caller]
+fn run_both(p: &Pair, pipeline_files: &[&str], same: &[&str]) -> Vec<String> {
+    // DVC's dry run needs the inputs of every stage it plans: only once
+    // the pipeline has run.
+    let plan = p.mlci.exists("mlci.lock").then(|| {
+        let (m, d) = planned(p);
+        assert_eq!(m, d, "repro --dry-run order: mlci vs dvc");
+        m
+    });
+    p.edit(|r| write(r, "ran.log", ""));
+    // Every pipeline file's stages (DVC's plain `repro` takes only the
+    // root `dvc.yaml` as its target).
+    p.mlci.mlci(&["repro", "-P"]).ok();
+    dvc(&p.dvc_exe, &p.dvc, &["repro", "-q", "--all-pipelines"]);
+    let (m, d) = (ran(&p.mlci.read("ran.log")), ran(&p.dvc.read("ran.log")));
+    assert_eq!(m, d, "the order the stages ran in: mlci vs dvc");
+    if let Some(plan) = plan {
+        // A dry run names the stages whose own inputs changed; those
+        // downstream of them run too once their inputs change.
+        assert!(plan.iter().all(|s| m.contains(s)), "{plan:?} {m:?}");
+    }
+    assert_eq!(mlci_lock(p), dvc_locks(p, pipeline_files), "lock contents");
+    for f in same {
+        assert_eq!(p.mlci.read(f), p.dvc.read(f), "{f}: mlci vs dvc");
+    }
+    m
+}
+
+/// A course's pipeline: prepare → featurize → train → evaluate, declared
+/// in that (not alphabetical) order, and a `summary` stage declared first
+/// that reads nothing it declares (it counts the log so far): under DVC it
+/// runs first, so it sees only its own line.
+#[test]
+fn a_course_pipeline_runs_in_dvcs_order() {
+    let log = "echo $0 >> ran.log";
+    let stage = |name: &str, rest: &str| {
+        format!("  {name}:\n    cmd: >-\n      sh -c '{log}' {name} && {rest}\n")
+    };
+    let pipeline = format!(
+        "stages:\n{}{}{}{}{}",
+        stage(
+            "summary",
+            "wc -l < ran.log > summary.txt\n    outs: [summary.txt]"
+        ),
+        stage(
+            "prepare",
+            "cp data.csv prepared.csv\n    deps: [data.csv]\n    outs: [prepared.csv]"
+        ),
+        stage(
+            "featurize",
+            "cut -d, -f1 prepared.csv > features.csv\n    deps: [prepared.csv]\n    params: [featurize.cols]\n    outs: [features.csv]"
+        ),
+        stage(
+            "train",
+            "wc -l < features.csv > model.txt\n    deps: [features.csv]\n    params: [train.lr]\n    outs: [model.txt]"
+        ),
+        stage(
+            "evaluate",
+            "printf '{\"rows\": %s}' $(cat model.txt) > scores.json\n    deps: [model.txt]\n    metrics:\n      - scores.json:\n          cache: false"
+        ),
+    );
+    let p = Pair::unrun(&[
+        ("data.csv", "a,b\n1,2\n3,4\n"),
+        ("params.yaml", "featurize:\n  cols: 1\ntrain:\n  lr: 0.1\n"),
+        ("dvc.yaml", &pipeline),
+        ("ran.log", ""),
+    ]);
+    let order = run_both(&p, &["dvc.yaml"], &["summary.txt", "scores.json"]);
+    assert_eq!(
+        order,
+        ["summary", "prepare", "featurize", "train", "evaluate"]
+    );
+    // It ran first: the log held its own line only.
+    assert_eq!(p.mlci.read("summary.txt").trim(), "1");
+    // A param change reruns the same stages in the same order in both.
+    p.edit(|r| {
+        write(
+            r,
+            "params.yaml",
+            "featurize:\n  cols: 1\ntrain:\n  lr: 0.2\n",
+        )
+    });
+    assert_eq!(run_both(&p, &["dvc.yaml"], &["scores.json"]), ["train"]);
+}
+
+/// A book companion: a root pipeline and one per chapter directory
+/// (`wdir`, paths up and across), with independent stages in each.
+#[test]
+fn several_pipeline_files_run_in_dvcs_order() {
+    let log = |name: &str| format!("sh -c 'echo {name} >> $0' ");
+    let root = format!(
+        "stages:\n  zdownload:\n    cmd: {}ran.log && cp src.txt raw.txt\n    deps: [src.txt]\n    outs: [raw.txt]\n  clean:\n    cmd: {}ran.log && tr a-z A-Z < raw.txt > clean.txt\n    deps: [raw.txt]\n    outs: [clean.txt]\n",
+        log("zdownload"),
+        log("clean")
+    );
+    let ch = |n: &str| {
+        format!(
+            "stages:\n  fit:\n    wdir: ..\n    cmd: {}ran.log && cat clean.txt > {n}/model.txt\n    deps: [clean.txt]\n    outs: [{n}/model.txt]\n  score:\n    cmd: {}../ran.log && wc -c < model.txt > score.json\n    deps: [model.txt]\n    metrics:\n      - score.json:\n          cache: false\n",
+            log(&format!("{n}/dvc.yaml:fit")),
+            log(&format!("{n}/dvc.yaml:score"))
+        )
+    };
+    let (ch_b, ch_a) = (ch("chapter_b"), ch("chapter_a"));
+    let p = Pair::unrun(&[
+        ("src.txt", "text\n"),
+        ("dvc.yaml", &root),
+        ("chapter_b/dvc.yaml", &ch_b),
+        ("chapter_a/dvc.yaml", &ch_a),
+        ("ran.log", ""),
+    ]);
+    let files = ["dvc.yaml", "chapter_a/dvc.yaml", "chapter_b/dvc.yaml"];
+    let order = run_both(
+        &p,
+        &files,
+        &["chapter_a/score.json", "chapter_b/score.json"],
+    );
+    // The root's own stages first, in the file's order.
+    assert_eq!(order[..2], ["zdownload", "clean"]);
+    assert_eq!(order.len(), 6, "{order:?}");
+    p.edit(|r| write(r, "src.txt", "text v2\n"));
+    assert_eq!(run_both(&p, &files, &["chapter_b/score.json"]).len(), 6);
+}
+
+/// A data team's fan-out: `foreach` over regions listed out of
+/// alphabetical order, a `matrix` of models × folds, and a join stage;
+/// metrics kept in git, plots from each region.
+#[test]
+fn foreach_and_matrix_items_run_in_dvcs_order() {
+    let pipeline = "stages:
+  split:
+    foreach: [west, east, north]
+    do:
+      cmd: >-
+        sh -c 'echo split@${item} >> ran.log' && echo ${item} > part_${item}.txt && printf 'step,rows\\n1,1\\n2,3\\n' > rows_${item}.csv
+      deps:
+        - data.txt
+      outs:
+        - part_${item}.txt
+      plots:
+        - rows_${item}.csv:
+            cache: false
+            x: step
+  fit:
+    matrix:
+      model: [tree, linear]
+      fold: [2, 1]
+    cmd: >-
+      sh -c 'echo fit@${item.model}-${item.fold} >> ran.log' && cat part_west.txt > fit_${item.model}_${item.fold}.txt
+    deps:
+      - part_west.txt
+    outs:
+      - fit_${item.model}_${item.fold}.txt
+  join:
+    cmd: >-
+      sh -c 'echo join >> ran.log' && cat fit_*.txt part_*.txt | wc -l | xargs printf '{\"lines\": %s}' > joined.json
+    deps: [fit_tree_2.txt, fit_linear_1.txt, part_east.txt, part_north.txt]
+    metrics:
+      - joined.json:
+          cache: false
+";
+    let p = Pair::unrun(&[("data.txt", "d\n"), ("dvc.yaml", pipeline), ("ran.log", "")]);
+    let order = run_both(
+        &p,
+        &["dvc.yaml"],
+        &["joined.json", "rows_east.csv", "rows_west.csv"],
+    );
+    assert_eq!(order.len(), 8, "{order:?}");
+}
