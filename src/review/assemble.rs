@@ -388,11 +388,11 @@ fn build_plots(
     let mut out = Vec::new();
     let mut readers = [
         (
-            RevReader::new(&repo.root, &repo.cache, cmp.base.clone()),
+            RevReader::new(&repo.root, &repo.cache, cmp.base.clone()).with_pipeline(pipeline),
             cmp.base_label.clone(),
         ),
         (
-            RevReader::new(&repo.root, &repo.cache, cmp.target.clone()),
+            RevReader::new(&repo.root, &repo.cache, cmp.target.clone()).with_pipeline(pipeline),
             cmp.target.label(),
         ),
     ];

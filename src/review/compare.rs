@@ -197,13 +197,15 @@ pub fn compare_with(
         }
     };
     let target_rev = Rev::parse(&repo.root, target)?;
-    let mut old_reader = RevReader::new(&repo.root, &repo.cache, base_rev.clone());
-    let mut new_reader = RevReader::new(&repo.root, &repo.cache, target_rev.clone());
     // Each side's pipeline, loaded once for every kind and the plots.
     let (old_pipeline, new_pipeline) = (
         side_pipeline(repo, &base_rev, workspace_pipeline)?,
         side_pipeline(repo, &target_rev, workspace_pipeline)?,
     );
+    let mut old_reader =
+        RevReader::new(&repo.root, &repo.cache, base_rev.clone()).with_pipeline(&old_pipeline);
+    let mut new_reader =
+        RevReader::new(&repo.root, &repo.cache, target_rev.clone()).with_pipeline(&new_pipeline);
     let mut rows = [Vec::new(), Vec::new()];
     for (i, kind) in [Kind::Metrics, Kind::Params].into_iter().enumerate() {
         if !kinds.contains(&kind) {

@@ -132,6 +132,9 @@ pub struct RevReader<'a> {
     lock: Option<Option<LockFile>>,
     /// Opened on first use and kept: one open per reader, not per file.
     git: Option<git2::Repository>,
+    /// Outputs the revision's pipeline keeps in git (`cache: false`):
+    /// absent from git there means absent, never a look in the cache.
+    in_git_only: std::collections::BTreeSet<String>,
 }
 
 impl<'a> RevReader<'a> {
@@ -142,7 +145,23 @@ impl<'a> RevReader<'a> {
             rev,
             lock: None,
             git: None,
+            in_git_only: Default::default(),
         }
+    }
+
+    /// This reader, taking `pipeline`'s `cache: false` outputs (the
+    /// pipeline of this reader's revision) as kept in git only: one that
+    /// git lacks there (never committed, git-ignored) is absent, as DVC
+    /// reads it, not "not in the cache".
+    pub fn with_pipeline(mut self, pipeline: &crate::pipeline::Pipeline) -> RevReader<'a> {
+        self.in_git_only = pipeline
+            .stages
+            .iter()
+            .flat_map(|s| &s.outs)
+            .filter(|o| !o.cache)
+            .map(|o| o.path.to_string())
+            .collect();
+        self
     }
 
     pub fn rev(&self) -> &Rev {
@@ -213,6 +232,9 @@ impl<'a> RevReader<'a> {
         };
         if let Some(bytes) = self.blob(id, path)? {
             return Ok(Some(bytes));
+        }
+        if self.in_git_only.contains(path) {
+            return Ok(None);
         }
         let Some(oid) = self.object_at(id, path)? else {
             return Ok(None);

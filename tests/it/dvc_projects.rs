@@ -284,3 +284,48 @@ fn foreach_and_matrix_items_run_in_dvcs_order() {
     );
     assert_eq!(order.len(), 8, "{order:?}");
 }
+
+/// A `cache: false` metric the base never committed (git-ignored, as some
+/// projects keep them): DVC shows the old value as absent and exits 0, and
+/// so does mlci, in `metrics diff` and the report.
+#[test]
+fn a_metric_absent_at_the_base_is_absent_as_in_dvc() {
+    let pipeline = "stages:\n  train:\n    cmd: >-\n      printf '{\"acc\": %s}' $(cat acc.txt) > metrics.json\n    deps: [acc.txt]\n    metrics:\n      - metrics.json:\n          cache: false\n";
+    let p = Pair::unrun(&[
+        ("acc.txt", "0.9\n"),
+        ("dvc.yaml", pipeline),
+        (".gitignore", "metrics.json\n"),
+    ]);
+    p.mlci.mlci(&["repro"]).ok();
+    dvc(&p.dvc_exe, &p.dvc, &["repro", "-q"]);
+    for r in [&p.mlci, &p.dvc] {
+        r.commit_all("base");
+        r.git(&["checkout", "-q", "-b", "feature"]);
+    }
+    p.edit(|r| write(r, "acc.txt", "0.95\n"));
+    p.mlci.mlci(&["repro"]).ok();
+    dvc(&p.dvc_exe, &p.dvc, &["repro", "-q"]);
+    let d = dvc(&p.dvc_exe, &p.dvc, &["metrics", "diff", "main", "--md"]);
+    let row = |text: &str| {
+        text.lines()
+            .find(|l| l.contains("metrics.json"))
+            .map(|l| {
+                l.split('|')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(row(&d)[..4], ["metrics.json", "acc", "-", "0.95"], "{d}");
+    let m = p
+        .mlci
+        .mlci(&["metrics", "diff", "--base", "main", "--json"])
+        .ok();
+    let m: Value = serde_json::from_str(&m.stdout).unwrap();
+    assert_eq!(m["rows"][0]["old"], Value::Null, "{m}");
+    assert_eq!(m["rows"][0]["new"], json!(0.95), "{m}");
+    let report = p.mlci.mlci(&["report", "--base", "main"]).ok();
+    crate::common::pin_output(&report.stdout);
+}
