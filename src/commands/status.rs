@@ -147,6 +147,17 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
             text.push_str(&render_remote(r));
         }
         ctx.printer.data(&text)?;
+        // Data the cache lacks (a fresh clone before `pull`): said once.
+        let lacking = statuses.iter().any(|s| !s.in_cache && s.damaged.is_none())
+            || stages
+                .iter()
+                .flat_map(|s| &s.reasons)
+                .any(|r| matches!(r.reason, crate::pipeline::status::Reason::DepDeleted { .. }));
+        if lacking {
+            ctx.printer.info(
+                "hint: the workspace and the cache lack tracked data (a fresh clone?): `mlci pull` fetches it from the remote",
+            );
+        }
     }
     Ok(if check && differs {
         Exit::Differs

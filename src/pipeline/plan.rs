@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::definition::Pipeline;
 use super::repro::ReproError;
-use super::status::{current_inputs, reasons, ParamsCache};
+use super::status::{current_inputs, reasons, MissingDeps, ParamsCache};
 use crate::progress::Silent;
 use crate::track::Workspace;
 
@@ -61,7 +61,14 @@ pub fn plan(
         let inputs = if stage.frozen {
             Default::default()
         } else {
-            current_inputs(ws, pipeline, stage, &mut params, &Silent)?
+            current_inputs(
+                ws,
+                pipeline,
+                stage,
+                &mut params,
+                MissingDeps::Refuse,
+                &Silent,
+            )?
         };
         let mut why: Vec<String> =
             reasons(ws, stage, &inputs, lock.stages.get(&stage.name), &Silent)?

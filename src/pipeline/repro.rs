@@ -18,7 +18,7 @@ use crate::pipeline::dag::{Dag, DagError};
 use crate::pipeline::lock::{LockCmd, LockEntry, LockFile, LockFileError, LockStage};
 use crate::pipeline::runcache;
 use crate::pipeline::status::{
-    current_inputs, reasons, Inputs, ParamsCache, Reason, StageStatusError,
+    current_inputs, reasons, Inputs, MissingDeps, ParamsCache, Reason, StageStatusError,
 };
 use crate::pipeline::{Pipeline, Stage};
 use crate::progress::Silent;
@@ -468,7 +468,14 @@ fn judge(
 ) -> Result<(Inputs, Vec<Reason>), ReproError> {
     let (pipeline, opts) = (plan.pipeline, plan.opts);
     let lock = plan.lock.stages.get(&stage.name);
-    let inputs = current_inputs(ws, pipeline, stage, params_cache, &Silent)?;
+    let inputs = current_inputs(
+        ws,
+        pipeline,
+        stage,
+        params_cache,
+        MissingDeps::Refuse,
+        &Silent,
+    )?;
     let mut why = reasons(ws, stage, &inputs, lock, &Silent)?;
     if opts.dry_run {
         // Nothing runs, so a dep an upstream stage would write is simply not
@@ -513,7 +520,14 @@ fn verify_frozen(
     if lock.is_some() && why.is_empty() {
         return Ok(());
     }
-    let inputs = current_inputs(ws, plan.pipeline, stage, params_cache, &Silent)?;
+    let inputs = current_inputs(
+        ws,
+        plan.pipeline,
+        stage,
+        params_cache,
+        MissingDeps::Refuse,
+        &Silent,
+    )?;
     write_lock(plan.root, stage, &inputs, ws, true)
 }
 

@@ -33,6 +33,11 @@ pub enum Reason {
     DepMissing {
         path: String,
     },
+    /// A dep no stage writes and the workspace lacks (DVC: "deleted"):
+    /// data not pulled yet, or removed.
+    DepDeleted {
+        path: String,
+    },
     ParamChanged {
         file: String,
         key: String,
@@ -90,6 +95,7 @@ impl Reason {
             Reason::ParamChanged { key, old, new, .. } => {
                 format!("param {} {} → {}", code(key), val(old), val(new))
             }
+            Reason::DepDeleted { path } => format!("dep {} deleted", code(path)),
             Reason::OutMissing { path } => format!("out {} missing", code(path)),
             Reason::OutModified { path } => format!("out {} modified", code(path)),
             Reason::Forced => "forced".into(),
@@ -145,6 +151,8 @@ crate::register_hint!(StageStatusError);
 pub struct Inputs {
     pub deps: Vec<LockEntry>,
     pub params: BTreeMap<String, BTreeMap<String, Json>>,
+    /// Deps that exist nowhere and no stage writes ([`MissingDeps::Report`]).
+    pub deleted: Vec<crate::workspace_path::WorkspacePath>,
 }
 
 /// Cache of parsed params files for one command.
@@ -161,12 +169,25 @@ impl ParamsCache {
     }
 }
 
-/// Reads the stage's current dep hashes and param values.
+/// What a dep that exists nowhere means: an error before a run (nothing
+/// can run without it), a reason to `status` (which goes on, as `dvc
+/// status` does, in a fresh clone before `pull`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingDeps {
+    Refuse,
+    Report,
+}
+
+/// Reads the stage's current dep hashes and param values. A dep that is
+/// neither in the workspace nor written by a stage is an error with
+/// [`MissingDeps::Refuse`], and left out of the inputs (so [`reasons`]
+/// names it) with [`MissingDeps::Report`].
 pub fn current_inputs(
     ws: &mut Workspace,
     pipeline: &Pipeline,
     stage: &Stage,
     params_cache: &mut ParamsCache,
+    missing: MissingDeps,
     reporter: &dyn Reporter,
 ) -> Result<Inputs, StageStatusError> {
     let root = ws.repo.root.clone();
@@ -187,12 +208,15 @@ pub fn current_inputs(
                     .stages
                     .iter()
                     .any(|s| s.outs.iter().any(|o| overlaps(&o.path, dep)));
-                if !produced {
+                if !produced && missing == MissingDeps::Refuse {
                     return Err(StageStatusError::MissingDep {
                         stage: stage.name.clone(),
                         dep: dep.to_string(),
                         hint: missing_dep_hint(&root, dep),
                     });
+                }
+                if !produced {
+                    inputs.deleted.push(dep.clone());
                 }
             }
             Err(source) => {
@@ -279,6 +303,9 @@ pub fn reasons(
     for dep in &stage.deps {
         let now = inputs.deps.iter().find(|e| &e.path == dep);
         match (old.get(dep.as_str()), now) {
+            (_, None) if inputs.deleted.contains(dep) => out.push(Reason::DepDeleted {
+                path: dep.to_string(),
+            }),
             (_, None) => out.push(Reason::DepMissing {
                 path: dep.to_string(),
             }),
@@ -395,7 +422,14 @@ pub fn stage_reasons(
         let inputs = if stage.frozen {
             Inputs::default()
         } else {
-            current_inputs(ws, pipeline, stage, &mut params, reporter)?
+            current_inputs(
+                ws,
+                pipeline,
+                stage,
+                &mut params,
+                MissingDeps::Report,
+                reporter,
+            )?
         };
         let reasons = reasons(ws, stage, &inputs, lock.stages.get(&stage.name), reporter)?;
         out.push(StageState {

@@ -329,3 +329,92 @@ fn a_metric_absent_at_the_base_is_absent_as_in_dvc() {
     let report = p.mlci.mlci(&["report", "--base", "main"]).ok();
     crate::common::pin_output(&report.stdout);
 }
+
+/// A fresh clone before `pull`, the first thing a new teammate types:
+/// `status` goes on and says what is missing (exit 0; 1 with `--check`),
+/// naming the same stale stages and the same deleted deps as `dvc status`.
+#[test]
+fn status_in_a_fresh_clone_goes_on_as_in_dvc() {
+    let pipeline = "stages:\n  prepare:\n    cmd: mkdir -p data/prepared && cat data/raw/*.csv > data/prepared/all.csv\n    deps: [data/raw]\n    outs: [data/prepared]\n  train:\n    cmd: wc -l < data/prepared/all.csv > model.txt\n    deps: [data/prepared]\n    outs: [model.txt]\n";
+    let p = Pair::unrun(&[
+        ("data/raw/part1.csv", "id\n1\n"),
+        ("data/raw/part2.csv", "id\n2\n"),
+        ("dvc.yaml", pipeline),
+    ]);
+    let stores = tempfile::tempdir().unwrap();
+    let (m_store, d_store) = (stores.path().join("m"), stores.path().join("d"));
+    let m = |args: &[&str]| p.mlci.mlci(args).ok();
+    m(&["add", "data/raw"]);
+    m(&["repro"]);
+    m(&["remote", "add", "-d", "store", m_store.to_str().unwrap()]);
+    m(&["push"]);
+    for args in [
+        &["add", "-q", "data/raw"][..],
+        &["repro", "-q"],
+        &["remote", "add", "-d", "store", d_store.to_str().unwrap()],
+        &["push", "-q"],
+    ] {
+        dvc(&p.dvc_exe, &p.dvc, args);
+    }
+    p.mlci.commit_all("data, pipeline, lock");
+    p.dvc.commit_all("data, pipeline, lock");
+    let clones = tempfile::tempdir().unwrap();
+    let (mc, dc) = (clones.path().join("m"), clones.path().join("d"));
+    crate::common::git_clone(&p.mlci.root, &mc, &[]);
+    crate::common::git_clone(&p.dvc.root, &dc, &[]);
+    let mlci_clone = crate::common::TestRepo::at_existing(mc);
+    let dvc_clone = crate::common::TestRepo::at_existing(dc);
+    let d: Value =
+        serde_json::from_str(&dvc(&p.dvc_exe, &dvc_clone, &["status", "--json"])).unwrap();
+    let run = mlci_clone.mlci(&["status", "--json"]).ok();
+    let j: Value = serde_json::from_str(&run.stdout).unwrap();
+    // Stage → its deleted deps, in each tool's words.
+    let dvc_stages: BTreeMap<String, Vec<String>> = d
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| !k.ends_with(".dvc"))
+        .map(|(k, v)| {
+            let deleted = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|c| c["changed deps"].as_object())
+                .flat_map(|deps| deps.iter().filter(|(_, s)| *s == "deleted"))
+                .map(|(path, _)| path.clone())
+                .collect();
+            (k.clone(), deleted)
+        })
+        .collect();
+    let mlci_stages: BTreeMap<String, Vec<String>> = j["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == "stale")
+        .map(|s| {
+            let deleted = s["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["reason"] == "dep_deleted" || r["reason"] == "dep_missing")
+                .map(|r| r["path"].as_str().unwrap().to_string())
+                .collect();
+            (s["name"].as_str().unwrap().to_string(), deleted)
+        })
+        .collect();
+    assert_eq!(
+        mlci_stages, dvc_stages,
+        "status in a fresh clone: mlci vs dvc"
+    );
+    assert_eq!(mlci_stages.len(), 2, "{mlci_stages:?}");
+    let text = mlci_clone.mlci(&["status"]).ok();
+    crate::common::pin_output(&text.stdout);
+    assert_eq!(
+        text.stderr.matches("mlci pull").count(),
+        1,
+        "{}",
+        text.stderr
+    );
+    assert_eq!(mlci_clone.mlci(&["status", "--check"]).code, 1);
+    assert_eq!(mlci_clone.mlci(&["status", "--remote"]).code, 0);
+}
