@@ -607,21 +607,79 @@ fn try_restore(
         }
     }
     let mut tracked = Vec::new();
+    // Metrics and plots kept in git: (path, verified bytes), written back
+    // as plain files after the cached outputs are restored.
+    let mut in_git = Vec::new();
     for o in &record.outs {
         let Some(oid) = o.oid() else { return Ok(false) };
         if !ws.repo.cache.contains(&oid) {
             return Ok(false);
         }
-        tracked.push(o.tracked(oid));
+        let declared = stage.outs.iter().find(|d| d.path == o.path);
+        if declared.is_some_and(runcache::kept_in_git) {
+            if oid.dir {
+                return Ok(false);
+            }
+            match ws.repo.cache.read_verified(&oid) {
+                Ok(bytes) => in_git.push((o.path.clone(), bytes)),
+                Err(_) => return Ok(false),
+            }
+        } else {
+            tracked.push(o.tracked(oid));
+        }
     }
-    if tracked.len() != stage.outs.len() {
+    if tracked.len() + in_git.len() != stage.outs.len() {
         return Ok(false);
     }
     match ws.checkout(&tracked, true, &Silent) {
-        Ok(_) => Ok(true),
-        Err(TrackError::Cache(_)) => Ok(false),
-        Err(e) => Err(e),
+        Ok(_) => {}
+        Err(TrackError::Cache(_)) => return Ok(false),
+        Err(e) => return Err(e),
     }
+    for (path, bytes) in in_git {
+        let abs = path
+            .locate(&ws.repo.root)
+            .map_err(|source| TrackError::UnsafePath {
+                file: "outs".into(),
+                source: Box::new(source),
+            })?;
+        if let Some(parent) = abs.parent() {
+            fs_err::create_dir_all(parent).map_err(TrackError::Io)?;
+        }
+        crate::fsutil::write_atomic(&abs, &bytes).map_err(TrackError::Io)?;
+    }
+    Ok(true)
+}
+
+/// Copies the bytes of the stage's metrics and plots kept in git into the
+/// cache under the hashes `outs` records, so a run record can restore them
+/// (DVC's `_uncached_outs`). A file that changed since it was hashed is
+/// refused by the hash check, and the run goes unrecorded.
+fn keep_git_outs(ws: &Workspace, stage: &Stage, outs: &[LockEntry]) -> std::io::Result<()> {
+    for o in stage.outs.iter().filter(|o| runcache::kept_in_git(o)) {
+        let Some(oid) = outs
+            .iter()
+            .find(|e| e.path == o.path)
+            .and_then(LockEntry::oid)
+        else {
+            return Err(std::io::Error::other("no recorded hash"));
+        };
+        if oid.dir {
+            return Err(std::io::Error::other("a directory kept in git"));
+        }
+        if ws.repo.cache.contains(&oid) {
+            continue;
+        }
+        let abs = o
+            .path
+            .locate(&ws.repo.root)
+            .map_err(std::io::Error::other)?;
+        let bytes = fs_err::read(abs)?;
+        if ws.repo.cache.put_checked(&oid, &bytes)?.is_err() {
+            return Err(std::io::Error::other("changed since it was hashed"));
+        }
+    }
+    Ok(())
 }
 
 /// Hashes (and caches) a finished stage's outputs, writes its lock entry,
@@ -684,7 +742,9 @@ fn write_lock(
     LockFile::update_stage(root, &stage.name, entry)?;
     if !restored && runcache::eligible(stage) {
         // A run cache that cannot be written only costs a rerun later.
-        let _ = runcache::save(&ws.repo.cache, &runcache::key(stage, inputs), &outs);
+        if keep_git_outs(ws, stage, &outs).is_ok() {
+            let _ = runcache::save(&ws.repo.cache, &runcache::key(stage, inputs), &outs);
+        }
     }
     Ok(())
 }

@@ -48,16 +48,33 @@ pub trait ObjectSource: Send + Sync {
 }
 
 /// Whether a stage may use the run cache at all: exactly where DVC does
-/// (`dvc/stage/cache.py`, `_can_hash`): a command, at least one dep (a
-/// params entry counts, as in DVC) and one out, no `persist` out, not
-/// `always_changed`. An out kept in git (`cache: false`) has no object to
-/// restore, so it rules the stage out too.
+/// (`dvc/stage/cache.py`, `_can_hash`, and `Stage.run`): a command, at
+/// least one dep (a params entry counts, as in DVC) and one out, no
+/// `persist` out, not `always_changed`, and no plain `outs` entry kept in
+/// git (`cache: false`). Metrics and plots kept in git do not rule a stage
+/// out: DVC keeps their bytes in the cache for the run cache, and so does
+/// mlci ([`kept_in_git`]).
 pub fn eligible(stage: &Stage) -> bool {
     let has_deps = !stage.deps.is_empty() || !stage.params.is_empty();
     !stage.always_changed
         && has_deps
         && !stage.outs.is_empty()
-        && stage.outs.iter().all(|o| o.cache && !o.persist)
+        && stage
+            .outs
+            .iter()
+            .all(|o| !o.persist && (o.cache || kept_in_git(o)))
+}
+
+/// A metrics or plots output kept in git (`cache: false`): a run record
+/// names its bytes, which the cache keeps beside the cached outputs, and a
+/// restore writes them back as plain files (never a link into the cache,
+/// since git tracks them).
+pub fn kept_in_git(out: &crate::pipeline::definition::Output) -> bool {
+    !out.cache
+        && matches!(
+            out.kind,
+            crate::pipeline::OutKind::Metric | crate::pipeline::OutKind::Plot
+        )
 }
 
 pub fn key(stage: &Stage, inputs: &Inputs) -> Digest {

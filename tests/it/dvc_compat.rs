@@ -254,10 +254,14 @@ fn the_run_cache_restores_exactly_the_stages_dvc_restores() {
         ("in.txt", "x\n"),
         (
             "dvc.yaml",
-            &format!("stages:\n  withdeps:\n    cmd: {token} > a.txt\n    deps: [in.txt]\n    outs: [a.txt]\n  nodeps:\n    cmd: {token} > b.txt\n    outs: [b.txt]\n  persisted:\n    cmd: {token} > c.txt\n    deps: [in.txt]\n    outs:\n      - c.txt:\n          persist: true\n  always:\n    cmd: {token} > d.txt\n    deps: [in.txt]\n    outs: [d.txt]\n    always_changed: true\n"),
+            &format!("stages:\n  withdeps:\n    cmd: {token} > a.txt\n    deps: [in.txt]\n    outs: [a.txt]\n  nodeps:\n    cmd: {token} > b.txt\n    outs: [b.txt]\n  persisted:\n    cmd: {token} > c.txt\n    deps: [in.txt]\n    outs:\n      - c.txt:\n          persist: true\n  always:\n    cmd: {token} > d.txt\n    deps: [in.txt]\n    outs: [d.txt]\n    always_changed: true\n  gitmetrics:\n    cmd: {token} > e.txt && {token} > e.json && {token} > e.csv\n    deps: [in.txt]\n    outs: [e.txt]\n    metrics:\n      - e.json:\n          cache: false\n    plots:\n      - e.csv:\n          cache: false\n  gitout:\n    cmd: {token} > f.txt && {token} > f.json\n    deps: [in.txt]\n    outs:\n      - f.txt:\n          cache: false\n    metrics:\n      - f.json:\n          cache: false\n"),
         ),
     ], &["always"]);
-    let outs = ["a.txt", "b.txt", "c.txt", "d.txt"];
+    // e: metrics and plots kept in git (restored by DVC's run cache);
+    // f: a plain output kept in git (which keeps the stage out of it).
+    let outs = [
+        "a.txt", "b.txt", "c.txt", "d.txt", "e.txt", "e.json", "e.csv", "f.txt", "f.json",
+    ];
     let before: Vec<(String, String)> = outs.iter().map(|o| both(&p, o)).collect();
     // Change the dep and back: the stages with deps and outs have a run
     // record for these inputs.
@@ -285,8 +289,8 @@ fn the_run_cache_restores_exactly_the_stages_dvc_restores() {
             dvc_restored.push(*o);
         }
     }
-    // The comparison means something: DVC restored one stage, not all.
-    assert_eq!(dvc_restored, ["a.txt"]);
+    // The comparison means something: DVC restored two stages, not all.
+    assert_eq!(dvc_restored, ["a.txt", "e.txt", "e.json", "e.csv"]);
 }
 
 #[test]
