@@ -9,6 +9,7 @@ pub mod interpolate;
 pub mod load;
 pub mod lock;
 pub mod params;
+pub mod params_py;
 pub mod parsing;
 pub mod plan;
 pub mod repro;

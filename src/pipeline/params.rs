@@ -1,4 +1,4 @@
-//! Parameter files (YAML, JSON or TOML) addressed by dotted keys.
+//! Parameter files (YAML, JSON, TOML, or Python as DVC reads it) addressed by dotted keys.
 //!
 //! Every format is read into one JSON-shaped tree so that lookups, the lock
 //! file and diffs treat them alike. `train.layers.0` indexes lists.
@@ -20,7 +20,7 @@ pub enum ParamsError {
         line: Option<usize>,
         message: String,
     },
-    #[error("`{file}` is not a YAML, JSON or TOML file")]
+    #[error("`{file}` is not a YAML, JSON, TOML or Python file")]
     Format { file: String },
     #[error("param `{key}` is not in `{file}`")]
     MissingKey { file: String, key: String },
@@ -42,7 +42,7 @@ impl crate::error::Hint for ParamsError {
             }
             ParamsError::Parse { .. } => "fix the syntax; the line above points at it".into(),
             ParamsError::Format { .. } => {
-                "name params files *.yaml, *.yml, *.json or *.toml".into()
+                "name params files *.yaml, *.yml, *.json, *.toml or *.py".into()
             }
             ParamsError::MissingKey { key, file } => {
                 format!("add `{key}` to `{file}`, or fix the key in the stage's `params:`")
@@ -162,6 +162,11 @@ pub fn parse(text: &str, file: &str) -> Result<Value, ParamsError> {
             file: file.to_string(),
             line: e.span().map(|s| text[..s.start].lines().count().max(1)),
             message: e.message().to_string(),
+        }),
+        "py" => super::params_py::parse(text).map_err(|(line, message)| ParamsError::Parse {
+            file: file.to_string(),
+            line: Some(line),
+            message,
         }),
         _ => Err(ParamsError::Format {
             file: file.to_string(),

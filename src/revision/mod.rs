@@ -110,7 +110,7 @@ impl Hint for RevisionError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             RevisionError::BadRev { .. } => "name a branch, tag, commit or `workspace`; shallow CI checkouts need `fetch-depth: 0`".into(),
-            RevisionError::Parse { .. } => "metrics and params files must be YAML, JSON or TOML".into(),
+            RevisionError::Parse { .. } => "metrics files must be YAML, JSON or TOML; params files may also be Python (`params.py`)".into(),
             RevisionError::NotInCache { .. } => "`mlci pull` fetches it from a remote, or `mlci repro` at that revision recreates it".into(),
             RevisionError::Lost { .. } => "push it from a machine that has it: `mlci push`".into(),
             RevisionError::NoRemote { .. } => {

@@ -418,3 +418,50 @@ fn status_in_a_fresh_clone_goes_on_as_in_dvc() {
     assert_eq!(mlci_clone.mlci(&["status", "--check"]).code, 1);
     assert_eq!(mlci_clone.mlci(&["status", "--remote"]).code, 0);
 }
+
+/// A project whose params file is Python (`params.py`: constants and a
+/// config class), a documented DVC format: the same values locked, the
+/// same stage rerun after an edit, the same params diff.
+#[test]
+fn a_python_params_file_is_read_as_dvc_reads_it() {
+    let pipeline = "stages:\n  train:\n    cmd: >-\n      sh -c 'echo train >> ran.log' && python3 -c \"import params; print(params.LR, params.TrainConfig.EPOCHS)\" > out.txt\n    params:\n      - params.py:\n          - LR\n          - TrainConfig.EPOCHS\n    outs: [out.txt]\n";
+    let params = |epochs: u32| {
+        format!("import math\n\nLR = 0.01  # learning rate\nSCALE = math.sqrt(2)\n\nclass TrainConfig:\n    EPOCHS = {epochs}\n    BATCH = 32\n\n    def __init__(self):\n        self.seed = 7\n")
+    };
+    let p = Pair::unrun(&[
+        ("dvc.yaml", pipeline),
+        ("params.py", &params(10)),
+        ("ran.log", ""),
+    ]);
+    assert_eq!(run_both(&p, &["dvc.yaml"], &["out.txt"]), ["train"]);
+    assert_eq!(p.mlci.read("out.txt"), "0.01 10\n");
+    p.mlci.commit_all("first");
+    p.dvc.commit_all("first");
+    p.edit(|r| write(r, "params.py", &params(20)));
+    let d = dvc(&p.dvc_exe, &p.dvc, &["params", "diff", "--json"]);
+    let m = p.mlci.mlci(&["params", "diff", "--json"]).ok().stdout;
+    let d: Value = serde_json::from_str(&d).unwrap();
+    let m: Value = serde_json::from_str(&m).unwrap();
+    let dvc_rows: Vec<(String, Value, Value)> = d["params.py"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v["old"].clone(), v["new"].clone()))
+        .collect();
+    let mlci_rows: Vec<(String, Value, Value)> = m["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] == "params.py")
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_string(),
+                r["old"].clone(),
+                r["new"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(mlci_rows, dvc_rows, "params diff: mlci vs dvc");
+    assert_eq!(mlci_rows.len(), 1, "{mlci_rows:?}");
+    assert_eq!(run_both(&p, &["dvc.yaml"], &["out.txt"]), ["train"]);
+}
