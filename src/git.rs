@@ -139,6 +139,21 @@ fn scan_commits(
     Ok(out)
 }
 
+/// `git add` of `paths` (repo-relative files): each that exists is staged,
+/// each that is gone is removed from the index (DVC's `core.autostage`).
+pub fn stage_files(root: &Path, paths: &[String]) -> Result<(), git2::Error> {
+    let repo = Repository::open(root)?;
+    let mut index = repo.index()?;
+    for p in paths {
+        if root.join(p).is_file() {
+            index.add_path(Path::new(p))?;
+        } else if index.get_path(Path::new(p), 0).is_some() {
+            index.remove_path(Path::new(p))?;
+        }
+    }
+    index.write()
+}
+
 /// A revision as the user named it, resolved to a commit id.
 /// `git rm` of `paths` (repo-relative files, and every tracked file below
 /// a directory among them) from the index and the work tree; the user

@@ -61,9 +61,11 @@ pub fn cmd_add(ctx: &Ctx, args: AddArgs) -> anyhow::Result<Exit> {
             to_commit.push(gitignore);
         }
     }
-    ctx.printer.info(&format!(
-        "to track the changes with git, run:\n  git add {}",
-        to_commit.join(" ")
-    ));
+    super::record_in_git(
+        ctx,
+        &repo.root,
+        "to track the changes with git, run:",
+        &to_commit,
+    )?;
     Ok(Exit::Ok)
 }

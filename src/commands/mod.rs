@@ -101,6 +101,28 @@ impl Ctx<'_> {
     }
 }
 
+/// The files a command wrote that git should record: staged when the
+/// project asks for it (DVC's `core.autostage` in `.dvc/config`), else
+/// named after `ask` as the `git add` to run.
+pub fn record_in_git(
+    ctx: &Ctx,
+    root: &std::path::Path,
+    ask: &str,
+    files: &[String],
+) -> anyhow::Result<()> {
+    if crate::migrate::dvc_config::read(root).autostage {
+        crate::git::stage_files(root, files)?;
+        ctx.printer.info(&format!(
+            "staged in git (core.autostage): {}",
+            files.join(" ")
+        ));
+    } else {
+        ctx.printer
+            .info(&format!("{ask}\n  git add {}", files.join(" ")));
+    }
+    Ok(())
+}
+
 /// Says once per run which pipeline keys mlci accepts but does not act on.
 pub fn note_unused_keys(ctx: &Ctx, pipeline: &crate::pipeline::Pipeline) {
     if !pipeline.unused_keys.is_empty() {

@@ -190,10 +190,15 @@ pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<Exit> {
     } else if ran == 0 {
         ctx.printer.info("every stage is up to date");
     } else {
-        ctx.printer.info(&format!(
-            "updated mlci.lock; to record it, run:\n  git add mlci.lock {}",
-            gitignores(&pipeline)
-        ));
+        let files: Vec<String> = std::iter::once(crate::pipeline::lock::LOCK_FILE.to_string())
+            .chain(gitignores(&pipeline))
+            .collect();
+        super::record_in_git(
+            ctx,
+            &repo.root,
+            "updated mlci.lock; to record it, run:",
+            &files,
+        )?;
     }
     Ok(Exit::Ok)
 }
@@ -321,7 +326,7 @@ impl Fan {
     }
 }
 
-fn gitignores(p: &crate::pipeline::Pipeline) -> String {
+fn gitignores(p: &crate::pipeline::Pipeline) -> Vec<String> {
     let mut v: Vec<String> = p
         .stages
         .iter()
@@ -333,7 +338,7 @@ fn gitignores(p: &crate::pipeline::Pipeline) -> String {
         .collect();
     v.sort();
     v.dedup();
-    v.join(" ")
+    v
 }
 
 /// DVC's `--recursive` (directory targets become the stages of the

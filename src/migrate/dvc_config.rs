@@ -21,6 +21,8 @@ pub struct DvcConfig {
     pub remotes: Vec<DvcRemote>,
     /// `[cache] dir`, as written (DVC resolves a relative one from `.dvc/`).
     pub cache_dir: Option<String>,
+    /// `[core] autostage`: commands stage the files they write in git.
+    pub autostage: bool,
 }
 
 impl DvcConfig {
@@ -69,6 +71,11 @@ fn merge_ini(text: &str, cfg: &mut DvcConfig) {
         let (k, v) = (k.trim().to_string(), v.trim().to_string());
         if section == "core" && k == "remote" {
             cfg.default_remote = Some(v);
+            continue;
+        }
+        if section == "core" && k == "autostage" {
+            // configobj's booleans.
+            cfg.autostage = matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1");
             continue;
         }
         if section == "cache" && k == "dir" {

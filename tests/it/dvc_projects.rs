@@ -465,3 +465,39 @@ fn a_python_params_file_is_read_as_dvc_reads_it() {
     assert_eq!(mlci_rows.len(), 1, "{mlci_rows:?}");
     assert_eq!(run_both(&p, &["dvc.yaml"], &["out.txt"]), ["train"]);
 }
+
+/// `core.autostage = true` in `.dvc/config`: the files `add` and `repro`
+/// write are staged in git, the same ones DVC stages (its `dvc.lock` and
+/// `.dvc` files, mlci's `mlci.lock` and `.mlci` files).
+#[test]
+fn autostage_stages_what_dvc_stages() {
+    let pipeline = "stages:\n  copy:\n    cmd: mkdir -p out && cp data/a.txt out/a.txt\n    deps: [data]\n    outs: [out]\n";
+    let p = Pair::unrun(&[("data/a.txt", "a\n"), ("dvc.yaml", pipeline)]);
+    dvc(&p.dvc_exe, &p.dvc, &["config", "core.autostage", "true"]);
+    p.mlci.write(".dvc/config", &p.dvc.read(".dvc/config"));
+    let staged = |r: &crate::common::TestRepo| -> Vec<String> {
+        let mut v: Vec<String> = r
+            .git(&["diff", "--cached", "--name-only"])
+            .lines()
+            .filter(|l| !l.starts_with(".dvc/") && !l.starts_with(".mlci/") && *l != ".dvcignore")
+            .map(|l| l.replace("dvc.lock", "LOCK").replace("mlci.lock", "LOCK"))
+            .map(|l| l.replace(".dvc", ".POINTER").replace(".mlci", ".POINTER"))
+            .collect();
+        v.sort();
+        v
+    };
+    p.mlci.mlci(&["add", "data"]).ok();
+    dvc(&p.dvc_exe, &p.dvc, &["add", "-q", "data"]);
+    assert_eq!(staged(&p.mlci), staged(&p.dvc), "after add");
+    assert_eq!(staged(&p.mlci), [".gitignore", "data.POINTER"]);
+    let run = p.mlci.mlci(&["repro"]).ok();
+    assert!(
+        run.stderr
+            .contains("staged in git (core.autostage): mlci.lock .gitignore"),
+        "{}",
+        run.stderr
+    );
+    dvc(&p.dvc_exe, &p.dvc, &["repro", "-q"]);
+    assert_eq!(staged(&p.mlci), staged(&p.dvc), "after repro");
+    assert!(staged(&p.mlci).contains(&"LOCK".to_string()));
+}
