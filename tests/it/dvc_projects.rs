@@ -474,7 +474,7 @@ fn autostage_stages_what_dvc_stages() {
     let pipeline = "stages:\n  copy:\n    cmd: mkdir -p out && cp data/a.txt out/a.txt\n    deps: [data]\n    outs: [out]\n";
     let p = Pair::unrun(&[("data/a.txt", "a\n"), ("dvc.yaml", pipeline)]);
     dvc(&p.dvc_exe, &p.dvc, &["config", "core.autostage", "true"]);
-    p.mlci.write(".dvc/config", &p.dvc.read(".dvc/config"));
+    p.mlci.write(".dvc/config", p.dvc.read(".dvc/config"));
     let staged = |r: &crate::common::TestRepo| -> Vec<String> {
         let mut v: Vec<String> = r
             .git(&["diff", "--cached", "--name-only"])
