@@ -93,14 +93,30 @@ struct DvcLockWire {
     stages: BTreeMap<String, DvcLockStage>,
 }
 
-/// Parses `dvc.lock`.
+/// Parses `dvc.lock`: DVC 2 and 3's (`schema: '2.0'`, stages under
+/// `stages:`), and DVC 1's, which has no `schema:` and its stages at the
+/// top level with the same fields (DVC 3 refuses it; mlci takes it over).
+/// Anything else is an error, never an empty lock.
 pub fn parse_dvc_lock(text: &str) -> Result<BTreeMap<String, DvcLockStage>, String> {
     if text.trim().is_empty() {
         return Ok(BTreeMap::new());
     }
-    let wire: DvcLockWire =
-        crate::yaml::parse(text, Path::new("dvc.lock")).map_err(|e| e.to_string())?;
-    Ok(wire.stages)
+    let path = Path::new("dvc.lock");
+    let value: Json = crate::yaml::parse(text, path).map_err(|e| e.to_string())?;
+    let Json::Object(top) = &value else {
+        return Err("not a mapping of stages".into());
+    };
+    if top.contains_key("schema") || top.contains_key("stages") {
+        let wire: DvcLockWire = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        return Ok(wire.stages);
+    }
+    // DVC 1.x: every top-level key a stage with its command.
+    if let Some((name, _)) = top.iter().find(|(_, v)| v.get("cmd").is_none()) {
+        return Err(format!(
+            "neither DVC 2/3's format (`schema: '2.0'`) nor DVC 1's (`{name}` is not a stage)"
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| format!("in DVC 1's format: {e}"))
 }
 
 /// One file of a directory listing (`.dir` object).
@@ -129,6 +145,105 @@ pub fn parse_dir(bytes: &[u8]) -> Result<Vec<DirEntry>, String> {
             })
         })
         .collect()
+}
+
+/// The two MD5s DVC has named a file by, computed in one pass: the MD5 of
+/// its bytes (DVC 3, `hash: md5`), and DVC 2's `md5-dos2unix`, where each
+/// 1 MiB chunk that looks like text (DVC's `istextblock` on its first 512
+/// bytes) has its CRLF line ends made LF before it is hashed. DVC 3 still
+/// reads the second for objects in DVC 2's layout.
+pub struct LegacyMd5 {
+    raw: md5::Md5,
+    dos2unix: md5::Md5,
+    /// The part of the current 1 MiB chunk seen so far.
+    chunk: Vec<u8>,
+}
+
+/// DVC's hashing chunk (`fobj_md5`'s `chunk_size`).
+const CHUNK: usize = 1 << 20;
+
+impl Default for LegacyMd5 {
+    fn default() -> Self {
+        use md5::Digest;
+        LegacyMd5 {
+            raw: md5::Md5::new(),
+            dos2unix: md5::Md5::new(),
+            chunk: Vec::new(),
+        }
+    }
+}
+
+impl LegacyMd5 {
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        use md5::Digest;
+        self.raw.update(bytes);
+        while !bytes.is_empty() {
+            let take = (CHUNK - self.chunk.len()).min(bytes.len());
+            self.chunk.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.chunk.len() == CHUNK {
+                self.flush_chunk();
+            }
+        }
+    }
+
+    fn flush_chunk(&mut self) {
+        use md5::Digest;
+        let chunk = std::mem::take(&mut self.chunk);
+        if is_text_block(&chunk[..chunk.len().min(512)]) {
+            let mut out = Vec::with_capacity(chunk.len());
+            let mut i = 0;
+            while i < chunk.len() {
+                if chunk[i] == b'\r' && chunk.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                    continue;
+                }
+                out.push(chunk[i]);
+                i += 1;
+            }
+            self.dos2unix.update(&out);
+        } else {
+            self.dos2unix.update(&chunk);
+        }
+        self.chunk = chunk;
+        self.chunk.clear();
+    }
+
+    /// (raw MD5, dos2unix MD5), 32 hex digits each.
+    pub fn finish(mut self) -> (String, String) {
+        use md5::Digest;
+        if !self.chunk.is_empty() {
+            self.flush_chunk();
+        }
+        (
+            hex::encode(self.raw.finalize()),
+            hex::encode(self.dos2unix.finalize()),
+        )
+    }
+}
+
+/// Both MD5s of `bytes` (see [`LegacyMd5`]).
+pub fn md5_both(bytes: &[u8]) -> (String, String) {
+    let mut h = LegacyMd5::default();
+    h.update(bytes);
+    h.finish()
+}
+
+/// DVC's text heuristic (`dvc_data.hashfile.istextfile.istextblock`): no
+/// NUL byte and at most 30 % of bytes outside printable ASCII and
+/// `\n\r\t\f\b`; an empty block is text.
+fn is_text_block(block: &[u8]) -> bool {
+    if block.is_empty() {
+        return true;
+    }
+    if block.contains(&0) {
+        return false;
+    }
+    let nontext = block
+        .iter()
+        .filter(|&&b| !((32..127).contains(&b) || matches!(b, b'\n' | b'\r' | b'\t' | 0x0c | 0x08)))
+        .count();
+    nontext as f64 / block.len() as f64 <= 0.30
 }
 
 /// Where DVC keeps object `md5` (with `.dir` for a listing), newest layout
@@ -177,6 +292,9 @@ mod tests {
         .unwrap();
         assert_eq!(f.outs[0].digest(), Some("22a1a2931c8370d3aeedd7183606fd7f"));
         assert!(!f.imports && !f.outs[0].is_dir());
+        let v1 = parse_dvc_lock("count:\n  cmd: wc -l a > n\n  deps:\n  - path: a\n    md5: 0123456789abcdef0123456789abcdef\n  outs:\n  - path: n\n    md5: 0123456789abcdef0123456789abcdef\n").unwrap();
+        assert_eq!(v1["count"].outs[0].path, "n");
+        assert!(parse_dvc_lock("foo: 1\n").is_err());
         let lock = parse_dvc_lock("schema: '2.0'\nstages:\n  train:\n    cmd: python t.py\n    deps:\n    - path: t.py\n      md5: 0123456789abcdef0123456789abcdef\n      size: 3\n    params:\n      params.yaml:\n        lr: 0.1\n    outs:\n    - path: out\n      md5: 0123456789abcdef0123456789abcdef.dir\n      size: 9\n      nfiles: 2\n").unwrap();
         assert_eq!(lock["train"].commands(), ["python t.py"]);
         assert!(lock["train"].outs[0].is_dir());
@@ -197,5 +315,12 @@ mod tests {
             ]
         );
         assert_eq!(md5_hex(b"hello\n"), "b1946ac92492d2347c6235b4d2611184");
+        // DVC 2 named a CRLF text file by the MD5 of its LF form.
+        let (raw, d2u) = md5_both(b"hello\r\n");
+        assert_eq!(d2u, "b1946ac92492d2347c6235b4d2611184");
+        assert_ne!(raw, d2u);
+        // Binary (a NUL byte): no conversion.
+        let (raw, d2u) = md5_both(b"a\0\r\n");
+        assert_eq!(raw, d2u);
     }
 }

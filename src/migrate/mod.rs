@@ -296,24 +296,24 @@ impl Importer<'_> {
     fn fetch(&self, md5: &str, dir: bool) -> Result<Vec<u8>, String> {
         let local = &self.dvc_cache;
         let mut corrupt = None;
-        for key in object_keys(md5, dir) {
-            if let Ok(bytes) = fs_err::read(local.join(&key)) {
-                if md5_hex(&bytes) == md5 {
+        for (i, key) in object_keys(md5, dir).iter().enumerate() {
+            if let Ok(bytes) = fs_err::read(local.join(key)) {
+                if named_by(&bytes, md5, i == 1 && !dir) {
                     return Ok(bytes);
                 }
                 corrupt = Some(format!(
                     "DVC's cache holds a damaged copy ({})",
-                    local.join(&key).display()
+                    local.join(key).display()
                 ));
             }
         }
         for remote in &self.src.remotes {
-            for key in object_keys(md5, dir) {
+            for (i, key) in object_keys(md5, dir).into_iter().enumerate() {
                 match self
                     .rt
                     .block_on(remote.read_key(&key, crate::limits::MANIFEST_BYTES))
                 {
-                    Ok(Some(bytes)) if md5_hex(&bytes) == md5 => return Ok(bytes),
+                    Ok(Some(bytes)) if named_by(&bytes, md5, i == 1 && !dir) => return Ok(bytes),
                     Ok(Some(_)) => {
                         corrupt = Some(format!(
                             "remote `{}` holds a damaged copy ({key}: its MD5 is not {md5})",
@@ -371,17 +371,16 @@ impl Importer<'_> {
     /// reflink where the file system has them). None when it is not there
     /// or is damaged (the remotes are asked then).
     fn stream_from_local_cache(&self, md5: &str) -> Option<Brought> {
-        use md5::Digest as _;
         use std::io::Read;
         let local = &self.dvc_cache;
-        for key in object_keys(md5, false) {
-            let path = local.join(&key);
+        for (i, key) in object_keys(md5, false).iter().enumerate() {
+            let path = local.join(key);
             #[allow(clippy::disallowed_methods)]
             // its error names the path as shown, or is matched by kind
             let Ok(mut f) = std::fs::File::open(&path) else {
                 continue;
             };
-            let mut hasher = md5::Md5::new();
+            let mut hasher = dvc_files::LegacyMd5::default();
             let mut buf = vec![0u8; 1 << 20];
             let mut size = 0u64;
             loop {
@@ -394,7 +393,9 @@ impl Importer<'_> {
                     Err(_) => return None,
                 }
             }
-            if hex::encode(hasher.finalize()) != md5 {
+            // DVC 2's layout may name a text file by its dos2unix MD5.
+            let (raw, d2u) = hasher.finish();
+            if raw != md5 && !(i == 1 && d2u == md5) {
                 continue;
             }
             let cache = &self.src.repo.cache;
@@ -415,17 +416,16 @@ impl Importer<'_> {
     /// streamed to a temp file under the cache (MD5 checked on the way,
     /// memory bounded by the chunk size), then stored by SHA-256.
     fn stream_from_remotes(&self, md5: &str) -> Result<Brought, String> {
-        use md5::Digest as _;
         use std::io::Write;
         let cache = &self.src.repo.cache;
         let tmp_dir = cache.tmp_dir();
         fs_err::create_dir_all(&tmp_dir).map_err(|e| e.to_string())?;
         let mut damaged = None;
         for remote in &self.src.remotes {
-            for key in object_keys(md5, false) {
+            for (i, key) in object_keys(md5, false).into_iter().enumerate() {
                 let tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(|e| e.to_string())?;
                 let mut out = std::io::BufWriter::new(tmp.as_file());
-                let mut hasher = md5::Md5::new();
+                let mut hasher = dvc_files::LegacyMd5::default();
                 let mut size = 0u64;
                 let found = self
                     .rt
@@ -440,7 +440,8 @@ impl Importer<'_> {
                 }
                 out.flush().map_err(|e| e.to_string())?;
                 drop(out);
-                if hex::encode(hasher.finalize()) != md5 {
+                let (raw, d2u) = hasher.finish();
+                if raw != md5 && !(i == 1 && d2u == md5) {
                     damaged = Some(format!(
                         "remote `{}` holds a damaged copy ({key}: its MD5 is not {md5})",
                         remote.name
@@ -682,7 +683,17 @@ fn entry(path: WorkspacePath, b: Brought) -> LockEntry {
     }
 }
 
-/// A workspace file whose bytes are the ones DVC recorded (its MD5): its
+/// Whether `bytes` are DVC's object `md5`: its MD5, or in DVC 2's layout
+/// (`legacy`) its dos2unix MD5 too.
+fn named_by(bytes: &[u8], md5: &str, legacy: bool) -> bool {
+    if md5_hex(bytes) == md5 {
+        return true;
+    }
+    legacy && dvc_files::md5_both(bytes).1 == md5
+}
+
+/// A workspace file whose bytes are the ones DVC recorded (its MD5 or,
+/// for a DVC 2 record, its dos2unix MD5): its
 /// mlci id. None for a directory, a missing file or other bytes.
 fn workspace_match(root: &Path, path: &str, recorded: &DvcOut) -> Option<Brought> {
     if recorded.is_dir() {
@@ -690,7 +701,9 @@ fn workspace_match(root: &Path, path: &str, recorded: &DvcOut) -> Option<Brought
     }
     let abs = WorkspacePath::new(path).ok()?.locate_for_read(root).ok()?;
     let bytes = fs_err::read(abs).ok()?;
-    (Some(md5_hex(&bytes).as_str()) == recorded.digest()).then(|| Brought {
+    let (raw, d2u) = dvc_files::md5_both(&bytes);
+    let digest = recorded.digest()?;
+    (raw == digest || d2u == digest).then(|| Brought {
         oid: Oid::file(Digest::of_bytes(&bytes)),
         size: bytes.len() as u64,
         nfiles: None,

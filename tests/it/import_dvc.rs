@@ -455,3 +455,151 @@ fn pathdiff(to: &std::path::Path, from: &std::path::Path) -> String {
     );
     parts.join("/")
 }
+
+/// DVC 2's MD5 of a text file (`md5-dos2unix`): CRLF made LF first.
+fn dos2unix_md5(bytes: &[u8]) -> String {
+    let text = !bytes[..bytes.len().min(512)].contains(&0);
+    let data = if text {
+        String::from_utf8_lossy(bytes)
+            .replace("\r\n", "\n")
+            .into_bytes()
+    } else {
+        bytes.to_vec()
+    };
+    let out = std::process::Command::new("md5sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(&data)?;
+            c.wait_with_output()
+        })
+        .expect("md5sum");
+    String::from_utf8_lossy(&out.stdout)[..32].to_string()
+}
+
+/// A repository as DVC 2 left it: CRLF text files named by their dos2unix
+/// MD5 in the old cache layout (`.dvc/cache/ab/cdef…`), a directory, and a
+/// stage recorded in `dvc.lock` without `hash:` fields; with `v1_lock`,
+/// the lock in DVC 1's format (no `schema:`, stages at the top level).
+fn dvc2_repository(v1_lock: bool) -> TestRepo {
+    let repo = TestRepo::new();
+    let put = |md5: &str, bytes: &[u8]| {
+        repo.write(&format!(".dvc/cache/{}/{}", &md5[..2], &md5[2..]), bytes);
+    };
+    repo.write(".dvc/config", "");
+    repo.write(".dvc/.gitignore", "/config.local\n/tmp\n/cache\n");
+    let notes = b"id,label\r\n1,cat\r\n2,dog\r\n";
+    repo.write("notes.csv", notes);
+    let m = dos2unix_md5(notes);
+    put(&m, notes);
+    repo.write(
+        "notes.csv.dvc",
+        format!(
+            "outs:\n- md5: {m}\n  size: {}\n  path: notes.csv\n",
+            notes.len()
+        ),
+    );
+    repo.write(".gitignore", "/notes.csv\n/data\n/out.txt\n");
+    let files: [(&str, &[u8]); 2] = [
+        ("a.txt", b"hello\r\nworld\r\n"),
+        ("sub/b.bin", b"\x00\x01\r\n"),
+    ];
+    let mut entries = Vec::new();
+    for (rel, bytes) in files {
+        repo.write(&format!("data/{rel}"), bytes);
+        let md5 = dos2unix_md5(bytes);
+        put(&md5, bytes);
+        // As Python's `json.dumps(..., sort_keys=True)` writes it.
+        entries.push(format!("{{\"md5\": \"{md5}\", \"relpath\": \"{rel}\"}}"));
+    }
+    let listing = format!("[{}]", entries.join(", "));
+    let dm = format!("{}.dir", dos2unix_md5(listing.as_bytes()));
+    put(&dm, listing.as_bytes());
+    repo.write(
+        "data.dvc",
+        format!("outs:\n- md5: {dm}\n  size: 18\n  nfiles: 2\n  path: data\n"),
+    );
+    let out = b"rows=2\r\n";
+    repo.write("out.txt", out);
+    let om = dos2unix_md5(out);
+    put(&om, out);
+    repo.write(
+        "dvc.yaml",
+        "stages:\n  count:\n    cmd: printf 'rows=2\\r\\n' > out.txt\n    deps:\n    - notes.csv\n    outs:\n    - out.txt\n",
+    );
+    let stage = format!(
+        "count:\n  cmd: printf 'rows=2\\r\\n' > out.txt\n  deps:\n  - path: notes.csv\n    md5: {m}\n    size: {}\n  outs:\n  - path: out.txt\n    md5: {om}\n    size: {}\n",
+        notes.len(),
+        out.len()
+    );
+    let lock = if v1_lock {
+        stage
+    } else {
+        let indented: String = stage.lines().map(|l| format!("  {l}\n")).collect();
+        format!("schema: '2.0'\nstages:\n{indented}")
+    };
+    repo.write("dvc.lock", lock);
+    repo.commit_all("a DVC 2 repository");
+    repo
+}
+
+/// DVC 2's CRLF text files (named by their dos2unix MD5) come over with
+/// their bytes, where DVC 3 itself reads the repository as up to date.
+#[test]
+fn dvc2_text_files_named_by_their_dos2unix_md5_come_over() {
+    let repo = dvc2_repository(false);
+    let d = crate::dvc_oracle::dvc(
+        &env_from_test_script("MLCI_TEST_DVC"),
+        &repo,
+        &["status", "--json"],
+    );
+    assert_eq!(d.trim(), "{}", "DVC 3 reads the fixture as up to date");
+    let run = repo.mlci(&["import-dvc"]).ok();
+    assert!(!run.stderr.contains("incomplete"), "{}", run.stderr);
+    for f in ["notes.csv", "data/a.txt", "data/sub/b.bin", "out.txt"] {
+        std::fs::remove_file(repo.path(f)).unwrap();
+    }
+    repo.mlci(&["checkout"]).ok();
+    assert_eq!(
+        std::fs::read(repo.path("notes.csv")).unwrap(),
+        b"id,label\r\n1,cat\r\n2,dog\r\n"
+    );
+    assert_eq!(
+        std::fs::read(repo.path("data/a.txt")).unwrap(),
+        b"hello\r\nworld\r\n"
+    );
+    assert_eq!(std::fs::read(repo.path("out.txt")).unwrap(), b"rows=2\r\n");
+    let status = repo.mlci(&["status"]).ok();
+    crate::common::pin_output(&status.stdout);
+}
+
+/// A `dvc.lock` in DVC 1's format (which DVC 3 refuses) is taken over, not
+/// read as empty: the stage is recorded, and `--remove-dvc` removes DVC's
+/// files only because everything came over.
+#[test]
+fn a_dvc1_lock_is_taken_over() {
+    let repo = dvc2_repository(true);
+    let run = repo.mlci(&["import-dvc", "--remove-dvc"]).ok();
+    assert!(
+        run.stderr.contains("1 stage(s) recorded in mlci.lock"),
+        "{}",
+        run.stderr
+    );
+    let dry = repo.mlci(&["repro", "--dry-run"]).ok();
+    assert!(
+        dry.stderr.contains("every stage is up to date"),
+        "{}",
+        dry.stderr
+    );
+    std::fs::remove_file(repo.path("out.txt")).unwrap();
+    repo.mlci(&["checkout"]).ok();
+    assert_eq!(std::fs::read(repo.path("out.txt")).unwrap(), b"rows=2\r\n");
+    // A lock in neither format is an error naming the file.
+    let other = dvc2_repository(false);
+    other.write("dvc.lock", "count: 3\n");
+    let run = other.mlci(&["import-dvc", "--remove-dvc"]).user_error();
+    assert!(run.stderr.contains("dvc.lock"), "{}", run.stderr);
+    assert!(other.exists(".dvc/cache"), "DVC's cache is kept");
+}
