@@ -73,6 +73,10 @@ pub struct PlotSource {
     pub file: String,
     pub x: Option<String>,
     pub y: Vec<String>,
+    /// Where `x` comes from when another file holds it (`x: {a.csv:
+    /// actual}` beside `y: {b.csv: predicted}`): DVC pairs the two files
+    /// row by row.
+    pub x_file: Option<String>,
 }
 
 /// The loaded pipeline.

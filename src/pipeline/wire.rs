@@ -162,6 +162,7 @@ pub(super) fn top_level_plot(entry: &yaml::Value) -> Result<PlotDef, String> {
                 file: id,
                 x: None,
                 y: Vec::new(),
+                x_file: None,
             }],
             ..Default::default()
         });
@@ -184,9 +185,19 @@ pub(super) fn top_level_plot(entry: &yaml::Value) -> Result<PlotDef, String> {
             .iter()
             .map(|(k, v)| {
                 let file = k.as_str().ok_or("plot files must be strings")?.to_string();
+                // `x` from the one other file that names it: paired by row.
+                let other_x = match (x_by_file.get(&file), x_by_file.len()) {
+                    (None, 1) => x_by_file.iter().next(),
+                    _ => None,
+                };
                 Ok(PlotSource {
-                    x: x_by_file.get(&file).cloned().or(x_single.clone()),
+                    x: x_by_file
+                        .get(&file)
+                        .cloned()
+                        .or(x_single.clone())
+                        .or(other_x.map(|(_, f)| f.clone())),
                     y: fields(Some(v)),
+                    x_file: other_x.map(|(xf, _)| xf.clone()),
                     file,
                 })
             })
@@ -195,10 +206,13 @@ pub(super) fn top_level_plot(entry: &yaml::Value) -> Result<PlotDef, String> {
             file: id.clone(),
             x: x_single.clone(),
             y: fields(other.as_ref()),
+            x_file: None,
         }],
     };
     for s in &sources {
-        WorkspacePath::new(&s.file).map_err(|e| format!("plot `{id}`: {e}"))?;
+        for f in std::iter::once(&s.file).chain(&s.x_file) {
+            WorkspacePath::new(f).map_err(|e| format!("plot `{id}`: {e}"))?;
+        }
     }
     Ok(PlotDef {
         id,

@@ -378,6 +378,41 @@ fn stale_stages(
     Ok(stages)
 }
 
+/// `table` with its `x` field taken row by row from `source.x_file` when
+/// another file holds it (DVC pairs the two files by row; both must have
+/// as many rows).
+fn paired_x(
+    reader: &mut RevReader,
+    source: &crate::pipeline::PlotSource,
+    mut table: crate::review::plots::Table,
+) -> Result<crate::review::plots::Table, String> {
+    let (Some(xf), Some(x)) = (&source.x_file, &source.x) else {
+        return Ok(table);
+    };
+    let bytes = reader
+        .read(xf)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{xf} (which holds `{x}`) is missing"))?;
+    let xs = parse_records(&bytes, xf).map_err(|m| format!("{xf}: {m}"))?;
+    if xs.rows.len() != table.rows.len() {
+        return Err(format!(
+            "{xf} has {} rows and {} has {}: DVC pairs them row by row",
+            xs.rows.len(),
+            source.file,
+            table.rows.len()
+        ));
+    }
+    for (row, from) in table.rows.iter_mut().zip(&xs.rows) {
+        if let Some(v) = from.get(x) {
+            row.insert(x.clone(), v.clone());
+        }
+    }
+    if !table.columns.contains(x) {
+        table.columns.push(x.clone());
+    }
+    Ok(table)
+}
+
 /// Reads every plot's data at both revisions and draws it.
 fn build_plots(
     repo: &Repo,
@@ -431,6 +466,13 @@ fn build_plots(
                         break 'revs;
                     }
                 };
+                let table = match paired_x(reader, source, table) {
+                    Ok(t) => t,
+                    Err(message) => {
+                        failure = Some(format!("cannot draw it: {message} at {label}"));
+                        break 'revs;
+                    }
+                };
                 for line in lines(&table, source, label) {
                     if !line.y.is_empty() {
                         caption.push(format!("{}. {}", drawn.len() + 1, line.label));
@@ -444,7 +486,9 @@ fn build_plots(
             out.push(serde_json::json!({ "id": def.id, "title": title, "caption": "not drawn", "note": note, "lines": [] }));
             continue;
         }
-        let template = def.template.as_deref().unwrap_or("linear");
+        let (kind, template_note) =
+            crate::review::plot_kinds::built_in_for(&repo.root, def.template.as_deref());
+        let template = kind.as_str();
         if caption.is_empty() || template.starts_with("confusion") || template.starts_with("bar_") {
             // Bars and tables are drawn from the records, not from lines.
             caption = data
@@ -453,7 +497,17 @@ fn build_plots(
                 .map(|(i, (label, source, _))| format!("{}. {label}: {}", i + 1, source.file))
                 .collect();
         }
-        let shown = crate::review::plot_kinds::draw(def, &drawn, &data);
+        let as_drawn = crate::pipeline::PlotDef {
+            template: Some(kind.clone()),
+            ..def.clone()
+        };
+        let mut shown = crate::review::plot_kinds::draw(&as_drawn, &drawn, &data);
+        if let Some(n) = template_note {
+            shown.note = Some(match shown.note {
+                Some(other) => format!("{n}; {other}"),
+                None => n,
+            });
+        }
         let mut svg_path = None;
         if let Some(dir) = svg_dir {
             let dir = dir.to_path_buf();

@@ -118,7 +118,12 @@ fn plot_files(pipeline: &crate::pipeline::Pipeline) -> std::collections::BTreeSe
     pipeline
         .plots
         .iter()
-        .flat_map(|d| d.sources.iter().map(|s| s.file.clone()))
+        .flat_map(|d| {
+            d.sources
+                .iter()
+                .flat_map(|s| std::iter::once(&s.file).chain(&s.x_file))
+        })
+        .cloned()
         .collect()
 }
 

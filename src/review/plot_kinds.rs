@@ -10,9 +10,9 @@
 //!   setting).
 //! - `bar_horizontal`, `bar_horizontal_sorted`: a horizontal Mermaid bar
 //!   chart (sorted by the target's values, largest first).
-//! - `confusion`, `confusion_normalized`: a Markdown table per revision,
-//!   actual classes (the x field) down, predicted (the y field) across,
-//!   counts or each row's share.
+//! - `confusion`, `confusion_normalized`: a Markdown table per revision in
+//!   DVC's orientation, actual classes (the x field) across the columns,
+//!   predicted (the y field) down the rows, counts or each row's share.
 //! - `scatter`: Mermaid has no scatter chart; the points are listed.
 //!
 //! Templates are DVC's names (`dvc plots templates`).
@@ -36,6 +36,76 @@ pub struct Drawn {
 
 /// One revision's data of one source: (revision label, source, rows).
 pub type Data<'a> = (String, &'a PlotSource, Table);
+
+/// DVC's built-in templates (`dvc plots templates`).
+pub const BUILT_IN: [&str; 8] = [
+    "linear",
+    "simple",
+    "scatter",
+    "smooth",
+    "confusion",
+    "confusion_normalized",
+    "bar_horizontal",
+    "bar_horizontal_sorted",
+];
+
+/// The built-in template a plot is drawn as, and a note when it is not
+/// the one named: a custom template DVC would read from
+/// `.dvc/plots/NAME.json` (or a path to a Vega-Lite file) is drawn as the
+/// built-in closest to it, judged by its marks (`rect`: a confusion
+/// matrix, normalized when it computes `percent_of_y`; `bar`: bars;
+/// `point`/`circle`: scatter; otherwise lines).
+pub fn built_in_for(root: &std::path::Path, template: Option<&str>) -> (String, Option<String>) {
+    let name = template.unwrap_or("linear");
+    let custom = [
+        format!(".dvc/plots/{name}.json"),
+        format!(".dvc/plots/{name}"),
+        name.to_string(),
+    ]
+    .into_iter()
+    .find_map(|rel| {
+        let abs = crate::workspace_path::WorkspacePath::new(&rel)
+            .and_then(|p| p.locate_for_read(root))
+            .ok()?;
+        let bytes = crate::limits::read_bytes(&abs, crate::limits::Limit::MetricsBytes).ok()?;
+        Some((rel, String::from_utf8_lossy(&bytes).into_owned()))
+    });
+    match custom {
+        Some((rel, text)) => {
+            let has = |mark: &str| {
+                text.contains(&format!("\"mark\": \"{mark}\""))
+                    || text.contains(&format!("\"type\": \"{mark}\""))
+                    || text.contains(&format!("\"mark\":\"{mark}\""))
+            };
+            let kind = if has("rect") {
+                if text.contains("percent_of_y") {
+                    "confusion_normalized"
+                } else {
+                    "confusion"
+                }
+            } else if has("bar") {
+                "bar_horizontal"
+            } else if has("point") || has("circle") {
+                "scatter"
+            } else {
+                "linear"
+            };
+            let note = (!BUILT_IN.contains(&name) || rel != name).then(|| {
+                format!(
+                    "custom template `{rel}` drawn as DVC's `{kind}`, the built-in closest to it"
+                )
+            });
+            (kind.to_string(), note)
+        }
+        None if BUILT_IN.contains(&name) => (name.to_string(), None),
+        None => (
+            "linear".into(),
+            Some(format!(
+                "template `{name}` is not one of DVC's; drawn as a line chart"
+            )),
+        ),
+    }
+}
 
 /// Draws `def` from its lines (for line and bar charts) and raw data (for
 /// tables).
@@ -271,8 +341,11 @@ fn confusion(data: &[Data<'_>], normalized: bool) -> Drawn {
             *counts.entry((a, p)).or_default() += 1;
         }
         let classes: Vec<String> = classes.into_iter().collect();
+        // DVC's orientation: x (the actual class) across the columns, y
+        // (the predicted class) down the rows; normalized, each row sums
+        // to 1 (DVC's `percent_of_y`).
         out.push_str(&format!(
-            "{} — `{}` (rows: {actual}, columns: {predicted}{})\n\n",
+            "{} — `{}` (columns: {actual}, rows: {predicted}{})\n\n",
             md_escape(label),
             md_escape(&source.file),
             if normalized { ", each row's share" } else { "" }
@@ -284,14 +357,13 @@ fn confusion(data: &[Data<'_>], normalized: bool) -> Drawn {
         out.push_str("\n|---|");
         out.push_str(&"---:|".repeat(classes.len()));
         out.push('\n');
-        for a in &classes {
-            let total: u64 = classes
-                .iter()
-                .map(|p| counts.get(&(a.clone(), p.clone())).copied().unwrap_or(0))
-                .sum();
-            out.push_str(&format!("| **{}** |", md_escape(a)));
-            for p in &classes {
-                let n = counts.get(&(a.clone(), p.clone())).copied().unwrap_or(0);
+        let count =
+            |a: &String, p: &String| counts.get(&(a.clone(), p.clone())).copied().unwrap_or(0);
+        for p in &classes {
+            out.push_str(&format!("| **{}** |", md_escape(p)));
+            let total: u64 = classes.iter().map(|a| count(a, p)).sum();
+            for a in &classes {
+                let n = count(a, p);
                 let cell = if normalized {
                     if total == 0 {
                         "—".to_string()
@@ -390,6 +462,7 @@ mod tests {
             file: "cm.json".into(),
             x: Some("actual".into()),
             y: vec!["predicted".into()],
+            x_file: None,
         };
         let rows = [
             ("cat", "cat"),
@@ -410,12 +483,17 @@ mod tests {
             rows,
         };
         let data = [("HEAD".to_string(), &src, table)];
+        // DVC's orientation: actual across, predicted down.
         let counts = confusion(&data, false).table_md.unwrap();
-        assert!(
-            counts.contains("| **cat** | 1 | 1 |\n| **dog** | 0 | 2 |"),
-            "{counts}"
+        assert_eq!(
+            counts,
+            "HEAD — `cm.json` (columns: actual, rows: predicted)\n\n| | cat | dog |\n|---|---:|---:|\n| **cat** | 1 | 0 |\n| **dog** | 1 | 2 |\n\n"
         );
+        // Normalized: each row (each predicted class) sums to 1.
         let shares = confusion(&data, true).table_md.unwrap();
-        assert!(shares.contains("| **cat** | 0.50 | 0.50 |"), "{shares}");
+        assert!(
+            shares.contains("| **cat** | 1.00 | 0.00 |\n| **dog** | 0.33 | 0.67 |"),
+            "{shares}"
+        );
     }
 }

@@ -49,10 +49,14 @@ pub fn parse_records(bytes: &[u8], file: &str) -> Result<Table, String> {
                     .zip(row.iter())
                     .map(|(h, v)| {
                         let v = v.trim();
-                        let value = v
-                            .parse::<f64>()
+                        // A number keeps how it is written (`0` stays an
+                        // integer, a class label reads as in the file).
+                        let value = serde_json::from_str::<serde_json::Number>(v)
                             .ok()
-                            .and_then(|n| serde_json::Number::from_f64(n).map(Json::Number))
+                            .or_else(|| {
+                                v.parse::<f64>().ok().and_then(serde_json::Number::from_f64)
+                            })
+                            .map(Json::Number)
                             .unwrap_or_else(|| Json::String(v.to_string()));
                         (h.to_string(), value)
                     })
@@ -343,6 +347,7 @@ mod tests {
             file: file.into(),
             x: x.map(str::to_string),
             y: y.iter().map(|s| s.to_string()).collect(),
+            x_file: None,
         }
     }
 

@@ -362,7 +362,7 @@ impl Loader<'_> {
                 }
             }
         }
-        self.stage_plots(name, wire, &path, &mut outs, out)?;
+        self.stage_plots(name, wire, (&path, &s), &mut outs, out)?;
         let params = self.stage_params(&wdir, wire, &s, &path)?;
         if wire.meta.is_some() {
             out.unused_keys.push(format!("{}: stage `meta`", self.file));
@@ -398,14 +398,21 @@ impl Loader<'_> {
     }
 
     /// A stage's `plots:` entries: each is a plot definition and an out.
+    /// `(path, text)`: how a path and a text field (the title, the axis
+    /// labels, with `${item}` in a `foreach`) are interpolated.
+    #[allow(clippy::type_complexity)]
     fn stage_plots(
         &self,
         name: &str,
         wire: &StageWire,
-        path: &dyn Fn(&str) -> Result<String, PipelineError>,
+        (path, text): (
+            &dyn Fn(&str) -> Result<String, PipelineError>,
+            &dyn Fn(&str) -> Result<String, PipelineError>,
+        ),
         outs: &mut Vec<Output>,
         out: &mut Pipeline,
     ) -> Result<(), PipelineError> {
+        let text_of = |t: &Option<String>| t.as_deref().map(text).transpose();
         for spec in wire.plots.iter().flatten() {
             let (raw, flags) = match spec {
                 PathSpec::Plain(p) => (p.clone(), PlotFlags::default()),
@@ -418,9 +425,9 @@ impl Loader<'_> {
             let file = path(&raw)?;
             out.plots.push(PlotDef {
                 id: file.clone(),
-                title: flags.title.clone(),
-                x_label: flags.x_label.clone(),
-                y_label: flags.y_label.clone(),
+                title: text_of(&flags.title)?,
+                x_label: text_of(&flags.x_label)?,
+                y_label: text_of(&flags.y_label)?,
                 template: flags.template.clone(),
                 sources: vec![PlotSource {
                     file: file.clone(),
@@ -430,6 +437,7 @@ impl Loader<'_> {
                         .and_then(|v| v.as_str())
                         .map(str::to_string),
                     y: fields(flags.y.as_ref()),
+                    x_file: None,
                 }],
             });
             outs.push(Output {

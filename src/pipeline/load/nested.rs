@@ -65,6 +65,12 @@ pub(super) fn load_nested(
                 src.file = ctx
                     .resolve_path(dir, &src.file)
                     .map_err(|message| ctx.plots_error(&message))?;
+                if let Some(xf) = &src.x_file {
+                    let rebased = ctx
+                        .resolve_path(dir, xf)
+                        .map_err(|message| ctx.plots_error(&message))?;
+                    src.x_file = Some(rebased);
+                }
             }
             // A path id is rebased like its file; a named plot keeps DVC's
             // `FILE::NAME` form, so two files' names cannot collide.
