@@ -501,3 +501,107 @@ fn autostage_stages_what_dvc_stages() {
     assert_eq!(staged(&p.mlci), staged(&p.dvc), "after repro");
     assert!(staged(&p.mlci).contains(&"LOCK".to_string()));
 }
+
+/// Every pair (actual, predicted) in DVC's `plots show --json` output for
+/// one plot id (DVC writes NaN in it: read as mlci reads Python's JSON).
+fn dvc_pairs(p: &Pair, id: &str, x: &str, y: &str) -> Vec<(String, String)> {
+    let shown =
+        mlci::pipeline::params::parse_json(&dvc(&p.dvc_exe, &p.dvc, &["plots", "show", "--json"]))
+            .unwrap();
+    let mut out = Vec::new();
+    fn walk(v: &Value, x: &str, y: &str, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Object(m) => match (m.get(x), m.get(y)) {
+                (Some(a), Some(b)) => out.push((
+                    a.as_str().map_or(a.to_string(), str::to_string),
+                    b.as_str().map_or(b.to_string(), str::to_string),
+                )),
+                _ => m.values().for_each(|v| walk(v, x, y, out)),
+            },
+            Value::Array(a) => a.iter().for_each(|v| walk(v, x, y, out)),
+            _ => {}
+        }
+    }
+    walk(&shown["data"][id], x, y, &mut out);
+    out
+}
+
+/// A project's plots as DVC draws them: a confusion matrix whose actual
+/// and predicted classes come from two files (paired row by row), with
+/// integer class labels; a `foreach` stage's plots titled by `${item}`;
+/// every built-in template; a custom template from `.dvc/plots/`.
+#[test]
+fn plots_are_drawn_from_the_data_dvc_gives_them() {
+    let pipeline = "stages:
+  split:
+    foreach: [west, east]
+    do:
+      cmd: >-
+        printf 'step,loss\\n1,0.5\\n2,0.25\\n' > loss_${item}.csv
+      outs: []
+      plots:
+        - loss_${item}.csv:
+            cache: false
+            x: step
+            y: loss
+            title: ${item} loss
+plots:
+  - confusion:
+      template: confusion
+      x:
+        eval/actual.csv: actual
+      y:
+        eval/preds.csv: predicted
+  - custom:
+      template: mine
+      x: step
+      y:
+        loss_west.csv: loss
+";
+    let files = vec![
+        ("eval/actual.csv", "actual\n0\n0\n1\n1\n2\n".to_string()),
+        ("eval/preds.csv", "predicted\n0\n1\n1\n1\n0\n".to_string()),
+        ("dvc.yaml", pipeline.to_string()),
+    ];
+    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (*a, b.as_str())).collect();
+    let p = Pair::unrun(&refs);
+    p.edit(|r| {
+        write(
+            r,
+            ".dvc/plots/mine.json",
+            r#"{"mark": {"type": "point"}, "data": {"values": "<DVC_METRIC_DATA>"}}"#,
+        )
+    });
+    p.mlci.mlci(&["repro"]).ok();
+    dvc(&p.dvc_exe, &p.dvc, &["repro", "-q"]);
+    p.mlci.commit_all("first run");
+    let report = p.mlci.mlci(&["report", "--base", "HEAD"]).ok().stdout;
+    // The confusion matrix: DVC pairs the files row by row; each cell of
+    // mlci's table (actual across, predicted down) counts DVC's pairs.
+    let pairs = dvc_pairs(&p, "confusion", "actual", "predicted");
+    assert_eq!(pairs.len(), 5, "{pairs:?}");
+    let count = |a: &str, b: &str| pairs.iter().filter(|(x, y)| x == a && y == b).count();
+    for pred in ["0", "1", "2"] {
+        let row = format!(
+            "| **{pred}** | {} | {} | {} |",
+            count("0", pred),
+            count("1", pred),
+            count("2", pred)
+        );
+        assert!(report.contains(&row), "{row}\n{report}");
+    }
+    // `${item}` in a foreach plot's title, as DVC interpolates it.
+    assert!(report.contains("title \"west loss\""), "{report}");
+    assert!(report.contains("title \"east loss\""), "{report}");
+    // The custom template: drawn as the built-in closest to it, said so.
+    assert!(
+        report.contains(r"custom template \`.dvc/plots/mine.json\` drawn as DVC's \`scatter\`"),
+        "{report}"
+    );
+    // Every built-in template draws (none falls back or fails).
+    for t in mlci::review::plot_kinds::BUILT_IN {
+        let (kind, note) = mlci::review::plot_kinds::built_in_for(&p.mlci.root, Some(t));
+        assert_eq!((kind.as_str(), note), (t, None));
+    }
+    crate::common::pin_output(&report);
+}
