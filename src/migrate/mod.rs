@@ -605,11 +605,12 @@ fn lock_entries(
     }
     let root = &imp.src.repo.root;
     let pipeline = crate::pipeline::load(root)?;
+    let mut ws = crate::track::Workspace::open(imp.src.repo);
     for stage in &pipeline.stages {
         let Some(dvc) = plan.lock.get(&stage.name) else {
             continue;
         };
-        match stage_entry(stage, dvc, imp) {
+        match stage_entry(stage, dvc, imp, &mut ws) {
             Ok(entry) => {
                 LockFile::update_stage(root, &stage.name, entry)?;
                 outcome.stages.push(stage.name.clone());
@@ -625,6 +626,7 @@ fn stage_entry(
     stage: &crate::pipeline::Stage,
     dvc: &dvc_files::DvcLockStage,
     imp: &Importer<'_>,
+    ws: &mut crate::track::Workspace<'_>,
 ) -> Result<LockStage, String> {
     if dvc.commands() != stage.cmd {
         return Err("its command changed since DVC ran it".into());
@@ -640,10 +642,22 @@ fn stage_entry(
     for dep in &stage.deps {
         let recorded =
             find(&dvc.deps, dep.as_str()).ok_or(format!("dep `{dep}` is not in dvc.lock"))?;
-        let b = workspace_match(root, dep.as_str(), &recorded)
-            .map(Ok)
-            .unwrap_or_else(|| imp.out(&recorded))
-            .map_err(|why| format!("dep `{dep}`: {why}"))?;
+        let here = workspace_match(root, dep.as_str(), &recorded)
+            .or_else(|| workspace_dir_match(ws, dep, &recorded));
+        let b = match here {
+            Some(b) => b,
+            // In the workspace with other bytes: the stage is stale, as
+            // DVC says; its old inputs are never fetched from a remote
+            // (git or the data already holds the dep).
+            None if dep.locate_for_read(root).is_ok_and(|p| p.exists()) => {
+                return Err(format!(
+                    "dep `{dep}` changed since DVC ran it: `mlci repro` reruns it, as `dvc repro` would"
+                ))
+            }
+            None => imp
+                .out(&recorded)
+                .map_err(|why| format!("dep `{dep}`: {why}"))?,
+        };
         deps.push(entry(dep.clone(), b));
     }
     let mut outs = Vec::new();
@@ -681,6 +695,72 @@ fn entry(path: WorkspacePath, b: Brought) -> LockEntry {
         size: b.size,
         nfiles: b.nfiles,
     }
+}
+
+/// A workspace directory (a dep: git-tracked files, or other stages'
+/// outputs kept in git) whose files are the ones DVC recorded: DVC's
+/// listing of it (`[{"md5", "relpath"}]` sorted by path, as Python's
+/// `json.dumps(sort_keys=True)` writes it) hashes to the recorded MD5,
+/// with each file's MD5 or (for a DVC 2 record) its dos2unix MD5. Its mlci
+/// id then. None when it is not a directory or differs.
+fn workspace_dir_match(
+    ws: &mut crate::track::Workspace<'_>,
+    path: &WorkspacePath,
+    recorded: &DvcOut,
+) -> Option<Brought> {
+    let want = recorded.digest().filter(|_| recorded.is_dir())?;
+    let abs = path.locate_for_read(&ws.repo.root).ok()?;
+    if !abs.is_dir() {
+        return None;
+    }
+    let mut files: Vec<(String, String, String)> = Vec::new();
+    for e in walkdir::WalkDir::new(&abs).follow_links(false) {
+        let e = e.ok()?;
+        if !e.file_type().is_file() {
+            continue;
+        }
+        let rel = e
+            .path()
+            .strip_prefix(&abs)
+            .ok()?
+            .to_str()?
+            .replace('\\', "/");
+        let mut h = dvc_files::LegacyMd5::default();
+        let mut f = fs_err::File::open(e.path()).ok()?;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = std::io::Read::read(&mut f, &mut buf).ok()?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        let (raw, d2u) = h.finish();
+        files.push((rel, raw, d2u));
+    }
+    files.sort();
+    let listing = |pick: &dyn Fn(&(String, String, String)) -> String| {
+        let entries: Vec<String> = files
+            .iter()
+            .map(|f| {
+                format!(
+                    "{{\"md5\": {}, \"relpath\": {}}}",
+                    serde_json::to_string(&pick(f)).unwrap_or_default(),
+                    serde_json::to_string(&f.0).unwrap_or_default()
+                )
+            })
+            .collect();
+        md5_hex(format!("[{}]", entries.join(", ")).as_bytes())
+    };
+    if listing(&|f| f.1.clone()) != want && listing(&|f| f.2.clone()) != want {
+        return None;
+    }
+    let tree = ws.hash_tree(path, false, &crate::progress::Silent).ok()?;
+    Some(Brought {
+        oid: tree.oid,
+        size: tree.size,
+        nfiles: tree.nfiles,
+    })
 }
 
 /// Whether `bytes` are DVC's object `md5`: its MD5, or in DVC 2's layout

@@ -558,13 +558,11 @@ plots:
       y:
         loss_west.csv: loss
 ";
-    let files = vec![
-        ("eval/actual.csv", "actual\n0\n0\n1\n1\n2\n".to_string()),
-        ("eval/preds.csv", "predicted\n0\n1\n1\n1\n0\n".to_string()),
-        ("dvc.yaml", pipeline.to_string()),
-    ];
-    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (*a, b.as_str())).collect();
-    let p = Pair::unrun(&refs);
+    let p = Pair::unrun(&[
+        ("eval/actual.csv", "actual\n0\n0\n1\n1\n2\n"),
+        ("eval/preds.csv", "predicted\n0\n1\n1\n1\n0\n"),
+        ("dvc.yaml", pipeline),
+    ]);
     p.edit(|r| {
         write(
             r,

@@ -603,3 +603,48 @@ fn a_dvc1_lock_is_taken_over() {
     assert!(run.stderr.contains("dvc.lock"), "{}", run.stderr);
     assert!(other.exists(".dvc/cache"), "DVC's cache is kept");
 }
+
+/// A stage whose dep is a directory of files git holds (two stages'
+/// `cache: false` metrics) is recorded when the files are the ones in
+/// `dvc.lock` (DVC keeps no listing of a dep in its cache); a dep that
+/// changed since DVC ran leaves its stage to `repro`, with no look at a
+/// remote for its old bytes.
+#[test]
+fn a_directory_dep_of_files_in_git_is_recorded_and_a_stale_one_is_left_to_repro() {
+    let project = || {
+        let repo = TestRepo::new();
+        dvc(&repo, &["init", "-q"]);
+        repo.write("src.txt", "x\n");
+        repo.write(
+            "dvc.yaml",
+            "stages:\n  a:\n    cmd: >-\n      mkdir -p results && echo '{\"a\": 1}' > results/a.json\n    deps: [src.txt]\n    metrics:\n      - results/a.json:\n          cache: false\n  b:\n    cmd: >-\n      mkdir -p results && echo '{\"b\": 2}' > results/b.json\n    deps: [src.txt]\n    metrics:\n      - results/b.json:\n          cache: false\n  summary:\n    cmd: cat results/a.json results/b.json > summary.txt\n    deps: [results, notes.txt]\n    outs: [summary.txt]\n",
+        );
+        repo.write("notes.txt", "n\n");
+        dvc(&repo, &["repro", "-q"]);
+        repo.commit_all("dvc project");
+        repo
+    };
+    let repo = project();
+    let run = repo.mlci(&["import-dvc"]).ok();
+    assert!(
+        run.stderr.contains("3 stage(s) recorded in mlci.lock"),
+        "{}",
+        run.stderr
+    );
+    let dry = repo.mlci(&["repro", "--dry-run"]).ok();
+    assert!(
+        dry.stderr.contains("every stage is up to date"),
+        "{}",
+        dry.stderr
+    );
+    // Stale: a git-tracked dep edited after DVC ran.
+    let stale = project();
+    stale.write("notes.txt", "edited\n");
+    let run = stale.mlci(&["import-dvc"]).ok();
+    assert!(
+        run.stderr.contains("stage `summary` not recorded (dep `notes.txt` changed since DVC ran it: `mlci repro` reruns it, as `dvc repro` would)"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("remote `"), "{}", run.stderr);
+}
