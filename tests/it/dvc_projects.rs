@@ -588,6 +588,19 @@ plots:
         );
         assert!(report.contains(&row), "{row}\n{report}");
     }
+    // A line plot: mlci draws exactly DVC's datapoints (x labels, y values).
+    let points = dvc_pairs(&p, "loss_west.csv", "step", "loss");
+    let xs: Vec<String> = points.iter().map(|(x, _)| format!("\"{x}\"")).collect();
+    let ys: Vec<String> = points.iter().map(|(_, y)| y.clone()).collect();
+    assert!(!points.is_empty());
+    assert!(
+        report.contains(&format!("x-axis \"step\" [{}]", xs.join(", "))),
+        "{points:?}\n{report}"
+    );
+    assert!(
+        report.contains(&format!("line [{}]", ys.join(", "))),
+        "{points:?}\n{report}"
+    );
     // `${item}` in a foreach plot's title, as DVC interpolates it.
     assert!(report.contains("title \"west loss\""), "{report}");
     assert!(report.contains("title \"east loss\""), "{report}");

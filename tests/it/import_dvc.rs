@@ -194,6 +194,19 @@ fn a_dvc_project_moves_over_from_s3() {
         .read(".mlci/config.local.yaml")
         .contains("secret_access_key"));
     clone.mlci(&["status", "--check"]).ok();
+    // Refused credentials: said in mlci's words, with no storage library
+    // debug dump and no secret, and the import counted incomplete.
+    let refused = fresh_clone(&src, "refused-s3");
+    refused.write(
+        ".dvc/config.local",
+        "['remote \"store\"']\n    access_key_id = wrongkey\n    secret_access_key = wrongsecret123\n",
+    );
+    let run = refused.mlci(&["import-dvc"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    crate::common::pin_output(&run.stderr);
+    for dump in ["Error {", "context:", "source:", "wrongsecret123"] {
+        assert!(!run.stderr.contains(dump), "{dump}: {}", run.stderr);
+    }
 }
 
 /// A damaged object and a missing one are named by path; nothing is
