@@ -177,7 +177,11 @@ fn read_columns(file: &Columns, indices: &[usize]) -> Result<Vec<Column>, TableE
             ));
         }
         numeric.push(ty.is_numeric() && forced != Some(Kind::Categorical));
-        outs.push(Append::new(name, forced));
+        let mut out = Append::new(name, forced);
+        if !ty.is_integer() {
+            out.not_integers();
+        }
+        outs.push(out);
     }
     #[allow(clippy::disallowed_methods)] // its error names the path as shown, or is matched by kind
     let handle = std::fs::File::open(&file.path).map_err(|e| err(shown, e))?;

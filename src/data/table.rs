@@ -45,7 +45,13 @@ pub struct Column {
     /// Category codes into `categories`, in row order.
     pub codes: Vec<u32>,
     pub categories: Vec<String>,
+    /// Missing values, and ±inf (dropped as Evidently drops them).
     pub missing: u64,
+    /// Whether pandas would read the column as integers: every value a
+    /// whole number written as one (no `.`, no exponent; a Parquet or JSON
+    /// integer) and none missing. What Evidently's type inference looks
+    /// at ([`crate::drift::types`]).
+    pub integers: bool,
 }
 
 impl Column {
@@ -274,6 +280,8 @@ struct Builder {
     index: HashMap<String, u32>,
     categories: Vec<String>,
     missing: u64,
+    /// Every number so far written as an integer.
+    integers: bool,
     /// The first value of each sort, for the mixed-type error.
     first_number: Option<(u64, String)>,
     first_text: Option<(u64, String)>,
@@ -289,6 +297,7 @@ impl Builder {
             index: HashMap::new(),
             categories: Vec::new(),
             missing: 0,
+            integers: true,
             first_number: None,
             first_text: None,
         }
@@ -314,6 +323,9 @@ impl Builder {
             return;
         }
         let number = text.trim().parse::<f64>().ok().filter(|x| !x.is_nan());
+        if number.is_some() && text.trim().parse::<i64>().is_err() {
+            self.integers = false;
+        }
         match (self.forced, number) {
             (Some(Kind::Categorical), _) => self.category(text),
             (_, Some(x)) => self.number(x, || text.to_string(), row),
@@ -339,8 +351,11 @@ impl Builder {
     /// A number; `shown` gives its text only when it is needed (a forced
     /// categorical column, the first number for an error).
     fn number(&mut self, x: f64, shown: impl Fn() -> String, row: u64) {
-        if x.is_nan() {
+        // NaN is missing; ±inf is dropped as Evidently drops it (counted
+        // with the missing).
+        if x.is_nan() || (x.is_infinite() && self.forced != Some(Kind::Categorical)) {
             self.missing += 1;
+            self.integers = false;
             return;
         }
         if self.forced == Some(Kind::Categorical) {
@@ -394,6 +409,7 @@ impl Builder {
                 Vec::new()
             },
             categories: self.categories,
+            integers: self.integers && self.missing == 0,
             missing: self.missing,
         })
     }
@@ -525,6 +541,9 @@ fn read_json_lines(
                 serde_json::Value::Null => b.missing += 1,
                 serde_json::Value::Number(n) => {
                     let x = n.as_f64().unwrap_or(f64::NAN);
+                    if !(n.is_i64() || n.is_u64()) {
+                        b.integers = false;
+                    }
                     b.number(x, || n.to_string(), rows);
                 }
                 serde_json::Value::String(s) => {
@@ -585,6 +604,10 @@ impl Append {
     }
     pub(super) fn missing(&mut self) {
         self.0.missing += 1;
+    }
+    /// The Parquet column is not of an integer type.
+    pub(super) fn not_integers(&mut self) {
+        self.0.integers = false;
     }
     pub(super) fn finish(self, shown: &str) -> Result<Column, TableError> {
         self.0.finish(shown)

@@ -23,6 +23,7 @@ use crate::data::table::{Column, Dataset, Kind};
 
 pub mod rules;
 pub mod stats;
+pub mod types;
 pub mod view;
 
 /// A drift test.
@@ -68,8 +69,11 @@ impl Method {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnOptions {
+    /// numerical (numeric), categorical or text ([`types::TypeSetting`]).
     #[serde(rename = "type")]
-    pub kind: Option<Kind>,
+    pub kind: Option<types::TypeSetting>,
+    /// Not a feature: left out of the tests, named ([`types::Role`]).
+    pub role: Option<types::Role>,
     pub method: Option<Method>,
     pub threshold: Option<f64>,
     /// PSI's bin count.
@@ -115,6 +119,16 @@ pub struct ColumnDrift {
     pub missing: (u64, u64),
 }
 
+/// A column not tested, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeftOut {
+    pub column: String,
+    /// `text`, `unknown`, or its role (`id`, `datetime`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub reason: String,
+}
+
 /// The dataset's verdict.
 #[derive(Debug, Clone, Serialize)]
 pub struct DatasetDrift {
@@ -130,6 +144,9 @@ pub struct DatasetDrift {
 pub struct Drift {
     pub columns: Vec<ColumnDrift>,
     pub dataset: DatasetDrift,
+    /// Columns both sides have that are not tested (text, a role, no
+    /// values), each with why; not in the drift share.
+    pub left_out: Vec<LeftOut>,
     #[serde(skip)]
     pub only_in_reference: Vec<String>,
     #[serde(skip)]
@@ -204,7 +221,7 @@ pub fn compare(
     };
     // Collected in column order before the first error is taken: rayon's
     // short-circuit would report whichever failing column finished first.
-    let groups: Vec<Result<Vec<ColumnDrift>, DriftError>> = names
+    let groups: Vec<Result<Vec<Result<ColumnDrift, LeftOut>>, DriftError>> = names
         .par_chunks(group)
         .map(|g| {
             let refs = reference.columns(g);
@@ -214,7 +231,7 @@ pub fn compare(
                 .map(|(r, c)| {
                     let r = r.expect("listed")?;
                     let c = c.expect("checked")?;
-                    let d = column_drift(&r, &c, opts);
+                    let d = tested(&r, &c, opts);
                     reporter.inc(1);
                     d
                 })
@@ -222,8 +239,14 @@ pub fn compare(
         })
         .collect();
     let mut columns: Vec<ColumnDrift> = Vec::with_capacity(names.len());
+    let mut left_out = Vec::new();
     for g in groups {
-        columns.extend(g?);
+        for one in g? {
+            match one {
+                Ok(d) => columns.push(d),
+                Err(l) => left_out.push(l),
+            }
+        }
     }
     reporter.finish();
     let drifted = columns.iter().filter(|c| c.drifted).count();
@@ -241,6 +264,7 @@ pub fn compare(
             drifted: !columns.is_empty() && share >= opts.drift_share,
         },
         columns,
+        left_out,
         only_in_reference: reference
             .names()
             .into_iter()
@@ -311,6 +335,34 @@ fn default_method(kind: Kind, reference_rows: usize, distinct: usize) -> Method 
             Kind::Numeric if distinct > 5 => Method::Wasserstein,
             _ => Method::Jensenshannon,
         }
+    }
+}
+
+/// One pair, tested as Evidently would type it ([`types::decide`] on the
+/// current side), or left out with why.
+fn tested(
+    r: &Column,
+    c: &Column,
+    opts: &Options,
+) -> Result<Result<ColumnDrift, LeftOut>, DriftError> {
+    let set = opts.columns.get(&r.name);
+    match types::decide(c, set.and_then(|s| s.kind), set.and_then(|s| s.role)) {
+        types::Tested::AsRead => column_drift(r, c, opts).map(Ok),
+        types::Tested::AsCategories => {
+            // Either side read as numbers meets the other as categories.
+            fn side(x: &Column) -> std::borrow::Cow<'_, Column> {
+                match x.kind {
+                    Kind::Numeric => std::borrow::Cow::Owned(types::as_categories(x)),
+                    Kind::Categorical => std::borrow::Cow::Borrowed(x),
+                }
+            }
+            column_drift(&side(r), &side(c), opts).map(Ok)
+        }
+        types::Tested::LeftOut(kind, reason) => Ok(Err(LeftOut {
+            column: r.name.clone(),
+            kind: kind.into(),
+            reason: reason.into(),
+        })),
     }
 }
 

@@ -104,7 +104,7 @@ impl Section {
     pub fn kinds(&self) -> BTreeMap<String, Kind> {
         self.columns
             .iter()
-            .filter_map(|(k, v)| v.kind.map(|kind| (k.clone(), kind)))
+            .filter_map(|(k, v)| v.kind.map(|kind| (k.clone(), kind.kind())))
             .collect()
     }
 

@@ -75,6 +75,21 @@ pub fn table(d: &Drift, md: bool) -> String {
     } else {
         format!("\n{line}\n")
     });
+    if !d.left_out.is_empty() {
+        let names: Vec<String> = d
+            .left_out
+            .iter()
+            .map(|l| {
+                let col = if md {
+                    crate::review::report::md_escape(&l.column)
+                } else {
+                    l.column.clone()
+                };
+                format!("{col} ({}: {})", l.kind, l.reason)
+            })
+            .collect();
+        out.push_str(&format!("not tested: {}\n", names.join("; ")));
+    }
     out
 }
 

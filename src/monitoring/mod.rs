@@ -141,6 +141,8 @@ fn predictions_table(log: &Log, rows: &[usize]) -> Table {
         codes: Vec::new(),
         categories: Vec::new(),
         missing: 0,
+        // Predictions are compared as the log gives them.
+        integers: false,
     };
     let mut index: BTreeMap<String, u32> = BTreeMap::new();
     for &i in rows {

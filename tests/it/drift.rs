@@ -212,7 +212,7 @@ fn the_output_is_a_table_markdown_or_exactly_the_documented_json() {
     let run = drift(dir.path(), &["small_ref.csv", "small_cur.csv", "--json"]).ok();
     let v: Value = serde_json::from_str(&run.stdout).unwrap();
     let keys = |x: &Value| x.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
-    assert_eq!(keys(&v), ["columns", "dataset"]);
+    assert_eq!(keys(&v), ["columns", "dataset", "left_out"]);
     assert_eq!(
         keys(&v["columns"][0]),
         [
@@ -348,7 +348,7 @@ fn bad_tables_are_named_with_a_hint() {
     std::fs::write(p.join("mixed.csv"), "a,b\n1,x\n2,y\nthree,x\n").unwrap();
     std::fs::write(p.join("empty.csv"), "a,b\n").unwrap();
     std::fs::write(p.join("broken.parquet"), "not parquet").unwrap();
-    std::fs::write(p.join("kinds.csv"), "a,b\nx,1\ny,2\n").unwrap();
+    std::fs::write(p.join("kinds.csv"), "a,b\nx,1.5\ny,2.5\n").unwrap();
     std::fs::write(p.join("notes.txt"), "hello").unwrap();
     for (args, says) in [
         (
@@ -359,7 +359,7 @@ fn bad_tables_are_named_with_a_hint() {
         (["ok.csv", "broken.parquet"], "broken.parquet: "),
         (
             ["ok.csv", "kinds.csv"],
-            "column `a` is numeric in the reference but categorical in the current data",
+            "column `b` is categorical in the reference but numeric in the current data",
         ),
         (
             ["ok.csv", "notes.txt"],
@@ -442,5 +442,94 @@ fn drift_rules_gate_and_report() {
         run.stderr.contains("leaves its directory"),
         "{}",
         run.stderr
+    );
+}
+
+/// With no configuration, every column is typed, tested and judged as
+/// Evidently 0.7.23's default `DataDriftPreset` does it, on 30 seeded
+/// realistic tables (IDs, timestamps, free text, low-cardinality integers,
+/// NaN and inf, unseen categories, constant columns, booleans; tiny, small
+/// and large references): the type Evidently infers, the test, the score
+/// (p-value or distance, 1e-9) and the verdict of every column it tests as
+/// numerical or categorical; every text column left out and named (its
+/// text-content classifier is not shipped); the drifted count without them.
+#[test]
+fn column_types_tests_and_verdicts_are_evidentlys_on_realistic_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(python())
+        .env("DO_NOT_TRACK", "1")
+        .arg(oracle_script("drift_types_oracle.py"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tables = expected.as_object().unwrap();
+    assert_eq!(tables.len(), 30);
+    let mut kinds_seen = std::collections::BTreeSet::new();
+    for (name, want) in tables {
+        let run = drift(
+            dir.path(),
+            &[
+                &format!("{name}_ref.csv"),
+                &format!("{name}_cur.csv"),
+                "--json",
+            ],
+        )
+        .ok();
+        let ours: Value = serde_json::from_str(&run.stdout).unwrap();
+        let mut drifted = 0;
+        for (column, ty) in want["types"].as_object().unwrap() {
+            let ty = ty.as_str().unwrap();
+            kinds_seen.insert(ty.to_string());
+            if ty == "text" {
+                let left = ours["left_out"].as_array().unwrap();
+                assert!(
+                    left.iter()
+                        .any(|l| l["column"] == *column && l["type"] == "text"),
+                    "{name} {column}: text, left out: {ours}"
+                );
+                continue;
+            }
+            let theirs = &want["columns"][column];
+            let mine = ours["columns"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["column"] == *column)
+                .unwrap_or_else(|| panic!("{name} {column} not tested: {ours}"));
+            let shown = if ty == "numerical" { "numeric" } else { ty };
+            assert_eq!(mine["type"], shown, "{name} {column} type");
+            assert_eq!(mine["method"], theirs["method"], "{name} {column} method");
+            let p_method = matches!(theirs["method"].as_str(), Some("ks" | "chisquare" | "z"));
+            let score = if p_method {
+                &mine["p_value"]
+            } else {
+                &mine["statistic"]
+            };
+            let (a, b) = (score.as_f64().unwrap(), theirs["score"].as_f64().unwrap());
+            assert!(
+                (a - b).abs() <= 1e-9 * b.abs().max(1e-300) || (a - b).abs() < 1e-12,
+                "{name} {column} {}: mlci {a}, Evidently {b}",
+                theirs["method"]
+            );
+            let thr = theirs["threshold"].as_f64().unwrap();
+            let their_verdict = if p_method { b < thr } else { b >= thr };
+            assert_eq!(mine["drifted"], their_verdict, "{name} {column} verdict");
+            drifted += usize::from(their_verdict);
+        }
+        assert_eq!(
+            ours["dataset"]["drifted_columns"], drifted,
+            "{name}: {ours}"
+        );
+    }
+    // The suite means something: every kind Evidently infers here occurs.
+    assert_eq!(
+        kinds_seen.into_iter().collect::<Vec<_>>(),
+        ["categorical", "numerical", "text"]
     );
 }
