@@ -195,7 +195,12 @@ fn parse_time(text: &str) -> Option<i64> {
             .ok()
             .map(|z| z.timestamp().as_millisecond());
     }
-    t.parse::<f64>().ok().map(|s| (s * 1000.0).round() as i64)
+    // Epoch seconds: finite and within ±300,000 years, else not a time
+    // (NaN or inf would land in 1970).
+    t.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && s.abs() < 1e13)
+        .map(|s| (s * 1000.0).round() as i64)
 }
 
 /// Reads the log at `path` (shown as `shown`).
@@ -217,6 +222,13 @@ pub fn read(path: &Path, shown: &str, cols: &LogColumns) -> Result<Log, TableErr
             })
         }
     };
+    if log.ts.is_empty() && log.skipped > 0 {
+        return Err(TableError::NoLabeledRows {
+            file: shown.into(),
+            rows: log.skipped,
+            target: cols.target.clone(),
+        });
+    }
     if log.ts.is_empty() {
         return Err(TableError::Empty { file: shown.into() });
     }

@@ -302,7 +302,12 @@ pub(super) fn read_log(
                 let secs = arrow_cast::cast(t, &DataType::Float64).map_err(|e| err(shown, e))?;
                 let secs = secs.as_any().downcast_ref::<Float64Array>().expect("f64");
                 (0..n)
-                    .map(|i| (!secs.is_null(i)).then(|| (secs.value(i) * 1000.0).round() as i64))
+                    .map(|i| {
+                        // NaN or inf is no time (it would land in 1970).
+                        let s = secs.value(i);
+                        (!secs.is_null(i) && s.is_finite() && s.abs() < 1e13)
+                            .then(|| (s * 1000.0).round() as i64)
+                    })
                     .collect()
             }
             _ => {

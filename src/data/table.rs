@@ -244,6 +244,14 @@ pub enum TableError {
     },
     #[error("{file}: the table has no rows")]
     Empty { file: String },
+    /// A predictions log whose rows all lack a used column (most often
+    /// the target: labels that have not arrived yet).
+    #[error("{file}: none of its {rows} row(s) has a timestamp, a prediction and a `{target}` together: no row can be scored yet")]
+    NoLabeledRows {
+        file: String,
+        rows: u64,
+        target: String,
+    },
     #[error("{file}: `{ext}` is not a format mlci reads")]
     Format { file: String, ext: String },
     #[error(transparent)]
@@ -257,6 +265,7 @@ impl crate::error::Hint for TableError {
             TableError::Mixed { column, .. } => format!("set the column's type in mlci.yaml: `drift: {{columns: {{{column}: {{type: categorical}}}}}}` (or numeric, after cleaning the data)"),
             TableError::NotNumber { .. } => "set the column's type to categorical, or clean the value".into(),
             TableError::Empty { .. } => "drift compares two non-empty tables".into(),
+            TableError::NoLabeledRows { .. } => "labels often arrive later than predictions: join them into the log when they do (rows without one are left out and counted), then run `mlci monitor` again".into(),
             TableError::Format { .. } => "name a .csv, .tsv, .jsonl/.ndjson or .parquet file (a directory of such shards is one dataset)".into(),
             TableError::Limit(e) => return crate::error::Hint::hint(e),
         })

@@ -9,7 +9,8 @@
 //!   positive label; ties count half, as the trapezoid under sklearn's ROC
 //!   curve does).
 //! - Regression: MAE, RMSE and R² (1 − SS_res / SS_tot; a constant target
-//!   gives 1 when predicted exactly, else 0, as sklearn's `force_finite`).
+//!   gives 1 when predicted exactly, else 0, as sklearn's `force_finite`;
+//!   undefined, null, for a window of one row, where sklearn gives nan).
 //! - Checks: Evidently's tolerances, 20 % (relative) of the reference for
 //!   classification metrics and 10 % for regression ones, judged the worse
 //!   way only when the metric's better direction is known (all of these
@@ -266,7 +267,9 @@ pub fn metrics(
             };
             m.insert("mae".into(), Some(abs / n));
             m.insert("rmse".into(), Some((sq / n).sqrt()));
-            m.insert("r2".into(), Some(r2));
+            // scikit-learn: R² is not well-defined with fewer than two
+            // samples (nan): undefined here, never a made-up 0.
+            m.insert("r2".into(), (rows.len() >= 2).then_some(r2));
         }
         Task::Classification => {
             let correct = rows

@@ -179,6 +179,18 @@ fn bad_logs_are_named_with_a_hint() {
     .unwrap();
     std::fs::write(p.join("empty.csv"), "timestamp,prediction,target\n").unwrap();
     std::fs::write(p.join("log.txt"), "x").unwrap();
+    // Epoch seconds that are no time (they would land in 1970).
+    std::fs::write(
+        p.join("nantime.csv"),
+        "timestamp,prediction,target\n1767225600,1,1\nnan,1,1\n",
+    )
+    .unwrap();
+    // Labels not arrived yet: every target empty.
+    std::fs::write(
+        p.join("nolabels.csv"),
+        "timestamp,prediction,target\n2026-01-01T00:00:00Z,1,\n2026-01-02T00:00:00Z,0,\n",
+    )
+    .unwrap();
     for (file, says) in [
         ("nolabel.csv", "nolabel.csv: has no column `target`"),
         (
@@ -188,6 +200,14 @@ fn bad_logs_are_named_with_a_hint() {
         ("empty.csv", "empty.csv: the table has no rows"),
         ("log.txt", "log.txt: `txt` is not a format mlci reads"),
         ("missing.csv", "missing.csv"),
+        (
+            "nantime.csv",
+            "nantime.csv: row 2: `nan` in column `timestamp` is not a time",
+        ),
+        (
+            "nolabels.csv",
+            "nolabels.csv: none of its 2 row(s) has a timestamp, a prediction and a `target` together",
+        ),
     ] {
         let run = monitor(p, &[file]).user_error();
         assert!(run.stderr.contains(says), "{file}: {}", run.stderr);
@@ -231,4 +251,43 @@ fn the_monitor_section_gates_the_latest_window() {
     );
     let run = r.mlci(&["gate"]).user_error();
     assert!(run.stderr.contains("monitor.log"), "{}", run.stderr);
+}
+
+/// R² of a one-row window is undefined (scikit-learn: nan, "not
+/// well-defined with less than two samples"): null, never a made-up 0.
+#[test]
+fn r2_of_a_one_row_window_is_undefined_as_in_scikit_learn() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("reg.csv"),
+        "timestamp,prediction,target\n2026-11-01T01:00:00Z,1.0,1.5\n2026-11-01T02:00:00Z,2.0,2.5\n2026-11-01T03:00:00Z,3.0,3.0\n2026-11-02T01:00:00Z,3.1,3.0\n",
+    )
+    .unwrap();
+    let out = Command::new(env_from_test_script("MLCI_TEST_ORACLE_PYTHON"))
+        .args([
+            "-c",
+            "import math; from sklearn.metrics import r2_score; print(math.isnan(r2_score([3.0], [3.1])), r2_score([1.5, 2.5, 3.0], [1.0, 2.0, 3.0]))",
+        ])
+        .output()
+        .unwrap();
+    let sk = String::from_utf8_lossy(&out.stdout);
+    let (nan, r2) = sk.trim().split_once(' ').expect("scikit-learn's answer");
+    assert_eq!(nan, "True", "{sk}");
+    let run = monitor(
+        dir.path(),
+        &[
+            "reg.csv",
+            "--task",
+            "regression",
+            "--window",
+            "day",
+            "--json",
+        ],
+    )
+    .ok();
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    let windows = v["windows"].as_array().unwrap();
+    let day1 = windows[0]["metrics"]["r2"].as_f64().unwrap();
+    assert!((day1 - r2.parse::<f64>().unwrap()).abs() < 1e-12, "{v}");
+    assert_eq!(windows[1]["metrics"]["r2"], Value::Null, "{v}");
 }
