@@ -117,11 +117,24 @@ pub fn cmd_drift(ctx: &Ctx, a: DriftArgs) -> anyhow::Result<Exit> {
     })
 }
 
-/// One side: a file, a directory of shards, or `PATH@REV`.
+/// One side: a file, a directory of shards, `PATH@REV`, or the dataset at
+/// a registry version (`PATH@NAME#STAGE`, `PATH@NAME@vX.Y.Z`).
 fn load_side(ctx: &Ctx, spec: &str, kinds: &BTreeMap<String, Kind>) -> anyhow::Result<Dataset> {
     let plain = ctx.cwd.join(spec);
     if plain.exists() {
         return Ok(dataset::read_path(&plain, spec, kinds)?);
+    }
+    // `PATH@NAME#STAGE` or `PATH@NAME@vX.Y.Z`: the dataset at a registry
+    // version's commit.
+    if let Some((path, shortcut)) = spec
+        .split_once('@')
+        .filter(|(_, rest)| crate::registry::is_shortcut(rest))
+    {
+        let repo = ctx.repo(&crate::config::Overrides::default())?;
+        let rel = repo.resolve_user_path(&ctx.cwd, Path::new(path))?;
+        let commit = crate::registry::commit_of(&repo.root, shortcut)?;
+        let reporter = super::reporter::for_printer(ctx.printer);
+        return Ok(dataset::read_at(&repo, &rel, &commit, kinds, reporter.as_ref())?);
     }
     if let Some((path, rev)) = spec.rsplit_once('@') {
         let repo = ctx.repo(&crate::config::Overrides::default())?;

@@ -78,10 +78,8 @@ pub fn reference_metrics(
     cache: &Cache,
     spec: &str,
 ) -> Result<BTreeMap<String, f64>, MonitoringError> {
-    let commit = if spec.contains('#') || spec.contains("@v") {
-        let (name, sel) = crate::registry::parse_shortcut(spec)?;
-        let reg = crate::registry::open_artifact(root, &name)?;
-        git2::Oid::from_str(&reg.select(&name, &sel)?.commit).map_err(|e| {
+    let commit = if crate::registry::is_shortcut(spec) {
+        git2::Oid::from_str(&crate::registry::commit_of(root, spec)?).map_err(|e| {
             MonitoringError::Reference {
                 spec: spec.into(),
                 message: e.message().into(),

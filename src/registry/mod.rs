@@ -193,6 +193,23 @@ pub enum Selector {
     Stage(String),
 }
 
+/// Whether `spec` names a registry version rather than a git revision:
+/// `NAME#STAGE` or `NAME@vX.Y.Z` (GTO's shortcuts).
+pub fn is_shortcut(spec: &str) -> bool {
+    spec.contains('#')
+        || spec
+            .split_once("@v")
+            .is_some_and(|(_, v)| v.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+/// The commit (40 hex) a registry shortcut (`NAME#STAGE`, `NAME@vX.Y.Z`)
+/// points at: what `monitor --reference` and `drift PATH@SHORTCUT` read.
+pub fn commit_of(root: &Path, spec: &str) -> Result<String, RegistryError> {
+    let (name, sel) = parse_shortcut(spec)?;
+    let reg = open_artifact(root, &name)?;
+    Ok(reg.select(&name, &sel)?.commit.clone())
+}
+
 /// Splits `NAME[@VERSION|@latest|#STAGE]`.
 pub fn parse_shortcut(spec: &str) -> Result<(String, Selector), RegistryError> {
     let (name, sel) = if let Some((n, s)) = spec.split_once('#') {
