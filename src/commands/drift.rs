@@ -134,7 +134,13 @@ fn load_side(ctx: &Ctx, spec: &str, kinds: &BTreeMap<String, Kind>) -> anyhow::R
         let rel = repo.resolve_user_path(&ctx.cwd, Path::new(path))?;
         let commit = crate::registry::commit_of(&repo.root, shortcut)?;
         let reporter = super::reporter::for_printer(ctx.printer);
-        return Ok(dataset::read_at(&repo, &rel, &commit, kinds, reporter.as_ref())?);
+        return Ok(dataset::read_at(
+            &repo,
+            &rel,
+            &commit,
+            kinds,
+            reporter.as_ref(),
+        )?);
     }
     if let Some((path, rev)) = spec.rsplit_once('@') {
         let repo = ctx.repo(&crate::config::Overrides::default())?;

@@ -144,6 +144,32 @@ pub fn windows(log: &Log, window: Window) -> Vec<(String, Vec<usize>)> {
     }
 }
 
+/// When window `rows` of `log` ends, in milliseconds since the epoch: the
+/// end of its UTC day or ISO week (exclusive), or for a row-count window
+/// the time of its last row.
+pub fn window_end_ms(log: &Log, rows: &[usize], window: Window) -> i64 {
+    let first = rows.first().map_or(0, |&i| log.ts[i]);
+    let day = first.div_euclid(86_400_000);
+    match window {
+        Window::Day => (day + 1) * 86_400_000,
+        Window::Week => {
+            // Monday of its ISO week, plus seven days.
+            let weekday = i64::from(civil(day).weekday().to_monday_zero_offset());
+            (day - weekday + 7) * 86_400_000
+        }
+        Window::Rows(_) => rows.iter().map(|&i| log.ts[i]).max().unwrap_or(first),
+    }
+}
+
+/// Whether window `rows` is complete at `now_ms`: a day or week that has
+/// ended, or a row-count window holding its full count.
+pub fn window_complete(log: &Log, rows: &[usize], window: Window, now_ms: i64) -> bool {
+    match window {
+        Window::Rows(n) => rows.len() == n,
+        _ => window_end_ms(log, rows, window) <= now_ms,
+    }
+}
+
 /// (year, day-of-epoch) for days; (ISO year, ISO week) for weeks.
 fn key(ms: i64, window: Window) -> (i64, i64) {
     let day = ms.div_euclid(86_400_000);

@@ -14,7 +14,7 @@
 //! Every sample also carries `repository` and `revision`. The user's file
 //! and key are label values, so no two keys collide after sanitising and
 //! `latency_ms` needs no renaming. Label values are escaped as the formats
-//! require (`\\`, `\"`, `\n`); samples carry no timestamps.
+//! require (`\\`, `\"`, `\n`); samples carry timestamps only for a backfill.
 
 use std::fmt::Write as _;
 
@@ -23,6 +23,9 @@ use std::fmt::Write as _;
 pub struct Sample {
     pub labels: Vec<(&'static str, String)>,
     pub value: f64,
+    /// When the value was true, in milliseconds since the epoch: written
+    /// for backfill (`--history`), never on a live scrape or push.
+    pub at_ms: Option<i64>,
 }
 
 /// A metric family and its samples.
@@ -100,9 +103,16 @@ pub fn render(families: &[Family], common: &[(&'static str, String)], format: Fo
                 .chain(&s.labels)
                 .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
                 .collect();
+            let at = match (s.at_ms, format) {
+                // OpenMetrics timestamps are seconds; the 0.0.4 text
+                // format's are milliseconds.
+                (Some(ms), Format::Openmetrics) => format!(" {}", number(ms as f64 / 1000.0)),
+                (Some(ms), Format::Prometheus) => format!(" {ms}"),
+                (None, _) => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "{}{{{}}} {}",
+                "{}{{{}}} {}{at}",
                 f.name,
                 labels.join(","),
                 number(s.value)
@@ -127,6 +137,7 @@ mod tests {
             samples: vec![Sample {
                 labels: vec![("key", "a\"b\\c\nd".into())],
                 value: 0.5,
+                at_ms: None,
             }],
         };
         let text = render(&[f], &[("revision", "abc".into())], Format::Openmetrics);

@@ -313,10 +313,14 @@ fn tracked_datasets_at_two_revisions() {
     r.mlci(&["add", "data.csv", "shards"]).ok();
     // The model trained on it, declared for the registry.
     r.write("model.pkl", "m1");
-    r.write("dvc.yaml", "artifacts:\n  churn:\n    path: model.pkl\n    type: model\n");
+    r.write(
+        "dvc.yaml",
+        "artifacts:\n  churn:\n    path: model.pkl\n    type: model\n",
+    );
     r.commit_all("reference");
     r.mlci(&["model", "register", "churn"]).ok();
-    r.mlci(&["model", "promote", "churn", "v0.0.1", "--to", "prod"]).ok();
+    r.mlci(&["model", "promote", "churn", "v0.0.1", "--to", "prod"])
+        .ok();
     std::fs::copy(dir.path().join("small_cur.csv"), r.path("data.csv")).unwrap();
     std::fs::remove_file(r.path("shards/part-1.parquet")).unwrap();
     std::fs::copy(
@@ -342,7 +346,9 @@ fn tracked_datasets_at_two_revisions() {
     // The reference shards hold 6,000 rows: the large-reference tests.
     assert_eq!(v["columns"][0]["method"], "wasserstein", "{v}");
     // The workspace against a revision, too.
-    let at_rev = r.mlci(&["drift", "data.csv@HEAD~1", "data.csv", "--json"]).ok();
+    let at_rev = r
+        .mlci(&["drift", "data.csv@HEAD~1", "data.csv", "--json"])
+        .ok();
     // And against the data a registry version was trained on, by stage
     // or by version, as `monitor --reference` names it.
     for spec in ["data.csv@churn#prod", "data.csv@churn@v0.0.1"] {

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::common::{env_from_test_script, TestRepo};
 
-const FAMILIES: [&str; 7] = [
+const FAMILIES: [&str; 8] = [
     "mlci_metric",
     "mlci_param",
     "mlci_gate_passed",
@@ -22,6 +22,7 @@ const FAMILIES: [&str; 7] = [
     "mlci_drift_statistic",
     "mlci_model_info",
     "mlci_window_metric",
+    "mlci_window_end_seconds",
 ];
 
 /// A repository with something for every family: metrics, params, a gate,
@@ -107,7 +108,10 @@ fn every_export_passes_promtool() {
         "escaped: {text}"
     );
     assert!(text.contains("mlci_model_info{repository=\"repo\",revision=\"workspace\",model=\"churn\",version=\"v0.0.1\",stage=\"prod\"} 1"), "{text}");
-    assert!(text.contains("mlci_window_metric{repository=\"repo\",revision=\"workspace\",log=\"log.csv\",window=\"2026-01-01\",metric=\"accuracy\"} 0.5"), "{text}");
+    // Live: the latest complete window (2 January) per metric, and when
+    // it ended (2026-01-03T00:00:00Z), one series per metric over time.
+    assert!(text.contains("mlci_window_metric{repository=\"repo\",revision=\"workspace\",log=\"log.csv\",metric=\"accuracy\"} 1\n"), "{text}");
+    assert!(text.contains("mlci_window_end_seconds{repository=\"repo\",revision=\"workspace\",log=\"log.csv\",metric=\"accuracy\"} 1767398400\n"), "{text}");
     // At a revision: its own short id.
     let at_head = export(&r, &["--rev", "HEAD"]);
     assert!(!at_head.contains("revision=\"workspace\""), "{at_head}");
@@ -352,4 +356,50 @@ fn the_grafana_dashboard_queries_exported_families_through_the_provisioned_datas
     )
     .unwrap();
     assert_eq!(dashboards["providers"][0]["type"].as_str(), Some("file"));
+}
+
+/// `--history --format openmetrics` is a backfill: promtool turns it into
+/// a TSDB block, and the block holds every window's value at its end time.
+#[test]
+fn the_window_history_backfills_with_promtool() {
+    let r = project();
+    let text = export(&r, &["--history", "--format", "openmetrics"]);
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+    crate::common::pin_output(&text);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("history.om");
+    std::fs::write(&file, &text).unwrap();
+    let promtool = env_from_test_script("MLCI_TEST_PROMTOOL");
+    let out = Command::new(&promtool)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&file)
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The block as a Prometheus data directory opens it (an empty WAL).
+    std::fs::create_dir_all(dir.path().join("data/wal")).unwrap();
+    let dump = Command::new(&promtool)
+        .args(["tsdb", "dump", "--min-time=0"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    // accuracy: 0.5 at the end of 1 January, 1 at the end of 2 January.
+    let accuracy: Vec<&str> = dump
+        .lines()
+        .filter(|l| l.contains("mlci_window_metric") && l.contains("metric=\"accuracy\""))
+        .collect();
+    assert_eq!(accuracy.len(), 2, "{dump}");
+    assert!(accuracy[0].ends_with("0.5 1767312000000"), "{dump}");
+    assert!(accuracy[1].ends_with("1 1767398400000"), "{dump}");
 }

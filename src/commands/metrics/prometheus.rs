@@ -41,6 +41,11 @@ pub struct ExportArgs {
     /// The log's windows: `day`, `week` or a row count.
     #[arg(long, default_value = "day", value_name = "WINDOW")]
     pub window: crate::monitoring::performance::Window,
+    /// Every complete window of `--monitor-log` with its end time, for a
+    /// backfill (`promtool tsdb create-blocks-from openmetrics` with
+    /// `--format openmetrics`), instead of the live export.
+    #[arg(long, requires = "monitor_log", conflicts_with = "push")]
+    pub history: bool,
 }
 
 pub(super) fn cmd_export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<Exit> {
@@ -68,6 +73,15 @@ pub(super) fn cmd_export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<Exit> {
     let rev = Rev::parse(&repo.root, &a.rev)?;
     let at_rev = crate::review::compare::pipeline_at(&repo, &rev)?;
     let mut reader = RevReader::new(&repo.root, &repo.cache, rev.clone());
+    if a.history {
+        let log = a.monitor_log.as_deref().expect("clap requires it");
+        let families = window_metrics(ctx, log, a.window, true)?;
+        let common = vec![("repository", repository(&repo.root))];
+        let text = exposition::render(&families, &common, a.format);
+        ctx.printer
+            .data(ctx.printer.secrets().scrub(&text).trim_end())?;
+        return Ok(Exit::Ok);
+    }
     let mut families = vec![
         values_family(
             &mut reader,
@@ -85,7 +99,7 @@ pub(super) fn cmd_export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<Exit> {
     families.extend(gate_and_drift(ctx, &repo, &pipeline, &a.rev)?);
     families.push(model_info(&repo.root)?);
     if let Some(log) = &a.monitor_log {
-        families.push(window_metrics(ctx, log, a.window)?);
+        families.extend(window_metrics(ctx, log, a.window, false)?);
     }
     let common = vec![
         ("repository", repository(&repo.root)),
@@ -128,6 +142,7 @@ fn values_family(
                 samples.push(Sample {
                     labels: vec![("file", f.clone()), ("key", k)],
                     value: x,
+                    at_ms: None,
                 });
             }
         }
@@ -167,6 +182,7 @@ fn gate_and_drift(
                 ("reference", o.reference.clone()),
             ],
             value: o.drift.dataset.share,
+            at_ms: None,
         });
         for c in &o.drift.columns {
             stat.push(Sample {
@@ -176,6 +192,7 @@ fn gate_and_drift(
                     ("method", c.method.as_str().into()),
                 ],
                 value: c.statistic,
+                at_ms: None,
             });
         }
     }
@@ -186,6 +203,7 @@ fn gate_and_drift(
         .map(|g| Sample {
             labels: vec![("rule", format!("{}: {}", g.metric, g.text))],
             value: if g.passed { 1.0 } else { 0.0 },
+            at_ms: None,
         })
         .collect();
     Ok(vec![
@@ -211,6 +229,7 @@ fn model_info(root: &std::path::Path) -> anyhow::Result<Family> {
                     ("stage", stage),
                 ],
                 value: 1.0,
+                at_ms: None,
             });
         }
     }
@@ -222,12 +241,19 @@ fn model_info(root: &std::path::Path) -> anyhow::Result<Family> {
     })
 }
 
-/// Every window's metrics of a predictions log.
+/// A predictions log's window metrics. Live (`history` false): each
+/// metric of the latest complete window where it is defined, and that
+/// window's end time as `mlci_window_end_seconds`, so a scrape or a push
+/// makes one series per metric that Prometheus keeps over time. History:
+/// every complete window's metrics stamped with its end time, for a
+/// backfill. A window is complete once its UTC day or ISO week has ended,
+/// or when it holds its full row count.
 fn window_metrics(
     ctx: &Ctx,
     log: &std::path::Path,
     window: crate::monitoring::performance::Window,
-) -> anyhow::Result<Family> {
+    history: bool,
+) -> anyhow::Result<Vec<Family>> {
     use crate::monitoring::performance;
     let shown = log.display().to_string();
     let l = crate::data::log::read(&ctx.cwd.join(log), &shown, &Default::default())?;
@@ -237,26 +263,59 @@ fn window_metrics(
     }
     let binary = performance::is_binary(&l);
     let positive = l.label("1");
-    let mut samples = Vec::new();
-    for (name, rows) in performance::windows(&l, window) {
+    let now = jiff::Timestamp::now().as_millisecond();
+    // metric -> (end ms, value) of the latest complete window defining it.
+    let mut latest: std::collections::BTreeMap<String, (i64, f64)> = Default::default();
+    let mut stamped = Vec::new();
+    for (_, rows) in performance::windows(&l, window) {
+        if !performance::window_complete(&l, &rows, window, now) {
+            continue;
+        }
+        let end = performance::window_end_ms(&l, &rows, window);
         for (metric, v) in performance::metrics(&l, &rows, task, (positive, binary)) {
-            if let Some(x) = v {
-                samples.push(Sample {
-                    labels: vec![
-                        ("log", shown.clone()),
-                        ("window", name.clone()),
-                        ("metric", metric),
-                    ],
+            let Some(x) = v else { continue };
+            if history {
+                stamped.push(Sample {
+                    labels: vec![("log", shown.clone()), ("metric", metric)],
                     value: x,
+                    at_ms: Some(end),
                 });
+            } else if latest.get(&metric).is_none_or(|(e, _)| *e <= end) {
+                latest.insert(metric, (end, x));
             }
         }
     }
-    Ok(Family {
-        name: "mlci_window_metric",
-        help: "A model metric of one window of a predictions log (labels log, window, metric).",
-        samples,
-    })
+    const HELP: &str =
+        "A model metric of a predictions log's window (labels log, metric): the latest complete window, or each window's at its end time in a backfill.";
+    if history {
+        // One series per metric, in time order.
+        stamped.sort_by(|a, b| a.labels.cmp(&b.labels).then(a.at_ms.cmp(&b.at_ms)));
+        return Ok(vec![Family {
+            name: "mlci_window_metric",
+            help: HELP,
+            samples: stamped,
+        }]);
+    }
+    let sample = |metric: &String, value: f64| Sample {
+        labels: vec![("log", shown.clone()), ("metric", metric.clone())],
+        value,
+        at_ms: None,
+    };
+    Ok(vec![
+        Family {
+            name: "mlci_window_metric",
+            help: HELP,
+            samples: latest.iter().map(|(m, (_, x))| sample(m, *x)).collect(),
+        },
+        Family {
+            name: "mlci_window_end_seconds",
+            help: "When the window behind mlci_window_metric ended, in seconds since the Unix epoch (labels log, metric).",
+            samples: latest
+                .iter()
+                .map(|(m, (end, _))| sample(m, *end as f64 / 1000.0))
+                .collect(),
+        },
+    ])
 }
 
 /// `owner/name`: GITHUB_REPOSITORY, else the `origin` remote's path, else
