@@ -46,6 +46,34 @@ pub struct DriftArgs {
     /// Print JSON: `{"columns": [...], "dataset": {...}}`.
     #[arg(long)]
     pub json: bool,
+    /// A column's type, over the inference: `NAME=numerical|categorical|text`
+    /// (text is not tested).
+    #[arg(long = "type", value_name = "NAME=TYPE")]
+    pub types: Vec<String>,
+    /// A column's role, which leaves it out of the tests, named:
+    /// `NAME=id|datetime|target|prediction|ignore`.
+    #[arg(long = "role", value_name = "NAME=ROLE")]
+    pub roles: Vec<String>,
+}
+
+/// `NAME=VALUE` of `flag`, its value parsed.
+fn assignment<T: std::str::FromStr<Err = String>>(
+    flag: &str,
+    spec: &str,
+) -> anyhow::Result<(String, T)> {
+    let parsed = spec
+        .split_once('=')
+        .ok_or_else(|| format!("`{spec}` is not NAME=VALUE"))
+        .and_then(|(n, v)| Ok((n.to_string(), v.parse::<T>()?)));
+    parsed.map_err(|why| {
+        crate::error::hinted(
+            format!("--{flag} {why}"),
+            format!(
+                "for example `--{flag} user_id={}`",
+                if flag == "role" { "id" } else { "categorical" }
+            ),
+        )
+    })
 }
 
 /// `--method`'s values.
@@ -83,6 +111,15 @@ pub fn cmd_drift(ctx: &Ctx, a: DriftArgs) -> anyhow::Result<Exit> {
         },
         None => Section::default(),
     };
+    let mut section = section;
+    for spec in &a.types {
+        let (name, ty) = assignment("type", spec)?;
+        section.columns.entry(name).or_default().kind = Some(ty);
+    }
+    for spec in &a.roles {
+        let (name, role) = assignment("role", spec)?;
+        section.columns.entry(name).or_default().role = Some(role);
+    }
     let kinds = section.kinds();
     let opts = section.options(a.columns.clone(), a.method.map(Method::from), a.drift_share);
     // Progress on a terminal: the two sides read, then the columns.

@@ -60,6 +60,40 @@ pub enum Role {
     Ignore,
 }
 
+impl std::str::FromStr for TypeSetting {
+    type Err = String;
+    fn from_str(s: &str) -> Result<TypeSetting, String> {
+        Ok(match s {
+            "numeric" | "numerical" => TypeSetting::Numeric,
+            "categorical" => TypeSetting::Categorical,
+            "text" => TypeSetting::Text,
+            other => {
+                return Err(format!(
+                    "`{other}` is not a column type (numerical, categorical, text)"
+                ))
+            }
+        })
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        Ok(match s {
+            "id" => Role::Id,
+            "datetime" => Role::Datetime,
+            "target" => Role::Target,
+            "prediction" => Role::Prediction,
+            "ignore" => Role::Ignore,
+            other => {
+                return Err(format!(
+                    "`{other}` is not a column role (id, datetime, target, prediction, ignore)"
+                ))
+            }
+        })
+    }
+}
+
 /// What a column is tested as, or why it is left out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tested {
@@ -82,7 +116,7 @@ pub fn decide(c: &Column, set: Option<TypeSetting>, role: Option<Role>) -> Teste
             Role::Prediction => "prediction",
             Role::Ignore => "ignored",
         };
-        return Tested::LeftOut(shown, "its role in drift.columns");
+        return Tested::LeftOut(shown, "not a feature (its role)");
     }
     match set {
         Some(TypeSetting::Text) => return Tested::LeftOut("text", TEXT_WHY),

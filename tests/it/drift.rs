@@ -550,3 +550,68 @@ fn column_types_tests_and_verdicts_are_evidentlys_on_realistic_tables() {
         ["categorical", "numerical", "text"]
     );
 }
+
+/// Roles and types from flags or mlci.yaml win over the inference: an ID
+/// column named as such is left out and named, a text column set
+/// categorical is tested; a bad flag is an error with a hint.
+#[test]
+fn roles_and_types_override_the_inference() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = |shift: usize| {
+        let mut s = String::from("user_id,plan,note,score\n");
+        for i in 0..40 {
+            s.push_str(&format!(
+                "u{:04},{},n{},{}.5\n",
+                i + shift,
+                ["free", "pro"][i % 2],
+                i % 30,
+                i % 7
+            ));
+        }
+        s
+    };
+    std::fs::write(dir.path().join("ref.csv"), rows(0)).unwrap();
+    std::fs::write(dir.path().join("cur.csv"), rows(100)).unwrap();
+    let run = drift(
+        dir.path(),
+        &[
+            "ref.csv",
+            "cur.csv",
+            "--role",
+            "score=target",
+            "--type",
+            "note=categorical",
+        ],
+    )
+    .ok();
+    crate::common::pin_output(&run.stdout);
+    let json = drift(
+        dir.path(),
+        &[
+            "ref.csv",
+            "cur.csv",
+            "--role",
+            "score=target",
+            "--type",
+            "note=categorical",
+            "--json",
+        ],
+    )
+    .ok();
+    let v: Value = serde_json::from_str(&json.stdout).unwrap();
+    let tested: Vec<&str> = v["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["column"].as_str().unwrap())
+        .collect();
+    assert_eq!(tested, ["plan", "note"], "{v}");
+    let left: Vec<(&str, &str)> = v["left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["column"].as_str().unwrap(), l["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(left, [("user_id", "text"), ("score", "target")], "{v}");
+    drift(dir.path(), &["ref.csv", "cur.csv", "--type", "note=words"]).user_error();
+}
