@@ -115,8 +115,12 @@ pub fn cmd_monitor(ctx: &Ctx, a: MonitorArgs) -> anyhow::Result<Exit> {
     });
     if a.json {
         ctx.printer.data(&serde_json::to_string_pretty(&out)?)?;
+    } else if a.md {
+        let charts = crate::monitoring::chart::reference_charts(&windows);
+        ctx.printer
+            .data(format!("{}{charts}", render(&out, true)).trim_end())?;
     } else {
-        ctx.printer.data(render(&out, a.md).trim_end())?;
+        ctx.printer.data(render(&out, false).trim_end())?;
     }
     Ok(if a.check && failed {
         Exit::Differs

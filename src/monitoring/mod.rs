@@ -3,6 +3,7 @@
 //! reference values, the drift of each window's predictions, and
 //! mlci.yaml's `monitor:` section judged like metric gates (`rules.rs`).
 
+pub mod chart;
 pub mod performance;
 pub mod rules;
 

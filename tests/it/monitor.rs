@@ -96,6 +96,13 @@ fn windows_are_checked_against_a_reference_revision() {
         v["reference"],
         serde_json::json!({"accuracy": 0.9, "f1": 0.9})
     );
+    // `--md`: the table, and each checked metric drawn per window against
+    // its reference and the limit its check allows.
+    let md = r
+        .mlci(&["monitor", "predictions.csv", "--reference", "HEAD", "--md"])
+        .ok();
+    assert!(md.stdout.contains("lowest allowed (0.72)"), "{}", md.stdout);
+    crate::common::pin_output(&md.stdout);
     let windows = v["windows"].as_array().unwrap();
     // The planted degradation fails the later windows (beyond ±20 %).
     let failed: Vec<&Value> = windows.iter().filter(|w| w["passed"] == false).collect();
