@@ -75,7 +75,11 @@ pub fn reference_charts(windows: &[WindowReport]) -> String {
         for (i, (name, _)) in limits.iter().enumerate() {
             legend.push(format!("{}. {name}", i + 3));
         }
-        let _ = write!(out, "\n**{metric}** ({})\n\n```mermaid\n{chart}```\n", legend.join("; "));
+        let _ = write!(
+            out,
+            "\n**{metric}** ({})\n\n```mermaid\n{chart}```\n",
+            legend.join("; ")
+        );
         let skipped = windows.len() - points.len();
         if skipped > 0 {
             let _ = writeln!(out, "_{skipped} window(s) without a value left out_");
