@@ -50,7 +50,7 @@ pub struct Column {
     /// Whether pandas would read the column as integers: every value a
     /// whole number written as one (no `.`, no exponent; a Parquet or JSON
     /// integer) and none missing. What Evidently's type inference looks
-    /// at ([`crate::drift::types`]).
+    /// at (the drift room's `types`).
     pub integers: bool,
 }
 

@@ -67,6 +67,8 @@ pub struct WindowReport {
     pub rows: usize,
     /// Each metric's value (None when undefined for the window).
     pub metrics: BTreeMap<String, Option<f64>>,
+    /// Why each undefined metric is undefined (scikit-learn's reason).
+    pub undefined: BTreeMap<String, String>,
     /// Each metric with a reference value, checked.
     pub checks: Vec<Check>,
     /// The drift of the window's predictions against the reference
@@ -114,9 +116,15 @@ pub fn judge_windows(log: &Log, j: &Judge) -> Result<Vec<WindowReport>, Monitori
             None => None,
         };
         let drifted = prediction_drift.as_ref().is_some_and(|c| c.drifted);
+        let undefined = m
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| (k.clone(), performance::why_undefined(k, log, &rows, binary)))
+            .collect();
         out.push(WindowReport {
             window: name,
             rows: rows.len(),
+            undefined,
             passed: checks.iter().all(|c| c.passed) && !drifted,
             metrics: m,
             checks,

@@ -144,6 +144,18 @@ pub fn windows(log: &Log, window: Window) -> Vec<(String, Vec<usize>)> {
     }
 }
 
+/// Why `metric` is undefined for a window of `rows` (None from
+/// [`metrics`]), as scikit-learn says it.
+pub fn why_undefined(metric: &str, log: &Log, rows: &[usize], binary: bool) -> String {
+    match metric {
+        "r2" if rows.len() < 2 => "R² is not well-defined with fewer than two rows".into(),
+        "roc_auc" if log.score.is_none() => "no score column to rank by".into(),
+        "roc_auc" if !binary => "ROC AUC is for a binary classifier".into(),
+        "roc_auc" => "only one class among the window's targets".into(),
+        _ => "not defined for this window".into(),
+    }
+}
+
 /// When window `rows` of `log` ends, in milliseconds since the epoch: the
 /// end of its UTC day or ISO week (exclusive), or for a row-count window
 /// the time of its last row.

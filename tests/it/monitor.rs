@@ -297,4 +297,8 @@ fn r2_of_a_one_row_window_is_undefined_as_in_scikit_learn() {
     let day1 = windows[0]["metrics"]["r2"].as_f64().unwrap();
     assert!((day1 - r2.parse::<f64>().unwrap()).abs() < 1e-12, "{v}");
     assert_eq!(windows[1]["metrics"]["r2"], Value::Null, "{v}");
+    assert_eq!(
+        windows[1]["undefined"]["r2"], "R² is not well-defined with fewer than two rows",
+        "{v}"
+    );
 }
