@@ -403,3 +403,43 @@ fn the_window_history_backfills_with_promtool() {
     assert!(accuracy[0].ends_with("0.5 1767312000000"), "{dump}");
     assert!(accuracy[1].ends_with("1 1767398400000"), "{dump}");
 }
+
+/// The exported gate results are exactly `mlci gate`'s: the same rules,
+/// each passed or failed as the gate judged it (metric gates, drift rules).
+#[test]
+fn the_exported_gate_results_are_mlci_gates() {
+    let r = project();
+    let gate = r.mlci(&["gate", "--json"]);
+    assert!(gate.code == 0 || gate.code == 1, "{gate:?}");
+    let v: serde_json::Value = serde_json::from_str(&gate.stdout).unwrap();
+    let mut from_gate: Vec<(String, u8)> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                format!(
+                    "{}: {}",
+                    g["metric"].as_str().unwrap(),
+                    g["text"].as_str().unwrap()
+                ),
+                u8::from(g["passed"] == true),
+            )
+        })
+        .collect();
+    let text = export(&r, &[]);
+    let mut exported: Vec<(String, u8)> = text
+        .lines()
+        .filter(|l| l.starts_with("mlci_gate_passed{"))
+        .map(|l| {
+            let rule = l.split("rule=\"").nth(1).unwrap();
+            let rule = &rule[..rule.rfind("\"}").unwrap()];
+            let value: u8 = l.rsplit(' ').next().unwrap().parse().unwrap();
+            (rule.replace("\\\"", "\"").replace("\\\\", "\\"), value)
+        })
+        .collect();
+    from_gate.sort();
+    exported.sort();
+    assert_eq!(exported, from_gate, "{text}");
+    assert!(from_gate.len() >= 2, "{from_gate:?}");
+}
