@@ -174,7 +174,16 @@ fn render(out: &serde_json::Value, md: bool) -> String {
                 }
                 .into(),
             );
-            r.push(if w["passed"] == true { "ok" } else { "FAIL" }.into());
+            r.push(
+                if w["rows"] == 0 {
+                    "no labels yet"
+                } else if w["passed"] == true {
+                    "ok"
+                } else {
+                    "FAIL"
+                }
+                .into(),
+            );
             r
         })
         .collect();

@@ -80,6 +80,10 @@ pub struct Log {
     /// Text labels' dictionary (codes in [`Value::Code`]).
     pub dictionary: Vec<String>,
     pub skipped: u64,
+    /// When the rows that have a time and a prediction but no target yet
+    /// were logged (labels that have not arrived): their windows read "no
+    /// labels yet". Counted in `skipped` too.
+    pub unlabelled: Vec<i64>,
 }
 
 /// One label: a number, or a code into [`Log::dictionary`].
@@ -270,6 +274,11 @@ fn read_delimited(
         let get = |i: usize| record.get(i).map(str::trim).filter(|v| !v.is_empty());
         let (Some(t), Some(p), Some(y)) = (get(ts), get(pred), get(target)) else {
             b.log.skipped += 1;
+            if let (Some(ms), Some(_), None) =
+                (get(ts).and_then(parse_time), get(pred), get(target))
+            {
+                b.log.unlabelled.push(ms);
+            }
             continue;
         };
         let Some(ms) = parse_time(t) else {
@@ -344,6 +353,16 @@ fn read_json_lines(path: &Path, shown: &str, cols: &LogColumns) -> Result<Log, T
             obj.get(&cols.target).and_then(text),
         ) else {
             b.log.skipped += 1;
+            let time = obj
+                .get(&cols.timestamp)
+                .and_then(text)
+                .and_then(|t| parse_time(&t));
+            let labelled = obj.get(&cols.target).and_then(text).is_some();
+            if let (Some(ms), Some(_), false) =
+                (time, obj.get(&cols.prediction).and_then(text), labelled)
+            {
+                b.log.unlabelled.push(ms);
+            }
             continue;
         };
         let Some(ms) = parse_time(&t) else {
@@ -404,6 +423,10 @@ impl LogBuilder {
                 if let (Some(v), Some(x)) = (self.0.log.score.as_mut(), s) {
                     v.push(x);
                 }
+            }
+            (Some(ms), Some(_), None) => {
+                self.0.log.skipped += 1;
+                self.0.log.unlabelled.push(ms);
             }
             _ => self.0.log.skipped += 1,
         }

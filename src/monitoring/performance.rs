@@ -144,6 +144,26 @@ pub fn windows(log: &Log, window: Window) -> Vec<(String, Vec<usize>)> {
     }
 }
 
+/// The day or week windows (by name) that only unlabelled rows fall in:
+/// their predictions were logged, their labels have not arrived. None for
+/// row-count windows (unlabelled rows have no place among them).
+pub fn unlabelled_windows(log: &Log, window: Window) -> Vec<(String, usize)> {
+    if matches!(window, Window::Rows(_)) {
+        return Vec::new();
+    }
+    let labelled: BTreeSet<(i64, i64)> = log.ts.iter().map(|ms| key(*ms, window)).collect();
+    let mut only: BTreeMap<(i64, i64), usize> = BTreeMap::new();
+    for ms in &log.unlabelled {
+        let k = key(*ms, window);
+        if !labelled.contains(&k) {
+            *only.entry(k).or_default() += 1;
+        }
+    }
+    only.into_iter()
+        .map(|(k, n)| (label(k, window), n))
+        .collect()
+}
+
 /// Why `metric` is undefined for a window of `rows` (None from
 /// [`metrics`]), as scikit-learn says it.
 pub fn why_undefined(metric: &str, log: &Log, rows: &[usize], binary: bool) -> String {

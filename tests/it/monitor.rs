@@ -302,3 +302,33 @@ fn r2_of_a_one_row_window_is_undefined_as_in_scikit_learn() {
         "{v}"
     );
 }
+
+/// The newest days' labels have not arrived: those windows are listed as
+/// "no labels yet" (their predictions counted), nothing judged in them.
+#[test]
+fn windows_whose_labels_have_not_arrived_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("log.csv"),
+        "timestamp,prediction,target\n2026-11-01T01:00:00Z,1,1\n2026-11-01T02:00:00Z,0,1\n2026-11-02T01:00:00Z,1,\n2026-11-02T02:00:00Z,0,\n2026-11-02T03:00:00Z,1,\n",
+    )
+    .unwrap();
+    let run = monitor(dir.path(), &["log.csv", "--json"]).ok();
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    let w = v["windows"].as_array().unwrap();
+    assert_eq!(w.len(), 2, "{v}");
+    assert_eq!(w[1]["window"], "2026-11-02");
+    assert_eq!(w[1]["rows"], 0);
+    assert_eq!(w[1]["metrics"]["accuracy"], Value::Null);
+    assert_eq!(
+        w[1]["undefined"]["accuracy"],
+        "no labels yet (3 unlabelled row(s))"
+    );
+    let text = monitor(dir.path(), &["log.csv"]).ok();
+    crate::common::pin_output(&text.stdout);
+    assert!(
+        text.stderr.contains("3 rows of log.csv lack"),
+        "{}",
+        text.stderr
+    );
+}
