@@ -133,11 +133,7 @@ fn scan_string(
     cur: &mut String,
     line: &mut usize,
 ) -> Result<(), PyError> {
-    let triple = chars.peek() == Some(&c) && {
-        let mut probe = chars.clone();
-        probe.next();
-        probe.peek() == Some(&c)
-    };
+    let triple = two_more(chars, c);
     if triple {
         chars.next();
         chars.next();
@@ -168,17 +164,13 @@ fn scan_string(
                 closed = true;
                 break;
             }
-            if chars.peek() == Some(&c) {
-                let mut probe = chars.clone();
-                probe.next();
-                if probe.peek() == Some(&c) {
-                    chars.next();
-                    chars.next();
-                    cur.push(c);
-                    cur.push(c);
-                    closed = true;
-                    break;
-                }
+            if two_more(chars, c) {
+                chars.next();
+                chars.next();
+                cur.push(c);
+                cur.push(c);
+                closed = true;
+                break;
             }
         }
     }
@@ -186,6 +178,13 @@ fn scan_string(
         return Err((opened, "unterminated string".into()));
     }
     Ok(())
+}
+
+/// Whether the next two characters are both `c` (with the one just read,
+/// a triple quote), without consuming them.
+fn two_more(chars: &std::iter::Peekable<std::str::Chars<'_>>, c: char) -> bool {
+    let mut probe = chars.clone();
+    probe.next() == Some(c) && probe.next() == Some(c)
 }
 
 /// The statements at `indent` from `lines[*at]` on, into a mapping;

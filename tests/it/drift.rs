@@ -24,19 +24,30 @@ fn oracle_script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The seeded tables, generated once per test.
-fn tables() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+/// Runs an oracle script of tests/oracles with the oracles' Python (no
+/// telemetry); its stdout. A failing script fails the test with its stderr.
+fn run_oracle<A: AsRef<std::ffi::OsStr>>(
+    script: &str,
+    args: impl IntoIterator<Item = A>,
+) -> Vec<u8> {
     let out = Command::new(python())
-        .arg(oracle_script("drift_data.py"))
-        .arg(dir.path())
+        .env("DO_NOT_TRACK", "1")
+        .arg(oracle_script(script))
+        .args(args)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "{script}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out.stdout
+}
+
+/// The seeded tables, generated once per test.
+fn tables() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    run_oracle("drift_data.py", [dir.path()]);
     dir
 }
 
@@ -52,19 +63,14 @@ fn drift(dir: &Path, args: &[&str]) -> Run {
 fn oracle(dir: &Path, reference: &str, current: &str, ours: &str) -> Value {
     let json = dir.join("ours.json");
     std::fs::write(&json, ours).unwrap();
-    let out = Command::new(python())
-        .env("DO_NOT_TRACK", "1")
-        .arg(oracle_script("drift_oracle.py"))
-        .args([dir.join(reference), dir.join(current), json])
-        .args([NUMERIC, CATEGORICAL])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let args = [
+        dir.join(reference),
+        dir.join(current),
+        json,
+        NUMERIC.into(),
+        CATEGORICAL.into(),
+    ];
+    serde_json::from_slice(&run_oracle("drift_oracle.py", args)).unwrap()
 }
 
 #[track_caller]
@@ -473,18 +479,8 @@ fn drift_rules_gate_and_report() {
 #[test]
 fn column_types_tests_and_verdicts_are_evidentlys_on_realistic_tables() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(python())
-        .env("DO_NOT_TRACK", "1")
-        .arg(oracle_script("drift_types_oracle.py"))
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let expected: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected: Value =
+        serde_json::from_slice(&run_oracle("drift_types_oracle.py", [dir.path()])).unwrap();
     let tables = expected.as_object().unwrap();
     assert_eq!(tables.len(), 30);
     let mut kinds_seen = std::collections::BTreeSet::new();

@@ -564,32 +564,9 @@ fn a_dvclive_project_runs_end_to_end_beside_dvc() {
     assert!(report.contains("true to scale"), "{report}");
     // The confusion table in DVC's orientation (actual across, predicted
     // down), each cell the count of DVC's own datapoints for it.
-    // (DVC writes NaN in it: read as mlci reads Python's JSON.)
-    let shown =
-        mlci::pipeline::params::parse_json(&dvc(&p.dvc_exe, &p.dvc, &["plots", "show", "--json"]))
-            .unwrap();
-    let mut pairs = Vec::new();
-    fn walk(v: &serde_json::Value, out: &mut Vec<(String, String)>) {
-        match v {
-            serde_json::Value::Object(m) => {
-                if let (Some(a), Some(p)) = (m.get("actual"), m.get("predicted")) {
-                    out.push((a.to_string(), p.to_string()));
-                } else {
-                    m.values().for_each(|v| walk(v, out));
-                }
-            }
-            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
-            _ => {}
-        }
-    }
-    walk(&shown, &mut pairs);
-    let count = |a: &str, p: &str| {
-        pairs
-            .iter()
-            .filter(|(x, y)| x.contains(a) && y.contains(p))
-            .count()
-    };
-    assert!(!pairs.is_empty(), "{shown}");
+    let pairs = crate::dvc_projects::dvc_pairs(&p, "eval/plots/cm.json", "actual", "predicted");
+    let count = |a: &str, p: &str| pairs.iter().filter(|(x, y)| x == a && y == p).count();
+    assert!(!pairs.is_empty());
     let row = |p: &str| format!("| **{p}** | {} | {} |", count("cat", p), count("dog", p));
     let (cat_row, dog_row) = (row("cat"), row("dog"));
     assert!(

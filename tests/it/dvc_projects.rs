@@ -504,7 +504,7 @@ fn autostage_stages_what_dvc_stages() {
 
 /// Every pair (actual, predicted) in DVC's `plots show --json` output for
 /// one plot id (DVC writes NaN in it: read as mlci reads Python's JSON).
-fn dvc_pairs(p: &Pair, id: &str, x: &str, y: &str) -> Vec<(String, String)> {
+pub(crate) fn dvc_pairs(p: &Pair, id: &str, x: &str, y: &str) -> Vec<(String, String)> {
     let shown =
         mlci::pipeline::params::parse_json(&dvc(&p.dvc_exe, &p.dvc, &["plots", "show", "--json"]))
             .unwrap();
