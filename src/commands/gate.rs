@@ -37,7 +37,7 @@ pub fn cmd_gate(ctx: &Ctx, args: GateArgs) -> anyhow::Result<Exit> {
         &[Kind::Metrics],
         Some(&pipeline),
     )?;
-    let (extra, _) = crate::monitoring::rules::judged_beside_gates(&repo, &pipeline, &target)?;
+    let extra = crate::monitoring::rules::judged_beside_gates(&repo, &pipeline, &target)?.gates;
     let mut results = evaluate_gates(&pipeline, &cmp)?;
     if !extra.is_empty() {
         results.get_or_insert_with(Vec::new).extend(extra);

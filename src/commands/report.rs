@@ -53,8 +53,7 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
     } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
-    let (extra_gates, drift) =
-        crate::monitoring::rules::judged_beside_gates(&repo, &pipeline, &target)?;
+    let beside = crate::monitoring::rules::judged_beside_gates(&repo, &pipeline, &target)?;
     let built = build(
         &repo,
         &pipeline,
@@ -67,8 +66,7 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
             plots_dir: plots_dir.map(|d| ctx.cwd.join(d)),
             ran: None,
             run_link: None,
-            extra_gates,
-            drift,
+            beside,
             pipeline_run: crate::review::outcome::PipelineRun::Ok,
             stale: Vec::new(),
             require_fresh: false,

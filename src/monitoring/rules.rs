@@ -17,8 +17,8 @@ use super::performance::{self, Task, Window};
 use super::MonitoringError;
 use crate::data::log::{self, LogColumns};
 use crate::repo::Repo;
-use crate::review::direction::default_for;
 use crate::review::gate::{self, GateResult};
+use crate::review::report::{BesideGates, MonitorView};
 use crate::store::cache::Cache;
 
 /// The metric names a reference may give, in the order they are looked
@@ -114,8 +114,18 @@ pub fn rules_for(
     repo: &Repo,
     pipeline: &crate::pipeline::Pipeline,
 ) -> Result<Vec<GateResult>, MonitoringError> {
+    Ok(judged(repo, pipeline)?.0)
+}
+
+/// The pipeline's `monitor:` log judged: the latest labelled window's
+/// checks as gate results (`monitor:LOG:METRIC`), and the report's view
+/// of every window against the reference (None without the section).
+pub fn judged(
+    repo: &Repo,
+    pipeline: &crate::pipeline::Pipeline,
+) -> Result<(Vec<GateResult>, Option<MonitorView>), MonitoringError> {
     let Some(s) = Section::of(pipeline)? else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     };
     let window: Window = s.window.parse().map_err(MonitoringError::Window)?;
     // The log's path comes from mlci.yaml: inside the workspace only.
@@ -124,36 +134,55 @@ pub fn rules_for(
         .map_err(|e| MonitoringError::LogPath(e.to_string()))?;
     let log = log::read(&path, &s.log, &LogColumns::default())?;
     let task = s.task.unwrap_or_else(|| performance::detect_task(&log));
-    let positive = log.label(&s.positive);
     let reference = reference_metrics(&repo.root, &repo.cache, &s.reference)?;
-    let groups = performance::windows(&log, window);
-    let Some((name, rows)) = groups.last() else {
-        return Ok(Vec::new());
-    };
-    let m = performance::metrics(&log, rows, task, (positive, performance::is_binary(&log)));
-    Ok(performance::check(&m, &reference, task, &default_for)
-        .into_iter()
-        .map(|c| {
-            let mut r = gate::check(
-                &format!("monitor:{}:{}", s.log, c.metric),
-                &format!("{} ({name})", c.metric),
-                c.rule(),
-                c.value.map(serde_json::Value::from).as_ref(),
-                Some(&serde_json::Value::from(c.reference)),
-            );
-            r.passed = c.passed;
-            r.note = (!c.passed).then(|| {
-                format!(
-                    "is {} against {}",
-                    c.value
-                        .map(|v| format!("{v:.4}"))
-                        .unwrap_or_else(|| "missing".into()),
-                    c.reference
-                )
-            });
-            r
+    let windows = super::judge_windows(
+        &log,
+        &super::Judge {
+            task,
+            positive: log.label(&s.positive),
+            window,
+            reference: Some(&reference),
+            reference_log: None,
+        },
+    )?;
+    // The gates read the latest window whose labels have arrived.
+    let latest = windows.iter().rev().find(|w| w.rows > 0);
+    let gates: Vec<GateResult> = latest
+        .map(|w| {
+            w.checks
+                .iter()
+                .map(|c| {
+                    let mut r = gate::check(
+                        &format!("monitor:{}:{}", s.log, c.metric),
+                        &format!("{} ({})", c.metric, w.window),
+                        c.rule(),
+                        c.value.map(serde_json::Value::from).as_ref(),
+                        Some(&serde_json::Value::from(c.reference)),
+                    );
+                    r.passed = c.passed;
+                    r.note = (!c.passed).then(|| {
+                        format!(
+                            "is {} against {}",
+                            c.value
+                                .map(|v| format!("{v:.4}"))
+                                .unwrap_or_else(|| "missing".into()),
+                            c.reference
+                        )
+                    });
+                    r
+                })
+                .collect()
         })
-        .collect())
+        .unwrap_or_default();
+    let view = MonitorView {
+        log: s.log.clone(),
+        reference: s.reference.clone(),
+        window: s.window.clone(),
+        latest: latest.map(|w| w.window.clone()),
+        passed: gates.iter().all(|g| g.passed),
+        charts_md: super::chart::reference_charts(&windows),
+    };
+    Ok((gates, Some(view)))
 }
 
 /// Why the rules beside the metric gates could not be judged.
@@ -185,8 +214,13 @@ pub fn judged_beside_gates(
     repo: &Repo,
     pipeline: &crate::pipeline::Pipeline,
     target: &str,
-) -> Result<(Vec<GateResult>, Vec<crate::review::report::DriftView>), RulesAtError> {
-    let (mut gates, views) = crate::drift::rules::gates_at(repo, pipeline, target)?;
-    gates.extend(rules_for(repo, pipeline)?);
-    Ok((gates, views))
+) -> Result<BesideGates, RulesAtError> {
+    let (mut gates, drift) = crate::drift::rules::gates_at(repo, pipeline, target)?;
+    let (monitor_gates, monitor) = judged(repo, pipeline)?;
+    gates.extend(monitor_gates);
+    Ok(BesideGates {
+        gates,
+        drift,
+        monitor,
+    })
 }

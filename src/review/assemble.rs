@@ -33,11 +33,10 @@ pub struct ReportOptions {
     pub ran: Option<Vec<StageView>>,
     /// The CI run's URL.
     pub run_link: Option<String>,
-    /// Results of rules evaluated outside the comparison (mlci.yaml's
-    /// `drift:` rules), counted with the gates.
-    pub extra_gates: Vec<crate::review::gate::GateResult>,
-    /// The drift section.
-    pub drift: Vec<crate::review::report::DriftView>,
+    /// Rules evaluated outside the comparison (mlci.yaml's `drift:` and
+    /// `monitor:`): gate results counted with the gates, and their
+    /// sections.
+    pub beside: crate::review::report::BesideGates,
     /// How the pipeline went in this job (`mlci report`: `Ok`, the
     /// workspace judged as is).
     pub pipeline_run: PipelineRun,
@@ -72,8 +71,7 @@ pub fn build(
         plots_dir,
         ran,
         run_link,
-        extra_gates,
-        drift,
+        beside,
         pipeline_run,
         stale,
         require_fresh,
@@ -119,10 +117,10 @@ pub fn build(
 
     let plots = build_plots(repo, pipeline, &cmp, plots_dir.as_deref())?;
     let mut gate_results = evaluate_gates(pipeline, &cmp)?;
-    if !extra_gates.is_empty() {
+    if !beside.gates.is_empty() {
         gate_results
             .get_or_insert_with(Vec::new)
-            .extend(extra_gates.iter().cloned());
+            .extend(beside.gates.iter().cloned());
     }
     let mut verdict = Context::summarize(
         &metrics_changed
@@ -174,7 +172,8 @@ pub fn build(
             .map(serde_json::to_value)
             .collect::<Result<_, _>>()?,
         plots,
-        drift: drift.clone(),
+        drift: beside.drift.clone(),
+        monitor: beside.monitor.clone(),
         links: Links {
             run: run_link.clone(),
         },

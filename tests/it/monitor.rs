@@ -246,6 +246,10 @@ fn the_monitor_section_gates_the_latest_window() {
     ");
     let ci = r.mlci(&["ci", "--no-pull", "--no-push"]);
     assert_eq!(ci.code, 1, "{ci:?}");
+    // The report draws every window's metric against the reference and
+    // the limit its check allows.
+    let report = r.mlci(&["report"]).ok();
+    crate::common::pin_output(&report.stdout);
     // A model far better than its reference passes: accuracy is judged
     // the worse way only (Evidently's two-sided ±20 % would fail it).
     r.write("metrics.json", "{\"accuracy\": 0.3}\n");

@@ -237,7 +237,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         Some(b) => Some(crate::review::compare::Base::rev(&b)),
         None => step_event_base(&mut job),
     };
-    let (extra_gates, drift) = step_drift_rules(&mut job);
+    let beside = step_drift_rules(&mut job);
     let opts = ReportOptions {
         base,
         target: "workspace".into(),
@@ -247,8 +247,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         plots_dir: plots_dir.map(|d| ctx.cwd.join(d)),
         ran: ran.map(|r| r.stages),
         run_link: job.env.run_link(),
-        extra_gates,
-        drift,
+        beside,
         pipeline_run,
         stale,
         require_fresh,
@@ -330,17 +329,12 @@ fn step_report(
 
 /// mlci.yaml's `drift:` rules and `monitor:` log on the workspace: gate
 /// results and report sections (none after an error, which the job keeps).
-fn step_drift_rules(
-    job: &mut Job,
-) -> (
-    Vec<crate::review::gate::GateResult>,
-    Vec<crate::review::report::DriftView>,
-) {
+fn step_drift_rules(job: &mut Job) -> crate::review::report::BesideGates {
     match crate::monitoring::rules::judged_beside_gates(&job.repo, &job.pipeline, "workspace") {
         Ok(rules) => rules,
         Err(e) => {
             job.fail(e.into());
-            (Vec::new(), Vec::new())
+            Default::default()
         }
     }
 }

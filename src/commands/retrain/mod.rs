@@ -262,11 +262,10 @@ fn report_against(
     branch: &str,
     ran: Option<Vec<crate::review::report::StageView>>,
 ) -> anyhow::Result<crate::review::assemble::Built> {
-    let (extra_gates, drift) =
+    let beside =
         crate::monitoring::rules::judged_beside_gates(&job.repo, &job.pipeline, "workspace")?;
     let opts = ReportOptions {
-        extra_gates,
-        drift,
+        beside,
         base: Some(crate::review::compare::Base {
             rev: tip.to_string(),
             label: Some(branch.to_string()),

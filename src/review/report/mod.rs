@@ -179,6 +179,9 @@ pub struct Context {
     pub plots: Vec<Json>,
     /// Drift rules' comparisons (mlci.yaml's `drift:`).
     pub drift: Vec<DriftView>,
+    /// The `monitor:` log's windows against the reference, when mlci.yaml
+    /// has one.
+    pub monitor: Option<MonitorView>,
     pub links: Links,
     pub precision: usize,
 }
@@ -194,6 +197,31 @@ pub struct DriftView {
     pub chart: Option<String>,
     pub histograms: Vec<String>,
     pub drifted: bool,
+}
+
+/// mlci.yaml's `monitor:` log in the report: which log, against which
+/// reference, per which window, whether its latest labelled window
+/// passed, and a Mermaid chart per checked metric (`monitoring::chart`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MonitorView {
+    pub log: String,
+    pub reference: String,
+    pub window: String,
+    /// The latest labelled window's name (None: no labelled window yet).
+    pub latest: Option<String>,
+    pub passed: bool,
+    /// Markdown: one heading line and one fenced Mermaid chart per metric.
+    pub charts_md: String,
+}
+
+/// The rules judged beside the metric gates, as every judging command
+/// gets them: their gate results (counted with the gates) and the report
+/// sections they draw.
+#[derive(Debug, Clone, Default)]
+pub struct BesideGates {
+    pub gates: Vec<crate::review::gate::GateResult>,
+    pub drift: Vec<DriftView>,
+    pub monitor: Option<MonitorView>,
 }
 
 impl Context {
@@ -416,6 +444,7 @@ mod tests {
             gates: vec![],
             plots: vec![],
             drift: Vec::new(),
+            monitor: None,
             links: Links::default(),
             precision: 5,
         }
