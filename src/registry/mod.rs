@@ -83,6 +83,12 @@ pub enum RegistryError {
     Refused { message: String, hint: String },
     #[error("revision `{rev}`: {message}")]
     BadRev { rev: String, message: String },
+    #[error("artifact `{name}` has versions {} on one commit ({}): multiple versions are not allowed on the same Git commit (GTO refuses this registry)", versions.join(" and "), &commit[..8.min(commit.len())])]
+    ManyVersions {
+        name: String,
+        versions: Vec<String>,
+        commit: String,
+    },
     #[error("no default branch found to read the promotion policy from")]
     NoDefaultBranch,
 }
@@ -113,6 +119,11 @@ impl Hint for RegistryError {
             RegistryError::BadRev { .. } => "name a commit, branch or tag that exists (shallow CI checkouts need `fetch-depth: 0`)".into(),
             RegistryError::NoDefaultBranch => "fetch the default branch (`git fetch origin main`), or name it with `--default-branch`".into(),
             RegistryError::Refused { hint, .. } => hint.clone(),
+            RegistryError::ManyVersions { name, versions, .. } => format!(
+                "keep one: delete the other version's tags (`git tag -d {}@{}`, and `git push --delete origin` it), then register a new commit for it",
+                name.replace(':', "="),
+                versions.last().map(String::as_str).unwrap_or("VERSION")
+            ),
             RegistryError::Git(_) | RegistryError::GitCli { .. } => return None,
         })
     }
@@ -241,8 +252,16 @@ pub fn parse_shortcut(spec: &str) -> Result<(String, Selector), RegistryError> {
 impl Registry {
     /// The artifact `name`, or the error naming it.
     pub fn require(&self, name: &str) -> Result<&Artifact, RegistryError> {
-        self.artifact(name)
-            .ok_or_else(|| RegistryError::UnknownArtifact(name.into()))
+        let a = self
+            .artifact(name)
+            .ok_or_else(|| RegistryError::UnknownArtifact(name.into()))?;
+        a.readable()?;
+        Ok(a)
+    }
+
+    /// Refuses a registry GTO refuses to read (see [`Artifact::readable`]).
+    pub fn readable(&self) -> Result<(), RegistryError> {
+        self.artifacts.values().try_for_each(Artifact::readable)
     }
 
     /// The version a selector names.
@@ -272,6 +291,22 @@ impl Registry {
                         stage: s.clone(),
                     })
             }
+        }
+    }
+}
+
+impl Artifact {
+    /// GTO's verdict on the artifact's tags: a stage tag on a commit with
+    /// two versions makes a registry GTO refuses, and mlci refuses to
+    /// answer from it too (which version is meant is not knowable).
+    pub fn readable(&self) -> Result<(), RegistryError> {
+        match &self.conflict {
+            Some((versions, commit)) => Err(RegistryError::ManyVersions {
+                name: self.name.clone(),
+                versions: versions.clone(),
+                commit: commit.clone(),
+            }),
+            None => Ok(()),
         }
     }
 }

@@ -34,12 +34,24 @@ pub struct NewTag {
     pub artifact: String,
     pub version: Option<String>,
     pub stage: Option<String>,
+    /// The earliest tag time (seconds) that keeps the artifact's events
+    /// apart: one after its newest event.
+    #[serde(skip)]
+    pub not_before: Option<i64>,
 }
 
 impl NewTag {
-    /// Creates the tag in the repository at `root`.
+    /// Creates the tag in the repository at `root`, never at the same
+    /// second as the artifact's newest event (GTO orders such ties by tag
+    /// kind, not by which came last).
     pub fn create(&self, root: &Path) -> Result<(), RegistryError> {
-        super::tags::create(root, &self.tag, &self.commit, &self.message)
+        super::tags::create(
+            root,
+            &self.tag,
+            &self.commit,
+            &self.message,
+            self.not_before,
+        )
     }
 }
 
@@ -114,19 +126,29 @@ impl<'a> Writer<'a> {
         let hex = commit.to_string();
         let events = &self.registry.events;
         let artifact = self.registry.artifact(name);
-        if let Some(v) = artifact.and_then(|a| {
-            a.versions
-                .iter()
-                .find(|v| v.commit == hex && v.registered(events) && v.active(events))
-        }) {
-            return Err(refused(
-                format!(
-                    "commit {} already has version {} of `{name}`",
-                    &hex[..8],
-                    v.version
-                ),
-                "register a new commit, or deregister that version first",
-            ));
+        // GTO's rule: one version per commit, for good. A deregistered
+        // version still holds its commit (a second one there makes a
+        // registry GTO cannot read).
+        if let Some(v) = artifact.and_then(|a| a.versions_at(&hex).into_iter().next()) {
+            return Err(if v.active(events) {
+                refused(
+                    format!(
+                        "`{name}` is already registered in commit {} with version {} (GTO allows one version per commit)",
+                        &hex[..8],
+                        v.version
+                    ),
+                    "commit the new model and register that commit",
+                )
+            } else {
+                refused(
+                    format!(
+                        "commit {} held version {} of `{name}`, deregistered; GTO allows one version per commit, deregistered or not",
+                        &hex[..8],
+                        v.version
+                    ),
+                    "commit the model again (a new commit) and register that one",
+                )
+            });
         }
         let version = match version {
             Some(v) => {
@@ -169,6 +191,7 @@ impl<'a> Writer<'a> {
             artifact: name.into(),
             version: Some(version),
             stage: None,
+            not_before: self.not_before(name),
         })
     }
 
@@ -221,17 +244,12 @@ impl<'a> Writer<'a> {
         reason: Option<&str>,
     ) -> Result<NewTag, RegistryError> {
         let v = self.version(name, version)?;
-        let events = &self.registry.events;
-        if let Some(evs) = v.stages.get(stage) {
-            if evs
-                .last()
-                .is_some_and(|&i| events[i].action == Action::Assignment)
-            {
-                return Err(refused(
-                    format!("version {version} of `{name}` is in stage `{stage}` already"),
-                    &format!("`mlci model which {name} {stage}` shows the stage's version"),
-                ));
-            }
+        self.one_version_on(name, v)?;
+        if v.is_in(stage, &self.registry.events) {
+            return Err(refused(
+                format!("version {version} of `{name}` is in stage `{stage}` already"),
+                &format!("`mlci model which {name} {stage}` shows the stage's version"),
+            ));
         }
         let mut text = message.map(str::to_string).unwrap_or_else(|| {
             format!("Assigning stage {stage} to artifact {name} version {version}")
@@ -252,13 +270,8 @@ impl<'a> Writer<'a> {
         message: Option<&str>,
     ) -> Result<NewTag, RegistryError> {
         let v = self.version(name, version)?;
-        let events = &self.registry.events;
-        let active = v
-            .stages
-            .get(stage)
-            .and_then(|evs| evs.last())
-            .is_some_and(|&i| events[i].action == Action::Assignment);
-        if !active {
+        self.one_version_on(name, v)?;
+        if !v.is_in(stage, &self.registry.events) {
             return Err(refused(
                 format!("version {version} of `{name}` is not in stage `{stage}`"),
                 &format!("`mlci model show {name}` shows which stages each version holds"),
@@ -268,6 +281,27 @@ impl<'a> Writer<'a> {
             format!("Unassigning stage '{stage}' to artifact '{name}' version '{version}'")
         });
         Ok(self.stage_tag(name, v, stage, Action::Unassignment, text))
+    }
+
+    /// One second after the artifact's newest event: no tag mlci writes
+    /// ties with the one before it.
+    fn not_before(&self, name: &str) -> Option<i64> {
+        self.registry.newest_time(name).map(|t| t + 1)
+    }
+
+    /// Refuses a stage tag on a commit that carries two versions: GTO
+    /// refuses to read the whole registry after one.
+    fn one_version_on(&self, name: &str, v: &Version) -> Result<(), RegistryError> {
+        let a = self.registry.require(name)?;
+        let there = a.versions_at(&v.commit);
+        if there.len() > 1 {
+            return Err(RegistryError::ManyVersions {
+                name: name.into(),
+                versions: there.iter().map(|v| v.version.clone()).collect(),
+                commit: v.commit.clone(),
+            });
+        }
+        Ok(())
     }
 
     fn stage_tag(
@@ -293,6 +327,7 @@ impl<'a> Writer<'a> {
             artifact: name.into(),
             version: Some(v.version.clone()),
             stage: Some(stage.into()),
+            not_before: self.not_before(name),
         }
     }
 
@@ -321,29 +356,35 @@ impl<'a> Writer<'a> {
             artifact: name.into(),
             version: Some(version.into()),
             stage: None,
+            not_before: self.not_before(name),
         })
     }
 
-    /// The tag deprecating `name` (on HEAD).
+    /// The tag deprecating `name`, on the commit of its newest event (as
+    /// GTO does); `name@deprecated`, or with a counter once that exists.
     pub fn deprecate(&self, name: &str, message: Option<&str>) -> Result<NewTag, RegistryError> {
         let a = self.registry.require(name)?;
-        if a.deprecated(&self.registry.events) {
+        let events = &self.registry.events;
+        if a.deprecated(events) {
             return Err(refused(
                 format!("`{name}` is deprecated already"),
                 "`mlci model list --deprecated` lists deprecated artifacts",
             ));
         }
-        let commit = self.commit_of("HEAD")?;
+        let commit = match a.newest(events) {
+            Some(e) => e.commit.clone(),
+            None => self.commit_of("HEAD")?.to_string(),
+        };
         Ok(NewTag {
             tag: TagName {
                 artifact: name.into(),
                 action: Action::Deprecation,
                 version: None,
                 stage: None,
-                counter: None,
+                counter: (!a.deprecations.is_empty()).then(|| self.registry.max_counter(name) + 1),
             }
             .render(),
-            commit: commit.to_string(),
+            commit,
             message: message
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("Deprecating artifact '{name}'")),
@@ -351,6 +392,7 @@ impl<'a> Writer<'a> {
             artifact: name.into(),
             version: None,
             stage: None,
+            not_before: self.not_before(name),
         })
     }
 }

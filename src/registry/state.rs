@@ -1,17 +1,32 @@
-//! The registry's state from its events, with GTO's semantics
-//! (`gto/base.py`), so that mlci and GTO read one set of tags identically:
+//! The registry's state from its events, with GTO's semantics, so that
+//! mlci and GTO read one set of tags identically, ties on time included.
+//! Read from `gto/base.py`, `gto/tag.py` and `gto/registry.py` (1.10):
 //!
-//! - events are indexed in tag-time order (ties: by counter, then name);
-//! - a version is active while its latest registration event is a
-//!   registration; an assignment at a commit with no registered version
-//!   makes an unregistered version named by the commit;
-//! - a (version, stage) pair is active while its latest event is an
-//!   assignment; the version *in* a stage is the active pair whose latest
-//!   assignment is the newest, so unassigning the champion hands the stage
-//!   back to the version that held it before;
+//! - events are indexed artifact tags first (deprecations), then version
+//!   tags (registrations, deregistrations), then stage tags; each group in
+//!   tag-time order, ties by tag name (GTO's `find` sorts the name-sorted
+//!   tag list by time, stably);
+//! - every list GTO keeps is ordered by time alone (Python's stable sort),
+//!   newest first by reversing: among events of one second, the one
+//!   listed last counts as the newest. This module keeps GTO's lists and
+//!   sorts as they are, so every tie resolves as GTO resolves it;
+//! - a version is active while its newest registration event is a
+//!   registration; a stage tag on a commit with no registered version
+//!   makes a version named by the commit, one per tag (GTO's
+//!   `find_version` skips "discovered" versions);
+//! - a stage tag on a commit carrying two versions is a state GTO refuses
+//!   for the whole registry ("Multiple versions are not allowed on the same
+//!   Git commit"): recorded as the artifact's [`Artifact::conflict`];
 //! - an artifact is deprecated while its newest event is a deprecation;
-//! - the latest version is the highest SemVer among active registered ones.
+//! - the latest version is the highest SemVer among active registered ones;
+//!   the version *in* a stage is, among active assignments, the one whose
+//!   newest assignment is the newest.
+//!
+//! mlci itself never writes a tie: `tags::create` stamps a new tag one
+//! second after the artifact's newest event when the clock has not moved
+//! on (see `promote::Writer::not_before`).
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -49,37 +64,66 @@ pub struct Event {
     pub counter: Option<u64>,
 }
 
+/// One stage of one version: its assignments and unassignments (indices
+/// into [`Registry::events`], each list in time order).
+#[derive(Debug, Clone)]
+pub struct VStage {
+    pub stage: String,
+    pub assignments: Vec<usize>,
+    pub unassignments: Vec<usize>,
+}
+
 /// One version of an artifact.
 #[derive(Debug, Clone)]
 pub struct Version {
     pub version: String,
     pub commit: String,
-    /// Registration and deregistration events, oldest first.
-    pub direct: Vec<usize>,
-    /// Stage events per stage, oldest first.
-    pub stages: BTreeMap<String, Vec<usize>>,
+    /// Registrations and deregistrations, each in time order.
+    pub registrations: Vec<usize>,
+    pub deregistrations: Vec<usize>,
+    /// Its stages, in the order they first appeared.
+    pub stages: Vec<VStage>,
 }
 
-/// One artifact: its versions and deprecations (indices into
-/// [`Registry::events`]).
+/// One artifact: its versions (in the order GTO made them) and
+/// deprecations.
 #[derive(Debug, Clone, Default)]
 pub struct Artifact {
     pub name: String,
     pub versions: Vec<Version>,
     pub deprecations: Vec<usize>,
+    /// Versions sharing the commit a stage tag points at: a state GTO
+    /// refuses (its versions, in the order GTO names them, and the commit).
+    pub conflict: Option<(Vec<String>, String)>,
 }
 
 /// All registry events of a repository and the artifacts they build.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    /// Every event, in index order (time, counter, tag name).
+    /// Every event, in GTO's indexing order.
     pub events: Vec<Event>,
     pub artifacts: BTreeMap<String, Artifact>,
 }
 
-/// Orders events as they are indexed.
-fn index_order(a: &Event, b: &Event) -> std::cmp::Ordering {
-    (a.time, a.counter.unwrap_or(0), &a.tag).cmp(&(b.time, b.counter.unwrap_or(0), &b.tag))
+/// GTO's indexing order: the manager (artifact, version, stage tags), then
+/// time, then the tag's name.
+fn index_order(a: &Event, b: &Event) -> Ordering {
+    let group = |e: &Event| match e.action {
+        Action::Deprecation => 0,
+        Action::Registration | Action::Deregistration => 1,
+        Action::Assignment | Action::Unassignment => 2,
+    };
+    (group(a), a.time, &a.tag).cmp(&(group(b), b.time, &b.tag))
+}
+
+/// `ids` sorted by time alone, stably (Python's `sorted(key=created_at)`),
+/// newest first when `descending` (Python's `[::-1]` of that).
+fn by_time(mut ids: Vec<usize>, events: &[Event], descending: bool) -> Vec<usize> {
+    ids.sort_by_key(|&i| events[i].time);
+    if descending {
+        ids.reverse();
+    }
+    ids
 }
 
 impl Registry {
@@ -87,7 +131,8 @@ impl Registry {
     pub fn build(mut events: Vec<Event>) -> Registry {
         events.sort_by(index_order);
         let mut reg = Registry::default();
-        for (i, e) in events.iter_mut().enumerate() {
+        for i in 0..events.len() {
+            let e = &events[i];
             let art = reg
                 .artifacts
                 .entry(e.artifact.clone())
@@ -98,24 +143,67 @@ impl Registry {
             match e.action {
                 Action::Deprecation => art.deprecations.push(i),
                 Action::Registration | Action::Deregistration => {
-                    let v = e.version.clone().unwrap_or_default();
-                    let at = art.version_at(&v, &e.commit);
-                    art.versions[at].direct.push(i);
+                    let name = e.version.clone().unwrap_or_default();
+                    let at =
+                        match art.versions.iter().position(|v| {
+                            v.version == name && v.commit == e.commit && !v.discovered()
+                        }) {
+                            Some(at) => at,
+                            None => art.push_version(&name, &e.commit),
+                        };
+                    let v = &mut art.versions[at];
+                    if e.action == Action::Registration {
+                        v.registrations.push(i);
+                    } else {
+                        v.deregistrations.push(i);
+                    }
                 }
                 Action::Assignment | Action::Unassignment => {
-                    // The version registered at the tag's commit (GTO's
-                    // find_version by commit, discovered ones excluded).
-                    let at = match art
+                    // GTO's find_version by commit, discovered versions
+                    // skipped: one version there, or a new one named by
+                    // the commit; two or more is GTO's ManyVersions.
+                    let there: Vec<usize> = art
                         .versions
                         .iter()
-                        .position(|v| v.commit == e.commit && !v.direct.is_empty())
-                    {
-                        Some(at) => at,
-                        None => art.version_at(&e.commit, &e.commit),
+                        .enumerate()
+                        .filter(|(_, v)| v.commit == e.commit && !v.discovered())
+                        .map(|(at, _)| at)
+                        .collect();
+                    let at = match there.as_slice() {
+                        [] => art.push_version(&e.commit, &e.commit),
+                        [one] => *one,
+                        many => {
+                            if art.conflict.is_none() {
+                                art.conflict = Some((
+                                    many.iter()
+                                        .map(|&at| art.versions[at].version.clone())
+                                        .collect(),
+                                    e.commit.clone(),
+                                ));
+                            }
+                            many[0]
+                        }
                     };
                     let stage = e.stage.clone().unwrap_or_default();
-                    art.versions[at].stages.entry(stage).or_default().push(i);
-                    e.version = Some(art.versions[at].version.clone());
+                    let v = &mut art.versions[at];
+                    let vs = match v.stages.iter().position(|s| s.stage == stage) {
+                        Some(s) => s,
+                        None => {
+                            v.stages.push(VStage {
+                                stage,
+                                assignments: Vec::new(),
+                                unassignments: Vec::new(),
+                            });
+                            v.stages.len() - 1
+                        }
+                    };
+                    if e.action == Action::Assignment {
+                        v.stages[vs].assignments.push(i);
+                    } else {
+                        v.stages[vs].unassignments.push(i);
+                    }
+                    let name = v.version.clone();
+                    events[i].version = Some(name);
                 }
             }
         }
@@ -153,64 +241,73 @@ impl Registry {
             .max()
             .unwrap_or(0)
     }
+
+    /// The newest tag time of `artifact`'s events (seconds), if any.
+    pub fn newest_time(&self, artifact: &str) -> Option<i64> {
+        self.events
+            .iter()
+            .filter(|e| e.artifact == artifact)
+            .map(|e| e.time)
+            .max()
+    }
 }
 
 impl Artifact {
-    /// The index of version `name` at `commit`, created when missing.
-    fn version_at(&mut self, name: &str, commit: &str) -> usize {
-        if let Some(i) = self
-            .versions
-            .iter()
-            .position(|v| v.version == name && v.commit == commit)
-        {
-            return i;
-        }
+    /// A new version at the end of the list (GTO appends).
+    fn push_version(&mut self, name: &str, commit: &str) -> usize {
         self.versions.push(Version {
             version: name.to_string(),
             commit: commit.to_string(),
-            direct: Vec::new(),
-            stages: BTreeMap::new(),
+            registrations: Vec::new(),
+            deregistrations: Vec::new(),
+            stages: Vec::new(),
         });
         self.versions.len() - 1
     }
 
+    /// Every event, newest first, as GTO lists them (deprecations, then
+    /// each version's events newest first, sorted by time stably and
+    /// reversed).
+    fn events_desc(&self, events: &[Event]) -> Vec<usize> {
+        let mut all = self.deprecations.clone();
+        for v in &self.versions {
+            all.extend(v.events_desc(events));
+        }
+        by_time(all, events, true)
+    }
+
+    /// Its newest event, as GTO picks it.
+    pub fn newest<'e>(&self, events: &'e [Event]) -> Option<&'e Event> {
+        self.events_desc(events).first().map(|&i| &events[i])
+    }
+
     /// Whether the artifact's newest event is a deprecation.
     pub fn deprecated(&self, events: &[Event]) -> bool {
-        let newest = self
-            .versions
-            .iter()
-            .flat_map(|v| v.direct.iter().chain(v.stages.values().flatten()))
-            .chain(&self.deprecations)
-            .max();
-        newest.is_some_and(|&i| events[i].action == Action::Deprecation)
+        self.events_desc(events)
+            .first()
+            .is_some_and(|&i| events[i].action == Action::Deprecation)
     }
 
-    /// Whether any version was registered by a tag.
+    /// Whether any tag names the artifact.
     pub fn registered(&self, events: &[Event]) -> bool {
-        self.versions
-            .iter()
-            .any(|v| v.registered(events) || !v.stages.is_empty())
-            || !self.deprecations.is_empty()
+        !self.events_desc(events).is_empty()
     }
 
-    /// Active versions, highest SemVer first (versions that are not SemVer,
-    /// such as a commit's hash, after them by name). `registered_only`
-    /// leaves out versions no registration tag named.
+    /// GTO's `get_versions`: the active versions it lists, highest SemVer
+    /// first, then versions that are not SemVer (a commit's hash) by name,
+    /// descending. `registered_only` leaves out versions no registration
+    /// tag named (GTO's `include_non_explicit=False`).
     pub fn active_versions(&self, events: &[Event], registered_only: bool) -> Vec<&Version> {
-        let mut out: Vec<&Version> = self
+        let listed: Vec<&Version> = self
             .versions
             .iter()
-            .filter(|v| v.active(events) && (!registered_only || v.registered(events)))
+            .filter(|v| {
+                v.active(events)
+                    && ((v.registered(events) && !v.discovered())
+                        || (!registered_only && !v.registered(events)))
+            })
             .collect();
-        out.sort_by(
-            |a, b| match (tag::semver(&a.version), tag::semver(&b.version)) {
-                (Some(x), Some(y)) => y.cmp(&x),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (None, None) => b.version.cmp(&a.version),
-            },
-        );
-        out
+        sort_versions(listed)
     }
 
     /// The highest active registered version.
@@ -218,81 +315,217 @@ impl Artifact {
         self.active_versions(events, true).into_iter().next()
     }
 
-    /// The version in each stage (see the module's rules).
+    /// The version in each stage: GTO's `get_vstages` with its defaults
+    /// (`gto show`: one version per stage, by the time of its newest
+    /// assignment).
     pub fn stages(&self, events: &[Event]) -> BTreeMap<String, &Version> {
-        let mut best: BTreeMap<String, (usize, &Version)> = BTreeMap::new();
-        for v in self.active_versions(events, false) {
-            for (stage, evs) in &v.stages {
-                let Some(&last) = evs.last() else { continue };
-                if events[last].action != Action::Assignment {
-                    continue;
-                }
-                // The newest assignment of this pair (its authoring event).
-                let newest = *evs
-                    .iter()
-                    .rev()
-                    .find(|&&i| events[i].action == Action::Assignment)
-                    .expect("the last event is an assignment");
-                let slot = best.entry(stage.clone()).or_insert((newest, v));
-                if index_order(&events[newest], &events[slot.0]).is_gt() {
-                    *slot = (newest, v);
-                }
-            }
-        }
-        best.into_iter().map(|(s, (_, v))| (s, v)).collect()
+        self.stage_holders(events)
+            .into_iter()
+            .map(|(s, (v, _))| (s, v))
+            .collect()
     }
 
-    /// Every event of this artifact, in index order.
+    /// The version in each stage and its stage record.
+    pub fn stage_holders(&self, events: &[Event]) -> BTreeMap<String, (&Version, &VStage)> {
+        // GTO's `get_versions(sort=Timestamp)`: the active versions in list
+        // order, sorted by their authoring time stably, reversed.
+        let mut versions: Vec<&Version> =
+            self.versions.iter().filter(|v| v.active(events)).collect();
+        versions.sort_by_key(|v| v.registration(events).map_or(0, |e| e.time));
+        versions.reverse();
+        let mut assignments: Vec<(&Version, &VStage)> = Vec::new();
+        for v in versions {
+            for s in v.vstages(events) {
+                assignments.push((v, s));
+            }
+        }
+        // Sorted by created_at (the newest assignment), stably, reversed.
+        assignments.sort_by_key(|(_, s)| s.created_at(events));
+        assignments.reverse();
+        let mut out: BTreeMap<String, (&Version, &VStage)> = BTreeMap::new();
+        for (v, s) in assignments {
+            out.entry(s.stage.clone()).or_insert((v, s));
+        }
+        out
+    }
+
+    /// Every event of this artifact, oldest first, in the order `gto
+    /// history` lists them reversed (time, then GTO's event priority).
     pub fn events<'e>(&self, events: &'e [Event]) -> Vec<&'e Event> {
-        let mut ids: Vec<usize> = self
-            .versions
-            .iter()
-            .flat_map(|v| v.direct.iter().chain(v.stages.values().flatten()))
-            .chain(&self.deprecations)
-            .copied()
-            .collect();
-        ids.sort_unstable();
+        let mut ids = self.events_desc(events);
+        ids.sort_by_key(|&i| (events[i].time, events[i].action.priority()));
         ids.into_iter().map(|i| &events[i]).collect()
     }
 
+    /// The active registered version named `name`.
     pub fn version(&self, name: &str) -> Option<&Version> {
         self.versions
             .iter()
             .rev()
-            .find(|v| v.version == name && !v.direct.is_empty())
+            .find(|v| v.version == name && !v.discovered())
+    }
+
+    /// The versions with registration tags on `commit` (GTO allows one).
+    pub fn versions_at(&self, commit: &str) -> Vec<&Version> {
+        self.versions
+            .iter()
+            .filter(|v| v.commit == commit && !v.discovered())
+            .collect()
+    }
+}
+
+/// GTO's `sort_versions` by SemVer, descending: SemVer versions by
+/// precedence (sorted stably, then reversed), then the rest by name
+/// (likewise).
+fn sort_versions(versions: Vec<&Version>) -> Vec<&Version> {
+    let (mut semver, mut other): (Vec<&Version>, Vec<&Version>) = versions
+        .into_iter()
+        .partition(|v| tag::semver(&v.version).is_some());
+    semver.sort_by(|a, b| {
+        let (x, y) = (tag::semver(&a.version), tag::semver(&b.version));
+        match (x, y) {
+            (Some(x), Some(y)) => x.cmp_precedence(&y),
+            _ => Ordering::Equal,
+        }
+    });
+    semver.reverse();
+    other.sort_by(|a, b| a.version.cmp(&b.version));
+    other.reverse();
+    semver.extend(other);
+    semver
+}
+
+impl VStage {
+    /// Its events, newest first (assignments, then unassignments, sorted by
+    /// time stably, reversed).
+    fn events_desc(&self, events: &[Event]) -> Vec<usize> {
+        let all: Vec<usize> = self
+            .assignments
+            .iter()
+            .chain(&self.unassignments)
+            .copied()
+            .collect();
+        by_time(all, events, true)
+    }
+
+    /// Whether its newest event is an assignment.
+    pub fn active(&self, events: &[Event]) -> bool {
+        self.events_desc(events)
+            .first()
+            .is_some_and(|&i| events[i].action == Action::Assignment)
+    }
+
+    /// The newest assignment (GTO's authoring event), else the newest event.
+    pub fn authoring<'e>(&self, events: &'e [Event]) -> Option<&'e Event> {
+        let desc = self.events_desc(events);
+        desc.iter()
+            .find(|&&i| events[i].action == Action::Assignment)
+            .or(desc.first())
+            .map(|&i| &events[i])
+    }
+
+    fn created_at(&self, events: &[Event]) -> i64 {
+        self.authoring(events).map_or(0, |e| e.time)
+    }
+
+    fn activated_at(&self, events: &[Event]) -> i64 {
+        self.events_desc(events)
+            .first()
+            .map_or(0, |&i| events[i].time)
     }
 }
 
 impl Version {
-    /// Registered by a tag (not only named by a stage tag on its commit).
-    pub fn registered(&self, events: &[Event]) -> bool {
-        self.direct
-            .iter()
-            .any(|&i| events[i].action == Action::Registration)
+    /// Not named by any registration or deregistration tag (GTO's
+    /// "discovered" version: only stage tags point at its commit).
+    pub fn discovered(&self) -> bool {
+        self.registrations.is_empty() && self.deregistrations.is_empty()
     }
 
-    /// Not deregistered since its last registration.
+    /// Its events, newest first, as GTO lists them.
+    fn events_desc(&self, events: &[Event]) -> Vec<usize> {
+        let mut all: Vec<usize> = self
+            .registrations
+            .iter()
+            .chain(&self.deregistrations)
+            .copied()
+            .collect();
+        for s in &self.stages {
+            all.extend(s.events_desc(events));
+        }
+        by_time(all, events, true)
+    }
+
+    /// Its registrations and deregistrations, newest first.
+    fn direct_desc(&self, events: &[Event]) -> Vec<usize> {
+        let all: Vec<usize> = self
+            .registrations
+            .iter()
+            .chain(&self.deregistrations)
+            .copied()
+            .collect();
+        by_time(all, events, true)
+    }
+
+    /// Registered by a tag (not only named by a stage tag on its commit).
+    pub fn registered(&self, _events: &[Event]) -> bool {
+        !self.registrations.is_empty()
+    }
+
+    /// Not deregistered since its last registration (a stage-only version
+    /// is active while it has events).
     pub fn active(&self, events: &[Event]) -> bool {
-        match self.direct.last() {
+        match self.direct_desc(events).first() {
             Some(&i) => events[i].action == Action::Registration,
-            None => !self.stages.is_empty(),
+            None => self
+                .stages
+                .iter()
+                .any(|s| !s.assignments.is_empty() || !s.unassignments.is_empty()),
         }
     }
 
-    /// The registration event (the newest, as GTO's authoring event).
+    /// GTO's authoring event: the newest registration, else the newest
+    /// stage event.
     pub fn registration<'e>(&self, events: &'e [Event]) -> Option<&'e Event> {
-        self.direct
+        let direct = self.direct_desc(events);
+        if let Some(&i) = direct
             .iter()
-            .rev()
-            .map(|&i| &events[i])
-            .find(|e| e.action == Action::Registration)
+            .find(|&&i| events[i].action == Action::Registration)
+        {
+            return Some(&events[i]);
+        }
+        let indirect: Vec<usize> = by_time(
+            self.stages
+                .iter()
+                .flat_map(|s| s.events_desc(events))
+                .collect(),
+            events,
+            true,
+        );
+        indirect.first().map(|&i| &events[i])
+    }
+
+    /// Its active stages, oldest activation first (GTO's `get_vstages`
+    /// ascending).
+    pub fn vstages(&self, events: &[Event]) -> Vec<&VStage> {
+        let mut out: Vec<&VStage> = self.stages.iter().filter(|s| s.active(events)).collect();
+        out.sort_by_key(|s| s.activated_at(events));
+        out
+    }
+
+    /// Its record of `stage`, if it ever had one.
+    pub fn stage(&self, stage: &str) -> Option<&VStage> {
+        self.stages.iter().find(|s| s.stage == stage)
+    }
+
+    /// Whether `stage` is assigned to it now.
+    pub fn is_in(&self, stage: &str, events: &[Event]) -> bool {
+        self.stage(stage).is_some_and(|s| s.active(events))
     }
 
     /// Whether this version was ever assigned `stage`.
-    pub fn was_in(&self, stage: &str, events: &[Event]) -> bool {
-        self.stages
-            .get(stage)
-            .is_some_and(|evs| evs.iter().any(|&i| events[i].action == Action::Assignment))
+    pub fn was_in(&self, stage: &str, _events: &[Event]) -> bool {
+        self.stage(stage).is_some_and(|s| !s.assignments.is_empty())
     }
 }
 

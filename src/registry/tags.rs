@@ -95,12 +95,27 @@ fn event(
 }
 
 /// Creates annotated tag `name` on `commit` with `message`, through
-/// `git tag -a` (never replacing an existing tag).
-pub fn create(root: &Path, name: &str, commit: &str, message: &str) -> Result<(), RegistryError> {
+/// `git tag -a` (never replacing an existing tag). When the clock has not
+/// reached `not_before` (seconds since the epoch), the tag is stamped at
+/// `not_before` instead of now; a date set in `GIT_COMMITTER_DATE` is the
+/// caller's, and kept.
+pub fn create(
+    root: &Path,
+    name: &str,
+    commit: &str,
+    message: &str,
+    not_before: Option<i64>,
+) -> Result<(), RegistryError> {
     let mut git = Command::new("git");
     if let Some((who, email)) = crate::git::fallback_identity(root, crate::ci::env::in_actions()) {
         git.env("GIT_COMMITTER_NAME", who)
             .env("GIT_COMMITTER_EMAIL", email);
+    }
+    if let Some(at) = not_before {
+        let now = jiff::Timestamp::now().as_second();
+        if now < at && std::env::var_os("GIT_COMMITTER_DATE").is_none() {
+            git.env("GIT_COMMITTER_DATE", format!("@{at} +0000"));
+        }
     }
     let out = git
         .args(["tag", "-a", "--no-sign", "-F", "-", "--", name, commit])

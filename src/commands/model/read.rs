@@ -61,6 +61,7 @@ pub struct WhichArgs {
 pub(super) fn cmd_list(ctx: &Ctx, a: ListArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
     let reg = registry::open(&p.root)?;
+    reg.readable()?;
     let ev = &reg.events;
     let mut stages_used: Vec<String> = Vec::new();
     let mut items = Vec::new();
@@ -292,14 +293,9 @@ pub(super) fn cmd_which(ctx: &Ctx, a: WhichArgs) -> anyhow::Result<Exit> {
     };
     let found = state
         .artifact(&a.name)
-        .and_then(|art| art.stages(&state.events).remove(a.stage.as_str()))
-        .map(|v| {
-            let tag = v.stages.get(&a.stage).and_then(|evs| {
-                evs.iter()
-                    .rev()
-                    .map(|&i| &state.events[i])
-                    .find(|e| e.action == registry::Action::Assignment)
-            });
+        .and_then(|art| art.stage_holders(&state.events).remove(a.stage.as_str()))
+        .map(|(v, s)| {
+            let tag = s.authoring(&state.events);
             (
                 v.version.clone(),
                 v.commit.clone(),
