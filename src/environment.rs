@@ -29,6 +29,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("MLCI_DEBUG_PANIC", "debug builds only: panic at start (the suite checks the internal-error path)"),
     ("NO_COLOR", "set and not empty: no colour in anything mlci prints"),
     ("SHELL", "the shell stage commands run in (default `/bin/sh`)"),
+    ("GIT_COMMITTER_DATE", "the time registry tags are stamped with (git's own variable; unset, mlci stamps a new tag one second after the artifact's newest event when the clock has not moved on)"),
     ("HOME", "where `~/` in a remote's key path and `~/.aws/config` are found"),
     // GitHub Actions (read once, by `ci::env::CiEnv`)
     ("GITHUB_ACTIONS", "`true`: mlci runs as an Actions step (summary, outputs, annotations, masking)"),

@@ -131,6 +131,8 @@ impl Registry {
     pub fn build(mut events: Vec<Event>) -> Registry {
         events.sort_by(index_order);
         let mut reg = Registry::default();
+        // Indices, not an iterator: a stage event learns its version's name.
+        #[allow(clippy::needless_range_loop)]
         for i in 0..events.len() {
             let e = &events[i];
             let art = reg

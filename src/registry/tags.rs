@@ -113,7 +113,7 @@ pub fn create(
     }
     if let Some(at) = not_before {
         let now = jiff::Timestamp::now().as_second();
-        if now < at && std::env::var_os("GIT_COMMITTER_DATE").is_none() {
+        if now < at && crate::environment::get_os("GIT_COMMITTER_DATE").is_none() {
             git.env("GIT_COMMITTER_DATE", format!("@{at} +0000"));
         }
     }
