@@ -26,7 +26,7 @@ fn oracle_script(name: &str) -> PathBuf {
 
 /// Runs an oracle script of tests/oracles with the oracles' Python (no
 /// telemetry); its stdout. A failing script fails the test with its stderr.
-fn run_oracle<A: AsRef<std::ffi::OsStr>>(
+pub(crate) fn run_oracle<A: AsRef<std::ffi::OsStr>>(
     script: &str,
     args: impl IntoIterator<Item = A>,
 ) -> Vec<u8> {

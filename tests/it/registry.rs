@@ -729,3 +729,56 @@ fn push_authenticates_through_a_one_shot_credential_helper() {
     assert!(requests.contains("\"authed\": true"), "{requests}");
     assert!(!requests.contains(TOKEN));
 }
+
+/// GTO's state for every sequence of tags: 200 seeded random histories of
+/// register / assign / unassign / deregister / deprecate, each write made
+/// by GTO or by mlci (a third of them in the same second as the one
+/// before), with version tags made by hand now and then; after every write
+/// `gto show` (all and per artifact) and `gto history` equal mlci's
+/// `--json`, GTO's refusals to read are mlci's, and no write of mlci's
+/// makes a registry GTO refuses (tests/oracles/registry_oracle.py).
+#[test]
+fn random_histories_read_as_gto_reads_them() {
+    let work = tempfile::tempdir().unwrap();
+    // Two shards of 100 sequences, side by side.
+    let shards: Vec<Json> = std::thread::scope(|s| {
+        let handles: Vec<_> = [0, 100]
+            .into_iter()
+            .map(|first| {
+                let dir = work.path().join(format!("shard{first}"));
+                std::fs::create_dir_all(&dir).unwrap();
+                s.spawn(move || {
+                    let out = crate::drift::run_oracle(
+                        "registry_oracle.py",
+                        [
+                            crate::common::BIN.to_string(),
+                            first.to_string(),
+                            "100".into(),
+                            "10".into(),
+                            dir.display().to_string(),
+                        ],
+                    );
+                    serde_json::from_slice::<Json>(&out).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let sum = |path: &[&str]| -> u64 {
+        shards
+            .iter()
+            .map(|r| path.iter().fold(r, |v, k| &v[*k]).as_u64().unwrap())
+            .sum()
+    };
+    for r in &shards {
+        assert_eq!(r["mismatches"], serde_json::json!([]), "{r:#}");
+    }
+    assert_eq!(sum(&["sequences"]), 200);
+    // The histories reach what the test is for: ties, both writers, both
+    // tools' refusals, and registries GTO refuses to read.
+    assert!(sum(&["ties"]) >= 200, "{shards:?}");
+    assert!(sum(&["writes", "gto"]) >= 300, "{shards:?}");
+    assert!(sum(&["writes", "mlci"]) >= 300, "{shards:?}");
+    assert!(sum(&["refused", "mlci"]) >= 50, "{shards:?}");
+    assert!(sum(&["unreadable"]) >= 10, "{shards:?}");
+}
