@@ -433,8 +433,11 @@ impl<'a> RevReader<'a> {
         let Some(sub) = obj.as_tree() else {
             return Ok(None);
         };
+        // 0777 less the umask, as a checkout makes a directory.
+        use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::Builder::new()
             .prefix(".mlci-get")
+            .permissions(std::fs::Permissions::from_mode(0o777))
             .tempdir_in(parent)?;
         let mut n = 0;
         let mut failed = None;

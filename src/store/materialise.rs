@@ -43,8 +43,15 @@ crate::register_hint!(MaterialiseError);
 pub fn write_object(cache: &Cache, oid: &Oid, out: &Path) -> Result<usize, MaterialiseError> {
     let parent = out.parent().unwrap_or(Path::new("."));
     fs_err::create_dir_all(parent)?;
+    // What lands is a user's file, like any checkout: 0666 and 0777 less
+    // the umask (tempfile's own 0600 and 0700 would keep a deploy's other
+    // users, or a container's non-root one, out).
+    use std::os::unix::fs::PermissionsExt;
     if !oid.dir {
-        let tmp = tempfile::NamedTempFile::new_in(parent)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".mlci-get")
+            .permissions(std::fs::Permissions::from_mode(0o666))
+            .tempfile_in(parent)?;
         copy_verified(cache, oid, tmp.as_file(), tmp.path())?;
         replace(out)?;
         tmp.persist(out)?;
@@ -53,6 +60,7 @@ pub fn write_object(cache: &Cache, oid: &Oid, out: &Path) -> Result<usize, Mater
     let manifest = Manifest::parse(&cache.read_verified(oid)?)?;
     let tmp = tempfile::Builder::new()
         .prefix(".mlci-get")
+        .permissions(std::fs::Permissions::from_mode(0o777))
         .tempdir_in(parent)?;
     for e in manifest.entries() {
         // Manifest entries come from a remote: plain relative paths only.

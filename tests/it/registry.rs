@@ -782,3 +782,87 @@ fn random_histories_read_as_gto_reads_them() {
     assert!(sum(&["refused", "mlci"]) >= 50, "{shards:?}");
     assert!(sum(&["unreadable"]) >= 10, "{shards:?}");
 }
+
+/// `model get` writes what a deploy needs: files and directories with the
+/// modes any checkout gives (0666 and 0777 less the umask, never
+/// tempfile's 0600), into the repository's work tree only where `-o`
+/// says, and a directory artifact into a directory.
+#[test]
+fn get_writes_files_a_deploy_can_read_where_it_is_told() {
+    use std::os::unix::fs::PermissionsExt;
+    let r = Reg::new();
+    r.repo.write(
+        "dvc.yaml",
+        "artifacts:\n  churn:\n    path: model.pkl\n  imgs:\n    path: data/imgs\n  conf:\n    path: conf\n",
+    );
+    r.repo.write("model.pkl", "weights v1");
+    r.repo.write("data/imgs/a.txt", "a");
+    r.repo.write("data/imgs/sub/b.txt", "b");
+    r.repo.write("conf/serve.yaml", "port: 8080\n");
+    r.repo.mlci(&["add", "model.pkl", "data/imgs"]).ok();
+    r.repo.commit_all("v1");
+    for a in ["churn", "imgs", "conf"] {
+        r.model(&["register", a]).ok();
+    }
+    // Without -o, nothing lands in the work tree (the workspace's own
+    // model.pkl stays as it is).
+    r.repo.write("model.pkl", "work in progress");
+    r.repo.mlci(&["model", "get", "churn"]).user_error();
+    assert_eq!(r.repo.read("model.pkl"), "work in progress");
+    // With -o, under two umasks: the modes follow it.
+    let deploy = tempfile::tempdir().unwrap();
+    for (umask, file, dir) in [("022", 0o644, 0o755), ("027", 0o640, 0o750)] {
+        let out = deploy.path().join(umask);
+        for (spec, to) in [("churn", "model.pkl"), ("imgs", "imgs"), ("conf", "conf")] {
+            let mut cmd = Command::new("sh");
+            cmd.current_dir(&r.repo.root).args([
+                "-c",
+                &format!("umask {umask} && exec \"$0\" \"$@\""),
+                crate::common::BIN,
+                "model",
+                "get",
+                spec,
+                "-o",
+            ]);
+            cmd.arg(out.join(to));
+            hermetic(&mut cmd, &r.repo.root);
+            Run::from(cmd.output().unwrap()).ok();
+        }
+        let mode = |p: &str| std::fs::metadata(out.join(p)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            [
+                mode("model.pkl"),
+                mode("imgs/a.txt"),
+                mode("imgs/sub/b.txt"),
+                mode("conf/serve.yaml")
+            ],
+            [file; 4],
+            "umask {umask}"
+        );
+        assert_eq!(
+            [mode("imgs"), mode("imgs/sub"), mode("conf")],
+            [dir; 3],
+            "umask {umask}"
+        );
+    }
+    // A directory artifact goes into an existing directory, as with cp.
+    std::fs::create_dir_all(deploy.path().join("into")).unwrap();
+    r.repo
+        .mlci(&[
+            "model",
+            "get",
+            "imgs",
+            "-o",
+            &format!("{}/into", deploy.path().display()),
+        ])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(deploy.path().join("into/imgs/sub/b.txt")).unwrap(),
+        "b"
+    );
+    // An explicit -o onto the workspace's own path replaces it, on purpose.
+    r.repo
+        .mlci(&["model", "get", "churn", "-o", "model.pkl", "--force"])
+        .ok();
+    assert_eq!(r.repo.read("model.pkl"), "weights v1");
+}

@@ -20,9 +20,11 @@ use crate::revision::{Rev, RevReader};
 pub struct GetArgs {
     /// `NAME`, `NAME@vX.Y.Z`, `NAME@latest` or `NAME#STAGE`.
     pub spec: String,
-    /// Where to write it (default: the artifact's file name, here). An
-    /// existing directory, or a PATH ending in `/`, receives the artifact
-    /// inside it, as with `cp`.
+    /// Where to write it. An existing directory, or a PATH ending in `/`,
+    /// receives the artifact inside it, as with `cp`. Needed inside a
+    /// repository's work tree (only an explicit `-o` writes over the
+    /// workspace's own copy); elsewhere the default is the artifact's file
+    /// name in the current directory.
     #[arg(short, long, value_name = "PATH")]
     pub out: Option<PathBuf>,
     /// The remote to fetch from (default: `core.remote`, or the only one).
@@ -46,12 +48,17 @@ pub(super) enum GetError {
     DirectoryInTheWay { path: String },
     #[error("{path} holds the repository or the current directory: it is never replaced")]
     Protected { path: String },
+    #[error("no -o: {file} would land in the repository's work tree ({path})")]
+    NoOutInRepository { file: String, path: String },
 }
 
 impl crate::error::Hint for GetError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             GetError::Exists(_) => "pass --force to replace it, or -o to write elsewhere".into(),
+            GetError::NoOutInRepository { file, .. } => format!(
+                "say where it goes: `-o dist/` (into a directory), `-o /srv/{file}`; `-o {file}` replaces the workspace's copy on purpose"
+            ),
             GetError::DirectoryInTheWay { .. } | GetError::Protected { .. } => {
                 "name a file or a new path with -o (an existing directory receives the artifact inside it, as with cp)".into()
             }
@@ -78,6 +85,17 @@ fn target(cwd: &Path, out: Option<&Path>, file_name: &str) -> PathBuf {
     } else {
         given
     }
+}
+
+/// Whether `path` (which may not exist yet) lies under `root`, links in
+/// its existing part resolved.
+fn inside(path: &Path, root: &Path) -> bool {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let parent = path.parent().unwrap_or(path);
+    let parent = parent
+        .canonicalize()
+        .unwrap_or_else(|_| parent.to_path_buf());
+    parent.starts_with(&root)
 }
 
 /// Whether `out` may be written: nothing there, or `--force` and a file or
@@ -129,6 +147,13 @@ pub(super) fn cmd_get(ctx: &Ctx, a: GetArgs) -> anyhow::Result<Exit> {
     })?;
     let file_name = decl.path.rsplit('/').next().unwrap_or(&decl.path);
     let out = target(&ctx.cwd, a.out.as_deref(), file_name);
+    if a.out.is_none() && inside(&out, &repo.root) {
+        return Err(GetError::NoOutInRepository {
+            file: file_name.into(),
+            path: out.display().to_string(),
+        }
+        .into());
+    }
     let at = Rev::Commit {
         name: short.into(),
         id: commit,
