@@ -5,12 +5,14 @@
 //!
 //! - `tag.rs`: the tag grammar; `tags.rs`: reading and writing tags;
 //! - `state.rs`: what the tags mean (GTO's semantics);
+//! - `lineage.rs`: what a version was made from (and its provenance);
 //! - `declare.rs`: `artifacts:` sections; `policy.rs`: `promotion:` and
 //!   `.gto`; `promote.rs`: checking a promotion against the policy.
 //!
 //! No server: everything is in the repository, and `git push` shares it.
 
 pub mod declare;
+pub mod lineage;
 pub mod policy;
 pub mod promote;
 pub mod state;

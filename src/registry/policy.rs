@@ -149,6 +149,55 @@ impl Policy {
     pub fn is_empty(&self) -> bool {
         self.stages.is_none() && self.rules.is_empty()
     }
+
+    /// One line naming the policy a promotion is judged by: where it was
+    /// read, its stages and which stages have rules; or that there is
+    /// none, so any stage is allowed.
+    pub fn describe(&self) -> String {
+        if self.is_empty() {
+            return format!(
+                "no promotion policy in {}: any stage is allowed, with no rules",
+                self.origin
+            );
+        }
+        let stages = match &self.stages {
+            Some(s) => format!("stages {} (each after the one before)", s.join(" → ")),
+            None => "any stage".into(),
+        };
+        let rules = if self.rules.is_empty() {
+            "no rules".to_string()
+        } else {
+            let each: Vec<String> = self
+                .rules
+                .iter()
+                .map(|(stage, gates)| {
+                    format!(
+                        "`{stage}` ({} rule{})",
+                        gates.len(),
+                        if gates.len() == 1 { "" } else { "s" }
+                    )
+                })
+                .collect();
+            format!("rules for {}", each.join(", "))
+        };
+        format!("promotion policy from {}: {stages}; {rules}", self.origin)
+    }
+
+    /// The policy's stages and rules alone, in a few words.
+    pub fn describe_short(&self) -> String {
+        if self.is_empty() {
+            return "none".into();
+        }
+        let d = self.describe();
+        d.split_once(": ")
+            .map_or(d.clone(), |(_, rest)| rest.to_string())
+    }
+
+    /// Whether `other` allows and requires the same (origins aside).
+    pub fn same_rules(&self, other: &Policy) -> bool {
+        format!("{:?}", (&self.stages, &self.rules))
+            == format!("{:?}", (&other.stages, &other.rules))
+    }
 }
 
 /// The `.gto` file's `stages:` and `types:` lists (None: any).

@@ -410,6 +410,30 @@ impl<'a> RevReader<'a> {
             .is_ok_and(|e| e.kind() == Some(git2::ObjectType::Tree)))
     }
 
+    /// git's tree id of directory `path` at this commit (None: not a
+    /// directory there, or the revision is the work tree).
+    pub fn git_tree_id(&mut self, path: &str) -> Result<Option<String>, RevisionError> {
+        if !self.is_git_dir(path)? {
+            return Ok(None);
+        }
+        let Rev::Commit { id, .. } = &self.rev else {
+            return Ok(None);
+        };
+        let id = *id;
+        let rev = self.rev.label();
+        let git = self.git()?;
+        let entry = git
+            .find_commit(id)
+            .and_then(|c| c.tree())
+            .and_then(|t| t.get_path(Path::new(path)))
+            .map_err(|e| RevisionError::Read {
+                file: path.into(),
+                rev,
+                message: e.message().into(),
+            })?;
+        Ok(Some(entry.id().to_string()))
+    }
+
     /// Writes `path` as committed in git (a file or a directory's files) to
     /// `out`, replacing what is there; the count of files written, None when
     /// the commit has no such path (or the revision is the work tree).

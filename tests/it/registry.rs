@@ -866,3 +866,129 @@ fn get_writes_files_a_deploy_can_read_where_it_is_told() {
         .ok();
     assert_eq!(r.repo.read("model.pkl"), "weights v1");
 }
+
+/// A two-version project: `model show` of one version gives its lineage
+/// (the artifact's digest, the stage that made it, every upstream
+/// dependency with the hash mlci.lock recorded at that commit, params and
+/// metrics); `model lineage` names what changed (the raw data and a
+/// param, not the code); `model provenance` is an in-toto Statement with
+/// a SLSA provenance v1 predicate, and an in-toto link, that in-toto's own
+/// libraries parse and validate (tests/oracles/provenance_check.py), with
+/// the same digests.
+#[test]
+fn lineage_and_provenance_of_a_two_version_project() {
+    let r = Reg::new();
+    r.repo.write("data/raw.csv", "a,b\n");
+    r.repo.write(
+        "src/train.sh",
+        "cat data/clean.csv params.yaml > model.pkl\necho '{\"auc\": 0.9}' > metrics.json\n",
+    );
+    r.repo
+        .write("params.yaml", "train:\n  lr: 0.1\n  epochs: 3\n");
+    r.repo.write(
+        "dvc.yaml",
+        "stages:\n  prepare:\n    cmd: cp data/raw.csv data/clean.csv\n    deps: [data/raw.csv]\n    outs: [data/clean.csv]\n  train:\n    cmd: sh src/train.sh\n    deps: [data/clean.csv, src/train.sh]\n    params: [train.lr, train.epochs]\n    outs: [model.pkl]\n    metrics:\n      - metrics.json: {cache: false}\nartifacts:\n  churn:\n    path: model.pkl\n    type: model\n",
+    );
+    r.repo.mlci(&["add", "data/raw.csv"]).ok();
+    r.repo.mlci(&["repro"]).ok();
+    r.repo.commit_all("v1");
+    r.model(&["register", "churn"]).ok();
+    r.repo
+        .write("params.yaml", "train:\n  lr: 0.05\n  epochs: 3\n");
+    r.repo.write("data/raw.csv", "a,b\nc,d\n");
+    r.repo.mlci(&["add", "data/raw.csv"]).ok();
+    r.repo.mlci(&["repro"]).ok();
+    r.repo.commit_all("v2");
+    r.model(&["register", "churn"]).ok();
+    r.model(&["promote", "churn", "v0.0.2", "--to", "prod"])
+        .ok();
+
+    crate::common::pin_output(&r.model(&["show", "churn#prod"]).ok().stdout);
+    crate::common::pin_output(&r.model(&["lineage", "churn#prod"]).ok().stdout);
+    // The JSON against mlci.lock at the version's commit and the bytes.
+    let l = r.json(&["show", "churn@v0.0.2", "--json"]);
+    let lock = r.repo.git(&["show", "churn@v0.0.2:mlci.lock"]);
+    for d in l["deps"].as_array().unwrap() {
+        let sha = d["sha256"].as_str().unwrap();
+        assert!(lock.contains(sha), "{d} not in:\n{lock}");
+    }
+    let kinds: Vec<(&str, &str)> = l["deps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["path"].as_str().unwrap(), d["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("data/clean.csv", "data"),
+            ("data/raw.csv", "data"),
+            ("src/train.sh", "code")
+        ]
+    );
+    let model_sha = crate::common::sha256_file(&r.repo.path("model.pkl"));
+    assert_eq!(l["artifact"]["digest"]["sha256"], model_sha.as_str());
+    assert_eq!(l["stage"], "train");
+    assert_eq!(l["stages_held"], serde_json::json!(["prod"]));
+    assert_eq!(l["params"]["params.yaml"]["train.lr"], 0.05);
+    let changes = r.json(&["lineage", "churn@v0.0.2", "churn@v0.0.1", "--json"])["changes"].clone();
+    let changed: Vec<&str> = changes["deps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(changed, ["data/clean.csv", "data/raw.csv"]);
+    assert_eq!(changes["params"][0]["key"], "train.lr");
+    // Provenance, parsed by in-toto.
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("statement.json");
+    let k = dir.path().join("link.json");
+    std::fs::write(&s, r.model(&["provenance", "churn#prod"]).ok().stdout).unwrap();
+    std::fs::write(
+        &k,
+        r.model(&["provenance", "churn#prod", "--format", "link"])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    let parsed: Json =
+        serde_json::from_slice(&crate::drift::run_oracle("provenance_check.py", [&s, &k])).unwrap();
+    assert_eq!(
+        parsed["subject"],
+        serde_json::json!([["model.pkl", {"sha256": model_sha}]])
+    );
+    let deps: Vec<(String, String)> = parsed["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|d| {
+            (
+                d[0].as_str().unwrap().to_string(),
+                d[1]["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let from_lineage: Vec<(String, String)> = l["deps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["path"].as_str().unwrap().to_string(),
+                d["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(deps, from_lineage);
+    assert_eq!(parsed["link"]["name"], "train");
+    assert_eq!(
+        parsed["link"]["products"]["model.pkl"]["sha256"],
+        model_sha.as_str()
+    );
+    assert_eq!(
+        parsed["link"]["materials"].as_object().unwrap().len(),
+        from_lineage.len()
+    );
+}

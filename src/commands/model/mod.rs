@@ -1,9 +1,12 @@
 //! The `mlci model` command group: the model registry in git tags (GTO's
 //! format). `write.rs` creates tags (register, promote, unassign,
 //! deregister, deprecate) and pushes them; `read.rs` answers questions
-//! (list, show, history, which); `get.rs` downloads an artifact's bytes.
+//! (list, show, history, which); `lineage.rs` tells what a version was
+//! made from (show of one version, lineage, provenance); `get.rs`
+//! downloads an artifact's bytes.
 
 mod get;
+mod lineage;
 mod read;
 pub(crate) mod write;
 
@@ -34,6 +37,8 @@ pub enum ModelCommand {
     Show(read::ShowArgs),
     History(read::HistoryArgs),
     Which(read::WhichArgs),
+    Lineage(lineage::LineageArgs),
+    Provenance(lineage::ProvenanceArgs),
     Get(get::GetArgs),
 }
 
@@ -48,6 +53,8 @@ pub fn cmd_model(ctx: &Ctx, args: ModelArgs) -> anyhow::Result<Exit> {
         ModelCommand::Show(a) => read::cmd_show(ctx, a),
         ModelCommand::History(a) => read::cmd_history(ctx, a),
         ModelCommand::Which(a) => read::cmd_which(ctx, a),
+        ModelCommand::Lineage(a) => lineage::cmd_lineage(ctx, a),
+        ModelCommand::Provenance(a) => lineage::cmd_provenance(ctx, a),
         ModelCommand::Get(a) => get::cmd_get(ctx, a),
     }
 }

@@ -24,9 +24,14 @@ pub struct ListArgs {
 }
 
 /// One artifact's versions: commit, date, author, stages, and the metrics
-/// recorded at each version's commit.
+/// recorded at each version's commit. For one version (`NAME@vX.Y.Z`,
+/// `NAME#STAGE`, `NAME@latest`): its lineage too, the artifact's digest,
+/// the stage that made it, every upstream dependency (data and code) with
+/// its hash, the params and the metrics.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
+    /// `NAME` (every version), or one version: `NAME@vX.Y.Z`,
+    /// `NAME#STAGE`, `NAME@latest`.
     pub name: String,
     /// Leave the metrics out (faster on long histories).
     #[arg(long)]
@@ -131,6 +136,9 @@ pub(super) fn cmd_list(ctx: &Ctx, a: ListArgs) -> anyhow::Result<Exit> {
 
 pub(super) fn cmd_show(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
+    if registry::is_shortcut(&a.name) || a.name.ends_with("@latest") {
+        return show_one(ctx, &p, &a);
+    }
     let reg = registry::open_artifact(&p.root, &a.name)?;
     let ev = &reg.events;
     let art = reg.require(&a.name)?;
@@ -216,6 +224,29 @@ pub(super) fn cmd_show(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<Exit> {
     ctx.printer.data(plain_table(&header, &rows).trim_end())?;
     if art.deprecated(ev) {
         ctx.printer.info(&format!("{} is deprecated", art.name));
+    }
+    Ok(Exit::Ok)
+}
+
+/// One version with its lineage.
+fn show_one(ctx: &Ctx, p: &crate::repo::Place, a: &ShowArgs) -> anyhow::Result<Exit> {
+    let l = super::lineage::lineage_of(p, &a.name)?;
+    let reg = registry::open_artifact(&p.root, &l.name)?;
+    let art = reg.require(&l.name)?;
+    let stages: Vec<String> = art
+        .stages(&reg.events)
+        .into_iter()
+        .filter(|(_, v)| v.version == l.version && v.commit == l.commit)
+        .map(|(s, _)| s)
+        .collect();
+    if a.json {
+        let mut v = serde_json::to_value(&l)?;
+        v["stages_held"] = json!(stages);
+        v["deprecated"] = json!(art.deprecated(&reg.events));
+        ctx.printer.data(&serde_json::to_string_pretty(&v)?)?;
+    } else {
+        ctx.printer
+            .data(super::lineage::render(&l, &stages).trim_end())?;
     }
     Ok(Exit::Ok)
 }

@@ -114,6 +114,23 @@ pub(crate) fn cmd_promote(ctx: &Ctx, a: PromoteArgs) -> anyhow::Result<Exit> {
     let w = Writer::open(&p.root, &a.name)?;
     let policy =
         Policy::at_default_branch_tip(&p.root, &a.push.git_remote, a.default_branch.as_deref())?;
+    // Which policy judges, always said; a different one in the work tree
+    // (not merged yet) is never what judges, and the user is told so.
+    ctx.printer.info(&policy.describe());
+    let local = Policy::read(
+        &crate::pipeline::source::WorkTree(&p.root),
+        "mlci.yaml in the work tree".into(),
+    );
+    match local {
+        Ok(local) if !local.same_rules(&policy) => ctx.printer.warn(&format!(
+            "the work tree's mlci.yaml has a different promotion policy ({}); promotions are judged by the default branch's: merge it there first",
+            local.describe_short()
+        )),
+        Ok(_) => {}
+        Err(e) => ctx.printer.warn(&format!(
+            "the work tree's mlci.yaml was not read ({e}); promotions are judged by the default branch's"
+        )),
+    }
     w.check_stage(&a.to, &policy)?;
     let version = w.version(&a.name, &a.version)?;
     let checks = promote::check(
