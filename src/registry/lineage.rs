@@ -191,6 +191,31 @@ pub fn of(
     Ok(out)
 }
 
+/// The digest of the artifact at `path` in commit `id` (see [`of`]).
+///
+/// # Errors
+/// The commit or the artifact's pointer cannot be read.
+pub fn artifact_digest(
+    root: &Path,
+    cache: &Cache,
+    id: git2::Oid,
+    path: &str,
+) -> Result<Option<ArtifactDigest>, RegistryError> {
+    let mut reader = RevReader::new(
+        root,
+        cache,
+        Rev::Commit {
+            name: id.to_string()[..8].to_string(),
+            id,
+        },
+    );
+    digest(&mut reader, path).map_err(|e| RegistryError::Declaration {
+        file: format!("{path} at {}", &id.to_string()[..8]),
+        line: None,
+        message: e,
+    })
+}
+
 /// The artifact's digest at the reader's commit: its content hash when
 /// tracked, else git's ids (and the sha256 of a file's bytes).
 fn digest(reader: &mut RevReader<'_>, path: &str) -> Result<Option<ArtifactDigest>, String> {

@@ -139,6 +139,11 @@ impl Policy {
         i.checked_sub(1).map(|p| stages[p].as_str())
     }
 
+    /// The first of the policy's stages, if it lists them.
+    pub fn first_stage(&self) -> Option<String> {
+        self.stages.as_ref()?.first().cloned()
+    }
+
     /// Whether the policy allows `stage` at all.
     pub fn allows(&self, stage: &str) -> bool {
         self.stages

@@ -195,10 +195,62 @@ impl<'a> Writer<'a> {
         })
     }
 
-    /// The active registered version `version` of `name`.
+    /// The active registered version `version` of `name` (`latest`: the
+    /// highest).
     pub fn version(&self, name: &str, version: &str) -> Result<&Version, RegistryError> {
-        self.registry
-            .select(name, &super::Selector::Version(version.to_string()))
+        let sel = if version == "latest" {
+            super::Selector::Latest
+        } else {
+            super::Selector::Version(version.to_string())
+        };
+        self.registry.select(name, &sel)
+    }
+
+    /// Why registering `name` at `rev` would add nothing: the commit holds
+    /// an active version already, or the artifact's bytes there are the
+    /// latest version's. None when a registration is due.
+    pub fn unchanged(
+        &self,
+        cache: &Cache,
+        name: &str,
+        rev: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        let commit = self.commit_of(rev)?;
+        let hex = commit.to_string();
+        let events = &self.registry.events;
+        let Some(artifact) = self.registry.artifact(name) else {
+            return Ok(None);
+        };
+        artifact.readable()?;
+        if let Some(v) = artifact
+            .versions_at(&hex)
+            .into_iter()
+            .find(|v| v.active(events))
+        {
+            return Ok(Some(format!(
+                "commit {} is registered as {} of `{name}` already",
+                &hex[..8],
+                v.version
+            )));
+        }
+        let Some(latest) = artifact.latest(events) else {
+            return Ok(None);
+        };
+        let decl = self.declared_at(name, commit)?;
+        let now = super::lineage::artifact_digest(self.root, cache, commit, &decl.path)?;
+        let then_id = git2::Oid::from_str(&latest.commit).map_err(RegistryError::git)?;
+        let then = match self.declared_at(name, then_id) {
+            Ok(d) => super::lineage::artifact_digest(self.root, cache, then_id, &d.path)?,
+            Err(_) => None,
+        };
+        Ok((now.is_some() && now == then).then(|| {
+            format!(
+                "`{name}` at {} has the same bytes as {} ({})",
+                &hex[..8],
+                latest.version,
+                now.as_ref().map(|d| d.short()).unwrap_or_default()
+            )
+        }))
     }
 
     /// Checks `stage` against GTO's name rule, `.gto` and the policy.
@@ -291,7 +343,7 @@ impl<'a> Writer<'a> {
 
     /// Refuses a stage tag on a commit that carries two versions: GTO
     /// refuses to read the whole registry after one.
-    fn one_version_on(&self, name: &str, v: &Version) -> Result<(), RegistryError> {
+    pub fn one_version_on(&self, name: &str, v: &Version) -> Result<(), RegistryError> {
         let a = self.registry.require(name)?;
         let there = a.versions_at(&v.commit);
         if there.len() > 1 {

@@ -376,14 +376,15 @@ fn promotion_follows_the_stage_order_and_the_rules() {
         insta::assert_snapshot!(
             format!("exit: {}\n--- stdout\n{}--- stderr\n{}", run.code, run.stdout, run.stderr),
             @r"
-        exit: 1
-        --- stdout
-        PASS was in `staging` before `prod`
-        PASS auc >= 0.85 (0.87)
-        FAIL auc falls at most 0.01 vs the champion (0.87, champion 0.9): changed by -0.03 from 0.9 (champion v0.0.1)
-        PASS latency_ms rises at most 10% vs the champion (12, champion 12)
-        --- stderr
-        warning: promotion of churn v0.0.3 to `prod` refused: 1 of 4 rules failed (mlci.yaml at main ([SHORT]))
+            exit: 1
+            --- stdout
+            PASS was in `staging` before `prod`
+            PASS auc >= 0.85 (0.87)
+            FAIL auc falls at most 0.01 vs the champion (0.87, champion 0.9): changed by -0.03 from 0.9 (champion v0.0.1)
+            PASS latency_ms rises at most 10% vs the champion (12, champion 12)
+            --- stderr
+            promotion policy from mlci.yaml at main ([SHORT]): stages dev → staging → prod (each after the one before); rules for `prod` (3 rules)
+            warning: promotion of churn v0.0.3 to `prod` refused: 1 of 4 rules failed (mlci.yaml at main ([SHORT]))
         "
         );
     });
@@ -435,16 +436,34 @@ fn the_policy_comes_from_the_default_branch_not_the_version() {
     let run = to_prod(&r, "v0.0.1");
     assert_eq!(run.code, 1, "main's rules apply: {run:?}");
     crate::common::pin_output(&run.stdout);
-    assert!(run.stderr.contains("mlci.yaml at main"), "{}", run.stderr);
-    // --dry-run checks and names the tag, creating nothing.
+    // Which policy judged, and that the work tree's differs, are said.
+    crate::common::pin_output(&run.stderr);
+    // --dry-run names the policy and the tag, creating nothing; a version
+    // already in the stage is left as it is.
     let run = r
         .model(&["promote", "churn", "v0.0.1", "--to", "dev", "--dry-run"])
-        .user_error();
-    assert!(
-        run.stderr.contains("is in stage `dev` already"),
-        "{}",
-        run.stderr
-    );
+        .ok();
+    crate::common::pin_output(&run.stderr);
+    r.repo.git(&["checkout", "-q", "main"]);
+    r.repo.write("model.pkl", "m9");
+    r.repo.commit_all("m9");
+    r.model(&["register", "churn"]).ok();
+    let run = r.model(&["promote", "churn", "latest", "--dry-run"]).ok();
+    crate::common::pin_output(&run.stderr);
+    assert!(!r.repo.git(&["tag", "--list"]).contains("churn#dev#3"));
+}
+
+/// With no policy anywhere, a promotion says any stage is allowed; with
+/// no `--to` and no stages to take the first of, it asks for one.
+#[test]
+fn without_a_policy_any_stage_is_allowed_and_said() {
+    let r = declared();
+    r.model(&["register", "churn"]).ok();
+    let run = r
+        .model(&["promote", "churn", "v0.0.1", "--to", "canary"])
+        .ok();
+    crate::common::pin_output(&run.stderr);
+    r.model(&["promote", "churn", "v0.0.1"]).user_error();
 }
 
 #[test]

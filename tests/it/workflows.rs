@@ -323,11 +323,39 @@ fn push_event(before: &str, after: &str, git_ref: &str) -> Value {
            "repository": {"full_name": REPOSITORY, "default_branch": "main"}})
 }
 
+/// docs/registry.md's example promotion policy, exactly as a user copies
+/// it (the first YAML block with `promotion:`).
+fn example_policy() -> String {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/registry.md"),
+    )
+    .unwrap();
+    doc.split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .find(|b| b.starts_with("promotion:"))
+        .expect("docs/registry.md shows a promotion policy")
+        .to_string()
+}
+
+/// promote.yml with the docs' example policy, as copied: a merge that
+/// changes the model registers it and promotes it to the policy's first
+/// stage; a rerun, and a merge that leaves the model's bytes alone, add no
+/// tag; run by hand it takes the version on to staging and prod, judged by
+/// the policy each time, and a rerun of that adds nothing either.
 #[test]
 fn promote_yml_registers_and_promotes_when_the_model_changed() {
-    let p = Project::new();
+    let pipeline = format!("{PIPELINE}{}", example_policy());
+    let p = Project::with(&pipeline, &[]);
+    p.repo.write(
+        "src.json",
+        r#"{"acc": 0.85, "auc": 0.86, "latency_ms": 12}"#,
+    );
+    p.with_keys(&["repro"]).ok();
+    p.with_keys(&["push"]).ok();
+    p.repo.commit_all("with auc");
+    let before = p.push("main");
     let runner = p.runner();
-    let before = p.repo.git(&["rev-parse", "HEAD"]).trim().to_string();
     // A merge that changes only the docs does not start it.
     p.repo.write("README.md", "docs\n");
     p.repo.commit_all("docs");
@@ -336,30 +364,72 @@ fn promote_yml_registers_and_promotes_when_the_model_changed() {
     assert!(runner
         .run("promote.yml", "push", &event, (&docs, "refs/heads/main"))
         .is_none());
-    // A merge with a new model does.
-    p.repo.write("src.json", r#"{"acc": 0.9}"#);
+    // A merge with a new model does: v0.0.1 into dev, the first stage.
+    p.repo
+        .write("src.json", r#"{"acc": 0.9, "auc": 0.9, "latency_ms": 12}"#);
     p.with_keys(&["repro"]).ok();
     p.with_keys(&["push"]).ok();
     p.repo.commit_all("new model");
     let after = p.push("main");
     let event = push_event(&docs, &after, "refs/heads/main");
-    let jobs = runner
-        .run("promote.yml", "push", &event, (&after, "refs/heads/main"))
-        .expect("a changed mlci.lock starts promote.yml");
-    assert_eq!(
-        jobs["promote"].conclusion, "success",
-        "{:?}",
-        jobs["promote"]
-    );
-    let tags = p.origin_git(&["tag", "--list"]);
-    let tags: Vec<&str> = tags.lines().collect();
-    assert_eq!(
-        tags,
-        ["churn#staging#1", "churn@v0.0.1"],
-        "the registry tags reached origin"
-    );
+    let tags = || -> Vec<String> {
+        p.origin_git(&["tag", "--list"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let run = |kind: &str, event: &Value, sha: &str| {
+        let jobs = runner
+            .run("promote.yml", kind, event, (sha, "refs/heads/main"))
+            .expect("promote.yml starts");
+        assert_eq!(
+            jobs["promote"].conclusion, "success",
+            "{:?}",
+            jobs["promote"]
+        );
+    };
+    run("push", &event, &after);
+    assert_eq!(tags(), ["churn#dev#1", "churn@v0.0.1"]);
     let at = |t: &str| p.origin_git(&["rev-list", "-n1", t]);
     assert_eq!(at("churn@v0.0.1").trim(), after);
+    // Rerun: nothing new.
+    run("push", &event, &after);
+    assert_eq!(tags(), ["churn#dev#1", "churn@v0.0.1"]);
+    // A merge that changes mlci.lock but not the model's bytes.
+    p.repo.write(
+        "mlci.yaml",
+        &format!(
+            "{}\n",
+            pipeline.replacen(
+                "stages:\n",
+                "stages:\n  notes:\n    cmd: echo ok > notes.txt\n    outs: [notes.txt]\n",
+                1
+            )
+        ),
+    );
+    p.with_keys(&["repro"]).ok();
+    p.with_keys(&["push"]).ok();
+    p.repo.commit_all("a notes stage");
+    let notes = p.push("main");
+    let event = push_event(&after, &notes, "refs/heads/main");
+    run("push", &event, &notes);
+    assert_eq!(tags(), ["churn#dev#1", "churn@v0.0.1"]);
+    // By hand: staging, then prod, each judged by the policy; prod twice.
+    for stage in ["staging", "prod", "prod"] {
+        let dispatch = json!({"inputs": {"version": "v0.0.1", "stage": stage},
+                              "ref": "refs/heads/main",
+                              "repository": {"full_name": REPOSITORY, "default_branch": "main"}});
+        run("workflow_dispatch", &dispatch, &notes);
+    }
+    assert_eq!(
+        tags(),
+        [
+            "churn#dev#1",
+            "churn#prod#3",
+            "churn#staging#2",
+            "churn@v0.0.1"
+        ]
+    );
 }
 
 /// A stand-in `docker` that builds nothing: it records its arguments and

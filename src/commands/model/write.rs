@@ -31,6 +31,12 @@ pub struct RegisterArgs {
     /// Bump this part of the latest version.
     #[arg(long, value_enum)]
     pub bump: Option<Bump>,
+    /// Register only when the artifact's bytes differ from the latest
+    /// version's; a commit already registered is left as it is (exit 0
+    /// either way: a CI step reruns safely, and a merge that did not
+    /// change the model registers nothing).
+    #[arg(long)]
+    pub if_changed: bool,
     #[command(flatten)]
     pub push: PushFlags,
 }
@@ -41,12 +47,13 @@ pub struct RegisterArgs {
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
     pub name: String,
-    /// The version, `vX.Y.Z`.
+    /// The version, `vX.Y.Z`, or `latest` (the highest active one).
     #[arg(id = "the_version", value_name = "VERSION")]
     pub version: String,
-    /// The stage to assign.
+    /// The stage to assign (default: the policy's first stage). A version
+    /// already in it is left as it is (exit 0, no tag).
     #[arg(long, value_name = "STAGE")]
-    pub to: String,
+    pub to: Option<String>,
     /// Check the policy and name the tag, but create nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -99,6 +106,12 @@ pub struct DeprecateArgs {
 pub(crate) fn cmd_register(ctx: &Ctx, a: RegisterArgs) -> anyhow::Result<Exit> {
     let p = place(ctx)?;
     let w = Writer::open(&p.root, &a.name)?;
+    if a.if_changed {
+        if let Some(why) = w.unchanged(&p.cache, &a.name, &a.rev)? {
+            ctx.printer.info(&format!("{why}: nothing registered"));
+            return Ok(Exit::Ok);
+        }
+    }
     let t = w.register(
         &a.name,
         &a.rev,
@@ -114,6 +127,22 @@ pub(crate) fn cmd_promote(ctx: &Ctx, a: PromoteArgs) -> anyhow::Result<Exit> {
     let w = Writer::open(&p.root, &a.name)?;
     let policy =
         Policy::at_default_branch_tip(&p.root, &a.push.git_remote, a.default_branch.as_deref())?;
+    let to = match &a.to {
+        Some(s) => s.clone(),
+        None => policy
+            .first_stage()
+            .ok_or_else(|| crate::registry::RegistryError::Refused {
+                message: format!(
+                    "no --to, and the promotion policy names no stages ({})",
+                    policy.origin
+                ),
+                hint: "name the stage: `--to dev`, or list them as `promotion.stages` in mlci.yaml"
+                    .into(),
+            })?,
+    };
+    w.check_stage(&to, &policy)?;
+    let version = w.version(&a.name, &a.version)?;
+    w.one_version_on(&a.name, version)?;
     // Which policy judges, always said; a different one in the work tree
     // (not merged yet) is never what judges, and the user is told so.
     ctx.printer.info(&policy.describe());
@@ -131,14 +160,21 @@ pub(crate) fn cmd_promote(ctx: &Ctx, a: PromoteArgs) -> anyhow::Result<Exit> {
             "the work tree's mlci.yaml was not read ({e}); promotions are judged by the default branch's"
         )),
     }
-    w.check_stage(&a.to, &policy)?;
-    let version = w.version(&a.name, &a.version)?;
+    // Rerunning a promotion is safe: a version already in the stage stays.
+    if version.is_in(&to, &w.registry.events) {
+        ctx.printer.info(&format!(
+            "{} {} is in `{to}` already: nothing to do",
+            a.name, version.version
+        ));
+        return Ok(Exit::Ok);
+    }
+    let the_version = version.version.clone();
     let checks = promote::check(
         &p.root,
         &p.cache,
         &w.registry,
         &policy,
-        (&a.name, version, &a.to),
+        (&a.name, version, &to),
     )?;
     let failed = checks.iter().filter(|c| !c.passed).count();
     let mut text = String::new();
@@ -150,10 +186,8 @@ pub(crate) fn cmd_promote(ctx: &Ctx, a: PromoteArgs) -> anyhow::Result<Exit> {
     }
     if failed > 0 && !a.force {
         ctx.printer.warn(&format!(
-            "promotion of {} {} to `{}` refused: {failed} of {} rules failed ({})",
+            "promotion of {} {the_version} to `{to}` refused: {failed} of {} rules failed ({})",
             a.name,
-            a.version,
-            a.to,
             checks.len(),
             policy.origin
         ));
@@ -172,8 +206,8 @@ pub(crate) fn cmd_promote(ctx: &Ctx, a: PromoteArgs) -> anyhow::Result<Exit> {
     }
     let t = w.assign(
         &a.name,
-        &a.version,
-        &a.to,
+        &the_version,
+        &to,
         a.push.message.as_deref(),
         reason,
     )?;
