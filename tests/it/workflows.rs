@@ -398,7 +398,7 @@ fn promote_yml_registers_and_promotes_when_the_model_changed() {
     // A merge that changes mlci.lock but not the model's bytes.
     p.repo.write(
         "mlci.yaml",
-        &format!(
+        format!(
             "{}\n",
             pipeline.replacen(
                 "stages:\n",
