@@ -14,6 +14,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod data;
+pub mod datadiff;
 pub mod drift;
 pub mod environment;
 pub mod error;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    add, checkout, ci, dag, drift, export, fetch, gate, gc, import_dvc, init, metrics, model,
+    add, checkout, ci, dag, diff, drift, export, fetch, gate, gc, import_dvc, init, metrics, model,
     monitor, plan, push, remote, remove, report, repro, retrain, status,
 };
 
@@ -44,6 +44,7 @@ pub enum Command {
     Fsck(crate::commands::fsck::FsckArgs),
     Repro(repro::ReproArgs),
     Dag(dag::DagArgs),
+    Diff(diff::DiffArgs),
     Metrics(metrics::MetricsArgs),
     Params(metrics::ParamsArgs),
     Report(report::ReportArgs),

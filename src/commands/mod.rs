@@ -6,6 +6,7 @@ pub mod add;
 pub mod checkout;
 pub mod ci;
 pub mod dag;
+pub mod diff;
 pub mod drift;
 pub mod export;
 pub mod fetch;
@@ -60,6 +61,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Fsck(args) => fsck::cmd_fsck(&ctx, args),
         Command::Repro(args) => repro::cmd_repro(&ctx, args),
         Command::Dag(args) => dag::cmd_dag(&ctx, args),
+        Command::Diff(args) => diff::cmd_diff(&ctx, args),
         Command::Metrics(args) => metrics::cmd_metrics(&ctx, args),
         Command::Params(args) => metrics::cmd_params(&ctx, args),
         Command::Report(args) => report::cmd_report(&ctx, args),

@@ -17,6 +17,7 @@ mod bounded;
 mod ci;
 mod cli_reference;
 mod common;
+mod data_diff;
 mod delivery;
 mod drift;
 mod dvc_compat;

@@ -1,0 +1,169 @@
+//! `mlci diff [A [B]]`: which tracked files were added, deleted, modified
+//! or renamed, as `dvc diff` answers it (`datadiff`).
+
+use clap::Args;
+
+use super::{reporter, Ctx};
+use crate::config::Overrides;
+use crate::datadiff::{self, Change, DataDiff, Side};
+use crate::exit::Exit;
+
+/// Show what changed in tracked data between two revisions, or a revision
+/// (default HEAD) and the workspace, also inside tracked directories: as
+/// `dvc diff` does, and its `--json` is `dvc diff --json`'s document.
+/// Against the workspace, entries of the revision missing from the cache
+/// are listed as "not in cache". Exits 0 whatever it finds.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old side (default: HEAD).
+    #[arg(value_name = "A_REV")]
+    pub a_rev: Option<String>,
+    /// The new side (default: the workspace).
+    #[arg(value_name = "B_REV")]
+    pub b_rev: Option<String>,
+    /// `dvc diff --json`'s document.
+    #[arg(long, conflicts_with = "md")]
+    pub json: bool,
+    /// A Markdown table (`dvc diff --md`'s).
+    #[arg(long)]
+    pub md: bool,
+    /// Show each entry's hash (SHA-256; DVC shows MD5).
+    #[arg(long)]
+    pub show_hash: bool,
+    /// Leave out the "not in cache" list.
+    #[arg(long)]
+    pub hide_missing: bool,
+}
+
+fn side(root: &std::path::Path, rev: &str) -> anyhow::Result<Side> {
+    let id = crate::git::resolve_commit(root, rev).map_err(|e| datadiff::DataDiffError::Rev {
+        rev: rev.into(),
+        message: e.message().into(),
+    })?;
+    Ok(Side::Commit {
+        id,
+        name: rev.into(),
+    })
+}
+
+pub fn cmd_diff(ctx: &Ctx, a: DiffArgs) -> anyhow::Result<Exit> {
+    let repo = ctx.repo(&Overrides::default())?;
+    let old = side(&repo.root, a.a_rev.as_deref().unwrap_or("HEAD"))?;
+    let new = match &a.b_rev {
+        Some(r) => side(&repo.root, r)?,
+        None => Side::Workspace,
+    };
+    let reporter = reporter::for_printer(ctx.printer);
+    let mut d = datadiff::diff(&repo, &old, &new, reporter.as_ref())?;
+    if a.hide_missing {
+        d.not_in_cache = None;
+    }
+    if a.json {
+        ctx.printer
+            .data(&serde_json::to_string_pretty(&d.to_dvc_json(a.show_hash))?)?;
+    } else if a.md {
+        ctx.printer.data(md(&d, a.show_hash).trim_end())?;
+    } else if !d.is_empty() {
+        ctx.printer.data(text(&d, a.show_hash).trim_end())?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// The kinds in `dvc diff`'s order, with their entries.
+fn kinds(d: &DataDiff) -> Vec<(&'static str, &[Change])> {
+    let mut out = vec![
+        ("added", d.added.as_slice()),
+        ("deleted", d.deleted.as_slice()),
+        ("renamed", d.renamed.as_slice()),
+        ("modified", d.modified.as_slice()),
+    ];
+    if let Some(m) = &d.not_in_cache {
+        out.push(("not in cache", m.as_slice()));
+    }
+    out
+}
+
+fn shown_path(c: &Change) -> String {
+    match &c.old_path {
+        Some(old) => format!("{old} -> {}", c.path),
+        None => c.path.clone(),
+    }
+}
+
+/// A path on one line: every control character (a newline in a file
+/// name) in caret notation.
+fn one_line(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        crate::escape::push_caret(&mut out, c);
+    }
+    out
+}
+
+fn short(h: &Option<String>) -> String {
+    h.as_deref()
+        .map(|h| h[..8.min(h.len())].to_string())
+        .unwrap_or_default()
+}
+
+fn hash_cell(kind: &str, c: &Change) -> String {
+    match kind {
+        "modified" => format!("{}..{}", short(&c.old_hash), short(&c.new_hash)),
+        "added" => short(&c.new_hash),
+        _ => short(&c.old_hash),
+    }
+}
+
+/// `Added:` / `Modified:` groups of paths, then `files summary: …`, as
+/// `dvc diff` prints them; paths are escaped for the terminal.
+fn text(d: &DataDiff, hashes: bool) -> String {
+    let mut out = String::new();
+    for (kind, list) in kinds(d) {
+        if list.is_empty() {
+            continue;
+        }
+        let mut title = kind.to_string();
+        title[..1].make_ascii_uppercase();
+        out.push_str(&format!("{title}:\n"));
+        for c in list {
+            let path = one_line(&shown_path(c));
+            if hashes {
+                out.push_str(&format!("    {}  {path}\n", hash_cell(kind, c)));
+            } else {
+                out.push_str(&format!("    {path}\n"));
+            }
+        }
+        out.push('\n');
+    }
+    let summary: Vec<String> = d
+        .file_counts()
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    if !summary.is_empty() {
+        out.push_str(&format!("files summary: {}\n", summary.join(", ")));
+    }
+    out
+}
+
+/// `| Status | Path |` (with `Hash` when asked), paths escaped for
+/// Markdown.
+fn md(d: &DataDiff, hashes: bool) -> String {
+    let mut out = if hashes {
+        "| Status | Hash | Path |\n|--------|------|------|\n".to_string()
+    } else {
+        "| Status | Path |\n|--------|------|\n".to_string()
+    };
+    for (kind, list) in kinds(d) {
+        for c in list {
+            let path = crate::review::report::md_escape(&shown_path(c));
+            if hashes {
+                out.push_str(&format!("| {kind} | {} | {path} |\n", hash_cell(kind, c)));
+            } else {
+                out.push_str(&format!("| {kind} | {path} |\n"));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,242 @@
+//! `mlci diff` against `dvc diff` (DVC 3 from PyPI, the oracle): the same
+//! history made twice, once with each tool (`add`, `remove`, edits,
+//! commits, a pipeline's repro, a fresh clone without the cache), and
+//! after each scenario `mlci diff --json [A [B]]` equals `dvc diff --json
+//! [A [B]]` (hashes left out: DVC's are MD5, mlci's SHA-256).
+
+use serde_json::Value;
+
+use crate::dvc_oracle::{dvc, Pair};
+
+/// One step, done the same way in both repositories.
+enum Op<'a> {
+    Write(&'a str, &'a str),
+    Delete(&'a str),
+    Track(&'a str),
+    Untrack(&'a str),
+    Commit,
+    Repro,
+}
+
+fn apply(p: &Pair, ops: &[Op]) {
+    for op in ops {
+        match op {
+            Op::Write(path, text) => {
+                p.mlci.write(path, text);
+                p.dvc.write(path, text);
+            }
+            Op::Delete(path) => {
+                for root in [&p.mlci.root, &p.dvc.root] {
+                    let at = root.join(path);
+                    if at.is_dir() {
+                        std::fs::remove_dir_all(at).unwrap();
+                    } else {
+                        std::fs::remove_file(at).unwrap();
+                    }
+                }
+            }
+            Op::Track(path) => {
+                p.mlci.mlci(&["add", path]).ok();
+                dvc(&p.dvc_exe, &p.dvc, &["add", "-q", path]);
+            }
+            Op::Untrack(path) => {
+                p.mlci.mlci(&["remove", path]).ok();
+                dvc(&p.dvc_exe, &p.dvc, &["remove", &format!("{path}.dvc")]);
+            }
+            Op::Commit => {
+                p.mlci.commit_all("step");
+                p.dvc.commit_all("step");
+            }
+            Op::Repro => {
+                p.mlci.mlci(&["repro"]).ok();
+                dvc(&p.dvc_exe, &p.dvc, &["repro", "-q"]);
+            }
+        }
+    }
+}
+
+/// Both tools' `diff --json ARGS` in (mlci's clone, DVC's clone); equal,
+/// and returned.
+#[track_caller]
+fn same(
+    mlci: &crate::common::TestRepo,
+    dvc_repo: &crate::common::TestRepo,
+    exe: &str,
+    args: &[&str],
+) -> Value {
+    let mut all = vec!["diff", "--json"];
+    all.extend_from_slice(args);
+    let m: Value = serde_json::from_str(&mlci.mlci(&all).ok().stdout).unwrap();
+    let d: Value = serde_json::from_str(&dvc(exe, dvc_repo, &all)).unwrap();
+    assert_eq!(m, d, "mlci diff --json {args:?} vs dvc diff --json");
+    m
+}
+
+#[track_caller]
+fn check(p: &Pair, args: &[&str]) -> Value {
+    same(&p.mlci, &p.dvc, &p.dvc_exe, args)
+}
+
+fn paths(v: &Value, kind: &str) -> Vec<String> {
+    v[kind]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| match &e["path"] {
+                    Value::String(s) => s.clone(),
+                    o => format!(
+                        "{} -> {}",
+                        o["old"].as_str().unwrap(),
+                        o["new"].as_str().unwrap()
+                    ),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const DIR: &[Op<'static>] = &[
+    Op::Write("data/a.csv", "id,v\n1,0.5\n"),
+    Op::Write("data/b.csv", "id,v\n1,0.1\n"),
+    Op::Write("data/sub/c.csv", "id,v\n9,9.9\n"),
+    Op::Write("model.bin", "weights 1\n"),
+    Op::Track("data"),
+    Op::Track("model.bin"),
+    Op::Commit,
+];
+
+fn with_history(ops: &[Op]) -> Pair {
+    let p = Pair::unrun(&[]);
+    apply(&p, DIR);
+    apply(&p, ops);
+    p
+}
+
+#[test]
+fn workspace_edits_inside_and_outside_directories() {
+    // A file inside a tracked directory edited (not added again), and a
+    // tracked file edited.
+    let p = with_history(&[
+        Op::Write("data/b.csv", "id,v\n1,0.25\n2,0.3\n"),
+        Op::Write("model.bin", "weights 2\n"),
+    ]);
+    let d = check(&p, &[]);
+    assert_eq!(paths(&d, "modified"), ["data/", "data/b.csv", "model.bin"]);
+    // What a person reads: the groups, and the Markdown table.
+    crate::common::pin_output(&p.mlci.mlci(&["diff"]).ok().stdout);
+    crate::common::pin_output(&p.mlci.mlci(&["diff", "--md", "--show-hash"]).ok().stdout);
+    // Files added to and deleted from the directory, a tracked file gone.
+    apply(
+        &p,
+        &[
+            Op::Write("data/new.csv", "id\n7\n"),
+            Op::Delete("data/a.csv"),
+            Op::Delete("model.bin"),
+        ],
+    );
+    let d = check(&p, &[]);
+    assert_eq!(paths(&d, "added"), ["data/new.csv"]);
+    assert_eq!(paths(&d, "deleted"), ["data/a.csv", "model.bin"]);
+    // Nothing changed: both say `{}`.
+    let q = with_history(&[]);
+    assert_eq!(check(&q, &[]), serde_json::json!({}));
+}
+
+#[test]
+fn newly_tracked_and_untracked_paths() {
+    let p = with_history(&[Op::Write("extra.txt", "x\n"), Op::Track("extra.txt")]);
+    assert_eq!(paths(&check(&p, &[]), "added"), ["extra.txt"]);
+    apply(&p, &[Op::Commit, Op::Untrack("model.bin"), Op::Commit]);
+    let d = check(&p, &["HEAD~1", "HEAD"]);
+    assert_eq!(paths(&d, "deleted"), ["model.bin"]);
+    check(&p, &["HEAD~2", "HEAD"]);
+    check(&p, &[]);
+}
+
+#[test]
+fn commits_compared_with_each_other() {
+    let p = with_history(&[
+        Op::Write("data/b.csv", "changed\n"),
+        Op::Write("data/sub/d.csv", "new\n"),
+        Op::Write("model.bin", "weights 3\n"),
+        Op::Track("data"),
+        Op::Track("model.bin"),
+        Op::Commit,
+    ]);
+    let d = check(&p, &["HEAD~1", "HEAD"]);
+    assert_eq!(paths(&d, "modified"), ["data/", "data/b.csv", "model.bin"]);
+    assert_eq!(paths(&d, "added"), ["data/sub/d.csv"]);
+    // Reversed, and a revision with itself.
+    check(&p, &["HEAD", "HEAD~1"]);
+    assert_eq!(check(&p, &["HEAD", "HEAD"]), serde_json::json!({}));
+}
+
+#[test]
+fn renames_of_files_and_directories() {
+    // A tracked file moved: untracked at the old path, tracked at the new.
+    let p = with_history(&[
+        Op::Untrack("model.bin"),
+        Op::Write("models/model.bin", "weights 1\n"),
+        Op::Delete("model.bin"),
+        Op::Track("models/model.bin"),
+        Op::Commit,
+    ]);
+    let d = check(&p, &["HEAD~1", "HEAD"]);
+    assert_eq!(paths(&d, "renamed"), ["model.bin -> models/model.bin"]);
+    // A directory moved whole: it and each file are renames.
+    apply(
+        &p,
+        &[
+            Op::Untrack("data"),
+            Op::Write("input/a.csv", "id,v\n1,0.5\n"),
+            Op::Write("input/b.csv", "id,v\n1,0.1\n"),
+            Op::Write("input/sub/c.csv", "id,v\n9,9.9\n"),
+            Op::Delete("data"),
+            Op::Track("input"),
+            Op::Commit,
+        ],
+    );
+    let d = check(&p, &["HEAD~1", "HEAD"]);
+    assert_eq!(paths(&d, "renamed").len(), 4, "{d}");
+}
+
+#[test]
+fn a_pipelines_outputs_are_compared_as_tracked_data() {
+    let p = Pair::unrun(&[
+        ("raw.txt", "raw 1\n"),
+        (
+            "dvc.yaml",
+            "stages:\n  prep:\n    cmd: mkdir -p out && cat raw.txt > out/prep.txt && cat raw.txt raw.txt > model.txt && echo 1 > score.txt\n    deps: [raw.txt]\n    outs: [out, model.txt]\n    metrics:\n      - score.txt:\n          cache: false\n",
+        ),
+    ]);
+    apply(
+        &p,
+        &[
+            Op::Repro,
+            Op::Commit,
+            Op::Write("raw.txt", "raw 2\n"),
+            Op::Repro,
+        ],
+    );
+    let d = check(&p, &[]);
+    assert_eq!(paths(&d, "modified"), ["model.txt", "out/", "out/prep.txt"]);
+    apply(&p, &[Op::Commit]);
+    check(&p, &["HEAD~1", "HEAD"]);
+}
+
+#[test]
+fn a_fresh_clone_without_the_cache() {
+    let p = with_history(&[
+        Op::Write("data/b.csv", "changed\n"),
+        Op::Track("data"),
+        Op::Commit,
+    ]);
+    let m = p.mlci.clone_to(&crate::common::unique("mclone"));
+    let d = p.dvc.clone_to(&crate::common::unique("dclone"));
+    // Between commits: each directory whole (its files are unknown).
+    let diff = same(&m, &d, &p.dvc_exe, &["HEAD~1", "HEAD"]);
+    assert_eq!(paths(&diff, "modified"), ["data/"]);
+    // Against the empty work tree: what is gone, and not in the cache.
+    let diff = same(&m, &d, &p.dvc_exe, &[]);
+    assert!(!paths(&diff, "not in cache").is_empty(), "{diff}");
+}
