@@ -116,12 +116,8 @@ pub fn build(
     };
 
     let plots = build_plots(repo, pipeline, &cmp, plots_dir.as_deref())?;
-    let mut gate_results = evaluate_gates(pipeline, &cmp)?;
-    if !beside.gates.is_empty() {
-        gate_results
-            .get_or_insert_with(Vec::new)
-            .extend(beside.gates.iter().cloned());
-    }
+    let data_changes = data_changes(repo, &cmp)?;
+    let gate_results = gates_with(pipeline, &cmp, beside)?;
     let mut verdict = Context::summarize(
         &metrics_changed
             .iter()
@@ -174,6 +170,7 @@ pub fn build(
         plots,
         drift: beside.drift.clone(),
         monitor: beside.monitor.clone(),
+        data_changes,
         links: Links {
             run: run_link.clone(),
         },
@@ -216,6 +213,49 @@ fn committed_only<'a>(
             Box::new(move |p| paths.contains(p))
         }
     }
+}
+
+/// The metric gates' results, then the rules judged beside them (None
+/// when there is nothing to judge).
+fn gates_with(
+    pipeline: &crate::pipeline::Pipeline,
+    cmp: &Comparison,
+    beside: &crate::review::report::BesideGates,
+) -> Result<Option<Vec<crate::review::gate::GateResult>>, ReviewError> {
+    let mut gate_results = evaluate_gates(pipeline, cmp)?;
+    if !beside.gates.is_empty() {
+        gate_results
+            .get_or_insert_with(Vec::new)
+            .extend(beside.gates.iter().cloned());
+    }
+    Ok(gate_results)
+}
+
+/// What changed in tracked data from the base to the target (`mlci diff`
+/// BASE [TARGET]); None when nothing did, or the base is not a commit.
+fn data_changes(
+    repo: &Repo,
+    cmp: &Comparison,
+) -> Result<Option<crate::review::report::DataChangesView>, ReviewError> {
+    use crate::datadiff::Side;
+    use crate::revision::Rev;
+    let side = |r: &Rev| match r {
+        Rev::Workspace => Some(Side::Workspace),
+        Rev::Commit { id, name } => Some(Side::Commit {
+            id: *id,
+            name: name.clone(),
+        }),
+    };
+    let (Some(old @ Side::Commit { .. }), Some(new)) = (side(&cmp.base), side(&cmp.target)) else {
+        return Ok(None);
+    };
+    let mut d = crate::datadiff::diff(repo, &old, &new, &crate::progress::Silent)?;
+    d.not_in_cache = None;
+    let command = match &cmp.target {
+        Rev::Workspace => format!("mlci diff {}", cmp.base.short()),
+        t => format!("mlci diff {} {}", cmp.base.short(), t.short()),
+    };
+    Ok(crate::review::report::DataChangesView::of(&d, command))
 }
 
 /// The headline: a pipeline that did not succeed decides it (gates judged

@@ -42,12 +42,15 @@ pub enum ReviewError {
     Json(#[from] serde_json::Error),
     #[error("{file}: {message}")]
     Direction { file: String, message: String },
+    #[error(transparent)]
+    DataChanges(#[from] crate::datadiff::DataDiffError),
 }
 
 impl crate::error::Hint for ReviewError {
     fn hint(&self) -> Option<String> {
         match self {
             ReviewError::NoBase { .. } => Some("commit once, or pass `--base REV`".into()),
+            ReviewError::DataChanges(e) => e.hint(),
             ReviewError::Pipeline(e) => e.hint(),
             ReviewError::Metrics(e) => e.hint(),
             ReviewError::Gate(e) => e.hint(),

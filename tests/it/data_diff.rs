@@ -240,3 +240,30 @@ fn a_fresh_clone_without_the_cache() {
     let diff = same(&m, &d, &p.dvc_exe, &[]);
     assert!(!paths(&diff, "not in cache").is_empty(), "{diff}");
 }
+
+/// The report's "Data changes" section: the files summary, the first ten
+/// changes, and how many more with the command that lists them all; a
+/// path is escaped for Markdown.
+#[test]
+fn the_report_lists_the_data_changes() {
+    let r = crate::common::TestRepo::new();
+    for i in 0..12 {
+        r.write(&format!("data/f{i:02}.csv"), format!("{i}\n"));
+    }
+    r.write("data/odd|name*.csv", "x\n");
+    r.mlci(&["add", "data"]).ok();
+    r.commit_all("data");
+    for i in 0..12 {
+        r.write(&format!("data/f{i:02}.csv"), format!("{i} changed\n"));
+    }
+    r.write("data/odd|name*.csv", "y\n");
+    let report = r.mlci(&["report", "--base", "HEAD"]).ok().stdout;
+    let section = report
+        .split("### Data changes")
+        .nth(1)
+        .expect("a Data changes section")
+        .split("\n### ")
+        .next()
+        .unwrap();
+    crate::common::pin_output(section);
+}

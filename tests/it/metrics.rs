@@ -259,6 +259,14 @@ fn default_report_snapshot() {
         | eval.json | per_class.dog | 0.9 | 0.95 | ▲ +0.05 (+5.56%) |
         | scores.yaml | f1 | 0.6 | 0.65 | 🟢 ▲ +0.05 (+8.33%) |
 
+        ### Data changes
+
+        files summary: 1 modified
+
+        | | Path |
+        |---|---|
+        | modified | scores.yaml |
+
         <details><summary>4 params changed</summary>
 
         | Path | Param | HEAD~2 | workspace | Change |

@@ -182,6 +182,8 @@ pub struct Context {
     /// The `monitor:` log's windows against the reference, when mlci.yaml
     /// has one.
     pub monitor: Option<MonitorView>,
+    /// Tracked data that changed from the base (`mlci diff`), when any.
+    pub data_changes: Option<DataChangesView>,
     pub links: Links,
     pub precision: usize,
 }
@@ -212,6 +214,66 @@ pub struct MonitorView {
     pub passed: bool,
     /// Markdown: one heading line and one fenced Mermaid chart per metric.
     pub charts_md: String,
+}
+
+/// Tracked data that changed between the base and the target, as `mlci
+/// diff` lists it: file counts per kind, the first rows, and how many more
+/// there are (with the command that lists them all).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DataChangesView {
+    /// `files summary: 2 modified, 1 added`: files, per kind with any,
+    /// as `dvc diff` sums them up.
+    pub summary: String,
+    /// (kind, path), directories with a trailing `/`, at most [`DATA_ROWS`].
+    pub rows: Vec<(String, String)>,
+    pub more: usize,
+    /// `mlci diff abc12345` (or `mlci diff A B`).
+    pub command: String,
+}
+
+/// The most data changes a report lists.
+pub const DATA_ROWS: usize = 10;
+
+impl DataChangesView {
+    /// The view of `d`, listed by `command`; None when nothing changed.
+    pub fn of(d: &crate::datadiff::DataDiff, command: String) -> Option<DataChangesView> {
+        let mut all: Vec<(String, String)> = Vec::new();
+        for (kind, list) in [
+            ("added", &d.added),
+            ("deleted", &d.deleted),
+            ("renamed", &d.renamed),
+            ("modified", &d.modified),
+        ] {
+            for c in list {
+                let path = match &c.old_path {
+                    Some(old) => format!("{old} → {}", c.path),
+                    None => c.path.clone(),
+                };
+                all.push((kind.to_string(), path));
+            }
+        }
+        if all.is_empty() {
+            return None;
+        }
+        let summary: Vec<String> = d
+            .file_counts()
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        let more = all.len().saturating_sub(DATA_ROWS);
+        all.truncate(DATA_ROWS);
+        Some(DataChangesView {
+            summary: if summary.is_empty() {
+                "files summary: none (directory outputs only)".into()
+            } else {
+                format!("files summary: {}", summary.join(", "))
+            },
+            rows: all,
+            more,
+            command,
+        })
+    }
 }
 
 /// The rules judged beside the metric gates, as every judging command
@@ -445,6 +507,7 @@ mod tests {
             plots: vec![],
             drift: Vec::new(),
             monitor: None,
+            data_changes: None,
             links: Links::default(),
             precision: 5,
         }
