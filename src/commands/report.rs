@@ -29,7 +29,8 @@ pub struct ReportArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Also list metrics that did not change.
+    /// Also list metrics that did not change, and draw plots whose data
+    /// is the same at both revisions.
     #[arg(long)]
     pub all: bool,
     /// Decimal places for numbers (0 to 30).

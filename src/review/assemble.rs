@@ -115,7 +115,7 @@ pub fn build(
         None => Vec::new(),
     };
 
-    let plots = build_plots(repo, pipeline, &cmp, plots_dir.as_deref())?;
+    let plots = build_plots(repo, pipeline, &cmp, plots_dir.as_deref(), all)?;
     let data_changes = data_changes(repo, &cmp)?;
     let gate_results = gates_with(pipeline, &cmp, beside)?;
     let mut verdict = Context::summarize(
@@ -453,11 +453,50 @@ fn paired_x(
 }
 
 /// Reads every plot's data at both revisions and draws it.
+/// Whether revision `a` gives a plot exactly the records `b` gives it
+/// (the same files, the same rows: every line, bar and table drawn from
+/// them is the same), and there are some.
+fn same_at_both(data: &[crate::review::plot_kinds::Data<'_>], a: &str, b: &str) -> bool {
+    let records = |label: &str| -> Vec<(&str, &Vec<crate::review::plots::Record>)> {
+        data.iter()
+            .filter(|(l, _, _)| l == label)
+            .map(|(_, s, t)| (s.file.as_str(), &t.rows))
+            .collect()
+    };
+    let (p, q) = (records(a), records(b));
+    a != b && !p.is_empty() && p.len() * 2 == data.len() && p == q
+}
+
+/// Writes plot `def` as `DIR/<id>.svg` (the id made a plain file name);
+/// the path written.
+fn write_svg(
+    dir: &Path,
+    def: &crate::pipeline::PlotDef,
+    drawn: &[crate::review::plots::Line],
+) -> Result<String, ReviewError> {
+    fs_err::create_dir_all(dir)?;
+    let name: String = def
+        .id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("{name}.svg"));
+    crate::fsutil::write_atomic(&path, svg(def, drawn).as_bytes())?;
+    Ok(path.display().to_string())
+}
+
 fn build_plots(
     repo: &Repo,
     pipeline: &crate::pipeline::Pipeline,
     cmp: &Comparison,
     svg_dir: Option<&Path>,
+    all: bool,
 ) -> Result<Vec<serde_json::Value>, ReviewError> {
     let mut out = Vec::new();
     let mut readers = [
@@ -536,6 +575,16 @@ fn build_plots(
                 .map(|(i, (label, source, _))| format!("{}. {label}: {}", i + 1, source.file))
                 .collect();
         }
+        // The same data at both revisions: nothing for a reviewer to see
+        // (unless every plot is asked for).
+        if !all && same_at_both(&data, &readers[0].1, &readers[1].1) {
+            out.push(serde_json::json!({
+                "id": def.id, "title": title, "caption": caption.join("; "),
+                "note": format!("the same at {} and {}: not drawn", readers[0].1, readers[1].1),
+                "lines": drawn,
+            }));
+            continue;
+        }
         let as_drawn = crate::pipeline::PlotDef {
             template: Some(kind.clone()),
             ..def.clone()
@@ -547,31 +596,17 @@ fn build_plots(
                 None => n,
             });
         }
-        let mut svg_path = None;
-        if let Some(dir) = svg_dir {
-            let dir = dir.to_path_buf();
-            fs_err::create_dir_all(&dir)?;
-            let name: String = def
-                .id
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            let path = dir.join(format!("{name}.svg"));
-            crate::fsutil::write_atomic(&path, svg(def, &drawn).as_bytes())?;
-            svg_path = Some(path.display().to_string());
-        }
+        let svg_path = match svg_dir {
+            Some(dir) => Some(write_svg(dir, def, &drawn)?),
+            None => None,
+        };
         out.push(serde_json::json!({
             "id": def.id,
             "title": title,
             "mermaid": shown.mermaid,
             "table_md": shown.table_md,
             "note": shown.note,
+            "legend": shown.legend,
             "svg": svg_path,
             "lines": drawn,
             "caption": caption.join("; "),

@@ -32,6 +32,8 @@ pub struct Drawn {
     pub mermaid: Option<String>,
     pub table_md: Option<String>,
     pub note: Option<String>,
+    /// Which colour is which line, printed under the chart.
+    pub legend: Option<String>,
 }
 
 /// One revision's data of one source: (revision label, source, rows).
@@ -169,6 +171,9 @@ fn line_chart(def: &PlotDef, lines: &[Line]) -> Drawn {
         let differ = lines.iter().any(|l| l.x != lines[0].x);
         return Drawn {
             mermaid: super::plots::mermaid(def, &lines),
+            legend: Some(super::plots::legend(
+                &lines.iter().map(|l| l.label.clone()).collect::<Vec<_>>(),
+            )),
             note: differ.then(|| {
                 "the lines have different x values, which are not numbers: each is drawn by position along the first line's x values".into()
             }),
@@ -184,46 +189,122 @@ fn line_chart(def: &PlotDef, lines: &[Line]) -> Drawn {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
             (a.min(p.0), b.max(p.0))
         });
-    // Every x any line has: when they are evenly spaced and few enough,
-    // they are the axis (each line keeps its own points); otherwise the
-    // finest even grid a chart holds, so a knee (an ROC curve's first
-    // rates) shows.
-    let mut union: Vec<f64> = series.iter().flatten().map(|p| p.0).collect();
-    union.sort_by(f64::total_cmp);
-    union.dedup_by(|a, b| (*a - *b).abs() <= 1e-12 * (hi - lo).abs().max(1.0));
-    let tol = 1e-9 * (hi - lo).abs().max(1.0);
-    let even = union
-        .windows(3)
-        .all(|w| ((w[2] - w[1]) - (w[1] - w[0])).abs() <= tol);
-    let grid: Vec<f64> = if even && union.len() <= MAX_POINTS {
-        union
-    } else {
-        let k = MAX_POINTS;
-        (0..k)
-            .map(|i| lo + (hi - lo) * i as f64 / (k - 1) as f64)
-            .collect()
-    };
-    let k = grid.len();
-    let own = |pts: &Vec<(f64, f64)>| {
-        pts.len() == grid.len() && pts.iter().zip(&grid).all(|(p, g)| (p.0 - g).abs() <= tol)
-    };
-    let uneven = !series.iter().all(own);
-    let resampled: Vec<Line> = lines
+    let integers = series.iter().flatten().all(|p| p.0.fract() == 0.0);
+    let axis = Axis::new(lo, hi, integers);
+    // Each line on the grid from its first x (held flat before it, within
+    // one grid step at most) to its last: a shorter line ends where its
+    // data ends.
+    let mut starts_late = false;
+    let values: Vec<Vec<f64>> = series
         .iter()
-        .zip(&series)
-        .map(|(l, pts)| Line {
-            label: l.label.clone(),
-            x: grid.iter().map(|x| axis_label(*x)).collect(),
-            y: grid.iter().map(|x| interpolate(pts, *x)).collect(),
+        .map(|pts| {
+            let (first, last) = (pts[0].0, pts[pts.len() - 1].0);
+            starts_late |= first > axis.grid[0] + axis.step * 0.5;
+            axis.grid
+                .iter()
+                .take_while(|x| **x <= last + axis.step * 1e-9)
+                .map(|x| interpolate(pts, x.max(first)))
+                .collect()
         })
         .collect();
+    let tol = 1e-9 * (hi - lo).abs().max(1.0);
+    // A line whose points are the grid's first points is drawn as it is.
+    let own = |pts: &Vec<(f64, f64)>| {
+        pts.len() <= axis.grid.len()
+            && pts
+                .iter()
+                .zip(&axis.grid)
+                .all(|(p, g)| (p.0 - g).abs() <= tol)
+    };
+    let resampled = !series.iter().all(own);
+    let mut notes = Vec::new();
+    if resampled {
+        notes.push(format!(
+            "x is true to scale: each line is read at every {} from {} to {}",
+            axis_label(axis.step),
+            axis_label(axis.grid[0]),
+            axis_label(axis.grid[axis.grid.len() - 1])
+        ));
+    }
+    if starts_late {
+        notes.push("a line that starts later is held at its first value before it".into());
+    }
     Drawn {
-        mermaid: super::plots::mermaid(def, &resampled),
-        note: uneven.then(|| {
-            format!("x is numeric: every line is resampled onto {k} evenly spaced x values, true to scale (held flat past its own first and last x)")
-        }),
+        mermaid: Some(super::plots::mermaid_lines(def, &axis.labels, &values)),
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+        legend: Some(super::plots::legend(
+            &lines.iter().map(|l| l.label.clone()).collect::<Vec<_>>(),
+        )),
         ..Drawn::default()
     }
+}
+
+/// A numeric x axis as a Mermaid category axis: an evenly spaced grid
+/// (at most [`MAX_POINTS`]) whose step divides the tick step, so every tick
+/// falls on a grid point; about 8 round ticks labelled (integers for
+/// integer data), the other points blank.
+struct Axis {
+    grid: Vec<f64>,
+    step: f64,
+    labels: Vec<String>,
+}
+
+impl Axis {
+    fn new(lo: f64, hi: f64, integers: bool) -> Axis {
+        let span = if hi > lo { hi - lo } else { lo.abs().max(1.0) };
+        let mut tick = nice_step(span / 7.0);
+        if integers {
+            tick = tick.max(1.0);
+        }
+        // The finest grid step (tick / m) that keeps the grid within bounds.
+        let mut step = tick;
+        for m in [2.0, 5.0, 10.0, 20.0, 50.0, 100.0] {
+            let s = tick / m;
+            if integers && (s < 1.0 || s.fract() != 0.0) {
+                continue;
+            }
+            let first = (lo / s).floor() * s;
+            let n = ((hi - first) / s - 1e-9).ceil() as usize + 1;
+            if n <= MAX_POINTS {
+                step = s;
+            }
+        }
+        let first = (lo / step + 1e-9).floor() * step;
+        let n = (((hi - first) / step) - 1e-9).ceil().max(0.0) as usize + 1;
+        let grid: Vec<f64> = (0..n).map(|i| first + step * i as f64).collect();
+        let labels = grid
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                let on_tick = ((x / tick) - (x / tick).round()).abs() < 1e-6;
+                if on_tick && *x >= lo - step * 1e-6 && *x <= hi + step * 1e-6 {
+                    axis_label(if x.abs() < step * 1e-9 { 0.0 } else { *x })
+                } else {
+                    super::plots::blank_label(i)
+                }
+            })
+            .collect();
+        Axis { grid, step, labels }
+    }
+}
+
+/// A round step near `raw`: 1, 2 or 5 times a power of ten (d3's).
+fn nice_step(raw: f64) -> f64 {
+    if !(raw.is_finite() && raw > 0.0) {
+        return 1.0;
+    }
+    let power = 10f64.powf(raw.log10().floor());
+    let err = raw / power;
+    let f = if err >= 50f64.sqrt() {
+        10.0
+    } else if err >= 10f64.sqrt() {
+        5.0
+    } else if err >= 2f64.sqrt() {
+        2.0
+    } else {
+        1.0
+    };
+    f * power
 }
 
 fn axis_label(x: f64) -> String {
@@ -295,14 +376,21 @@ fn bars(def: &PlotDef, data: &[Data<'_>], sorted: bool) -> Drawn {
     }
     // Bars start at zero.
     let span = values.iter().flatten().copied().chain([0.0]);
-    let mut s = mermaid_head(&head_def, true, &cats, span);
+    let mut s = super::plots::palette_directive(values.len());
+    s.push_str(&mermaid_head(&head_def, true, &cats, span));
     for v in &values {
         let ys: Vec<String> = v.iter().map(|y| axis_label_precise(*y)).collect();
         s.push_str(&format!("    bar [{}]\n", ys.join(", ")));
     }
+    let labels: Vec<String> = data
+        .iter()
+        .zip(&series)
+        .filter(|(_, s)| !s.is_empty())
+        .map(|((label, source, _), _)| format!("{label}: {}", source.file))
+        .collect();
     Drawn {
         mermaid: Some(s),
-        note: (values.len() > 1).then(|| "one bar series per revision, in caption order".into()),
+        legend: Some(super::plots::legend(&labels)),
         ..Drawn::default()
     }
 }
@@ -436,13 +524,18 @@ mod tests {
         let d = draw(&def, &[base, target], &[]);
         let m = d.mermaid.unwrap();
         let axis = m.lines().find(|l| l.contains("x-axis")).unwrap();
-        assert_eq!(axis.matches(',').count() + 1, MAX_POINTS, "{m}");
-        assert!(
-            axis.contains("[\"0\", \"0.026\"") && axis.ends_with("\"1\"]"),
-            "{m}"
-        );
+        // A grid of 0.04 steps (0.02 would be 51 points, over 40), the
+        // ticks 0, 0.2, ..., 1 labelled and the rest blank.
+        assert_eq!(axis.matches(',').count() + 1, 26, "{m}");
+        let shown: Vec<&str> = axis
+            .split(", ")
+            .filter(|l| l.chars().any(|c| c.is_ascii_digit()))
+            .collect();
+        assert_eq!(shown.len(), 6, "{axis}");
+        assert!(axis.contains("[\"0\", ") && axis.ends_with("\"1\"]"), "{m}");
         assert_eq!(m.matches("    line [").count(), 2);
         assert!(d.note.unwrap().contains("true to scale"));
+        assert_eq!(d.legend.unwrap(), "blue: base · orange: target");
         // The interpolation itself, at a third of the way: base between
         // (0.1, 0.6) and (1, 1); target between (0, 0) and (0.5, 0.9).
         let b = [(0.0, 0.0), (0.1, 0.6), (1.0, 1.0)];

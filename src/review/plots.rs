@@ -235,33 +235,108 @@ pub fn mermaid_head(
     s
 }
 
-/// A Mermaid `xychart-beta` block for lines that share the first line's x
-/// positions (the others are resampled onto them by relative position).
+/// Line colours, in order: each named so the legend can say which line is
+/// which (Mermaid's xychart draws no legend). Strong on white, and the
+/// first two (base and target) unlike each other in hue and lightness.
+pub const PALETTE: [(&str, &str); 6] = [
+    ("blue", "#1f77b4"),
+    ("orange", "#ff7f0e"),
+    ("green", "#2ca02c"),
+    ("red", "#d62728"),
+    ("purple", "#9467bd"),
+    ("brown", "#8c564b"),
+];
+
+/// The Mermaid directive that colours `n` lines from [`PALETTE`] (the
+/// default theme draws the first line a pale lavender).
+pub fn palette_directive(n: usize) -> String {
+    let colours: Vec<&str> = (0..n.max(1))
+        .map(|i| PALETTE[i % PALETTE.len()].1)
+        .collect();
+    format!(
+        "%%{{init: {{\"themeVariables\": {{\"xyChart\": {{\"plotColorPalette\": \"{}\"}}}}}}}}%%\n",
+        colours.join(", ")
+    )
+}
+
+/// The legend line under a chart: each line's colour and what it is
+/// (`blue: main (abc12345) loss.csv loss · orange: workspace loss.csv
+/// loss`).
+pub fn legend(labels: &[String]) -> String {
+    labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("{}: {l}", PALETTE[i % PALETTE.len()].0))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// A blank x label that is unique (Mermaid merges equal categories): `k`
+/// zero-width spaces.
+pub(crate) fn blank_label(k: usize) -> String {
+    "\u{200b}".repeat(k + 1)
+}
+
+/// Category labels thinned to about 8 shown: every `step`-th kept, the
+/// rest blank (and unique), so they never overlap into a smear.
+pub fn thin_labels(labels: &[String]) -> Vec<String> {
+    let step = labels.len().div_ceil(8).max(1);
+    labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i % step == 0 {
+                l.clone()
+            } else {
+                blank_label(i)
+            }
+        })
+        .collect()
+}
+
+/// A coloured Mermaid `xychart-beta` block: the x axis's `labels` (blank
+/// ones between ticks), and each line's values along them; a line may
+/// be shorter than the axis, and then ends where its data ends.
+pub fn mermaid_lines(def: &PlotDef, labels: &[String], lines: &[Vec<f64>]) -> String {
+    let mut s = palette_directive(lines.len());
+    s.push_str(&mermaid_head(
+        def,
+        false,
+        labels,
+        lines.iter().flatten().copied(),
+    ));
+    for ys in lines {
+        let ys: Vec<String> = ys.iter().map(|y| num(*y)).collect();
+        let _ = writeln!(s, "    line [{}]", ys.join(", "));
+    }
+    s
+}
+
+/// A Mermaid `xychart-beta` block for lines whose x values are not numbers:
+/// the first line's x values (at most [`MAX_POINTS`], about 8 shown), the
+/// others by relative position.
 pub fn mermaid(def: &PlotDef, lines: &[Line]) -> Option<String> {
     let first = lines.iter().find(|l| !l.y.is_empty())?;
     let idx = downsample_indices(first.x.len(), MAX_POINTS);
     let labels: Vec<String> = idx.iter().map(|i| first.x[*i].clone()).collect();
-    let mut s = mermaid_head(
-        def,
-        false,
-        &labels,
-        lines.iter().flat_map(|l| l.y.iter().copied()),
-    );
-    for line in lines.iter().filter(|l| !l.y.is_empty()) {
-        let n = line.y.len();
-        let ys: Vec<String> = (0..idx.len())
-            .map(|k| {
-                let pos = if idx.len() == 1 {
-                    0
-                } else {
-                    k * (n - 1) / (idx.len() - 1)
-                };
-                num(line.y[pos.min(n - 1)])
-            })
-            .collect();
-        let _ = writeln!(s, "    line [{}]", ys.join(", "));
-    }
-    Some(s)
+    let values: Vec<Vec<f64>> = lines
+        .iter()
+        .filter(|l| !l.y.is_empty())
+        .map(|line| {
+            let n = line.y.len();
+            (0..idx.len())
+                .map(|k| {
+                    let pos = if idx.len() == 1 {
+                        0
+                    } else {
+                        k * (n - 1) / (idx.len() - 1)
+                    };
+                    line.y[pos.min(n - 1)]
+                })
+                .collect()
+        })
+        .collect();
+    Some(mermaid_lines(def, &thin_labels(&labels), &values))
 }
 
 /// A standalone SVG line chart.
@@ -405,13 +480,24 @@ mod tests {
             y: (0..50).map(|i| 0.5 / (i + 1) as f64).collect(),
         };
         let m = mermaid(&def, &[base, head]).unwrap();
+        // Coloured (blue, then orange), the labels thinned to about 8.
         assert!(
-            m.starts_with("xychart-beta\n    title \"Loss\"\n    x-axis \"step\" [\"0\", "),
+            m.starts_with("%%{init: {\"themeVariables\": {\"xyChart\": {\"plotColorPalette\": \"#1f77b4, #ff7f0e\"}}}}%%\nxychart-beta\n    title \"Loss\"\n    x-axis \"step\" [\"0\", \"\u{200b}\u{200b}\", "),
             "{m}"
         );
+        let axis = m.lines().find(|l| l.contains("x-axis")).unwrap();
+        let shown = axis
+            .split(", ")
+            .filter(|l| l.chars().any(|c| c.is_ascii_digit()))
+            .count();
+        assert!((3..=10).contains(&shown), "{axis}");
         assert_eq!(m.matches("    line [").count(), 2);
         let first_line = m.lines().find(|l| l.starts_with("    line [")).unwrap();
         assert_eq!(first_line.matches(',').count() + 1, MAX_POINTS);
+        assert_eq!(
+            legend(&["main: loss".into(), "workspace: loss".into()]),
+            "blue: main: loss · orange: workspace: loss"
+        );
         assert!(svg(&def, &[]).starts_with("<svg"));
     }
 }

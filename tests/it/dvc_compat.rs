@@ -558,8 +558,13 @@ fn a_dvclive_project_runs_end_to_end_beside_dvc() {
             assert_eq!(mv, dv, "{key}.{side}: mlci {m}\ndvc {d}");
         }
     }
-    // The report draws each plot as its template asks.
-    let report = p.mlci.mlci(&["report", "--base", "HEAD"]).ok().stdout;
+    // The report draws each plot as its template asks (`--all`: also the
+    // confusion matrix, the same at both revisions).
+    let report = p
+        .mlci
+        .mlci(&["report", "--base", "HEAD", "--all"])
+        .ok()
+        .stdout;
     assert!(report.contains("**ROC**"), "{report}");
     assert!(report.contains("true to scale"), "{report}");
     // The confusion table in DVC's orientation (actual across, predicted

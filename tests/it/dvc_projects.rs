@@ -560,10 +560,14 @@ plots:
 ";
     let p = Pair::unrun(&[
         ("eval/actual.csv", "actual\n0\n0\n1\n1\n2\n"),
-        ("eval/preds.csv", "predicted\n0\n1\n1\n1\n0\n"),
+        ("eval/preds.csv", "predicted\n0\n0\n0\n0\n0\n"),
         ("dvc.yaml", pipeline),
     ]);
+    // The base: other predictions and no run yet (identical plots are not
+    // drawn, so the base must differ).
+    p.mlci.commit_all("inputs");
     p.edit(|r| {
+        write(r, "eval/preds.csv", "predicted\n0\n1\n1\n1\n0\n");
         write(
             r,
             ".dvc/plots/mine.json",
@@ -573,7 +577,7 @@ plots:
     p.mlci.mlci(&["repro"]).ok();
     dvc(&p.dvc_exe, &p.dvc, &["repro", "-q"]);
     p.mlci.commit_all("first run");
-    let report = p.mlci.mlci(&["report", "--base", "HEAD"]).ok().stdout;
+    let report = p.mlci.mlci(&["report", "--base", "HEAD~1"]).ok().stdout;
     // The confusion matrix: DVC pairs the files row by row; each cell of
     // mlci's table (actual across, predicted down) counts DVC's pairs.
     let pairs = dvc_pairs(&p, "confusion", "actual", "predicted");

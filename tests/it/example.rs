@@ -63,7 +63,7 @@ fn classifier_example_runs_end_to_end() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("```mermaid\nxychart-beta\n    title \"Training loss\""),
+        stdout.contains("xychart-beta\n    title \"Training loss\""),
         "{stdout}"
     );
     assert!(stdout.contains("mlci ci: gates passed"), "{stdout}");

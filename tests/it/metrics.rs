@@ -372,8 +372,8 @@ fn report_draws_plots_of_base_and_target_from_csv_json_and_several_files() {
         "{out}"
     );
     // Numeric x: one axis over both revisions' steps, true to scale (the
-    // base's shorter line held flat past its last step).
-    assert!(out.contains("```mermaid\nxychart-beta\n    title \"Loss\"\n    x-axis \"step\" [\"0\", \"1\", \"2\", \"3\"]\n    y-axis \"loss\" 0.2 --> 1\n    line [1, 0.8, 0.6, 0.6]\n    line [1, 0.5, 0.25, 0.2]\n```"), "{out}");
+    // base's shorter line ends where its data ends), coloured and named.
+    assert!(out.contains("```mermaid\n%%{init: {\"themeVariables\": {\"xyChart\": {\"plotColorPalette\": \"#1f77b4, #ff7f0e\"}}}}%%\nxychart-beta\n    title \"Loss\"\n    x-axis \"step\" [\"0\", \"1\", \"2\", \"3\"]\n    y-axis \"loss\" 0.2 --> 1\n    line [1, 0.8, 0.6]\n    line [1, 0.5, 0.25, 0.2]\n```\nblue: HEAD: loss.csv loss · orange: workspace: loss.csv loss\n"), "{out}");
     // y: {file: field} across two files draws one line per file and side.
     assert!(out.contains("**Loss and accuracy** (1. HEAD: loss.csv loss; 2. HEAD: acc.json acc; 3. workspace: loss.csv loss; 4. workspace: acc.json acc)"), "{out}");
     assert!(out.contains("![confusion.png](confusion.png)"), "{out}");
@@ -616,4 +616,94 @@ fn metrics_inside_tracked_directories_and_per_revision_declarations() {
     let gate = repo.mlci(&["gate", "--base", "HEAD"]);
     assert_eq!(gate.code, 1, "{}{}", gate.stdout, gate.stderr);
     assert!(gate.stdout.contains("is NaN"), "{}", gate.stdout);
+}
+
+/// Charts a reviewer can read as GitHub renders them (Mermaid's xychart):
+/// at most ~10 round x ticks, integers for integer steps, the other
+/// categories blank and unique (Mermaid merges equal ones); both lines
+/// coloured (blue base, orange target) and a legend under the chart
+/// naming which is which; a shorter line ends where its data ends; a plot
+/// whose data is the same at both revisions is not drawn, and says so.
+#[test]
+fn charts_are_legible_with_round_ticks_colours_and_a_legend() {
+    let repo = TestRepo::new();
+    repo.write(
+        "dvc.yaml",
+        "plots:\n  - train.csv:\n      x: step\n      y: loss\n      title: Training loss\n  - curve.csv:\n      x: iteration\n      y: acc\n      title: Accuracy\n  - same.csv:\n      x: step\n      y: v\n",
+    );
+    let series = |n: usize, f: &dyn Fn(f64) -> f64, x: &str, y: &str| {
+        let mut s = format!("{x},{y}\n");
+        for i in 1..=n {
+            s.push_str(&format!("{i},{:.4}\n", f(i as f64)));
+        }
+        s
+    };
+    repo.write("train.csv", series(40, &|i| 1.5 + 1.0 / i, "step", "loss"));
+    repo.write(
+        "curve.csv",
+        series(100, &|i| 0.5 + 0.3 * (1.0 - 1.0 / i), "iteration", "acc"),
+    );
+    repo.write("same.csv", series(5, &|i| i, "step", "v"));
+    repo.commit_all("base");
+    repo.git(&["branch", "-q", "main-copy"]);
+    // The workspace: a new loss curve, and a shorter accuracy curve.
+    repo.write("train.csv", series(40, &|i| 1.0 / i, "step", "loss"));
+    repo.write(
+        "curve.csv",
+        series(60, &|i| 0.6 + 0.35 * (1.0 - 1.0 / i), "iteration", "acc"),
+    );
+    let out = repo.mlci(&["report", "--base", "main-copy"]).ok().stdout;
+    for title in ["Training loss", "Accuracy"] {
+        let block = out
+            .split(&format!("title \"{title}\""))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{title}: no chart\n{out}"));
+        let axis = block.lines().find(|l| l.contains("x-axis")).unwrap();
+        let cats: Vec<&str> = axis[axis.find('[').unwrap() + 1..axis.rfind(']').unwrap()]
+            .split(", ")
+            .map(|c| c.trim_matches('"'))
+            .collect();
+        let unique: std::collections::BTreeSet<&&str> = cats.iter().collect();
+        assert_eq!(
+            unique.len(),
+            cats.len(),
+            "{title}: categories repeat: {axis}"
+        );
+        let shown: Vec<&&str> = cats
+            .iter()
+            .filter(|c| !c.trim_matches('\u{200b}').is_empty())
+            .collect();
+        assert!((3..=11).contains(&shown.len()), "{title}: {shown:?}");
+        assert!(
+            shown.iter().all(|c| c.parse::<i64>().is_ok()),
+            "{title}: {shown:?}"
+        );
+        let head = out[..out.find(&format!("title \"{title}\"")).unwrap()]
+            .rsplit("```mermaid")
+            .next()
+            .unwrap();
+        assert!(
+            head.contains("\"plotColorPalette\": \"#1f77b4, #ff7f0e\""),
+            "{title}: {head}"
+        );
+        let legend = block.split("```\n").nth(1).unwrap().lines().next().unwrap();
+        assert!(
+            legend.starts_with("blue: main-copy: ") && legend.contains(" · orange: workspace: "),
+            "{title}: {legend}"
+        );
+    }
+    // The shorter target line ends at its last step (60 of 100).
+    let acc = out.split("title \"Accuracy\"").nth(1).unwrap();
+    let lines: Vec<usize> = acc
+        .lines()
+        .filter(|l| l.trim_start().starts_with("line ["))
+        .map(|l| l.matches(',').count() + 1)
+        .collect();
+    assert!(lines[1] < lines[0], "{acc}");
+    // The same data at both revisions: a note, no chart.
+    assert!(
+        out.contains("_the same at main-copy and workspace: not drawn_"),
+        "{out}"
+    );
+    assert!(!out.contains("title \"same.csv\""), "{out}");
 }

@@ -142,6 +142,14 @@ fn a_failed_stage_reads_as_failed_on_every_surface() {
         | scores.json | accuracy | 0.81 | 0.81 | 0 (0%) _committed, not recomputed_ |
         | scores.json | loss | 0.4 | 0.4 | 0 (0%) _committed, not recomputed_ |
 
+        ### Data changes
+
+        files summary: 1 deleted
+
+        | | Path |
+        |---|---|
+        | deleted | model.txt |
+
         <details><summary>1 param changed</summary>
 
         | Path | Param | main | workspace | Change |
@@ -208,6 +216,14 @@ fn a_run_that_made_committed_results_stale_names_them_and_can_fail_on_them() {
         |---|---|---:|---:|---|
         | scores.json | accuracy | 0.81 | 0.82 | 🟢 ▲ +0.01 (+1.23%) |
         | scores.json | loss | 0.4 | 0.3 | 🟢 ▼ -0.1 (-25%) |
+
+        ### Data changes
+
+        files summary: 1 modified
+
+        | | Path |
+        |---|---|
+        | modified | model.txt |
 
         <details><summary>1 param changed</summary>
 
@@ -310,6 +326,14 @@ fn a_metric_that_should_go_down_reads_better_when_it_does() {
         |---|---|---:|---:|---|
         | scores.json | accuracy | 0.81 | 0.82 | 🟢 ▲ +0.01 (+1.23%) |
         | scores.json | loss | 0.4 | 0.3 | 🟢 ▼ -0.1 (-25%) |
+
+        ### Data changes
+
+        files summary: 1 modified
+
+        | | Path |
+        |---|---|
+        | modified | model.txt |
 
         <details><summary>1 param changed</summary>
 
