@@ -58,7 +58,11 @@ pub fn reference_charts(windows: &[WindowReport]) -> String {
             .copied()
             .chain([reference])
             .chain(limits.iter().map(|l| l.1));
-        let mut chart = crate::review::plots::mermaid_head(&def, false, &labels, span);
+        let labels = crate::review::plots::thin_labels(&labels);
+        let mut chart = crate::review::plots::palette_directive(2 + limits.len());
+        chart.push_str(&crate::review::plots::mermaid_head(
+            &def, false, &labels, span,
+        ));
         let line = |ys: Vec<f64>| {
             let ys: Vec<String> = ys.iter().map(|y| num(*y)).collect();
             format!("    line [{}]\n", ys.join(", "))
@@ -68,17 +72,12 @@ pub fn reference_charts(windows: &[WindowReport]) -> String {
         for (_, y) in &limits {
             chart.push_str(&line(vec![*y; values.len()]));
         }
-        let mut legend = vec![
-            format!("1. {metric}"),
-            format!("2. reference ({})", num(reference)),
-        ];
-        for (i, (name, _)) in limits.iter().enumerate() {
-            legend.push(format!("{}. {name}", i + 3));
-        }
+        let mut names = vec![metric.to_string(), format!("reference ({})", num(reference))];
+        names.extend(limits.iter().map(|(name, _)| name.clone()));
         let _ = write!(
             out,
-            "\n**{metric}** ({})\n\n```mermaid\n{chart}```\n",
-            legend.join("; ")
+            "\n**{metric}** per window\n\n```mermaid\n{chart}```\n{}\n",
+            crate::review::plots::legend(&names)
         );
         let skipped = windows.len() - points.len();
         if skipped > 0 {
