@@ -59,6 +59,11 @@ export MLCI_TEST_STRACE=$(command -v strace)
 # the workflow tests run that file as copied.
 command -v jq >/dev/null || apt_install jq || true
 command -v jq >/dev/null || die "jq is required (docs/workflows/promote.yml runs in the workflow tests)"
+# librsvg's rsvg-convert renders the report's SVG charts in the tests (a
+# real renderer: the pictures must draw, with ink where the lines are).
+command -v rsvg-convert >/dev/null || apt_install --no-install-recommends librsvg2-bin || true
+command -v rsvg-convert >/dev/null || die "rsvg-convert is required (Debian's librsvg2-bin: the chart rendering tests)"
+export MLCI_TEST_RSVG=$(command -v rsvg-convert)
 # openssl makes the private CA of the TLS remote test.
 command -v openssl >/dev/null || apt_install openssl || true
 command -v openssl >/dev/null || die "openssl is required (the TLS remote test makes a private CA with it)"

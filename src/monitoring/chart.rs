@@ -72,7 +72,10 @@ pub fn reference_charts(windows: &[WindowReport]) -> String {
         for (_, y) in &limits {
             chart.push_str(&line(vec![*y; values.len()]));
         }
-        let mut names = vec![metric.to_string(), format!("reference ({})", num(reference))];
+        let mut names = vec![
+            metric.to_string(),
+            format!("reference ({})", num(reference)),
+        ];
         names.extend(limits.iter().map(|(name, _)| name.clone()));
         let _ = write!(
             out,

@@ -10,7 +10,7 @@ use crate::progress::Silent;
 use crate::repo::Repo;
 use crate::review::compare::{evaluate_gates, Comparison, Kind, ReviewError};
 use crate::review::outcome::{Outcome, PipelineRun, StaleFile};
-use crate::review::plots::{is_image, lines, parse_records, svg};
+use crate::review::plots::{is_image, lines, parse_records};
 use crate::review::report::{
     md_code, md_escape, render, Context, Links, RevInfo, RowView, StageView, DEFAULT_TEMPLATE,
 };
@@ -472,7 +472,11 @@ fn same_at_both(data: &[crate::review::plot_kinds::Data<'_>], a: &str, b: &str) 
 fn write_svg(
     dir: &Path,
     def: &crate::pipeline::PlotDef,
-    drawn: &[crate::review::plots::Line],
+    kind: &str,
+    (drawn, data): (
+        &[crate::review::plots::Line],
+        &[crate::review::plot_kinds::Data<'_>],
+    ),
 ) -> Result<String, ReviewError> {
     fs_err::create_dir_all(dir)?;
     let name: String = def
@@ -487,7 +491,8 @@ fn write_svg(
         })
         .collect();
     let path = dir.join(format!("{name}.svg"));
-    crate::fsutil::write_atomic(&path, svg(def, drawn).as_bytes())?;
+    let picture = crate::review::svg::render(def, kind, drawn, data);
+    crate::fsutil::write_atomic(&path, picture.as_bytes())?;
     Ok(path.display().to_string())
 }
 
@@ -597,7 +602,7 @@ fn build_plots(
             });
         }
         let svg_path = match svg_dir {
-            Some(dir) => Some(write_svg(dir, def, &drawn)?),
+            Some(dir) => Some(write_svg(dir, def, template, (&drawn, &data))?),
             None => None,
         };
         out.push(serde_json::json!({

@@ -12,3 +12,4 @@ pub mod plot_kinds;
 pub mod plots;
 pub mod proposal;
 pub mod report;
+pub mod svg;

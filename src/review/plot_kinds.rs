@@ -417,18 +417,7 @@ fn confusion(data: &[Data<'_>], normalized: bool) -> Drawn {
                 ..Drawn::default()
             };
         };
-        let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-        let mut classes: BTreeSet<String> = BTreeSet::new();
-        for r in &table.rows {
-            let (Some(a), Some(p)) = (r.get(actual), r.get(predicted)) else {
-                continue;
-            };
-            let (a, p) = (class(a), class(p));
-            classes.insert(a.clone());
-            classes.insert(p.clone());
-            *counts.entry((a, p)).or_default() += 1;
-        }
-        let classes: Vec<String> = classes.into_iter().collect();
+        let (classes, counts) = confusion_cells(table, actual, predicted);
         // DVC's orientation: x (the actual class) across the columns, y
         // (the predicted class) down the rows; normalized, each row sums
         // to 1 (DVC's `percent_of_y`).
@@ -471,6 +460,32 @@ fn confusion(data: &[Data<'_>], normalized: bool) -> Drawn {
         table_md: (!out.is_empty()).then_some(out),
         ..Drawn::default()
     }
+}
+
+/// Class pairs counted from `table`'s rows: the classes (sorted) and the
+/// count of each (actual, predicted) pair.
+pub(crate) fn confusion_cells(
+    table: &Table,
+    actual: &str,
+    predicted: &str,
+) -> (Vec<String>, BTreeMap<(String, String), u64>) {
+    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut classes: BTreeSet<String> = BTreeSet::new();
+    for r in &table.rows {
+        let (Some(a), Some(p)) = (r.get(actual), r.get(predicted)) else {
+            continue;
+        };
+        let (a, p) = (class(a), class(p));
+        classes.insert(a.clone());
+        classes.insert(p.clone());
+        *counts.entry((a, p)).or_default() += 1;
+    }
+    (classes.into_iter().collect(), counts)
+}
+
+/// A round step near `raw` (see [`nice_step`]), for the SVG charts too.
+pub(crate) fn round_step(raw: f64) -> f64 {
+    nice_step(raw)
 }
 
 fn scatter(lines: &[Line]) -> Drawn {

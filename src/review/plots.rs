@@ -1,6 +1,6 @@
 //! Plots: series read from CSV, TSV, JSON or YAML records at two revisions,
 //! drawn as Mermaid `xychart-beta` blocks (GitHub renders Mermaid in
-//! comments, so nothing needs hosting) and as standalone SVG files.
+//! comments, so nothing needs hosting); the SVG files are `svg.rs`'s.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -339,80 +339,6 @@ pub fn mermaid(def: &PlotDef, lines: &[Line]) -> Option<String> {
     Some(mermaid_lines(def, &thin_labels(&labels), &values))
 }
 
-/// A standalone SVG line chart.
-pub fn svg(def: &PlotDef, lines: &[Line]) -> String {
-    let (w, h, pad) = (640.0, 360.0, 40.0);
-    let all: Vec<f64> = lines.iter().flat_map(|l| l.y.iter().copied()).collect();
-    let (lo, hi) = all
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(*v), b.max(*v))
-        });
-    let (lo, hi) = if !lo.is_finite() || lo == hi {
-        (lo.min(0.0) - 1.0, hi.max(0.0) + 1.0)
-    } else {
-        (lo, hi)
-    };
-    let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"];
-    let title = def.title.clone().unwrap_or_else(|| def.id.clone());
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-family=\"sans-serif\" font-size=\"14\">{}</text>\n",
-        w / 2.0,
-        esc(&title)
-    );
-    let _ = writeln!(
-        s,
-        "<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#888\"/>",
-        h - pad,
-        w - pad,
-        h - pad
-    );
-    let _ = writeln!(
-        s,
-        "<line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{}\" stroke=\"#888\"/>",
-        h - pad
-    );
-    let _ = writeln!(
-        s,
-        "<text x=\"4\" y=\"{}\" font-family=\"sans-serif\" font-size=\"10\">{}</text>",
-        pad,
-        num(hi)
-    );
-    let _ = writeln!(
-        s,
-        "<text x=\"4\" y=\"{}\" font-family=\"sans-serif\" font-size=\"10\">{}</text>",
-        h - pad,
-        num(lo)
-    );
-    for (i, line) in lines.iter().filter(|l| !l.y.is_empty()).enumerate() {
-        let n = line.y.len().max(2) - 1;
-        let pts: Vec<String> = line
-            .y
-            .iter()
-            .enumerate()
-            .map(|(k, v)| {
-                let x = pad + (w - 2.0 * pad) * k as f64 / n as f64;
-                let y = h - pad - (h - 2.0 * pad) * (v - lo) / (hi - lo);
-                format!("{x:.1},{y:.1}")
-            })
-            .collect();
-        let color = colors[i % colors.len()];
-        let _ = writeln!(
-            s,
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
-            pts.join(" ")
-        );
-        let _ = writeln!(s, "<text x=\"{}\" y=\"{}\" fill=\"{color}\" font-family=\"sans-serif\" font-size=\"11\">{}</text>", pad + 8.0, pad + 14.0 * (i as f64 + 1.0), esc(&line.label));
-    }
-    s.push_str("</svg>\n");
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -498,6 +424,5 @@ mod tests {
             legend(&["main: loss".into(), "workspace: loss".into()]),
             "blue: main: loss · orange: workspace: loss"
         );
-        assert!(svg(&def, &[]).starts_with("<svg"));
     }
 }

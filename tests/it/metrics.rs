@@ -707,3 +707,86 @@ fn charts_are_legible_with_round_ticks_colours_and_a_legend() {
     );
     assert!(!out.contains("title \"same.csv\""), "{out}");
 }
+
+/// `--plots-dir` SVGs drawn by mlci and rendered by a real renderer
+/// (librsvg's rsvg-convert): every file renders, a line chart shows both
+/// lines in the report's colours (blue base, orange target) with round
+/// ticks and its legend under the plot area, a confusion matrix is a heat
+/// map (cells, no line), bars are bars; none is blank.
+#[test]
+fn plot_files_render_in_a_real_renderer_and_are_not_blank() {
+    let repo = TestRepo::new();
+    repo.write(
+        "dvc.yaml",
+        "plots:\n  - train.csv:\n      x: step\n      y: loss\n      title: Training loss\n  - cm:\n      template: confusion\n      x: actual\n      y:\n        preds.csv: predicted\n  - imp:\n      template: bar_horizontal\n      x: importance\n      y:\n        imp.csv: feature\n",
+    );
+    let loss = |f: &dyn Fn(f64) -> f64| {
+        let mut s = "step,loss\n".to_string();
+        for i in 1..=40 {
+            s.push_str(&format!("{i},{:.4}\n", f(i as f64)));
+        }
+        s
+    };
+    repo.write("train.csv", loss(&|i| 1.5 + 1.0 / i));
+    repo.write(
+        "preds.csv",
+        "actual,predicted\ncat,cat\ncat,dog\ndog,dog\ndog,dog\n",
+    );
+    repo.write("imp.csv", "feature,importance\nage,0.5\nincome,0.3\n");
+    repo.commit_all("base");
+    repo.write("train.csv", loss(&|i| 1.0 / i));
+    repo.write(
+        "preds.csv",
+        "actual,predicted\ncat,cat\ncat,cat\ndog,dog\ndog,cat\n",
+    );
+    repo.write("imp.csv", "feature,importance\nage,0.4\nincome,0.45\n");
+    repo.mlci(&["report", "--plots-dir", "svg"]).ok();
+    let rsvg = crate::common::env_from_test_script("MLCI_TEST_RSVG");
+    let render = |name: &str| -> serde_json::Value {
+        let svg = repo.path(&format!("svg/{name}.svg"));
+        let png = repo.path(&format!("svg/{name}.png"));
+        let out = std::process::Command::new(&rsvg)
+            .arg("-o")
+            .arg(&png)
+            .arg(&svg)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&crate::drift::run_oracle("png_ink.py", [&png])).unwrap()
+    };
+    let chart = render("train_csv");
+    assert!(chart["ink"].as_f64().unwrap() > 0.01, "{chart}");
+    assert!(chart["blue"].as_u64().unwrap() > 200, "{chart}");
+    assert!(chart["orange"].as_u64().unwrap() > 200, "{chart}");
+    let text = repo.read("svg/train_csv.svg");
+    // Round ticks (5, 10, ..., 40) and the legend below the plot area.
+    for t in ["5", "10", "20", "40"] {
+        assert!(text.contains(&format!(">{t}</text>")), "{t}: {text}");
+    }
+    let legend_y: f64 = text
+        .split("<rect x=\"72.0\" y=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .and_then(|y| y.parse().ok())
+        .unwrap_or_else(|| panic!("no legend: {text}"));
+    assert!(
+        legend_y > 320.0,
+        "the legend is under the plot area: {legend_y}"
+    );
+    let cm = render("cm");
+    assert!(cm["ink"].as_f64().unwrap() > 0.02, "{cm}");
+    let cm_text = repo.read("svg/cm.svg");
+    assert!(
+        !cm_text.contains("<polyline") && cm_text.matches("<rect").count() >= 9,
+        "{cm_text}"
+    );
+    let bars = render("imp");
+    assert!(
+        bars["blue"].as_u64().unwrap() > 100 && bars["orange"].as_u64().unwrap() > 100,
+        "{bars}"
+    );
+}
