@@ -101,6 +101,15 @@ fn legend(entries: &[(String, &str)], top: f64) -> (String, f64) {
     (s, y - top + 20.0)
 }
 
+/// Each label with its colour, in palette order.
+fn coloured(labels: &[String]) -> Vec<(String, &'static str)> {
+    labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.clone(), PALETTE[i % PALETTE.len()].1))
+        .collect()
+}
+
 /// Lines (or points) on numeric axes, true to scale; x values that are
 /// not numbers are placed by position, every label shown when few.
 fn chart(def: &PlotDef, title: &str, lines: &[Line], points: bool) -> String {
@@ -142,12 +151,8 @@ fn chart(def: &PlotDef, title: &str, lines: &[Line], points: bool) -> String {
         ),
         |(a, b, c, d), p| (a.min(p.0), b.max(p.0), c.min(p.1), d.max(p.1)),
     );
-    let entries: Vec<(String, &str)> = lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.label.clone(), PALETTE[i % PALETTE.len()].1))
-        .collect();
-    let (legend_svg, legend_h) = legend(&entries, Y1 + 62.0);
+    let labels: Vec<String> = lines.iter().map(|l| l.label.clone()).collect();
+    let (legend_svg, legend_h) = legend(&coloured(&labels), Y1 + 62.0);
     let h = Y1 + 62.0 + legend_h;
     let mut s = head(h, title);
     if !xlo.is_finite() {
