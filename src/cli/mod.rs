@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
     add, checkout, ci, dag, diff, drift, export, fetch, gate, gc, import_dvc, init, metrics, model,
-    monitor, plan, push, remote, remove, report, repro, retrain, status,
+    monitor, plan, plots, push, remote, remove, report, repro, retrain, status,
 };
 
 /// mlci: the ML lifecycle in Git and CI.
@@ -60,5 +60,6 @@ pub enum Command {
     Drift(drift::DriftArgs),
     Monitor(monitor::MonitorArgs),
     Plan(plan::PlanArgs),
+    Plots(plots::PlotsArgs),
     Export(export::ExportArgs),
 }

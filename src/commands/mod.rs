@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod monitor;
 pub mod plan;
+pub mod plots;
 pub mod push;
 pub mod remote;
 pub mod remove;
@@ -77,6 +78,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Drift(args) => drift::cmd_drift(&ctx, args),
         Command::Monitor(args) => monitor::cmd_monitor(&ctx, args),
         Command::Plan(args) => plan::cmd_plan(&ctx, args),
+        Command::Plots(args) => plots::cmd_plots(&ctx, args),
         Command::Export(args) => export::cmd_export(&ctx, args),
     }
 }

@@ -479,18 +479,7 @@ fn write_svg(
     ),
 ) -> Result<String, ReviewError> {
     fs_err::create_dir_all(dir)?;
-    let name: String = def
-        .id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let path = dir.join(format!("{name}.svg"));
+    let path = dir.join(crate::review::svg::file_name(&def.id));
     let picture = crate::review::svg::render(def, kind, drawn, data);
     crate::fsutil::write_atomic(&path, picture.as_bytes())?;
     Ok(path.display().to_string())

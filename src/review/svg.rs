@@ -20,6 +20,38 @@ const X1: f64 = 700.0;
 const Y0: f64 = 48.0;
 const Y1: f64 = 320.0;
 
+/// The file a plot's SVG is written to: its id made a plain file name
+/// (`loss.csv` → `loss_csv.svg`).
+pub fn file_name(id: &str) -> String {
+    let name: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{name}.svg")
+}
+
+/// One self-contained HTML page (no script, no network) showing `svgs`
+/// (each made by [`render`], so its text is escaped) under `heading`.
+pub fn page(heading: &str, svgs: &[String]) -> String {
+    let mut s = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{h}</title>\n<style>body{{font-family:sans-serif;margin:24px}} .plot{{display:inline-block;margin:8px;border:1px solid #ddd}}</style></head>\n<body>\n<h1>{h}</h1>\n",
+        h = esc(heading)
+    );
+    for svg in svgs {
+        s.push_str("<div class=\"plot\">\n");
+        s.push_str(svg);
+        s.push_str("</div>\n");
+    }
+    s.push_str("</body></html>\n");
+    s
+}
+
 /// The SVG of plot `def` drawn as built-in template `kind`.
 pub fn render(def: &PlotDef, kind: &str, lines: &[Line], data: &[Data<'_>]) -> String {
     let title = def.title.clone().unwrap_or_else(|| def.id.clone());

@@ -789,4 +789,16 @@ fn plot_files_render_in_a_real_renderer_and_are_not_blank() {
         bars["blue"].as_u64().unwrap() > 100 && bars["orange"].as_u64().unwrap() > 100,
         "{bars}"
     );
+    // `mlci plots diff`: the same pictures on one self-contained page.
+    let run = repo.mlci(&["plots", "diff", "-o", "page/index.html"]).ok();
+    crate::common::pin_output(&run.stderr);
+    let page = repo.read("page/index.html");
+    assert!(page.starts_with("<!doctype html>"), "{page}");
+    assert_eq!(page.matches("<svg ").count(), 3, "{page}");
+    assert!(!page.contains("<script"), "{page}");
+    assert_eq!(
+        page.matches("http").count(),
+        page.matches("http://www.w3.org/2000/svg").count(),
+        "no link out of the page"
+    );
 }
