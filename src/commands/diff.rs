@@ -48,6 +48,16 @@ fn side(root: &std::path::Path, rev: &str) -> anyhow::Result<Side> {
 
 pub fn cmd_diff(ctx: &Ctx, a: DiffArgs) -> anyhow::Result<Exit> {
     let repo = ctx.repo(&Overrides::default())?;
+    // A repository with no commit yet has nothing to compare (DVC: `{}`).
+    let no_commits = git2::Repository::open(&repo.root)
+        .map(|g| g.head().is_err())
+        .unwrap_or(false);
+    if no_commits && a.a_rev.is_none() {
+        if a.json {
+            ctx.printer.data("{}")?;
+        }
+        return Ok(Exit::Ok);
+    }
     let old = side(&repo.root, a.a_rev.as_deref().unwrap_or("HEAD"))?;
     let new = match &a.b_rev {
         Some(r) => side(&repo.root, r)?,

@@ -143,6 +143,15 @@ fn workspace_edits_inside_and_outside_directories() {
 }
 
 #[test]
+fn a_repository_without_commits_and_a_bad_revision() {
+    let p = Pair::unrun(&[("a.txt", "a\n")]);
+    apply(&p, &[Op::Track("a.txt")]);
+    assert_eq!(check(&p, &[]), serde_json::json!({}));
+    apply(&p, &[Op::Commit]);
+    p.mlci.mlci(&["diff", "no-such-rev"]).user_error();
+}
+
+#[test]
 fn newly_tracked_and_untracked_paths() {
     let p = with_history(&[Op::Write("extra.txt", "x\n"), Op::Track("extra.txt")]);
     assert_eq!(paths(&check(&p, &[]), "added"), ["extra.txt"]);
