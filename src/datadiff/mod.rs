@@ -20,6 +20,8 @@
 //! Hashes are mlci's (SHA-256), never shown unless asked: without them the
 //! JSON is exactly `dvc diff --json`'s for the same history.
 
+pub mod tables;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::Serialize;

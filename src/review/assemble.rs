@@ -255,7 +255,10 @@ fn data_changes(
         Rev::Workspace => format!("mlci diff {}", cmp.base.short()),
         t => format!("mlci diff {} {}", cmp.base.short(), t.short()),
     };
-    Ok(crate::review::report::DataChangesView::of(&d, command))
+    let tables = crate::datadiff::tables::changes(repo, &d, &old, &new);
+    Ok(crate::review::report::DataChangesView::of(
+        &d, &tables, command,
+    ))
 }
 
 /// The headline: a pipeline that did not succeed decides it (gates judged

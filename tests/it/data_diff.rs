@@ -276,3 +276,29 @@ fn the_report_lists_the_data_changes() {
         .unwrap();
     crate::common::pin_output(section);
 }
+
+/// A changed table in the report: its rows before and after, the columns
+/// added and removed, and a column whose type changed; a table inside a
+/// tracked directory, a tracked file, and one in the work tree.
+#[test]
+fn the_report_says_how_a_changed_table_changed() {
+    let r = crate::common::TestRepo::new();
+    r.write("data/train.csv", "id,age,city\n1,30,Oslo\n2,40,Rome\n");
+    r.write("scores.parquet.csv", "id,score\n1,0.5\n");
+    r.mlci(&["add", "data", "scores.parquet.csv"]).ok();
+    r.commit_all("data");
+    r.write(
+        "data/train.csv",
+        "id,age,income\n1,30.5,100\n2,40,200\n3,50,300\n",
+    );
+    r.write("scores.parquet.csv", "id,score\n1,0.5\n2,0.7\n");
+    let report = r.mlci(&["report", "--base", "HEAD"]).ok().stdout;
+    let section = report
+        .split("### Data changes")
+        .nth(1)
+        .expect("a Data changes section")
+        .split("\n### ")
+        .next()
+        .unwrap();
+    crate::common::pin_output(section);
+}

@@ -229,6 +229,9 @@ pub struct DataChangesView {
     pub more: usize,
     /// `mlci diff abc12345` (or `mlci diff A B`).
     pub command: String,
+    /// How each changed table changed (rows, columns), one line each as
+    /// Markdown (escaped).
+    pub tables_md: Vec<String>,
 }
 
 /// The most data changes a report lists.
@@ -236,7 +239,11 @@ pub const DATA_ROWS: usize = 10;
 
 impl DataChangesView {
     /// The view of `d`, listed by `command`; None when nothing changed.
-    pub fn of(d: &crate::datadiff::DataDiff, command: String) -> Option<DataChangesView> {
+    pub fn of(
+        d: &crate::datadiff::DataDiff,
+        tables: &[crate::datadiff::tables::TableChange],
+        command: String,
+    ) -> Option<DataChangesView> {
         let mut all: Vec<(String, String)> = Vec::new();
         for (kind, list) in [
             ("added", &d.added),
@@ -261,6 +268,7 @@ impl DataChangesView {
             .filter(|(_, n)| *n > 0)
             .map(|(k, n)| format!("{n} {k}"))
             .collect();
+        let tables_md = tables.iter().map(table_line).collect();
         let more = all.len().saturating_sub(DATA_ROWS);
         all.truncate(DATA_ROWS);
         Some(DataChangesView {
@@ -272,8 +280,32 @@ impl DataChangesView {
             rows: all,
             more,
             command,
+            tables_md,
         })
     }
+}
+
+/// `` `data/train.csv`: rows 100 → 120 (+20); added `a`; removed `b`;
+/// `c` integer → float``.
+fn table_line(t: &crate::datadiff::tables::TableChange) -> String {
+    let mut parts = vec![md_code(&t.path)];
+    if let Some(note) = &t.note {
+        parts.push(md_escape(note));
+        return parts.join(": ");
+    }
+    let (a, b) = (t.rows_before.unwrap_or(0), t.rows_after.unwrap_or(0));
+    let mut what = vec![format!("rows {a} → {b} ({:+})", b as i64 - a as i64)];
+    let names = |v: &[String]| v.iter().map(|c| md_code(c)).collect::<Vec<_>>().join(", ");
+    if !t.added.is_empty() {
+        what.push(format!("columns added {}", names(&t.added)));
+    }
+    if !t.removed.is_empty() {
+        what.push(format!("removed {}", names(&t.removed)));
+    }
+    for (c, x, y) in &t.retyped {
+        what.push(format!("{} {x} → {y}", md_code(c)));
+    }
+    format!("{}: {}", parts[0], what.join("; "))
 }
 
 /// The rules judged beside the metric gates, as every judging command
