@@ -282,7 +282,9 @@ fn index(
             }
         }
         Side::Workspace => {
-            let mut ws = crate::track::Workspace::open(repo);
+            // Read-only: the hash state vouches for unchanged files (one
+            // stat each) and is not rewritten (`status` and `add` keep it).
+            let ws = crate::track::Workspace::open(repo);
             for path in workspace_outputs(repo)? {
                 let abs = repo.root.join(&path);
                 if abs.symlink_metadata().is_err() {
@@ -317,10 +319,7 @@ fn index(
                 if let Some(files) = files {
                     idx.children.insert(path, Some(files));
                 }
-                ws.record_tree(&tree, false);
             }
-            // A stat cache that could not be saved only costs a rehash.
-            let _ = ws.finish();
         }
     }
     Ok(idx)
