@@ -70,20 +70,7 @@ pub fn lock_tracked(root: &Path) -> Result<Vec<Tracked>, TargetError> {
         return Ok(Vec::new());
     }
     let pipeline = crate::pipeline::load(root).ok();
-    let pushed = |path: &str| {
-        let out = pipeline.as_ref().and_then(|p| {
-            p.stages
-                .iter()
-                .flat_map(|s| &s.outs)
-                .find(|o| o.path == path)
-        });
-        match out {
-            Some(o) if !o.cache => None,
-            Some(o) => Some(o.push),
-            None => Some(true),
-        }
-    };
-    Ok(crate::pipeline::lock::lock_outs(&lock, &pushed))
+    Ok(crate::pipeline::lock::cached_outs(&lock, pipeline.as_ref()))
 }
 
 fn select_from(

@@ -79,20 +79,6 @@ pub fn cmd_diff(ctx: &Ctx, a: DiffArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// The kinds in `dvc diff`'s order, with their entries.
-fn kinds(d: &DataDiff) -> Vec<(&'static str, &[Change])> {
-    let mut out = vec![
-        ("added", d.added.as_slice()),
-        ("deleted", d.deleted.as_slice()),
-        ("renamed", d.renamed.as_slice()),
-        ("modified", d.modified.as_slice()),
-    ];
-    if let Some(m) = &d.not_in_cache {
-        out.push(("not in cache", m.as_slice()));
-    }
-    out
-}
-
 fn shown_path(c: &Change) -> String {
     match &c.old_path {
         Some(old) => format!("{old} -> {}", c.path),
@@ -128,7 +114,7 @@ fn hash_cell(kind: &str, c: &Change) -> String {
 /// `dvc diff` prints them; paths are escaped for the terminal.
 fn text(d: &DataDiff, hashes: bool) -> String {
     let mut out = String::new();
-    for (kind, list) in kinds(d) {
+    for (kind, list) in d.kinds() {
         if list.is_empty() {
             continue;
         }
@@ -165,7 +151,7 @@ fn md(d: &DataDiff, hashes: bool) -> String {
     } else {
         "| Status | Path |\n|--------|------|\n".to_string()
     };
-    for (kind, list) in kinds(d) {
+    for (kind, list) in d.kinds() {
         for c in list {
             let path = crate::review::report::md_escape(&shown_path(c));
             if hashes {

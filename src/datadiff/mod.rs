@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::Serialize;
 
-use crate::pipeline::lock::{lock_outs, LockFile, LOCK_FILE};
+use crate::pipeline::lock::{cached_outs, LockFile, LOCK_FILE};
 use crate::repo::Repo;
 use crate::store::cache::Oid;
 use crate::store::manifest::Manifest;
@@ -132,6 +132,21 @@ impl DataDiff {
             && self.modified.is_empty()
             && self.renamed.is_empty()
             && self.not_in_cache.as_ref().is_none_or(Vec::is_empty)
+    }
+
+    /// Each kind with its changes, in `dvc diff`'s order (added, deleted,
+    /// renamed, modified; then "not in cache" against the work tree).
+    pub fn kinds(&self) -> Vec<(&'static str, &[Change])> {
+        let mut out = vec![
+            ("added", self.added.as_slice()),
+            ("deleted", self.deleted.as_slice()),
+            ("renamed", self.renamed.as_slice()),
+            ("modified", self.modified.as_slice()),
+        ];
+        if let Some(m) = &self.not_in_cache {
+            out.push(("not in cache", m.as_slice()));
+        }
+        out
     }
 
     /// Files (not directory outputs) changed, per kind: `dvc diff`'s
@@ -368,19 +383,7 @@ fn commit_outputs(repo: &Repo, id: git2::Oid, name: &str) -> Result<Vec<Tracked>
             let lock =
                 LockFile::parse(&blob.text).map_err(|e| unreadable(LOCK_FILE, e.to_string()))?;
             let pipeline = crate::pipeline::load::load_at(&repo.root, id).ok();
-            let cached = |path: &str| {
-                let out = pipeline.as_ref().and_then(|p| {
-                    p.stages
-                        .iter()
-                        .flat_map(|s| &s.outs)
-                        .find(|o| o.path == path)
-                });
-                match out {
-                    Some(o) if !o.cache => None,
-                    _ => Some(true),
-                }
-            };
-            out.extend(lock_outs(&lock, &cached));
+            out.extend(cached_outs(&lock, pipeline.as_ref()));
         } else {
             out.push(
                 tracked_from_text(&blob.path, &blob.text)

@@ -204,6 +204,27 @@ pub fn lock_outs(lock: &LockFile, pushed: &dyn Fn(&str) -> Option<bool>) -> Vec<
     out
 }
 
+/// [`lock_outs`] as `pipeline` (the lock's own revision's, when it could
+/// be read) marks them: an output it marks `cache: false` lives in git and
+/// is left out; the others carry its `push` flag (an output it does not
+/// name is cached and pushed).
+pub fn cached_outs(lock: &LockFile, pipeline: Option<&crate::pipeline::Pipeline>) -> Vec<Tracked> {
+    let pushed = |path: &str| {
+        let out = pipeline.and_then(|p| {
+            p.stages
+                .iter()
+                .flat_map(|s| &s.outs)
+                .find(|o| o.path == path)
+        });
+        match out {
+            Some(o) if !o.cache => None,
+            Some(o) => Some(o.push),
+            None => Some(true),
+        }
+    };
+    lock_outs(lock, &pushed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -455,7 +455,6 @@ fn paired_x(
     Ok(table)
 }
 
-/// Reads every plot's data at both revisions and draws it.
 /// Whether revision `a` gives a plot exactly the records `b` gives it
 /// (the same files, the same rows: every line, bar and table drawn from
 /// them is the same), and there are some.
@@ -488,6 +487,7 @@ fn write_svg(
     Ok(path.display().to_string())
 }
 
+/// Reads every plot's data at both revisions and draws it.
 fn build_plots(
     repo: &Repo,
     pipeline: &crate::pipeline::Pipeline,
@@ -572,9 +572,11 @@ fn build_plots(
                 .map(|(i, (label, source, _))| format!("{}. {label}: {}", i + 1, source.file))
                 .collect();
         }
-        // The same data at both revisions: nothing for a reviewer to see
-        // (unless every plot is asked for).
-        if !all && same_at_both(&data, &readers[0].1, &readers[1].1) {
+        // A chart of the same data at both revisions: nothing for a
+        // reviewer to see (unless every plot is asked for). Tables (a
+        // confusion matrix, listed points) are compact and always shown.
+        let charted = !(template.starts_with("confusion") || template == "scatter");
+        if charted && !all && same_at_both(&data, &readers[0].1, &readers[1].1) {
             out.push(serde_json::json!({
                 "id": def.id, "title": title, "caption": caption.join("; "),
                 "note": format!("the same at {} and {}: not drawn", readers[0].1, readers[1].1),

@@ -250,6 +250,17 @@ fn a_fresh_clone_without_the_cache() {
     assert!(!paths(&diff, "not in cache").is_empty(), "{diff}");
 }
 
+/// The report's "Data changes" section, up to the next heading.
+fn data_changes(report: &str) -> &str {
+    report
+        .split("### Data changes")
+        .nth(1)
+        .expect("a Data changes section")
+        .split("\n### ")
+        .next()
+        .unwrap()
+}
+
 /// The report's "Data changes" section: the files summary, the first ten
 /// changes, and how many more with the command that lists them all; a
 /// path is escaped for Markdown.
@@ -267,14 +278,7 @@ fn the_report_lists_the_data_changes() {
     }
     r.write("data/odd|name*.csv", "y\n");
     let report = r.mlci(&["report", "--base", "HEAD"]).ok().stdout;
-    let section = report
-        .split("### Data changes")
-        .nth(1)
-        .expect("a Data changes section")
-        .split("\n### ")
-        .next()
-        .unwrap();
-    crate::common::pin_output(section);
+    crate::common::pin_output(data_changes(&report));
 }
 
 /// A changed table in the report: its rows before and after, the columns
@@ -293,12 +297,5 @@ fn the_report_says_how_a_changed_table_changed() {
     );
     r.write("scores.parquet.csv", "id,score\n1,0.5\n2,0.7\n");
     let report = r.mlci(&["report", "--base", "HEAD"]).ok().stdout;
-    let section = report
-        .split("### Data changes")
-        .nth(1)
-        .expect("a Data changes section")
-        .split("\n### ")
-        .next()
-        .unwrap();
-    crate::common::pin_output(section);
+    crate::common::pin_output(data_changes(&report));
 }

@@ -629,8 +629,11 @@ fn charts_are_legible_with_round_ticks_colours_and_a_legend() {
     let repo = TestRepo::new();
     repo.write(
         "dvc.yaml",
-        "plots:\n  - train.csv:\n      x: step\n      y: loss\n      title: Training loss\n  - curve.csv:\n      x: iteration\n      y: acc\n      title: Accuracy\n  - same.csv:\n      x: step\n      y: v\n",
+        "plots:\n  - train.csv:\n      x: step\n      y: loss\n      title: Training loss\n  - curve.csv:\n      x: iteration\n      y: acc\n      title: Accuracy\n  - same.csv:\n      x: step\n      y: v\n  - cm:\n      template: confusion\n      x:\n        actual.csv: actual\n      y:\n        preds.csv: predicted\n",
     );
+    // A confusion matrix from two files, unchanged: a table is always shown.
+    repo.write("actual.csv", "actual\ncat\ndog\ndog\n");
+    repo.write("preds.csv", "predicted\ncat\ncat\ndog\n");
     let series = |n: usize, f: &dyn Fn(f64) -> f64, x: &str, y: &str| {
         let mut s = format!("{x},{y}\n");
         for i in 1..=n {
@@ -706,6 +709,8 @@ fn charts_are_legible_with_round_ticks_colours_and_a_legend() {
         "{out}"
     );
     assert!(!out.contains("title \"same.csv\""), "{out}");
+    assert!(out.contains("| **cat** | 1 | 1 |"), "{out}");
+    assert!(out.contains("| **dog** | 0 | 1 |"), "{out}");
 }
 
 /// `--plots-dir` SVGs drawn by mlci and rendered by a real renderer

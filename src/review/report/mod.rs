@@ -245,12 +245,7 @@ impl DataChangesView {
         command: String,
     ) -> Option<DataChangesView> {
         let mut all: Vec<(String, String)> = Vec::new();
-        for (kind, list) in [
-            ("added", &d.added),
-            ("deleted", &d.deleted),
-            ("renamed", &d.renamed),
-            ("modified", &d.modified),
-        ] {
+        for (kind, list) in d.kinds().into_iter().filter(|(k, _)| *k != "not in cache") {
             for c in list {
                 let path = match &c.old_path {
                     Some(old) => format!("{old} → {}", c.path),
