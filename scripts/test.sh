@@ -128,15 +128,15 @@ export MLCI_TEST_DVC="$WORK/dvc-venv/bin/dvc"
 # One venv, versions pinned: GTO (it must read mlci's registry tags, and mlci
 # its), SciPy and Evidently (the drift statistics and verdicts), scikit-learn
 # (the window metrics), hera (Argo's Workflow model, for exported workflows),
-# in-toto and in-toto-attestation (they parse `model provenance`). None of
-# them phones home; DO_NOT_TRACK is set for any that would.
+# in-toto and in-toto-attestation (they parse `model provenance`), datacompy
+# (keyed table diffs). None of them phones home; DO_NOT_TRACK is set for any that would.
 export DO_NOT_TRACK=1 GTO_EMOJIS=false
 log "installing GTO, SciPy, scikit-learn and Evidently from PyPI (registry, drift and monitor oracles)"
 python3 -m venv "$WORK/oracles-venv"
 "$WORK/oracles-venv/bin/pip" install --quiet --disable-pip-version-check "gto==1.10.1" \
   "evidently==0.7.23" "scipy==1.17.1" "pandas==2.3.3" "numpy==2.4.6" "pyarrow==26.0.1" "scikit-learn==1.7.2" \
-  "hera==7.1.0" "in-toto==3.1.0" "in-toto-attestation==0.9.3" \
-  || die "cannot install gto, evidently, scipy, scikit-learn, pandas, pyarrow, hera and in-toto from PyPI (the registry, drift, monitor and Argo tests need them)"
+  "hera==7.1.0" "in-toto==3.1.0" "in-toto-attestation==0.9.3" "datacompy==1.1.0" \
+  || die "cannot install gto, evidently, scipy, scikit-learn, pandas, pyarrow, hera, in-toto and datacompy from PyPI (the registry, drift, monitor, Argo and table-diff tests need them)"
 export MLCI_TEST_GTO="$WORK/oracles-venv/bin/gto" MLCI_TEST_ORACLE_PYTHON="$WORK/oracles-venv/bin/python"
 "$MLCI_TEST_GTO" --help >/dev/null || die "GTO does not start"
 "$MLCI_TEST_ORACLE_PYTHON" -c "import evidently, scipy" || die "Evidently or SciPy does not import"

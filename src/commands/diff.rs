@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::{reporter, Ctx};
 use crate::config::Overrides;
-use crate::datadiff::{self, Change, DataDiff, Side};
+use crate::datadiff::{self, tables, Change, DataDiff, Side};
 use crate::exit::Exit;
 
 /// Show what changed in tracked data between two revisions, or a revision
@@ -33,6 +33,13 @@ pub struct DiffArgs {
     /// Leave out the "not in cache" list.
     #[arg(long)]
     pub hide_missing: bool,
+    /// Also say how each changed table (CSV/TSV, Parquet, JSON Lines, at
+    /// most 256 MiB a side) changed: rows, columns added, removed and
+    /// retyped, and for a table with a key in mlci.yaml (`report: {tables:
+    /// {PATH: {key: COLUMN}}}`) the rows added, removed and changed per
+    /// column, with a few samples. In `--json`, a `tables` list.
+    #[arg(long)]
+    pub tables: bool,
 }
 
 fn side(root: &std::path::Path, rev: &str) -> anyhow::Result<Side> {
@@ -68,15 +75,109 @@ pub fn cmd_diff(ctx: &Ctx, a: DiffArgs) -> anyhow::Result<Exit> {
     if a.hide_missing {
         d.not_in_cache = None;
     }
+    let tables = match a.tables {
+        true => {
+            let pipeline = crate::pipeline::load(&repo.root)?;
+            let keys = tables::keys(pipeline.report.as_ref()).map_err(|message| {
+                crate::review::compare::ReviewError::TableKeys {
+                    file: pipeline
+                        .source
+                        .clone()
+                        .unwrap_or_else(|| "mlci.yaml".into()),
+                    message,
+                }
+            })?;
+            tables::changes(&repo, &d, (&old, &new), &keys, usize::MAX)
+        }
+        false => Vec::new(),
+    };
     if a.json {
-        ctx.printer
-            .data(&serde_json::to_string_pretty(&d.to_dvc_json(a.show_hash))?)?;
+        let mut doc = d.to_dvc_json(a.show_hash);
+        if a.tables {
+            doc["tables"] = serde_json::to_value(&tables)?;
+        }
+        ctx.printer.data(&serde_json::to_string_pretty(&doc)?)?;
     } else if a.md {
-        ctx.printer.data(md(&d, a.show_hash).trim_end())?;
+        let mut out = md(&d, a.show_hash);
+        if !tables.is_empty() {
+            out.push('\n');
+            for t in &tables {
+                out.push_str(&format!("- {}\n", crate::review::report::table_md(t)));
+            }
+        }
+        ctx.printer.data(out.trim_end())?;
     } else if !d.is_empty() {
-        ctx.printer.data(text(&d, a.show_hash).trim_end())?;
+        let mut out = text(&d, a.show_hash);
+        out.push_str(&tables_text(&tables));
+        ctx.printer.data(out.trim_end())?;
     }
     Ok(Exit::Ok)
+}
+
+/// `Tables:` and a paragraph per changed table, values escaped for the
+/// terminal.
+fn tables_text(list: &[tables::TableChange]) -> String {
+    if list.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nTables:\n");
+    for t in list {
+        out.push_str(&format!("    {}\n", one_line(&t.path)));
+        if let Some(note) = &t.note {
+            out.push_str(&format!("        {}\n", one_line(note)));
+            continue;
+        }
+        let (a, b) = (t.rows_before.unwrap_or(0), t.rows_after.unwrap_or(0));
+        out.push_str(&format!(
+            "        rows {a} -> {b} ({:+})\n",
+            b as i64 - a as i64
+        ));
+        for (label, cols) in [("columns added", &t.added), ("columns removed", &t.removed)] {
+            if !cols.is_empty() {
+                out.push_str(&format!(
+                    "        {label}: {}\n",
+                    one_line(&cols.join(", "))
+                ));
+            }
+        }
+        for (c, x, y) in &t.retyped {
+            out.push_str(&format!("        column {}: {x} -> {y}\n", one_line(c)));
+        }
+        if let Some(note) = &t.keyed_note {
+            out.push_str(&format!("        {}\n", one_line(note)));
+        }
+        if let Some(k) = &t.keyed {
+            out.push_str(&format!(
+                "        by {}: {} added, {} removed, {} changed, {} unchanged\n",
+                one_line(&k.key.join(", ")),
+                k.added,
+                k.removed,
+                k.changed,
+                k.unchanged
+            ));
+            for c in k.columns.iter().filter(|c| c.changed > 0) {
+                out.push_str(&format!(
+                    "            {}: {} changed\n",
+                    one_line(&c.column),
+                    c.changed
+                ));
+            }
+            for s in &k.samples {
+                let mut line = format!("            {} {}", s.kind, one_line(&s.key));
+                if let (Some(c), Some(x), Some(y)) = (&s.column, &s.before, &s.after) {
+                    line.push_str(&format!(
+                        ": {} {} -> {}",
+                        one_line(c),
+                        one_line(x),
+                        one_line(y)
+                    ));
+                }
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 fn shown_path(c: &Change) -> String {

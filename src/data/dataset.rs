@@ -59,6 +59,7 @@ pub fn append(all: &mut Table, t: Table) {
     for c in all.columns.iter_mut() {
         if !names.contains(c.name.as_str()) {
             c.missing += t.rows;
+            c.missing_rows.extend(before..before + t.rows);
         }
     }
     let mut at: HashMap<String, usize> = all
@@ -72,6 +73,8 @@ pub fn append(all: &mut Table, t: Table) {
             Some(&i) => {
                 let c = &mut all.columns[i];
                 c.missing += col.missing;
+                c.missing_rows
+                    .extend(col.missing_rows.iter().map(|r| r + before));
                 c.numbers.append(&mut col.numbers);
                 // Categories re-coded into the first shard's dictionary:
                 // each of this shard's categories looked up once.
@@ -101,6 +104,9 @@ pub fn append(all: &mut Table, t: Table) {
             }
             None => {
                 col.missing += before;
+                col.missing_rows = (0..before)
+                    .chain(col.missing_rows.iter().map(|r| r + before))
+                    .collect();
                 at.insert(col.name.clone(), all.columns.len());
                 all.columns.push(col);
             }

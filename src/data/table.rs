@@ -47,6 +47,9 @@ pub struct Column {
     pub categories: Vec<String>,
     /// Missing values, and ±inf (dropped as Evidently drops them).
     pub missing: u64,
+    /// The rows (0-based, ascending) whose value is missing: with them a
+    /// column can be laid out row by row again (`datadiff::keyed`).
+    pub missing_rows: Vec<u64>,
     /// Whether pandas would read the column as integers: every value a
     /// whole number written as one (no `.`, no exponent; a Parquet or JSON
     /// integer) and none missing. What Evidently's type inference looks
@@ -289,6 +292,9 @@ struct Builder {
     index: HashMap<String, u32>,
     categories: Vec<String>,
     missing: u64,
+    missing_rows: Vec<u64>,
+    /// Rows accounted for so far (a value or a missing one each).
+    filled: u64,
     /// Every number so far written as an integer.
     integers: bool,
     /// The first value of each sort, for the mixed-type error.
@@ -306,6 +312,8 @@ impl Builder {
             index: HashMap::new(),
             categories: Vec::new(),
             missing: 0,
+            missing_rows: Vec::new(),
+            filled: 0,
             integers: true,
             first_number: None,
             first_text: None,
@@ -323,12 +331,28 @@ impl Builder {
             }
         };
         self.codes.push(code);
+        self.filled += 1;
+    }
+
+    /// The next row's value is missing.
+    fn miss(&mut self) {
+        self.missing_rows.push(self.filled);
+        self.filled += 1;
+        self.missing += 1;
+    }
+
+    /// Rows up to `rows` that gave no value are missing (a JSON line
+    /// without the key).
+    fn pad(&mut self, rows: u64) {
+        while self.filled < rows {
+            self.miss();
+        }
     }
 
     /// A value as text (CSV, or a JSON string): a number when it parses.
     fn text(&mut self, text: &str, row: u64) {
         if NA.contains(&text) {
-            self.missing += 1;
+            self.miss();
             return;
         }
         let number = text.trim().parse::<f64>().ok().filter(|x| !x.is_nan());
@@ -363,7 +387,7 @@ impl Builder {
         // NaN is missing; ±inf is dropped as Evidently drops it (counted
         // with the missing).
         if x.is_nan() || (x.is_infinite() && self.forced != Some(Kind::Categorical)) {
-            self.missing += 1;
+            self.miss();
             self.integers = false;
             return;
         }
@@ -375,6 +399,7 @@ impl Builder {
             self.first_number = Some((row, shown()));
         }
         self.numbers.push(x);
+        self.filled += 1;
     }
 
     fn finish(self, file: &str) -> Result<Column, TableError> {
@@ -420,6 +445,7 @@ impl Builder {
             categories: self.categories,
             integers: self.integers && self.missing == 0,
             missing: self.missing,
+            missing_rows: self.missing_rows,
         })
     }
 }
@@ -506,10 +532,10 @@ fn read_json_lines(
     let file = std::fs::File::open(path).map_err(|e| read_err(shown, e))?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     let row_cap = Limit::RowBytes.value();
+    // A row without a column's key is missing there, accounted when the
+    // column next has a value (or at the end): each row costs only its
+    // own keys.
     let mut builders: IndexMap<String, Builder> = IndexMap::new();
-    // Rows that have each column (by builder index); the rest are missing,
-    // counted once at the end so each row costs only its own keys.
-    let mut present: Vec<u64> = Vec::new();
     let mut rows = 0u64;
     let mut line = Vec::new();
     for i in 0usize.. {
@@ -540,14 +566,13 @@ fn read_json_lines(
                 None => {
                     limits::check(shown, builders.len() as u64 + 1, Limit::Columns)?;
                     builders.insert(k.clone(), Builder::new(k, kinds.get(k).copied()));
-                    present.push(0);
                     builders.len() - 1
                 }
             };
-            present[at] += 1;
             let b = &mut builders[at];
+            b.pad(rows - 1);
             match v {
-                serde_json::Value::Null => b.missing += 1,
+                serde_json::Value::Null => b.miss(),
                 serde_json::Value::Number(n) => {
                     let x = n.as_f64().unwrap_or(f64::NAN);
                     if !(n.is_i64() || n.is_u64()) {
@@ -560,7 +585,7 @@ fn read_json_lines(
                     if b.forced == Some(Kind::Numeric) {
                         b.text(s, rows);
                     } else if NA.contains(&s.as_str()) && !s.is_empty() {
-                        b.missing += 1;
+                        b.miss();
                     } else {
                         b.note_text(rows, s);
                         b.category(s);
@@ -584,9 +609,8 @@ fn read_json_lines(
     }
     let columns = builders
         .into_values()
-        .zip(present)
-        .map(|(mut b, seen)| {
-            b.missing += rows - seen;
+        .map(|mut b| {
+            b.pad(rows);
             b.finish(shown)
         })
         .collect::<Result<_, _>>()?;
@@ -612,7 +636,7 @@ impl Append {
         }
     }
     pub(super) fn missing(&mut self) {
-        self.0.missing += 1;
+        self.0.miss();
     }
     /// The Parquet column is not of an integer type.
     pub(super) fn not_integers(&mut self) {

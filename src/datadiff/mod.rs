@@ -20,6 +20,7 @@
 //! Hashes are mlci's (SHA-256), never shown unless asked: without them the
 //! JSON is exactly `dvc diff --json`'s for the same history.
 
+pub mod keyed;
 pub mod tables;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};

@@ -1,24 +1,66 @@
 //! How a changed table changed: for a modified CSV/TSV, Parquet or JSON
 //! Lines file, the rows on each side and the columns added, removed or
-//! retyped (integer, float, string, as the drift room reads them). Bounded:
-//! at most [`MAX_TABLES`] files, each at most [`MAX_BYTES`] a side.
+//! retyped (integer, float, string, as pandas reads them); with a key for
+//! the file in mlci.yaml (`report.tables.PATH.key`), the rows added,
+//! removed and changed per column (`keyed`). Bounded: at most
+//! [`MAX_TABLES`] files in a report, each at most [`MAX_BYTES`] a side.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::keyed::{self, KeyedChange};
 use super::{DataDiff, Side};
-use crate::data::table::{self, Kind};
+use crate::data::table::{self, Kind, Table};
 use crate::repo::Repo;
 use crate::revision::{Rev, RevReader};
 
-/// The most changed tables compared for one diff.
+/// The most changed tables a report compares.
 pub const MAX_TABLES: usize = 5;
 /// The largest file compared (a side), in bytes.
 pub const MAX_BYTES: u64 = 256 << 20;
 
 const EXTENSIONS: [&str; 7] = ["csv", "tsv", "tab", "parquet", "pq", "jsonl", "ndjson"];
+
+/// The key columns of each table (repo-relative path → columns), from
+/// mlci.yaml's `report.tables`.
+pub type TableKeys = BTreeMap<String, Vec<String>>;
+
+/// `report.tables` of mlci.yaml: `{PATH: {key: COLUMN | [COLUMN, …]}}`.
+/// Err: the message for the file's error (what is wrong, where).
+pub fn keys(report: Option<&serde_yaml::Value>) -> Result<TableKeys, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Entry {
+        key: OneOrMany,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let Some(v) = report.and_then(|r| r.get("tables")) else {
+        return Ok(TableKeys::new());
+    };
+    let wire: BTreeMap<String, Entry> =
+        serde_yaml::from_value(v.clone()).map_err(|e| format!("`report.tables`: {e}"))?;
+    wire.into_iter()
+        .map(|(path, e)| {
+            let cols = match e.key {
+                OneOrMany::One(c) => vec![c],
+                OneOrMany::Many(c) => c,
+            };
+            if cols.is_empty() || cols.iter().any(String::is_empty) {
+                return Err(format!("`report.tables.{path}.key` names no column"));
+            }
+            let clean = crate::workspace_path::WorkspacePath::new(&path)
+                .map_err(|e| format!("`report.tables.{path}`: {e}"))?;
+            Ok((clean.to_string(), cols))
+        })
+        .collect()
+}
 
 /// One changed table.
 #[derive(Debug, Clone, Serialize)]
@@ -32,14 +74,23 @@ pub struct TableChange {
     pub retyped: Vec<(String, String, String)>,
     /// Why a side could not be compared, when one could not.
     pub note: Option<String>,
+    /// Rows joined on the file's key, when it has one.
+    pub keyed: Option<KeyedChange>,
+    /// Why the rows could not be joined on the key (a key column missing
+    /// or of another type on a side).
+    pub keyed_note: Option<String>,
 }
 
-/// The schema of one side: rows and each column's type, or why not.
-type Schema = Result<(u64, BTreeMap<String, String>), String>;
-
 /// The changed tables of `d` (modified files with a table's extension),
-/// compared between `old` and `new`.
-pub fn changes(repo: &Repo, d: &DataDiff, old: &Side, new: &Side) -> Vec<TableChange> {
+/// compared between `old` and `new`, at most `limit` of them; a table in
+/// `keys` is also compared row by row.
+pub fn changes(
+    repo: &Repo,
+    d: &DataDiff,
+    (old, new): (&Side, &Side),
+    keys: &TableKeys,
+    limit: usize,
+) -> Vec<TableChange> {
     d.modified
         .iter()
         .filter(|c| !c.path.ends_with('/'))
@@ -48,48 +99,84 @@ pub fn changes(repo: &Repo, d: &DataDiff, old: &Side, new: &Side) -> Vec<TableCh
                 .rsplit_once('.')
                 .is_some_and(|(_, e)| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
         })
-        .take(MAX_TABLES)
-        .map(|c| {
-            let (a, b) = (schema(repo, old, &c.path), schema(repo, new, &c.path));
-            let note = match (&a, &b) {
-                (Err(e), _) | (_, Err(e)) => Some(e.clone()),
-                _ => None,
+        .take(limit)
+        .map(|c| change(repo, &c.path, (old, new), keys.get(&c.path)))
+        .collect()
+}
+
+/// How the table at `path` changed between the sides.
+fn change(
+    repo: &Repo,
+    path: &str,
+    (old, new): (&Side, &Side),
+    key: Option<&Vec<String>>,
+) -> TableChange {
+    let (a, b) = rayon::join(|| load(repo, old, path), || load(repo, new, path));
+    let mut out = TableChange {
+        path: path.to_string(),
+        rows_before: None,
+        rows_after: None,
+        added: Vec::new(),
+        removed: Vec::new(),
+        retyped: Vec::new(),
+        note: None,
+        keyed: None,
+        keyed_note: None,
+    };
+    let (a, b) = match (a, b) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            out.note = Some(e);
+            return out;
+        }
+    };
+    let (ca, cb) = (types(&a), types(&b));
+    out.rows_before = Some(a.rows);
+    out.rows_after = Some(b.rows);
+    out.added = cb
+        .keys()
+        .filter(|k| !ca.contains_key(*k))
+        .cloned()
+        .collect();
+    out.removed = ca
+        .keys()
+        .filter(|k| !cb.contains_key(*k))
+        .cloned()
+        .collect();
+    out.retyped = ca
+        .iter()
+        .filter_map(|(k, t)| {
+            let u = cb.get(k)?;
+            (u != t).then(|| (k.clone(), t.to_string(), u.to_string()))
+        })
+        .collect();
+    if let Some(key) = key {
+        match keyed::compare(a, b, key, [&label(old), &label(new)]) {
+            Ok(k) => out.keyed = Some(k),
+            Err(e) => out.keyed_note = Some(e),
+        }
+    }
+    out
+}
+
+fn label(side: &Side) -> String {
+    match side {
+        Side::Workspace => "the workspace".into(),
+        Side::Commit { name, .. } => name.clone(),
+    }
+}
+
+/// Each column's type as pandas would read it.
+fn types(t: &Table) -> BTreeMap<String, &'static str> {
+    t.columns
+        .iter()
+        .map(|col| {
+            let ty = match (col.kind, col.integers) {
+                (Kind::Numeric, true) => "integer",
+                (Kind::Numeric, false) => "float",
+                (Kind::Categorical, _) => "string",
             };
-            let (ra, ca) = a.unwrap_or_default();
-            let (rb, cb) = b.unwrap_or_default();
-            let both = note.is_none();
-            TableChange {
-                path: c.path.clone(),
-                rows_before: both.then_some(ra),
-                rows_after: both.then_some(rb),
-                added: if both {
-                    cb.keys()
-                        .filter(|k| !ca.contains_key(*k))
-                        .cloned()
-                        .collect()
-                } else {
-                    Vec::new()
-                },
-                removed: if both {
-                    ca.keys()
-                        .filter(|k| !cb.contains_key(*k))
-                        .cloned()
-                        .collect()
-                } else {
-                    Vec::new()
-                },
-                retyped: if both {
-                    ca.iter()
-                        .filter_map(|(k, t)| {
-                            let u = cb.get(k)?;
-                            (u != t).then(|| (k.clone(), t.clone(), u.clone()))
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                },
-                note,
-            }
+            (col.name.clone(), ty)
         })
         .collect()
 }
@@ -124,7 +211,9 @@ fn file_of(repo: &Repo, side: &Side, path: &str) -> Result<PathBuf, String> {
     }
 }
 
-fn schema(repo: &Repo, side: &Side, path: &str) -> Schema {
+/// The table at `path` on `side`, read whole (bounded by [`MAX_BYTES`]);
+/// Err: why not, as the report says it.
+fn load(repo: &Repo, side: &Side, path: &str) -> Result<Table, String> {
     let file = file_of(repo, side, path)?;
     let size = fs_err::metadata(&file).map_err(|e| e.to_string())?.len();
     if size > MAX_BYTES {
@@ -134,22 +223,5 @@ fn schema(repo: &Repo, side: &Side, path: &str) -> Schema {
         Side::Workspace => path.to_string(),
         Side::Commit { name, .. } => format!("{path}@{name}"),
     };
-    let data = table::open(&file, &shown, &BTreeMap::new()).map_err(|e| e.to_string())?;
-    let names: Vec<String> = data.names().iter().map(|s| s.to_string()).collect();
-    let mut types = BTreeMap::new();
-    for (name, col) in names
-        .iter()
-        .zip(data.columns(&names.iter().map(String::as_str).collect::<Vec<_>>()))
-    {
-        let col = col
-            .ok_or("a column went missing")?
-            .map_err(|e| e.to_string())?;
-        let t = match (col.kind, col.integers) {
-            (Kind::Numeric, true) => "integer",
-            (Kind::Numeric, false) => "float",
-            (Kind::Categorical, _) => "string",
-        };
-        types.insert(name.clone(), t.to_string());
-    }
-    Ok((data.rows(), types))
+    table::read(&file, &shown, &BTreeMap::new()).map_err(|e| e.to_string())
 }

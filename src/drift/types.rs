@@ -193,6 +193,7 @@ pub fn as_categories(col: &Column) -> Column {
         codes,
         categories,
         missing: col.missing,
+        missing_rows: col.missing_rows.clone(),
         integers: col.integers,
     }
 }
@@ -209,6 +210,7 @@ mod tests {
             codes: Vec::new(),
             categories: Vec::new(),
             missing: 0,
+            missing_rows: Vec::new(),
             integers,
         }
     }
@@ -232,6 +234,7 @@ mod tests {
             codes,
             categories: cats,
             missing: 0,
+            missing_rows: Vec::new(),
             integers: false,
         }
     }

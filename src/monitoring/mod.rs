@@ -180,6 +180,7 @@ fn predictions_table(log: &Log, rows: &[usize]) -> Table {
         codes: Vec::new(),
         categories: Vec::new(),
         missing: 0,
+        missing_rows: Vec::new(),
         // Predictions are compared as the log gives them.
         integers: false,
     };

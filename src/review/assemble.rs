@@ -116,7 +116,7 @@ pub fn build(
     };
 
     let plots = build_plots(repo, pipeline, &cmp, plots_dir.as_deref(), all)?;
-    let data_changes = data_changes(repo, &cmp)?;
+    let data_changes = data_changes(repo, pipeline, &cmp)?;
     let gate_results = gates_with(pipeline, &cmp, beside)?;
     let mut verdict = Context::summarize(
         &metrics_changed
@@ -235,6 +235,7 @@ fn gates_with(
 /// BASE [TARGET]); None when nothing did, or the base is not a commit.
 fn data_changes(
     repo: &Repo,
+    pipeline: &crate::pipeline::Pipeline,
     cmp: &Comparison,
 ) -> Result<Option<crate::review::report::DataChangesView>, ReviewError> {
     use crate::datadiff::Side;
@@ -255,7 +256,22 @@ fn data_changes(
         Rev::Workspace => format!("mlci diff {}", cmp.base.short()),
         t => format!("mlci diff {} {}", cmp.base.short(), t.short()),
     };
-    let tables = crate::datadiff::tables::changes(repo, &d, &old, &new);
+    let keys = crate::datadiff::tables::keys(pipeline.report.as_ref()).map_err(|message| {
+        ReviewError::TableKeys {
+            file: pipeline
+                .source
+                .clone()
+                .unwrap_or_else(|| "mlci.yaml".into()),
+            message,
+        }
+    })?;
+    let tables = crate::datadiff::tables::changes(
+        repo,
+        &d,
+        (&old, &new),
+        &keys,
+        crate::datadiff::tables::MAX_TABLES,
+    );
     Ok(crate::review::report::DataChangesView::of(
         &d, &tables, command,
     ))

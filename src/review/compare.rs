@@ -42,6 +42,8 @@ pub enum ReviewError {
     Json(#[from] serde_json::Error),
     #[error("{file}: {message}")]
     Direction { file: String, message: String },
+    #[error("{file}: {message}")]
+    TableKeys { file: String, message: String },
     #[error(transparent)]
     DataChanges(#[from] crate::datadiff::DataDiffError),
 }
@@ -64,6 +66,9 @@ impl crate::error::Hint for ReviewError {
             ),
             ReviewError::Io(e) => crate::error::io_hint(e),
             ReviewError::Json(_) => None,
+            ReviewError::TableKeys { .. } => Some(
+                "for example `report: {tables: {data/users.csv: {key: user_id}}}` (a column, or a list of columns)".into(),
+            ),
             ReviewError::Direction { .. } => Some(
                 "for example `report: {direction: {loss: min, val_accuracy: max}}`".into(),
             ),

@@ -263,7 +263,7 @@ impl DataChangesView {
             .filter(|(_, n)| *n > 0)
             .map(|(k, n)| format!("{n} {k}"))
             .collect();
-        let tables_md = tables.iter().map(table_line).collect();
+        let tables_md = tables.iter().map(table_md).collect();
         let more = all.len().saturating_sub(DATA_ROWS);
         all.truncate(DATA_ROWS);
         Some(DataChangesView {
@@ -281,12 +281,12 @@ impl DataChangesView {
 }
 
 /// `` `data/train.csv`: rows 100 → 120 (+20); added `a`; removed `b`;
-/// `c` integer → float``.
-fn table_line(t: &crate::datadiff::tables::TableChange) -> String {
-    let mut parts = vec![md_code(&t.path)];
+/// `c` integer → float``, and for a keyed table its row counts with a few
+/// sample rows as nested items (every value a code span).
+pub fn table_md(t: &crate::datadiff::tables::TableChange) -> String {
+    let path = md_code(&t.path);
     if let Some(note) = &t.note {
-        parts.push(md_escape(note));
-        return parts.join(": ");
+        return format!("{path}: {}", md_escape(note));
     }
     let (a, b) = (t.rows_before.unwrap_or(0), t.rows_after.unwrap_or(0));
     let mut what = vec![format!("rows {a} → {b} ({:+})", b as i64 - a as i64)];
@@ -300,7 +300,49 @@ fn table_line(t: &crate::datadiff::tables::TableChange) -> String {
     for (c, x, y) in &t.retyped {
         what.push(format!("{} {x} → {y}", md_code(c)));
     }
-    format!("{}: {}", parts[0], what.join("; "))
+    if let Some(note) = &t.keyed_note {
+        what.push(md_escape(note));
+    }
+    let mut line = format!("{path}: {}", what.join("; "));
+    if let Some(k) = &t.keyed {
+        line.push_str(&keyed_lines(k));
+    }
+    line
+}
+
+/// `` by `id`: 2 added, 1 removed, 3 changed (`x` 2, `s` 1), 40
+/// unchanged`` and the sample rows as nested items.
+fn keyed_lines(k: &crate::datadiff::keyed::KeyedChange) -> String {
+    let cols: Vec<String> = k
+        .columns
+        .iter()
+        .filter(|c| c.changed > 0)
+        .map(|c| format!("{} {}", md_code(&c.column), c.changed))
+        .collect();
+    let mut out = format!(
+        "; by {}: {} added, {} removed, {} changed{}, {} unchanged",
+        k.key
+            .iter()
+            .map(|c| md_code(c))
+            .collect::<Vec<_>>()
+            .join(", "),
+        k.added,
+        k.removed,
+        k.changed,
+        if cols.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", cols.join(", "))
+        },
+        k.unchanged
+    );
+    for s in &k.samples {
+        out.push_str(&format!("\n  - {} {}", s.kind, md_code(&s.key)));
+        if let (Some(c), Some(x), Some(y)) = (&s.column, &s.before, &s.after) {
+            out.push_str(&format!(": {} {} → {}", md_code(c), md_code(x), md_code(y)));
+        }
+    }
+    out
 }
 
 /// The rules judged beside the metric gates, as every judging command
