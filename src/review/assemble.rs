@@ -504,6 +504,84 @@ fn write_svg(
 }
 
 /// Reads every plot's data at both revisions and draws it.
+/// Each of `defs` drawn as an SVG picture (`review::svg`) with the data of
+/// every revision in `revs` (label, revision), in order; images and plots
+/// that cannot be read are left out. For `mlci plots show/diff`.
+pub fn pictures(
+    repo: &Repo,
+    pipeline: &crate::pipeline::Pipeline,
+    defs: &[crate::pipeline::PlotDef],
+    revs: Vec<(String, crate::revision::Rev)>,
+) -> Result<Vec<String>, ReviewError> {
+    let mut readers: Vec<(RevReader, String)> = revs
+        .into_iter()
+        .map(|(label, rev)| {
+            (
+                RevReader::new(&repo.root, &repo.cache, rev).with_pipeline(pipeline),
+                label,
+            )
+        })
+        .collect();
+    let mut out = Vec::new();
+    for def in defs {
+        if def.sources.iter().all(|s| is_image(&s.file)) {
+            continue;
+        }
+        let Ok((drawn, data)) = read_plot(&mut readers, None, def) else {
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        let (kind, _) =
+            crate::review::plot_kinds::built_in_for(&repo.root, def.template.as_deref());
+        out.push(crate::review::svg::render(
+            def,
+            kind.as_str(),
+            &drawn,
+            &data,
+        ));
+    }
+    Ok(out)
+}
+
+/// The lines and records of `def` at each revision of `readers` (with
+/// their labels), reading at each only the files its pipeline declares
+/// (`declared`, one set per reader; None: every source). Err: why the plot
+/// cannot be drawn (a file unreadable at a revision), as the report says it.
+pub(crate) fn read_plot<'d>(
+    readers: &mut [(RevReader, String)],
+    declared: Option<&[std::collections::BTreeSet<String>]>,
+    def: &'d crate::pipeline::PlotDef,
+) -> Result<
+    (
+        Vec<crate::review::plots::Line>,
+        Vec<crate::review::plot_kinds::Data<'d>>,
+    ),
+    String,
+> {
+    let mut drawn = Vec::new();
+    let mut data = Vec::new();
+    for (i, (reader, label)) in readers.iter_mut().enumerate() {
+        let wanted = |f: &str| declared.is_none_or(|d| d[i].contains(f));
+        for source in def.sources.iter().filter(|s| wanted(&s.file)) {
+            let bytes = match reader.read(&source.file) {
+                Ok(Some(b)) => b,
+                Ok(None) => continue,
+                Err(e) => return Err(format!("cannot draw it: {e}")),
+            };
+            let table = parse_records(&bytes, &source.file).map_err(|message| {
+                format!("cannot draw it: {} at {label}: {message}", source.file)
+            })?;
+            let table = paired_x(reader, source, table)
+                .map_err(|message| format!("cannot draw it: {message} at {label}"))?;
+            drawn.extend(lines(&table, source, label));
+            data.push((label.clone(), source, table));
+        }
+    }
+    Ok((drawn, data))
+}
+
 fn build_plots(
     repo: &Repo,
     pipeline: &crate::pipeline::Pipeline,
@@ -524,59 +602,26 @@ fn build_plots(
     ];
     // Which files are plots at each revision comes from its own pipeline
     // (the definitions drawn are the target's).
-    let declared = &cmp.plot_files;
+    let declared = &cmp.plot_files[..];
     for def in &pipeline.plots {
         let title = def.title.clone().unwrap_or_else(|| def.id.clone());
         if def.sources.iter().all(|s| is_image(&s.file)) {
             out.push(serde_json::json!({ "id": def.id, "title": title, "image": def.sources[0].file, "caption": "image" }));
             continue;
         }
-        let mut drawn = Vec::new();
-        let mut caption = Vec::new();
-        let mut data = Vec::new();
-        // One plot that cannot be read says why; the rest of the report
-        // renders.
-        let mut failure = None;
-        'revs: for ((reader, label), declared) in readers.iter_mut().zip(declared) {
-            for source in def.sources.iter().filter(|s| declared.contains(&s.file)) {
-                let bytes = match reader.read(&source.file) {
-                    Ok(Some(b)) => b,
-                    Ok(None) => continue,
-                    Err(e) => {
-                        failure = Some(format!("cannot draw it: {e}"));
-                        break 'revs;
-                    }
-                };
-                let table = match parse_records(&bytes, &source.file) {
-                    Ok(t) => t,
-                    Err(message) => {
-                        failure = Some(format!(
-                            "cannot draw it: {} at {label}: {message}",
-                            source.file
-                        ));
-                        break 'revs;
-                    }
-                };
-                let table = match paired_x(reader, source, table) {
-                    Ok(t) => t,
-                    Err(message) => {
-                        failure = Some(format!("cannot draw it: {message} at {label}"));
-                        break 'revs;
-                    }
-                };
-                for line in lines(&table, source, label) {
-                    if !line.y.is_empty() {
-                        caption.push(format!("{}. {}", drawn.len() + 1, line.label));
-                    }
-                    drawn.push(line);
-                }
-                data.push((label.clone(), source, table));
+        let (drawn, data) = match read_plot(&mut readers, Some(declared), def) {
+            Ok(read) => read,
+            Err(note) => {
+                out.push(serde_json::json!({ "id": def.id, "title": title, "caption": "not drawn", "note": note, "lines": [] }));
+                continue;
             }
-        }
-        if let Some(note) = failure {
-            out.push(serde_json::json!({ "id": def.id, "title": title, "caption": "not drawn", "note": note, "lines": [] }));
-            continue;
-        }
+        };
+        let mut caption: Vec<String> = drawn
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !l.y.is_empty())
+            .map(|(i, l)| format!("{}. {}", i + 1, l.label))
+            .collect();
         let (kind, template_note) =
             crate::review::plot_kinds::built_in_for(&repo.root, def.template.as_deref());
         let template = kind.as_str();

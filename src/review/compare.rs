@@ -44,6 +44,10 @@ pub enum ReviewError {
     Direction { file: String, message: String },
     #[error("{file}: {message}")]
     TableKeys { file: String, message: String },
+    #[error("no plot `{target}`: it is neither a plot id nor a plot file")]
+    NoSuchPlot { target: String },
+    #[error("{message}")]
+    PlotJson { message: String },
     #[error(transparent)]
     DataChanges(#[from] crate::datadiff::DataDiffError),
 }
@@ -66,6 +70,10 @@ impl crate::error::Hint for ReviewError {
             ),
             ReviewError::Io(e) => crate::error::io_hint(e),
             ReviewError::Json(_) => None,
+            ReviewError::NoSuchPlot { .. } => Some(
+                "`mlci plots show` with no target lists every plot; plots are declared under `plots:` in mlci.yaml or dvc.yaml".into(),
+            ),
+            ReviewError::PlotJson { .. } => Some("fix the plot file, or its definition under `plots:`".into()),
             ReviewError::TableKeys { .. } => Some(
                 "for example `report: {tables: {data/users.csv: {key: user_id}}}` (a column, or a list of columns)".into(),
             ),

@@ -8,6 +8,7 @@ pub mod direction;
 pub mod gate;
 pub mod metrics;
 pub mod outcome;
+pub mod plot_data;
 pub mod plot_kinds;
 pub mod plots;
 pub mod proposal;

@@ -40,6 +40,7 @@ mod monitor;
 mod outputs;
 mod pipeline;
 mod plan;
+mod plots;
 mod prometheus;
 mod properties;
 mod registry;
