@@ -15,6 +15,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("MLCI_CACHE_DIR", "the cache directory (over `core.cache_dir`)"),
     ("MLCI_LINK_TYPE", "how files leave the cache: `reflink`, `copy`, `hardlink`, `symlink` (over `core.link_type`)"),
     ("MLCI_REQUIRE_FRESH", "`mlci ci --require-fresh`: stale committed results fail the check"),
+    ("MLCI_PLOTS_URL", "`mlci report/ci --plots-url`: where the SVGs of `--plots-dir` are published; the report shows them as images"),
     ("MLCI_COMMIT_BACK", "`mlci ci --commit-back`: push recomputed results to a same-repository pull request's branch"),
     ("MLCI_STAGES_SEE_CI_SECRETS", "`1`: stage commands inherit the publishing token and the runner's command files (`--stages-see-ci-secrets`)"),
     ("MLCI_JOB_LEG", "the name of a matrix job's leg (its own comment and status context)"),

@@ -40,6 +40,12 @@ pub struct ReportArgs {
     /// Also write each plot as a standalone SVG file into DIR.
     #[arg(long, value_name = "DIR")]
     pub plots_dir: Option<PathBuf>,
+    /// Where the SVGs of --plots-dir will be published (an https:// URL
+    /// of the directory): the report shows each plot as an image from
+    /// there, above its chart (docs/review.md: publishing pictures).
+    #[arg(long, value_name = "URL", requires = "plots_dir", env = "MLCI_PLOTS_URL",
+          value_parser = crate::review::svg::plots_url)]
+    pub plots_url: Option<String>,
 }
 
 pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
@@ -51,6 +57,7 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
         all,
         precision,
         plots_dir,
+        plots_url,
     } = args;
     let repo = ctx.repo(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
@@ -65,6 +72,7 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
             all,
             precision,
             plots_dir: plots_dir.map(|d| ctx.cwd.join(d)),
+            plots_url,
             ran: None,
             run_link: None,
             beside,

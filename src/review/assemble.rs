@@ -29,6 +29,9 @@ pub struct ReportOptions {
     pub all: bool,
     pub precision: usize,
     pub plots_dir: Option<PathBuf>,
+    /// Where the SVGs of `plots_dir` are published (`--plots-url`): the
+    /// report shows each as an image from there.
+    pub plots_url: Option<String>,
     /// Stages that ran in this job (`mlci ci`); None: list the stale ones.
     pub ran: Option<Vec<StageView>>,
     /// The CI run's URL.
@@ -69,6 +72,7 @@ pub fn build(
         all,
         precision,
         plots_dir,
+        plots_url,
         ran,
         run_link,
         beside,
@@ -115,7 +119,8 @@ pub fn build(
         None => Vec::new(),
     };
 
-    let plots = build_plots(repo, pipeline, &cmp, plots_dir.as_deref(), all)?;
+    let pictures = plots_dir.as_deref().map(|d| (d, plots_url.as_deref()));
+    let plots = build_plots(repo, pipeline, &cmp, pictures, all)?;
     let data_changes = data_changes(repo, pipeline, &cmp)?;
     let gate_results = gates_with(pipeline, &cmp, beside)?;
     let mut verdict = Context::summarize(
@@ -503,7 +508,6 @@ fn write_svg(
     Ok(path.display().to_string())
 }
 
-/// Reads every plot's data at both revisions and draws it.
 /// Each of `defs` drawn as an SVG picture (`review::svg`) with the data of
 /// every revision in `revs` (label, revision), in order; images and plots
 /// that cannot be read are left out. For `mlci plots show/diff`.
@@ -582,11 +586,13 @@ pub(crate) fn read_plot<'d>(
     Ok((drawn, data))
 }
 
+/// Reads every plot's data at both revisions and draws it: Mermaid, and
+/// with `pictures` (a directory, and the URL it is published at) SVG files.
 fn build_plots(
     repo: &Repo,
     pipeline: &crate::pipeline::Pipeline,
     cmp: &Comparison,
-    svg_dir: Option<&Path>,
+    pictures: Option<(&Path, Option<&str>)>,
     all: bool,
 ) -> Result<Vec<serde_json::Value>, ReviewError> {
     let mut out = Vec::new();
@@ -656,9 +662,18 @@ fn build_plots(
                 None => n,
             });
         }
-        let svg_path = match svg_dir {
-            Some(dir) => Some(write_svg(dir, def, template, (&drawn, &data))?),
+        let svg_path = match pictures {
+            Some((dir, _)) => Some(write_svg(dir, def, template, (&drawn, &data))?),
             None => None,
+        };
+        let svg_name = svg_path
+            .as_ref()
+            .map(|_| crate::review::svg::file_name(&def.id));
+        let svg_url = match (pictures, &svg_name) {
+            (Some((_, Some(url))), Some(name)) => {
+                Some(format!("{}/{name}", url.trim_end_matches('/')))
+            }
+            _ => None,
         };
         out.push(serde_json::json!({
             "id": def.id,
@@ -668,6 +683,8 @@ fn build_plots(
             "note": shown.note,
             "legend": shown.legend,
             "svg": svg_path,
+            "svg_name": svg_name,
+            "svg_url": svg_url,
             "lines": drawn,
             "caption": caption.join("; "),
         }));

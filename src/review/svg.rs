@@ -20,6 +20,21 @@ const X1: f64 = 700.0;
 const Y0: f64 = 48.0;
 const Y1: f64 = 320.0;
 
+/// `--plots-url`: an `https://` URL of plain characters only (it goes
+/// into Markdown image links as it is).
+pub fn plots_url(text: &str) -> Result<String, String> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-._~:/%+@=".contains(c);
+    if !text.starts_with("https://") || text.len() <= "https://".len() {
+        return Err("the URL must start with https://".into());
+    }
+    if let Some(c) = text.chars().find(|c| !plain(*c)) {
+        return Err(format!(
+            "{c:?} is not allowed in the URL (letters, digits and - . _ ~ : / % + @ = only)"
+        ));
+    }
+    Ok(text.to_string())
+}
+
 /// The file a plot's SVG is written to: its id made a plain file name
 /// (`loss.csv` → `loss_csv.svg`).
 pub fn file_name(id: &str) -> String {

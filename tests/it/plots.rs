@@ -211,3 +211,46 @@ fn an_unknown_plot_target_is_an_error() {
     r.write("loss.csv", "step,loss\n0,1\n");
     r.mlci(&["plots", "show", "nope.csv"]).user_error();
 }
+
+/// With `--plots-dir` the report names each plot's picture; with
+/// `--plots-url` (where a workflow publishes that directory) it shows each
+/// as an image from there, above its chart. A URL that could break out
+/// of the Markdown link is refused.
+#[test]
+fn the_report_links_its_pictures() {
+    let r = crate::common::TestRepo::new();
+    r.write(
+        "mlci.yaml",
+        "plots:\n  - loss.csv:\n      x: step\n      y: loss\n",
+    );
+    r.write("loss.csv", "step,loss\n0,1\n1,0.5\n");
+    r.commit_all("base");
+    r.write("loss.csv", "step,loss\n0,1\n1,0.4\n2,0.3\n");
+    let plots = |text: &str| text.split("plot</summary>").nth(1).unwrap().to_string();
+    let named = r
+        .mlci(&["report", "--base", "HEAD", "--plots-dir", "svg"])
+        .ok()
+        .stdout;
+    assert!(r.exists("svg/loss_csv.svg"));
+    let shown = r
+        .mlci(&[
+            "report",
+            "--base",
+            "HEAD",
+            "--plots-dir",
+            "svg",
+            "--plots-url",
+            "https://example.test/plots/pr-7",
+        ])
+        .ok()
+        .stdout;
+    crate::common::pin_output(&format!("{}\n---\n{}", plots(&named), plots(&shown)));
+    r.mlci(&[
+        "report",
+        "--plots-dir",
+        "svg",
+        "--plots-url",
+        "https://example.test/a)<b>",
+    ])
+    .user_error();
+}

@@ -80,6 +80,12 @@ pub struct CiArgs {
     /// Also write plots as SVG files into DIR.
     #[arg(long, value_name = "DIR")]
     pub plots_dir: Option<PathBuf>,
+    /// Where the SVGs of --plots-dir will be published (an https:// URL
+    /// of the directory): the comment shows each plot as an image from
+    /// there, above its chart (docs/review.md: publishing pictures).
+    #[arg(long, value_name = "URL", requires = "plots_dir", env = "MLCI_PLOTS_URL",
+          value_parser = crate::review::svg::plots_url)]
+    pub plots_url: Option<String>,
     /// Where to save the report (default: $RUNNER_TEMP/mlci-report.md in
     /// GitHub Actions, else .mlci/tmp/report.md).
     #[arg(long, value_name = "FILE")]
@@ -146,6 +152,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         remote,
         template,
         plots_dir,
+        plots_url,
         report_file,
         no_comment,
         status,
@@ -245,6 +252,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         all: false,
         precision: 5,
         plots_dir: plots_dir.map(|d| ctx.cwd.join(d)),
+        plots_url,
         ran: ran.map(|r| r.stages),
         run_link: job.env.run_link(),
         beside,

@@ -275,6 +275,7 @@ fn report_against(
         all: false,
         precision: 5,
         plots_dir: None,
+        plots_url: None,
         ran,
         run_link: job.env.run_link(),
         pipeline_run: crate::review::outcome::PipelineRun::Ok,
