@@ -59,7 +59,7 @@ pub fn append(all: &mut Table, t: Table) {
     for c in all.columns.iter_mut() {
         if !names.contains(c.name.as_str()) {
             c.missing += t.rows;
-            c.missing_rows.extend(before..before + t.rows);
+            crate::data::table::push_missing(&mut c.missing_rows, before, t.rows);
         }
     }
     let mut at: HashMap<String, usize> = all
@@ -73,8 +73,9 @@ pub fn append(all: &mut Table, t: Table) {
             Some(&i) => {
                 let c = &mut all.columns[i];
                 c.missing += col.missing;
-                c.missing_rows
-                    .extend(col.missing_rows.iter().map(|r| r + before));
+                for (first, n) in &col.missing_rows {
+                    crate::data::table::push_missing(&mut c.missing_rows, first + before, *n);
+                }
                 c.numbers.append(&mut col.numbers);
                 // Categories re-coded into the first shard's dictionary:
                 // each of this shard's categories looked up once.
@@ -104,9 +105,12 @@ pub fn append(all: &mut Table, t: Table) {
             }
             None => {
                 col.missing += before;
-                col.missing_rows = (0..before)
-                    .chain(col.missing_rows.iter().map(|r| r + before))
-                    .collect();
+                let mut runs = Vec::new();
+                crate::data::table::push_missing(&mut runs, 0, before);
+                for (first, n) in &col.missing_rows {
+                    crate::data::table::push_missing(&mut runs, first + before, *n);
+                }
+                col.missing_rows = runs;
                 at.insert(col.name.clone(), all.columns.len());
                 all.columns.push(col);
             }

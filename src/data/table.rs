@@ -35,6 +35,21 @@ impl Kind {
     }
 }
 
+/// Runs of missing rows: (first row, 0-based; how many).
+pub type MissingRuns = Vec<(u64, u64)>;
+
+/// Appends `count` missing rows from `first` to `runs`, joining the last
+/// run when they follow it.
+pub fn push_missing(runs: &mut MissingRuns, first: u64, count: u64) {
+    if count == 0 {
+        return;
+    }
+    match runs.last_mut() {
+        Some((start, n)) if *start + *n == first => *n += count,
+        _ => runs.push((first, count)),
+    }
+}
+
 /// One column: its non-missing values and how many were missing.
 #[derive(Debug, Clone)]
 pub struct Column {
@@ -47,9 +62,11 @@ pub struct Column {
     pub categories: Vec<String>,
     /// Missing values, and ±inf (dropped as Evidently drops them).
     pub missing: u64,
-    /// The rows (0-based, ascending) whose value is missing: with them a
-    /// column can be laid out row by row again (`datadiff::keyed`).
-    pub missing_rows: Vec<u64>,
+    /// The rows whose value is missing, as runs (first row 0-based, rows),
+    /// ascending and apart: with them a column can be laid out row by row
+    /// again (`datadiff::keyed`). Runs keep a sparse column (a JSON Lines
+    /// key on few lines) linear in its values, not its rows.
+    pub missing_rows: MissingRuns,
     /// Whether pandas would read the column as integers: every value a
     /// whole number written as one (no `.`, no exponent; a Parquet or JSON
     /// integer) and none missing. What Evidently's type inference looks
@@ -292,7 +309,7 @@ struct Builder {
     index: HashMap<String, u32>,
     categories: Vec<String>,
     missing: u64,
-    missing_rows: Vec<u64>,
+    missing_rows: MissingRuns,
     /// Rows accounted for so far (a value or a missing one each).
     filled: u64,
     /// Every number so far written as an integer.
@@ -336,16 +353,19 @@ impl Builder {
 
     /// The next row's value is missing.
     fn miss(&mut self) {
-        self.missing_rows.push(self.filled);
+        push_missing(&mut self.missing_rows, self.filled, 1);
         self.filled += 1;
         self.missing += 1;
     }
 
     /// Rows up to `rows` that gave no value are missing (a JSON line
-    /// without the key).
+    /// without the key): one run, whatever their number.
     fn pad(&mut self, rows: u64) {
-        while self.filled < rows {
-            self.miss();
+        if self.filled < rows {
+            let n = rows - self.filled;
+            push_missing(&mut self.missing_rows, self.filled, n);
+            self.filled = rows;
+            self.missing += n;
         }
     }
 

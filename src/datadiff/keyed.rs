@@ -23,6 +23,10 @@ use crate::data::table::{Column, Kind, Table};
 
 /// The most sample rows of each kind (added, removed, changed).
 pub const SAMPLES: usize = 3;
+/// The most cells (rows × columns) a side may lay out for the join: about
+/// 1.6 GB of numbers. A sparse JSON Lines file (a new key per line) is
+/// small on disk but rows × keys in cells.
+pub const MAX_CELLS: u64 = 200_000_000;
 /// The longest value a sample shows, in characters.
 pub const SHOWN_CHARS: usize = 60;
 
@@ -74,7 +78,11 @@ const MISSING: u32 = u32::MAX;
 
 impl Cells {
     fn of(col: Column, rows: u64) -> Cells {
-        let mut gaps = col.missing_rows.iter().copied().peekable();
+        let mut gaps = col
+            .missing_rows
+            .iter()
+            .flat_map(|(first, n)| *first..first + n)
+            .peekable();
         match col.kind {
             Kind::Numeric => {
                 let mut values = col.numbers.into_iter();
@@ -169,6 +177,14 @@ pub fn compare(
 ) -> Result<KeyedChange, String> {
     if old.rows > u32::MAX as u64 || new.rows > u32::MAX as u64 {
         return Err("over 4 billion rows: rows not compared".into());
+    }
+    for (t, label) in [(&old, labels[0]), (&new, labels[1])] {
+        let cells = t.rows.saturating_mul(t.columns.len() as u64);
+        if cells > MAX_CELLS {
+            return Err(format!(
+                "{cells} cells at {label} (rows × columns), over {MAX_CELLS}: rows not compared"
+            ));
+        }
     }
     let (old, new) = rayon::join(|| Frame::of(old), || Frame::of(new));
     let ranks = key_ranks(&old, &new, key, labels)?;
@@ -455,6 +471,24 @@ mod tests {
         assert_eq!(c.samples[1].before.as_deref(), Some("3"));
         assert_eq!(c.samples[1].after.as_deref(), Some("3.5"));
         assert_eq!(c.samples[2].key, "id=5");
+    }
+
+    #[test]
+    fn sparse_json_lines_keep_their_rows() {
+        let read = |text: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("t.jsonl");
+            fs_err::write(&p, text).unwrap();
+            crate::data::table::read(&p, "t.jsonl", &Default::default()).unwrap()
+        };
+        let old = read("{\"id\": 1, \"x\": 1}\n{\"id\": 2}\n{\"id\": 3, \"y\": \"a\"}\n");
+        assert_eq!(old.columns[1].missing_rows, vec![(1, 2)]);
+        assert_eq!(old.columns[2].missing_rows, vec![(0, 2)]);
+        let new = read("{\"id\": 1, \"x\": 1}\n{\"id\": 2, \"x\": 5}\n{\"id\": 3, \"y\": \"a\"}\n");
+        let c = compare(old, new, &["id".into()], ["HEAD", "workspace"]).unwrap();
+        assert_eq!((c.changed, c.unchanged), (1, 2));
+        assert_eq!(c.samples[0].before.as_deref(), Some("(missing)"));
+        assert_eq!(c.samples[0].after.as_deref(), Some("5"));
     }
 
     #[test]
