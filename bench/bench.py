@@ -189,7 +189,7 @@ def main():
     ap.add_argument("--dvc", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=0)
-    ap.add_argument("--suite", choices=["all", "data", "pipelines", "remotes", "ci", "import", "registry", "drift", "monitor", "fanout"],
+    ap.add_argument("--suite", choices=["all", "data", "pipelines", "remotes", "ci", "import", "registry", "drift", "monitor", "fanout", "dvc-in-place"],
                     default="all")
     ap.add_argument("--evidently-python", help="the Python of a venv with Evidently (bench/run.sh installs it)")
     ap.add_argument("--gto", help="GTO's executable (bench/run.sh installs it)")
@@ -212,6 +212,9 @@ def main():
         return
     if a.suite == "import":
         import_suite(a, work)
+        return
+    if a.suite == "dvc-in-place":
+        dvc_in_place_suite(a, work)
         return
     if a.suite == "registry":
         registry_suite(a, work)
@@ -521,6 +524,56 @@ def registry_repo(work, versions, artifacts, unrelated):
     sh("git pack-refs --all && git reset -q --hard main", repo)
     open(os.path.join(repo, ".done"), "w").close()
     return repo
+
+
+def dvc_in_place_suite(a, work):
+    """A DVC repository used in place (no `.mlci/`): `mlci status` beside
+    `dvc status` on the same clone, after `dvc add` of 20,000 small files
+    and `dvc repro` of a three-stage pipeline over them; no-op, and after
+    one file changed. Median of several runs, the tools alternating."""
+    nfiles = 2000 if a.quick else 20000
+    runs = a.runs or 5
+    repo = os.path.join(work, f"dvc-in-place-{nfiles}")
+    if os.path.exists(repo):
+        shutil.rmtree(repo)
+    os.makedirs(os.path.join(repo, "data"))
+    for i in range(nfiles):
+        d = os.path.join(repo, "data", f"d{i % 100:02d}")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, f"f{i:05d}.txt"), "w") as f:
+            f.write(f"row {i}\n" * (1 + i % 50))
+    with open(os.path.join(repo, "params.yaml"), "w") as f:
+        f.write("train:\n  lr: 0.1\n")
+    with open(os.path.join(repo, "dvc.yaml"), "w") as f:
+        f.write("stages:\n"
+                "  count:\n    cmd: find data -type f | wc -l > count.txt\n    deps: [data]\n    outs: [count.txt]\n"
+                "  train:\n    cmd: cat count.txt params.yaml > model.txt\n    deps: [count.txt]\n"
+                "    params: [train.lr]\n    outs: [model.txt]\n"
+                "  evaluate:\n    cmd: wc -c model.txt > metrics.txt\n    deps: [model.txt]\n    outs: [metrics.txt]\n")
+    sh("git init -q -b main && " + a.dvc + " init -q && " + a.dvc + " add -q data && " + a.dvc + " repro -q"
+       " && git add -A && git commit -qm data", repo)
+    for cmd in ([a.mlci, "status"], [a.dvc, "status"]):
+        run(cmd, repo)
+    print(f"\nDVC repository in place            ({nfiles} files tracked by data.dvc, 3 stages; median seconds)", flush=True)
+
+    def scenario(label, before, target):
+        times = {"mlci": [], "dvc": []}
+        for i in range(runs):
+            for name, exe in ([("mlci", a.mlci), ("dvc", a.dvc)] if i % 2 == 0 else [("dvc", a.dvc), ("mlci", a.mlci)]):
+                before()
+                times[name].append(run([exe, "status"], repo)[0])
+        med = {t: median_of(v) for t, v in times.items()}
+        print(f"  {label:<34}mlci {med['mlci']:8.3f}s   dvc {med['dvc']:8.3f}s   ratio {med['dvc'] / med['mlci']:6.1f}x"
+              + (f"   (target >= {target}x)" if target else ""), flush=True)
+
+    scenario("no-op status", lambda: None, 30)
+    counter = [0]
+
+    def touch_one():
+        counter[0] += 1
+        with open(os.path.join(repo, "data", "d03", "f00003.txt"), "a") as f:
+            f.write(f"{counter[0]}\n")
+    scenario("status after modifying one file", touch_one, None)
 
 
 def registry_suite(a, work):

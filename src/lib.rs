@@ -16,6 +16,7 @@ pub mod config;
 pub mod data;
 pub mod datadiff;
 pub mod drift;
+pub mod dvc;
 pub mod environment;
 pub mod error;
 pub mod escape;

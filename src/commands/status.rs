@@ -68,6 +68,17 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
         check,
         remote,
     } = args;
+    if let Ok(root) = crate::repo::find_root(&ctx.cwd) {
+        if crate::repo::format::Format::of(&root) == Some(crate::repo::format::Format::Dvc) {
+            return dvc_status(
+                ctx,
+                &root,
+                targets.is_empty() && remote.is_none(),
+                json,
+                check,
+            );
+        }
+    }
     let repo = ctx.repo(&Overrides {
         remote: remote.clone().filter(|r| !r.is_empty()),
         ..Overrides::default()
@@ -166,18 +177,50 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
     })
 }
 
-/// The stages (those named in `wanted`, or all) with their state:
-/// `stale` with reasons, `frozen`, or `up_to_date`.
-fn stage_states(
-    ws: &mut Workspace,
-    pipeline: &crate::pipeline::Pipeline,
-    wanted: &[&str],
-    reporter: &dyn crate::progress::Reporter,
-) -> anyhow::Result<Vec<StageJson>> {
-    Ok(stage_reasons(ws, pipeline, reporter)?
-        .into_iter()
-        .filter(|st| wanted.is_empty() || wanted.contains(&st.name.as_str()))
-        .map(|st| StageJson {
+/// `mlci status` in a DVC repository used in place (`dvc::status`): the
+/// `.dvc` files' outputs and the stages, judged as DVC judges them, printed
+/// as in mlci's own format. Targets and `--remote` are not built there yet.
+fn dvc_status(
+    ctx: &Ctx,
+    root: &std::path::Path,
+    plain: bool,
+    json: bool,
+    check: bool,
+) -> anyhow::Result<Exit> {
+    if !plain {
+        anyhow::bail!(crate::dvc::DvcError::NotYet {
+            what: "`mlci status` with targets or `--remote`".into(),
+        });
+    }
+    let pipeline = crate::pipeline::load(root)?;
+    let reporter = reporter::for_printer(ctx.printer);
+    let judged = crate::dvc::status::judge(root, &pipeline, reporter.as_ref())?;
+    let stages: Vec<StageJson> = judged.stages.into_iter().map(StageJson::of).collect();
+    let differs = judged
+        .data
+        .iter()
+        .any(|s| s.state != DataState::Unchanged || !s.in_cache)
+        || stages.iter().any(|s| s.state == "stale");
+    if json {
+        let out = StatusJson {
+            data: &judged.data,
+            stages,
+            remote: None,
+        };
+        ctx.printer.data(&serde_json::to_string_pretty(&out)?)?;
+    } else {
+        ctx.printer.data(&render_text(&judged.data, &stages))?;
+    }
+    Ok(if check && differs {
+        Exit::Differs
+    } else {
+        Exit::Ok
+    })
+}
+
+impl StageJson {
+    fn of(st: crate::pipeline::status::StageState) -> StageJson {
+        StageJson {
             state: if !st.reasons.is_empty() {
                 "stale"
             } else if st.frozen {
@@ -195,7 +238,22 @@ fn stage_states(
                     reason: r,
                 })
                 .collect(),
-        })
+        }
+    }
+}
+
+/// The stages (those named in `wanted`, or all) with their state:
+/// `stale` with reasons, `frozen`, or `up_to_date`.
+fn stage_states(
+    ws: &mut Workspace,
+    pipeline: &crate::pipeline::Pipeline,
+    wanted: &[&str],
+    reporter: &dyn crate::progress::Reporter,
+) -> anyhow::Result<Vec<StageJson>> {
+    Ok(stage_reasons(ws, pipeline, reporter)?
+        .into_iter()
+        .filter(|st| wanted.is_empty() || wanted.contains(&st.name.as_str()))
+        .map(StageJson::of)
         .collect())
 }
 

@@ -20,6 +20,9 @@ pub struct DvcOut {
     pub size: Option<u64>,
     #[serde(default)]
     pub nfiles: Option<u64>,
+    /// `md5` for DVC 3's hash; absent for DVC 2's `md5-dos2unix`.
+    #[serde(default)]
+    pub hash: Option<String>,
 }
 
 impl DvcOut {

@@ -183,7 +183,7 @@ fn read(
 
 /// The `.dvc` files of the work tree (as git sees it: ignored files and
 /// `.git/`, `.dvc/`, `.mlci/` are skipped), repo-relative, sorted.
-fn dvc_files_in(root: &Path) -> Vec<String> {
+pub fn dvc_files_in(root: &Path) -> Vec<String> {
     let mut out: Vec<String> = ignore::WalkBuilder::new(root)
         .hidden(false)
         .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | ".dvc" | ".mlci")))

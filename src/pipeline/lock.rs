@@ -19,7 +19,7 @@ use crate::track::Tracked;
 use crate::workspace_path::WorkspacePath;
 use crate::yaml::{self, YamlError};
 
-pub const LOCK_FILE: &str = "mlci.lock";
+pub const LOCK_FILE: &str = crate::repo::format::Format::Mlci.lock_file();
 const SCHEMA: &str = "1";
 
 /// A dep or out as recorded: its path and content.

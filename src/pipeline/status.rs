@@ -1,8 +1,11 @@
-//! Why a stage is stale: one reason per change, compared with `mlci.lock`.
+//! Why a stage is stale: one reason per change, compared with the lock
+//! (`mlci.lock`, or `dvc.lock` in a DVC repository used in place).
 //!
-//! Hashing goes through the workspace's hash state, so an unchanged dep costs
-//! one stat per file. The current dep hashes and param values computed here
-//! are what `repro` writes to the lock and keys the run cache with.
+//! Content is read through the repository format's [`Contents`]: mlci's
+//! SHA-256 through the workspace's hash state (one stat per unchanged
+//! file), or DVC's MD5 (`dvc::contents`). The current dep hashes and param
+//! values computed here are what `repro` writes to the lock and keys the
+//! run cache with.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,6 +20,43 @@ use crate::pipeline::params;
 use crate::pipeline::{Pipeline, Stage};
 use crate::progress::Reporter;
 use crate::track::{TrackError, Workspace};
+
+/// A path's content as the repository's format records it in its lock:
+/// the content id (mlci: SHA-256 hex, `….dir` for a directory; DVC: MD5
+/// hex, `….dir`), bytes, and files for a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content {
+    pub id: String,
+    pub size: u64,
+    pub nfiles: Option<u64>,
+}
+
+/// How a repository's format reads the content of workspace paths.
+pub trait Contents {
+    /// The workspace root.
+    fn root(&self) -> &Path;
+    /// The content of `path` (repo-relative) as the format records it;
+    /// `TrackError::NotFound` when nothing is there.
+    fn content(&mut self, path: &str, reporter: &dyn Reporter) -> Result<Content, TrackError>;
+}
+
+/// mlci's format: SHA-256 through the workspace's hash state, remembered
+/// for the next command.
+impl Contents for Workspace<'_> {
+    fn root(&self) -> &Path {
+        &self.repo.root
+    }
+
+    fn content(&mut self, path: &str, reporter: &dyn Reporter) -> Result<Content, TrackError> {
+        let tree = self.hash_tree(path, false, reporter)?;
+        self.record_tree(&tree, false);
+        Ok(Content {
+            id: tree.oid.to_string(),
+            size: tree.size,
+            nfiles: tree.nfiles,
+        })
+    }
+}
 
 /// Why a stage must run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -48,6 +88,11 @@ pub enum Reason {
         path: String,
     },
     OutModified {
+        path: String,
+    },
+    /// A cached output whose recorded object the cache lacks (DVC's "not
+    /// in cache"; judged in a DVC repository used in place).
+    OutNotInCache {
         path: String,
     },
     Forced,
@@ -97,6 +142,7 @@ impl Reason {
             }
             Reason::DepDeleted { path } => format!("dep {} deleted", code(path)),
             Reason::OutMissing { path } => format!("out {} missing", code(path)),
+            Reason::OutNotInCache { path } => format!("out {} not in the cache", code(path)),
             Reason::OutModified { path } => format!("out {} modified", code(path)),
             Reason::Forced => "forced".into(),
             Reason::UpstreamChanged { stage } => {
@@ -183,24 +229,23 @@ pub enum MissingDeps {
 /// [`MissingDeps::Refuse`], and left out of the inputs (so [`reasons`]
 /// names it) with [`MissingDeps::Report`].
 pub fn current_inputs(
-    ws: &mut Workspace,
+    ws: &mut dyn Contents,
     pipeline: &Pipeline,
     stage: &Stage,
     params_cache: &mut ParamsCache,
     missing: MissingDeps,
     reporter: &dyn Reporter,
 ) -> Result<Inputs, StageStatusError> {
-    let root = ws.repo.root.clone();
+    let root = ws.root().to_path_buf();
     let mut inputs = Inputs::default();
     for dep in &stage.deps {
-        match ws.hash_tree(dep, false, reporter) {
-            Ok(tree) => {
-                ws.record_tree(&tree, false);
+        match ws.content(dep, reporter) {
+            Ok(c) => {
                 inputs.deps.push(LockEntry {
                     path: dep.clone(),
-                    sha256: tree.oid.to_string(),
-                    size: tree.size,
-                    nfiles: tree.nfiles,
+                    sha256: c.id,
+                    size: c.size,
+                    nfiles: c.nfiles,
                 });
             }
             Err(TrackError::NotFound { .. }) => {
@@ -266,7 +311,7 @@ fn missing_dep_hint(root: &Path, dep: &str) -> String {
 
 /// Compares the stage's current state with its lock entry.
 pub fn reasons(
-    ws: &mut Workspace,
+    ws: &mut dyn Contents,
     stage: &Stage,
     inputs: &Inputs,
     lock: Option<&LockStage>,
@@ -352,7 +397,7 @@ pub fn reasons(
 
 /// Each output that is missing or differs from its lock entry.
 fn out_reasons(
-    ws: &mut Workspace,
+    ws: &mut dyn Contents,
     stage: &Stage,
     lock: &LockStage,
     reporter: &dyn Reporter,
@@ -361,12 +406,9 @@ fn out_reasons(
     let old_outs: BTreeMap<&str, &LockEntry> =
         lock.outs.iter().map(|e| (e.path.as_str(), e)).collect();
     for o in &stage.outs {
-        match ws.hash_tree(&o.path, false, reporter) {
-            Ok(tree) => {
-                ws.record_tree(&tree, false);
-                if old_outs.get(o.path.as_str()).map(|e| e.sha256.as_str())
-                    != Some(tree.oid.to_string().as_str())
-                {
+        match ws.content(&o.path, reporter) {
+            Ok(c) => {
+                if old_outs.get(o.path.as_str()).map(|e| e.sha256.as_str()) != Some(c.id.as_str()) {
                     out.push(Reason::OutModified {
                         path: o.path.to_string(),
                     });
@@ -387,11 +429,11 @@ fn out_reasons(
 }
 
 /// The outputs that are not in the work tree.
-fn missing_outs(ws: &Workspace, stage: &Stage) -> Vec<Reason> {
+fn missing_outs(ws: &dyn Contents, stage: &Stage) -> Vec<Reason> {
     stage
         .outs
         .iter()
-        .filter(|o| fs_err::symlink_metadata(ws.repo.root.join(o.path.as_str())).is_err())
+        .filter(|o| fs_err::symlink_metadata(ws.root().join(o.path.as_str())).is_err())
         .map(|o| Reason::OutMissing {
             path: o.path.to_string(),
         })
@@ -413,9 +455,19 @@ pub fn stage_reasons(
     pipeline: &Pipeline,
     reporter: &dyn Reporter,
 ) -> Result<Vec<StageState>, crate::pipeline::repro::ReproError> {
+    let lock = crate::pipeline::lock::LockFile::load(&ws.repo.root)?;
+    stage_reasons_in(ws, pipeline, &lock, reporter)
+}
+
+/// [`stage_reasons`] with any format's contents and lock.
+pub fn stage_reasons_in(
+    ws: &mut dyn Contents,
+    pipeline: &Pipeline,
+    lock: &crate::pipeline::lock::LockFile,
+    reporter: &dyn Reporter,
+) -> Result<Vec<StageState>, crate::pipeline::repro::ReproError> {
     // Built for its checks: a cycle or a shared output is an error here too.
     crate::pipeline::dag::Dag::build(&pipeline.stages)?;
-    let lock = crate::pipeline::lock::LockFile::load(&ws.repo.root)?;
     let mut params = ParamsCache::default();
     let mut out = Vec::new();
     for stage in &pipeline.stages {

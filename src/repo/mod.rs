@@ -2,6 +2,7 @@
 //! settings and the cache. Also turns the paths users type into safe
 //! repo-relative paths.
 
+pub mod format;
 pub mod lock;
 pub mod machinery;
 

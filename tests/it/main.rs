@@ -21,6 +21,7 @@ mod data_diff;
 mod delivery;
 mod drift;
 mod dvc_compat;
+mod dvc_in_place;
 mod dvc_oracle;
 mod dvc_projects;
 mod example;

@@ -1,0 +1,272 @@
+//! Workspace content as DVC names it: a file by the MD5 of its bytes
+//! (`hash: md5`, DVC 3) or DVC 2's `md5-dos2unix` (text chunks with CRLF
+//! made LF), a directory by the MD5 of its `.dir` listing (`[{"md5": …,
+//! "relpath": …}]` sorted by path, serialised as Python's `json.dumps`
+//! does) with `.dir` appended. Files are hashed in parallel and both MD5s
+//! remembered per (inode, size, mtime, ctime) in `.dvc/tmp/mlci/`, so an
+//! unchanged file costs one stat on the next command.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::migrate::dvc_files::{md5_hex, LegacyMd5};
+use crate::pipeline::status::{Content, Contents};
+use crate::progress::Reporter;
+use crate::track::TrackError;
+
+const MEMO_FILE: &str = "md5-memo.json";
+
+/// One file's stat and both of its MD5s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Memo {
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+    md5: String,
+    dos2unix: String,
+}
+
+/// DVC's MD5 contents of one workspace.
+pub struct Md5Contents {
+    root: PathBuf,
+    state_dir: PathBuf,
+    /// Paths whose recorded hash is DVC 2's `md5-dos2unix`.
+    legacy: BTreeSet<String>,
+    memo: HashMap<String, Memo>,
+    changed: bool,
+}
+
+fn stat_of(meta: &std::fs::Metadata) -> (u64, u64, i128, i128) {
+    use std::os::unix::fs::MetadataExt;
+    (
+        meta.ino(),
+        meta.size(),
+        meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+        meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+    )
+}
+
+/// Both MD5s of the file at `path`, streamed.
+fn hash_file(path: &Path) -> std::io::Result<(String, String)> {
+    let mut file = fs_err::File::open(path)?;
+    let mut h = LegacyMd5::default();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finish())
+}
+
+impl Md5Contents {
+    /// The contents of the workspace at `root`, with what earlier commands
+    /// remembered; `legacy` names the paths recorded with DVC 2's hash.
+    pub fn open(root: &Path, legacy: BTreeSet<String>) -> Md5Contents {
+        let state_dir = crate::repo::format::Format::Dvc.state_dir(root);
+        let memo = fs_err::read(state_dir.join(MEMO_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        Md5Contents {
+            root: root.to_path_buf(),
+            state_dir,
+            legacy,
+            memo,
+            changed: false,
+        }
+    }
+
+    /// Saves what was hashed for the next command (into `.dvc/tmp/mlci/`
+    /// only); a failure to save costs speed, never correctness.
+    pub fn save(&self) {
+        if !self.changed || fs_err::create_dir_all(&self.state_dir).is_err() {
+            return;
+        }
+        if let Ok(bytes) = serde_json::to_vec(&self.memo) {
+            let _ = crate::fsutil::write_atomic(&self.state_dir.join(MEMO_FILE), &bytes);
+        }
+    }
+
+    /// Both MD5s of each `(rel, abs)` file, from the memo when its stat is
+    /// unchanged, else hashed (in parallel).
+    fn md5s(
+        &mut self,
+        files: &[(String, PathBuf)],
+    ) -> Result<Vec<(String, String, u64)>, TrackError> {
+        let memo = &self.memo;
+        let done: Vec<Result<(Memo, bool), TrackError>> = files
+            .par_iter()
+            .map(|(rel, abs)| {
+                let meta = fs_err::metadata(abs).map_err(TrackError::Io)?;
+                let (ino, size, mtime_ns, ctime_ns) = stat_of(&meta);
+                if let Some(m) = memo.get(rel) {
+                    if (m.ino, m.size, m.mtime_ns, m.ctime_ns) == (ino, size, mtime_ns, ctime_ns) {
+                        return Ok((m.clone(), false));
+                    }
+                }
+                let (md5, dos2unix) = hash_file(abs).map_err(TrackError::Io)?;
+                Ok((
+                    Memo {
+                        ino,
+                        size,
+                        mtime_ns,
+                        ctime_ns,
+                        md5,
+                        dos2unix,
+                    },
+                    true,
+                ))
+            })
+            .collect();
+        let mut out = Vec::with_capacity(files.len());
+        for ((rel, _), r) in files.iter().zip(done) {
+            let (m, fresh) = r?;
+            out.push((m.md5.clone(), m.dos2unix.clone(), m.size));
+            if fresh {
+                self.memo.insert(rel.clone(), m);
+                self.changed = true;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The files under directory `abs` (repo-relative `rel`), as (path inside
+/// the directory, absolute path), sorted by path; DVC skips nothing of a
+/// tracked directory but `.dvc`-internal ones, and mlci skips `.git`.
+fn listing(abs: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(String::new(), abs.to_path_buf())];
+    while let Some((prefix, dir)) = stack.pop() {
+        for entry in fs_err::read_dir(&dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let kind = entry.file_type()?;
+            let inner = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if kind.is_dir() {
+                if name != ".git" {
+                    stack.push((inner, entry.path()));
+                }
+            } else if kind.is_file() || (kind.is_symlink() && entry.path().is_file()) {
+                out.push((inner, entry.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `text` as Python's `json.dumps` writes a string (ASCII only: other
+/// characters as `\uXXXX`, astral ones as surrogate pairs).
+fn py_json_str(text: &str, out: &mut String) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// DVC's `.dir` listing bytes for `(relpath, md5)` entries sorted by path.
+pub fn dir_listing(entries: &[(String, String)]) -> Vec<u8> {
+    let mut out = String::from("[");
+    for (i, (rel, md5)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str("{\"md5\": ");
+        py_json_str(md5, &mut out);
+        out.push_str(", \"relpath\": ");
+        py_json_str(rel, &mut out);
+        out.push('}');
+    }
+    out.push(']');
+    out.into_bytes()
+}
+
+impl Contents for Md5Contents {
+    fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn content(&mut self, path: &str, _reporter: &dyn Reporter) -> Result<Content, TrackError> {
+        let abs = self.root.join(path);
+        let meta = match fs_err::metadata(&abs) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(TrackError::NotFound { path: path.into() })
+            }
+            Err(e) => return Err(TrackError::Io(e)),
+        };
+        let legacy = self.legacy.contains(path);
+        if !meta.is_dir() {
+            let (md5, d2u, size) = self.md5s(&[(path.to_string(), abs)])?.remove(0);
+            return Ok(Content {
+                id: if legacy { d2u } else { md5 },
+                size,
+                nfiles: None,
+            });
+        }
+        let files = listing(&abs).map_err(TrackError::Io)?;
+        let keyed: Vec<(String, PathBuf)> = files
+            .iter()
+            .map(|(inner, a)| (format!("{path}/{inner}"), a.clone()))
+            .collect();
+        let sums = self.md5s(&keyed)?;
+        let entries: Vec<(String, String)> = files
+            .iter()
+            .zip(&sums)
+            .map(|((inner, _), (md5, d2u, _))| {
+                (inner.clone(), if legacy { d2u } else { md5 }.clone())
+            })
+            .collect();
+        Ok(Content {
+            id: format!("{}.dir", md5_hex(&dir_listing(&entries))),
+            size: sums.iter().map(|s| s.2).sum(),
+            nfiles: Some(files.len() as u64),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listings_are_pythons_json() {
+        let bytes = dir_listing(&[
+            ("a/b.txt".into(), "0cc175b9c0f1b6a831c399e269772661".into()),
+            ("é\"\n😀".into(), "92eb5ffee6ae2fec3ad71c777531578f".into()),
+        ]);
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            r#"[{"md5": "0cc175b9c0f1b6a831c399e269772661", "relpath": "a/b.txt"}, {"md5": "92eb5ffee6ae2fec3ad71c777531578f", "relpath": "\u00e9\"\n\ud83d\ude00"}]"#
+        );
+    }
+}

@@ -1,0 +1,43 @@
+//! A DVC repository used in place (no `.mlci/`, nothing migrated): DVC's
+//! files read as DVC reads them, so `mlci` and `dvc` agree on the same
+//! clone. Built so far: `mlci status` (`status`), judging stages against
+//! `dvc.lock` and `.dvc` files against their outputs with DVC's MD5
+//! (`contents`, `lock`). The file formats themselves are parsed in
+//! `migrate::dvc_files` (shared with `mlci import-dvc`).
+
+pub mod contents;
+pub mod lock;
+pub mod status;
+
+/// Why a DVC repository could not be judged (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum DvcError {
+    #[error("{file}: {message}")]
+    File { file: String, message: String },
+    #[error("{what} is not built for a DVC repository used in place yet")]
+    NotYet { what: String },
+    #[error(transparent)]
+    Stages(#[from] Box<crate::pipeline::repro::ReproError>),
+    #[error(transparent)]
+    Track(#[from] crate::track::TrackError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl crate::error::Hint for DvcError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            DvcError::File { .. } => {
+                Some("fix the file as DVC would read it (`dvc status` says the same), or restore it from git".into())
+            }
+            DvcError::NotYet { .. } => Some(
+                "run it without, or move to mlci's own format with `mlci import-dvc` (docs/dvc.md)".into(),
+            ),
+            DvcError::Stages(e) => e.hint(),
+            DvcError::Track(e) => e.hint(),
+            DvcError::Io(e) => crate::error::io_hint(e),
+        }
+    }
+}
+
+crate::register_hint!(DvcError);

@@ -1,0 +1,185 @@
+//! A DVC repository used in place (no `.mlci/`, nothing migrated), with
+//! DVC 3 from PyPI as the oracle on the same clone: after `dvc add` and
+//! `dvc repro`, `mlci status` is clean; after each edit (a file inside a
+//! tracked directory, a param, an output modified or deleted, a nested
+//! `dvc.yaml`'s dep), mlci names the same stale stages and changed `.dvc`
+//! files as `dvc status`; a DVC 2 lock (no `hash: md5`, `md5-dos2unix` of
+//! a CRLF text file) is read as DVC reads it; mlci writes nothing but its
+//! memo under `.dvc/tmp/mlci/`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common::{env_from_test_script, git_in, TestRepo};
+use crate::dvc_oracle::dvc;
+
+/// A git repository with `dvc init` done and no `.mlci/`.
+fn dvc_repo() -> (tempfile::TempDir, TestRepo, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap().join("repo");
+    std::fs::create_dir_all(&root).unwrap();
+    git_in(&root, &["init", "-q", "-b", "main"]);
+    let repo = TestRepo::at_existing(root);
+    let exe = env_from_test_script("MLCI_TEST_DVC");
+    dvc(&exe, &repo, &["init", "-q"]);
+    dvc(&exe, &repo, &["config", "core.analytics", "false"]);
+    (tmp, repo, exe)
+}
+
+/// (stale stages, changed `.dvc` files) by mlci and by DVC.
+fn both(repo: &TestRepo, exe: &str) -> [BTreeSet<String>; 2] {
+    let m: Value = serde_json::from_str(&repo.mlci(&["status", "--json"]).ok().stdout).unwrap();
+    let mut mine: BTreeSet<String> = m["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == "stale")
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    mine.extend(
+        m["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["state"] != "unchanged" || d["in_cache"] == false)
+            .map(|d| d["pointer"].as_str().unwrap().to_string()),
+    );
+    let d: Value = serde_json::from_str(&dvc(exe, repo, &["status", "--json"])).unwrap();
+    let theirs = d.as_object().unwrap().keys().cloned().collect();
+    [mine, theirs]
+}
+
+fn files_outside_mlci_memo(root: &Path) -> BTreeSet<String> {
+    git_in(
+        root,
+        &[
+            "status",
+            "--porcelain",
+            "--ignored",
+            "--untracked-files=all",
+        ],
+    )
+    .lines()
+    .filter(|l| !l.contains(".dvc/tmp/"))
+    .map(str::to_string)
+    .collect()
+}
+
+/// One edit of the workspace, named.
+type Edit<'a> = &'a dyn Fn(&TestRepo);
+
+const PIPELINE: &str = "stages:
+  prep:
+    cmd: mkdir -p out && cat data/raw/*.txt > out/prep.txt
+    deps: [data/raw]
+    outs: [out/prep.txt]
+  train:
+    cmd: cp out/prep.txt out/model.bin && cp data/crlf.csv out/c.csv
+    deps: [out/prep.txt, data/crlf.csv]
+    params: [train.lr]
+    outs: [out/model.bin, out/c.csv]
+  report:
+    cmd: mkdir -p out/figs && cp out/c.csv out/figs/a.csv && echo 1 > out/figs/b.txt
+    deps: [out/c.csv]
+    outs: [out/figs]
+";
+
+#[test]
+fn status_judges_a_dvc_repository_as_dvc_does() {
+    let (_tmp, r, exe) = dvc_repo();
+    for i in 1..=3 {
+        r.write(&format!("data/raw/f{i}.txt"), format!("row {i}\n"));
+    }
+    r.write("data/crlf.csv", "a,b\r\n1,2\r\n");
+    r.write("params.yaml", "train:\n  lr: 0.1\n");
+    r.write("dvc.yaml", PIPELINE);
+    r.write("sub/in.txt", "s\n");
+    r.write(
+        "sub/dvc.yaml",
+        "stages:\n  nested:\n    cmd: cp in.txt out.txt\n    deps: [in.txt]\n    outs: [out.txt]\n",
+    );
+    dvc(&exe, &r, &["add", "-q", "data/raw"]);
+    dvc(&exe, &r, &["repro", "-q"]);
+    dvc(&exe, &r, &["repro", "-q", "sub/dvc.yaml"]);
+    r.commit_all("dvc");
+    let before = files_outside_mlci_memo(&r.root);
+    let clean = both(&r, &exe);
+    assert_eq!(clean, [BTreeSet::new(), BTreeSet::new()]);
+    assert!(!r.exists(".mlci"), "no .mlci/ in a DVC repository");
+    assert_eq!(files_outside_mlci_memo(&r.root), before);
+    let edits: [(&str, Edit); 7] = [
+        ("a file inside a tracked directory", &|r| {
+            r.write("data/raw/f2.txt", "row 9\n")
+        }),
+        ("a param", &|r| {
+            r.write("params.yaml", "train:\n  lr: 0.2\n")
+        }),
+        ("an output modified", &|r| r.write("out/c.csv", "x\n")),
+        ("an output deleted", &|r| {
+            std::fs::remove_file(r.path("out/model.bin")).unwrap()
+        }),
+        ("a file added to a directory output", &|r| {
+            r.write("out/figs/c.txt", "c\n")
+        }),
+        ("a nested dvc.yaml's dep", &|r| r.write("sub/in.txt", "t\n")),
+        ("the cache emptied", &|r| {
+            std::fs::remove_dir_all(r.path(".dvc/cache")).unwrap()
+        }),
+    ];
+    for (what, edit) in edits {
+        edit(&r);
+        let [mine, theirs] = both(&r, &exe);
+        assert!(!theirs.is_empty(), "{what}: DVC sees a change");
+        assert_eq!(mine, theirs, "after {what}");
+    }
+    // `dvc repro` and `dvc add` settle it; mlci agrees.
+    dvc(&exe, &r, &["add", "-q", "data/raw"]);
+    dvc(&exe, &r, &["repro", "-q"]);
+    dvc(&exe, &r, &["repro", "-q", "sub/dvc.yaml"]);
+    dvc(&exe, &r, &["commit", "-q", "-f"]);
+    assert_eq!(both(&r, &exe), [BTreeSet::new(), BTreeSet::new()]);
+    // The second look is from the memo: the same answer.
+    assert_eq!(both(&r, &exe), [BTreeSet::new(), BTreeSet::new()]);
+    assert!(r.path(".dvc/tmp/mlci/md5-memo.json").is_file());
+}
+
+/// DVC 2 recorded text files by `md5-dos2unix` (CRLF made LF) and wrote no
+/// `hash:` field; DVC 3 still judges such a lock by that hash, and so does
+/// mlci.
+#[test]
+fn a_dvc2_lock_is_read_with_its_dos2unix_md5() {
+    let (_tmp, r, exe) = dvc_repo();
+    r.write("data/crlf.csv", "a,b\r\n1,2\r\n");
+    r.write(
+        "dvc.yaml",
+        "stages:\n  copy:\n    cmd: cp data/crlf.csv out.csv\n    deps: [data/crlf.csv]\n    outs: [out.csv]\n",
+    );
+    dvc(&exe, &r, &["repro", "-q"]);
+    let unix = md5_hex(b"a,b\n1,2\n");
+    let lock = r.read("dvc.lock");
+    let raw = md5_hex(b"a,b\r\n1,2\r\n");
+    assert!(lock.contains(&raw), "{lock}");
+    let dvc2 = lock.replace(&raw, &unix).replace("      hash: md5\n", "");
+    assert!(!dvc2.contains("hash: md5"), "{dvc2}");
+    r.write("dvc.lock", &dvc2);
+    // The output's DVC 2 object is not in the cache: both say so.
+    let [mine, theirs] = both(&r, &exe);
+    assert_eq!(theirs, BTreeSet::from(["copy".to_string()]));
+    assert_eq!(mine, theirs);
+    // A DVC 2 cache keeps it in the old layout, named by that hash.
+    let object = r.path(&format!(".dvc/cache/{}/{}", &unix[..2], &unix[2..]));
+    std::fs::create_dir_all(object.parent().unwrap()).unwrap();
+    std::fs::write(&object, "a,b\r\n1,2\r\n").unwrap();
+    assert_eq!(both(&r, &exe), [BTreeSet::new(), BTreeSet::new()]);
+    r.write("data/crlf.csv", "a,b\r\n1,3\r\n");
+    let [mine, theirs] = both(&r, &exe);
+    assert_eq!(theirs, BTreeSet::from(["copy".to_string()]));
+    assert_eq!(mine, theirs);
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(bytes))
+}
