@@ -94,7 +94,57 @@ pub struct ReproArgs {
     pub stages_see_ci_secrets: bool,
 }
 
+/// `mlci repro` in a DVC repository used in place (`dvc::repro`).
+fn dvc_repro(ctx: &Ctx, root: &std::path::Path, a: &ReproArgs) -> anyhow::Result<Exit> {
+    let plain = a.targets.is_empty()
+        && !(a.dry_run || a.pipeline || a.recursive || a.downstream || a.keep_going)
+        && !(a.pull || a.push || a.restore_only)
+        && a.single_item.is_empty()
+        && a.remote.is_none()
+        && a.jobs <= 1;
+    if !plain {
+        anyhow::bail!(crate::dvc::DvcError::NotYet {
+            what: "`mlci repro` with targets or options other than `--force`".into(),
+        });
+    }
+    let force = a.force;
+    let pipeline = crate::pipeline::load(root)?;
+    if pipeline.stages.is_empty() {
+        ctx.printer
+            .info("no stages: define them under `stages:` in dvc.yaml");
+        return Ok(Exit::Ok);
+    }
+    let interrupted = interrupt_flag()?;
+    let ran = run_fenced(ctx.printer, || {
+        crate::dvc::repro::repro(
+            root,
+            &pipeline,
+            force,
+            &Printing {
+                printer: ctx.printer,
+            },
+            &interrupted,
+        )
+    })??;
+    if ran.ran.is_empty() {
+        ctx.printer.info("every stage is up to date");
+    } else {
+        super::record_in_git(
+            ctx,
+            root,
+            "updated dvc.lock; to record it, run:",
+            &["dvc.lock".to_string()],
+        )?;
+    }
+    Ok(Exit::Ok)
+}
+
 pub fn cmd_repro(ctx: &Ctx, args: ReproArgs) -> anyhow::Result<Exit> {
+    if let Ok(root) = crate::repo::find_root(&ctx.cwd) {
+        if crate::repo::format::Format::of(&root) == Some(crate::repo::format::Format::Dvc) {
+            return dvc_repro(ctx, &root, &args);
+        }
+    }
     let ReproArgs {
         targets,
         force,

@@ -52,7 +52,7 @@ fn stat_of(meta: &std::fs::Metadata) -> (u64, u64, i128, i128) {
 }
 
 /// Both MD5s of the file at `path`, streamed.
-fn hash_file(path: &Path) -> std::io::Result<(String, String)> {
+pub(crate) fn hash_file(path: &Path) -> std::io::Result<(String, String)> {
     let mut file = fs_err::File::open(path)?;
     let mut h = LegacyMd5::default();
     let mut buf = vec![0u8; 1 << 20];
@@ -142,7 +142,7 @@ impl Md5Contents {
 /// The files under directory `abs` (repo-relative `rel`), as (path inside
 /// the directory, absolute path), sorted by path; DVC skips nothing of a
 /// tracked directory but `.dvc`-internal ones, and mlci skips `.git`.
-fn listing(abs: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+pub(crate) fn listing(abs: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     let mut stack = vec![(String::new(), abs.to_path_buf())];
     while let Some((prefix, dir)) = stack.pop() {

@@ -2,11 +2,13 @@
 //! files read as DVC reads them, so `mlci` and `dvc` agree on the same
 //! clone. Built so far: `mlci status` (`status`), judging stages against
 //! `dvc.lock` and `.dvc` files against their outputs with DVC's MD5
-//! (`contents`, `lock`). The file formats themselves are parsed in
+//! (`contents`, `lock`), and `mlci repro` (`repro`), which writes what DVC
+//! writes. The file formats themselves are parsed in
 //! `migrate::dvc_files` (shared with `mlci import-dvc`).
 
 pub mod contents;
 pub mod lock;
+pub mod repro;
 pub mod status;
 
 /// Why a DVC repository could not be judged (exit 2).

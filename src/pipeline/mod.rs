@@ -13,7 +13,7 @@ pub mod params_py;
 pub mod parsing;
 pub mod plan;
 pub mod repro;
-mod run;
+pub(crate) mod run;
 pub mod runcache;
 pub mod source;
 pub mod status;

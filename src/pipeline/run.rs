@@ -15,7 +15,7 @@ use crate::pipeline::Stage;
 
 /// Runs a stage's commands through the shell in its wdir, each in a fresh
 /// process group. Err: why it failed.
-pub(super) fn run_stage(
+pub(crate) fn run_stage(
     root: &Path,
     stage: &Stage,
     parallel: bool,

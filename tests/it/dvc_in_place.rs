@@ -183,3 +183,92 @@ fn md5_hex(bytes: &[u8]) -> String {
     use md5::Digest;
     hex::encode(md5::Md5::digest(bytes))
 }
+
+/// The stages each tool ran, from its log: mlci's "running stage `x`",
+/// DVC's "Running stage 'x'".
+fn ran(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| {
+            l.strip_prefix("running stage `")
+                .and_then(|r| r.strip_suffix('`'))
+                .or_else(|| {
+                    l.strip_prefix("Running stage '")
+                        .and_then(|r| r.split('\'').next())
+                })
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+fn lock_of(r: &TestRepo) -> Value {
+    serde_json::to_value(serde_yaml::from_str::<serde_yaml::Value>(&r.read("dvc.lock")).unwrap())
+        .unwrap()
+}
+
+/// `mlci repro` in a DVC repository: the stages `dvc repro` runs, in its
+/// order, the same `dvc.lock` (compared as data), outputs in DVC's cache
+/// so that `dvc status` is clean; after `dvc repro`, nothing to run; a
+/// param change run by each tool gives the same lock again.
+#[test]
+fn repro_writes_what_dvc_would() {
+    let twins: Vec<_> = (0..2).map(|_| dvc_repo()).collect();
+    for (_, r, _) in &twins {
+        for i in 1..=3 {
+            r.write(&format!("data/raw/f{i}.txt"), format!("row {i}\n"));
+        }
+        r.write("params.yaml", "train:\n  lr: 0.1\n  epochs: 3\n");
+        r.write(
+            "dvc.yaml",
+            "stages:
+  prep:
+    cmd: mkdir -p out && cat data/raw/*.txt > out/prep.txt
+    deps: [data/raw]
+    outs: [out/prep.txt]
+  train:
+    cmd:
+      - mkdir -p out/figs
+      - cp out/prep.txt out/model.bin && echo 1 > out/figs/a.txt
+    deps: [out/prep.txt]
+    params: [train.lr, train.epochs]
+    outs: [out/model.bin, out/figs]
+  evaluate:
+    cmd: wc -c out/model.bin > out/metrics.txt
+    deps: [out/model.bin]
+    outs: [out/metrics.txt]
+",
+        );
+    }
+    let (m, d) = (&twins[0].1, &twins[1].1);
+    let exe = &twins[0].2;
+    for (_, r, _) in &twins {
+        dvc(exe, r, &["add", "-q", "data/raw"]);
+        r.commit_all("pipeline");
+    }
+    let mine = m.mlci(&["repro"]).ok();
+    let theirs = dvc(exe, d, &["repro"]);
+    assert_eq!(ran(&mine.stderr), ran(&theirs), "{}\n{theirs}", mine.stderr);
+    assert_eq!(ran(&mine.stderr).len(), 3);
+    assert_eq!(lock_of(m), lock_of(d));
+    assert_eq!(both(m, exe), [BTreeSet::new(), BTreeSet::new()]);
+    assert!(!m.exists(".mlci"));
+    // Nothing to do for either, whoever ran last.
+    let again = m.mlci(&["repro"]).ok();
+    assert!(ran(&again.stderr).is_empty(), "{}", again.stderr);
+    dvc(exe, m, &["repro", "-q"]);
+    assert!(ran(&m.mlci(&["repro"]).ok().stderr).is_empty());
+    // A param change: the same stages rerun, the same lock.
+    for (_, r, _) in &twins {
+        r.write("params.yaml", "train:\n  lr: 0.2\n  epochs: 3\n");
+    }
+    let mine = m.mlci(&["repro"]).ok();
+    let theirs = dvc(exe, d, &["repro"]);
+    assert_eq!(ran(&mine.stderr), ran(&theirs));
+    assert_eq!(lock_of(m), lock_of(d));
+    assert_eq!(both(m, exe), [BTreeSet::new(), BTreeSet::new()]);
+    // Data changed by DVC, reproduced by mlci.
+    m.write("data/raw/f4.txt", "row 4\n");
+    dvc(exe, m, &["add", "-q", "data/raw"]);
+    let mine = m.mlci(&["repro"]).ok();
+    assert_eq!(ran(&mine.stderr), ["prep", "train", "evaluate"]);
+    assert_eq!(both(m, exe), [BTreeSet::new(), BTreeSet::new()]);
+}

@@ -1,0 +1,292 @@
+//! `mlci repro` in a DVC repository used in place: DVC's order
+//! (`Dag::order`), each stage judged against `dvc.lock` when its turn
+//! comes (so a stage whose inputs an earlier stage changed runs), run as
+//! DVC runs it (outputs not `persist` removed first, the commands through
+//! the shell in the stage's wdir), its outputs stored in `.dvc/cache` in
+//! DVC 3's layout (`files/md5/ab/…`, a directory's `.dir` listing beside
+//! its files) and its entry written to `dvc.lock` as DVC writes it
+//! (`schema: '2.0'`; `path`, `hash: md5`, `md5`, `size`, `nfiles`), so
+//! `dvc status` finds it up to date. Stages of the root `dvc.yaml` only;
+//! DVC's run cache is neither read nor written yet.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use serde_json::{json, Map, Value as Json};
+
+use super::contents::{dir_listing, Md5Contents};
+use super::DvcError;
+use crate::migrate::dvc_files::object_keys;
+use crate::pipeline::dag::Dag;
+use crate::pipeline::repro::{Event, Events, ReproError};
+use crate::pipeline::status::{
+    current_inputs, reasons, Contents, Inputs, MissingDeps, ParamsCache, Reason,
+};
+use crate::pipeline::{Pipeline, Stage};
+use crate::progress::Silent;
+
+/// What a run did: the stages that ran, in order.
+pub struct Ran {
+    pub ran: Vec<String>,
+}
+
+/// Brings the root `dvc.yaml`'s stages up to date (all of them with
+/// `force`).
+pub fn repro(
+    root: &Path,
+    pipeline: &Pipeline,
+    force: bool,
+    events: &dyn Events,
+    interrupted: &AtomicBool,
+) -> Result<Ran, DvcError> {
+    if let Some(s) = pipeline
+        .stages
+        .iter()
+        .find(|s| s.name.contains("dvc.yaml:"))
+    {
+        return Err(DvcError::NotYet {
+            what: format!("running stage `{}` of a nested dvc.yaml", s.name),
+        });
+    }
+    let dag = Dag::build(&pipeline.stages).map_err(|e| Box::new(ReproError::from(e)))?;
+    let mut ran = Vec::new();
+    for &i in &dag.order {
+        let stage = &pipeline.stages[i];
+        // Judged now: what ran before may have changed this one's inputs.
+        let lock = super::lock::load(root, pipeline)?;
+        let mut contents = Md5Contents::open(root, lock.legacy.clone());
+        let recorded = lock.lock.stages.get(&stage.name);
+        let mut params = ParamsCache::default();
+        let inputs = if stage.frozen {
+            Inputs::default()
+        } else {
+            current_inputs(
+                &mut contents,
+                pipeline,
+                stage,
+                &mut params,
+                MissingDeps::Refuse,
+                &Silent,
+            )
+            .map_err(|e| Box::new(ReproError::from(e)))?
+        };
+        let mut why = reasons(&mut contents, stage, &inputs, recorded, &Silent)
+            .map_err(|e| Box::new(ReproError::from(e)))?;
+        if force && why.is_empty() && !stage.frozen {
+            why.push(Reason::Forced);
+        }
+        if why.is_empty() || stage.frozen {
+            contents.save();
+            events.event(Event::UpToDate { stage: &stage.name });
+            continue;
+        }
+        events.event(Event::Running {
+            stage: &stage.name,
+            reasons: &why,
+            cmd: &stage.cmd,
+        });
+        for o in stage.outs.iter().filter(|o| !o.persist) {
+            let at = root.join(o.path.as_str());
+            match fs_err::symlink_metadata(&at) {
+                Ok(m) if m.is_dir() => fs_err::remove_dir_all(&at)?,
+                Ok(_) => fs_err::remove_file(&at)?,
+                Err(_) => {}
+            }
+        }
+        crate::pipeline::run::run_stage(root, stage, false, &[], events, interrupted).map_err(
+            |why| {
+                Box::new(ReproError::StageFailed {
+                    stage: stage.name.clone(),
+                    why,
+                })
+            },
+        )?;
+        let entry = record(root, stage, &inputs, &mut contents)?;
+        contents.save();
+        write_lock(root, &stage.name, entry)?;
+        ran.push(stage.name.clone());
+    }
+    Ok(Ran { ran })
+}
+
+/// One dep or out as `dvc.lock` holds it.
+fn lock_entry(path: &str, c: &crate::pipeline::status::Content) -> Json {
+    let mut m = Map::new();
+    m.insert("path".into(), json!(path));
+    m.insert("hash".into(), json!("md5"));
+    m.insert("md5".into(), json!(c.id));
+    m.insert("size".into(), json!(c.size));
+    if let Some(n) = c.nfiles {
+        m.insert("nfiles".into(), json!(n));
+    }
+    Json::Object(m)
+}
+
+/// The stage's `dvc.lock` entry after it ran, its cached outputs stored.
+fn record(
+    root: &Path,
+    stage: &Stage,
+    inputs: &Inputs,
+    contents: &mut Md5Contents,
+) -> Result<Json, DvcError> {
+    let rel = |p: &str| relative_to(&stage.wdir, p);
+    let mut m = Map::new();
+    m.insert(
+        "cmd".into(),
+        match stage.cmd.as_slice() {
+            [one] => json!(one),
+            many => json!(many),
+        },
+    );
+    // DVC lists deps and outs by path.
+    let mut deps = inputs.deps.clone();
+    deps.sort_by(|a, b| a.path.as_str().cmp(b.path.as_str()));
+    if !deps.is_empty() {
+        let deps: Vec<Json> = deps
+            .iter()
+            .map(|d| {
+                lock_entry(
+                    &rel(d.path.as_str()),
+                    &crate::pipeline::status::Content {
+                        id: d.sha256.clone(),
+                        size: d.size,
+                        nfiles: d.nfiles,
+                    },
+                )
+            })
+            .collect();
+        m.insert("deps".into(), Json::Array(deps));
+    }
+    if !inputs.params.is_empty() {
+        let params: Map<String, Json> = inputs
+            .params
+            .iter()
+            .map(|(file, values)| {
+                let v: Map<String, Json> =
+                    values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                (rel(file), Json::Object(v))
+            })
+            .collect();
+        m.insert("params".into(), Json::Object(params));
+    }
+    let mut outs = Vec::new();
+    let mut declared: Vec<&crate::pipeline::Output> = stage.outs.iter().collect();
+    declared.sort_by(|a, b| a.path.as_str().cmp(b.path.as_str()));
+    for o in declared {
+        let c = contents
+            .content(o.path.as_str(), &Silent)
+            .map_err(|e| match e {
+                crate::track::TrackError::NotFound { .. } => {
+                    DvcError::Stages(Box::new(ReproError::OutNotCreated {
+                        stage: stage.name.clone(),
+                        path: o.path.to_string(),
+                    }))
+                }
+                e => e.into(),
+            })?;
+        if o.cache {
+            store(root, o.path.as_str(), &c)?;
+        }
+        outs.push(lock_entry(&rel(o.path.as_str()), &c));
+    }
+    if !outs.is_empty() {
+        m.insert("outs".into(), Json::Array(outs));
+    }
+    Ok(Json::Object(m))
+}
+
+/// `path` (repo-relative) as `dvc.lock` writes it: relative to the
+/// stage's wdir.
+fn relative_to(wdir: &str, path: &str) -> String {
+    let wdir = wdir.trim_matches('/');
+    if wdir.is_empty() || wdir == "." {
+        return path.to_string();
+    }
+    match path.strip_prefix(&format!("{wdir}/")) {
+        Some(inner) => inner.to_string(),
+        None => {
+            let ups = wdir.split('/').count();
+            format!("{}{path}", "../".repeat(ups))
+        }
+    }
+}
+
+/// Copies the output at `rel` into `.dvc/cache` in DVC 3's layout (each
+/// file of a directory, then its listing), read-only as DVC leaves them.
+fn store(root: &Path, rel: &str, c: &crate::pipeline::status::Content) -> Result<(), DvcError> {
+    let cache = root.join(".dvc").join("cache");
+    let put =
+        |md5: &str, dir: bool, bytes: Option<&[u8]>, from: Option<&Path>| -> Result<(), DvcError> {
+            let [key, _] = object_keys(md5, dir);
+            let dest = cache.join(&key);
+            if dest.is_file() {
+                return Ok(());
+            }
+            fs_err::create_dir_all(dest.parent().expect("a shard"))?;
+            let tmp = dest.with_extension("mlci-tmp");
+            match (bytes, from) {
+                (Some(b), _) => fs_err::write(&tmp, b)?,
+                (None, Some(f)) => {
+                    fs_err::copy(f, &tmp)?;
+                }
+                _ => unreachable!("bytes or a file"),
+            }
+            let mut perm = fs_err::metadata(&tmp)?.permissions();
+            perm.set_readonly(true);
+            fs_err::set_permissions(&tmp, perm)?;
+            fs_err::rename(&tmp, &dest)?;
+            Ok(())
+        };
+    let at = root.join(rel);
+    match c.id.strip_suffix(".dir") {
+        None => put(&c.id, false, None, Some(&at)),
+        Some(digest) => {
+            let files = super::contents::listing(&at)?;
+            let mut entries = Vec::new();
+            for (inner, abs) in &files {
+                let (md5, _) = super::contents::hash_file(abs)?;
+                put(&md5, false, None, Some(abs))?;
+                entries.push((inner.clone(), md5));
+            }
+            let bytes = dir_listing(&entries);
+            if crate::migrate::dvc_files::md5_hex(&bytes) != digest {
+                return Err(DvcError::File {
+                    file: rel.to_string(),
+                    message: "changed while it was stored; run again".into(),
+                });
+            }
+            put(digest, true, Some(&bytes), None)
+        }
+    }
+}
+
+/// Writes the stage's entry into the root `dvc.lock` as DVC does: the
+/// other stages kept in their order, this one replaced or appended.
+fn write_lock(root: &Path, name: &str, entry: Json) -> Result<(), DvcError> {
+    let path = root.join("dvc.lock");
+    let mut doc: Map<String, Json> = match fs_err::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => crate::yaml::parse(&text, Path::new("dvc.lock"))
+            .map_err(|e| DvcError::File {
+                file: "dvc.lock".into(),
+                message: e.to_string(),
+            })?,
+        _ => Map::new(),
+    };
+    doc.insert("schema".into(), json!("2.0"));
+    let stages = doc
+        .entry("stages")
+        .or_insert_with(|| Json::Object(Map::new()));
+    let Json::Object(stages) = stages else {
+        return Err(DvcError::File {
+            file: "dvc.lock".into(),
+            message: "`stages` is not a mapping".into(),
+        });
+    };
+    stages.insert(name.to_string(), entry);
+    let text = serde_yaml::to_string(&doc).map_err(|e| DvcError::File {
+        file: "dvc.lock".into(),
+        message: e.to_string(),
+    })?;
+    crate::fsutil::write_atomic(&path, text.as_bytes())?;
+    Ok(())
+}
