@@ -57,6 +57,10 @@ pub struct Built {
     pub text: String,
     pub gates: Option<Vec<crate::review::gate::GateResult>>,
     pub outcome: Outcome,
+    /// Every tracked data change from the base (`mlci diff --json`'s
+    /// document, tables included), when any: the report lists the first
+    /// ones, `mlci ci` saves all of them beside it (`data-changes.json`).
+    pub data_changes: Option<serde_json::Value>,
 }
 
 /// Compares, evaluates the gates, draws the plots and renders the template.
@@ -121,7 +125,7 @@ pub fn build(
 
     let pictures = plots_dir.as_deref().map(|d| (d, plots_url.as_deref()));
     let plots = build_plots(repo, pipeline, &cmp, pictures, all)?;
-    let data_changes = data_changes(repo, pipeline, &cmp)?;
+    let (data_changes, all_data_changes) = data_changes(repo, pipeline, &cmp)?;
     let gate_results = gates_with(pipeline, &cmp, beside)?;
     let mut verdict = Context::summarize(
         &metrics_changed
@@ -187,6 +191,7 @@ pub fn build(
         text,
         gates: gate_results,
         outcome,
+        data_changes: all_data_changes,
     })
 }
 
@@ -238,11 +243,19 @@ fn gates_with(
 
 /// What changed in tracked data from the base to the target (`mlci diff`
 /// BASE [TARGET]); None when nothing did, or the base is not a commit.
+/// The report's view of the data changes, and all of them as `mlci diff
+/// --json` gives them (with the tables compared); both None when nothing
+/// changed or the base is not a commit.
+type DataChanges = (
+    Option<crate::review::report::DataChangesView>,
+    Option<serde_json::Value>,
+);
+
 fn data_changes(
     repo: &Repo,
     pipeline: &crate::pipeline::Pipeline,
     cmp: &Comparison,
-) -> Result<Option<crate::review::report::DataChangesView>, ReviewError> {
+) -> Result<DataChanges, ReviewError> {
     use crate::datadiff::Side;
     use crate::revision::Rev;
     let side = |r: &Rev| match r {
@@ -253,7 +266,7 @@ fn data_changes(
         }),
     };
     let (Some(old @ Side::Commit { .. }), Some(new)) = (side(&cmp.base), side(&cmp.target)) else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let mut d = crate::datadiff::diff(repo, &old, &new, &crate::progress::Silent)?;
     d.not_in_cache = None;
@@ -277,9 +290,13 @@ fn data_changes(
         &keys,
         crate::datadiff::tables::MAX_TABLES,
     );
-    Ok(crate::review::report::DataChangesView::of(
-        &d, &tables, command,
-    ))
+    let view = crate::review::report::DataChangesView::of(&d, &tables, command);
+    let all = view.as_ref().map(|_| {
+        let mut doc = d.to_dvc_json(false);
+        doc["tables"] = serde_json::to_value(&tables).unwrap_or_default();
+        doc
+    });
+    Ok((view, all))
 }
 
 /// The headline: a pipeline that did not succeed decides it (gates judged

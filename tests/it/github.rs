@@ -358,6 +358,9 @@ fn the_marked_comment_on_page_two_is_updated_with_patch() {
 #[test]
 fn a_fork_token_degrades_to_summary_and_artifact_and_keeps_the_verdict() {
     let (repo, base, head) = repo_on_a_branch();
+    // Tracked data the pull request adds (in the work tree the job runs).
+    repo.write("data.csv", "a\n1\n");
+    repo.mlci(&["add", "data.csv"]).ok();
     let (payload, n, repository) = pr_payload(&base, &head);
     let job = Job::new(&repository);
     job.mount(no_comments_yet(&repository, n));
@@ -405,6 +408,12 @@ fn a_fork_token_degrades_to_summary_and_artifact_and_keeps_the_verdict() {
     assert_eq!(result["passed"], false);
     assert_eq!(result["key"], "ml/report");
     assert!(job.read("mlci-publish/report.md").starts_with("❌"));
+    // Every data change beside the report (it lists the first ten).
+    let changes: Value = serde_json::from_str(&job.read("mlci-publish/data-changes.json")).unwrap();
+    assert!(
+        changes["added"][0]["path"] == "data.csv" && changes["tables"].is_array(),
+        "{changes}"
+    );
     assert!(job.read("output.txt").contains(&format!(
         "artifact-dir={}",
         job.path("mlci-publish").display()

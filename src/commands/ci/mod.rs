@@ -444,6 +444,13 @@ fn step_publish(
             (None, None)
         }
     };
+    // Every data change beside the report, which lists the first ones.
+    if let (Some(dir), Some(all)) = (&saved_to, &built.data_changes) {
+        crate::fsutil::write_atomic(
+            &dir.join("data-changes.json"),
+            serde_json::to_string_pretty(all)?.as_bytes(),
+        )?;
+    }
     let mut outputs = vec![
         ("passed", (verdict == Verdict::Passed).to_string()),
         ("report-path", path.display().to_string()),
