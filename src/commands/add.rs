@@ -25,8 +25,67 @@ pub struct AddArgs {
     pub json: bool,
 }
 
+/// `mlci add` in a DVC repository used in place (`dvc::add`).
+fn dvc_add(
+    ctx: &Ctx,
+    root: &std::path::Path,
+    paths: &[PathBuf],
+    json: bool,
+) -> anyhow::Result<Exit> {
+    let mut rels = Vec::new();
+    for p in paths {
+        let abs = ctx.cwd.join(p);
+        let canon = abs
+            .parent()
+            .and_then(|d| d.canonicalize().ok())
+            .map(|d| d.join(abs.file_name().unwrap_or_default()))
+            .unwrap_or(abs);
+        let rel = canon
+            .strip_prefix(root)
+            .ok()
+            .and_then(|r| r.to_str())
+            .map(str::to_string)
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| crate::dvc::DvcError::File {
+                file: p.display().to_string(),
+                message: "is not inside the repository".into(),
+            })?;
+        crate::workspace_path::WorkspacePath::new(&rel)?;
+        rels.push(rel);
+    }
+    let reporter = reporter::for_printer(ctx.printer);
+    let added = crate::dvc::add::add(root, &rels, reporter.as_ref())?;
+    if json {
+        ctx.printer.data(&serde_json::to_string_pretty(&added)?)?;
+    }
+    let mut to_commit = Vec::new();
+    for a in &added {
+        let what = match a.nfiles {
+            Some(n) => format!("{n} files, {}", human_bytes(a.size)),
+            None => human_bytes(a.size),
+        };
+        let verb = if a.changed { "added" } else { "unchanged" };
+        ctx.printer
+            .info(&format!("{verb} {} ({what}) -> {}", a.path, a.pointer));
+        to_commit.push(a.pointer.clone());
+        to_commit.push(match a.path.rfind('/') {
+            Some(i) => format!("{}/.gitignore", &a.path[..i]),
+            None => ".gitignore".to_string(),
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    to_commit.retain(|f| seen.insert(f.clone()));
+    super::record_in_git(ctx, root, "to track the changes with git, run:", &to_commit)?;
+    Ok(Exit::Ok)
+}
+
 pub fn cmd_add(ctx: &Ctx, args: AddArgs) -> anyhow::Result<Exit> {
     let AddArgs { paths, json } = args;
+    if let Ok(root) = crate::repo::find_root(&ctx.cwd) {
+        if crate::repo::format::Format::of(&root) == Some(crate::repo::format::Format::Dvc) {
+            return dvc_add(ctx, &root, &paths, json);
+        }
+    }
     let repo = ctx.repo(&Overrides::default())?;
     let _lock = repo.lock()?;
     let targets = paths

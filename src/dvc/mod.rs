@@ -6,6 +6,7 @@
 //! writes. The file formats themselves are parsed in
 //! `migrate::dvc_files` (shared with `mlci import-dvc`).
 
+pub mod add;
 pub mod contents;
 pub mod lock;
 pub mod repro;
@@ -16,6 +17,8 @@ pub mod status;
 pub enum DvcError {
     #[error("{file}: {message}")]
     File { file: String, message: String },
+    #[error("`{path}` is already tracked by git")]
+    GitTracked { path: String },
     #[error("{what} is not built for a DVC repository used in place yet")]
     NotYet { what: String },
     #[error(transparent)]
@@ -32,6 +35,9 @@ impl crate::error::Hint for DvcError {
             DvcError::File { .. } => {
                 Some("fix the file as DVC would read it (`dvc status` says the same), or restore it from git".into())
             }
+            DvcError::GitTracked { path } => Some(format!(
+                "stop tracking it in git first (DVC asks the same): `git rm -r --cached {path}`"
+            )),
             DvcError::NotYet { .. } => Some(
                 "run it without, or move to mlci's own format with `mlci import-dvc` (docs/dvc.md)".into(),
             ),

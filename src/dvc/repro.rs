@@ -213,7 +213,11 @@ fn relative_to(wdir: &str, path: &str) -> String {
 
 /// Copies the output at `rel` into `.dvc/cache` in DVC 3's layout (each
 /// file of a directory, then its listing), read-only as DVC leaves them.
-fn store(root: &Path, rel: &str, c: &crate::pipeline::status::Content) -> Result<(), DvcError> {
+pub(super) fn store(
+    root: &Path,
+    rel: &str,
+    c: &crate::pipeline::status::Content,
+) -> Result<(), DvcError> {
     let cache = root.join(".dvc").join("cache");
     let put =
         |md5: &str, dir: bool, bytes: Option<&[u8]>, from: Option<&Path>| -> Result<(), DvcError> {

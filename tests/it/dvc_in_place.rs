@@ -272,3 +272,63 @@ fn repro_writes_what_dvc_would() {
     assert_eq!(ran(&mine.stderr), ["prep", "train", "evaluate"]);
     assert_eq!(both(m, exe), [BTreeSet::new(), BTreeSet::new()]);
 }
+
+/// `mlci add` in a DVC repository: `PATH.dvc` as DVC writes it (the same
+/// document `dvc add` writes on a twin clone), the object and listing in
+/// DVC's cache, the path git-ignored; `dvc status` is clean, `dvc
+/// checkout` restores what mlci stored, and a re-add after a change is
+/// what `dvc add` would record. A path git tracks is refused.
+#[test]
+fn add_writes_what_dvc_add_would() {
+    let twins: Vec<_> = (0..2).map(|_| dvc_repo()).collect();
+    for (_, r, _) in &twins {
+        for i in 1..=3 {
+            r.write(&format!("data/raw/f{i}.txt"), format!("row {i}\n"));
+        }
+        r.write("data/raw/sub/é.txt", "nested\n");
+        r.write("data/model.bin", [0u8, 1, 2, 255]);
+    }
+    let (m, d, exe) = (&twins[0].1, &twins[1].1, &twins[0].2);
+    m.mlci(&["add", "data/raw", "data/model.bin"]).ok();
+    dvc(exe, d, &["add", "-q", "data/raw", "data/model.bin"]);
+    let yaml = |r: &TestRepo, f: &str| -> Value {
+        serde_json::to_value(serde_yaml::from_str::<serde_yaml::Value>(&r.read(f)).unwrap())
+            .unwrap()
+    };
+    for f in ["data/raw.dvc", "data/model.bin.dvc"] {
+        assert_eq!(yaml(m, f), yaml(d, f), "{f}");
+    }
+    let ignored: BTreeSet<String> = m
+        .read("data/.gitignore")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let theirs: BTreeSet<String> = d
+        .read("data/.gitignore")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ignored, theirs);
+    assert_eq!(both(m, exe), [BTreeSet::new(), BTreeSet::new()]);
+    // DVC restores from what mlci stored.
+    std::fs::remove_dir_all(m.path("data/raw")).unwrap();
+    dvc(exe, m, &["checkout", "-q"]);
+    assert_eq!(m.read("data/raw/sub/é.txt"), "nested\n");
+    // A change, added again by each tool.
+    for (_, r, _) in &twins {
+        r.write("data/raw/f4.txt", "row 4\n");
+    }
+    let again = m.mlci(&["add", "data/raw"]).ok();
+    assert!(
+        again.stderr.contains("added data/raw (5 files"),
+        "{}",
+        again.stderr
+    );
+    dvc(exe, d, &["add", "-q", "data/raw"]);
+    assert_eq!(yaml(m, "data/raw.dvc"), yaml(d, "data/raw.dvc"));
+    assert_eq!(both(m, exe), [BTreeSet::new(), BTreeSet::new()]);
+    // What git tracks is refused, naming how DVC would have it.
+    m.write("notes.txt", "n\n");
+    m.git(&["add", "notes.txt"]);
+    m.mlci(&["add", "notes.txt"]).user_error();
+}
