@@ -40,7 +40,7 @@ pub fn add(root: &Path, paths: &[String], reporter: &dyn Reporter) -> Result<Vec
             },
             e => e.into(),
         })?;
-        super::repro::store(root, rel, &c)?;
+        super::repro::store(root, rel, &c, &mut contents)?;
         let pointer = format!("{rel}.dvc");
         let name = rel.rsplit('/').next().unwrap_or(rel);
         let old: Option<Map<String, Json>> = fs_err::read_to_string(root.join(&pointer))

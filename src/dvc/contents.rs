@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::migrate::dvc_files::{md5_hex, LegacyMd5};
 use crate::pipeline::status::{Content, Contents};
 use crate::progress::Reporter;
+use crate::store::state::StatKey;
+use crate::store::walk::Kind;
 use crate::track::TrackError;
 
 const MEMO_FILE: &str = "md5-memo.json";
@@ -39,6 +41,10 @@ pub struct Md5Contents {
     legacy: BTreeSet<String>,
     memo: HashMap<String, Memo>,
     changed: bool,
+    /// What this command already read (a directory both a `.dvc` file and
+    /// a stage name is listed once); [`Md5Contents::forget`] after the
+    /// workspace changes.
+    seen: HashMap<String, Content>,
 }
 
 fn stat_of(meta: &std::fs::Metadata) -> (u64, u64, i128, i128) {
@@ -81,7 +87,29 @@ impl Md5Contents {
             legacy,
             memo,
             changed: false,
+            seen: HashMap::new(),
         }
+    }
+
+    /// Forgets what this command read (a stage just wrote its outputs).
+    pub fn forget(&mut self) {
+        self.seen.clear();
+    }
+
+    /// The files of directory `rel` with the MD5 DVC 3 names each by (from
+    /// the memo: read once), as (path inside, absolute path, MD5).
+    pub fn files_of(&mut self, rel: &str) -> Result<Vec<(String, PathBuf, String)>, TrackError> {
+        let files = listing(&self.root, rel).map_err(TrackError::Io)?;
+        let keyed: Vec<(String, PathBuf, Option<StatKey>)> = files
+            .iter()
+            .map(|(inner, a, st)| (format!("{rel}/{inner}"), a.clone(), *st))
+            .collect();
+        let sums = self.md5s(&keyed)?;
+        Ok(files
+            .into_iter()
+            .zip(sums)
+            .map(|((inner, abs, _), (md5, _, _))| (inner, abs, md5))
+            .collect())
     }
 
     /// Saves what was hashed for the next command (into `.dvc/tmp/mlci/`
@@ -95,18 +123,21 @@ impl Md5Contents {
         }
     }
 
-    /// Both MD5s of each `(rel, abs)` file, from the memo when its stat is
-    /// unchanged, else hashed (in parallel).
+    /// Both MD5s of each `(rel, abs, stat)` file, from the memo when its
+    /// stat (taken now when not given) is unchanged, else hashed (in
+    /// parallel).
     fn md5s(
         &mut self,
-        files: &[(String, PathBuf)],
+        files: &[(String, PathBuf, Option<StatKey>)],
     ) -> Result<Vec<(String, String, u64)>, TrackError> {
         let memo = &self.memo;
         let done: Vec<Result<(Memo, bool), TrackError>> = files
             .par_iter()
-            .map(|(rel, abs)| {
-                let meta = fs_err::metadata(abs).map_err(TrackError::Io)?;
-                let (ino, size, mtime_ns, ctime_ns) = stat_of(&meta);
+            .map(|(rel, abs, st)| {
+                let (ino, size, mtime_ns, ctime_ns) = match st {
+                    Some(k) => (k.ino, k.size, k.mtime_ns as i128, k.ctime_ns as i128),
+                    None => stat_of(&fs_err::metadata(abs).map_err(TrackError::Io)?),
+                };
                 if let Some(m) = memo.get(rel) {
                     if (m.ino, m.size, m.mtime_ns, m.ctime_ns) == (ino, size, mtime_ns, ctime_ns) {
                         return Ok((m.clone(), false));
@@ -127,7 +158,7 @@ impl Md5Contents {
             })
             .collect();
         let mut out = Vec::with_capacity(files.len());
-        for ((rel, _), r) in files.iter().zip(done) {
+        for ((rel, _, _), r) in files.iter().zip(done) {
             let (m, fresh) = r?;
             out.push((m.md5.clone(), m.dos2unix.clone(), m.size));
             if fresh {
@@ -139,32 +170,24 @@ impl Md5Contents {
     }
 }
 
-/// The files under directory `abs` (repo-relative `rel`), as (path inside
-/// the directory, absolute path), sorted by path; DVC skips nothing of a
-/// tracked directory but `.dvc`-internal ones, and mlci skips `.git`.
-pub(crate) fn listing(abs: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
-    let mut out = Vec::new();
-    let mut stack = vec![(String::new(), abs.to_path_buf())];
-    while let Some((prefix, dir)) = stack.pop() {
-        for entry in fs_err::read_dir(&dir)? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let kind = entry.file_type()?;
-            let inner = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}/{name}")
-            };
-            if kind.is_dir() {
-                if name != ".git" {
-                    stack.push((inner, entry.path()));
-                }
-            } else if kind.is_file() || (kind.is_symlink() && entry.path().is_file()) {
-                out.push((inner, entry.path()));
+/// The files of the directory `rel` under `root` as DVC lists a tracked
+/// directory (`.dvcignore` rules applied), each with the `lstat` the walk
+/// took: (path inside, absolute path, stat), sorted by path.
+fn listing(root: &Path, rel: &str) -> std::io::Result<Vec<(String, PathBuf, Option<StatKey>)>> {
+    let dir = root.join(rel);
+    let mut out: Vec<(String, PathBuf, Option<StatKey>)> = crate::store::walk::walk_in(root, &dir)?
+        .into_iter()
+        .filter_map(|f| {
+            let abs = dir.join(&f.rel);
+            match f.kind {
+                Kind::File => Some((f.rel, abs, Some(f.stat))),
+                // A link is read through, as DVC reads it.
+                Kind::Symlink if abs.is_file() => Some((f.rel, abs, None)),
+                _ => None,
             }
-        }
-    }
-    out.sort();
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
@@ -215,7 +238,18 @@ impl Contents for Md5Contents {
         &self.root
     }
 
-    fn content(&mut self, path: &str, _reporter: &dyn Reporter) -> Result<Content, TrackError> {
+    fn content(&mut self, path: &str, reporter: &dyn Reporter) -> Result<Content, TrackError> {
+        if let Some(c) = self.seen.get(path) {
+            return Ok(c.clone());
+        }
+        let c = self.read(path, reporter)?;
+        self.seen.insert(path.to_string(), c.clone());
+        Ok(c)
+    }
+}
+
+impl Md5Contents {
+    fn read(&mut self, path: &str, _reporter: &dyn Reporter) -> Result<Content, TrackError> {
         let abs = self.root.join(path);
         let meta = match fs_err::metadata(&abs) {
             Ok(m) => m,
@@ -226,23 +260,23 @@ impl Contents for Md5Contents {
         };
         let legacy = self.legacy.contains(path);
         if !meta.is_dir() {
-            let (md5, d2u, size) = self.md5s(&[(path.to_string(), abs)])?.remove(0);
+            let (md5, d2u, size) = self.md5s(&[(path.to_string(), abs, None)])?.remove(0);
             return Ok(Content {
                 id: if legacy { d2u } else { md5 },
                 size,
                 nfiles: None,
             });
         }
-        let files = listing(&abs).map_err(TrackError::Io)?;
-        let keyed: Vec<(String, PathBuf)> = files
+        let files = listing(&self.root, path).map_err(TrackError::Io)?;
+        let keyed: Vec<(String, PathBuf, Option<StatKey>)> = files
             .iter()
-            .map(|(inner, a)| (format!("{path}/{inner}"), a.clone()))
+            .map(|(inner, a, st)| (format!("{path}/{inner}"), a.clone(), *st))
             .collect();
         let sums = self.md5s(&keyed)?;
         let entries: Vec<(String, String)> = files
             .iter()
             .zip(&sums)
-            .map(|((inner, _), (md5, d2u, _))| {
+            .map(|((inner, _, _), (md5, d2u, _))| {
                 (inner.clone(), if legacy { d2u } else { md5 }.clone())
             })
             .collect();

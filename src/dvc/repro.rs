@@ -101,6 +101,7 @@ pub fn repro(
                 })
             },
         )?;
+        contents.forget();
         let entry = record(root, stage, &inputs, &mut contents)?;
         contents.save();
         write_lock(root, &stage.name, entry)?;
@@ -185,7 +186,7 @@ fn record(
                 e => e.into(),
             })?;
         if o.cache {
-            store(root, o.path.as_str(), &c)?;
+            store(root, o.path.as_str(), &c, contents)?;
         }
         outs.push(lock_entry(&rel(o.path.as_str()), &c));
     }
@@ -212,46 +213,29 @@ fn relative_to(wdir: &str, path: &str) -> String {
 }
 
 /// Copies the output at `rel` into `.dvc/cache` in DVC 3's layout (each
-/// file of a directory, then its listing), read-only as DVC leaves them.
+/// file of a directory, in parallel, then its listing), read-only as DVC
+/// leaves them; objects already there are left as they are.
 pub(super) fn store(
     root: &Path,
     rel: &str,
     c: &crate::pipeline::status::Content,
+    contents: &mut Md5Contents,
 ) -> Result<(), DvcError> {
+    use rayon::prelude::*;
     let cache = root.join(".dvc").join("cache");
-    let put =
-        |md5: &str, dir: bool, bytes: Option<&[u8]>, from: Option<&Path>| -> Result<(), DvcError> {
-            let [key, _] = object_keys(md5, dir);
-            let dest = cache.join(&key);
-            if dest.is_file() {
-                return Ok(());
-            }
-            fs_err::create_dir_all(dest.parent().expect("a shard"))?;
-            let tmp = dest.with_extension("mlci-tmp");
-            match (bytes, from) {
-                (Some(b), _) => fs_err::write(&tmp, b)?,
-                (None, Some(f)) => {
-                    fs_err::copy(f, &tmp)?;
-                }
-                _ => unreachable!("bytes or a file"),
-            }
-            let mut perm = fs_err::metadata(&tmp)?.permissions();
-            perm.set_readonly(true);
-            fs_err::set_permissions(&tmp, perm)?;
-            fs_err::rename(&tmp, &dest)?;
-            Ok(())
-        };
     let at = root.join(rel);
     match c.id.strip_suffix(".dir") {
-        None => put(&c.id, false, None, Some(&at)),
+        None => put(&cache, &c.id, false, Source::File(&at)),
         Some(digest) => {
-            let files = super::contents::listing(&at)?;
-            let mut entries = Vec::new();
-            for (inner, abs) in &files {
-                let (md5, _) = super::contents::hash_file(abs)?;
-                put(&md5, false, None, Some(abs))?;
-                entries.push((inner.clone(), md5));
-            }
+            let files = contents.files_of(rel)?;
+            files
+                .par_iter()
+                .map(|(_, abs, md5)| put(&cache, md5, false, Source::File(abs)))
+                .collect::<Result<Vec<()>, DvcError>>()?;
+            let entries: Vec<(String, String)> = files
+                .into_iter()
+                .map(|(inner, _, md5)| (inner, md5))
+                .collect();
             let bytes = dir_listing(&entries);
             if crate::migrate::dvc_files::md5_hex(&bytes) != digest {
                 return Err(DvcError::File {
@@ -259,9 +243,43 @@ pub(super) fn store(
                     message: "changed while it was stored; run again".into(),
                 });
             }
-            put(digest, true, Some(&bytes), None)
+            put(&cache, digest, true, Source::Bytes(&bytes))
         }
     }
+}
+
+/// Where an object's bytes come from.
+enum Source<'a> {
+    File(&'a Path),
+    Bytes(&'a [u8]),
+}
+
+/// Puts one object into the cache at `files/md5/ab/…` (whole: written
+/// beside, made read-only, renamed into place).
+fn put(cache: &Path, md5: &str, dir: bool, from: Source<'_>) -> Result<(), DvcError> {
+    let [key, _] = object_keys(md5, dir);
+    let dest = cache.join(&key);
+    if dest.is_file() {
+        return Ok(());
+    }
+    let shard = dest.parent().expect("a shard");
+    fs_err::create_dir_all(shard)?;
+    // A unique name per writer: two files of one content race to the
+    // same object, and either rename leaves it whole.
+    let tmp = tempfile::Builder::new()
+        .prefix(".mlci-")
+        .tempfile_in(shard)?;
+    match from {
+        Source::Bytes(b) => fs_err::write(tmp.path(), b)?,
+        Source::File(f) => {
+            fs_err::copy(f, tmp.path())?;
+        }
+    }
+    let mut perm = fs_err::metadata(tmp.path())?.permissions();
+    perm.set_readonly(true);
+    fs_err::set_permissions(tmp.path(), perm)?;
+    tmp.persist(&dest).map_err(|e| DvcError::Io(e.error))?;
+    Ok(())
 }
 
 /// Writes the stage's entry into the root `dvc.lock` as DVC does: the
