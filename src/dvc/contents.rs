@@ -21,6 +21,18 @@ use crate::store::walk::Kind;
 use crate::track::TrackError;
 
 const MEMO_FILE: &str = "md5-memo.json";
+const DIRS_FILE: &str = "md5-dirs.json";
+
+/// A directory's listing fingerprint (its files' names and stats) with
+/// the content it had: an unchanged listing needs no per-file memo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct DirMemo {
+    fingerprint: String,
+    legacy: bool,
+    id: String,
+    size: u64,
+    nfiles: u64,
+}
 
 /// One file's stat and both of its MD5s.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,8 +51,12 @@ pub struct Md5Contents {
     state_dir: PathBuf,
     /// Paths whose recorded hash is DVC 2's `md5-dos2unix`.
     legacy: BTreeSet<String>,
-    memo: HashMap<String, Memo>,
+    /// Per file, loaded when a directory's listing changed or a file is
+    /// asked for.
+    memo: Option<HashMap<String, Memo>>,
     changed: bool,
+    dirs: HashMap<String, DirMemo>,
+    dirs_changed: bool,
     /// What this command already read (a directory both a `.dvc` file and
     /// a stage name is listed once); [`Md5Contents::forget`] after the
     /// workspace changes.
@@ -77,7 +93,7 @@ impl Md5Contents {
     /// remembered; `legacy` names the paths recorded with DVC 2's hash.
     pub fn open(root: &Path, legacy: BTreeSet<String>) -> Md5Contents {
         let state_dir = crate::repo::format::Format::Dvc.state_dir(root);
-        let memo = fs_err::read(state_dir.join(MEMO_FILE))
+        let dirs = fs_err::read(state_dir.join(DIRS_FILE))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
@@ -85,10 +101,23 @@ impl Md5Contents {
             root: root.to_path_buf(),
             state_dir,
             legacy,
-            memo,
+            memo: None,
             changed: false,
+            dirs,
+            dirs_changed: false,
             seen: HashMap::new(),
         }
+    }
+
+    /// The per-file memo, read on first use.
+    fn memo(&mut self) -> &mut HashMap<String, Memo> {
+        let dir = &self.state_dir;
+        self.memo.get_or_insert_with(|| {
+            fs_err::read(dir.join(MEMO_FILE))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default()
+        })
     }
 
     /// Forgets what this command read (a stage just wrote its outputs).
@@ -115,11 +144,19 @@ impl Md5Contents {
     /// Saves what was hashed for the next command (into `.dvc/tmp/mlci/`
     /// only); a failure to save costs speed, never correctness.
     pub fn save(&self) {
-        if !self.changed || fs_err::create_dir_all(&self.state_dir).is_err() {
+        if !(self.changed || self.dirs_changed) || fs_err::create_dir_all(&self.state_dir).is_err()
+        {
             return;
         }
-        if let Ok(bytes) = serde_json::to_vec(&self.memo) {
-            let _ = crate::fsutil::write_atomic(&self.state_dir.join(MEMO_FILE), &bytes);
+        if let (true, Some(memo)) = (self.changed, &self.memo) {
+            if let Ok(bytes) = serde_json::to_vec(memo) {
+                let _ = crate::fsutil::write_atomic(&self.state_dir.join(MEMO_FILE), &bytes);
+            }
+        }
+        if self.dirs_changed {
+            if let Ok(bytes) = serde_json::to_vec(&self.dirs) {
+                let _ = crate::fsutil::write_atomic(&self.state_dir.join(DIRS_FILE), &bytes);
+            }
         }
     }
 
@@ -130,7 +167,8 @@ impl Md5Contents {
         &mut self,
         files: &[(String, PathBuf, Option<StatKey>)],
     ) -> Result<Vec<(String, String, u64)>, TrackError> {
-        let memo = &self.memo;
+        self.memo();
+        let memo = self.memo.as_ref().expect("loaded");
         let done: Vec<Result<(Memo, bool), TrackError>> = files
             .par_iter()
             .map(|(rel, abs, st)| {
@@ -162,7 +200,7 @@ impl Md5Contents {
             let (m, fresh) = r?;
             out.push((m.md5.clone(), m.dos2unix.clone(), m.size));
             if fresh {
-                self.memo.insert(rel.clone(), m);
+                self.memo().insert(rel.clone(), m);
                 self.changed = true;
             }
         }
@@ -189,6 +227,22 @@ fn listing(root: &Path, rel: &str) -> std::io::Result<Vec<(String, PathBuf, Opti
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+/// A listing's fingerprint: the MD5 of every file's name and stat (None
+/// when a link's target was not stat-ed in the walk).
+fn fingerprint(files: &[(String, PathBuf, Option<StatKey>)]) -> Option<String> {
+    use md5::Digest;
+    let mut h = md5::Md5::new();
+    for (name, _, st) in files {
+        let st = (*st)?;
+        h.update(name.as_bytes());
+        h.update([0]);
+        for n in [st.ino, st.size, st.mtime_ns as u64, st.ctime_ns as u64] {
+            h.update(n.to_le_bytes());
+        }
+    }
+    Some(hex::encode(h.finalize()))
 }
 
 /// `text` as Python's `json.dumps` writes a string (ASCII only: other
@@ -268,6 +322,16 @@ impl Md5Contents {
             });
         }
         let files = listing(&self.root, path).map_err(TrackError::Io)?;
+        let fingerprint = fingerprint(&files);
+        if let (Some(fp), Some(d)) = (&fingerprint, self.dirs.get(path)) {
+            if d.fingerprint == *fp && d.legacy == legacy {
+                return Ok(Content {
+                    id: d.id.clone(),
+                    size: d.size,
+                    nfiles: Some(d.nfiles),
+                });
+            }
+        }
         let keyed: Vec<(String, PathBuf, Option<StatKey>)> = files
             .iter()
             .map(|(inner, a, st)| (format!("{path}/{inner}"), a.clone(), *st))
@@ -280,11 +344,25 @@ impl Md5Contents {
                 (inner.clone(), if legacy { d2u } else { md5 }.clone())
             })
             .collect();
-        Ok(Content {
+        let content = Content {
             id: format!("{}.dir", md5_hex(&dir_listing(&entries))),
             size: sums.iter().map(|s| s.2).sum(),
             nfiles: Some(files.len() as u64),
-        })
+        };
+        if let Some(fp) = fingerprint {
+            self.dirs.insert(
+                path.to_string(),
+                DirMemo {
+                    fingerprint: fp,
+                    legacy,
+                    id: content.id.clone(),
+                    size: content.size,
+                    nfiles: files.len() as u64,
+                },
+            );
+            self.dirs_changed = true;
+        }
+        Ok(content)
     }
 }
 
