@@ -78,15 +78,7 @@ pub fn cmd_diff(ctx: &Ctx, a: DiffArgs) -> anyhow::Result<Exit> {
     let tables = match a.tables {
         true => {
             let pipeline = crate::pipeline::load(&repo.root)?;
-            let keys = tables::keys(pipeline.report.as_ref()).map_err(|message| {
-                crate::review::compare::ReviewError::TableKeys {
-                    file: pipeline
-                        .source
-                        .clone()
-                        .unwrap_or_else(|| "mlci.yaml".into()),
-                    message,
-                }
-            })?;
+            let keys = crate::review::compare::table_keys(&pipeline)?;
             tables::changes(&repo, &d, (&old, &new), &keys, usize::MAX)
         }
         false => Vec::new(),

@@ -120,6 +120,15 @@ impl Md5Contents {
         })
     }
 
+    /// Which paths are recorded with DVC 2's hash (the lock changed); what
+    /// was read stays valid only under the same names, so it is forgotten.
+    pub fn set_legacy(&mut self, legacy: BTreeSet<String>) {
+        if legacy != self.legacy {
+            self.legacy = legacy;
+            self.seen.clear();
+        }
+    }
+
     /// Forgets what this command read (a stage just wrote its outputs).
     pub fn forget(&mut self) {
         self.seen.clear();

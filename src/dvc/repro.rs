@@ -50,11 +50,14 @@ pub fn repro(
     }
     let dag = Dag::build(&pipeline.stages).map_err(|e| Box::new(ReproError::from(e)))?;
     let mut ran = Vec::new();
+    // One memo for the run: what a stage wrote is forgotten after it ran.
+    let mut contents = Md5Contents::open(root, Default::default());
     for &i in &dag.order {
         let stage = &pipeline.stages[i];
-        // Judged now: what ran before may have changed this one's inputs.
+        // Judged now: what ran before may have changed this one's inputs
+        // (and rewritten DVC 2 entries as DVC 3's).
         let lock = super::lock::load(root, pipeline)?;
-        let mut contents = Md5Contents::open(root, lock.legacy.clone());
+        contents.set_legacy(lock.legacy.clone());
         let recorded = lock.lock.stages.get(&stage.name);
         let mut params = ParamsCache::default();
         let inputs = if stage.frozen {
@@ -76,7 +79,6 @@ pub fn repro(
             why.push(Reason::Forced);
         }
         if why.is_empty() || stage.frozen {
-            contents.save();
             events.event(Event::UpToDate { stage: &stage.name });
             continue;
         }
@@ -103,10 +105,12 @@ pub fn repro(
         )?;
         contents.forget();
         let entry = record(root, stage, &inputs, &mut contents)?;
-        contents.save();
+        // A command may write more than its outputs: read again after it.
+        contents.forget();
         write_lock(root, &stage.name, entry)?;
         ran.push(stage.name.clone());
     }
+    contents.save();
     Ok(Ran { ran })
 }
 

@@ -274,15 +274,7 @@ fn data_changes(
         Rev::Workspace => format!("mlci diff {}", cmp.base.short()),
         t => format!("mlci diff {} {}", cmp.base.short(), t.short()),
     };
-    let keys = crate::datadiff::tables::keys(pipeline.report.as_ref()).map_err(|message| {
-        ReviewError::TableKeys {
-            file: pipeline
-                .source
-                .clone()
-                .unwrap_or_else(|| "mlci.yaml".into()),
-            message,
-        }
-    })?;
+    let keys = crate::review::compare::table_keys(pipeline)?;
     let tables = crate::datadiff::tables::changes(
         repo,
         &d,

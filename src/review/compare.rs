@@ -86,6 +86,22 @@ impl crate::error::Hint for ReviewError {
 
 crate::register_hint!(ReviewError);
 
+/// The key columns of `pipeline`'s `report.tables`, or the error naming
+/// its file.
+pub fn table_keys(
+    pipeline: &crate::pipeline::Pipeline,
+) -> Result<crate::datadiff::tables::TableKeys, ReviewError> {
+    crate::datadiff::tables::keys(pipeline.report.as_ref()).map_err(|message| {
+        ReviewError::TableKeys {
+            file: pipeline
+                .source
+                .clone()
+                .unwrap_or_else(|| "mlci.yaml".into()),
+            message,
+        }
+    })
+}
+
 /// Which files a comparison reads.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -38,35 +38,21 @@ pub type FileAt<'a> = dyn FnMut(&str) -> Result<Option<Vec<u8>>, String> + 'a;
 /// DVC's datapoints of one file: CSV/TSV rows as text, the lists of a
 /// JSON/YAML document merged row by row.
 fn datapoints(bytes: &[u8], file: &str) -> Result<Vec<Map<String, Json>>, String> {
-    let lower = file.to_ascii_lowercase();
-    if lower.ends_with(".csv") || lower.ends_with(".tsv") {
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(if lower.ends_with(".tsv") { b'\t' } else { b',' })
-            .flexible(true)
-            .from_reader(bytes);
-        let headers = reader.headers().map_err(|e| e.to_string())?.clone();
-        let mut out = Vec::new();
-        for row in reader.records() {
-            let row = row.map_err(|e| e.to_string())?;
-            out.push(
+    use crate::review::plots::{csv_rows, document};
+    if let Some(read) = csv_rows(bytes, file, true) {
+        let (headers, rows) = read?;
+        return Ok(rows
+            .iter()
+            .map(|row| {
                 headers
                     .iter()
                     .zip(row.iter())
-                    .map(|(h, v)| (h.to_string(), Json::String(v.to_string())))
-                    .collect(),
-            );
-        }
-        return Ok(out);
+                    .map(|(h, v)| (h.clone(), Json::String(v.to_string())))
+                    .collect()
+            })
+            .collect());
     }
-    let tree: Json = if lower.ends_with(".json") {
-        crate::pipeline::params::parse_json(&String::from_utf8_lossy(bytes))
-            .map_err(|e| e.to_string())?
-    } else if lower.ends_with(".yaml") || lower.ends_with(".yml") {
-        crate::pipeline::params::parse(&String::from_utf8_lossy(bytes), file)
-            .map_err(|e| e.to_string())?
-    } else {
-        return Err("plot data must be CSV, TSV, JSON or YAML".into());
-    };
+    let tree = document(bytes, file)?;
     let mut out: Vec<Map<String, Json>> = Vec::new();
     let mut lists = Vec::new();
     collect_lists(&tree, &mut lists);

@@ -32,18 +32,52 @@ pub fn is_image(file: &str) -> bool {
         .any(|e| f.ends_with(e))
 }
 
+/// A CSV file's header names and its rows.
+pub type CsvRows = (Vec<String>, Vec<csv::StringRecord>);
+
+/// A CSV or TSV plot file's header and rows (None: `file` is neither);
+/// `flexible` lets rows be shorter or longer than the header.
+pub fn csv_rows(bytes: &[u8], file: &str, flexible: bool) -> Option<Result<CsvRows, String>> {
+    let lower = file.to_ascii_lowercase();
+    if !(lower.ends_with(".csv") || lower.ends_with(".tsv")) {
+        return None;
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(if lower.ends_with(".tsv") { b'\t' } else { b',' })
+        .flexible(flexible)
+        .from_reader(bytes);
+    Some((|| {
+        let headers = reader.headers().map_err(|e| e.to_string())?;
+        let headers: Vec<String> = headers.iter().map(str::to_string).collect();
+        let rows = reader
+            .records()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        Ok((headers, rows))
+    })())
+}
+
+/// A JSON or YAML plot file's document.
+pub fn document(bytes: &[u8], file: &str) -> Result<Json, String> {
+    let lower = file.to_ascii_lowercase();
+    if lower.ends_with(".json") {
+        crate::pipeline::params::parse_json(&String::from_utf8_lossy(bytes))
+            .map_err(|e| e.to_string())
+    } else if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        crate::pipeline::params::parse(&String::from_utf8_lossy(bytes), file)
+            .map_err(|e| e.to_string())
+    } else {
+        Err("plot data must be CSV, TSV, JSON or YAML".into())
+    }
+}
+
 /// Parses plot data by the file's extension.
 pub fn parse_records(bytes: &[u8], file: &str) -> Result<Table, String> {
-    let lower = file.to_ascii_lowercase();
-    if lower.ends_with(".csv") || lower.ends_with(".tsv") {
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(if lower.ends_with(".tsv") { b'\t' } else { b',' })
-            .from_reader(bytes);
-        let headers = reader.headers().map_err(|e| e.to_string())?.clone();
-        let mut out = Vec::new();
-        for row in reader.records() {
-            let row = row.map_err(|e| e.to_string())?;
-            out.push(
+    if let Some(read) = csv_rows(bytes, file, false) {
+        let (headers, rows) = read?;
+        let out = rows
+            .iter()
+            .map(|row| {
                 headers
                     .iter()
                     .zip(row.iter())
@@ -58,25 +92,17 @@ pub fn parse_records(bytes: &[u8], file: &str) -> Result<Table, String> {
                             })
                             .map(Json::Number)
                             .unwrap_or_else(|| Json::String(v.to_string()));
-                        (h.to_string(), value)
+                        (h.clone(), value)
                     })
-                    .collect(),
-            );
-        }
+                    .collect()
+            })
+            .collect();
         return Ok(Table {
-            columns: headers.iter().map(str::to_string).collect(),
+            columns: headers,
             rows: out,
         });
     }
-    let tree: Json = if lower.ends_with(".json") {
-        crate::pipeline::params::parse_json(&String::from_utf8_lossy(bytes))
-            .map_err(|e| e.to_string())?
-    } else if lower.ends_with(".yaml") || lower.ends_with(".yml") {
-        crate::pipeline::params::parse(&String::from_utf8_lossy(bytes), file)
-            .map_err(|e| e.to_string())?
-    } else {
-        return Err("plot data must be CSV, TSV, JSON or YAML".into());
-    };
+    let tree = document(bytes, file)?;
     // A list of records, or a mapping holding one (`{"train": [...]}`).
     let list = match tree {
         Json::Array(a) => a,
