@@ -109,7 +109,7 @@ fn pin(kind: &'static str, text: &str) {
         // in it: plain numbers of the same length are wrapped first so no
         // word boundary falls inside them, and unwrapped after.
         (
-            r"\b(at|commit|revision) ([0-9a-f]{10}|[0-9a-f]{8})\b",
+            r"\b(at|commit|revision|diff|on) ([0-9a-f]{10}|[0-9a-f]{8})\b",
             "$1 [SHORT]",
         ),
         (r"([(`@])([0-9a-f]{10}|[0-9a-f]{8})\b", "$1[SHORT]"),
