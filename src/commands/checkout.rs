@@ -31,6 +31,16 @@ pub struct CheckoutArgs {
 
 pub fn cmd_checkout(ctx: &Ctx, args: CheckoutArgs) -> anyhow::Result<Exit> {
     let CheckoutArgs { targets, force } = args;
+    if let Some(root) = super::transfers::dvc_root(ctx) {
+        let args = super::transfers::TransferArgs {
+            targets,
+            remote: None,
+            jobs: None,
+            no_run_cache: true,
+        };
+        let what = super::transfers::DvcMove::Checkout;
+        return super::transfers::run_dvc(ctx, &root, &args, what);
+    }
     let repo = ctx.repo(&Overrides::default())?;
     let _lock = repo.lock()?;
     super::transfers::restore(ctx, &repo, &targets, force)?;

@@ -45,6 +45,13 @@ fn fetch_then_checkout(
     args: transfers::TransferArgs,
     checkout_force: Option<bool>,
 ) -> anyhow::Result<Exit> {
+    if let Some(root) = transfers::dvc_root(ctx) {
+        let what = match checkout_force {
+            Some(_) => transfers::DvcMove::Pull,
+            None => transfers::DvcMove::Fetch,
+        };
+        return transfers::run_dvc(ctx, &root, &args, what);
+    }
     transfers::run_transfer(ctx, &args, |repo, session, tracked| {
         let outcome = crate::sync::fetch(session, tracked)?;
         transfers::tell_fetch(ctx, session.remote, &outcome)?;

@@ -20,6 +20,9 @@ pub struct PushArgs {
 }
 
 pub fn cmd_push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<Exit> {
+    if let Some(root) = transfers::dvc_root(ctx) {
+        return transfers::run_dvc(ctx, &root, &args.transfer, transfers::DvcMove::Push);
+    }
     transfers::run_transfer(ctx, &args.transfer, |_, session, tracked| {
         let outcome = crate::sync::push(session, tracked)?;
         transfers::tell_push(ctx, session.remote, &outcome);

@@ -4,6 +4,7 @@
 
 use crate::config::Overrides;
 use crate::error::hinted;
+use crate::exit::Exit;
 use crate::remote::Remote;
 use crate::repo::Repo;
 use crate::sync::{FetchOutcome, PushOutcome, Session};
@@ -166,4 +167,94 @@ pub fn restore(
     tell_unpushed_absent(ctx, &r.unpushed);
     ctx.printer.info(&r.summary.describe());
     Ok(())
+}
+
+/// The root of the DVC repository used in place that `ctx` runs in, if it
+/// is one (`.dvc/` and no `.mlci/`).
+pub fn dvc_root(ctx: &Ctx) -> Option<std::path::PathBuf> {
+    let root = crate::repo::find_root(&ctx.cwd).ok()?;
+    (crate::repo::format::Format::of(&root) == Some(crate::repo::format::Format::Dvc))
+        .then_some(root)
+}
+
+/// What a transfer in a DVC repository does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DvcMove {
+    Push,
+    Fetch,
+    /// Fetch, then restore the workspace.
+    Pull,
+    /// Restore the workspace from the cache only.
+    Checkout,
+}
+
+/// `push`, `fetch`, `pull` and `checkout` in a DVC repository used in
+/// place (`crate::dvc::sync`): DVC's cache, DVC's remote layout, the
+/// remotes of `.dvc/config`; told as in mlci's own format.
+pub fn run_dvc(
+    ctx: &Ctx,
+    root: &std::path::Path,
+    args: &TransferArgs,
+    what: DvcMove,
+) -> anyhow::Result<Exit> {
+    let repo = crate::dvc::config::open(root, &args.overrides())?;
+    let _lock = repo.lock()?;
+    let pipeline = crate::pipeline::load(root)?;
+    let targets: Vec<String> = args
+        .targets
+        .iter()
+        .map(|t| {
+            let rel = repo.resolve_user_path(&ctx.cwd, t)?;
+            Ok(rel.trim_end_matches(".dvc").to_string())
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let outs = crate::dvc::sync::outs(root, &pipeline, &targets)?;
+    let reporter = reporter::for_printer(ctx.printer);
+    if what != DvcMove::Checkout {
+        if repo.settings.remotes.is_empty() {
+            anyhow::bail!(crate::dvc::DvcError::NoRemote);
+        }
+        let remote = crate::sync::require(&repo.settings, &repo.root)?;
+        if what == DvcMove::Push {
+            let m = crate::dvc::sync::push(root, &remote, &outs, reporter.as_ref())?;
+            let o = PushOutcome {
+                uploaded: m.objects,
+                bytes: m.bytes,
+                already: m.already,
+                lost: m.lost,
+                unpushed: m.unpushed,
+                ..PushOutcome::default()
+            };
+            tell_push(ctx, &remote, &o);
+            return Ok(Exit::Ok);
+        }
+        let m = crate::dvc::sync::fetch(root, &remote, &outs, reporter.as_ref())?;
+        let o = FetchOutcome {
+            objects: m.objects,
+            bytes: m.bytes,
+            missing: m.lost.len(),
+            lost: m.lost,
+            ..FetchOutcome::default()
+        };
+        tell_fetch(ctx, &remote, &o)?;
+        if what == DvcMove::Fetch {
+            return Ok(Exit::Ok);
+        }
+    }
+    let r = crate::dvc::sync::checkout(root, &outs, reporter.as_ref())?;
+    ctx.printer
+        .info(&format!("restored {} file(s) from the cache", r.files));
+    if !r.absent.is_empty() {
+        ctx.printer.warn(&format!(
+            "not in the cache, so not restored (`mlci pull` fetches them): {}",
+            r.absent.join(", ")
+        ));
+    }
+    if !r.kept.is_empty() {
+        ctx.printer.warn(&format!(
+            "changed in the workspace and not in the cache, so kept as they are (`mlci add` them, or move them away): {}",
+            r.kept.join(", ")
+        ));
+    }
+    Ok(Exit::Ok)
 }

@@ -7,10 +7,12 @@
 //! `migrate::dvc_files` (shared with `mlci import-dvc`).
 
 pub mod add;
+pub mod config;
 pub mod contents;
 pub mod lock;
 pub mod repro;
 pub mod status;
+pub mod sync;
 
 /// Why a DVC repository could not be judged (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -19,12 +21,18 @@ pub enum DvcError {
     File { file: String, message: String },
     #[error("`{path}` is already tracked by git")]
     GitTracked { path: String },
+    #[error("no DVC remote is configured in .dvc/config or .dvc/config.local")]
+    NoRemote,
     #[error("{what} is not built for a DVC repository used in place yet")]
     NotYet { what: String },
     #[error(transparent)]
     Stages(#[from] Box<crate::pipeline::repro::ReproError>),
     #[error(transparent)]
     Track(#[from] crate::track::TrackError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -38,11 +46,16 @@ impl crate::error::Hint for DvcError {
             DvcError::GitTracked { path } => Some(format!(
                 "stop tracking it in git first (DVC asks the same): `git rm -r --cached {path}`"
             )),
+            DvcError::NoRemote => Some(
+                "define one as DVC does, and mlci reads it: `dvc remote add -d NAME URL` (credentials with `dvc remote modify --local`)".into(),
+            ),
             DvcError::NotYet { .. } => Some(
                 "run it without, or move to mlci's own format with `mlci import-dvc` (docs/dvc.md)".into(),
             ),
             DvcError::Stages(e) => e.hint(),
             DvcError::Track(e) => e.hint(),
+            DvcError::Config(e) => e.hint(),
+            DvcError::Remote(e) => e.hint(),
             DvcError::Io(e) => crate::error::io_hint(e),
         }
     }

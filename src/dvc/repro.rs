@@ -226,7 +226,7 @@ pub(super) fn store(
     contents: &mut Md5Contents,
 ) -> Result<(), DvcError> {
     use rayon::prelude::*;
-    let cache = root.join(".dvc").join("cache");
+    let cache = super::config::cache_root(root);
     let at = root.join(rel);
     match c.id.strip_suffix(".dir") {
         None => put(&cache, &c.id, false, Source::File(&at)),

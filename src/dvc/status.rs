@@ -14,14 +14,14 @@ use crate::pipeline::Pipeline;
 use crate::progress::Reporter;
 use crate::track::{DataState, DataStatus, TrackError};
 
-/// Whether `.dvc/cache` holds the object DVC recorded as `md5` (`….dir`
-/// for a listing), in DVC 3's layout or DVC 2's.
-fn in_cache(root: &Path, md5: &str) -> bool {
+/// Whether DVC's cache (at `cache`) holds the object DVC recorded as
+/// `md5` (`….dir` for a listing), in DVC 3's layout or DVC 2's.
+fn in_cache(cache: &Path, md5: &str) -> bool {
     let digest = md5.strip_suffix(".dir").unwrap_or(md5);
     digest.len() == 32
         && object_keys(digest, md5.ends_with(".dir"))
             .iter()
-            .any(|k| root.join(".dvc/cache").join(k).is_file())
+            .any(|k| cache.join(k).is_file())
 }
 
 /// What differs in a DVC repository.
@@ -39,6 +39,7 @@ pub fn judge(
     reporter: &dyn Reporter,
 ) -> Result<Judged, DvcError> {
     let lock = super::lock::load(root, pipeline)?;
+    let cache = super::config::cache_root(root);
     let pointers = crate::migrate::dvc_files_in(root);
     let mut tracked = Vec::new();
     let mut legacy = lock.legacy.clone();
@@ -69,7 +70,7 @@ pub fn judge(
             Err(TrackError::NotFound { .. }) => DataState::Deleted,
             Err(e) => return Err(e.into()),
         };
-        let in_cache = out.md5.as_deref().is_some_and(|m| in_cache(root, m));
+        let in_cache = out.md5.as_deref().is_some_and(|m| in_cache(&cache, m));
         data.push(DataStatus {
             path,
             pointer,
@@ -98,7 +99,7 @@ pub fn judge(
             let Some(entry) = recorded.outs.iter().find(|e| e.path == o.path) else {
                 continue;
             };
-            if !judged && !in_cache(root, &entry.sha256) {
+            if !judged && !in_cache(&cache, &entry.sha256) {
                 st.reasons.push(Reason::OutNotInCache {
                     path: o.path.to_string(),
                 });

@@ -456,6 +456,86 @@ impl Remote {
         }
     }
 
+    /// Writes the file at `path` to `key` whole, streamed in parts when the
+    /// service takes them (a directory remote: a temp file renamed into
+    /// place); `check` sees every byte before the write is published and
+    /// refuses it by returning an error (the caller's content check).
+    pub async fn write_file(
+        &self,
+        key: &str,
+        path: &Path,
+        mut check: impl FnMut(Option<&[u8]>) -> Result<(), RemoteError>,
+    ) -> Result<u64, RemoteError> {
+        use std::io::Read;
+        const CHUNK: usize = 8 << 20;
+        if self.read_only() {
+            return Err(RemoteError::ReadOnly {
+                remote: self.name.clone(),
+                url: self.url.clone(),
+            });
+        }
+        let mut file = fs_err::File::open(path)?;
+        if let Store::Dir(c) = &self.store {
+            let dest = c.root().join(key);
+            let fail = |e| self.dir_error("uploading", key, e);
+            let dir = dest.parent().expect("keys have a parent");
+            fs_err::create_dir_all(dir).map_err(fail)?;
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".mlci-")
+                .tempfile_in(dir)
+                .map_err(fail)?;
+            let mut buf = vec![0u8; CHUNK];
+            let mut size = 0u64;
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                check(Some(&buf[..n]))?;
+                std::io::Write::write_all(&mut tmp, &buf[..n]).map_err(fail)?;
+                size += n as u64;
+            }
+            check(None)?;
+            tmp.persist(&dest).map_err(|e| fail(e.error))?;
+            return Ok(size);
+        }
+        let op = self.op();
+        let mut writer = op
+            .writer_with(key)
+            .chunk(CHUNK)
+            .await
+            .map_err(|e| self.error("uploading", key, e))?;
+        let mut size = 0u64;
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            let n = crate::store::copy::read_full(&mut file, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            buf.truncate(n);
+            let checked = check(Some(&buf));
+            if let Err(e) = checked {
+                let _ = writer.abort().await;
+                return Err(e);
+            }
+            if let Err(e) = writer.write(buf).await {
+                let _ = writer.abort().await;
+                return Err(self.error("uploading", key, e));
+            }
+            size += n as u64;
+        }
+        // Checked before `close`, which is what publishes the object.
+        if let Err(e) = check(None) {
+            let _ = writer.abort().await;
+            return Err(e);
+        }
+        writer
+            .close()
+            .await
+            .map_err(|e| self.error("uploading", key, e))?;
+        Ok(size)
+    }
+
     /// Deletes one key (tests and repair; push never deletes).
     pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
         match &self.store {

@@ -54,6 +54,9 @@ impl Hint for RepoError {
             RepoError::NotGit { .. } => Some(
                 "mlci keeps its pointers in git: run `git init` first (or `cd` into your project)".into(),
             ),
+            RepoError::NotInitialized { root } if format::Format::of(root) == Some(format::Format::Dvc) => Some(
+                "this is a DVC repository: used in place, mlci runs status, repro, add, push, fetch, pull, checkout, ci, report, gate, metrics and plots here (docs/dvc.md); for every command, move to mlci's format with `mlci import-dvc`".into(),
+            ),
             RepoError::NotInitialized { .. } => Some("run `mlci init` at the repository root".into()),
             RepoError::Config(e) => e.hint(),
             RepoError::NotUtf8 { .. } => Some(
@@ -82,7 +85,12 @@ pub struct Repo {
     /// The git work tree root, canonical.
     pub root: PathBuf,
     pub settings: Settings,
+    /// mlci's SHA-256 cache. In a DVC repository used in place this is a
+    /// private, unused one under `.dvc/tmp/mlci/`: DVC's own cache is only
+    /// ever read and written by `crate::dvc`.
     pub cache: Cache,
+    /// The format chosen once for this repository ([`format::Format`]).
+    pub format: format::Format,
 }
 
 impl Repo {
@@ -101,6 +109,7 @@ impl Repo {
             root,
             settings,
             cache,
+            format: format::Format::Mlci,
         })
     }
 
@@ -108,8 +117,10 @@ impl Repo {
         self.root.join(MLCI_DIR)
     }
 
+    /// mlci's private state: `.mlci/tmp/`, or `.dvc/tmp/mlci/` in a DVC
+    /// repository used in place (so nothing writes `.mlci/` there).
     pub fn tmp_dir(&self) -> PathBuf {
-        self.mlci_dir().join("tmp")
+        self.format.state_dir(&self.root)
     }
 
     /// Where a parsed copy of directory manifest `oid` is kept (see

@@ -332,3 +332,227 @@ fn add_writes_what_dvc_add_would() {
     m.git(&["add", "notes.txt"]);
     m.mlci(&["add", "notes.txt"]).user_error();
 }
+
+/// A remote for DVC's config: its URL, and the settings to set on every
+/// clone (credentials go to `config.local`, which git does not carry).
+struct DvcRemote {
+    url: String,
+    settings: Vec<(&'static str, String, bool)>,
+}
+
+fn configure(r: &TestRepo, exe: &str, name: &str, remote: &DvcRemote) {
+    dvc(
+        exe,
+        r,
+        &["remote", "add", "-q", "-f", "-d", name, &remote.url],
+    );
+    for (k, v, local) in &remote.settings {
+        let mut args = vec!["remote", "modify", "-q"];
+        if *local {
+            args.push("--local");
+        }
+        args.extend([name, k, v.as_str()]);
+        dvc(exe, r, &args);
+    }
+}
+
+fn remotes_of_each_kind(dir: &Path, tag: &str) -> Vec<(&'static str, DvcRemote)> {
+    let unique = format!(
+        "dvc-in-place-{tag}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    vec![
+        (
+            "directory",
+            DvcRemote {
+                url: dir.join(tag).display().to_string(),
+                settings: vec![],
+            },
+        ),
+        (
+            "SeaweedFS (S3)",
+            DvcRemote {
+                url: format!(
+                    "s3://{}/{unique}",
+                    env_from_test_script("MLCI_TEST_S3_BUCKET")
+                ),
+                settings: vec![
+                    (
+                        "endpointurl",
+                        env_from_test_script("MLCI_TEST_S3_ENDPOINT"),
+                        false,
+                    ),
+                    (
+                        "access_key_id",
+                        env_from_test_script("MLCI_TEST_S3_KEY"),
+                        true,
+                    ),
+                    (
+                        "secret_access_key",
+                        env_from_test_script("MLCI_TEST_S3_SECRET"),
+                        true,
+                    ),
+                ],
+            },
+        ),
+    ]
+}
+
+/// Every file under `rel` in `r`, with its bytes.
+fn files_under(r: &TestRepo, rel: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    walk_files(&r.path(rel))
+        .into_iter()
+        .map(|p| {
+            let inner = p.strip_prefix(r.path(rel)).unwrap().display().to_string();
+            (inner, std::fs::read(&p).unwrap())
+        })
+        .collect()
+}
+
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return vec![];
+    };
+    if !meta.is_dir() {
+        return vec![dir.to_path_buf()];
+    }
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        out.extend(walk_files(&e.unwrap().path()));
+    }
+    out.sort();
+    out
+}
+
+fn clone_of(r: &TestRepo, into: &Path) -> TestRepo {
+    git_in(
+        into.parent().unwrap(),
+        &[
+            "clone",
+            "-q",
+            r.root.to_str().unwrap(),
+            into.to_str().unwrap(),
+        ],
+    );
+    TestRepo::at_existing(into.to_path_buf())
+}
+
+/// Push and pull with DVC 3 on the other side, on a directory remote and
+/// on SeaweedFS: what `dvc push` sent, `mlci pull` restores in a fresh
+/// clone (bytes equal, `dvc status` and `mlci status` clean, `mlci repro`
+/// runs nothing); what `mlci add`, `mlci repro` and `mlci push` sent to a
+/// new remote, `dvc pull` restores in a fresh clone of that (bytes equal,
+/// `dvc status` clean). A second push sends nothing; an object damaged on
+/// the remote is refused by the pull, naming it.
+#[test]
+fn push_and_pull_interleave_with_dvc() {
+    let (tmp, origin, exe) = dvc_repo();
+    for i in 1..=3 {
+        origin.write(&format!("data/raw/f{i}.txt"), format!("row {i}\n"));
+    }
+    origin.write("data/raw/sub/é.txt", "nested\n");
+    // Over one 8 MiB part: streamed in parts to S3.
+    let big: Vec<u8> = (0..9u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    origin.write("data/big.bin", &big);
+    origin.write("params.yaml", "lr: 0.1\n");
+    origin.write(
+        "dvc.yaml",
+        "stages:
+  prep:
+    cmd: mkdir -p out && cat data/raw/*.txt > out/prep.txt
+    deps: [data/raw]
+    params: [lr]
+    outs: [out/prep.txt]
+",
+    );
+    dvc(&exe, &origin, &["add", "-q", "data/raw", "data/big.bin"]);
+    dvc(&exe, &origin, &["repro", "-q"]);
+    origin.commit_all("dvc project");
+    let remotes = remotes_of_each_kind(tmp.path(), "remote");
+    let second = remotes_of_each_kind(tmp.path(), "second");
+    for (n, ((kind, first), (_, next))) in remotes.iter().zip(&second).enumerate() {
+        // DVC pushes, mlci pulls.
+        configure(&origin, &exe, "first", first);
+        dvc(&exe, &origin, &["push", "-q", "-r", "first"]);
+        let c1 = clone_of(&origin, &tmp.path().join(format!("c1-{n}")));
+        configure(&c1, &exe, "first", first);
+        let pulled = c1.mlci(&["pull"]).ok();
+        assert!(
+            pulled.stderr.contains("restored"),
+            "{kind}: {}",
+            pulled.stderr
+        );
+        for rel in ["data/raw", "data/big.bin", "out/prep.txt"] {
+            assert_eq!(
+                files_under(&c1, rel),
+                files_under(&origin, rel),
+                "{kind}: {rel}"
+            );
+        }
+        assert_eq!(
+            both(&c1, &exe),
+            [BTreeSet::new(), BTreeSet::new()],
+            "{kind}"
+        );
+        assert!(ran(&c1.mlci(&["repro"]).ok().stderr).is_empty(), "{kind}");
+        // mlci adds, runs and pushes to a new remote; DVC pulls.
+        c1.write("data/raw/f4.txt", "row 4\n");
+        c1.write("params.yaml", "lr: 0.2\n");
+        c1.mlci(&["add", "data/raw"]).ok();
+        assert_eq!(ran(&c1.mlci(&["repro"]).ok().stderr), ["prep"], "{kind}");
+        configure(&c1, &exe, "next", next);
+        let pushed = c1.mlci(&["push"]).ok();
+        assert!(
+            pushed.stderr.contains("to `next`; 0 already there"),
+            "{kind}: {}",
+            pushed.stderr
+        );
+        let again = c1.mlci(&["push"]).ok();
+        assert!(
+            again.stderr.contains("pushed 0 object(s)"),
+            "{kind}: {}",
+            again.stderr
+        );
+        c1.commit_all("more data");
+        let c2 = clone_of(&c1, &tmp.path().join(format!("c2-{n}")));
+        configure(&c2, &exe, "next", next);
+        dvc(&exe, &c2, &["pull", "-q"]);
+        for rel in ["data/raw", "data/big.bin", "out/prep.txt"] {
+            assert_eq!(
+                files_under(&c2, rel),
+                files_under(&c1, rel),
+                "{kind}: {rel}"
+            );
+        }
+        assert_eq!(
+            both(&c2, &exe),
+            [BTreeSet::new(), BTreeSet::new()],
+            "{kind}"
+        );
+        assert!(!c1.exists(".mlci") && !c2.exists(".mlci"));
+    }
+    // A damaged object on the directory remote: refused, not kept.
+    let store = Path::new(&remotes[0].1.url);
+    let object = walk_files(&store.join("files/md5"))
+        .into_iter()
+        .find(|p| std::fs::read(p).unwrap() == b"row 1\n")
+        .unwrap();
+    let mut perm = std::fs::metadata(&object).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(&object, perm).unwrap();
+    std::fs::write(&object, "row 9\n").unwrap();
+    let c3 = clone_of(&origin, &tmp.path().join("c3"));
+    let none = c3.mlci(&["pull"]).user_error();
+    assert!(none.stderr.contains("dvc remote add"), "{}", none.stderr);
+    configure(&c3, &exe, "first", &remotes[0].1);
+    let refused = c3.mlci(&["pull", "-r", "first"]).user_error();
+    assert!(refused.stderr.contains("is corrupt"), "{}", refused.stderr);
+    assert!(!c3.exists("data/raw/f1.txt"));
+}
