@@ -26,7 +26,7 @@ pub struct GateArgs {
 
 pub fn cmd_gate(ctx: &Ctx, args: GateArgs) -> anyhow::Result<Exit> {
     let GateArgs { base, target, json } = args;
-    let repo = ctx.repo(&Overrides::default())?;
+    let repo = ctx.repo_in_place(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
     let cmp = crate::review::compare::compare_with(
         &repo,

@@ -90,8 +90,26 @@ pub struct Ctx<'p> {
 }
 
 impl Ctx<'_> {
+    /// The repository in mlci's own format (a DVC repository used in
+    /// place is refused with a hint naming the commands that work there).
     pub fn repo(&self, overrides: &Overrides) -> anyhow::Result<Repo> {
         let repo = Repo::discover(&self.cwd, overrides)?;
+        Ok(self.masking(repo))
+    }
+
+    /// The repository in either format: for commands whose work does not
+    /// depend on it (metrics, plots, reports, gates) or that branch on
+    /// `repo.format` where it does (`ci`).
+    pub fn repo_in_place(&self, overrides: &Overrides) -> anyhow::Result<Repo> {
+        let root = crate::repo::find_root(&self.cwd)?;
+        if crate::repo::format::Format::of(&root) == Some(crate::repo::format::Format::Dvc) {
+            let repo = crate::dvc::config::open(&root, overrides)?;
+            return Ok(self.masking(repo));
+        }
+        self.repo(overrides)
+    }
+
+    fn masking(&self, repo: Repo) -> Repo {
         // Credentials kept in the (local) config are masked like those of
         // the environment, in every line this command prints.
         for remote in repo.settings.remotes.values() {
@@ -101,7 +119,7 @@ impl Ctx<'_> {
                 }
             }
         }
-        Ok(repo)
+        repo
     }
 }
 

@@ -79,7 +79,7 @@ pub struct PlotsDiffArgs {
 }
 
 pub fn cmd_plots(ctx: &Ctx, a: PlotsArgs) -> anyhow::Result<Exit> {
-    let repo = ctx.repo(&Overrides::default())?;
+    let repo = ctx.repo_in_place(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
     match a.command {
         PlotsCommand::Show(a) => draw(

@@ -59,7 +59,7 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
         plots_dir,
         plots_url,
     } = args;
-    let repo = ctx.repo(&Overrides::default())?;
+    let repo = ctx.repo_in_place(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
     let beside = crate::monitoring::rules::judged_beside_gates(&repo, &pipeline, &target)?;
     let built = build(

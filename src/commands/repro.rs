@@ -120,6 +120,7 @@ fn dvc_repro(ctx: &Ctx, root: &std::path::Path, a: &ReproArgs) -> anyhow::Result
             root,
             &pipeline,
             force,
+            &[],
             &Printing {
                 printer: ctx.printer,
             },

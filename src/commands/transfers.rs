@@ -208,40 +208,72 @@ pub fn run_dvc(
             Ok(rel.trim_end_matches(".dvc").to_string())
         })
         .collect::<anyhow::Result<_>>()?;
-    let outs = crate::dvc::sync::outs(root, &pipeline, &targets)?;
-    let reporter = reporter::for_printer(ctx.printer);
-    if what != DvcMove::Checkout {
-        if repo.settings.remotes.is_empty() {
-            anyhow::bail!(crate::dvc::DvcError::NoRemote);
-        }
-        let remote = crate::sync::require(&repo.settings, &repo.root)?;
-        if what == DvcMove::Push {
-            let m = crate::dvc::sync::push(root, &remote, &outs, reporter.as_ref())?;
-            let o = PushOutcome {
-                uploaded: m.objects,
-                bytes: m.bytes,
-                already: m.already,
-                lost: m.lost,
-                unpushed: m.unpushed,
-                ..PushOutcome::default()
-            };
-            tell_push(ctx, &remote, &o);
-            return Ok(Exit::Ok);
-        }
-        let m = crate::dvc::sync::fetch(root, &remote, &outs, reporter.as_ref())?;
-        let o = FetchOutcome {
-            objects: m.objects,
-            bytes: m.bytes,
-            missing: m.lost.len(),
-            lost: m.lost,
-            ..FetchOutcome::default()
-        };
-        tell_fetch(ctx, &remote, &o)?;
-        if what == DvcMove::Fetch {
-            return Ok(Exit::Ok);
-        }
+    let remote = match what {
+        DvcMove::Checkout => None,
+        _ if repo.settings.remotes.is_empty() => anyhow::bail!(crate::dvc::DvcError::NoRemote),
+        _ => Some(crate::sync::require(&repo.settings, &repo.root)?),
+    };
+    match &remote {
+        Some(r) => move_dvc(ctx, &repo, r, &pipeline, &targets, what)?,
+        None => tell_restored(
+            ctx,
+            &repo,
+            &crate::dvc::sync::outs(root, &pipeline, &targets)?,
+        )?,
     }
-    let r = crate::dvc::sync::checkout(root, &outs, reporter.as_ref())?;
+    Ok(Exit::Ok)
+}
+
+/// Moves the outputs of `targets` (all when empty) between the DVC
+/// repository `repo` and `remote`, and tells what moved; a pull restores
+/// the workspace after.
+pub fn move_dvc(
+    ctx: &Ctx,
+    repo: &crate::repo::Repo,
+    remote: &Remote,
+    pipeline: &crate::pipeline::Pipeline,
+    targets: &[String],
+    what: DvcMove,
+) -> anyhow::Result<()> {
+    let root = &repo.root;
+    let outs = crate::dvc::sync::outs(root, pipeline, targets)?;
+    let reporter = reporter::for_printer(ctx.printer);
+    if what == DvcMove::Push {
+        let m = crate::dvc::sync::push(root, remote, &outs, reporter.as_ref())?;
+        let o = PushOutcome {
+            uploaded: m.objects,
+            bytes: m.bytes,
+            already: m.already,
+            lost: m.lost,
+            unpushed: m.unpushed,
+            ..PushOutcome::default()
+        };
+        tell_push(ctx, remote, &o);
+        return Ok(());
+    }
+    let m = crate::dvc::sync::fetch(root, remote, &outs, reporter.as_ref())?;
+    let o = FetchOutcome {
+        objects: m.objects,
+        bytes: m.bytes,
+        missing: m.lost.len(),
+        lost: m.lost,
+        ..FetchOutcome::default()
+    };
+    tell_fetch(ctx, remote, &o)?;
+    if what == DvcMove::Pull {
+        tell_restored(ctx, repo, &outs)?;
+    }
+    Ok(())
+}
+
+/// Restores `outs` from DVC's cache and tells what it did.
+fn tell_restored(
+    ctx: &Ctx,
+    repo: &crate::repo::Repo,
+    outs: &[crate::dvc::sync::Out],
+) -> anyhow::Result<()> {
+    let reporter = reporter::for_printer(ctx.printer);
+    let r = crate::dvc::sync::checkout(&repo.root, outs, reporter.as_ref())?;
     ctx.printer
         .info(&format!("restored {} file(s) from the cache", r.files));
     if !r.absent.is_empty() {
@@ -256,5 +288,5 @@ pub fn run_dvc(
             r.kept.join(", ")
         ));
     }
-    Ok(Exit::Ok)
+    Ok(())
 }

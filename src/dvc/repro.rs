@@ -31,11 +31,14 @@ pub struct Ran {
 }
 
 /// Brings the root `dvc.yaml`'s stages up to date (all of them with
-/// `force`).
+/// `force`); stage commands run without the variables named in `withheld`
+/// (`mlci ci` keeps the runner's secrets from them). A stage that fails is
+/// told as [`Event::Failed`] and ends the run.
 pub fn repro(
     root: &Path,
     pipeline: &Pipeline,
     force: bool,
+    withheld: &[String],
     events: &dyn Events,
     interrupted: &AtomicBool,
 ) -> Result<Ran, DvcError> {
@@ -95,14 +98,20 @@ pub fn repro(
                 Err(_) => {}
             }
         }
-        crate::pipeline::run::run_stage(root, stage, false, &[], events, interrupted).map_err(
-            |why| {
-                Box::new(ReproError::StageFailed {
-                    stage: stage.name.clone(),
-                    why,
-                })
-            },
-        )?;
+        if let Err(why) =
+            crate::pipeline::run::run_stage(root, stage, false, withheld, events, interrupted)
+        {
+            events.event(Event::Failed {
+                stage: &stage.name,
+                why: &why,
+            });
+            contents.save();
+            return Err(Box::new(ReproError::StageFailed {
+                stage: stage.name.clone(),
+                why,
+            })
+            .into());
+        }
         contents.forget();
         let entry = record(root, stage, &inputs, &mut contents)?;
         // A command may write more than its outputs: read again after it.

@@ -268,6 +268,11 @@ fn data_changes(
     let (Some(old @ Side::Commit { .. }), Some(new)) = (side(&cmp.base), side(&cmp.target)) else {
         return Ok((None, None));
     };
+    // The diff reads mlci's pointers and lock; a DVC repository used in
+    // place gets no section rather than a wrong one (docs/dvc.md).
+    if repo.format == crate::repo::format::Format::Dvc {
+        return Ok((None, None));
+    }
     let mut d = crate::datadiff::diff(repo, &old, &new, &crate::progress::Silent)?;
     d.not_in_cache = None;
     let command = match &cmp.target {
@@ -441,8 +446,17 @@ fn stale_stages(
     if pipeline.stages.is_empty() {
         return Ok(stages);
     }
-    let mut ws = Workspace::open(repo);
-    for st in stage_reasons(&mut ws, pipeline, &Silent)? {
+    let states = match repo.format {
+        crate::repo::format::Format::Dvc => {
+            crate::dvc::status::judge(&repo.root, pipeline, &Silent)
+                .map_err(Box::new)?
+                .stages
+        }
+        crate::repo::format::Format::Mlci => {
+            stage_reasons(&mut Workspace::open(repo), pipeline, &Silent)?
+        }
+    };
+    for st in states {
         if !st.reasons.is_empty() {
             stages.push(StageView::new(&st.name, &st.reasons));
         }

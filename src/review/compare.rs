@@ -25,6 +25,9 @@ pub enum ReviewError {
     Report(#[from] crate::review::report::ReportError),
     #[error(transparent)]
     Status(#[from] crate::pipeline::repro::ReproError),
+    /// Judging a DVC repository used in place.
+    #[error(transparent)]
+    Dvc(#[from] Box<crate::dvc::DvcError>),
     #[error("{file}: `report.template`: {source}")]
     Template {
         file: String,
@@ -62,6 +65,7 @@ impl crate::error::Hint for ReviewError {
             ReviewError::Gate(e) => e.hint(),
             ReviewError::Report(e) => e.hint(),
             ReviewError::Status(e) => e.hint(),
+            ReviewError::Dvc(e) => e.hint(),
             ReviewError::Template { .. } => Some(
                 "name a template file inside the repository, e.g. `report.template: .github/report.md.j2`".into(),
             ),

@@ -556,3 +556,78 @@ fn push_and_pull_interleave_with_dvc() {
     assert!(refused.stderr.contains("is corrupt"), "{}", refused.stderr);
     assert!(!c3.exists("data/raw/f1.txt"));
 }
+
+/// `mlci ci` on a DVC repository with `mlci.yaml` beside `dvc.yaml` (the
+/// gates only): pull from the DVC remote, `dvc.lock`-judged repro, push,
+/// the report with the gates' verdict against the base commit; `dvc
+/// status` clean after and `dvc pull` of what it pushed in a fresh clone;
+/// no `.mlci/` written. A failing gate exits 1; a failing stage is named
+/// in a report that is never green, and exits 2.
+#[test]
+fn ci_runs_a_dvc_repository_in_place() {
+    let (tmp, origin, exe) = dvc_repo();
+    origin.write("data/train.txt", "1\n2\n3\n4\n");
+    origin.write("params.yaml", "scale: 0.1\n");
+    origin.write(
+        "dvc.yaml",
+        "stages:
+  train:
+    cmd: python3 -c \"import json;n=len(open('data/train.txt').read().split());s=float(open('params.yaml').read().split()[1]);json.dump({'acc':round(n*s,4)},open('metrics.json','w'));open('model.bin','w').write(str(n))\"
+    deps: [data/train.txt]
+    params: [scale]
+    outs: [model.bin]
+    metrics:
+      - metrics.json:
+          cache: false
+",
+    );
+    origin.write("mlci.yaml", "gates:\n  - metric: acc\n    min: 0.3\n");
+    dvc(&exe, &origin, &["add", "-q", "data/train.txt"]);
+    dvc(&exe, &origin, &["repro", "-q"]);
+    let store = DvcRemote {
+        url: tmp.path().join("store").display().to_string(),
+        settings: vec![],
+    };
+    configure(&origin, &exe, "store", &store);
+    dvc(&exe, &origin, &["push", "-q"]);
+    origin.commit_all("base");
+    let pr = clone_of(&origin, &tmp.path().join("pr"));
+    std::fs::remove_dir_all(pr.path(".dvc/cache")).ok();
+    pr.write("params.yaml", "scale: 0.2\n");
+    let run = pr.mlci(&["ci"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.starts_with("✅ **All 1 gate rule passed."),
+        "{}",
+        run.stdout
+    );
+    crate::common::pin_output(&run.stdout);
+    assert!(pr.read(".dvc/tmp/mlci/report.md").starts_with("✅"));
+    assert!(!pr.exists(".mlci"));
+    assert_eq!(both(&pr, &exe), [BTreeSet::new(), BTreeSet::new()]);
+    pr.commit_all("scale 0.2");
+    let fresh = clone_of(&pr, &tmp.path().join("fresh"));
+    dvc(&exe, &fresh, &["pull", "-q"]);
+    assert_eq!(fresh.read("model.bin"), "4");
+    // A gate that fails exits 1.
+    pr.write("params.yaml", "scale: 0.05\n");
+    let run = pr.mlci(&["ci"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.starts_with("❌"), "{}", run.stdout);
+    // A stage that fails: named, never green, exit 2.
+    pr.write("data/train.txt", "1\n");
+    pr.write(
+        "dvc.yaml",
+        pr.read("dvc.yaml")
+            .replace("python3 -c", "exit 3; python3 -c"),
+    );
+    let run = pr.mlci(&["ci"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(!run.stdout.starts_with("✅"), "{}", run.stdout);
+    assert!(run.stdout.contains("train"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("stage `train` failed"),
+        "{}",
+        run.stderr
+    );
+}

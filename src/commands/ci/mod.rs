@@ -201,7 +201,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
     if let Some(dir) = publish_from {
         return publish::publish_saved(ctx, &env, &ctx.cwd.join(dir), &publish);
     }
-    let repo = ctx.repo(&Overrides {
+    let repo = ctx.repo_in_place(&Overrides {
         remote,
         ..Overrides::default()
     })?;

@@ -15,6 +15,7 @@ use crate::pipeline::repro::{repro, ReproOptions};
 use crate::pipeline::runcache::ObjectSource;
 use crate::pipeline::Pipeline;
 use crate::remote::Remote;
+use crate::repo::format::Format;
 use crate::repo::Repo;
 use crate::sync::{RemoteSource, Session};
 use crate::track::Workspace;
@@ -77,6 +78,10 @@ fn session<'a>(
 /// Fetches data and run records, then checks the workspace out.
 pub(super) fn step_pull(job: &mut Job, run_cache: bool) {
     let Some(r) = &job.remote else { return };
+    if job.repo.format == Format::Dvc {
+        let pulled = dvc_move(job, r, super::transfers::DvcMove::Pull);
+        return after_transfer(job, pulled, "pull and push skipped");
+    }
     let tracked = crate::targets::select_with_lock_outs(&job.repo, &job.repo.root, &[]);
     let reporter = super::reporter::for_printer(job.ctx.printer);
     let fetched = job
@@ -154,6 +159,26 @@ pub(super) fn step_repro(
     }
     let _lock = job.repo.lock()?;
     let interrupted = interrupt_flag()?;
+    if job.repo.format == Format::Dvc {
+        let withheld = workflow::withheld_env(stages_see_ci_secrets);
+        let result = run_fenced(job.ctx.printer, || {
+            crate::dvc::repro::repro(
+                &job.repo.root,
+                &job.pipeline,
+                !job.force.is_empty(),
+                &withheld,
+                &collect,
+                &interrupted,
+            )
+        })?;
+        if let Err(e) = result {
+            job.fail(e.into());
+        }
+        return Ok(Ran {
+            stages: collect.ran.into_inner().expect("lock"),
+            failed: collect.failed.into_inner().expect("lock"),
+        });
+    }
     // The run cache's second source gets a remote of its own (it fetches
     // from the stages' worker threads).
     let source = match &job.remote {
@@ -196,9 +221,48 @@ pub(super) fn step_repro(
     })
 }
 
+/// A pull or push of a DVC repository used in place (`crate::dvc::sync`):
+/// Ok(false) when the remote refuses the credentials of a fork's run.
+fn dvc_move(job: &Job, r: &Remote, what: super::transfers::DvcMove) -> anyhow::Result<bool> {
+    let _lock = job.repo.lock()?;
+    match super::transfers::move_dvc(job.ctx, &job.repo, r, &job.pipeline, &[], what) {
+        Err(e) if job.env.from_fork() && is_auth(&e) => Ok(false),
+        Err(e) => Err(e),
+        Ok(()) => Ok(true),
+    }
+}
+
+fn is_auth(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<crate::dvc::DvcError>(),
+        Some(crate::dvc::DvcError::Remote(
+            crate::remote::RemoteError::Auth { .. }
+        ))
+    )
+}
+
+/// Keeps a transfer's error, or says why a fork's run skips the remote.
+fn after_transfer(job: &mut Job, done: anyhow::Result<bool>, skipped: &str) {
+    match done {
+        Ok(true) => {}
+        Ok(false) => {
+            let name = job.remote.as_ref().map_or("", |r| r.name.as_str());
+            job.ctx.printer.warn(&format!(
+                "remote `{name}` has no usable credentials (a fork's pull request has none): {skipped}"
+            ));
+            job.remote = None;
+        }
+        Err(e) => job.fail(e),
+    }
+}
+
 /// Pushes new outputs and run records.
 pub(super) fn step_push(job: &mut Job, run_cache: bool) {
     let Some(r) = &job.remote else { return };
+    if job.repo.format == Format::Dvc {
+        let pushed = dvc_move(job, r, super::transfers::DvcMove::Push);
+        return after_transfer(job, pushed, "push skipped");
+    }
     let tracked = crate::targets::select_with_lock_outs(&job.repo, &job.repo.root, &[]);
     let reporter = super::reporter::for_printer(job.ctx.printer);
     let pushed = job

@@ -39,7 +39,7 @@ pub(super) fn run_diff(ctx: &Ctx, args: DiffArgs, kind: Kind) -> anyhow::Result<
         all,
         format,
     } = args;
-    let repo = ctx.repo(&Overrides::default())?;
+    let repo = ctx.repo_in_place(&Overrides::default())?;
     let cmp = compare(&repo, base.as_deref(), &target, &[kind])?;
     let (base_rev, base_label, target_rev) = (cmp.base, cmp.base_label, cmp.target);
     let rows: Vec<Row> = match kind {

@@ -28,7 +28,7 @@ pub struct ShowArgs {
 
 pub(super) fn show(ctx: &Ctx, args: ShowArgs) -> anyhow::Result<Exit> {
     let ShowArgs { rev, format } = args;
-    let repo = ctx.repo(&Overrides::default())?;
+    let repo = ctx.repo_in_place(&Overrides::default())?;
     let files = files(&repo, Kind::Metrics)?;
     if files.is_empty() {
         ctx.printer.info(
