@@ -595,6 +595,49 @@ def dvc_in_place_suite(a, work):
           f"   ratio {med['dvc'] / med['mlci']:6.1f}x   (target >= 8x)", flush=True)
 
 
+    dvc_in_place_transfers(a, work, repo, nfiles, runs)
+
+
+def dvc_in_place_transfers(a, work, repo, nfiles, runs):
+    """Push and pull of the DVC repository's objects (the 20,000 files,
+    their listing and the stage outputs) to a fresh directory remote and to
+    SeaweedFS, `mlci` beside `dvc` on the same clone and the same remote
+    defined in `.dvc/config` (DVC's layout on both sides); pull from an
+    empty cache with the data removed. -j 16 for both; the tools alternate."""
+    sh("rm -rf .dvc/cache .dvc/tmp && " + a.dvc + " add -q data && " + a.dvc + " repro -q", repo)
+    kinds = ["local"] + (["s3"] if a.s3_endpoint else [])
+    serial = [0]
+    for kind in kinds:
+        t = {"push": {"mlci": [], "dvc": []}, "pull": {"mlci": [], "dvc": []}}
+        for i in range(min(runs, 3)):
+            for name, exe in ([("mlci", a.mlci), ("dvc", a.dvc)] if i % 2 == 0 else [("dvc", a.dvc), ("mlci", a.mlci)]):
+                serial[0] += 1
+                unique = f"dvc-in-place-{os.getpid()}-{serial[0]}"
+                url = os.path.join(work, "remotes", unique) if kind == "local" else f"s3://mlci/{unique}"
+                sh(f"{a.dvc} remote add -d -f store {url}", repo)
+                if kind == "s3":
+                    sh(f"{a.dvc} remote modify store endpointurl {a.s3_endpoint}"
+                       f" && {a.dvc} remote modify --local store access_key_id {a.s3_key}"
+                       f" && {a.dvc} remote modify --local store secret_access_key {a.s3_secret}", repo)
+                os.sync()
+                t["push"][name].append(run([exe, "push", "-j", "16"], repo)[0])
+                keep = os.path.join(work, "dvc-cache-keep")
+                os.rename(os.path.join(repo, ".dvc", "cache"), keep)
+                shutil.rmtree(os.path.join(repo, "data"))
+                shutil.rmtree(os.path.join(repo, ".dvc", "tmp"), ignore_errors=True)
+                os.sync()
+                t["pull"][name].append(run([exe, "pull", "-j", "16"], repo)[0])
+                shutil.rmtree(os.path.join(repo, ".dvc", "cache"))
+                os.rename(keep, os.path.join(repo, ".dvc", "cache"))
+        shutil.rmtree(os.path.join(work, "remotes"), ignore_errors=True)
+        where = "directory remote" if kind == "local" else "SeaweedFS"
+        for k in ["push", "pull"]:
+            med = {tool: median_of(v) for tool, v in t[k].items()}
+            label = f"{k} {nfiles} files, {where}"
+            print(f"  {label:<34}mlci {med['mlci']:8.3f}s   dvc {med['dvc']:8.3f}s"
+                  f"   ratio {med['dvc'] / med['mlci']:6.1f}x   (target >= 3x)", flush=True)
+
+
 def registry_suite(a, work):
     """`mlci model list` and `mlci model show NAME` beside `gto show` and
     `gto show NAME`: 10,000 registration tags over 200 artifacts, one per

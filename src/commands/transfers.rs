@@ -273,7 +273,7 @@ fn tell_restored(
     outs: &[crate::dvc::sync::Out],
 ) -> anyhow::Result<()> {
     let reporter = reporter::for_printer(ctx.printer);
-    let r = crate::dvc::sync::checkout(&repo.root, outs, reporter.as_ref())?;
+    let r = crate::dvc::sync::checkout(&repo.root, outs, repo.settings.jobs, reporter.as_ref())?;
     ctx.printer
         .info(&format!("restored {} file(s) from the cache", r.files));
     if !r.absent.is_empty() {

@@ -256,7 +256,7 @@ fn fingerprint(files: &[(String, PathBuf, Option<StatKey>)]) -> Option<String> {
 
 /// `text` as Python's `json.dumps` writes a string (ASCII only: other
 /// characters as `\uXXXX`, astral ones as surrogate pairs).
-fn py_json_str(text: &str, out: &mut String) {
+pub(super) fn py_json_str(text: &str, out: &mut String) {
     out.push('"');
     for c in text.chars() {
         match c {

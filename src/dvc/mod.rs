@@ -11,6 +11,7 @@ pub mod config;
 pub mod contents;
 pub mod lock;
 pub mod repro;
+pub mod runcache;
 pub mod status;
 pub mod sync;
 

@@ -55,6 +55,7 @@ pub fn repro(
     let mut ran = Vec::new();
     // One memo for the run: what a stage wrote is forgotten after it ran.
     let mut contents = Md5Contents::open(root, Default::default());
+    let cache = super::config::cache_root(root);
     for &i in &dag.order {
         let stage = &pipeline.stages[i];
         // Judged now: what ran before may have changed this one's inputs
@@ -85,19 +86,26 @@ pub fn repro(
             events.event(Event::UpToDate { stage: &stage.name });
             continue;
         }
+        // DVC's run cache first (not when forced, as DVC).
+        let cached = match (force, super::runcache::can_hash(stage)) {
+            (false, true) => super::runcache::lookup(&cache, &probe(stage, &inputs)),
+            _ => None,
+        };
+        if let Some(entry) = cached {
+            if restore(root, stage, &entry)? {
+                contents.forget();
+                write_lock(root, &stage.name, Json::Object(entry))?;
+                events.event(Event::Restored { stage: &stage.name });
+                ran.push(stage.name.clone());
+                continue;
+            }
+        }
         events.event(Event::Running {
             stage: &stage.name,
             reasons: &why,
             cmd: &stage.cmd,
         });
-        for o in stage.outs.iter().filter(|o| !o.persist) {
-            let at = root.join(o.path.as_str());
-            match fs_err::symlink_metadata(&at) {
-                Ok(m) if m.is_dir() => fs_err::remove_dir_all(&at)?,
-                Ok(_) => fs_err::remove_file(&at)?,
-                Err(_) => {}
-            }
-        }
+        remove_outs(root, stage)?;
         if let Err(why) =
             crate::pipeline::run::run_stage(root, stage, false, withheld, events, interrupted)
         {
@@ -116,6 +124,9 @@ pub fn repro(
         let entry = record(root, stage, &inputs, &mut contents)?;
         // A command may write more than its outputs: read again after it.
         contents.forget();
+        if super::runcache::can_hash(stage) {
+            super::runcache::save(&cache, &entry)?;
+        }
         write_lock(root, &stage.name, entry)?;
         ran.push(stage.name.clone());
     }
@@ -136,13 +147,9 @@ fn lock_entry(path: &str, c: &crate::pipeline::status::Content) -> Json {
     Json::Object(m)
 }
 
-/// The stage's `dvc.lock` entry after it ran, its cached outputs stored.
-fn record(
-    root: &Path,
-    stage: &Stage,
-    inputs: &Inputs,
-    contents: &mut Md5Contents,
-) -> Result<Json, DvcError> {
+/// The entry's command, deps and params, as `dvc.lock` and the run
+/// cache's key hold them.
+fn inputs_entry(stage: &Stage, inputs: &Inputs) -> Map<String, Json> {
     let rel = |p: &str| relative_to(&stage.wdir, p);
     let mut m = Map::new();
     m.insert(
@@ -183,6 +190,85 @@ fn record(
             .collect();
         m.insert("params".into(), Json::Object(params));
     }
+    m
+}
+
+/// What the run cache's key reads before the stage runs: the inputs and
+/// the outputs' paths.
+fn probe(stage: &Stage, inputs: &Inputs) -> Json {
+    let mut m = inputs_entry(stage, inputs);
+    let mut outs: Vec<String> = stage
+        .outs
+        .iter()
+        .map(|o| relative_to(&stage.wdir, o.path.as_str()))
+        .collect();
+    outs.sort();
+    m.insert("outs".into(), json!(outs));
+    Json::Object(m)
+}
+
+/// Restores `stage`'s outputs from run-cache `entry` when the cache holds
+/// them all (the outputs there removed first, as before a run); false
+/// when it does not.
+fn restore(root: &Path, stage: &Stage, entry: &Map<String, Json>) -> Result<bool, DvcError> {
+    let cache = super::config::cache_root(root);
+    let outs: Option<Vec<super::sync::Out>> = entry
+        .get("outs")
+        .and_then(Json::as_array)
+        .map(|outs| {
+            outs.iter()
+                .map(|o| {
+                    Some(super::sync::Out {
+                        path: crate::migrate::dvc_files::under(
+                            &stage.wdir,
+                            o.get("path")?.as_str()?,
+                        )?,
+                        md5: o.get("md5")?.as_str()?.to_string(),
+                        legacy: o.get("hash").and_then(Json::as_str) != Some("md5"),
+                        push: true,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some(outs) = outs else { return Ok(false) };
+    let hex = |o: &super::sync::Out| {
+        let d = o.md5.strip_suffix(".dir").unwrap_or(&o.md5);
+        d.len() == 32 && d.bytes().all(|b| b.is_ascii_hexdigit())
+    };
+    if outs.is_empty() || !outs.iter().all(hex) || !super::sync::all_cached(&cache, &outs)? {
+        return Ok(false);
+    }
+    remove_outs(root, stage)?;
+    let done = super::sync::checkout(root, &outs, 16, &Silent)?;
+    Ok(done.absent.is_empty() && done.kept.is_empty())
+}
+
+/// Removes the stage's outputs that are not `persist`, as before a run.
+fn remove_outs(root: &Path, stage: &Stage) -> Result<(), DvcError> {
+    for o in stage.outs.iter().filter(|o| !o.persist) {
+        let at = root.join(o.path.as_str());
+        match fs_err::symlink_metadata(&at) {
+            Ok(m) if m.is_dir() => fs_err::remove_dir_all(&at)?,
+            Ok(_) => fs_err::remove_file(&at)?,
+            Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The stage's `dvc.lock` entry after it ran, its cached outputs stored
+/// (every output when the run cache keeps the stage: DVC stores the
+/// uncached ones too, so a restore can bring them back).
+fn record(
+    root: &Path,
+    stage: &Stage,
+    inputs: &Inputs,
+    contents: &mut Md5Contents,
+) -> Result<Json, DvcError> {
+    let rel = |p: &str| relative_to(&stage.wdir, p);
+    let mut m = inputs_entry(stage, inputs);
+    let keep_all = super::runcache::can_hash(stage);
     let mut outs = Vec::new();
     let mut declared: Vec<&crate::pipeline::Output> = stage.outs.iter().collect();
     declared.sort_by(|a, b| a.path.as_str().cmp(b.path.as_str()));
@@ -198,7 +284,7 @@ fn record(
                 }
                 e => e.into(),
             })?;
-        if o.cache {
+        if o.cache || keep_all {
             store(root, o.path.as_str(), &c, contents)?;
         }
         outs.push(lock_entry(&rel(o.path.as_str()), &c));

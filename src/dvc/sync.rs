@@ -262,13 +262,21 @@ where
     Fut: std::future::Future<Output = Result<R, RemoteError>>,
 {
     if remote.dir().is_some() {
-        return items.par_iter().map(|t| rt.block_on(f(t))).collect();
+        return crate::remote::dir::pool(remote.jobs)
+            .install(|| items.par_iter().map(|t| rt.block_on(f(t))).collect());
     }
     rt.block_on(
         futures::stream::iter(items.iter().map(&f))
             .buffer_unordered(remote.jobs.max(1))
             .try_collect(),
     )
+}
+
+/// Whether the cache holds every object of `outs` (listings and the
+/// files they name).
+pub(super) fn all_cached(cache: &Path, outs: &[Out]) -> Result<bool, DvcError> {
+    let refs: Vec<&Out> = outs.iter().collect();
+    Ok(local_objects(cache, &refs)?.1.is_empty())
 }
 
 /// Which of `objects` the remote lacks.
@@ -544,7 +552,12 @@ pub struct Restored {
 ///
 /// # Errors
 /// A listing in the cache is damaged, or writing the workspace fails.
-pub fn checkout(root: &Path, outs: &[Out], reporter: &dyn Reporter) -> Result<Restored, DvcError> {
+pub fn checkout(
+    root: &Path,
+    outs: &[Out],
+    jobs: usize,
+    reporter: &dyn Reporter,
+) -> Result<Restored, DvcError> {
     use crate::pipeline::status::Contents;
     let cache = super::config::cache_root(root);
     let legacy: BTreeSet<String> = outs
@@ -600,10 +613,13 @@ pub fn checkout(root: &Path, outs: &[Out], reporter: &dyn Reporter) -> Result<Re
             }
         }
     }
-    writes
-        .par_iter()
-        .map(|(dest, obj)| restore(&cache.join(&obj.key), dest))
-        .collect::<Result<Vec<()>, std::io::Error>>()?;
+    // Small files: as many in flight as a transfer has.
+    crate::remote::dir::pool(jobs).install(|| {
+        writes
+            .par_iter()
+            .map(|(dest, obj)| restore(&cache.join(&obj.key), dest))
+            .collect::<Result<Vec<()>, std::io::Error>>()
+    })?;
     done.files = writes.len();
     contents.forget();
     Ok(done)

@@ -45,7 +45,7 @@ pub fn list(root: &Path, prefix: &str) -> io::Result<Vec<String>> {
 }
 
 /// A pool as wide as the transfer concurrency asked for.
-fn pool(jobs: usize) -> rayon::ThreadPool {
+pub(crate) fn pool(jobs: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.clamp(1, 32))
         .build()

@@ -476,30 +476,22 @@ impl Remote {
         }
         let mut file = fs_err::File::open(path)?;
         if let Store::Dir(c) = &self.store {
-            let dest = c.root().join(key);
-            let fail = |e| self.dir_error("uploading", key, e);
-            let dir = dest.parent().expect("keys have a parent");
-            fs_err::create_dir_all(dir).map_err(fail)?;
-            let mut tmp = tempfile::Builder::new()
-                .prefix(".mlci-")
-                .tempfile_in(dir)
-                .map_err(fail)?;
-            let mut buf = vec![0u8; CHUNK];
-            let mut size = 0u64;
-            loop {
-                let n = file.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                check(Some(&buf[..n]))?;
-                std::io::Write::write_all(&mut tmp, &buf[..n]).map_err(fail)?;
-                size += n as u64;
-            }
-            check(None)?;
-            tmp.persist(&dest).map_err(|e| fail(e.error))?;
-            return Ok(size);
+            return self.write_file_dir(c, key, file, check);
         }
         let op = self.op();
+        let len = file.metadata()?.len();
+        if len < CHUNK as u64 {
+            // One request: read whole, checked, then put.
+            let mut bytes = Vec::with_capacity(len as usize);
+            file.read_to_end(&mut bytes)?;
+            check(Some(&bytes))?;
+            check(None)?;
+            let n = bytes.len() as u64;
+            op.write(key, bytes)
+                .await
+                .map_err(|e| self.error("uploading", key, e))?;
+            return Ok(n);
+        }
         let mut writer = op
             .writer_with(key)
             .chunk(CHUNK)
@@ -534,6 +526,57 @@ impl Remote {
             .await
             .map_err(|e| self.error("uploading", key, e))?;
         Ok(size)
+    }
+
+    /// [`Remote::write_file`] on a directory remote: the bytes to a temp
+    /// name beside the key (a small file read whole, a big one in chunks),
+    /// renamed into place once `check` took them.
+    fn write_file_dir(
+        &self,
+        c: &crate::store::cache::Cache,
+        key: &str,
+        mut file: fs_err::File,
+        mut check: impl FnMut(Option<&[u8]>) -> Result<(), RemoteError>,
+    ) -> Result<u64, RemoteError> {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        const CHUNK: u64 = 8 << 20;
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dest = c.root().join(key);
+        let fail = |e| self.dir_error("uploading", key, e);
+        let dir = dest.parent().expect("keys have a parent");
+        let tmp = dir.join(format!(
+            ".mlci-{}-{}.tmp",
+            crate::fsutil::pid(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let len = file.metadata()?.len();
+        let mut out = match fs_err::File::create(&tmp) {
+            Ok(f) => f,
+            Err(_) => {
+                fs_err::create_dir_all(dir).map_err(fail)?;
+                fs_err::File::create(&tmp).map_err(fail)?
+            }
+        };
+        let mut buf = vec![0u8; (len + 1).min(CHUNK) as usize];
+        let mut size = 0u64;
+        let copied = (|| {
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                check(Some(&buf[..n]))?;
+                out.write_all(&buf[..n]).map_err(fail)?;
+                size += n as u64;
+            }
+            check(None)?;
+            fs_err::rename(&tmp, &dest).map_err(fail)
+        })();
+        if copied.is_err() {
+            let _ = fs_err::remove_file(&tmp);
+        }
+        copied.map(|()| size)
     }
 
     /// Deletes one key (tests and repair; push never deletes).

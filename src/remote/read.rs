@@ -38,36 +38,51 @@ impl Remote {
             }
             Store::Dal(op) => op,
         };
+        let mut bytes = Vec::new();
+        let found = self
+            .stream_key(op, key, |chunk| {
+                if (bytes.len() + chunk.len()) as u64 > cap {
+                    return Err(oversized());
+                }
+                bytes.extend_from_slice(chunk);
+                Ok(())
+            })
+            .await?;
+        Ok(found.then_some(bytes))
+    }
+
+    /// Streams `key` of a network remote to `each` as one request, the
+    /// chunks as they arrive; Ok(false) when `key` is not there. The
+    /// stream's errors are the storage layer's, wrapped as I/O errors:
+    /// unwrapped, they get the same messages and hints as every other
+    /// request's.
+    async fn stream_key(
+        &self,
+        op: &opendal::Operator,
+        key: &str,
+        mut each: impl FnMut(&[u8]) -> Result<(), RemoteError>,
+    ) -> Result<bool, RemoteError> {
         let not_found = |e: &opendal::Error| e.kind() == ErrorKind::NotFound;
         let reader = match op.reader(key).await {
             Ok(r) => r,
-            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) if not_found(&e) => return Ok(false),
             Err(e) => return Err(self.error("reading", key, e)),
         };
         let mut stream = match reader.into_bytes_stream(..).await {
             Ok(s) => s,
-            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) if not_found(&e) => return Ok(false),
             Err(e) => return Err(self.error("reading", key, e)),
         };
-        let mut bytes = Vec::new();
         loop {
             match futures::TryStreamExt::try_next(&mut stream).await {
-                Ok(Some(chunk)) => {
-                    if (bytes.len() + chunk.len()) as u64 > cap {
-                        return Err(oversized());
-                    }
-                    bytes.extend_from_slice(&chunk);
-                }
-                Ok(None) => return Ok(Some(bytes)),
+                Ok(Some(chunk)) => each(&chunk)?,
+                Ok(None) => return Ok(true),
                 Err(e) => {
-                    // The stream's errors are the storage layer's, wrapped
-                    // as I/O errors: unwrapped, they get the same messages
-                    // and hints as every other request's.
                     let plain = e.kind();
                     return match e.into_inner().map(|i| i.downcast::<opendal::Error>()) {
-                        Some(Ok(dal)) if dal.kind() == ErrorKind::NotFound => Ok(None),
+                        Some(Ok(dal)) if dal.kind() == ErrorKind::NotFound => Ok(false),
                         Some(Ok(dal)) => Err(self.error("reading", key, *dal)),
-                        _ if plain == std::io::ErrorKind::NotFound => Ok(None),
+                        _ if plain == std::io::ErrorKind::NotFound => Ok(false),
                         other => Err(RemoteError::Storage {
                             remote: self.name.clone(),
                             op: "reading",
@@ -105,7 +120,9 @@ impl Remote {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
                     Err(e) => return Err(self.dir_error("reading", key, e)),
                 };
-                let mut buf = vec![0u8; CHUNK as usize];
+                // A small object gets a buffer of its size, not of a chunk.
+                let len = f.metadata().map_or(CHUNK, |m| m.len() + 1).min(CHUNK);
+                let mut buf = vec![0u8; len as usize];
                 loop {
                     let n = f
                         .read(&mut buf)
@@ -118,27 +135,9 @@ impl Remote {
             }
             Store::Dal(op) => op,
         };
-        let size = match op.stat(key).await {
-            Ok(m) => m.content_length(),
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(self.error("checking", key, e)),
-        };
-        let reader = op
-            .reader(key)
-            .await
-            .map_err(|e| self.error("reading", key, e))?;
-        let mut at = 0;
-        while at < size {
-            let end = (at + CHUNK).min(size);
-            let buf = reader
-                .read(at..end)
-                .await
-                .map_err(|e| self.error("reading", key, e))?;
-            for chunk in buf {
-                each(&chunk).map_err(|e| self.dir_error("reading", key, e))?;
-            }
-            at = end;
-        }
-        Ok(true)
+        self.stream_key(op, key, |chunk| {
+            each(chunk).map_err(|e| self.dir_error("reading", key, e))
+        })
+        .await
     }
 }

@@ -631,3 +631,66 @@ fn ci_runs_a_dvc_repository_in_place() {
         run.stderr
     );
 }
+
+/// DVC's run cache both ways: a stage DVC ran with a param value that is
+/// set again is restored by `mlci repro` (its command not run, the same
+/// `dvc.lock` DVC wrote for that value, `dvc status` clean), and a stage
+/// mlci ran is restored by `dvc repro` ("Stage … is cached"), its command
+/// not run either; a forced repro runs it.
+#[test]
+fn the_run_cache_restores_what_the_other_tool_ran() {
+    let (_tmp, r, exe) = dvc_repo();
+    r.write("data/raw.txt", "a\nb\n");
+    r.write("params.yaml", "lr: 0.1\nepochs: 2\n");
+    r.write(
+        "dvc.yaml",
+        "stages:
+  train:
+    cmd: echo ran >> ../runs.log && mkdir -p out/figs && cat data/raw.txt params.yaml > out/model.bin && echo fig > out/figs/a.txt && wc -c < out/model.bin > score.txt
+    deps: [data/raw.txt]
+    params: [lr, epochs]
+    outs: [out/model.bin, out/figs]
+    metrics:
+      - score.txt:
+          cache: false
+",
+    );
+    let log = r.root.parent().unwrap().join("runs.log");
+    let runs = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    dvc(&exe, &r, &["repro", "-q"]);
+    let lock_01 = lock_of(&r);
+    r.write("params.yaml", "lr: 0.2\nepochs: 2\n");
+    dvc(&exe, &r, &["repro", "-q"]);
+    assert_eq!(runs(), 2);
+    // Back to a value DVC ran: mlci restores it.
+    r.write("params.yaml", "lr: 0.1\nepochs: 2\n");
+    let restored = r.mlci(&["repro"]).ok();
+    assert!(restored.stderr.contains("restored"), "{}", restored.stderr);
+    assert_eq!(runs(), 2, "the command did not run");
+    assert_eq!(lock_of(&r), lock_01);
+    // The uncached metric came back too (DVC keeps it in the run cache).
+    let size = "a\nb\n".len() + "lr: 0.1\nepochs: 2\n".len();
+    assert_eq!(r.read("score.txt").trim(), size.to_string());
+    assert_eq!(both(&r, &exe), [BTreeSet::new(), BTreeSet::new()]);
+    // mlci runs two new values; DVC restores the first.
+    r.write("params.yaml", "lr: 0.3\nepochs: 2\n");
+    r.mlci(&["repro"]).ok();
+    let lock_03 = lock_of(&r);
+    r.write("params.yaml", "lr: 0.4\nepochs: 2\n");
+    r.mlci(&["repro"]).ok();
+    assert_eq!(runs(), 4);
+    r.write("params.yaml", "lr: 0.3\nepochs: 2\n");
+    let theirs = dvc(&exe, &r, &["repro"]);
+    assert!(theirs.contains("is cached"), "{theirs}");
+    assert_eq!(runs(), 4, "DVC restored mlci's run");
+    assert_eq!(lock_of(&r), lock_03);
+    assert_eq!(both(&r, &exe), [BTreeSet::new(), BTreeSet::new()]);
+    // Forced: run again.
+    r.mlci(&["repro", "--force"]).ok();
+    assert_eq!(runs(), 5);
+}
