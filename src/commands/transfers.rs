@@ -251,6 +251,9 @@ pub fn move_dvc(
         tell_push(ctx, remote, &o);
         return Ok(());
     }
+    if what == DvcMove::Pull {
+        crate::dvc::sync::refuse_links(root, &outs)?;
+    }
     let m = crate::dvc::sync::fetch(root, remote, &outs, reporter.as_ref())?;
     let o = FetchOutcome {
         objects: m.objects,

@@ -22,6 +22,8 @@ pub enum DvcError {
     File { file: String, message: String },
     #[error("`{path}` is already tracked by git")]
     GitTracked { path: String },
+    #[error("`{path}` is a symbolic link: nothing is restored through it")]
+    Linked { path: String },
     #[error("no DVC remote is configured in .dvc/config or .dvc/config.local")]
     NoRemote,
     #[error("{what} is not built for a DVC repository used in place yet")]
@@ -46,6 +48,9 @@ impl crate::error::Hint for DvcError {
             }
             DvcError::GitTracked { path } => Some(format!(
                 "stop tracking it in git first (DVC asks the same): `git rm -r --cached {path}`"
+            )),
+            DvcError::Linked { path } => Some(format!(
+                "a tracked output's folder must be a real directory in the workspace: remove the link (`rm {path}`) and pull again"
             )),
             DvcError::NoRemote => Some(
                 "define one as DVC does, and mlci reads it: `dvc remote add -d NAME URL` (credentials with `dvc remote modify --local`)".into(),

@@ -362,6 +362,21 @@ fn put(cache: &Path, md5: &str, dir: bool, from: Source<'_>) -> Result<(), DvcEr
         return Ok(());
     }
     let shard = dest.parent().expect("a shard");
+    let name = dest
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("keys are UTF-8");
+    // Small objects: written whole under their name (`store::whole`).
+    let small = match &from {
+        Source::Bytes(b) => Some(b.to_vec()),
+        Source::File(f) if fs_err::metadata(f)?.len() < 8 << 20 => Some(fs_err::read(f)?),
+        Source::File(_) => None,
+    };
+    if let Some(bytes) = small {
+        crate::store::whole::Dir::open_or_create(shard)?
+            .create_whole(name, 0o444, &bytes, false)?;
+        return Ok(());
+    }
     fs_err::create_dir_all(shard)?;
     // A unique name per writer: two files of one content race to the
     // same object, and either rename leaves it whole.

@@ -29,6 +29,10 @@ use crate::remote::{Remote, RemoteError};
 /// remote; beyond it, the remote's `files/md5/` is listed once.
 const STAT_LIMIT: usize = 512;
 
+/// Objects up to this size are moved in memory and written whole; bigger
+/// ones stream through a temp file.
+const SPILL: usize = 8 << 20;
+
 /// One cached output DVC's files record.
 #[derive(Debug, Clone)]
 pub struct Out {
@@ -194,19 +198,11 @@ fn listing(cache: &Path, o: &Out) -> Result<Option<Vec<(String, String)>>, DvcEr
     parse_listing(&bytes, &o.path).map(Some)
 }
 
-/// The object as the cache holds it: DVC 3's key, else DVC 2's when only
-/// that one is there (a cache DVC 2 filled), else the key the entry's hash
-/// calls for.
-fn local(cache: &Path, md5: &str, dir: bool, legacy: bool) -> Object {
-    let [new, old] = object_keys(md5, dir);
-    for key in [&new, &old] {
-        if cache.join(key).is_file() {
-            return Object {
-                key: key.clone(),
-                md5: md5.to_string(),
-            };
-        }
-    }
+/// The object of an entry: DVC 3's key for `hash: md5` entries, DVC 2's
+/// for `md5-dos2unix` ones, as DVC 3 reads a cache.
+fn local(_cache: &Path, md5: &str, dir: bool, legacy: bool) -> Object {
+    // DVC 3 looks for an entry's object in one layout only: the one its
+    // hash kind names (no probing, no stat).
     Object::new(md5, dir, legacy)
 }
 
@@ -248,7 +244,10 @@ fn local_objects(cache: &Path, outs: &[&Out]) -> Result<(Vec<Object>, Vec<String
 
 /// Runs `f` on every item, `remote.jobs` at a time: a network remote's
 /// requests in flight on the runtime, a directory remote's file-system
-/// work on threads (its I/O blocks, so it gains nothing from async).
+/// work on threads (its I/O blocks, so it gains nothing from async). A
+/// directory remote's futures never wait on the runtime, so each is
+/// driven on its own thread by a plain executor: entering the runtime
+/// from every thread for every small file cost more than the copy.
 fn each<'a, T, R, F, Fut>(
     rt: &tokio::runtime::Runtime,
     remote: &Remote,
@@ -262,8 +261,12 @@ where
     Fut: std::future::Future<Output = Result<R, RemoteError>>,
 {
     if remote.dir().is_some() {
-        return crate::remote::dir::pool(remote.jobs)
-            .install(|| items.par_iter().map(|t| rt.block_on(f(t))).collect());
+        return crate::remote::dir::pool(remote.jobs).install(|| {
+            items
+                .par_iter()
+                .map(|t| futures::executor::block_on(f(t)))
+                .collect()
+        });
     }
     rt.block_on(
         futures::stream::iter(items.iter().map(&f))
@@ -375,6 +378,52 @@ fn upload(
     Ok(bytes)
 }
 
+/// Directories held open while many files are created in them (a
+/// cache's shards, a restored output's folders): one open each, not one
+/// per file.
+#[derive(Default)]
+struct Dirs(std::sync::Mutex<BTreeMap<PathBuf, std::sync::Arc<crate::store::whole::Dir>>>);
+
+/// Refuses to write below `dir` when a directory between `root` and it is
+/// a symbolic link: a pull request's `data -> /home/runner/.ssh` must not
+/// turn a checkout into a write outside the workspace.
+fn refuse_linked(root: &Path, dir: &Path) -> Result<(), DvcError> {
+    let inner = dir.strip_prefix(root).unwrap_or(dir);
+    let mut at = root.to_path_buf();
+    for part in inner.components() {
+        at.push(part);
+        match fs_err::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(DvcError::Linked {
+                    path: inner_path(root, &at),
+                })
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn inner_path(root: &Path, at: &Path) -> String {
+    at.strip_prefix(root).unwrap_or(at).display().to_string()
+}
+
+impl Dirs {
+    fn get(&self, path: &Path) -> std::io::Result<std::sync::Arc<crate::store::whole::Dir>> {
+        if let Some(d) = self.0.lock().expect("dirs lock").get(path) {
+            return Ok(d.clone());
+        }
+        let d = std::sync::Arc::new(crate::store::whole::Dir::open_or_create(path)?);
+        self.0
+            .lock()
+            .expect("dirs lock")
+            .insert(path.to_path_buf(), d.clone());
+        Ok(d)
+    }
+}
+
 /// What a push or fetch moved.
 #[derive(Debug, Default)]
 pub struct Moved {
@@ -437,16 +486,34 @@ fn download(
     reporter: &dyn Reporter,
 ) -> Result<(usize, u64, Vec<String>), RemoteError> {
     reporter.start_transfer("fetching", objects.len() as u64, 0);
+    let dirs = Dirs::default();
+    let dirs = &dirs;
     let got = each(rt, remote, objects, |obj| async move {
         let dest = cache.join(&obj.key);
         let dir = dest.parent().expect("keys have a parent");
-        fs_err::create_dir_all(dir)?;
-        let mut tmp = tempfile::Builder::new().prefix(".mlci-").tempfile_in(dir)?;
+        // Held in memory up to a chunk, then spilled to a temp file.
+        let mut held: Vec<u8> = Vec::new();
+        let mut spill: Option<tempfile::NamedTempFile> = None;
         let mut hasher = md5::Md5::new();
         let found = remote
             .read_key_chunks(&obj.key, |chunk| {
                 hasher.update(chunk);
-                std::io::Write::write_all(&mut tmp, chunk)
+                match spill.as_mut() {
+                    Some(f) => std::io::Write::write_all(f, chunk),
+                    None if held.len() + chunk.len() <= SPILL => {
+                        held.extend_from_slice(chunk);
+                        Ok(())
+                    }
+                    None => {
+                        fs_err::create_dir_all(dir)?;
+                        let mut f = tempfile::Builder::new().prefix(".mlci-").tempfile_in(dir)?;
+                        std::io::Write::write_all(&mut f, &held)?;
+                        std::io::Write::write_all(&mut f, chunk)?;
+                        held = Vec::new();
+                        spill = Some(f);
+                        Ok(())
+                    }
+                }
             })
             .await?;
         if !found {
@@ -461,8 +528,21 @@ fn download(
                 actual,
             });
         }
-        let size = tmp.as_file().metadata()?.len();
-        put_verified(cache, obj, tmp)?;
+        let size = match spill {
+            Some(f) => {
+                let size = f.as_file().metadata()?.len();
+                put_verified(cache, obj, f)?;
+                size
+            }
+            None => {
+                let name = dest
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .expect("keys are UTF-8");
+                dirs.get(dir)?.create_whole(name, 0o444, &held, false)?;
+                held.len() as u64
+            }
+        };
         reporter.transferred(1, size);
         Ok((obj, Some(size)))
     })?;
@@ -533,6 +613,25 @@ pub fn fetch(
     Ok(moved)
 }
 
+/// Refuses outputs that would be restored through a symbolic link: the
+/// folders above each output, and a directory output itself, must be real
+/// directories of the workspace (checked before a pull fetches anything).
+///
+/// # Errors
+/// [`DvcError::Linked`] naming the first link.
+pub fn refuse_links(root: &Path, outs: &[Out]) -> Result<(), DvcError> {
+    for o in outs {
+        let at = root.join(&o.path);
+        let top = if o.is_dir() {
+            at.as_path()
+        } else {
+            at.parent().expect("inside the root")
+        };
+        refuse_linked(root, top)?;
+    }
+    Ok(())
+}
+
 /// What a checkout did.
 #[derive(Debug, Default)]
 pub struct Restored {
@@ -568,6 +667,7 @@ pub fn checkout(
     let mut contents = super::contents::Md5Contents::open(root, legacy);
     let mut writes: Vec<(PathBuf, Object)> = Vec::new();
     let mut done = Restored::default();
+    refuse_links(root, outs)?;
     for o in outs {
         let current = match contents.content(&o.path, reporter) {
             Ok(c) => Some(c.id),
@@ -614,10 +714,18 @@ pub fn checkout(
         }
     }
     // Small files: as many in flight as a transfer has.
+    let parents: BTreeSet<&Path> = writes
+        .iter()
+        .map(|(dest, _)| dest.parent().expect("outputs are inside the root"))
+        .collect();
+    for dir in parents {
+        refuse_linked(root, dir)?;
+    }
+    let dirs = Dirs::default();
     crate::remote::dir::pool(jobs).install(|| {
         writes
             .par_iter()
-            .map(|(dest, obj)| restore(&cache.join(&obj.key), dest))
+            .map(|(dest, obj)| restore(&cache.join(&obj.key), dest, &dirs))
             .collect::<Result<Vec<()>, std::io::Error>>()
     })?;
     done.files = writes.len();
@@ -635,13 +743,27 @@ fn recoverable(cache: &Path, md5: &str) -> bool {
             .any(|k| cache.join(k).is_file())
 }
 
-/// Writes the object at `src` to `dest` whole (a reflink or copy beside,
-/// writable as DVC's copies are, renamed over).
-fn restore(src: &Path, dest: &Path) -> std::io::Result<()> {
+/// Writes the object at `src` to `dest` whole: a small one read and
+/// written as a file whose name appears with its content, a big one
+/// reflinked or copied beside and renamed over; writable, as DVC's copies
+/// are.
+fn restore(src: &Path, dest: &Path, dirs: &Dirs) -> std::io::Result<()> {
+    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let dir = dest.parent().expect("outputs are inside the root");
+    let name = dest.file_name().and_then(|n| n.to_str());
+    let mut file = fs_err::File::open(src)?;
+    let len = file.metadata()?.len();
+    if let (true, Some(name), Ok(d)) = (len < SPILL as u64, name, dirs.get(dir)) {
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut bytes)?;
+        // A directory in the way is the big path's to remove.
+        if d.create_whole(name, 0o644, &bytes, true).is_ok() {
+            return Ok(());
+        }
+    }
     if let Ok(meta) = dir.symlink_metadata() {
         if !meta.is_dir() {
             fs_err::remove_file(dir)?;

@@ -551,6 +551,22 @@ impl Remote {
             N.fetch_add(1, Ordering::Relaxed)
         ));
         let len = file.metadata()?.len();
+        if len < CHUNK {
+            // Small: read whole, checked, and written as a file whose name
+            // appears with its content (`store::whole`).
+            let mut bytes = Vec::with_capacity(len as usize);
+            file.read_to_end(&mut bytes)?;
+            check(Some(&bytes))?;
+            check(None)?;
+            let name = dest
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("keys are UTF-8");
+            crate::store::whole::Dir::open_or_create(dir)
+                .and_then(|d| d.create_whole(name, 0o444, &bytes, false))
+                .map_err(fail)?;
+            return Ok(bytes.len() as u64);
+        }
         let mut out = match fs_err::File::create(&tmp) {
             Ok(f) => f,
             Err(_) => {

@@ -537,6 +537,21 @@ fn push_and_pull_interleave_with_dvc() {
         );
         assert!(!c1.exists(".mlci") && !c2.exists(".mlci"));
     }
+    let c3 = clone_of(&origin, &tmp.path().join("c3"));
+    let none = c3.mlci(&["pull"]).user_error();
+    assert!(none.stderr.contains("dvc remote add"), "{}", none.stderr);
+    configure(&c3, &exe, "first", &remotes[0].1);
+    // A folder of an output that is a link out of the workspace: refused,
+    // nothing written through it.
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::create_dir_all(c3.path("data")).unwrap();
+    std::os::unix::fs::symlink(&outside, c3.path("data/raw")).unwrap();
+    let linked = c3.mlci(&["pull", "-r", "first"]).user_error();
+    assert!(linked.stderr.contains("symbolic link"), "{}", linked.stderr);
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    std::fs::remove_file(c3.path("data/raw")).unwrap();
+    assert!(!c3.exists(".dvc/cache/files"), "nothing fetched");
     // A damaged object on the directory remote: refused, not kept.
     let store = Path::new(&remotes[0].1.url);
     let object = walk_files(&store.join("files/md5"))
@@ -548,10 +563,6 @@ fn push_and_pull_interleave_with_dvc() {
     perm.set_readonly(false);
     std::fs::set_permissions(&object, perm).unwrap();
     std::fs::write(&object, "row 9\n").unwrap();
-    let c3 = clone_of(&origin, &tmp.path().join("c3"));
-    let none = c3.mlci(&["pull"]).user_error();
-    assert!(none.stderr.contains("dvc remote add"), "{}", none.stderr);
-    configure(&c3, &exe, "first", &remotes[0].1);
     let refused = c3.mlci(&["pull", "-r", "first"]).user_error();
     assert!(refused.stderr.contains("is corrupt"), "{}", refused.stderr);
     assert!(!c3.exists("data/raw/f1.txt"));
