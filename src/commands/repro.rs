@@ -96,15 +96,15 @@ pub struct ReproArgs {
 
 /// `mlci repro` in a DVC repository used in place (`dvc::repro`).
 fn dvc_repro(ctx: &Ctx, root: &std::path::Path, a: &ReproArgs) -> anyhow::Result<Exit> {
-    let plain = a.targets.is_empty()
-        && !(a.dry_run || a.pipeline || a.recursive || a.downstream || a.keep_going)
+    let plain = !(a.dry_run || a.pipeline || a.recursive || a.keep_going)
+        && !(a.force && !a.targets.is_empty())
         && !(a.pull || a.push || a.restore_only)
         && a.single_item.is_empty()
         && a.remote.is_none()
         && a.jobs <= 1;
     if !plain {
         anyhow::bail!(crate::dvc::DvcError::NotYet {
-            what: "`mlci repro` with targets or options other than `--force`".into(),
+            what: "`mlci repro` with options other than targets, `--downstream` and `--force` (without targets)".into(),
         });
     }
     let force = a.force;
@@ -119,6 +119,10 @@ fn dvc_repro(ctx: &Ctx, root: &std::path::Path, a: &ReproArgs) -> anyhow::Result
         crate::dvc::repro::repro(
             root,
             &pipeline,
+            &crate::dvc::repro::Targets {
+                names: a.targets.clone(),
+                downstream: a.downstream,
+            },
             force,
             &[],
             &Printing {

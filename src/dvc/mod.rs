@@ -22,6 +22,8 @@ pub enum DvcError {
     File { file: String, message: String },
     #[error("`{path}` is already tracked by git")]
     GitTracked { path: String },
+    #[error("dvc.yaml has no stage `{name}`")]
+    UnknownStage { name: String, stages: Vec<String> },
     #[error("`{path}` is a symbolic link: nothing is restored through it")]
     Linked { path: String },
     #[error("no DVC remote is configured in .dvc/config or .dvc/config.local")]
@@ -48,6 +50,10 @@ impl crate::error::Hint for DvcError {
             }
             DvcError::GitTracked { path } => Some(format!(
                 "stop tracking it in git first (DVC asks the same): `git rm -r --cached {path}`"
+            )),
+            DvcError::UnknownStage { stages, .. } => Some(format!(
+                "name one of its stages: {}",
+                stages.join(", ")
             )),
             DvcError::Linked { path } => Some(format!(
                 "a tracked output's folder must be a real directory in the workspace: remove the link (`rm {path}`) and pull again"

@@ -25,6 +25,16 @@ use crate::pipeline::status::{
 use crate::pipeline::{Pipeline, Stage};
 use crate::progress::Silent;
 
+/// Which stages a run considers: all (no names), or the named ones with
+/// everything upstream of them, or with `downstream` the named ones and
+/// everything downstream (DVC's `dvc repro NAME`, `--downstream`).
+#[derive(Debug, Clone, Default)]
+pub struct Targets {
+    /// Stage names, as `NAME` or `dvc.yaml:NAME`.
+    pub names: Vec<String>,
+    pub downstream: bool,
+}
+
 /// What a run did: the stages that ran, in order.
 pub struct Ran {
     pub ran: Vec<String>,
@@ -37,6 +47,7 @@ pub struct Ran {
 pub fn repro(
     root: &Path,
     pipeline: &Pipeline,
+    targets: &Targets,
     force: bool,
     withheld: &[String],
     events: &dyn Events,
@@ -56,7 +67,25 @@ pub fn repro(
     // One memo for the run: what a stage wrote is forgotten after it ran.
     let mut contents = Md5Contents::open(root, Default::default());
     let cache = super::config::cache_root(root);
-    for &i in &dag.order {
+    let order = if targets.names.is_empty() {
+        dag.order.clone()
+    } else {
+        let mut picked = Vec::new();
+        for name in &targets.names {
+            let bare = name.strip_prefix("dvc.yaml:").unwrap_or(name);
+            let i = pipeline
+                .stages
+                .iter()
+                .position(|s| s.name == bare)
+                .ok_or_else(|| DvcError::UnknownStage {
+                    name: name.clone(),
+                    stages: pipeline.stages.iter().map(|s| s.name.clone()).collect(),
+                })?;
+            picked.push(i);
+        }
+        dag.select(&picked, targets.downstream)
+    };
+    for &i in &order {
         let stage = &pipeline.stages[i];
         // Judged now: what ran before may have changed this one's inputs
         // (and rewritten DVC 2 entries as DVC 3's).

@@ -87,7 +87,7 @@ pub struct Repo {
     pub settings: Settings,
     /// mlci's SHA-256 cache. In a DVC repository used in place this is a
     /// private, unused one under `.dvc/tmp/mlci/`: DVC's own cache is only
-    /// ever read and written by `crate::dvc`.
+    /// ever read and written by the `dvc` room.
     pub cache: Cache,
     /// The format chosen once for this repository ([`format::Format`]).
     pub format: format::Format,

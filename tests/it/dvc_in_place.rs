@@ -705,3 +705,61 @@ fn the_run_cache_restores_what_the_other_tool_ran() {
     r.mlci(&["repro", "--force"]).ok();
     assert_eq!(runs(), 5);
 }
+
+/// `mlci repro NAME` and `--downstream` in a DVC repository: the stages
+/// `dvc repro` runs for the same target, in its order, and the same
+/// `dvc.lock`; an unknown stage is an error naming the stages there are.
+#[test]
+fn repro_of_a_target_runs_what_dvc_would() {
+    let twins: Vec<_> = (0..2).map(|_| dvc_repo()).collect();
+    for (_, r, _) in &twins {
+        r.write("data/raw.txt", "1\n");
+        r.write(
+            "dvc.yaml",
+            "stages:
+  prep:
+    cmd: cp data/raw.txt prep.txt
+    deps: [data/raw.txt]
+    outs: [prep.txt]
+  train:
+    cmd: cp prep.txt model.txt
+    deps: [prep.txt]
+    outs: [model.txt]
+  evaluate:
+    cmd: wc -c model.txt > score.txt
+    deps: [model.txt]
+    outs: [score.txt]
+  other:
+    cmd: cp data/raw.txt other.txt
+    deps: [data/raw.txt]
+    outs: [other.txt]
+",
+        );
+    }
+    let (m, d, exe) = (&twins[0].1, &twins[1].1, &twins[0].2);
+    for (args, edit) in [
+        (vec!["repro", "train"], "2\n"),
+        (vec!["repro", "dvc.yaml:evaluate"], "3\n"),
+        (vec!["repro", "--downstream", "train"], "4\n"),
+        (vec!["repro", "other"], "5\n"),
+    ] {
+        for r in [m, d] {
+            r.write("data/raw.txt", edit);
+        }
+        let mine = m.mlci(&args).ok();
+        let theirs = dvc(exe, d, &args);
+        assert_eq!(
+            ran(&mine.stderr),
+            ran(&theirs),
+            "{args:?}\n{}\n{theirs}",
+            mine.stderr
+        );
+        assert_eq!(lock_of(m), lock_of(d), "{args:?}");
+    }
+    let unknown = m.mlci(&["repro", "nope"]).user_error();
+    assert!(
+        unknown.stderr.contains("prep, train, evaluate, other"),
+        "{}",
+        unknown.stderr
+    );
+}

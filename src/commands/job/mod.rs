@@ -165,6 +165,7 @@ pub(super) fn step_repro(
             crate::dvc::repro::repro(
                 &job.repo.root,
                 &job.pipeline,
+                &crate::dvc::repro::Targets::default(),
                 !job.force.is_empty(),
                 &withheld,
                 &collect,
