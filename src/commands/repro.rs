@@ -96,8 +96,8 @@ pub struct ReproArgs {
 
 /// `mlci repro` in a DVC repository used in place (`dvc::repro`).
 fn dvc_repro(ctx: &Ctx, root: &std::path::Path, a: &ReproArgs) -> anyhow::Result<Exit> {
-    let plain = !(a.dry_run || a.pipeline || a.recursive || a.keep_going)
-        && !(a.force && !a.targets.is_empty())
+    let forced_targets = a.force && !a.targets.is_empty();
+    let plain = !(a.dry_run || a.pipeline || a.recursive || a.keep_going || forced_targets)
         && !(a.pull || a.push || a.restore_only)
         && a.single_item.is_empty()
         && a.remote.is_none()
@@ -119,11 +119,11 @@ fn dvc_repro(ctx: &Ctx, root: &std::path::Path, a: &ReproArgs) -> anyhow::Result
         crate::dvc::repro::repro(
             root,
             &pipeline,
-            &crate::dvc::repro::Targets {
+            &crate::dvc::repro::Selection {
                 names: a.targets.clone(),
                 downstream: a.downstream,
+                force,
             },
-            force,
             &[],
             &Printing {
                 printer: ctx.printer,

@@ -27,12 +27,14 @@ use crate::progress::Silent;
 
 /// Which stages a run considers: all (no names), or the named ones with
 /// everything upstream of them, or with `downstream` the named ones and
-/// everything downstream (DVC's `dvc repro NAME`, `--downstream`).
+/// everything downstream (DVC's `dvc repro NAME`, `--downstream`); with
+/// `force`, each is run whether stale or not (`--force`).
 #[derive(Debug, Clone, Default)]
-pub struct Targets {
+pub struct Selection {
     /// Stage names, as `NAME` or `dvc.yaml:NAME`.
     pub names: Vec<String>,
     pub downstream: bool,
+    pub force: bool,
 }
 
 /// What a run did: the stages that ran, in order.
@@ -40,15 +42,14 @@ pub struct Ran {
     pub ran: Vec<String>,
 }
 
-/// Brings the root `dvc.yaml`'s stages up to date (all of them with
-/// `force`); stage commands run without the variables named in `withheld`
-/// (`mlci ci` keeps the runner's secrets from them). A stage that fails is
-/// told as [`Event::Failed`] and ends the run.
+/// Brings the root `dvc.yaml`'s selected stages up to date; stage
+/// commands run without the variables named in `withheld` (`mlci ci`
+/// keeps the runner's secrets from them). A stage that fails is told as
+/// [`Event::Failed`] and ends the run.
 pub fn repro(
     root: &Path,
     pipeline: &Pipeline,
-    targets: &Targets,
-    force: bool,
+    targets: &Selection,
     withheld: &[String],
     events: &dyn Events,
     interrupted: &AtomicBool,
@@ -62,6 +63,7 @@ pub fn repro(
             what: format!("running stage `{}` of a nested dvc.yaml", s.name),
         });
     }
+    let force = targets.force;
     let dag = Dag::build(&pipeline.stages).map_err(|e| Box::new(ReproError::from(e)))?;
     let mut ran = Vec::new();
     // One memo for the run: what a stage wrote is forgotten after it ran.

@@ -165,8 +165,10 @@ pub(super) fn step_repro(
             crate::dvc::repro::repro(
                 &job.repo.root,
                 &job.pipeline,
-                &crate::dvc::repro::Targets::default(),
-                !job.force.is_empty(),
+                &crate::dvc::repro::Selection {
+                    force: !job.force.is_empty(),
+                    ..Default::default()
+                },
                 &withheld,
                 &collect,
                 &interrupted,
