@@ -277,8 +277,16 @@ fn tell_restored(
 ) -> anyhow::Result<()> {
     let reporter = reporter::for_printer(ctx.printer);
     let r = crate::dvc::sync::checkout(&repo.root, outs, repo.settings.jobs, reporter.as_ref())?;
-    ctx.printer
-        .info(&format!("restored {} file(s) from the cache", r.files));
+    ctx.printer.info(&format!(
+        "restored {} file(s) from the cache{}",
+        r.files,
+        match r.removed {
+            0 => String::new(),
+            n => format!(
+                "; removed {n} file(s) the listings do not name (their bytes are in the cache)"
+            ),
+        }
+    ));
     if !r.absent.is_empty() {
         ctx.printer.warn(&format!(
             "not in the cache, so not restored (`mlci pull` fetches them): {}",

@@ -637,6 +637,9 @@ pub fn refuse_links(root: &Path, outs: &[Out]) -> Result<(), DvcError> {
 pub struct Restored {
     /// Files written into the workspace.
     pub files: usize,
+    /// Files of a directory output its listing does not name, removed
+    /// (their bytes are in the cache).
+    pub removed: usize,
     /// Outputs (or files of them) the cache lacks: left as they are.
     pub absent: Vec<String>,
     /// Workspace files that differ from the record and whose bytes are not
@@ -646,8 +649,9 @@ pub struct Restored {
 }
 
 /// Restores `outs` in the workspace from the cache, as `dvc checkout`:
-/// a missing or different file is written from its object; a file whose
-/// present bytes exist nowhere else is never overwritten.
+/// a missing or different file is written from its object, a file a
+/// directory's listing does not name is removed; a file whose present
+/// bytes exist nowhere else is never overwritten or removed.
 ///
 /// # Errors
 /// A listing in the cache is damaged, or writing the workspace fails.
@@ -699,6 +703,20 @@ pub fn checkout(
         } else {
             BTreeMap::new()
         };
+        // Files the listing does not name go, as `dvc checkout` removes
+        // them, when their bytes are in the cache; any other is kept and
+        // named (DVC refuses the whole checkout without `--force`).
+        let named: BTreeSet<&str> = entries.iter().map(|(inner, _)| inner.as_str()).collect();
+        for (inner, md5) in present.iter().filter(|(i, _)| !named.contains(i.as_str())) {
+            let shown = format!("{}/{inner}", o.path);
+            if recoverable(&cache, md5) {
+                refuse_linked(root, root.join(&shown).parent().expect("inside the root"))?;
+                fs_err::remove_file(root.join(&shown))?;
+                done.removed += 1;
+            } else {
+                done.kept.push(shown);
+            }
+        }
         for (inner, md5) in entries {
             let now = present.get(&inner);
             if now == Some(&md5) {

@@ -763,3 +763,30 @@ fn repro_of_a_target_runs_what_dvc_would() {
         unknown.stderr
     );
 }
+
+/// `mlci checkout` of a directory output as `dvc checkout` does it: a
+/// deleted file comes back, a file the listing does not name is removed
+/// when its bytes are in the cache; one whose bytes are nowhere else is
+/// kept and named (DVC refuses the checkout there). Twin clones, DVC 3
+/// on one: the same files after, `dvc status` clean.
+#[test]
+fn checkout_of_a_directory_removes_what_dvc_removes() {
+    let twins: Vec<_> = (0..2).map(|_| dvc_repo()).collect();
+    for (_, r, exe) in &twins {
+        r.write("data/d/a.txt", "1\n");
+        r.write("data/d/sub/b.txt", "2\n");
+        dvc(exe, r, &["add", "-q", "data/d"]);
+        r.write("data/d/extra.txt", "1\n");
+        std::fs::remove_file(r.path("data/d/sub/b.txt")).unwrap();
+    }
+    let (m, d, exe) = (&twins[0].1, &twins[1].1, &twins[0].2);
+    m.write("data/d/new.txt", "only here\n");
+    let out = m.mlci(&["checkout"]).ok();
+    assert!(out.stderr.contains("removed 1 file(s)"), "{}", out.stderr);
+    assert!(out.stderr.contains("data/d/new.txt"), "{}", out.stderr);
+    assert_eq!(m.read("data/d/new.txt"), "only here\n");
+    std::fs::remove_file(m.path("data/d/new.txt")).unwrap();
+    dvc(exe, d, &["checkout", "-q"]);
+    assert_eq!(files_under(m, "data/d"), files_under(d, "data/d"));
+    assert_eq!(both(m, exe), [BTreeSet::new(), BTreeSet::new()]);
+}
