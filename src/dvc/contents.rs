@@ -323,9 +323,36 @@ impl Md5Contents {
         };
         let legacy = self.legacy.contains(path);
         if !meta.is_dir() {
+            // A file is known by its stat's fingerprint in the small memo
+            // too: a no-op status then never opens the per-file one.
+            let stat = crate::store::state::StatKey::of(&meta);
+            let fp = fingerprint(&[(String::new(), abs.clone(), Some(stat))]);
+            if let (Some(fp), Some(d)) = (&fp, self.dirs.get(path)) {
+                if d.fingerprint == *fp && d.legacy == legacy && !d.id.ends_with(".dir") {
+                    return Ok(Content {
+                        id: d.id.clone(),
+                        size: d.size,
+                        nfiles: None,
+                    });
+                }
+            }
             let (md5, d2u, size) = self.md5s(&[(path.to_string(), abs, None)])?.remove(0);
+            let id = if legacy { d2u } else { md5 };
+            if let Some(fp) = fp {
+                self.dirs.insert(
+                    path.to_string(),
+                    DirMemo {
+                        fingerprint: fp,
+                        legacy,
+                        id: id.clone(),
+                        size,
+                        nfiles: 0,
+                    },
+                );
+                self.dirs_changed = true;
+            }
             return Ok(Content {
-                id: if legacy { d2u } else { md5 },
+                id,
                 size,
                 nfiles: None,
             });
