@@ -16,7 +16,7 @@ use crate::track::{DataState, DataStatus, TrackError};
 
 /// Whether DVC's cache (at `cache`) holds the object DVC recorded as
 /// `md5` (`….dir` for a listing), in DVC 3's layout or DVC 2's.
-fn in_cache(cache: &Path, md5: &str) -> bool {
+pub(super) fn in_cache(cache: &Path, md5: &str) -> bool {
     let digest = md5.strip_suffix(".dir").unwrap_or(md5);
     digest.len() == 32
         && object_keys(digest, md5.ends_with(".dir"))

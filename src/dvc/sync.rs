@@ -65,6 +65,9 @@ struct Object {
 }
 
 impl Object {
+    /// The object of an entry: DVC 3's key for `hash: md5` entries, DVC
+    /// 2's for `md5-dos2unix` ones, as DVC 3 reads a cache (one layout per
+    /// entry, no probing).
     fn new(md5: &str, dir: bool, legacy: bool) -> Object {
         let [new, old] = object_keys(md5, dir);
         Object {
@@ -183,7 +186,7 @@ fn parse_listing(bytes: &[u8], what: &str) -> Result<Vec<(String, String)>, DvcE
 /// The listing of directory output `o` from the cache at `cache`; None
 /// when the cache lacks it.
 fn listing(cache: &Path, o: &Out) -> Result<Option<Vec<(String, String)>>, DvcError> {
-    let obj = local(cache, o.digest(), true, o.legacy);
+    let obj = Object::new(o.digest(), true, o.legacy);
     let bytes = match fs_err::read(cache.join(&obj.key)) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -198,14 +201,6 @@ fn listing(cache: &Path, o: &Out) -> Result<Option<Vec<(String, String)>>, DvcEr
     parse_listing(&bytes, &o.path).map(Some)
 }
 
-/// The object of an entry: DVC 3's key for `hash: md5` entries, DVC 2's
-/// for `md5-dos2unix` ones, as DVC 3 reads a cache.
-fn local(_cache: &Path, md5: &str, dir: bool, legacy: bool) -> Object {
-    // DVC 3 looks for an entry's object in one layout only: the one its
-    // hash kind names (no probing, no stat).
-    Object::new(md5, dir, legacy)
-}
-
 /// The objects of `outs` the cache holds, files before listings, and the
 /// paths of outputs with some object in neither the cache nor (for a
 /// listing the cache lacks) anywhere mlci can read it.
@@ -215,7 +210,7 @@ fn local_objects(cache: &Path, outs: &[&Out]) -> Result<(Vec<Object>, Vec<String
     let mut lost = BTreeSet::new();
     for o in outs {
         if !o.is_dir() {
-            files.insert(local(cache, &o.md5, false, o.legacy));
+            files.insert(Object::new(&o.md5, false, o.legacy));
             continue;
         }
         let Some(entries) = listing(cache, o)? else {
@@ -223,9 +218,9 @@ fn local_objects(cache: &Path, outs: &[&Out]) -> Result<(Vec<Object>, Vec<String
             continue;
         };
         for (_, md5) in entries {
-            files.insert(local(cache, &md5, false, o.legacy));
+            files.insert(Object::new(&md5, false, o.legacy));
         }
-        listings.insert(local(cache, o.digest(), true, o.legacy));
+        listings.insert(Object::new(o.digest(), true, o.legacy));
     }
     let mut objects = Vec::new();
     for obj in files.into_iter().chain(listings) {
@@ -584,7 +579,7 @@ pub fn fetch(
     let listings = absent(
         outs.iter()
             .filter(|o| o.is_dir())
-            .map(|o| local(&cache, o.digest(), true, o.legacy))
+            .map(|o| Object::new(o.digest(), true, o.legacy))
             .collect(),
     );
     let (n, bytes, _) = download(&rt, remote, &cache, &listings, reporter)?;
@@ -593,12 +588,12 @@ pub fn fetch(
     let mut files = Vec::new();
     for o in outs {
         if !o.is_dir() {
-            files.push(local(&cache, &o.md5, false, o.legacy));
+            files.push(Object::new(&o.md5, false, o.legacy));
         } else if let Some(entries) = listing(&cache, o)? {
             files.extend(
                 entries
                     .iter()
-                    .map(|(_, md5)| local(&cache, md5, false, o.legacy)),
+                    .map(|(_, md5)| Object::new(md5, false, o.legacy)),
             );
         }
     }
@@ -682,10 +677,12 @@ pub fn checkout(
             continue;
         }
         if !o.is_dir() {
-            let obj = local(&cache, &o.md5, false, o.legacy);
+            let obj = Object::new(&o.md5, false, o.legacy);
             match (cache.join(&obj.key).is_file(), &current) {
                 (false, _) => done.absent.push(o.path.clone()),
-                (true, Some(now)) if !recoverable(&cache, now) => done.kept.push(o.path.clone()),
+                (true, Some(now)) if !super::status::in_cache(&cache, now) => {
+                    done.kept.push(o.path.clone())
+                }
                 (true, _) => writes.push((root.join(&o.path), obj)),
             }
             continue;
@@ -709,7 +706,7 @@ pub fn checkout(
         let named: BTreeSet<&str> = entries.iter().map(|(inner, _)| inner.as_str()).collect();
         for (inner, md5) in present.iter().filter(|(i, _)| !named.contains(i.as_str())) {
             let shown = format!("{}/{inner}", o.path);
-            if recoverable(&cache, md5) {
+            if super::status::in_cache(&cache, md5) {
                 refuse_linked(root, root.join(&shown).parent().expect("inside the root"))?;
                 fs_err::remove_file(root.join(&shown))?;
                 done.removed += 1;
@@ -722,11 +719,11 @@ pub fn checkout(
             if now == Some(&md5) {
                 continue;
             }
-            let obj = local(&cache, &md5, false, o.legacy);
+            let obj = Object::new(&md5, false, o.legacy);
             let shown = format!("{}/{inner}", o.path);
             match (cache.join(&obj.key).is_file(), now) {
                 (false, _) => done.absent.push(shown),
-                (true, Some(now)) if !recoverable(&cache, now) => done.kept.push(shown),
+                (true, Some(now)) if !super::status::in_cache(&cache, now) => done.kept.push(shown),
                 (true, _) => writes.push((root.join(&o.path).join(&inner), obj)),
             }
         }
@@ -749,16 +746,6 @@ pub fn checkout(
     done.files = writes.len();
     contents.forget();
     Ok(done)
-}
-
-/// Whether the cache holds the bytes now at a path (MD5 `md5`), so
-/// replacing them loses nothing.
-fn recoverable(cache: &Path, md5: &str) -> bool {
-    let digest = md5.strip_suffix(".dir").unwrap_or(md5);
-    digest.len() == 32
-        && object_keys(digest, md5.ends_with(".dir"))
-            .iter()
-            .any(|k| cache.join(k).is_file())
 }
 
 /// Writes the object at `src` to `dest` whole: a small one read and
