@@ -54,7 +54,7 @@ fn side(root: &std::path::Path, rev: &str) -> anyhow::Result<Side> {
 }
 
 pub fn cmd_diff(ctx: &Ctx, a: DiffArgs) -> anyhow::Result<Exit> {
-    let repo = ctx.repo(&Overrides::default())?;
+    let repo = ctx.repo_in_place(&Overrides::default())?;
     // A repository with no commit yet has nothing to compare (DVC: `{}`).
     let no_commits = git2::Repository::open(&repo.root)
         .map(|g| g.head().is_err())

@@ -17,9 +17,12 @@
 //! - against the work tree, "not in cache" lists every entry of the
 //!   revision whose object the cache lacks (changed or not).
 //!
-//! Hashes are mlci's (SHA-256), never shown unless asked: without them the
-//! JSON is exactly `dvc diff --json`'s for the same history.
+//! Hashes are the repository's (SHA-256 in mlci's format; in a DVC
+//! repository used in place, DVC's MD5 from DVC's own files and cache:
+//! `dvc_side`), never shown unless asked: without them the JSON is exactly
+//! `dvc diff --json`'s for the same history.
 
+mod dvc_side;
 pub mod keyed;
 pub mod tables;
 
@@ -256,6 +259,9 @@ fn index(
     side: &Side,
     reporter: &dyn crate::progress::Reporter,
 ) -> Result<Index, DataDiffError> {
+    if repo.format == crate::repo::format::Format::Dvc {
+        return dvc_side::index(repo, side, reporter);
+    }
     let mut idx = Index::default();
     match side {
         Side::Commit { id, name } => {

@@ -100,18 +100,22 @@ pub fn changes(
                 .is_some_and(|(_, e)| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
         })
         .take(limit)
-        .map(|c| change(repo, &c.path, (old, new), keys.get(&c.path)))
+        .map(|c| change(repo, c, (old, new), keys.get(&c.path)))
         .collect()
 }
 
-/// How the table at `path` changed between the sides.
+/// How the table of change `c` changed between the sides.
 fn change(
     repo: &Repo,
-    path: &str,
+    c: &super::Change,
     (old, new): (&Side, &Side),
     key: Option<&Vec<String>>,
 ) -> TableChange {
-    let (a, b) = rayon::join(|| load(repo, old, path), || load(repo, new, path));
+    let path = c.path.as_str();
+    let (a, b) = rayon::join(
+        || load(repo, old, path, c.old_hash.as_deref()),
+        || load(repo, new, path, c.new_hash.as_deref()),
+    );
     let mut out = TableChange {
         path: path.to_string(),
         rows_before: None,
@@ -181,12 +185,18 @@ fn types(t: &Table) -> BTreeMap<String, &'static str> {
         .collect()
 }
 
-/// The file of `path` on `side`: the work tree's, or its cache object.
-fn file_of(repo: &Repo, side: &Side, path: &str) -> Result<PathBuf, String> {
+/// The file of `path` on `side`: the work tree's, or its cache object (in
+/// a DVC repository, the object of `hash`, the MD5 the diff found).
+fn file_of(repo: &Repo, side: &Side, path: &str, hash: Option<&str>) -> Result<PathBuf, String> {
     match side {
         Side::Workspace => crate::workspace_path::WorkspacePath::new(path)
             .and_then(|p| p.locate_for_read(&repo.root))
             .map_err(|e| e.to_string()),
+        Side::Commit { name, .. } if repo.format == crate::repo::format::Format::Dvc => {
+            let cache = crate::dvc::config::cache_root(&repo.root);
+            hash.and_then(|h| crate::dvc::status::object_path(&cache, h))
+                .ok_or_else(|| format!("not in the cache at {name} (`mlci pull` fetches it)"))
+        }
         Side::Commit { id, name } => {
             let mut reader = RevReader::new(
                 &repo.root,
@@ -213,8 +223,8 @@ fn file_of(repo: &Repo, side: &Side, path: &str) -> Result<PathBuf, String> {
 
 /// The table at `path` on `side`, read whole (bounded by [`MAX_BYTES`]);
 /// Err: why not, as the report says it.
-fn load(repo: &Repo, side: &Side, path: &str) -> Result<Table, String> {
-    let file = file_of(repo, side, path)?;
+fn load(repo: &Repo, side: &Side, path: &str, hash: Option<&str>) -> Result<Table, String> {
+    let file = file_of(repo, side, path, hash)?;
     let size = fs_err::metadata(&file).map_err(|e| e.to_string())?.len();
     if size > MAX_BYTES {
         return Err(format!("over {} MiB a side: not compared", MAX_BYTES >> 20));

@@ -134,8 +134,9 @@ impl Md5Contents {
         self.seen.clear();
     }
 
-    /// The files of directory `rel` with the MD5 DVC 3 names each by (from
-    /// the memo: read once), as (path inside, absolute path, MD5).
+    /// The files of directory `rel` with the MD5 its listing names each by
+    /// (DVC 2's for a directory recorded with it; from the memo: read
+    /// once), as (path inside, absolute path, MD5).
     pub fn files_of(&mut self, rel: &str) -> Result<Vec<(String, PathBuf, String)>, TrackError> {
         let files = listing(&self.root, rel).map_err(TrackError::Io)?;
         let keyed: Vec<(String, PathBuf, Option<StatKey>)> = files
@@ -143,10 +144,11 @@ impl Md5Contents {
             .map(|(inner, a, st)| (format!("{rel}/{inner}"), a.clone(), *st))
             .collect();
         let sums = self.md5s(&keyed)?;
+        let legacy = self.legacy.contains(rel);
         Ok(files
             .into_iter()
             .zip(sums)
-            .map(|((inner, abs, _), (md5, _, _))| (inner, abs, md5))
+            .map(|((inner, abs, _), (md5, d2u, _))| (inner, abs, if legacy { d2u } else { md5 }))
             .collect())
     }
 

@@ -10,6 +10,7 @@ use std::path::Path;
 use super::DvcError;
 use crate::migrate::dvc_files::{parse_dvc_lock, under, DvcLockStage, DvcOut};
 use crate::pipeline::lock::{LockCmd, LockEntry, LockFile, LockStage};
+use crate::pipeline::source::{Source, WorkTree};
 use crate::pipeline::Pipeline;
 use crate::workspace_path::WorkspacePath;
 
@@ -22,6 +23,12 @@ pub struct DvcLock {
 
 /// Reads the `dvc.lock` files of `pipeline`'s stages under `root`.
 pub fn load(root: &Path, pipeline: &Pipeline) -> Result<DvcLock, DvcError> {
+    load_from(&WorkTree(root), pipeline)
+}
+
+/// Reads the `dvc.lock` files of `pipeline`'s stages from `src` (the work
+/// tree, or a commit's tree).
+pub fn load_from(src: &dyn Source, pipeline: &Pipeline) -> Result<DvcLock, DvcError> {
     let mut files: std::collections::BTreeMap<String, _> = Default::default();
     let mut out = DvcLock {
         lock: LockFile::default(),
@@ -39,13 +46,13 @@ pub fn load(root: &Path, pipeline: &Pipeline) -> Result<DvcLock, DvcError> {
             format!("{dir}/dvc.lock")
         };
         if !files.contains_key(&lock_rel) {
-            let parsed = match fs_err::read_to_string(root.join(&lock_rel)) {
-                Ok(text) => parse_dvc_lock(&text).map_err(|message| DvcError::File {
-                    file: lock_rel.clone(),
-                    message,
-                })?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
-                Err(e) => return Err(e.into()),
+            let bad = |message: String| DvcError::File {
+                file: lock_rel.clone(),
+                message,
+            };
+            let parsed = match src.read(&lock_rel).map_err(|e| bad(e.message))? {
+                Some(text) => parse_dvc_lock(&text).map_err(bad)?,
+                None => Default::default(),
             };
             files.insert(lock_rel.clone(), parsed);
         }

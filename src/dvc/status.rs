@@ -16,12 +16,22 @@ use crate::track::{DataState, DataStatus, TrackError};
 
 /// Whether DVC's cache (at `cache`) holds the object DVC recorded as
 /// `md5` (`….dir` for a listing), in DVC 3's layout or DVC 2's.
-pub(super) fn in_cache(cache: &Path, md5: &str) -> bool {
+pub fn in_cache(cache: &Path, md5: &str) -> bool {
+    object_path(cache, md5).is_some()
+}
+
+/// The file of the object DVC recorded as `md5` (`….dir` for a listing)
+/// in DVC's cache at `cache`, in DVC 3's layout or DVC 2's; None when the
+/// cache holds neither (or `md5` is not one).
+pub fn object_path(cache: &Path, md5: &str) -> Option<std::path::PathBuf> {
     let digest = md5.strip_suffix(".dir").unwrap_or(md5);
-    digest.len() == 32
-        && object_keys(digest, md5.ends_with(".dir"))
-            .iter()
-            .any(|k| cache.join(k).is_file())
+    if digest.len() != 32 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    object_keys(digest, md5.ends_with(".dir"))
+        .iter()
+        .map(|k| cache.join(k))
+        .find(|p| p.is_file())
 }
 
 /// What differs in a DVC repository.

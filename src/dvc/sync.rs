@@ -47,11 +47,13 @@ pub struct Out {
 }
 
 impl Out {
-    fn digest(&self) -> &str {
+    /// The MD5 without a listing's `.dir`.
+    pub fn digest(&self) -> &str {
         self.md5.strip_suffix(".dir").unwrap_or(&self.md5)
     }
 
-    fn is_dir(&self) -> bool {
+    /// A directory output (its object is a `.dir` listing).
+    pub fn is_dir(&self) -> bool {
         self.md5.ends_with(".dir")
     }
 }
@@ -85,10 +87,31 @@ impl Object {
 /// A `.dvc` file or `dvc.lock` does not parse, or names a path outside the
 /// repository ([`DvcError::File`]).
 pub fn outs(root: &Path, pipeline: &Pipeline, targets: &[String]) -> Result<Vec<Out>, DvcError> {
-    let mut out = Vec::new();
+    let mut pointers = Vec::new();
     for file in crate::migrate::dvc_files_in(root) {
         let text = fs_err::read_to_string(root.join(&file))?;
-        let parsed = parse_dvc_file(&text, &file).map_err(|message| DvcError::File {
+        pointers.push((file, text));
+    }
+    let lock = super::lock::load(root, pipeline)?;
+    recorded(&pointers, &lock, pipeline, targets)
+}
+
+/// The cached outputs `pointers` (each `.dvc` file's path and text) and
+/// `lock` (of `pipeline`'s stages) record, `targets` kept as in [`outs`]:
+/// the same answer for the work tree and for a commit's files.
+///
+/// # Errors
+/// As [`outs`].
+pub fn recorded(
+    pointers: &[(String, String)],
+    lock: &super::lock::DvcLock,
+    pipeline: &Pipeline,
+    targets: &[String],
+) -> Result<Vec<Out>, DvcError> {
+    let mut out = Vec::new();
+    for (file, text) in pointers {
+        let file = file.clone();
+        let parsed = parse_dvc_file(text, &file).map_err(|message| DvcError::File {
             file: file.clone(),
             message,
         })?;
@@ -109,7 +132,6 @@ pub fn outs(root: &Path, pipeline: &Pipeline, targets: &[String]) -> Result<Vec<
             }
         }
     }
-    let lock = super::lock::load(root, pipeline)?;
     for stage in &pipeline.stages {
         let Some(entry) = lock.lock.stages.get(&stage.name) else {
             continue;
@@ -183,9 +205,13 @@ fn parse_listing(bytes: &[u8], what: &str) -> Result<Vec<(String, String)>, DvcE
         .collect()
 }
 
-/// The listing of directory output `o` from the cache at `cache`; None
-/// when the cache lacks it.
-fn listing(cache: &Path, o: &Out) -> Result<Option<Vec<(String, String)>>, DvcError> {
+/// The listing of directory output `o` from the cache at `cache` (path
+/// inside, MD5); None when the cache lacks it.
+///
+/// # Errors
+/// The listing is unreadable, damaged (its MD5 is not `o`'s) or not DVC's
+/// JSON.
+pub fn listing(cache: &Path, o: &Out) -> Result<Option<Vec<(String, String)>>, DvcError> {
     let obj = Object::new(o.digest(), true, o.legacy);
     let bytes = match fs_err::read(cache.join(&obj.key)) {
         Ok(b) => b,

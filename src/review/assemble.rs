@@ -268,11 +268,6 @@ fn data_changes(
     let (Some(old @ Side::Commit { .. }), Some(new)) = (side(&cmp.base), side(&cmp.target)) else {
         return Ok((None, None));
     };
-    // The diff reads mlci's pointers and lock; a DVC repository used in
-    // place gets no section rather than a wrong one (docs/dvc.md).
-    if repo.format == crate::repo::format::Format::Dvc {
-        return Ok((None, None));
-    }
     let mut d = crate::datadiff::diff(repo, &old, &new, &crate::progress::Silent)?;
     d.not_in_cache = None;
     let command = match &cmp.target {

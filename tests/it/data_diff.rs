@@ -432,3 +432,96 @@ fn a_bad_table_key_is_an_error_with_a_hint() {
     r.write("t.csv", "id\n2\n");
     r.mlci(&["diff", "--tables"]).user_error();
 }
+
+/// Both tools' `diff --json ARGS` on one DVC repository used in place
+/// (hashes are DVC's MD5 on both sides, so `--show-hash` too): equal, and
+/// returned.
+#[track_caller]
+fn in_place(r: &crate::common::TestRepo, exe: &str, args: &[&str]) -> Value {
+    let mut all = vec!["diff", "--json", "--show-hash"];
+    all.extend_from_slice(args);
+    let m: Value = serde_json::from_str(&r.mlci(&all).ok().stdout).unwrap();
+    let d: Value = serde_json::from_str(&dvc(exe, r, &all)).unwrap();
+    assert_eq!(m, d, "mlci diff --json --show-hash {args:?} vs dvc's");
+    m
+}
+
+/// A DVC repository used in place (no `.mlci/`): `mlci diff` reads DVC's
+/// `.dvc` files, `dvc.lock` and cache, and answers as `dvc diff` on the
+/// same clone, hashes included: work-tree edits inside and outside a
+/// directory, a pipeline's outputs, commits both ways, a file and a
+/// directory renamed, a fresh clone without the cache; the report's data
+/// changes and a keyed table come from the same diff.
+#[test]
+fn a_dvc_repository_used_in_place() {
+    let (_tmp, r, exe) = crate::dvc_in_place::dvc_repo();
+    r.write("data/a.csv", "id,v\n1,2\n");
+    r.write("data/b.txt", "b\n");
+    r.write("data/sub/c.txt", "c\n");
+    r.write("model.bin", "m\n");
+    dvc(&exe, &r, &["add", "-q", "data", "model.bin"]);
+    r.write(
+        "dvc.yaml",
+        "stages:\n  prep:\n    cmd: mkdir -p out && cp data/a.csv out/p.csv && cp model.bin m2.bin && echo 1 > s.json\n    deps: [data, model.bin]\n    outs: [out, m2.bin]\n    metrics:\n      - s.json:\n          cache: false\n",
+    );
+    r.write(
+        "mlci.yaml",
+        "report:\n  tables:\n    out/p.csv: {key: id}\n",
+    );
+    dvc(&exe, &r, &["repro", "-q"]);
+    r.commit_all("first");
+    assert_eq!(in_place(&r, &exe, &[]), serde_json::json!({}));
+    // Edits in the work tree, the pipeline rerun by mlci.
+    r.write("data/a.csv", "id,v\n1,3\n2,4\n");
+    std::fs::remove_file(r.root.join("data/b.txt")).unwrap();
+    r.write("data/d.txt", "d\n");
+    r.write("model.bin", "m2\n");
+    let d = in_place(&r, &exe, &[]);
+    assert_eq!(paths(&d, "modified"), ["data/", "data/a.csv", "model.bin"]);
+    r.mlci(&["add", "data", "model.bin"]).ok();
+    r.mlci(&["repro"]).ok();
+    let d = in_place(&r, &exe, &[]);
+    assert_eq!(
+        paths(&d, "modified"),
+        [
+            "data/",
+            "data/a.csv",
+            "m2.bin",
+            "model.bin",
+            "out/",
+            "out/p.csv"
+        ]
+    );
+    let report = r.mlci(&["report", "--base", "HEAD"]).ok().stdout;
+    crate::common::pin_output(data_changes(&report));
+    r.commit_all("second");
+    in_place(&r, &exe, &["HEAD~1", "HEAD"]);
+    in_place(&r, &exe, &["HEAD", "HEAD~1"]);
+    // A file and a directory moved (each untracked, then tracked anew).
+    dvc(&exe, &r, &["remove", "-q", "model.bin.dvc"]);
+    std::fs::create_dir_all(r.root.join("models")).unwrap();
+    std::fs::rename(r.root.join("model.bin"), r.root.join("models/model.bin")).unwrap();
+    r.mlci(&["add", "models/model.bin"]).ok();
+    let d = in_place(&r, &exe, &[]);
+    assert_eq!(paths(&d, "renamed"), ["model.bin -> models/model.bin"]);
+    r.write(
+        "dvc.yaml",
+        "stages:\n  prep:\n    cmd: mkdir -p out && cp input/a.csv out/p.csv && cp models/model.bin m2.bin && echo 1 > s.json\n    deps: [input, models/model.bin]\n    outs: [out, m2.bin]\n    metrics:\n      - s.json:\n          cache: false\n",
+    );
+    dvc(&exe, &r, &["remove", "-q", "data.dvc"]);
+    std::fs::rename(r.root.join("data"), r.root.join("input")).unwrap();
+    r.mlci(&["add", "input"]).ok();
+    r.mlci(&["repro"]).ok();
+    r.commit_all("moved");
+    let d = in_place(&r, &exe, &["HEAD~1", "HEAD"]);
+    assert_eq!(paths(&d, "renamed").len(), 5, "{d}");
+    // A fresh clone: no cache, empty work tree.
+    let c = crate::dvc_in_place::clone_of(&r, &r.root.parent().unwrap().join("clone"));
+    let d = in_place(&c, &exe, &["HEAD~2", "HEAD~1"]);
+    assert_eq!(
+        paths(&d, "modified"),
+        ["data/", "m2.bin", "model.bin", "out/"]
+    );
+    let d = in_place(&c, &exe, &[]);
+    assert!(!paths(&d, "not in cache").is_empty(), "{d}");
+}

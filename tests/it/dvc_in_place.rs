@@ -16,7 +16,7 @@ use crate::common::{env_from_test_script, git_in, TestRepo};
 use crate::dvc_oracle::dvc;
 
 /// A git repository with `dvc init` done and no `.mlci/`.
-fn dvc_repo() -> (tempfile::TempDir, TestRepo, String) {
+pub(crate) fn dvc_repo() -> (tempfile::TempDir, TestRepo, String) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().canonicalize().unwrap().join("repo");
     std::fs::create_dir_all(&root).unwrap();
@@ -428,7 +428,7 @@ fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-fn clone_of(r: &TestRepo, into: &Path) -> TestRepo {
+pub(crate) fn clone_of(r: &TestRepo, into: &Path) -> TestRepo {
     git_in(
         into.parent().unwrap(),
         &[
