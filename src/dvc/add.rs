@@ -116,9 +116,11 @@ fn refuse_git_tracked(root: &Path, rel: &str) -> Result<(), DvcError> {
     Ok(())
 }
 
-/// `/NAME` in the `.gitignore` of the path's directory, once.
-fn ignore(root: &Path, rel: &str) -> Result<(), DvcError> {
+/// `/NAME` in the `.gitignore` of the path's directory, once (never
+/// through a symbolic link: the folder is a pull request's to name).
+pub(super) fn ignore(root: &Path, rel: &str) -> Result<(), DvcError> {
     let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    super::sync::refuse_linked(root, &root.join(dir))?;
     let file = root.join(dir).join(".gitignore");
     let line = format!("/{name}");
     let text = fs_err::read_to_string(&file).unwrap_or_default();

@@ -126,6 +126,7 @@ pub fn repro(
             if restore(root, stage, &entry)? {
                 contents.forget();
                 write_lock(root, &stage.name, Json::Object(entry))?;
+                ignore_outs(root, stage)?;
                 events.event(Event::Restored { stage: &stage.name });
                 ran.push(stage.name.clone());
                 continue;
@@ -159,6 +160,7 @@ pub fn repro(
             super::runcache::save(&cache, &entry)?;
         }
         write_lock(root, &stage.name, entry)?;
+        ignore_outs(root, stage)?;
         ran.push(stage.name.clone());
     }
     contents.save();
@@ -273,6 +275,15 @@ fn restore(root: &Path, stage: &Stage, entry: &Map<String, Json>) -> Result<bool
     remove_outs(root, stage)?;
     let done = super::sync::checkout(root, &outs, 16, &Silent)?;
     Ok(done.absent.is_empty() && done.kept.is_empty())
+}
+
+/// Each cached output git-ignored beside it (`/NAME`), as `dvc repro`
+/// leaves them: git never takes the data DVC's cache holds.
+fn ignore_outs(root: &Path, stage: &Stage) -> Result<(), DvcError> {
+    for o in stage.outs.iter().filter(|o| o.cache) {
+        super::add::ignore(root, o.path.as_str())?;
+    }
+    Ok(())
 }
 
 /// Removes the stage's outputs that are not `persist`, as before a run.

@@ -408,7 +408,7 @@ struct Dirs(std::sync::Mutex<BTreeMap<PathBuf, std::sync::Arc<crate::store::whol
 /// Refuses to write below `dir` when a directory between `root` and it is
 /// a symbolic link: a pull request's `data -> /home/runner/.ssh` must not
 /// turn a checkout into a write outside the workspace.
-fn refuse_linked(root: &Path, dir: &Path) -> Result<(), DvcError> {
+pub(super) fn refuse_linked(root: &Path, dir: &Path) -> Result<(), DvcError> {
     let inner = dir.strip_prefix(root).unwrap_or(dir);
     let mut at = root.to_path_buf();
     for part in inner.components() {

@@ -1,12 +1,13 @@
-//! Which files a retraining proposes: pointer files, `mlci.lock`, and the
+//! Which files a retraining proposes: pointer files, the lock (`mlci.lock`;
+//! in a DVC repository used in place, `.dvc` files and `dvc.lock`), and the
 //! metrics and plots files kept in git, whose workspace content differs from
 //! the base branch's tip; and the key that names the branch after them.
 
 use sha2::{Digest as _, Sha256};
 
 use crate::pipeline::definition::OutKind;
-use crate::pipeline::lock::LOCK_FILE;
 use crate::pipeline::Pipeline;
+use crate::repo::format::Format;
 use crate::repo::Repo;
 
 /// One file that differs from the tip.
@@ -22,11 +23,22 @@ pub struct Changed {
 /// The files that differ from commit `tip`, sorted by path.
 pub fn changed(repo: &Repo, pipeline: &Pipeline, tip: git2::Oid) -> anyhow::Result<Vec<Changed>> {
     let root = &repo.root;
-    let mut candidates: Vec<(String, bool)> = crate::track::find_pointers(root)?
-        .into_iter()
-        .map(|p| (p, true))
+    let pointers = match repo.format {
+        Format::Mlci => crate::track::find_pointers(root)?,
+        Format::Dvc => crate::migrate::dvc_files_in(root),
+    };
+    let mut candidates: Vec<(String, bool)> = pointers.into_iter().map(|p| (p, true)).collect();
+    candidates.push((repo.format.lock_file().to_string(), true));
+    // A nested `dvc.yaml`'s stages (`sub/dvc.yaml:train`) are locked in
+    // the `dvc.lock` beside it.
+    let nested: std::collections::BTreeSet<String> = pipeline
+        .stages
+        .iter()
+        .filter_map(|s| s.name.split_once("dvc.yaml:"))
+        .filter(|(dir, _)| !dir.is_empty())
+        .map(|(dir, _)| format!("{dir}{}", repo.format.lock_file()))
         .collect();
-    candidates.push((LOCK_FILE.to_string(), true));
+    candidates.extend(nested.into_iter().map(|l| (l, true)));
     // Metrics and plots files kept in git (not cached outputs).
     let cached: Vec<&str> = pipeline
         .stages

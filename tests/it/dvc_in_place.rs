@@ -251,6 +251,13 @@ fn repro_writes_what_dvc_would() {
     assert_eq!(lock_of(m), lock_of(d));
     assert_eq!(both(m, exe), [BTreeSet::new(), BTreeSet::new()]);
     assert!(!m.exists(".mlci"));
+    // The outputs git-ignored as DVC ignores them.
+    let ignored = |r: &TestRepo| std::fs::read_to_string(r.root.join("out/.gitignore")).unwrap();
+    assert_eq!(ignored(m), ignored(d));
+    assert_eq!(
+        git_in(&m.root, &["status", "--porcelain"]),
+        git_in(&d.root, &["status", "--porcelain"])
+    );
     // Nothing to do for either, whoever ran last.
     let again = m.mlci(&["repro"]).ok();
     assert!(ran(&again.stderr).is_empty(), "{}", again.stderr);

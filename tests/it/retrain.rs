@@ -30,10 +30,37 @@ struct Project {
     _served: tempfile::TempDir,
     server: PyServer,
     log: PathBuf,
+    /// A DVC repository used in place: its directory and DVC.
+    dvc: Option<(tempfile::TempDir, String)>,
 }
+
+const STAGES: &str = "stages:\n  ingest:\n    cmd: cp \"$DATA_SOURCE\" data.csv\n    outs: [data.csv]\n    always_changed: true\n  train:\n    cmd: 'echo \"{\\\"rows\\\": $(wc -l < data.csv)}\" > metrics.json'\n    deps: [data.csv]\n    metrics:\n      - metrics.json:\n          cache: false\n";
+const GATES: &str = "gates:\n  - metric: rows\n    min: 3\n";
 
 impl Project {
     fn new() -> Project {
+        let repo = TestRepo::new();
+        repo.write("mlci.yaml", format!("{STAGES}{GATES}"));
+        repo.add_remote("store", crate::common::Server::Local);
+        Project::around(repo, None)
+    }
+
+    /// The same project as a DVC repository used in place: `dvc.yaml`,
+    /// the gates in `mlci.yaml` beside it, a DVC directory remote.
+    fn dvc() -> Project {
+        let (tmp, repo, exe) = crate::dvc_in_place::dvc_repo();
+        repo.write("dvc.yaml", STAGES);
+        repo.write("mlci.yaml", GATES);
+        let store = tmp.path().join("store");
+        crate::dvc_oracle::dvc(
+            &exe,
+            &repo,
+            &["remote", "add", "-d", "store", store.to_str().unwrap()],
+        );
+        Project::around(repo, Some((tmp, exe)))
+    }
+
+    fn around(repo: TestRepo, dvc: Option<(tempfile::TempDir, String)>) -> Project {
         let served = tempfile::tempdir().unwrap();
         let bare = served.path().join("churn.git");
         crate::common::git_in(
@@ -49,13 +76,8 @@ impl Project {
                 log.to_str().unwrap(),
             ],
         );
-        let repo = TestRepo::new();
         let source = repo.root.parent().unwrap().join("upstream.csv");
         std::fs::write(&source, "a\nb\nc\n").unwrap();
-        repo.write(
-            "mlci.yaml",
-            "stages:\n  ingest:\n    cmd: cp \"$DATA_SOURCE\" data.csv\n    outs: [data.csv]\n    always_changed: true\n  train:\n    cmd: 'echo \"{\\\"rows\\\": $(wc -l < data.csv)}\" > metrics.json'\n    deps: [data.csv]\n    metrics:\n      - metrics.json:\n          cache: false\ngates:\n  - metric: rows\n    min: 3\n",
-        );
         let p = Project {
             repo,
             bare,
@@ -63,9 +85,12 @@ impl Project {
             _served: served,
             server,
             log,
+            dvc,
         };
-        p.repo.add_remote("store", crate::common::Server::Local);
         p.retrain_env(&["repro"]).ok();
+        if p.dvc.is_some() {
+            p.retrain_env(&["push"]).ok();
+        }
         p.repo.commit_all("first model");
         p.repo
             .git(&["push", "-q", p.bare.to_str().unwrap(), "main"]);
@@ -623,4 +648,55 @@ fn retrain_judges_the_monitor_rules_as_gate_does() {
     let s = gh.0.lock().unwrap();
     assert_eq!(s.prs.len(), 1, "proposed for review");
     assert!(s.graphql.is_empty(), "never auto-merged");
+}
+
+/// A DVC repository used in place (no `.mlci/`): `mlci retrain` pulls from
+/// DVC's remote, reruns, pushes in DVC's layout and proposes exactly the
+/// files DVC would commit (`dvc.lock`, the metric kept in git); a fresh
+/// clone of the branch gets the new data with `dvc pull`, and `dvc status`
+/// is clean there. Nothing is written to `.mlci/`.
+#[test]
+fn retraining_a_dvc_repository_in_place_proposes_dvc_lock() {
+    let p = Project::dvc();
+    let job = Job::new(REPO);
+    let gh = fake(&job);
+    let mut prism = Prism::start(&job);
+    let api = prism.api.clone();
+    let out = p.run(&job, &api, &[], true);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("nothing changed"), "{}", text(&out));
+
+    p.data(4);
+    let out = p.run(&job, &api, &[], true);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let branch = p
+        .branches()
+        .into_iter()
+        .find(|b| b.starts_with("mlci/retrain/"))
+        .expect("a retraining branch");
+    let files = p.bare_git(&["diff", "--name-only", "main", &branch]);
+    assert_eq!(
+        files.lines().collect::<Vec<_>>(),
+        ["dvc.lock", "metrics.json"]
+    );
+    assert_eq!(gh.0.lock().unwrap().prs.len(), 1);
+    assert!(!p.repo.root.join(".mlci").exists(), "no .mlci/ written");
+
+    // What the branch records, DVC restores from what mlci pushed.
+    let (tmp, exe) = p.dvc.as_ref().unwrap();
+    let c = tmp.path().join("branch");
+    crate::common::git_clone(&p.bare, &c, &["-b", &branch]);
+    let clone = TestRepo::at_existing(c);
+    crate::dvc_oracle::dvc(exe, &clone, &["pull"]);
+    assert_eq!(
+        std::fs::read_to_string(clone.root.join("data.csv")).unwrap(),
+        "row0\nrow1\nrow2\nrow3\n"
+    );
+    let status = crate::dvc_oracle::dvc(exe, &clone, &["status", "--json"]);
+    // `ingest` always changes; nothing else may differ.
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let stale: Vec<&String> = status.as_object().unwrap().keys().collect();
+    assert!(stale.iter().all(|k| k.as_str() == "ingest"), "{status}");
+    let log = prism.stop();
+    assert_no_violations(&log);
 }

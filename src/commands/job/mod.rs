@@ -162,17 +162,26 @@ pub(super) fn step_repro(
     if job.repo.format == Format::Dvc {
         let withheld = workflow::withheld_env(stages_see_ci_secrets);
         let result = run_fenced(job.ctx.printer, || {
-            crate::dvc::repro::repro(
-                &job.repo.root,
-                &job.pipeline,
-                &crate::dvc::repro::Selection {
-                    force: !job.force.is_empty(),
+            let run = |selection: &crate::dvc::repro::Selection| {
+                crate::dvc::repro::repro(
+                    &job.repo.root,
+                    &job.pipeline,
+                    selection,
+                    &withheld,
+                    &collect,
+                    &interrupted,
+                )
+            };
+            // The stages `--force-stage` names first, then the rest as
+            // they stand (as in mlci's format).
+            if !job.force.is_empty() {
+                run(&crate::dvc::repro::Selection {
+                    names: job.force.clone(),
+                    force: true,
                     ..Default::default()
-                },
-                &withheld,
-                &collect,
-                &interrupted,
-            )
+                })?;
+            }
+            run(&Default::default())
         })?;
         if let Err(e) = result {
             job.fail(e.into());

@@ -162,7 +162,7 @@ pub fn cmd_retrain(ctx: &Ctx, a: RetrainArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     let identity = parse_identity(&a.author)?;
-    let repo = ctx.repo(&Overrides {
+    let repo = ctx.repo_in_place(&Overrides {
         remote: a.remote.clone(),
         jobs: None,
     })?;
