@@ -7,6 +7,7 @@ use super::Ctx;
 use crate::config::Overrides;
 use crate::exit::Exit;
 use crate::pipeline::plan::{self, Wave};
+use crate::repo::format::Format;
 use crate::track::Workspace;
 
 /// The stages that must run, in waves: a stage's wave is the length of its
@@ -37,26 +38,15 @@ pub struct PlanArgs {
 }
 
 pub fn cmd_plan(ctx: &Ctx, a: PlanArgs) -> anyhow::Result<Exit> {
-    let repo = ctx.repo(&Overrides {
+    let repo = ctx.repo_in_place(&Overrides {
         remote: a.remote.clone(),
         ..Overrides::default()
     })?;
     let pipeline = crate::pipeline::load(&repo.root)?;
-    let remote = if a.no_remote {
-        None
-    } else {
-        crate::sync::open(&repo.settings, &repo.root)?
+    let waves = match repo.format {
+        Format::Mlci => mlci_waves(&repo, &pipeline, &a)?,
+        Format::Dvc => dvc_waves(&repo, &pipeline, &a.stages)?,
     };
-    let rt = crate::remote::runtime()?;
-    // A remote that cannot be asked counts as not holding the record: the
-    // stage is planned, never skipped on a guess.
-    let remote_has = |key: &str| match &remote {
-        Some(r) => rt.block_on(r.exists(key)).unwrap_or(false),
-        None => false,
-    };
-    let mut ws = Workspace::open(&repo);
-    let waves = plan::plan(&mut ws, &pipeline, &a.stages, &remote_has)?;
-    ws.finish()?;
     if a.json {
         ctx.printer.data(&serde_json::to_string_pretty(
             &serde_json::json!({ "waves": waves }),
@@ -77,6 +67,58 @@ pub fn cmd_plan(ctx: &Ctx, a: PlanArgs) -> anyhow::Result<Exit> {
         ctx.printer.data(text.trim_end())?;
     }
     Ok(Exit::Ok)
+}
+
+/// The waves of a DVC repository used in place: stages judged against
+/// `dvc.lock` with DVC's MD5, restorable when DVC's run cache in the local
+/// cache holds their run (run-cache entries do not travel with push and
+/// pull in place, so the remote is not asked).
+fn dvc_waves(
+    repo: &crate::repo::Repo,
+    pipeline: &crate::pipeline::Pipeline,
+    targets: &[String],
+) -> anyhow::Result<Vec<Wave>> {
+    let root = &repo.root;
+    let lock = crate::dvc::lock::load(root, pipeline)?;
+    let mut contents = crate::dvc::contents::Md5Contents::open(root, lock.legacy.clone());
+    let mut restorable = |stage: &crate::pipeline::Stage,
+                          inputs: &crate::pipeline::status::Inputs| {
+        crate::dvc::repro::restorable(root, stage, inputs)
+    };
+    let waves = plan::waves(
+        &mut contents,
+        pipeline,
+        &lock.lock,
+        targets,
+        &mut restorable,
+    )?;
+    contents.save();
+    Ok(waves)
+}
+
+/// The waves of mlci's format: restorable from the local run cache or the
+/// remote's records.
+fn mlci_waves(
+    repo: &crate::repo::Repo,
+    pipeline: &crate::pipeline::Pipeline,
+    a: &PlanArgs,
+) -> anyhow::Result<Vec<Wave>> {
+    let remote = if a.no_remote {
+        None
+    } else {
+        crate::sync::open(&repo.settings, &repo.root)?
+    };
+    let rt = crate::remote::runtime()?;
+    // A remote that cannot be asked counts as not holding the record: the
+    // stage is planned, never skipped on a guess.
+    let remote_has = |key: &str| match &remote {
+        Some(r) => rt.block_on(r.exists(key)).unwrap_or(false),
+        None => false,
+    };
+    let mut ws = Workspace::open(repo);
+    let waves = plan::plan(&mut ws, pipeline, &a.stages, &remote_has)?;
+    ws.finish()?;
+    Ok(waves)
 }
 
 /// `waveN=...`, `waveN_partP=...` and `waves=N` lines.

@@ -245,6 +245,33 @@ fn probe(stage: &Stage, inputs: &Inputs) -> Json {
 /// when it does not.
 fn restore(root: &Path, stage: &Stage, entry: &Map<String, Json>) -> Result<bool, DvcError> {
     let cache = super::config::cache_root(root);
+    let Some(outs) = entry_outs(stage, entry) else {
+        return Ok(false);
+    };
+    if !super::sync::all_cached(&cache, &outs)? {
+        return Ok(false);
+    }
+    remove_outs(root, stage)?;
+    let done = super::sync::checkout(root, &outs, 16, &Silent)?;
+    Ok(done.absent.is_empty() && done.kept.is_empty())
+}
+
+/// Whether DVC's run cache in the repository at `root` can restore
+/// `stage` run with `inputs` (what `mlci repro` would restore instead of
+/// running it): an entry for its key whose outputs the cache holds.
+pub fn restorable(root: &Path, stage: &Stage, inputs: &Inputs) -> bool {
+    if !super::runcache::can_hash(stage) {
+        return false;
+    }
+    let cache = super::config::cache_root(root);
+    super::runcache::lookup(&cache, &probe(stage, inputs))
+        .and_then(|entry| entry_outs(stage, &entry))
+        .is_some_and(|outs| super::sync::all_cached(&cache, &outs).unwrap_or(false))
+}
+
+/// The outputs a run-cache entry records (root-relative), or None when it
+/// names none or one without an MD5.
+fn entry_outs(stage: &Stage, entry: &Map<String, Json>) -> Option<Vec<super::sync::Out>> {
     let outs: Option<Vec<super::sync::Out>> = entry
         .get("outs")
         .and_then(Json::as_array)
@@ -264,17 +291,12 @@ fn restore(root: &Path, stage: &Stage, entry: &Map<String, Json>) -> Result<bool
                 .collect()
         })
         .unwrap_or_default();
-    let Some(outs) = outs else { return Ok(false) };
+    let outs = outs?;
     let hex = |o: &super::sync::Out| {
         let d = o.md5.strip_suffix(".dir").unwrap_or(&o.md5);
         d.len() == 32 && d.bytes().all(|b| b.is_ascii_hexdigit())
     };
-    if outs.is_empty() || !outs.iter().all(hex) || !super::sync::all_cached(&cache, &outs)? {
-        return Ok(false);
-    }
-    remove_outs(root, stage)?;
-    let done = super::sync::checkout(root, &outs, 16, &Silent)?;
-    Ok(done.absent.is_empty() && done.kept.is_empty())
+    (!outs.is_empty() && outs.iter().all(hex)).then_some(outs)
 }
 
 /// Each cached output git-ignored beside it (`/NAME`), as `dvc repro`

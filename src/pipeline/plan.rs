@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::definition::Pipeline;
+use super::definition::{Pipeline, Stage};
 use super::repro::ReproError;
-use super::status::{current_inputs, reasons, MissingDeps, ParamsCache};
+use super::status::{current_inputs, reasons, Contents, Inputs, MissingDeps, ParamsCache};
 use crate::progress::Silent;
 use crate::track::Workspace;
 
@@ -37,17 +37,39 @@ pub struct Wave {
 }
 
 /// The waves of stale stages among `targets` and their upstream (every
-/// stage when empty). `remote_has(key)` says whether the remote holds the
-/// run record named `key` (`runcache::record_key`).
+/// stage when empty), in mlci's format. `remote_has(key)` says whether the
+/// remote holds the run record named `key` (`runcache::record_key`).
 pub fn plan(
     ws: &mut Workspace,
     pipeline: &Pipeline,
     targets: &[String],
     remote_has: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Wave>, ReproError> {
+    let lock = super::lock::LockFile::load(&ws.repo.root)?;
+    let repo = ws.repo;
+    let mut restorable = |stage: &Stage, inputs: &Inputs| {
+        super::runcache::eligible(stage) && {
+            let key = super::runcache::key(stage, inputs);
+            super::runcache::lookup(&repo.cache, &key, stage).is_some()
+                || remote_has(&super::runcache::record_key(&key))
+        }
+    };
+    waves(ws, pipeline, &lock, targets, &mut restorable)
+}
+
+/// The waves of stale stages among `targets` and their upstream (every
+/// stage when empty), judged against `lock` with `contents` (either
+/// format's). `restorable(stage, inputs)` says whether a run cache can
+/// restore a stale stage whose upstream is all current.
+pub fn waves(
+    contents: &mut dyn Contents,
+    pipeline: &Pipeline,
+    lock: &super::lock::LockFile,
+    targets: &[String],
+    restorable: &mut dyn FnMut(&Stage, &Inputs) -> bool,
+) -> Result<Vec<Wave>, ReproError> {
     let dag = super::dag::Dag::build(&pipeline.stages)?;
     let chosen = super::repro::select(pipeline, &dag, targets, false)?;
-    let lock = super::lock::LockFile::load(&ws.repo.root)?;
     let mut params = ParamsCache::default();
     // wave of each stale stage, by index.
     let mut wave: BTreeMap<usize, usize> = BTreeMap::new();
@@ -62,7 +84,7 @@ pub fn plan(
             Default::default()
         } else {
             current_inputs(
-                ws,
+                contents,
                 pipeline,
                 stage,
                 &mut params,
@@ -70,23 +92,23 @@ pub fn plan(
                 &Silent,
             )?
         };
-        let mut why: Vec<String> =
-            reasons(ws, stage, &inputs, lock.stages.get(&stage.name), &Silent)?
-                .iter()
-                .map(|r| r.describe(&|s| format!("`{s}`"), &|s| s.to_string()))
-                .collect();
+        let mut why: Vec<String> = reasons(
+            contents,
+            stage,
+            &inputs,
+            lock.stages.get(&stage.name),
+            &Silent,
+        )?
+        .iter()
+        .map(|r| r.describe(&|s| format!("`{s}`"), &|s| s.to_string()))
+        .collect();
         if stage.frozen {
             why.clear();
         }
         if !stale_up.is_empty() {
             why.push("an upstream stage runs first".into());
-        } else if !why.is_empty() && super::runcache::eligible(stage) {
-            let key = super::runcache::key(stage, &inputs);
-            let restorable = super::runcache::lookup(&ws.repo.cache, &key, stage).is_some()
-                || remote_has(&super::runcache::record_key(&key));
-            if restorable {
-                why.clear();
-            }
+        } else if !why.is_empty() && restorable(stage, &inputs) {
+            why.clear();
         }
         if why.is_empty() {
             continue;

@@ -797,3 +797,84 @@ fn checkout_of_a_directory_removes_what_dvc_removes() {
     assert_eq!(files_under(m, "data/d"), files_under(d, "data/d"));
     assert_eq!(both(m, exe), [BTreeSet::new(), BTreeSet::new()]);
 }
+
+/// `mlci plan` in a DVC repository: the stages judged against `dvc.lock`
+/// with DVC's MD5, in waves by their stale upstream; the stages planned
+/// are the ones `dvc repro` then runs, in its order; a stage DVC's run
+/// cache can restore is left out; nothing once `dvc repro` ran.
+#[test]
+fn plan_lists_what_dvc_repro_would_run() {
+    let (_tmp, r, exe) = dvc_repo();
+    r.write("data/raw.txt", "1\n");
+    r.write("params.yaml", "lr: 1\n");
+    r.write(
+        "dvc.yaml",
+        "stages:
+  prep:
+    cmd: cp data/raw.txt prep.txt
+    deps: [data/raw.txt]
+    outs: [prep.txt]
+  train:
+    cmd: cat prep.txt params.yaml > model.txt
+    deps: [prep.txt]
+    params: [lr]
+    outs: [model.txt]
+  evaluate:
+    cmd: wc -c model.txt > score.txt
+    deps: [model.txt]
+    outs: [score.txt]
+  other:
+    cmd: cp data/raw.txt other.txt
+    deps: [data/raw.txt]
+    outs: [other.txt]
+",
+    );
+    let planned = |r: &TestRepo| -> Vec<(u64, String)> {
+        let v: Value = serde_json::from_str(&r.mlci(&["plan", "--json"]).ok().stdout).unwrap();
+        v["waves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|w| {
+                w["stages"].as_array().unwrap().iter().map(|s| {
+                    (
+                        w["wave"].as_u64().unwrap(),
+                        s["name"].as_str().unwrap().to_string(),
+                    )
+                })
+            })
+            .collect()
+    };
+    let names = |p: &[(u64, String)]| p.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>();
+    // Never run: every stage DVC runs, prep's chain in three waves.
+    let p = planned(&r);
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    // (`dvc repro --dry` cannot plan past a missing input: DVC runs it.)
+    assert_eq!(sorted(names(&p)), sorted(ran(&dvc(&exe, &r, &["repro"]))));
+    assert_eq!(
+        p,
+        [
+            (0, "prep".to_string()),
+            (0, "other".into()),
+            (1, "train".into()),
+            (2, "evaluate".into())
+        ]
+    );
+    assert!(planned(&r).is_empty());
+    // A param: train and what reads it.
+    r.write("params.yaml", "lr: 2\n");
+    let p = planned(&r);
+    assert_eq!(names(&p), ["train", "evaluate"]);
+    crate::common::pin_output(&r.mlci(&["plan", "--matrix"]).ok().stdout);
+    // (`dvc repro --dry` cannot see that train's output will change.)
+    assert_eq!(names(&p), ran(&dvc(&exe, &r, &["repro"])));
+    // Back to a value DVC ran: its run cache restores train and what
+    // follows, so nothing is planned, and DVC runs nothing.
+    r.write("params.yaml", "lr: 1\n");
+    assert!(planned(&r).is_empty(), "{:?}", planned(&r));
+    assert!(ran(&dvc(&exe, &r, &["repro"])).is_empty());
+    assert!(!r.exists(".mlci"));
+}
