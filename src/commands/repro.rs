@@ -94,25 +94,32 @@ pub struct ReproArgs {
     pub stages_see_ci_secrets: bool,
 }
 
-/// `mlci repro` in a DVC repository used in place (`dvc::repro`).
+/// `mlci repro` in a DVC repository used in place (`dvc::repro`): the
+/// stages one after another (`-j` is accepted and runs them in order, as
+/// `dvc repro` does); a fan-out worker's options are not built in place.
 fn dvc_repro(ctx: &Ctx, root: &std::path::Path, a: &ReproArgs) -> anyhow::Result<Exit> {
-    let forced_targets = a.force && !a.targets.is_empty();
-    let plain = !(a.dry_run || a.pipeline || a.recursive || a.keep_going || forced_targets)
-        && !(a.pull || a.push || a.restore_only)
-        && a.single_item.is_empty()
-        && a.remote.is_none()
-        && a.jobs <= 1;
-    if !plain {
+    if a.pull || a.push || a.restore_only || !a.single_item.is_empty() || a.remote.is_some() {
         anyhow::bail!(crate::dvc::DvcError::NotYet {
-            what: "`mlci repro` with options other than targets, `--downstream` and `--force` (without targets)".into(),
+            what: "a fan-out worker's `mlci repro` (`--pull`, `--push`, `-s`, `--restore-only`)"
+                .into(),
         });
     }
-    let force = a.force;
     let pipeline = crate::pipeline::load(root)?;
     if pipeline.stages.is_empty() {
         ctx.printer
             .info("no stages: define them under `stages:` in dvc.yaml");
         return Ok(Exit::Ok);
+    }
+    let mut names = widen_targets(&pipeline, a.targets.clone(), a.recursive, a.pipeline)?;
+    // As `dvc repro` at the root: no target is the root `dvc.yaml`'s
+    // stages (and what feeds them); `-P` is every pipeline file's.
+    if names.is_empty() && !a.all_pipelines {
+        names = pipeline
+            .stages
+            .iter()
+            .filter(|s| !s.name.contains("/dvc.yaml:"))
+            .map(|s| s.name.clone())
+            .collect();
     }
     let interrupted = interrupt_flag()?;
     let ran = run_fenced(ctx.printer, || {
@@ -120,9 +127,12 @@ fn dvc_repro(ctx: &Ctx, root: &std::path::Path, a: &ReproArgs) -> anyhow::Result
             root,
             &pipeline,
             &crate::dvc::repro::Selection {
-                names: a.targets.clone(),
+                names,
                 downstream: a.downstream,
-                force,
+                force: a.force,
+                dry_run: a.dry_run,
+                keep_going: a.keep_going,
+                no_run_cache: a.no_run_cache,
             },
             &[],
             &Printing {
@@ -131,15 +141,26 @@ fn dvc_repro(ctx: &Ctx, root: &std::path::Path, a: &ReproArgs) -> anyhow::Result
             &interrupted,
         )
     })??;
+    if a.dry_run {
+        return Ok(Exit::Ok);
+    }
     if ran.ran.is_empty() {
         ctx.printer.info("every stage is up to date");
     } else {
-        super::record_in_git(
-            ctx,
-            root,
-            "updated dvc.lock; to record it, run:",
-            &["dvc.lock".to_string()],
-        )?;
+        // Each lock written (a nested `dvc.yaml`'s beside it) and the
+        // `.gitignore` files naming the outputs.
+        let mut files: Vec<String> = ran
+            .ran
+            .iter()
+            .map(|name| match name.split_once("dvc.yaml:") {
+                Some((dir, _)) if !dir.is_empty() => format!("{dir}dvc.lock"),
+                _ => "dvc.lock".to_string(),
+            })
+            .chain(gitignores(&pipeline))
+            .collect();
+        files.sort();
+        files.dedup();
+        super::record_in_git(ctx, root, "updated dvc.lock; to record it, run:", &files)?;
     }
     Ok(Exit::Ok)
 }

@@ -6,8 +6,9 @@
 //! DVC 3's layout (`files/md5/ab/…`, a directory's `.dir` listing beside
 //! its files) and its entry written to `dvc.lock` as DVC writes it
 //! (`schema: '2.0'`; `path`, `hash: md5`, `md5`, `size`, `nfiles`), so
-//! `dvc status` finds it up to date. Stages of the root `dvc.yaml` only;
-//! DVC's run cache is neither read nor written yet.
+//! `dvc status` finds it up to date (a nested `dvc.yaml`'s stage in the
+//! `dvc.lock` beside it), and each cached output git-ignored. DVC's run
+//! cache is read before a stage runs and written after (`runcache`).
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -31,10 +32,18 @@ use crate::progress::Silent;
 /// `force`, each is run whether stale or not (`--force`).
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
-    /// Stage names, as `NAME` or `dvc.yaml:NAME`.
+    /// Stage names, as `NAME`, `dvc.yaml:NAME` or `sub/dvc.yaml:NAME`.
     pub names: Vec<String>,
     pub downstream: bool,
     pub force: bool,
+    /// Say what would run, run nothing (`--dry`).
+    pub dry_run: bool,
+    /// After a failure, go on with the stages that do not depend on it
+    /// (`--keep-going`).
+    pub keep_going: bool,
+    /// Never restore from the run cache (`--no-run-cache`); what runs is
+    /// still saved there, as DVC saves it.
+    pub no_run_cache: bool,
 }
 
 /// What a run did: the stages that ran, in order.
@@ -54,15 +63,6 @@ pub fn repro(
     events: &dyn Events,
     interrupted: &AtomicBool,
 ) -> Result<Ran, DvcError> {
-    if let Some(s) = pipeline
-        .stages
-        .iter()
-        .find(|s| s.name.contains("dvc.yaml:"))
-    {
-        return Err(DvcError::NotYet {
-            what: format!("running stage `{}` of a nested dvc.yaml", s.name),
-        });
-    }
     let force = targets.force;
     let dag = Dag::build(&pipeline.stages).map_err(|e| Box::new(ReproError::from(e)))?;
     let mut ran = Vec::new();
@@ -75,6 +75,7 @@ pub fn repro(
         let mut picked = Vec::new();
         for name in &targets.names {
             let bare = name.strip_prefix("dvc.yaml:").unwrap_or(name);
+            let bare = bare.strip_prefix("./").unwrap_or(bare);
             let i = pipeline
                 .stages
                 .iter()
@@ -87,8 +88,19 @@ pub fn repro(
         }
         dag.select(&picked, targets.downstream)
     };
+    // Stages that failed, or were left out after a failure upstream.
+    let mut broken: Vec<usize> = Vec::new();
+    let mut first_failure = None;
     for &i in &order {
         let stage = &pipeline.stages[i];
+        if let Some(&up) = broken.iter().find(|&&b| dag.upstream[i].contains(&b)) {
+            events.event(Event::Skipped {
+                stage: &stage.name,
+                why: &format!("`{}` failed upstream", pipeline.stages[up].name),
+            });
+            broken.push(i);
+            continue;
+        }
         // Judged now: what ran before may have changed this one's inputs
         // (and rewritten DVC 2 entries as DVC 3's).
         let lock = super::lock::load(root, pipeline)?;
@@ -117,8 +129,18 @@ pub fn repro(
             events.event(Event::UpToDate { stage: &stage.name });
             continue;
         }
+        if targets.dry_run {
+            events.event(Event::WouldRun {
+                stage: &stage.name,
+                reasons: &why,
+            });
+            continue;
+        }
         // DVC's run cache first (not when forced, as DVC).
-        let cached = match (force, super::runcache::can_hash(stage)) {
+        let cached = match (
+            force || targets.no_run_cache,
+            super::runcache::can_hash(stage),
+        ) {
             (false, true) => super::runcache::lookup(&cache, &probe(stage, &inputs)),
             _ => None,
         };
@@ -145,12 +167,17 @@ pub fn repro(
                 stage: &stage.name,
                 why: &why,
             });
-            contents.save();
-            return Err(Box::new(ReproError::StageFailed {
+            let failed = ReproError::StageFailed {
                 stage: stage.name.clone(),
                 why,
-            })
-            .into());
+            };
+            if !targets.keep_going {
+                contents.save();
+                return Err(Box::new(failed).into());
+            }
+            broken.push(i);
+            first_failure.get_or_insert(failed);
+            continue;
         }
         contents.forget();
         let entry = record(root, stage, &inputs, &mut contents)?;
@@ -164,7 +191,10 @@ pub fn repro(
         ran.push(stage.name.clone());
     }
     contents.save();
-    Ok(Ran { ran })
+    match first_failure {
+        Some(failed) => Err(Box::new(failed).into()),
+        None => Ok(Ran { ran }),
+    }
 }
 
 /// One dep or out as `dvc.lock` holds it.
@@ -460,14 +490,20 @@ fn put(cache: &Path, md5: &str, dir: bool, from: Source<'_>) -> Result<(), DvcEr
     Ok(())
 }
 
-/// Writes the stage's entry into the root `dvc.lock` as DVC does: the
-/// other stages kept in their order, this one replaced or appended.
+/// Writes the stage's entry into its `dvc.lock` as DVC does (the root's,
+/// or for `sub/dvc.yaml:NAME` the one beside `sub/dvc.yaml`, under
+/// `NAME`): the other stages kept in their order, this one replaced or
+/// appended.
 fn write_lock(root: &Path, name: &str, entry: Json) -> Result<(), DvcError> {
-    let path = root.join("dvc.lock");
+    let (file, name) = match name.split_once("dvc.yaml:") {
+        Some((dir, local)) if !dir.is_empty() => (format!("{dir}dvc.lock"), local),
+        _ => ("dvc.lock".to_string(), name),
+    };
+    let path = root.join(&file);
     let mut doc: Map<String, Json> = match fs_err::read_to_string(&path) {
-        Ok(text) if !text.trim().is_empty() => crate::yaml::parse(&text, Path::new("dvc.lock"))
+        Ok(text) if !text.trim().is_empty() => crate::yaml::parse(&text, Path::new(&file))
             .map_err(|e| DvcError::File {
-                file: "dvc.lock".into(),
+                file: file.clone(),
                 message: e.to_string(),
             })?,
         _ => Map::new(),
@@ -478,13 +514,13 @@ fn write_lock(root: &Path, name: &str, entry: Json) -> Result<(), DvcError> {
         .or_insert_with(|| Json::Object(Map::new()));
     let Json::Object(stages) = stages else {
         return Err(DvcError::File {
-            file: "dvc.lock".into(),
+            file: file.clone(),
             message: "`stages` is not a mapping".into(),
         });
     };
     stages.insert(name.to_string(), entry);
     let text = serde_yaml::to_string(&doc).map_err(|e| DvcError::File {
-        file: "dvc.lock".into(),
+        file: file.clone(),
         message: e.to_string(),
     })?;
     crate::fsutil::write_atomic(&path, text.as_bytes())?;

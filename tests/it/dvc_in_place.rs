@@ -878,3 +878,108 @@ fn plan_lists_what_dvc_repro_would_run() {
     assert!(ran(&dvc(&exe, &r, &["repro"])).is_empty());
     assert!(!r.exists(".mlci"));
 }
+
+/// `mlci repro` with DVC's options, and a nested `dvc.yaml`, on twin
+/// clones beside `dvc repro`: the same stages in the same order, the same
+/// `dvc.lock` and `sub/dvc.lock`, the same `.gitignore` entries; `-f`
+/// with a target, `-p`, `-R sub`, `--keep-going` past a failing stage;
+/// `--dry-run` says what would run and runs nothing (pinned).
+#[test]
+fn repro_options_and_nested_pipelines_as_dvc() {
+    let twins: Vec<_> = (0..2).map(|_| dvc_repo()).collect();
+    for (_, r, _) in &twins {
+        r.write("data/raw.txt", "1\n");
+        r.write("flag.txt", "ok\n");
+        r.write(
+            "dvc.yaml",
+            "stages:
+  prep:
+    cmd: cp data/raw.txt prep.txt
+    deps: [data/raw.txt]
+    outs: [prep.txt]
+  train:
+    cmd: cp prep.txt model.txt
+    deps: [prep.txt]
+    outs: [model.txt]
+  fragile:
+    cmd: grep -q ok flag.txt && cp flag.txt fragile.txt
+    deps: [flag.txt]
+    outs: [fragile.txt]
+  after:
+    cmd: cp fragile.txt after.txt
+    deps: [fragile.txt]
+    outs: [after.txt]
+",
+        );
+        r.write(
+            "sub/dvc.yaml",
+            "stages:
+  report:
+    cmd: mkdir -p out && cat ../model.txt > out/report.txt
+    deps: [../model.txt]
+    outs: [out]
+",
+        );
+        r.commit_all("pipelines");
+    }
+    let (m, d, exe) = (&twins[0].1, &twins[1].1, &twins[0].2);
+    let same = |args: &[&str], what: &str, ignores: bool| {
+        let mut all = vec!["repro"];
+        all.extend_from_slice(args);
+        let mine = m.mlci(&all);
+        let theirs = crate::dvc_oracle::dvc_status(exe, d, &all);
+        assert_eq!(
+            ran(&mine.stderr),
+            ran(&theirs.1),
+            "{what}: {args:?}\n{}\n{}{}",
+            mine.stderr,
+            theirs.1,
+            theirs.2
+        );
+        assert_eq!(mine.code == 0, theirs.0 == 0, "{what}: {args:?}");
+        for lock in ["dvc.lock", "sub/dvc.lock"] {
+            let of = |r: &TestRepo| r.root.join(lock).exists().then(|| r.read(lock));
+            let parse = |t: Option<String>| {
+                t.map(|t| serde_yaml::from_str::<serde_yaml::Value>(&t).unwrap())
+            };
+            assert_eq!(parse(of(m)), parse(of(d)), "{what}: {lock}");
+        }
+        // (After a failure DVC leaves the `.gitignore` entries of the
+        // stages that did run unwritten, for good; mlci writes each
+        // stage's as it succeeds.)
+        if ignores {
+            assert_eq!(
+                git_in(&m.root, &["status", "--porcelain", "--ignored"]),
+                git_in(&d.root, &["status", "--porcelain", "--ignored"]),
+                "{what}"
+            );
+        }
+    };
+    // A failing stage, the rest kept going.
+    for r in [m, d] {
+        r.write("flag.txt", "no\n");
+    }
+    same(&["--keep-going"], "keep going", false);
+    for r in [m, d] {
+        r.write("flag.txt", "ok\n");
+    }
+    same(&[], "the rest", false);
+    dvc(exe, d, &["commit", "-q", "-f", "prep", "train"]);
+    // The nested pipeline is not the root's: neither ran it.
+    let nested = BTreeSet::from(["sub/dvc.yaml:report".to_string()]);
+    assert_eq!(both(m, exe), [nested.clone(), nested]);
+    // What would run, and nothing run.
+    m.write("data/raw.txt", "2\n");
+    let dry = m.mlci(&["repro", "--dry-run"]).ok();
+    crate::common::pin_output(&format!("{}\n{}", dry.stdout, dry.stderr));
+    d.write("data/raw.txt", "2\n");
+    same(&["-R", "sub"], "recursive", true);
+    same(&["-f", "train"], "forced target", true);
+    for r in [m, d] {
+        r.write("data/raw.txt", "3\n");
+    }
+    same(&["-p", "train"], "whole pipeline", true);
+    same(&["sub/dvc.yaml:report"], "nested target", true);
+    assert_eq!(both(m, exe), [BTreeSet::new(), BTreeSet::new()]);
+    assert!(!m.exists(".mlci"));
+}

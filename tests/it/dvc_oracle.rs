@@ -16,6 +16,13 @@ pub(crate) struct Pair {
 }
 
 pub(crate) fn dvc(exe: &str, repo: &TestRepo, args: &[&str]) -> String {
+    let (code, out, err) = dvc_status(exe, repo, args);
+    assert_eq!(code, 0, "dvc {args:?}: {out}\n{err}");
+    out
+}
+
+/// DVC's exit code, stdout and stderr, whatever it exits with.
+pub(crate) fn dvc_status(exe: &str, repo: &TestRepo, args: &[&str]) -> (i32, String, String) {
     let mut cmd = Command::new(exe);
     hermetic(&mut cmd, &repo.root);
     let out = cmd
@@ -25,13 +32,11 @@ pub(crate) fn dvc(exe: &str, repo: &TestRepo, args: &[&str]) -> String {
         .env("DVC_NO_UPDATER", "1")
         .output()
         .expect("run dvc");
-    assert!(
-        out.status.success(),
-        "dvc {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 impl Pair {
