@@ -69,25 +69,7 @@ pub fn repro(
     // One memo for the run: what a stage wrote is forgotten after it ran.
     let mut contents = Md5Contents::open(root, Default::default());
     let cache = super::config::cache_root(root);
-    let order = if targets.names.is_empty() {
-        dag.order.clone()
-    } else {
-        let mut picked = Vec::new();
-        for name in &targets.names {
-            let bare = name.strip_prefix("dvc.yaml:").unwrap_or(name);
-            let bare = bare.strip_prefix("./").unwrap_or(bare);
-            let i = pipeline
-                .stages
-                .iter()
-                .position(|s| s.name == bare)
-                .ok_or_else(|| DvcError::UnknownStage {
-                    name: name.clone(),
-                    stages: pipeline.stages.iter().map(|s| s.name.clone()).collect(),
-                })?;
-            picked.push(i);
-        }
-        dag.select(&picked, targets.downstream)
-    };
+    let order = order_of(pipeline, &dag, targets)?;
     // Stages that failed, or were left out after a failure upstream.
     let mut broken: Vec<usize> = Vec::new();
     let mut first_failure = None;
@@ -195,6 +177,28 @@ pub fn repro(
         Some(failed) => Err(Box::new(failed).into()),
         None => Ok(Ran { ran }),
     }
+}
+
+/// The stages `targets` selects, in DVC's order.
+fn order_of(pipeline: &Pipeline, dag: &Dag, targets: &Selection) -> Result<Vec<usize>, DvcError> {
+    if targets.names.is_empty() {
+        return Ok(dag.order.clone());
+    }
+    let mut picked = Vec::new();
+    for name in &targets.names {
+        let bare = name.strip_prefix("dvc.yaml:").unwrap_or(name);
+        let bare = bare.strip_prefix("./").unwrap_or(bare);
+        let i = pipeline
+            .stages
+            .iter()
+            .position(|s| s.name == bare)
+            .ok_or_else(|| DvcError::UnknownStage {
+                name: name.clone(),
+                stages: pipeline.stages.iter().map(|s| s.name.clone()).collect(),
+            })?;
+        picked.push(i);
+    }
+    Ok(dag.select(&picked, targets.downstream))
 }
 
 /// One dep or out as `dvc.lock` holds it.
