@@ -41,32 +41,7 @@ fn dvc_error(file: &str, rev: &str, e: DvcError) -> DataDiffError {
 }
 
 fn at_commit(repo: &Repo, id: git2::Oid, name: &str) -> Result<Index, DataDiffError> {
-    let unreadable = |file: &str, message: String| DataDiffError::Unreadable {
-        file: file.into(),
-        rev: name.into(),
-        message,
-    };
-    let tree = crate::pipeline::source::GitTree::open(&repo.root, id)
-        .map_err(|m| unreadable("the commit", m))?;
-    let pipeline = crate::pipeline::load::load_from(&tree, Default::default())
-        .map_err(|e| unreadable("dvc.yaml", e.to_string()))?;
-    const SCAN: crate::git::ScanFor = crate::git::ScanFor {
-        pointer_extension: "dvc",
-        lock_file: "dvc.lock",
-    };
-    let pointers: Vec<(String, String)> =
-        crate::git::pointers_at(&repo.root, &[id.to_string()], &SCAN)
-            .map_err(|e| DataDiffError::Rev {
-                rev: name.into(),
-                message: e.message().into(),
-            })?
-            .into_iter()
-            .filter(|b| b.path != "dvc.lock")
-            .map(|b| (b.path, b.text))
-            .collect();
-    let lock =
-        dvc::lock::load_from(&tree, &pipeline).map_err(|e| dvc_error("dvc.lock", name, e))?;
-    let outs = dvc::sync::recorded(&pointers, &lock, &pipeline, &[])
+    let outs = dvc::artifact::recorded_at(&repo.root, id, &[])
         .map_err(|e| dvc_error("a .dvc file", name, e))?;
     let cache = dvc::config::cache_root(&repo.root);
     let mut idx = Index::default();

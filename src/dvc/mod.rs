@@ -7,6 +7,7 @@
 //! `migrate::dvc_files` (shared with `mlci import-dvc`).
 
 pub mod add;
+pub mod artifact;
 pub mod config;
 pub mod contents;
 pub mod lock;

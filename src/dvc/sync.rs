@@ -298,7 +298,7 @@ where
 
 /// Whether the cache holds every object of `outs` (listings and the
 /// files they name).
-pub(super) fn all_cached(cache: &Path, outs: &[Out]) -> Result<bool, DvcError> {
+pub fn all_cached(cache: &Path, outs: &[Out]) -> Result<bool, DvcError> {
     let refs: Vec<&Out> = outs.iter().collect();
     Ok(local_objects(cache, &refs)?.1.is_empty())
 }

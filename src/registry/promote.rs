@@ -489,6 +489,18 @@ pub fn path_exists_at(root: &Path, commit: git2::Oid, path: &str) -> Result<bool
     if tree.get_path(Path::new(path)).is_ok() {
         return Ok(true);
     }
+    // A DVC repository used in place: an output its `.dvc` files or
+    // `dvc.lock` record at that commit.
+    if crate::repo::format::Format::of(root) == Some(crate::repo::format::Format::Dvc) {
+        let outs =
+            crate::dvc::artifact::recorded_at(root, commit, &[path.to_string()]).map_err(|e| {
+                RegistryError::Refused {
+                    message: e.to_string(),
+                    hint: crate::error::Hint::hint(&e).unwrap_or_default(),
+                }
+            })?;
+        return Ok(outs.iter().any(|o| o.path == path.trim_end_matches('/')));
+    }
     let cache = crate::repo::cache_of(root).map_err(|e| {
         use crate::error::Hint as _;
         RegistryError::Refused {

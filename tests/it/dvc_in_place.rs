@@ -983,3 +983,60 @@ fn repro_options_and_nested_pipelines_as_dvc() {
     assert_eq!(both(m, exe), [BTreeSet::new(), BTreeSet::new()]);
     assert!(!m.exists(".mlci"));
 }
+
+/// `mlci model get` in a DVC repository: the artifact `dvc.yaml` declares,
+/// as GTO tags name it, written from the output DVC's files record at the
+/// tag's commit: from DVC's cache, and in a fresh clone from DVC's remote
+/// (a directory artifact whole); a damaged remote object is refused and
+/// nothing is written.
+#[test]
+fn model_get_reads_what_dvc_recorded_at_the_tag() {
+    let (tmp, r, exe) = dvc_repo();
+    r.write(
+        "dvc.yaml",
+        "artifacts:\n  churn:\n    path: model.pkl\n  imgs:\n    path: data/imgs\n",
+    );
+    r.write("model.pkl", "weights v1");
+    r.write("data/imgs/a.txt", "a");
+    r.write("data/imgs/sub/b.txt", "b");
+    dvc(&exe, &r, &["add", "-q", "model.pkl", "data/imgs"]);
+    let store = tmp.path().join("store");
+    dvc(
+        &exe,
+        &r,
+        &["remote", "add", "-d", "store", store.to_str().unwrap()],
+    );
+    r.commit_all("v1");
+    r.mlci(&["model", "register", "churn"]).ok();
+    r.mlci(&["model", "register", "imgs"]).ok();
+    r.write("model.pkl", "weights v2");
+    r.mlci(&["add", "model.pkl"]).ok();
+    r.commit_all("v2");
+    r.mlci(&["model", "register", "churn"]).ok();
+    r.mlci(&["model", "promote", "churn", "v0.0.1", "--to", "prod"])
+        .ok();
+    r.mlci(&["model", "get", "churn#prod", "-o", "out/prod.pkl"])
+        .ok();
+    assert_eq!(r.read("out/prod.pkl"), "weights v1");
+    r.mlci(&["model", "get", "churn", "-o", "out/latest.pkl"])
+        .ok();
+    assert_eq!(r.read("out/latest.pkl"), "weights v2");
+    // A fresh clone: from DVC's remote, what DVC pushed.
+    dvc(&exe, &r, &["push", "-q"]);
+    let c = clone_of(&r, &tmp.path().join("clone"));
+    c.mlci(&["model", "get", "imgs", "-o", "imgs"]).ok();
+    assert_eq!(c.read("imgs/a.txt"), "a");
+    assert_eq!(c.read("imgs/sub/b.txt"), "b");
+    // A damaged object on the remote: refused, nothing written.
+    let md5 = md5_hex(b"weights v2");
+    let key = store.join(format!("files/md5/{}/{}", &md5[..2], &md5[2..]));
+    let mut perm = std::fs::metadata(&key).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(&key, perm).unwrap();
+    std::fs::write(&key, "tampered").unwrap();
+    let run = c.mlci(&["model", "get", "churn", "-o", "model.pkl"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(!c.path("model.pkl").exists());
+    assert!(!c.exists(".mlci"));
+}

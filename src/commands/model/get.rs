@@ -10,6 +10,7 @@ use crate::commands::Ctx;
 use crate::config::Overrides;
 use crate::exit::Exit;
 use crate::registry::{self, declare, RegistryError};
+use crate::repo::format::Format;
 use crate::revision::{Rev, RevReader};
 
 /// Download an artifact as of a version or stage: `NAME` (the latest
@@ -129,8 +130,29 @@ fn check_replace(out: &Path, force: bool, is_dir: bool, keep: &[&Path]) -> Resul
 
 crate::register_hint!(GetError);
 
+/// Output `o` of a DVC repository used in place written to `out`: its
+/// objects fetched from DVC's remote when DVC's cache lacks them.
+fn dvc_get(
+    ctx: &Ctx,
+    repo: &crate::repo::Repo,
+    o: &crate::dvc::sync::Out,
+    out: &Path,
+) -> anyhow::Result<usize> {
+    let cache = crate::dvc::config::cache_root(&repo.root);
+    let one = std::slice::from_ref(o);
+    if !crate::dvc::sync::all_cached(&cache, one)? {
+        if repo.settings.remotes.is_empty() {
+            anyhow::bail!(crate::dvc::DvcError::NoRemote);
+        }
+        let remote = crate::sync::require(&repo.settings, &repo.root)?;
+        let reporter = crate::commands::reporter::for_printer(ctx.printer);
+        crate::dvc::sync::fetch(&repo.root, &remote, one, reporter.as_ref())?;
+    }
+    Ok(crate::dvc::artifact::write_out(&cache, o, out)?)
+}
+
 pub(super) fn cmd_get(ctx: &Ctx, a: GetArgs) -> anyhow::Result<Exit> {
-    let repo = ctx.repo(&Overrides {
+    let repo = ctx.repo_in_place(&Overrides {
         remote: a.remote.clone(),
         ..Overrides::default()
     })?;
@@ -159,20 +181,32 @@ pub(super) fn cmd_get(ctx: &Ctx, a: GetArgs) -> anyhow::Result<Exit> {
         id: commit,
     };
     let mut reader = RevReader::new(&repo.root, &repo.cache, at);
-    let tracked = reader.tracked(&decl.path)?;
-    let is_dir = match &tracked {
-        Some(t) => t.pointer.oid.dir,
-        None => reader.is_git_dir(&decl.path)?,
+    // In a DVC repository used in place, the output DVC's files record.
+    let dvc_out = match repo.format {
+        Format::Dvc => crate::dvc::artifact::recorded_at(&repo.root, commit, &[])?
+            .into_iter()
+            .find(|o| o.path == decl.path.trim_end_matches('/')),
+        Format::Mlci => None,
+    };
+    let tracked = match (&dvc_out, repo.format) {
+        (_, Format::Dvc) => None,
+        (_, Format::Mlci) => reader.tracked(&decl.path)?,
+    };
+    let is_dir = match (&dvc_out, &tracked) {
+        (Some(o), _) => o.is_dir(),
+        (None, Some(t)) => t.pointer.oid.dir,
+        (None, None) => reader.is_git_dir(&decl.path)?,
     };
     check_replace(&out, a.force, is_dir, &[&repo.root, &ctx.cwd])?;
     let written =
-        match tracked {
-            Some(t) => {
+        match (dvc_out, tracked) {
+            (Some(o), _) => dvc_get(ctx, &repo, &o, &out)?,
+            (None, Some(t)) => {
                 let reporter = crate::commands::reporter::for_printer(ctx.printer);
                 crate::revision::fetch::fetch_missing(&repo, &t, reporter.as_ref())?;
                 crate::store::materialise::write_object(&repo.cache, &t.pointer.oid, &out)?
             }
-            None => reader.write_git_path(&decl.path, &out)?.ok_or_else(|| {
+            (None, None) => reader.write_git_path(&decl.path, &out)?.ok_or_else(|| {
                 RegistryError::PathMissing {
                     name: name.clone(),
                     path: decl.path.clone(),
