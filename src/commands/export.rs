@@ -45,7 +45,7 @@ pub struct ArgoArgs {
 
 pub fn cmd_export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<Exit> {
     let ExportCommand::Argo(a) = a.command;
-    let repo = ctx.repo(&Overrides::default())?;
+    let repo = ctx.repo_in_place(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
     let revision = crate::git::resolve_commit(&repo.root, &a.rev)
         .map_err(|e| {

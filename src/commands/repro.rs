@@ -96,30 +96,60 @@ pub struct ReproArgs {
 
 /// `mlci repro` in a DVC repository used in place (`dvc::repro`): the
 /// stages one after another (`-j` is accepted and runs them in order, as
-/// `dvc repro` does); a fan-out worker's options are not built in place.
+/// `dvc repro` does). With `--pull`, DVC's remote is a second run cache
+/// (DVC's `runs/` layout); a fan-out worker (`-s STAGE`) restores what is
+/// upstream of it from there and runs only its stages, the join
+/// (`--restore-only`) runs none; `--push` sends the outputs and the
+/// run-cache entries of what ran.
 fn dvc_repro(ctx: &Ctx, root: &std::path::Path, a: &ReproArgs) -> anyhow::Result<Exit> {
-    if a.pull || a.push || a.restore_only || !a.single_item.is_empty() || a.remote.is_some() {
-        anyhow::bail!(crate::dvc::DvcError::NotYet {
-            what: "a fan-out worker's `mlci repro` (`--pull`, `--push`, `-s`, `--restore-only`)"
-                .into(),
-        });
-    }
+    let repo = crate::dvc::config::open(
+        root,
+        &Overrides {
+            remote: a.remote.clone(),
+            ..Overrides::default()
+        },
+    )?;
+    let remote = match a.pull {
+        true if repo.settings.remotes.is_empty() => {
+            anyhow::bail!(crate::dvc::DvcError::NoRemote)
+        }
+        true => Some(crate::sync::require(&repo.settings, root)?),
+        false => None,
+    };
     let pipeline = crate::pipeline::load(root)?;
     if pipeline.stages.is_empty() {
         ctx.printer
             .info("no stages: define them under `stages:` in dvc.yaml");
         return Ok(Exit::Ok);
     }
-    let mut names = widen_targets(&pipeline, a.targets.clone(), a.recursive, a.pipeline)?;
+    let single = !a.single_item.is_empty();
+    let mut names = match single {
+        true => a.single_item.clone(),
+        false => widen_targets(&pipeline, a.targets.clone(), a.recursive, a.pipeline)?,
+    };
     // As `dvc repro` at the root: no target is the root `dvc.yaml`'s
-    // stages (and what feeds them); `-P` is every pipeline file's.
-    if names.is_empty() && !a.all_pipelines {
+    // stages (and what feeds them); `-P` is every pipeline file's, and so
+    // is the fan-out's join (`--pull`), as `mlci plan` planned them.
+    if names.is_empty() && !a.all_pipelines && !a.pull {
         names = pipeline
             .stages
             .iter()
             .filter(|s| !s.name.contains("/dvc.yaml:"))
             .map(|s| s.name.clone())
             .collect();
+    }
+    // As `dvc repro --pull`: the data the `.dvc` files track, before
+    // anything is judged (a worker's checkout has none of it).
+    let pointers = crate::migrate::dvc_files_in(root);
+    if let (Some(r), false) = (&remote, pointers.is_empty()) {
+        super::transfers::move_dvc(
+            ctx,
+            &repo,
+            r,
+            &pipeline,
+            &pointers,
+            super::transfers::DvcMove::Pull,
+        )?;
     }
     let interrupted = interrupt_flag()?;
     let ran = run_fenced(ctx.printer, || {
@@ -133,6 +163,9 @@ fn dvc_repro(ctx: &Ctx, root: &std::path::Path, a: &ReproArgs) -> anyhow::Result
                 dry_run: a.dry_run,
                 keep_going: a.keep_going,
                 no_run_cache: a.no_run_cache,
+                remote: remote.as_ref(),
+                single,
+                restore_only: a.restore_only,
             },
             &[],
             &Printing {
@@ -143,6 +176,22 @@ fn dvc_repro(ctx: &Ctx, root: &std::path::Path, a: &ReproArgs) -> anyhow::Result
     })??;
     if a.dry_run {
         return Ok(Exit::Ok);
+    }
+    if let (true, Some(r)) = (a.push, &remote) {
+        super::transfers::move_dvc(
+            ctx,
+            &repo,
+            r,
+            &pipeline,
+            &[],
+            super::transfers::DvcMove::Push,
+        )?;
+        let cache = crate::dvc::config::cache_root(root);
+        let sent = crate::dvc::runcache::push(&cache, r, &ran.entries)?;
+        ctx.printer.info(&format!(
+            "{sent} run-cache entr{} pushed",
+            if sent == 1 { "y" } else { "ies" }
+        ));
     }
     if ran.ran.is_empty() {
         ctx.printer.info("every stage is up to date");

@@ -29,6 +29,8 @@ pub enum DvcError {
     Linked { path: String },
     #[error("no DVC remote is configured in .dvc/config or .dvc/config.local")]
     NoRemote,
+    #[error("stage `{stage}` is stale and no run cache (local or the remote's) can restore it")]
+    NotRestorable { stage: String },
     #[error("{what} is not built for a DVC repository used in place yet")]
     NotYet { what: String },
     #[error(transparent)]
@@ -61,6 +63,9 @@ impl crate::error::Hint for DvcError {
             )),
             DvcError::NoRemote => Some(
                 "define one as DVC does, and mlci reads it: `dvc remote add -d NAME URL` (credentials with `dvc remote modify --local`)".into(),
+            ),
+            DvcError::NotRestorable { .. } => Some(
+                "run it on a worker first (an earlier wave of `mlci plan`: `mlci repro -s STAGE --pull --push`), or run the repro without --restore-only".into(),
             ),
             DvcError::NotYet { .. } => Some(
                 "run it without, or move to mlci's own format with `mlci import-dvc` (docs/dvc.md)".into(),

@@ -30,8 +30,8 @@ use crate::progress::Silent;
 /// everything upstream of them, or with `downstream` the named ones and
 /// everything downstream (DVC's `dvc repro NAME`, `--downstream`); with
 /// `force`, each is run whether stale or not (`--force`).
-#[derive(Debug, Clone, Default)]
-pub struct Selection {
+#[derive(Clone, Default)]
+pub struct Selection<'a> {
     /// Stage names, as `NAME`, `dvc.yaml:NAME` or `sub/dvc.yaml:NAME`.
     pub names: Vec<String>,
     pub downstream: bool,
@@ -44,11 +44,35 @@ pub struct Selection {
     /// Never restore from the run cache (`--no-run-cache`); what runs is
     /// still saved there, as DVC saves it.
     pub no_run_cache: bool,
+    /// A second run cache: entries and outputs this remote holds (as
+    /// `dvc pull --run-cache` brings them) restore a stage the local
+    /// cache cannot.
+    pub remote: Option<&'a crate::remote::Remote>,
+    /// A fan-out worker: only the named stages may run; a stale stage
+    /// upstream of them must be restored, else the run stops naming it.
+    pub single: bool,
+    /// The join: no stage may run; every stale one must be restored.
+    pub restore_only: bool,
 }
 
-/// What a run did: the stages that ran, in order.
+impl Selection<'_> {
+    /// Whether stage `name` may run rather than only be restored.
+    fn may_run(&self, name: &str) -> bool {
+        !self.restore_only && (!self.single || self.names.iter().any(|n| same_stage(n, name)))
+    }
+}
+
+/// Whether `target` (`NAME`, `dvc.yaml:NAME`, `./…`) names stage `name`.
+fn same_stage(target: &str, name: &str) -> bool {
+    let bare = target.strip_prefix("dvc.yaml:").unwrap_or(target);
+    bare.strip_prefix("./").unwrap_or(bare) == name
+}
+
+/// What a run did: the stages that ran (or were restored), in order, and
+/// the run-cache entries of the stages that ran (what a worker publishes).
 pub struct Ran {
     pub ran: Vec<String>,
+    pub entries: Vec<Json>,
 }
 
 /// Brings the root `dvc.yaml`'s selected stages up to date; stage
@@ -58,7 +82,7 @@ pub struct Ran {
 pub fn repro(
     root: &Path,
     pipeline: &Pipeline,
-    targets: &Selection,
+    targets: &Selection<'_>,
     withheld: &[String],
     events: &dyn Events,
     interrupted: &AtomicBool,
@@ -66,6 +90,7 @@ pub fn repro(
     let force = targets.force;
     let dag = Dag::build(&pipeline.stages).map_err(|e| Box::new(ReproError::from(e)))?;
     let mut ran = Vec::new();
+    let mut entries = Vec::new();
     // One memo for the run: what a stage wrote is forgotten after it ran.
     let mut contents = Md5Contents::open(root, Default::default());
     let cache = super::config::cache_root(root);
@@ -119,15 +144,8 @@ pub fn repro(
             continue;
         }
         // DVC's run cache first (not when forced, as DVC).
-        let cached = match (
-            force || targets.no_run_cache,
-            super::runcache::can_hash(stage),
-        ) {
-            (false, true) => super::runcache::lookup(&cache, &probe(stage, &inputs)),
-            _ => None,
-        };
-        if let Some(entry) = cached {
-            if restore(root, stage, &entry)? {
+        if !(force || targets.no_run_cache) {
+            if let Some(entry) = from_run_cache(root, stage, &inputs, targets.remote)? {
                 contents.forget();
                 write_lock(root, &stage.name, Json::Object(entry))?;
                 ignore_outs(root, stage)?;
@@ -135,6 +153,12 @@ pub fn repro(
                 ran.push(stage.name.clone());
                 continue;
             }
+        }
+        if !targets.may_run(&stage.name) {
+            contents.save();
+            return Err(DvcError::NotRestorable {
+                stage: stage.name.clone(),
+            });
         }
         events.event(Event::Running {
             stage: &stage.name,
@@ -167,6 +191,7 @@ pub fn repro(
         contents.forget();
         if super::runcache::can_hash(stage) {
             super::runcache::save(&cache, &entry)?;
+            entries.push(entry.clone());
         }
         write_lock(root, &stage.name, entry)?;
         ignore_outs(root, stage)?;
@@ -175,7 +200,7 @@ pub fn repro(
     contents.save();
     match first_failure {
         Some(failed) => Err(Box::new(failed).into()),
-        None => Ok(Ran { ran }),
+        None => Ok(Ran { ran, entries }),
     }
 }
 
@@ -274,16 +299,58 @@ fn probe(stage: &Stage, inputs: &Inputs) -> Json {
     Json::Object(m)
 }
 
+/// The run-cache entry `stage` was restored from: the local cache's for
+/// its key, else (with `remote`) the remote's, its outputs fetched; None
+/// when neither can restore it (or DVC would not cache the stage).
+fn from_run_cache(
+    root: &Path,
+    stage: &Stage,
+    inputs: &Inputs,
+    remote: Option<&crate::remote::Remote>,
+) -> Result<Option<Map<String, Json>>, DvcError> {
+    if !super::runcache::can_hash(stage) {
+        return Ok(None);
+    }
+    let cache = super::config::cache_root(root);
+    let probe = probe(stage, inputs);
+    if let Some(entry) = super::runcache::lookup(&cache, &probe) {
+        if restore(root, stage, &entry, remote)? {
+            return Ok(Some(entry));
+        }
+    }
+    let Some(remote) = remote else {
+        return Ok(None);
+    };
+    if super::runcache::fetch(&cache, remote, &probe)? == 0 {
+        return Ok(None);
+    }
+    match super::runcache::lookup(&cache, &probe) {
+        Some(entry) if restore(root, stage, &entry, Some(remote))? => Ok(Some(entry)),
+        _ => Ok(None),
+    }
+}
+
 /// Restores `stage`'s outputs from run-cache `entry` when the cache holds
 /// them all (the outputs there removed first, as before a run); false
 /// when it does not.
-fn restore(root: &Path, stage: &Stage, entry: &Map<String, Json>) -> Result<bool, DvcError> {
+fn restore(
+    root: &Path,
+    stage: &Stage,
+    entry: &Map<String, Json>,
+    remote: Option<&crate::remote::Remote>,
+) -> Result<bool, DvcError> {
     let cache = super::config::cache_root(root);
     let Some(outs) = entry_outs(stage, entry) else {
         return Ok(false);
     };
     if !super::sync::all_cached(&cache, &outs)? {
-        return Ok(false);
+        let Some(remote) = remote else {
+            return Ok(false);
+        };
+        super::sync::fetch(root, remote, &outs, &Silent)?;
+        if !super::sync::all_cached(&cache, &outs)? {
+            return Ok(false);
+        }
     }
     remove_outs(root, stage)?;
     let done = super::sync::checkout(root, &outs, 16, &Silent)?;

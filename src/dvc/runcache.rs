@@ -17,6 +17,7 @@ use serde_json::{Map, Value as Json};
 use sha2::Digest;
 
 use crate::pipeline::Stage;
+use crate::remote::Remote;
 
 /// Bound on one entry read from the cache (a lock entry is small).
 const ENTRY_BYTES: u64 = 1 << 20;
@@ -136,6 +137,72 @@ pub fn save(cache: &Path, entry: &Json) -> std::io::Result<()> {
     fs_err::create_dir_all(&dir)?;
     let text = serde_yaml::to_string(entry).map_err(std::io::Error::other)?;
     crate::fsutil::write_atomic_nosync(&path, text.as_bytes())
+}
+
+/// Where `entry` lives, relative to the cache and to a remote's root
+/// (DVC's `push --run-cache` layout): `runs/<key[:2]>/<key>/<value>`.
+pub fn entry_key(entry: &Json) -> String {
+    let k = key(entry);
+    format!("runs/{}/{k}/{}", &k[..2], sha256_of(entry))
+}
+
+/// Uploads the saved run-cache files of `entries` that the remote lacks
+/// (as `dvc push --run-cache` does); returns how many were sent.
+///
+/// # Errors
+/// The remote refuses a check or a write.
+pub fn push(cache: &Path, remote: &Remote, entries: &[Json]) -> Result<usize, super::DvcError> {
+    let rt = crate::remote::runtime()?;
+    let mut sent = 0;
+    for entry in entries {
+        let at = entry_key(entry);
+        let Ok(bytes) = fs_err::read(cache.join(&at)) else {
+            continue;
+        };
+        if rt.block_on(remote.exists(&at))? {
+            continue;
+        }
+        rt.block_on(remote.write_small(&at, &bytes))?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+/// Downloads the entries a remote holds under the key of `probe` into the
+/// cache (as `dvc pull --run-cache` does, for one key): each bounded,
+/// parsed, and kept only when its own key is the one it sits under.
+/// Returns how many were added; a remote that cannot be listed has none.
+///
+/// # Errors
+/// The remote refuses the listing or a read; the cache cannot be written.
+pub fn fetch(cache: &Path, remote: &Remote, probe: &Json) -> Result<usize, super::DvcError> {
+    if !remote.can_list() {
+        return Ok(0);
+    }
+    let k = key(probe);
+    let rt = crate::remote::runtime()?;
+    let mut added = 0;
+    for at in rt.block_on(remote.list(&format!("runs/{}/{k}/", &k[..2])))? {
+        let local = cache.join(&at);
+        let value = at.rsplit('/').next().unwrap_or("");
+        let plain = value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit());
+        if !plain || local.is_file() {
+            continue;
+        }
+        let Some(bytes) = rt.block_on(remote.read_key(&at, ENTRY_BYTES))? else {
+            continue;
+        };
+        let Ok(entry) = serde_yaml::from_slice::<Json>(&bytes) else {
+            continue;
+        };
+        if key(&entry) != k {
+            continue;
+        }
+        fs_err::create_dir_all(local.parent().expect("under runs/"))?;
+        crate::fsutil::write_atomic_nosync(&local, &bytes)?;
+        added += 1;
+    }
+    Ok(added)
 }
 
 /// The newest entry saved under the key of `probe` (a stage's entry

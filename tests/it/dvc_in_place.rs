@@ -1040,3 +1040,83 @@ fn model_get_reads_what_dvc_recorded_at_the_tag() {
     assert!(!c.path("model.pkl").exists());
     assert!(!c.exists(".mlci"));
 }
+
+/// The fan-out in a DVC repository: each wave's worker on its own clone
+/// (`mlci repro -s STAGE --pull --push`) restores what is upstream of it
+/// from DVC's remote run cache (`runs/…`, as `dvc push --run-cache`
+/// writes it) and runs only its stage; the join (`--pull
+/// --restore-only`) runs nothing and ends with the `dvc.lock` DVC writes
+/// on a twin clone, `dvc status` clean. A worker whose upstream has not
+/// run stops, naming it; DVC itself restores every stage from what the
+/// workers pushed (`dvc fetch --run-cache`, then `dvc repro --pull`: "is
+/// cached").
+#[test]
+fn fan_out_workers_join_through_dvcs_run_cache() {
+    let (tmp, r, exe) = dvc_repo();
+    r.write("data/raw.txt", "1\n");
+    r.write("params.yaml", "lr: 3\n");
+    r.write(
+        "dvc.yaml",
+        "stages:
+  prep:
+    cmd: cp data/raw.txt prep.txt
+    deps: [data/raw.txt]
+    outs: [prep.txt]
+  train:
+    cmd: cat prep.txt params.yaml > model.txt
+    deps: [prep.txt]
+    params: [lr]
+    outs: [model.txt]
+  evaluate:
+    cmd: wc -c model.txt > score.txt
+    deps: [model.txt]
+    outs: [score.txt]
+",
+    );
+    let store = tmp.path().join("store");
+    dvc(
+        &exe,
+        &r,
+        &["remote", "add", "-d", "store", store.to_str().unwrap()],
+    );
+    // The input is data DVC tracks: a worker's checkout pulls it first.
+    dvc(&exe, &r, &["add", "-q", "data/raw.txt"]);
+    dvc(&exe, &r, &["push", "-q"]);
+    r.commit_all("pipeline");
+    let clone = |name: &str| clone_of(&r, &tmp.path().join(name));
+    // The Argo workflow of this DVC project: a task per stage, and the
+    // join, as the workers above run them.
+    let argo = r
+        .mlci(&["export", "argo", "--repo", "https://example.com/p.git"])
+        .ok();
+    crate::common::pin_output(&argo.stdout);
+    // Too early: train's worker before prep ran anywhere.
+    let early = clone("early");
+    let refused = early
+        .mlci(&["repro", "-q", "-s", "train", "--pull", "--push"])
+        .user_error();
+    crate::common::pin_output(&refused.stderr);
+    // One worker per wave.
+    for (wave, stage) in ["prep", "train", "evaluate"].iter().enumerate() {
+        let w = clone(&format!("wave{wave}"));
+        let out = w.mlci(&["repro", "-s", stage, "--pull", "--push"]).ok();
+        assert_eq!(ran(&out.stderr), [stage.to_string()], "{}", out.stderr);
+    }
+    // The join runs nothing, and ends where DVC would.
+    let join = clone("join");
+    let out = join.mlci(&["repro", "--pull", "--restore-only"]).ok();
+    assert!(ran(&out.stderr).is_empty(), "{}", out.stderr);
+    let twin = clone("twin");
+    dvc(&exe, &twin, &["pull", "-q", "data/raw.txt.dvc"]);
+    dvc(&exe, &twin, &["repro", "-q"]);
+    assert_eq!(lock_of(&join), lock_of(&twin));
+    assert_eq!(both(&join, &exe), [BTreeSet::new(), BTreeSet::new()]);
+    assert_eq!(join.read("score.txt"), twin.read("score.txt"));
+    // DVC restores every stage from what the workers pushed.
+    let theirs = clone("dvc");
+    dvc(&exe, &theirs, &["fetch", "--run-cache", "-q"]);
+    let log = dvc(&exe, &theirs, &["repro", "--pull"]);
+    assert!(ran(&log).is_empty(), "{log}");
+    assert_eq!(log.matches("is cached").count(), 3, "{log}");
+    assert!(!join.exists(".mlci"));
+}

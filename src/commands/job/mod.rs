@@ -181,7 +181,13 @@ pub(super) fn step_repro(
                     ..Default::default()
                 })?;
             }
-            run(&Default::default())
+            // DVC's remote as a second run cache: what a worker or an
+            // earlier run pushed is restored, not run again.
+            run(&crate::dvc::repro::Selection {
+                remote: job.remote.as_ref().filter(|_| run_cache && job.pull),
+                no_run_cache: !run_cache,
+                ..Default::default()
+            })
         })?;
         if let Err(e) = result {
             job.fail(e.into());
