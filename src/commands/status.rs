@@ -70,13 +70,7 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
     } = args;
     if let Ok(root) = crate::repo::find_root(&ctx.cwd) {
         if crate::repo::format::Format::of(&root) == Some(crate::repo::format::Format::Dvc) {
-            return dvc_status(
-                ctx,
-                &root,
-                targets.is_empty() && remote.is_none(),
-                json,
-                check,
-            );
+            return dvc_status(ctx, &root, &targets, remote, (json, check));
         }
     }
     let repo = ctx.repo(&Overrides {
@@ -183,33 +177,95 @@ pub fn cmd_status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
 fn dvc_status(
     ctx: &Ctx,
     root: &std::path::Path,
-    plain: bool,
-    json: bool,
-    check: bool,
+    targets: &[PathBuf],
+    remote: Option<String>,
+    (json, check): (bool, bool),
 ) -> anyhow::Result<Exit> {
-    if !plain {
-        anyhow::bail!(crate::dvc::DvcError::NotYet {
-            what: "`mlci status` with targets or `--remote`".into(),
-        });
-    }
+    let repo = crate::dvc::config::open(
+        root,
+        &Overrides {
+            remote: remote.clone().filter(|r| !r.is_empty()),
+            ..Overrides::default()
+        },
+    )?;
     let pipeline = crate::pipeline::load(root)?;
     let reporter = reporter::for_printer(ctx.printer);
     let judged = crate::dvc::status::judge(root, &pipeline, reporter.as_ref())?;
-    let stages: Vec<StageJson> = judged.stages.into_iter().map(StageJson::of).collect();
-    let differs = judged
+    // Stage names select stages (as `dvc status train`), the rest are
+    // tracked paths or their `.dvc` files (a directory selects what is
+    // under it).
+    let split = crate::targets::split_targets(&pipeline, &ctx.cwd, targets);
+    let paths: Vec<String> = split
+        .paths
+        .iter()
+        .map(|p| {
+            let rel = repo.resolve_user_path(&ctx.cwd, p)?;
+            Ok(rel.trim_end_matches('/').to_string())
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let wanted: Vec<&str> = split
+        .stages
+        .iter()
+        .map(|&i| pipeline.stages[i].name.as_str())
+        .collect();
+    let picks = |path: &str, pointer: Option<&str>| {
+        paths
+            .iter()
+            .any(|t| t == path || path.starts_with(&format!("{t}/")) || Some(t.as_str()) == pointer)
+    };
+    let data: Vec<DataStatus> = judged
         .data
+        .into_iter()
+        .filter(|d| targets.is_empty() || picks(&d.path, Some(&d.pointer)))
+        .collect();
+    let stages: Vec<StageJson> = judged
+        .stages
+        .into_iter()
+        .filter(|st| targets.is_empty() || wanted.contains(&st.name.as_str()))
+        .map(StageJson::of)
+        .collect();
+    let remote = match remote {
+        None => None,
+        Some(_) if repo.settings.remotes.is_empty() => {
+            anyhow::bail!(crate::dvc::DvcError::NoRemote)
+        }
+        Some(_) => {
+            let r = crate::sync::require(&repo.settings, root)?;
+            let mut selected: Vec<String> = paths.clone();
+            selected.extend(wanted.iter().map(|s| s.to_string()));
+            let outs = match (targets.is_empty(), selected.is_empty()) {
+                (false, true) => Vec::new(),
+                _ => crate::dvc::sync::outs(root, &pipeline, &selected)?,
+            };
+            Some(RemoteStatus {
+                paths: crate::dvc::sync::compare(root, &r, &outs, reporter.as_ref())?,
+                name: r.name,
+                url: r.url,
+            })
+        }
+    };
+    let differs = data
         .iter()
         .any(|s| s.state != DataState::Unchanged || !s.in_cache)
-        || stages.iter().any(|s| s.state == "stale");
+        || stages.iter().any(|s| s.state == "stale")
+        || remote.as_ref().is_some_and(|r| {
+            r.paths
+                .iter()
+                .any(|p| p.state != crate::sync::RemoteState::Synced)
+        });
     if json {
         let out = StatusJson {
-            data: &judged.data,
+            data: &data,
             stages,
-            remote: None,
+            remote,
         };
         ctx.printer.data(&serde_json::to_string_pretty(&out)?)?;
     } else {
-        ctx.printer.data(&render_text(&judged.data, &stages))?;
+        let mut text = render_text(&data, &stages);
+        if let Some(r) = &remote {
+            text = format!("{}\n{}", text.trim_end(), render_remote(r));
+        }
+        ctx.printer.data(text.trim_end())?;
     }
     Ok(if check && differs {
         Exit::Differs

@@ -303,6 +303,92 @@ pub fn all_cached(cache: &Path, outs: &[Out]) -> Result<bool, DvcError> {
     Ok(local_objects(cache, &refs)?.1.is_empty())
 }
 
+/// Each of `outs` compared with `remote` itself (as `dvc status -c`
+/// does): its objects (a directory's files and listing; a listing only on
+/// the remote is fetched, checked, to count its files) counted by where
+/// they are.
+///
+/// # Errors
+/// The remote cannot be asked, or a listing is damaged.
+pub fn compare(
+    root: &Path,
+    remote: &Remote,
+    outs: &[Out],
+    reporter: &dyn Reporter,
+) -> Result<Vec<crate::sync::RemotePath>, DvcError> {
+    use crate::sync::{RemotePath, RemoteState};
+    let cache = super::config::cache_root(root);
+    let rt = crate::remote::runtime()?;
+    let listings: Vec<Object> = outs
+        .iter()
+        .filter(|o| o.is_dir())
+        .map(|o| Object::new(o.digest(), true, o.legacy))
+        .filter(|obj| !cache.join(&obj.key).is_file())
+        .collect();
+    // Listings the remote has and the cache lacks: small, checked.
+    let absent_listings = remote_lacks(&rt, remote, &listings, reporter)?;
+    let wanted: Vec<Object> = listings
+        .into_iter()
+        .filter(|l| !absent_listings.contains(&l.key))
+        .collect();
+    download(&rt, remote, &cache, &wanted, reporter)?;
+    let mut per_out: Vec<(String, Vec<Object>, bool)> = Vec::new();
+    for o in outs {
+        let mut objs = Vec::new();
+        let mut unknown = false;
+        if o.is_dir() {
+            match listing(&cache, o)? {
+                Some(entries) => objs.extend(
+                    entries
+                        .iter()
+                        .map(|(_, md5)| Object::new(md5, false, o.legacy)),
+                ),
+                None => unknown = true,
+            }
+            objs.push(Object::new(o.digest(), true, o.legacy));
+        } else {
+            objs.push(Object::new(&o.md5, false, o.legacy));
+        }
+        objs.sort();
+        objs.dedup();
+        per_out.push((o.path.clone(), objs, unknown));
+    }
+    let all: BTreeSet<Object> = per_out.iter().flat_map(|(_, v, _)| v.clone()).collect();
+    let all: Vec<Object> = all.into_iter().collect();
+    let absent = remote_lacks(&rt, remote, &all, reporter)?;
+    Ok(per_out
+        .into_iter()
+        .map(|(path, objs, unknown)| {
+            let mut p = RemotePath {
+                path,
+                state: RemoteState::Synced,
+                objects: objs.len(),
+                local_only: 0,
+                remote_only: 0,
+                missing: usize::from(unknown),
+            };
+            for obj in &objs {
+                match (cache.join(&obj.key).is_file(), !absent.contains(&obj.key)) {
+                    (true, false) => p.local_only += 1,
+                    (false, true) => p.remote_only += 1,
+                    (false, false) => p.missing += 1,
+                    (true, true) => {}
+                }
+            }
+            p.state = if p.missing > 0 {
+                RemoteState::Missing
+            } else if p.local_only > 0 {
+                RemoteState::NotPushed
+            } else if p.remote_only > 0 {
+                RemoteState::NotFetched
+            } else {
+                RemoteState::Synced
+            };
+            p
+        })
+        .collect())
+}
+
 /// Which of `objects` the remote lacks.
 fn remote_lacks(
     rt: &tokio::runtime::Runtime,

@@ -1120,3 +1120,115 @@ fn fan_out_workers_join_through_dvcs_run_cache() {
     assert_eq!(log.matches("is cached").count(), 3, "{log}");
     assert!(!join.exists(".mlci"));
 }
+
+/// `mlci status TARGET…` and `--remote` in a DVC repository: targets
+/// select `.dvc` files, paths and stages as `dvc status TARGET` does; the
+/// comparison with DVC's remote agrees with `dvc status -c` (not pushed
+/// = DVC's "new", not fetched = "deleted", in sync = nothing), on a
+/// directory remote and in a fresh clone with no cache.
+#[test]
+fn status_with_targets_and_the_remote_as_dvc() {
+    let (tmp, r, exe) = dvc_repo();
+    r.write("data/d/a.txt", "a\n");
+    r.write("data/d/b.txt", "b\n");
+    r.write("model.bin", "m\n");
+    r.write(
+        "dvc.yaml",
+        "stages:\n  train:\n    cmd: cat model.bin model.bin > out.bin\n    deps: [model.bin]\n    outs: [out.bin]\n",
+    );
+    dvc(&exe, &r, &["add", "-q", "data/d", "model.bin"]);
+    dvc(&exe, &r, &["repro", "-q"]);
+    let store = tmp.path().join("store");
+    dvc(
+        &exe,
+        &r,
+        &["remote", "add", "-d", "store", store.to_str().unwrap()],
+    );
+    r.commit_all("data");
+    // Targets: one `.dvc` file, a path, a stage.
+    r.write("model.bin", "m2\n");
+    r.write("data/d/a.txt", "a2\n");
+    let json = |args: &[&str]| -> Value {
+        let mut all = vec!["status", "--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&r.mlci(&all).ok().stdout).unwrap()
+    };
+    let pointers = |v: &Value| -> Vec<String> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["state"] != "unchanged")
+            .map(|d| d["pointer"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let theirs = |args: &[&str]| -> BTreeSet<String> {
+        let mut all = vec!["status", "--json"];
+        all.extend_from_slice(args);
+        let d: Value = serde_json::from_str(&dvc(&exe, &r, &all)).unwrap();
+        d.as_object().unwrap().keys().cloned().collect()
+    };
+    assert_eq!(pointers(&json(&["model.bin.dvc"])), ["model.bin.dvc"]);
+    assert_eq!(
+        theirs(&["model.bin.dvc"]),
+        BTreeSet::from(["model.bin.dvc".to_string()])
+    );
+    assert_eq!(pointers(&json(&["data/d"])), ["data/d.dvc"]);
+    let train = json(&["train"]);
+    assert!(pointers(&train).is_empty());
+    assert_eq!(train["stages"][0]["name"], "train");
+    assert_eq!(train["stages"][0]["state"], "stale");
+    r.write("model.bin", "m\n");
+    r.write("data/d/a.txt", "a\n");
+    // The remote: nothing pushed yet, then everything, then a fresh clone.
+    let remote = |r: &TestRepo| -> (BTreeSet<(String, String)>, BTreeSet<(String, String)>) {
+        let m: Value =
+            serde_json::from_str(&r.mlci(&["status", "--json", "--remote"]).ok().stdout).unwrap();
+        let mine = m["remote"]["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["state"] != "synced")
+            .map(|p| {
+                let state = match p["state"].as_str().unwrap() {
+                    "not_pushed" => "new",
+                    "not_fetched" => "deleted",
+                    other => other,
+                };
+                (p["path"].as_str().unwrap().to_string(), state.to_string())
+            })
+            .collect();
+        let d: Value = serde_json::from_str(&dvc(&exe, r, &["status", "-c", "--json"])).unwrap();
+        // DVC also names each file of a directory; mlci says it per
+        // output (the directory's files counted in `objects`).
+        let d = d.as_object().unwrap();
+        // DVC names a directory's files too (and in a fresh clone only
+        // them); mlci says it per output: each name is taken to the
+        // output it lies in.
+        let outs: Vec<&str> = vec!["data/d", "model.bin", "out.bin"];
+        let theirs = d
+            .iter()
+            .map(|(k, v)| {
+                let k = k.trim_end_matches('/');
+                let out = outs
+                    .iter()
+                    .find(|o| k == **o || k.starts_with(&format!("{o}/")))
+                    .map_or(k, |o| o);
+                (out.to_string(), v.as_str().unwrap().to_string())
+            })
+            .collect();
+        (mine, theirs)
+    };
+    let (mine, theirs) = remote(&r);
+    assert_eq!(mine.len(), 3, "{mine:?}");
+    assert_eq!(mine, theirs);
+    dvc(&exe, &r, &["push", "-q"]);
+    let (mine, theirs) = remote(&r);
+    assert!(mine.is_empty() && theirs.is_empty(), "{mine:?} {theirs:?}");
+    let c = clone_of(&r, &tmp.path().join("clone"));
+    let (mine, theirs) = remote(&c);
+    assert_eq!(mine.len(), 3, "{mine:?}");
+    assert_eq!(mine, theirs);
+    let text = c.mlci(&["status", "--remote"]).ok();
+    crate::common::pin_output(&text.stdout);
+}
