@@ -1181,7 +1181,8 @@ fn status_with_targets_and_the_remote_as_dvc() {
     r.write("model.bin", "m\n");
     r.write("data/d/a.txt", "a\n");
     // The remote: nothing pushed yet, then everything, then a fresh clone.
-    let remote = |r: &TestRepo| -> (BTreeSet<(String, String)>, BTreeSet<(String, String)>) {
+    type Verdicts = BTreeSet<(String, String)>;
+    let remote = |r: &TestRepo| -> (Verdicts, Verdicts) {
         let m: Value =
             serde_json::from_str(&r.mlci(&["status", "--json", "--remote"]).ok().stdout).unwrap();
         let mine = m["remote"]["paths"]
