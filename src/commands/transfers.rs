@@ -214,7 +214,27 @@ pub fn run_dvc(
         _ => Some(crate::sync::require(&repo.settings, &repo.root)?),
     };
     match &remote {
-        Some(r) => move_dvc(ctx, &repo, r, &pipeline, &targets, what)?,
+        Some(r) => {
+            // Run-cache entries travel as DVC's `--run-cache` moves them,
+            // unless targets are named or `--no-run-cache` is given (as
+            // run records do in mlci's format).
+            let cache = crate::dvc::config::cache_root(root);
+            if args.run_cache() && what != DvcMove::Push {
+                let n = crate::dvc::runcache::fetch_all(&cache, r)?;
+                if n > 0 {
+                    ctx.printer
+                        .info(&format!("fetched {n} run-cache entr{}", plural_y(n)));
+                }
+            }
+            move_dvc(ctx, &repo, r, &pipeline, &targets, what)?;
+            if args.run_cache() && what == DvcMove::Push {
+                let n = crate::dvc::runcache::push_all(&cache, r)?;
+                if n > 0 {
+                    ctx.printer
+                        .info(&format!("pushed {n} run-cache entr{}", plural_y(n)));
+                }
+            }
+        }
         None => tell_restored(
             ctx,
             &repo,
@@ -222,6 +242,14 @@ pub fn run_dvc(
         )?,
     }
     Ok(Exit::Ok)
+}
+
+fn plural_y(n: usize) -> &'static str {
+    if n == 1 {
+        "y"
+    } else {
+        "ies"
+    }
 }
 
 /// Moves the outputs of `targets` (all when empty) between the DVC

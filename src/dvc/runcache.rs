@@ -205,6 +205,83 @@ pub fn fetch(cache: &Path, remote: &Remote, probe: &Json) -> Result<usize, super
     Ok(added)
 }
 
+/// Every run-cache file under `cache` the remote lacks, uploaded (`mlci
+/// push` without targets, as `dvc push --run-cache`); how many were sent.
+///
+/// # Errors
+/// The remote refuses the listing or a write; the cache cannot be read.
+pub fn push_all(cache: &Path, remote: &Remote) -> Result<usize, super::DvcError> {
+    let runs = cache.join("runs");
+    if !runs.is_dir() {
+        return Ok(0);
+    }
+    let rt = crate::remote::runtime()?;
+    let there: std::collections::HashSet<String> = match remote.can_list() {
+        true => rt.block_on(remote.list("runs/"))?.into_iter().collect(),
+        false => Default::default(),
+    };
+    let mut sent = 0;
+    for entry in walkdir::WalkDir::new(&runs).min_depth(3).max_depth(3) {
+        let entry = entry.map_err(std::io::Error::other)?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(cache).expect("under the cache");
+        let Some(at) = rel.to_str().map(|r| r.replace('\\', "/")) else {
+            continue;
+        };
+        if there.contains(&at) || (!remote.can_list() && rt.block_on(remote.exists(&at))?) {
+            continue;
+        }
+        let bytes = fs_err::read(entry.path())?;
+        rt.block_on(remote.write_small(&at, &bytes))?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+/// Every run-cache entry the remote holds that the cache lacks,
+/// downloaded (`mlci fetch`/`pull` without targets, as `dvc fetch
+/// --run-cache`): each bounded, parsed, and kept only under its own key;
+/// how many were added.
+///
+/// # Errors
+/// The remote refuses the listing or a read; the cache cannot be written.
+pub fn fetch_all(cache: &Path, remote: &Remote) -> Result<usize, super::DvcError> {
+    if !remote.can_list() {
+        return Ok(0);
+    }
+    let rt = crate::remote::runtime()?;
+    let mut added = 0;
+    for at in rt.block_on(remote.list("runs/"))? {
+        let parts: Vec<&str> = at.split('/').collect();
+        let [_, two, k, value] = parts.as_slice() else {
+            continue;
+        };
+        let hex = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex(k) || !hex(value) || !k.starts_with(two) || two.len() != 2 {
+            continue;
+        }
+        let local = cache.join(&at);
+        if local.is_file() {
+            continue;
+        }
+        let Some(bytes) = rt.block_on(remote.read_key(&at, ENTRY_BYTES))? else {
+            continue;
+        };
+        let Ok(entry) = serde_yaml::from_slice::<Json>(&bytes) else {
+            continue;
+        };
+        if key(&entry) != *k {
+            continue;
+        }
+        fs_err::create_dir_all(local.parent().expect("under runs/"))?;
+        crate::fsutil::write_atomic_nosync(&local, &bytes)?;
+        added += 1;
+    }
+    Ok(added)
+}
+
 /// The newest entry saved under the key of `probe` (a stage's entry
 /// before it runs: command, deps, params and its outputs' paths), when
 /// one reads as a stage entry with the same outputs.

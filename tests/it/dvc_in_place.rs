@@ -1233,3 +1233,57 @@ fn status_with_targets_and_the_remote_as_dvc() {
     let text = c.mlci(&["status", "--remote"]).ok();
     crate::common::pin_output(&text.stdout);
 }
+
+/// Run-cache entries travel with `mlci push` and `pull` as with DVC's
+/// `--run-cache`: what mlci ran and pushed, DVC restores in a fresh clone
+/// (`dvc fetch --run-cache`, `dvc repro --pull`: "is cached"); what DVC
+/// ran and pushed with `--run-cache`, `mlci pull` brings and `mlci repro
+/// --pull` restores without running.
+#[test]
+fn run_cache_entries_travel_with_push_and_pull() {
+    let (tmp, r, exe) = dvc_repo();
+    r.write("params.yaml", "lr: 1\n");
+    r.write("raw.txt", "x\n");
+    r.write(
+        "dvc.yaml",
+        "stages:\n  train:\n    cmd: cat raw.txt params.yaml > model.txt\n    deps: [raw.txt]\n    params: [lr]\n    outs: [model.txt]\n",
+    );
+    let store = tmp.path().join("store");
+    dvc(
+        &exe,
+        &r,
+        &["remote", "add", "-d", "store", store.to_str().unwrap()],
+    );
+    r.commit_all("pipeline");
+    // mlci runs lr=1 and pushes; DVC restores it in a fresh clone.
+    r.mlci(&["repro"]).ok();
+    let pushed = r.mlci(&["push"]).ok();
+    assert!(
+        pushed.stderr.contains("pushed 1 run-cache entry"),
+        "{}",
+        pushed.stderr
+    );
+    let d = clone_of(&r, &tmp.path().join("d"));
+    dvc(&exe, &d, &["fetch", "--run-cache", "-q"]);
+    let log = dvc(&exe, &d, &["repro", "--pull"]);
+    assert!(log.contains("is cached") && ran(&log).is_empty(), "{log}");
+    // DVC runs lr=2 and pushes its run cache; mlci restores it.
+    d.write("params.yaml", "lr: 2\n");
+    dvc(&exe, &d, &["repro", "-q"]);
+    dvc(&exe, &d, &["push", "--run-cache", "-q"]);
+    let m = clone_of(&r, &tmp.path().join("m"));
+    m.write("params.yaml", "lr: 2\n");
+    let pulled = m.mlci(&["pull"]).ok();
+    assert!(
+        pulled.stderr.contains("run-cache entr"),
+        "{}",
+        pulled.stderr
+    );
+    // (Its outputs are on the remote, not in this cache: `--pull`, as
+    // `dvc repro --pull`.)
+    let out = m.mlci(&["repro", "--pull"]).ok();
+    assert!(ran(&out.stderr).is_empty(), "{}", out.stderr);
+    assert!(out.stderr.contains("restored"), "{}", out.stderr);
+    assert_eq!(m.read("model.txt"), d.read("model.txt"));
+    assert_eq!(both(&m, &exe), [BTreeSet::new(), BTreeSet::new()]);
+}
