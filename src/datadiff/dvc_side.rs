@@ -137,7 +137,7 @@ fn in_work_tree(
             let files: BTreeMap<String, Entry> = contents
                 .files_of(&path)?
                 .into_iter()
-                .map(|(inner, _, md5)| {
+                .map(|(inner, _, md5, _)| {
                     (
                         inner,
                         Entry {

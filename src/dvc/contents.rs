@@ -61,6 +61,9 @@ pub struct Md5Contents {
     /// a stage name is listed once); [`Md5Contents::forget`] after the
     /// workspace changes.
     seen: HashMap<String, Content>,
+    /// Each directory's walk in this command, reused by
+    /// [`Md5Contents::files_of`] (forgotten with `seen`).
+    listed: HashMap<String, Vec<(String, PathBuf, Option<StatKey>)>>,
 }
 
 fn stat_of(meta: &std::fs::Metadata) -> (u64, u64, i128, i128) {
@@ -74,10 +77,12 @@ fn stat_of(meta: &std::fs::Metadata) -> (u64, u64, i128, i128) {
 }
 
 /// Both MD5s of the file at `path`, streamed.
-pub(crate) fn hash_file(path: &Path) -> std::io::Result<(String, String)> {
+pub(crate) fn hash_file(path: &Path, size_hint: u64) -> std::io::Result<(String, String)> {
     let mut file = fs_err::File::open(path)?;
     let mut h = LegacyMd5::default();
-    let mut buf = vec![0u8; 1 << 20];
+    // A buffer the size of the file (up to 1 MiB): most tracked files are
+    // small, and zeroing 1 MiB for each costs more than reading it.
+    let mut buf = vec![0u8; (size_hint as usize + 1).clamp(4096, 1 << 20)];
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
@@ -106,6 +111,7 @@ impl Md5Contents {
             dirs,
             dirs_changed: false,
             seen: HashMap::new(),
+            listed: HashMap::new(),
         }
     }
 
@@ -132,13 +138,21 @@ impl Md5Contents {
     /// Forgets what this command read (a stage just wrote its outputs).
     pub fn forget(&mut self) {
         self.seen.clear();
+        self.listed.clear();
     }
 
     /// The files of directory `rel` with the MD5 its listing names each by
     /// (DVC 2's for a directory recorded with it; from the memo: read
-    /// once), as (path inside, absolute path, MD5).
-    pub fn files_of(&mut self, rel: &str) -> Result<Vec<(String, PathBuf, String)>, TrackError> {
-        let files = listing(&self.root, rel).map_err(TrackError::Io)?;
+    /// once), as (path inside, absolute path, MD5, size in bytes).
+    pub fn files_of(
+        &mut self,
+        rel: &str,
+    ) -> Result<Vec<(String, PathBuf, String, u64)>, TrackError> {
+        // The walk this command already took of it, else a new one.
+        let files = match self.listed.get(rel) {
+            Some(f) => f.clone(),
+            None => listing(&self.root, rel).map_err(TrackError::Io)?,
+        };
         let keyed: Vec<(String, PathBuf, Option<StatKey>)> = files
             .iter()
             .map(|(inner, a, st)| (format!("{rel}/{inner}"), a.clone(), *st))
@@ -148,7 +162,9 @@ impl Md5Contents {
         Ok(files
             .into_iter()
             .zip(sums)
-            .map(|((inner, abs, _), (md5, d2u, _))| (inner, abs, if legacy { d2u } else { md5 }))
+            .map(|((inner, abs, _), (md5, d2u, size))| {
+                (inner, abs, if legacy { d2u } else { md5 }, size)
+            })
             .collect())
     }
 
@@ -192,7 +208,7 @@ impl Md5Contents {
                         return Ok((m.clone(), false));
                     }
                 }
-                let (md5, dos2unix) = hash_file(abs).map_err(TrackError::Io)?;
+                let (md5, dos2unix) = hash_file(abs, size).map_err(TrackError::Io)?;
                 Ok((
                     Memo {
                         ino,
@@ -360,6 +376,7 @@ impl Md5Contents {
             });
         }
         let files = listing(&self.root, path).map_err(TrackError::Io)?;
+        self.listed.insert(path.to_string(), files.clone());
         let fingerprint = fingerprint(&files);
         if let (Some(fp), Some(d)) = (&fingerprint, self.dirs.get(path)) {
             if d.fingerprint == *fp && d.legacy == legacy {

@@ -488,17 +488,18 @@ pub(super) fn store(
     use rayon::prelude::*;
     let cache = super::config::cache_root(root);
     let at = root.join(rel);
+    let dirs = super::sync::Dirs::default();
     match c.id.strip_suffix(".dir") {
-        None => put(&cache, &c.id, false, Source::File(&at)),
+        None => put(&cache, &c.id, false, Source::File(&at, c.size), &dirs),
         Some(digest) => {
             let files = contents.files_of(rel)?;
             files
                 .par_iter()
-                .map(|(_, abs, md5)| put(&cache, md5, false, Source::File(abs)))
+                .map(|(_, abs, md5, size)| put(&cache, md5, false, Source::File(abs, *size), &dirs))
                 .collect::<Result<Vec<()>, DvcError>>()?;
             let entries: Vec<(String, String)> = files
                 .into_iter()
-                .map(|(inner, _, md5)| (inner, md5))
+                .map(|(inner, _, md5, _)| (inner, md5))
                 .collect();
             let bytes = dir_listing(&entries);
             if crate::migrate::dvc_files::md5_hex(&bytes) != digest {
@@ -507,20 +508,28 @@ pub(super) fn store(
                     message: "changed while it was stored; run again".into(),
                 });
             }
-            put(&cache, digest, true, Source::Bytes(&bytes))
+            put(&cache, digest, true, Source::Bytes(&bytes), &dirs)
         }
     }
 }
 
-/// Where an object's bytes come from.
+/// Where an object's bytes come from: a file (of the size its stat
+/// gave), or bytes at hand.
 enum Source<'a> {
-    File(&'a Path),
+    File(&'a Path, u64),
     Bytes(&'a [u8]),
 }
 
 /// Puts one object into the cache at `files/md5/ab/…` (whole: written
-/// beside, made read-only, renamed into place).
-fn put(cache: &Path, md5: &str, dir: bool, from: Source<'_>) -> Result<(), DvcError> {
+/// beside, made read-only, renamed into place); `dirs` holds the shards
+/// open across the objects of one output.
+fn put(
+    cache: &Path,
+    md5: &str,
+    dir: bool,
+    from: Source<'_>,
+    dirs: &super::sync::Dirs,
+) -> Result<(), DvcError> {
     let [key, _] = object_keys(md5, dir);
     let dest = cache.join(&key);
     if dest.is_file() {
@@ -531,15 +540,20 @@ fn put(cache: &Path, md5: &str, dir: bool, from: Source<'_>) -> Result<(), DvcEr
         .file_name()
         .and_then(|n| n.to_str())
         .expect("keys are UTF-8");
-    // Small objects: written whole under their name (`store::whole`).
+    // Small objects: written whole under their name (`store::whole`),
+    // read in one go (the size is known: no stat).
     let small = match &from {
         Source::Bytes(b) => Some(b.to_vec()),
-        Source::File(f) if fs_err::metadata(f)?.len() < 8 << 20 => Some(fs_err::read(f)?),
-        Source::File(_) => None,
+        Source::File(f, size) if *size < 8 << 20 => {
+            use std::io::Read;
+            let mut bytes = Vec::with_capacity(*size as usize + 1);
+            fs_err::File::open(f)?.read_to_end(&mut bytes)?;
+            Some(bytes)
+        }
+        Source::File(..) => None,
     };
     if let Some(bytes) = small {
-        crate::store::whole::Dir::open_or_create(shard)?
-            .create_whole(name, 0o444, &bytes, false)?;
+        dirs.get(shard)?.create_whole(name, 0o444, &bytes, false)?;
         return Ok(());
     }
     fs_err::create_dir_all(shard)?;
@@ -550,7 +564,7 @@ fn put(cache: &Path, md5: &str, dir: bool, from: Source<'_>) -> Result<(), DvcEr
         .tempfile_in(shard)?;
     match from {
         Source::Bytes(b) => fs_err::write(tmp.path(), b)?,
-        Source::File(f) => {
+        Source::File(f, _) => {
             fs_err::copy(f, tmp.path())?;
         }
     }

@@ -489,7 +489,9 @@ fn upload(
 /// cache's shards, a restored output's folders): one open each, not one
 /// per file.
 #[derive(Default)]
-struct Dirs(std::sync::Mutex<BTreeMap<PathBuf, std::sync::Arc<crate::store::whole::Dir>>>);
+pub(super) struct Dirs(
+    std::sync::Mutex<BTreeMap<PathBuf, std::sync::Arc<crate::store::whole::Dir>>>,
+);
 
 /// Refuses to write below `dir` when a directory between `root` and it is
 /// a symbolic link: a pull request's `data -> /home/runner/.ssh` must not
@@ -518,7 +520,10 @@ fn inner_path(root: &Path, at: &Path) -> String {
 }
 
 impl Dirs {
-    fn get(&self, path: &Path) -> std::io::Result<std::sync::Arc<crate::store::whole::Dir>> {
+    pub(super) fn get(
+        &self,
+        path: &Path,
+    ) -> std::io::Result<std::sync::Arc<crate::store::whole::Dir>> {
         if let Some(d) = self.0.lock().expect("dirs lock").get(path) {
             return Ok(d.clone());
         }
@@ -807,7 +812,7 @@ pub fn checkout(
             contents
                 .files_of(&o.path)?
                 .into_iter()
-                .map(|(inner, _, md5)| (inner, md5))
+                .map(|(inner, _, md5, _)| (inner, md5))
                 .collect()
         } else {
             BTreeMap::new()
