@@ -83,12 +83,20 @@ pub(crate) fn hash_file(path: &Path, size_hint: u64) -> std::io::Result<(String,
     // A buffer the size of the file (up to 1 MiB): most tracked files are
     // small, and zeroing 1 MiB for each costs more than reading it.
     let mut buf = vec![0u8; (size_hint as usize + 1).clamp(4096, 1 << 20)];
+    let mut total = 0u64;
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
             break;
         }
         h.update(&buf[..n]);
+        total += n as u64;
+        // The whole file in one short read, as its stat said: no read
+        // just to see the end (a file that grows meanwhile has a new stat,
+        // and a store checks the bytes it copies).
+        if total == size_hint && n < buf.len() {
+            break;
+        }
     }
     Ok(h.finish())
 }

@@ -548,6 +548,17 @@ fn put(
             use std::io::Read;
             let mut bytes = Vec::with_capacity(*size as usize + 1);
             fs_err::File::open(f)?.read_to_end(&mut bytes)?;
+            // The bytes stored are the ones named: a file changed since
+            // it was hashed never enters the cache under the old name.
+            // (DVC 2's `md5-dos2unix` names an output it recorded.)
+            if crate::migrate::dvc_files::md5_hex(&bytes) != md5
+                && crate::migrate::dvc_files::md5_both(&bytes).1 != md5
+            {
+                return Err(DvcError::File {
+                    file: f.display().to_string(),
+                    message: "changed while it was stored; run again".into(),
+                });
+            }
             Some(bytes)
         }
         Source::File(..) => None,

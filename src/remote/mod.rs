@@ -562,7 +562,7 @@ impl Remote {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .expect("keys are UTF-8");
-            crate::store::whole::Dir::open_or_create(dir)
+            c.held_dir(dir)
                 .and_then(|d| d.create_whole(name, 0o444, &bytes, false))
                 .map_err(fail)?;
             return Ok(bytes.len() as u64);

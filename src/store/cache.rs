@@ -127,6 +127,10 @@ pub struct Cache {
     /// The 256 shard directories (`sha256/00` … `sha256/ff`), opened on
     /// first use, so writing an object resolves one name, not a path.
     shards: Vec<OnceLock<Dir>>,
+    /// Other directories under the root held open once used (another
+    /// layout's shards, such as DVC's `files/md5/ab/` on a directory
+    /// remote), so each object written there resolves one name.
+    held: std::sync::Mutex<std::collections::HashMap<PathBuf, std::sync::Arc<Dir>>>,
 }
 
 impl Cache {
@@ -135,7 +139,22 @@ impl Cache {
             root: root.into(),
             tmp_counter: AtomicU64::new(0),
             shards: (0..256).map(|_| OnceLock::new()).collect(),
+            held: Default::default(),
         }
+    }
+
+    /// The directory `dir` (under the root), created when missing and held
+    /// open for the next object written there.
+    pub fn held_dir(&self, dir: &Path) -> io::Result<std::sync::Arc<Dir>> {
+        if let Some(d) = self.held.lock().expect("held dirs").get(dir) {
+            return Ok(d.clone());
+        }
+        let d = std::sync::Arc::new(Dir::open_or_create(dir)?);
+        self.held
+            .lock()
+            .expect("held dirs")
+            .insert(dir.to_path_buf(), d.clone());
+        Ok(d)
     }
 
     pub fn root(&self) -> &Path {
