@@ -527,10 +527,12 @@ def registry_repo(work, versions, artifacts, unrelated):
 
 
 def dvc_in_place_suite(a, work):
-    """A DVC repository used in place (no `.mlci/`): `mlci status` beside
-    `dvc status` on the same clone, after `dvc add` of 20,000 small files
-    and `dvc repro` of a three-stage pipeline over them; no-op, and after
-    one file changed. Median of several runs, the tools alternating."""
+    """A DVC repository used in place (no `.mlci/`): `mlci status` and
+    `repro` beside `dvc status` and `repro` on the same clone, after `dvc
+    add` of 20,000 small files and `dvc repro` of a three-stage pipeline
+    over them; no-op, and after one file changed; then `add` of the files
+    and push and pull (`dvc_in_place_transfers`). Median of several runs,
+    the tools alternating."""
     nfiles = 2000 if a.quick else 20000
     runs = a.runs or 5
     repo = os.path.join(work, f"dvc-in-place-{nfiles}")
@@ -556,17 +558,18 @@ def dvc_in_place_suite(a, work):
         run(cmd, repo)
     print(f"\nDVC repository in place            ({nfiles} files tracked by data.dvc, 3 stages; median seconds)", flush=True)
 
-    def scenario(label, before, target):
+    def scenario(label, before, target, command="status"):
         times = {"mlci": [], "dvc": []}
         for i in range(runs):
             for name, exe in ([("mlci", a.mlci), ("dvc", a.dvc)] if i % 2 == 0 else [("dvc", a.dvc), ("mlci", a.mlci)]):
                 before()
-                times[name].append(run([exe, "status"], repo)[0])
+                times[name].append(run([exe, command], repo)[0])
         med = {t: median_of(v) for t, v in times.items()}
         print(f"  {label:<34}mlci {med['mlci']:8.3f}s   dvc {med['dvc']:8.3f}s   ratio {med['dvc'] / med['mlci']:6.1f}x"
               + (f"   (target >= {target}x)" if target else ""), flush=True)
 
     scenario("no-op status", lambda: None, 30)
+    scenario("no-op repro", lambda: None, 30, "repro")
     counter = [0]
 
     def touch_one():
