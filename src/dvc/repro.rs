@@ -143,6 +143,7 @@ pub fn repro(
             });
             continue;
         }
+        let inputs = plain_inputs(&mut contents, pipeline, stage, &lock, inputs)?;
         // DVC's run cache first (not when forced, as DVC).
         if !(force || targets.no_run_cache) {
             if let Some(entry) = from_run_cache(root, stage, &inputs, targets.remote)? {
@@ -202,6 +203,32 @@ pub fn repro(
         Some(failed) => Err(Box::new(failed).into()),
         None => Ok(Ran { ran, entries }),
     }
+}
+
+/// `inputs` as DVC 3 records them once a stage runs (and keys its run
+/// cache by): every dep's plain MD5, also where DVC 2 recorded
+/// `md5-dos2unix` (judged by that, read from the memo again, which holds
+/// both); from here on the stage's outputs are read the same way.
+fn plain_inputs(
+    contents: &mut Md5Contents,
+    pipeline: &Pipeline,
+    stage: &Stage,
+    lock: &super::lock::DvcLock,
+    inputs: Inputs,
+) -> Result<Inputs, DvcError> {
+    if lock.legacy.is_empty() || stage.frozen {
+        return Ok(inputs);
+    }
+    contents.set_legacy(Default::default());
+    Ok(current_inputs(
+        contents,
+        pipeline,
+        stage,
+        &mut ParamsCache::default(),
+        MissingDeps::Refuse,
+        &Silent,
+    )
+    .map_err(|e| Box::new(ReproError::from(e)))?)
 }
 
 /// The stages `targets` selects, in DVC's order.

@@ -177,6 +177,13 @@ fn a_dvc2_lock_is_read_with_its_dos2unix_md5() {
     let [mine, theirs] = both(&r, &exe);
     assert_eq!(theirs, BTreeSet::from(["copy".to_string()]));
     assert_eq!(mine, theirs);
+    // Rerun by mlci: recorded as DVC 3 records it (plain MD5 of the CRLF
+    // bytes, `hash: md5`), and DVC finds it up to date.
+    r.mlci(&["repro"]).ok();
+    let lock = r.read("dvc.lock");
+    assert!(lock.contains(&md5_hex(b"a,b\r\n1,3\r\n")), "{lock}");
+    assert!(!lock.contains(&md5_hex(b"a,b\n1,3\n")), "{lock}");
+    assert_eq!(both(&r, &exe), [BTreeSet::new(), BTreeSet::new()]);
 }
 
 fn md5_hex(bytes: &[u8]) -> String {
