@@ -368,23 +368,9 @@ pub fn compare(
                 missing: usize::from(unknown),
             };
             for obj in &objs {
-                match (cache.join(&obj.key).is_file(), !absent.contains(&obj.key)) {
-                    (true, false) => p.local_only += 1,
-                    (false, true) => p.remote_only += 1,
-                    (false, false) => p.missing += 1,
-                    (true, true) => {}
-                }
+                p.count(cache.join(&obj.key).is_file(), !absent.contains(&obj.key));
             }
-            p.state = if p.missing > 0 {
-                RemoteState::Missing
-            } else if p.local_only > 0 {
-                RemoteState::NotPushed
-            } else if p.remote_only > 0 {
-                RemoteState::NotFetched
-            } else {
-                RemoteState::Synced
-            };
-            p
+            p.settle()
         })
         .collect())
 }

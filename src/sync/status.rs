@@ -37,6 +37,34 @@ pub struct RemotePath {
     pub missing: usize,
 }
 
+impl RemotePath {
+    /// Counts one object by where it is: in the cache (`local`), on the
+    /// remote (`on_remote`).
+    pub fn count(&mut self, local: bool, on_remote: bool) {
+        match (local, on_remote) {
+            (true, false) => self.local_only += 1,
+            (false, true) => self.remote_only += 1,
+            (false, false) => self.missing += 1,
+            (true, true) => {}
+        }
+    }
+
+    /// The path with the state its counts give: missing anywhere wins,
+    /// then only local, then only on the remote.
+    pub fn settle(mut self) -> RemotePath {
+        self.state = if self.missing > 0 {
+            RemoteState::Missing
+        } else if self.local_only > 0 {
+            RemoteState::NotPushed
+        } else if self.remote_only > 0 {
+            RemoteState::NotFetched
+        } else {
+            RemoteState::Synced
+        };
+        self
+    }
+}
+
 /// Compares the cache with the remote itself (the known-objects record is
 /// not trusted here; it is rewritten from what the remote said). Directory
 /// listings only on the remote are fetched (they are small and verified),
@@ -108,28 +136,15 @@ pub fn compare(s: &Session<'_>, tracked: &[Tracked]) -> Result<Vec<RemotePath>, 
                 if !seen.insert(*oid) {
                     continue;
                 }
-                let local = cache.contains(oid);
-                let on_remote = !absent.contains(&transfer::object_key(oid));
-                match (local, on_remote) {
-                    (true, false) => p.local_only += 1,
-                    (false, true) => p.remote_only += 1,
-                    (false, false) => p.missing += 1,
-                    (true, true) => {}
-                }
+                p.count(
+                    cache.contains(oid),
+                    !absent.contains(&transfer::object_key(oid)),
+                );
             }
             if g.manifest_missing {
                 p.missing += 1;
             }
-            p.state = if p.missing > 0 {
-                RemoteState::Missing
-            } else if p.local_only > 0 {
-                RemoteState::NotPushed
-            } else if p.remote_only > 0 {
-                RemoteState::NotFetched
-            } else {
-                RemoteState::Synced
-            };
-            p
+            p.settle()
         })
         .collect())
 }
