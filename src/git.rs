@@ -561,3 +561,59 @@ pub fn tree_of(root: &Path, id: git2::Oid) -> Result<git2::Oid, git2::Error> {
     let tree = repo.find_commit(id)?.tree_id();
     Ok(tree)
 }
+
+/// One path of a commit made by [`commit_changes`]: its new bytes and
+/// git file mode (`0o100644`, `0o100755`, `0o120000` for a link), or None
+/// to remove it.
+pub type PathChange = (String, Option<(Vec<u8>, u32)>);
+
+/// A commit on top of `parent` whose tree is `parent`'s with `changes`
+/// applied, made through an in-memory index: the work tree, the index
+/// file and every ref stay as they are.
+pub fn commit_changes(
+    repo: &Repository,
+    parent: git2::Oid,
+    changes: &[PathChange],
+    message: &str,
+    sig: &git2::Signature,
+) -> Result<git2::Oid, git2::Error> {
+    let parent = repo.find_commit(parent)?;
+    let mut index = git2::Index::new()?;
+    index.read_tree(&parent.tree()?)?;
+    for (path, change) in changes {
+        match change {
+            None => {
+                let _ = index.remove_path(Path::new(path));
+            }
+            Some((bytes, mode)) => {
+                let id = repo.blob(bytes)?;
+                index.add(&git2::IndexEntry {
+                    ctime: git2::IndexTime::new(0, 0),
+                    mtime: git2::IndexTime::new(0, 0),
+                    dev: 0,
+                    ino: 0,
+                    mode: *mode,
+                    uid: 0,
+                    gid: 0,
+                    file_size: bytes.len() as u32,
+                    id,
+                    flags: 0,
+                    flags_extended: 0,
+                    path: path.as_bytes().to_vec(),
+                })?;
+            }
+        }
+    }
+    let tree = repo.find_tree(index.write_tree_to(repo)?)?;
+    repo.commit(None, sig, sig, message, &tree, &[&parent])
+}
+
+/// The signature git would write with in `repo` (its `user.name` and
+/// `user.email`), else `mlci <mlci@localhost>`: an experiment is a local
+/// record and must not fail on a machine without a git identity.
+pub fn signature_or_default(repo: &Repository) -> Result<git2::Signature<'static>, git2::Error> {
+    match repo.signature() {
+        Ok(s) => Ok(s.to_owned()),
+        Err(_) => git2::Signature::now("mlci", "mlci@localhost"),
+    }
+}

@@ -22,6 +22,7 @@ pub mod error;
 pub mod escape;
 pub mod example;
 pub mod exit;
+pub mod experiments;
 pub mod forge;
 pub mod fsck;
 pub mod fsutil;

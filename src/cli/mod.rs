@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    add, checkout, ci, dag, diff, drift, export, fetch, gate, gc, import_dvc, init, metrics, model,
-    monitor, plan, plots, push, remote, remove, report, repro, retrain, status,
+    add, checkout, ci, dag, diff, drift, exp, export, fetch, gate, gc, import_dvc, init, metrics,
+    model, monitor, plan, plots, push, remote, remove, report, repro, retrain, status,
 };
 
 /// mlci: the ML lifecycle in Git and CI.
@@ -62,4 +62,5 @@ pub enum Command {
     Plan(plan::PlanArgs),
     Plots(plots::PlotsArgs),
     Export(export::ExportArgs),
+    Exp(exp::ExpArgs),
 }

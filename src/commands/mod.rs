@@ -8,6 +8,7 @@ pub mod ci;
 pub mod dag;
 pub mod diff;
 pub mod drift;
+pub mod exp;
 pub mod export;
 pub mod fetch;
 pub mod fsck;
@@ -80,6 +81,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Plan(args) => plan::cmd_plan(&ctx, args),
         Command::Plots(args) => plots::cmd_plots(&ctx, args),
         Command::Export(args) => export::cmd_export(&ctx, args),
+        Command::Exp(args) => exp::cmd_exp(&ctx, args),
     }
 }
 
