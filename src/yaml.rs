@@ -143,6 +143,73 @@ pub fn to_string<T: Serialize>(value: &T) -> String {
     serde_yaml::to_string(value).expect("serialising plain data to YAML cannot fail")
 }
 
+/// `value` as YAML the way DVC (Python) writes it: the YAML crate's
+/// layout, each float as Python's `repr` (`1e-05`, not `0.00001`), so a
+/// `dvc.lock` mlci writes is DVC's byte for byte.
+pub fn to_string_python_floats(value: &serde_json::Value) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALL: AtomicU64 = AtomicU64::new(0);
+    // A float whose repr differs is written through a placeholder no
+    // document holds (this process, this call, its place).
+    let tag = format!(
+        "mlcipyfloat{}x{}x",
+        std::process::id(),
+        CALL.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut marked: Vec<(String, String)> = Vec::new();
+    fn walk(v: &mut serde_json::Value, tag: &str, marked: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().expect("an f64");
+                let py = python_float(f);
+                if py.contains('e') {
+                    let token = format!("{tag}{}", marked.len());
+                    marked.push((token.clone(), py));
+                    *v = serde_json::Value::String(token);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|i| walk(i, tag, marked)),
+            serde_json::Value::Object(map) => map.values_mut().for_each(|i| walk(i, tag, marked)),
+            _ => {}
+        }
+    }
+    let mut v = value.clone();
+    walk(&mut v, &tag, &mut marked);
+    let mut text = to_string(&v);
+    // Longest first: `…x12` before `…x1`.
+    marked.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| b.0.cmp(&a.0)));
+    for (token, py) in marked {
+        text = text.replace(&token, &py);
+    }
+    text
+}
+
+/// A finite float as Python's `repr` writes it: the shortest digits that
+/// read back, fixed between 1e-4 and 1e16 (`0.05`, `100000.0`), else in
+/// exponent form (`1e-05`, `1.2345678901234568e+16`).
+pub fn python_float(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let exp = if f == 0.0 {
+        0
+    } else {
+        f.abs().log10().floor() as i32
+    };
+    if (-4..16).contains(&exp) {
+        let s = format!("{f}");
+        return if s.contains('.') { s } else { format!("{s}.0") };
+    }
+    let s = format!("{f:e}");
+    let (mantissa, e) = s.split_once('e').expect("`{:e}` has an exponent");
+    let e: i32 = e.parse().expect("an integer exponent");
+    let sign = if e < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", e.abs())
+}
+
 /// `value` as a YAML document a YAML 1.1 reader (Go's yaml.v2 in Argo and
 /// kubectl, PyYAML) reads back exactly: block style, every string in
 /// double quotes (JSON's escapes, which YAML's double-quoted style
@@ -296,5 +363,31 @@ mod tests {
         );
         let back: Value = serde_yaml::from_str(&text).unwrap();
         assert_eq!(back, serde_yaml::to_value(&doc).unwrap());
+    }
+}
+
+#[cfg(test)]
+mod python_float_tests {
+    use super::*;
+
+    #[test]
+    fn floats_are_written_as_python_writes_them() {
+        for (f, py) in [
+            (0.05, "0.05"),
+            (1e-5, "1e-05"),
+            (1e-4, "0.0001"),
+            (100000.0, "100000.0"),
+            (1e16, "1e+16"),
+            (12345678901234567.0, "1.2345678901234568e+16"),
+            (-2.5e-7, "-2.5e-07"),
+            (3.0, "3.0"),
+        ] {
+            assert_eq!(python_float(f), py, "{f}");
+        }
+        let v = serde_json::json!({"a": {"lr": 1e-5, "n": 3, "w": [2.5e-7, 0.5]}, "s": "1e-05"});
+        assert_eq!(
+            to_string_python_floats(&v),
+            "a:\n  lr: 1e-05\n  n: 3\n  w:\n  - 2.5e-07\n  - 0.5\ns: '1e-05'\n"
+        );
     }
 }

@@ -642,10 +642,7 @@ fn write_lock(root: &Path, name: &str, entry: Json) -> Result<(), DvcError> {
         });
     };
     stages.insert(name.to_string(), entry);
-    let text = serde_yaml::to_string(&doc).map_err(|e| DvcError::File {
-        file: file.clone(),
-        message: e.to_string(),
-    })?;
+    let text = crate::yaml::to_string_python_floats(&Json::Object(doc));
     crate::fsutil::write_atomic(&path, text.as_bytes())?;
     Ok(())
 }

@@ -135,7 +135,7 @@ pub fn save(cache: &Path, entry: &Json) -> std::io::Result<()> {
         return Ok(());
     }
     fs_err::create_dir_all(&dir)?;
-    let text = serde_yaml::to_string(entry).map_err(std::io::Error::other)?;
+    let text = crate::yaml::to_string_python_floats(entry);
     crate::fsutil::write_atomic_nosync(&path, text.as_bytes())
 }
 

@@ -166,50 +166,19 @@ fn typed(raw: &str) -> Typed {
     Typed::Str(t.to_string())
 }
 
-/// A float as Python's `repr` writes it, then as ruamel writes that
-/// (`1e-05` becomes `1.0e-05`).
-fn python_float(f: f64) -> String {
-    if f.is_nan() {
-        return ".nan".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            ".inf".into()
-        } else {
-            "-.inf".into()
-        };
-    }
-    let exp = if f == 0.0 {
-        0
-    } else {
-        f.abs().log10().floor() as i32
-    };
-    let text = if (-4..16).contains(&exp) {
-        let s = format!("{f}");
-        if s.contains('.') {
-            s
-        } else {
-            format!("{s}.0")
-        }
-    } else {
-        // Shortest digits that round-trip, in Python's `1e-05` form.
-        let s = format!("{f:e}");
-        let (mantissa, e) = s.split_once('e').expect("`{:e}` has an exponent");
-        let e: i32 = e.parse().expect("an integer exponent");
-        let sign = if e < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", e.abs())
-    };
-    match text.split_once('e') {
-        Some((m, e)) if !m.contains('.') => format!("{m}.0e{e}"),
-        _ => text,
-    }
-}
-
 /// The YAML text of a typed value, as ruamel writes it.
 fn yaml_text(v: &Typed) -> String {
     match v {
         Typed::Int(i) => i.to_string(),
-        Typed::Float(f) => python_float(*f),
+        Typed::Float(f) if f.is_nan() => ".nan".into(),
+        Typed::Float(f) if f.is_infinite() => {
+            if *f > 0.0 {
+                ".inf".into()
+            } else {
+                "-.inf".into()
+            }
+        }
+        Typed::Float(f) => crate::yaml::python_float(*f),
         Typed::Bool(b) => b.to_string(),
         Typed::Null => "null".into(),
         Typed::Str(s) => {
@@ -447,8 +416,12 @@ mod tests {
     fn values_are_written_as_ruamel_writes_them() {
         for (raw, yaml) in [
             ("0.05", "0.05"),
-            ("1e-5", "1.0e-05"),
-            ("1e20", "1.0e+20"),
+            ("1e-5", "1e-05"),
+            ("1e20", "1e+20"),
+            ("1E5", "100000.0"),
+            ("12345678901234567.0", "1.2345678901234568e+16"),
+            ("-2.5e-7", "-2.5e-07"),
+            ("3.", "3.0"),
             ("0.010", "0.01"),
             ("3", "3"),
             ("2.0", "2.0"),

@@ -25,6 +25,7 @@ mod dvc_in_place;
 mod dvc_oracle;
 mod dvc_projects;
 mod example;
+mod experiments;
 mod fake_github;
 mod fanout;
 mod faults;

@@ -264,6 +264,7 @@ pub(super) fn run_all(ctx: &Ctx, root: &Path, jobs: usize) -> anyhow::Result<Exi
             }
         }
     }
+    sweep(root, &queue)?;
     if !elsewhere.is_empty() {
         ctx.printer.info(&format!(
             "{} experiment(s) are being run by another worker: {}",
@@ -277,6 +278,27 @@ pub(super) fn run_all(ctx: &Ctx, root: &Path, jobs: usize) -> anyhow::Result<Exi
         .filter(|e| matches!(queue.outcome(&e.id), Ok(Some((State::Failed, _)))))
         .count();
     Ok(if failed > 0 { Exit::Differs } else { Exit::Ok })
+}
+
+/// Removes what workers killed after their outcome left behind: the
+/// workspace and the queued commit's ref of each finished entry.
+fn sweep(root: &Path, queue: &Queue) -> anyhow::Result<()> {
+    for e in queue.entries()? {
+        if queue.outcome(&e.id)?.is_none() {
+            continue;
+        }
+        let Some(_claim) = queue.try_claim(&e.id)? else {
+            continue;
+        };
+        let ws = queue.workspace(&e.id);
+        if ws.exists() {
+            drop_workspace(root, &ws)?;
+        }
+        if matches!(queue.outcome(&e.id)?, Some((State::Done, _))) {
+            drop_stash(root, &e.id);
+        }
+    }
+    Ok(())
 }
 
 fn status(ctx: &Ctx, root: &Path, json: bool) -> anyhow::Result<Exit> {

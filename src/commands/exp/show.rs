@@ -205,6 +205,7 @@ pub(super) fn cmd_show(ctx: &Ctx, a: ShowArgs) -> anyhow::Result<Exit> {
                 (None, Some(_)) => std::cmp::Ordering::Greater,
                 (None, None) => std::cmp::Ordering::Equal,
             }
+            .then_with(|| x.name.cmp(&y.name))
         });
     }
     if a.json {
