@@ -189,7 +189,7 @@ def main():
     ap.add_argument("--dvc", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=0)
-    ap.add_argument("--suite", choices=["all", "data", "pipelines", "remotes", "ci", "import", "registry", "drift", "monitor", "fanout", "dvc-in-place"],
+    ap.add_argument("--suite", choices=["all", "data", "pipelines", "remotes", "ci", "import", "registry", "drift", "monitor", "fanout", "dvc-in-place", "experiments"],
                     default="all")
     ap.add_argument("--evidently-python", help="the Python of a venv with Evidently (bench/run.sh installs it)")
     ap.add_argument("--gto", help="GTO's executable (bench/run.sh installs it)")
@@ -228,6 +228,9 @@ def main():
         return
     if a.suite == "fanout":
         fanout_suite(a, work)
+        return
+    if a.suite == "experiments":
+        experiments_suite(a, work)
         return
     nfiles, big_mib = (2000, 64) if a.quick else (20000, 1024)
     runs = a.runs or (3 if a.quick else 7)
@@ -342,6 +345,7 @@ def main():
         registry_suite(a, work)
         drift_suite(a, work)
         monitor_suite(a, work)
+        experiments_suite(a, work)
 
 
 def pipeline_repo(work, name, tool, exe, files):
@@ -805,6 +809,56 @@ def fanout_suite(a, work):
           f"   share {t_fan / t_alone:5.2f}   (target <= 0.45)", flush=True)
     print(f"  overhead: plan + join, nothing     {t_plan + t_join:8.3f}s   (plan {t_plan:.3f}s, join {t_join:.3f}s;"
           f" target < 0.2 s)", flush=True)
+
+
+def experiments_suite(a, work):
+    """Experiments in a DVC repository holding the built-in example: 16
+    variants (4 learning rates x 4 epoch counts) queued and run on 3 local
+    workers, `mlci exp run --queue` + `mlci exp run --run-all -j 3` beside
+    `dvc exp run --queue` + `dvc exp run --run-all -j 3` (DVC's celery
+    queue, as `dvc queue start -j 3`, waited for), each on its own copy of
+    the same repository; then `exp show` of 1,000 experiments (refs made
+    with `git fast-import`), mlci beside DVC."""
+    base = os.path.join(work, "experiments")
+    shutil.rmtree(base, ignore_errors=True)
+    os.makedirs(base)
+    files = example_pipeline(a.mlci)
+    origin = pipeline_repo(base, "exp", "dvc", a.dvc, files)
+    sh(f"{a.dvc} repro -q && git add -A && git commit -qm baseline", origin)
+    sets = ["-S", "train.lr=0.05,0.1,0.2,0.3", "-S", "train.epochs=20,30,50,60"]
+    times = {}
+    for name, exe in [("mlci", a.mlci), ("dvc", a.dvc)]:
+        repo = os.path.join(base, f"variants-{name}")
+        shutil.copytree(origin, repo, symlinks=True)
+        start = time.perf_counter()
+        run([exe, "exp", "run", "--queue"] + sets, repo)
+        run([exe, "exp", "run", "--run-all", "-j", "3"], repo)
+        times[name] = time.perf_counter() - start
+        listed = subprocess.run(["git", "for-each-ref", "refs/exps/"], cwd=repo, capture_output=True, text=True).stdout
+        count = sum(1 for line in listed.splitlines() if line.count("/") == 4)
+        if count != 16:
+            sys.exit(f"{name} recorded {count} experiments, not 16")
+    print("\nexperiments                         (the example pipeline, DVC repository; seconds)", flush=True)
+    print(f"  16 variants on 3 workers           mlci {times['mlci']:8.3f}s   dvc {times['dvc']:8.3f}s"
+          f"   share {times['mlci'] / times['dvc']:5.2f}   (target <= 0.40)", flush=True)
+    # 1,000 experiments on one baseline, each its own params and metrics.
+    repo = os.path.join(base, "variants-mlci")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    stream = []
+    for i in range(1000):
+        params = files["params.yaml"].replace("lr: 0.1", f"lr: {0.001 * (i + 1):.3f}")
+        metrics = f'{{"accuracy": {0.5 + i / 4000:.6f}, "loss": {1 - i / 2000:.6f}}}'
+        ref = f"refs/exps/{head[:2]}/{head[2:]}/bench-{i}"
+        stream.append(f"commit {ref}\ncommitter bench <bench@mlci.invalid> {1700000000 + i} +0000\n"
+                      f"data 11\nexperiment\nfrom {head}\n"
+                      f"M 100644 inline params.yaml\ndata {len(params.encode())}\n{params}\n"
+                      f"M 100644 inline eval/metrics.json\ndata {len(metrics)}\n{metrics}\n\n")
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input="".join(stream), text=True, check=True)
+    show = [run([a.mlci, "exp", "show", "--json"], repo)[0] for _ in range(5)]
+    theirs = run([a.dvc, "exp", "show", "--json"], repo)[0]
+    ms = median_of(show)
+    print(f"  exp show, 1,016 experiments        mlci {ms:8.3f}s   dvc {theirs:8.3f}s"
+          f"   ratio {theirs / ms:6.1f}x   (target mlci < 0.1 s)", flush=True)
 
 
 def remotes(a, work):
