@@ -29,6 +29,8 @@ pub enum ExpError {
     },
     #[error("no experiment named `{name}`")]
     Unknown { name: String, known: Vec<String> },
+    #[error("git remote `{remote}` has no experiment `{name}`")]
+    NotOnRemote { name: String, remote: String },
     #[error("experiment name `{name}` is used by {count} experiments on different baselines")]
     Ambiguous { name: String, count: usize },
     #[error("experiment `{name}` already exists with other results ({reference})")]
@@ -58,6 +60,9 @@ impl crate::error::Hint for ExpError {
                 "run one first: `mlci exp run -S KEY=VALUE`".into()
             }
             ExpError::Unknown { known, .. } => format!("known experiments: {}", known.join(", ")),
+            ExpError::NotOnRemote { remote, .. } => format!(
+                "push it from the clone that ran it (`mlci exp push {remote} NAME`); `git ls-remote {remote} 'refs/exps/*'` lists what `{remote}` has"
+            ),
             ExpError::Ambiguous { .. } => "name it by its ref (`mlci exp list --all-commits` shows each)".into(),
             ExpError::Exists { .. } => "name it otherwise with `-n NAME`, or replace it with `--force`".into(),
             ExpError::BadName { .. } => "use letters, digits, `-`, `_` and `.` (a git ref name, no `/`)".into(),

@@ -504,3 +504,68 @@ fn a_worker_killed_at_seeded_points_loses_and_duplicates_nothing() {
         "no workspace is left"
     );
 }
+
+#[test]
+fn experiments_travel_between_clones_through_git_and_the_data_remote_both_ways() {
+    let (tmp, a, exe) = project();
+    let store = tmp.path().join("store");
+    dvc(
+        &exe,
+        &a,
+        &["remote", "add", "-d", "store", store.to_str().unwrap()],
+    );
+    a.commit_all("a data remote");
+    let origin = tmp.path().join("origin.git");
+    crate::common::git_in(
+        tmp.path(),
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "main",
+            origin.to_str().unwrap(),
+        ],
+    );
+    a.git(&["remote", "add", "origin", origin.to_str().unwrap()]);
+    a.git(&["push", "-q", "origin", "main"]);
+    dvc(&exe, &a, &["push", "-q"]);
+    let b_root = tmp.path().canonicalize().unwrap().join("b");
+    crate::common::git_clone(&origin, &b_root, &[]);
+    let b = TestRepo::at_existing(b_root);
+    // mlci pushes, DVC pulls.
+    a.mlci(&["-q", "exp", "run", "-n", "by-mlci", "-S", "train.lr=0.3"])
+        .ok();
+    let mlci_model = a.read("model.pkl");
+    reset(&a, &exe);
+    a.mlci(&["-q", "exp", "push", "origin", "by-mlci"]).ok();
+    dvc(&exe, &b, &["exp", "pull", "origin", "by-mlci"]);
+    dvc(&exe, &b, &["exp", "apply", "by-mlci"]);
+    assert_eq!(b.read("model.pkl"), mlci_model);
+    assert_eq!(dvc(&exe, &b, &["status", "--json"]).trim(), "{}");
+    b.git(&["checkout", "-q", "--", "."]);
+    // DVC pushes, mlci pulls.
+    dvc(
+        &exe,
+        &a,
+        &["exp", "run", "-n", "by-dvc", "-S", "train.lr=0.4"],
+    );
+    let dvc_model = a.read("model.pkl");
+    reset(&a, &exe);
+    dvc(&exe, &a, &["exp", "push", "origin", "by-dvc"]);
+    b.mlci(&["-q", "exp", "pull", "origin", "by-dvc"]).ok();
+    b.mlci(&["-q", "exp", "apply", "by-dvc"]).ok();
+    assert_eq!(b.read("model.pkl"), dvc_model);
+    assert_eq!(dvc(&exe, &b, &["status", "--json"]).trim(), "{}");
+    assert_eq!(
+        b.git(&["rev-parse", &exp_ref(&b, "by-dvc")]),
+        a.git(&["rev-parse", &exp_ref(&a, "by-dvc")])
+    );
+    // Both lists hold both.
+    let shown = mlci_shown(&b);
+    assert!(
+        shown.contains_key("by-mlci") && shown.contains_key("by-dvc"),
+        "{shown:?}"
+    );
+    b.mlci(&["exp", "pull", "origin", "nope"]).user_error();
+}

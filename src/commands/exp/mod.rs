@@ -5,6 +5,7 @@
 //! records, refs and journal are in `crate::experiments`.
 
 mod queue;
+mod share;
 mod show;
 
 use clap::{Args, Subcommand};
@@ -38,6 +39,8 @@ pub enum ExpCommand {
     Branch(BranchArgs),
     Remove(RemoveArgs),
     Queue(QueueArgs),
+    Push(share::PushArgs),
+    Pull(share::PullArgs),
 }
 
 /// Run the pipeline with params set and record the result as an experiment.
@@ -117,6 +120,8 @@ pub fn cmd_exp(ctx: &Ctx, args: ExpArgs) -> anyhow::Result<Exit> {
         ExpCommand::Branch(a) => cmd_branch(ctx, a),
         ExpCommand::Remove(a) => cmd_remove(ctx, a),
         ExpCommand::Queue(a) => queue::cmd_queue(ctx, a),
+        ExpCommand::Push(a) => share::cmd_push(ctx, a),
+        ExpCommand::Pull(a) => share::cmd_pull(ctx, a),
     }
 }
 

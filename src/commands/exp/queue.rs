@@ -367,7 +367,7 @@ fn worktree_lock(queue_ws: &Path) -> anyhow::Result<std::fs::File> {
     Ok(f)
 }
 
-fn git(root: &Path, args: &[&str]) -> anyhow::Result<()> {
+pub(super) fn git(root: &Path, args: &[&str]) -> anyhow::Result<()> {
     let out = Command::new("git").current_dir(root).args(args).output()?;
     anyhow::ensure!(
         out.status.success(),
@@ -379,7 +379,7 @@ fn git(root: &Path, args: &[&str]) -> anyhow::Result<()> {
 }
 
 /// Removes a worker's workspace (and git's record of it).
-fn drop_workspace(root: &Path, ws: &Path) -> anyhow::Result<()> {
+pub(super) fn drop_workspace(root: &Path, ws: &Path) -> anyhow::Result<()> {
     let _held = worktree_lock(ws)?;
     if ws.exists() {
         fs_err::remove_dir_all(ws)?;
@@ -387,8 +387,13 @@ fn drop_workspace(root: &Path, ws: &Path) -> anyhow::Result<()> {
     git(root, &["worktree", "prune"])
 }
 
-/// A workspace of the entry's commit that shares the main cache.
-fn make_workspace(root: &Path, ws: &Path, e: &Entry) -> anyhow::Result<Vec<(String, PathBuf)>> {
+/// A workspace of `commit` at `ws` (a git worktree) that shares the main
+/// cache; returns the environment its mlci commands need for that.
+pub(super) fn make_workspace(
+    root: &Path,
+    ws: &Path,
+    commit: &str,
+) -> anyhow::Result<Vec<(String, PathBuf)>> {
     drop_workspace(root, ws)?;
     {
         let _held = worktree_lock(ws)?;
@@ -401,7 +406,7 @@ fn make_workspace(root: &Path, ws: &Path, e: &Entry) -> anyhow::Result<Vec<(Stri
                 "--detach",
                 "--quiet",
                 ws_s.as_ref(),
-                &e.stash,
+                commit,
             ],
         )?;
     }
@@ -486,7 +491,7 @@ fn worker(ctx: &Ctx, root: &Path, id: &str) -> anyhow::Result<Exit> {
         drop_workspace(root, &ws)?;
         return Ok(Exit::Differs);
     }
-    let env = make_workspace(root, &ws, &e)?;
+    let env = make_workspace(root, &ws, &e.stash)?;
     for (k, v) in &env {
         // This process exists for this one entry: its settings are its own.
         std::env::set_var(k, v);
