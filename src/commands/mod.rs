@@ -172,3 +172,20 @@ pub fn human_bytes(n: u64) -> String {
         format!("{v:.1} {}", UNITS[unit])
     }
 }
+
+/// The "Experiments" section (experiments recorded on HEAD): a table that
+/// cannot be read is left out with a warning, never failing the report.
+pub(crate) fn experiments_section(
+    ctx: &Ctx,
+    repo: &crate::repo::Repo,
+    pipeline: &crate::pipeline::Pipeline,
+) -> Option<crate::review::report::ExperimentsView> {
+    match crate::experiments::table::report_view(repo, pipeline) {
+        Ok(view) => view,
+        Err(e) => {
+            ctx.printer
+                .warn(&format!("the experiments section is left out: {e:#}"));
+            None
+        }
+    }
+}

@@ -61,7 +61,8 @@ pub fn cmd_report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
     } = args;
     let repo = ctx.repo_in_place(&Overrides::default())?;
     let pipeline = crate::pipeline::load(&repo.root)?;
-    let beside = crate::monitoring::rules::judged_beside_gates(&repo, &pipeline, &target)?;
+    let mut beside = crate::monitoring::rules::judged_beside_gates(&repo, &pipeline, &target)?;
+    beside.experiments = super::experiments_section(ctx, &repo, &pipeline);
     let built = build(
         &repo,
         &pipeline,

@@ -222,5 +222,6 @@ pub fn judged_beside_gates(
         gates,
         drift,
         monitor,
+        experiments: None,
     })
 }

@@ -180,6 +180,7 @@ pub fn build(
         drift: beside.drift.clone(),
         monitor: beside.monitor.clone(),
         data_changes,
+        experiments: beside.experiments.clone(),
         links: Links {
             run: run_link.clone(),
         },

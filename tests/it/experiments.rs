@@ -332,11 +332,30 @@ fn queued_variants_on_three_workers_match_dvc_exp_run() {
                 "~".repeat(c[0].chars().count())
             });
     pin_output(&redacted);
+    // The report's section: best first by loss, names escaped.
+    repo.mlci(&["-q", "exp", "run", "-n", "x|<b>y", "-S", "train.lr=0.9"])
+        .ok();
+    reset(&repo, &exe);
+    let report = repo.mlci(&["report"]).ok().stdout;
+    let section = report
+        .split("### Experiments")
+        .nth(1)
+        .expect("an Experiments section")
+        .split("\n### ")
+        .next()
+        .unwrap();
+    let section = regex::Regex::new(r"exp-[0-9a-f]{5}|`[0-9a-f]{8}`")
+        .unwrap()
+        .replace_all(section, |c: &regex::Captures| {
+            "~".repeat(c[0].chars().count())
+        });
+    pin_output(&section);
+    assert!(!section.contains("<b>"), "{section}");
     let losses: Vec<f64> = mlci_shown(&repo)
         .values()
         .map(|(_, m)| m["loss"].as_f64().unwrap())
         .collect();
-    assert_eq!(losses.len(), 7);
+    assert_eq!(losses.len(), 8);
     let shown: Vec<f64> = table
         .lines()
         .skip(2)

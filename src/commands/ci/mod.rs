@@ -244,7 +244,8 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         Some(b) => Some(crate::review::compare::Base::rev(&b)),
         None => step_event_base(&mut job),
     };
-    let beside = step_drift_rules(&mut job);
+    let mut beside = step_drift_rules(&mut job);
+    beside.experiments = crate::commands::experiments_section(ctx, &job.repo, &job.pipeline);
     let opts = ReportOptions {
         base,
         target: "workspace".into(),

@@ -1,14 +1,14 @@
 //! `mlci exp show`, `exp diff`, `exp list`: the experiments' params and
 //! metrics beside their baseline, read by `crate::experiments::table`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use clap::{Args, ValueEnum};
 use serde_json::Value as Json;
 
 use crate::commands::Ctx;
 use crate::exit::Exit;
-use crate::experiments::table::{rows, Row};
+use crate::experiments::table::{columns, rows, shown, titles, value, Col, Row};
 use crate::review::direction::{Direction, Directions};
 use crate::review::metrics::diff::{md_table, plain_table};
 
@@ -64,83 +64,6 @@ pub struct ListArgs {
     /// Every baseline, not only HEAD.
     #[arg(short = 'A', long)]
     pub all_commits: bool,
-}
-
-/// One column: a metric or a param, in one file.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Col {
-    metric: bool,
-    file: String,
-    key: String,
-}
-
-fn value<'r>(row: &'r Row, c: &Col) -> Option<&'r Json> {
-    let of = if c.metric { &row.metrics } else { &row.params };
-    of.get(&c.file).and_then(|m| m.get(&c.key))
-}
-
-fn shown(v: Option<&Json>) -> String {
-    match v {
-        None => "-".into(),
-        Some(Json::String(s)) => s.clone(),
-        Some(Json::Number(n)) => n
-            .as_f64()
-            .filter(|_| n.is_f64())
-            .map(|f| crate::review::metrics::diff::fmt_number(f, 5))
-            .unwrap_or_else(|| n.to_string()),
-        Some(other) => other.to_string(),
-    }
-}
-
-/// Metrics, then the params the stages declare or that differ between rows.
-fn columns(base: &Row, exps: &[Row], pipeline: &crate::pipeline::Pipeline) -> Vec<Col> {
-    let all: Vec<&Row> = std::iter::once(base).chain(exps).collect();
-    let mut metrics: BTreeSet<Col> = BTreeSet::new();
-    let mut params: BTreeSet<Col> = BTreeSet::new();
-    for r in &all {
-        for (file, m) in &r.metrics {
-            metrics.extend(m.keys().map(|k| Col {
-                metric: true,
-                file: file.clone(),
-                key: k.clone(),
-            }));
-        }
-        for (file, m) in &r.params {
-            params.extend(m.keys().map(|k| Col {
-                metric: false,
-                file: file.clone(),
-                key: k.clone(),
-            }));
-        }
-    }
-    let declared: BTreeSet<(String, String)> = pipeline
-        .stages
-        .iter()
-        .flat_map(|s| &s.params)
-        .flat_map(|d| d.keys.iter().flatten().map(|k| (d.file.clone(), k.clone())))
-        .collect();
-    let keep: Vec<Col> = params
-        .into_iter()
-        .filter(|c| {
-            declared.contains(&(c.file.clone(), c.key.clone()))
-                || all.iter().any(|r| value(r, c) != value(all[0], c))
-        })
-        .collect();
-    metrics.into_iter().chain(keep).collect()
-}
-
-/// Column titles: the key, with its file when two files share the key.
-fn titles(cols: &[Col]) -> Vec<String> {
-    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
-    for c in cols {
-        *count.entry(c.key.as_str()).or_default() += 1;
-    }
-    cols.iter()
-        .map(|c| match count[c.key.as_str()] {
-            1 => c.key.clone(),
-            _ => format!("{}:{}", c.file, c.key),
-        })
-        .collect()
 }
 
 fn sort_col(cols: &[Col], spec: &str) -> anyhow::Result<Col> {

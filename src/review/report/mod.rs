@@ -184,6 +184,7 @@ pub struct Context {
     pub monitor: Option<MonitorView>,
     /// Tracked data that changed from the base (`mlci diff`), when any.
     pub data_changes: Option<DataChangesView>,
+    pub experiments: Option<ExperimentsView>,
     pub links: Links,
     pub precision: usize,
 }
@@ -353,7 +354,32 @@ pub struct BesideGates {
     pub gates: Vec<crate::review::gate::GateResult>,
     pub drift: Vec<DriftView>,
     pub monitor: Option<MonitorView>,
+    /// The experiments run on the commit under review (no gate).
+    pub experiments: Option<ExperimentsView>,
 }
+
+/// The report's "Experiments" section: the experiments recorded on the
+/// commit under review, beside it, as `mlci exp show` compares them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExperimentsView {
+    /// The baseline's short commit id.
+    pub baseline: String,
+    /// Experiments in all (not counting the baseline row).
+    pub count: usize,
+    /// `Experiment`, then metric and param columns.
+    pub header: Vec<String>,
+    /// The baseline first, then at most [`EXPERIMENT_ROWS`] experiments.
+    pub rows: Vec<Vec<String>>,
+    /// `header` and `rows` as a Markdown table, every cell escaped.
+    pub table_md: String,
+    /// Experiments left out of the table.
+    pub more: usize,
+    /// The metric the rows are ordered by, best first.
+    pub sorted_by: Option<String>,
+}
+
+/// The most experiments a report lists.
+pub const EXPERIMENT_ROWS: usize = 20;
 
 impl Context {
     /// The verdict when no gate decides: what changed, in one line.
