@@ -244,8 +244,7 @@ pub fn cmd_ci(ctx: &Ctx, args: CiArgs) -> anyhow::Result<Exit> {
         Some(b) => Some(crate::review::compare::Base::rev(&b)),
         None => step_event_base(&mut job),
     };
-    let mut beside = step_drift_rules(&mut job);
-    beside.experiments = crate::commands::experiments_section(ctx, &job.repo, &job.pipeline);
+    let beside = step_beside_gates(ctx, &mut job);
     let opts = ReportOptions {
         base,
         target: "workspace".into(),
@@ -337,15 +336,20 @@ fn step_report(
 }
 
 /// mlci.yaml's `drift:` rules and `monitor:` log on the workspace: gate
-/// results and report sections (none after an error, which the job keeps).
-fn step_drift_rules(job: &mut Job) -> crate::review::report::BesideGates {
-    match crate::monitoring::rules::judged_beside_gates(&job.repo, &job.pipeline, "workspace") {
+/// results and report sections (none after an error, which the job
+/// keeps); and the experiments recorded on HEAD.
+fn step_beside_gates(ctx: &Ctx, job: &mut Job) -> crate::review::report::BesideGates {
+    let judged =
+        crate::monitoring::rules::judged_beside_gates(&job.repo, &job.pipeline, "workspace");
+    let mut beside = match judged {
         Ok(rules) => rules,
         Err(e) => {
             job.fail(e.into());
             Default::default()
         }
-    }
+    };
+    beside.experiments = crate::commands::experiments_section(ctx, &job.repo, &job.pipeline);
+    beside
 }
 
 /// The base the event implies (docs/design.md §5) and its name as a person

@@ -603,6 +603,7 @@ mod tests {
             drift: Vec::new(),
             monitor: None,
             data_changes: None,
+            experiments: None,
             links: Links::default(),
             precision: 5,
         }
