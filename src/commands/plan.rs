@@ -35,9 +35,19 @@ pub struct PlanArgs {
     /// Consider the local run cache only.
     #[arg(long)]
     pub no_remote: bool,
+    /// Plan the queued experiments instead (`mlci exp run --queue`): one
+    /// job each; `--matrix` prints `experiments={"include": [{"id",
+    /// "name", "set"}]}` (parts of at most 256 as `experiments_partP=`)
+    /// and `count=N`, each job running `mlci exp run --set-json SET --pull
+    /// --push` (docs/experiments.md).
+    #[arg(long, conflicts_with_all = ["stages", "runners"])]
+    pub experiments: bool,
 }
 
 pub fn cmd_plan(ctx: &Ctx, a: PlanArgs) -> anyhow::Result<Exit> {
+    if a.experiments {
+        return plan_experiments(ctx, &a);
+    }
     let repo = ctx.repo_in_place(&Overrides {
         remote: a.remote.clone(),
         ..Overrides::default()
@@ -136,4 +146,58 @@ fn matrix_lines(waves: &[Wave], runners: Option<usize>) -> anyhow::Result<String
     }
     out.push_str(&format!("waves={}", waves.len()));
     Ok(out)
+}
+
+/// The queued experiments that have not run, one job each.
+fn plan_experiments(ctx: &Ctx, a: &PlanArgs) -> anyhow::Result<Exit> {
+    let root = crate::repo::find_root(&ctx.cwd)?;
+    let format = Format::of(&root).unwrap_or(Format::Mlci);
+    let queue = crate::experiments::queue::Queue::at(&format.state_dir(&root));
+    let mut jobs = Vec::new();
+    for e in queue.entries()? {
+        if queue.outcome(&e.id)?.is_some() {
+            continue;
+        }
+        let set: Vec<String> = e
+            .assignments
+            .iter()
+            .map(|s| format!("{}:{}={}", s.file, s.key, s.value))
+            .collect();
+        jobs.push(serde_json::json!({ "id": e.id, "name": e.name, "set": set }));
+    }
+    if a.json {
+        let doc = serde_json::json!({ "experiments": jobs });
+        ctx.printer.data(&serde_json::to_string_pretty(&doc)?)?;
+    } else if a.matrix {
+        let mut out = String::new();
+        let parts: Vec<&[serde_json::Value]> = jobs.chunks(plan::MATRIX_LIMIT).collect();
+        for (p, part) in parts.iter().enumerate() {
+            let name = match parts.len() {
+                1 => "experiments".to_string(),
+                _ => format!("experiments_part{p}"),
+            };
+            let m = serde_json::json!({ "include": part });
+            out.push_str(&format!("{name}={}\n", serde_json::to_string(&m)?));
+        }
+        out.push_str(&format!("count={}", jobs.len()));
+        ctx.printer.data(&out)?;
+    } else if jobs.is_empty() {
+        ctx.printer
+            .info("no queued experiment: `mlci exp run --queue -S KEY=V1,V2` queues some");
+    } else {
+        let lines: Vec<String> = jobs
+            .iter()
+            .map(|j| {
+                let set: Vec<&str> = j["set"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str())
+                    .collect();
+                format!("{}: {}", j["id"].as_str().unwrap_or(""), set.join(" "))
+            })
+            .collect();
+        ctx.printer.data(&lines.join("\n"))?;
+    }
+    Ok(Exit::Ok)
 }

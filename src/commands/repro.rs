@@ -187,6 +187,14 @@ fn dvc_repro(ctx: &Ctx, root: &std::path::Path, a: &ReproArgs) -> anyhow::Result
             super::transfers::DvcMove::Push,
         )?;
         let cache = crate::dvc::config::cache_root(root);
+        // What the entries name, uncached outputs included, so another
+        // machine can restore them (as `dvc push --run-cache`).
+        let named: Vec<crate::dvc::sync::Out> = ran
+            .entries
+            .iter()
+            .flat_map(crate::dvc::runcache::outs)
+            .collect();
+        crate::dvc::sync::push(root, r, &named, &crate::progress::Silent)?;
         let sent = crate::dvc::runcache::push(&cache, r, &ran.entries)?;
         ctx.printer.info(&format!(
             "{sent} run-cache entr{} pushed",

@@ -168,6 +168,34 @@ pub fn push(cache: &Path, remote: &Remote, entries: &[Json]) -> Result<usize, su
     Ok(sent)
 }
 
+/// The objects `entry` names (each output's MD5, a directory's listing),
+/// for pushing them beside it: DVC's run cache commits a stage's uncached
+/// outputs too (`cache: false` metrics), and another machine restoring the
+/// entry needs every one. Outputs without a plain MD5 are skipped.
+pub fn outs(entry: &Json) -> Vec<super::sync::Out> {
+    entry
+        .get("outs")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|o| {
+            let md5 = o.get("md5")?.as_str()?;
+            let digest = md5.strip_suffix(".dir").unwrap_or(md5);
+            let hex = digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit());
+            hex.then(|| super::sync::Out {
+                path: o
+                    .get("path")
+                    .and_then(Json::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                md5: md5.to_string(),
+                legacy: o.get("hash").and_then(Json::as_str) != Some("md5"),
+                push: true,
+            })
+        })
+        .collect()
+}
+
 /// Downloads the entries a remote holds under the key of `probe` into the
 /// cache (as `dvc pull --run-cache` does, for one key): each bounded,
 /// parsed, and kept only when its own key is the one it sits under.

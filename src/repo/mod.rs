@@ -55,7 +55,7 @@ impl Hint for RepoError {
                 "mlci keeps its pointers in git: run `git init` first (or `cd` into your project)".into(),
             ),
             RepoError::NotInitialized { root } if format::Format::of(root) == Some(format::Format::Dvc) => Some(
-                "this is a DVC repository: used in place, mlci runs status, repro, add, push, fetch, pull, checkout, diff, plan, retrain, ci, report, gate, metrics, plots, model and export here (docs/dvc.md); for every command, move to mlci's format with `mlci import-dvc`".into(),
+                "this is a DVC repository: used in place, mlci runs status, repro, add, push, fetch, pull, checkout, diff, plan, retrain, ci, report, gate, metrics, plots, model, exp and export here (docs/dvc.md); for every command, move to mlci's format with `mlci import-dvc`".into(),
             ),
             RepoError::NotInitialized { .. } => Some("run `mlci init` at the repository root".into()),
             RepoError::Config(e) => e.hint(),

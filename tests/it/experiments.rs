@@ -588,3 +588,100 @@ fn experiments_travel_between_clones_through_git_and_the_data_remote_both_ways()
     );
     b.mlci(&["exp", "pull", "origin", "nope"]).user_error();
 }
+
+#[test]
+fn queued_experiments_fan_out_over_runners_and_join_through_the_remote() {
+    let (tmp, a, exe) = project();
+    let store = tmp.path().join("store");
+    dvc(
+        &exe,
+        &a,
+        &["remote", "add", "-d", "store", store.to_str().unwrap()],
+    );
+    a.commit_all("a data remote");
+    let origin = tmp.path().join("origin.git");
+    crate::common::git_in(
+        tmp.path(),
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "main",
+            origin.to_str().unwrap(),
+        ],
+    );
+    a.git(&["remote", "add", "origin", origin.to_str().unwrap()]);
+    a.git(&["push", "-q", "origin", "main"]);
+    a.mlci(&["-q", "push"]).ok();
+    let clone = |name: &str| {
+        let root = tmp.path().canonicalize().unwrap().join(name);
+        crate::common::git_clone(&origin, &root, &[]);
+        TestRepo::at_existing(root)
+    };
+    // The plan: one matrix job per queued experiment.
+    a.mlci(&["-q", "exp", "run", "--queue", "-S", "train.lr=0.2,0.3"])
+        .ok();
+    let lines = a.mlci(&["plan", "--experiments", "--matrix"]).ok().stdout;
+    let redacted = regex::Regex::new(r#""id":"[0-9a-f]+""#)
+        .unwrap()
+        .replace_all(&lines, r#""id":"…""#);
+    pin_output(&redacted);
+    let matrix: Value = serde_json::from_str(
+        lines
+            .lines()
+            .next()
+            .unwrap()
+            .strip_prefix("experiments=")
+            .unwrap(),
+    )
+    .unwrap();
+    let jobs = matrix["include"].as_array().unwrap();
+    assert_eq!(jobs.len(), 2);
+    // Each runner: its experiment with the remote's run cache, pushed.
+    let mut models = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let runner = clone(&format!("runner{i}"));
+        let set = job["set"].to_string();
+        runner
+            .mlci(&["-q", "exp", "run", "--set-json", &set, "--pull", "--push"])
+            .ok();
+        models.push(runner.read("model.pkl"));
+        runner.mlci(&["-q", "exp", "push", "origin"]).ok();
+    }
+    // A runner given a variant already run restores it from the remote.
+    let again = clone("again");
+    let out = again
+        .mlci(&[
+            "exp",
+            "run",
+            "--set-json",
+            &jobs[0]["set"].to_string(),
+            "--pull",
+        ])
+        .ok();
+    assert!(
+        out.stderr
+            .contains("restored the outputs of `train` from the run cache"),
+        "{}",
+        out.stderr
+    );
+    // The join: the experiments, their outputs, the report's section.
+    let join = clone("join");
+    join.mlci(&["-q", "exp", "pull", "origin"]).ok();
+    let shown = mlci_shown(&join);
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    let report = join.mlci(&["report"]).ok().stdout;
+    assert!(
+        report.contains("### Experiments") && report.contains("2 experiment(s)"),
+        "{report}"
+    );
+    let first = shown
+        .iter()
+        .find(|(_, (p, _))| p["train"]["lr"] == 0.2)
+        .map(|(n, _)| n.clone())
+        .unwrap();
+    join.mlci(&["-q", "exp", "apply", &first]).ok();
+    assert_eq!(join.read("model.pkl"), models[0]);
+    assert_eq!(dvc(&exe, &join, &["status", "--json"]).trim(), "{}");
+}

@@ -75,6 +75,41 @@ pub struct RunArgs {
     /// Workers for --run-all, each in its own workspace.
     #[arg(short, long, value_name = "N", default_value_t = 1)]
     pub jobs: usize,
+    /// Use the remote's run cache, as `repro --pull`: a stage any machine
+    /// ran with these inputs is restored, not run.
+    #[arg(long)]
+    pub pull: bool,
+    /// Push the outputs and run records after each run (as `repro --push`).
+    #[arg(long, requires = "pull")]
+    pub push: bool,
+    /// The remote for --pull and --push (default: the default one).
+    #[arg(short, long, value_name = "NAME", requires = "pull")]
+    pub remote: Option<String>,
+    /// Params to set as a JSON array of `[FILE:]KEY=VALUE` strings, beside
+    /// any `-S` (how a matrix job passes them, through its environment).
+    #[arg(long, value_name = "JSON")]
+    pub set_json: Option<String>,
+}
+
+/// `repro` with the run's `--pull`, `--push` and `-r`, then `targets`.
+pub(crate) fn repro_args<'a>(
+    pull: bool,
+    push: bool,
+    remote: Option<&'a str>,
+    targets: &'a [String],
+) -> Vec<&'a str> {
+    let mut args = vec!["repro"];
+    if pull {
+        args.push("--pull");
+    }
+    if push {
+        args.push("--push");
+    }
+    if let (true, Some(r)) = (pull, remote) {
+        args.extend(["-r", r]);
+    }
+    args.extend(targets.iter().map(String::as_str));
+    args
 }
 
 /// Give the workspace an experiment's params, lock, metrics and outputs.
@@ -143,8 +178,15 @@ fn overrides(args: &[String]) -> Result<Vec<Vec<set::Assignment>>, ExpError> {
     Ok(set::grid(&parsed))
 }
 
-fn cmd_run(ctx: &Ctx, a: RunArgs) -> anyhow::Result<Exit> {
+fn cmd_run(ctx: &Ctx, mut a: RunArgs) -> anyhow::Result<Exit> {
     let root = crate::repo::find_root(&ctx.cwd)?;
+    if let Some(json) = &a.set_json {
+        let more: Vec<String> = serde_json::from_str(json).map_err(|e| ExpError::Override {
+            arg: format!("--set-json {json}"),
+            message: format!("not a JSON array of strings: {e}"),
+        })?;
+        a.set_param.extend(more);
+    }
     let grid = overrides(&a.set_param)?;
     if let Some(n) = &a.name {
         refs::check_name(n)?;
@@ -156,7 +198,12 @@ fn cmd_run(ctx: &Ctx, a: RunArgs) -> anyhow::Result<Exit> {
         }
     }
     if a.run_all {
-        return queue::run_all(ctx, &root, a.jobs);
+        let sync = queue::Sync {
+            pull: a.pull,
+            push: a.push,
+            remote: a.remote.clone(),
+        };
+        return queue::run_all(ctx, &root, a.jobs, &sync);
     }
     if grid.len() > 1 {
         return Err(ExpError::Override {
@@ -167,8 +214,7 @@ fn cmd_run(ctx: &Ctx, a: RunArgs) -> anyhow::Result<Exit> {
     }
     let baseline = refs::head(&root)?;
     set::apply(&root, &grid[0])?;
-    let mut repro: Vec<&str> = vec!["repro"];
-    repro.extend(a.targets.iter().map(String::as_str));
+    let repro = repro_args(a.pull, a.push, a.remote.as_deref(), &a.targets);
     let exit = mlci_in(ctx, &root, &repro)?;
     if exit != Exit::Ok {
         ctx.printer

@@ -50,6 +50,24 @@ pub struct StartArgs {
     /// Workers, each in its own workspace.
     #[arg(short, long, value_name = "N", default_value_t = 1)]
     pub jobs: usize,
+    #[command(flatten)]
+    pub sync: Sync,
+}
+
+/// How workers use the remote: its run cache (`--pull`), and pushing what
+/// they ran (`--push`), as `repro` does.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Sync {
+    /// Use the remote's run cache: a stage any machine ran with these
+    /// inputs is restored, not run.
+    #[arg(long)]
+    pub pull: bool,
+    /// Push the outputs and run records after each run.
+    #[arg(long, requires = "pull")]
+    pub push: bool,
+    /// The remote (default: the default one).
+    #[arg(short, long, value_name = "NAME", requires = "pull")]
+    pub remote: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -65,13 +83,15 @@ pub struct QueueRemoveArgs {
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     pub id: String,
+    #[command(flatten)]
+    pub sync: Sync,
 }
 
 pub(super) fn cmd_queue(ctx: &Ctx, a: QueueArgs) -> anyhow::Result<Exit> {
     let root = crate::repo::find_root(&ctx.cwd)?;
     match a.command {
         QueueCommand::Status(s) => status(ctx, &root, s.json),
-        QueueCommand::Start(s) => run_all(ctx, &root, s.jobs),
+        QueueCommand::Start(s) => run_all(ctx, &root, s.jobs, &s.sync),
         QueueCommand::Remove(r) => {
             let queue = queue_of(&root);
             let ids: Vec<String> = match r.all {
@@ -93,7 +113,7 @@ pub(super) fn cmd_queue(ctx: &Ctx, a: QueueArgs) -> anyhow::Result<Exit> {
                 .info(&format!("removed {removed} queued experiment(s)"));
             Ok(Exit::Ok)
         }
-        QueueCommand::Worker(w) => worker(ctx, &root, &w.id),
+        QueueCommand::Worker(w) => worker(ctx, &root, &w.id, &w.sync),
     }
 }
 
@@ -198,7 +218,7 @@ pub(super) fn enqueue(
 }
 
 /// Runs every queued entry on `jobs` workers; exit 1 when one failed.
-pub(super) fn run_all(ctx: &Ctx, root: &Path, jobs: usize) -> anyhow::Result<Exit> {
+pub(super) fn run_all(ctx: &Ctx, root: &Path, jobs: usize, sync: &Sync) -> anyhow::Result<Exit> {
     let queue = queue_of(root);
     let exe = std::env::current_exe()?;
     let mut running: BTreeMap<String, Child> = BTreeMap::new();
@@ -225,10 +245,21 @@ pub(super) fn run_all(ctx: &Ctx, root: &Path, jobs: usize) -> anyhow::Result<Exi
                 .create(true)
                 .append(true)
                 .open(queue.log_path(&id))?;
+            let mut flags: Vec<&str> = Vec::new();
+            if sync.pull {
+                flags.push("--pull");
+            }
+            if sync.push {
+                flags.push("--push");
+            }
+            if let (true, Some(r)) = (sync.pull, sync.remote.as_deref()) {
+                flags.extend(["-r", r]);
+            }
             let child = Command::new(&exe)
                 .arg("-C")
                 .arg(root)
                 .args(["exp", "queue", "worker", &id])
+                .args(&flags)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?.into_parts().0)
                 .stderr(log.into_parts().0)
@@ -458,7 +489,7 @@ fn without_section(text: &str, name: &str) -> String {
 }
 
 /// One entry, run to its outcome: the worker process.
-fn worker(ctx: &Ctx, root: &Path, id: &str) -> anyhow::Result<Exit> {
+fn worker(ctx: &Ctx, root: &Path, id: &str, sync: &Sync) -> anyhow::Result<Exit> {
     let queue = queue_of(root);
     let Some(claim) = queue.try_claim(id)? else {
         ctx.printer.info(&format!("{id} is run by another worker"));
@@ -498,8 +529,7 @@ fn worker(ctx: &Ctx, root: &Path, id: &str) -> anyhow::Result<Exit> {
     }
     let ran = (|| -> anyhow::Result<Exit> {
         super::mlci_in(ctx, &ws, &["-q", "checkout"])?;
-        let mut repro: Vec<&str> = vec!["repro"];
-        repro.extend(e.targets.iter().map(String::as_str));
+        let repro = super::repro_args(sync.pull, sync.push, sync.remote.as_deref(), &e.targets);
         super::mlci_in(ctx, &ws, &repro)
     })();
     let exit = match ran {
