@@ -685,3 +685,52 @@ fn queued_experiments_fan_out_over_runners_and_join_through_the_remote() {
     assert_eq!(join.read("model.pkl"), models[0]);
     assert_eq!(dvc(&exe, &join, &["status", "--json"]).trim(), "{}");
 }
+
+#[test]
+fn experiments_in_mlci_format_record_mlci_lock_and_apply_their_outputs() {
+    let repo = TestRepo::new();
+    repo.write("params.yaml", "train:\n  lr: 0.1\n");
+    repo.write(
+        "train.sh",
+        "echo model $1 > model.txt\necho \"{\\\"loss\\\": $1}\" > metrics.json\n",
+    );
+    repo.write(
+        "mlci.yaml",
+        "stages:\n  train:\n    cmd: sh train.sh ${train.lr}\n    deps: [train.sh]\n    params: [train.lr]\n    outs: [model.txt]\n    metrics:\n      - metrics.json:\n          cache: false\n",
+    );
+    repo.mlci(&["-q", "repro"]).ok();
+    repo.commit_all("baseline");
+    let name = repo
+        .mlci(&["-q", "exp", "run", "-S", "train.lr=0.25"])
+        .ok()
+        .stdout;
+    let name = name.trim();
+    assert!(name.starts_with("exp-"), "{name}");
+    let r = exp_ref(&repo, name);
+    let files = repo.git(&["diff", "--name-only", "HEAD", &r]);
+    assert_eq!(
+        files.lines().collect::<Vec<_>>(),
+        ["metrics.json", "mlci.lock", "params.yaml"]
+    );
+    // The same run again is the same experiment.
+    repo.git(&["checkout", "-q", "--", "."]);
+    repo.mlci(&["-q", "checkout", "--force"]).ok();
+    assert_eq!(repo.read("model.txt"), "model 0.1\n");
+    let again = repo.mlci(&["exp", "run", "-S", "train.lr=0.25"]).ok();
+    assert!(again.stderr.contains("unchanged, kept"), "{}", again.stderr);
+    repo.git(&["checkout", "-q", "--", "."]);
+    repo.mlci(&["-q", "checkout", "--force"]).ok();
+    repo.mlci(&["-q", "exp", "apply", name]).ok();
+    assert_eq!(repo.read("model.txt"), "model 0.25\n");
+    assert_eq!(repo.git(&["diff", "--stat", &r]), "");
+    repo.mlci(&["status", "--check"]).ok();
+    let diff = repo.mlci(&["exp", "diff", name]).ok().stdout;
+    pin_output(&diff.replace(name, "exp-…"));
+    let shown: Value =
+        serde_json::from_str(&repo.mlci(&["exp", "show", "--json"]).ok().stdout).unwrap();
+    assert_eq!(
+        shown["experiments"][0]["metrics"]["metrics.json"]["loss"],
+        0.25
+    );
+    assert_eq!(shown["baseline"]["params"]["params.yaml"]["train.lr"], 0.1);
+}
