@@ -41,6 +41,11 @@ pub struct ArgoArgs {
     /// The revision to run (default: HEAD's commit).
     #[arg(long, default_value = "HEAD", value_name = "REV")]
     pub rev: String,
+    /// Export the queued experiments (`mlci exp run --queue`) instead: a
+    /// task per experiment running `mlci exp run --set-json SET --pull
+    /// --push`, and a join recording them all from the run cache.
+    #[arg(long)]
+    pub experiments: bool,
 }
 
 pub fn cmd_export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<Exit> {
@@ -64,19 +69,46 @@ pub fn cmd_export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<Exit> {
             )
         })?,
     };
-    let doc = argo::workflow(
-        &pipeline,
-        &ArgoOptions {
-            image: a.image,
-            remote: a.remote,
-            secret: a.secret,
-            repo: strip_credentials(&url),
-            revision,
-        },
-    )?;
+    let opts = ArgoOptions {
+        image: a.image,
+        remote: a.remote,
+        secret: a.secret,
+        repo: strip_credentials(&url),
+        revision,
+    };
+    let doc = match a.experiments {
+        true => argo::experiments_workflow(&queued(&repo)?, &opts)?,
+        false => argo::workflow(&pipeline, &opts)?,
+    };
     ctx.printer
         .data(crate::yaml::to_string_quoted(&doc).trim_end())?;
     Ok(Exit::Ok)
+}
+
+/// The queued experiments that have not run, as Argo tasks (`exp-ID`).
+fn queued(repo: &crate::repo::Repo) -> anyhow::Result<Vec<argo::ExperimentTask>> {
+    let queue = crate::experiments::queue::Queue::at(&repo.tmp_dir());
+    let mut out = Vec::new();
+    for e in queue.entries()? {
+        if queue.outcome(&e.id)?.is_some() {
+            continue;
+        }
+        out.push(argo::ExperimentTask {
+            name: format!("exp-{}", e.id),
+            set: e
+                .assignments
+                .iter()
+                .map(|s| format!("{}:{}={}", s.file, s.key, s.value))
+                .collect(),
+        });
+    }
+    if out.is_empty() {
+        return Err(crate::error::hinted(
+            "no queued experiment to export",
+            "queue some first: `mlci exp run --queue -S KEY=V1,V2`",
+        ));
+    }
+    Ok(out)
 }
 
 fn origin_url(root: &std::path::Path) -> Option<String> {

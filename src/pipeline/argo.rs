@@ -42,6 +42,9 @@ pub enum ArgoError {
     /// task runs would not be the stage it names.
     #[error("stage `{stage}`: its name holds `{{{{`, which Argo would substitute as a template expression")]
     Templated { stage: String },
+    /// The same for an experiment's `-S` value.
+    #[error("`{value}`: it holds `{{{{`, which Argo would substitute as a template expression")]
+    TemplatedValue { value: String },
 }
 
 impl crate::error::Hint for ArgoError {
@@ -50,6 +53,10 @@ impl crate::error::Hint for ArgoError {
             ArgoError::Dag(e) => e.hint(),
             ArgoError::Templated { .. } => Some(
                 "rename the stage (or the `foreach` item that names it) so that it holds no `{{`"
+                    .into(),
+            ),
+            ArgoError::TemplatedValue { .. } => Some(
+                "queue that experiment without `{{` in its values, or run it with `mlci exp run`"
                     .into(),
             ),
         }
@@ -136,6 +143,98 @@ pub fn workflow(pipeline: &Pipeline, opts: &ArgoOptions) -> Result<Value, ArgoEr
         Some(r) => vec!["-r".into(), r.clone()],
         None => Vec::new(),
     };
+    let mut stage_args: Vec<String> = vec!["repro".into(), "--pull".into(), "--push".into()];
+    stage_args.extend(remote_args.clone());
+    stage_args.extend(["-s".into(), "{{inputs.parameters.stage}}".into()]);
+    let mut join_args: Vec<String> = vec!["repro".into(), "--pull".into(), "--restore-only".into()];
+    join_args.extend(remote_args);
+    Ok(document(
+        opts,
+        tasks,
+        ("stage", json!([{"name": "stage"}]), stage_args),
+        join_args,
+    ))
+}
+
+/// One experiment for [`experiments_workflow`]: its task name (`[a-z0-9-]`)
+/// and its `-S` values.
+#[derive(Debug, Clone)]
+pub struct ExperimentTask {
+    pub name: String,
+    pub set: Vec<String>,
+}
+
+/// The queued experiments as a Workflow: a task per experiment running
+/// `mlci exp run --set-json SET --pull --push` on a checkout of the commit
+/// (its stages restored from the remote's run cache when any machine ran
+/// them), and a join that queues them all and runs them with `--pull`, so
+/// each is recorded from the run cache the tasks filled.
+///
+/// # Errors
+/// [`ArgoError::TemplatedValue`]: a value holds `{{`, which Argo would
+/// substitute.
+pub fn experiments_workflow(
+    exps: &[ExperimentTask],
+    opts: &ArgoOptions,
+) -> Result<Value, ArgoError> {
+    if let Some(v) = exps.iter().flat_map(|e| &e.set).find(|v| v.contains("{{")) {
+        return Err(ArgoError::TemplatedValue { value: v.clone() });
+    }
+    let remote_args: Vec<String> = match &opts.remote {
+        Some(r) => vec!["-r".into(), r.clone()],
+        None => Vec::new(),
+    };
+    let tasks: Vec<Value> = exps
+        .iter()
+        .map(|e| {
+            json!({
+                "name": e.name,
+                "template": "experiment",
+                "arguments": {"parameters": [{"name": "set", "value": serde_json::to_string(&e.set).expect("strings serialise")}]},
+            })
+        })
+        .chain(std::iter::once(json!({
+            "name": "join",
+            "template": "join",
+            "dependencies": exps.iter().map(|e| &e.name).collect::<Vec<_>>(),
+        })))
+        .collect();
+    let all: Vec<&Vec<String>> = exps.iter().map(|e| &e.set).collect();
+    let mut run: Vec<String> = [
+        "exp",
+        "run",
+        "--set-json",
+        "{{inputs.parameters.set}}",
+        "--pull",
+        "--push",
+    ]
+    .map(String::from)
+    .to_vec();
+    run.extend(remote_args.clone());
+    let mut join: Vec<String> = ["exp", "run", "--queue", "--run-all", "--pull"]
+        .map(String::from)
+        .to_vec();
+    join.extend(remote_args);
+    join.extend([
+        "--set-json".to_string(),
+        serde_json::to_string(&all).expect("strings serialise"),
+    ]);
+    Ok(document(
+        opts,
+        tasks,
+        ("experiment", json!([{"name": "set"}]), run),
+        join,
+    ))
+}
+
+/// A Workflow of `tasks` (the DAG), a worker template (name, its input
+/// parameters, its mlci arguments) and the join's arguments.
+fn document(
+    opts: &ArgoOptions,
+    tasks: Vec<Value>,
+    (worker, params, worker_args): (&str, Value, Vec<String>),
+    join_args: Vec<String>,
+) -> Value {
     let source = json!([{
         "name": "source",
         "path": "/work",
@@ -150,12 +249,7 @@ pub fn workflow(pipeline: &Pipeline, opts: &ArgoOptions) -> Result<Value, ArgoEr
             "envFrom": [{"secretRef": {"name": opts.secret}}],
         })
     };
-    let mut stage_args: Vec<String> = vec!["repro".into(), "--pull".into(), "--push".into()];
-    stage_args.extend(remote_args.clone());
-    stage_args.extend(["-s".into(), "{{inputs.parameters.stage}}".into()]);
-    let mut join_args: Vec<String> = vec!["repro".into(), "--pull".into(), "--restore-only".into()];
-    join_args.extend(remote_args);
-    Ok(json!({
+    json!({
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
         "metadata": {"generateName": "mlci-"},
@@ -168,9 +262,9 @@ pub fn workflow(pipeline: &Pipeline, opts: &ArgoOptions) -> Result<Value, ArgoEr
             "templates": [
                 {"name": "pipeline", "dag": {"tasks": tasks}},
                 {
-                    "name": "stage",
-                    "inputs": {"parameters": [{"name": "stage"}], "artifacts": source},
-                    "container": container(stage_args),
+                    "name": worker,
+                    "inputs": {"parameters": params, "artifacts": source},
+                    "container": container(worker_args),
                 },
                 {
                     "name": "join",
@@ -179,5 +273,5 @@ pub fn workflow(pipeline: &Pipeline, opts: &ArgoOptions) -> Result<Value, ArgoEr
                 },
             ],
         },
-    }))
+    })
 }

@@ -589,8 +589,9 @@ fn experiments_travel_between_clones_through_git_and_the_data_remote_both_ways()
     b.mlci(&["exp", "pull", "origin", "nope"]).user_error();
 }
 
-#[test]
-fn queued_experiments_fan_out_over_runners_and_join_through_the_remote() {
+/// The project with a directory data remote and a bare git `origin`, its
+/// data pushed: what runners clone.
+fn shared() -> (tempfile::TempDir, TestRepo, String, std::path::PathBuf) {
     let (tmp, a, exe) = project();
     let store = tmp.path().join("store");
     dvc(
@@ -614,11 +615,19 @@ fn queued_experiments_fan_out_over_runners_and_join_through_the_remote() {
     a.git(&["remote", "add", "origin", origin.to_str().unwrap()]);
     a.git(&["push", "-q", "origin", "main"]);
     a.mlci(&["-q", "push"]).ok();
-    let clone = |name: &str| {
-        let root = tmp.path().canonicalize().unwrap().join(name);
-        crate::common::git_clone(&origin, &root, &[]);
-        TestRepo::at_existing(root)
-    };
+    (tmp, a, exe, origin)
+}
+
+fn clone_of(tmp: &tempfile::TempDir, origin: &std::path::Path, name: &str) -> TestRepo {
+    let root = tmp.path().canonicalize().unwrap().join(name);
+    crate::common::git_clone(origin, &root, &[]);
+    TestRepo::at_existing(root)
+}
+
+#[test]
+fn queued_experiments_fan_out_over_runners_and_join_through_the_remote() {
+    let (tmp, a, exe, origin) = shared();
+    let clone = |name: &str| clone_of(&tmp, &origin, name);
     // The plan: one matrix job per queued experiment.
     a.mlci(&["-q", "exp", "run", "--queue", "-S", "train.lr=0.2,0.3"])
         .ok();
@@ -733,4 +742,112 @@ fn experiments_in_mlci_format_record_mlci_lock_and_apply_their_outputs() {
         0.25
     );
     assert_eq!(shown["baseline"]["params"]["params.yaml"]["train.lr"], 0.1);
+}
+
+#[test]
+fn queued_experiments_export_to_argo_and_join_through_the_remote() {
+    let (tmp, a, exe, origin) = shared();
+    a.mlci(&["-q", "exp", "run", "--queue", "-S", "train.lr=0.2,0.3"])
+        .ok();
+    let yaml = a
+        .mlci(&[
+            "export",
+            "argo",
+            "--experiments",
+            "--image",
+            "registry.example/mlci:1",
+            "-r",
+            "store",
+        ])
+        .ok()
+        .stdout;
+    // Argo's own model accepts it.
+    let mut check = std::process::Command::new(crate::common::env_from_test_script(
+        "MLCI_TEST_ORACLE_PYTHON",
+    ))
+    .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/argo_validate.py"))
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    use std::io::Write;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}\n{yaml}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tasks = v["tasks"].as_object().unwrap();
+    assert_eq!(tasks.len(), 3, "{tasks:?}");
+    assert_eq!(tasks["join"].as_array().unwrap().len(), 2);
+    // Each task and the join, run as their pods would: a fresh checkout
+    // each, the arguments the document gives.
+    let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+    let doc = serde_json::to_value(doc).unwrap();
+    let templates = doc["spec"]["templates"].as_array().unwrap();
+    let args_of = |name: &str| -> Vec<String> {
+        let t = templates.iter().find(|t| t["name"] == name).unwrap();
+        serde_json::from_value(t["container"]["args"].clone()).unwrap()
+    };
+    let dag = templates[0]["dag"]["tasks"].as_array().unwrap();
+    for (i, task) in dag
+        .iter()
+        .filter(|t| t["template"] == "experiment")
+        .enumerate()
+    {
+        let set = task["arguments"]["parameters"][0]["value"]
+            .as_str()
+            .unwrap();
+        let args: Vec<String> = args_of("experiment")
+            .into_iter()
+            .map(|x| x.replace("{{inputs.parameters.set}}", set))
+            .collect();
+        let pod = clone_of(&tmp, &origin, &format!("pod{i}"));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        pod.mlci(&refs).ok();
+    }
+    let join = clone_of(&tmp, &origin, "join");
+    let args = args_of("join");
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = join.mlci(&refs).ok();
+    let log = std::fs::read_dir(join.path(".dvc/tmp/mlci/exps/queue"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect::<String>();
+    assert_eq!(
+        log.matches("restored the outputs of `train` from the run cache")
+            .count(),
+        2,
+        "the join ran nothing the tasks ran:\n{log}\n{}",
+        out.stderr
+    );
+    assert_eq!(mlci_shown(&join).len(), 2);
+    assert_eq!(
+        dvc(&exe, &join, &["exp", "list", "--name-only"])
+            .lines()
+            .count(),
+        2
+    );
+    // A value Argo would substitute is refused.
+    a.mlci(&[
+        "-q",
+        "exp",
+        "run",
+        "--queue",
+        "-S",
+        "train.model={{workflow.name}}",
+    ])
+    .ok();
+    a.mlci(&["export", "argo", "--experiments"]).user_error();
 }

@@ -170,6 +170,30 @@ pub(crate) fn mlci_in(ctx: &Ctx, dir: &std::path::Path, args: &[&str]) -> anyhow
     super::dispatch(cli, ctx.printer)
 }
 
+/// `--set-json`: one experiment's `-S` list, or several experiments'.
+enum SetJson {
+    One(Vec<String>),
+    Many(Vec<Vec<String>>),
+}
+
+fn set_json(json: &str) -> Result<SetJson, ExpError> {
+    let bad = |e: String| ExpError::Override {
+        arg: format!("--set-json {json}"),
+        message: format!("not a JSON array of `[FILE:]KEY=VALUE` strings (or of such arrays): {e}"),
+    };
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
+    if v.as_array()
+        .is_some_and(|a| !a.is_empty() && a.iter().all(|x| x.is_array()))
+    {
+        return serde_json::from_value(v)
+            .map(SetJson::Many)
+            .map_err(|e| bad(e.to_string()));
+    }
+    serde_json::from_value(v)
+        .map(SetJson::One)
+        .map_err(|e| bad(e.to_string()))
+}
+
 fn overrides(args: &[String]) -> Result<Vec<Vec<set::Assignment>>, ExpError> {
     let parsed = args
         .iter()
@@ -180,14 +204,29 @@ fn overrides(args: &[String]) -> Result<Vec<Vec<set::Assignment>>, ExpError> {
 
 fn cmd_run(ctx: &Ctx, mut a: RunArgs) -> anyhow::Result<Exit> {
     let root = crate::repo::find_root(&ctx.cwd)?;
-    if let Some(json) = &a.set_json {
-        let more: Vec<String> = serde_json::from_str(json).map_err(|e| ExpError::Override {
-            arg: format!("--set-json {json}"),
-            message: format!("not a JSON array of strings: {e}"),
-        })?;
-        a.set_param.extend(more);
+    let mut grid = Vec::new();
+    match a.set_json.as_deref().map(set_json).transpose()? {
+        None => grid = overrides(&a.set_param)?,
+        Some(SetJson::One(more)) => {
+            a.set_param.extend(more);
+            grid = overrides(&a.set_param)?;
+        }
+        // Several experiments (an Argo join): each its own `-S` list.
+        Some(SetJson::Many(rows)) => {
+            if !a.queue {
+                return Err(ExpError::Override {
+                    arg: "--set-json".into(),
+                    message: format!("{} experiments: queue them with --queue", rows.len()),
+                }
+                .into());
+            }
+            for row in rows {
+                let mut sets = a.set_param.clone();
+                sets.extend(row);
+                grid.extend(overrides(&sets)?);
+            }
+        }
     }
-    let grid = overrides(&a.set_param)?;
     if let Some(n) = &a.name {
         refs::check_name(n)?;
     }
