@@ -529,30 +529,12 @@ pub fn commit_on(
     (name, email): (&str, &str),
 ) -> Result<git2::Oid, git2::Error> {
     let repo = Repository::open(root)?;
-    let parent = repo.find_commit(parent)?;
-    let mut index = git2::Index::new()?;
-    index.read_tree(&parent.tree()?)?;
-    for (path, bytes) in files {
-        let id = repo.blob(bytes)?;
-        let entry = git2::IndexEntry {
-            ctime: git2::IndexTime::new(0, 0),
-            mtime: git2::IndexTime::new(0, 0),
-            dev: 0,
-            ino: 0,
-            mode: 0o100644,
-            uid: 0,
-            gid: 0,
-            file_size: bytes.len() as u32,
-            id,
-            flags: 0,
-            flags_extended: 0,
-            path: path.as_bytes().to_vec(),
-        };
-        index.add(&entry)?;
-    }
-    let tree = repo.find_tree(index.write_tree_to(&repo)?)?;
+    let changes: Vec<PathChange> = files
+        .iter()
+        .map(|(path, bytes)| (path.clone(), Some((bytes.clone(), 0o100644))))
+        .collect();
     let sig = git2::Signature::now(name, email)?;
-    repo.commit(None, &sig, &sig, message, &tree, &[&parent])
+    commit_changes(&repo, parent, &changes, message, &sig)
 }
 
 /// The tree of commit `id`.

@@ -526,32 +526,8 @@ fn a_worker_killed_at_seeded_points_loses_and_duplicates_nothing() {
 
 #[test]
 fn experiments_travel_between_clones_through_git_and_the_data_remote_both_ways() {
-    let (tmp, a, exe) = project();
-    let store = tmp.path().join("store");
-    dvc(
-        &exe,
-        &a,
-        &["remote", "add", "-d", "store", store.to_str().unwrap()],
-    );
-    a.commit_all("a data remote");
-    let origin = tmp.path().join("origin.git");
-    crate::common::git_in(
-        tmp.path(),
-        &[
-            "init",
-            "-q",
-            "--bare",
-            "-b",
-            "main",
-            origin.to_str().unwrap(),
-        ],
-    );
-    a.git(&["remote", "add", "origin", origin.to_str().unwrap()]);
-    a.git(&["push", "-q", "origin", "main"]);
-    dvc(&exe, &a, &["push", "-q"]);
-    let b_root = tmp.path().canonicalize().unwrap().join("b");
-    crate::common::git_clone(&origin, &b_root, &[]);
-    let b = TestRepo::at_existing(b_root);
+    let (tmp, a, exe, origin) = shared();
+    let b = clone_of(&tmp, &origin, "b");
     // mlci pushes, DVC pulls.
     a.mlci(&["-q", "exp", "run", "-n", "by-mlci", "-S", "train.lr=0.3"])
         .ok();
@@ -762,30 +738,7 @@ fn queued_experiments_export_to_argo_and_join_through_the_remote() {
         .ok()
         .stdout;
     // Argo's own model accepts it.
-    let mut check = std::process::Command::new(crate::common::env_from_test_script(
-        "MLCI_TEST_ORACLE_PYTHON",
-    ))
-    .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/argo_validate.py"))
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    use std::io::Write;
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(yaml.as_bytes())
-        .unwrap();
-    let out = check.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}\n{yaml}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = crate::fanout::argo_validated(&yaml);
     let tasks = v["tasks"].as_object().unwrap();
     assert_eq!(tasks.len(), 3, "{tasks:?}");
     assert_eq!(tasks["join"].as_array().unwrap().len(), 2);

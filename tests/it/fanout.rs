@@ -246,6 +246,37 @@ fn race(kind: Server) {
 /// `mlci export argo`: one task per stage with its dependencies, a join,
 /// credentials from a named secret, names Argo accepts; validated against
 /// Argo's own model (hera's `Workflow`).
+/// The Workflow `yaml` checked against Argo's own model (hera, through
+/// `tests/oracles/argo_validate.py`): its DAG, templates' arguments,
+/// secrets and task parameters as that script prints them; panics with
+/// the validation errors when Argo would refuse it.
+pub(crate) fn argo_validated(yaml: &str) -> serde_json::Value {
+    let mut check = Command::new(env_from_test_script("MLCI_TEST_ORACLE_PYTHON"))
+        .arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/argo_validate.py"),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}\n{yaml}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn the_argo_export_validates_against_argos_model() {
     let r = TestRepo::new();
@@ -275,31 +306,7 @@ fn the_argo_export_validates_against_argos_model() {
         !run.stdout.contains("ghp_secret0123"),
         "no credentials in the document"
     );
-    let mut check = Command::new(env_from_test_script("MLCI_TEST_ORACLE_PYTHON"))
-        .arg(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/argo_validate.py"),
-        )
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(run.stdout.as_bytes())
-        .unwrap();
-    let out = check.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        run.stdout
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = argo_validated(&run.stdout);
     let tasks = v["tasks"].as_object().unwrap();
     assert_eq!(tasks["d"], serde_json::json!(["b", "c"]));
     assert_eq!(tasks["a"], serde_json::json!([]));

@@ -75,16 +75,8 @@ pub struct RunArgs {
     /// Workers for --run-all, each in its own workspace.
     #[arg(short, long, value_name = "N", default_value_t = 1)]
     pub jobs: usize,
-    /// Use the remote's run cache, as `repro --pull`: a stage any machine
-    /// ran with these inputs is restored, not run.
-    #[arg(long)]
-    pub pull: bool,
-    /// Push the outputs and run records after each run (as `repro --push`).
-    #[arg(long, requires = "pull")]
-    pub push: bool,
-    /// The remote for --pull and --push (default: the default one).
-    #[arg(short, long, value_name = "NAME", requires = "pull")]
-    pub remote: Option<String>,
+    #[command(flatten)]
+    pub sync: queue::Sync,
     /// Params to set as a JSON array of `[FILE:]KEY=VALUE` strings, beside
     /// any `-S` (how a matrix job passes them, through its environment).
     #[arg(long, value_name = "JSON")]
@@ -92,22 +84,9 @@ pub struct RunArgs {
 }
 
 /// `repro` with the run's `--pull`, `--push` and `-r`, then `targets`.
-pub(crate) fn repro_args<'a>(
-    pull: bool,
-    push: bool,
-    remote: Option<&'a str>,
-    targets: &'a [String],
-) -> Vec<&'a str> {
+pub(crate) fn repro_args<'a>(sync: &'a queue::Sync, targets: &'a [String]) -> Vec<&'a str> {
     let mut args = vec!["repro"];
-    if pull {
-        args.push("--pull");
-    }
-    if push {
-        args.push("--push");
-    }
-    if let (true, Some(r)) = (pull, remote) {
-        args.extend(["-r", r]);
-    }
+    args.extend(sync.flags());
     args.extend(targets.iter().map(String::as_str));
     args
 }
@@ -237,12 +216,7 @@ fn cmd_run(ctx: &Ctx, mut a: RunArgs) -> anyhow::Result<Exit> {
         }
     }
     if a.run_all {
-        let sync = queue::Sync {
-            pull: a.pull,
-            push: a.push,
-            remote: a.remote.clone(),
-        };
-        return queue::run_all(ctx, &root, a.jobs, &sync);
+        return queue::run_all(ctx, &root, a.jobs, &a.sync);
     }
     if grid.len() > 1 {
         return Err(ExpError::Override {
@@ -253,7 +227,7 @@ fn cmd_run(ctx: &Ctx, mut a: RunArgs) -> anyhow::Result<Exit> {
     }
     let baseline = refs::head(&root)?;
     set::apply(&root, &grid[0])?;
-    let repro = repro_args(a.pull, a.push, a.remote.as_deref(), &a.targets);
+    let repro = repro_args(&a.sync, &a.targets);
     let exit = mlci_in(ctx, &root, &repro)?;
     if exit != Exit::Ok {
         ctx.printer

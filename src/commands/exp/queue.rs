@@ -70,6 +70,23 @@ pub struct Sync {
     pub remote: Option<String>,
 }
 
+impl Sync {
+    /// As `repro` flags: `--pull`, `--push`, `-r NAME`.
+    pub fn flags(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        if self.pull {
+            out.push("--pull");
+        }
+        if self.push {
+            out.push("--push");
+        }
+        if let (true, Some(r)) = (self.pull, self.remote.as_deref()) {
+            out.extend(["-r", r]);
+        }
+        out
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct QueueRemoveArgs {
     /// Entries to remove (their ids).
@@ -245,16 +262,7 @@ pub(super) fn run_all(ctx: &Ctx, root: &Path, jobs: usize, sync: &Sync) -> anyho
                 .create(true)
                 .append(true)
                 .open(queue.log_path(&id))?;
-            let mut flags: Vec<&str> = Vec::new();
-            if sync.pull {
-                flags.push("--pull");
-            }
-            if sync.push {
-                flags.push("--push");
-            }
-            if let (true, Some(r)) = (sync.pull, sync.remote.as_deref()) {
-                flags.extend(["-r", r]);
-            }
+            let flags = sync.flags();
             let child = Command::new(&exe)
                 .arg("-C")
                 .arg(root)
@@ -529,7 +537,7 @@ fn worker(ctx: &Ctx, root: &Path, id: &str, sync: &Sync) -> anyhow::Result<Exit>
     }
     let ran = (|| -> anyhow::Result<Exit> {
         super::mlci_in(ctx, &ws, &["-q", "checkout"])?;
-        let repro = super::repro_args(sync.pull, sync.push, sync.remote.as_deref(), &e.targets);
+        let repro = super::repro_args(sync, &e.targets);
         super::mlci_in(ctx, &ws, &repro)
     })();
     let exit = match ran {

@@ -17,33 +17,29 @@ use crate::experiments::refs::{self, ExpRef};
 /// remote (the experiments of HEAD when none is named).
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// The git remote.
-    pub git_remote: String,
-    /// Experiments to push (names, refs or commits).
-    pub experiments: Vec<String>,
-    /// Every experiment of every baseline.
-    #[arg(short = 'A', long)]
-    pub all_commits: bool,
-    /// Push the refs only, not the outputs.
-    #[arg(long)]
-    pub no_cache: bool,
-    /// The data remote (default: the default one).
-    #[arg(short, long, value_name = "NAME")]
-    pub remote: Option<String>,
+    #[command(flatten)]
+    pub which: Which,
 }
 
 /// Pull experiments: their refs from a git remote, their outputs from the
 /// data remote into the cache (the experiments of HEAD when none is named).
 #[derive(Debug, Args)]
 pub struct PullArgs {
+    #[command(flatten)]
+    pub which: Which,
+}
+
+/// What `exp push` and `exp pull` move, and through which remotes.
+#[derive(Debug, Args)]
+pub struct Which {
     /// The git remote.
     pub git_remote: String,
-    /// Experiments to pull (names or refs).
+    /// Experiments to move (names, refs or commits).
     pub experiments: Vec<String>,
     /// Every experiment of every baseline.
     #[arg(short = 'A', long)]
     pub all_commits: bool,
-    /// Pull the refs only, not the outputs.
+    /// Move the refs only, not the outputs.
     #[arg(long)]
     pub no_cache: bool,
     /// The data remote (default: the default one).
@@ -95,6 +91,7 @@ fn each_output(root: &Path, exps: &[(ExpRef, git2::Oid)], args: &[&str]) -> anyh
 }
 
 pub(super) fn cmd_push(ctx: &Ctx, a: PushArgs) -> anyhow::Result<Exit> {
+    let a = a.which;
     let root = crate::repo::find_root(&ctx.cwd)?;
     let exps = chosen(&root, &a.experiments, a.all_commits)?;
     if exps.is_empty() {
@@ -126,6 +123,7 @@ pub(super) fn cmd_push(ctx: &Ctx, a: PushArgs) -> anyhow::Result<Exit> {
 }
 
 pub(super) fn cmd_pull(ctx: &Ctx, a: PullArgs) -> anyhow::Result<Exit> {
+    let a = a.which;
     let root = crate::repo::find_root(&ctx.cwd)?;
     let head = refs::head(&root)?.to_string();
     // What the remote has, by ref.
