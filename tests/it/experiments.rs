@@ -656,11 +656,14 @@ fn queued_experiments_fan_out_over_runners_and_join_through_the_remote() {
     join.mlci(&["-q", "exp", "pull", "origin"]).ok();
     let shown = mlci_shown(&join);
     assert_eq!(shown.len(), 2, "{shown:?}");
-    let report = join.mlci(&["report"]).ok().stdout;
-    assert!(
-        report.contains("### Experiments") && report.contains("2 experiment(s)"),
-        "{report}"
-    );
+    // The report and the CI job (its sticky comment's text) show them.
+    for args in [&["report"][..], &["ci", "--no-push", "--no-comment"]] {
+        let report = join.mlci(args).ok().stdout;
+        assert!(
+            report.contains("### Experiments") && report.contains("2 experiment(s)"),
+            "{args:?}: {report}"
+        );
+    }
     let first = shown
         .iter()
         .find(|(_, (p, _))| p["train"]["lr"] == 0.2)
