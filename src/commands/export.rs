@@ -87,21 +87,14 @@ pub fn cmd_export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<Exit> {
 
 /// The queued experiments that have not run, as Argo tasks (`exp-ID`).
 fn queued(repo: &crate::repo::Repo) -> anyhow::Result<Vec<argo::ExperimentTask>> {
-    let queue = crate::experiments::queue::Queue::at(&repo.tmp_dir());
-    let mut out = Vec::new();
-    for e in queue.entries()? {
-        if queue.outcome(&e.id)?.is_some() {
-            continue;
-        }
-        out.push(argo::ExperimentTask {
+    let out: Vec<argo::ExperimentTask> = crate::experiments::queue::Queue::of(&repo.root)
+        .pending()?
+        .into_iter()
+        .map(|e| argo::ExperimentTask {
             name: format!("exp-{}", e.id),
-            set: e
-                .assignments
-                .iter()
-                .map(|s| format!("{}:{}={}", s.file, s.key, s.value))
-                .collect(),
-        });
-    }
+            set: e.assignments.iter().map(|s| s.arg()).collect(),
+        })
+        .collect();
     if out.is_empty() {
         return Err(crate::error::hinted(
             "no queued experiment to export",

@@ -151,20 +151,15 @@ fn matrix_lines(waves: &[Wave], runners: Option<usize>) -> anyhow::Result<String
 /// The queued experiments that have not run, one job each.
 fn plan_experiments(ctx: &Ctx, a: &PlanArgs) -> anyhow::Result<Exit> {
     let root = crate::repo::find_root(&ctx.cwd)?;
-    let format = Format::of(&root).unwrap_or(Format::Mlci);
-    let queue = crate::experiments::queue::Queue::at(&format.state_dir(&root));
-    let mut jobs = Vec::new();
-    for e in queue.entries()? {
-        if queue.outcome(&e.id)?.is_some() {
-            continue;
-        }
-        let set: Vec<String> = e
-            .assignments
-            .iter()
-            .map(|s| format!("{}:{}={}", s.file, s.key, s.value))
-            .collect();
-        jobs.push(serde_json::json!({ "id": e.id, "name": e.name, "set": set }));
-    }
+    let queue = crate::experiments::queue::Queue::of(&root);
+    let jobs: Vec<serde_json::Value> = queue
+        .pending()?
+        .into_iter()
+        .map(|e| {
+            let set: Vec<String> = e.assignments.iter().map(|s| s.arg()).collect();
+            serde_json::json!({ "id": e.id, "name": e.name, "set": set })
+        })
+        .collect();
     if a.json {
         let doc = serde_json::json!({ "experiments": jobs });
         ctx.printer.data(&serde_json::to_string_pretty(&doc)?)?;

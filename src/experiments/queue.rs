@@ -81,6 +81,29 @@ impl Queue {
         }
     }
 
+    /// The queue of the repository at `root`, in its format's private
+    /// state.
+    pub fn of(root: &Path) -> Queue {
+        let format =
+            crate::repo::format::Format::of(root).unwrap_or(crate::repo::format::Format::Mlci);
+        Queue::at(&format.state_dir(root))
+    }
+
+    /// The entries that have no outcome yet (queued, or running), in the
+    /// order queued.
+    ///
+    /// # Errors
+    /// The journal cannot be read.
+    pub fn pending(&self) -> Result<Vec<Entry>, ExpError> {
+        let mut out = Vec::new();
+        for e in self.entries()? {
+            if self.outcome(&e.id)?.is_none() {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
     /// Where a worker's isolated workspace for `id` goes.
     pub fn workspace(&self, id: &str) -> PathBuf {
         self.dir.parent().expect("exps/queue").join("run").join(id)

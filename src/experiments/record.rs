@@ -52,9 +52,10 @@ pub fn record(
 ) -> anyhow::Result<Recorded> {
     let root = &repo.root;
     let git = git2::Repository::open(root)?;
-    let mut paths: Vec<String> = crate::review::proposal::changed(repo, pipeline, baseline)?
+    // Each candidate is read once, by the comparison below.
+    let mut paths: Vec<String> = crate::review::proposal::candidates(repo, pipeline)?
         .into_iter()
-        .map(|c| c.path)
+        .map(|(path, _)| path)
         .collect();
     paths.extend(tracked_changes(&git, baseline)?);
     let changes = crate::revision::worktree_changes(root, baseline, paths)?;

@@ -34,6 +34,13 @@ pub struct Assignment {
     pub value: String,
 }
 
+impl Assignment {
+    /// As a `-S` argument: `FILE:KEY=VALUE`.
+    pub fn arg(&self) -> String {
+        format!("{}:{}={}", self.file, self.key, self.value)
+    }
+}
+
 /// Parses one `-S` argument.
 ///
 /// # Errors

@@ -22,6 +22,28 @@ pub struct Changed {
 
 /// The files that differ from commit `tip`, sorted by path.
 pub fn changed(repo: &Repo, pipeline: &Pipeline, tip: git2::Oid) -> anyhow::Result<Vec<Changed>> {
+    let candidates = candidates(repo, pipeline)?;
+    let proposes: std::collections::BTreeMap<String, bool> = candidates.iter().cloned().collect();
+    let changes =
+        crate::revision::worktree_changes(&repo.root, tip, candidates.into_iter().map(|c| c.0))?;
+    Ok(changes
+        .into_iter()
+        .filter_map(|c| {
+            let bytes = c.now?;
+            Some(Changed {
+                proposes: proposes.get(&c.path).copied().unwrap_or(false),
+                path: c.path,
+                bytes,
+            })
+        })
+        .collect())
+}
+
+/// The files a proposal (or an experiment) may record, nothing read yet:
+/// (repo-relative path, whether a change of it proposes on its own) for
+/// the pointer files, the lock files and the metrics and plots files kept
+/// in git.
+pub fn candidates(repo: &Repo, pipeline: &Pipeline) -> anyhow::Result<Vec<(String, bool)>> {
     let root = &repo.root;
     let pointers = match repo.format {
         Format::Mlci => crate::track::find_pointers(root)?,
@@ -65,20 +87,7 @@ pub fn changed(repo: &Repo, pipeline: &Pipeline, tip: git2::Oid) -> anyhow::Resu
             candidates.push((p, false));
         }
     }
-    let proposes: std::collections::BTreeMap<String, bool> = candidates.iter().cloned().collect();
-    let changes =
-        crate::revision::worktree_changes(root, tip, candidates.into_iter().map(|c| c.0))?;
-    Ok(changes
-        .into_iter()
-        .filter_map(|c| {
-            let bytes = c.now?;
-            Some(Changed {
-                proposes: proposes.get(&c.path).copied().unwrap_or(false),
-                path: c.path,
-                bytes,
-            })
-        })
-        .collect())
+    Ok(candidates)
 }
 
 /// Eight hex characters of SHA-256 over the changed files' paths and

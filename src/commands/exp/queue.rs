@@ -110,7 +110,7 @@ pub(super) fn cmd_queue(ctx: &Ctx, a: QueueArgs) -> anyhow::Result<Exit> {
         QueueCommand::Status(s) => status(ctx, &root, s.json),
         QueueCommand::Start(s) => run_all(ctx, &root, s.jobs, &s.sync),
         QueueCommand::Remove(r) => {
-            let queue = queue_of(&root);
+            let queue = Queue::of(&root);
             let ids: Vec<String> = match r.all {
                 true => queue.entries()?.into_iter().map(|e| e.id).collect(),
                 false => r.ids,
@@ -134,11 +134,6 @@ pub(super) fn cmd_queue(ctx: &Ctx, a: QueueArgs) -> anyhow::Result<Exit> {
     }
 }
 
-fn queue_of(root: &Path) -> Queue {
-    let format = Format::of(root).unwrap_or(Format::Mlci);
-    Queue::at(&format.state_dir(root))
-}
-
 fn stash_ref(id: &str) -> String {
     format!("{}/{id}", q::QUEUE_REFS)
 }
@@ -153,7 +148,7 @@ fn drop_stash(root: &Path, id: &str) {
 
 /// Removes every entry that has not started (`exp remove --queue`).
 pub(super) fn remove_queued(root: &Path) -> anyhow::Result<usize> {
-    let queue = queue_of(root);
+    let queue = Queue::of(root);
     let mut n = 0;
     for e in queue.entries()? {
         if queue.state(&e.id)? == State::Queued && queue.remove(&e.id)? {
@@ -175,7 +170,7 @@ pub(super) fn enqueue(
     let git = git2::Repository::open(root)?;
     let baseline = refs::head(root)?;
     let tracked = record::tracked_changes(&git, baseline)?;
-    let queue = queue_of(root);
+    let queue = Queue::of(root);
     let sig = crate::git::signature_or_default(&git)?;
     for (i, row) in grid.iter().enumerate() {
         let edited: BTreeMap<String, String> = crate::experiments::set::edited(root, row)?
@@ -236,7 +231,7 @@ pub(super) fn enqueue(
 
 /// Runs every queued entry on `jobs` workers; exit 1 when one failed.
 pub(super) fn run_all(ctx: &Ctx, root: &Path, jobs: usize, sync: &Sync) -> anyhow::Result<Exit> {
-    let queue = queue_of(root);
+    let queue = Queue::of(root);
     let exe = std::env::current_exe()?;
     let mut running: BTreeMap<String, Child> = BTreeMap::new();
     let mut elsewhere: Vec<String> = Vec::new();
@@ -341,7 +336,7 @@ fn sweep(root: &Path, queue: &Queue) -> anyhow::Result<()> {
 }
 
 fn status(ctx: &Ctx, root: &Path, json: bool) -> anyhow::Result<Exit> {
-    let queue = queue_of(root);
+    let queue = Queue::of(root);
     let mut rows = Vec::new();
     for e in queue.entries()? {
         let state = queue.state(&e.id)?;
@@ -498,7 +493,7 @@ fn without_section(text: &str, name: &str) -> String {
 
 /// One entry, run to its outcome: the worker process.
 fn worker(ctx: &Ctx, root: &Path, id: &str, sync: &Sync) -> anyhow::Result<Exit> {
-    let queue = queue_of(root);
+    let queue = Queue::of(root);
     let Some(claim) = queue.try_claim(id)? else {
         ctx.printer.info(&format!("{id} is run by another worker"));
         return Ok(Exit::Ok);
